@@ -1,0 +1,96 @@
+// pybind11 module hubness_fast._cpu: pointers and sizes in, numpy arrays out.
+// Validation of shapes and dtypes happens in Python (hubness_fast/_backend.py);
+// the checks here only guard the pointers.
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <memory>
+
+#include "../common/errors.h"
+#include "../cpu/knn_cpu.h"
+#include "../cpu/simd.h"
+
+namespace py = pybind11;
+
+namespace {
+
+hf::Matrix as_matrix(const py::array& a, const char* name) {
+    const bool f32 = py::isinstance<py::array_t<float>>(a), f64 = py::isinstance<py::array_t<double>>(a);
+    hf::check_arg(a.ndim() == 2 && (f32 || f64) && (a.flags() & py::array::c_style),
+                  std::string(name) + " must be a C-contiguous 2-D float32 or float64 array");
+    return hf::Matrix{a.data(), a.shape(0), a.shape(1), f64};
+}
+
+py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
+              const std::string& simd, const py::object& progress, bool want_distances) {
+    hf::KnnParams p;
+    p.k = k;
+    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
+    p.metric = static_cast<hf::Metric>(metric);
+    p.exclude_self = exclude_self;
+    p.n_threads = n_threads;
+    p.simd = simd;
+    // Polled on the calling thread: Ctrl-C (or an error in the callback) stops the run.
+    std::unique_ptr<py::error_already_set> pending;
+    p.progress = [&](int64_t done, int64_t total) {
+        py::gil_scoped_acquire gil;
+        try {
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            if (!progress.is_none()) progress(done, total);
+            return true;
+        } catch (py::error_already_set& e) {
+            pending = std::make_unique<py::error_already_set>(std::move(e));
+            return false;
+        }
+    };
+    const hf::Matrix db = as_matrix(x, "x");
+    hf::Matrix q;
+    if (!queries.is_none()) q = as_matrix(queries.cast<py::array>(), "queries");
+    const int64_t nq = q.data ? q.rows : db.rows;
+    py::array_t<int64_t> ids({nq, static_cast<int64_t>(k)});
+    py::object dist = py::none();
+    double* dist_ptr = nullptr;
+    if (want_distances) {
+        py::array_t<double> d({nq, static_cast<int64_t>(k)});
+        dist_ptr = d.mutable_data();
+        dist = d;
+    }
+    int64_t* ids_ptr = ids.mutable_data();
+    hf::KnnStats stats;
+    try {
+        py::gil_scoped_release release;
+        stats = hf::knn_cpu(db, q, p, ids_ptr, dist_ptr);
+    } catch (const hf::Interrupted&) {
+        if (pending) throw std::move(*pending);
+        throw py::error_already_set();
+    }
+    py::dict info;
+    info["rows_recomputed"] = stats.rows_recomputed;
+    info["rows_fallback"] = stats.rows_fallback;
+    info["kernels"] = stats.kernels;
+    return py::make_tuple(ids, dist, info);
+}
+
+double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
+    const hf::Kernels& kern = hf::select_kernels(simd);
+    py::gil_scoped_release release;
+    return kern.peak_gflops(n_threads, iterations);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cpu, m) {
+    m.doc() = "hubness_fast CPU engine (exact tiled k-NN with fused top-k)";
+    m.def("knn", &knn, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"), py::arg("exclude_self"),
+          py::arg("n_threads"), py::arg("simd"), py::arg("progress"), py::arg("want_distances"),
+          "Exact k-NN; returns (ids int64 [n, k], distances float64 [n, k] or None, stats dict).");
+    m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
+          "GFLOP/s of a register-only FMA loop: the arithmetic ceiling of this machine.");
+    m.attr("HAS_AVX2") = hf::cpu_has_avx2();
+#ifdef _OPENMP
+    m.attr("HAS_OPENMP") = true;
+#else
+    m.attr("HAS_OPENMP") = false;
+#endif
+}

@@ -1,0 +1,45 @@
+// Bounded per-point candidate lists for exact k-NN.
+//
+// Each point owns a max-heap of at most `cap` (key, id) pairs ordered
+// lexicographically (smaller key first, then smaller id), so the result of a
+// stream of pushes is the same set whatever the order of the stream: results
+// do not depend on threads, tiles or backends. The root is the worst kept
+// candidate; `thr[p]` mirrors its key once the heap is full (+inf before) so
+// that SIMD code can pre-filter a tile with a single `key <= thr` compare.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace hf {
+
+inline bool pair_less(float ka, int64_t ia, float kb, int64_t ib) {
+    return ka < kb || (ka == kb && ia < ib);
+}
+
+class TopKSet {
+public:
+    TopKSet(int64_t n_points, int cap);
+
+    int64_t n_points() const { return n_; }
+    int cap() const { return cap_; }
+    int size(int64_t p) const { return size_[p]; }
+    const float* thr() const { return thr_.data(); }
+    const float* keys(int64_t p) const { return &keys_[p * cap_]; }
+    const int64_t* ids(int64_t p) const { return &ids_[p * cap_]; }
+
+    // Offer candidate `id` with key `key` to point p. Not thread-safe for the
+    // same p; different points may be updated concurrently.
+    void push(int64_t p, float key, int64_t id);
+    // Offer every candidate of `other` (same n_points) to this set.
+    void merge_from(const TopKSet& other);
+
+private:
+    int64_t n_;
+    int cap_;
+    std::vector<float> keys_;
+    std::vector<int64_t> ids_;
+    std::vector<int> size_;
+    std::vector<float> thr_;
+};
+
+}  // namespace hf

@@ -1,0 +1,46 @@
+// Exact k nearest neighbours on the CPU: tiled fp32 candidate pass with fused
+// top-k, certified (and where needed recomputed) in float64. See knn_cpu.cpp.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace hf {
+
+enum class Metric : int { SqEuclidean = 0, Euclidean = 1, InnerProduct = 2, Cosine = 3 };
+
+// A row-major, C-contiguous matrix of float32 or float64 owned by the caller.
+struct Matrix {
+    const void* data = nullptr;
+    int64_t rows = 0, cols = 0;
+    bool f64 = false;
+};
+
+// Called on the calling thread about every 100 ms with (done, total) work
+// units; returning false stops the run, which then throws hf::Interrupted.
+using Progress = std::function<bool(int64_t, int64_t)>;
+
+struct KnnParams {
+    int k = 5;
+    Metric metric = Metric::SqEuclidean;
+    bool exclude_self = true;  // self-join only: point i is never its own neighbour
+    int n_threads = 0;         // <= 0: OpenMP default
+    std::string simd = "auto";
+    Progress progress;
+};
+
+struct KnnStats {
+    int64_t rows_recomputed = 0;  // rows whose boundary needed every candidate in float64
+    int64_t rows_fallback = 0;    // rows solved by a float64 scan of the whole database
+    const char* kernels = "";
+};
+
+// Self-join when queries.data == nullptr (queries = db). Writes out_ids[nq*k]
+// and, when out_dist is not null, out_dist[nq*k] (float64 distances of the
+// metric; similarities for inner_product), each row sorted by (distance, id).
+// With out_dist == nullptr each row holds the exact neighbour set, ordered by
+// the fp32 keys (enough for hub counts, and cheaper).
+KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
+                 int64_t* out_ids, double* out_dist);
+
+}  // namespace hf

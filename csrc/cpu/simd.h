@@ -1,0 +1,46 @@
+// Instruction-set specific kernels, compiled once per level from simd_impl.h
+// and chosen at run time (select_kernels). The packed layouts they read are
+// described in knn_cpu.cpp next to the packing routine.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "../common/topk.h"
+
+namespace hf {
+
+constexpr int kMR = 6;   // rows of a micro-tile (broadcast operand)
+constexpr int kNR = 16;  // columns of a micro-tile (two 8-float vectors)
+
+// One tile of dot products C[i][j] (row stride ldc) is turned into keys
+// alpha[i] + beta[j] + gamma * C[i][j] and offered to the per-point candidate
+// lists of row i (row0 + i) and, when `cols` is set, of column j (col0 + j).
+struct ScanArgs {
+    const float* c;
+    int ldc, m, n;
+    const float* alpha;
+    const float* beta;
+    float gamma;
+    int64_t row0, col0;
+    TopKSet* rows;
+    TopKSet* cols;  // nullptr: rows only (query-vs-database search)
+    int diag;       // 0: whole tile; 1: only j > i (self excluded); 2: j >= i (self included)
+};
+
+struct Kernels {
+    const char* name;
+    // C[0:6][0:16] (+)= A_panel(6 x kc) * B_panel(16 x kc)^T
+    void (*microkernel)(int kc, const float* a, const float* b, float* c, int ldc,
+                        bool accumulate);
+    void (*scan)(const ScanArgs& args);
+    // Register-only FMA loop: the machine's arithmetic ceiling in GFLOP/s.
+    double (*peak_gflops)(int n_threads, int64_t iterations);
+};
+
+const Kernels& kernels_generic();
+const Kernels& kernels_avx2();
+bool cpu_has_avx2();
+// level: "auto" (AVX2+FMA when the CPU has them), "avx2" or "generic".
+const Kernels& select_kernels(const std::string& level);
+
+}  // namespace hf
