@@ -34,6 +34,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -44,8 +45,8 @@
 namespace hf {
 namespace {
 
-constexpr int kBlock = 192;  // rows per block: a multiple of kMR and kNR; A panel + C tile fit in L2
-constexpr int kKC = 256;     // panel depth: a B micro-panel (16 x 256 fp32 = 16 KiB) stays in L1
+constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR; A panel + C tile fit in L2
+constexpr int kKC = 256;     // panel depth: an A micro-panel (6 x 256) and a B micro-panel (16 x 256) share L1
 constexpr int kMargin = 8;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
 constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
@@ -133,24 +134,43 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
     return s;
 }
 
-// Rows [r0, r0 + m) and features [p0, p0 + kc) of x, as micro-panels of
-// `width` rows: panel q holds, for each feature, its `width` row values
-// (rows past m are zero), so the micro-kernel reads both operands linearly.
+// Feature value c of row `row` of a side, as the fp32 the kernels consume.
 template <class T>
-void pack(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc, int width, float* out) {
-    const int mpad = round_up(m, width);
-    for (int row = 0; row < mpad; ++row) {
-        float* dst = out + static_cast<int64_t>(row / width) * width * kc + row % width;
-        if (row >= m) {
-            for (int c = 0; c < kc; ++c) dst[c * width] = 0.f;
+struct RowReader {
+    const Side<T>& s;
+    int64_t d;
+    float operator()(int64_t row, int64_t c) const {
+        const double v = static_cast<double>(s.x[row * d + c]);
+        return static_cast<float>(s.inv_norm.empty() ? v : v * s.inv_norm[row]);
+    }
+};
+
+// Rows [r0, r0 + m) and features [p0, p0 + kc) of x as a row-major fp32
+// block (row stride kc), zero rows up to a multiple of kMR: the A operand.
+template <class T>
+void pack_rows(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc, float* out) {
+    const RowReader<T> read{s, d};
+    for (int row = 0; row < round_up(m, kMR); ++row)
+        for (int c = 0; c < kc; ++c) out[row * kc + c] = row < m ? read(r0 + row, p0 + c) : 0.f;
+}
+
+// The same block as micro-panels of kNR rows: panel q stores, feature after
+// feature, the kNR row values (zero past m), so the micro-kernel reads B
+// linearly. Writes are sequential; reads walk kNR rows side by side.
+template <class T>
+void pack_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc,
+                 float* out) {
+    const RowReader<T> read{s, d};
+    for (int q = 0; q < m; q += kNR) {
+        float* dst = out + static_cast<int64_t>(q) * kc;
+        const int rows = std::min(kNR, m - q);
+        if (std::is_same<T, float>::value && s.inv_norm.empty() && rows == kNR) {
+            kern.pack16(reinterpret_cast<const float*>(s.x) + (r0 + q) * d + p0, d, kc, dst);
             continue;
         }
-        const T* src = s.x + (r0 + row) * d + p0;
-        if (!s.inv_norm.empty()) {
-            const double scale = s.inv_norm[r0 + row];
-            for (int c = 0; c < kc; ++c) dst[c * width] = static_cast<float>(static_cast<double>(src[c]) * scale);
-        } else {
-            for (int c = 0; c < kc; ++c) dst[c * width] = static_cast<float>(src[c]);
+        for (int c = 0; c < kc; ++c, dst += kNR) {
+            for (int r = 0; r < rows; ++r) dst[r] = read(r0 + q + r, p0 + c);
+            for (int r = rows; r < kNR; ++r) dst[r] = 0.f;
         }
     }
 }
@@ -204,14 +224,23 @@ private:
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
                   TopKSet* rows, TopKSet* cols, bool diag) {
         const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
+        // fp32 rows that need no scaling and fill whole micro-tiles are read in place.
+        const bool a_in_place = std::is_same<T, float>::value && a.inv_norm.empty() && m % kMR == 0;
         for (int64_t p0 = 0; p0 < d_; p0 += kKC) {
             const int kc = static_cast<int>(std::min<int64_t>(kKC, d_ - p0));
-            pack(a, d_, r0, m, p0, kc, kMR, ws.a.get());
-            pack(b, d_, c0, n, p0, kc, kNR, ws.b.get());
-            for (int jr = 0; jr < npad; jr += kNR) {
-                for (int ir = 0; ir < mpad; ir += kMR) {
+            const float* a_ptr = ws.a.get();
+            int64_t lda = kc;
+            if (a_in_place) {
+                a_ptr = reinterpret_cast<const float*>(a.x) + r0 * d_ + p0;
+                lda = d_;
+            } else {
+                pack_rows(a, d_, r0, m, p0, kc, ws.a.get());
+            }
+            pack_panels(kern_, b, d_, c0, n, p0, kc, ws.b.get());
+            for (int ir = 0; ir < mpad; ir += kMR) {
+                for (int jr = 0; jr < npad; jr += kNR) {
                     if (diag && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
-                    kern_.microkernel(kc, ws.a.get() + ir * kc, ws.b.get() + jr * kc, ws.c.get() + ir * kBlock + jr,
+                    kern_.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc, ws.c.get() + ir * kBlock + jr,
                                       kBlock, p0 > 0);
                 }
             }

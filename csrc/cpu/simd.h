@@ -29,9 +29,12 @@ struct ScanArgs {
 
 struct Kernels {
     const char* name;
-    // C[0:6][0:16] (+)= A_panel(6 x kc) * B_panel(16 x kc)^T
-    void (*microkernel)(int kc, const float* a, const float* b, float* c, int ldc,
-                        bool accumulate);
+    // C[0:6][0:16] (+)= A(6 x kc, row stride lda) * B_panel(16 x kc)^T, where
+    // B_panel holds the 16 values of each feature together (32-byte aligned).
+    void (*microkernel)(int kc, const float* a, int64_t lda, const float* b, float* c,
+                        int ldc, bool accumulate);
+    // out[c * kNR + r] = src[r * ld + c], r < kNR, c < kc: a B panel from fp32 rows.
+    void (*pack16)(const float* src, int64_t ld, int kc, float* out);
     void (*scan)(const ScanArgs& args);
     // Register-only FMA loop: the machine's arithmetic ceiling in GFLOP/s.
     double (*peak_gflops)(int n_threads, int64_t iterations);

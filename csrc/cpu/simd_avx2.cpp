@@ -11,7 +11,7 @@ namespace simd_avx2 {
 }  // namespace simd_avx2
 
 const Kernels& kernels_avx2() {
-    static const Kernels k{"avx2", simd_avx2::microkernel, simd_avx2::scan,
+    static const Kernels k{"avx2", simd_avx2::microkernel, simd_avx2::pack16, simd_avx2::scan,
                            simd_avx2::peak_gflops};
     return k;
 }

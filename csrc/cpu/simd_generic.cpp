@@ -12,7 +12,7 @@ namespace simd_generic {
 }  // namespace simd_generic
 
 const Kernels& kernels_generic() {
-    static const Kernels k{"generic", simd_generic::microkernel, simd_generic::scan,
+    static const Kernels k{"generic", simd_generic::microkernel, simd_generic::pack16, simd_generic::scan,
                            simd_generic::peak_gflops};
     return k;
 }

@@ -23,7 +23,7 @@ static inline int mask_bits(v8i m) {
 #endif
 }
 
-static void microkernel(int kc, const float* __restrict a, const float* __restrict b,
+static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b,
                         float* __restrict c, int ldc, bool accumulate) {
     const v8f* bp = static_cast<const v8f*>(__builtin_assume_aligned(b, 32));
     v8f acc[hf::kMR][2] = {};
@@ -32,11 +32,10 @@ static void microkernel(int kc, const float* __restrict a, const float* __restri
         const v8f b0 = bp[0], b1 = bp[1];
 #pragma GCC unroll 6
         for (int r = 0; r < hf::kMR; ++r) {
-            const v8f ar = splat(a[r]);
+            const v8f ar = splat(a[r * lda + p]);
             acc[r][0] += ar * b0;
             acc[r][1] += ar * b1;
         }
-        a += hf::kMR;
         bp += 2;
     }
 #pragma GCC unroll 6
@@ -50,6 +49,49 @@ static void microkernel(int kc, const float* __restrict a, const float* __restri
             cr[1] = acc[r][1];
         }
     }
+}
+
+// out[c * 16 + r] = src[r * ld + c] for 16 rows and kc features: the B panel
+// layout, built with 8 x 8 register transposes where AVX is available.
+static void pack16(const float* __restrict src, int64_t ld, int kc, float* __restrict out) {
+    int c = 0;
+#if defined(__AVX__)
+    for (; c + 8 <= kc; c += 8) {
+        for (int half = 0; half < 2; ++half) {
+            const float* s = src + half * 8 * ld + c;
+            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld), r2 = _mm256_loadu_ps(s + 2 * ld),
+                   r3 = _mm256_loadu_ps(s + 3 * ld), r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld),
+                   r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
+            const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+                         t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+                         t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                         t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                         u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                         u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                         u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            r0 = _mm256_permute2f128_ps(u0, u4, 0x20);  // feature c + 0
+            r1 = _mm256_permute2f128_ps(u1, u5, 0x20);
+            r2 = _mm256_permute2f128_ps(u2, u6, 0x20);
+            r3 = _mm256_permute2f128_ps(u3, u7, 0x20);
+            r4 = _mm256_permute2f128_ps(u0, u4, 0x31);  // feature c + 4
+            r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
+            r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
+            r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
+            float* o = out + c * 16 + half * 8;
+            _mm256_storeu_ps(o, r0);
+            _mm256_storeu_ps(o + 16, r1);
+            _mm256_storeu_ps(o + 32, r2);
+            _mm256_storeu_ps(o + 48, r3);
+            _mm256_storeu_ps(o + 64, r4);
+            _mm256_storeu_ps(o + 80, r5);
+            _mm256_storeu_ps(o + 96, r6);
+            _mm256_storeu_ps(o + 112, r7);
+        }
+    }
+#endif
+    for (; c < kc; ++c)
+        for (int r = 0; r < 16; ++r) out[c * 16 + r] = src[r * ld + c];
 }
 
 static inline void offer(const hf::ScanArgs& s, int i, int j, float key) {
