@@ -1,0 +1,45 @@
+# Two entry points do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs the package, runs the bundled demo
+#   make test   the same plus test dependencies, then the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+SOURCES := $(shell find csrc hubness_fast -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.py') setup.py CMakeLists.txt pyproject.toml
+
+.PHONY: demo test bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.deps: $(PY)
+	$(PIP) install --quiet numpy tqdm setuptools wheel pybind11 cmake ninja
+	touch $@
+
+# torch is pinned here, for this environment (a CPU build on local disk), not in the package metadata.
+$(VENV)/.test-deps: $(VENV)/.deps
+	$(PIP) install --quiet pytest hypothesis scipy torch==2.13.0
+	touch $@
+
+$(VENV)/.bench-deps: $(VENV)/.test-deps
+	$(PIP) install --quiet pytest-benchmark faiss-cpu scikit-learn
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.deps $(SOURCES)
+	$(PIP) install --quiet --no-build-isolation -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(PY) -m hubness_fast.cli demo
+
+test: $(VENV)/.installed $(VENV)/.test-deps
+	$(PY) -m pytest tests
+
+bench: $(VENV)/.installed $(VENV)/.bench-deps
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf build $(VENV) hubness_fast/*.so *.egg-info
