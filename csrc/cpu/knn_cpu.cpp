@@ -77,6 +77,7 @@ struct Side {
     std::vector<double> stat;      // |x|^2 (euclidean family), |x| (inner product), 1 (cosine)
     std::vector<float> offset;     // the per-point term of the fp32 key
     std::vector<double> inv_norm;  // cosine only: 1/|x|, applied while packing
+    std::vector<double> norm;      // cosine only: |x|, for the float64 key
     double max_stat = 0;
 };
 
@@ -87,7 +88,10 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
     s.n = n;
     s.stat.resize(n);
     s.offset.resize(n);
-    if (metric == Metric::Cosine) s.inv_norm.resize(n);
+    if (metric == Metric::Cosine) {
+        s.inv_norm.resize(n);
+        s.norm.resize(n);
+    }
     int64_t first_bad = n;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_bad)
     for (int64_t i = 0; i < n; ++i) {
@@ -124,7 +128,8 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
                 s.offset[i] = 0.f;
                 break;
             case Metric::Cosine:
-                s.inv_norm[i] = 1.0 / std::sqrt(sq);
+                s.norm[i] = std::sqrt(sq);
+                s.inv_norm[i] = 1.0 / s.norm[i];
                 s.stat[i] = 1.0;
                 s.offset[i] = 0.5f;  // key = 0.5 + 0.5 - cos
                 break;
@@ -313,6 +318,7 @@ private:
 #pragma omp parallel num_threads(threads)
         body(spaces[omp_get_thread_num()]);
         if (error_) std::rethrow_exception(error_);
+        if (!stop_ && p_.progress && !p_.progress(total_, total_)) stop_ = true;  // final report: done == total
         if (stop_) throw Interrupted();
     }
 
@@ -354,7 +360,8 @@ private:
             return acc;
         }
         for (int64_t c = 0; c < d_; ++c) acc += static_cast<double>(a[c]) * static_cast<double>(b[c]);
-        if (p_.metric == Metric::Cosine) return 1.0 - acc * rows.inv_norm[i] * db_.inv_norm[j];
+        // 1 - <x,y> / (|x| |y|) exactly as written, so that parallel vectors tie exactly.
+        if (p_.metric == Metric::Cosine) return 1.0 - acc / (rows.norm[i] * db_.norm[j]);
         return -acc;
     }
 

@@ -1,0 +1,144 @@
+"""Input kinds (memmap, torch, dtypes, orders), bad input, progress and interrupts."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from oracles import brute_knn
+
+
+def test_memmap_input_used_in_place(tmp_path, rng):
+    x = rng.standard_normal((1000, 20)).astype(np.float32)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    mm = np.load(path, mmap_mode="r")
+    d, i = hf.knn(mm, 5)
+    np.testing.assert_array_equal(i, brute_knn(x, 5)[1])
+    raw = np.memmap(tmp_path / "raw.f64", dtype=np.float64, mode="w+", shape=(600, 8))
+    raw[:] = rng.standard_normal((600, 8))
+    raw.flush()
+    np.testing.assert_array_equal(hf.hub_counts(raw, 3), np.bincount(brute_knn(np.asarray(raw), 3)[1].ravel(), minlength=600))
+
+
+def test_no_copy_for_float32_c_contiguous(rng):
+    from hubness_fast._backend import as_matrix
+
+    x = rng.standard_normal((10, 4)).astype(np.float32)
+    assert as_matrix(x, "x") is x
+    f = np.asfortranarray(x)
+    assert as_matrix(f, "x").flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int32, np.int64, np.uint8])
+def test_other_numeric_dtypes(rng, dtype):
+    x = (rng.standard_normal((300, 6)) * 10).astype(dtype)
+    np.testing.assert_array_equal(hf.knn(x, 4)[1], brute_knn(x.astype(np.float64), 4)[1])
+
+
+def test_non_contiguous_and_fortran_order(rng):
+    x = rng.standard_normal((400, 20))
+    np.testing.assert_array_equal(hf.knn(x[:, ::2], 3)[1], brute_knn(x[:, ::2], 3)[1])
+    np.testing.assert_array_equal(hf.knn(np.asfortranarray(x), 3)[1], brute_knn(x, 3)[1])
+
+
+def test_torch_input_zero_copy_and_output_type():
+    torch = pytest.importorskip("torch")
+    t = torch.randn(300, 10, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    d, i = hf.knn(t, 4)
+    assert isinstance(d, torch.Tensor) and d.dtype == torch.float32 and i.dtype == torch.int64
+    np.testing.assert_array_equal(i.numpy(), brute_knn(t.numpy(), 4)[1])
+    half = t.to(torch.bfloat16)
+    assert hf.knn(half, 2)[1].shape == (300, 2)
+
+
+@pytest.mark.parametrize(
+    "x, k, kw, match",
+    [
+        (np.zeros(10), 2, {}, "must be 2-D"),
+        (np.zeros((0, 3)), 1, {}, "empty"),
+        (np.zeros((5, 0)), 1, {}, "empty"),
+        (np.ones((10, 3)), 0, {}, "between 1 and 9"),
+        (np.ones((10, 3)), 10, {}, "between 1 and 9"),
+        (np.ones((10, 3)), 11, {"exclude_self": False}, "between 1 and 10"),
+        (np.ones((10, 3)), 2.5, {}, "integer"),
+        (np.ones((10, 3)), True, {}, "integer"),
+        (np.ones((10, 3)), 3, {"queries": np.ones((4, 2))}, "4 features|2 features"),
+        (np.ones((10, 3)), 11, {"queries": np.ones((4, 3))}, "between 1 and 10"),
+        (np.array([["a", "b"], ["c", "d"]]), 1, {}, "not a real number"),
+        (np.ones((4, 2), dtype=complex), 1, {}, "not a real number"),
+        (np.ones((10, 3)), 3, {"metric": "manhattan"}, "metric must be one of"),
+        (np.ones((10, 3)), 3, {"n_threads": 0}, "n_threads"),
+        (np.zeros((10, 3)), 3, {"metric": "cosine"}, "all zeros"),
+        (np.full((10, 3), 1e30), 3, {}, "too large"),
+    ],
+)
+def test_bad_input_raises_value_error(x, k, kw, match):
+    with pytest.raises(ValueError, match=match):
+        hf.knn(x, k, **kw)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_inf_names_first_row(bad, rng):
+    x = rng.standard_normal((50, 4))
+    x[31, 2] = bad
+    x[40, 0] = bad
+    with pytest.raises(ValueError, match="row 31"):
+        hf.knn(x, 3)
+    q = rng.standard_normal((5, 4))
+    q[2, 1] = bad
+    with pytest.raises(ValueError, match="queries contains NaN or Inf .*row 2"):
+        hf.knn(rng.standard_normal((50, 4)), 3, queries=q)
+
+
+def test_exclude_self_with_queries_is_rejected(rng):
+    with pytest.raises(ValueError, match="self-join"):
+        hf.knn(rng.standard_normal((20, 3)), 2, queries=rng.standard_normal((5, 3)), exclude_self=True)
+    with pytest.raises(ValueError, match="self-join"):
+        hf.hub_counts(rng.standard_normal((20, 3)), 2, queries=rng.standard_normal((5, 3)), include_self=True)
+
+
+def test_progress_callback_sees_all_tiles(rng):
+    seen = []
+    x = rng.standard_normal((4000, 300)).astype(np.float32)  # 7 blocks: 28 block pairs
+    hf.hub_counts(x, 5, progress=lambda done, total: seen.append((done, total)))
+    assert seen and all(t == 28 for _, t in seen)
+    assert all(0 <= d <= 28 for d, _ in seen)
+
+
+def test_error_in_progress_callback_propagates(rng):
+    x = rng.standard_normal((6000, 400)).astype(np.float32)
+
+    def boom(done, total):
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        hf.hub_counts(x, 5, progress=boom)
+
+
+def test_ctrl_c_stops_a_long_run_quickly(tmp_path):
+    script = textwrap.dedent("""
+        import sys, time, numpy as np, hubness_fast as hf
+        x = np.random.default_rng(0).standard_normal((120000, 256), dtype=np.float32)
+        print("ready", flush=True)
+        t = time.perf_counter()
+        try:
+            hf.hub_counts(x, 5)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(0)
+        print("finished", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert "interrupted" in out
+    assert time.perf_counter() - sent < 3.0

@@ -1,0 +1,125 @@
+"""knn() against the float64 brute-force oracle."""
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast._backend import run_knn
+from oracles import brute_knn
+
+METRICS = ["sqeuclidean", "euclidean", "inner_product", "cosine"]
+
+
+def check(x, k, metric="sqeuclidean", queries=None, exclude_self=None, n_threads=None, **kw):
+    d, i = hf.knn(x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads)
+    od, oi = brute_knn(x, k, queries=queries, metric=metric,
+                       exclude_self=(queries is None) and (exclude_self is not False))
+    np.testing.assert_array_equal(i, oi)
+    np.testing.assert_allclose(d, od.astype(np.float32), rtol=1e-6, atol=1e-6)
+    assert d.dtype == np.float32 and i.dtype == np.int64
+    return d, i
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_gaussian_matches_oracle(simd, rng, metric):
+    check(rng.standard_normal((1300, 37)), 6, metric)  # 1300: not a multiple of the 576-row block
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_cross_search_matches_oracle(simd, rng, metric):
+    x, q = rng.standard_normal((1500, 24)), rng.standard_normal((700, 24))
+    check(x, 5, metric, queries=q)
+
+
+def test_few_queries_use_database_slices(rng):
+    x, q = rng.standard_normal((3000, 16)), rng.standard_normal((7, 16))
+    check(x, 9, queries=q, n_threads=2)
+
+
+def test_results_identical_for_any_thread_count(rng):
+    x = rng.standard_normal((2000, 20)).astype(np.float32)
+    ref = hf.knn(x, 7, n_threads=1)
+    for t in (2, 3, 5):
+        d, i = hf.knn(x, 7, n_threads=t)
+        np.testing.assert_array_equal(i, ref[1])
+        np.testing.assert_array_equal(d, ref[0])
+
+
+def test_float32_and_float64_inputs_agree_when_representable(rng):
+    x = rng.standard_normal((800, 10)).astype(np.float32)
+    d32, i32 = hf.knn(x, 4)
+    d64, i64 = hf.knn(x.astype(np.float64), 4)
+    np.testing.assert_array_equal(i32, i64)
+    np.testing.assert_array_equal(d32, d64)
+
+
+def test_integer_grid_ties_broken_by_index(simd):
+    g = np.stack(np.meshgrid(np.arange(12), np.arange(12), np.arange(5)), -1).reshape(-1, 3)
+    g = np.random.default_rng(0).permutation(g).astype(np.float32)  # 720 points, every distance tied many times
+    d, i = check(g, 10)
+    assert d[0, 0] == 1.0  # grid neighbours at distance 1
+
+
+def test_duplicates_are_neighbours_at_distance_zero(simd, rng):
+    base = rng.standard_normal((40, 12))
+    x = np.repeat(base, 30, axis=0)  # 30 exact copies of each point: massive ties the fp32 pass cannot order
+    d, i = check(x, 5)
+    assert np.all(d == 0)
+    ids, _, info, _, _ = run_knn(x, 5, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None,
+                                 progress=False, want_distances=True)
+    assert info["rows_fallback"] > 0  # these rows needed the float64 scan
+
+
+def test_self_excluded_by_index_not_position(rng):
+    x = rng.standard_normal((200, 5))
+    x[17] = x[3]
+    d, i = hf.knn(x, 1)
+    assert i[3, 0] == 17 and i[17, 0] == 3 and d[3, 0] == 0
+    assert not np.any(i == np.arange(200)[:, None])
+
+
+def test_include_self(rng):
+    x = rng.standard_normal((300, 6))
+    d, i = check(x, 4, exclude_self=False)
+    np.testing.assert_array_equal(i[:, 0], np.arange(300))
+    assert np.all(d[:, 0] == 0)
+
+
+@pytest.mark.parametrize("n,k", [(50, 1), (50, 49), (700, 699), (600, 100)])
+def test_k_extremes(rng, n, k):
+    check(rng.standard_normal((n, 7)), k)
+
+
+@pytest.mark.parametrize("dim", [1, 1000])
+def test_dimensions(simd, rng, dim):
+    check(rng.standard_normal((650, dim)), 5)
+
+
+def test_large_norms_and_near_ties(rng):
+    # A common offset of 1e4 makes the fp32 expansion |x|^2 + |y|^2 - 2<x,y> lose most
+    # digits: the float64 check must repair the order.
+    x = rng.standard_normal((900, 16)) * 0.01 + 1e4
+    check(x, 5)
+    # Pairs of distances that differ by 1e-7 relative: below fp32 resolution.
+    base = rng.standard_normal((300, 8))
+    x = np.concatenate([base, base + 1e-7 * rng.standard_normal((300, 8))])
+    check(x, 3)
+
+
+def test_kth_neighbor_distance(rng):
+    x = rng.standard_normal((700, 9))
+    r = hf.kth_neighbor_distance(x, 3)
+    od, _ = brute_knn(x, 3, metric="euclidean")
+    assert r.dtype == np.float64
+    np.testing.assert_allclose(r, od[:, 2], rtol=1e-12)
+
+
+def test_generic_and_avx2_kernels_agree(rng, monkeypatch):
+    if not hf.HAS_AVX2:
+        pytest.skip("CPU without AVX2")
+    x = rng.standard_normal((1200, 33)).astype(np.float32)
+    out = {}
+    for level in ("generic", "avx2"):
+        monkeypatch.setenv("HUBNESS_FAST_SIMD", level)
+        out[level] = hf.knn(x, 5)
+    np.testing.assert_array_equal(out["generic"][1], out["avx2"][1])
+    np.testing.assert_array_equal(out["generic"][0], out["avx2"][0])
