@@ -1,0 +1,125 @@
+"""The same two jobs done by each peer: self-join hub counts, and a cross k-NN search.
+
+Every function returns (counts int64 [N]) for a self-join or (indices [M, k])
+for a search, so the runner can check agreement with hubness_fast.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import hubness_fast as hf
+
+
+def _drop_self(ids: np.ndarray, k: int) -> np.ndarray:
+    """Rows of k+1 neighbours (self included by the peer) -> k neighbours without self."""
+    n = ids.shape[0]
+    own = ids == np.arange(n)[:, None]
+    keep = ~own
+    keep[~own.any(1), k] = False  # self not found (a duplicate at distance 0 won): drop the farthest
+    return ids[keep].reshape(n, k)
+
+
+def _counts(ids: np.ndarray, n: int) -> np.ndarray:
+    return np.bincount(ids.ravel(), minlength=n).astype(np.int64)
+
+
+# ---- self-join hub counts -------------------------------------------------------------
+def hubness_fast_hubs(x, k, threads):
+    return hf.hub_counts(x, k, n_threads=threads)
+
+
+def faiss_hubs(x, k, threads):
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    _, ids = index.search(x, k + 1)
+    return _counts(_drop_self(ids, k), len(x))
+
+
+def torch_hubs(x, k, threads, block=4096):
+    import torch
+
+    torch.set_num_threads(threads)
+    t = torch.from_numpy(x)
+    sq = (t * t).sum(1)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(t), block):
+            q = t[s:s + block]
+            d = sq[s:s + block, None] + sq[None, :] - 2.0 * (q @ t.T)
+            d[torch.arange(len(q)), torch.arange(s, s + len(q))] = float("inf")
+            out.append(torch.topk(d, k, dim=1, largest=False).indices.numpy())
+    return _counts(np.concatenate(out), len(x))
+
+
+def numpy_naive_hubs(x, k, threads, block=1000):
+    """The seed notebooks' approach: a full distance row block, fully argsorted."""
+    sq = (x * x).sum(1)
+    out = []
+    for s in range(0, len(x), block):
+        d = sq[s:s + block, None] + sq[None, :] - 2.0 * (x[s:s + block] @ x.T)
+        d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
+        out.append(np.argsort(d, axis=1)[:, :k])
+    return _counts(np.concatenate(out), len(x))
+
+
+def numpy_argpartition_hubs(x, k, threads, block=2048):
+    sq = (x * x).sum(1)
+    out = []
+    for s in range(0, len(x), block):
+        d = sq[s:s + block, None] + sq[None, :] - 2.0 * (x[s:s + block] @ x.T)
+        d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
+        out.append(np.argpartition(d, k, axis=1)[:, :k])
+    return _counts(np.concatenate(out), len(x))
+
+
+def sklearn_hubs(x, k, threads):
+    from sklearn.neighbors import NearestNeighbors
+
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=threads).fit(x)
+    return _counts(nn.kneighbors(return_distance=False), len(x))  # X=None: self excluded
+
+
+SELF_JOIN = {
+    "hubness_fast": hubness_fast_hubs,
+    "faiss-cpu": faiss_hubs,
+    "torch": torch_hubs,
+    "numpy-naive": numpy_naive_hubs,
+    "numpy-argpartition": numpy_argpartition_hubs,
+    "sklearn-brute": sklearn_hubs,
+}
+
+
+# ---- cross search (queries vs database) -----------------------------------------------
+def hubness_fast_search(q, x, k, threads):
+    return hf.knn(x, k, queries=q, n_threads=threads)[1]
+
+
+def faiss_search(q, x, k, threads):
+    import faiss
+
+    faiss.omp_set_num_threads(threads)
+    index = faiss.IndexFlatL2(x.shape[1])
+    index.add(x)
+    return index.search(q, k)[1]
+
+
+def torch_search(q, x, k, threads, block=4096):
+    import torch
+
+    torch.set_num_threads(threads)
+    tq, tx = torch.from_numpy(q), torch.from_numpy(x)
+    sqx = (tx * tx).sum(1)
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(tq), block):
+            b = tq[s:s + block]
+            d = (b * b).sum(1)[:, None] + sqx[None, :] - 2.0 * (b @ tx.T)
+            out.append(torch.topk(d, k, dim=1, largest=False).indices.numpy())
+    return np.concatenate(out)
+
+
+CROSS = {"hubness_fast": hubness_fast_search, "faiss-cpu": faiss_search, "torch": torch_search}
+SLOW = {"numpy-naive", "numpy-argpartition", "sklearn-brute"}  # measured once per case by default

@@ -1,0 +1,149 @@
+"""Same-run comparison of hubness_fast with its peers; prints medians and ratios to faiss.
+
+    python -m benchmarks [--quick] [--rounds 3] [--peers faiss-cpu,torch] [--out FILE]
+
+Each round runs every peer once, one after the other, so that drifting machine
+load hits all of them alike; the table holds medians over rounds. The slow
+peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
+says otherwise. Every peer's result is checked against hubness_fast's (hub
+counts for self-joins, neighbour sets for searches). Results go to
+benchmarks/results/ as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hubness_fast as hf
+from hubness_fast import _cpu
+
+from . import peers
+
+FULL_CASES = [
+    {"kind": "self", "n": 20000, "d": 512, "k": 5},
+    {"kind": "self", "n": 50000, "d": 64, "k": 5},
+    {"kind": "cross", "n": 20000, "m": 20000, "d": 512, "k": 5},
+]
+QUICK_CASES = [
+    {"kind": "self", "n": 5000, "d": 256, "k": 5},
+    {"kind": "cross", "n": 4000, "m": 2000, "d": 64, "k": 5},
+]
+
+
+def peak_gflops(threads: int) -> float:
+    """Median of three runs of a register-only FMA loop (about 0.3 s each)."""
+    return statistics.median(_cpu.peak_gflops(threads, 20_000_000) for _ in range(3))
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _available(name: str) -> bool:
+    module = {"faiss-cpu": "faiss", "torch": "torch", "sklearn-brute": "sklearn"}.get(name)
+    if module is None:
+        return True
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+def run_case(case, names, rounds, slow_rounds, threads):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((case["n"], case["d"]), dtype=np.float32)
+    q = rng.standard_normal((case["m"], case["d"]), dtype=np.float32) if case["kind"] == "cross" else None
+    table = peers.SELF_JOIN if q is None else peers.CROSS
+    names = [n for n in names if n in table and _available(n)]
+    times = {n: [] for n in names}
+    results = {}
+    for r in range(max(rounds, slow_rounds)):
+        for name in names:
+            if r >= (slow_rounds if name in peers.SLOW else rounds):
+                continue
+            fn = table[name]
+            t0 = time.perf_counter()
+            out = fn(x, case["k"], threads) if q is None else fn(q, x, case["k"], threads)
+            times[name].append(time.perf_counter() - t0)
+            results.setdefault(name, out)
+    ours = results["hubness_fast"]
+    rows = {}
+    for name in names:
+        if q is None:
+            mismatch = int(np.sum(results[name] != ours))  # points whose hub count differs
+        else:
+            same = np.sort(results[name], 1) == np.sort(ours, 1)
+            mismatch = int(np.sum(~same.all(1)))  # query rows whose neighbour set differs
+        rows[name] = {"median_s": statistics.median(times[name]), "times_s": times[name], "mismatch": mismatch}
+    return rows
+
+
+def flops(case) -> float:
+    """Arithmetic of the job: a self-join computes N^2/2 pairs x D multiply-adds; a search M*N*D."""
+    if case["kind"] == "self":
+        return case["n"] ** 2 * case["d"]
+    return 2.0 * case["m"] * case["n"] * case["d"]
+
+
+def describe(case) -> str:
+    if case["kind"] == "self":
+        return f"self-join hub counts N={case['n']} D={case['d']} k={case['k']}"
+    return f"search M={case['m']} vs N={case['n']} D={case['d']} k={case['k']}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds for the fast peers (default 3)")
+    ap.add_argument("--slow-rounds", type=int, default=1, help="rounds for numpy/scikit-learn (default 1)")
+    ap.add_argument("--peers", default=",".join(peers.SELF_JOIN), help="comma-separated peer names")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--out", default=None, help="JSON file (default benchmarks/results/cpu-<date>.json)")
+    args = ap.parse_args(argv)
+    names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
+    cases = QUICK_CASES if args.quick else FULL_CASES
+
+    peak = peak_gflops(args.threads)
+    print(f"{cpu_name()}, {args.threads} threads; FMA peak (register-only loop): {peak:.0f} GFLOP/s; "
+          f"kernels: {'avx2' if hf.HAS_AVX2 else 'generic'}")
+    report = {"machine": {"cpu": cpu_name(), "threads": args.threads, "peak_gflops": peak,
+                          "platform": platform.platform()},
+              "date": datetime.datetime.now().isoformat(timespec="seconds"), "cases": []}
+    for case in cases:
+        rows = run_case(case, names, args.rounds, args.slow_rounds, args.threads)
+        ref = rows.get("faiss-cpu", {}).get("median_s")
+        ours = rows["hubness_fast"]["median_s"]
+        print(f"\n{describe(case)}")
+        print(f"  {'peer':<20}{'median s':>10}{'runs':>6}{'faiss / peer':>14}{'peer / ours':>13}{'mismatch':>10}")
+        for name, row in rows.items():
+            vs_faiss = f"{ref / row['median_s']:.2f}x" if ref else "-"
+            print(f"  {name:<20}{row['median_s']:>10.3f}{len(row['times_s']):>6}{vs_faiss:>14}"
+                  f"{row['median_s'] / ours:>12.2f}x{row['mismatch']:>10}")
+        fraction = flops(case) / ours / 1e9 / peak
+        print(f"  hubness_fast reaches {fraction:.2f} of the arithmetic limit "
+              f"({flops(case) / ours / 1e9:.0f} of {peak:.0f} GFLOP/s)")
+        report["cases"].append({**case, "peers": rows, "fraction_of_peak": fraction,
+                                "speedup_vs_faiss": (ref / ours) if ref else None})
+    out = Path(args.out) if args.out else (
+        Path(__file__).resolve().parent / "results" / f"cpu-{'quick-' if args.quick else ''}"
+        f"{datetime.date.today().isoformat()}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {out}")
+    return 0
