@@ -8,7 +8,7 @@ namespace hf {
 TopKSet::TopKSet(int64_t n_points, int cap)
     : n_(n_points), cap_(cap), keys_(static_cast<size_t>(n_points) * cap),
       ids_(static_cast<size_t>(n_points) * cap), size_(n_points, 0),
-      thr_(n_points, std::numeric_limits<float>::infinity()) {}
+      thr_(n_points + kThrPad, std::numeric_limits<float>::infinity()) {}
 
 void TopKSet::push(int64_t p, float key, int64_t id) {
     float* K = &keys_[p * cap_];

@@ -18,6 +18,10 @@ inline bool pair_less(float ka, int64_t ia, float kb, int64_t ib) {
 
 class TopKSet {
 public:
+    // thr() stays readable this far past the last point, so SIMD code may load
+    // whole vectors at the edge of a tile (the extra entries are +inf).
+    static constexpr int kThrPad = 16;
+
     TopKSet(int64_t n_points, int cap);
 
     int64_t n_points() const { return n_; }

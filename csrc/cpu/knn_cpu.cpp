@@ -47,7 +47,8 @@ namespace {
 
 constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR; A panel + C tile fit in L2
 constexpr int kKC = 256;     // panel depth: an A micro-panel (6 x 256) and a B micro-panel (16 x 256) share L1
-constexpr int kMargin = 8;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
+constexpr int kNC = 192;     // columns per sweep over the A rows: their B panels (192 x 256 fp32) stay in L2
+constexpr int kMargin = 3;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
 constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
 constexpr double kMaxSquaredNorm = 1e36;  // keys up to ~4x this must stay finite in fp32 (max 3.4e38)
@@ -184,6 +185,7 @@ struct Workspace {
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
+    Buffer beta = aligned_floats(kBlock);  // the column offsets of a pair, zero-padded to whole micro-tiles
 };
 
 template <class T>
@@ -231,6 +233,8 @@ private:
         const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
         // fp32 rows that need no scaling and fill whole micro-tiles are read in place.
         const bool a_in_place = std::is_same<T, float>::value && a.inv_norm.empty() && m % kMR == 0;
+        std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
+        std::fill(ws.beta.get() + n, ws.beta.get() + npad, 0.f);
         for (int64_t p0 = 0; p0 < d_; p0 += kKC) {
             const int kc = static_cast<int>(std::min<int64_t>(kKC, d_ - p0));
             const float* a_ptr = ws.a.get();
@@ -242,14 +246,24 @@ private:
                 pack_rows(a, d_, r0, m, p0, kc, ws.a.get());
             }
             pack_panels(kern_, b, d_, c0, n, p0, kc, ws.b.get());
-            for (int ir = 0; ir < mpad; ir += kMR) {
-                for (int jr = 0; jr < npad; jr += kNR) {
-                    if (diag && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
-                    kern_.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc, ws.c.get() + ir * kBlock + jr,
-                                      kBlock, p0 > 0);
+            // Off-diagonal pairs fold each micro-tile on the last depth pass, straight
+            // from registers; diagonal pairs keep the tile and scan its upper triangle.
+            const bool fold_now = !diag && p0 + kKC >= d_;
+            for (int jc = 0; jc < npad; jc += kNC) {
+                const int jend = std::min(npad, jc + kNC);
+                for (int ir = 0; ir < mpad; ir += kMR) {
+                    for (int jr = jc; jr < jend; jr += kNR) {
+                        if (diag && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
+                        TileFold f{a.offset.data() + r0 + ir, ws.beta.get() + jr, gamma_, r0 + ir, c0 + jr,
+                                   std::min(kMR, m - ir), std::min(kNR, n - jr), rows, cols};
+                        kern_.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc,
+                                          ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0,
+                                          fold_now ? &f : nullptr);
+                    }
                 }
             }
         }
+        if (!diag) return;
         ScanArgs s{ws.c.get(), kBlock,      m,  n,    a.offset.data() + r0, b.offset.data() + c0, gamma_, r0, c0,
                    rows,       cols,        diag ? (p_.exclude_self ? 1 : 2) : 0};
         kern_.scan(s);

@@ -23,10 +23,39 @@ static inline int mask_bits(v8i m) {
 #endif
 }
 
+static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, int64_t gj, float key) {
+    if (key <= rows->thr()[gi]) rows->push(gi, key, gj);
+    if (cols && gj != gi && key <= cols->thr()[gj]) cols->push(gj, key, gi);
+}
+
+__attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf::kMR][2], const hf::TileFold& f) {
+    const v8f vg = splat(f.gamma);
+    const v8f b0 = load8(f.beta), b1 = load8(f.beta + 8);
+    const int colmask = (1 << f.nvalid) - 1;
+    const float* rthr = f.rows->thr();
+    for (int r = 0; r < f.mvalid; ++r) {
+        const v8f ar = splat(f.alpha[r]);
+        const v8f k0 = ar + b0 + vg * acc[r][0], k1 = ar + b1 + vg * acc[r][1];
+        const v8f tr = splat(rthr[f.row0 + r]);
+        v8i h0 = k0 <= tr, h1 = k1 <= tr;
+        if (f.cols) {
+            const float* cthr = f.cols->thr() + f.col0;  // padded: 16 loads are always in bounds
+            h0 |= k0 <= load8(cthr);
+            h1 |= k1 <= load8(cthr + 8);
+        }
+        for (int bits = (mask_bits(h0) | mask_bits(h1) << 8) & colmask; bits; bits &= bits - 1) {
+            const int l = __builtin_ctz(bits);
+            offer_pair(f.rows, f.cols, f.row0 + r, f.col0 + l, l < 8 ? k0[l] : k1[l - 8]);
+        }
+    }
+}
+
 static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b,
-                        float* __restrict c, int ldc, bool accumulate) {
+                        float* __restrict c, int ldc, bool accumulate, const hf::TileFold* fold) {
     const v8f* bp = static_cast<const v8f*>(__builtin_assume_aligned(b, 32));
-    v8f acc[hf::kMR][2] = {};
+    v8f acc[hf::kMR][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < hf::kMR; ++r) acc[r][0] = acc[r][1] = v8f{};  // not "= {}": that became a rep stos
 #pragma GCC unroll 4
     for (int p = 0; p < kc; ++p) {
         const v8f b0 = bp[0], b1 = bp[1];
@@ -37,6 +66,17 @@ static void microkernel(int kc, const float* __restrict a, int64_t lda, const fl
             acc[r][1] += ar * b1;
         }
         bp += 2;
+    }
+    if (fold) {
+        if (accumulate) {
+            for (int r = 0; r < hf::kMR; ++r) {
+                const v8f* cr = static_cast<const v8f*>(__builtin_assume_aligned(c + r * ldc, 32));
+                acc[r][0] += cr[0];
+                acc[r][1] += cr[1];
+            }
+        }
+        fold_tile(acc, *fold);
+        return;
     }
 #pragma GCC unroll 6
     for (int r = 0; r < hf::kMR; ++r) {
@@ -95,9 +135,7 @@ static void pack16(const float* __restrict src, int64_t ld, int kc, float* __res
 }
 
 static inline void offer(const hf::ScanArgs& s, int i, int j, float key) {
-    const int64_t gi = s.row0 + i, gj = s.col0 + j;
-    if (key <= s.rows->thr()[gi]) s.rows->push(gi, key, gj);
-    if (s.cols && gj != gi && key <= s.cols->thr()[gj]) s.cols->push(gj, key, gi);
+    offer_pair(s.rows, s.cols, s.row0 + i, s.col0 + j, key);
 }
 
 static void scan(const hf::ScanArgs& s) {
