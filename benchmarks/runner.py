@@ -114,10 +114,13 @@ def main(argv=None) -> int:
     ap.add_argument("--slow-rounds", type=int, default=1, help="rounds for numpy/scikit-learn (default 1)")
     ap.add_argument("--peers", default=",".join(peers.SELF_JOIN), help="comma-separated peer names")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--cases", default=None, help="comma-separated case numbers to run (default: all)")
     ap.add_argument("--out", default=None, help="JSON file (default benchmarks/results/cpu-<date>.json)")
     args = ap.parse_args(argv)
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     cases = QUICK_CASES if args.quick else FULL_CASES
+    if args.cases:
+        cases = [cases[int(i)] for i in args.cases.split(",")]
 
     peak = peak_gflops(args.threads)
     print(f"{cpu_name()}, {args.threads} threads; FMA peak (register-only loop): {peak:.0f} GFLOP/s; "

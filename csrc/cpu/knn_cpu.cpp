@@ -30,6 +30,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <limits>
 #include <memory>
@@ -40,13 +41,15 @@
 
 #include "../common/errors.h"
 #include "../common/topk.h"
+#include "pair_schedule.h"
 #include "simd.h"
 
 namespace hf {
 namespace {
 
-constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR; A panel + C tile fit in L2
+constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR, large enough to amortize packing
 constexpr int kKC = 256;     // panel depth: an A micro-panel (6 x 256) and a B micro-panel (16 x 256) share L1
+constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 256 fp32) stay in L2 beside the B panels
 constexpr int kNC = 192;     // columns per sweep over the A rows: their B panels (192 x 256 fp32) stay in L2
 constexpr int kMargin = 3;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
@@ -156,8 +159,16 @@ struct RowReader {
 template <class T>
 void pack_rows(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc, float* out) {
     const RowReader<T> read{s, d};
-    for (int row = 0; row < round_up(m, kMR); ++row)
-        for (int c = 0; c < kc; ++c) out[row * kc + c] = row < m ? read(r0 + row, p0 + c) : 0.f;
+    for (int row = 0; row < round_up(m, kMR); ++row) {
+        float* dst = out + static_cast<int64_t>(row) * kc;
+        if (row >= m) {
+            std::fill(dst, dst + kc, 0.f);
+        } else if (std::is_same<T, float>::value && s.inv_norm.empty()) {
+            std::memcpy(dst, s.x + (r0 + row) * d + p0, kc * sizeof(float));
+        } else {
+            for (int c = 0; c < kc; ++c) dst[c] = read(r0 + row, p0 + c);
+        }
+    }
 }
 
 // The same block as micro-panels of kNR rows: panel q stores, feature after
@@ -231,34 +242,27 @@ private:
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
                   TopKSet* rows, TopKSet* cols, bool diag) {
         const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
-        // fp32 rows that need no scaling and fill whole micro-tiles are read in place.
-        const bool a_in_place = std::is_same<T, float>::value && a.inv_norm.empty() && m % kMR == 0;
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
         std::fill(ws.beta.get() + n, ws.beta.get() + npad, 0.f);
         for (int64_t p0 = 0; p0 < d_; p0 += kKC) {
             const int kc = static_cast<int>(std::min<int64_t>(kKC, d_ - p0));
-            const float* a_ptr = ws.a.get();
-            int64_t lda = kc;
-            if (a_in_place) {
-                a_ptr = reinterpret_cast<const float*>(a.x) + r0 * d_ + p0;
-                lda = d_;
-            } else {
-                pack_rows(a, d_, r0, m, p0, kc, ws.a.get());
-            }
+            pack_rows(a, d_, r0, m, p0, kc, ws.a.get());  // contiguous rows: one stream per micro-tile row
             pack_panels(kern_, b, d_, c0, n, p0, kc, ws.b.get());
             // Off-diagonal pairs fold each micro-tile on the last depth pass, straight
             // from registers; diagonal pairs keep the tile and scan its upper triangle.
             const bool fold_now = !diag && p0 + kKC >= d_;
-            for (int jc = 0; jc < npad; jc += kNC) {
-                const int jend = std::min(npad, jc + kNC);
-                for (int ir = 0; ir < mpad; ir += kMR) {
-                    for (int jr = jc; jr < jend; jr += kNR) {
-                        if (diag && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
-                        TileFold f{a.offset.data() + r0 + ir, ws.beta.get() + jr, gamma_, r0 + ir, c0 + jr,
-                                   std::min(kMR, m - ir), std::min(kNR, n - jr), rows, cols};
-                        kern_.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc,
-                                          ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0,
-                                          fold_now ? &f : nullptr);
+            for (int ic = 0; ic < mpad; ic += kMC) {
+                const int iend = std::min(mpad, ic + kMC);
+                for (int jc = 0; jc < npad; jc += kNC) {
+                    const int jend = std::min(npad, jc + kNC);
+                    for (int ir = ic; ir < iend; ir += kMR) {
+                        for (int jr = jc; jr < jend; jr += kNR) {
+                            if (diag && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
+                            TileFold f{a.offset.data() + r0 + ir, ws.beta.get() + jr, gamma_, r0 + ir, c0 + jr,
+                                       std::min(kMR, m - ir), std::min(kNR, n - jr), rows, cols};
+                            kern_.microkernel(kc, ws.a.get() + ir * kc, kc, ws.b.get() + jr * kc,
+                                              ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0, fold_now ? &f : nullptr);
+                        }
                     }
                 }
             }
@@ -269,29 +273,22 @@ private:
         kern_.scan(s);
     }
 
-    // Visit each unordered block pair once: round 0 holds the diagonal pairs,
-    // then the circle method pairs every two blocks in rounds of disjoint pairs.
+    // Visit each unordered block pair once; PairSchedule keeps the blocks of
+    // concurrent pairs disjoint.
     void self_join(TopKSet& set) {
-        const int64_t nb = ceil_div(db_.n, kBlock), nbe = nb + (nb & 1);
-        total_ = nb + nb * (nb - 1) / 2;
+        const int64_t nb = ceil_div(db_.n, kBlock);
+        PairSchedule schedule(nb);
+        total_ = schedule.size();
         const int threads = static_cast<int>(std::min<int64_t>(threads_, std::max<int64_t>(1, nb / 2)));
         parallel([&](Workspace& ws) {
-            for (int64_t round = 0; round < nbe; ++round) {
-                const int64_t npairs = round == 0 ? nb : nbe / 2;
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t t = 0; t < npairs; ++t) {
-                    int64_t I = t, J = t;
-                    if (round > 0) {
-                        const int64_t r = round - 1, ring = nbe - 1;
-                        I = t == 0 ? ring : (r + t) % ring;
-                        J = t == 0 ? r : (r - t + ring) % ring;
-                    }
-                    if (I >= nb || J >= nb) continue;
-                    step([&] {
-                        run_pair(ws, db_, I * kBlock, block_len(db_, I), db_, J * kBlock, block_len(db_, J), &set, &set,
-                                 I == J);
-                    });
-                }
+            std::pair<int64_t, int64_t> pr;
+            while (schedule.acquire(pr)) {
+                const auto [I, J] = pr;
+                step([&] {
+                    run_pair(ws, db_, I * kBlock, block_len(db_, I), db_, J * kBlock, block_len(db_, J), &set, &set,
+                             I == J);
+                });
+                schedule.release(pr);
             }
         }, threads);
     }
