@@ -51,6 +51,7 @@ constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR, large
 constexpr int kKC = 256;     // panel depth: an A micro-panel (6 x 256) and a B micro-panel (16 x 256) share L1
 constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 256 fp32) stay in L2 beside the B panels
 constexpr int kNC = 192;     // columns per sweep over the A rows: their B panels (192 x 256 fp32) stay in L2
+constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread copy of a query block
 constexpr int kMargin = 3;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
 constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
@@ -62,6 +63,7 @@ struct FreeDeleter {
 using Buffer = std::unique_ptr<float[], FreeDeleter>;
 
 Buffer aligned_floats(size_t n) {
+    if (n == 0) return Buffer();
     const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
     void* p = std::aligned_alloc(64, bytes);
     if (!p) throw std::bad_alloc();
@@ -193,6 +195,8 @@ void pack_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, i
 }
 
 struct Workspace {
+    explicit Workspace(size_t row_copy_floats = 0) : rows(aligned_floats(row_copy_floats)) {}
+    Buffer rows;  // cross search: a query block packed for the whole depth (or empty)
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
@@ -239,14 +243,17 @@ public:
 private:
     // Dot products of rows [r0, r0+m) of `a` with rows [c0, c0+n) of `b` into ws.c,
     // then folded into the candidate lists.
+    // a_rows: optional copy of the A rows already packed for the whole depth (row stride d_).
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
-                  TopKSet* rows, TopKSet* cols, bool diag) {
+                  TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr) {
         const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
         std::fill(ws.beta.get() + n, ws.beta.get() + npad, 0.f);
         for (int64_t p0 = 0; p0 < d_; p0 += kKC) {
             const int kc = static_cast<int>(std::min<int64_t>(kKC, d_ - p0));
-            pack_rows(a, d_, r0, m, p0, kc, ws.a.get());  // contiguous rows: one stream per micro-tile row
+            const float* a_ptr = a_rows ? a_rows + p0 : ws.a.get();
+            const int64_t lda = a_rows ? d_ : kc;
+            if (!a_rows) pack_rows(a, d_, r0, m, p0, kc, ws.a.get());  // contiguous rows: one stream per tile row
             pack_panels(kern_, b, d_, c0, n, p0, kc, ws.b.get());
             // Off-diagonal pairs fold each micro-tile on the last depth pass, straight
             // from registers; diagonal pairs keep the tile and scan its upper triangle.
@@ -260,7 +267,7 @@ private:
                             if (diag && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
                             TileFold f{a.offset.data() + r0 + ir, ws.beta.get() + jr, gamma_, r0 + ir, c0 + jr,
                                        std::min(kMR, m - ir), std::min(kNR, n - jr), rows, cols};
-                            kern_.microkernel(kc, ws.a.get() + ir * kc, kc, ws.b.get() + jr * kc,
+                            kern_.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc,
                                               ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0, fold_now ? &f : nullptr);
                         }
                     }
@@ -299,18 +306,23 @@ private:
         const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
         const int64_t slices = static_cast<int64_t>(sets.size());
         total_ = nqb * ndb;
+        // A query block meets every database block: pack its rows once for the whole
+        // depth when that copy stays small, instead of once per pair.
+        const bool prepack = static_cast<int64_t>(kBlock) * d_ <= kPrepackFloats;
         parallel([&](Workspace& ws) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t item = 0; item < nqb * slices; ++item) {
                 const int64_t qb = item / slices, s = item % slices;
+                const int m = block_len(q_, qb);
+                if (prepack) pack_rows(q_, d_, qb * kBlock, m, 0, static_cast<int>(d_), ws.rows.get());
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
                     step([&] {
-                        run_pair(ws, q_, qb * kBlock, block_len(q_, qb), db_, J * kBlock, block_len(db_, J), &sets[s],
-                                 nullptr, false);
+                        run_pair(ws, q_, qb * kBlock, m, db_, J * kBlock, block_len(db_, J), &sets[s], nullptr, false,
+                                 prepack ? ws.rows.get() : nullptr);
                     });
                 }
             }
-        }, threads_);
+        }, threads_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
     static int block_len(const Side<T>& s, int64_t b) {
@@ -320,8 +332,9 @@ private:
     // Runs body(workspace) on every thread; the first exception raised by a
     // step stops all threads and is rethrown here.
     template <class Body>
-    void parallel(Body body, int threads) {
-        std::vector<Workspace> spaces(threads);  // allocated up front: no thread may miss a worksharing loop
+    void parallel(Body body, int threads, size_t row_copy_floats = 0) {
+        std::vector<Workspace> spaces;  // allocated up front: no thread may miss a worksharing loop
+        for (int t = 0; t < threads; ++t) spaces.emplace_back(row_copy_floats);
         error_ = nullptr;
         stop_ = false;
         done_ = 0;
