@@ -1,10 +1,11 @@
 // Bounded per-point candidate lists for exact k-NN.
 //
-// Each point owns a max-heap of at most `cap` (key, id) pairs ordered
+// Each point owns at most `cap` (key, id) pairs, kept sorted for small caps
+// (<= kSortedMaxCap) and as a max-heap beyond, ordered
 // lexicographically (smaller key first, then smaller id), so the result of a
 // stream of pushes is the same set whatever the order of the stream: results
-// do not depend on threads, tiles or backends. The root is the worst kept
-// candidate; `thr[p]` mirrors its key once the heap is full (+inf before) so
+// do not depend on threads, tiles or backends. `thr[p]` mirrors the worst
+// kept key once the list is full (+inf before) so
 // that SIMD code can pre-filter a tile with a single `key <= thr` compare.
 #pragma once
 #include <cstdint>
@@ -21,6 +22,7 @@ public:
     // thr() stays readable this far past the last point, so SIMD code may load
     // whole vectors at the edge of a tile (the extra entries are +inf).
     static constexpr int kThrPad = 16;
+    static constexpr int kSortedMaxCap = 32;
 
     TopKSet(int64_t n_points, int cap);
 
