@@ -48,9 +48,9 @@ namespace hf {
 namespace {
 
 constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR, large enough to amortize packing
-constexpr int kKC = 256;     // panel depth: an A micro-panel (6 x 256) and a B micro-panel (16 x 256) share L1
-constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 256 fp32) stay in L2 beside the B panels
-constexpr int kNC = 192;     // columns per sweep over the A rows: their B panels (192 x 256 fp32) stay in L2
+constexpr int kKC = 512;     // panel depth: up to D = 512 a tile is folded straight from registers, no C round trip
+constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 512 fp32) stay in L2
+constexpr int kNC = 96;      // columns per sweep: their B panels (96 x 512 fp32) stay in L2 beside the A rows
 constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread copy of a query block
 constexpr int kMargin = 3;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
