@@ -3,7 +3,9 @@
     python -m benchmarks [--quick] [--rounds 3] [--peers faiss-cpu,torch] [--out FILE]
 
 Each round runs every peer once, one after the other, so that drifting machine
-load hits all of them alike; the table holds medians over rounds. The slow
+load hits all of them alike (with a short pause before each call, so that the
+previous peer's spinning worker threads do not steal cores); the table holds
+medians over rounds. The slow
 peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
 says otherwise. Every peer's result is checked against hubness_fast's (hub
 counts for self-joins, neighbour sets for searches). Results go to
@@ -26,6 +28,10 @@ import hubness_fast as hf
 from hubness_fast import _cpu
 
 from . import peers
+
+# Pause before each timed call: OpenMP/OpenBLAS worker threads of the previous
+# peer spin for a while after it returns and would steal cores from the next.
+SETTLE_S = 0.5
 
 FULL_CASES = [
     {"kind": "self", "n": 20000, "d": 512, "k": 5},
@@ -77,6 +83,7 @@ def run_case(case, names, rounds, slow_rounds, threads):
             if r >= (slow_rounds if name in peers.SLOW else rounds):
                 continue
             fn = table[name]
+            time.sleep(SETTLE_S)
             t0 = time.perf_counter()
             out = fn(x, case["k"], threads) if q is None else fn(q, x, case["k"], threads)
             times[name].append(time.perf_counter() - t0)

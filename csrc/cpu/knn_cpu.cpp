@@ -1,13 +1,13 @@
 // Exact k-NN on the CPU.
 //
 // 1. Candidate pass (fp32). Rows are cut into blocks of kBlock; a pair of
-//    blocks is packed into panels (A: kMR-row micro-panels, B: kNR-row
+//    blocks is packed (A: contiguous fp32 rows, B: kNR-row
 //    micro-panels, kKC deep), multiplied by the SIMD micro-kernel into a
-//    kBlock x kBlock tile of dot products, and the tile is folded at once into
-//    per-point candidate lists of k + kMargin entries (TopKSet). A self-join
-//    visits each unordered block pair once and feeds both its rows and its
-//    columns; pairs are scheduled in rounds of disjoint blocks (round-robin
-//    "circle" tournament), so no two threads ever touch the same list.
+//    tile of dot products, and each 6 x 16 micro-tile is folded from registers
+//    into per-point candidate lists of k + kMargin entries (TopKSet). A
+//    self-join visits each unordered block pair once and feeds both its rows
+//    and its columns; PairSchedule hands pairs out so that no two threads
+//    ever hold the same block, hence the same list.
 // 2. Certification (float64). With u = 2^-24, the fp32 key of a pair differs
 //    from the exact one by at most b_ij = (D + 16) u (|x_i|^2 + |y_j|^2) for
 //    the euclidean family and (D + 16) u |x_i| |y_j| for dot products (norms
@@ -51,7 +51,8 @@ constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR, large
 constexpr int kKC = 512;     // panel depth: up to D = 512 a tile is folded straight from registers, no C round trip
 constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 512 fp32) stay in L2
 constexpr int kNC = 96;      // columns per sweep: their B panels (96 x 512 fp32) stay in L2 beside the A rows
-constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread copy of a query block
+constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread copy of a block's rows
+constexpr int kRowPad = 16;  // floats of padding after each packed row (see row_stride)
 constexpr int kMargin = 3;   // extra fp32 candidates per row, so the float64 boundary check rarely fails
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
 constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
@@ -159,10 +160,10 @@ struct RowReader {
 // Rows [r0, r0 + m) and features [p0, p0 + kc) of x as a row-major fp32
 // block (row stride kc), zero rows up to a multiple of kMR: the A operand.
 template <class T>
-void pack_rows(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc, float* out) {
+void pack_rows(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc, float* out, int64_t ld) {
     const RowReader<T> read{s, d};
     for (int row = 0; row < round_up(m, kMR); ++row) {
-        float* dst = out + static_cast<int64_t>(row) * kc;
+        float* dst = out + row * ld;
         if (row >= m) {
             std::fill(dst, dst + kc, 0.f);
         } else if (std::is_same<T, float>::value && s.inv_norm.empty()) {
@@ -196,7 +197,7 @@ void pack_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, i
 
 struct Workspace {
     explicit Workspace(size_t row_copy_floats = 0) : rows(aligned_floats(row_copy_floats)) {}
-    Buffer rows;  // cross search: a query block packed for the whole depth (or empty)
+    Buffer rows;  // the rows of one block packed for the whole depth (or empty)
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
@@ -243,7 +244,7 @@ public:
 private:
     // Dot products of rows [r0, r0+m) of `a` with rows [c0, c0+n) of `b` into ws.c,
     // then folded into the candidate lists.
-    // a_rows: optional copy of the A rows already packed for the whole depth (row stride d_).
+    // a_rows: the A rows already packed for the whole depth (row stride d_), or nullptr.
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
                   TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr) {
         const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
@@ -252,8 +253,8 @@ private:
         for (int64_t p0 = 0; p0 < d_; p0 += kKC) {
             const int kc = static_cast<int>(std::min<int64_t>(kKC, d_ - p0));
             const float* a_ptr = a_rows ? a_rows + p0 : ws.a.get();
-            const int64_t lda = a_rows ? d_ : kc;
-            if (!a_rows) pack_rows(a, d_, r0, m, p0, kc, ws.a.get());  // contiguous rows: one stream per tile row
+            const int64_t lda = a_rows ? row_stride() : kc;
+            if (!a_rows) pack_rows(a, d_, r0, m, p0, kc, ws.a.get(), kc);  // contiguous rows: one stream per tile row
             pack_panels(kern_, b, d_, c0, n, p0, kc, ws.b.get());
             // Off-diagonal pairs fold each micro-tile on the last depth pass, straight
             // from registers; diagonal pairs keep the tile and scan its upper triangle.
@@ -287,17 +288,27 @@ private:
         PairSchedule schedule(nb);
         total_ = schedule.size();
         const int threads = static_cast<int>(std::min<int64_t>(threads_, std::max<int64_t>(1, nb / 2)));
+        // A thread keeps the rows of one block packed for the whole depth and
+        // asks for pairs with that block first, so most pairs pack only B.
+        const bool prepack = static_cast<int64_t>(kBlock) * d_ <= kPrepackFloats;
         parallel([&](Workspace& ws) {
             std::pair<int64_t, int64_t> pr;
-            while (schedule.acquire(pr)) {
-                const auto [I, J] = pr;
+            int64_t packed = -1;
+            while (schedule.acquire(pr, packed)) {
+                auto [I, J] = pr;
+                if (J == packed) std::swap(I, J);
                 step([&] {
+                    if (prepack && I != packed) {
+                        pack_rows(db_, d_, I * kBlock, block_len(db_, I), 0, static_cast<int>(d_), ws.rows.get(),
+                                  row_stride());
+                        packed = I;
+                    }
                     run_pair(ws, db_, I * kBlock, block_len(db_, I), db_, J * kBlock, block_len(db_, J), &set, &set,
-                             I == J);
+                             I == J, prepack ? ws.rows.get() : nullptr);
                 });
                 schedule.release(pr);
             }
-        }, threads);
+        }, threads, prepack ? static_cast<size_t>(kBlock) * row_stride() : 0);
     }
 
     // Query blocks x database slices; each slice has its own candidate lists
@@ -314,7 +325,7 @@ private:
             for (int64_t item = 0; item < nqb * slices; ++item) {
                 const int64_t qb = item / slices, s = item % slices;
                 const int m = block_len(q_, qb);
-                if (prepack) pack_rows(q_, d_, qb * kBlock, m, 0, static_cast<int>(d_), ws.rows.get());
+                if (prepack) pack_rows(q_, d_, qb * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride());
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
                     step([&] {
                         run_pair(ws, q_, qb * kBlock, m, db_, J * kBlock, block_len(db_, J), &sets[s], nullptr, false,
@@ -322,8 +333,12 @@ private:
                     });
                 }
             }
-        }, threads_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
+        }, threads_, prepack ? static_cast<size_t>(kBlock) * row_stride() : 0);
     }
+
+    // Row stride of a block packed for the whole depth: padded off a multiple of
+    // 1 KiB so that the six rows a micro-kernel reads do not share L1 sets.
+    int64_t row_stride() const { return d_ + kRowPad; }
 
     static int block_len(const Side<T>& s, int64_t b) {
         return static_cast<int>(std::min<int64_t>(kBlock, s.n - b * kBlock));

@@ -2,7 +2,8 @@
 // ever hold the same block (its candidate lists are then private to one
 // thread) and no thread waits at a barrier: pairs are listed in round-robin
 // tournament order (rounds of disjoint pairs, the diagonal first) and a thread
-// takes the first untaken pair whose two blocks are free.
+// takes the first untaken pair whose two blocks are free, preferring pairs
+// with a block it already holds packed.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -25,6 +26,11 @@ public:
                 if (I < nb && J < nb) pairs_.emplace_back(I, J);
             }
         }
+        by_block_.resize(nb);
+        for (size_t p = 0; p < pairs_.size(); ++p) {
+            by_block_[pairs_[p].first].push_back(static_cast<int64_t>(p));
+            if (pairs_[p].second != pairs_[p].first) by_block_[pairs_[p].second].push_back(static_cast<int64_t>(p));
+        }
         for (int64_t b = 0; b < nb; ++b) busy_[b] = false;
         taken_.reset(new std::atomic<bool>[pairs_.size()]);
         for (size_t p = 0; p < pairs_.size(); ++p) taken_[p] = false;
@@ -33,8 +39,13 @@ public:
 
     int64_t size() const { return static_cast<int64_t>(pairs_.size()); }
 
-    // Claims a pair and locks its blocks; false once every pair was handed out.
-    bool acquire(std::pair<int64_t, int64_t>& out) {
+    // Claims a pair and locks its blocks, one with block `prefer` first when
+    // any is free; false once every pair was handed out.
+    bool acquire(std::pair<int64_t, int64_t>& out, int64_t prefer = -1) {
+        if (prefer >= 0) {
+            for (int64_t p : by_block_[prefer])
+                if (try_claim(p, out)) return true;
+        }
         for (;;) {
             if (left_.load(std::memory_order_acquire) == 0) return false;
             int64_t low = low_.load(std::memory_order_relaxed);
@@ -43,19 +54,7 @@ public:
                     if (p == low) low_.compare_exchange_weak(low, ++low, std::memory_order_relaxed);
                     continue;
                 }
-                const auto [I, J] = pairs_[p];
-                if (!lock(I)) continue;
-                if (J != I && !lock(J)) {
-                    unlock(I);
-                    continue;
-                }
-                if (taken_[p].exchange(true, std::memory_order_acq_rel)) {
-                    release({I, J});
-                    continue;
-                }
-                left_.fetch_sub(1, std::memory_order_acq_rel);
-                out = pairs_[p];
-                return true;
+                if (try_claim(p, out)) return true;
             }
             std::this_thread::yield();  // every remaining pair touches a block in use
         }
@@ -67,10 +66,28 @@ public:
     }
 
 private:
+    bool try_claim(int64_t p, std::pair<int64_t, int64_t>& out) {
+        if (taken_[p].load(std::memory_order_relaxed)) return false;
+        const auto [I, J] = pairs_[p];
+        if (!lock(I)) return false;
+        if (J != I && !lock(J)) {
+            unlock(I);
+            return false;
+        }
+        if (taken_[p].exchange(true, std::memory_order_acq_rel)) {
+            release({I, J});
+            return false;
+        }
+        left_.fetch_sub(1, std::memory_order_acq_rel);
+        out = pairs_[p];
+        return true;
+    }
+
     bool lock(int64_t b) { return !busy_[b].exchange(true, std::memory_order_acquire); }
     void unlock(int64_t b) { busy_[b].store(false, std::memory_order_release); }
 
     std::vector<std::pair<int64_t, int64_t>> pairs_;
+    std::vector<std::vector<int64_t>> by_block_;  // pair indices holding each block
     std::unique_ptr<std::atomic<bool>[]> busy_;
     std::unique_ptr<std::atomic<bool>[]> taken_;
     std::atomic<int64_t> low_{0};
