@@ -1,7 +1,10 @@
 """hubness_fast: exact k nearest neighbours and hub counts without a distance matrix."""
 from ._backend import HAS_AVX2, HAS_CUDA, HAS_OPENMP
-from .hubness import hub_counts
+from .balls import ball_query
+from .hubness import hub_counts, hubness_stats
 from .knn import knn, kth_neighbor_distance
+from . import metrics, selection
 
 __version__ = "0.1.0"
-__all__ = ["knn", "hub_counts", "kth_neighbor_distance", "HAS_AVX2", "HAS_CUDA", "HAS_OPENMP", "__version__"]
+__all__ = ["knn", "hub_counts", "hubness_stats", "kth_neighbor_distance", "ball_query", "metrics", "selection",
+           "HAS_AVX2", "HAS_CUDA", "HAS_OPENMP", "__version__"]

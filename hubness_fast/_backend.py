@@ -142,12 +142,14 @@ class _TextBar:
         sys.stderr.write("\n")
 
 
-def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_distances, desc="k-NN"):
-    """Validate everything, then run the native engine. Returns (ids, distances or None, info, db, q).
+def simd_level() -> str:
+    """HUBNESS_FAST_SIMD=generic|avx2|auto (default auto) picks the kernel set, for tests and comparisons."""
+    return os.environ.get("HUBNESS_FAST_SIMD", "auto")
 
-    HUBNESS_FAST_SIMD=generic|avx2|auto (default auto) picks the kernel set, for tests and comparisons.
-    """
-    simd = os.environ.get("HUBNESS_FAST_SIMD", "auto")
+
+def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_distances, desc="k-NN"):
+    """Validate everything, then run the native engine. Returns (ids, distances or None, info, db, q)."""
+    simd = simd_level()
     db = as_matrix(x, "x")
     code = check_metric(metric)
     threads = check_threads(n_threads)

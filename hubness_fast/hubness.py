@@ -30,3 +30,48 @@ def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", 
     )
     counts = np.bincount(ids.ravel(), minlength=db.shape[0]).astype(np.int64)
     return to_output(counts, x)
+
+
+def hubness_stats(x=None, k=10, counts=None, hub_size=2.0, n_threads=None, progress=False):
+    """Hubness statistics of the k-occurrence distribution (self excluded).
+
+    Give the data ``x`` (hub counts are computed exactly) or precomputed
+    ``counts`` (N_k of every point). Returns a dict:
+
+    - k_skewness: skewness of N_k (population moments, as scipy.stats.skew);
+    - robinhood: Robin Hood index, sum |N_k - k| / (2 sum N_k);
+    - gini: Gini index, from the sorted counts in O(N log N);
+    - atkinson: Atkinson index with epsilon = 0.5, 1 - mean(sqrt N_k)^2 / mean(N_k);
+    - hub_occurrence: share of all k-NN slots taken by hubs (N_k >= hub_size * k);
+    - antihub_occurrence: share of points with N_k == 0;
+    - groupie_ratio: share of points whose k-NN list holds the largest hub
+      (each list holds a point at most once, so it is max N_k / N).
+
+    scikit-hubness counts each point as its own neighbour in its current code,
+    so its antihub occurrence is always 0 and its other values differ from
+    these; its hubs are N_k > 2k where these are N_k >= 2k.
+    """
+    if counts is None:
+        if x is None:
+            raise ValueError("give either the data x or the k-occurrence counts")
+        counts = hub_counts(x, k, n_threads=n_threads, progress=progress)
+    counts = np.asarray(counts.numpy() if hasattr(counts, "numpy") else counts)
+    if counts.ndim != 1 or counts.size < 2 or counts.dtype.kind not in "iu" or np.any(counts < 0):
+        raise ValueError("counts must be a 1-D array of at least two non-negative integers")
+    c = counts.astype(np.float64)
+    n, total = c.size, c.sum()
+    if total == 0:
+        raise ValueError("counts sum to 0: there is no k-NN graph to describe")
+    mean, std = c.mean(), c.std()
+    sorted_c = np.sort(c)
+    ranks = np.arange(1, n + 1)
+    hubs = c >= hub_size * k
+    return {
+        "k_skewness": float(((c - mean) ** 3).mean() / std**3) if std > 0 else 0.0,
+        "robinhood": float(np.abs(c - mean).sum() / (2.0 * total)),
+        "gini": float(((2 * ranks - n - 1) * sorted_c).sum() / (n * total)),
+        "atkinson": float(1.0 - np.sqrt(c).mean() ** 2 / mean),
+        "hub_occurrence": float(c[hubs].sum() / total),
+        "antihub_occurrence": float(np.mean(c == 0)),
+        "groupie_ratio": float(c.max() / n),
+    }

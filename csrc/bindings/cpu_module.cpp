@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "../common/errors.h"
+#include "../cpu/balls_cpu.h"
 #include "../cpu/knn_cpu.h"
 #include "../cpu/simd.h"
 
@@ -22,6 +23,39 @@ hf::Matrix as_matrix(const py::array& a, const char* name) {
     return hf::Matrix{a.data(), a.shape(0), a.shape(1), f64};
 }
 
+// Progress callback polled on the calling thread: Ctrl-C (or an error raised
+// by the Python callback) is parked and stops the run.
+struct ProgressBridge {
+    py::object callback;
+    std::unique_ptr<py::error_already_set> pending;
+
+    hf::Progress make() {
+        return [this](int64_t done, int64_t total) {
+            py::gil_scoped_acquire gil;
+            try {
+                if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                if (!callback.is_none()) callback(done, total);
+                return true;
+            } catch (py::error_already_set& e) {
+                pending = std::make_unique<py::error_already_set>(std::move(e));
+                return false;
+            }
+        };
+    }
+
+    // Runs fn without the GIL; an interrupted run raises the parked error.
+    template <class Fn>
+    void run(Fn fn) {
+        try {
+            py::gil_scoped_release release;
+            fn();
+        } catch (const hf::Interrupted&) {
+            if (pending) throw std::move(*pending);
+            throw py::error_already_set();
+        }
+    }
+};
+
 py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
               const std::string& simd, const py::object& progress, bool want_distances) {
     hf::KnnParams p;
@@ -31,19 +65,8 @@ py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, 
     p.exclude_self = exclude_self;
     p.n_threads = n_threads;
     p.simd = simd;
-    // Polled on the calling thread: Ctrl-C (or an error in the callback) stops the run.
-    std::unique_ptr<py::error_already_set> pending;
-    p.progress = [&](int64_t done, int64_t total) {
-        py::gil_scoped_acquire gil;
-        try {
-            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-            if (!progress.is_none()) progress(done, total);
-            return true;
-        } catch (py::error_already_set& e) {
-            pending = std::make_unique<py::error_already_set>(std::move(e));
-            return false;
-        }
-    };
+    ProgressBridge bridge{progress, nullptr};
+    p.progress = bridge.make();
     const hf::Matrix db = as_matrix(x, "x");
     hf::Matrix q;
     if (!queries.is_none()) q = as_matrix(queries.cast<py::array>(), "queries");
@@ -58,18 +81,52 @@ py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, 
     }
     int64_t* ids_ptr = ids.mutable_data();
     hf::KnnStats stats;
-    try {
-        py::gil_scoped_release release;
-        stats = hf::knn_cpu(db, q, p, ids_ptr, dist_ptr);
-    } catch (const hf::Interrupted&) {
-        if (pending) throw std::move(*pending);
-        throw py::error_already_set();
-    }
+    bridge.run([&] { stats = hf::knn_cpu(db, q, p, ids_ptr, dist_ptr); });
     py::dict info;
     info["rows_recomputed"] = stats.rows_recomputed;
     info["rows_fallback"] = stats.rows_fallback;
     info["kernels"] = stats.kernels;
     return py::make_tuple(ids, dist, info);
+}
+
+// Outputs of one point set of a ball query, as numpy arrays.
+struct BallArrays {
+    py::array_t<double> radius2;
+    py::array_t<int64_t> in_count, own_count;
+    py::array_t<double> min_radius2;
+    hf::BallSide side;
+
+    BallArrays(int64_t n, const py::object& r2) : in_count(n), own_count(n), min_radius2(n) {
+        if (!r2.is_none()) {
+            radius2 = py::array_t<double, py::array::c_style | py::array::forcecast>(r2);
+            hf::check_arg(radius2.ndim() == 1 && radius2.shape(0) == n, "radii must be a 1-D array, one per point");
+            side.radius2 = radius2.data();
+        }
+        side.in_count = in_count.mutable_data();
+        side.own_count = own_count.mutable_data();
+        side.min_radius2 = min_radius2.mutable_data();
+    }
+    py::dict to_dict() const {
+        py::dict d;
+        d["in_count"] = in_count;
+        d["min_radius2"] = min_radius2;
+        d["own_count"] = own_count;
+        return d;
+    }
+};
+
+py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
+                bool inclusive, int n_threads, const std::string& simd, const py::object& progress) {
+    const hf::Matrix ma = as_matrix(a, "queries"), mb = as_matrix(b, "centres");
+    BallArrays sa(ma.rows, a_radius2), sb(mb.rows, b_radius2);
+    hf::BallParams p;
+    p.inclusive = inclusive;
+    p.n_threads = n_threads;
+    p.simd = simd;
+    ProgressBridge bridge{progress, nullptr};
+    p.progress = bridge.make();
+    bridge.run([&] { hf::balls_cpu(ma, sa.side, mb, sb.side, p); });
+    return py::make_tuple(sa.to_dict(), sb.to_dict());
 }
 
 double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
@@ -85,6 +142,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("knn", &knn, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"), py::arg("exclude_self"),
           py::arg("n_threads"), py::arg("simd"), py::arg("progress"), py::arg("want_distances"),
           "Exact k-NN; returns (ids int64 [n, k], distances float64 [n, k] or None, stats dict).");
+    m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
+          py::arg("inclusive"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
+          "Ball containment between two point sets; returns (stats of a, stats of b) as dicts.");
     m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
           "GFLOP/s of a register-only FMA loop: the arithmetic ceiling of this machine.");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();

@@ -1,0 +1,124 @@
+// Ball queries: one pass over the pairs of a-blocks x b-blocks. A tile of dot
+// products gives fp32 squared distances; a pair whose distance is within the
+// rounding bound of a radius (see knn_cpu.cpp for the bound) is recomputed in
+// float64, so every containment test equals its float64 answer.
+#include "balls_cpu.h"
+
+#include <limits>
+#include <vector>
+
+#include "tiles.h"
+
+namespace hf {
+namespace {
+
+// Per-point outputs of one set, owned by one thread while it works on a pair.
+struct Tally {
+    std::vector<int64_t> in_count, own_count;
+    std::vector<double> min_radius2;
+    explicit Tally(int64_t n)
+        : in_count(n, 0), own_count(n, 0), min_radius2(n, std::numeric_limits<double>::infinity()) {}
+    void add(const Tally& o) {
+        for (size_t i = 0; i < in_count.size(); ++i) {
+            in_count[i] += o.in_count[i];
+            own_count[i] += o.own_count[i];
+            min_radius2[i] = std::min(min_radius2[i], o.min_radius2[i]);
+        }
+    }
+};
+
+template <class T>
+class BallEngine {
+public:
+    BallEngine(const Matrix& a, const Matrix& b, const BallParams& p)
+        : p_(p), kern_(select_kernels(p.simd)), d_(a.cols) {
+        threads_ = p.n_threads > 0 ? p.n_threads : omp_get_max_threads();
+        a_ = prepare<T>(static_cast<const T*>(a.data), a.rows, d_, Metric::SqEuclidean, "queries", threads_);
+        b_ = prepare<T>(static_cast<const T*>(b.data), b.rows, d_, Metric::SqEuclidean, "centres", threads_);
+        bound_scale_ = (static_cast<double>(d_) + 16) * kUnit * 1.05;
+    }
+
+    void run(const BallSide& sa, const BallSide& sb) {
+        const int64_t nab = ceil_div(a_.n, kBlock), nbb = ceil_div(b_.n, kBlock);
+        Tally ta(a_.n);
+        std::vector<Tally> tb(threads_, Tally(b_.n));  // b-side counts per thread, summed at the end
+        const bool prepack = prepack_fits(d_);
+        TileRunner runner(p_.progress);
+        runner.run([&](Workspace& ws) {
+            Tally& mine = tb[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t I = 0; I < nab; ++I) {
+                const int m = block_len(a_.n, I);
+                if (prepack) pack_rows(a_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
+                for (int64_t J = 0; J < nbb; ++J)
+                    runner.step([&] { run_pair(ws, I * kBlock, m, J * kBlock, block_len(b_.n, J), prepack, sa, sb, ta, mine); });
+            }
+        }, threads_, nab * nbb, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        for (int t = 1; t < threads_; ++t) tb[0].add(tb[t]);
+        emit(ta, sa);
+        emit(tb[0], sb);
+    }
+
+private:
+    void run_pair(Workspace& ws, int64_t r0, int m, int64_t c0, int n, bool prepacked, const BallSide& sa,
+                  const BallSide& sb, Tally& ta, Tally& tb) {
+        tile_product(kern_, ws, a_, r0, m, b_, c0, n, d_, prepacked ? ws.rows.get() : nullptr, false,
+                     [](int, int) -> const TileFold* { return nullptr; });
+        for (int i = 0; i < m; ++i) {
+            const int64_t gi = r0 + i;
+            const float* crow = ws.c.get() + static_cast<int64_t>(i) * kBlock;
+            for (int j = 0; j < n; ++j) {
+                const int64_t gj = c0 + j;
+                const double key = a_.offset[gi] + b_.offset[gj] - 2.0f * crow[j];
+                const double slack = bound_scale_ * (a_.stat[gi] + b_.stat[gj]) + kAbsSlack;
+                double exact = -1;  // computed at most once, only at a ball boundary
+                if (sb.radius2 && inside(key, slack, sb.radius2[gj], gi, gj, exact)) {
+                    ++ta.in_count[gi];
+                    ta.min_radius2[gi] = std::min(ta.min_radius2[gi], sb.radius2[gj]);
+                    ++tb.own_count[gj];
+                }
+                if (sa.radius2 && inside(key, slack, sa.radius2[gi], gi, gj, exact)) {
+                    ++tb.in_count[gj];
+                    tb.min_radius2[gj] = std::min(tb.min_radius2[gj], sa.radius2[gi]);
+                    ++ta.own_count[gi];
+                }
+            }
+        }
+    }
+
+    // Is the pair (i, j), whose fp32 squared distance is `key` +- `slack`, inside a ball of squared radius r2?
+    bool inside(double key, double slack, double r2, int64_t i, int64_t j, double& exact) const {
+        if (key + slack < r2) return true;   // certainly inside, even strictly
+        if (key - slack > r2) return false;  // certainly outside
+        if (exact < 0) exact = exact_sqdist(a_.x + i * d_, b_.x + j * d_, d_);
+        return p_.inclusive ? exact <= r2 : exact < r2;
+    }
+
+    static void emit(const Tally& t, const BallSide& s) {
+        std::copy(t.in_count.begin(), t.in_count.end(), s.in_count);
+        std::copy(t.own_count.begin(), t.own_count.end(), s.own_count);
+        std::copy(t.min_radius2.begin(), t.min_radius2.end(), s.min_radius2);
+    }
+
+    const BallParams& p_;
+    const Kernels& kern_;
+    int64_t d_;
+    int threads_ = 1;
+    Side<T> a_, b_;
+    double bound_scale_ = 0;
+};
+
+}  // namespace
+
+void balls_cpu(const Matrix& a, const BallSide& sa, const Matrix& b, const BallSide& sb, const BallParams& params) {
+    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0, "both point sets must be non-empty 2-D arrays");
+    check_arg(a.cols == b.cols, "queries have " + std::to_string(a.cols) + " features but the centres have " +
+                                    std::to_string(b.cols));
+    check_arg(a.f64 == b.f64, "queries and centres must share a dtype");
+    check_arg(sa.in_count && sa.min_radius2 && sa.own_count && sb.in_count && sb.min_radius2 && sb.own_count,
+              "every output array must be given");
+    if (a.f64) return BallEngine<double>(a, b, params).run(sa, sb);
+    BallEngine<float>(a, b, params).run(sa, sb);
+}
+
+}  // namespace hf

@@ -1,0 +1,157 @@
+"""k-NN evaluation metrics for generative models, exact and in bounded memory.
+
+Every metric compares float64 squared Euclidean distances with float64 squared
+radii (the distance from a point to its k-th nearest neighbour in its own set,
+self excluded by index). Three native passes at most: a self-join per set for
+the radii and one pass over the real x fake pairs for every containment test.
+
+| metric | reference | k | comparison | radius of |
+| --- | --- | --- | --- | --- |
+| precision / recall | Kynkaenniemi et al. 2019 | 3 | d <= r (inclusive) | real / fake sets |
+| density / coverage | Naeem et al. 2020 (prdc) | 5 | d < r (strict) | real set |
+| prdc() (all four as the prdc package) | prdc 0.2 | 5 | d < r (strict) | both |
+| rarity score | Han et al. 2022 | 3 | d < r (strict) | real set |
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ._backend import as_matrix, check_k, run_knn
+from .balls import ball_pass
+
+
+def _pair(real, fake):
+    r = as_matrix(real, "real")
+    f = as_matrix(fake, "fake")
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"real features have {r.shape[1]} dimensions but fake features have {f.shape[1]}")
+    if r.dtype != f.dtype:  # one dtype for the engine; float64 keeps both exact
+        r, f = r.astype(np.float64), f.astype(np.float64)
+    return r, f
+
+
+def kth_radius2(x: np.ndarray, k: int, n_threads=None, progress=False) -> np.ndarray:
+    """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
+    check_k(k, x.shape[0] - 1, "N - 1 for the radii of a set of N points")
+    _, dist, _, _, _ = run_knn(x, k, queries=None, metric="sqeuclidean", exclude_self=True, n_threads=n_threads,
+                               progress=progress, want_distances=True, desc="radii")
+    return np.ascontiguousarray(dist[:, -1])
+
+
+def precision_recall(real, fake, k=3, inclusive=True, n_threads=None, progress=False):
+    """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
+
+    precision: fraction of fake samples inside at least one real ball; recall:
+    fraction of real samples inside at least one fake ball. A ball's radius is
+    its centre's distance to the k-th nearest neighbour of its own set (self
+    excluded). ``inclusive=True`` (the paper's d <= r) is the default.
+    Returns (precision, recall) as floats.
+    """
+    r, f = _pair(real, fake)
+    rr2, fr2 = kth_radius2(r, k, n_threads, progress), kth_radius2(f, k, n_threads, progress)
+    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress)
+    return float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0))
+
+
+def density_coverage(real, fake, k=5, inclusive=False, n_threads=None, progress=False):
+    """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
+
+    density = sum over fakes of the number of real balls containing them / (k M);
+    coverage = fraction of real balls that contain at least one fake. Strict
+    ``d < r`` by default, as prdc: for constant data every radius is 0 and both
+    are 0 (``inclusive=True`` counts the boundary). Returns (density, coverage).
+    """
+    r, f = _pair(real, fake)
+    rr2 = kth_radius2(r, k, n_threads, progress)
+    sf, sr = ball_pass(f, None, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress)
+    return float(sf["in_count"].sum() / (k * f.shape[0])), float(np.mean(sr["own_count"] > 0))
+
+
+def prdc(real, fake, k=5, n_threads=None, progress=False):
+    """precision, recall, density and coverage exactly as the prdc package
+    defines them (one k for all four, strict d < r), in one containment pass.
+
+    Returns a dict with keys "precision", "recall", "density", "coverage".
+    """
+    r, f = _pair(real, fake)
+    rr2, fr2 = kth_radius2(r, k, n_threads, progress), kth_radius2(f, k, n_threads, progress)
+    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=False, n_threads=n_threads, progress=progress)
+    return {
+        "precision": float(np.mean(sf["in_count"] > 0)),
+        "recall": float(np.mean(sr["in_count"] > 0)),
+        "density": float(sf["in_count"].sum() / (k * f.shape[0])),
+        "coverage": float(np.mean(sr["own_count"] > 0)),
+    }
+
+
+class RarityResult(NamedTuple):
+    scores: np.ndarray       # float64 [M]
+    ranking: np.ndarray      # int64: fake indices, rarest first (ties: smaller index)
+    in_manifold: np.ndarray  # bool [M]: inside at least one real ball
+
+
+def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, progress=False):
+    """Rarity score (Han et al., 2022): for each fake, the smallest radius among
+    the real balls that contain it (strict d < r; radius = distance to the k-th
+    real neighbour). A larger score is a rarer sample.
+
+    out_of_manifold: fakes inside no real ball
+      - "exclude" (reference code): score 0, left out of the ranking;
+      - "last": score 0, ranked after every in-manifold fake;
+      - "nan": score NaN, left out of the ranking.
+    """
+    if out_of_manifold not in ("exclude", "last", "nan"):
+        raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
+    r, f = _pair(real, fake)
+    rr2 = kth_radius2(r, k, n_threads, progress)
+    sf, _ = ball_pass(f, None, r, rr2, inclusive=False, n_threads=n_threads, progress=progress)
+    inside = sf["in_count"] > 0
+    scores = np.where(inside, np.sqrt(np.where(inside, sf["min_radius2"], 0.0)), 0.0)
+    idx = np.flatnonzero(inside)
+    ranking = idx[np.lexsort((idx, -scores[idx]))]
+    if out_of_manifold == "last":
+        ranking = np.concatenate([ranking, np.flatnonzero(~inside)])
+    elif out_of_manifold == "nan":
+        scores[~inside] = np.nan
+    return RarityResult(scores, ranking.astype(np.int64), inside)
+
+
+def _mean_cov(x):
+    x = np.asarray(as_matrix(x, "features"), dtype=np.float64)
+    if x.shape[0] < 2:
+        raise ValueError("at least two samples are needed for a covariance")
+    return x.mean(0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(real, fake):
+    """Frechet distance between Gaussians fitted to two feature sets (FID when
+    the features are Inception pool features): |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)).
+    Covariances are unbiased (n - 1), as pytorch-fid."""
+    return frechet_distance_from_stats(*_mean_cov(real), *_mean_cov(fake))
+
+
+def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2):
+    """Frechet distance from (mean, covariance) pairs.
+
+    tr((S1 S2)^(1/2)) is computed as the sum of the square roots of the
+    eigenvalues of S1^(1/2) S2 S1^(1/2), a symmetric positive semi-definite
+    matrix: no complex parts and no ill-conditioned non-symmetric square root
+    (the failure mode of scipy.linalg.sqrtm on near-singular covariances).
+    Tiny negative eigenvalues from rounding are clipped to 0.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
+    for name, a in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or Inf")
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = root1 @ s2 @ root1
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)

@@ -1,0 +1,57 @@
+"""Native ball queries against the float64 brute force."""
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast.balls import ball_pass
+from oracles import sq_dists
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_ball_query_matches_oracle(simd, rng, inclusive):
+    c = rng.standard_normal((700, 13))
+    q = rng.standard_normal((650, 13))
+    radii = rng.uniform(2.0, 5.0, 700)
+    res = hf.ball_query(q, c, radii, inclusive=inclusive, return_nearest=True)
+    d = sq_dists(q, c)
+    inside = (d <= radii**2) if inclusive else (d < radii**2)
+    np.testing.assert_array_equal(res.count, inside.sum(1))
+    expect_min = np.where(inside, radii[None, :], np.inf).min(1)
+    np.testing.assert_array_equal(res.min_radius, expect_min)
+    np.testing.assert_array_equal(res.nearest, np.argmin(d, axis=1))
+
+
+def test_boundary_points_exact_for_both_strictness_settings():
+    # Integer points at exactly the radius: strict excludes them, inclusive keeps them.
+    c = np.array([[0.0, 0.0], [10.0, 0.0]])
+    q = np.array([[3.0, 4.0], [10.0, 5.0], [0.0, 4.999999], [20.0, 20.0]])
+    radii = np.array([5.0, 5.0])
+    strict = hf.ball_query(q, c, radii)
+    incl = hf.ball_query(q, c, radii, inclusive=True)
+    np.testing.assert_array_equal(strict.count, [0, 0, 1, 0])
+    np.testing.assert_array_equal(incl.count, [1, 1, 1, 0])
+    assert np.isinf(strict.min_radius[0]) and incl.min_radius[0] == 5.0
+
+
+def test_both_directions_in_one_pass(rng):
+    a, b = rng.standard_normal((300, 6)), rng.standard_normal((420, 6))
+    ra2, rb2 = rng.uniform(1, 6, 300), rng.uniform(1, 6, 420)
+    sa, sb = ball_pass(a, ra2, b, rb2, inclusive=False)
+    d = sq_dists(a, b)
+    in_b = d < rb2[None, :]  # a_i inside ball of b_j
+    in_a = d < ra2[:, None]  # b_j inside ball of a_i
+    np.testing.assert_array_equal(sa["in_count"], in_b.sum(1))
+    np.testing.assert_array_equal(sb["own_count"], in_b.sum(0))
+    np.testing.assert_array_equal(sb["in_count"], in_a.sum(0))
+    np.testing.assert_array_equal(sa["own_count"], in_a.sum(1))
+    np.testing.assert_array_equal(sb["min_radius2"], np.where(in_a, ra2[:, None], np.inf).min(0))
+
+
+def test_ball_query_bad_input(rng):
+    c = rng.standard_normal((10, 3))
+    with pytest.raises(ValueError, match="one value per centre"):
+        hf.ball_query(c, c, np.ones(9))
+    with pytest.raises(ValueError, match="non-negative"):
+        hf.ball_query(c, c, -np.ones(10))
+    with pytest.raises(ValueError, match="features"):
+        hf.ball_query(rng.standard_normal((4, 2)), c, np.ones(10))

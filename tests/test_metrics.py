@@ -1,0 +1,131 @@
+"""Evaluation metrics against the reference formulas on float64 matrices."""
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast import metrics
+from oracles import brute_hub_counts, brute_prdc, brute_rarity
+
+
+@pytest.fixture
+def features(rng):
+    real = rng.standard_normal((500, 24))
+    fake = rng.standard_normal((450, 24)) * 1.2 + 0.3
+    return real, fake
+
+
+def test_prdc_matches_reference_formulas(features):
+    real, fake = features
+    got = metrics.prdc(real, fake, k=5)
+    want = brute_prdc(real, fake, 5)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+
+
+def test_precision_recall_inclusive_default(features):
+    real, fake = features
+    p, r = metrics.precision_recall(real, fake)
+    want = brute_prdc(real, fake, 3, inclusive=True)
+    assert (p, r) == pytest.approx((want["precision"], want["recall"]), abs=1e-12)
+
+
+def test_density_coverage(features):
+    real, fake = features
+    d, c = metrics.density_coverage(real, fake, k=5)
+    want = brute_prdc(real, fake, 5)
+    assert (d, c) == pytest.approx((want["density"], want["coverage"]), abs=1e-12)
+
+
+def test_matches_prdc_package_when_installed(features):
+    prdc_pkg = pytest.importorskip("prdc")
+    real, fake = features
+    want = prdc_pkg.compute_prdc(real_features=real, fake_features=fake, nearest_k=5)
+    got = metrics.prdc(real, fake, k=5)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], abs=1e-12), key
+
+
+def test_constant_features_strict_and_inclusive():
+    real = np.ones((50, 4))
+    fake = np.ones((40, 4))
+    d, c = metrics.density_coverage(real, fake)  # prdc: every radius 0, strict < finds nothing
+    assert (d, c) == (0.0, 0.0)
+    d, c = metrics.density_coverage(real, fake, inclusive=True)
+    assert (d, c) == (40 * 50 / (5 * 40), 1.0)
+    assert metrics.precision_recall(real, fake) == (1.0, 1.0)
+    assert metrics.prdc(real, fake)["precision"] == 0.0
+
+
+def test_duplicates_and_ties():
+    grid = np.stack(np.meshgrid(np.arange(6), np.arange(6)), -1).reshape(-1, 2).astype(np.float64)
+    real = np.concatenate([grid, grid[:10]])
+    fake = grid + np.array([0.5, 0.0])
+    for inclusive in (False, True):
+        want = brute_prdc(real, fake, 3, inclusive=inclusive)
+        p, r = metrics.precision_recall(real, fake, k=3, inclusive=inclusive)
+        assert (p, r) == pytest.approx((want["precision"], want["recall"]), abs=1e-12)
+        d, c = metrics.density_coverage(real, fake, k=3, inclusive=inclusive)
+        assert (d, c) == pytest.approx((want["density"], want["coverage"]), abs=1e-12)
+
+
+def test_rarity_score(features):
+    real, fake = features
+    res = metrics.rarity_score(real, fake, k=3)
+    want, inside = brute_rarity(real, fake, 3)
+    np.testing.assert_allclose(res.scores, want, rtol=1e-12)
+    np.testing.assert_array_equal(res.in_manifold, inside)
+    assert set(res.ranking) == set(np.flatnonzero(inside))
+    assert np.all(np.diff(res.scores[res.ranking]) <= 0)  # rarest first
+    last = metrics.rarity_score(real, fake, k=3, out_of_manifold="last")
+    assert len(last.ranking) == len(fake) and set(last.ranking[-(~inside).sum():]) == set(np.flatnonzero(~inside))
+    nan = metrics.rarity_score(real, fake, k=3, out_of_manifold="nan")
+    assert np.all(np.isnan(nan.scores[~inside]))
+    with pytest.raises(ValueError, match="out_of_manifold"):
+        metrics.rarity_score(real, fake, out_of_manifold="drop")
+
+
+def test_frechet_distance_against_scipy_sqrtm(rng):
+    scipy_linalg = pytest.importorskip("scipy.linalg")
+    a = rng.standard_normal((400, 8)) @ rng.standard_normal((8, 8))
+    b = rng.standard_normal((300, 8)) * 0.7 + 0.2
+    mu1, s1, mu2, s2 = a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False)
+    covmean = scipy_linalg.sqrtm(s1 @ s2).real
+    want = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)
+    assert metrics.frechet_distance(a, b) == pytest.approx(want, rel=1e-8)
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    # one-dimensional Gaussians: (m1 - m2)^2 + (s1 - s2)^2
+    assert metrics.frechet_distance_from_stats([0.0], [[4.0]], [1.0], [[9.0]]) == pytest.approx(1 + 1)
+
+
+def test_frechet_distance_singular_covariance(rng):
+    a = np.zeros((100, 5))
+    a[:, 0] = rng.standard_normal(100)  # rank one
+    assert metrics.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_hubness_stats_formulas(rng):
+    x = rng.standard_normal((400, 30))
+    counts = brute_hub_counts(x, 10)
+    st = hf.hubness_stats(x, k=10)
+    c = counts.astype(float)
+    s = np.sort(c)
+    n = len(c)
+    gini_pairs = np.abs(c[:, None] - c[None, :]).sum() / (2 * n * n * c.mean())  # the O(N^2) definition
+    assert st["gini"] == pytest.approx(gini_pairs, rel=1e-12)
+    assert st["robinhood"] == pytest.approx(0.5 * np.abs(c - 10).sum() / c.sum(), rel=1e-12)
+    assert st["k_skewness"] == pytest.approx(((c - c.mean()) ** 3).mean() / c.std() ** 3, rel=1e-12)
+    assert st["atkinson"] == pytest.approx(1 - np.mean(np.sqrt(c)) ** 2 / c.mean(), rel=1e-12)
+    assert st["antihub_occurrence"] == np.mean(c == 0)
+    assert st["hub_occurrence"] == pytest.approx(c[c >= 20].sum() / (n * 10))
+    assert st["groupie_ratio"] == s[-1] / n
+    assert hf.hubness_stats(counts=counts, k=10) == st
+
+
+def test_hubness_stats_hand_computed():
+    st = hf.hubness_stats(counts=np.array([0, 0, 4, 4]), k=2)
+    assert st["antihub_occurrence"] == 0.5
+    assert st["hub_occurrence"] == 1.0 and st["groupie_ratio"] == 1.0
+    assert st["robinhood"] == pytest.approx(0.5)
+    assert st["gini"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="either"):
+        hf.hubness_stats()
