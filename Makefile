@@ -19,11 +19,11 @@ $(VENV)/.deps: $(PY)
 
 # torch is pinned here, for this environment (a CPU build on local disk), not in the package metadata.
 $(VENV)/.test-deps: $(VENV)/.deps
-	$(PIP) install --quiet pytest hypothesis scipy torch==2.13.0
+	$(PIP) install --quiet pytest hypothesis scipy scikit-learn prdc torch==2.13.0
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps
-	$(PIP) install --quiet pytest-benchmark faiss-cpu scikit-learn
+	$(PIP) install --quiet pytest-benchmark faiss-cpu
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)

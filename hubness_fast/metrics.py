@@ -66,7 +66,8 @@ def density_coverage(real, fake, k=5, inclusive=False, n_threads=None, progress=
     r, f = _pair(real, fake)
     rr2 = kth_radius2(r, k, n_threads, progress)
     sf, sr = ball_pass(f, None, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress)
-    return float(sf["in_count"].sum() / (k * f.shape[0])), float(np.mean(sr["own_count"] > 0))
+    # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
+    return float((1.0 / k) * sf["in_count"].mean()), float(np.mean(sr["own_count"] > 0))
 
 
 def prdc(real, fake, k=5, n_threads=None, progress=False):
@@ -81,7 +82,7 @@ def prdc(real, fake, k=5, n_threads=None, progress=False):
     return {
         "precision": float(np.mean(sf["in_count"] > 0)),
         "recall": float(np.mean(sr["in_count"] > 0)),
-        "density": float(sf["in_count"].sum() / (k * f.shape[0])),
+        "density": float((1.0 / k) * sf["in_count"].mean()),
         "coverage": float(np.mean(sr["own_count"] > 0)),
     }
 
