@@ -54,25 +54,24 @@ def torch_hubs(x, k, threads, block=4096):
     return _counts(np.concatenate(out), len(x))
 
 
-def numpy_naive_hubs(x, k, threads, block=1000):
-    """The seed notebooks' approach: a full distance row block, fully argsorted."""
+def _numpy_block_hubs(x, k, block, select):
+    """Rows of the full distance matrix, `block` at a time, reduced by select(d, k)."""
     sq = (x * x).sum(1)
     out = []
     for s in range(0, len(x), block):
         d = sq[s:s + block, None] + sq[None, :] - 2.0 * (x[s:s + block] @ x.T)
         d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
-        out.append(np.argsort(d, axis=1)[:, :k])
+        out.append(select(d, k))
     return _counts(np.concatenate(out), len(x))
 
 
-def numpy_argpartition_hubs(x, k, threads, block=2048):
-    sq = (x * x).sum(1)
-    out = []
-    for s in range(0, len(x), block):
-        d = sq[s:s + block, None] + sq[None, :] - 2.0 * (x[s:s + block] @ x.T)
-        d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
-        out.append(np.argpartition(d, k, axis=1)[:, :k])
-    return _counts(np.concatenate(out), len(x))
+def numpy_naive_hubs(x, k, threads):
+    """The seed notebooks' approach: 1000-row blocks of the distance matrix, fully argsorted."""
+    return _numpy_block_hubs(x, k, 1000, lambda d, k: np.argsort(d, axis=1)[:, :k])
+
+
+def numpy_argpartition_hubs(x, k, threads):
+    return _numpy_block_hubs(x, k, 2048, lambda d, k: np.argpartition(d, k, axis=1)[:, :k])
 
 
 def sklearn_hubs(x, k, threads):

@@ -4,6 +4,8 @@
 // float64, so every containment test equals its float64 answer.
 #include "balls_cpu.h"
 
+#include <array>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -36,9 +38,13 @@ public:
         a_ = prepare<T>(static_cast<const T*>(a.data), a.rows, d_, Metric::SqEuclidean, "queries", threads_);
         b_ = prepare<T>(static_cast<const T*>(b.data), b.rows, d_, Metric::SqEuclidean, "centres", threads_);
         bound_scale_ = (static_cast<double>(d_) + 16) * kUnit * 1.05;
+        a_stat_ = to_float(a_.stat);
+        b_stat_ = to_float(b_.stat);
     }
 
     void run(const BallSide& sa, const BallSide& sb) {
+        a_r2_ = reject_radii(sa.radius2, a_.n);
+        b_r2_ = reject_radii(sb.radius2, b_.n);
         const int64_t nab = ceil_div(a_.n, kBlock), nbb = ceil_div(b_.n, kBlock);
         Tally ta(a_.n);
         std::vector<Tally> tb(threads_, Tally(b_.n));  // b-side counts per thread, summed at the end
@@ -64,10 +70,23 @@ private:
                   const BallSide& sb, Tally& ta, Tally& tb) {
         tile_product(kern_, ws, a_, r0, m, b_, c0, n, d_, prepacked ? ws.rows.get() : nullptr, false,
                      [](int, int) -> const TileFold* { return nullptr; });
+        const float scale = static_cast<float>(bound_scale_);
+        std::array<unsigned char, kBlock> near;
         for (int i = 0; i < m; ++i) {
             const int64_t gi = r0 + i;
             const float* crow = ws.c.get() + static_cast<int64_t>(i) * kBlock;
+            const float* boff = b_.offset.data() + c0;
+            const float* bstat = b_stat_.data() + c0;
+            const float* br2 = b_r2_.data() + c0;
+            const float ai = a_.offset[gi], astat = a_stat_[gi], ar2 = a_r2_[gi];
+            // Quick rejection in fp32 (vectorizable): a pair farther than twice its
+            // bound beyond both radii is outside both balls; the rest is checked exactly.
             for (int j = 0; j < n; ++j) {
+                const float far = ai + boff[j] - 2.0f * crow[j] - 2.0f * scale * (astat + bstat[j]);
+                near[j] = (far <= br2[j]) | (far <= ar2);
+            }
+            for (int j = 0; j < n; ++j) {
+                if (!near[j]) continue;
                 const int64_t gj = c0 + j;
                 const double key = a_.offset[gi] + b_.offset[gj] - 2.0f * crow[j];
                 const double slack = bound_scale_ * (a_.stat[gi] + b_.stat[gj]) + kAbsSlack;
@@ -84,6 +103,17 @@ private:
                 }
             }
         }
+    }
+
+    static std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+
+    // Radii for the fp32 rejection test, rounded up (so rounding never rejects a
+    // pair that is inside); -inf where a set has no balls (every pair rejected).
+    static std::vector<float> reject_radii(const double* r2, int64_t n) {
+        std::vector<float> out(n, -std::numeric_limits<float>::infinity());
+        for (int64_t i = 0; r2 && i < n; ++i)
+            out[i] = std::nextafter(static_cast<float>(r2[i]), std::numeric_limits<float>::infinity());
+        return out;
     }
 
     // Is the pair (i, j), whose fp32 squared distance is `key` +- `slack`, inside a ball of squared radius r2?
@@ -106,6 +136,8 @@ private:
     int threads_ = 1;
     Side<T> a_, b_;
     double bound_scale_ = 0;
+    std::vector<float> a_stat_, b_stat_;  // squared norms in fp32, for the rejection test
+    std::vector<float> a_r2_, b_r2_;      // squared radii in fp32 (see reject_radii)
 };
 
 }  // namespace
