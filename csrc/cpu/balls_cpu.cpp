@@ -37,7 +37,7 @@ public:
         threads_ = p.n_threads > 0 ? p.n_threads : omp_get_max_threads();
         a_ = prepare<T>(static_cast<const T*>(a.data), a.rows, d_, Metric::SqEuclidean, "queries", threads_);
         b_ = prepare<T>(static_cast<const T*>(b.data), b.rows, d_, Metric::SqEuclidean, "centres", threads_);
-        bound_scale_ = (static_cast<double>(d_) + 16) * kUnit * 1.05;
+        bound_scale_ = fp32_bound_scale(d_);
         a_stat_ = to_float(a_.stat);
         b_stat_ = to_float(b_.stat);
     }

@@ -60,7 +60,7 @@ public:
         if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, "queries", threads_);
         additive_ = euclidean_family(p_.metric);
         gamma_ = additive_ ? -2.f : -1.f;
-        bound_scale_ = (static_cast<double>(d_) + 16) * kUnit * 1.05;
+        bound_scale_ = fp32_bound_scale(d_);
         n_cand_ = self_ ? (p_.exclude_self ? db_.n - 1 : db_.n) : db_.n;
         check_arg(p_.k >= 1 && p_.k <= n_cand_,
                   "k must be between 1 and " + std::to_string(n_cand_) + " (the number of candidate neighbours), got " +

@@ -1,4 +1,5 @@
 // AVX2 + FMA build of the kernels (this file alone is compiled with -mavx2 -mfma).
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <immintrin.h>

@@ -1,6 +1,7 @@
 // Portable build of the kernels (baseline x86-64 / any target) and the run-time choice.
 #include <stdexcept>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 

@@ -33,7 +33,9 @@ __attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf:
     const v8f b0 = load8(f.beta), b1 = load8(f.beta + 8);
     const int colmask = (1 << f.nvalid) - 1;
     const float* rthr = f.rows->thr();
-    for (int r = 0; r < f.mvalid; ++r) {
+#pragma GCC unroll 6
+    for (int r = 0; r < hf::kMR; ++r) {  // constant trip count: acc[r] stays in registers
+        if (r >= f.mvalid) break;
         const v8f ar = splat(f.alpha[r]);
         const v8f k0 = ar + b0 + vg * acc[r][0], k1 = ar + b1 + vg * acc[r][1];
         const v8f tr = splat(rthr[f.row0 + r]);

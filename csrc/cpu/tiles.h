@@ -179,6 +179,10 @@ struct Workspace {
     Buffer beta = aligned_floats(kBlock);  // the column offsets of a pair, zero-padded to whole micro-tiles
 };
 
+// Scale of the rounding bound of an fp32 key (see knn_cpu.cpp): (D + 16) u,
+// padded by 5 %, times |x|^2 + |y|^2 (euclidean family) or |x| |y| (dot products).
+inline double fp32_bound_scale(int64_t d) { return (static_cast<double>(d) + 16) * kUnit * 1.05; }
+
 // Blocks whose rows fit in a per-thread copy for the whole depth.
 inline bool prepack_fits(int64_t d) { return static_cast<int64_t>(kBlock) * d <= kPrepackFloats; }
 // Row stride of a block packed for the whole depth: padded off a multiple of
