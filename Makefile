@@ -1,5 +1,5 @@
 # Two entry points do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs the package, runs the bundled demo
+#   make demo   creates .venv, installs the package, runs the hub-sampling demo on the bundled digits GAN
 #   make test   the same plus test dependencies, then the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -18,8 +18,12 @@ $(VENV)/.deps: $(PY)
 	touch $@
 
 # torch is pinned here, for this environment (a CPU build on local disk), not in the package metadata.
-$(VENV)/.test-deps: $(VENV)/.deps
-	$(PIP) install --quiet pytest hypothesis scipy scikit-learn prdc torch==2.13.0
+$(VENV)/.demo-deps: $(VENV)/.deps
+	$(PIP) install --quiet torch==2.13.0 scikit-learn matplotlib
+	touch $@
+
+$(VENV)/.test-deps: $(VENV)/.demo-deps
+	$(PIP) install --quiet pytest hypothesis scipy prdc
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps
@@ -32,7 +36,7 @@ $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
 
 install: $(VENV)/.installed
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(VENV)/.demo-deps
 	$(PY) -m hubness_fast.cli demo
 
 test: $(VENV)/.installed $(VENV)/.test-deps

@@ -4,12 +4,23 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 
 def _demo(args) -> int:
+    if not args.engine:
+        try:
+            from .demo import run_demo
+        except ImportError as exc:
+            _fail(f"the sampling demo needs torch, scikit-learn and matplotlib ({exc}); or run with --engine")
+        run_demo(out_dir=args.out, n=args.n or 2000, pool_size=args.pool_size, k=args.k, threshold=args.threshold,
+                 top=args.top, seed=args.seed)
+        return 0
     from . import hub_counts
+
+    args.n = args.n or 100_000
 
     rng = np.random.default_rng(args.seed)
     print(f"Sampling {args.n:,} Gaussian latents of dimension {args.dim} (seed {args.seed})")
@@ -52,6 +63,46 @@ def _hubs(args) -> int:
     return 0
 
 
+def _load_generator(spec: str):
+    """'module:attr' names a generator (module or callable); 'module:attr()' calls attr to build it."""
+    import importlib
+
+    build = spec.endswith("()")
+    mod_name, _, attr = spec[:-2 if build else None].partition(":")
+    if not mod_name or not attr:
+        _fail(f"--generator must look like module:attr or module:factory(), got {spec!r}")
+    try:
+        obj = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        _fail(f"cannot load generator {spec!r}: {exc}")
+    return obj() if build else obj
+
+
+def _sample(args) -> int:
+    from .sampling import HubnessSampler, RandomSampler, TruncationSampler
+
+    G = _load_generator(args.generator)
+    try:
+        if args.method == "hubs":
+            sampler = HubnessSampler(args.latent_dim, k=args.k, threshold=args.threshold, top=args.top,
+                                     pool_size=args.pool_size, seed=args.seed, progress=True)
+        elif args.method == "random":
+            sampler = RandomSampler(args.latent_dim, seed=args.seed)
+        else:
+            sampler = TruncationSampler(args.latent_dim, psi=args.psi, seed=args.seed)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        images = sampler.sample(G, args.n, batch_size=args.batch_size)
+    except ValueError as exc:
+        _fail(str(exc))
+    np.save(out / "samples.npy", images.cpu().numpy())
+    if getattr(sampler, "stats", None):
+        print(f"acceptance rate {sampler.stats['acceptance_rate']:.2%} over {sampler.stats['pools']} pools "
+              f"in {sampler.stats['seconds']:.1f} s")
+    print(f"wrote {args.n} samples to {out / 'samples.npy'}")
+    return 0
+
+
 def _bench(args) -> int:
     try:
         from benchmarks.runner import main as bench_main
@@ -65,17 +116,42 @@ def _fail(msg: str):
     raise SystemExit(2)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="hubness-fast", description="Exact k-NN and hub counts.")
-    sub = parser.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit code 2
+        _fail(message)
 
-    p = sub.add_parser("demo", help="hub counts of Gaussian latents, with timing")
-    p.add_argument("--n", type=int, default=100_000, help="number of latents (default 100000)")
-    p.add_argument("--dim", type=int, default=512, help="latent dimension (default 512)")
+
+def main(argv=None) -> int:
+    parser = _Parser(prog="hubness-fast", description="Exact k-NN, hub counts and hub sampling.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="hub sampling on the bundled digits GAN (--engine: hub counts only)")
+    p.add_argument("--engine", action="store_true", help="only time hub counts of Gaussian latents")
+    p.add_argument("--n", type=int, default=None, help="samples per method (2000) / latents with --engine (100000)")
+    p.add_argument("--dim", type=int, default=512, help="latent dimension with --engine (default 512)")
     p.add_argument("--k", type=int, default=5, help="neighbours per point (default 5)")
+    p.add_argument("--threshold", type=int, default=50, help="hub value to keep (default 50)")
+    p.add_argument("--top", type=float, default=None, help="keep this top fraction of each pool instead")
+    p.add_argument("--pool-size", type=int, default=10_000)
+    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("sample", help="generate samples with hub (or random / truncated) latents")
+    p.add_argument("--generator", required=True, help="module:attr, or module:factory() to build it")
+    p.add_argument("--latent-dim", type=int, required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--out", required=True, help="output folder (samples.npy)")
+    p.add_argument("--method", choices=["hubs", "random", "truncation"], default="hubs")
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--threshold", type=int, default=50)
+    p.add_argument("--top", type=float, default=None)
+    p.add_argument("--pool-size", type=int, default=10_000)
+    p.add_argument("--psi", type=float, default=0.7, help="truncation strength (method truncation)")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=_sample)
 
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
     p.add_argument("latents", help=".npy file with an (N, D) array (memory-mapped, never loaded whole)")

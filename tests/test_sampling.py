@@ -1,0 +1,134 @@
+"""HubnessSampler and the baselines."""
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler
+from oracles import brute_hub_counts
+
+
+def test_accepted_latents_meet_threshold_and_rate_is_reported():
+    s = HubnessSampler(16, k=5, threshold=15, pool_size=1500, seed=0)
+    z = s.sample_latents(40)
+    assert z.shape == (40, 16) and z.dtype == np.float32
+    assert 0 < s.stats["acceptance_rate"] < 0.2 and s.stats["pools"] >= 1
+    # Re-count each accepted latent in the pool it came from: rebuild the pools from the seed.
+    replay = HubnessSampler(16, k=5, threshold=15, pool_size=1500, seed=0)
+    accepted = []
+    for _ in range(s.stats["pools"]):
+        pool = replay._draw(1500)
+        counts = brute_hub_counts(pool, 5)
+        accepted.append(pool[counts >= 15])
+    np.testing.assert_array_equal(z, np.concatenate(accepted)[:40])
+
+
+def test_seed_reproducibility_and_comparison():
+    a = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3).sample_latents(25)
+    b = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3).sample_latents(25)
+    np.testing.assert_array_equal(a, b)
+    strict = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3, comparison=">")
+    z = strict.sample_latents(10)
+    pool_values = hf.hub_counts(HubnessSampler(8, k=3, pool_size=800, seed=3)._draw(800), 3)
+    assert (pool_values > 9).sum() >= 1 and len(z) == 10
+
+
+def test_top_fraction():
+    s = HubnessSampler(8, k=5, top=0.05, pool_size=1000, seed=1)
+    z = s.sample_latents(100)
+    assert len(z) == 100
+    assert 0.04 <= s.stats["acceptance_rate"] <= 0.2  # ties at the cut may admit a few more
+
+
+def test_hub_latents_lie_near_the_mean():
+    s = HubnessSampler(32, k=5, threshold=20, pool_size=2000, seed=0)
+    hubs = s.sample_latents(100)
+    rand = RandomSampler(32, seed=0).sample_latents(100)
+    assert np.linalg.norm(hubs, axis=1).mean() < np.linalg.norm(rand, axis=1).mean()
+
+
+def test_reference_mode_equals_hub_value_when_added_to_the_pool():
+    s = HubnessSampler(6, k=4, pool_size=300, seed=2).fit_reference()
+    ref = s.reference
+    cands = np.random.default_rng(9).standard_normal((25, 6)).astype(np.float32)
+    values = s.reference_hub_values(cands)
+    for c, v in zip(cands, values):
+        counts = brute_hub_counts(np.vstack([ref, c[None]]), 4)
+        assert counts[-1] == v
+    # include_self: each point counts itself, as the paper's notebook
+    s2 = HubnessSampler(6, k=4, pool_size=300, seed=2, include_self=True).fit_reference(ref)
+    v2 = s2.reference_hub_values(cands)
+    for c, v in zip(cands, v2):
+        assert brute_hub_counts(np.vstack([ref, c[None]]), 4, include_self=True)[-1] == v
+
+
+def test_reference_mode_sampling_meets_threshold():
+    s = HubnessSampler(8, k=5, threshold=12, pool_size=1000, seed=4).fit_reference()
+    z = s.sample_latents(30)
+    assert np.all(s.reference_hub_values(z) >= 12)
+
+
+def test_unreachable_threshold_errors_with_suggestion():
+    with pytest.raises(ValueError, match="at most 99"):
+        HubnessSampler(8, k=5, threshold=100, pool_size=100)
+    s = HubnessSampler(4, k=1, threshold=60, pool_size=100, seed=0)
+    with pytest.raises(ValueError, match="largest value seen was .*threshold="):
+        s.sample_latents(10)
+
+
+def test_mapping_counts_in_w_and_returns_w():
+    scale = np.linspace(0.1, 2.0, 8).astype(np.float32)
+
+    def mapping(z):
+        return z * scale + 1.0
+
+    s = HubnessSampler(8, k=5, threshold=10, pool_size=600, seed=5, mapping=mapping)
+    w = s.sample_latents(20)
+    replay = HubnessSampler(8, k=5, pool_size=600, seed=5, mapping=mapping)
+    kept = []
+    for _ in range(s.stats["pools"]):
+        pool = replay._draw(600)
+        assert np.allclose(pool.mean(0), 1.0, atol=0.2)  # the pool is in W
+        kept.append(pool[brute_hub_counts(pool, 5) >= 10])  # hub values counted in W
+    np.testing.assert_array_equal(w, np.concatenate(kept)[:20])
+
+
+def test_truncation():
+    t = TruncationSampler(8, psi=0.5, average=np.ones(8, np.float32), seed=0)
+    raw = RandomSampler(8, seed=0).sample_latents(50)
+    np.testing.assert_allclose(t.sample_latents(50), 1 + 0.5 * (raw - 1), rtol=1e-6)
+    t0 = TruncationSampler(8, psi=0.0, seed=1)
+    z = t0.sample_latents(5)
+    assert np.allclose(z, z[0]) and np.abs(z[0]).max() < 0.1  # all at the sample mean, near 0
+    with pytest.raises(ValueError, match="psi"):
+        TruncationSampler(8, psi=1.5)
+
+
+def test_sample_runs_a_torch_generator_in_batches():
+    torch = pytest.importorskip("torch")
+    calls = []
+
+    class G(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(8, 3)
+
+        def forward(self, z):
+            calls.append(z.shape[0])
+            assert not torch.is_grad_enabled()
+            return self.lin(z)
+
+    out = RandomSampler(8, seed=0).sample(G(), 70, batch_size=32)
+    assert out.shape == (70, 3) and calls == [32, 32, 6]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="comparison"):
+        HubnessSampler(8, comparison="=")
+    with pytest.raises(ValueError, match="k must be"):
+        HubnessSampler(8, k=0)
+    with pytest.raises(ValueError, match="latent_dim"):
+        RandomSampler(0)
+    with pytest.raises(ValueError, match="n must be"):
+        RandomSampler(4).sample_latents(0)
+    with pytest.raises(ValueError, match="fit_reference"):
+        HubnessSampler(4).reference_hub_values(np.zeros((1, 4)))
