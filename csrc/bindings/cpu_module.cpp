@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <memory>
 
 #include "../common/errors.h"
@@ -89,6 +90,26 @@ py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, 
     return py::make_tuple(ids, dist, info);
 }
 
+py::tuple knn_pair(const py::array& a, const py::array& b, int k, int metric, int n_threads, const std::string& simd,
+                   const py::object& progress) {
+    hf::KnnParams p;
+    p.k = k;
+    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
+    p.metric = static_cast<hf::Metric>(metric);
+    p.n_threads = n_threads;
+    p.simd = simd;
+    ProgressBridge bridge{progress, nullptr};
+    p.progress = bridge.make();
+    const hf::Matrix ma = as_matrix(a, "a"), mb = as_matrix(b, "b");
+    const int64_t ka = std::min<int64_t>(k, mb.rows), kb = std::min<int64_t>(k, ma.rows);
+    py::array_t<int64_t> ia({ma.rows, ka}), ib({mb.rows, kb});
+    py::array_t<double> da({ma.rows, ka}), db({mb.rows, kb});
+    int64_t *pia = ia.mutable_data(), *pib = ib.mutable_data();
+    double *pda = da.mutable_data(), *pdb = db.mutable_data();
+    bridge.run([&] { hf::knn_pair_cpu(ma, mb, p, pia, pda, pib, pdb); });
+    return py::make_tuple(ia, da, ib, db);
+}
+
 // Outputs of one point set of a ball query, as numpy arrays.
 struct BallArrays {
     py::array_t<double> radius2;
@@ -142,6 +163,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("knn", &knn, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"), py::arg("exclude_self"),
           py::arg("n_threads"), py::arg("simd"), py::arg("progress"), py::arg("want_distances"),
           "Exact k-NN; returns (ids int64 [n, k], distances float64 [n, k] or None, stats dict).");
+    m.def("knn_pair", &knn_pair, py::arg("a"), py::arg("b"), py::arg("k"), py::arg("metric"), py::arg("n_threads"),
+          py::arg("simd"), py::arg("progress"),
+          "Both halves of a block pair: (ids_a, dist_a, ids_b, dist_b), k capped by the other block's size.");
     m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
           py::arg("inclusive"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
           "Ball containment between two point sets; returns (stats of a, stats of b) as dicts.");

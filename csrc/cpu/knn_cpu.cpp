@@ -53,19 +53,53 @@ constexpr int kMargin = 3;  // extra fp32 candidates per row, so the float64 bou
 template <class T>
 class Engine {
 public:
-    Engine(const Matrix& db, const Matrix& queries, const KnnParams& params)
-        : p_(params), kern_(select_kernels(params.simd)), d_(db.cols), self_(queries.data == nullptr) {
+    // pair: a = queries, b = db, both sides folded (see knn_pair_cpu).
+    Engine(const Matrix& db, const Matrix& queries, const KnnParams& params, bool pair = false)
+        : p_(params), kern_(select_kernels(params.simd)), d_(db.cols), self_(queries.data == nullptr), pair_(pair) {
         threads_ = params.n_threads > 0 ? params.n_threads : omp_get_max_threads();
-        db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : "x (database)", threads_);
-        if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, "queries", threads_);
+        db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : (pair ? "b" : "x (database)"),
+                         threads_);
+        if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, pair ? "a" : "queries",
+                                    threads_);
         additive_ = euclidean_family(p_.metric);
         gamma_ = additive_ ? -2.f : -1.f;
         bound_scale_ = fp32_bound_scale(d_);
         n_cand_ = self_ ? (p_.exclude_self ? db_.n - 1 : db_.n) : db_.n;
-        check_arg(p_.k >= 1 && p_.k <= n_cand_,
+        check_arg(p_.k >= 1 && (pair_ || p_.k <= n_cand_),
                   "k must be between 1 and " + std::to_string(n_cand_) + " (the number of candidate neighbours), got " +
                       std::to_string(p_.k));
         cap_ = static_cast<int>(std::min<int64_t>(p_.k + kMargin, n_cand_));
+    }
+
+    // Pair mode: the lists of a (against b) and of b (against a).
+    KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
+        const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
+        TopKSet set_a(q_.n, static_cast<int>(std::min<int64_t>(ka + kMargin, db_.n)));
+        std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
+        for (int t = 0; t < threads_; ++t) sets_b.emplace_back(db_.n, static_cast<int>(std::min<int64_t>(kb + kMargin, q_.n)));
+        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
+        total_ = nab * nbb;
+        const bool prepack = prepack_fits(d_);
+        parallel([&](Workspace& ws) {
+            TopKSet& mine = sets_b[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t I = 0; I < nab; ++I) {
+                const int m = block_len(q_, I);
+                if (prepack) pack_rows(q_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
+                for (int64_t J = 0; J < nbb; ++J) {
+                    step([&] {
+                        run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
+                                 prepack ? ws.rows.get() : nullptr, false);
+                    });
+                }
+            }
+        }, threads_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
+        KnnStats stats;
+        stats.kernels = kern_.name;
+        finalize(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
+        finalize(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
+        return stats;
     }
 
     KnnStats run(int64_t* out_ids, double* out_dist) {
@@ -83,7 +117,7 @@ public:
         }
         KnnStats stats;
         stats.kernels = kern_.name;
-        finalize(sets[0], rows, out_ids, out_dist, stats);
+        finalize(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
         return stats;
     }
 
@@ -93,10 +127,10 @@ private:
     // registers on the last depth pass; diagonal pairs keep the tile in ws.c
     // and scan its upper triangle.
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
-                  TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr) {
+                  TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr, bool same_set = true) {
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
         std::fill(ws.beta.get() + n, ws.beta.get() + round_up(n, kNR), 0.f);
-        TileFold f{nullptr, nullptr, gamma_, 0, 0, 0, 0, rows, cols};
+        TileFold f{nullptr, nullptr, gamma_, 0, 0, 0, 0, rows, cols, same_set};
         tile_product(kern_, ws, a, r0, m, b, c0, n, d_, a_rows, diag, [&](int ir, int jr) -> const TileFold* {
             if (diag) return nullptr;
             f.alpha = a.offset.data() + r0 + ir;
@@ -185,14 +219,14 @@ private:
     }
 
     // Exact key in float64: smaller is nearer for every metric.
-    double exact_key(const Side<T>& rows, int64_t i, int64_t j) const {
+    double exact_key(const Side<T>& rows, int64_t i, const Side<T>& cols, int64_t j) const {
         const T* a = rows.x + i * d_;
-        const T* b = db_.x + j * d_;
+        const T* b = cols.x + j * d_;
         double acc = 0;
         if (additive_) return exact_sqdist(a, b, d_);
         for (int64_t c = 0; c < d_; ++c) acc += static_cast<double>(a[c]) * static_cast<double>(b[c]);
         // 1 - <x,y> / (|x| |y|) exactly as written, so that parallel vectors tie exactly.
-        if (p_.metric == Metric::Cosine) return 1.0 - acc / (rows.norm[i] * db_.norm[j]);
+        if (p_.metric == Metric::Cosine) return 1.0 - acc / (rows.norm[i] * cols.norm[j]);
         return -acc;
     }
 
@@ -204,8 +238,10 @@ private:
         }
     }
 
-    void finalize(const TopKSet& set, const Side<T>& rows, int64_t* out_ids, double* out_dist, KnnStats& stats) {
-        const int k = p_.k;
+    // The k best of each row's fp32 candidates (points of `cols`), certified or
+    // recomputed in float64; n_cand: how many candidates each row has in all.
+    void finalize(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
+                  bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats) {
         int64_t recomputed = 0, fallback = 0;
 #pragma omp parallel num_threads(threads_) reduction(+ : recomputed, fallback)
         {
@@ -218,11 +254,11 @@ private:
                 for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
                 std::sort(cand.begin(), cand.end());
                 // Points never kept have fp32 keys >= the worst kept key (the list is full).
-                const double unseen_lo = c < n_cand_ ? static_cast<double>(set.thr()[i]) - bound(rows.stat[i], db_.max_stat)
-                                                     : std::numeric_limits<double>::infinity();
+                const double unseen_lo = c < n_cand ? static_cast<double>(set.thr()[i]) - bound(rows.stat[i], cols.max_stat)
+                                                    : std::numeric_limits<double>::infinity();
                 double hi = -std::numeric_limits<double>::infinity(), lo = unseen_lo;
                 for (int s = 0; s < c; ++s) {
-                    const double b = bound(rows.stat[i], db_.stat[cand[s].second]);
+                    const double b = bound(rows.stat[i], cols.stat[cand[s].second]);
                     if (s < k) hi = std::max(hi, cand[s].first + b);
                     else lo = std::min(lo, cand[s].first - b);
                 }
@@ -233,13 +269,14 @@ private:
                     continue;
                 }
                 const int n_exact = set_certified ? k : c;
-                for (int s = 0; s < n_exact; ++s) exact.emplace_back(exact_key(rows, i, cand[s].second), cand[s].second);
+                for (int s = 0; s < n_exact; ++s)
+                    exact.emplace_back(exact_key(rows, i, cols, cand[s].second), cand[s].second);
                 std::sort(exact.begin(), exact.end());
                 if (!set_certified) {
                     ++recomputed;
                     if (!(exact[k - 1].first < unseen_lo)) {
                         ++fallback;
-                        scan_all(rows, i, exact);
+                        scan_all(rows, i, cols, k, skip_self, exact);
                     }
                 }
                 for (int s = 0; s < k; ++s) {
@@ -248,25 +285,27 @@ private:
                 }
             }
         }
-        stats.rows_recomputed = recomputed;
-        stats.rows_fallback = fallback;
+        stats.rows_recomputed += recomputed;
+        stats.rows_fallback += fallback;
     }
 
     // The last resort for a row whose boundary fp32 could not settle: every
     // candidate in float64, the k best by (key, id) left at the front of `out`.
-    void scan_all(const Side<T>& rows, int64_t i, std::vector<std::pair<double, int64_t>>& out) const {
+    void scan_all(const Side<T>& rows, int64_t i, const Side<T>& cols, int k, bool skip_self,
+                  std::vector<std::pair<double, int64_t>>& out) const {
         out.clear();
-        for (int64_t j = 0; j < db_.n; ++j) {
-            if (self_ && p_.exclude_self && j == i) continue;
-            out.emplace_back(exact_key(rows, i, j), j);
+        for (int64_t j = 0; j < cols.n; ++j) {
+            if (skip_self && j == i) continue;
+            out.emplace_back(exact_key(rows, i, cols, j), j);
         }
-        std::partial_sort(out.begin(), out.begin() + p_.k, out.end());
+        std::partial_sort(out.begin(), out.begin() + k, out.end());
     }
 
     const KnnParams& p_;
     const Kernels& kern_;
     int64_t d_;
     bool self_;
+    bool pair_ = false;
     int threads_ = 1;
     Side<T> db_, q_;
     bool additive_ = true;
@@ -291,6 +330,14 @@ KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& param
     }
     if (db.f64) return Engine<double>(db, queries, params).run(out_ids, out_dist);
     return Engine<float>(db, queries, params).run(out_ids, out_dist);
+}
+
+KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,
+                      int64_t* b_ids, double* b_dist) {
+    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0 && a.cols > 0, "both blocks must be non-empty 2-D arrays");
+    check_arg(a.cols == b.cols && a.f64 == b.f64, "both blocks need the same number of features and dtype");
+    if (b.f64) return Engine<double>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist);
+    return Engine<float>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist);
 }
 
 }  // namespace hf

@@ -43,4 +43,12 @@ struct KnnStats {
 KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                  int64_t* out_ids, double* out_dist);
 
+// The two halves of a symmetric block pair: the k nearest points of b for
+// every row of a and the k nearest points of a for every row of b (k capped
+// by the other set's size), each pair of points computed once. Ids are row
+// indices in the other set; rows sorted by (distance, id). The building block
+// of distributed self-joins: merging these partial lists gives exact k-NN.
+KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,
+                      int64_t* b_ids, double* b_dist);
+
 }  // namespace hf

@@ -38,7 +38,8 @@ struct TileFold {
     int64_t row0, col0;
     int mvalid, nvalid;
     TopKSet* rows;
-    TopKSet* cols;  // nullptr: rows only
+    TopKSet* cols;      // nullptr: rows only
+    bool same_set;      // rows and columns index one point set: never offer a point to itself
 };
 
 struct Kernels {

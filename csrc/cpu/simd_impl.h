@@ -23,9 +23,10 @@ static inline int mask_bits(v8i m) {
 #endif
 }
 
-static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, int64_t gj, float key) {
+static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, int64_t gj, float key,
+                              bool same_set = true) {
     if (key <= rows->thr()[gi]) rows->push(gi, key, gj);
-    if (cols && gj != gi && key <= cols->thr()[gj]) cols->push(gj, key, gi);
+    if (cols && (gj != gi || !same_set) && key <= cols->thr()[gj]) cols->push(gj, key, gi);
 }
 
 __attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf::kMR][2], const hf::TileFold& f) {
@@ -47,7 +48,7 @@ __attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf:
         }
         for (int bits = (mask_bits(h0) | mask_bits(h1) << 8) & colmask; bits; bits &= bits - 1) {
             const int l = __builtin_ctz(bits);
-            offer_pair(f.rows, f.cols, f.row0 + r, f.col0 + l, l < 8 ? k0[l] : k1[l - 8]);
+            offer_pair(f.rows, f.cols, f.row0 + r, f.col0 + l, l < 8 ? k0[l] : k1[l - 8], f.same_set);
         }
     }
 }
