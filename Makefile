@@ -23,7 +23,7 @@ $(VENV)/.demo-deps: $(VENV)/.deps
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.demo-deps
-	$(PIP) install --quiet pytest hypothesis scipy prdc
+	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps

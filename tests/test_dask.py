@@ -1,0 +1,101 @@
+"""The Dask runner: equality with the single-machine engine, fault tolerance, inputs, errors."""
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+import hubness_fast as hf  # noqa: E402
+import hubness_fast.dask as hfd  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cl:
+        with distributed.Client(cl) as c:
+            yield c
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine", "inner_product"])
+def test_equals_single_machine_with_uneven_chunks(client, metric):
+    x = np.random.default_rng(1).standard_normal((2300, 20)).astype(np.float32)
+    dx = da.from_array(x, chunks=((700, 1, 999, 600), 20))  # uneven, with a one-row block
+    d, i = hfd.knn(dx, 6, metric=metric, client=client)
+    d0, i0 = hf.knn(x, 6, metric=metric)
+    np.testing.assert_array_equal(i, i0)
+    np.testing.assert_array_equal(d, d0)
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 6, metric=metric, client=client), hf.hub_counts(x, 6, metric=metric))
+
+
+def test_duplicates_and_ties(client):
+    g = np.stack(np.meshgrid(np.arange(10), np.arange(10), np.arange(6)), -1).reshape(-1, 3).astype(np.float64)
+    x = np.concatenate([g, g[::5]])  # grid ties plus exact duplicates across blocks
+    dx = da.from_array(x, chunks=(137, 3))
+    np.testing.assert_array_equal(hfd.knn(dx, 7, client=client)[1], hf.knn(x, 7)[1])
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 7, client=client), hf.hub_counts(x, 7))
+
+
+def test_npy_memmap_and_zarr_inputs(client, tmp_path):
+    x = np.random.default_rng(2).standard_normal((1500, 16)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    dx = hfd.from_npy(tmp_path / "x.npy", chunk_rows=400)
+    assert dx.chunks[0] == (400, 400, 400, 300)
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 5, client=client), hf.hub_counts(x, 5))
+    zarr = pytest.importorskip("zarr")
+    z = zarr.open(str(tmp_path / "x.zarr"), mode="w", shape=x.shape, chunks=(500, 16), dtype="f4")
+    z[:] = x
+    np.testing.assert_array_equal(hfd.hub_counts(da.from_zarr(str(tmp_path / "x.zarr")), 5, client=client),
+                                  hf.hub_counts(x, 5))
+
+
+def test_worker_killed_mid_run_gives_identical_counts(client, tmp_path):
+    x = np.random.default_rng(3).standard_normal((24000, 512)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    dx = hfd.from_npy(tmp_path / "x.npy", chunk_rows=800)  # 30 blocks: 465 pair tasks
+    expected = hf.hub_counts(x, 5)
+    out, errors = [], []
+
+    def work():
+        try:
+            out.append(hfd.hub_counts(dx, 5, client=client))
+        except Exception as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    time.sleep(1.5)  # the run takes several seconds on two workers
+    assert t.is_alive(), "the run finished before a worker could be killed"
+    pids = client.run(os.getpid)
+    victim = sorted(pids)[0]
+    os.kill(pids[victim], signal.SIGKILL)  # the nanny restarts it; its tasks are recomputed elsewhere
+    t.join(timeout=300)
+    assert not errors, errors
+    np.testing.assert_array_equal(out[0], expected)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_bad_input(client):
+    x = np.random.default_rng(4).standard_normal((300, 8))
+    with pytest.raises(ValueError, match="feature axis"):
+        hfd.hub_counts(da.from_array(x, chunks=(100, 4)), 3, client=client)
+    x[250, 2] = np.nan
+    with pytest.raises(ValueError, match="row 250"):
+        hfd.hub_counts(da.from_array(x, chunks=(100, 8)), 3, client=client)
+    with pytest.raises(ValueError, match="between 1 and 299"):
+        hfd.hub_counts(da.from_array(np.ones((300, 2)), chunks=(100, 2)), 300, client=client)
+
+
+def test_progress_prints_dashboard_link(client, capsys):
+    x = np.random.default_rng(5).standard_normal((600, 4))
+    hfd.hub_counts(da.from_array(x, chunks=(200, 4)), 3, client=client, progress=True)
+    assert "Dask dashboard:" in capsys.readouterr().out
+
+
+def test_default_local_cluster():
+    x = np.random.default_rng(6).standard_normal((500, 5))
+    np.testing.assert_array_equal(hfd.hub_counts(x, 4, chunk_rows=200), hf.hub_counts(x, 4))
