@@ -5,6 +5,7 @@ which configures and builds CMakeLists.txt and places the modules in the package
 Environment: HUBNESS_FAST_CUDA=AUTO|ON|OFF, CMAKE_BUILD_PARALLEL_LEVEL, CMAKE_ARGS.
 """
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,16 @@ class CMakeExtension(Extension):
 
 
 class CMakeBuild(build_ext):
+    """One CMake build makes every module; each extension then only checks for its file."""
+
     def build_extension(self, ext: CMakeExtension) -> None:
+        if not getattr(self, "_cmake_done", False):
+            self._cmake(ext)
+            self._cmake_done = True
+        if not Path(self.get_ext_fullpath(ext.name)).exists():
+            raise RuntimeError(f"CMake did not build {ext.name}")
+
+    def _cmake(self, ext: CMakeExtension) -> None:
         out_dir = Path(self.get_ext_fullpath(ext.name)).resolve().parent
         build_dir = Path(self.build_temp).resolve() / "cmake"
         build_dir.mkdir(parents=True, exist_ok=True)
@@ -46,7 +56,12 @@ class CMakeBuild(build_ext):
         subprocess.run(["cmake", "--build", ".", "--parallel", jobs], cwd=build_dir, check=True)
 
 
+CUDA = os.environ.get("HUBNESS_FAST_CUDA", "AUTO").upper()
+modules = [CMakeExtension("hubness_fast._cpu")]
+if CUDA == "ON" or (CUDA == "AUTO" and (shutil.which("nvcc") or os.environ.get("CUDACXX"))):
+    modules.append(CMakeExtension("hubness_fast._cuda"))  # CMake fails loudly for ON without nvcc
+
 setup(
-    ext_modules=[CMakeExtension("hubness_fast._cpu")],
+    ext_modules=modules,
     cmdclass={"build_ext": CMakeBuild},
 )

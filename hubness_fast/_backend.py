@@ -17,11 +17,12 @@ from . import _cpu
 
 HAS_AVX2 = bool(_cpu.HAS_AVX2)
 HAS_OPENMP = bool(_cpu.HAS_OPENMP)
-try:  # built only when nvcc was found at build time
-    from . import _cuda  # noqa: F401
+try:  # built only when nvcc was found at build time; imports without a GPU
+    from . import _cuda
 
     HAS_CUDA = True
 except ImportError:
+    _cuda = None
     HAS_CUDA = False
 
 METRICS = {"sqeuclidean": 0, "euclidean": 1, "inner_product": 2, "cosine": 3}
@@ -34,12 +35,12 @@ def is_torch(x) -> bool:
 def as_matrix(x, name: str) -> np.ndarray:
     """Return `x` as a C-contiguous float32/float64 2-D array, copying only if needed."""
     if is_torch(x):
-        if x.device.type != "cpu":
+        if x.device.type != "cpu" and not HAS_CUDA:
             raise ValueError(
                 f"{name} is a torch tensor on {x.device}; this build has only the CPU engine: "
                 "move it with .cpu() (the CUDA backend is not built)"
             )
-        x = x.detach()
+        x = x.detach().cpu()  # the CUDA path certifies on the host: one copy for device tensors
         if x.dtype not in (_torch_dtype("float32"), _torch_dtype("float64")):
             x = x.float()
         x = x.contiguous().numpy()
@@ -147,9 +148,62 @@ def simd_level() -> str:
     return os.environ.get("HUBNESS_FAST_SIMD", "auto")
 
 
-def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_distances, desc="k-NN"):
+def use_cuda(device: str) -> bool:
+    """device: "cpu" (default), "cuda", or "auto" (the GPU when one is present)."""
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    if device == "cpu":
+        return False
+    available = HAS_CUDA and _cuda.device_count() > 0
+    if device == "cuda" and not available:
+        raise ValueError("device='cuda' needs the CUDA module and a GPU: " +
+                         ("no CUDA device is visible" if HAS_CUDA else "this build has no CUDA module (nvcc was not found)"))
+    return available
+
+
+def _row_sq_norms(a: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """float64 squared norms, a chunk of rows at a time (no float64 copy of the data)."""
+    out = np.empty(a.shape[0])
+    for s in range(0, a.shape[0], chunk):
+        block = a[s:s + chunk].astype(np.float64)
+        if not np.isfinite(block).all():
+            row = s + int(np.argmin(np.isfinite(block).all(1)))
+            raise ValueError(f"input contains NaN or Inf (first at row {row}); drop or impute those rows")
+        out[s:s + chunk] = np.einsum("ij,ij->i", block, block)
+    return out
+
+
+def _cuda_operand(a: np.ndarray, metric: str):
+    """fp32 rows and per-row key offsets for the CUDA candidate pass."""
+    n2 = _row_sq_norms(a)
+    if metric == "cosine":
+        if np.any(n2 == 0):
+            raise ValueError(f"row {int(np.argmin(n2))} is all zeros: cosine distance is undefined for it")
+        scale = 1.0 / np.sqrt(n2)
+        rows = np.concatenate([(a[s:s + 65536] * scale[s:s + 65536, None]).astype(np.float32)
+                               for s in range(0, a.shape[0], 65536)])
+        return rows, np.full(a.shape[0], 0.5, np.float32)
+    rows = np.ascontiguousarray(a, dtype=np.float32)
+    off = n2.astype(np.float32) if metric in ("sqeuclidean", "euclidean") else np.zeros(a.shape[0], np.float32)
+    return rows, off
+
+
+def _run_cuda(db, q, k, code, metric, exclude_self, threads, simd, want_distances):
+    """fp32 candidates on the GPU, certified (or recomputed) in float64 on the host."""
+    n_cand = db.shape[0] if q is not None else (db.shape[0] - 1 if exclude_self else db.shape[0])
+    cap = _cpu.candidate_cap(k, n_cand)
+    x32, x_off = _cuda_operand(db, metric)
+    q32, q_off = _cuda_operand(q, metric) if q is not None else (None, None)
+    gamma = -2.0 if metric in ("sqeuclidean", "euclidean") else -1.0
+    keys, ids = _cuda.candidates(x32, q32, x_off, q_off, gamma, q is None and bool(exclude_self), cap)
+    return _cpu.finalize(db, q, k, code, bool(exclude_self), threads, simd, keys, ids, want_distances)
+
+
+def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_distances, desc="k-NN",
+            device="cpu"):
     """Validate everything, then run the native engine. Returns (ids, distances or None, info, db, q)."""
     simd = simd_level()
+    cuda = use_cuda(device)
     db = as_matrix(x, "x")
     code = check_metric(metric)
     threads = check_threads(n_threads)
@@ -170,6 +224,9 @@ def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_di
         n_cand = db.shape[0] - 1 if exclude_self else db.shape[0]
         what = "N - 1 for a self-join excluding self" if exclude_self else "N"
     k = check_k(k, n_cand, what)
+    if cuda:
+        ids, dist, info = _run_cuda(db, q, k, code, metric, exclude_self, threads, simd, want_distances)
+        return ids, dist, info, db, q
     bar = Progress(progress, desc)
     completed = False
     try:

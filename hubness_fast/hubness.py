@@ -6,7 +6,8 @@ import numpy as np
 from ._backend import run_knn, to_output
 
 
-def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", n_threads=None, progress=False):
+def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", n_threads=None, progress=False,
+               device="cpu"):
     """k-occurrence N_k: how often each database point is among the k nearest
     neighbours of the queries (the other points of ``x`` by default).
 
@@ -26,7 +27,7 @@ def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", 
         raise ValueError("include_self applies only to a self-join (queries=None)")
     ids, _, _, db, _ = run_knn(
         x, k, queries=queries, metric=metric, exclude_self=None if queries is not None else not include_self,
-        n_threads=n_threads, progress=progress, want_distances=False, desc="hub counts",
+        n_threads=n_threads, progress=progress, want_distances=False, desc="hub counts", device=device,
     )
     counts = np.bincount(ids.ravel(), minlength=db.shape[0]).astype(np.int64)
     return to_output(counts, x)

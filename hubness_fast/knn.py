@@ -6,7 +6,8 @@ import numpy as np
 from ._backend import run_knn, to_output
 
 
-def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None, progress=False):
+def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None, progress=False,
+        device="cpu"):
     """Exact k nearest neighbours, without ever forming a distance matrix.
 
     Parameters
@@ -32,6 +33,11 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
         OpenMP threads (default: all cores).
     progress : bool or callable
         True shows a tqdm bar; a callable receives ``(done, total)`` tiles.
+    device : {"cpu", "cuda", "auto"}
+        "cuda" runs the fp32 candidate pass on the GPU (hubness_fast._cuda)
+        and certifies it on the host, with the same exactness; "auto" uses the
+        GPU when one is present. The default stays "cpu" until the CUDA kernel
+        has been verified on a GPU.
 
     Returns
     -------
@@ -47,13 +53,13 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
     """
     ids, dist, _, _, _ = run_knn(
         x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads,
-        progress=progress, want_distances=True,
+        progress=progress, want_distances=True, device=device,
     )
     return to_output(dist.astype(np.float32), x), to_output(ids, x)
 
 
 def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_self=None, n_threads=None,
-                          progress=False):
+                          progress=False, device="cpu"):
     """Distance from each point to its k-th nearest neighbour (self excluded by index).
 
     The radius of the k-NN manifold metrics (improved precision/recall, density,
@@ -63,6 +69,6 @@ def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_sel
     """
     _, dist, _, _, _ = run_knn(
         x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads,
-        progress=progress, want_distances=True, desc="k-th neighbour",
+        progress=progress, want_distances=True, desc="k-th neighbour", device=device,
     )
     return to_output(np.ascontiguousarray(dist[:, -1]), x)

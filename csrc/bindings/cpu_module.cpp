@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "../common/errors.h"
+#include "../common/topk.h"
 #include "../cpu/balls_cpu.h"
 #include "../cpu/knn_cpu.h"
 #include "../cpu/simd.h"
@@ -110,6 +111,47 @@ py::tuple knn_pair(const py::array& a, const py::array& b, int k, int metric, in
     return py::make_tuple(ia, da, ib, db);
 }
 
+// Certifies candidate lists from another backend (see knn_from_candidates_cpu).
+py::tuple finalize(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
+                   const std::string& simd, const py::array_t<float, py::array::c_style | py::array::forcecast>& keys,
+                   const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& ids, bool want_distances) {
+    hf::KnnParams p;
+    p.k = k;
+    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
+    p.metric = static_cast<hf::Metric>(metric);
+    p.exclude_self = exclude_self;
+    p.n_threads = n_threads;
+    p.simd = simd;
+    const hf::Matrix db = as_matrix(x, "x");
+    hf::Matrix q;
+    if (!queries.is_none()) q = as_matrix(queries.cast<py::array>(), "queries");
+    const int64_t nq = q.data ? q.rows : db.rows;
+    const int64_t n_cand = q.data ? db.rows : (exclude_self ? db.rows - 1 : db.rows);
+    const int cap = hf::candidate_cap(k, n_cand);
+    hf::check_arg(keys.ndim() == 2 && keys.shape(0) == nq && keys.shape(1) == cap && ids.ndim() == 2 &&
+                      ids.shape(0) == nq && ids.shape(1) == cap,
+                  "candidate lists must be [rows x " + std::to_string(cap) + "]");
+    py::array_t<int64_t> out_ids({nq, static_cast<int64_t>(k)});
+    py::object dist = py::none();
+    double* dist_ptr = nullptr;
+    if (want_distances) {
+        py::array_t<double> d({nq, static_cast<int64_t>(k)});
+        dist_ptr = d.mutable_data();
+        dist = d;
+    }
+    int64_t* ids_ptr = out_ids.mutable_data();
+    hf::KnnStats stats;
+    {
+        py::gil_scoped_release release;
+        stats = hf::knn_from_candidates_cpu(db, q, p, keys.data(), ids.data(), ids_ptr, dist_ptr);
+    }
+    py::dict info;
+    info["rows_recomputed"] = stats.rows_recomputed;
+    info["rows_fallback"] = stats.rows_fallback;
+    info["kernels"] = "cuda";
+    return py::make_tuple(out_ids, dist, info);
+}
+
 // Outputs of one point set of a ball query, as numpy arrays.
 struct BallArrays {
     py::array_t<double> radius2;
@@ -166,6 +208,11 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("knn_pair", &knn_pair, py::arg("a"), py::arg("b"), py::arg("k"), py::arg("metric"), py::arg("n_threads"),
           py::arg("simd"), py::arg("progress"),
           "Both halves of a block pair: (ids_a, dist_a, ids_b, dist_b), k capped by the other block's size.");
+    m.def("finalize", &finalize, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"),
+          py::arg("exclude_self"), py::arg("n_threads"), py::arg("simd"), py::arg("keys"), py::arg("ids"),
+          py::arg("want_distances"), "Certify fp32 candidate lists of another backend; returns as knn().");
+    m.def("candidate_cap", &hf::candidate_cap, py::arg("k"), py::arg("n_candidates"),
+          "Length of the fp32 candidate lists every backend keeps per row.");
     m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
           py::arg("inclusive"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
           "Ball containment between two point sets; returns (stats of a, stats of b) as dicts.");

@@ -13,6 +13,14 @@
 
 namespace hf {
 
+// Extra fp32 candidates kept per row beyond k, so that the float64 boundary
+// check rarely fails; shared by every backend (their lists must agree).
+constexpr int kCandidateMargin = 3;
+
+inline int candidate_cap(int64_t k, int64_t n_candidates) {
+    return static_cast<int>(k + kCandidateMargin < n_candidates ? k + kCandidateMargin : n_candidates);
+}
+
 inline bool pair_less(float ka, int64_t ia, float kb, int64_t ib) {
     return ka < kb || (ka == kb && ia < ib);
 }

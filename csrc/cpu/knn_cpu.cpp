@@ -4,7 +4,7 @@
 //    blocks is packed (A: contiguous fp32 rows, B: kNR-row
 //    micro-panels, kKC deep), multiplied by the SIMD micro-kernel into a
 //    tile of dot products, and each 6 x 16 micro-tile is folded from registers
-//    into per-point candidate lists of k + kMargin entries (TopKSet). A
+//    into per-point candidate lists of k + kCandidateMargin entries (TopKSet). A
 //    self-join visits each unordered block pair once and feeds both its rows
 //    and its columns; PairSchedule hands pairs out so that no two threads
 //    ever hold the same block, hence the same list.
@@ -48,7 +48,6 @@
 namespace hf {
 namespace {
 
-constexpr int kMargin = 3;  // extra fp32 candidates per row, so the float64 boundary check rarely fails
 
 template <class T>
 class Engine {
@@ -68,15 +67,32 @@ public:
         check_arg(p_.k >= 1 && (pair_ || p_.k <= n_cand_),
                   "k must be between 1 and " + std::to_string(n_cand_) + " (the number of candidate neighbours), got " +
                       std::to_string(p_.k));
-        cap_ = static_cast<int>(std::min<int64_t>(p_.k + kMargin, n_cand_));
+        cap_ = candidate_cap(p_.k, n_cand_);
+    }
+
+    // Certify candidate lists computed elsewhere (another backend's fp32 pass):
+    // keys/ids [rows x cap_], padded with +inf / -1 past a row's last candidate.
+    KnnStats run_from_candidates(const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist) {
+        const Side<T>& rows = self_ ? db_ : q_;
+        TopKSet set(rows.n, cap_);
+        for (int64_t i = 0; i < rows.n; ++i)
+            for (int s = 0; s < cap_; ++s) {
+                const int64_t id = ids[i * cap_ + s];
+                check_arg(id >= -1 && id < db_.n, "candidate index out of range");
+                if (id >= 0) set.push(i, keys[i * cap_ + s], id);
+            }
+        KnnStats stats;
+        stats.kernels = "external";
+        finalize(set, rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+        return stats;
     }
 
     // Pair mode: the lists of a (against b) and of b (against a).
     KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
         const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
-        TopKSet set_a(q_.n, static_cast<int>(std::min<int64_t>(ka + kMargin, db_.n)));
+        TopKSet set_a(q_.n, candidate_cap(ka, db_.n));
         std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
-        for (int t = 0; t < threads_; ++t) sets_b.emplace_back(db_.n, static_cast<int>(std::min<int64_t>(kb + kMargin, q_.n)));
+        for (int t = 0; t < threads_; ++t) sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
         const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
         total_ = nab * nbb;
         const bool prepack = prepack_fits(d_);
@@ -330,6 +346,13 @@ KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& param
     }
     if (db.f64) return Engine<double>(db, queries, params).run(out_ids, out_dist);
     return Engine<float>(db, queries, params).run(out_ids, out_dist);
+}
+
+KnnStats knn_from_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
+                                 const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist) {
+    check_arg(db.data != nullptr && db.rows > 0 && db.cols > 0, "the database must be a non-empty 2-D array");
+    if (db.f64) return Engine<double>(db, queries, params).run_from_candidates(keys, ids, out_ids, out_dist);
+    return Engine<float>(db, queries, params).run_from_candidates(keys, ids, out_ids, out_dist);
 }
 
 KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,

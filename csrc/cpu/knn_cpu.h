@@ -43,6 +43,12 @@ struct KnnStats {
 KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                  int64_t* out_ids, double* out_dist);
 
+// Certifies fp32 candidate lists produced by another backend (the CUDA pass):
+// keys and ids are [rows x candidate_cap(k, n_candidates)], padded with
+// +inf / -1. Same outputs and guarantees as knn_cpu.
+KnnStats knn_from_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
+                                 const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist);
+
 // The two halves of a symmetric block pair: the k nearest points of b for
 // every row of a and the k nearest points of a for every row of b (k capped
 // by the other set's size), each pair of points computed once. Ids are row
