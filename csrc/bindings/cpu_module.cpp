@@ -58,98 +58,87 @@ struct ProgressBridge {
     }
 };
 
-py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
-              const std::string& simd, const py::object& progress, bool want_distances) {
+hf::KnnParams make_params(int k, int metric, bool exclude_self, int n_threads, const std::string& simd) {
+    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
     hf::KnnParams p;
     p.k = k;
-    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
     p.metric = static_cast<hf::Metric>(metric);
     p.exclude_self = exclude_self;
     p.n_threads = n_threads;
     p.simd = simd;
-    ProgressBridge bridge{progress, nullptr};
-    p.progress = bridge.make();
-    const hf::Matrix db = as_matrix(x, "x");
-    hf::Matrix q;
-    if (!queries.is_none()) q = as_matrix(queries.cast<py::array>(), "queries");
-    const int64_t nq = q.data ? q.rows : db.rows;
-    py::array_t<int64_t> ids({nq, static_cast<int64_t>(k)});
+    return p;
+}
+
+// Output arrays of a k-NN call: ids [rows x k] and, when asked, float64 distances.
+struct KnnArrays {
+    py::array_t<int64_t> ids;
     py::object dist = py::none();
     double* dist_ptr = nullptr;
-    if (want_distances) {
-        py::array_t<double> d({nq, static_cast<int64_t>(k)});
-        dist_ptr = d.mutable_data();
-        dist = d;
+    KnnArrays(int64_t rows, int k, bool want_distances) : ids({rows, static_cast<int64_t>(k)}) {
+        if (want_distances) {
+            py::array_t<double> d({rows, static_cast<int64_t>(k)});
+            dist_ptr = d.mutable_data();
+            dist = d;
+        }
     }
-    int64_t* ids_ptr = ids.mutable_data();
+    py::tuple result(const hf::KnnStats& stats) const {
+        py::dict info;
+        info["rows_recomputed"] = stats.rows_recomputed;
+        info["rows_fallback"] = stats.rows_fallback;
+        info["kernels"] = stats.kernels;
+        return py::make_tuple(ids, dist, info);
+    }
+};
+
+hf::Matrix optional_matrix(const py::object& a, const char* name) {
+    return a.is_none() ? hf::Matrix{} : as_matrix(a.cast<py::array>(), name);
+}
+
+py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
+              const std::string& simd, const py::object& progress, bool want_distances) {
+    hf::KnnParams p = make_params(k, metric, exclude_self, n_threads, simd);
+    ProgressBridge bridge{progress, nullptr};
+    p.progress = bridge.make();
+    const hf::Matrix db = as_matrix(x, "x"), q = optional_matrix(queries, "queries");
+    KnnArrays out(q.data ? q.rows : db.rows, k, want_distances);
+    int64_t* ids_ptr = out.ids.mutable_data();
     hf::KnnStats stats;
-    bridge.run([&] { stats = hf::knn_cpu(db, q, p, ids_ptr, dist_ptr); });
-    py::dict info;
-    info["rows_recomputed"] = stats.rows_recomputed;
-    info["rows_fallback"] = stats.rows_fallback;
-    info["kernels"] = stats.kernels;
-    return py::make_tuple(ids, dist, info);
+    bridge.run([&] { stats = hf::knn_cpu(db, q, p, ids_ptr, out.dist_ptr); });
+    return out.result(stats);
 }
 
 py::tuple knn_pair(const py::array& a, const py::array& b, int k, int metric, int n_threads, const std::string& simd,
                    const py::object& progress) {
-    hf::KnnParams p;
-    p.k = k;
-    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
-    p.metric = static_cast<hf::Metric>(metric);
-    p.n_threads = n_threads;
-    p.simd = simd;
+    hf::KnnParams p = make_params(k, metric, false, n_threads, simd);
     ProgressBridge bridge{progress, nullptr};
     p.progress = bridge.make();
     const hf::Matrix ma = as_matrix(a, "a"), mb = as_matrix(b, "b");
-    const int64_t ka = std::min<int64_t>(k, mb.rows), kb = std::min<int64_t>(k, ma.rows);
-    py::array_t<int64_t> ia({ma.rows, ka}), ib({mb.rows, kb});
-    py::array_t<double> da({ma.rows, ka}), db({mb.rows, kb});
-    int64_t *pia = ia.mutable_data(), *pib = ib.mutable_data();
-    double *pda = da.mutable_data(), *pdb = db.mutable_data();
-    bridge.run([&] { hf::knn_pair_cpu(ma, mb, p, pia, pda, pib, pdb); });
-    return py::make_tuple(ia, da, ib, db);
+    KnnArrays oa(ma.rows, static_cast<int>(std::min<int64_t>(k, mb.rows)), true);
+    KnnArrays ob(mb.rows, static_cast<int>(std::min<int64_t>(k, ma.rows)), true);
+    int64_t *pia = oa.ids.mutable_data(), *pib = ob.ids.mutable_data();
+    bridge.run([&] { hf::knn_pair_cpu(ma, mb, p, pia, oa.dist_ptr, pib, ob.dist_ptr); });
+    return py::make_tuple(oa.ids, oa.dist, ob.ids, ob.dist);
 }
 
 // Certifies candidate lists from another backend (see knn_from_candidates_cpu).
 py::tuple finalize(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
                    const std::string& simd, const py::array_t<float, py::array::c_style | py::array::forcecast>& keys,
                    const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& ids, bool want_distances) {
-    hf::KnnParams p;
-    p.k = k;
-    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
-    p.metric = static_cast<hf::Metric>(metric);
-    p.exclude_self = exclude_self;
-    p.n_threads = n_threads;
-    p.simd = simd;
-    const hf::Matrix db = as_matrix(x, "x");
-    hf::Matrix q;
-    if (!queries.is_none()) q = as_matrix(queries.cast<py::array>(), "queries");
+    const hf::KnnParams p = make_params(k, metric, exclude_self, n_threads, simd);
+    const hf::Matrix db = as_matrix(x, "x"), q = optional_matrix(queries, "queries");
     const int64_t nq = q.data ? q.rows : db.rows;
-    const int64_t n_cand = q.data ? db.rows : (exclude_self ? db.rows - 1 : db.rows);
-    const int cap = hf::candidate_cap(k, n_cand);
+    const int cap = hf::candidate_cap(k, q.data ? db.rows : (exclude_self ? db.rows - 1 : db.rows));
     hf::check_arg(keys.ndim() == 2 && keys.shape(0) == nq && keys.shape(1) == cap && ids.ndim() == 2 &&
                       ids.shape(0) == nq && ids.shape(1) == cap,
                   "candidate lists must be [rows x " + std::to_string(cap) + "]");
-    py::array_t<int64_t> out_ids({nq, static_cast<int64_t>(k)});
-    py::object dist = py::none();
-    double* dist_ptr = nullptr;
-    if (want_distances) {
-        py::array_t<double> d({nq, static_cast<int64_t>(k)});
-        dist_ptr = d.mutable_data();
-        dist = d;
-    }
-    int64_t* ids_ptr = out_ids.mutable_data();
+    KnnArrays out(nq, k, want_distances);
+    int64_t* ids_ptr = out.ids.mutable_data();
     hf::KnnStats stats;
     {
         py::gil_scoped_release release;
-        stats = hf::knn_from_candidates_cpu(db, q, p, keys.data(), ids.data(), ids_ptr, dist_ptr);
+        stats = hf::knn_from_candidates_cpu(db, q, p, keys.data(), ids.data(), ids_ptr, out.dist_ptr);
     }
-    py::dict info;
-    info["rows_recomputed"] = stats.rows_recomputed;
-    info["rows_fallback"] = stats.rows_fallback;
-    info["kernels"] = "cuda";
-    return py::make_tuple(out_ids, dist, info);
+    return out.result(stats);
 }
 
 // Outputs of one point set of a ball query, as numpy arrays.
