@@ -148,11 +148,16 @@ def simd_level() -> str:
     return os.environ.get("HUBNESS_FAST_SIMD", "auto")
 
 
+# "auto" picks the GPU only once the CUDA kernel has been verified on one;
+# until then it means the CPU and device="cuda" is the explicit opt-in.
+CUDA_VERIFIED = False
+
+
 def use_cuda(device: str) -> bool:
-    """device: "cpu" (default), "cuda", or "auto" (the GPU when one is present)."""
+    """device: "cpu" (default), "cuda", or "auto" (the GPU when one is present and verified)."""
     if device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    if device == "cpu":
+    if device == "cpu" or (device == "auto" and not CUDA_VERIFIED):
         return False
     available = HAS_CUDA and _cuda.device_count() > 0
     if device == "cuda" and not available:

@@ -35,9 +35,9 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
         True shows a tqdm bar; a callable receives ``(done, total)`` tiles.
     device : {"cpu", "cuda", "auto"}
         "cuda" runs the fp32 candidate pass on the GPU (hubness_fast._cuda)
-        and certifies it on the host, with the same exactness; "auto" uses the
-        GPU when one is present. The default stays "cpu" until the CUDA kernel
-        has been verified on a GPU.
+        and certifies it on the host, with the same exactness; "auto" will use
+        the GPU when one is present once the kernel has been verified on one
+        (hubness_fast._backend.CUDA_VERIFIED); until then it means the CPU.
 
     Returns
     -------

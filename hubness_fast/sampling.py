@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from ._backend import as_matrix
+from ._backend import as_matrix, use_cuda
 from .balls import ball_pass
 from .hubness import hub_counts
 from .metrics import kth_radius2
@@ -120,6 +120,7 @@ class HubnessSampler(LatentSampler):
         True counts it, as the paper's notebook did (value = 1 + N_{k-1}).
     Reference mode (fit_reference): candidates are scored against a fixed
         reference pool instead; see there.
+    device: where hub values are counted ("auto", "cpu", "cuda"; see hubness_fast.knn).
     max_pools: give up (ValueError) after this many pools without enough latents.
 
     After sample_latents, ``stats`` holds pools, drawn, kept, acceptance_rate, seconds.
@@ -137,10 +138,8 @@ class HubnessSampler(LatentSampler):
             raise ValueError(f"k must be an integer between 1 and {n_cand} for a pool of {pool_size}, got {k!r}")
         if top is not None and not 0 < top < 1:
             raise ValueError(f"top is a fraction in (0, 1), got {top}")
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-        if device == "cuda":
-            raise ValueError("device='cuda' needs the CUDA backend, which this build lacks; use 'cpu' or 'auto'")
+        use_cuda(device)  # validates: unknown names, or "cuda" without a GPU, raise here
+        self.device = device
         self.k, self.threshold, self.pool_size = int(k), threshold, int(pool_size)
         self.include_self, self.comparison, self.top = bool(include_self), comparison, top
         self.max_pools, self.progress = int(max_pools), progress
@@ -155,7 +154,7 @@ class HubnessSampler(LatentSampler):
     def hub_values(self, pool):
         """Hub value of every latent of `pool` within the pool (already mapped)."""
         pool = as_matrix(pool, "pool")
-        return hub_counts(pool, self.k, include_self=self.include_self)
+        return hub_counts(pool, self.k, include_self=self.include_self, device=self.device)
 
     def fit_reference(self, pool=None):
         """Fix a reference pool (default: a fresh pool of pool_size latents, mapped).

@@ -130,5 +130,7 @@ def test_bad_arguments():
         RandomSampler(0)
     with pytest.raises(ValueError, match="n must be"):
         RandomSampler(4).sample_latents(0)
+    with pytest.raises(ValueError, match="device must be"):
+        HubnessSampler(4, device="tpu")
     with pytest.raises(ValueError, match="fit_reference"):
         HubnessSampler(4).reference_hub_values(np.zeros((1, 4)))
