@@ -1,12 +1,16 @@
 """pytest-benchmark suite: pytest benchmarks/ --benchmark-only (not part of `make test`).
 
 Compare groups with --benchmark-group-by=group; ratios belong to one run."""
+import os
+
 import numpy as np
 import pytest
 
 from benchmarks import peers
 
-CASES = {"self-20000x512": (20000, 512), "self-50000x64": (50000, 64)}
+# Smaller than the runner's cases, so a pytest-benchmark session stays short.
+CASES = {"self-10000x512": (10000, 512), "self-20000x64": (20000, 64)}
+THREADS = os.cpu_count() or 1
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -24,5 +28,5 @@ def test_self_join_hub_counts(benchmark, data, peer):
         pytest.importorskip("torch")
     benchmark.group = name
     fn = peers.SELF_JOIN[peer]
-    counts = benchmark.pedantic(fn, args=(x, 5, None or 2), rounds=3, iterations=1)
+    counts = benchmark.pedantic(fn, args=(x, 5, THREADS), rounds=3, iterations=1)
     assert counts.sum() == len(x) * 5
