@@ -1,7 +1,6 @@
 """A smoke run of the demo on a tiny configuration, and the bundled models."""
 import json
 
-import numpy as np
 import pytest
 
 pytest.importorskip("torch")

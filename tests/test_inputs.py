@@ -1,5 +1,4 @@
 """Input kinds (memmap, torch, dtypes, orders), bad input, progress and interrupts."""
-import os
 import signal
 import subprocess
 import sys

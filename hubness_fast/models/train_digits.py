@@ -11,7 +11,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 
 from .digits import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, LATENT_DIM, _classes, load_digits_images
 
