@@ -31,7 +31,11 @@ public:
             by_block_[pairs_[p].first].push_back(static_cast<int64_t>(p));
             if (pairs_[p].second != pairs_[p].first) by_block_[pairs_[p].second].push_back(static_cast<int64_t>(p));
         }
-        for (int64_t b = 0; b < nb; ++b) busy_[b] = false;
+        cursor_.reset(new std::atomic<int64_t>[nb]);
+        for (int64_t b = 0; b < nb; ++b) {
+            busy_[b] = false;
+            cursor_[b] = 0;
+        }
         taken_.reset(new std::atomic<bool>[pairs_.size()]);
         for (size_t p = 0; p < pairs_.size(); ++p) taken_[p] = false;
         left_ = static_cast<int64_t>(pairs_.size());
@@ -43,8 +47,15 @@ public:
     // any is free; false once every pair was handed out.
     bool acquire(std::pair<int64_t, int64_t>& out, int64_t prefer = -1) {
         if (prefer >= 0) {
-            for (int64_t p : by_block_[prefer])
-                if (try_claim(p, out)) return true;
+            const std::vector<int64_t>& mine = by_block_[prefer];
+            int64_t first = cursor_[prefer].load(std::memory_order_relaxed);
+            for (int64_t t = first; t < static_cast<int64_t>(mine.size()); ++t) {
+                if (taken_[mine[t]].load(std::memory_order_relaxed)) {
+                    if (t == first) cursor_[prefer].compare_exchange_weak(first, ++first, std::memory_order_relaxed);
+                    continue;  // the cursor skips the block's taken prefix: no quadratic rescans
+                }
+                if (try_claim(mine[t], out)) return true;
+            }
         }
         for (;;) {
             if (left_.load(std::memory_order_acquire) == 0) return false;
@@ -88,6 +99,7 @@ private:
 
     std::vector<std::pair<int64_t, int64_t>> pairs_;
     std::vector<std::vector<int64_t>> by_block_;  // pair indices holding each block
+    std::unique_ptr<std::atomic<int64_t>[]> cursor_;  // per block: entries of by_block_ before it are taken
     std::unique_ptr<std::atomic<bool>[]> busy_;
     std::unique_ptr<std::atomic<bool>[]> taken_;
     std::atomic<int64_t> low_{0};
