@@ -96,20 +96,20 @@ public:
         const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
         total_ = nab * nbb;
         const bool prepack = prepack_fits(d_);
-        parallel([&](Workspace& ws) {
+        runner_.run([&](Workspace& ws) {
             TopKSet& mine = sets_b[omp_get_thread_num()];
 #pragma omp for schedule(dynamic, 1)
             for (int64_t I = 0; I < nab; ++I) {
                 const int m = block_len(q_, I);
                 if (prepack) pack_rows(q_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
                 for (int64_t J = 0; J < nbb; ++J) {
-                    step([&] {
+                    runner_.step([&] {
                         run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
                                  prepack ? ws.rows.get() : nullptr, false);
                     });
                 }
             }
-        }, threads_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
         KnnStats stats;
         stats.kernels = kern_.name;
@@ -173,13 +173,13 @@ private:
         // A thread keeps the rows of one block packed for the whole depth and
         // asks for pairs with that block first, so most pairs pack only B.
         const bool prepack = prepack_fits(d_);
-        parallel([&](Workspace& ws) {
+        runner_.run([&](Workspace& ws) {
             std::pair<int64_t, int64_t> pr;
             int64_t packed = -1;
             while (schedule.acquire(pr, packed)) {
                 auto [I, J] = pr;
                 if (J == packed) std::swap(I, J);
-                step([&] {
+                runner_.step([&] {
                     if (prepack && I != packed) {
                         pack_rows(db_, d_, I * kBlock, block_len(db_, I), 0, static_cast<int>(d_), ws.rows.get(),
                                   row_stride(d_));
@@ -190,7 +190,7 @@ private:
                 });
                 schedule.release(pr);
             }
-        }, threads, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        }, threads, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
     }
 
     // Query blocks x database slices; each slice has its own candidate lists
@@ -202,33 +202,23 @@ private:
         // A query block meets every database block: pack its rows once for the whole
         // depth when that copy stays small, instead of once per pair.
         const bool prepack = prepack_fits(d_);
-        parallel([&](Workspace& ws) {
+        runner_.run([&](Workspace& ws) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t item = 0; item < nqb * slices; ++item) {
                 const int64_t qb = item / slices, s = item % slices;
                 const int m = block_len(q_, qb);
                 if (prepack) pack_rows(q_, d_, qb * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
-                    step([&] {
+                    runner_.step([&] {
                         run_pair(ws, q_, qb * kBlock, m, db_, J * kBlock, block_len(db_, J), &sets[s], nullptr, false,
                                  prepack ? ws.rows.get() : nullptr);
                     });
                 }
             }
-        }, threads_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
     }
 
     static int block_len(const Side<T>& s, int64_t b) { return hf::block_len(s.n, b); }
-
-    template <class Body>
-    void parallel(Body body, int threads, size_t row_copy_floats = 0) {
-        runner_.run(body, threads, total_, row_copy_floats);
-    }
-
-    template <class Work>
-    void step(Work work) {
-        runner_.step(work);
-    }
 
     double bound(double row_stat, double col_stat) const {
         return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;
