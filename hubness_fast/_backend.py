@@ -35,15 +35,14 @@ def is_torch(x) -> bool:
 def as_matrix(x, name: str) -> np.ndarray:
     """Return `x` as a C-contiguous float32/float64 2-D array, copying only if needed."""
     if is_torch(x):
-        if x.device.type != "cpu" and not HAS_CUDA:
-            raise ValueError(
-                f"{name} is a torch tensor on {x.device}; this build has only the CPU engine: "
-                "move it with .cpu() (the CUDA backend is not built)"
-            )
-        x = x.detach().cpu()  # the CUDA path certifies on the host: one copy for device tensors
+        x = x.detach().cpu()  # a GPU tensor computed on the host (device="cpu") is copied once
         if x.dtype not in (_torch_dtype("float32"), _torch_dtype("float64")):
             x = x.float()
         x = x.contiguous().numpy()
+    elif hasattr(x, "__cuda_array_interface__"):  # cupy & co. with device="cpu"
+        import cupy
+
+        x = cupy.asnumpy(x)
     elif not isinstance(x, np.ndarray):
         try:
             x = np.asarray(x)
@@ -148,67 +147,66 @@ def simd_level() -> str:
     return os.environ.get("HUBNESS_FAST_SIMD", "auto")
 
 
-# "auto" picks the GPU only once the CUDA kernel has been verified on one;
-# until then it means the CPU and device="cuda" is the explicit opt-in.
+# "auto" sends host arrays to the GPU only when the kernels have been verified
+# on one (this flag) and the problem is large enough to pay for the transfers.
 CUDA_VERIFIED = False
 
 
-def use_cuda(device: str) -> bool:
-    """device: "cpu" (default), "cuda", or "auto" (the GPU when one is present and verified)."""
+def gpu_available() -> bool:
+    return HAS_CUDA and _cuda.device_count() > 0
+
+
+PRECISIONS = {"auto": 0, "exact": 1, "tensor": 2}
+
+
+def check_precision(precision: str, on_gpu_arrays: bool) -> int:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision == "tensor" and not on_gpu_arrays:
+        raise ValueError("precision='tensor' applies to GPU arrays (torch CUDA tensors, cupy arrays); "
+                         "host arrays run the fp32 kernels: use precision='auto' or 'exact'")
+    return PRECISIONS[precision]
+
+
+def check_device(device: str) -> None:
     if device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
-    if device == "cpu" or (device == "auto" and not CUDA_VERIFIED):
+
+
+def use_cuda(device: str, work: float | None = None) -> bool:
+    """device: "cpu", "cuda" (required), or "auto" (the GPU when present and the work is large enough)."""
+    check_device(device)
+    if device == "cpu":
         return False
-    available = HAS_CUDA and _cuda.device_count() > 0
-    if device == "cuda" and not available:
-        raise ValueError("device='cuda' needs the CUDA module and a GPU: " +
-                         ("no CUDA device is visible" if HAS_CUDA else "this build has no CUDA module (nvcc was not found)"))
-    return available
+    if device == "cuda":
+        if not gpu_available():
+            raise ValueError("device='cuda' needs the CUDA module and a GPU: " +
+                             ("no CUDA device is visible" if HAS_CUDA else
+                              "this build has no CUDA module (nvcc was not found)"))
+        return True
+    from ._gpu import MIN_GPU_WORK
+
+    return CUDA_VERIFIED and gpu_available() and (work is None or work >= MIN_GPU_WORK)
 
 
-def _row_sq_norms(a: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """float64 squared norms, a chunk of rows at a time (no float64 copy of the data)."""
-    out = np.empty(a.shape[0])
-    for s in range(0, a.shape[0], chunk):
-        block = a[s:s + chunk].astype(np.float64)
-        if not np.isfinite(block).all():
-            row = s + int(np.argmin(np.isfinite(block).all(1)))
-            raise ValueError(f"input contains NaN or Inf (first at row {row}); drop or impute those rows")
-        out[s:s + chunk] = np.einsum("ij,ij->i", block, block)
-    return out
+def _run_cuda(db, q, k, code, metric, exclude_self, threads, simd, want_distances, progress, desc):
+    """fp32 candidates on the GPU (host data streamed in chunks), certified in float64 by the CPU module."""
+    from . import _gpu
 
-
-def _cuda_operand(a: np.ndarray, metric: str):
-    """fp32 rows and per-row key offsets for the CUDA candidate pass."""
-    n2 = _row_sq_norms(a)
-    if metric == "cosine":
-        if np.any(n2 == 0):
-            raise ValueError(f"row {int(np.argmin(n2))} is all zeros: cosine distance is undefined for it")
-        scale = 1.0 / np.sqrt(n2)
-        rows = np.concatenate([(a[s:s + 65536] * scale[s:s + 65536, None]).astype(np.float32)
-                               for s in range(0, a.shape[0], 65536)])
-        return rows, np.full(a.shape[0], 0.5, np.float32)
-    rows = np.ascontiguousarray(a, dtype=np.float32)
-    off = n2.astype(np.float32) if metric in ("sqeuclidean", "euclidean") else np.zeros(a.shape[0], np.float32)
-    return rows, off
-
-
-def _run_cuda(db, q, k, code, metric, exclude_self, threads, simd, want_distances):
-    """fp32 candidates on the GPU, certified (or recomputed) in float64 on the host."""
-    n_cand = db.shape[0] if q is not None else (db.shape[0] - 1 if exclude_self else db.shape[0])
+    self_join = q is None
+    n_cand = db.shape[0] - 1 if (self_join and exclude_self) else db.shape[0]
     cap = _cpu.candidate_cap(k, n_cand)
-    x32, x_off = _cuda_operand(db, metric)
-    q32, q_off = _cuda_operand(q, metric) if q is not None else (None, None)
-    gamma = -2.0 if metric in ("sqeuclidean", "euclidean") else -1.0
-    keys, ids = _cuda.candidates(x32, q32, x_off, q_off, gamma, q is None and bool(exclude_self), cap)
+    chunk = int(os.environ.get("HUBNESS_FAST_GPU_CHUNK_ROWS", "0"))
+    keys, ids = _gpu.candidates_host(db, q, metric, self_join and bool(exclude_self), cap, progress, desc,
+                                     chunk_rows=chunk)
     return _cpu.finalize(db, q, k, code, bool(exclude_self), threads, simd, keys, ids, want_distances)
 
 
 def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_distances, desc="k-NN",
-            device="cpu"):
-    """Validate everything, then run the native engine. Returns (ids, distances or None, info, db, q)."""
+            device="auto"):
+    """Validate everything, then run the native engine on host data. Returns (ids, distances or None, info, db, q)."""
     simd = simd_level()
-    cuda = use_cuda(device)
+    check_device(device)
     db = as_matrix(x, "x")
     code = check_metric(metric)
     threads = check_threads(n_threads)
@@ -229,8 +227,11 @@ def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_di
         n_cand = db.shape[0] - 1 if exclude_self else db.shape[0]
         what = "N - 1 for a self-join excluding self" if exclude_self else "N"
     k = check_k(k, n_cand, what)
-    if cuda:
-        ids, dist, info = _run_cuda(db, q, k, code, metric, exclude_self, threads, simd, want_distances)
+    rows = q.shape[0] if q is not None else db.shape[0]
+    work = float(rows) * db.shape[0] * db.shape[1] * (0.5 if q is None else 1.0)
+    if use_cuda(device, work):
+        ids, dist, info = _run_cuda(db, q, k, code, metric, exclude_self, threads, simd, want_distances, progress,
+                                    desc)
         return ids, dist, info, db, q
     bar = Progress(progress, desc)
     completed = False
@@ -243,9 +244,14 @@ def run_knn(x, k, *, queries, metric, exclude_self, n_threads, progress, want_di
 
 
 def to_output(arr: np.ndarray, like):
-    """torch in, torch out; numpy otherwise."""
+    """torch in, torch out (on the input's device); numpy otherwise."""
     if is_torch(like):
         import torch
 
-        return torch.from_numpy(arr)
+        out = torch.from_numpy(arr)
+        return out if like.device.type == "cpu" else out.to(like.device)
+    if hasattr(like, "__cuda_array_interface__"):
+        import cupy
+
+        return cupy.asarray(arr)
     return arr

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backend import run_knn, to_output
+from . import _gpu
+from ._backend import check_device, check_precision, run_knn, to_output
 
 
 def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", n_threads=None, progress=False,
-               device="cpu"):
+               device="auto", precision="auto"):
     """k-occurrence N_k: how often each database point is among the k nearest
     neighbours of the queries (the other points of ``x`` by default).
 
@@ -18,13 +19,23 @@ def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", 
         nearest neighbour, so its value is 1 + N_{k-1} (self sits at distance 0
         like any candidate; an exact duplicate with a smaller index comes first).
 
-    Returns int64 (N,) (torch in, torch out). Other arguments as in
+    Returns int64 (N,) (torch in, torch out; cupy in, cupy out). For GPU
+    arrays the counts are reduced on the device: no neighbour index array is
+    formed or copied to the host. Other arguments as in
     :func:`hubness_fast.knn`. The neighbour sets are exact (see knn); no
     distances are returned, which saves the float64 recomputation wherever
     the fp32 bound already settles a row.
     """
     if queries is not None and include_self:
         raise ValueError("include_self applies only to a self-join (queries=None)")
+    check_device(device)
+    on_gpu = device != "cpu" and _gpu.is_device_array(x)
+    check_precision(precision, on_gpu)
+    if on_gpu:
+        _, _, counts, _ = _gpu.knn_device(x, queries, k, metric, None if queries is not None else not include_self,
+                                          want_ids=False, want_dist=False, want_counts=True, progress=progress,
+                                          desc="hub counts", precision=precision)
+        return counts
     ids, _, _, db, _ = run_knn(
         x, k, queries=queries, metric=metric, exclude_self=None if queries is not None else not include_self,
         n_threads=n_threads, progress=progress, want_distances=False, desc="hub counts", device=device,

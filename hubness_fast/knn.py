@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backend import run_knn, to_output
+from . import _gpu
+from ._backend import check_device, check_precision, run_knn, to_output
 
 
 def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None, progress=False,
-        device="cpu"):
+        device="auto", precision="auto"):
     """Exact k nearest neighbours, without ever forming a distance matrix.
 
     Parameters
     ----------
     x : array (N, D)
         The database: numpy (any real dtype or order; float32/float64
-        C-contiguous arrays and ``np.memmap`` are used in place), or a torch
-        CPU tensor (zero-copy).
+        C-contiguous arrays and ``np.memmap`` are used in place), a torch
+        tensor (CPU: zero-copy; CUDA: computed on its GPU and stream, in
+        place), or a cupy array (any ``__cuda_array_interface__`` object).
     k : int
         Neighbours per query, 1 <= k <= N - 1 for a self-join (N with
         ``exclude_self=False``), 1 <= k <= N with ``queries``.
@@ -33,17 +35,20 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
         OpenMP threads (default: all cores).
     progress : bool or callable
         True shows a tqdm bar; a callable receives ``(done, total)`` tiles.
-    device : {"cpu", "cuda", "auto"}
-        "cuda" runs the fp32 candidate pass on the GPU (hubness_fast._cuda)
-        and certifies it on the host, with the same exactness; "auto" will use
-        the GPU when one is present once the kernel has been verified on one
-        (hubness_fast._backend.CUDA_VERIFIED); until then it means the CPU.
+    device : {"auto", "cpu", "cuda"}
+        "auto" (default): GPU arrays run on their GPU; host arrays run on the
+        GPU when one is present and the problem is large enough to pay for
+        the transfers (hubness_fast._gpu.MIN_GPU_WORK multiply-adds), else on
+        the CPU. "cuda" sends host arrays to the GPU in chunks through pinned
+        memory (N may exceed GPU memory; the float64 certification runs on
+        the host). "cpu" computes on the host, copying GPU arrays there.
 
     Returns
     -------
     distances : float32 (M, k) and indices : int64 (M, k)
         Each row sorted by (distance, index): ties go to the smaller index.
-        numpy in, numpy out; torch in, torch out.
+        numpy in, numpy out; torch in, torch out; cupy in, cupy out (on
+        the input's device).
 
     Exactness: candidates come from an fp32 tiled pass; each row's boundary
     is certified with a rigorous fp32 rounding bound and, where the bound
@@ -51,6 +56,13 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
     float64 scan of the row). The indices equal a float64 brute force of the
     same data, and the distances are its float64 values rounded to float32.
     """
+    check_device(device)
+    on_gpu = device != "cpu" and _gpu.is_device_array(x)
+    check_precision(precision, on_gpu)
+    if on_gpu:
+        ids, dist, _, _ = _gpu.knn_device(x, queries, k, metric, exclude_self, want_ids=True, want_dist=True,
+                                          want_counts=False, progress=progress, precision=precision)
+        return dist.float() if hasattr(dist, "float") else dist.astype("float32"), ids
     ids, dist, _, _, _ = run_knn(
         x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads,
         progress=progress, want_distances=True, device=device,
@@ -59,7 +71,8 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
 
 
 def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_self=None, n_threads=None,
-                          progress=False, device="cpu"):
+                          progress=False, device="auto",
+                          precision="auto"):
     """Distance from each point to its k-th nearest neighbour (self excluded by index).
 
     The radius of the k-NN manifold metrics (improved precision/recall, density,
@@ -67,6 +80,14 @@ def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_sel
     are Euclidean distances. Returns float64 (N,) from the float64 check:
     exact, not rounded to float32. Other arguments as in :func:`knn`.
     """
+    check_device(device)
+    on_gpu = device != "cpu" and _gpu.is_device_array(x)
+    check_precision(precision, on_gpu)
+    if on_gpu:
+        _, dist, _, _ = _gpu.knn_device(x, queries, k, metric, exclude_self, want_ids=False, want_dist=True,
+                                        want_counts=False, progress=progress, desc="k-th neighbour",
+                                        precision=precision)
+        return dist[:, -1].contiguous() if hasattr(dist, "contiguous") else dist[:, -1].copy()
     _, dist, _, _, _ = run_knn(
         x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads,
         progress=progress, want_distances=True, desc="k-th neighbour", device=device,

@@ -1,6 +1,6 @@
 """The CUDA backend. GPU tests are marked `gpu` and skip without a device; the
-host half of the path (operands, candidate-list certification) is tested here
-with a numpy stand-in for the kernel."""
+host half of the path (dispatch, candidate-list certification) is also tested
+here with a numpy stand-in for the kernels, so it runs everywhere."""
 import numpy as np
 import pytest
 
@@ -10,21 +10,49 @@ from oracles import brute_hub_counts, brute_knn
 
 METRICS = ["sqeuclidean", "euclidean", "inner_product", "cosine"]
 has_gpu = hf.HAS_CUDA and _backend._cuda.device_count() > 0
-gpu = pytest.mark.skipif(not has_gpu, reason="needs a CUDA device and the _cuda module")
+gpu = [pytest.mark.gpu, pytest.mark.skipif(not has_gpu, reason="needs a CUDA device and the _cuda module")]
+
+try:
+    import torch
+
+    has_torch_cuda = has_gpu and torch.cuda.is_available()
+except ImportError:  # pragma: no cover
+    torch = None
+    has_torch_cuda = False
+try:
+    import cupy
+except ImportError:
+    cupy = None
+
+
+def fp32_keys(x, q, metric):
+    """What the GPU tiles compute: fp32 dot products with fp32 offsets."""
+    x = x.astype(np.float32)
+    q = x if q is None else q.astype(np.float32)
+    nx, nq = (x.astype(np.float64) ** 2).sum(1), (q.astype(np.float64) ** 2).sum(1)
+    dot = q @ x.T
+    if metric in ("sqeuclidean", "euclidean"):
+        return (nq[:, None].astype(np.float32) + nx[None, :].astype(np.float32)) - np.float32(2) * dot
+    if metric == "inner_product":
+        return -dot
+    s = (1 / np.sqrt(nq)).astype(np.float32)[:, None] * (1 / np.sqrt(nx)).astype(np.float32)[None, :]
+    return np.float32(1) - s * dot
 
 
 class FakeCuda:
-    """What the kernel computes, in numpy: fp32 keys, the cap best by (key, id), padded."""
+    """The kernels' contract in numpy: the cap best fp32 (key, id) per row, padded with (inf, -1)."""
+
+    calls = 0
 
     @staticmethod
     def device_count():
         return 1
 
-    @staticmethod
-    def candidates(x, queries, x_off, q_off, gamma, exclude_same_index, cap):
-        q, qo = (x, x_off) if queries is None else (queries, q_off)
-        keys = (qo[:, None] + x_off[None, :] + np.float32(gamma) * (q @ x.T)).astype(np.float32)
-        if exclude_same_index:
+    @classmethod
+    def candidates_host(cls, x, queries, metric, exclude_self, cap, chunk_rows, device, progress):
+        cls.calls += 1
+        keys = fp32_keys(x, queries, METRICS[metric]).astype(np.float32)
+        if exclude_self:
             np.fill_diagonal(keys, np.inf)
         idx = np.broadcast_to(np.arange(x.shape[0]), keys.shape)
         order = np.lexsort((idx, keys), axis=1)[:, :cap]
@@ -41,8 +69,23 @@ def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
     np.testing.assert_array_equal(hf.knn(x, 5, metric=metric, device="cuda")[1], brute_knn(x, 5, metric=metric)[1])
     np.testing.assert_array_equal(hf.knn(x, 4, queries=q, metric=metric, device="cuda")[1],
                                   brute_knn(x, 4, queries=q, metric=metric)[1])
-    monkeypatch.setattr(_backend, "CUDA_VERIFIED", True)  # then "auto" takes the GPU path too
-    np.testing.assert_array_equal(hf.hub_counts(x, 3, device="auto"), brute_hub_counts(x, 3))
+    np.testing.assert_array_equal(hf.hub_counts(x, 3, device="cuda"), brute_hub_counts(x, 3))
+
+
+def test_auto_dispatch_by_size(monkeypatch, rng):
+    """device="auto" sends host arrays to the GPU only when verified and large enough."""
+    monkeypatch.setattr(_backend, "_cuda", FakeCuda)
+    monkeypatch.setattr(_backend, "HAS_CUDA", True)
+    monkeypatch.setattr(_backend, "CUDA_VERIFIED", True)
+    x = rng.standard_normal((300, 8))
+    FakeCuda.calls = 0
+    hf.hub_counts(x, 3)  # tiny: the CPU
+    assert FakeCuda.calls == 0
+    monkeypatch.setattr("hubness_fast._gpu.MIN_GPU_WORK", 1)
+    np.testing.assert_array_equal(hf.hub_counts(x, 3), brute_hub_counts(x, 3))
+    assert FakeCuda.calls == 1
+    hf.hub_counts(x, 3, device="cpu")
+    assert FakeCuda.calls == 1
 
 
 def test_device_argument(rng):
@@ -51,23 +94,164 @@ def test_device_argument(rng):
     if not has_gpu:
         with pytest.raises(ValueError, match="device='cuda'"):
             hf.knn(rng.standard_normal((10, 2)), 2, device="cuda")
-    assert hf.knn(rng.standard_normal((10, 2)), 2, device="auto")[1].shape == (10, 2)  # CPU until verified
+    assert hf.knn(rng.standard_normal((10, 2)), 2, device="auto")[1].shape == (10, 2)
 
 
-@gpu
-@pytest.mark.gpu
+# ----------------------------------------------------------------- on a GPU ---
+
+def _cases(rng):
+    """The CPU suite's oracle cases: ties, duplicates, odd sizes, extreme D."""
+    grid = np.stack(np.meshgrid(np.arange(9), np.arange(9), np.arange(4)), -1).reshape(-1, 3).astype(np.float32)
+    return {
+        "gaussian": (rng.standard_normal((1300, 37)), 6),
+        "grid_ties": (grid, 10),
+        "duplicates": (np.repeat(rng.standard_normal((40, 12)), 30, axis=0), 5),
+        "k1_odd_n": (rng.standard_normal((257, 5)), 1),
+        "k_n_minus_1": (rng.standard_normal((130, 9)), 129),
+        "d1": (rng.standard_normal((500, 1)), 4),
+        "d1000": (rng.standard_normal((300, 1000)), 7),
+        "large_k": (rng.standard_normal((2000, 16)), 300),
+    }
+
+
+def _torch(a, dtype=None):
+    return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype or torch.float32, device="cuda")
+
+
+@pytest.mark.parametrize("precision", ["exact", "tensor"])
 @pytest.mark.parametrize("metric", METRICS)
-def test_gpu_matches_oracle(rng, metric):
-    x = rng.standard_normal((1300, 37))
-    np.testing.assert_array_equal(hf.knn(x, 6, metric=metric, device="cuda")[1], brute_knn(x, 6, metric=metric)[1])
-
-
-@gpu
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
 @pytest.mark.gpu
-def test_gpu_ties_duplicates_and_cpu_agreement(rng):
-    g = np.stack(np.meshgrid(np.arange(12), np.arange(12), np.arange(5)), -1).reshape(-1, 3).astype(np.float32)
-    np.testing.assert_array_equal(hf.knn(g, 10, device="cuda")[1], brute_knn(g, 10)[1])
-    x = np.repeat(rng.standard_normal((40, 12)), 30, axis=0)
-    np.testing.assert_array_equal(hf.knn(x, 5, device="cuda")[1], brute_knn(x, 5)[1])
+def test_gpu_device_arrays_match_oracle(rng, metric, precision):
+    for name, (x, k) in _cases(rng).items():
+        if metric == "cosine" and name in ("d1", "grid_ties"):
+            continue  # zero rows (grid) are rejected; D = 1 cosine is all ties of +-1
+        x32 = x.astype(np.float32)
+        want_d, want_i = brute_knn(x32, k, metric=metric)
+        d, i = hf.knn(_torch(x32), k, metric=metric, precision=precision)
+        assert d.is_cuda and i.is_cuda and i.dtype == torch.int64, name
+        np.testing.assert_array_equal(i.cpu().numpy(), want_i, err_msg=f"{name} {metric}")
+        np.testing.assert_allclose(d.cpu().numpy(), want_d, rtol=1e-5, atol=1e-5, err_msg=name)
+        counts = hf.hub_counts(_torch(x32), k, metric=metric, precision=precision)
+        np.testing.assert_array_equal(counts.cpu().numpy(), np.bincount(want_i.ravel(), minlength=len(x)))
+
+
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+@pytest.mark.gpu
+def test_gpu_tensor_path_where_the_bound_matters(rng):
+    """tf32 candidates on near-ties, duplicates and large norms (a bound far wider
+    than the gaps, so most rows go to the fp32 fallback): still the exact answer."""
+    grid = np.stack(np.meshgrid(np.arange(10), np.arange(10), np.arange(6)), -1).reshape(-1, 3)
+    cases = {
+        "near_ties": (grid + 1e-4 * rng.standard_normal(grid.shape)).astype(np.float32),
+        "duplicates": np.repeat(rng.standard_normal((60, 48)), 25, axis=0).astype(np.float32),
+        "large_norms": (rng.standard_normal((1500, 64)) + 300.0).astype(np.float32),
+        "gaussian_512": rng.standard_normal((4000, 512)).astype(np.float32),
+    }
+    for name, x in cases.items():
+        for metric in ("sqeuclidean", "inner_product", "cosine"):
+            want = brute_knn(x, 7, metric=metric)[1]
+            got = hf.knn(_torch(x), 7, metric=metric, precision="tensor")[1].cpu().numpy()
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {metric}")
+            counts = hf.hub_counts(_torch(x), 7, metric=metric, precision="tensor").cpu().numpy()
+            np.testing.assert_array_equal(counts, np.bincount(want.ravel(), minlength=len(x)))
+
+
+def test_precision_argument(rng):
+    x = rng.standard_normal((50, 3))
+    with pytest.raises(ValueError, match="precision must be"):
+        hf.knn(x, 2, precision="half")
+    with pytest.raises(ValueError, match="applies to GPU arrays"):
+        hf.hub_counts(x, 2, precision="tensor")
+
+
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+@pytest.mark.gpu
+def test_gpu_cross_search_float64_strided_and_include_self(rng):
+    x = rng.standard_normal((3000, 70))
+    q = rng.standard_normal((700, 70))
+    for metric in METRICS:
+        i = hf.knn(_torch(x, torch.float64), 9, queries=_torch(q, torch.float64), metric=metric)[1]
+        np.testing.assert_array_equal(i.cpu().numpy(), brute_knn(x, 9, queries=q, metric=metric)[1])
+    wide = _torch(rng.standard_normal((900, 40)))
+    view = wide[:, ::2]  # a strided view: read through a contiguous copy
+    np.testing.assert_array_equal(hf.knn(view, 5)[1].cpu().numpy(), brute_knn(view.cpu().numpy(), 5)[1])
+    x32 = x[:800].astype(np.float32)
+    np.testing.assert_array_equal(hf.hub_counts(_torch(x32), 5, include_self=True).cpu().numpy(),
+                                  brute_hub_counts(x32, 5, include_self=True))
+    kth = hf.kth_neighbor_distance(_torch(x32), 3)
+    np.testing.assert_allclose(kth.cpu().numpy(), np.sqrt(brute_knn(x32, 3)[0][:, -1]), rtol=1e-12)
+
+
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+@pytest.mark.gpu
+def test_gpu_no_copy_of_device_input(rng):
+    """A float32 contiguous tensor is read in place: the run allocates far less than the input."""
+    x = _torch(rng.standard_normal((60_000, 256)))
+    hf.hub_counts(x, 5)  # warm-up: module load, lazy allocations
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    counts = hf.hub_counts(x, 5)
+    peak = torch.cuda.max_memory_allocated() - base
+    assert counts.is_cuda and int(counts.sum()) == 60_000 * 5
+    assert peak < x.numel() * 4 // 10  # torch-side allocations: the outputs only
+
+
+@pytest.mark.skipif(not has_gpu or cupy is None, reason="needs cupy with a CUDA device")
+@pytest.mark.gpu
+def test_gpu_cupy_arrays(rng):
+    x = rng.standard_normal((1500, 24)).astype(np.float32)
+    d, i = hf.knn(cupy.asarray(x), 4)
+    assert isinstance(i, cupy.ndarray) and isinstance(d, cupy.ndarray)
+    np.testing.assert_array_equal(cupy.asnumpy(i), brute_knn(x, 4)[1])
+    c = hf.hub_counts(cupy.asarray(x), 4)
+    np.testing.assert_array_equal(cupy.asnumpy(c), brute_hub_counts(x, 4))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_gpu, reason="needs a CUDA device")
+@pytest.mark.parametrize("chunk", [0, 384])
+def test_gpu_host_arrays_streamed_in_chunks(monkeypatch, rng, chunk):
+    """device="cuda" on numpy: chunks through pinned memory (384 rows forces many chunk pairs)."""
+    monkeypatch.setenv("HUBNESS_FAST_GPU_CHUNK_ROWS", str(chunk))
+    x = rng.standard_normal((2500, 33))
+    q = rng.standard_normal((900, 33))
+    for metric in METRICS:
+        np.testing.assert_array_equal(hf.knn(x, 6, metric=metric, device="cuda")[1], brute_knn(x, 6, metric=metric)[1])
+        np.testing.assert_array_equal(hf.knn(x, 6, queries=q, metric=metric, device="cuda")[1],
+                                      brute_knn(x, 6, queries=q, metric=metric)[1])
+    dup = np.repeat(rng.standard_normal((50, 8)), 40, axis=0)
+    np.testing.assert_array_equal(hf.hub_counts(dup, 5, device="cuda"), brute_hub_counts(dup, 5))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_gpu, reason="needs a CUDA device")
+def test_gpu_bad_input_and_errors(rng):
+    x = rng.standard_normal((500, 8)).astype(np.float32)
+    x[321, 3] = np.nan
+    with pytest.raises(ValueError, match="row 321"):
+        hf.knn(x, 3, device="cuda")
+    if has_torch_cuda:
+        with pytest.raises(ValueError, match="row 321"):
+            hf.knn(_torch(x), 3)
+        z = np.ones((50, 4), np.float32)
+        z[7] = 0
+        with pytest.raises(ValueError, match="row 7 is all zeros"):
+            hf.knn(_torch(z), 3, metric="cosine")
+        with pytest.raises(ValueError, match="k must be between"):
+            hf.knn(_torch(z), 50)
+        big = _torch(rng.standard_normal((200_000, 4)))
+        with pytest.raises(MemoryError):
+            hf.hub_counts(big, 199_999)  # lists of 200 000 x 200 000 candidates cannot fit
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+def test_gpu_progress_and_agreement_with_cpu_at_200k(rng):
     z = rng.standard_normal((200_000, 64), dtype=np.float32)
-    np.testing.assert_array_equal(hf.hub_counts(z, 5, device="cuda"), hf.hub_counts(z, 5))
+    seen = []
+    counts = hf.hub_counts(_torch(z), 5, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1]
+    np.testing.assert_array_equal(counts.cpu().numpy(), hf.hub_counts(z, 5, device="cpu"))
+    np.testing.assert_array_equal(hf.hub_counts(z, 5, device="cuda"), counts.cpu().numpy())

@@ -13,8 +13,10 @@
 #include "../cpu/balls_cpu.h"
 #include "../cpu/knn_cpu.h"
 #include "../cpu/simd.h"
+#include "progress.h"
 
 namespace py = pybind11;
+using hf::bindings::ProgressBridge;
 
 namespace {
 
@@ -24,39 +26,6 @@ hf::Matrix as_matrix(const py::array& a, const char* name) {
                   std::string(name) + " must be a C-contiguous 2-D float32 or float64 array");
     return hf::Matrix{a.data(), a.shape(0), a.shape(1), f64};
 }
-
-// Progress callback polled on the calling thread: Ctrl-C (or an error raised
-// by the Python callback) is parked and stops the run.
-struct ProgressBridge {
-    py::object callback;
-    std::unique_ptr<py::error_already_set> pending;
-
-    hf::Progress make() {
-        return [this](int64_t done, int64_t total) {
-            py::gil_scoped_acquire gil;
-            try {
-                if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                if (!callback.is_none()) callback(done, total);
-                return true;
-            } catch (py::error_already_set& e) {
-                pending = std::make_unique<py::error_already_set>(std::move(e));
-                return false;
-            }
-        };
-    }
-
-    // Runs fn without the GIL; an interrupted run raises the parked error.
-    template <class Fn>
-    void run(Fn fn) {
-        try {
-            py::gil_scoped_release release;
-            fn();
-        } catch (const hf::Interrupted&) {
-            if (pending) throw std::move(*pending);
-            throw py::error_already_set();
-        }
-    }
-};
 
 hf::KnnParams make_params(int k, int metric, bool exclude_self, int n_threads, const std::string& simd) {
     hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");

@@ -1,82 +1,105 @@
-// pybind11 module hubness_fast._cuda: host arrays in, candidate lists out.
-#include <cuda_runtime.h>
+// pybind11 module hubness_fast._cuda. Device arrays arrive as raw pointers
+// with their shape and stride (hubness_fast/_gpu.py reads them from torch
+// tensors or __cuda_array_interface__ without a copy); host arrays as numpy.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
 
 #include "../common/errors.h"
+#include "../cuda/memory.h"
 #include "../cuda/knn_cuda.h"
+#include "progress.h"
 
 namespace py = pybind11;
+using hf::bindings::ProgressBridge;
 
 namespace {
 
-void check(cudaError_t err, const char* what) {
-    if (err == cudaErrorMemoryAllocation) throw hf::DeviceOutOfMemory(std::string(what) + ": out of GPU memory");
-    if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+hf::cuda::Metric metric_of(int code) {
+    hf::check_arg(code >= 0 && code <= 3, "unknown metric code");
+    return static_cast<hf::cuda::Metric>(code);
 }
 
-// One device allocation, freed on scope exit.
 template <class T>
-struct DeviceBuffer {
-    T* ptr = nullptr;
-    explicit DeviceBuffer(size_t n) { check(cudaMalloc(&ptr, n * sizeof(T) + 1), "cudaMalloc"); }
-    ~DeviceBuffer() { cudaFree(ptr); }
-    DeviceBuffer(const DeviceBuffer&) = delete;
-    DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-};
-
-template <class T>
-using CArray = py::array_t<T, py::array::c_style | py::array::forcecast>;
-
-int device_count() {
-    int n = 0;
-    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+T* ptr(uintptr_t p) {
+    return reinterpret_cast<T*>(p);
 }
 
-py::tuple candidates(const CArray<float>& x, const py::object& queries, const CArray<float>& x_off,
-                     const py::object& q_off, float gamma, bool exclude_same_index, int cap) {
-    hf::check_arg(x.ndim() == 2 && x.shape(0) > 0 && x.shape(1) > 0, "x must be a non-empty 2-D array");
+py::dict knn_device(uintptr_t x, int64_t n, int64_t d, int64_t ld, bool f64, uintptr_t q, int64_t nq, int64_t q_ld,
+                    int k, int metric, bool exclude_self, uintptr_t out_ids, uintptr_t out_dist, uintptr_t counts,
+                    int precision, uintptr_t stream, int device, const py::object& progress) {
+    hf::check_arg(x != 0 && n > 0 && d > 0 && ld >= d, "x must be a non-empty 2-D device array");
+    hf::cuda::DeviceKnnArgs a;
+    a.x = {ptr<const void>(x), n, d, ld, f64};
+    if (q) a.q = {ptr<const void>(q), nq, d, q_ld, f64};
+    a.k = k;
+    a.metric = metric_of(metric);
+    a.exclude_self = exclude_self;
+    a.out_ids = ptr<int64_t>(out_ids);
+    a.out_dist = ptr<double>(out_dist);
+    a.counts = ptr<int64_t>(counts);
+    hf::check_arg(precision >= 0 && precision <= 2, "unknown precision code");
+    a.precision = precision;
+    a.stream = ptr<void>(stream);
+    a.device = device;
+    ProgressBridge bridge{progress, nullptr};
+    a.progress = bridge.make();
+    hf::cuda::DeviceKnnStats stats;
+    bridge.run([&] { stats = hf::cuda::knn_device(a); });
+    py::dict info;
+    info["rows_recomputed"] = stats.rows_recomputed;
+    info["rows_fallback"] = stats.rows_fallback;
+    info["kernels"] = stats.tensor ? "cuda-tf32" : "cuda-fp32";
+    return info;
+}
+
+template <class T>
+using CArray = py::array_t<T, py::array::c_style>;
+
+py::tuple candidates_host(const CArray<float>& x, const py::object& queries, int metric, bool exclude_self, int cap,
+                          int64_t chunk_rows, int device, const py::object& progress) {
+    hf::check_arg(x.ndim() == 2 && x.shape(0) > 0 && x.shape(1) > 0, "x must be a non-empty 2-D float32 array");
     const bool self = queries.is_none();
-    const CArray<float> q = self ? x : queries.cast<CArray<float>>();
-    const CArray<float> qo = self ? x_off : q_off.cast<CArray<float>>();
-    const int64_t nx = x.shape(0), d = x.shape(1), nq = q.shape(0);
-    hf::check_arg(q.ndim() == 2 && q.shape(1) == d, "queries and x need the same number of features");
-    hf::check_arg(x_off.size() == nx && qo.size() == nq, "one offset per row is needed");
-    py::array_t<float> keys({nq, static_cast<int64_t>(cap)});
-    py::array_t<int64_t> ids({nq, static_cast<int64_t>(cap)});
-    {
-        py::gil_scoped_release release;
-        DeviceBuffer<float> dx(nx * d), dxo(nx), dk(nq * cap);
-        DeviceBuffer<int64_t> di(nq * cap);
-        check(cudaMemcpy(dx.ptr, x.data(), nx * d * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy x");
-        check(cudaMemcpy(dxo.ptr, x_off.data(), nx * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy offsets");
-        const float* dq = dx.ptr;
-        const float* dqo = dxo.ptr;
-        DeviceBuffer<float> qbuf(self ? 0 : nq * d), qobuf(self ? 0 : nq);
-        if (!self) {
-            check(cudaMemcpy(qbuf.ptr, q.data(), nq * d * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy queries");
-            check(cudaMemcpy(qobuf.ptr, qo.data(), nq * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy offsets");
-            dq = qbuf.ptr;
-            dqo = qobuf.ptr;
-        }
-        hf::knn_candidates_cuda(dq, nq, dx.ptr, nx, d, dqo, dxo.ptr, gamma, exclude_same_index, cap, dk.ptr, di.ptr,
-                                nullptr);
-        check(cudaDeviceSynchronize(), "candidates_kernel");
-        check(cudaMemcpy(keys.mutable_data(), dk.ptr, nq * cap * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy keys");
-        check(cudaMemcpy(ids.mutable_data(), di.ptr, nq * cap * sizeof(int64_t), cudaMemcpyDeviceToHost), "cudaMemcpy ids");
-    }
+    CArray<float> q = self ? x : queries.cast<CArray<float>>();
+    hf::check_arg(q.ndim() == 2 && q.shape(1) == x.shape(1), "queries and x need the same number of features");
+    const int64_t rows = q.shape(0);
+    hf::check_arg(cap >= 1, "cap must be positive");
+    py::array_t<float> keys({rows, static_cast<int64_t>(cap)});
+    py::array_t<int64_t> ids({rows, static_cast<int64_t>(cap)});
+    float* pk = keys.mutable_data();
+    int64_t* pi = ids.mutable_data();
+    ProgressBridge bridge{progress, nullptr};
+    auto cb = bridge.make();
+    bridge.run([&] {
+        hf::cuda::candidates_host(x.data(), x.shape(0), x.shape(1), self ? nullptr : q.data(), rows, metric_of(metric),
+                                  exclude_self, cap, chunk_rows, device, cb, pk, pi);
+    });
     return py::make_tuple(keys, ids);
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
-    m.doc() = "hubness_fast CUDA backend: fp32 candidate pass (certified in float64 by the CPU module)";
+    m.doc() = "hubness_fast CUDA backend: exact k-NN and hub counts on NVIDIA GPUs";
     py::register_exception<hf::DeviceOutOfMemory>(m, "DeviceMemoryError", PyExc_MemoryError);
-    m.def("device_count", &device_count, "Number of usable CUDA devices (0 without a driver or GPU).");
-    m.def("candidates", &candidates, py::arg("x"), py::arg("queries"), py::arg("x_off"), py::arg("q_off"),
-          py::arg("gamma"), py::arg("exclude_same_index"), py::arg("cap"),
-          "fp32 candidate lists (keys float32 [nq, cap], ids int64 [nq, cap], padded with inf / -1).");
+    m.def("device_count", &hf::cuda::device_count, "Number of usable CUDA devices (0 without a driver or GPU).");
+    m.def(
+        "memory_stats", [] { return py::make_tuple(hf::cuda::g_bytes_now.load(), hf::cuda::g_bytes_peak.load()); },
+        "(bytes held now, peak bytes since reset_peak()) of this module's device allocations.");
+    m.def(
+        "reset_peak", [] { hf::cuda::g_bytes_peak.store(hf::cuda::g_bytes_now.load()); },
+        "Restart the peak of memory_stats().");
+    m.def("tf32_bound_scale", &hf::cuda::tf32_bound_scale, py::arg("d"),
+          "Scale of the rounding bound of a tf32 candidate key (see knn_cuda.cu).");
+    m.def("knn_device", &knn_device, py::arg("x"), py::arg("n"), py::arg("d"), py::arg("ld"), py::arg("f64"),
+          py::arg("q"), py::arg("nq"), py::arg("q_ld"), py::arg("k"), py::arg("metric"), py::arg("exclude_self"),
+          py::arg("out_ids"), py::arg("out_dist"), py::arg("counts"), py::arg("precision"), py::arg("stream"), py::arg("device"),
+          py::arg("progress"),
+          "Exact k-NN of device-resident data (raw pointers); results written to the given device buffers.");
+    m.def("candidates_host", &candidates_host, py::arg("x"), py::arg("queries"), py::arg("metric"),
+          py::arg("exclude_self"), py::arg("cap"), py::arg("chunk_rows"), py::arg("device"), py::arg("progress"),
+          "fp32 candidate lists of host data streamed through the GPU (keys float32 [rows, cap], ids int64 "
+          "[rows, cap], padded with inf / -1), for _cpu.finalize.");
 }

@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "../common/bound.h"
 #include "../common/errors.h"
 #include "knn_cpu.h"
 #include "simd.h"
@@ -29,9 +30,6 @@ constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 512 fp32) st
 constexpr int kNC = 96;      // columns per sweep: their B panels (96 x 512 fp32) stay in L2 beside the A rows
 constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread copy of a block's rows
 constexpr int kRowPad = 16;  // floats of padding after each packed row (see row_stride)
-constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
-constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
-constexpr double kMaxSquaredNorm = 1e36;  // keys up to ~4x this must stay finite in fp32 (max 3.4e38)
 
 struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
@@ -178,10 +176,6 @@ struct Workspace {
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
     Buffer beta = aligned_floats(kBlock);  // the column offsets of a pair, zero-padded to whole micro-tiles
 };
-
-// Scale of the rounding bound of an fp32 key (see knn_cpu.cpp): (D + 16) u,
-// padded by 5 %, times |x|^2 + |y|^2 (euclidean family) or |x| |y| (dot products).
-inline double fp32_bound_scale(int64_t d) { return (static_cast<double>(d) + 16) * kUnit * 1.05; }
 
 // Blocks whose rows fit in a per-thread copy for the whole depth.
 inline bool prepack_fits(int64_t d) { return static_cast<int64_t>(kBlock) * d <= kPrepackFloats; }

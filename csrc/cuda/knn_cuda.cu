@@ -1,152 +1,364 @@
-// Tiled fp32 k-NN candidate kernel with a fused top-k: a block owns kTQ query
-// rows and sweeps the database kTX columns at a time. A 16 x 16 thread grid
-// computes the kTQ x kTX dot tile in registers (4 x 4 per thread) from
-// shared-memory stages of depth kTK; keys that pass a row's threshold are
-// staged in shared memory and one thread per row inserts them into the row's
-// sorted list (shared memory, ties by id). Distance tiles never reach global
-// memory; only the final lists do.
-#include <cuda_runtime.h>
-
-#include <cfloat>
-#include <stdexcept>
+// Exact k-NN on the GPU: orchestration of the tile passes (tiles.cu) and the
+// float64 certification (ops.cu).
+//
+// Device-resident data: one self-join (diagonal tiles, then each unordered
+// tile pair once, folding rows and columns) or a query-vs-database pass;
+// then the certification on the device. Rows it cannot settle get a wider
+// candidate pass (4x the list, at least 64 more), repeated until settled; with
+// every candidate kept a row is settled by definition, so the loop ends.
+//
+// Tensor-core candidates (precision "tensor"): the same tiles with the product
+// in tf32 on the tensor cores. Bound of a tf32 key, with u = 2^-24: the fp32
+// inputs are read as tf32 (10 mantissa bits; truncated or rounded, the
+// relative error of each is below 2^-10), the products of two tf32 values are
+// exact in fp32, and the accumulation is charged 2^-22 (two fp32 ulps, which
+// covers the truncating adders of tensor cores) of the sum of |products| per
+// term, D terms. With sum |a_i b_i| <= |a| |b|:
+//   |dot_tf32 - dot| <= c |a| |b|,  c = 2^-9 + 2^-20 + D 2^-22 (1 + 2^-9),
+// and the key adds the fp32 roundings of the offsets and the assembly, which
+// the fp32 bound (D + 16) u (|a|^2 + |b|^2) covers. Since 2 |a| |b| <=
+// |a|^2 + |b|^2, the key error is at most (c + (D + 16) u) 1.05 times the
+// fp32 bound's statistic: the same certification as the fp32 pass, with a
+// larger scale and kTensorMargin extra candidates. Rows it cannot settle go to
+// the fp32 kernel's wider passes, so the result is exact either way.
+//
+// Host data: chunks of rows are streamed through two pinned buffers while the
+// previous chunk pair computes; the lists stay on the device and come back as
+// fp32 candidates for the CPU module's certification.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "../common/bound.h"
+#include "../common/errors.h"
+#include "../common/topk.h"
 #include "knn_cuda.h"
+#include "ops.cuh"
+#include "tiles.cuh"
 
-namespace hf {
+namespace hf::cuda {
 namespace {
 
-constexpr int kTQ = 64;       // query rows per block
-constexpr int kTX = 64;       // database columns per tile
-constexpr int kTK = 16;       // depth of one shared-memory stage
-constexpr int kThreads = 256; // 16 x 16, each thread owns 4 x 4 outputs
-constexpr int kMaxCap = 136;  // list length limit of this kernel (k <= 133)
+float gamma_of(Metric m) { return (m == Metric::SqEuclidean || m == Metric::Euclidean) ? -2.f : -1.f; }
 
-void check(cudaError_t err, const char* what) {
-    if (err == cudaErrorMemoryAllocation) throw DeviceOutOfMemory(std::string(what) + ": out of GPU memory");
-    if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
-}
-
-__device__ inline bool less(float ka, int64_t ia, float kb, int64_t ib) { return ka < kb || (ka == kb && ia < ib); }
-
-struct alignas(16) Shared {
-    float q[kTK][kTQ + 1];
-    float x[kTK][kTX + 1];
-    float stage_key[kTQ][kTX];
-    int stage_col[kTQ][kTX];
-    int stage_n[kTQ];
-    float thr[kTQ];
-    int size[kTQ];
+// Candidate lists of `rows` rows, owned.
+struct OwnedLists {
+    DeviceBuffer<float> keys, thr;
+    DeviceBuffer<int32_t> ids;
+    DeviceBuffer<int> lock;
+    Lists view;
+    OwnedLists(int64_t rows, int cap, cudaStream_t stream) {
+        keys.reset(static_cast<size_t>(rows) * cap, "cudaMalloc (candidate lists)");
+        ids.reset(static_cast<size_t>(rows) * cap, "cudaMalloc (candidate lists)");
+        thr.reset(rows, "cudaMalloc (candidate lists)");
+        lock.reset(rows, "cudaMalloc (candidate lists)");
+        view = Lists{keys.get(), ids.get(), thr.get(), lock.get(), cap};
+        init_lists(view, rows, stream);
+    }
 };
 
-__global__ void candidates_kernel(const float* __restrict__ q, int64_t nq, const float* __restrict__ x, int64_t nx,
-                                  int64_t d, const float* __restrict__ q_off, const float* __restrict__ x_off,
-                                  float gamma, bool exclude_same, int cap, float* __restrict__ out_keys,
-                                  int64_t* __restrict__ out_ids) {
-    extern __shared__ unsigned char raw[];
-    Shared& s = *reinterpret_cast<Shared*>(raw);
-    float* list_key = reinterpret_cast<float*>(raw + sizeof(Shared));  // [kTQ][cap]
-    int64_t* list_id = reinterpret_cast<int64_t*>(list_key + kTQ * cap + (kTQ * cap) % 2);
-
-    const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
-    const int64_t q0 = static_cast<int64_t>(blockIdx.x) * kTQ;
-    if (tid < kTQ) {
-        s.size[tid] = 0;
-        s.thr[tid] = FLT_MAX * 2.0f;  // +inf: nothing kept yet
-        s.stage_n[tid] = 0;
-    }
-    __syncthreads();
-    for (int64_t x0 = 0; x0 < nx; x0 += kTX) {
-        float acc[4][4] = {};
-        for (int64_t p0 = 0; p0 < d; p0 += kTK) {
-            for (int e = tid; e < kTK * kTQ; e += kThreads) {  // stage kTK features of the rows and columns
-                const int r = e / kTK, c = e % kTK;
-                const int64_t gq = q0 + r, gx = x0 + r, f = p0 + c;
-                s.q[c][r] = (gq < nq && f < d) ? q[gq * d + f] : 0.f;
-                s.x[c][r] = (gx < nx && f < d) ? x[gx * d + f] : 0.f;
-            }
-            __syncthreads();
-#pragma unroll
-            for (int c = 0; c < kTK; ++c) {
-                float a[4], b[4];
-#pragma unroll
-                for (int i = 0; i < 4; ++i) a[i] = s.q[c][ty * 4 + i];
-#pragma unroll
-                for (int j = 0; j < 4; ++j) b[j] = s.x[c][tx * 4 + j];
-#pragma unroll
-                for (int i = 0; i < 4; ++i)
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
-            }
-            __syncthreads();
-        }
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            const int r = ty * 4 + i;
-            const int64_t gq = q0 + r;
-            if (gq >= nq) continue;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                const int c = tx * 4 + j;
-                const int64_t gx = x0 + c;
-                if (gx >= nx || (exclude_same && gx == gq)) continue;
-                const float key = fmaf(gamma, acc[i][j], q_off[gq] + x_off[gx]);
-                if (key <= s.thr[r]) {
-                    const int slot = atomicAdd(&s.stage_n[r], 1);  // at most kTX per row and tile
-                    s.stage_key[r][slot] = key;
-                    s.stage_col[r][slot] = c;
-                }
-            }
-        }
-        __syncthreads();
-        if (tid < kTQ) {  // one thread per row merges its staged candidates
-            float* lk = list_key + tid * cap;
-            int64_t* li = list_id + tid * cap;
-            int size = s.size[tid];
-            for (int t = 0; t < s.stage_n[tid]; ++t) {
-                const float key = s.stage_key[tid][t];
-                const int64_t id = x0 + s.stage_col[tid][t];
-                if (size == cap && !less(key, id, lk[cap - 1], li[cap - 1])) continue;
-                int pos = size < cap ? size++ : cap - 1;
-                for (; pos > 0 && less(key, id, lk[pos - 1], li[pos - 1]); --pos) {
-                    lk[pos] = lk[pos - 1];
-                    li[pos] = li[pos - 1];
-                }
-                lk[pos] = key;
-                li[pos] = id;
-            }
-            s.size[tid] = size;
-            s.stage_n[tid] = 0;
-            if (size == cap) s.thr[tid] = lk[cap - 1];
-        }
-        __syncthreads();
-    }
-    if (tid < kTQ && q0 + tid < nq) {
-        const int64_t row = q0 + tid;
-        for (int t = 0; t < cap; ++t) {
-            const bool have = t < s.size[tid];
-            out_keys[row * cap + t] = have ? list_key[tid * cap + t] : FLT_MAX * 2.0f;
-            out_ids[row * cap + t] = have ? list_id[tid * cap + t] : -1;
-        }
-    }
+void check_rows(int64_t n, const char* name) {
+    check_arg(n < (int64_t{1} << 31) - 1, std::string(name) + " has 2^31 rows or more; the CUDA engine indexes rows with 32 bits");
 }
 
 }  // namespace
 
-void knn_candidates_cuda(const float* q, int64_t nq, const float* x, int64_t nx, int64_t d, const float* q_off,
-                         const float* x_off, float gamma, bool exclude_same_index, int cap, float* keys, int64_t* ids,
-                         void* stream) {
-    if (cap < 1 || cap > kMaxCap)
-        throw std::invalid_argument("the CUDA kernel keeps at most " + std::to_string(kMaxCap) +
-                                    " candidates per row (k <= " + std::to_string(kMaxCap - 3) + "); use the CPU engine");
-    const size_t lists = static_cast<size_t>(kTQ) * cap;
-    const size_t smem = sizeof(Shared) + (lists + lists % 2) * sizeof(float) + lists * sizeof(int64_t);
-    check(cudaFuncSetAttribute(candidates_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)),
-          "cudaFuncSetAttribute(candidates_kernel)");
-    const unsigned blocks = static_cast<unsigned>((nq + kTQ - 1) / kTQ);
-    candidates_kernel<<<blocks, kThreads, smem, static_cast<cudaStream_t>(stream)>>>(
-        q, nq, x, nx, d, q_off, x_off, gamma, exclude_same_index, cap, keys, ids);
-    check(cudaGetLastError(), "launch of candidates_kernel");
+double tf32_bound_scale(int64_t d) {
+    const double c = std::ldexp(1.0, -9) + std::ldexp(1.0, -20) +
+                     static_cast<double>(d) * std::ldexp(1.0, -22) * (1 + std::ldexp(1.0, -9));
+    return (c + (static_cast<double>(d) + 16) * kUnit) * 1.05;
 }
 
-}  // namespace hf
+int device_count() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
+    DeviceGuard guard(args.device);
+    auto stream = static_cast<cudaStream_t>(args.stream);
+    const bool self = args.q.data == nullptr;
+    const DeviceMatrix& X = args.x;
+    const DeviceMatrix& Q = self ? args.x : args.q;
+    check_rows(X.n, "x");
+    check_rows(Q.n, "queries");
+    check_arg(self || (Q.d == X.d && Q.f64 == X.f64), "queries and x need the same number of features and dtype");
+    const int64_t n_cand = self && args.exclude_self ? X.n - 1 : X.n;
+    check_arg(args.k >= 1 && args.k <= n_cand, "k must be between 1 and the number of candidates");
+    int major = 0;
+    check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, args.device), "cudaDeviceGetAttribute");
+    check_arg(args.precision != 2 || major >= 8, "precision='tensor' needs a GPU with tf32 tensor cores (sm_80 or newer)");
+    const bool tensor = args.precision == 2 || (args.precision == 0 && major >= 8);
+    const int cap = tensor ? static_cast<int>(std::min<int64_t>(n_cand, args.k + kTensorMargin))
+                           : candidate_cap(args.k, n_cand);
+    const bool with_stats = true;
+
+    Prepared px, pq_own;
+    prepare(X, args.metric, with_stats, "x", stream, px);
+    if (!self) prepare(Q, args.metric, with_stats, "queries", stream, pq_own);
+    const Prepared& pq = self ? px : pq_own;
+
+    OwnedLists lists(Q.n, cap, stream);
+    TilePass pass;
+    pass.a = pq.op;
+    pass.b = px.op;
+    pass.depth = px.depth;
+    pass.rows = lists.view;
+    pass.gamma = gamma_of(args.metric);
+    pass.tensor = tensor;
+    int64_t total = 0;
+    if (self) {
+        total = tile_count(TileMode::Diagonal, X.n, X.n) + tile_count(TileMode::Triangle, X.n, X.n);
+        pass.mode = TileMode::Diagonal;
+        pass.exclude_same = args.exclude_self;
+        const int64_t done = run_tile_pass(pass, stream, 0, total, args.progress);
+        pass.mode = TileMode::Triangle;
+        pass.cols = lists.view;
+        pass.update_cols = true;
+        run_tile_pass(pass, stream, done, total, args.progress);
+    } else {
+        pass.mode = TileMode::Rectangle;
+        total = tile_count(TileMode::Rectangle, Q.n, X.n);
+        run_tile_pass(pass, stream, 0, total, args.progress);
+    }
+
+    DeviceBuffer<int> counters(3, "cudaMalloc (counters)");  // n_fail, n_recomputed, spare
+    check(cudaMemsetAsync(counters.get(), 0, 3 * sizeof(int), stream), "cudaMemsetAsync");
+    DeviceBuffer<int64_t> fails(Q.n, "cudaMalloc (row lists)");
+    RefineArgs ra;
+    ra.qa = Q;
+    ra.xb = X;
+    ra.rows = Q.n;
+    ra.keys = lists.view.keys;
+    ra.ids = lists.view.ids;
+    ra.cap = cap;
+    ra.k = args.k;
+    ra.metric = args.metric;
+    ra.n_cand = n_cand;
+    ra.stat_a = pq.stat.get();
+    ra.stat_b = px.stat.get();
+    ra.norm_a = pq.norm.get();
+    ra.norm_b = px.norm.get();
+    ra.max_stat_b = px.max_stat;
+    ra.bound_scale = tensor ? tf32_bound_scale(px.depth) : fp32_bound_scale(px.depth);
+    ra.out_ids = args.out_ids;
+    ra.out_dist = args.out_dist;
+    ra.counts = reinterpret_cast<unsigned long long*>(args.counts);
+    ra.fail_rows = fails.get();
+    ra.n_fail = counters.get();
+    ra.n_recomputed = counters.get() + 1;
+    refine(ra, stream);
+    int got[2] = {0, 0};
+    check(cudaMemcpyAsync(got, counters.get(), 2 * sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+    check(cudaStreamSynchronize(stream), "refine_kernel");
+    DeviceKnnStats stats;
+    stats.rows_recomputed = got[1];
+    stats.rows_fallback = got[0];
+    stats.tensor = tensor;
+
+    // Rows the certification could not settle: a wider pass of their own.
+    int64_t n_fail = got[0];
+    int64_t wide = cap;
+    DeviceBuffer<int64_t> next;
+    while (n_fail > 0) {
+        wide = std::min<int64_t>(n_cand, std::max<int64_t>(4 * wide, wide + 64));
+        OwnedLists more(n_fail, static_cast<int>(wide), stream);
+        TilePass fb;
+        fb.a = pq.op;
+        fb.a.n = n_fail;
+        fb.a.map = fails.get();
+        fb.b = px.op;
+        fb.depth = px.depth;
+        fb.rows = more.view;
+        fb.gamma = pass.gamma;
+        fb.exclude_same = self && args.exclude_self;
+        fb.mode = TileMode::Rectangle;
+        fb.tensor = false;  // the wider passes use the fp32 product
+        run_tile_pass(fb, stream, 0, 0, nullptr);
+        next.reset(n_fail, "cudaMalloc (row lists)");
+        check(cudaMemsetAsync(counters.get(), 0, sizeof(int), stream), "cudaMemsetAsync");
+        RefineArgs rb = ra;
+        rb.map = fails.get();
+        rb.rows = n_fail;
+        rb.keys = more.view.keys;
+        rb.ids = more.view.ids;
+        rb.cap = static_cast<int>(wide);
+        rb.fail_rows = next.get();
+        rb.n_recomputed = counters.get() + 2;
+        rb.bound_scale = fp32_bound_scale(px.depth);
+        refine(rb, stream);
+        int left = 0;
+        check(cudaMemcpyAsync(&left, counters.get(), sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
+        check(cudaStreamSynchronize(stream), "refine_kernel (wider pass)");
+        check_arg(left == 0 || wide < n_cand, "internal error: a row with every candidate kept was not settled");
+        n_fail = left;
+        fails.swap(next);
+    }
+    return stats;
+}
+
+void candidates_host(const float* x, int64_t n, int64_t d, const float* q, int64_t nq, Metric metric,
+                     bool exclude_self, int cap, int64_t chunk_rows, int device, const Progress& progress,
+                     float* out_keys, int64_t* out_ids) {
+    DeviceGuard guard(device);
+    const bool self = q == nullptr;
+    if (self) nq = n;
+    check_rows(n, "x");
+    check_rows(nq, "queries");
+    const int64_t ld = (d + 3) / 4 * 4;
+    cudaStream_t compute = nullptr, copy = nullptr;
+    check(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking), "cudaStreamCreate");
+    check(cudaStreamCreateWithFlags(&copy, cudaStreamNonBlocking), "cudaStreamCreate");
+    struct Streams {
+        cudaStream_t a, b;
+        ~Streams() {
+            cudaStreamSynchronize(a);
+            cudaStreamSynchronize(b);
+            cudaStreamDestroy(a);
+            cudaStreamDestroy(b);
+        }
+    } owned{compute, copy};
+
+    OwnedLists lists(nq, cap, compute);
+    // Chunk size: what three slots (rows, two column buffers) of the free memory allow.
+    if (chunk_rows <= 0) {
+        size_t free_b = 0, total_b = 0;
+        check(cudaMemGetInfo(&free_b, &total_b), "cudaMemGetInfo");
+        const double per_row = static_cast<double>(ld) * sizeof(float) + 2 * sizeof(float);
+        const double usable = 0.85 * static_cast<double>(free_b) - (256LL << 20);
+        chunk_rows = static_cast<int64_t>(std::max(0.0, usable / (3 * per_row)));
+        chunk_rows = std::max<int64_t>(kTile, chunk_rows / kTile * kTile);
+    }
+    const int64_t nrow = self ? n : nq;
+    const int64_t C = std::min<int64_t>(chunk_rows, std::max(n, nrow));
+    const int64_t row_chunks = (nrow + C - 1) / C, col_chunks = (n + C - 1) / C;
+
+    struct Slot {
+        DeviceBuffer<float> x, off, scale;
+        int64_t rows = 0, first = -1;  // chunk held
+    };
+    const int n_slots = (self && row_chunks == 1) ? 1 : 3;
+    Slot slots[3];
+    for (int s = 0; s < n_slots; ++s) {
+        slots[s].x.reset(static_cast<size_t>(C) * ld, "cudaMalloc (chunk)");
+        slots[s].off.reset(C, "cudaMalloc (chunk)");
+        if (metric == Metric::Cosine) slots[s].scale.reset(C, "cudaMalloc (chunk)");
+    }
+    PinnedBuffer<float> pinned0(static_cast<size_t>(C) * ld), pinned1(static_cast<size_t>(C) * ld);
+    float* pinned[2] = {pinned0.get(), pinned1.get()};
+    cudaEvent_t copied[2], used[3];
+    for (auto& e : copied) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    for (auto& e : used) check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+    struct Events {
+        cudaEvent_t* a;
+        cudaEvent_t* b;
+        ~Events() {
+            for (int i = 0; i < 2; ++i) cudaEventDestroy(a[i]);
+            for (int i = 0; i < 3; ++i) cudaEventDestroy(b[i]);
+        }
+    } owned_events{copied, used};
+    bool pinned_busy[2] = {false, false};
+    bool slot_used[3] = {false, false, false};
+    int next_pinned = 0;
+
+    // Stages chunk c of `src` (rows src_n) into slot s: host copy into a pinned
+    // buffer (overlapping the GPU's work), then an async copy and the offsets.
+    auto stage = [&](int s, const float* src, int64_t src_n, int64_t c) {
+        Slot& slot = slots[s];
+        const int64_t r0 = c * C, rows = std::min(C, src_n - r0);
+        const int p = next_pinned;
+        next_pinned ^= 1;
+        if (pinned_busy[p]) check(cudaEventSynchronize(copied[p]), "cudaMemcpyAsync (chunk)");
+        float* dst = pinned[p];
+        if (ld == d) {
+            std::memcpy(dst, src + r0 * d, static_cast<size_t>(rows) * d * sizeof(float));
+        } else {
+            for (int64_t r = 0; r < rows; ++r) {
+                std::memcpy(dst + r * ld, src + (r0 + r) * d, d * sizeof(float));
+                std::memset(dst + r * ld + d, 0, (ld - d) * sizeof(float));
+            }
+        }
+        if (slot_used[s]) check(cudaStreamWaitEvent(copy, used[s], 0), "cudaStreamWaitEvent");
+        check(cudaMemcpyAsync(slot.x.get(), dst, static_cast<size_t>(rows) * ld * sizeof(float),
+                              cudaMemcpyHostToDevice, copy),
+              "cudaMemcpyAsync (chunk)");
+        check(cudaEventRecord(copied[p], copy), "cudaEventRecord");
+        pinned_busy[p] = true;
+        check(cudaStreamWaitEvent(compute, copied[p], 0), "cudaStreamWaitEvent");
+        prepare_chunk(slot.x.get(), rows, ld, metric, slot.off.get(), slot.scale.get(), compute);
+        slot.rows = rows;
+        slot.first = r0;
+    };
+    auto operand = [&](const Slot& s) {
+        return Operand{s.x.get(), s.rows, ld, s.off.get(), s.scale.get(), nullptr, s.first};
+    };
+    auto release = [&](int s) {
+        check(cudaEventRecord(used[s], compute), "cudaEventRecord");
+        slot_used[s] = true;
+    };
+
+    int64_t total = 0;
+    for (int64_t a = 0; a < row_chunks; ++a) {
+        const int64_t ra = std::min(C, nrow - a * C);
+        if (self) {
+            total += tile_count(TileMode::Diagonal, ra, ra) + tile_count(TileMode::Triangle, ra, ra);
+            for (int64_t b = a + 1; b < col_chunks; ++b) total += tile_count(TileMode::Rectangle, ra, std::min(C, n - b * C));
+        } else {
+            for (int64_t b = 0; b < col_chunks; ++b) total += tile_count(TileMode::Rectangle, ra, std::min(C, n - b * C));
+        }
+    }
+    TilePass pass;
+    pass.depth = ld;
+    pass.rows = lists.view;
+    pass.cols = lists.view;
+    pass.gamma = gamma_of(metric);
+    int64_t done = 0;
+    for (int64_t a = 0; a < row_chunks; ++a) {
+        stage(0, self ? x : q, nrow, a);
+        pass.a = operand(slots[0]);
+        pass.row_list0 = a * C;
+        int64_t b = self ? a + 1 : 0;
+        if (self) {
+            pass.b = pass.a;
+            pass.mode = TileMode::Diagonal;
+            pass.exclude_same = exclude_self;
+            pass.update_cols = false;
+            done += run_tile_pass(pass, compute, done, total, progress);
+            pass.mode = TileMode::Triangle;
+            pass.update_cols = true;
+            pass.col_list0 = a * C;
+            done += run_tile_pass(pass, compute, done, total, progress);
+        }
+        pass.mode = TileMode::Rectangle;
+        pass.exclude_same = false;  // different chunks never share an index
+        pass.update_cols = self;
+        if (b < col_chunks) stage(1, x, n, b);
+        for (int cur = 1; b < col_chunks; ++b, cur = 3 - cur) {
+            if (b + 1 < col_chunks) stage(3 - cur, x, n, b + 1);  // the host copy overlaps the pair below
+            pass.b = operand(slots[cur]);
+            pass.col_list0 = b * C;
+            done += run_tile_pass(pass, compute, done, total, progress);
+            release(cur);
+        }
+        release(0);
+        check(cudaStreamSynchronize(compute), "tile_kernel");
+    }
+    // Lists back to the host: ids widened to int64, empty slots as (inf, -1).
+    const size_t cells = static_cast<size_t>(nq) * cap;
+    std::vector<int32_t> ids32(cells);
+    check(cudaMemcpyAsync(out_keys, lists.view.keys, cells * sizeof(float), cudaMemcpyDeviceToHost, compute),
+          "cudaMemcpyAsync (keys)");
+    check(cudaMemcpyAsync(ids32.data(), lists.view.ids, cells * sizeof(int32_t), cudaMemcpyDeviceToHost, compute),
+          "cudaMemcpyAsync (ids)");
+    check(cudaStreamSynchronize(compute), "cudaMemcpyAsync (lists)");
+    for (size_t i = 0; i < cells; ++i) out_ids[i] = ids32[i] == INT32_MAX ? -1 : ids32[i];
+}
+
+}  // namespace hf::cuda
