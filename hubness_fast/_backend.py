@@ -149,7 +149,7 @@ def simd_level() -> str:
 
 # "auto" sends host arrays to the GPU only when the kernels have been verified
 # on one (this flag) and the problem is large enough to pay for the transfers.
-CUDA_VERIFIED = False
+CUDA_VERIFIED = True
 
 
 def gpu_available() -> bool:
