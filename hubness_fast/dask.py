@@ -3,7 +3,11 @@
 The rows of a Dask array are its blocks. The work is one task per unordered
 pair of row blocks (the self-join symmetry kept): the diagonal task is a
 self-join of one block, an off-diagonal task computes both halves of the pair
-in one native pass (each pair of points once). Every task returns exact
+in one native pass (each pair of points once). On a worker with a GPU
+(dask-cuda or any worker where hubness_fast._cuda sees a device) the tasks
+run on it instead: device="auto" sends a task there when its work is large
+enough, device="cuda" always (a pair task then runs as two query-vs-block
+searches, certified on the worker's CPU). Every task returns exact
 partial lists (float64 distances, ties by index); a tree reduction merges the
 lists of each block by (distance, index), so the result equals the
 single-machine engine exactly. Hub counts are a last reduction of bincounts.
@@ -17,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _cpu
-from ._backend import METRICS, as_matrix, check_k, check_metric, simd_level
+from ._backend import METRICS, as_matrix, check_device, check_k, check_metric, run_knn, simd_level, use_cuda
 
 FAN_IN = 8  # partial lists merged per reduction task
 
@@ -75,16 +79,31 @@ def _keys(dist, metric):
     return -dist if metric == "inner_product" else dist  # smaller is nearer
 
 
-def _diag(block, k, metric, threads, offset):
+def _search(db, q, k, metric, threads):
+    """Exact k-NN on the worker's GPU (float64 distances), q=None for a self-join."""
+    ids, dist, _, _, _ = run_knn(db, k, queries=q, metric=metric, exclude_self=None, n_threads=threads,
+                                 progress=False, want_distances=True, device="cuda")
+    return ids, dist
+
+
+def _diag(block, k, metric, threads, offset, device="cpu"):
     n = block.shape[0]
     if n < 2:
         return np.empty((n, 0)), np.empty((n, 0), np.int64)
-    ids, dist, _ = _cpu.knn(block, None, min(k, n - 1), METRICS[metric], True, threads, simd_level(), None, True)
+    k = min(k, n - 1)
+    if use_cuda(device, 0.5 * n * n * block.shape[1]):
+        ids, dist = _search(block, None, k, metric, threads)
+    else:
+        ids, dist, _ = _cpu.knn(block, None, k, METRICS[metric], True, threads, simd_level(), None, True)
     return _keys(dist, metric), ids + offset
 
 
-def _pair(a, b, k, metric, threads, off_a, off_b):
-    ia, da_, ib, db = _cpu.knn_pair(a, b, k, METRICS[metric], threads, simd_level(), None)
+def _pair(a, b, k, metric, threads, off_a, off_b, device="cpu"):
+    if use_cuda(device, 2.0 * a.shape[0] * b.shape[0] * a.shape[1]):
+        ia, da_ = _search(b, a, min(k, b.shape[0]), metric, threads)
+        ib, db = _search(a, b, min(k, a.shape[0]), metric, threads)
+    else:
+        ia, da_, ib, db = _cpu.knn_pair(a, b, k, METRICS[metric], threads, simd_level(), None)
     return (_keys(da_, metric), ia + off_b), (_keys(db, metric), ib + off_a)
 
 
@@ -113,18 +132,18 @@ def _tree(fn, items, *args):
     return items[0]
 
 
-def _graph(x, k, metric, threads):
+def _graph(x, k, metric, threads, device="cpu"):
     """Delayed final (keys, ids) per row block."""
     import dask
 
     blocks = x.to_delayed().ravel()
     offsets = np.concatenate([[0], np.cumsum(x.chunks[0])])[:-1]
     checked = [dask.delayed(_checked)(b, int(o)) for b, o in zip(blocks, offsets)]
-    parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o))] for c, o in zip(checked, offsets)]
+    parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device)] for c, o in zip(checked, offsets)]
     for i in range(len(checked)):
         for j in range(i + 1, len(checked)):
             half_i, half_j = dask.delayed(_pair, nout=2)(checked[i], checked[j], k, metric, threads,
-                                                         int(offsets[i]), int(offsets[j]))
+                                                         int(offsets[i]), int(offsets[j]), device)
             parts[i].append(half_i)
             parts[j].append(half_j)
     return [_tree(_merge, p, k) for p in parts]
@@ -143,17 +162,18 @@ def _client(client):
         return Client(cluster), cluster
 
 
-def _run(x, k, metric, client, threads, progress, want):
+def _run(x, k, metric, client, threads, progress, want, device):
     import dask
 
     check_metric(metric)
+    check_device(device)
     n = x.shape[0]
     k = check_k(k, n - 1, "N - 1 for a self-join excluding self")
     client, own = _client(client)
     try:
         if threads is None:  # one native thread per worker thread: no oversubscription
             threads = max(1, min(client.nthreads().values()))
-        finals = _graph(x, k, metric, threads)
+        finals = _graph(x, k, metric, threads, device)
         if want == "counts":
             target = _tree(_sum, [dask.delayed(_bincount)(f[1], n) for f in finals])
         else:
@@ -171,25 +191,29 @@ def _run(x, k, metric, client, threads, progress, want):
             own.close()
 
 
-def knn(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads=None, progress=False):
+def knn(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads=None, progress=False,
+        device="auto"):
     """Exact k-NN self-join (self excluded by index) of a Dask array's rows.
 
     x: a Dask array chunked along rows only (numpy arrays are wrapped with
     `chunk_rows`). client: a distributed.Client; default the current one or a
     new LocalCluster. n_threads: native threads per task (default: the
-    workers' threads). Returns (distances float32 [N, k], indices int64 [N, k]),
-    equal to hubness_fast.knn(x, k) on one machine.
+    workers' threads). device: where each task runs, decided on its worker
+    ("auto": the worker's GPU when it has one and the task is large, "cuda",
+    "cpu"). Returns (distances float32 [N, k], indices int64 [N, k]), equal to
+    hubness_fast.knn(x, k) on one machine.
     """
     x = _as_dask(x, chunk_rows)
-    finals = _run(x, k, metric, client, n_threads, progress, "knn")
+    finals = _run(x, k, metric, client, n_threads, progress, "knn", device)
     keys = np.concatenate([f[0] for f in finals])
     ids = np.concatenate([f[1] for f in finals])
     dist = -keys if metric == "inner_product" else keys
     return dist.astype(np.float32), ids
 
 
-def hub_counts(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads=None, progress=False):
+def hub_counts(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads=None, progress=False,
+               device="auto"):
     """Exact k-occurrence N_k (self excluded) of a Dask array's rows, int64 [N];
     equal to hubness_fast.hub_counts(x, k). See knn for the arguments."""
     x = _as_dask(x, chunk_rows)
-    return _run(x, k, metric, client, n_threads, progress, "counts")
+    return _run(x, k, metric, client, n_threads, progress, "counts", device)

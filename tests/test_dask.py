@@ -12,6 +12,7 @@ distributed = pytest.importorskip("distributed")
 
 import hubness_fast as hf  # noqa: E402
 import hubness_fast.dask as hfd  # noqa: E402
+from oracles import brute_hub_counts, brute_knn  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,25 @@ def test_progress_prints_dashboard_link(client, capsys):
 def test_default_local_cluster():
     x = np.random.default_rng(6).standard_normal((500, 5))
     np.testing.assert_array_equal(hfd.hub_counts(x, 4, chunk_rows=200), hf.hub_counts(x, 4))
+
+
+def test_tasks_route_to_a_gpu_worker(monkeypatch, rng):
+    """On a worker whose hubness_fast sees a GPU the tasks take the CUDA path
+    (here the numpy stand-in of the kernels from test_cuda) with the same result."""
+    from test_cuda import FakeCuda
+
+    from hubness_fast import _backend
+
+    monkeypatch.setattr(_backend, "_cuda", FakeCuda)
+    monkeypatch.setattr(_backend, "HAS_CUDA", True)
+    x = rng.standard_normal((700, 9))
+    FakeCuda.calls = 0
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
+        got = hfd.hub_counts(x, 4, client=c, chunk_rows=300, device="cuda")
+        d, i = hfd.knn(x, 4, client=c, chunk_rows=300, device="cuda", metric="cosine")
+    assert FakeCuda.calls == 3 + 2 * 3 + 3 + 2 * 3  # 3 diagonal and 3 pair tasks (two searches each), twice
+    np.testing.assert_array_equal(got, brute_hub_counts(x, 4))
+    np.testing.assert_array_equal(i, brute_knn(x, 4, metric="cosine")[1])
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
+        with pytest.raises(ValueError, match="device must be"):
+            hfd.hub_counts(x, 4, client=c, device="gpu")
