@@ -137,6 +137,18 @@ __device__ void fold_tile(const TilePass& p, const TileMeta& meta, const float* 
     }
 }
 
+// Piece h (0, 1) a thread stages per depth step: row srow + 64 h of the A and
+// B tiles, features 4 quad .. 4 quad + 3 of the step (nullptr past the end).
+__device__ inline void piece_pointers(const TilePass& p, int64_t r0, int64_t c0, int srow, int quad,
+                                      const float* (&pa)[2], const float* (&pb)[2]) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+        const int64_t ar = r0 + srow + 64 * h, bc = c0 + srow + 64 * h;
+        pa[h] = ar < p.a.n ? p.a.x + data_row(p.a, ar) * p.a.ld + quad * 4 : nullptr;
+        pb[h] = bc < p.b.n ? p.b.x + data_row(p.b, bc) * p.b.ld + quad * 4 : nullptr;
+    }
+}
+
 // The fp32 product on the CUDA cores.
 template <int kMinBlocks>
 __global__ void __launch_bounds__(kThreads, kMinBlocks) tile_kernel(TilePass p, Items it, int64_t w0, int64_t w1) {
@@ -157,16 +169,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) tile_kernel(TilePass p, 
         load_meta(p, meta, r0, c0, tid);
 
         // Each thread stages two 16-byte pieces of A and two of B per depth step.
-        // Piece h of thread tid: row (tid >> 2) + 64 h, features 4 (tid & 3) .. + 3.
         const int srow = tid >> 2, quad = tid & 3;
         const float* pa[2];
         const float* pb[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int64_t ar = r0 + srow + 64 * h, bc = c0 + srow + 64 * h;
-            pa[h] = ar < A.n ? A.x + data_row(A, ar) * A.ld + quad * 4 : nullptr;
-            pb[h] = bc < B.n ? B.x + data_row(B, bc) * B.ld + quad * 4 : nullptr;
-        }
+        piece_pointers(p, r0, c0, srow, quad, pa, pb);
         float4 ra[2], rb[2];
         auto load = [&](int64_t p0) {
 #pragma unroll
@@ -291,16 +297,11 @@ __global__ void __launch_bounds__(kThreads, 2) tile_kernel_tf32(TilePass p, Item
         const int64_t r0 = I * kTile, c0 = J * kTile;
         load_meta(p, meta, r0, c0, tid);
 
-        // Copy piece h of thread tid: row (tid >> 2) + 64 h, features 4 (tid & 3) .. + 3 of a stage.
+        // Copy piece h of thread tid per stage (see piece_pointers).
         const int srow = tid >> 2, quad = tid & 3;
         const float* pa[2];
         const float* pb[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int64_t ar = r0 + srow + 64 * h, bc = c0 + srow + 64 * h;
-            pa[h] = ar < A.n ? A.x + data_row(A, ar) * A.ld + quad * 4 : nullptr;
-            pb[h] = bc < B.n ? B.x + data_row(B, bc) * B.ld + quad * 4 : nullptr;
-        }
+        piece_pointers(p, r0, c0, srow, quad, pa, pb);
         auto issue = [&](int stage, int kt) {
             float* as = smem + stage * kStageFloatsT;
             float* bs = as + kTile * kLdk;
