@@ -53,7 +53,7 @@ def _hubs(args) -> int:
         _fail(f"cannot read {args.latents}: {exc}")
     try:
         counts = hub_counts(x, args.k, include_self=args.include_self, metric=args.metric,
-                            n_threads=args.threads, progress=not args.quiet)
+                            n_threads=args.threads, progress=not args.quiet, device=args.device)
     except ValueError as exc:
         _fail(str(exc))
     np.save(args.out, counts)
@@ -105,9 +105,14 @@ def _sample(args) -> int:
 
 def _bench(args) -> int:
     try:
+        if args.gpu:
+            from benchmarks.gpu_bench import main as gpu_main
+
+            gpu_main(args.rest)
+            return 0
         from benchmarks.runner import main as bench_main
     except ImportError:
-        _fail("the benchmark runner lives in the source tree: run it from a checkout (python -m benchmarks)")
+        _fail("the benchmark runners live in the source tree: run them from a checkout (python -m benchmarks)")
     return bench_main(args.rest)
 
 
@@ -159,11 +164,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True, help="output .npy file for the int64 counts")
     p.add_argument("--metric", default="sqeuclidean", choices=["sqeuclidean", "euclidean", "inner_product", "cosine"])
     p.add_argument("--include-self", action="store_true", help="count each point as its own neighbour (paper notebook)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="auto: the GPU when one is present and the job is large (default); the file is streamed "
+                        "to it in chunks")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_hubs)
 
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks)")
+    p.add_argument("--gpu", action="store_true",
+                   help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the runner (see --help there)")
     p.set_defaults(func=_bench)
 

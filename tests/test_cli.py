@@ -33,6 +33,23 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args):
     assert len(lines) == 1 and lines[0].startswith("hubness-fast: error:")
 
 
+def test_hubs_device_choice(tmp_path):
+    import hubness_fast as hf
+    from hubness_fast import _backend
+
+    x = np.random.default_rng(1).standard_normal((300, 6)).astype(np.float32)
+    np.save(tmp_path / "z.npy", x)
+    r = cli("hubs", str(tmp_path / "z.npy"), "--k", "3", "--out", str(tmp_path / "c.npy"), "--quiet", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), brute_hub_counts(x, 3))
+    r = cli("hubs", str(tmp_path / "z.npy"), "--out", str(tmp_path / "d.npy"), "--quiet", "--device", "cuda")
+    if hf.HAS_CUDA and _backend._cuda.device_count() > 0:
+        assert r.returncode == 0, r.stderr
+        np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), brute_hub_counts(x, 5))
+    else:
+        assert r.returncode == 2 and "device='cuda'" in r.stderr
+
+
 def test_help_on_each_command():
     for cmd in ("demo", "hubs", "sample", "bench"):
         r = cli(cmd, "--help")
