@@ -19,6 +19,10 @@ from . import _backend
 # they save: device="auto" keeps such host-array problems on the CPU.
 MIN_GPU_WORK = 2 ** 33
 
+# The device-side float64 certification holds a row's candidates in shared
+# memory (16 bytes each, 96 KiB): longer lists are certified by the CPU module.
+DEVICE_MAX_CAP = 6144
+
 
 @dataclass
 class DeviceMatrix:
@@ -131,6 +135,8 @@ def knn_device(x, queries, k, metric, exclude_self, *, want_ids, want_dist, want
         n_cand = xm.n - 1 if exclude_self else xm.n
         what = "N - 1 for a self-join excluding self" if exclude_self else "N"
     k = _backend.check_k(k, n_cand, what)
+    if k + 16 > DEVICE_MAX_CAP:  # very large k: candidates on the GPU, certification on the host
+        return _large_k(x, queries, k, metric, exclude_self, want_ids, want_dist, want_counts, progress, desc)
     rows = qm.n if qm is not None else xm.n
     ids = _empty(xm, (rows, k), "int64") if want_ids else None
     dist = _empty(xm, (rows, k), "float64") if want_dist else None
@@ -145,6 +151,17 @@ def knn_device(x, queries, k, metric, exclude_self, *, want_ids, want_dist, want
     finally:
         bar.close(completed)
     return ids, dist, counts, info
+
+
+def _large_k(x, queries, k, metric, exclude_self, want_ids, want_dist, want_counts, progress, desc):
+    """k beyond the device certification: the host path (lists on the GPU, float64 on the CPU), results moved back."""
+    ids, dist, info, db, _ = _backend.run_knn(x, k, queries=queries, metric=metric, exclude_self=exclude_self,
+                                              n_threads=None, progress=progress, want_distances=want_dist,
+                                              desc=desc, device="cuda")
+    counts = np.bincount(ids.ravel(), minlength=db.shape[0]).astype(np.int64) if want_counts else None
+    back = [None if a is None else _backend.to_output(np.ascontiguousarray(a), x)
+            for a in (ids if want_ids else None, dist, counts)]
+    return (*back, info)
 
 
 def candidates_host(db: np.ndarray, q, metric: str, exclude_self: bool, cap: int, progress=False, desc="k-NN",

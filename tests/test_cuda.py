@@ -255,3 +255,21 @@ def test_gpu_progress_and_agreement_with_cpu_at_200k(rng):
     assert seen and seen[-1][0] == seen[-1][1]
     np.testing.assert_array_equal(counts.cpu().numpy(), hf.hub_counts(z, 5, device="cpu"))
     np.testing.assert_array_equal(hf.hub_counts(z, 5, device="cuda"), counts.cpu().numpy())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+def test_gpu_k_beyond_the_device_certification(rng):
+    """k + margin above DEVICE_MAX_CAP: lists on the GPU, certified on the host, results back on the GPU."""
+    from hubness_fast import _gpu
+
+    x = rng.standard_normal((_gpu.DEVICE_MAX_CAP + 400, 6)).astype(np.float32)
+    k = _gpu.DEVICE_MAX_CAP
+    d, i = hf.knn(_torch(x), k)
+    assert i.is_cuda and i.shape == (len(x), k)
+    keys = ((x[:40, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
+    keys[np.arange(40), np.arange(40)] = np.inf
+    order = np.lexsort((np.broadcast_to(np.arange(len(x)), keys.shape), keys), axis=1)[:, :k]
+    np.testing.assert_array_equal(i[:40].cpu().numpy(), order)
+    counts = hf.hub_counts(_torch(x), k)
+    assert counts.is_cuda and int(counts.sum()) == len(x) * k
