@@ -134,3 +134,12 @@ def test_bad_arguments():
         HubnessSampler(4, device="tpu")
     with pytest.raises(ValueError, match="fit_reference"):
         HubnessSampler(4).reference_hub_values(np.zeros((1, 4)))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not (hf.HAS_CUDA and hf._backend._cuda.device_count() > 0), reason="needs a CUDA device")
+def test_gpu_counting_gives_the_same_samples():
+    """Hub values counted on the GPU (device="cuda"): the same accepted latents as on the CPU."""
+    cpu = HubnessSampler(64, k=5, threshold=20, pool_size=3000, seed=7, device="cpu").sample_latents(50)
+    gpu = HubnessSampler(64, k=5, threshold=20, pool_size=3000, seed=7, device="cuda").sample_latents(50)
+    np.testing.assert_array_equal(cpu, gpu)
