@@ -273,3 +273,20 @@ def test_gpu_k_beyond_the_device_certification(rng):
     np.testing.assert_array_equal(i[:40].cpu().numpy(), order)
     counts = hf.hub_counts(_torch(x), k)
     assert counts.is_cuda and int(counts.sum()) == len(x) * k
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+@pytest.mark.parametrize("precision", ["exact", "tensor"])
+def test_gpu_warp_fold_matches_oracle(monkeypatch, rng, precision):
+    """The warp-cooperative fold (HUBNESS_FAST_CUDA_FOLD=warp, experimental) gives the same exact lists."""
+    monkeypatch.setenv("HUBNESS_FAST_CUDA_FOLD", "warp")
+    for name, (x, k) in _cases(rng).items():
+        x32 = x.astype(np.float32)
+        for metric in ("sqeuclidean", "inner_product"):
+            want = brute_knn(x32, k, metric=metric)[1]
+            got = hf.knn(_torch(x32), k, metric=metric, precision=precision)[1].cpu().numpy()
+            np.testing.assert_array_equal(got, want, err_msg=f"{name} {metric}")
+    monkeypatch.setenv("HUBNESS_FAST_GPU_CHUNK_ROWS", "384")
+    x = rng.standard_normal((2500, 33))
+    np.testing.assert_array_equal(hf.hub_counts(x, 6, device="cuda"), brute_hub_counts(x, 6))

@@ -137,6 +137,114 @@ __device__ void fold_tile(const TilePass& p, const TileMeta& meta, const float* 
     }
 }
 
+// A list copied to a thread's local memory while it holds the row lock (cap <= kLocalCap).
+struct LocalList {
+    float k[kLocalCap];
+    int32_t i[kLocalCap];
+    int cap = 0;
+    bool changed = false;
+    __device__ void load(const Lists& L, int64_t row) {
+        cap = L.cap;
+        while (atomicCAS(L.lock + row, 0, 1) != 0) __nanosleep(64);
+        __threadfence();
+        const volatile float* lk = L.keys + row * cap;
+        const volatile int32_t* li = L.ids + row * cap;
+        for (int t = 0; t < cap; ++t) {
+            k[t] = lk[t];
+            i[t] = li[t];
+        }
+    }
+    __device__ void offer(float key, int32_t id) {
+        if (!pair_less(key, id, k[cap - 1], i[cap - 1])) return;
+        int pos = cap - 1;
+        for (; pos > 0 && pair_less(key, id, k[pos - 1], i[pos - 1]); --pos) {
+            k[pos] = k[pos - 1];
+            i[pos] = i[pos - 1];
+        }
+        k[pos] = key;
+        i[pos] = id;
+        changed = true;
+    }
+    __device__ void store(const Lists& L, int64_t row) {
+        if (changed) {
+            volatile float* lk = L.keys + row * cap;
+            volatile int32_t* li = L.ids + row * cap;
+            for (int t = 0; t < cap; ++t) {
+                lk[t] = k[t];
+                li[t] = i[t];
+            }
+            *reinterpret_cast<volatile float*>(L.thr + row) = k[cap - 1];
+        }
+        __threadfence();
+        atomicExch(L.lock + row, 0);
+    }
+};
+
+// The fold with warps instead of threads (HUBNESS_FAST_CUDA_FOLD=warp; lists
+// of at most kLocalCap): warps 0-3 take 32 rows each, warps 4-7 32 columns
+// each. For each list every lane forms and tests 4 of its 128 keys against the
+// list's threshold, a ballot finds the survivors (rare once the lists are
+// tight), and lane 0 inserts them under the list's lock. Same lists, same
+// result as fold_tile; no serial walk over the 128 keys.
+__device__ void fold_tile_warp(const TilePass& p, const TileMeta& meta, const float* tile, int64_t r0, int64_t c0,
+                               int tid) {
+    const int warp = tid / 32, lane = tid % 32;
+    const bool rows_side = warp < 4;
+    if (!rows_side && !p.update_cols) return;
+    const int side = rows_side ? 0 : 1, other = 1 - side;
+    const int64_t self0 = rows_side ? r0 : c0, other0 = rows_side ? c0 : r0;
+    const int64_t n_self = rows_side ? p.a.n : p.b.n, n_other = rows_side ? p.b.n : p.a.n;
+    const Lists& L = rows_side ? p.rows : p.cols;
+    const int64_t list0 = rows_side ? p.row_list0 : p.col_list0;
+    const int count = static_cast<int>(min(static_cast<int64_t>(kTile), n_other - other0));
+    // This lane's 4 entries of the other side (s = lane + 32 j), and its list's threshold.
+    float off_o[4], sc_o[4];
+    int32_t gid_o[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+        const int s = lane + 32 * j;
+        off_o[j] = meta.off[other][s];
+        sc_o[j] = meta.scale[other][s];
+        gid_o[j] = s < count ? meta.gid[other][s] : -1;
+    }
+    const int l_mine = (warp % 4) * 32 + lane;
+    const float thr_mine =
+        self0 + l_mine < n_self ? *reinterpret_cast<const volatile float*>(L.thr + list0 + self0 + l_mine) : -kInf;
+    for (int t = 0; t < 32; ++t) {
+        const int l = (warp % 4) * 32 + t;
+        if (self0 + l >= n_self) break;  // uniform across the warp
+        const float thr = __shfl_sync(0xffffffffu, thr_mine, t);
+        const float off = meta.off[side][l], sc = p.gamma * meta.scale[side][l];
+        const int32_t g = meta.gid[side][l];
+        float key[4];
+        unsigned any = 0, hit[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int s = lane + 32 * j;
+            const float dot = rows_side ? tile[l * kTileLd + s] : tile[s * kTileLd + l];
+            const bool ok = gid_o[j] >= 0 && !(p.exclude_same && gid_o[j] == g);
+            key[j] = ok ? fmaf(sc * sc_o[j], dot, off + off_o[j]) : kInf;
+            hit[j] = __ballot_sync(0xffffffffu, key[j] <= thr && key[j] < kInf);
+            any |= hit[j];
+        }
+        if (!any) continue;
+        const int64_t row = list0 + self0 + l;
+        LocalList list;
+        if (lane == 0) list.load(L, row);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            for (unsigned bits = hit[j]; bits; bits &= bits - 1) {
+                const int b = __ffs(bits) - 1;
+                const float kb = __shfl_sync(0xffffffffu, key[j], b);
+                const int32_t ib = __shfl_sync(0xffffffffu, gid_o[j], b);
+                if (lane == 0) list.offer(kb, ib);
+            }
+        }
+        if (lane == 0) list.store(L, row);
+        __syncwarp();
+    }
+}
+
 // Piece h (0, 1) a thread stages per depth step: row srow + 64 h of the A and
 // B tiles, features 4 quad .. 4 quad + 3 of the step (nullptr past the end).
 __device__ inline void piece_pointers(const TilePass& p, int64_t r0, int64_t c0, int srow, int quad,
@@ -158,8 +266,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) tile_kernel(TilePass p, 
     float* const Bs = smem + 2 * kBK * kLds;  // [2][kBK][kLds]
     float* const tile = smem;                // [kTile][kTileLd], after the product
     const int tid = threadIdx.x, ty = tid / 16, tx = tid % 16;
-    const Operand& A = p.a;
-    const Operand& B = p.b;
     __shared__ TileMeta meta;
 
     for (int64_t w = w0 + blockIdx.x; w < w1; w += gridDim.x) {
@@ -240,7 +346,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) tile_kernel(TilePass p, 
             for (int j = 0; j < 8; ++j) tile[lr * kTileLd + (j < 4 ? 0 : 64) + tx * 4 + (j & 3)] = acc[i][j];
         }
         __syncthreads();
-        fold_tile(p, meta, tile, r0, c0, tid);
+        if (p.warp_fold) fold_tile_warp(p, meta, tile, r0, c0, tid);
+        else fold_tile(p, meta, tile, r0, c0, tid);
         __syncthreads();
     }
 }
@@ -367,7 +474,8 @@ __global__ void __launch_bounds__(kThreads, 2) tile_kernel_tf32(TilePass p, Item
                 tile[(r + 8) * kTileLd + col + 1] = acc[mi][ni][3];
             }
         __syncthreads();
-        fold_tile(p, meta, tile, r0, c0, tid);
+        if (p.warp_fold) fold_tile_warp(p, meta, tile, r0, c0, tid);
+        else fold_tile(p, meta, tile, r0, c0, tid);
         __syncthreads();
     }
 }
@@ -435,6 +543,10 @@ int64_t run_tile_pass(const TilePass& pass, cudaStream_t stream, int64_t done0, 
         const char* env = std::getenv("HUBNESS_FAST_CUDA_BLOCKS");
         return env && std::string(env) == "1";
     }();
+    // HUBNESS_FAST_CUDA_FOLD=warp: the warp-cooperative fold (fold_tile_warp), for lists of <= kLocalCap.
+    const char* fold_env = std::getenv("HUBNESS_FAST_CUDA_FOLD");
+    TilePass run = pass;
+    run.warp_fold = fold_env && std::string(fold_env) == "warp" && pass.rows.cap <= kLocalCap;
     auto kernel = pass.tensor ? tile_kernel_tf32 : (one_block ? tile_kernel<1> : tile_kernel<2>);
     const size_t smem_bytes = pass.tensor ? kSmemBytesT : kSmemBytes;
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes)),
@@ -453,7 +565,7 @@ int64_t run_tile_pass(const TilePass& pass, cudaStream_t stream, int64_t done0, 
     while (w < items || !pending.empty()) {
         while (w < items && pending.size() < 2) {
             const int64_t end = std::min(items, w + slice);
-            kernel<<<static_cast<unsigned>(std::min(grid, end - w)), kThreads, smem_bytes, stream>>>(pass, it, w, end);
+            kernel<<<static_cast<unsigned>(std::min(grid, end - w)), kThreads, smem_bytes, stream>>>(run, it, w, end);
             check(cudaGetLastError(), "launch of tile_kernel");
             check(cudaEventRecord(events[next].ev, stream), "cudaEventRecord");
             pending.emplace_back(next, end);

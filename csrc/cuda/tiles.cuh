@@ -29,6 +29,7 @@ struct TilePass {
     float gamma = -2.f;               // key = off_a + off_b + gamma * s_a * s_b * <a, b>
     TileMode mode = TileMode::Rectangle;
     bool tensor = false;              // tf32 tensor-core product (a candidate pass; see knn_cuda.cu)
+    bool warp_fold = false;           // set by run_tile_pass (HUBNESS_FAST_CUDA_FOLD=warp)
 };
 
 // Runs every tile of the pass on `stream` in slices of launches; progress
