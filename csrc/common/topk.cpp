@@ -10,26 +10,10 @@ TopKSet::TopKSet(int64_t n_points, int cap)
       ids_(static_cast<size_t>(n_points) * cap), size_(n_points, 0),
       thr_(n_points + kThrPad, std::numeric_limits<float>::infinity()) {}
 
-void TopKSet::push(int64_t p, float key, int64_t id) {
+void TopKSet::push_heap(int64_t p, float key, int64_t id) {
     float* K = &keys_[p * cap_];
     int64_t* I = &ids_[p * cap_];
-    int s = size_[p];
-    if (cap_ <= kSortedMaxCap) {  // sorted ascending: one insertion-sort step, few mispredicted branches
-        if (s == cap_) {
-            if (!pair_less(key, id, K[s - 1], I[s - 1])) return;
-            --s;  // the worst entry falls off the end
-        }
-        int c = s;
-        for (; c > 0 && pair_less(key, id, K[c - 1], I[c - 1]); --c) {
-            K[c] = K[c - 1];
-            I[c] = I[c - 1];
-        }
-        K[c] = key;
-        I[c] = id;
-        size_[p] = s + 1;
-        if (s + 1 == cap_) thr_[p] = K[cap_ - 1];
-        return;
-    }
+    const int s = size_[p];
     // Larger lists: a max-heap with the worst entry at the root.
     if (s < cap_) {  // not full: sift the new leaf up
         int c = s;

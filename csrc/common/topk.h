@@ -42,12 +42,33 @@ public:
     const int64_t* ids(int64_t p) const { return &ids_[p * cap_]; }
 
     // Offer candidate `id` with key `key` to point p. Not thread-safe for the
-    // same p; different points may be updated concurrently.
-    void push(int64_t p, float key, int64_t id);
+    // same p; different points may be updated concurrently. Inline for the
+    // sorted lists (the hot path of every fold), out of line for heaps.
+    void push(int64_t p, float key, int64_t id) {
+        if (cap_ > kSortedMaxCap) return push_heap(p, key, id);
+        float* K = &keys_[p * cap_];
+        int64_t* I = &ids_[p * cap_];
+        int s = size_[p];
+        if (s == cap_) {
+            if (!pair_less(key, id, K[s - 1], I[s - 1])) return;
+            --s;  // the worst entry falls off the end
+        }
+        int c = s;
+        for (; c > 0 && pair_less(key, id, K[c - 1], I[c - 1]); --c) {
+            K[c] = K[c - 1];
+            I[c] = I[c - 1];
+        }
+        K[c] = key;
+        I[c] = id;
+        size_[p] = s + 1;
+        if (s + 1 == cap_) thr_[p] = K[cap_ - 1];
+    }
     // Offer every candidate of `other` (same n_points) to this set.
     void merge_from(const TopKSet& other);
 
 private:
+    void push_heap(int64_t p, float key, int64_t id);
+
     int64_t n_;
     int cap_;
     std::vector<float> keys_;
