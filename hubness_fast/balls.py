@@ -5,8 +5,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _cpu
-from ._backend import Progress, as_matrix, check_threads, is_torch, simd_level
+from . import _backend, _cpu
+from ._backend import Progress, as_matrix, check_device, check_threads, is_torch, simd_level
+
+# device="auto" sends ball passes to the GPU only once its kernel has run on
+# one (hubness_fast._cuda.balls was written after this project's last GPU
+# session); until then "cuda" is the explicit opt-in.
+BALLS_CUDA_VERIFIED = False
 
 
 class BallQueryResult(NamedTuple):
@@ -24,25 +29,42 @@ def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:
     return r
 
 
-def ball_pass(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls"):
+def _balls_on_gpu(device: str, work: float) -> bool:
+    check_device(device)
+    if device == "cuda":
+        return _backend.use_cuda("cuda")  # raises without a GPU
+    from ._gpu import MIN_GPU_WORK
+
+    return device == "auto" and BALLS_CUDA_VERIFIED and _backend.gpu_available() and work >= MIN_GPU_WORK
+
+
+def ball_pass(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls",
+              device="auto"):
     """One native pass over all pairs of a x b. Radii are squared (float64) or None.
 
     Returns two dicts (for a and for b) with in_count (balls of the other set
     containing the point), min_radius2 (smallest squared radius among them) and
     own_count (points of the other set inside the point's own ball).
+    device: "cpu", "cuda" (the GPU kernel, same results; both sets must fit in
+    GPU memory) or "auto" (the CPU until the GPU kernel is verified).
     """
+    gpu = _balls_on_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1])
     bar = Progress(progress, desc)
     done = False
     try:
-        out = _cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads), simd_level(),
-                         bar.callback)
+        if gpu:
+            out = _backend._cuda.balls(a, a_radius2, b, b_radius2, bool(inclusive), 0, bar.callback)
+        else:
+            out = _cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads), simd_level(),
+                             bar.callback)
         done = True
     finally:
         bar.close(done)
     return out
 
 
-def ball_query(queries, centres, radii, *, inclusive=False, return_nearest=False, n_threads=None, progress=False):
+def ball_query(queries, centres, radii, *, inclusive=False, return_nearest=False, n_threads=None, progress=False,
+               device="auto"):
     """For each query point: how many balls contain it, the smallest radius among
     them, and (``return_nearest=True``) the index of the nearest centre.
 
@@ -59,10 +81,10 @@ def ball_query(queries, centres, radii, *, inclusive=False, return_nearest=False
     if q.dtype != c.dtype:
         q = np.ascontiguousarray(q, dtype=c.dtype)
     r = check_radii(radii, c.shape[0])
-    sq, _ = ball_pass(q, None, c, r * r, inclusive=inclusive, n_threads=n_threads, progress=progress)
+    sq, _ = ball_pass(q, None, c, r * r, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
     nearest = None
     if return_nearest:
         from .knn import knn
 
-        nearest = knn(c, 1, queries=q, n_threads=n_threads)[1][:, 0]
+        nearest = knn(c, 1, queries=q, n_threads=n_threads, device=device)[1][:, 0]
     return BallQueryResult(sq["in_count"], np.sqrt(sq["min_radius2"]), nearest)

@@ -11,6 +11,11 @@ the radii and one pass over the real x fake pairs for every containment test.
 | density / coverage | Naeem et al. 2020 (prdc) | 5 | d < r (strict) | real set |
 | prdc() (all four as the prdc package) | prdc 0.2 | 5 | d < r (strict) | both |
 | rarity score | Han et al. 2022 | 3 | d < r (strict) | real set |
+
+device ("auto", "cpu", "cuda") on every metric: where the radii and the
+containment pass run. The radii follow hubness_fast.knn's rule; the
+containment pass runs on the GPU only with "cuda" until its kernel has been
+verified on one (hubness_fast.balls.BALLS_CUDA_VERIFIED). Same values either way.
 """
 from __future__ import annotations
 
@@ -32,15 +37,15 @@ def _pair(real, fake):
     return r, f
 
 
-def kth_radius2(x: np.ndarray, k: int, n_threads=None, progress=False) -> np.ndarray:
+def kth_radius2(x: np.ndarray, k: int, n_threads=None, progress=False, device="auto") -> np.ndarray:
     """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
     check_k(k, x.shape[0] - 1, "N - 1 for the radii of a set of N points")
     _, dist, _, _, _ = run_knn(x, k, queries=None, metric="sqeuclidean", exclude_self=True, n_threads=n_threads,
-                               progress=progress, want_distances=True, desc="radii")
+                               progress=progress, want_distances=True, desc="radii", device=device)
     return np.ascontiguousarray(dist[:, -1])
 
 
-def precision_recall(real, fake, k=3, inclusive=True, n_threads=None, progress=False):
+def precision_recall(real, fake, k=3, inclusive=True, n_threads=None, progress=False, device="auto"):
     """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
 
     precision: fraction of fake samples inside at least one real ball; recall:
@@ -50,12 +55,12 @@ def precision_recall(real, fake, k=3, inclusive=True, n_threads=None, progress=F
     Returns (precision, recall) as floats.
     """
     r, f = _pair(real, fake)
-    rr2, fr2 = kth_radius2(r, k, n_threads, progress), kth_radius2(f, k, n_threads, progress)
-    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress)
+    rr2, fr2 = kth_radius2(r, k, n_threads, progress, device), kth_radius2(f, k, n_threads, progress, device)
+    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
     return float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0))
 
 
-def density_coverage(real, fake, k=5, inclusive=False, n_threads=None, progress=False):
+def density_coverage(real, fake, k=5, inclusive=False, n_threads=None, progress=False, device="auto"):
     """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
 
     density = sum over fakes of the number of real balls containing them / (k M);
@@ -64,21 +69,21 @@ def density_coverage(real, fake, k=5, inclusive=False, n_threads=None, progress=
     are 0 (``inclusive=True`` counts the boundary). Returns (density, coverage).
     """
     r, f = _pair(real, fake)
-    rr2 = kth_radius2(r, k, n_threads, progress)
-    sf, sr = ball_pass(f, None, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress)
+    rr2 = kth_radius2(r, k, n_threads, progress, device)
+    sf, sr = ball_pass(f, None, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
     # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
     return float((1.0 / k) * sf["in_count"].mean()), float(np.mean(sr["own_count"] > 0))
 
 
-def prdc(real, fake, k=5, n_threads=None, progress=False):
+def prdc(real, fake, k=5, n_threads=None, progress=False, device="auto"):
     """precision, recall, density and coverage exactly as the prdc package
     defines them (one k for all four, strict d < r), in one containment pass.
 
     Returns a dict with keys "precision", "recall", "density", "coverage".
     """
     r, f = _pair(real, fake)
-    rr2, fr2 = kth_radius2(r, k, n_threads, progress), kth_radius2(f, k, n_threads, progress)
-    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=False, n_threads=n_threads, progress=progress)
+    rr2, fr2 = kth_radius2(r, k, n_threads, progress, device), kth_radius2(f, k, n_threads, progress, device)
+    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=False, n_threads=n_threads, progress=progress, device=device)
     return {
         "precision": float(np.mean(sf["in_count"] > 0)),
         "recall": float(np.mean(sr["in_count"] > 0)),
@@ -93,7 +98,7 @@ class RarityResult(NamedTuple):
     in_manifold: np.ndarray  # bool [M]: inside at least one real ball
 
 
-def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, progress=False):
+def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, progress=False, device="auto"):
     """Rarity score (Han et al., 2022): for each fake, the smallest radius among
     the real balls that contain it (strict d < r; radius = distance to the k-th
     real neighbour). A larger score is a rarer sample.
@@ -106,8 +111,8 @@ def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, pro
     if out_of_manifold not in ("exclude", "last", "nan"):
         raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
     r, f = _pair(real, fake)
-    rr2 = kth_radius2(r, k, n_threads, progress)
-    sf, _ = ball_pass(f, None, r, rr2, inclusive=False, n_threads=n_threads, progress=progress)
+    rr2 = kth_radius2(r, k, n_threads, progress, device)
+    sf, _ = ball_pass(f, None, r, rr2, inclusive=False, n_threads=n_threads, progress=progress, device=device)
     inside = sf["in_count"] > 0
     scores = np.where(inside, np.sqrt(np.where(inside, sf["min_radius2"], 0.0)), 0.0)
     idx = np.flatnonzero(inside)

@@ -290,3 +290,64 @@ def test_gpu_warp_fold_matches_oracle(monkeypatch, rng, precision):
     monkeypatch.setenv("HUBNESS_FAST_GPU_CHUNK_ROWS", "384")
     x = rng.standard_normal((2500, 33))
     np.testing.assert_array_equal(hf.hub_counts(x, 6, device="cuda"), brute_hub_counts(x, 6))
+
+
+class FakeBallsCuda(FakeCuda):
+    """The ball kernel's contract in numpy (float64, by explicit differences)."""
+
+    @staticmethod
+    def balls(a, a_radius2, b, b_radius2, inclusive, device, progress):
+        d2 = ((a[:, None, :].astype(np.float64) - b[None, :, :]) ** 2).sum(-1)
+        cmp = np.less_equal if inclusive else np.less
+        out_a = {"in_count": np.zeros(len(a), np.int64), "own_count": np.zeros(len(a), np.int64),
+                 "min_radius2": np.full(len(a), np.inf)}
+        out_b = {"in_count": np.zeros(len(b), np.int64), "own_count": np.zeros(len(b), np.int64),
+                 "min_radius2": np.full(len(b), np.inf)}
+        if a_radius2 is not None:
+            inside = cmp(d2, a_radius2[:, None])
+            out_a["own_count"] = inside.sum(1)
+            out_b["in_count"] = inside.sum(0)
+            out_b["min_radius2"] = np.where(inside, a_radius2[:, None], np.inf).min(0)
+        if b_radius2 is not None:
+            inside = cmp(d2, b_radius2[None, :])
+            out_b["own_count"] = inside.sum(0)
+            out_a["in_count"] = inside.sum(1)
+            out_a["min_radius2"] = np.where(inside, b_radius2[None, :], np.inf).min(1)
+        return out_a, out_b
+
+
+def test_metrics_on_the_gpu_path_with_stand_in(monkeypatch, rng):
+    """device="cuda" routes the containment pass to _cuda.balls (here its numpy contract) with the same values."""
+    monkeypatch.setattr(_backend, "_cuda", FakeBallsCuda)
+    monkeypatch.setattr(_backend, "HAS_CUDA", True)
+    real, fake = rng.standard_normal((300, 6)), rng.standard_normal((250, 6)) + 0.3
+    want = hf.metrics.prdc(real, fake, k=4, device="cpu")
+    assert hf.metrics.prdc(real, fake, k=4, device="cuda") == want
+    assert hf.metrics.precision_recall(real, fake, device="cuda") == hf.metrics.precision_recall(real, fake, device="cpu")
+    got = hf.metrics.rarity_score(real, fake, device="cuda")
+    np.testing.assert_array_equal(got.scores, hf.metrics.rarity_score(real, fake, device="cpu").scores)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_gpu, reason="needs a CUDA device")
+def test_gpu_ball_pass_matches_cpu(rng):
+    """The GPU ball kernel against the CPU pass: random sets, points exactly on a radius
+    (radii from k-th neighbour distances: strict and inclusive differ there), duplicates."""
+    from hubness_fast.balls import ball_pass
+    from hubness_fast.metrics import kth_radius2
+
+    grid = np.stack(np.meshgrid(np.arange(7), np.arange(7), np.arange(5)), -1).reshape(-1, 3).astype(np.float64)
+    cases = [
+        (rng.standard_normal((3000, 70)), rng.standard_normal((2600, 70)) + 0.1),
+        (grid, np.ascontiguousarray(grid[::-1] + [1.0, 0.0, 0.0])),
+        (np.repeat(rng.standard_normal((40, 16)), 20, axis=0), rng.standard_normal((500, 16))),
+        (rng.standard_normal((900, 2048)).astype(np.float32), rng.standard_normal((700, 2048)).astype(np.float32)),
+    ]
+    for a, b in cases:
+        ra, rb = kth_radius2(a, 3, device="cpu"), kth_radius2(b, 3, device="cpu")
+        for inclusive in (False, True):
+            cpu = ball_pass(a, ra, b, rb, inclusive=inclusive, device="cpu")
+            gpu = ball_pass(a, ra, b, rb, inclusive=inclusive, device="cuda")
+            for side_c, side_g in zip(cpu, gpu):
+                for key in ("in_count", "own_count", "min_radius2"):
+                    np.testing.assert_array_equal(side_g[key], side_c[key], err_msg=f"{key} inclusive={inclusive}")

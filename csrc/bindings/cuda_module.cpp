@@ -9,6 +9,7 @@
 
 #include "../common/errors.h"
 #include "../cuda/memory.h"
+#include "../cuda/balls_cuda.h"
 #include "../cuda/knn_cuda.h"
 #include "progress.h"
 
@@ -79,6 +80,50 @@ py::tuple candidates_host(const CArray<float>& x, const py::object& queries, int
     return py::make_tuple(keys, ids);
 }
 
+// One point set of a ball pass: the rows, optional squared radii, the outputs.
+struct BallSet {
+    py::array rows;
+    py::array_t<double, py::array::c_style | py::array::forcecast> radius2;
+    py::array_t<int64_t> in_count, own_count;
+    py::array_t<double> min_radius2;
+    hf::cuda::HostBallSide side;
+
+    BallSet(const py::array& x, const py::object& r2, const char* name)
+        : rows(x), in_count(x.shape(0)), own_count(x.shape(0)), min_radius2(x.shape(0)) {
+        const bool f32 = py::isinstance<py::array_t<float>>(x), f64 = py::isinstance<py::array_t<double>>(x);
+        hf::check_arg(x.ndim() == 2 && (f32 || f64) && (x.flags() & py::array::c_style) && x.shape(0) > 0,
+                      std::string(name) + " must be a non-empty C-contiguous 2-D float32 or float64 array");
+        side.x = x.data();
+        side.n = x.shape(0);
+        side.f64 = f64;
+        if (!r2.is_none()) {
+            radius2 = r2.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
+            hf::check_arg(radius2.ndim() == 1 && radius2.shape(0) == side.n, "radii must be a 1-D array, one per point");
+            side.radius2 = radius2.data();
+        }
+        side.in_count = in_count.mutable_data();
+        side.own_count = own_count.mutable_data();
+        side.min_radius2 = min_radius2.mutable_data();
+    }
+    py::dict to_dict() const {
+        py::dict d;
+        d["in_count"] = in_count;
+        d["min_radius2"] = min_radius2;
+        d["own_count"] = own_count;
+        return d;
+    }
+};
+
+py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
+                bool inclusive, int device, const py::object& progress) {
+    BallSet sa(a, a_radius2, "a"), sb(b, b_radius2, "b");
+    hf::check_arg(a.shape(1) == b.shape(1) && a.dtype().is(b.dtype()), "both sets need the same features and dtype");
+    ProgressBridge bridge{progress, nullptr};
+    auto cb = bridge.make();
+    bridge.run([&] { hf::cuda::balls_host(sa.side, sb.side, a.shape(1), inclusive, device, cb); });
+    return py::make_tuple(sa.to_dict(), sb.to_dict());
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cuda, m) {
@@ -91,6 +136,9 @@ PYBIND11_MODULE(_cuda, m) {
     m.def(
         "reset_peak", [] { hf::cuda::g_bytes_peak.store(hf::cuda::g_bytes_now.load()); },
         "Restart the peak of memory_stats().");
+    m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
+          py::arg("inclusive"), py::arg("device"), py::arg("progress"),
+          "The GPU twin of _cpu.balls: both sets' ball counts in one pass over all pairs (host arrays).");
     m.def("tf32_bound_scale", &hf::cuda::tf32_bound_scale, py::arg("d"),
           "Scale of the rounding bound of a tf32 candidate key (see knn_cuda.cu).");
     m.def("knn_device", &knn_device, py::arg("x"), py::arg("n"), py::arg("d"), py::arg("ld"), py::arg("f64"),
