@@ -97,8 +97,11 @@ struct BallSet {
         side.n = x.shape(0);
         side.f64 = f64;
         if (!r2.is_none()) {
-            radius2 = r2.cast<py::array_t<double, py::array::c_style | py::array::forcecast>>();
-            hf::check_arg(radius2.ndim() == 1 && radius2.shape(0) == side.n, "radii must be a 1-D array, one per point");
+            const auto given = py::array_t<double, py::array::c_style | py::array::forcecast>(r2);
+            hf::check_arg(given.ndim() == 1 && given.shape(0) == side.n, "radii must be a 1-D array, one per point");
+            radius2 = py::array_t<double, py::array::c_style | py::array::forcecast>(side.n);
+            double* dst = radius2.mutable_data();
+            for (int64_t i = 0; i < side.n; ++i) dst[i] = given.data()[i] + 0.0;  // -0.0 -> +0.0: radii are ordered by their bits
             side.radius2 = radius2.data();
         }
         side.in_count = in_count.mutable_data();
@@ -117,7 +120,7 @@ struct BallSet {
 py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
                 bool inclusive, int device, const py::object& progress) {
     BallSet sa(a, a_radius2, "a"), sb(b, b_radius2, "b");
-    hf::check_arg(a.shape(1) == b.shape(1) && a.dtype().is(b.dtype()), "both sets need the same features and dtype");
+    hf::check_arg(a.shape(1) == b.shape(1) && sa.side.f64 == sb.side.f64, "both sets need the same features and dtype");
     ProgressBridge bridge{progress, nullptr};
     auto cb = bridge.make();
     bridge.run([&] { hf::cuda::balls_host(sa.side, sb.side, a.shape(1), inclusive, device, cb); });

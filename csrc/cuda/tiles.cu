@@ -546,7 +546,8 @@ int64_t run_tile_pass(const TilePass& pass, cudaStream_t stream, int64_t done0, 
     // HUBNESS_FAST_CUDA_FOLD=warp: the warp-cooperative fold (fold_tile_warp), for lists of <= kLocalCap.
     const char* fold_env = std::getenv("HUBNESS_FAST_CUDA_FOLD");
     TilePass run = pass;
-    run.warp_fold = fold_env && std::string(fold_env) == "warp" && pass.rows.cap <= kLocalCap;
+    run.warp_fold = fold_env && std::string(fold_env) == "warp" && pass.rows.cap <= kLocalCap &&
+                    (!pass.update_cols || pass.cols.cap <= kLocalCap);
     auto kernel = pass.tensor ? tile_kernel_tf32 : (one_block ? tile_kernel<1> : tile_kernel<2>);
     const size_t smem_bytes = pass.tensor ? kSmemBytesT : kSmemBytes;
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes)),
