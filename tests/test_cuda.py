@@ -351,3 +351,12 @@ def test_gpu_ball_pass_matches_cpu(rng):
             for side_c, side_g in zip(cpu, gpu):
                 for key in ("in_count", "own_count", "min_radius2"):
                     np.testing.assert_array_equal(side_g[key], side_c[key], err_msg=f"{key} inclusive={inclusive}")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+def test_gpu_tensor_with_device_cpu_comes_back_on_its_device(rng):
+    x = rng.standard_normal((700, 10)).astype(np.float32)
+    d, i = hf.knn(_torch(x), 4, device="cpu")
+    assert i.is_cuda and d.is_cuda
+    np.testing.assert_array_equal(i.cpu().numpy(), brute_knn(x, 4)[1])
