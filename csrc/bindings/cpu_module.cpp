@@ -13,6 +13,7 @@
 #include "../cpu/balls_cpu.h"
 #include "../cpu/knn_cpu.h"
 #include "../cpu/simd.h"
+#include "ball_arrays.h"
 #include "progress.h"
 
 namespace py = pybind11;
@@ -111,35 +112,21 @@ py::tuple finalize(const py::array& x, const py::object& queries, int k, int met
 }
 
 // Outputs of one point set of a ball query, as numpy arrays.
-struct BallArrays {
-    py::array_t<double> radius2;
-    py::array_t<int64_t> in_count, own_count;
-    py::array_t<double> min_radius2;
+// The CPU engine's view of one set's ball arrays.
+struct CpuBallSet : hf::bindings::BallArrays {
     hf::BallSide side;
-
-    BallArrays(int64_t n, const py::object& r2) : in_count(n), own_count(n), min_radius2(n) {
-        if (!r2.is_none()) {
-            radius2 = py::array_t<double, py::array::c_style | py::array::forcecast>(r2);
-            hf::check_arg(radius2.ndim() == 1 && radius2.shape(0) == n, "radii must be a 1-D array, one per point");
-            side.radius2 = radius2.data();
-        }
+    CpuBallSet(int64_t n, const py::object& r2) : BallArrays(n, r2) {
+        side.radius2 = radii();
         side.in_count = in_count.mutable_data();
         side.own_count = own_count.mutable_data();
         side.min_radius2 = min_radius2.mutable_data();
-    }
-    py::dict to_dict() const {
-        py::dict d;
-        d["in_count"] = in_count;
-        d["min_radius2"] = min_radius2;
-        d["own_count"] = own_count;
-        return d;
     }
 };
 
 py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
                 bool inclusive, int n_threads, const std::string& simd, const py::object& progress) {
     const hf::Matrix ma = as_matrix(a, "queries"), mb = as_matrix(b, "centres");
-    BallArrays sa(ma.rows, a_radius2), sb(mb.rows, b_radius2);
+    CpuBallSet sa(ma.rows, a_radius2), sb(mb.rows, b_radius2);
     hf::BallParams p;
     p.inclusive = inclusive;
     p.n_threads = n_threads;

@@ -11,6 +11,7 @@
 #include "../cuda/memory.h"
 #include "../cuda/balls_cuda.h"
 #include "../cuda/knn_cuda.h"
+#include "ball_arrays.h"
 #include "progress.h"
 
 namespace py = pybind11;
@@ -80,46 +81,29 @@ py::tuple candidates_host(const CArray<float>& x, const py::object& queries, int
     return py::make_tuple(keys, ids);
 }
 
-// One point set of a ball pass: the rows, optional squared radii, the outputs.
-struct BallSet {
+// One point set of a ball pass on the GPU: the rows and the shared ball arrays.
+struct CudaBallSet : hf::bindings::BallArrays {
     py::array rows;
-    py::array_t<double, py::array::c_style | py::array::forcecast> radius2;
-    py::array_t<int64_t> in_count, own_count;
-    py::array_t<double> min_radius2;
     hf::cuda::HostBallSide side;
 
-    BallSet(const py::array& x, const py::object& r2, const char* name)
-        : rows(x), in_count(x.shape(0)), own_count(x.shape(0)), min_radius2(x.shape(0)) {
+    CudaBallSet(const py::array& x, const py::object& r2, const char* name)
+        : BallArrays(x.ndim() == 2 ? x.shape(0) : 0, r2), rows(x) {
         const bool f32 = py::isinstance<py::array_t<float>>(x), f64 = py::isinstance<py::array_t<double>>(x);
         hf::check_arg(x.ndim() == 2 && (f32 || f64) && (x.flags() & py::array::c_style) && x.shape(0) > 0,
                       std::string(name) + " must be a non-empty C-contiguous 2-D float32 or float64 array");
         side.x = x.data();
         side.n = x.shape(0);
         side.f64 = f64;
-        if (!r2.is_none()) {
-            const auto given = py::array_t<double, py::array::c_style | py::array::forcecast>(r2);
-            hf::check_arg(given.ndim() == 1 && given.shape(0) == side.n, "radii must be a 1-D array, one per point");
-            radius2 = py::array_t<double, py::array::c_style | py::array::forcecast>(side.n);
-            double* dst = radius2.mutable_data();
-            for (int64_t i = 0; i < side.n; ++i) dst[i] = given.data()[i] + 0.0;  // -0.0 -> +0.0: radii are ordered by their bits
-            side.radius2 = radius2.data();
-        }
+        side.radius2 = radii();
         side.in_count = in_count.mutable_data();
         side.own_count = own_count.mutable_data();
         side.min_radius2 = min_radius2.mutable_data();
-    }
-    py::dict to_dict() const {
-        py::dict d;
-        d["in_count"] = in_count;
-        d["min_radius2"] = min_radius2;
-        d["own_count"] = own_count;
-        return d;
     }
 };
 
 py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
                 bool inclusive, int device, const py::object& progress) {
-    BallSet sa(a, a_radius2, "a"), sb(b, b_radius2, "b");
+    CudaBallSet sa(a, a_radius2, "a"), sb(b, b_radius2, "b");
     hf::check_arg(a.shape(1) == b.shape(1) && sa.side.f64 == sb.side.f64, "both sets need the same features and dtype");
     ProgressBridge bridge{progress, nullptr};
     auto cb = bridge.make();
