@@ -120,6 +120,49 @@ __device__ inline bool pair_less(float ka, int32_t ia, float kb, int32_t ib) {
 // in all) where an in-place insertion would chain one round trip per shift.
 constexpr int kLocalCap = 64;
 
+// A list copied to a thread's local memory while it holds the row lock (cap <= kLocalCap).
+struct LocalList {
+    float k[kLocalCap];
+    int32_t i[kLocalCap];
+    int cap = 0;
+    bool changed = false;
+    __device__ void load(const Lists& L, int64_t row) {
+        cap = L.cap;
+        while (atomicCAS(L.lock + row, 0, 1) != 0) __nanosleep(64);
+        __threadfence();
+        const volatile float* lk = L.keys + row * cap;
+        const volatile int32_t* li = L.ids + row * cap;
+        for (int t = 0; t < cap; ++t) {
+            k[t] = lk[t];
+            i[t] = li[t];
+        }
+    }
+    __device__ void offer(float key, int32_t id) {
+        if (!pair_less(key, id, k[cap - 1], i[cap - 1])) return;
+        int pos = cap - 1;
+        for (; pos > 0 && pair_less(key, id, k[pos - 1], i[pos - 1]); --pos) {
+            k[pos] = k[pos - 1];
+            i[pos] = i[pos - 1];
+        }
+        k[pos] = key;
+        i[pos] = id;
+        changed = true;
+    }
+    __device__ void store(const Lists& L, int64_t row) {
+        if (changed) {
+            volatile float* lk = L.keys + row * cap;
+            volatile int32_t* li = L.ids + row * cap;
+            for (int t = 0; t < cap; ++t) {
+                lk[t] = k[t];
+                li[t] = i[t];
+            }
+            *reinterpret_cast<volatile float*>(L.thr + row) = k[cap - 1];
+        }
+        __threadfence();
+        atomicExch(L.lock + row, 0);
+    }
+};
+
 // Folds count entries (key_of(s), id_of(s); key inf: no pair) into list
 // `row`. The row lock is taken only when a key passes the (possibly stale,
 // never too low) threshold, so once the lists are tight most tiles take no
@@ -134,41 +177,22 @@ __device__ void fold_into_list(const Lists& L, int64_t row, int count, KeyOf key
         if (key <= thr0 && key < kInf) break;
     }
     if (s == count) return;
+    if (L.cap <= kLocalCap) {
+        LocalList list;
+        list.load(L, row);
+        for (; s < count; ++s) {
+            const float key = key_of(s);
+            if (key <= list.k[list.cap - 1] && key < kInf) list.offer(key, id_of(s));
+        }
+        list.store(L, row);
+        return;
+    }
     volatile float* lk = L.keys + row * L.cap;
     volatile int32_t* li = L.ids + row * L.cap;
     const int cap = L.cap;
     while (atomicCAS(L.lock + row, 0, 1) != 0) __nanosleep(64);
     __threadfence();
-    if (cap <= kLocalCap) {
-        float k_loc[kLocalCap];
-        int32_t i_loc[kLocalCap];
-        for (int t = 0; t < cap; ++t) {
-            k_loc[t] = lk[t];
-            i_loc[t] = li[t];
-        }
-        bool changed = false;
-        for (; s < count; ++s) {
-            const float key = key_of(s);
-            if (!(key <= k_loc[cap - 1] && key < kInf)) continue;
-            const int32_t id = id_of(s);
-            if (!pair_less(key, id, k_loc[cap - 1], i_loc[cap - 1])) continue;
-            int pos = cap - 1;
-            for (; pos > 0 && pair_less(key, id, k_loc[pos - 1], i_loc[pos - 1]); --pos) {
-                k_loc[pos] = k_loc[pos - 1];
-                i_loc[pos] = i_loc[pos - 1];
-            }
-            k_loc[pos] = key;
-            i_loc[pos] = id;
-            changed = true;
-        }
-        if (changed) {
-            for (int t = 0; t < cap; ++t) {
-                lk[t] = k_loc[t];
-                li[t] = i_loc[t];
-            }
-            *thr_p = k_loc[cap - 1];
-        }
-    } else {  // long lists (large k): in place
+    {  // longer lists (large k): in place
         float worst_k = lk[cap - 1];
         int32_t worst_i = li[cap - 1];
         for (; s < count; ++s) {

@@ -98,11 +98,10 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     const bool tensor = args.precision == 2 || (args.precision == 0 && major >= 8);
     const int cap = tensor ? static_cast<int>(std::min<int64_t>(n_cand, args.k + kTensorMargin))
                            : candidate_cap(args.k, n_cand);
-    const bool with_stats = true;
 
     Prepared px, pq_own;
-    prepare(X, args.metric, with_stats, "x", stream, px);
-    if (!self) prepare(Q, args.metric, with_stats, "queries", stream, pq_own);
+    prepare(X, args.metric, "x", stream, px);
+    if (!self) prepare(Q, args.metric, "queries", stream, pq_own);
     const Prepared& pq = self ? px : pq_own;
 
     OwnedLists lists(Q.n, cap, stream);

@@ -39,7 +39,7 @@ struct PrepArgs {
     int64_t copy_ld;
     float* off;
     float* scale;      // cosine only
-    double* stat;      // nullptr: no certification data
+    double* stat;      // the certification's per-row statistic
     double* norm;
     Flags* flags;
 };
@@ -78,11 +78,9 @@ __global__ void prep_kernel(const T* __restrict__ x, PrepArgs a) {
             stat = 1.0;  // unit rows
             break;
     }
-    if (a.stat) {
-        a.stat[row] = stat;
-        a.norm[row] = sqrt(sq);
-        if (isfinite(stat)) atomicMax(&a.flags->max_stat, static_cast<unsigned long long>(__double_as_longlong(stat)));
-    }
+    a.stat[row] = stat;
+    a.norm[row] = sqrt(sq);
+    if (isfinite(stat)) atomicMax(&a.flags->max_stat, static_cast<unsigned long long>(__double_as_longlong(stat)));
 }
 
 __global__ void chunk_kernel(const float* __restrict__ x, int64_t n, int64_t ld, Metric metric, float* off,
@@ -202,7 +200,7 @@ __global__ void refine_kernel(RefineArgs a, double inf) {
 
 }  // namespace
 
-void prepare(const DeviceMatrix& m, Metric metric, bool with_stats, const char* name, cudaStream_t stream,
+void prepare(const DeviceMatrix& m, Metric metric, const char* name, cudaStream_t stream,
              Prepared& out) {
     const auto addr = reinterpret_cast<uintptr_t>(m.data);
     const bool in_place = !m.f64 && m.d % 4 == 0 && m.ld % 4 == 0 && addr % 16 == 0;
@@ -211,10 +209,8 @@ void prepare(const DeviceMatrix& m, Metric metric, bool with_stats, const char* 
     if (!in_place) out.copy.reset(static_cast<size_t>(m.n) * ld, "cudaMalloc (fp32 copy of the input)");
     out.off.reset(m.n, "cudaMalloc (row offsets)");
     if (metric == Metric::Cosine) out.scale.reset(m.n, "cudaMalloc (row scales)");
-    if (with_stats) {
-        out.stat.reset(m.n, "cudaMalloc (row norms)");
-        out.norm.reset(m.n, "cudaMalloc (row norms)");
-    }
+    out.stat.reset(m.n, "cudaMalloc (row norms)");
+    out.norm.reset(m.n, "cudaMalloc (row norms)");
     DeviceBuffer<Flags> flags(1, "cudaMalloc (flags)");
     const Flags init{~0ULL, ~0ULL, ~0ULL, 0ULL};
     check(cudaMemcpyAsync(flags.get(), &init, sizeof(Flags), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync (flags)");

@@ -21,7 +21,7 @@ struct Prepared {
 
 // Validates the rows (NaN/Inf, huge norms, zero rows for cosine: ValueError
 // naming the first bad row) and fills `out`. `name` is the argument's name.
-void prepare(const DeviceMatrix& m, Metric metric, bool with_stats, const char* name, cudaStream_t stream,
+void prepare(const DeviceMatrix& m, Metric metric, const char* name, cudaStream_t stream,
              Prepared& out);
 
 // Offsets and scales of an fp32 chunk already laid out for the tile kernel.

@@ -137,49 +137,6 @@ __device__ void fold_tile(const TilePass& p, const TileMeta& meta, const float* 
     }
 }
 
-// A list copied to a thread's local memory while it holds the row lock (cap <= kLocalCap).
-struct LocalList {
-    float k[kLocalCap];
-    int32_t i[kLocalCap];
-    int cap = 0;
-    bool changed = false;
-    __device__ void load(const Lists& L, int64_t row) {
-        cap = L.cap;
-        while (atomicCAS(L.lock + row, 0, 1) != 0) __nanosleep(64);
-        __threadfence();
-        const volatile float* lk = L.keys + row * cap;
-        const volatile int32_t* li = L.ids + row * cap;
-        for (int t = 0; t < cap; ++t) {
-            k[t] = lk[t];
-            i[t] = li[t];
-        }
-    }
-    __device__ void offer(float key, int32_t id) {
-        if (!pair_less(key, id, k[cap - 1], i[cap - 1])) return;
-        int pos = cap - 1;
-        for (; pos > 0 && pair_less(key, id, k[pos - 1], i[pos - 1]); --pos) {
-            k[pos] = k[pos - 1];
-            i[pos] = i[pos - 1];
-        }
-        k[pos] = key;
-        i[pos] = id;
-        changed = true;
-    }
-    __device__ void store(const Lists& L, int64_t row) {
-        if (changed) {
-            volatile float* lk = L.keys + row * cap;
-            volatile int32_t* li = L.ids + row * cap;
-            for (int t = 0; t < cap; ++t) {
-                lk[t] = k[t];
-                li[t] = i[t];
-            }
-            *reinterpret_cast<volatile float*>(L.thr + row) = k[cap - 1];
-        }
-        __threadfence();
-        atomicExch(L.lock + row, 0);
-    }
-};
-
 // The fold with warps instead of threads (HUBNESS_FAST_CUDA_FOLD=warp; lists
 // of at most kLocalCap): warps 0-3 take 32 rows each, warps 4-7 32 columns
 // each. For each list every lane forms and tests 4 of its 128 keys against the
