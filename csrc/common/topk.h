@@ -63,6 +63,13 @@ public:
         size_[p] = s + 1;
         if (s + 1 == cap_) thr_[p] = K[cap_ - 1];
     }
+    // Asks the cache for the memory a push to point p touches first: the
+    // list's tail (insertion walks from the worst entry) and its size.
+    void prefetch(int64_t p) const {
+        __builtin_prefetch(&keys_[p * cap_ + cap_ - 1], 1);
+        __builtin_prefetch(&ids_[p * cap_ + cap_ - 1], 1);
+        __builtin_prefetch(&size_[p], 1);
+    }
     // Offer every candidate of `other` (same n_points) to this set.
     void merge_from(const TopKSet& other);
 

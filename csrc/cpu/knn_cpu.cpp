@@ -145,7 +145,11 @@ private:
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
                   TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr, bool same_set = true) {
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
-        std::fill(ws.beta.get() + n, ws.beta.get() + round_up(n, kNR), 0.f);
+        std::fill(ws.beta.get() + n, ws.beta.get() + round_up(n, kNR), std::numeric_limits<float>::quiet_NaN());  // padded columns never pass a fold
+        // The lists this pair may update were last touched long ago: fetch them while the tile runs.
+        for (int i = 0; i < m; ++i) rows->prefetch(r0 + i);
+        if (cols)
+            for (int j = 0; j < n; ++j) cols->prefetch(c0 + j);
         TileFold f{nullptr, nullptr, gamma_, 0, 0, 0, 0, rows, cols, same_set};
         tile_product(kern_, ws, a, r0, m, b, c0, n, d_, a_rows, diag, [&](int ir, int jr) -> const TileFold* {
             if (diag) return nullptr;

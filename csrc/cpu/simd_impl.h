@@ -13,6 +13,7 @@ static inline v8f load8(const float* p) {
     return r;
 }
 static inline v8f splat(float x) { return v8f{x, x, x, x, x, x, x, x}; }
+static inline v8f vmax(v8f a, v8f b) { return a > b ? a : b; }  // one vmaxps with AVX
 static inline int mask_bits(v8i m) {
 #if defined(__AVX__)
     return _mm256_movemask_ps(reinterpret_cast<__m256>(m));
@@ -29,28 +30,54 @@ static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, 
     if (cols && (gj != gi || !same_set) && key <= cols->thr()[gj]) cols->push(gj, key, gi);
 }
 
-__attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf::kMR][2], const hf::TileFold& f) {
-    const v8f vg = splat(f.gamma);
-    const v8f b0 = load8(f.beta), b1 = load8(f.beta + 8);
+// Slow path of fold_tile: the rows of a micro-tile with at least one key
+// passing a threshold. keys: the micro-tile's keys, row after row.
+__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf::kNR], const hf::TileFold& f) {
     const int colmask = (1 << f.nvalid) - 1;
-    const float* rthr = f.rows->thr();
-#pragma GCC unroll 6
-    for (int r = 0; r < hf::kMR; ++r) {  // constant trip count: acc[r] stays in registers
-        if (r >= f.mvalid) break;
-        const v8f ar = splat(f.alpha[r]);
-        const v8f k0 = ar + b0 + vg * acc[r][0], k1 = ar + b1 + vg * acc[r][1];
-        const v8f tr = splat(rthr[f.row0 + r]);
+    for (int r = 0; r < f.mvalid; ++r) {
+        const v8f k0 = load8(keys[r]), k1 = load8(keys[r] + 8);
+        const v8f tr = splat(f.rows->thr()[f.row0 + r]);
         v8i h0 = k0 <= tr, h1 = k1 <= tr;
         if (f.cols) {
-            const float* cthr = f.cols->thr() + f.col0;  // padded: 16 loads are always in bounds
+            const float* cthr = f.cols->thr() + f.col0;
             h0 |= k0 <= load8(cthr);
             h1 |= k1 <= load8(cthr + 8);
         }
         for (int bits = (mask_bits(h0) | mask_bits(h1) << 8) & colmask; bits; bits &= bits - 1) {
             const int l = __builtin_ctz(bits);
-            offer_pair(f.rows, f.cols, f.row0 + r, f.col0 + l, l < 8 ? k0[l] : k1[l - 8], f.same_set);
+            offer_pair(f.rows, f.cols, f.row0 + r, f.col0 + l, keys[r][l], f.same_set);
         }
     }
+}
+
+// Turns the dot products of a micro-tile into keys in place and tests them all
+// against max(row threshold, column threshold) with one branch per micro-tile:
+// almost every tile has no candidate, and those leave without a store. beta is
+// NaN past nvalid, so padded columns never pass.
+__attribute__((always_inline)) static inline void fold_tile(v8f (&acc)[hf::kMR][2], const hf::TileFold& f) {
+    const v8f vg = splat(f.gamma);
+    const v8f b0 = load8(f.beta), b1 = load8(f.beta + 8);
+    const float* rthr = f.rows->thr() + f.row0;
+    const float ninf = -__builtin_inff();
+    const v8f c0 = f.cols ? load8(f.cols->thr() + f.col0) : splat(ninf);  // thr() is padded: always in bounds
+    const v8f c1 = f.cols ? load8(f.cols->thr() + f.col0 + 8) : splat(ninf);
+    v8i any = v8i{};
+#pragma GCC unroll 6
+    for (int r = 0; r < hf::kMR; ++r) {  // constant trip count: acc[r] stays in registers
+        if (r >= f.mvalid) break;
+        const v8f ar = splat(f.alpha[r]);
+        acc[r][0] = ar + b0 + vg * acc[r][0];
+        acc[r][1] = ar + b1 + vg * acc[r][1];
+        const v8f tr = splat(rthr[r]);
+        any |= (acc[r][0] <= vmax(tr, c0)) | (acc[r][1] <= vmax(tr, c1));
+    }
+    if (!mask_bits(any)) return;
+    float keys[hf::kMR][hf::kNR] __attribute__((aligned(32)));
+    for (int r = 0; r < f.mvalid; ++r) {
+        std::memcpy(keys[r], &acc[r][0], sizeof(v8f));
+        std::memcpy(keys[r] + 8, &acc[r][1], sizeof(v8f));
+    }
+    offer_tile(keys, f);
 }
 
 static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b,
