@@ -144,6 +144,8 @@ private:
     // and scan its upper triangle.
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
                   TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr, bool same_set = true) {
+        std::copy(a.offset.begin() + r0, a.offset.begin() + r0 + m, ws.alpha.get());
+        std::fill(ws.alpha.get() + m, ws.alpha.get() + round_up(m, kMR), std::numeric_limits<float>::quiet_NaN());
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
         std::fill(ws.beta.get() + n, ws.beta.get() + round_up(n, kNR), std::numeric_limits<float>::quiet_NaN());  // padded columns never pass a fold
         // The lists this pair may update were last touched long ago: fetch them while the tile runs.
@@ -153,12 +155,12 @@ private:
         TileFold f{nullptr, nullptr, gamma_, 0, 0, 0, 0, rows, cols, same_set};
         tile_product(kern_, ws, a, r0, m, b, c0, n, d_, a_rows, diag, [&](int ir, int jr) -> const TileFold* {
             if (diag) return nullptr;
-            f.alpha = a.offset.data() + r0 + ir;
+            f.alpha = ws.alpha.get() + ir;
             f.beta = ws.beta.get() + jr;
             f.row0 = r0 + ir;
             f.col0 = c0 + jr;
             f.mvalid = std::min(kMR, m - ir);
-            f.nvalid = std::min(kNR, n - jr);
+            f.nvalid = n - jr;  // valid columns from jr on
             return &f;
         });
         if (!diag) return;

@@ -27,10 +27,11 @@ struct ScanArgs {
     int diag;       // 0: whole tile; 1: only j > i (self excluded); 2: j >= i (self included)
 };
 
-// Fused fold of one micro-tile, used on the last depth pass: the keys
-// alpha[r] + beta[c] + gamma * dot are formed in registers and only candidates
-// passing a threshold leave them. alpha/beta point at the tile's first row and
-// column; beta is readable for kNR entries (zero-padded past nvalid).
+// Fused fold of a strip of micro-tiles (kMR rows, consecutive kNR-column
+// panels), used on the last depth pass: the keys alpha[r] + beta[c] + gamma *
+// dot are formed in registers and only candidates passing a threshold leave
+// them. alpha/beta point at the strip's first row and column; beta is readable
+// for whole panels (NaN past nvalid, the valid columns from col0 on).
 struct TileFold {
     const float* alpha;
     const float* beta;
@@ -44,11 +45,12 @@ struct TileFold {
 
 struct Kernels {
     const char* name;
-    // C[0:6][0:16] (+)= A(6 x kc, row stride lda) * B_panel(16 x kc)^T, where
-    // B_panel holds the 16 values of each feature together (32-byte aligned).
+    // For each of `panels` consecutive B panels q (16 x kc each):
+    // C[0:6][16q:16q+16] (+)= A(6 x kc, row stride lda) * B_panel_q^T, where a
+    // panel holds the 16 values of each feature together (32-byte aligned).
     // With `fold`, the result (plus C when accumulating) is folded into the
     // candidate lists instead of being stored.
-    void (*microkernel)(int kc, const float* a, int64_t lda, const float* b, float* c,
+    void (*microkernel)(int kc, const float* a, int64_t lda, const float* b, int panels, float* c,
                         int ldc, bool accumulate, const TileFold* fold);
     // out[c * kNR + r] = src[r * ld + c], r < kNR, c < kc: a B panel from fp32 rows.
     void (*pack16)(const float* src, int64_t ld, int kc, float* out);

@@ -12,6 +12,7 @@ static inline v8f load8(const float* p) {
     std::memcpy(&r, p, sizeof r);
     return r;
 }
+static inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
 static inline v8f splat(float x) { return v8f{x, x, x, x, x, x, x, x}; }
 static inline v8f vmax(v8f a, v8f b) { return a > b ? a : b; }  // one vmaxps with AVX
 static inline int mask_bits(v8i m) {
@@ -32,89 +33,84 @@ static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, 
 
 // Slow path of fold_tile: the rows of a micro-tile with at least one key
 // passing a threshold. keys: the micro-tile's keys, row after row.
-__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf::kNR], const hf::TileFold& f) {
-    const int colmask = (1 << f.nvalid) - 1;
+// jq: the micro-tile's first column within the strip.
+__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf::kNR], const hf::TileFold& f, int jq) {
+    const int64_t col0 = f.col0 + jq;
+    const int colmask = f.nvalid - jq >= hf::kNR ? 0xffff : (1 << (f.nvalid - jq)) - 1;
     for (int r = 0; r < f.mvalid; ++r) {
         const v8f k0 = load8(keys[r]), k1 = load8(keys[r] + 8);
         const v8f tr = splat(f.rows->thr()[f.row0 + r]);
         v8i h0 = k0 <= tr, h1 = k1 <= tr;
         if (f.cols) {
-            const float* cthr = f.cols->thr() + f.col0;
+            const float* cthr = f.cols->thr() + col0;
             h0 |= k0 <= load8(cthr);
             h1 |= k1 <= load8(cthr + 8);
         }
         for (int bits = (mask_bits(h0) | mask_bits(h1) << 8) & colmask; bits; bits &= bits - 1) {
             const int l = __builtin_ctz(bits);
-            offer_pair(f.rows, f.cols, f.row0 + r, f.col0 + l, keys[r][l], f.same_set);
+            offer_pair(f.rows, f.cols, f.row0 + r, col0 + l, keys[r][l], f.same_set);
         }
     }
 }
 
-// Turns the dot products of a micro-tile into keys in place and tests them all
-// against max(row threshold, column threshold) with one branch per micro-tile:
-// almost every tile has no candidate, and those leave without a store. beta is
-// NaN past nvalid, so padded columns never pass.
-__attribute__((always_inline)) static inline void fold_tile(v8f (&acc)[hf::kMR][2], const hf::TileFold& f) {
+// Turns the dot products of a micro-tile into keys, stores them and tests
+// them all against max(row threshold, column threshold) with one branch per
+// micro-tile: almost every tile has no candidate. alpha and beta are NaN past
+// the valid rows and columns, so padding never passes.
+__attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf::kMR][2], const hf::TileFold& f, int jq) {
     const v8f vg = splat(f.gamma);
-    const v8f b0 = load8(f.beta), b1 = load8(f.beta + 8);
-    const float* rthr = f.rows->thr() + f.row0;
+    const v8f b0 = load8(f.beta + jq), b1 = load8(f.beta + jq + 8);
+    const float* rthr = f.rows->thr() + f.row0;  // padded: rows past the last point read +inf
     const float ninf = -__builtin_inff();
-    const v8f c0 = f.cols ? load8(f.cols->thr() + f.col0) : splat(ninf);  // thr() is padded: always in bounds
-    const v8f c1 = f.cols ? load8(f.cols->thr() + f.col0 + 8) : splat(ninf);
+    const float* cthr = f.cols ? f.cols->thr() + f.col0 + jq : nullptr;  // padded: always in bounds
+    const v8f c0 = cthr ? load8(cthr) : splat(ninf), c1 = cthr ? load8(cthr + 8) : splat(ninf);
+    float keys[hf::kMR][hf::kNR] __attribute__((aligned(32)));
     v8i any = v8i{};
 #pragma GCC unroll 6
-    for (int r = 0; r < hf::kMR; ++r) {  // constant trip count: acc[r] stays in registers
-        if (r >= f.mvalid) break;
+    for (int r = 0; r < hf::kMR; ++r) {
         const v8f ar = splat(f.alpha[r]);
-        acc[r][0] = ar + b0 + vg * acc[r][0];
-        acc[r][1] = ar + b1 + vg * acc[r][1];
+        const v8f k0 = ar + b0 + vg * acc[r][0], k1 = ar + b1 + vg * acc[r][1];
+        store8(keys[r], k0);
+        store8(keys[r] + 8, k1);
         const v8f tr = splat(rthr[r]);
-        any |= (acc[r][0] <= vmax(tr, c0)) | (acc[r][1] <= vmax(tr, c1));
+        any |= (k0 <= vmax(tr, c0)) | (k1 <= vmax(tr, c1));
     }
-    if (!mask_bits(any)) return;
-    float keys[hf::kMR][hf::kNR] __attribute__((aligned(32)));
-    for (int r = 0; r < f.mvalid; ++r) {
-        std::memcpy(keys[r], &acc[r][0], sizeof(v8f));
-        std::memcpy(keys[r] + 8, &acc[r][1], sizeof(v8f));
-    }
-    offer_tile(keys, f);
+    if (mask_bits(any)) offer_tile(keys, f, jq);
 }
 
-static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b,
+static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b, int panels,
                         float* __restrict c, int ldc, bool accumulate, const hf::TileFold* fold) {
-    const v8f* bp = static_cast<const v8f*>(__builtin_assume_aligned(b, 32));
-    v8f acc[hf::kMR][2];
+    for (int q = 0; q < panels; ++q, b += hf::kNR * kc, c += hf::kNR) {
+        const v8f* bp = static_cast<const v8f*>(__builtin_assume_aligned(b, 32));
+        v8f acc[hf::kMR][2];
 #pragma GCC unroll 6
-    for (int r = 0; r < hf::kMR; ++r) acc[r][0] = acc[r][1] = v8f{};  // not "= {}": that became a rep stos
+        for (int r = 0; r < hf::kMR; ++r) acc[r][0] = acc[r][1] = v8f{};  // not "= {}": that became a rep stos
 #pragma GCC unroll 4
-    for (int p = 0; p < kc; ++p) {
-        const v8f b0 = bp[0], b1 = bp[1];
+        for (int p = 0; p < kc; ++p) {
+            const v8f b0 = bp[0], b1 = bp[1];
 #pragma GCC unroll 6
-        for (int r = 0; r < hf::kMR; ++r) {
-            const v8f ar = splat(a[r * lda + p]);
-            acc[r][0] += ar * b0;
-            acc[r][1] += ar * b1;
+            for (int r = 0; r < hf::kMR; ++r) {
+                const v8f ar = splat(a[r * lda + p]);
+                acc[r][0] += ar * b0;
+                acc[r][1] += ar * b1;
+            }
+            bp += 2;
         }
-        bp += 2;
-    }
-    if (fold) {
         if (accumulate) {
+#pragma GCC unroll 6
             for (int r = 0; r < hf::kMR; ++r) {
                 const v8f* cr = static_cast<const v8f*>(__builtin_assume_aligned(c + r * ldc, 32));
                 acc[r][0] += cr[0];
                 acc[r][1] += cr[1];
             }
         }
-        fold_tile(acc, *fold);
-        return;
-    }
+        if (fold) {
+            fold_tile(acc, *fold, q * hf::kNR);
+            continue;
+        }
 #pragma GCC unroll 6
-    for (int r = 0; r < hf::kMR; ++r) {
-        v8f* cr = static_cast<v8f*>(__builtin_assume_aligned(c + r * ldc, 32));
-        if (accumulate) {
-            cr[0] += acc[r][0];
-            cr[1] += acc[r][1];
-        } else {
+        for (int r = 0; r < hf::kMR; ++r) {
+            v8f* cr = static_cast<v8f*>(__builtin_assume_aligned(c + r * ldc, 32));
             cr[0] = acc[r][0];
             cr[1] = acc[r][1];
         }

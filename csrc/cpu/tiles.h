@@ -174,7 +174,8 @@ struct Workspace {
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
-    Buffer beta = aligned_floats(kBlock);  // the column offsets of a pair, zero-padded to whole micro-tiles
+    Buffer alpha = aligned_floats(kBlock);  // the row offsets of a pair, NaN-padded to whole micro-tiles
+    Buffer beta = aligned_floats(kBlock);   // the column offsets, NaN-padded to whole micro-tiles
 };
 
 // Blocks whose rows fit in a per-thread copy for the whole depth.
@@ -196,8 +197,9 @@ double exact_sqdist(const T* a, const T* b, int64_t d) {
 }
 
 // Tile of dot products of rows [r0, r0+m) of `a` with rows [c0, c0+n) of `b`.
-// fold_for(ir, jr) gives the TileFold of a micro-tile on the last depth pass
-// (or nullptr: the tile is stored in ws.c, row stride kBlock). a_rows: the A
+// fold_for(ir, jr) gives the TileFold of the strip of micro-tiles from column
+// jr on, rows ir..ir+kMR, on the last depth pass (or nullptr: the tile is
+// stored in ws.c, row stride kBlock). a_rows: the A
 // rows already packed for the whole depth (row stride row_stride(d)), or
 // nullptr. skip_lower: micro-tiles strictly below the diagonal are skipped.
 template <class T, class FoldFor>
@@ -216,12 +218,11 @@ void tile_product(const Kernels& kern, Workspace& ws, const Side<T>& a, int64_t 
             for (int jc = 0; jc < npad; jc += kNC) {
                 const int jend = std::min(npad, jc + kNC);
                 for (int ir = ic; ir < iend; ir += kMR) {
-                    for (int jr = jc; jr < jend; jr += kNR) {
-                        if (skip_lower && jr + kNR <= ir) continue;  // strictly below the diagonal: never read
-                        kern.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc,
-                                         ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0,
-                                         last ? fold_for(ir, jr) : nullptr);
-                    }
+                    // Micro-tiles strictly below the diagonal (jr + kNR <= ir) are never read.
+                    const int jr = skip_lower ? std::max(jc, ir / kNR * kNR) : jc;
+                    if (jr >= jend) continue;
+                    kern.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc, (jend - jr) / kNR,
+                                     ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0, last ? fold_for(ir, jr) : nullptr);
                 }
             }
         }
