@@ -31,24 +31,30 @@ static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, 
     if (cols && (gj != gi || !same_set) && key <= cols->thr()[gj]) cols->push(gj, key, gi);
 }
 
-// Slow path of fold_tile: the rows of a micro-tile with at least one key
-// passing a threshold. keys: the micro-tile's keys, row after row.
-// jq: the micro-tile's first column within the strip.
+// Slow path of fold_tile: offers every key of a micro-tile that passes its
+// row's or its column's threshold. keys: the micro-tile's keys, row after row
+// (NaN in padding); jq: the micro-tile's first column within the strip. The
+// hits of all rows are gathered as bits 16 r + l first, so the walk over them
+// is one loop.
 __attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf::kNR], const hf::TileFold& f, int jq) {
+    static_assert(hf::kMR * hf::kNR <= 128 && hf::kNR == 16, "hit bits must fit two 64-bit words");
     const int64_t col0 = f.col0 + jq;
-    const int colmask = f.nvalid - jq >= hf::kNR ? 0xffff : (1 << (f.nvalid - jq)) - 1;
-    for (int r = 0; r < f.mvalid; ++r) {
-        const v8f k0 = load8(keys[r]), k1 = load8(keys[r] + 8);
-        const v8f tr = splat(f.rows->thr()[f.row0 + r]);
-        v8i h0 = k0 <= tr, h1 = k1 <= tr;
-        if (f.cols) {
-            const float* cthr = f.cols->thr() + col0;
-            h0 |= k0 <= load8(cthr);
-            h1 |= k1 <= load8(cthr + 8);
-        }
-        for (int bits = (mask_bits(h0) | mask_bits(h1) << 8) & colmask; bits; bits &= bits - 1) {
-            const int l = __builtin_ctz(bits);
-            offer_pair(f.rows, f.cols, f.row0 + r, col0 + l, keys[r][l], f.same_set);
+    const float* rthr = f.rows->thr() + f.row0;
+    const float ninf = -__builtin_inff();
+    const float* cthr = f.cols ? f.cols->thr() + col0 : nullptr;
+    const v8f c0 = cthr ? load8(cthr) : splat(ninf), c1 = cthr ? load8(cthr + 8) : splat(ninf);
+    uint64_t words[2] = {0, 0};
+    for (int r = 0; r < hf::kMR; ++r) {
+        const v8f tr = splat(rthr[r]);
+        const uint64_t bits = static_cast<uint64_t>(mask_bits(load8(keys[r]) <= vmax(tr, c0)) |
+                                                    mask_bits(load8(keys[r] + 8) <= vmax(tr, c1)) << 8);
+        words[r / 4] |= bits << (16 * (r % 4));
+    }
+    const float* flat = &keys[0][0];
+    for (int w = 0; w < 2; ++w) {
+        for (uint64_t bits = words[w]; bits; bits &= bits - 1) {
+            const int b = 64 * w + __builtin_ctzll(bits);
+            offer_pair(f.rows, f.cols, f.row0 + b / hf::kNR, col0 + b % hf::kNR, flat[b], f.same_set);
         }
     }
 }
