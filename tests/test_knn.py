@@ -24,6 +24,12 @@ def test_gaussian_matches_oracle(simd, rng, metric):
     check(rng.standard_normal((1300, 37)), 6, metric)  # 1300: not a multiple of the 576-row block
 
 
+@pytest.mark.parametrize("n", [1158, 1735])  # last block: 6 rows (read in place) / 7 rows (packed)
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])  # fp32 rows in place / rescaled and packed
+def test_float32_self_join_every_block_layout(simd, rng, n, metric):
+    check(rng.standard_normal((n, 40)).astype(np.float32), 5, metric, n_threads=2)
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_cross_search_matches_oracle(simd, rng, metric):
     x, q = rng.standard_normal((1500, 24)), rng.standard_normal((700, 24))

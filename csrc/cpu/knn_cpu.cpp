@@ -105,7 +105,7 @@ public:
                 for (int64_t J = 0; J < nbb; ++J) {
                     runner_.step([&] {
                         run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
-                                 prepack ? ws.rows.get() : nullptr, false);
+                                 packed_rows(ws, prepack), false);
                     });
                 }
             }
@@ -143,7 +143,7 @@ private:
     // registers on the last depth pass; diagonal pairs keep the tile in ws.c
     // and scan its upper triangle.
     void run_pair(Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b, int64_t c0, int n,
-                  TopKSet* rows, TopKSet* cols, bool diag, const float* a_rows = nullptr, bool same_set = true) {
+                  TopKSet* rows, TopKSet* cols, bool diag, const Prepacked& pre, bool same_set = true) {
         std::copy(a.offset.begin() + r0, a.offset.begin() + r0 + m, ws.alpha.get());
         std::fill(ws.alpha.get() + m, ws.alpha.get() + round_up(m, kMR), std::numeric_limits<float>::quiet_NaN());
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
@@ -153,7 +153,7 @@ private:
         if (cols)
             for (int j = 0; j < n; ++j) cols->prefetch(c0 + j);
         TileFold f{nullptr, nullptr, gamma_, 0, 0, 0, 0, rows, cols, same_set};
-        tile_product(kern_, ws, a, r0, m, b, c0, n, d_, a_rows, diag, [&](int ir, int jr) -> const TileFold* {
+        tile_product(kern_, ws, a, r0, m, b, c0, n, d_, pre, diag, [&](int ir, int jr) -> const TileFold* {
             if (diag) return nullptr;
             f.alpha = ws.alpha.get() + ir;
             f.beta = ws.beta.get() + jr;
@@ -176,8 +176,10 @@ private:
         PairSchedule schedule(nb);
         total_ = schedule.size();
         const int threads = static_cast<int>(std::min<int64_t>(threads_, std::max<int64_t>(1, nb / 2)));
-        // A thread keeps the rows of one block packed for the whole depth and
-        // asks for pairs with that block first, so most pairs pack only B.
+        // A thread keeps one block I packed as B panels for the whole depth and
+        // asks for pairs with that block first; the other block's rows are the
+        // A operand, read in place when they are fp32, so most pairs pack nothing.
+        // Its rows are the tile's rows, I's points its columns.
         const bool prepack = prepack_fits(d_);
         runner_.run([&](Workspace& ws) {
             std::pair<int64_t, int64_t> pr;
@@ -186,17 +188,27 @@ private:
                 auto [I, J] = pr;
                 if (J == packed) std::swap(I, J);
                 runner_.step([&] {
-                    if (prepack && I != packed) {
-                        pack_rows(db_, d_, I * kBlock, block_len(db_, I), 0, static_cast<int>(d_), ws.rows.get(),
-                                  row_stride(d_));
-                        packed = I;
+                    const int mi = block_len(db_, I), mj = block_len(db_, J);
+                    Prepacked pre;
+                    if (prepack) {
+                        if (I != packed) {
+                            pack_block_panels(kern_, db_, d_, I * kBlock, mi, ws.rows.get());
+                            packed = I;
+                        }
+                        pre = {rows_in_place(db_, d_, J * kBlock, mj), d_, ws.rows.get()};
                     }
-                    run_pair(ws, db_, I * kBlock, block_len(db_, I), db_, J * kBlock, block_len(db_, J), &set, &set,
-                             I == J, prepack ? ws.rows.get() : nullptr);
+                    run_pair(ws, db_, J * kBlock, mj, db_, I * kBlock, mi, &set, &set, I == J, pre);
                 });
                 schedule.release(pr);
             }
-        }, threads, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        }, threads, total_, prepack ? static_cast<size_t>(round_up(kBlock, kNR)) * d_ : 0);
+    }
+
+    // A Prepacked naming the rows a thread packed into ws.rows (row stride row_stride(d)), if any.
+    Prepacked packed_rows(Workspace& ws, bool prepacked) const {
+        Prepacked pre;
+        if (prepacked) pre = {ws.rows.get(), row_stride(d_), nullptr};
+        return pre;
     }
 
     // Query blocks x database slices; each slice has its own candidate lists
@@ -217,7 +229,7 @@ private:
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
                     runner_.step([&] {
                         run_pair(ws, q_, qb * kBlock, m, db_, J * kBlock, block_len(db_, J), &sets[s], nullptr, false,
-                                 prepack ? ws.rows.get() : nullptr);
+                                 packed_rows(ws, prepack));
                     });
                 }
             }

@@ -196,22 +196,52 @@ double exact_sqdist(const T* a, const T* b, int64_t d) {
     return acc;
 }
 
+// Operands of a tile product already laid out for the whole depth; a null
+// pointer means "pack per pair". a_rows: A rows, row stride a_ld. b_panels: B
+// as micro-panels, the depth slab at p0 starting at b_panels + p0 * round_up(n, kNR)
+// (pack_block_panels).
+struct Prepacked {
+    const float* a_rows = nullptr;
+    int64_t a_ld = 0;
+    const float* b_panels = nullptr;
+};
+
+// B panels of rows [r0, r0 + m) for the whole depth, in the layout of Prepacked::b_panels.
+template <class T>
+void pack_block_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, int m, float* out) {
+    for (int64_t p0 = 0; p0 < d; p0 += kKC) {
+        const int kc = static_cast<int>(std::min<int64_t>(kKC, d - p0));
+        pack_panels(kern, s, d, r0, m, p0, kc, out + p0 * round_up(m, kNR));
+    }
+}
+
+// Rows [r0, r0 + m) read in place as the A operand (row stride d), or nullptr
+// when they need packing: another dtype, cosine scaling, or a block whose
+// last micro-tile would read past the end of the array.
+template <class T>
+const float* rows_in_place(const Side<T>& s, int64_t d, int64_t r0, int m) {
+    if constexpr (std::is_same<T, float>::value) {
+        if (s.inv_norm.empty() && r0 + round_up(m, kMR) <= s.n) return s.x + r0 * d;
+    }
+    return nullptr;
+}
+
 // Tile of dot products of rows [r0, r0+m) of `a` with rows [c0, c0+n) of `b`.
 // fold_for(ir, jr) gives the TileFold of the strip of micro-tiles from column
 // jr on, rows ir..ir+kMR, on the last depth pass (or nullptr: the tile is
-// stored in ws.c, row stride kBlock). a_rows: the A
-// rows already packed for the whole depth (row stride row_stride(d)), or
-// nullptr. skip_lower: micro-tiles strictly below the diagonal are skipped.
+// stored in ws.c, row stride kBlock). pre: operands laid out beforehand.
+// skip_lower: micro-tiles strictly below the diagonal are skipped.
 template <class T, class FoldFor>
 void tile_product(const Kernels& kern, Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b,
-                  int64_t c0, int n, int64_t d, const float* a_rows, bool skip_lower, FoldFor fold_for) {
+                  int64_t c0, int n, int64_t d, const Prepacked& pre, bool skip_lower, FoldFor fold_for) {
     const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
     for (int64_t p0 = 0; p0 < d; p0 += kKC) {
         const int kc = static_cast<int>(std::min<int64_t>(kKC, d - p0));
-        const float* a_ptr = a_rows ? a_rows + p0 : ws.a.get();
-        const int64_t lda = a_rows ? row_stride(d) : kc;
-        if (!a_rows) pack_rows(a, d, r0, m, p0, kc, ws.a.get(), kc);  // contiguous rows: one stream per tile row
-        pack_panels(kern, b, d, c0, n, p0, kc, ws.b.get());
+        const float* a_ptr = pre.a_rows ? pre.a_rows + p0 : ws.a.get();
+        const int64_t lda = pre.a_rows ? pre.a_ld : kc;
+        if (!pre.a_rows) pack_rows(a, d, r0, m, p0, kc, ws.a.get(), kc);  // contiguous rows: one stream per tile row
+        const float* b_ptr = pre.b_panels ? pre.b_panels + p0 * npad : ws.b.get();
+        if (!pre.b_panels) pack_panels(kern, b, d, c0, n, p0, kc, ws.b.get());
         const bool last = p0 + kKC >= d;
         for (int ic = 0; ic < mpad; ic += kMC) {
             const int iend = std::min(mpad, ic + kMC);
@@ -221,7 +251,7 @@ void tile_product(const Kernels& kern, Workspace& ws, const Side<T>& a, int64_t 
                     // Micro-tiles strictly below the diagonal (jr + kNR <= ir) are never read.
                     const int jr = skip_lower ? std::max(jc, ir / kNR * kNR) : jc;
                     if (jr >= jend) continue;
-                    kern.microkernel(kc, a_ptr + ir * lda, lda, ws.b.get() + jr * kc, (jend - jr) / kNR,
+                    kern.microkernel(kc, a_ptr + ir * lda, lda, b_ptr + jr * kc, (jend - jr) / kNR,
                                      ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0, last ? fold_for(ir, jr) : nullptr);
                 }
             }
