@@ -1,0 +1,65 @@
+"""A/B two builds of the native CPU module in one process.
+
+    python benchmarks/cpu/ab.py A.so B.so [--n 50000] [--d 64] [--k 5] [--rounds 9] [--threads 2]
+
+Loads both shared objects (for example the _cpu module of two commits, built
+with `cmake -S . -B build-x -DHUBNESS_FAST_CUDA=OFF && ninja -C build-x _cpu`)
+side by side, checks that they return the same neighbours, then alternates
+them on the same self-join and prints the medians, their ratio and each one's
+fraction of the FMA peak. Alternating in one process is what makes a few per
+cent visible on a shared machine whose speed drifts by more than that between
+runs.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+
+import numpy as np
+
+
+def load(path: str, tag: str):
+    spec = importlib.util.spec_from_file_location(f"{tag}._cpu", path)  # the init symbol is PyInit__cpu
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("a")
+    ap.add_argument("b")
+    ap.add_argument("--n", type=int, default=50_000)
+    ap.add_argument("--d", type=int, default=64)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    mods = {"A": load(args.a, "build_a"), "B": load(args.b, "build_b")}
+    x = np.random.default_rng(0).standard_normal((args.n, args.d)).astype(np.float32)
+
+    def run(m):
+        return m.knn(x, None, args.k, 0, True, args.threads, "auto", None, False)[0]
+
+    if not np.array_equal(run(mods["A"]), run(mods["B"])):
+        raise SystemExit("the two builds return different neighbours")
+    times = {name: [] for name in mods}
+    for _ in range(args.rounds):
+        for name, m in mods.items():
+            t0 = time.perf_counter()
+            run(m)
+            times[name].append(time.perf_counter() - t0)
+    peak = max(mods["A"].peak_gflops(args.threads, 20_000_000) for _ in range(3))
+    gflop = args.n**2 * args.d / 1e9  # N^2/2 pairs x D multiply-adds
+    med = {name: statistics.median(t) for name, t in times.items()}
+    for name in mods:
+        print(f"{name}: median {med[name]:.3f} s, {gflop / med[name] / peak:.3f} of the FMA peak ({peak:.0f} GFLOP/s)")
+    print(f"B is {med['A'] / med['B']:.3f}x as fast as A (N={args.n}, D={args.d}, k={args.k}, {args.rounds} rounds)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
