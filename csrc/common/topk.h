@@ -21,7 +21,7 @@ inline int candidate_cap(int64_t k, int64_t n_candidates) {
     return static_cast<int>(k + kCandidateMargin < n_candidates ? k + kCandidateMargin : n_candidates);
 }
 
-inline bool pair_less(float ka, int64_t ia, float kb, int64_t ib) {
+__attribute__((always_inline)) inline bool pair_less(float ka, int64_t ia, float kb, int64_t ib) {
     return ka < kb || (ka == kb && ia < ib);
 }
 
@@ -44,7 +44,10 @@ public:
     // Offer candidate `id` with key `key` to point p. Not thread-safe for the
     // same p; different points may be updated concurrently. Inline for the
     // sorted lists (the hot path of every fold), out of line for heaps.
-    void push(int64_t p, float key, int64_t id) {
+    // Always inlined: the kernels that call it are compiled once per
+    // instruction set, and an out-of-line copy built with AVX2 must never be
+    // the one a portable caller links to.
+    __attribute__((always_inline)) void push(int64_t p, float key, int64_t id) {
         if (cap_ > kSortedMaxCap) return push_heap(p, key, id);
         float* K = &keys_[p * cap_];
         int64_t* I = &ids_[p * cap_];
@@ -65,7 +68,7 @@ public:
     }
     // Asks the cache for the memory a push to point p touches first: the
     // list's tail (insertion walks from the worst entry) and its size.
-    void prefetch(int64_t p) const {
+    __attribute__((always_inline)) void prefetch(int64_t p) const {
         __builtin_prefetch(&keys_[p * cap_ + cap_ - 1], 1);
         __builtin_prefetch(&ids_[p * cap_ + cap_ - 1], 1);
         __builtin_prefetch(&size_[p], 1);
