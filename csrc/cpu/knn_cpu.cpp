@@ -153,15 +153,13 @@ private:
         for (int i = 0; i < m; ++i) rows->prefetch(r0 + i);
         if (cols)
             for (int j = 0; j < n; ++j) cols->prefetch(c0 + j);
-        TileFold f{nullptr, nullptr, gamma_, 0, 0, 0, 0, rows, cols, same_set};
+        TileFold f{nullptr, nullptr, gamma_, 0, 0, rows, cols, same_set};
         tile_product(kern_, ws, a, r0, m, b, c0, n, d_, pre, diag, [&](int ir, int jr) -> const TileFold* {
             if (diag) return nullptr;
             f.alpha = ws.alpha.get() + ir;
             f.beta = ws.beta.get() + jr;
             f.row0 = r0 + ir;
             f.col0 = c0 + jr;
-            f.mvalid = std::min(kMR, m - ir);
-            f.nvalid = n - jr;  // valid columns from jr on
             return &f;
         });
         if (!diag) return;

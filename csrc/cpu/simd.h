@@ -30,14 +30,15 @@ struct ScanArgs {
 // Fused fold of a strip of micro-tiles (kMR rows, consecutive kNR-column
 // panels), used on the last depth pass: the keys alpha[r] + beta[c] + gamma *
 // dot are formed in registers and only candidates passing a threshold leave
-// them. alpha/beta point at the strip's first row and column; beta is readable
-// for whole panels (NaN past nvalid, the valid columns from col0 on).
+// them. alpha/beta point at the strip's first row and column and are readable
+// for whole micro-tiles: NaN past the valid rows and columns, which is what
+// keeps padding out of the lists (the kernels are never built with
+// -ffast-math / -ffinite-math-only; simd_impl.h refuses them).
 struct TileFold {
     const float* alpha;
     const float* beta;
     float gamma;
     int64_t row0, col0;
-    int mvalid, nvalid;
     TopKSet* rows;
     TopKSet* cols;      // nullptr: rows only
     bool same_set;      // rows and columns index one point set: never offer a point to itself

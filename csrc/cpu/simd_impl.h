@@ -4,6 +4,10 @@
 // The includer provides <chrono>, <cstring>, <immintrin.h> (AVX builds) and simd.h
 // before opening its namespace.
 
+#if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
+#error "the fold keeps padding out of the candidate lists with NaN offsets: build without -ffast-math"
+#endif
+
 typedef float v8f __attribute__((vector_size(32)));
 typedef int v8i __attribute__((vector_size(32)));
 

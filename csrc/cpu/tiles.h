@@ -30,6 +30,10 @@ constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 512 fp32) st
 constexpr int kNC = 96;      // columns per sweep: their B panels (96 x 512 fp32) stay in L2 beside the A rows
 constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread copy of a block's rows
 constexpr int kRowPad = 16;  // floats of padding after each packed row (see row_stride)
+// Whole micro-tiles per block and per sweep: the fold's padding (ws.alpha,
+// ws.beta) stays inside a block and a strip is a whole number of panels.
+static_assert(kBlock % kMR == 0 && kBlock % kNR == 0 && kNC % kNR == 0 && kMC % kMR == 0,
+              "blocks and sweeps must hold whole micro-tiles");
 
 struct FreeDeleter {
     void operator()(float* p) const { std::free(p); }
@@ -170,7 +174,7 @@ void pack_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, i
 
 struct Workspace {
     explicit Workspace(size_t row_copy_floats = 0) : rows(aligned_floats(row_copy_floats)) {}
-    Buffer rows;  // the rows of one block packed for the whole depth (or empty)
+    Buffer rows;  // one block packed for the whole depth (or empty): A rows, or B panels in a self-join
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
