@@ -65,6 +65,19 @@ def test_integer_grid_ties_broken_by_index(simd):
     assert d[0, 0] == 1.0  # grid neighbours at distance 1
 
 
+@pytest.mark.parametrize("k", [1, 4, 6])
+@pytest.mark.parametrize("jitter", [3e-5, 3e-4, 3e-3])
+def test_near_tied_grid_around_the_rounding_bound(simd, k, jitter):
+    # A grid jittered by about the fp32 bound of its keys (~1e-3 here): the gaps
+    # between the k-th, (k+1)-th, ... keys straddle the margin by which a list
+    # may turn points away (TopKSet::set_margins), on both sides of it.
+    rng = np.random.default_rng(1)
+    g = np.stack(np.meshgrid(np.arange(10), np.arange(10), np.arange(10)), -1).reshape(-1, 3) * 3.0
+    x = (rng.permutation(g) + rng.uniform(-jitter, jitter, g.shape)).astype(np.float32)
+    check(x, k)
+    check(x, k, queries=x[:300] + np.float32(0.5))
+
+
 def test_duplicates_are_neighbours_at_distance_zero(simd, rng):
     base = rng.standard_normal((40, 12))
     x = np.repeat(base, 30, axis=0)  # 30 exact copies of each point: massive ties the fp32 pass cannot order

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <limits>
+#include <utility>
 
 namespace hf {
 
@@ -45,6 +46,12 @@ void TopKSet::push_heap(int64_t p, float key, int64_t id) {
     K[c] = key;
     I[c] = id;
     thr_[p] = K[0];
+}
+
+void TopKSet::set_margins(int k, std::vector<float> margin) {
+    if (cap_ > kSortedMaxCap || k < 1 || k >= cap_) return;  // heaps, or no entries beyond k: nothing to gain
+    margin_k_ = k;
+    margin_ = std::move(margin);
 }
 
 void TopKSet::merge_from(const TopKSet& other) {

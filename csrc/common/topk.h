@@ -4,9 +4,15 @@
 // (<= kSortedMaxCap) and as a max-heap beyond, ordered
 // lexicographically (smaller key first, then smaller id), so the result of a
 // stream of pushes is the same set whatever the order of the stream: results
-// do not depend on threads, tiles or backends. `thr[p]` mirrors the worst
-// kept key once the list is full (+inf before) so
-// that SIMD code can pre-filter a tile with a single `key <= thr` compare.
+// do not depend on threads, tiles or backends. `thr[p]` is the largest key
+// still worth offering to p, so that SIMD code can pre-filter a tile with a
+// single `key <= thr` compare: the worst kept key once the list is full (+inf
+// before) or, with margins (set_margins, sorted lists only), the k-th kept key
+// plus margin[p] when that is lower. A margin of more than twice the largest
+// fp32 rounding bound of p's keys only turns away points that cannot be among
+// p's k nearest; the list's first k entries stay the same for every order,
+// the entries beyond may then depend on it. thr[p] never increases, and every
+// point not in the list was offered with a key above its final value.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -65,7 +71,17 @@ public:
         I[c] = id;
         size_[p] = s + 1;
         if (s + 1 == cap_) thr_[p] = K[cap_ - 1];
+        if (margin_k_ > 0 && s + 1 >= margin_k_) {
+            const float lim = K[margin_k_ - 1] + margin_[p];  // margin_ absorbs this rounding (see set_margins)
+            if (lim < thr_[p]) thr_[p] = lim;
+        }
     }
+    // Lowers thresholds to the k-th kept key + margin[p] (sorted lists only;
+    // ignored for heaps). margin[p] must exceed twice p's largest rounding
+    // bound by more than the rounding of that float sum: 2.5 times the bound
+    // does when the bound is at least 16 units of the keys' last place (the
+    // fp32 bound of every metric is).
+    void set_margins(int k, std::vector<float> margin);
     // Asks the cache for the memory a push to point p touches first: the
     // list's tail (insertion walks from the worst entry) and its size.
     __attribute__((always_inline)) void prefetch(int64_t p) const {
@@ -85,6 +101,8 @@ private:
     std::vector<int64_t> ids_;
     std::vector<int> size_;
     std::vector<float> thr_;
+    int margin_k_ = 0;           // 0: no margins
+    std::vector<float> margin_;  // per point, with margin_k_
 };
 
 }  // namespace hf

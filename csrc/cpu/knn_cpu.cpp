@@ -92,8 +92,12 @@ public:
     KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
         const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
         TopKSet set_a(q_.n, candidate_cap(ka, db_.n));
+        set_margins(set_a, q_, db_, ka);
         std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
-        for (int t = 0; t < threads_; ++t) sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
+        for (int t = 0; t < threads_; ++t) {
+            sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
+            set_margins(sets_b.back(), db_, q_, kb);
+        }
         const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
         total_ = nab * nbb;
         const bool prepack = prepack_fits(d_);
@@ -124,11 +128,15 @@ public:
         std::vector<TopKSet> sets;
         if (self_) {
             sets.emplace_back(db_.n, cap_);
+            set_margins(sets[0], db_, db_, p_.k);
             self_join(sets[0]);
         } else {
             const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
             const int slices = (nqb >= 2 * threads_) ? 1 : static_cast<int>(std::min<int64_t>(threads_, ndb));
-            for (int s = 0; s < slices; ++s) sets.emplace_back(q_.n, cap_);
+            for (int s = 0; s < slices; ++s) {
+                sets.emplace_back(q_.n, cap_);
+                set_margins(sets.back(), q_, db_, p_.k);
+            }
             cross(sets);
             for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
         }
@@ -236,6 +244,17 @@ private:
     }
 
     static int block_len(const Side<T>& s, int64_t b) { return hf::block_len(s.n, b); }
+
+    // Lets each row's list turn away points whose key exceeds its k-th key by
+    // more than 2.5 times the row's largest rounding bound (TopKSet::set_margins):
+    // such points cannot be among its k nearest, and fewer pushes reach the lists.
+    // The float64 checks in finalize hold as before: thr() stays a lower limit
+    // of every key the list did not keep.
+    void set_margins(TopKSet& set, const Side<T>& rows, const Side<T>& cols, int k) const {
+        std::vector<float> margin(rows.n);
+        for (int64_t i = 0; i < rows.n; ++i) margin[i] = static_cast<float>(2.5 * bound(rows.stat[i], cols.max_stat));
+        set.set_margins(k, std::move(margin));
+    }
 
     double bound(double row_stat, double col_stat) const {
         return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;
