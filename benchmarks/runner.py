@@ -3,9 +3,11 @@
     python -m benchmarks [--quick] [--rounds 3] [--peers faiss-cpu,torch] [--out FILE]
 
 Each round runs every peer once, one after the other, so that drifting machine
-load hits all of them alike (with a short pause before each call, so that the
-previous peer's spinning worker threads do not steal cores); the table holds
-medians over rounds. The slow
+load hits all of them alike (with a pause before each call, so that the
+previous peer's spinning worker threads do not steal cores: half a second, or
+a quarter of the previous call's time up to 5 s, since a peer that allocated
+gigabytes, as torch does here, leaves the next seconds measurably slower for
+whoever runs next); the table holds medians over rounds. The slow
 peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
 says otherwise. Every peer's result is checked against hubness_fast's (hub
 counts for self-joins, neighbour sets for searches). Results go to
@@ -31,7 +33,9 @@ from . import peers
 
 # Pause before each timed call: OpenMP/OpenBLAS worker threads of the previous
 # peer spin for a while after it returns and would steal cores from the next.
-SETTLE_S = 0.5
+SETTLE_S = 0.5      # the shortest pause before a timed call
+SETTLE_FRACTION = 0.25  # of the previous call's time ...
+SETTLE_MAX_S = 5.0      # ... up to this
 
 FULL_CASES = [
     {"kind": "self", "n": 20000, "d": 512, "k": 5},
@@ -80,17 +84,19 @@ def run_case(case, names, rounds, slow_rounds, threads):
     times = {n: [] for n in names}
     peaks = []  # a register-only FMA sample taken just before each of our runs
     results = {}
+    last = 0.0  # duration of the previous timed call
     for r in range(max(rounds, slow_rounds)):
         for name in names:
             if r >= (slow_rounds if name in peers.SLOW else rounds):
                 continue
             fn = table[name]
-            time.sleep(SETTLE_S)
+            time.sleep(min(SETTLE_MAX_S, max(SETTLE_S, SETTLE_FRACTION * last)))
             if name == "hubness_fast":
                 peaks.append(_cpu.peak_gflops(threads, 20_000_000))
             t0 = time.perf_counter()
             out = fn(x, case["k"], threads) if q is None else fn(q, x, case["k"], threads)
-            times[name].append(time.perf_counter() - t0)
+            last = time.perf_counter() - t0
+            times[name].append(last)
             results.setdefault(name, out)
     ours = results["hubness_fast"]
     rows = {}
