@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import statistics
 import tempfile
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .report import write_report
 
 
 def main(argv=None) -> int:
@@ -82,10 +83,7 @@ def main(argv=None) -> int:
     moved = 2 * b * args.d * 4 + 2 * b * args.k * 16
     print(f"  one off-diagonal task: {flop / 1e9:.1f} GFLOP, {moved / 2**20:.1f} MiB in and out")
     report["task_gflop"], report["task_bytes"] = flop / 1e9, moved
-    out = Path(args.out) if args.out else (Path(__file__).resolve().parent / "results" /
-                                           f"dask-{datetime.date.today().isoformat()}.json")
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_report(report, args.out, "dask")
     return 0
 
 

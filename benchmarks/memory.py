@@ -22,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .report import RSS_HELPER, write_report
+
 CHILD = r"""
 import json, sys, time
 import numpy as np
 import hubness_fast as hf
-
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
+""" + RSS_HELPER + r"""
 path, k = sys.argv[1], int(sys.argv[2])
 x = np.load(path, mmap_mode="r")
 base = rss("VmRSS:")
@@ -76,11 +74,7 @@ def main(argv=None) -> int:
     report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "n": args.n, "d": args.d, "k": args.k,
               "file_bytes": file_bytes, "peak_above_start_bytes": r["peak_above_start"],
               "above_file_bytes": engine, "seconds": r["seconds"]}
-    dest = Path(args.out) if args.out else (Path(__file__).resolve().parent / "results" /
-                                            f"memory-{datetime.date.today().isoformat()}.json")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text(json.dumps(report, indent=2))
-    print(f"wrote {dest}")
+    write_report(report, args.out, "memory")
     return 0
 
 

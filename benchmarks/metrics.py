@@ -16,16 +16,13 @@ import json
 import statistics
 import subprocess
 import sys
-from pathlib import Path
+
+from .report import RSS_HELPER, write_report
 
 CHILD = r"""
 import json, sys, time
 import numpy as np
-
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
+""" + RSS_HELPER + r"""
 peer, n, d = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 rng = np.random.default_rng(0)
 real = rng.standard_normal((n, d), dtype=np.float32)
@@ -94,11 +91,7 @@ def main(argv=None) -> int:
         print(f"\nhubness_fast alone, real and fake {args.large} x {args.d}: {big['seconds']:.1f} s, "
               f"peak {big['peak_above_inputs'] / gib:.3f} GiB above the inputs; {big['values']}")
         report["large"] = {"n": args.large, **big}
-    out = Path(args.out) if args.out else (Path(__file__).resolve().parent / "results" /
-                                           f"metrics-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    write_report(report, args.out, "metrics")
     return 0
 
 

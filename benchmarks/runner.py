@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,7 @@ import hubness_fast as hf
 from hubness_fast import _cpu
 
 from . import peers
+from .report import write_report
 
 # Pause before each timed call: OpenMP/OpenBLAS worker threads of the previous
 # peer spin for a while after it returns and would steal cores from the next.
@@ -167,10 +167,6 @@ def main(argv=None) -> int:
         report["cases"].append({**case, "peers": rows, "fraction_of_peak": fraction,
                                 "fraction_of_peak_paired": paired,
                                 "speedup_vs_faiss": (ref / ours) if ref else None})
-    out = Path(args.out) if args.out else (
-        Path(__file__).resolve().parent / "results" / f"cpu-{'quick-' if args.quick else ''}"
-        f"{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {out}")
+    print()
+    write_report(report, args.out, "cpu-quick" if args.quick else "cpu")
     return 0

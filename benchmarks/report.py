@@ -1,0 +1,25 @@
+"""Where and how the benchmark runners write their JSON results."""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# The child scripts of the memory benchmarks read their resident set size this way.
+RSS_HELPER = r'''
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+'''
+
+
+def write_report(report: dict, out: str | None, stem: str) -> Path:
+    """Writes `report` to `out`, or to results/<stem>-<today>.json, and says where."""
+    dest = Path(out) if out else RESULTS / f"{stem}-{datetime.date.today().isoformat()}.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(report, indent=2))
+    print(f"wrote {dest}")
+    return dest
