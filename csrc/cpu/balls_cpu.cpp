@@ -68,9 +68,7 @@ public:
 private:
     void run_pair(Workspace& ws, int64_t r0, int m, int64_t c0, int n, bool prepacked, const BallSide& sa,
                   const BallSide& sb, Tally& ta, Tally& tb) {
-        Prepacked pre;
-        if (prepacked) pre = {ws.rows.get(), row_stride(d_), nullptr};
-        tile_product(kern_, ws, a_, r0, m, b_, c0, n, d_, pre, false,
+        tile_product(kern_, ws, a_, r0, m, b_, c0, n, d_, prepacked_rows(ws, prepacked, d_), false,
                      [](int, int) -> const TileFold* { return nullptr; });
         const float scale = static_cast<float>(bound_scale_);
         std::array<unsigned char, kBlock> near;

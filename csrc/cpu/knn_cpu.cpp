@@ -110,7 +110,7 @@ public:
                 for (int64_t J = 0; J < nbb; ++J) {
                     runner_.step([&] {
                         run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
-                                 packed_rows(ws, prepack), false);
+                                 prepacked_rows(ws, prepack, d_), false);
                     });
                 }
             }
@@ -211,13 +211,6 @@ private:
         }, threads, total_, prepack ? static_cast<size_t>(round_up(kBlock, kNR)) * d_ : 0);
     }
 
-    // A Prepacked naming the rows a thread packed into ws.rows (row stride row_stride(d)), if any.
-    Prepacked packed_rows(Workspace& ws, bool prepacked) const {
-        Prepacked pre;
-        if (prepacked) pre = {ws.rows.get(), row_stride(d_), nullptr};
-        return pre;
-    }
-
     // Query blocks x database slices; each slice has its own candidate lists
     // (merged afterwards), so few queries still keep every thread busy.
     void cross(std::vector<TopKSet>& sets) {
@@ -236,7 +229,7 @@ private:
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
                     runner_.step([&] {
                         run_pair(ws, q_, qb * kBlock, m, db_, J * kBlock, block_len(db_, J), &sets[s], nullptr, false,
-                                 packed_rows(ws, prepack));
+                                 prepacked_rows(ws, prepack, d_));
                     });
                 }
             }

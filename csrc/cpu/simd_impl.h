@@ -35,6 +35,14 @@ static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, 
     if (cols && (gj != gi || !same_set) && key <= cols->thr()[gj]) cols->push(gj, key, gi);
 }
 
+// The column thresholds of the micro-tile at jq within a fold's strip (thr()
+// is padded: always in bounds), or -inf where only rows have lists.
+static inline void column_limits(const hf::TileFold& f, int jq, v8f& c0, v8f& c1) {
+    const float* cthr = f.cols ? f.cols->thr() + f.col0 + jq : nullptr;
+    c0 = cthr ? load8(cthr) : splat(-__builtin_inff());
+    c1 = cthr ? load8(cthr + 8) : splat(-__builtin_inff());
+}
+
 // Slow path of fold_tile: offers every key of a micro-tile that passes its
 // row's or its column's threshold. keys: the micro-tile's keys, row after row
 // (NaN in padding); jq: the micro-tile's first column within the strip. The
@@ -44,9 +52,8 @@ __attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf
     static_assert(hf::kMR * hf::kNR <= 128 && hf::kNR == 16, "hit bits must fit two 64-bit words");
     const int64_t col0 = f.col0 + jq;
     const float* rthr = f.rows->thr() + f.row0;
-    const float ninf = -__builtin_inff();
-    const float* cthr = f.cols ? f.cols->thr() + col0 : nullptr;
-    const v8f c0 = cthr ? load8(cthr) : splat(ninf), c1 = cthr ? load8(cthr + 8) : splat(ninf);
+    v8f c0, c1;
+    column_limits(f, jq, c0, c1);
     uint64_t words[2] = {0, 0};
     for (int r = 0; r < hf::kMR; ++r) {
         const v8f tr = splat(rthr[r]);
@@ -71,9 +78,8 @@ __attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf:
     const v8f vg = splat(f.gamma);
     const v8f b0 = load8(f.beta + jq), b1 = load8(f.beta + jq + 8);
     const float* rthr = f.rows->thr() + f.row0;  // padded: rows past the last point read +inf
-    const float ninf = -__builtin_inff();
-    const float* cthr = f.cols ? f.cols->thr() + f.col0 + jq : nullptr;  // padded: always in bounds
-    const v8f c0 = cthr ? load8(cthr) : splat(ninf), c1 = cthr ? load8(cthr + 8) : splat(ninf);
+    v8f c0, c1;
+    column_limits(f, jq, c0, c1);
     float keys[hf::kMR][hf::kNR] __attribute__((aligned(32)));
     v8i any = v8i{};
 #pragma GCC unroll 6

@@ -210,6 +210,14 @@ struct Prepacked {
     const float* b_panels = nullptr;
 };
 
+// The A rows a thread packed into ws.rows for the whole depth (row stride
+// row_stride(d)) when `prepacked`; otherwise nothing is laid out beforehand.
+inline Prepacked prepacked_rows(const Workspace& ws, bool prepacked, int64_t d) {
+    Prepacked pre;
+    if (prepacked) pre = {ws.rows.get(), row_stride(d), nullptr};
+    return pre;
+}
+
 // B panels of rows [r0, r0 + m) for the whole depth, in the layout of Prepacked::b_panels.
 template <class T>
 void pack_block_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, int m, float* out) {
