@@ -19,11 +19,11 @@ $(VENV)/.deps: $(PY)
 
 # torch is pinned here, for this environment (a CPU build on local disk), not in the package metadata.
 $(VENV)/.demo-deps: $(VENV)/.deps
-	$(PIP) install --quiet torch==2.13.0 scikit-learn matplotlib
+	$(PIP) install --quiet torch==2.13.0 scikit-learn matplotlib mlxtend
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.demo-deps
-	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr
+	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -63,43 +62,57 @@ def _hubs(args) -> int:
     return 0
 
 
-def _load_generator(spec: str):
-    """'module:attr' names a generator (module or callable); 'module:attr()' calls attr to build it."""
-    import importlib
-
-    build = spec.endswith("()")
-    mod_name, _, attr = spec[:-2 if build else None].partition(":")
-    if not mod_name or not attr:
-        _fail(f"--generator must look like module:attr or module:factory(), got {spec!r}")
+def _parse_classes(text):
+    if text is None or text == "uniform":
+        return text
     try:
-        obj = getattr(importlib.import_module(mod_name), attr)
-    except (ImportError, AttributeError) as exc:
-        _fail(f"cannot load generator {spec!r}: {exc}")
-    return obj() if build else obj
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        _fail(f"--class takes a class index, a comma-separated list of them, or 'uniform'; got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _generator_options(family, args):
+    """Family-specific flags, refused where they do not apply."""
+    options = {}
+    for flag, key, fam in (("noise_mode", "noise_mode", "stylegan"), ("truncation", "truncation", "biggan"),
+                           ("z_dim", "z_dim", "callable")):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if family != fam:
+            _fail(f"--{flag.replace('_', '-')} applies to {fam} generators; this network is {family}")
+        options[key] = value
+    return options
 
 
 def _sample(args) -> int:
-    from .sampling import HubnessSampler, RandomSampler, TruncationSampler
+    from .generators import as_generator, detect_family
+    from .networks import load_network
+    from .sampling import sample
 
-    G = _load_generator(args.generator)
-    try:
-        if args.method == "hubs":
-            sampler = HubnessSampler(args.latent_dim, k=args.k, threshold=args.threshold, top=args.top,
-                                     pool_size=args.pool_size, seed=args.seed, progress=True)
-        elif args.method == "random":
-            sampler = RandomSampler(args.latent_dim, seed=args.seed)
-        else:
-            sampler = TruncationSampler(args.latent_dim, psi=args.psi, seed=args.seed)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        images = sampler.sample(G, args.n, batch_size=args.batch_size)
-    except ValueError as exc:
-        _fail(str(exc))
-    np.save(out / "samples.npy", images.cpu().numpy())
-    if getattr(sampler, "stats", None):
-        print(f"acceptance rate {sampler.stats['acceptance_rate']:.2%} over {sampler.stats['pools']} pools "
-              f"in {sampler.stats['seconds']:.1f} s")
-    print(f"wrote {args.n} samples to {out / 'samples.npy'}")
+    G = load_network(args.network)
+    family = args.family or detect_family(G)
+    gen = as_generator(G, family, **_generator_options(family, args))
+    device = args.device
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    settings = {"k": args.k, "threshold": args.threshold, "top": args.top, "pool_size": args.pool_size,
+                "include_self": args.include_self} if args.method == "hubs" else {}
+    if args.method == "truncation":
+        settings = {"psi": args.psi}
+    out = sample(gen, args.n, args.method, space=args.space, classes=_parse_classes(args.classes),
+                 batch_size=args.batch_size, output="uint8", outdir=args.outdir, device=device, seed=args.seed,
+                 progress=not args.quiet, **settings)
+    if not args.quiet:
+        where = (args.space or gen.default_space).upper()
+        extra = ""
+        if out.hub_values is not None:
+            extra = f"; hub values {int(out.hub_values.min())}..{int(out.hub_values.max())}"
+        print(f"{args.n} images ({args.method}, {family}, {where} space{extra}) -> {out.outdir}/ "
+              f"(000000.png..., grid.png, latents.npz)")
     return 0
 
 
@@ -117,6 +130,7 @@ def _bench(args) -> int:
 
 
 def _fail(msg: str):
+    msg = " ".join(str(msg).split())  # one line, whatever the exception's text
     print(f"hubness-fast: error: {msg}", file=sys.stderr)
     raise SystemExit(2)
 
@@ -143,19 +157,40 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("sample", help="generate samples with hub (or random / truncated) latents")
-    p.add_argument("--generator", required=True, help="module:attr, or module:factory() to build it")
-    p.add_argument("--latent-dim", type=int, required=True)
-    p.add_argument("--n", type=int, required=True)
-    p.add_argument("--out", required=True, help="output folder (samples.npy)")
+    p = sub.add_parser(
+        "sample", help="generate images with hub (or random / truncated) latents from a network",
+        description="Generate images with the hubness prior (Liang et al., ICML 2022) or a baseline. NETWORK is "
+                    "a network pickle (.pkl; NVIDIA's: G_ema is taken, and their torch_utils/dnnlib must be on "
+                    "PYTHONPATH), a torch.save'd module (.pt), or module:attr / module:factory() importable from "
+                    "the current directory. Loading a pickle or a whole module runs code from the file: load only "
+                    "files you trust. DIR receives 000000.png... (sorted names follow the rows of latents.npz), "
+                    "grid.png and latents.npz (z; w in W space; labels; hub_values).")
+    p.add_argument("--network", "--generator", dest="network", required=True, metavar="NETWORK")
+    p.add_argument("--n", type=int, required=True, help="number of images")
+    p.add_argument("--outdir", "--out", dest="outdir", required=True, metavar="DIR")
     p.add_argument("--method", choices=["hubs", "random", "truncation"], default="hubs")
+    p.add_argument("--space", choices=["z", "w"], default=None, help="default: w for StyleGAN, else z")
     p.add_argument("--k", type=int, default=5)
-    p.add_argument("--threshold", type=int, default=50)
-    p.add_argument("--top", type=float, default=None)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=int, default=50, help="keep hub value >= this (default 50)")
+    group.add_argument("--top", type=float, default=None, help="keep this top fraction of each pool instead")
     p.add_argument("--pool-size", type=int, default=10_000)
-    p.add_argument("--psi", type=float, default=0.7, help="truncation strength (method truncation)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--include-self", action="store_true", help="count each latent as its own neighbour (notebook)")
+    p.add_argument("--psi", type=float, default=0.7, help="truncation strength (--method truncation)")
+    p.add_argument("--class", dest="classes", default=None, metavar="C",
+                   help="conditional models: a class, a comma-separated list, or 'uniform'")
+    p.add_argument("--truncation", type=float, default=None, help="BigGAN's truncation in (0, 1] (default 1)")
+    p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
+                   help="StyleGAN noise (default const: a seed fixes the images)")
+    p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
+                   help="latent size of a plain G(z) without a z_dim attribute")
+    p.add_argument("--family", choices=["stylegan", "biggan", "callable"], default=None,
+                   help="adapter to use (default: detected)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=_sample)
 
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
@@ -183,6 +218,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("hubness-fast: interrupted", file=sys.stderr)
         return 130
+    except SystemExit:
+        raise
+    except Exception as exc:  # one line on stderr, exit 2; --debug shows the traceback
+        if getattr(args, "debug", False):
+            raise
+        _fail(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def run_demo(out_dir="demo_out", n=2000, pool_size=10_000, k=5, threshold=50, to
     table = {}
     for name, sampler in samplers.items():
         t0 = time.perf_counter()
-        images = sampler.sample(G, n)
+        images = sampler.sample(G, n).images
         feats = _features(clf, images)
         p, r = metrics.precision_recall(real, feats, k=3)
         d, c = metrics.density_coverage(real, feats, k=5)
@@ -83,7 +83,7 @@ def run_demo(out_dir="demo_out", n=2000, pool_size=10_000, k=5, threshold=50, to
     table["hubs"]["acceptance_rate"] = hubs.stats["acceptance_rate"]
 
     # One pool: hub values, and hub value against the quality of each latent's image.
-    pool = hubs._draw(pool_size)
+    pool = hubs.draw_pool()[1]
     values = hubs.hub_values(pool)
     with torch.no_grad():
         quality = _confidence(clf, G(torch.from_numpy(pool)))

@@ -1,233 +1,81 @@
-"""GAN latent sampling with the hubness prior (Liang et al., ICML 2022) and
-the random / truncation baselines, all with one interface.
+"""GAN latent sampling with the hubness prior (Liang et al., ICML 2022) and the
+random / truncation baselines, for any generator the adapters serve.
 
-    sampler = HubnessSampler(latent_dim=512, k=5, threshold=50, pool_size=10_000)
-    z = sampler.sample_latents(1000)          # numpy float32 [1000, 512]
-    images = sampler.sample(G, 1000)          # runs G in batches under torch.no_grad()
+    from hubness_fast.sampling import sample
+    out = sample(G, 1000, method="hubs")      # StyleGAN: hubs on ws[:, 0] in W, noise_mode='const'
+    out.images, out.z, out.w, out.labels, out.hub_values
+
+The sampler classes do the same with their parameters fixed once:
+
+    s = HubnessSampler(512, mapping=G.mapping)    # W space (hubs on ws[:, 0]); or HubnessSampler(space="w")
+    out = s.sample(G, 1000)                       # rendered with G.synthesis(ws)
+    z = HubnessSampler(512).sample_latents(1000)  # latents only, Z space, N(0, I)
+
+How a pool is built and scored: draw ``pool_size`` latents from the family's
+prior (N(0, I), BigGAN's truncated normal, or a chosen prior), map them to W
+in large batches on the generator's device when the space is W, count every
+latent's k-occurrence within the pool with the exact engine (on the GPU when
+the pool lives there), keep the latents whose value meets the threshold, and
+repeat until n are kept. Conditional models get one pool per class (W depends
+on the class).
 """
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from ._backend import as_matrix, use_cuda
+from ._backend import use_cuda
 from .balls import ball_pass
+from .generators import GeneratorAdapter, as_generator, detect_family, draw_prior, evaluating, to_uint8
 from .hubness import hub_counts
+from .images import FolderWriter
 from .metrics import kth_radius2
 
-
-class LatentSampler:
-    """Shared interface: sample_latents(n) and sample(generator, n, batch_size)."""
-
-    latent_dim: int
-    mapping = None
-
-    def __init__(self, latent_dim, mapping=None, seed=None):
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, (int, np.integer)) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-        self.latent_dim = int(latent_dim)
-        self.mapping = mapping
-        self.rng = np.random.default_rng(seed)
-        self.stats = {}
-
-    def _draw(self, n):
-        """n latents from N(0, I), mapped when a mapping is set (float32 numpy)."""
-        z = self.rng.standard_normal((n, self.latent_dim), dtype=np.float32)
-        return self._map(z)
-
-    def _map(self, z):
-        if self.mapping is None:
-            return z
-        inp = _as_mapping_input(z, self.mapping)
-        if inp is z:
-            out = self.mapping(z)
-        else:
-            import torch
-
-            with torch.no_grad():
-                out = self.mapping(inp)
-        return np.ascontiguousarray(_to_numpy(out), dtype=np.float32)
-
-    def sample_latents(self, n):
-        raise NotImplementedError
-
-    def sample(self, generator, n, batch_size=256):
-        """Generate n samples with a torch generator, in batches, under torch.no_grad().
-
-        Latents go to the generator's device. With a mapping set, latents are
-        in W and ``generator.synthesis(w)`` is called when it exists (the
-        StyleGAN layout); otherwise ``generator(latents)``.
-        """
-        import torch
-
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        latents = self.sample_latents(n)
-        device = _device_of(generator)
-        call = generator.synthesis if (self.mapping is not None and hasattr(generator, "synthesis")) else generator
-        outs = []
-        with torch.no_grad():
-            for s in range(0, n, batch_size):
-                outs.append(call(torch.from_numpy(latents[s:s + batch_size]).to(device)))
-        return torch.cat(outs)
+MAP_BATCH = 4096  # latents mapped to W per call while building a pool
 
 
-class RandomSampler(LatentSampler):
-    """Latents straight from N(0, I) (mapped when a mapping is set)."""
+class Latents(NamedTuple):
+    """The latents a sampler chose (numpy, row i renders image i).
 
-    def sample_latents(self, n):
-        _check_n(n)
-        return self._draw(n)
-
-
-class TruncationSampler(LatentSampler):
-    """The truncation trick: w' = w_avg + psi (w - w_avg).
-
-    w_avg is ``average`` when given (e.g. StyleGAN's tracked w_avg), else the
-    mean of ``n_average`` freshly drawn (mapped) latents; for unmapped Gaussian
-    latents that mean is close to 0.
+    z : float32 [n, z_dim]   as drawn from the prior (Z-space truncation: after truncation; the z given to G)
+    w : float32 [n, w_dim]   W space only: the w given to synthesis (ws[:, 0], after truncation); else None
+    labels : int64 [n]       conditional models only; else None
+    hub_values : int64 [n]   hub sampling only: each latent's value within its pool; else None
+    w_tail : float32 [n, w_dim] or None   truncation with a cutoff only: the untruncated w of the
+                             layers from the cutoff on
     """
 
-    def __init__(self, latent_dim, psi=0.7, average=None, n_average=10_000, mapping=None, seed=None):
-        super().__init__(latent_dim, mapping, seed)
-        if not 0 <= psi <= 1:
-            raise ValueError(f"psi must be in [0, 1], got {psi}")
-        self.psi = float(psi)
-        self.average = None if average is None else np.asarray(_to_numpy(average), dtype=np.float32)
-        self.n_average = int(n_average)
-
-    def sample_latents(self, n):
-        _check_n(n)
-        if self.average is None:
-            self.average = self._draw(self.n_average).mean(0)
-        w = self._draw(n)
-        return (self.average + self.psi * (w - self.average)).astype(np.float32)
+    z: np.ndarray
+    w: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    hub_values: np.ndarray | None = None
+    w_tail: np.ndarray | None = None
 
 
-class HubnessSampler(LatentSampler):
-    """Keep the latents that are hubs of their pool (Liang et al., ICML 2022).
+class Samples(NamedTuple):
+    """What ``sample`` returns.
 
-    Draw a pool of ``pool_size`` latents from N(0, I) (mapped to W when a
-    mapping is set, as the paper's notebook counted hubs in StyleGAN's W
-    space), count every latent's k-occurrence within the pool with the exact
-    engine, keep those whose value meets the threshold, and repeat until n are
-    kept.
-
-    threshold, comparison: keep value >= threshold (``comparison=">"``: >).
-    top: instead of a count, keep the top fraction of each pool (e.g. 0.01).
-    include_self: False (default) excludes a latent from its own neighbours;
-        True counts it, as the paper's notebook did (value = 1 + N_{k-1}).
-    Reference mode (fit_reference): candidates are scored against a fixed
-        reference pool instead; see there.
-    device: where hub values are counted ("auto", "cpu", "cuda"; see hubness_fast.knn).
-    max_pools: give up (ValueError) after this many pools without enough latents.
-
-    After sample_latents, ``stats`` holds pools, drawn, kept, acceptance_rate, seconds.
+    images : torch tensor [n, C, H, W] on the CPU (float in about [-1, 1], or uint8), or None
+        when the images were streamed to a folder
+    z, w, labels, hub_values : as in :class:`Latents`
+    outdir : the folder written to, or None
     """
 
-    def __init__(self, latent_dim, k=5, threshold=50, pool_size=10_000, include_self=False, comparison=">=",
-                 mapping=None, device="auto", seed=None, top=None, max_pools=10_000, progress=False):
-        super().__init__(latent_dim, mapping, seed)
-        if comparison not in (">=", ">"):
-            raise ValueError(f"comparison must be '>=' or '>', got {comparison!r}")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, (int, np.integer)) or pool_size < 2:
-            raise ValueError(f"pool_size must be an integer >= 2, got {pool_size!r}")
-        n_cand = pool_size if include_self else pool_size - 1
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_cand:
-            raise ValueError(f"k must be an integer between 1 and {n_cand} for a pool of {pool_size}, got {k!r}")
-        if top is not None and not 0 < top < 1:
-            raise ValueError(f"top is a fraction in (0, 1), got {top}")
-        use_cuda(device)  # validates: unknown names, or "cuda" without a GPU, raise here
-        self.device = device
-        self.k, self.threshold, self.pool_size = int(k), threshold, int(pool_size)
-        self.include_self, self.comparison, self.top = bool(include_self), comparison, top
-        self.max_pools, self.progress = int(max_pools), progress
-        max_value = pool_size if include_self else pool_size - 1  # every other point lists it
-        if top is None and not self._meets(np.array([max_value]))[0]:
-            raise ValueError(f"threshold {threshold} is unreachable: a latent's hub value is at most {max_value} "
-                             f"in a pool of {pool_size}")
-        self.reference = None
-        self._ref_radius2 = None
-
-    # -- hub values ---------------------------------------------------------------
-    def hub_values(self, pool):
-        """Hub value of every latent of `pool` within the pool (already mapped)."""
-        pool = as_matrix(pool, "pool")
-        return hub_counts(pool, self.k, include_self=self.include_self, device=self.device)
-
-    def fit_reference(self, pool=None):
-        """Fix a reference pool (default: a fresh pool of pool_size latents, mapped).
-
-        A candidate's value is then the number of reference latents that would
-        count it among their k nearest neighbours: those whose ball of radius
-        "distance to their k-th reference neighbour" strictly contains it (ties
-        go to the smaller index, and a newcomer's index is the largest). That is
-        the hub value the candidate would get if added to the reference pool,
-        computed by one ball query per batch: O(|reference| D) per candidate,
-        with a stable threshold, for any number of candidates.
-        """
-        ref = self._draw(self.pool_size) if pool is None else np.ascontiguousarray(as_matrix(pool, "pool"))
-        kk = self.k - 1 if self.include_self else self.k  # counting self, a point lists k-1 others
-        if ref.shape[0] < kk + 1:
-            raise ValueError(f"the reference pool needs more than {kk} latents")
-        self.reference = ref
-        self._ref_radius2 = kth_radius2(ref, kk) if kk >= 1 else np.zeros(ref.shape[0])
-        return self
-
-    def reference_hub_values(self, candidates):
-        """Values of (already mapped) candidates against the fitted reference pool."""
-        if self.reference is None:
-            raise ValueError("call fit_reference() first")
-        c = np.ascontiguousarray(as_matrix(candidates, "candidates"), dtype=self.reference.dtype)
-        sc, _ = ball_pass(c, None, self.reference, self._ref_radius2, inclusive=False)
-        return sc["in_count"] + (1 if self.include_self else 0)
-
-    # -- sampling -----------------------------------------------------------------
-    def _meets(self, values, pool_values=None):
-        if self.top is not None:
-            cut = np.quantile(pool_values if pool_values is not None else values, 1 - self.top)
-            return values >= cut if self.comparison == ">=" else values > cut
-        return values >= self.threshold if self.comparison == ">=" else values > self.threshold
-
-    def sample_latents(self, n):
-        """n latents (float32 numpy [n, D]) whose hub value meets the threshold."""
-        _check_n(n)
-        t0 = time.perf_counter()
-        kept, n_kept, pools, best = [], 0, 0, 0
-        bar = _bar(self.progress, n)
-        try:
-            while n_kept < n:
-                if pools >= self.max_pools or (pools >= 3 and n_kept == 0):
-                    raise ValueError(self._unreachable_message(pools, best))
-                pool = self._draw(self.pool_size)
-                values = self.reference_hub_values(pool) if self.reference is not None else self.hub_values(pool)
-                pools += 1
-                best = max(best, int(values.max()))
-                take = pool[self._meets(values)]
-                kept.append(take)
-                n_kept += len(take)
-                if bar is not None:
-                    bar.update(min(len(take), n - bar.n))
-        finally:
-            if bar is not None:
-                bar.close()
-        out = np.concatenate(kept)[:n]
-        drawn = pools * self.pool_size
-        self.stats = {"pools": pools, "drawn": drawn, "kept": n_kept, "acceptance_rate": n_kept / drawn,
-                      "seconds": time.perf_counter() - t0}
-        return out
-
-    def _unreachable_message(self, pools, best):
-        rule = f"{self.comparison} {self.threshold}"
-        return (f"no latent reached hub value {rule} in {pools} pools of {self.pool_size} (k={self.k}); the largest "
-                f"value seen was {best}. Lower the threshold (e.g. threshold={max(best, 1)}), use top=0.01, "
-                f"or enlarge pool_size.")
+    images: object
+    z: np.ndarray
+    w: np.ndarray | None
+    labels: np.ndarray | None
+    hub_values: np.ndarray | None
+    outdir: Path | None = None
 
 
-def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+def _positive_int(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def _to_numpy(x):
@@ -236,33 +84,587 @@ def _to_numpy(x):
     return np.asarray(x)
 
 
-def _as_mapping_input(z, mapping):
-    """torch modules get tensors on their device; plain callables get numpy."""
+class _MappingOnly(GeneratorAdapter):
+    """A user's mapping callable (``mapping=``) as an adapter: z -> ws (or w) for the legacy
+    ``HubnessSampler(512, mapping=G.mapping)`` call; rendering goes to the G given to sample()."""
+
+    family = "mapping"
+
+    def __init__(self, mapping, z_dim, prior):
+        self.mapping, self.z_dim, self.prior = mapping, z_dim, prior
+        self.c_dim = int(getattr(mapping, "c_dim", 0) or 0)
+        self.module = mapping
+        self.w_dim = int(getattr(mapping, "w_dim", 0) or 0) or None
+        self.takes_c = hasattr(mapping, "c_dim")  # NVIDIA's MappingNetwork.forward(z, c, ...)
+
+    def map(self, z, c):
+        try:
+            import torch  # noqa: F401
+        except ImportError:  # latents only, without torch: the mapping gets numpy
+            out = self.mapping(z)
+        else:
+            if isinstance(z, np.ndarray):
+                z = torch.from_numpy(z).to(self.device)
+            with evaluating(self.mapping):
+                if self.takes_c:
+                    c = c if c is not None else torch.zeros(len(z), 0, device=z.device)
+                    out = self.mapping(z, c)
+                else:
+                    out = self.mapping(z)
+        if not hasattr(out, "detach"):
+            out = np.asarray(out, dtype=np.float32)
+        if out.ndim == 2:
+            out = out[:, None]
+        if out.ndim != 3 or out.shape[0] != len(z):
+            raise ValueError(f"the mapping returned shape {list(out.shape)} for {len(z)} latents; expected "
+                             f"[N, w_dim] or [N, num_ws, w_dim]")
+        return out
+
+    def w_avg(self):
+        avg = getattr(self.mapping, "w_avg", None)
+        if avg is None:
+            raise ValueError("the mapping has no w_avg; pass average= to the truncation sampler")
+        return avg
+
+
+class LatentSampler:
+    """Shared machinery: choose latents in a space ("z" or "w"), then render them.
+
+    latent_dim : int or None. The generator's z size; checked against G when known,
+        read from G when None.
+    mapping : a callable z -> w (or NVIDIA's ``G.mapping``: called as mapping(z, c),
+        ws [N, num_ws, w_dim], hubs on ws[:, 0]); implies space "w".
+    space : "z" or "w"; default "w" when a mapping is given, else "z".
+    prior : "normal", "truncnorm" or a callable (rng, n, dim) -> array; default: the
+        generator family's prior (BigGAN: truncated normal), else "normal".
+    seed : seeds the latents and labels (numpy's default_rng); the same seed gives
+        the same latents, and with ``noise_mode='const'`` the same images.
+    progress : tqdm bars for pools and rendering.
+    """
+
+    def __init__(self, latent_dim=None, mapping=None, seed=None, *, space=None, prior=None, progress=False):
+        if latent_dim is not None:
+            latent_dim = _positive_int(latent_dim, "latent_dim")
+        if space not in (None, "z", "w"):
+            raise ValueError(f"space must be 'z' or 'w', got {space!r}")
+        if space == "z" and mapping is not None:
+            raise ValueError("a mapping puts the latents in W: drop space='z' or the mapping")
+        if prior is not None and not callable(prior):
+            draw_prior(prior, np.random.default_rng(0), 1, 1)  # validates the name
+        self.latent_dim, self.mapping, self.prior, self.progress = latent_dim, mapping, prior, progress
+        self.space = space or ("w" if mapping is not None else "z")
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.stats = {}
+
+    # -- where latents come from ------------------------------------------------------
+    def _adapter(self, G) -> GeneratorAdapter:
+        """G's adapter; a plain G(z) without z_dim takes the sampler's latent_dim."""
+        if detect_family(G) == "callable" and not isinstance(G, GeneratorAdapter) and self.latent_dim is not None:
+            return as_generator(G, "callable", z_dim=self.latent_dim)
+        return as_generator(G)
+
+    def _latent_side(self, G=None) -> GeneratorAdapter:
+        """The adapter that draws (and maps) latents: the mapping when given, else G's adapter."""
+        gen = self._adapter(G) if G is not None else None
+        if self.mapping is not None:
+            known = getattr(self.mapping, "z_dim", None) or (gen.z_dim if gen else None)
+            if self.latent_dim is not None and known is not None and int(known) != self.latent_dim:
+                raise ValueError(f"latent_dim={self.latent_dim} disagrees with the generator's z_dim={known}")
+            z_dim = self.latent_dim or known
+            if z_dim is None:
+                raise ValueError("latent_dim is needed with a mapping that has no z_dim")
+            side = _MappingOnly(self.mapping, int(z_dim), self.prior or "normal")
+        elif gen is not None:
+            side = gen
+        else:
+            if self.latent_dim is None:
+                raise ValueError("latent_dim is needed to draw latents without a generator")
+            side = _Prior(self.latent_dim, self.prior or "normal")
+        if self.latent_dim is not None and side.z_dim != self.latent_dim:
+            raise ValueError(f"latent_dim={self.latent_dim} disagrees with the generator's z_dim={side.z_dim}")
+        if self.space == "w" and self.mapping is None and "w" not in side.spaces:
+            raise ValueError(f"the {side.family} generator has no W space; use space='z'")
+        return side
+
+    def _draw_z(self, side, n):
+        return draw_prior(self.prior, self.rng, n, side.z_dim) if self.prior is not None else side.draw(self.rng, n)
+
+    def _to_space(self, side, z, c):
+        """z (numpy) -> (hub rows x [n, D] as numpy or a tensor on the generator's device, full ws or None)."""
+        if self.space == "z":
+            return z, None
+        rows = []
+        for s in range(0, len(z), MAP_BATCH):
+            zt = z[s:s + MAP_BATCH]
+            ws = side.map(_tensor(zt, side), None if c is None else c[:len(zt)])
+            if ws.shape[1] > 1 and s == 0 and not _rows_equal(ws):
+                raise ValueError("the mapping's ws rows differ at truncation_psi=1; the W-space sampler keeps "
+                                 "one w per latent (StyleGAN's broadcast layout)")
+            rows.append(ws[:, 0])
+        return _cat(rows), None
+
+    # -- choosing latents: subclasses ---------------------------------------------------
+    def _choose(self, side, n, c, cls):
+        """n latents of one class (c: one-hot tensor rows or None) -> (z, w or None, hub values or None)."""
+        raise NotImplementedError
+
+    def _postprocess(self, side, z, w, values):
+        return Latents(z=z, w=w, hub_values=values)
+
+    # -- public -------------------------------------------------------------------------
+    def latents(self, G=None, n=1, classes=None) -> Latents:
+        """Choose n latents for G (or for the mapping / latent_dim alone); see :func:`resolve_labels`."""
+        n = _positive_int(n, "n")
+        side = self._latent_side(G)
+        labels = resolve_labels(classes, side.c_dim, n, self.rng)
+        t0 = time.perf_counter()
+        self.stats = {"pools": 0, "drawn": 0, "kept": 0}
+        if labels is None:
+            lat = self._choose(side, n, None, None)
+        else:
+            parts = {}
+            for cls in np.unique(labels):
+                m = int((labels == cls).sum())
+                parts[cls] = self._choose(side, m, side.one_hot(np.full(m, cls)), int(cls))
+            lat = _interleave(parts, labels)
+        self.stats["seconds"] = time.perf_counter() - t0
+        if self.stats["drawn"]:
+            self.stats["acceptance_rate"] = self.stats["kept"] / self.stats["drawn"]
+        return lat
+
+    def sample_latents(self, n, classes=None):
+        """n latents as float32 numpy [n, D]: W rows (ws[:, 0]) in W space, else z."""
+        lat = self.latents(None, n, classes)
+        return lat.w if self.space == "w" else lat.z
+
+    def sample(self, G, n, batch_size=32, *, classes=None, output="float", outdir=None, device=None,
+               progress=None) -> Samples:
+        """Choose n latents and render them with G, in batches under ``torch.no_grad()``.
+
+        G : a StyleGAN network, a BigGAN, any G(z), or a :class:`GeneratorAdapter`
+            (see :func:`hubness_fast.generators.as_generator` for the options).
+        batch_size : images rendered per call.
+        classes : conditional models: a class, a list of classes (each image's class
+            drawn uniformly from it) or "uniform" (over all classes).
+        output : "float" (the generator's output, about [-1, 1]) or "uint8" (NVIDIA's
+            conversion ``(x * 127.5 + 128).clamp(0, 255)``).
+        outdir : stream the images to this folder instead of holding them (PNG files
+            000000.png... in row order, grid.png, latents.npz); memory stays at one batch.
+        device : move G there first ("cpu", "cuda", ...); default: where G is.
+
+        Images come back on the CPU, batch by batch: never all on the device.
+        """
+        batch_size = _positive_int(batch_size, "batch_size")
+        if output not in ("float", "uint8"):
+            raise ValueError(f"output must be 'float' or 'uint8', got {output!r}")
+        gen = self._adapter(G)
+        if device is not None and gen.module is not None and hasattr(gen.module, "to"):
+            gen.module.to(device)
+        lat = self.latents(gen, n, classes)
+        images = render(gen, lat, self.space, batch_size=batch_size, output=output, outdir=outdir,
+                        progress=self.progress if progress is None else progress,
+                        truncation_cutoff=getattr(self, "cutoff", None))
+        if outdir is not None:
+            save_latents(Path(outdir) / "latents.npz", lat)
+        return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, Path(outdir) if outdir else None)
+
+
+class _Prior(GeneratorAdapter):
+    """Latents with no generator: a prior in Z of a given size."""
+
+    family = "prior"
+
+    def __init__(self, z_dim, prior):
+        self.z_dim, self.prior = z_dim, prior
+
+
+def resolve_labels(classes, c_dim, n, rng):
+    """Per-image class labels int64 [n] (None for an unconditional model).
+
+    classes : None (unconditional models only), an int in 0..c_dim-1, a list of such
+    ints (each image's class drawn uniformly from the list), or "uniform" (drawn
+    uniformly from all classes).
+    """
+    if c_dim == 0:
+        if classes is not None:
+            raise ValueError("this generator is unconditional (c_dim = 0): it takes no classes")
+        return None
+    if classes is None:
+        raise ValueError(f"this generator is conditional ({c_dim} classes): pass classes= (a class, a list, "
+                         f"or 'uniform')")
+    if isinstance(classes, str):
+        if classes != "uniform":
+            raise ValueError(f"classes must be an int, a list of ints or 'uniform', got {classes!r}")
+        return rng.integers(0, c_dim, n).astype(np.int64)
+    arr = np.atleast_1d(np.asarray(classes))
+    if arr.size == 0 or arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"classes must be an int, a list of ints or 'uniform', got {classes!r}")
+    bad = arr[(arr < 0) | (arr >= c_dim)]
+    if bad.size:
+        raise ValueError(f"class {int(bad[0])} is outside 0..{c_dim - 1}")
+    if arr.size == 1:
+        return np.full(n, int(arr[0]), np.int64)
+    return arr[rng.integers(0, arr.size, n)].astype(np.int64)
+
+
+def _interleave(parts, labels):
+    """Per-class Latents -> one Latents in the order of ``labels``."""
+    first = next(iter(parts.values()))
+    out = {}
+    for field in Latents._fields:
+        if field == "labels" or getattr(first, field) is None:
+            continue
+        sample = getattr(first, field)
+        arr = np.empty((len(labels),) + sample.shape[1:], sample.dtype)
+        for cls, lat in parts.items():
+            arr[labels == cls] = getattr(lat, field)
+        out[field] = arr
+    return Latents(labels=labels, **out)
+
+
+def _is_tensor(x):
+    return hasattr(x, "detach")
+
+
+def _tensor(z, side):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(z)).to(side.device)
+
+
+def _cat(parts):
+    if _is_tensor(parts[0]):
+        import torch
+
+        return torch.cat(parts)
+    return np.concatenate(parts)
+
+
+def _rows_equal(ws):
+    return bool((ws == ws[:, :1]).all())
+
+
+class RandomSampler(LatentSampler):
+    """Latents straight from the prior (mapped to W in W space)."""
+
+    def _choose(self, side, n, c, cls):
+        z = self._draw_z(side, n)
+        x, _ = self._to_space(side, z, c)
+        return Latents(z=z, w=None if self.space == "z" else _numpy32(x))
+
+    def sample_latents(self, n, classes=None):
+        return super().sample_latents(n, classes)
+
+
+def _numpy32(x):
+    return np.ascontiguousarray(_to_numpy(x), dtype=np.float32)
+
+
+class TruncationSampler(LatentSampler):
+    """The truncation trick: x' = avg + psi (x - avg).
+
+    In W this is NVIDIA's ``truncation_psi``: avg is ``average`` when given, else
+    the mapping's tracked ``w_avg``; ``truncation_cutoff`` truncates only the first
+    layers' ws, as NVIDIA's. In Z avg is ``average`` when given, else the mean of
+    the prior (0): z' = psi z.
+    """
+
+    def __init__(self, latent_dim=None, psi=0.7, average=None, n_average=None, mapping=None, seed=None, *,
+                 truncation_cutoff=None, space=None, prior=None, progress=False):
+        super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
+        if not 0 <= psi <= 1:
+            raise ValueError(f"psi must be in [0, 1], got {psi}")
+        if truncation_cutoff is not None:
+            truncation_cutoff = _positive_int(truncation_cutoff, "truncation_cutoff", minimum=0)
+            if self.space != "w":
+                raise ValueError("truncation_cutoff applies to W space")
+        self.psi, self.cutoff = float(psi), truncation_cutoff
+        self.average = None if average is None else np.asarray(_to_numpy(average), dtype=np.float32)
+        self.n_average = n_average  # kept for the old signature: averages come from the model or the prior mean
+
+    def _avg(self, side):
+        if self.average is not None:
+            return self.average
+        if self.space == "z":
+            return np.zeros(side.z_dim, np.float32)
+        return _numpy32(side.w_avg())
+
+    def _choose(self, side, n, c, cls):
+        z = self._draw_z(side, n)
+        x, _ = self._to_space(side, z, c)
+        x = _numpy32(x)
+        avg = self._avg(side)
+        if avg.shape != (x.shape[1],):
+            raise ValueError(f"average has shape {avg.shape}, expected ({x.shape[1]},)")
+        truncated = _lerp(avg, x, self.psi)
+        if self.space == "z":
+            return Latents(z=truncated)
+        tail = x if self.cutoff is not None else None
+        return Latents(z=z, w=truncated, w_tail=tail)
+
+
+def _lerp(avg, x, psi):
+    """avg + psi (x - avg), computed as torch's lerp (NVIDIA's truncation) when torch is there."""
     try:
         import torch
     except ImportError:
-        return z
-    if isinstance(mapping, torch.nn.Module) or isinstance(getattr(mapping, "__self__", None), torch.nn.Module):
-        return torch.from_numpy(z).to(_device_of(mapping))
-    return z
+        return (avg + np.float32(psi) * (x - avg)).astype(np.float32)
+    return torch.from_numpy(avg).lerp(torch.from_numpy(x), psi).numpy()
 
 
-def _device_of(module):
-    import torch
+class HubnessSampler(LatentSampler):
+    """Keep the latents that are hubs of their pool (Liang et al., ICML 2022).
 
-    owner = getattr(module, "__self__", module)
-    params = getattr(owner, "parameters", None)
-    if params is not None:
-        for p in params():
-            return p.device
-    return torch.device("cpu")
+    k : neighbours per latent (default 5, the paper's).
+    threshold, comparison : keep value >= threshold (default 50, the paper's; ``comparison=">"``: >).
+    top : instead of a count, keep the top fraction of each pool (e.g. 0.01).
+    pool_size : latents per pool (default 10 000, the paper's).
+    include_self : False (default) excludes a latent from its own neighbours;
+        True counts it, as the paper's notebook did (value = 1 + N_{k-1}).
+    device : where hub values are counted ("auto", "cpu", "cuda"; see hubness_fast.knn).
+        In W space the pool stays on the generator's device for the count.
+    max_pools : give up (ValueError) after this many pools without enough latents.
+    Other arguments as :class:`LatentSampler`. In W space hubs are counted on
+    ``ws[:, 0]`` (the notebook's choice); conditional models get one pool per class.
+
+    After sampling, ``stats`` holds pools, drawn, kept, acceptance_rate, seconds.
+    """
+
+    def __init__(self, latent_dim=None, k=5, threshold=50, pool_size=10_000, include_self=False, comparison=">=",
+                 mapping=None, device="auto", seed=None, top=None, max_pools=10_000, progress=False, *,
+                 space=None, prior=None):
+        super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
+        if comparison not in (">=", ">"):
+            raise ValueError(f"comparison must be '>=' or '>', got {comparison!r}")
+        pool_size = _positive_int(pool_size, "pool_size", minimum=2)
+        n_cand = pool_size if include_self else pool_size - 1
+        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_cand:
+            raise ValueError(f"k must be an integer between 1 and {n_cand} for a pool of {pool_size}, got {k!r}")
+        if top is not None and not 0 < top < 1:
+            raise ValueError(f"top is a fraction in (0, 1), got {top}")
+        use_cuda(device)  # validates: unknown names, or "cuda" without a GPU, raise here
+        self.device = device
+        self.k, self.threshold, self.pool_size = int(k), threshold, pool_size
+        self.include_self, self.comparison, self.top = bool(include_self), comparison, top
+        self.max_pools = _positive_int(max_pools, "max_pools")
+        max_value = pool_size if include_self else pool_size - 1  # every other point lists it
+        if top is None and not self._meets(np.array([max_value]))[0]:
+            raise ValueError(f"threshold {threshold} is unreachable: a latent's hub value is at most {max_value} "
+                             f"in a pool of {pool_size}")
+        self.reference = None
+        self._ref_radius2 = None
+
+    # -- hub values -----------------------------------------------------------------------
+    def hub_values(self, pool):
+        """Hub value of every latent of ``pool`` (rows in the sampling space) within the pool."""
+        return hub_counts(pool, self.k, include_self=self.include_self, device=self.device)
+
+    def draw_pool(self, G=None, classes=None):
+        """One pool in the sampling space: (z numpy [pool_size, z_dim], rows [pool_size, D] as counted)."""
+        side = self._latent_side(G)
+        labels = resolve_labels(classes, side.c_dim, 1, self.rng)
+        c = None if labels is None else side.one_hot(np.full(self.pool_size, labels[0]))
+        z = self._draw_z(side, self.pool_size)
+        x, _ = self._to_space(side, z, c)
+        return z, x
+
+    def fit_reference(self, pool=None, G=None):
+        """Fix a reference pool (default: a fresh pool of pool_size latents in the sampling space).
+
+        A candidate's value is then the number of reference latents that would
+        count it among their k nearest neighbours: those whose ball of radius
+        "distance to their k-th reference neighbour" strictly contains it (ties
+        go to the smaller index, and a newcomer's index is the largest). That is
+        the hub value the candidate would get if added to the reference pool,
+        computed by one ball query per batch, with a stable threshold.
+        Unconditional generators only.
+        """
+        ref = _numpy32(self.draw_pool(G)[1]) if pool is None else _numpy32(pool)
+        if ref.ndim != 2:
+            raise ValueError(f"the reference pool must be [N, D], got shape {ref.shape}")
+        kk = self.k - 1 if self.include_self else self.k  # counting self, a point lists k-1 others
+        if ref.shape[0] < kk + 1:
+            raise ValueError(f"the reference pool needs more than {kk} latents")
+        self.reference = ref
+        self._ref_radius2 = kth_radius2(ref, kk) if kk >= 1 else np.zeros(ref.shape[0])
+        return self
+
+    def reference_hub_values(self, candidates):
+        """Values of candidates (rows in the sampling space) against the fitted reference pool."""
+        if self.reference is None:
+            raise ValueError("call fit_reference() first")
+        c = _numpy32(candidates)
+        sc, _ = ball_pass(c, None, self.reference, self._ref_radius2, inclusive=False)
+        return sc["in_count"] + (1 if self.include_self else 0)
+
+    # -- choosing -------------------------------------------------------------------------
+    def _meets(self, values, pool_values=None):
+        if self.top is not None:
+            cut = np.quantile(pool_values if pool_values is not None else values, 1 - self.top)
+            return values >= cut if self.comparison == ">=" else values > cut
+        return values >= self.threshold if self.comparison == ">=" else values > self.threshold
+
+    def _choose(self, side, n, c, cls):
+        if self.reference is not None and c is not None:
+            raise ValueError("reference mode serves unconditional generators")
+        zs, ws, vals, n_kept, pools, best = [], [], [], 0, 0, 0
+        bar = _bar(self.progress, n, "hub latents" if cls is None else f"hub latents, class {cls}")
+        try:
+            while n_kept < n:
+                if pools >= self.max_pools or (pools >= 3 and n_kept == 0):
+                    raise ValueError(self._unreachable_message(pools, best))
+                z = self._draw_z(side, self.pool_size)
+                pool_c = None if c is None else c[:1].expand(self.pool_size, -1)
+                x, _ = self._to_space(side, z, pool_c)
+                values = self.reference_hub_values(x) if self.reference is not None else self.hub_values(x)
+                values = np.asarray(_to_numpy(values), dtype=np.int64)
+                pools += 1
+                best = max(best, int(values.max()))
+                keep = self._meets(values)
+                idx = np.flatnonzero(keep)
+                zs.append(z[idx])
+                if self.space == "w":
+                    ws.append(_numpy32(x[_index(idx, x)]))
+                vals.append(values[idx])
+                n_kept += len(idx)
+                if bar is not None:
+                    bar.update(min(len(idx), n - bar.n))
+        finally:
+            if bar is not None:
+                bar.close()
+        self.stats["pools"] += pools
+        self.stats["drawn"] += pools * self.pool_size
+        self.stats["kept"] += n_kept
+        z = np.concatenate(zs)[:n]
+        w = np.concatenate(ws)[:n] if ws else None
+        return Latents(z=z, w=w, hub_values=np.concatenate(vals)[:n])
+
+    def _unreachable_message(self, pools, best):
+        rule = f"{self.comparison} {self.threshold}"
+        return (f"no latent reached hub value {rule} in {pools} pools of {self.pool_size} (k={self.k}); the largest "
+                f"value seen was {best}. Lower the threshold (e.g. threshold={max(best, 1)}), use top=0.01, "
+                f"or enlarge pool_size.")
 
 
-def _bar(progress, total):
+def _index(idx, x):
+    if _is_tensor(x):
+        import torch
+
+        return torch.from_numpy(idx).to(x.device)
+    return idx
+
+
+def _bar(progress, total, desc, unit="latent"):
     if not progress:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc="hub latents", unit="latent")
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
+def render(G, latents: Latents, space: str, *, batch_size=32, output="float", outdir=None, progress=False,
+           truncation_cutoff=None):
+    """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
+
+    W space: ws = w broadcast to every layer (the rows from ``truncation_cutoff`` on
+    untruncated) and ``synthesis(ws)`` is called; a G without synthesis gets w itself.
+    Z space: G(z, c) through its adapter.
+    """
+    import torch
+
+    gen = as_generator(G)
+    n = len(latents.z)
+    writer = FolderWriter(outdir, n) if outdir is not None else None
+    held = []
+    bar = _bar(progress, n, "images", unit="image")
+    try:
+        for s in range(0, n, batch_size):
+            sl = slice(s, s + batch_size)
+            c = None if latents.labels is None else gen.one_hot(latents.labels[sl])
+            if space == "w":
+                images = _render_w(gen, latents, sl, c, truncation_cutoff)
+            else:
+                images = gen.render_z(torch.from_numpy(latents.z[sl]).to(gen.device), c)
+            images = images.detach().to("cpu")
+            if output == "uint8" or writer is not None:
+                as_u8 = to_uint8(images)
+                if writer is not None:
+                    writer.add(as_u8)
+                if output == "uint8":
+                    images = as_u8
+            if writer is None:
+                held.append(images)
+            if bar is not None:
+                bar.update(len(images))
+    finally:
+        if bar is not None:
+            bar.close()
+        if writer is not None:
+            writer.close()
+    return None if writer is not None else torch.cat(held)
+
+
+def _render_w(gen, latents, sl, c, cutoff):
+    import torch
+
+    w = torch.from_numpy(latents.w[sl]).to(gen.device)
+    if gen.family == "stylegan":
+        ws = w[:, None].repeat(1, gen.num_ws, 1)  # StyleGAN's broadcast: every layer gets w
+        if latents.w_tail is not None:
+            ws[:, cutoff:] = torch.from_numpy(latents.w_tail[sl]).to(gen.device)[:, None]
+        return gen.render_w(ws, c)
+    target = getattr(gen.module, "synthesis", gen.module)  # a custom mapping: its G takes w
+    with evaluating(gen.module):
+        return target(w)
+
+
+def save_latents(path, latents: Latents) -> None:
+    """latents.npz: z (N, z_dim); w (N, w_dim) in W space; labels (N,) for conditional models;
+    hub_values (N,) for hub sampling."""
+    arrays = {"z": latents.z}
+    for name in ("w", "labels", "hub_values"):
+        if getattr(latents, name) is not None:
+            arrays[name] = getattr(latents, name)
+    np.savez(path, **arrays)
+
+
+METHODS = ("hubs", "random", "truncation")
+
+
+def make_sampler(method="hubs", *, space=None, seed=0, k=5, threshold=50, top=None, pool_size=10_000,
+                 include_self=False, psi=0.7, truncation_cutoff=None, hub_device="auto", prior=None,
+                 progress=False, latent_dim=None) -> LatentSampler:
+    """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings."""
+    if method == "hubs":
+        return HubnessSampler(latent_dim, k=k, threshold=threshold, top=top, pool_size=pool_size,
+                              include_self=include_self, device=hub_device, seed=seed, progress=progress,
+                              space=space, prior=prior)
+    if method == "random":
+        return RandomSampler(latent_dim, seed=seed, space=space, prior=prior, progress=progress)
+    if method == "truncation":
+        return TruncationSampler(latent_dim, psi=psi, seed=seed, truncation_cutoff=truncation_cutoff, space=space,
+                                 prior=prior, progress=progress)
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def sample(G, n, method="hubs", *, space=None, classes=None, batch_size=32, output="float", outdir=None,
+           device=None, seed=0, progress=True, family=None, generator_options=None, **settings) -> Samples:
+    """Sample n images from G with the hubness prior (or a baseline): the one-call entry point.
+
+    G : a StyleGAN2-ADA / StyleGAN3 network (``G_ema``), a BigGAN, any G(z), or a
+        :class:`~hubness_fast.generators.GeneratorAdapter`.
+    method : "hubs" (default), "random" or "truncation".
+    space : "w" or "z"; default the family's ("w" for StyleGAN: hubs on ws[:, 0]).
+    settings : the sampler's (k=5, threshold=50, top, pool_size=10_000,
+        include_self, psi=0.7, truncation_cutoff, hub_device, prior); see
+        :func:`make_sampler`.
+    family, generator_options : passed to :func:`~hubness_fast.generators.as_generator`
+        (e.g. ``{"noise_mode": "random"}``, ``{"truncation": 0.5}``, ``{"z_dim": 128}``).
+    Other arguments as :meth:`LatentSampler.sample`. Returns :class:`Samples`.
+    """
+    gen = as_generator(G, family, **(generator_options or {}))
+    sampler = make_sampler(method, space=space or gen.default_space, seed=seed, progress=progress, **settings)
+    return sampler.sample(gen, n, batch_size, classes=classes, output=output, outdir=outdir, device=device)

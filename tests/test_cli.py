@@ -59,6 +59,8 @@ def test_help_on_each_command():
 def test_sample_with_bundled_generator(tmp_path):
     pytest.importorskip("torch")
     r = cli("sample", "--generator", "hubness_fast.models:load_generator()", "--latent-dim", "64", "--n", "20",
-            "--out", str(tmp_path), "--top", "0.05", "--pool-size", "500")
+            "--out", str(tmp_path), "--top", "0.05", "--pool-size", "500", "--quiet")
     assert r.returncode == 0, r.stderr
-    assert np.load(tmp_path / "samples.npy").shape == (20, 1, 8, 8)
+    lat = np.load(tmp_path / "latents.npz")
+    assert lat["z"].shape == (20, 64) and lat["hub_values"].shape == (20,)
+    assert len(list(tmp_path.glob("0000*.png"))) == 20

@@ -1,0 +1,97 @@
+"""Load the generator a user names: a network pickle, a torch.save'd module, or module:attr.
+
+Unpickling runs code from the file: NVIDIA's pickles embed their source, and a
+whole ``torch.save``d module is loaded with ``weights_only=False``. Load only
+files you trust; nothing but the named file is loaded.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import sys
+from pathlib import Path
+
+NVIDIA_MODULES = ("torch_utils", "dnnlib")
+PICKLE_KEYS = ("G_ema", "G")  # NVIDIA's training snapshots hold G, D and G_ema: the EMA generator is the one to sample
+
+
+class NetworkError(ValueError):
+    """The network could not be loaded; the message says why and what to do."""
+
+
+def _from_container(obj, source):
+    if isinstance(obj, dict):
+        for key in PICKLE_KEYS:
+            if key in obj:
+                return obj[key]
+        raise NetworkError(f"{source} holds a dict without a generator (keys: {sorted(map(str, obj))[:8]}); "
+                           f"expected one of {list(PICKLE_KEYS)}")
+    return obj
+
+
+def _missing_module_message(exc, path):
+    name = (exc.name or "").split(".")[0]
+    if name in NVIDIA_MODULES:
+        return (f"{path} is an NVIDIA network pickle: unpickling it needs NVIDIA's '{name}' package. Put a clone "
+                f"of stylegan2-ada-pytorch or stylegan3 on PYTHONPATH (PYTHONPATH=/path/to/stylegan3 hubness-fast "
+                f"...)")
+    return f"unpickling {path} needs the module '{exc.name}', which is not importable"
+
+
+def load_pickle(path):
+    """A network pickle (NVIDIA's: the ``G_ema`` entry is returned)."""
+    try:
+        with open(path, "rb") as f:
+            obj = pickle.load(f)
+    except ModuleNotFoundError as exc:
+        raise NetworkError(_missing_module_message(exc, path)) from exc
+    except (pickle.UnpicklingError, EOFError) as exc:
+        raise NetworkError(f"{path} is not a readable pickle: {exc}") from exc
+    return _from_container(obj, path)
+
+
+def load_torch(path):
+    """A ``torch.save``d module (or a dict holding ``G_ema`` / ``G``); weights_only=False runs the file's code."""
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except ModuleNotFoundError as exc:
+        raise NetworkError(_missing_module_message(exc, path)) from exc
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
+        raise NetworkError(f"{path} is not a readable torch file: {exc}") from exc
+    obj = _from_container(obj, path)
+    if isinstance(obj, dict):
+        raise NetworkError(f"{path} holds a state_dict, not a module: build the model in Python and pass "
+                           f"module:factory()")
+    return obj
+
+
+def load_attr(spec: str):
+    """'module:attr' (an object) or 'module:factory()' (called with no arguments), importing from
+    the current directory first, as ``python -m`` does."""
+    build = spec.endswith("()")
+    mod_name, _, attr = spec[:-2 if build else None].partition(":")
+    if not mod_name or not attr:
+        raise NetworkError(f"expected a file, module:attr or module:factory(), got {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        obj = importlib.import_module(mod_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise NetworkError(f"cannot load {spec!r}: {exc}") from exc
+    return obj() if build else obj
+
+
+def load_network(spec: str):
+    """A generator from a file (.pkl: a pickle; .pt / .pth / other: torch.load) or module:attr."""
+    path = Path(spec)
+    if path.is_file():
+        return load_pickle(path) if path.suffix == ".pkl" else load_torch(path)
+    if ":" in spec:
+        return load_attr(spec)
+    raise NetworkError(f"{spec!r} is neither a file nor module:attr")

@@ -1,0 +1,186 @@
+"""The sampler on the generator families users bring: StyleGAN2-ADA / StyleGAN3 (stand-ins with
+NVIDIA's interface), BigGAN (the real package, random weights) and a plain G(z)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hubness_fast.generators import (BigGANAdapter, CallableAdapter, StyleGANAdapter, as_generator, detect_family,
+                                     draw_prior, to_uint8)
+from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler, sample
+from oracles import brute_hub_counts
+from standins import PlainGenerator, StyleGANStandIn, small_biggan
+
+
+def one_hot(labels, c_dim):
+    return torch.nn.functional.one_hot(torch.as_tensor(labels), c_dim).float()
+
+
+def pools_of(seed, pool_size, z_dim, n_pools):
+    """The pools a sampler with this seed draws, replayed with numpy alone (prior N(0, I))."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((pool_size, z_dim), dtype=np.float32) for _ in range(n_pools)]
+
+
+def w_rows(G, z, c=None):
+    with torch.no_grad():
+        ws = G.mapping(torch.from_numpy(z), c if c is not None else torch.zeros(len(z), 0))
+    return ws[:, 0].numpy()
+
+
+@pytest.mark.parametrize("version", ["sg3", "ada"])
+def test_readme_w_space_call_counts_hubs_on_ws0_and_renders_what_the_model_renders(version):
+    G = StyleGANStandIn(version=version)
+    s = HubnessSampler(G.z_dim, k=5, threshold=9, pool_size=700, seed=3, mapping=G.mapping)
+    out = s.sample(G, 40, batch_size=16)
+    # Oracle: map the same pools with the stand-in itself, float64 brute-force hub counts of ws[:, 0].
+    kept_z, kept_w, kept_v = [], [], []
+    for z in pools_of(3, 700, G.z_dim, s.stats["pools"]):
+        w = w_rows(G, z)
+        v = brute_hub_counts(w, 5)
+        kept_z.append(z[v >= 9]), kept_w.append(w[v >= 9]), kept_v.append(v[v >= 9])
+    np.testing.assert_array_equal(out.z, np.concatenate(kept_z)[:40])
+    np.testing.assert_allclose(out.w, np.concatenate(kept_w)[:40], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out.hub_values, np.concatenate(kept_v)[:40])
+    assert out.labels is None and out.images.device.type == "cpu"
+    with torch.no_grad():
+        own = G(torch.from_numpy(out.z), torch.zeros(40, 0), noise_mode="const")
+    torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+
+
+def test_sample_entry_point_defaults_to_w_space_and_const_noise():
+    G = StyleGANStandIn()
+    a = sample(G, 12, pool_size=500, threshold=8, seed=1, progress=False)
+    b = sample(G, 12, pool_size=500, threshold=8, seed=1, progress=False)
+    assert a.w is not None and a.w.shape == (12, G.w_dim)
+    torch.testing.assert_close(a.images, b.images, rtol=0, atol=0)  # same seed, same images
+    np.testing.assert_array_equal(a.z, b.z)
+    c = sample(G, 12, pool_size=500, threshold=8, seed=2, progress=False)
+    assert not np.array_equal(a.z, c.z)
+    noisy = [sample(G, 4, method="random", seed=0, progress=False, generator_options={"noise_mode": "random"}).images
+             for _ in range(2)]
+    assert not torch.equal(noisy[0], noisy[1])  # noise_mode='random' draws new noise each time
+
+
+def test_z_space_hubs_on_stylegan_render_with_G_of_z():
+    G = StyleGANStandIn()
+    s = HubnessSampler(G.z_dim, k=4, threshold=7, pool_size=500, seed=5)  # no mapping: Z space
+    out = s.sample(G, 10)
+    z = pools_of(5, 500, G.z_dim, 1)[0]
+    v = brute_hub_counts(z, 4)
+    np.testing.assert_array_equal(out.z, z[v >= 7][:10])
+    assert out.w is None
+    with torch.no_grad():
+        torch.testing.assert_close(out.images, G(torch.from_numpy(out.z), None, noise_mode="const"), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("cutoff", [None, 2])
+def test_truncation_equals_the_models_truncation_psi(cutoff):
+    G = StyleGANStandIn()
+    t = TruncationSampler(G.z_dim, psi=0.6, average=G.mapping.w_avg, mapping=G.mapping, seed=0,
+                          truncation_cutoff=cutoff)
+    out = t.sample(G, 9, batch_size=4)
+    with torch.no_grad():
+        own = G(torch.from_numpy(out.z), torch.zeros(9, 0), truncation_psi=0.6, truncation_cutoff=cutoff,
+                noise_mode="const")
+        ws = G.mapping(torch.from_numpy(out.z), None, truncation_psi=0.6, truncation_cutoff=cutoff)
+    torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(out.w, ws[:, 0].numpy(), rtol=0, atol=1e-6)
+    # the entry point takes G's tracked w_avg by itself
+    same = sample(G, 9, "truncation", psi=0.6, truncation_cutoff=cutoff, seed=0, batch_size=4, progress=False)
+    torch.testing.assert_close(same.images, out.images, rtol=0, atol=0)
+
+
+def test_conditional_pools_are_counted_per_class_and_labels_returned():
+    G = StyleGANStandIn(c_dim=3)
+    out = sample(G, 30, classes="uniform", pool_size=400, threshold=7, seed=4, progress=False)
+    assert out.labels.shape == (30,) and set(out.labels) <= {0, 1, 2} and len(set(out.labels)) > 1
+    with torch.no_grad():
+        own = G(torch.from_numpy(out.z), one_hot(out.labels, 3), noise_mode="const")
+    torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+    # each latent's value is its hub value in a pool of its own class: re-count with a fixed class
+    single = sample(G, 15, classes=2, pool_size=400, threshold=7, seed=9, progress=False)
+    assert np.all(single.labels == 2)
+    rng = np.random.default_rng(9)
+    rng.integers(0, 1, 0)  # resolve_labels draws nothing for a single class
+    z = rng.standard_normal((400, G.z_dim), dtype=np.float32)
+    w = w_rows(G, z, one_hot(np.full(400, 2), 3))
+    v = brute_hub_counts(w, 5)
+    np.testing.assert_array_equal(single.z, z[v >= 7][:15])
+    np.testing.assert_array_equal(single.hub_values, v[v >= 7][:15])
+    listed = sample(G, 20, method="random", classes=[0, 2], seed=0, progress=False)
+    assert set(listed.labels) == {0, 2}
+
+
+def test_sampling_leaves_a_model_in_training_mode_untouched():
+    G = StyleGANStandIn(version="ada").train()  # StyleGAN2-ADA updates w_avg whenever it maps in training mode
+    before = G.mapping.w_avg.clone()
+    sample(G, 5, pool_size=300, top=0.05, seed=0, progress=False)
+    assert torch.equal(G.mapping.w_avg, before) and G.training and G.mapping.training
+
+
+def test_bad_input_is_refused_before_any_work():
+    G, Gc = StyleGANStandIn(), StyleGANStandIn(c_dim=3)
+    with pytest.raises(ValueError, match="outside 0..2"):
+        sample(Gc, 4, classes=3, progress=False)
+    with pytest.raises(ValueError, match="conditional .*classes="):
+        sample(Gc, 4, progress=False)
+    with pytest.raises(ValueError, match="unconditional"):
+        sample(G, 4, classes=1, progress=False)
+    with pytest.raises(ValueError, match="latent_dim=16 disagrees .* z_dim=32"):
+        HubnessSampler(16, mapping=G.mapping).sample(G, 4)
+    with pytest.raises(ValueError, match="latent_dim=16 disagrees"):
+        RandomSampler(16).sample(G, 4)
+    with pytest.raises(ValueError, match="matches no generator family"):
+        sample(object(), 4, progress=False)
+    with pytest.raises(ValueError, match="no W space"):
+        sample(PlainGenerator(), 4, space="w", generator_options={"z_dim": 12}, progress=False)
+    with pytest.raises(ValueError, match="noise_mode"):
+        as_generator(G, noise_mode="loud")
+    with pytest.raises(ValueError, match="truncation"):
+        as_generator(small_biggan(), truncation=1.5)
+    with pytest.raises(ValueError, match="output"):
+        sample(G, 4, method="random", output="png", progress=False)
+    with pytest.raises(ValueError, match="method"):
+        sample(G, 4, method="best", progress=False)
+
+
+def test_family_detection_and_override():
+    assert detect_family(StyleGANStandIn()) == "stylegan"
+    assert detect_family(small_biggan()) == "biggan"
+    assert detect_family(PlainGenerator()) == "callable"
+    assert isinstance(as_generator(StyleGANStandIn(), "callable", z_dim=32), CallableAdapter)
+    assert isinstance(as_generator(small_biggan()), BigGANAdapter)
+    adapter = StyleGANAdapter(StyleGANStandIn())
+    assert as_generator(adapter) is adapter
+
+
+def test_biggan_truncated_normal_prior_and_render():
+    pytest.importorskip("pytorch_pretrained_biggan")
+    G = small_biggan()
+    out = sample(G, 40, method="random", classes=[1, 4], seed=0, batch_size=16, progress=False,
+                 generator_options={"truncation": 0.5})
+    assert out.z.shape == (40, 16) and np.abs(out.z).max() <= 1.0  # [-2, 2] times truncation
+    with torch.no_grad():
+        own = G(torch.from_numpy(out.z), one_hot(out.labels, 5), 0.5)
+    torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+    assert out.images.shape == (40, 3, 16, 16)
+    big = draw_prior("truncnorm", np.random.default_rng(0), 20000, 8)
+    assert np.abs(big).max() <= 2 and abs(big.std() - 0.8796) < 0.01  # the std of N(0,1) truncated to [-2, 2]
+    hubs = sample(G, 10, classes=0, pool_size=400, threshold=6, seed=1, progress=False)
+    assert hubs.w is None and np.all(hubs.hub_values >= 6) and np.abs(hubs.z).max() <= 2
+
+
+def test_plain_generator_with_keyword_arguments_and_chosen_prior():
+    G = PlainGenerator()
+    out = sample(G, 10, method="random", seed=0, progress=False, generator_options={"z_dim": 12, "gain": 2.0})
+    with torch.no_grad():
+        torch.testing.assert_close(out.images, G(torch.from_numpy(out.z), gain=2.0), rtol=0, atol=0)
+    uniform = sample(G, 10, method="random", seed=0, progress=False, prior=lambda rng, n, d: rng.uniform(-1, 1, (n, d)),
+                     generator_options={"z_dim": 12})
+    assert np.abs(uniform.z).max() <= 1 and not np.array_equal(uniform.z, out.z)
+
+
+def test_uint8_conversion_is_nvidias():
+    x = torch.tensor([-1.5, -1.0, 0.0, 0.5, 1.0, 2.0])
+    np.testing.assert_array_equal(to_uint8(x).numpy(), [0, 0, 128, 191, 255, 255])
