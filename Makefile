@@ -1,5 +1,5 @@
 # Two entry points do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs the package, runs the hub-sampling demo on the bundled digits GAN
+#   make demo   creates .venv, installs the package, runs the paper's study on the bundled StyleGAN-shaped MNIST model
 #   make test   the same plus test dependencies, then the whole test suite
 PYTHON ?= python3
 VENV := .venv

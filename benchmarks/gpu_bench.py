@@ -105,7 +105,7 @@ def main(argv=None):
     import torch
 
     import hubness_fast as hf
-    from hubness_fast import _backend
+    from hubness_fast import _native
 
     dev = torch.cuda.get_device_name(0)
     g = torch.Generator(device="cuda").manual_seed(0)
@@ -117,17 +117,16 @@ def main(argv=None):
                    "HUBNESS_FAST_CUDA_FOLD": os.environ.get("HUBNESS_FAST_CUDA_FOLD", "thread")}}
 
     print(f"{dev}: N={a.n} D={a.d} k={a.k}")
-    from hubness_fast import _gpu
+    from hubness_fast import _dispatch
 
     all_counts = {}
     for prec in [s for s in a.precisions.split(",") if s]:
         hf.hub_counts(x[:20_000], a.k, precision=prec)  # warm-up: module load, kernel attributes
-        _backend._cuda.reset_peak()
-        before = _backend._cuda.memory_stats()[0]
+        _native._cuda.reset_peak()
+        before = _native._cuda.memory_stats()[0]
         times, counts = _timed(lambda: hf.hub_counts(x, a.k, precision=prec), a.rounds)  # noqa: B023
-        peak = _backend._cuda.memory_stats()[1] - before
-        info = _gpu.knn_device(x, None, a.k, "sqeuclidean", None, want_ids=False, want_dist=False, want_counts=True,
-                               precision=prec)[3]
+        peak = _native._cuda.memory_stats()[1] - before
+        info = _dispatch.run(_dispatch.describe(x, a.k, precision=prec), ids=False, counts=True).stats
         med = statistics.median(times)
         assert int(counts.sum()) == a.n * a.k
         all_counts[prec] = counts

@@ -5,10 +5,10 @@ gives the same-run ratios against torch, cupy and KeOps."""
 import pytest
 
 import hubness_fast as hf
-from hubness_fast import _backend
+from hubness_fast import _native
 
 torch = pytest.importorskip("torch")
-if not (hf.HAS_CUDA and _backend._cuda.device_count() > 0 and torch.cuda.is_available()):
+if not (hf.HAS_CUDA and _native._cuda.device_count() > 0 and torch.cuda.is_available()):
     pytest.skip("needs a CUDA device", allow_module_level=True)
 
 from benchmarks.gpu_bench import torch_knn  # noqa: E402

@@ -1,5 +1,5 @@
 """hubness_fast: exact k nearest neighbours and hub counts without a distance matrix."""
-from ._backend import HAS_AVX2, HAS_CUDA, HAS_OPENMP
+from ._native import HAS_AVX2, HAS_CUDA, HAS_OPENMP
 from .balls import ball_query
 from .hubness import hub_counts, hubness_stats
 from .knn import knn, kth_neighbor_distance

@@ -5,37 +5,14 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _backend, _cpu
-from ._backend import Progress, as_matrix, check_device, check_threads, is_torch, simd_level
-
-# device="auto" sends ball passes to the GPU only once its kernel has run on
-# one (hubness_fast._cuda.balls was written after this project's last GPU
-# session); until then "cuda" is the explicit opt-in.
-BALLS_CUDA_VERIFIED = False
+from . import _dispatch
+from ._inputs import as_matrix, check_radii
 
 
 class BallQueryResult(NamedTuple):
     count: np.ndarray       # int64 [M]: balls containing each query
     min_radius: np.ndarray  # float64 [M]: smallest radius among them (inf if none)
     nearest: Optional[np.ndarray]  # int64 [M]: nearest centre (ties: smaller index), if asked for
-
-
-def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:
-    r = np.asarray(radii.detach().cpu().numpy() if is_torch(radii) else radii, dtype=np.float64)
-    if r.ndim != 1 or r.shape[0] != n:
-        raise ValueError(f"{name} must be 1-D with one value per centre ({n}), got shape {r.shape}")
-    if not np.all(np.isfinite(r)) or np.any(r < 0):
-        raise ValueError(f"{name} must be finite and non-negative")
-    return r
-
-
-def _balls_on_gpu(device: str, work: float) -> bool:
-    check_device(device)
-    if device == "cuda":
-        return _backend.use_cuda("cuda")  # raises without a GPU
-    from ._gpu import MIN_GPU_WORK
-
-    return device == "auto" and BALLS_CUDA_VERIFIED and _backend.gpu_available() and work >= MIN_GPU_WORK
 
 
 def ball_pass(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls",
@@ -46,21 +23,11 @@ def ball_pass(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress
     containing the point), min_radius2 (smallest squared radius among them) and
     own_count (points of the other set inside the point's own ball).
     device: "cpu", "cuda" (the GPU kernel, same results; both sets must fit in
-    GPU memory) or "auto" (the CPU until the GPU kernel is verified).
+    GPU memory) or "auto" (the CPU until the GPU kernel has run on a GPU; see
+    hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU).
     """
-    gpu = _balls_on_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1])
-    bar = Progress(progress, desc)
-    done = False
-    try:
-        if gpu:
-            out = _backend._cuda.balls(a, a_radius2, b, b_radius2, bool(inclusive), 0, bar.callback)
-        else:
-            out = _cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads), simd_level(),
-                             bar.callback)
-        done = True
-    finally:
-        bar.close(done)
-    return out
+    return _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=inclusive, n_threads=n_threads, progress=progress,
+                           desc=desc, device=device)
 
 
 def ball_query(queries, centres, radii, *, inclusive=False, return_nearest=False, n_threads=None, progress=False,

@@ -13,9 +13,9 @@ def _demo(args) -> int:
         try:
             from .demo import run_demo
         except ImportError as exc:
-            _fail(f"the sampling demo needs torch, scikit-learn and matplotlib ({exc}); or run with --engine")
-        run_demo(out_dir=args.out, n=args.n or 2000, pool_size=args.pool_size, k=args.k, threshold=args.threshold,
-                 top=args.top, seed=args.seed)
+            _fail(f"the sampling demo needs torch, matplotlib and mlxtend ({exc}); or run with --engine")
+        run_demo(out_dir=args.out, n=args.n or 1000, seeds=args.seeds, pool_size=args.pool_size, k=args.k,
+                 threshold=args.threshold, include_self=args.include_self, seed=args.seed)
         return 0
     from . import hub_counts
 
@@ -86,6 +86,14 @@ def _generator_options(family, args):
     return options
 
 
+def _device(name):
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _sample(args) -> int:
     from .generators import as_generator, detect_family
     from .networks import load_network
@@ -94,11 +102,7 @@ def _sample(args) -> int:
     G = load_network(args.network)
     family = args.family or detect_family(G)
     gen = as_generator(G, family, **_generator_options(family, args))
-    device = args.device
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = _device(args.device)
     settings = {"k": args.k, "threshold": args.threshold, "top": args.top, "pool_size": args.pool_size,
                 "include_self": args.include_self} if args.method == "hubs" else {}
     if args.method == "truncation":
@@ -116,23 +120,83 @@ def _sample(args) -> int:
     return 0
 
 
-def _bench(args) -> int:
-    try:
-        if args.gpu:
-            from benchmarks.gpu_bench import main as gpu_main
+def _load_callable(spec, what):
+    """A TorchScript file, a torch.save'd module, or module:attr (module:factory() builds it)."""
+    from pathlib import Path
 
-            gpu_main(args.rest)
-            return 0
-        from benchmarks.runner import main as bench_main
-    except ImportError:
-        _fail("the benchmark runners live in the source tree: run them from a checkout (python -m benchmarks)")
-    return bench_main(args.rest)
+    from .networks import load_attr, load_torch
+
+    if Path(spec).is_file():
+        import torch
+
+        try:
+            return torch.jit.load(spec, map_location="cpu")
+        except (RuntimeError, ValueError):
+            return load_torch(spec)
+    if ":" in spec:
+        obj = load_attr(spec)
+        if not callable(obj):
+            _fail(f"{what} {spec!r} is not callable")
+        return obj
+    _fail(f"{what} {spec!r} is neither a file nor module:attr")
+
+
+def _study(args) -> int:
+    from .generators import as_generator, detect_family
+    from .networks import load_network
+    from .study import run_study
+
+    G = load_network(args.network)
+    family = args.family or detect_family(G)
+    gen = as_generator(G, family, **_generator_options(family, args))
+    if gen.module is not None and hasattr(gen.module, "to"):
+        gen.module.to(_device(args.device))
+    detector = _load_callable(args.detector, "--detector")
+    quality = _load_callable(args.quality, "--quality") if args.quality else None
+    try:
+        real = np.load(args.real, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read {args.real}: {exc}")
+    run_study(gen, detector, np.asarray(real), args.outdir, n=args.n, seeds=args.seeds, seed=args.seed, k=args.k,
+              threshold=args.threshold, pool_size=args.pool_size, include_self=args.include_self, quality=quality,
+              classes=_parse_classes(args.classes), batch_size=args.batch_size, verbose=not args.quiet)
+    return 0
+
+
+def _bench(args) -> int:
+    """The runners live in the source tree (benchmarks/), not in the installed package: run them there."""
+    import subprocess
+    from pathlib import Path
+
+    if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
+        _fail("the benchmark runners live in the source tree: run this from a checkout (python -m benchmarks)")
+    module = "benchmarks.gpu_bench" if args.gpu else "benchmarks"
+    return subprocess.call([sys.executable, "-m", module, *args.rest])
 
 
 def _fail(msg: str):
     msg = " ".join(str(msg).split())  # one line, whatever the exception's text
     print(f"hubness-fast: error: {msg}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _generator_flags(p, batch_size):
+    """The flags `sample` and `study` share: classes, family options, batching, device, seed, output."""
+    p.add_argument("--class", dest="classes", default=None, metavar="C",
+                   help="conditional models: a class, a comma-separated list, or 'uniform'")
+    p.add_argument("--truncation", type=float, default=None, help="BigGAN's truncation in (0, 1] (default 1)")
+    p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
+                   help="StyleGAN noise (default const: a seed fixes the images)")
+    p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
+                   help="latent size of a plain G(z) without a z_dim attribute")
+    p.add_argument("--family", choices=["stylegan", "biggan", "callable"], default=None,
+                   help="adapter to use (default: detected)")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images per call (default {batch_size})")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the generator runs (auto: CUDA when torch sees a GPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,13 +208,16 @@ def main(argv=None) -> int:
     parser = _Parser(prog="hubness-fast", description="Exact k-NN, hub counts and hub sampling.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("demo", help="hub sampling on the bundled digits GAN (--engine: hub counts only)")
+    p = sub.add_parser("demo", help="the paper's study on the bundled StyleGAN-shaped MNIST model (--engine: "
+                                    "hub counts only)")
     p.add_argument("--engine", action="store_true", help="only time hub counts of Gaussian latents")
-    p.add_argument("--n", type=int, default=None, help="samples per method (2000) / latents with --engine (100000)")
+    p.add_argument("--n", type=int, default=None, help="images per method and seed (1000) / latents with --engine "
+                                                        "(100000)")
+    p.add_argument("--seeds", type=int, default=5, help="independent seeds per method (default 5)")
     p.add_argument("--dim", type=int, default=512, help="latent dimension with --engine (default 512)")
     p.add_argument("--k", type=int, default=5, help="neighbours per point (default 5)")
     p.add_argument("--threshold", type=int, default=50, help="hub value to keep (default 50)")
-    p.add_argument("--top", type=float, default=None, help="keep this top fraction of each pool instead")
+    p.add_argument("--include-self", action="store_true", help="count each latent as its own neighbour (notebook)")
     p.add_argument("--pool-size", type=int, default=10_000)
     p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     p.add_argument("--seed", type=int, default=0)
@@ -177,21 +244,30 @@ def main(argv=None) -> int:
     p.add_argument("--pool-size", type=int, default=10_000)
     p.add_argument("--include-self", action="store_true", help="count each latent as its own neighbour (notebook)")
     p.add_argument("--psi", type=float, default=0.7, help="truncation strength (--method truncation)")
-    p.add_argument("--class", dest="classes", default=None, metavar="C",
-                   help="conditional models: a class, a comma-separated list, or 'uniform'")
-    p.add_argument("--truncation", type=float, default=None, help="BigGAN's truncation in (0, 1] (default 1)")
-    p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
-                   help="StyleGAN noise (default const: a seed fixes the images)")
-    p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
-                   help="latent size of a plain G(z) without a z_dim attribute")
-    p.add_argument("--family", choices=["stylegan", "biggan", "callable"], default=None,
-                   help="adapter to use (default: detected)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    _generator_flags(p, batch_size=32)
     p.set_defaults(func=_sample)
+
+    p = sub.add_parser(
+        "study", help="does the hubness prior help this generator? the paper's table, curves and figures",
+        description="Samples with hubs (W and Z), random and truncation, over several seeds, and scores them "
+                    "against real features: FD, precision/recall (k=3), density/coverage (k=5) with spreads, the "
+                    "hub-vs-truncation precision-recall curves, hub value against quality, distance to the mean. "
+                    "Loading a pickle or a whole module runs code from the file: load only files you trust.")
+    p.add_argument("--network", required=True, metavar="NETWORK", help="as for `sample`")
+    p.add_argument("--real", required=True, metavar="FEATURES.npy", help="features of held-out real images [N, D]")
+    p.add_argument("--detector", required=True, metavar="DETECTOR",
+                   help="images -> features: a TorchScript file, a torch.save'd module, or module:attr; it receives "
+                        "the generator's float images (about [-1, 1])")
+    p.add_argument("--quality", default=None, help="optional images -> per-image score (e.g. classifier confidence)")
+    p.add_argument("--outdir", required=True, metavar="DIR")
+    p.add_argument("--n", type=int, default=1000, help="images per method and seed (default 1000)")
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--threshold", type=int, default=50)
+    p.add_argument("--pool-size", type=int, default=10_000)
+    p.add_argument("--include-self", action="store_true")
+    _generator_flags(p, batch_size=256)
+    p.set_defaults(func=_study)
 
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
     p.add_argument("latents", help=".npy file with an (N, D) array (memory-mapped, never loaded whole)")

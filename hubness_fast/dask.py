@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _cpu
-from ._backend import METRICS, as_matrix, check_device, check_k, check_metric, run_knn, simd_level, use_cuda
+from ._dispatch import describe, run, run_pair
+from ._inputs import as_matrix, check_device, check_k, check_metric
 
 FAN_IN = 8  # partial lists merged per reduction task
 
@@ -79,31 +79,16 @@ def _keys(dist, metric):
     return -dist if metric == "inner_product" else dist  # smaller is nearer
 
 
-def _search(db, q, k, metric, threads):
-    """Exact k-NN on the worker's GPU (float64 distances), q=None for a self-join."""
-    ids, dist, _, _, _ = run_knn(db, k, queries=q, metric=metric, exclude_self=None, n_threads=threads,
-                                 progress=False, want_distances=True, device="cuda")
-    return ids, dist
-
-
 def _diag(block, k, metric, threads, offset, device="cpu"):
     n = block.shape[0]
     if n < 2:
         return np.empty((n, 0)), np.empty((n, 0), np.int64)
-    k = min(k, n - 1)
-    if use_cuda(device, 0.5 * n * n * block.shape[1]):
-        ids, dist = _search(block, None, k, metric, threads)
-    else:
-        ids, dist, _ = _cpu.knn(block, None, k, METRICS[metric], True, threads, simd_level(), None, True)
-    return _keys(dist, metric), ids + offset
+    r = run(describe(block, min(k, n - 1), metric=metric, device=device, n_threads=threads or None), distances=True)
+    return _keys(r.distances, metric), r.ids + offset
 
 
 def _pair(a, b, k, metric, threads, off_a, off_b, device="cpu"):
-    if use_cuda(device, 2.0 * a.shape[0] * b.shape[0] * a.shape[1]):
-        ia, da_ = _search(b, a, min(k, b.shape[0]), metric, threads)
-        ib, db = _search(a, b, min(k, a.shape[0]), metric, threads)
-    else:
-        ia, da_, ib, db = _cpu.knn_pair(a, b, k, METRICS[metric], threads, simd_level(), None)
+    ia, da_, ib, db = run_pair(a, b, k, metric, threads, device)
     return (_keys(da_, metric), ia + off_b), (_keys(db, metric), ib + off_a)
 
 

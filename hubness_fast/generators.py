@@ -16,6 +16,10 @@ and a user can write a fourth:
   ``truncation``).
 - :class:`CallableAdapter`: any ``G(z, **kwargs)`` with a chosen prior.
 
+Two more serve samplers that draw latents without a whole generator:
+:class:`MappingAdapter` (a mapping alone, the ``mapping=`` argument) and
+:class:`PriorAdapter` (a prior of a given size).
+
 Nothing here imports NVIDIA's code or a BigGAN package: families are recognised
 by their attributes (:func:`as_generator`). Every model call runs under
 ``torch.no_grad()`` with the module in eval mode (its mode is restored after),
@@ -263,6 +267,62 @@ class CallableAdapter(GeneratorAdapter):
             raise ValueError("a plain G(z) generator takes no class labels")
         with evaluating(self.module):
             return self.module(z, **self.kwargs)
+
+
+class MappingAdapter(GeneratorAdapter):
+    """A mapping callable alone (a sampler's ``mapping=``, e.g. NVIDIA's ``G.mapping``): z -> ws.
+
+    NVIDIA's MappingNetwork (it has ``c_dim``) is called as ``mapping(z, c)``, any other
+    callable as ``mapping(z)``; both get torch tensors on the mapping's device (numpy
+    when torch is not installed). A 2-D result [N, w_dim] is taken as ws with one row.
+    Rendering is left to the generator given to the sampler."""
+
+    family = "mapping"
+
+    def __init__(self, mapping, z_dim, prior):
+        self.mapping, self.z_dim, self.prior = mapping, z_dim, prior
+        self.c_dim = int(getattr(mapping, "c_dim", 0) or 0)
+        self.module = mapping
+        self.w_dim = int(getattr(mapping, "w_dim", 0) or 0) or None
+        self.takes_c = hasattr(mapping, "c_dim")  # NVIDIA's MappingNetwork.forward(z, c, ...)
+
+    def map(self, z, c):
+        try:
+            import torch  # noqa: F401
+        except ImportError:  # latents only, without torch: the mapping gets numpy
+            out = self.mapping(z)
+        else:
+            if isinstance(z, np.ndarray):
+                z = torch.from_numpy(z).to(self.device)
+            with evaluating(self.mapping):
+                if self.takes_c:
+                    c = c if c is not None else torch.zeros(len(z), 0, device=z.device)
+                    out = self.mapping(z, c)
+                else:
+                    out = self.mapping(z)
+        if not hasattr(out, "detach"):
+            out = np.asarray(out, dtype=np.float32)
+        if out.ndim == 2:
+            out = out[:, None]
+        if out.ndim != 3 or out.shape[0] != len(z):
+            raise ValueError(f"the mapping returned shape {list(out.shape)} for {len(z)} latents; expected "
+                             f"[N, w_dim] or [N, num_ws, w_dim]")
+        return out
+
+    def w_avg(self):
+        avg = getattr(self.mapping, "w_avg", None)
+        if avg is None:
+            raise ValueError("the mapping has no w_avg; pass average= to the truncation sampler")
+        return avg
+
+
+class PriorAdapter(GeneratorAdapter):
+    """Latents with no generator: a prior in Z of a given size."""
+
+    family = "prior"
+
+    def __init__(self, z_dim, prior):
+        self.z_dim, self.prior = z_dim, prior
 
 
 FAMILIES = {"stylegan": StyleGANAdapter, "biggan": BigGANAdapter, "callable": CallableAdapter}

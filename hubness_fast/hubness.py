@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _gpu
-from ._backend import check_device, check_precision, run_knn, to_output
+from ._dispatch import describe, run
+from ._inputs import to_output
 
 
 def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", n_threads=None, progress=False,
@@ -28,20 +28,10 @@ def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", 
     """
     if queries is not None and include_self:
         raise ValueError("include_self applies only to a self-join (queries=None)")
-    check_device(device)
-    on_gpu = device != "cpu" and _gpu.is_device_array(x)
-    check_precision(precision, on_gpu)
-    if on_gpu:
-        _, _, counts, _ = _gpu.knn_device(x, queries, k, metric, None if queries is not None else not include_self,
-                                          want_ids=False, want_dist=False, want_counts=True, progress=progress,
-                                          desc="hub counts", precision=precision)
-        return counts
-    ids, _, _, db, _ = run_knn(
-        x, k, queries=queries, metric=metric, exclude_self=None if queries is not None else not include_self,
-        n_threads=n_threads, progress=progress, want_distances=False, desc="hub counts", device=device,
-    )
-    counts = np.bincount(ids.ravel(), minlength=db.shape[0]).astype(np.int64)
-    return to_output(counts, x)
+    p = describe(x, k, queries=queries, metric=metric, exclude_self=None if queries is not None else not include_self,
+                 device=device, precision=precision, n_threads=n_threads, progress=progress, desc="hub counts")
+    counts = run(p, ids=False, counts=True).counts
+    return counts if p.on_gpu else to_output(counts, x)
 
 
 def hubness_stats(x=None, k=10, counts=None, hub_size=2.0, n_threads=None, progress=False):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _gpu
-from ._backend import check_device, check_precision, run_knn, to_output
+from ._dispatch import describe, run
+from ._inputs import to_output
 
 
 def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None, progress=False,
@@ -38,7 +38,7 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
     device : {"auto", "cpu", "cuda"}
         "auto" (default): GPU arrays run on their GPU; host arrays run on the
         GPU when one is present and the problem is large enough to pay for
-        the transfers (hubness_fast._gpu.MIN_GPU_WORK multiply-adds), else on
+        the transfers (hubness_fast._dispatch.MIN_GPU_WORK multiply-adds), else on
         the CPU. "cuda" sends host arrays to the GPU in chunks through pinned
         memory (N may exceed GPU memory; the float64 certification runs on
         the host). "cpu" computes on the host, copying GPU arrays there.
@@ -56,18 +56,12 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
     float64 scan of the row). The indices equal a float64 brute force of the
     same data, and the distances are its float64 values rounded to float32.
     """
-    check_device(device)
-    on_gpu = device != "cpu" and _gpu.is_device_array(x)
-    check_precision(precision, on_gpu)
-    if on_gpu:
-        ids, dist, _, _ = _gpu.knn_device(x, queries, k, metric, exclude_self, want_ids=True, want_dist=True,
-                                          want_counts=False, progress=progress, precision=precision)
-        return dist.float() if hasattr(dist, "float") else dist.astype("float32"), ids
-    ids, dist, _, _, _ = run_knn(
-        x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads,
-        progress=progress, want_distances=True, device=device,
-    )
-    return to_output(dist.astype(np.float32), x), to_output(ids, x)
+    p = describe(x, k, queries=queries, metric=metric, exclude_self=exclude_self, device=device,
+                 precision=precision, n_threads=n_threads, progress=progress)
+    r = run(p, ids=True, distances=True)
+    if p.on_gpu:
+        return r.distances.float() if hasattr(r.distances, "float") else r.distances.astype("float32"), r.ids
+    return to_output(r.distances.astype(np.float32), x), to_output(r.ids, x)
 
 
 def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_self=None, n_threads=None,
@@ -80,16 +74,9 @@ def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_sel
     are Euclidean distances. Returns float64 (N,) from the float64 check:
     exact, not rounded to float32. Other arguments as in :func:`knn`.
     """
-    check_device(device)
-    on_gpu = device != "cpu" and _gpu.is_device_array(x)
-    check_precision(precision, on_gpu)
-    if on_gpu:
-        _, dist, _, _ = _gpu.knn_device(x, queries, k, metric, exclude_self, want_ids=False, want_dist=True,
-                                        want_counts=False, progress=progress, desc="k-th neighbour",
-                                        precision=precision)
+    p = describe(x, k, queries=queries, metric=metric, exclude_self=exclude_self, device=device,
+                 precision=precision, n_threads=n_threads, progress=progress, desc="k-th neighbour")
+    dist = run(p, ids=False, distances=True).distances
+    if p.on_gpu:
         return dist[:, -1].contiguous() if hasattr(dist, "contiguous") else dist[:, -1].copy()
-    _, dist, _, _, _ = run_knn(
-        x, k, queries=queries, metric=metric, exclude_self=exclude_self, n_threads=n_threads,
-        progress=progress, want_distances=True, desc="k-th neighbour", device=device,
-    )
     return to_output(np.ascontiguousarray(dist[:, -1]), x)

@@ -11,11 +11,12 @@ the radii and one pass over the real x fake pairs for every containment test.
 | density / coverage | Naeem et al. 2020 (prdc) | 5 | d < r (strict) | real set |
 | prdc() (all four as the prdc package) | prdc 0.2 | 5 | d < r (strict) | both |
 | rarity score | Han et al. 2022 | 3 | d < r (strict) | real set |
+| realism score | Kynkaenniemi et al. 2019 | 3 | r / d, half of the balls | real set |
 
 device ("auto", "cpu", "cuda") on every metric: where the radii and the
 containment pass run. The radii follow hubness_fast.knn's rule; the
-containment pass runs on the GPU only with "cuda" until its kernel has been
-verified on one (hubness_fast.balls.BALLS_CUDA_VERIFIED). Same values either way.
+containment pass runs on the GPU only with "cuda" until its kernel has run on
+one (hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU). Same values either way.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._backend import as_matrix, check_k, run_knn
+from ._dispatch import describe, run
+from ._inputs import as_matrix
 from .balls import ball_pass
 
 
@@ -39,10 +41,9 @@ def _pair(real, fake):
 
 def kth_radius2(x: np.ndarray, k: int, n_threads=None, progress=False, device="auto") -> np.ndarray:
     """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
-    check_k(k, x.shape[0] - 1, "N - 1 for the radii of a set of N points")
-    _, dist, _, _, _ = run_knn(x, k, queries=None, metric="sqeuclidean", exclude_self=True, n_threads=n_threads,
-                               progress=progress, want_distances=True, desc="radii", device=device)
-    return np.ascontiguousarray(dist[:, -1])
+    p = describe(x, k, metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
+                 progress=progress, desc="radii")
+    return np.ascontiguousarray(run(p, ids=False, distances=True).distances[:, -1])
 
 
 def precision_recall(real, fake, k=3, inclusive=True, n_threads=None, progress=False, device="auto"):
@@ -122,6 +123,38 @@ def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, pro
     elif out_of_manifold == "nan":
         scores[~inside] = np.nan
     return RarityResult(scores, ranking.astype(np.int64), inside)
+
+
+REALISM_BLOCK = 2048  # fake rows per block of the realism pass: 2048 x n_real float64 distances at a time
+
+
+def realism_score(real, fake, k=3, clamp_to_percentile=50, n_threads=None, progress=False, device="auto"):
+    """Realism score (Kynkaenniemi et al., NeurIPS 2019, Eq. 3) of each fake sample:
+    max over real samples i of r_i / ||fake - real_i||, r_i = distance from real i to
+    its k-th real neighbour (self excluded). As in their release, the real balls with
+    the largest radii are left out first: only those with r_i at or below the
+    ``clamp_to_percentile`` percentile of the radii count (None keeps all). A score
+    above 1 means the fake lies inside a kept real ball. Returns float64 [M].
+
+    Exact float64 distances, ``REALISM_BLOCK`` fakes at a time against the kept real
+    samples (O(M x N) work: meant for evaluation-sized sets).
+    """
+    r, f = _pair(real, fake)
+    radius = np.sqrt(kth_radius2(r, k, n_threads, progress, device))
+    if clamp_to_percentile is not None:
+        if not 0 < clamp_to_percentile <= 100:
+            raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
+        keep = radius <= np.percentile(radius, clamp_to_percentile)
+        r, radius = r[keep], radius[keep]
+    r64 = np.asarray(r, np.float64)
+    out = np.empty(f.shape[0])
+    for s in range(0, f.shape[0], REALISM_BLOCK):
+        fb = np.asarray(f[s:s + REALISM_BLOCK], np.float64)
+        d2 = (fb * fb).sum(1)[:, None] - 2 * fb @ r64.T + (r64 * r64).sum(1)[None]
+        d = np.sqrt(np.clip(d2, 0, None))  # the expansion can round a tiny distance below zero
+        with np.errstate(divide="ignore"):
+            out[s:s + REALISM_BLOCK] = (radius[None] / d).max(1)  # a fake equal to a real centre scores inf
+    return out
 
 
 def _mean_cov(x):

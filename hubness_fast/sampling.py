@@ -27,9 +27,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._backend import use_cuda
+from ._dispatch import use_gpu
+from ._progress import bar as progress_bar
 from .balls import ball_pass
-from .generators import GeneratorAdapter, as_generator, detect_family, draw_prior, evaluating, to_uint8
+from .generators import (GeneratorAdapter, MappingAdapter, PriorAdapter, as_generator, detect_family, draw_prior,
+                         evaluating, to_uint8)
 from .hubness import hub_counts
 from .images import FolderWriter
 from .metrics import kth_radius2
@@ -84,49 +86,6 @@ def _to_numpy(x):
     return np.asarray(x)
 
 
-class _MappingOnly(GeneratorAdapter):
-    """A user's mapping callable (``mapping=``) as an adapter: z -> ws (or w) for the legacy
-    ``HubnessSampler(512, mapping=G.mapping)`` call; rendering goes to the G given to sample()."""
-
-    family = "mapping"
-
-    def __init__(self, mapping, z_dim, prior):
-        self.mapping, self.z_dim, self.prior = mapping, z_dim, prior
-        self.c_dim = int(getattr(mapping, "c_dim", 0) or 0)
-        self.module = mapping
-        self.w_dim = int(getattr(mapping, "w_dim", 0) or 0) or None
-        self.takes_c = hasattr(mapping, "c_dim")  # NVIDIA's MappingNetwork.forward(z, c, ...)
-
-    def map(self, z, c):
-        try:
-            import torch  # noqa: F401
-        except ImportError:  # latents only, without torch: the mapping gets numpy
-            out = self.mapping(z)
-        else:
-            if isinstance(z, np.ndarray):
-                z = torch.from_numpy(z).to(self.device)
-            with evaluating(self.mapping):
-                if self.takes_c:
-                    c = c if c is not None else torch.zeros(len(z), 0, device=z.device)
-                    out = self.mapping(z, c)
-                else:
-                    out = self.mapping(z)
-        if not hasattr(out, "detach"):
-            out = np.asarray(out, dtype=np.float32)
-        if out.ndim == 2:
-            out = out[:, None]
-        if out.ndim != 3 or out.shape[0] != len(z):
-            raise ValueError(f"the mapping returned shape {list(out.shape)} for {len(z)} latents; expected "
-                             f"[N, w_dim] or [N, num_ws, w_dim]")
-        return out
-
-    def w_avg(self):
-        avg = getattr(self.mapping, "w_avg", None)
-        if avg is None:
-            raise ValueError("the mapping has no w_avg; pass average= to the truncation sampler")
-        return avg
-
-
 class LatentSampler:
     """Shared machinery: choose latents in a space ("z" or "w"), then render them.
 
@@ -174,13 +133,13 @@ class LatentSampler:
             z_dim = self.latent_dim or known
             if z_dim is None:
                 raise ValueError("latent_dim is needed with a mapping that has no z_dim")
-            side = _MappingOnly(self.mapping, int(z_dim), self.prior or "normal")
+            side = MappingAdapter(self.mapping, int(z_dim), self.prior or "normal")
         elif gen is not None:
             side = gen
         else:
             if self.latent_dim is None:
                 raise ValueError("latent_dim is needed to draw latents without a generator")
-            side = _Prior(self.latent_dim, self.prior or "normal")
+            side = PriorAdapter(self.latent_dim, self.prior or "normal")
         if self.latent_dim is not None and side.z_dim != self.latent_dim:
             raise ValueError(f"latent_dim={self.latent_dim} disagrees with the generator's z_dim={side.z_dim}")
         if self.space == "w" and self.mapping is None and "w" not in side.spaces:
@@ -191,9 +150,9 @@ class LatentSampler:
         return draw_prior(self.prior, self.rng, n, side.z_dim) if self.prior is not None else side.draw(self.rng, n)
 
     def _to_space(self, side, z, c):
-        """z (numpy) -> (hub rows x [n, D] as numpy or a tensor on the generator's device, full ws or None)."""
+        """z (numpy) -> the rows hubs are counted on: z itself, or ws[:, 0] (a tensor on the generator's device)."""
         if self.space == "z":
-            return z, None
+            return z
         rows = []
         for s in range(0, len(z), MAP_BATCH):
             zt = z[s:s + MAP_BATCH]
@@ -202,15 +161,12 @@ class LatentSampler:
                 raise ValueError("the mapping's ws rows differ at truncation_psi=1; the W-space sampler keeps "
                                  "one w per latent (StyleGAN's broadcast layout)")
             rows.append(ws[:, 0])
-        return _cat(rows), None
+        return _cat(rows)
 
     # -- choosing latents: subclasses ---------------------------------------------------
     def _choose(self, side, n, c, cls):
         """n latents of one class (c: one-hot tensor rows or None) -> (z, w or None, hub values or None)."""
         raise NotImplementedError
-
-    def _postprocess(self, side, z, w, values):
-        return Latents(z=z, w=w, hub_values=values)
 
     # -- public -------------------------------------------------------------------------
     def latents(self, G=None, n=1, classes=None) -> Latents:
@@ -270,15 +226,6 @@ class LatentSampler:
         return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, Path(outdir) if outdir else None)
 
 
-class _Prior(GeneratorAdapter):
-    """Latents with no generator: a prior in Z of a given size."""
-
-    family = "prior"
-
-    def __init__(self, z_dim, prior):
-        self.z_dim, self.prior = z_dim, prior
-
-
 def resolve_labels(classes, c_dim, n, rng):
     """Per-image class labels int64 [n] (None for an unconditional model).
 
@@ -292,7 +239,7 @@ def resolve_labels(classes, c_dim, n, rng):
         return None
     if classes is None:
         raise ValueError(f"this generator is conditional ({c_dim} classes): pass classes= (a class, a list, "
-                         f"or 'uniform')")
+                         f"or 'uniform'; --class on the command line)")
     if isinstance(classes, str):
         if classes != "uniform":
             raise ValueError(f"classes must be an int, a list of ints or 'uniform', got {classes!r}")
@@ -328,8 +275,10 @@ def _is_tensor(x):
 
 
 def _tensor(z, side):
-    import torch
-
+    try:
+        import torch
+    except ImportError:  # latents only, without torch: a mapping then gets numpy
+        return z
     return torch.from_numpy(np.ascontiguousarray(z)).to(side.device)
 
 
@@ -350,11 +299,8 @@ class RandomSampler(LatentSampler):
 
     def _choose(self, side, n, c, cls):
         z = self._draw_z(side, n)
-        x, _ = self._to_space(side, z, c)
+        x = self._to_space(side, z, c)
         return Latents(z=z, w=None if self.space == "z" else _numpy32(x))
-
-    def sample_latents(self, n, classes=None):
-        return super().sample_latents(n, classes)
 
 
 def _numpy32(x):
@@ -367,10 +313,12 @@ class TruncationSampler(LatentSampler):
     In W this is NVIDIA's ``truncation_psi``: avg is ``average`` when given, else
     the mapping's tracked ``w_avg``; ``truncation_cutoff`` truncates only the first
     layers' ws, as NVIDIA's. In Z avg is ``average`` when given, else the mean of
-    the prior (0): z' = psi z.
+    the prior (0 for "normal" and "truncnorm": z' = psi z). Where no such mean is
+    known (a mapping without ``w_avg``, a callable prior), avg is the mean of
+    ``n_average`` latents drawn (and mapped) once, from a generator seeded apart.
     """
 
-    def __init__(self, latent_dim=None, psi=0.7, average=None, n_average=None, mapping=None, seed=None, *,
+    def __init__(self, latent_dim=None, psi=0.7, average=None, n_average=10_000, mapping=None, seed=None, *,
                  truncation_cutoff=None, space=None, prior=None, progress=False):
         super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
         if not 0 <= psi <= 1:
@@ -381,20 +329,33 @@ class TruncationSampler(LatentSampler):
                 raise ValueError("truncation_cutoff applies to W space")
         self.psi, self.cutoff = float(psi), truncation_cutoff
         self.average = None if average is None else np.asarray(_to_numpy(average), dtype=np.float32)
-        self.n_average = n_average  # kept for the old signature: averages come from the model or the prior mean
+        self.n_average = _positive_int(n_average, "n_average")
+        self._estimated = {}
 
-    def _avg(self, side):
+    def _avg(self, side, c):
         if self.average is not None:
             return self.average
-        if self.space == "z":
-            return np.zeros(side.z_dim, np.float32)
-        return _numpy32(side.w_avg())
+        prior = self.prior if self.prior is not None else side.prior
+        if self.space == "z" and not callable(prior):
+            return np.zeros(side.z_dim, np.float32)  # both named priors are symmetric about 0
+        if self.space == "w":
+            try:
+                return _numpy32(side.w_avg())
+            except ValueError:  # no tracked average: estimate it below
+                pass
+        key = None if c is None else int(_to_numpy(c[0]).argmax())
+        if key not in self._estimated:  # the mean of n_average draws, from a generator seeded apart
+            rng = np.random.default_rng([0 if self.seed is None else self.seed, 1])
+            z = draw_prior(self.prior, rng, self.n_average, side.z_dim) if self.prior is not None \
+                else side.draw(rng, self.n_average)
+            cc = None if c is None else c[:1].expand(self.n_average, -1)
+            self._estimated[key] = _numpy32(self._to_space(side, z, cc)).mean(0)
+        return self._estimated[key]
 
     def _choose(self, side, n, c, cls):
         z = self._draw_z(side, n)
-        x, _ = self._to_space(side, z, c)
-        x = _numpy32(x)
-        avg = self._avg(side)
+        x = _numpy32(self._to_space(side, z, c))
+        avg = self._avg(side, c)
         if avg.shape != (x.shape[1],):
             raise ValueError(f"average has shape {avg.shape}, expected ({x.shape[1]},)")
         truncated = _lerp(avg, x, self.psi)
@@ -443,7 +404,7 @@ class HubnessSampler(LatentSampler):
             raise ValueError(f"k must be an integer between 1 and {n_cand} for a pool of {pool_size}, got {k!r}")
         if top is not None and not 0 < top < 1:
             raise ValueError(f"top is a fraction in (0, 1), got {top}")
-        use_cuda(device)  # validates: unknown names, or "cuda" without a GPU, raise here
+        use_gpu(device)  # validates: unknown names, or "cuda" without a GPU, raise here
         self.device = device
         self.k, self.threshold, self.pool_size = int(k), threshold, pool_size
         self.include_self, self.comparison, self.top = bool(include_self), comparison, top
@@ -466,8 +427,7 @@ class HubnessSampler(LatentSampler):
         labels = resolve_labels(classes, side.c_dim, 1, self.rng)
         c = None if labels is None else side.one_hot(np.full(self.pool_size, labels[0]))
         z = self._draw_z(side, self.pool_size)
-        x, _ = self._to_space(side, z, c)
-        return z, x
+        return z, self._to_space(side, z, c)
 
     def fit_reference(self, pool=None, G=None):
         """Fix a reference pool (default: a fresh pool of pool_size latents in the sampling space).
@@ -509,14 +469,14 @@ class HubnessSampler(LatentSampler):
         if self.reference is not None and c is not None:
             raise ValueError("reference mode serves unconditional generators")
         zs, ws, vals, n_kept, pools, best = [], [], [], 0, 0, 0
-        bar = _bar(self.progress, n, "hub latents" if cls is None else f"hub latents, class {cls}")
+        bar = progress_bar(self.progress, n, "hub latents" if cls is None else f"hub latents, class {cls}", "latent")
         try:
             while n_kept < n:
                 if pools >= self.max_pools or (pools >= 3 and n_kept == 0):
                     raise ValueError(self._unreachable_message(pools, best))
                 z = self._draw_z(side, self.pool_size)
                 pool_c = None if c is None else c[:1].expand(self.pool_size, -1)
-                x, _ = self._to_space(side, z, pool_c)
+                x = self._to_space(side, z, pool_c)
                 values = self.reference_hub_values(x) if self.reference is not None else self.hub_values(x)
                 values = np.asarray(_to_numpy(values), dtype=np.int64)
                 pools += 1
@@ -555,16 +515,6 @@ def _index(idx, x):
     return idx
 
 
-def _bar(progress, total, desc, unit="latent"):
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, unit=unit)
-
-
 def render(G, latents: Latents, space: str, *, batch_size=32, output="float", outdir=None, progress=False,
            truncation_cutoff=None):
     """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
@@ -579,7 +529,7 @@ def render(G, latents: Latents, space: str, *, batch_size=32, output="float", ou
     n = len(latents.z)
     writer = FolderWriter(outdir, n) if outdir is not None else None
     held = []
-    bar = _bar(progress, n, "images", unit="image")
+    bar = progress_bar(progress, n, "images", "image")
     try:
         for s in range(0, n, batch_size):
             sl = slice(s, s + batch_size)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._backend import as_matrix
+from ._inputs import as_matrix
 
 
 def _gaussian_loglik(x: np.ndarray) -> np.ndarray:

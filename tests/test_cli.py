@@ -35,7 +35,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args):
 
 def test_hubs_device_choice(tmp_path):
     import hubness_fast as hf
-    from hubness_fast import _backend
+    from hubness_fast import _native
 
     x = np.random.default_rng(1).standard_normal((300, 6)).astype(np.float32)
     np.save(tmp_path / "z.npy", x)
@@ -43,7 +43,7 @@ def test_hubs_device_choice(tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), brute_hub_counts(x, 3))
     r = cli("hubs", str(tmp_path / "z.npy"), "--out", str(tmp_path / "d.npy"), "--quiet", "--device", "cuda")
-    if hf.HAS_CUDA and _backend._cuda.device_count() > 0:
+    if hf.HAS_CUDA and _native._cuda.device_count() > 0:
         assert r.returncode == 0, r.stderr
         np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), brute_hub_counts(x, 5))
     else:

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
-from hubness_fast import _backend
+from hubness_fast import _native
+from fakes import METRICS, FakeBallsCuda, FakeCuda
 from oracles import brute_hub_counts, brute_knn
 
-METRICS = ["sqeuclidean", "euclidean", "inner_product", "cosine"]
-has_gpu = hf.HAS_CUDA and _backend._cuda.device_count() > 0
+has_gpu = hf.HAS_CUDA and _native._cuda.device_count() > 0
 gpu = [pytest.mark.gpu, pytest.mark.skipif(not has_gpu, reason="needs a CUDA device and the _cuda module")]
 
 try:
@@ -25,45 +25,10 @@ except ImportError:
     cupy = None
 
 
-def fp32_keys(x, q, metric):
-    """What the GPU tiles compute: fp32 dot products with fp32 offsets."""
-    x = x.astype(np.float32)
-    q = x if q is None else q.astype(np.float32)
-    nx, nq = (x.astype(np.float64) ** 2).sum(1), (q.astype(np.float64) ** 2).sum(1)
-    dot = q @ x.T
-    if metric in ("sqeuclidean", "euclidean"):
-        return (nq[:, None].astype(np.float32) + nx[None, :].astype(np.float32)) - np.float32(2) * dot
-    if metric == "inner_product":
-        return -dot
-    s = (1 / np.sqrt(nq)).astype(np.float32)[:, None] * (1 / np.sqrt(nx)).astype(np.float32)[None, :]
-    return np.float32(1) - s * dot
-
-
-class FakeCuda:
-    """The kernels' contract in numpy: the cap best fp32 (key, id) per row, padded with (inf, -1)."""
-
-    calls = 0
-
-    @staticmethod
-    def device_count():
-        return 1
-
-    @classmethod
-    def candidates_host(cls, x, queries, metric, exclude_self, cap, chunk_rows, device, progress):
-        cls.calls += 1
-        keys = fp32_keys(x, queries, METRICS[metric]).astype(np.float32)
-        if exclude_self:
-            np.fill_diagonal(keys, np.inf)
-        idx = np.broadcast_to(np.arange(x.shape[0]), keys.shape)
-        order = np.lexsort((idx, keys), axis=1)[:, :cap]
-        k = np.take_along_axis(keys, order, 1)
-        return k, np.where(np.isfinite(k), order, -1).astype(np.int64)
-
-
 @pytest.mark.parametrize("metric", METRICS)
 def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
-    monkeypatch.setattr(_backend, "_cuda", FakeCuda)
-    monkeypatch.setattr(_backend, "HAS_CUDA", True)
+    monkeypatch.setattr(_native, "_cuda", FakeCuda)
+    monkeypatch.setattr(_native, "HAS_CUDA", True)
     x = rng.standard_normal((600, 12))
     q = rng.standard_normal((90, 12))
     np.testing.assert_array_equal(hf.knn(x, 5, metric=metric, device="cuda")[1], brute_knn(x, 5, metric=metric)[1])
@@ -74,14 +39,13 @@ def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
 
 def test_auto_dispatch_by_size(monkeypatch, rng):
     """device="auto" sends host arrays to the GPU only when verified and large enough."""
-    monkeypatch.setattr(_backend, "_cuda", FakeCuda)
-    monkeypatch.setattr(_backend, "HAS_CUDA", True)
-    monkeypatch.setattr(_backend, "CUDA_VERIFIED", True)
+    monkeypatch.setattr(_native, "_cuda", FakeCuda)
+    monkeypatch.setattr(_native, "HAS_CUDA", True)
     x = rng.standard_normal((300, 8))
     FakeCuda.calls = 0
     hf.hub_counts(x, 3)  # tiny: the CPU
     assert FakeCuda.calls == 0
-    monkeypatch.setattr("hubness_fast._gpu.MIN_GPU_WORK", 1)
+    monkeypatch.setattr("hubness_fast._dispatch.MIN_GPU_WORK", 1)
     np.testing.assert_array_equal(hf.hub_counts(x, 3), brute_hub_counts(x, 3))
     assert FakeCuda.calls == 1
     hf.hub_counts(x, 3, device="cpu")
@@ -261,10 +225,10 @@ def test_gpu_progress_and_agreement_with_cpu_at_200k(rng):
 @pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
 def test_gpu_k_beyond_the_device_certification(rng):
     """k + margin above DEVICE_MAX_CAP: lists on the GPU, certified on the host, results back on the GPU."""
-    from hubness_fast import _gpu
+    from hubness_fast import _dispatch
 
-    x = rng.standard_normal((_gpu.DEVICE_MAX_CAP + 400, 6)).astype(np.float32)
-    k = _gpu.DEVICE_MAX_CAP
+    x = rng.standard_normal((_dispatch.DEVICE_MAX_CAP + 400, 6)).astype(np.float32)
+    k = _dispatch.DEVICE_MAX_CAP
     d, i = hf.knn(_torch(x), k)
     assert i.is_cuda and i.shape == (len(x), k)
     keys = ((x[:40, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
@@ -292,34 +256,10 @@ def test_gpu_warp_fold_matches_oracle(monkeypatch, rng, precision):
     np.testing.assert_array_equal(hf.hub_counts(x, 6, device="cuda"), brute_hub_counts(x, 6))
 
 
-class FakeBallsCuda(FakeCuda):
-    """The ball kernel's contract in numpy (float64, by explicit differences)."""
-
-    @staticmethod
-    def balls(a, a_radius2, b, b_radius2, inclusive, device, progress):
-        d2 = ((a[:, None, :].astype(np.float64) - b[None, :, :]) ** 2).sum(-1)
-        cmp = np.less_equal if inclusive else np.less
-        out_a = {"in_count": np.zeros(len(a), np.int64), "own_count": np.zeros(len(a), np.int64),
-                 "min_radius2": np.full(len(a), np.inf)}
-        out_b = {"in_count": np.zeros(len(b), np.int64), "own_count": np.zeros(len(b), np.int64),
-                 "min_radius2": np.full(len(b), np.inf)}
-        if a_radius2 is not None:
-            inside = cmp(d2, a_radius2[:, None])
-            out_a["own_count"] = inside.sum(1)
-            out_b["in_count"] = inside.sum(0)
-            out_b["min_radius2"] = np.where(inside, a_radius2[:, None], np.inf).min(0)
-        if b_radius2 is not None:
-            inside = cmp(d2, b_radius2[None, :])
-            out_b["own_count"] = inside.sum(0)
-            out_a["in_count"] = inside.sum(1)
-            out_a["min_radius2"] = np.where(inside, b_radius2[None, :], np.inf).min(1)
-        return out_a, out_b
-
-
 def test_metrics_on_the_gpu_path_with_stand_in(monkeypatch, rng):
     """device="cuda" routes the containment pass to _cuda.balls (here its numpy contract) with the same values."""
-    monkeypatch.setattr(_backend, "_cuda", FakeBallsCuda)
-    monkeypatch.setattr(_backend, "HAS_CUDA", True)
+    monkeypatch.setattr(_native, "_cuda", FakeBallsCuda)
+    monkeypatch.setattr(_native, "HAS_CUDA", True)
     real, fake = rng.standard_normal((300, 6)), rng.standard_normal((250, 6)) + 0.3
     want = hf.metrics.prdc(real, fake, k=4, device="cpu")
     assert hf.metrics.prdc(real, fake, k=4, device="cuda") == want

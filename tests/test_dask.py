@@ -104,13 +104,13 @@ def test_default_local_cluster():
 
 def test_tasks_route_to_a_gpu_worker(monkeypatch, rng):
     """On a worker whose hubness_fast sees a GPU the tasks take the CUDA path
-    (here the numpy stand-in of the kernels from test_cuda) with the same result."""
-    from test_cuda import FakeCuda
+    (here the numpy stand-in of the kernels) with the same result."""
+    from fakes import FakeCuda
 
-    from hubness_fast import _backend
+    from hubness_fast import _native
 
-    monkeypatch.setattr(_backend, "_cuda", FakeCuda)
-    monkeypatch.setattr(_backend, "HAS_CUDA", True)
+    monkeypatch.setattr(_native, "_cuda", FakeCuda)
+    monkeypatch.setattr(_native, "HAS_CUDA", True)
     x = rng.standard_normal((700, 9))
     FakeCuda.calls = 0
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:

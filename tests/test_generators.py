@@ -72,6 +72,10 @@ def test_z_space_hubs_on_stylegan_render_with_G_of_z():
     assert out.w is None
     with torch.no_grad():
         torch.testing.assert_close(out.images, G(torch.from_numpy(out.z), None, noise_mode="const"), rtol=0, atol=1e-6)
+    rand = RandomSampler(G.z_dim, seed=5).sample(G, 6)  # the README's Z-space baseline call
+    np.testing.assert_array_equal(rand.z, z[:6])
+    with torch.no_grad():
+        torch.testing.assert_close(rand.images, G(torch.from_numpy(z[:6]), None, noise_mode="const"), rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("cutoff", [None, 2])
@@ -184,3 +188,20 @@ def test_plain_generator_with_keyword_arguments_and_chosen_prior():
 def test_uint8_conversion_is_nvidias():
     x = torch.tensor([-1.5, -1.0, 0.0, 0.5, 1.0, 2.0])
     np.testing.assert_array_equal(to_uint8(x).numpy(), [0, 0, 128, 191, 255, 255])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs torch with CUDA")
+def test_w_space_pools_on_the_gpu_are_counted_exactly():
+    """Pools mapped and counted on the device (no host round trip): the kept latents are those whose
+    float64 brute-force hub value over the device-mapped pool meets the threshold."""
+    G = StyleGANStandIn().cuda()
+    out = sample(G, 20, pool_size=800, threshold=9, seed=3, progress=False)
+    z = pools_of(3, 800, G.z_dim, 1)[0]
+    with torch.no_grad():
+        w = G.mapping(torch.from_numpy(z).cuda(), torch.zeros(800, 0, device="cuda"))[:, 0].cpu().numpy()
+    v = brute_hub_counts(w, 5)
+    n = min(20, int((v >= 9).sum()))
+    np.testing.assert_array_equal(out.z[:n], z[v >= 9][:n])
+    np.testing.assert_array_equal(out.hub_values[:n], v[v >= 9][:n])
+    assert out.images.device.type == "cpu"

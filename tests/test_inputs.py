@@ -26,7 +26,7 @@ def test_memmap_input_used_in_place(tmp_path, rng):
 
 
 def test_no_copy_for_float32_c_contiguous(rng):
-    from hubness_fast._backend import as_matrix
+    from hubness_fast._inputs import as_matrix
 
     x = rng.standard_normal((10, 4)).astype(np.float32)
     assert as_matrix(x, "x") is x

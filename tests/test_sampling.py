@@ -140,9 +140,24 @@ def test_bad_arguments():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not (hf.HAS_CUDA and hf._backend._cuda.device_count() > 0), reason="needs a CUDA device")
+@pytest.mark.skipif(not (hf.HAS_CUDA and hf._native._cuda.device_count() > 0), reason="needs a CUDA device")
 def test_gpu_counting_gives_the_same_samples():
     """Hub values counted on the GPU (device="cuda"): the same accepted latents as on the CPU."""
     cpu = HubnessSampler(64, k=5, threshold=20, pool_size=3000, seed=7, device="cpu").sample_latents(50)
     gpu = HubnessSampler(64, k=5, threshold=20, pool_size=3000, seed=7, device="cuda").sample_latents(50)
     np.testing.assert_array_equal(cpu, gpu)
+
+
+def test_truncation_average_estimated_where_none_is_known():
+    pytest.importorskip("torch")
+
+    def mapping(z):  # no w_avg attribute: the average is the mean of n_average mapped draws
+        return z * 0.5 + 3.0
+
+    t = TruncationSampler(4, psi=0.0, mapping=mapping, n_average=20_000, seed=0)
+    w = t.sample_latents(3)
+    np.testing.assert_allclose(w, 3.0, atol=0.05)
+    uniform = TruncationSampler(4, psi=0.0, prior=lambda rng, n, d: rng.uniform(1, 2, (n, d)), seed=0)
+    np.testing.assert_allclose(uniform.sample_latents(2), 1.5, atol=0.02)
+    with pytest.raises(ValueError, match="n_average"):
+        TruncationSampler(4, n_average=0)

@@ -1,0 +1,266 @@
+"""One way into the engine: a problem described once, one dispatcher, one result type.
+
+:func:`describe` coerces and validates the inputs of a k-NN problem once (host
+or device arrays, queries, k, metric, the self rule, device, precision,
+threads, progress); :func:`run` sends it to one of three paths and returns a
+:class:`KnnResult`:
+
+- ``cpu``: the CPU engine (fp32 tiles, float64 certification);
+- ``device``: arrays already on a GPU, computed there (certified on the device;
+  k beyond the device certification goes to the next path and back);
+- ``host_on_gpu``: host arrays streamed to the GPU for fp32 candidate lists,
+  certified in float64 by the CPU module.
+
+:func:`run_pair` (the Dask runner's block pairs) and :func:`balls` (the
+containment pass of the metrics) follow the same device policy.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _native
+from ._inputs import (DeviceMatrix, as_matrix, check_device, check_k, check_metric, check_precision, check_threads,
+                      device_matrix, is_device_array, to_output)
+from ._progress import Progress
+
+# Below this many multiply-adds the GPU's start-up and transfers cost more than
+# they save: device="auto" keeps such host-array problems on the CPU.
+MIN_GPU_WORK = 2 ** 33
+
+# The device-side float64 certification holds a row's candidates in shared
+# memory (16 bytes each, 96 KiB): longer lists are certified by the CPU module.
+DEVICE_MAX_CAP = 6144
+
+# GPU kernels written but not yet run on a GPU: device="auto" never picks them,
+# device="cuda" opts in. The one place that says which they are.
+NOT_YET_RUN_ON_A_GPU = frozenset({"balls"})
+
+
+class Problem(NamedTuple):
+    """A validated k-NN problem. ``db``/``q`` are host arrays or :class:`DeviceMatrix`."""
+
+    x: object                 # the caller's database (results are returned in its kind)
+    queries: object           # the caller's queries, or None
+    db: object
+    q: object
+    k: int
+    metric: str
+    exclude_self: bool        # self-join only; False for a search
+    device: str
+    precision: str
+    threads: int
+    progress: object
+    desc: str
+    on_gpu: bool              # device arrays computed on their GPU
+
+    @property
+    def self_join(self) -> bool:
+        return self.q is None
+
+    @property
+    def rows(self) -> int:
+        return _rows(self.db if self.q is None else self.q)
+
+    @property
+    def n(self) -> int:
+        return _rows(self.db)
+
+
+class KnnResult(NamedTuple):
+    """ids int64 [rows, k], distances float64 [rows, k], counts int64 [n] (None where not asked for),
+    as host numpy arrays, or device arrays for a device problem; stats from the engine."""
+
+    ids: object
+    distances: object
+    counts: object
+    stats: dict
+
+
+def _rows(m) -> int:
+    return m.n if isinstance(m, DeviceMatrix) else m.shape[0]
+
+
+def _cols(m) -> int:
+    return m.d if isinstance(m, DeviceMatrix) else m.shape[1]
+
+
+def use_gpu(device: str, work: float | None = None, op: str = "knn") -> bool:
+    """device: "cpu", "cuda" (required: ValueError without a GPU), or "auto" (the GPU when one is
+    present, the kernel has run on a GPU, and the work is large enough to pay for the transfers)."""
+    check_device(device)
+    if device == "cpu":
+        return False
+    if device == "cuda":
+        if not _native.gpu_available():
+            raise ValueError("device='cuda' needs the CUDA module and a GPU: " + _native.no_gpu_reason())
+        return True
+    return op not in NOT_YET_RUN_ON_A_GPU and _native.gpu_available() and (work is None or work >= MIN_GPU_WORK)
+
+
+def describe(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, device="auto", precision="auto",
+             n_threads=None, progress=False, desc="k-NN") -> Problem:
+    """Validate a k-NN problem once. Device arrays stay on their GPU unless device="cpu"."""
+    check_device(device)
+    check_metric(metric)
+    threads = check_threads(n_threads)
+    on_gpu = device != "cpu" and is_device_array(x)
+    check_precision(precision, on_gpu)
+    if on_gpu:
+        if not _native.gpu_available():
+            raise ValueError(f"x is a GPU array but {_native.no_gpu_reason()}; pass device='cpu' to compute on the "
+                             f"host")
+        db, q = device_matrix(x, "x"), None
+        if queries is not None:
+            if not is_device_array(queries):
+                raise ValueError("queries must be on the GPU too when x is a GPU array")
+            q = device_matrix(queries, "queries")
+            if q.device != db.device:
+                raise ValueError(f"queries are on cuda:{q.device} but x is on cuda:{db.device}; put both on one "
+                                 f"device")
+    else:
+        db, q = as_matrix(x, "x"), None
+        if queries is not None:
+            q = as_matrix(queries, "queries")
+    if q is not None:
+        if _cols(q) != _cols(db):
+            raise ValueError(f"queries have {_cols(q)} features but x has {_cols(db)}; both need the same number "
+                             f"of columns")
+        q = _same_dtype(q, db, queries)
+        if exclude_self:
+            raise ValueError("exclude_self applies only to a self-join (queries=None)")
+        exclude_self = False
+        n_cand, what = _rows(db), "the number of database points"
+    else:
+        exclude_self = True if exclude_self is None else bool(exclude_self)
+        n_cand = _rows(db) - 1 if exclude_self else _rows(db)
+        what = "N - 1 for a self-join excluding self" if exclude_self else "N"
+    k = check_k(k, n_cand, what)
+    return Problem(x, queries, db, q, k, metric, exclude_self, device, precision, threads, progress, desc, on_gpu)
+
+
+def _same_dtype(q, db, queries):
+    """One dtype per run: the database's (it is usually the larger)."""
+    if isinstance(db, DeviceMatrix):
+        if q.f64 == db.f64:
+            return q
+        return device_matrix(queries.to(db.keep.dtype) if q.kind == "torch" else q.keep.astype(db.keep.dtype),
+                             "queries")
+    return q if q.dtype == db.dtype else np.ascontiguousarray(q, dtype=db.dtype)
+
+
+def run(p: Problem, *, ids=True, distances=False, counts=False) -> KnnResult:
+    """Solve a described problem on the path its arrays and device call for."""
+    if p.on_gpu:
+        if p.k + 16 > DEVICE_MAX_CAP:  # very large k: candidates on the GPU, certification on the host
+            return _device_via_host(p, ids, distances, counts)
+        return _run_device(p, ids, distances, counts)
+    work = float(p.rows) * p.n * _cols(p.db) * (0.5 if p.self_join else 1.0)
+    path = _run_host_on_gpu if use_gpu(p.device, work) else _run_cpu
+    got_ids, dist, stats = path(p, distances)
+    cnt = np.bincount(got_ids.ravel(), minlength=p.n).astype(np.int64) if counts else None
+    return KnnResult(got_ids if ids else None, dist if distances else None, cnt, stats)
+
+
+def _progress_call(p: Problem, fn):
+    bar = Progress(p.progress, p.desc)
+    done = False
+    try:
+        out = fn(bar.callback)
+        done = True
+    finally:
+        bar.close(done)
+    return out
+
+
+def _run_cpu(p: Problem, distances: bool):
+    return _progress_call(p, lambda cb: _native._cpu.knn(p.db, p.q, p.k, check_metric(p.metric), p.exclude_self,
+                                                         p.threads, _native.simd_level(), cb, distances))
+
+
+def _run_host_on_gpu(p: Problem, distances: bool):
+    """fp32 candidate lists on the GPU (host data streamed in chunks), certified in float64 by the CPU module."""
+    n_cand = p.n - 1 if (p.self_join and p.exclude_self) else p.n
+    cap = _native._cpu.candidate_cap(p.k, n_cand)
+    x32 = p.db if p.db.dtype == np.float32 else np.empty(p.db.shape, np.float32)
+    if x32 is not p.db:
+        for s in range(0, p.db.shape[0], 65536):
+            x32[s:s + 65536] = p.db[s:s + 65536]
+    q32 = None if p.q is None else np.ascontiguousarray(p.q, dtype=np.float32)
+    code = check_metric(p.metric)
+    keys, cand = _progress_call(p, lambda cb: _native._cuda.candidates_host(
+        x32, q32, code, p.self_join and p.exclude_self, cap, _native.gpu_chunk_rows(), 0, cb))
+    return _native._cpu.finalize(p.db, p.q, p.k, code, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
+                                 distances)
+
+
+def _empty(m: DeviceMatrix, shape, dtype: str, zero=False):
+    if m.kind == "torch":
+        import torch
+
+        make = torch.zeros if zero else torch.empty
+        return make(shape, dtype=getattr(torch, dtype), device=m.keep.device)
+    import cupy
+
+    with cupy.cuda.Device(m.device):
+        return (cupy.zeros if zero else cupy.empty)(shape, dtype=dtype)
+
+
+def _ptr(a) -> int:
+    return 0 if a is None else (a.data_ptr() if hasattr(a, "data_ptr") else a.data.ptr)
+
+
+def _run_device(p: Problem, ids: bool, distances: bool, counts: bool) -> KnnResult:
+    xm, qm = p.db, p.q
+    out_ids = _empty(xm, (p.rows, p.k), "int64") if ids else None
+    out_dist = _empty(xm, (p.rows, p.k), "float64") if distances else None
+    out_counts = _empty(xm, (xm.n,), "int64", zero=True) if counts else None
+    prec = check_precision(p.precision, True)
+    stats = _progress_call(p, lambda cb: _native._cuda.knn_device(
+        xm.ptr, xm.n, xm.d, xm.ld, xm.f64, qm.ptr if qm else 0, qm.n if qm else 0, qm.ld if qm else 0, p.k,
+        check_metric(p.metric), p.exclude_self, _ptr(out_ids), _ptr(out_dist), _ptr(out_counts), prec, xm.stream,
+        xm.device, cb))
+    return KnnResult(out_ids, out_dist, out_counts, stats)
+
+
+def _device_via_host(p: Problem, ids: bool, distances: bool, counts: bool) -> KnnResult:
+    """k beyond the device certification: the host path (lists on the GPU, float64 on the CPU), results moved back."""
+    host = describe(p.x, p.k, queries=p.queries, metric=p.metric, exclude_self=p.exclude_self if p.self_join
+                    else None, device="cuda", n_threads=p.threads or None, progress=p.progress, desc=p.desc)
+    r = run(host, ids=True, distances=distances, counts=counts)
+    back = [None if a is None else to_output(np.ascontiguousarray(a), p.x)
+            for a in (r.ids if ids else None, r.distances, r.counts)]
+    return KnnResult(*back, r.stats)
+
+
+def run_pair(a: np.ndarray, b: np.ndarray, k: int, metric: str, threads: int, device: str):
+    """Both searches of a block pair (a's k nearest in b and b's in a) for the Dask runner.
+
+    Returns (ids_a, dist_a, ids_b, dist_b), float64 distances. On the GPU these are two
+    searches; on the CPU one native pass computes each tile once for both directions.
+    """
+    if use_gpu(device, 2.0 * a.shape[0] * b.shape[0] * a.shape[1]):
+        ra = run(describe(b, min(k, b.shape[0]), queries=a, metric=metric, device="cuda", n_threads=threads or None),
+                 distances=True)
+        rb = run(describe(a, min(k, a.shape[0]), queries=b, metric=metric, device="cuda", n_threads=threads or None),
+                 distances=True)
+        return ra.ids, ra.distances, rb.ids, rb.distances
+    return _native._cpu.knn_pair(a, b, k, check_metric(metric), threads, _native.simd_level(), None)
+
+
+def balls(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls", device="auto"):
+    """One containment pass over all pairs of a x b (see hubness_fast.balls.ball_pass)."""
+    gpu = use_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1], op="balls")
+    bar = Progress(progress, desc)
+    done = False
+    try:
+        if gpu:
+            out = _native._cuda.balls(a, a_radius2, b, b_radius2, bool(inclusive), 0, bar.callback)
+        else:
+            out = _native._cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads),
+                                     _native.simd_level(), bar.callback)
+        done = True
+    finally:
+        bar.close(done)
+    return out

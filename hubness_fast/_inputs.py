@@ -1,0 +1,190 @@
+"""Input coercion and validation, once, for every public function.
+
+Python coerces and validates; the native engine takes pointers and sizes. Host
+data: numpy arrays (and np.memmap) that already are float32/float64 C-contiguous
+are passed without a copy; torch CPU tensors are viewed zero-copy. Device data:
+torch CUDA tensors and ``__cuda_array_interface__`` objects (cupy, ...) are
+described in place (:class:`DeviceMatrix`). Results go back as the input's kind
+(:func:`to_output`).
+"""
+from __future__ import annotations
+
+import numbers
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+METRICS = {"sqeuclidean": 0, "euclidean": 1, "inner_product": 2, "cosine": 3}
+DEVICES = ("cpu", "cuda", "auto")
+
+
+def is_torch(x) -> bool:
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def as_matrix(x, name: str) -> np.ndarray:
+    """Return `x` as a C-contiguous float32/float64 2-D array, copying only if needed."""
+    if is_torch(x):
+        x = x.detach().cpu()  # a GPU tensor computed on the host (device="cpu") is copied once
+        if x.dtype not in (_torch_dtype("float32"), _torch_dtype("float64")):
+            x = x.float()
+        x = x.contiguous().numpy()
+    elif hasattr(x, "__cuda_array_interface__"):  # cupy & co. with device="cpu"
+        import cupy
+
+        x = cupy.asnumpy(x)
+    elif not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except Exception as exc:  # ragged lists, objects numpy cannot hold
+            raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from None
+    kind = x.dtype.kind
+    if kind not in "fiu":
+        raise ValueError(
+            f"{name} has dtype {x.dtype}, which is not a real number type; pass float32 or float64 data"
+        )
+    if x.ndim != 2:
+        hint = " (use x.reshape(-1, 1) for one feature)" if x.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {x.shape}{hint}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {x.shape}); pass at least one row and one feature")
+    if x.dtype == np.float32 or x.dtype == np.float64:
+        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    # float16 and small integers fit float32 exactly; wider integers go to float64.
+    target = np.float32 if x.dtype.itemsize <= 2 else np.float64
+    return np.ascontiguousarray(x, dtype=target)
+
+
+def _torch_dtype(name):
+    import torch
+
+    return getattr(torch, name)
+
+
+def check_k(k, n_candidates: int, what: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ValueError(f"k must be an integer, got {k!r}")
+    k = operator.index(k)
+    if not 1 <= k <= n_candidates:
+        raise ValueError(f"k must be between 1 and {n_candidates} ({what}), got {k}")
+    return k
+
+
+def check_metric(metric: str) -> int:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
+    return METRICS[metric]
+
+
+def check_threads(n_threads) -> int:
+    if n_threads is None:
+        return 0
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) or n_threads < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n_threads!r}")
+    return int(n_threads)
+
+
+PRECISIONS = {"auto": 0, "exact": 1, "tensor": 2}
+
+
+def check_precision(precision: str, on_gpu_arrays: bool) -> int:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+    if precision == "tensor" and not on_gpu_arrays:
+        raise ValueError("precision='tensor' applies to GPU arrays (torch CUDA tensors, cupy arrays); "
+                         "host arrays run the fp32 kernels: use precision='auto' or 'exact'")
+    return PRECISIONS[precision]
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+
+
+def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:
+    """Ball radii as float64 [n], finite and non-negative."""
+    r = np.asarray(radii.detach().cpu().numpy() if is_torch(radii) else radii, dtype=np.float64)
+    if r.ndim != 1 or r.shape[0] != n:
+        raise ValueError(f"{name} must be 1-D with one value per centre ({n}), got shape {r.shape}")
+    if not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise ValueError(f"{name} must be finite and non-negative")
+    return r
+
+
+@dataclass
+class DeviceMatrix:
+    ptr: int
+    n: int
+    d: int
+    ld: int
+    f64: bool
+    device: int
+    stream: int
+    kind: str          # "torch" or "cupy"
+    keep: object       # the array read (kept alive for the call)
+
+
+def is_device_array(x) -> bool:
+    if is_torch(x):
+        return x.device.type == "cuda"
+    return hasattr(x, "__cuda_array_interface__")
+
+
+def _torch_matrix(x, name: str) -> DeviceMatrix:
+    import torch
+
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}); pass at least one row and one feature")
+    if x.dtype.is_complex or x.dtype == torch.bool:
+        raise ValueError(f"{name} has dtype {x.dtype}, which is not a real number type; pass float32 or float64 data")
+    x = x.detach()
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()  # float16/bfloat16 and small integers: exact in float32
+    if x.stride(1) != 1 or x.stride(0) < x.shape[1]:
+        x = x.contiguous()
+    stream = torch.cuda.current_stream(x.device).cuda_stream
+    return DeviceMatrix(x.data_ptr(), x.shape[0], x.shape[1], x.stride(0), x.dtype == torch.float64,
+                        x.device.index or 0, stream, "torch", x)
+
+
+def _cai_matrix(x, name: str) -> DeviceMatrix:
+    try:
+        import cupy
+    except ImportError:  # pragma: no cover - an interface object without cupy
+        raise ValueError(f"{name} exposes __cuda_array_interface__ but cupy is not installed to read it") from None
+    a = cupy.asarray(x)  # no copy for a device array
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape}); pass at least one row and one feature")
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} has dtype {a.dtype}, which is not a real number type; pass float32 or float64 data")
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float32 if a.dtype.itemsize <= 2 else np.float64)
+    item = a.dtype.itemsize
+    if a.strides[1] != item or a.strides[0] % item or a.strides[0] // item < a.shape[1]:
+        a = cupy.ascontiguousarray(a)
+    stream = cupy.cuda.get_current_stream().ptr
+    return DeviceMatrix(a.data.ptr, a.shape[0], a.shape[1], a.strides[0] // item, a.dtype == np.float64,
+                        a.device.id, stream, "cupy", a)
+
+
+def device_matrix(x, name: str) -> DeviceMatrix:
+    return _torch_matrix(x, name) if is_torch(x) else _cai_matrix(x, name)
+
+
+def to_output(arr: np.ndarray, like):
+    """torch in, torch out (on the input's device); numpy otherwise."""
+    if is_torch(like):
+        import torch
+
+        out = torch.from_numpy(arr)
+        return out if like.device.type == "cpu" else out.to(like.device)
+    if hasattr(like, "__cuda_array_interface__"):
+        import cupy
+
+        return cupy.asarray(arr)
+    return arr

@@ -1,0 +1,40 @@
+"""The compiled modules, what they were built with, and the environment switches read by the engine.
+
+``_cpu`` is always built; ``_cuda`` only where nvcc was found (it imports without
+a GPU). Everything else reads ``_native._cuda`` at call time, so tests can swap in
+a stand-in for the kernels.
+"""
+from __future__ import annotations
+
+import os
+
+from . import _cpu
+
+HAS_AVX2 = bool(_cpu.HAS_AVX2)
+HAS_OPENMP = bool(_cpu.HAS_OPENMP)
+try:  # built only when nvcc was found at build time; imports without a GPU
+    from . import _cuda
+
+    HAS_CUDA = True
+except ImportError:
+    _cuda = None
+    HAS_CUDA = False
+
+
+def gpu_available() -> bool:
+    """True when the CUDA module is built and sees at least one device."""
+    return HAS_CUDA and _cuda.device_count() > 0
+
+
+def no_gpu_reason() -> str:
+    return "no CUDA device is visible" if HAS_CUDA else "this build has no CUDA module (nvcc was not found)"
+
+
+def simd_level() -> str:
+    """HUBNESS_FAST_SIMD=generic|avx2|auto (default auto) picks the CPU kernel set, for tests and comparisons."""
+    return os.environ.get("HUBNESS_FAST_SIMD", "auto")
+
+
+def gpu_chunk_rows() -> int:
+    """HUBNESS_FAST_GPU_CHUNK_ROWS: rows per chunk when host arrays are streamed to the GPU (0: sized by memory)."""
+    return int(os.environ.get("HUBNESS_FAST_GPU_CHUNK_ROWS", "0"))

@@ -1,0 +1,351 @@
+"""Does the hubness prior help this generator? The study the paper reports, for any model.
+
+    from hubness_fast.study import run_study
+    table = run_study(G, extractor, real_features, "study_out")
+
+For a generator the samplers serve (StyleGAN, BigGAN, any G(z)), a feature
+extractor (images -> features, e.g. Inception or a LeNet on MNIST) and the
+features of held-out real images, it measures:
+
+1. A table over methods: hubs in W (the paper's notebook: hubs on ws[:, 0],
+   k = 5, pool 10 000, t = 50), hubs in Z, random, and the truncation trick
+   (psi 0.7 and 0.3; in W for StyleGAN). Metrics against the real features:
+   Frechet distance, precision and recall (k = 3, Kynkaenniemi et al.), density
+   and coverage (k = 5, Naeem et al.), each as mean and standard deviation over
+   ``seeds`` independent seeds. A difference from random sampling counts as
+   larger than the spread when |mean - mean_random| > std + std_random.
+2. The paper's framing: a precision-recall curve for hub sampling (the top
+   fraction of each pool swept) beside the truncation curve (psi swept), in one
+   plot. The claim holds if the hub curve lies above the truncation curve (more
+   recall at equal precision) and hubs beat random in precision and FD.
+3. The poster's figures: hub value against per-image quality (the realism
+   score, and ``quality(images)`` when given, with per-decile means), and the
+   distribution of the distance to the mean of all sampled latents for hubs,
+   random and truncation.
+4. An image grid per method.
+
+Everything goes to ``outdir``: table.json, pr_curve.png, hub_vs_quality.png,
+distance_to_mean.png, hub_histogram.png, grid_<method>.png.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from .generators import as_generator, to_uint8
+from .images import grid
+from .sampling import HubnessSampler, RandomSampler, TruncationSampler, render
+
+METRICS = ("FD", "precision", "recall", "density", "coverage")
+HIGHER_IS_BETTER = {"FD": False, "precision": True, "recall": True, "density": True, "coverage": True}
+CURVE_TOPS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+CURVE_PSIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def _features(extractor, images, batch_size):
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            f = extractor(images[s:s + batch_size])
+            out.append(f.detach().cpu().numpy() if hasattr(f, "detach") else np.asarray(f))
+    return np.concatenate(out).astype(np.float32)
+
+
+def evaluate(real, fake):
+    """FD, precision, recall (k = 3, inclusive) and density, coverage (k = 5, strict) of fake features."""
+    p, r = metrics.precision_recall(real, fake, k=3)
+    d, c = metrics.density_coverage(real, fake, k=5)
+    return {"FD": metrics.frechet_distance(real, fake), "precision": p, "recall": r, "density": d, "coverage": c}
+
+
+def methods_for(gen, k, threshold, pool_size, include_self, psis):
+    """{name: factory(seed) -> sampler} for this generator's spaces."""
+    hub = dict(k=k, threshold=threshold, pool_size=pool_size, include_self=include_self)
+    out = {}
+    if "w" in gen.spaces:
+        out["hubs W"] = lambda s: HubnessSampler(space="w", seed=s, **hub)
+    out["hubs Z"] = lambda s: HubnessSampler(space="z", seed=s, **hub)
+    out["random"] = lambda s: RandomSampler(space=gen.default_space, seed=s)
+    for psi in psis:
+        out[f"truncation {psi}"] = lambda s, psi=psi: TruncationSampler(psi=psi, space=gen.default_space, seed=s)
+    return out
+
+
+def _summary(runs):
+    return {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs], ddof=1))
+                if len(runs) > 1 else 0.0} for m in METRICS}
+
+
+def compare_to_random(table):
+    """For each method and metric: the difference from random and whether it exceeds the spread."""
+    base = table["random"]
+    out = {}
+    for name, row in table.items():
+        if name == "random":
+            continue
+        out[name] = {}
+        for m in METRICS:
+            diff = row[m]["mean"] - base[m]["mean"]
+            beyond = abs(diff) > row[m]["std"] + base[m]["std"]
+            better = diff < 0 if not HIGHER_IS_BETTER[m] else diff > 0
+            out[name][m] = {"difference": diff, "beyond_spread": bool(beyond),
+                            "verdict": ("better" if better else "worse") if beyond else "within spread"}
+    return out
+
+
+def curve_above(hub_points, trunc_points):
+    """Share of hub (precision, recall) points lying above the truncation curve, linearly
+    interpolated in precision; points outside the truncation curve's precision range are left out."""
+    tp = sorted(trunc_points)
+    px, ry = np.array([p for p, _ in tp]), np.array([r for _, r in tp])
+    inside = [(p, r) for p, r in hub_points if px.min() <= p <= px.max()]
+    if not inside:
+        return None, 0
+    above = [r > np.interp(p, px, ry) for p, r in inside]
+    return float(np.mean(above)), len(inside)
+
+
+def run_study(G, extractor, real_features, outdir="study_out", *, n=1000, seeds=5, seed=0, k=5, threshold=50,
+              pool_size=10_000, include_self=False, psis=(0.7, 0.3), curve_tops=CURVE_TOPS, curve_psis=CURVE_PSIS,
+              quality=None, classes=None, batch_size=256, grid_size=100, grid_scale=3, verbose=True,
+              generator_options=None):
+    """Run the study (module docstring) and write its files; returns the table as a dict.
+
+    G : a generator (or adapter) the samplers serve; ``generator_options`` as in
+        :func:`hubness_fast.sampling.sample`.
+    extractor : images (float tensor [B, C, H, W], the generator's output) -> features [B, D].
+    real_features : [N, D] features of held-out real images.
+    n : images per method and seed; seeds: independent seeds per method.
+    quality : optional images -> per-image score (e.g. a classifier's confidence),
+        plotted against hub value beside the realism score.
+    classes : for conditional generators (as in sample()).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if seeds < 2:
+        raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
+    gen = as_generator(G, **(generator_options or {}))
+    real = np.ascontiguousarray(real_features, dtype=np.float32)
+    if real.ndim != 2:
+        raise ValueError(f"real_features must be [N, D], got shape {real.shape}")
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
+    table, runs_log, first = {}, {}, {}
+    for mi, (name, make) in enumerate(factories.items()):
+        runs = []
+        for i in range(seeds):
+            s = seed + 1000 * mi + i  # independent seeds: a seed per (method, repetition)
+            sampler = make(s)
+            res = sampler.sample(gen, n, batch_size, classes=classes)
+            feats = _features(extractor, res.images, batch_size)
+            row = evaluate(real, feats)
+            row["seed"] = s
+            if isinstance(sampler, HubnessSampler):
+                row["acceptance_rate"] = sampler.stats["acceptance_rate"]
+            runs.append(row)
+            if i == 0:
+                first[name] = res
+        table[name] = _summary(runs)
+        runs_log[name] = runs
+        if verbose:
+            print(f"  {name}: " + ", ".join(f"{m} {table[name][m]['mean']:.3f} ± {table[name][m]['std']:.3f}"
+                                            for m in METRICS), flush=True)
+    comparisons = compare_to_random(table)
+
+    # Precision-recall curves: hubs (top fraction swept) against truncation (psi swept).
+    hub_space = "w" if "w" in gen.spaces else "z"
+    hub_pts, trunc_pts = [], []
+    for top in curve_tops:
+        res = HubnessSampler(space=hub_space, k=k, top=top, pool_size=pool_size, include_self=include_self,
+                             seed=seed + 50_000).sample(gen, n, batch_size, classes=classes)
+        e = evaluate(real, _features(extractor, res.images, batch_size))
+        hub_pts.append({"top": top, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
+    for psi in curve_psis:
+        res = TruncationSampler(psi=psi, space=gen.default_space, seed=seed + 60_000).sample(
+            gen, n, batch_size, classes=classes)
+        e = evaluate(real, _features(extractor, res.images, batch_size))
+        trunc_pts.append({"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
+    share, n_inside = curve_above([(p["precision"], p["recall"]) for p in hub_pts],
+                                  [(p["precision"], p["recall"]) for p in trunc_pts])
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.plot([p["precision"] for p in hub_pts], [p["recall"] for p in hub_pts], "o-", label=f"hubs in {hub_space.upper()} (top fraction)")
+    for p in hub_pts:
+        ax.annotate(f"{p['top']:g}", (p["precision"], p["recall"]), fontsize=7)
+    ax.plot([p["precision"] for p in trunc_pts], [p["recall"] for p in trunc_pts], "s-", label="truncation (psi)")
+    for p in trunc_pts:
+        ax.annotate(f"{p['psi']:g}", (p["precision"], p["recall"]), fontsize=7)
+    rnd = table["random"]
+    ax.errorbar(rnd["precision"]["mean"], rnd["recall"]["mean"], xerr=rnd["precision"]["std"],
+                yerr=rnd["recall"]["std"], fmt="k*", label="random")
+    ax.set_xlabel("precision (k = 3)")
+    ax.set_ylabel("recall (k = 3)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "pr_curve.png", dpi=120)
+    plt.close(fig)
+
+    # Poster figure 1: hub value of each latent of one pool against its image's quality.
+    probe = HubnessSampler(space=hub_space, k=k, pool_size=pool_size, include_self=include_self, seed=seed + 70_000)
+    z, rows = probe.draw_pool(gen, classes=None if classes is None else _first_class(classes))
+    values = np.asarray(probe.hub_values(rows))
+    rows_np = np.ascontiguousarray(rows.detach().cpu().numpy() if hasattr(rows, "detach") else rows)
+    from .sampling import Latents
+
+    labels = None if gen.c_dim == 0 else np.full(pool_size, _first_class(classes), np.int64)
+    pool_lat = Latents(z=z, w=rows_np if hub_space == "w" else None, labels=labels)
+    pool_images = render(gen, pool_lat, hub_space, batch_size=batch_size)
+    pool_feats = _features(extractor, pool_images, batch_size)
+    scores = {"realism score": np.log(metrics.realism_score(real, pool_feats, k=3))}
+    if quality is not None:
+        q = []
+        import torch
+
+        with torch.no_grad():
+            for s in range(0, len(pool_images), batch_size):
+                v = quality(pool_images[s:s + batch_size])
+                q.append(v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
+        scores["quality"] = np.concatenate(q).astype(np.float64)
+    deciles = _decile_means(values, scores)
+    fig, axes = plt.subplots(1, len(scores), figsize=(5.5 * len(scores), 4), squeeze=False)
+    for ax, (label, sc) in zip(axes[0], scores.items()):
+        ax.scatter(values, sc, s=2, alpha=0.25)
+        d = deciles[label]
+        ax.errorbar(d["hub_value"], d["mean"], yerr=d["sem"], fmt="r-o", label="mean per decile of hub value")
+        ax.set_xlabel(f"hub value N_{k} ({hub_space.upper()}, pool of {pool_size})")
+        ax.set_ylabel("log realism score" if label == "realism score" else label)
+        ax.set_title(f"Spearman rho {d['spearman']:+.3f}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "hub_vs_quality.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.hist(values, bins=np.arange(values.max() + 2) - 0.5, log=True)
+    ax.axvline(threshold - 0.5, color="r", label=f"t = {threshold}")
+    ax.set_xlabel(f"hub value N_{k} (pool of {pool_size})")
+    ax.set_ylabel("latents")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "hub_histogram.png", dpi=120)
+    plt.close(fig)
+
+    # Poster figure 2: distance to the mean of all sampled latents, in the hub space.
+    compared = [m for m in first if m.startswith("hubs") and m.endswith(hub_space.upper())] + ["random"] + \
+        [m for m in first if m.startswith("truncation")]
+    lat = {m: (first[m].w if hub_space == "w" else first[m].z) for m in compared}
+    centre = np.concatenate(list(lat.values())).mean(0)
+    dists = {m: np.linalg.norm(v - centre, axis=1) for m, v in lat.items()}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, d in dists.items():
+        ax.hist(d, bins=50, alpha=0.5, density=True, label=m)
+    ax.set_xlabel(f"distance to the mean of all sampled latents ({hub_space.upper()})")
+    ax.set_ylabel("density")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "distance_to_mean.png", dpi=120)
+    plt.close(fig)
+
+    for m, res in first.items():
+        _save_grid(plt, res.images[:grid_size], out / f"grid_{m.replace(' ', '_')}.png", m, grid_scale)
+
+    values_summary = {"max": int(values.max()), "mean": float(values.mean()),
+                      "quantiles": {q: float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99, 0.999)},
+                      "share_meeting_threshold": float(np.mean(values >= threshold))}
+    claim = {
+        "hub_curve_above_truncation_share": share, "hub_points_compared": n_inside,
+        "hub_curve_above_truncation": bool(share is not None and share > 0.5),
+        "hubs_beat_random_precision": comparisons[_hub_row(first, hub_space)]["precision"]["verdict"] == "better",
+        "hubs_beat_random_FD": comparisons[_hub_row(first, hub_space)]["FD"]["verdict"] == "better",
+    }
+    claim["holds"] = claim["hub_curve_above_truncation"] and claim["hubs_beat_random_precision"] and \
+        claim["hubs_beat_random_FD"]
+    report = {"settings": {"n": n, "seeds": seeds, "k": k, "threshold": threshold, "pool_size": pool_size,
+                           "include_self": include_self, "family": gen.family, "hub_space": hub_space,
+                           "real_samples": int(real.shape[0])},
+              "table": table, "runs": runs_log, "compared_to_random": comparisons,
+              "pr_curve": {"hubs": hub_pts, "truncation": trunc_pts}, "hub_values": values_summary,
+              "hub_vs_quality": deciles,
+              "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
+              "claim": claim, "seconds": time.perf_counter() - t0}
+    (out / "table.json").write_text(json.dumps(report, indent=2))
+    if verbose:
+        print_table(report)
+    return report
+
+
+def _hub_row(first, hub_space):
+    return f"hubs {hub_space.upper()}"
+
+
+def _first_class(classes):
+    if classes is None:
+        return None
+    if isinstance(classes, str):
+        return 0
+    arr = np.atleast_1d(classes)
+    return int(arr[0])
+
+
+def _spearman(a, b):
+    ra = np.argsort(np.argsort(a, kind="stable"), kind="stable").astype(float)
+    rb = np.argsort(np.argsort(b, kind="stable"), kind="stable").astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _decile_means(values, scores):
+    """Per decile of hub value (ties kept together): mean hub value, mean score, its standard error."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)))
+    bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    out = {}
+    for label, sc in scores.items():
+        finite = np.isfinite(sc)
+        rows = [(values[(bins == b) & finite].mean(), sc[(bins == b) & finite].mean(),
+                 sc[(bins == b) & finite].std(ddof=1) / np.sqrt(max(1, ((bins == b) & finite).sum())))
+                for b in range(len(edges) - 1) if ((bins == b) & finite).sum() > 1]
+        out[label] = {"hub_value": [float(r[0]) for r in rows], "mean": [float(r[1]) for r in rows],
+                      "sem": [float(r[2]) for r in rows], "spearman": _spearman(values[finite], sc[finite]),
+                      "pearson": float(np.corrcoef(values[finite], sc[finite])[0, 1])}
+    return out
+
+
+def _save_grid(plt, images, path, title, scale):
+    u8 = to_uint8(images).permute(0, 2, 3, 1).numpy()
+    tiles = grid(u8, pad=1)
+    fig, ax = plt.subplots(figsize=(tiles.shape[1] * scale / 100, tiles.shape[0] * scale / 100 + 0.4))
+    ax.imshow(tiles[:, :, 0] if tiles.shape[2] == 1 else tiles, cmap="gray", interpolation="nearest", vmin=0, vmax=255)
+    ax.set_title(title)
+    ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def print_table(report):
+    table, comp = report["table"], report["compared_to_random"]
+    print(f"{'method':<18}" + "".join(f"{m:>18}" for m in METRICS))
+    for name, row in table.items():
+        cells = []
+        for m in METRICS:
+            mark = ""
+            if name in comp and comp[name][m]["beyond_spread"]:
+                mark = " +" if comp[name][m]["verdict"] == "better" else " -"
+            cells.append(f"{row[m]['mean']:.3f} ± {row[m]['std']:.3f}{mark}".rjust(18))
+        print(f"{name:<18}" + "".join(cells))
+    print("(+ / -: better / worse than random by more than the two spreads together)")
+    c = report["claim"]
+    share = c["hub_curve_above_truncation_share"]
+    print(f"hub P-R curve above the truncation curve at {share:.0%} of {c['hub_points_compared']} comparable points"
+          if share is not None else "the hub and truncation P-R curves do not overlap in precision")
+    print(f"the paper's claim {'holds' if c['holds'] else 'does not hold'} on this model "
+          f"(curve above: {c['hub_curve_above_truncation']}, hubs beat random in precision: "
+          f"{c['hubs_beat_random_precision']}, in FD: {c['hubs_beat_random_FD']})")
