@@ -57,7 +57,7 @@ def hubness_stats(x=None, k=10, counts=None, hub_size=2.0, n_threads=None, progr
         if x is None:
             raise ValueError("give either the data x or the k-occurrence counts")
         counts = hub_counts(x, k, n_threads=n_threads, progress=progress)
-    counts = np.asarray(counts.numpy() if hasattr(counts, "numpy") else counts)
+    counts = np.asarray(counts.detach().cpu().numpy() if hasattr(counts, "detach") else counts)  # CUDA tensors too
     if counts.ndim != 1 or counts.size < 2 or counts.dtype.kind not in "iu" or np.any(counts < 0):
         raise ValueError("counts must be a 1-D array of at least two non-negative integers")
     c = counts.astype(np.float64)

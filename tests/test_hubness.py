@@ -72,3 +72,9 @@ def test_property_knn_equals_oracle(problem):
     c = hf.hub_counts(x, k, metric=metric, n_threads=threads)
     assert c.sum() == x.shape[0] * k
     np.testing.assert_array_equal(c, np.bincount(oi.ravel(), minlength=x.shape[0]))
+
+
+def test_hubness_stats_takes_torch_counts():
+    torch = pytest.importorskip("torch")
+    counts = np.array([0, 3, 5, 2, 10, 0])
+    assert hf.hubness_stats(counts=torch.from_numpy(counts), k=2) == hf.hubness_stats(counts=counts, k=2)

@@ -20,7 +20,7 @@ rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 )) s"
 if [ $rc -ne 0 ]; then grep -B2 -A12 -m3 "error" "$out/build.log" | head -80; exit 1; fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
-python3 -c "import hubness_fast as hf; from hubness_fast import _backend as b; print('HAS_CUDA', hf.HAS_CUDA, 'devices', b._cuda.device_count())"
+python3 -c "import hubness_fast as hf; from hubness_fast import _native as b; print('HAS_CUDA', hf.HAS_CUDA, 'devices', b._cuda.device_count())"
 while [ $# -gt 0 ]; do
   case "$1" in
     tests) shift

@@ -1,5 +1,5 @@
 // pybind11 module hubness_fast._cpu: pointers and sizes in, numpy arrays out.
-// Validation of shapes and dtypes happens in Python (hubness_fast/_backend.py);
+// Validation of shapes and dtypes happens in Python (hubness_fast/_inputs.py, _dispatch.py);
 // the checks here only guard the pointers.
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>

@@ -1,5 +1,5 @@
 // pybind11 module hubness_fast._cuda. Device arrays arrive as raw pointers
-// with their shape and stride (hubness_fast/_gpu.py reads them from torch
+// with their shape and stride (hubness_fast/_inputs.py reads them from torch
 // tensors or __cuda_array_interface__ without a copy); host arrays as numpy.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
