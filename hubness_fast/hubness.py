@@ -34,11 +34,13 @@ def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", 
     return counts if p.on_gpu else to_output(counts, x)
 
 
-def hubness_stats(x=None, k=10, counts=None, hub_size=2.0, n_threads=None, progress=False):
+def hubness_stats(x=None, *, k=5, counts=None, hub_size=2.0, n_threads=None, progress=False):
     """Hubness statistics of the k-occurrence distribution (self excluded).
 
-    Give the data ``x`` (hub counts are computed exactly) or precomputed
-    ``counts`` (N_k of every point). Returns a dict:
+    Give the data ``x`` (hub counts are computed exactly, with ``k`` neighbours,
+    default 5 as everywhere in this package) or precomputed ``counts`` (N_k of
+    every point; then ``k`` must be the k they were counted with: it sets the hub
+    size ``hub_size * k``). Returns a dict:
 
     - k_skewness: skewness of N_k (population moments, as scipy.stats.skew);
     - robinhood: Robin Hood index, sum |N_k - k| / (2 sum N_k);

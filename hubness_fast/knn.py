@@ -1,10 +1,19 @@
 """Exact k nearest neighbours: knn() and kth_neighbor_distance()."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from ._dispatch import describe, run
 from ._inputs import to_output
+
+
+class Neighbors(NamedTuple):
+    """What knn returns; unpacks as ``dist, idx = knn(x, k)``."""
+
+    distances: object  # float32 (M, k)
+    indices: object    # int64 (M, k)
 
 
 def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None, progress=False,
@@ -45,7 +54,7 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
 
     Returns
     -------
-    distances : float32 (M, k) and indices : int64 (M, k)
+    Neighbors(distances float32 (M, k), indices int64 (M, k))
         Each row sorted by (distance, index): ties go to the smaller index.
         numpy in, numpy out; torch in, torch out; cupy in, cupy out (on
         the input's device).
@@ -60,8 +69,9 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
                  precision=precision, n_threads=n_threads, progress=progress)
     r = run(p, ids=True, distances=True)
     if p.on_gpu:
-        return r.distances.float() if hasattr(r.distances, "float") else r.distances.astype("float32"), r.ids
-    return to_output(r.distances.astype(np.float32), x), to_output(r.ids, x)
+        dist = r.distances.float() if hasattr(r.distances, "float") else r.distances.astype("float32")
+        return Neighbors(dist, r.ids)
+    return Neighbors(to_output(r.distances.astype(np.float32), x), to_output(r.ids, x))
 
 
 def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_self=None, n_threads=None,

@@ -46,41 +46,52 @@ def kth_radius2(x: np.ndarray, k: int, n_threads=None, progress=False, device="a
     return np.ascontiguousarray(run(p, ids=False, distances=True).distances[:, -1])
 
 
-def precision_recall(real, fake, k=3, inclusive=True, n_threads=None, progress=False, device="auto"):
+class PrecisionRecall(NamedTuple):
+    precision: float
+    recall: float
+
+
+class DensityCoverage(NamedTuple):
+    density: float
+    coverage: float
+
+
+def precision_recall(real, fake, *, k=3, inclusive=True, n_threads=None, progress=False, device="auto"):
     """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
 
     precision: fraction of fake samples inside at least one real ball; recall:
     fraction of real samples inside at least one fake ball. A ball's radius is
     its centre's distance to the k-th nearest neighbour of its own set (self
     excluded). ``inclusive=True`` (the paper's d <= r) is the default.
-    Returns (precision, recall) as floats.
+    Returns PrecisionRecall(precision, recall), floats (unpacks as a tuple).
     """
     r, f = _pair(real, fake)
     rr2, fr2 = kth_radius2(r, k, n_threads, progress, device), kth_radius2(f, k, n_threads, progress, device)
     sf, sr = ball_pass(f, fr2, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
-    return float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0))
+    return PrecisionRecall(float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0)))
 
 
-def density_coverage(real, fake, k=5, inclusive=False, n_threads=None, progress=False, device="auto"):
+def density_coverage(real, fake, *, k=5, inclusive=False, n_threads=None, progress=False, device="auto"):
     """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
 
     density = sum over fakes of the number of real balls containing them / (k M);
     coverage = fraction of real balls that contain at least one fake. Strict
     ``d < r`` by default, as prdc: for constant data every radius is 0 and both
-    are 0 (``inclusive=True`` counts the boundary). Returns (density, coverage).
+    are 0 (``inclusive=True`` counts the boundary). Returns DensityCoverage(density, coverage).
     """
     r, f = _pair(real, fake)
     rr2 = kth_radius2(r, k, n_threads, progress, device)
     sf, sr = ball_pass(f, None, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
     # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
-    return float((1.0 / k) * sf["in_count"].mean()), float(np.mean(sr["own_count"] > 0))
+    return DensityCoverage(float((1.0 / k) * sf["in_count"].mean()), float(np.mean(sr["own_count"] > 0)))
 
 
-def prdc(real, fake, k=5, n_threads=None, progress=False, device="auto"):
+def prdc(real, fake, *, k=5, n_threads=None, progress=False, device="auto"):
     """precision, recall, density and coverage exactly as the prdc package
     defines them (one k for all four, strict d < r), in one containment pass.
 
-    Returns a dict with keys "precision", "recall", "density", "coverage".
+    Returns a dict with keys "precision", "recall", "density", "coverage", the
+    prdc package's own return type, so that code written for it runs unchanged.
     """
     r, f = _pair(real, fake)
     rr2, fr2 = kth_radius2(r, k, n_threads, progress, device), kth_radius2(f, k, n_threads, progress, device)
@@ -99,7 +110,7 @@ class RarityResult(NamedTuple):
     in_manifold: np.ndarray  # bool [M]: inside at least one real ball
 
 
-def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, progress=False, device="auto"):
+def rarity_score(real, fake, *, k=3, out_of_manifold="exclude", n_threads=None, progress=False, device="auto"):
     """Rarity score (Han et al., 2022): for each fake, the smallest radius among
     the real balls that contain it (strict d < r; radius = distance to the k-th
     real neighbour). A larger score is a rarer sample.
@@ -128,7 +139,7 @@ def rarity_score(real, fake, k=3, out_of_manifold="exclude", n_threads=None, pro
 REALISM_BLOCK = 2048  # fake rows per block of the realism pass: 2048 x n_real float64 distances at a time
 
 
-def realism_score(real, fake, k=3, clamp_to_percentile=50, n_threads=None, progress=False, device="auto"):
+def realism_score(real, fake, *, k=3, clamp_to_percentile=50, n_threads=None, progress=False, device="auto"):
     """Realism score (Kynkaenniemi et al., NeurIPS 2019, Eq. 3) of each fake sample:
     max over real samples i of r_i / ||fake - real_i||, r_i = distance from real i to
     its k-th real neighbour (self excluded). As in their release, the real balls with

@@ -44,7 +44,7 @@ def _ppca_loglik(x: np.ndarray, variance: float, reference_components: bool) -> 
     return -0.5 * (d * np.log(2 * np.pi) + np.log(lam).sum() + maha)
 
 
-def instance_scores(embeddings, method="gaussian", k=5, variance=0.95, reference_components=False,
+def instance_scores(embeddings, *, method="gaussian", k=5, variance=0.95, reference_components=False,
                     n_threads=None, progress=False):
     """Density score of every embedding (higher = more typical).
 
@@ -72,7 +72,7 @@ def instance_scores(embeddings, method="gaussian", k=5, variance=0.95, reference
     raise ValueError(f"method must be 'gaussian', 'ppca' or 'knn', got {method!r}")
 
 
-def select_instances(embeddings, labels=None, retention=50, method="gaussian", **score_kwargs):
+def select_instances(embeddings, labels=None, *, retention=50, method="gaussian", **score_kwargs):
     """Indices (sorted, int64) of the instances to keep: per class, the scores
     strictly above the (100 - retention)th percentile of that class's scores,
     as the reference implementation does (so ties at the threshold are dropped).
