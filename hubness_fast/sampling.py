@@ -28,6 +28,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._dispatch import use_gpu
+from ._inputs import is_device_array
+from ._native import gpu_available
 from ._progress import bar as progress_bar
 from .balls import ball_pass
 from .generators import (GeneratorAdapter, MappingAdapter, PriorAdapter, as_generator, detect_family, draw_prior,
@@ -418,8 +420,14 @@ class HubnessSampler(LatentSampler):
 
     # -- hub values -----------------------------------------------------------------------
     def hub_values(self, pool):
-        """Hub value of every latent of ``pool`` (rows in the sampling space) within the pool."""
-        return hub_counts(pool, self.k, include_self=self.include_self, device=self.device)
+        """Hub value of every latent of ``pool`` (rows in the sampling space) within the pool.
+
+        A pool on a GPU is counted there; with a build that has no CUDA module (or
+        device="cpu") it is copied to the host once and counted on the CPU."""
+        device = self.device
+        if device == "auto" and is_device_array(pool) and not gpu_available():
+            device = "cpu"  # a generator on a GPU with a CPU-only build of this package
+        return hub_counts(pool, self.k, include_self=self.include_self, device=device)
 
     def draw_pool(self, G=None, classes=None):
         """One pool in the sampling space: (z numpy [pool_size, z_dim], rows [pool_size, D] as counted)."""

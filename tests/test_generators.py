@@ -205,3 +205,22 @@ def test_w_space_pools_on_the_gpu_are_counted_exactly():
     np.testing.assert_array_equal(out.z[:n], z[v >= 9][:n])
     np.testing.assert_array_equal(out.hub_values[:n], v[v >= 9][:n])
     assert out.images.device.type == "cpu"
+
+
+def test_a_gpu_pool_with_a_cpu_only_build_is_counted_on_the_host(monkeypatch):
+    """The generator's pools may live on a GPU that this package's build cannot use: they are
+    then counted on the CPU instead of failing (here the device check is forced)."""
+    import hubness_fast.sampling as sampling
+
+    seen = []
+    monkeypatch.setattr(sampling, "is_device_array", lambda x: True)
+    monkeypatch.setattr(sampling, "gpu_available", lambda: False)
+    real_counts = sampling.hub_counts
+
+    def spy(pool, k, **kw):
+        seen.append(kw["device"])
+        return real_counts(pool, k, **kw)
+
+    monkeypatch.setattr(sampling, "hub_counts", spy)
+    out = sample(StyleGANStandIn(), 5, pool_size=300, top=0.05, seed=0, progress=False)
+    assert seen and set(seen) == {"cpu"} and len(out.z) == 5
