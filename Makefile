@@ -23,7 +23,7 @@ $(VENV)/.demo-deps: $(VENV)/.deps
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.demo-deps
-	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan
+	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps
@@ -40,6 +40,7 @@ demo: $(VENV)/.installed $(VENV)/.demo-deps
 	$(PY) -m hubness_fast.cli demo
 
 test: $(VENV)/.installed $(VENV)/.test-deps
+	$(PY) -m mypy
 	$(PY) -m pytest tests
 
 bench: $(VENV)/.installed $(VENV)/.bench-deps

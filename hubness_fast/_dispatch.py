@@ -16,7 +16,7 @@ containment pass of the metrics) follow the same device policy.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,17 +41,17 @@ NOT_YET_RUN_ON_A_GPU = frozenset({"balls"})
 class Problem(NamedTuple):
     """A validated k-NN problem. ``db``/``q`` are host arrays or :class:`DeviceMatrix`."""
 
-    x: object                 # the caller's database (results are returned in its kind)
-    queries: object           # the caller's queries, or None
-    db: object
-    q: object
+    x: Any                 # the caller's database (results are returned in its kind)
+    queries: Any           # the caller's queries, or None
+    db: Any
+    q: Any
     k: int
     metric: str
     exclude_self: bool        # self-join only; False for a search
     device: str
     precision: str
     threads: int
-    progress: object
+    progress: Any
     desc: str
     on_gpu: bool              # device arrays computed on their GPU
 
@@ -72,9 +72,9 @@ class KnnResult(NamedTuple):
     """ids int64 [rows, k], distances float64 [rows, k], counts int64 [n] (None where not asked for),
     as host numpy arrays, or device arrays for a device problem; stats from the engine."""
 
-    ids: object
-    distances: object
-    counts: object
+    ids: Any
+    distances: Any
+    counts: Any
     stats: dict
 
 
@@ -111,7 +111,8 @@ def describe(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, dev
         if not _native.gpu_available():
             raise ValueError(f"x is a GPU array but {_native.no_gpu_reason()}; pass device='cpu' to compute on the "
                              f"host")
-        db, q = device_matrix(x, "x"), None
+        db: Any = device_matrix(x, "x")
+        q: Any = None
         if queries is not None:
             if not is_device_array(queries):
                 raise ValueError("queries must be on the GPU too when x is a GPU array")
@@ -231,7 +232,7 @@ def _device_via_host(p: Problem, ids: bool, distances: bool, counts: bool) -> Kn
     r = run(host, ids=True, distances=distances, counts=counts)
     back = [None if a is None else to_output(np.ascontiguousarray(a), p.x)
             for a in (r.ids if ids else None, r.distances, r.counts)]
-    return KnnResult(*back, r.stats)
+    return KnnResult(back[0], back[1], back[2], r.stats)
 
 
 def run_pair(a: np.ndarray, b: np.ndarray, k: int, metric: str, threads: int, device: str):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numbers
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,7 @@ class DeviceMatrix:
     device: int
     stream: int
     kind: str          # "torch" or "cupy"
-    keep: object       # the array read (kept alive for the call)
+    keep: Any          # the array read (kept alive for the call)
 
 
 def is_device_array(x) -> bool:

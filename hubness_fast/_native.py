@@ -7,14 +7,16 @@ a stand-in for the kernels.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from . import _cpu
 
 HAS_AVX2 = bool(_cpu.HAS_AVX2)
 HAS_OPENMP = bool(_cpu.HAS_OPENMP)
 try:  # built only when nvcc was found at build time; imports without a GPU
-    from . import _cuda
+    from . import _cuda as _cuda_module
 
+    _cuda: Any = _cuda_module
     HAS_CUDA = True
 except ImportError:
     _cuda = None

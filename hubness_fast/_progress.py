@@ -3,6 +3,7 @@ nothing; and plain bars for Python loops (sampling pools, rendering)."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 class Progress:
@@ -12,7 +13,7 @@ class Progress:
         self._user = progress if callable(progress) else None
         self._enabled = bool(progress) and self._user is None
         self._desc = desc
-        self._bar = None
+        self._bar: Any = None
 
     @property
     def callback(self):

@@ -7,16 +7,18 @@ import numpy as np
 
 from . import _dispatch
 from ._inputs import as_matrix, check_radii
+from ._types import Array, Device, Progress, Threads
 
 
 class BallQueryResult(NamedTuple):
-    count: np.ndarray       # int64 [M]: balls containing each query
+    count: np.ndarray  # type: ignore[assignment]  # int64 [M]: balls containing each query (shadows tuple.count)
     min_radius: np.ndarray  # float64 [M]: smallest radius among them (inf if none)
     nearest: Optional[np.ndarray]  # int64 [M]: nearest centre (ties: smaller index), if asked for
 
 
-def ball_pass(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls",
-              device="auto"):
+def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radius2: np.ndarray | None, *,
+              inclusive: bool, n_threads: Threads = None, progress: Progress = False, desc: str = "balls",
+              device: Device = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One native pass over all pairs of a x b. Radii are squared (float64) or None.
 
     Returns two dicts (for a and for b) with in_count (balls of the other set
@@ -30,8 +32,8 @@ def ball_pass(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress
                            desc=desc, device=device)
 
 
-def ball_query(queries, centres, radii, *, inclusive=False, return_nearest=False, n_threads=None, progress=False,
-               device="auto"):
+def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool = False, return_nearest: bool = False,
+               n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> BallQueryResult:
     """For each query point: how many balls contain it, the smallest radius among
     them, and (``return_nearest=True``) the index of the nearest centre.
 

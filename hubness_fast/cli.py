@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 import time
 
 import numpy as np
@@ -174,7 +175,7 @@ def _bench(args) -> int:
     return subprocess.call([sys.executable, "-m", module, *args.rest])
 
 
-def _fail(msg: str):
+def _fail(msg: str) -> NoReturn:
     msg = " ".join(str(msg).split())  # one line, whatever the exception's text
     print(f"hubness-fast: error: {msg}", file=sys.stderr)
     raise SystemExit(2)

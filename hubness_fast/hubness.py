@@ -5,10 +5,12 @@ import numpy as np
 
 from ._dispatch import describe, run
 from ._inputs import to_output
+from ._types import Array, Device, Metric, Precision, Progress, Threads
 
 
-def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", n_threads=None, progress=False,
-               device="auto", precision="auto"):
+def hub_counts(x: Array, k: int, *, queries: Array | None = None, include_self: bool = False,
+               metric: Metric = "sqeuclidean", n_threads: Threads = None, progress: Progress = False,
+               device: Device = "auto", precision: Precision = "auto") -> Array:
     """k-occurrence N_k: how often each database point is among the k nearest
     neighbours of the queries (the other points of ``x`` by default).
 
@@ -34,7 +36,8 @@ def hub_counts(x, k, *, queries=None, include_self=False, metric="sqeuclidean", 
     return counts if p.on_gpu else to_output(counts, x)
 
 
-def hubness_stats(x=None, *, k=5, counts=None, hub_size=2.0, n_threads=None, progress=False):
+def hubness_stats(x: Array | None = None, *, k: int = 5, counts: Array | None = None, hub_size: float = 2.0,
+                  n_threads: Threads = None, progress: Progress = False) -> dict[str, float]:
     """Hubness statistics of the k-occurrence distribution (self excluded).
 
     Give the data ``x`` (hub counts are computed exactly, with ``k`` neighbours,

@@ -37,7 +37,7 @@ def decode_png(data: bytes) -> np.ndarray:
     """Inverse of :func:`encode_png` for the files it writes (8-bit, unfiltered rows)."""
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG file")
-    pos, idat, header = 8, b"", None
+    pos, idat, header = 8, b"", (0, 0, 0, 0, 0, 0, 0)
     while pos < len(data):
         (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
         body = data[pos + 8:pos + 8 + length]
@@ -46,6 +46,8 @@ def decode_png(data: bytes) -> np.ndarray:
         elif kind == b"IDAT":
             idat += body
         pos += 12 + length
+    if header[0] == 0:
+        raise ValueError("PNG without an IHDR chunk")
     w, h, depth, color = header[:4]
     channels = {0: 1, 2: 3, 6: 4}[color]
     rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + w * channels)
@@ -92,7 +94,8 @@ class FolderWriter:
         self.outdir = Path(outdir)
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.width = max(6, len(str(n - 1)))
-        self.count, self.grid_size, self.tiles = 0, grid_size, []
+        self.count, self.grid_size = 0, grid_size
+        self.tiles: list[np.ndarray] = []
 
     def name(self, i: int) -> str:
         return f"{i:0{self.width}d}.png"

@@ -1,23 +1,25 @@
 """Exact k nearest neighbours: knn() and kth_neighbor_distance()."""
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._dispatch import describe, run
 from ._inputs import to_output
+from ._types import Array, Device, Metric, Precision, Progress, Threads
 
 
 class Neighbors(NamedTuple):
     """What knn returns; unpacks as ``dist, idx = knn(x, k)``."""
 
-    distances: object  # float32 (M, k)
-    indices: object    # int64 (M, k)
+    distances: Any  # float32 (M, k)
+    indices: Any    # int64 (M, k)
 
 
-def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_threads=None, progress=False,
-        device="auto", precision="auto"):
+def knn(x: Array, k: int, *, queries: Array | None = None, metric: Metric = "sqeuclidean",
+        exclude_self: bool | None = None, n_threads: Threads = None, progress: Progress = False,
+        device: Device = "auto", precision: Precision = "auto") -> Neighbors:
     """Exact k nearest neighbours, without ever forming a distance matrix.
 
     Parameters
@@ -74,9 +76,9 @@ def knn(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, n_thread
     return Neighbors(to_output(r.distances.astype(np.float32), x), to_output(r.ids, x))
 
 
-def kth_neighbor_distance(x, k, *, queries=None, metric="euclidean", exclude_self=None, n_threads=None,
-                          progress=False, device="auto",
-                          precision="auto"):
+def kth_neighbor_distance(x: Array, k: int, *, queries: Array | None = None, metric: Metric = "euclidean",
+                          exclude_self: bool | None = None, n_threads: Threads = None, progress: Progress = False,
+                          device: Device = "auto", precision: Precision = "auto") -> Array:
     """Distance from each point to its k-th nearest neighbour (self excluded by index).
 
     The radius of the k-NN manifold metrics (improved precision/recall, density,

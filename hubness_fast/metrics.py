@@ -26,6 +26,7 @@ import numpy as np
 
 from ._dispatch import describe, run
 from ._inputs import as_matrix
+from ._types import Array, Device, Progress, Threads
 from .balls import ball_pass
 
 
@@ -39,7 +40,8 @@ def _pair(real, fake):
     return r, f
 
 
-def kth_radius2(x: np.ndarray, k: int, n_threads=None, progress=False, device="auto") -> np.ndarray:
+def kth_radius2(x: Array, k: int, n_threads: Threads = None, progress: Progress = False,
+                device: Device = "auto") -> np.ndarray:
     """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
     p = describe(x, k, metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
                  progress=progress, desc="radii")
@@ -56,7 +58,8 @@ class DensityCoverage(NamedTuple):
     coverage: float
 
 
-def precision_recall(real, fake, *, k=3, inclusive=True, n_threads=None, progress=False, device="auto"):
+def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = True, n_threads: Threads = None,
+                     progress: Progress = False, device: Device = "auto") -> PrecisionRecall:
     """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
 
     precision: fraction of fake samples inside at least one real ball; recall:
@@ -71,7 +74,8 @@ def precision_recall(real, fake, *, k=3, inclusive=True, n_threads=None, progres
     return PrecisionRecall(float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0)))
 
 
-def density_coverage(real, fake, *, k=5, inclusive=False, n_threads=None, progress=False, device="auto"):
+def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = False, n_threads: Threads = None,
+                     progress: Progress = False, device: Device = "auto") -> DensityCoverage:
     """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
 
     density = sum over fakes of the number of real balls containing them / (k M);
@@ -86,7 +90,8 @@ def density_coverage(real, fake, *, k=5, inclusive=False, n_threads=None, progre
     return DensityCoverage(float((1.0 / k) * sf["in_count"].mean()), float(np.mean(sr["own_count"] > 0)))
 
 
-def prdc(real, fake, *, k=5, n_threads=None, progress=False, device="auto"):
+def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, progress: Progress = False,
+         device: Device = "auto") -> dict[str, float]:
     """precision, recall, density and coverage exactly as the prdc package
     defines them (one k for all four, strict d < r), in one containment pass.
 
@@ -110,7 +115,8 @@ class RarityResult(NamedTuple):
     in_manifold: np.ndarray  # bool [M]: inside at least one real ball
 
 
-def rarity_score(real, fake, *, k=3, out_of_manifold="exclude", n_threads=None, progress=False, device="auto"):
+def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str = "exclude", n_threads: Threads = None,
+                 progress: Progress = False, device: Device = "auto") -> RarityResult:
     """Rarity score (Han et al., 2022): for each fake, the smallest radius among
     the real balls that contain it (strict d < r; radius = distance to the k-th
     real neighbour). A larger score is a rarer sample.
@@ -139,7 +145,8 @@ def rarity_score(real, fake, *, k=3, out_of_manifold="exclude", n_threads=None, 
 REALISM_BLOCK = 2048  # fake rows per block of the realism pass: 2048 x n_real float64 distances at a time
 
 
-def realism_score(real, fake, *, k=3, clamp_to_percentile=50, n_threads=None, progress=False, device="auto"):
+def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: float | None = 50,
+                  n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> np.ndarray:
     """Realism score (Kynkaenniemi et al., NeurIPS 2019, Eq. 3) of each fake sample:
     max over real samples i of r_i / ||fake - real_i||, r_i = distance from real i to
     its k-th real neighbour (self excluded). As in their release, the real balls with
@@ -175,14 +182,14 @@ def _mean_cov(x):
     return x.mean(0), np.cov(x, rowvar=False)
 
 
-def frechet_distance(real, fake):
+def frechet_distance(real: Array, fake: Array) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (FID when
     the features are Inception pool features): |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)).
     Covariances are unbiased (n - 1), as pytorch-fid."""
     return frechet_distance_from_stats(*_mean_cov(real), *_mean_cov(fake))
 
 
-def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2):
+def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array) -> float:
     """Frechet distance from (mean, covariance) pairs.
 
     tr((S1 S2)^(1/2)) is computed as the sum of the square roots of the

@@ -11,6 +11,7 @@ import os
 import pickle
 import sys
 from pathlib import Path
+from typing import Any
 
 NVIDIA_MODULES = ("torch_utils", "dnnlib")
 PICKLE_KEYS = ("G_ema", "G")  # NVIDIA's training snapshots hold G, D and G_ema: the EMA generator is the one to sample
@@ -78,6 +79,7 @@ def load_attr(spec: str):
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
+    obj: Any
     try:
         obj = importlib.import_module(mod_name)
         for part in attr.split("."):

@@ -135,7 +135,7 @@ class LatentSampler:
             z_dim = self.latent_dim or known
             if z_dim is None:
                 raise ValueError("latent_dim is needed with a mapping that has no z_dim")
-            side = MappingAdapter(self.mapping, int(z_dim), self.prior or "normal")
+            side: GeneratorAdapter = MappingAdapter(self.mapping, int(z_dim), self.prior or "normal")
         elif gen is not None:
             side = gen
         else:
@@ -582,11 +582,11 @@ def _render_w(gen, latents, sl, c, cutoff):
 def save_latents(path, latents: Latents) -> None:
     """latents.npz: z (N, z_dim); w (N, w_dim) in W space; labels (N,) for conditional models;
     hub_values (N,) for hub sampling."""
-    arrays = {"z": latents.z}
+    arrays: dict[str, np.ndarray] = {"z": latents.z}
     for name in ("w", "labels", "hub_values"):
         if getattr(latents, name) is not None:
             arrays[name] = getattr(latents, name)
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
 
 
 METHODS = ("hubs", "random", "truncation")

@@ -126,8 +126,6 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
           py::arg("inclusive"), py::arg("device"), py::arg("progress"),
           "The GPU twin of _cpu.balls: both sets' ball counts in one pass over all pairs (host arrays).");
-    m.def("tf32_bound_scale", &hf::cuda::tf32_bound_scale, py::arg("d"),
-          "Scale of the rounding bound of a tf32 candidate key (see knn_cuda.cu).");
     m.def("knn_device", &knn_device, py::arg("x"), py::arg("n"), py::arg("d"), py::arg("ld"), py::arg("f64"),
           py::arg("q"), py::arg("nq"), py::arg("q_ld"), py::arg("k"), py::arg("metric"), py::arg("exclude_self"),
           py::arg("out_ids"), py::arg("out_dist"), py::arg("counts"), py::arg("precision"), py::arg("stream"), py::arg("device"),
