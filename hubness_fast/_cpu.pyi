@@ -9,12 +9,12 @@ HAS_OPENMP: bool
 
 Progress = Optional[Callable[[int, int], None]]
 
-def knn(x: np.ndarray, queries: Optional[np.ndarray], k: int, metric: int, exclude_self: bool, n_threads: int,
+def knn(x: np.ndarray, queries: Optional[np.ndarray], k: int, metric: str, exclude_self: bool, n_threads: int,
         simd: str, progress: Progress, want_distances: bool) -> tuple[np.ndarray, Optional[np.ndarray],
                                                                         dict[str, Any]]: ...
-def knn_pair(a: np.ndarray, b: np.ndarray, k: int, metric: int, n_threads: int, simd: str,
+def knn_pair(a: np.ndarray, b: np.ndarray, k: int, metric: str, n_threads: int, simd: str,
              progress: Progress) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]: ...
-def finalize(x: np.ndarray, queries: Optional[np.ndarray], k: int, metric: int, exclude_self: bool, n_threads: int,
+def finalize(x: np.ndarray, queries: Optional[np.ndarray], k: int, metric: str, exclude_self: bool, n_threads: int,
              simd: str, keys: np.ndarray, ids: np.ndarray,
              want_distances: bool) -> tuple[np.ndarray, Optional[np.ndarray], dict[str, Any]]: ...
 def candidate_cap(k: int, n_candidates: int) -> int: ...

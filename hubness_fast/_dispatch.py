@@ -176,7 +176,7 @@ def _progress_call(p: Problem, fn):
 
 
 def _run_cpu(p: Problem, distances: bool):
-    return _progress_call(p, lambda cb: _native._cpu.knn(p.db, p.q, p.k, check_metric(p.metric), p.exclude_self,
+    return _progress_call(p, lambda cb: _native._cpu.knn(p.db, p.q, p.k, p.metric, p.exclude_self,
                                                          p.threads, _native.simd_level(), cb, distances))
 
 
@@ -189,10 +189,9 @@ def _run_host_on_gpu(p: Problem, distances: bool):
         for s in range(0, p.db.shape[0], 65536):
             x32[s:s + 65536] = p.db[s:s + 65536]
     q32 = None if p.q is None else np.ascontiguousarray(p.q, dtype=np.float32)
-    code = check_metric(p.metric)
     keys, cand = _progress_call(p, lambda cb: _native._cuda.candidates_host(
-        x32, q32, code, p.self_join and p.exclude_self, cap, _native.gpu_chunk_rows(), 0, cb))
-    return _native._cpu.finalize(p.db, p.q, p.k, code, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
+        x32, q32, p.metric, p.self_join and p.exclude_self, cap, _native.gpu_chunk_rows(), 0, cb))
+    return _native._cpu.finalize(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
                                  distances)
 
 
@@ -217,10 +216,9 @@ def _run_device(p: Problem, ids: bool, distances: bool, counts: bool) -> KnnResu
     out_ids = _empty(xm, (p.rows, p.k), "int64") if ids else None
     out_dist = _empty(xm, (p.rows, p.k), "float64") if distances else None
     out_counts = _empty(xm, (xm.n,), "int64", zero=True) if counts else None
-    prec = check_precision(p.precision, True)
     stats = _progress_call(p, lambda cb: _native._cuda.knn_device(
         xm.ptr, xm.n, xm.d, xm.ld, xm.f64, qm.ptr if qm else 0, qm.n if qm else 0, qm.ld if qm else 0, p.k,
-        check_metric(p.metric), p.exclude_self, _ptr(out_ids), _ptr(out_dist), _ptr(out_counts), prec, xm.stream,
+        p.metric, p.exclude_self, _ptr(out_ids), _ptr(out_dist), _ptr(out_counts), p.precision, xm.stream,
         xm.device, cb))
     return KnnResult(out_ids, out_dist, out_counts, stats)
 

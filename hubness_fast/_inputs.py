@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-METRICS = {"sqeuclidean": 0, "euclidean": 1, "inner_product": 2, "cosine": 3}
+METRICS = ("sqeuclidean", "euclidean", "inner_product", "cosine")  # the bindings parse these names
+PRECISIONS = ("auto", "exact", "tensor")
 DEVICES = ("cpu", "cuda", "auto")
 
 
@@ -72,10 +73,10 @@ def check_k(k, n_candidates: int, what: str) -> int:
     return k
 
 
-def check_metric(metric: str) -> int:
+def check_metric(metric: str) -> str:
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    return METRICS[metric]
+    return metric
 
 
 def check_threads(n_threads) -> int:
@@ -86,16 +87,15 @@ def check_threads(n_threads) -> int:
     return int(n_threads)
 
 
-PRECISIONS = {"auto": 0, "exact": 1, "tensor": 2}
 
 
-def check_precision(precision: str, on_gpu_arrays: bool) -> int:
+def check_precision(precision: str, on_gpu_arrays: bool) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     if precision == "tensor" and not on_gpu_arrays:
         raise ValueError("precision='tensor' applies to GPU arrays (torch CUDA tensors, cupy arrays); "
                          "host arrays run the fp32 kernels: use precision='auto' or 'exact'")
-    return PRECISIONS[precision]
+    return precision
 
 
 def check_device(device: str) -> None:

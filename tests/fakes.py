@@ -32,7 +32,7 @@ class FakeCuda:
     @classmethod
     def candidates_host(cls, x, queries, metric, exclude_self, cap, chunk_rows, device, progress):
         cls.calls += 1
-        keys = fp32_keys(x, queries, METRICS[metric]).astype(np.float32)
+        keys = fp32_keys(x, queries, metric).astype(np.float32)
         if exclude_self:
             np.fill_diagonal(keys, np.inf)
         idx = np.broadcast_to(np.arange(x.shape[0]), keys.shape)

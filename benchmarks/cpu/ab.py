@@ -42,7 +42,10 @@ def main(argv=None) -> int:
     x = np.random.default_rng(0).standard_normal((args.n, args.d)).astype(np.float32)
 
     def run(m):
-        return m.knn(x, None, args.k, 0, True, args.threads, "auto", None, False)[0]
+        try:  # the binding takes the metric's name; builds before 2026-12-01 took its integer code
+            return m.knn(x, None, args.k, "sqeuclidean", True, args.threads, "auto", None, False)[0]
+        except TypeError:
+            return m.knn(x, None, args.k, 0, True, args.threads, "auto", None, False)[0]
 
     if not np.array_equal(run(mods["A"]), run(mods["B"])):
         raise SystemExit("the two builds return different neighbours")

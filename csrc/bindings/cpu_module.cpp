@@ -28,11 +28,11 @@ hf::Matrix as_matrix(const py::array& a, const char* name) {
     return hf::Matrix{a.data(), a.shape(0), a.shape(1), f64};
 }
 
-hf::KnnParams make_params(int k, int metric, bool exclude_self, int n_threads, const std::string& simd) {
-    hf::check_arg(metric >= 0 && metric <= 3, "unknown metric code");
+hf::KnnParams make_params(int k, const std::string& metric, bool exclude_self, int n_threads,
+                          const std::string& simd) {
     hf::KnnParams p;
     p.k = k;
-    p.metric = static_cast<hf::Metric>(metric);
+    p.metric = hf::parse_metric(metric);
     p.exclude_self = exclude_self;
     p.n_threads = n_threads;
     p.simd = simd;
@@ -64,7 +64,8 @@ hf::Matrix optional_matrix(const py::object& a, const char* name) {
     return a.is_none() ? hf::Matrix{} : as_matrix(a.cast<py::array>(), name);
 }
 
-py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
+py::tuple knn(const py::array& x, const py::object& queries, int k, const std::string& metric, bool exclude_self,
+              int n_threads,
               const std::string& simd, const py::object& progress, bool want_distances) {
     hf::KnnParams p = make_params(k, metric, exclude_self, n_threads, simd);
     ProgressBridge bridge{progress, nullptr};
@@ -77,7 +78,8 @@ py::tuple knn(const py::array& x, const py::object& queries, int k, int metric, 
     return out.result(stats);
 }
 
-py::tuple knn_pair(const py::array& a, const py::array& b, int k, int metric, int n_threads, const std::string& simd,
+py::tuple knn_pair(const py::array& a, const py::array& b, int k, const std::string& metric, int n_threads,
+                   const std::string& simd,
                    const py::object& progress) {
     hf::KnnParams p = make_params(k, metric, false, n_threads, simd);
     ProgressBridge bridge{progress, nullptr};
@@ -91,7 +93,8 @@ py::tuple knn_pair(const py::array& a, const py::array& b, int k, int metric, in
 }
 
 // Certifies candidate lists from another backend (see knn_from_candidates_cpu).
-py::tuple finalize(const py::array& x, const py::object& queries, int k, int metric, bool exclude_self, int n_threads,
+py::tuple finalize(const py::array& x, const py::object& queries, int k, const std::string& metric, bool exclude_self,
+                   int n_threads,
                    const std::string& simd, const py::array_t<float, py::array::c_style | py::array::forcecast>& keys,
                    const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& ids, bool want_distances) {
     const hf::KnnParams p = make_params(k, metric, exclude_self, n_threads, simd);

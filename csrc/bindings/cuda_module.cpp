@@ -19,9 +19,12 @@ using hf::bindings::ProgressBridge;
 
 namespace {
 
-hf::cuda::Metric metric_of(int code) {
-    hf::check_arg(code >= 0 && code <= 3, "unknown metric code");
-    return static_cast<hf::cuda::Metric>(code);
+// precision as Python names it: 0 auto, 1 exact (fp32 product), 2 tensor (tf32 candidates)
+int parse_precision(const std::string& name) {
+    if (name == "auto") return 0;
+    if (name == "exact") return 1;
+    if (name == "tensor") return 2;
+    hf::throw_value_error("precision must be one of auto, exact, tensor, got '" + name + "'");
 }
 
 template <class T>
@@ -30,20 +33,20 @@ T* ptr(uintptr_t p) {
 }
 
 py::dict knn_device(uintptr_t x, int64_t n, int64_t d, int64_t ld, bool f64, uintptr_t q, int64_t nq, int64_t q_ld,
-                    int k, int metric, bool exclude_self, uintptr_t out_ids, uintptr_t out_dist, uintptr_t counts,
-                    int precision, uintptr_t stream, int device, const py::object& progress) {
+                    int k, const std::string& metric, bool exclude_self, uintptr_t out_ids, uintptr_t out_dist,
+                    uintptr_t counts, const std::string& precision, uintptr_t stream, int device,
+                    const py::object& progress) {
     hf::check_arg(x != 0 && n > 0 && d > 0 && ld >= d, "x must be a non-empty 2-D device array");
     hf::cuda::DeviceKnnArgs a;
     a.x = {ptr<const void>(x), n, d, ld, f64};
     if (q) a.q = {ptr<const void>(q), nq, d, q_ld, f64};
     a.k = k;
-    a.metric = metric_of(metric);
+    a.metric = hf::parse_metric(metric);
     a.exclude_self = exclude_self;
     a.out_ids = ptr<int64_t>(out_ids);
     a.out_dist = ptr<double>(out_dist);
     a.counts = ptr<int64_t>(counts);
-    hf::check_arg(precision >= 0 && precision <= 2, "unknown precision code");
-    a.precision = precision;
+    a.precision = parse_precision(precision);
     a.stream = ptr<void>(stream);
     a.device = device;
     ProgressBridge bridge{progress, nullptr};
@@ -60,8 +63,8 @@ py::dict knn_device(uintptr_t x, int64_t n, int64_t d, int64_t ld, bool f64, uin
 template <class T>
 using CArray = py::array_t<T, py::array::c_style>;
 
-py::tuple candidates_host(const CArray<float>& x, const py::object& queries, int metric, bool exclude_self, int cap,
-                          int64_t chunk_rows, int device, const py::object& progress) {
+py::tuple candidates_host(const CArray<float>& x, const py::object& queries, const std::string& metric,
+                          bool exclude_self, int cap, int64_t chunk_rows, int device, const py::object& progress) {
     hf::check_arg(x.ndim() == 2 && x.shape(0) > 0 && x.shape(1) > 0, "x must be a non-empty 2-D float32 array");
     const bool self = queries.is_none();
     CArray<float> q = self ? x : queries.cast<CArray<float>>();
@@ -75,8 +78,8 @@ py::tuple candidates_host(const CArray<float>& x, const py::object& queries, int
     ProgressBridge bridge{progress, nullptr};
     auto cb = bridge.make();
     bridge.run([&] {
-        hf::cuda::candidates_host(x.data(), x.shape(0), x.shape(1), self ? nullptr : q.data(), rows, metric_of(metric),
-                                  exclude_self, cap, chunk_rows, device, cb, pk, pi);
+        hf::cuda::candidates_host(x.data(), x.shape(0), x.shape(1), self ? nullptr : q.data(), rows,
+                                  hf::parse_metric(metric), exclude_self, cap, chunk_rows, device, cb, pk, pi);
     });
     return py::make_tuple(keys, ids);
 }

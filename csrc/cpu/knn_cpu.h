@@ -2,12 +2,11 @@
 // top-k, certified (and where needed recomputed) in float64. See knn_cpu.cpp.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <string>
 
-namespace hf {
+#include "../common/types.h"
 
-enum class Metric : int { SqEuclidean = 0, Euclidean = 1, InnerProduct = 2, Cosine = 3 };
+namespace hf {
 
 // A row-major, C-contiguous matrix of float32 or float64 owned by the caller.
 struct Matrix {
@@ -15,10 +14,6 @@ struct Matrix {
     int64_t rows = 0, cols = 0;
     bool f64 = false;
 };
-
-// Called on the calling thread about every 100 ms with (done, total) work
-// units; returning false stops the run, which then throws hf::Interrupted.
-using Progress = std::function<bool(int64_t, int64_t)>;
 
 struct KnnParams {
     int k = 5;

@@ -3,8 +3,9 @@
 // data, by the CPU module for host data).
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <stdexcept>
+
+#include "../common/types.h"
 
 namespace hf {
 
@@ -13,11 +14,6 @@ struct DeviceOutOfMemory : std::runtime_error {
 };
 
 namespace cuda {
-
-// (done, total) -> false to stop (Ctrl-C); called between kernel launches.
-using Progress = std::function<bool(int64_t, int64_t)>;
-
-enum class Metric : int { SqEuclidean = 0, Euclidean = 1, InnerProduct = 2, Cosine = 3 };
 
 // A matrix already on the device: n rows of d values, row stride ld elements.
 struct DeviceMatrix {
