@@ -191,7 +191,7 @@ def _run_host_on_gpu(p: Problem, distances: bool):
     q32 = None if p.q is None else np.ascontiguousarray(p.q, dtype=np.float32)
     keys, cand = _progress_call(p, lambda cb: _native._cuda.candidates_host(
         x32, q32, p.metric, p.self_join and p.exclude_self, cap, _native.gpu_chunk_rows(), 0, cb))
-    return _native._cpu.finalize(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
+    return _native._cpu.certify(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
                                  distances)
 
 

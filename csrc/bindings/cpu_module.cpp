@@ -92,8 +92,8 @@ py::tuple knn_pair(const py::array& a, const py::array& b, int k, const std::str
     return py::make_tuple(oa.ids, oa.dist, ob.ids, ob.dist);
 }
 
-// Certifies candidate lists from another backend (see knn_from_candidates_cpu).
-py::tuple finalize(const py::array& x, const py::object& queries, int k, const std::string& metric, bool exclude_self,
+// Certifies candidate lists from another backend (see certify_candidates_cpu).
+py::tuple certify(const py::array& x, const py::object& queries, int k, const std::string& metric, bool exclude_self,
                    int n_threads,
                    const std::string& simd, const py::array_t<float, py::array::c_style | py::array::forcecast>& keys,
                    const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& ids, bool want_distances) {
@@ -109,7 +109,7 @@ py::tuple finalize(const py::array& x, const py::object& queries, int k, const s
     hf::KnnStats stats;
     {
         py::gil_scoped_release release;
-        stats = hf::knn_from_candidates_cpu(db, q, p, keys.data(), ids.data(), ids_ptr, out.dist_ptr);
+        stats = hf::certify_candidates_cpu(db, q, p, keys.data(), ids.data(), ids_ptr, out.dist_ptr);
     }
     return out.result(stats);
 }
@@ -156,7 +156,7 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("knn_pair", &knn_pair, py::arg("a"), py::arg("b"), py::arg("k"), py::arg("metric"), py::arg("n_threads"),
           py::arg("simd"), py::arg("progress"),
           "Both halves of a block pair: (ids_a, dist_a, ids_b, dist_b), k capped by the other block's size.");
-    m.def("finalize", &finalize, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"),
+    m.def("certify", &certify, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"),
           py::arg("exclude_self"), py::arg("n_threads"), py::arg("simd"), py::arg("keys"), py::arg("ids"),
           py::arg("want_distances"), "Certify fp32 candidate lists of another backend; returns as knn().");
     m.def("candidate_cap", &hf::candidate_cap, py::arg("k"), py::arg("n_candidates"),

@@ -137,5 +137,5 @@ PYBIND11_MODULE(_cuda, m) {
     m.def("candidates_host", &candidates_host, py::arg("x"), py::arg("queries"), py::arg("metric"),
           py::arg("exclude_self"), py::arg("cap"), py::arg("chunk_rows"), py::arg("device"), py::arg("progress"),
           "fp32 candidate lists of host data streamed through the GPU (keys float32 [rows, cap], ids int64 "
-          "[rows, cap], padded with inf / -1), for _cpu.finalize.");
+          "[rows, cap], padded with inf / -1), for _cpu.certify.");
 }

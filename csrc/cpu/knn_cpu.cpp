@@ -84,7 +84,7 @@ public:
             }
         KnnStats stats;
         stats.kernels = "external";
-        finalize(set, rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+        certify(set, rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
         return stats;
     }
 
@@ -118,8 +118,8 @@ public:
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
         KnnStats stats;
         stats.kernels = kern_.name;
-        finalize(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
-        finalize(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
+        certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
+        certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
         return stats;
     }
 
@@ -142,7 +142,7 @@ public:
         }
         KnnStats stats;
         stats.kernels = kern_.name;
-        finalize(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+        certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
         return stats;
     }
 
@@ -241,7 +241,7 @@ private:
     // Lets each row's list turn away points whose key exceeds its k-th key by
     // more than 2.5 times the row's largest rounding bound (TopKSet::set_margins):
     // such points cannot be among its k nearest, and fewer pushes reach the lists.
-    // The float64 checks in finalize hold as before: thr() stays a lower limit
+    // The float64 checks in certify hold as before: thr() stays a lower limit
     // of every key the list did not keep.
     void set_margins(TopKSet& set, const Side<T>& rows, const Side<T>& cols, int k) const {
         std::vector<float> margin(rows.n);
@@ -275,7 +275,7 @@ private:
 
     // The k best of each row's fp32 candidates (points of `cols`), certified or
     // recomputed in float64; n_cand: how many candidates each row has in all.
-    void finalize(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
+    void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
                   bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats) {
         int64_t recomputed = 0, fallback = 0;
 #pragma omp parallel num_threads(threads_) reduction(+ : recomputed, fallback)
@@ -367,7 +367,7 @@ KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& param
     return Engine<float>(db, queries, params).run(out_ids, out_dist);
 }
 
-KnnStats knn_from_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
+KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                                  const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist) {
     check_arg(db.data != nullptr && db.rows > 0 && db.cols > 0, "the database must be a non-empty 2-D array");
     if (db.f64) return Engine<double>(db, queries, params).run_from_candidates(keys, ids, out_ids, out_dist);

@@ -41,7 +41,7 @@ KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& param
 // Certifies fp32 candidate lists produced by another backend (the CUDA pass):
 // keys and ids are [rows x candidate_cap(k, n_candidates)], padded with
 // +inf / -1. Same outputs and guarantees as knn_cpu.
-KnnStats knn_from_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
+KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                                  const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist);
 
 // The two halves of a symmetric block pair: the k nearest points of b for

@@ -131,7 +131,7 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     DeviceBuffer<int> counters(3, "cudaMalloc (counters)");  // n_fail, n_recomputed, spare
     check(cudaMemsetAsync(counters.get(), 0, 3 * sizeof(int), stream), "cudaMemsetAsync");
     DeviceBuffer<int64_t> fails(Q.n, "cudaMalloc (row lists)");
-    RefineArgs ra;
+    CertifyArgs ra;
     ra.qa = Q;
     ra.xb = X;
     ra.rows = Q.n;
@@ -153,10 +153,10 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     ra.fail_rows = fails.get();
     ra.n_fail = counters.get();
     ra.n_recomputed = counters.get() + 1;
-    refine(ra, stream);
+    certify(ra, stream);
     int got[2] = {0, 0};
     check(cudaMemcpyAsync(got, counters.get(), 2 * sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
-    check(cudaStreamSynchronize(stream), "refine_kernel");
+    check(cudaStreamSynchronize(stream), "certify_kernel");
     DeviceKnnStats stats;
     stats.rows_recomputed = got[1];
     stats.rows_fallback = got[0];
@@ -183,7 +183,7 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
         run_tile_pass(fb, stream, 0, 0, nullptr);
         next.reset(n_fail, "cudaMalloc (row lists)");
         check(cudaMemsetAsync(counters.get(), 0, sizeof(int), stream), "cudaMemsetAsync");
-        RefineArgs rb = ra;
+        CertifyArgs rb = ra;
         rb.map = fails.get();
         rb.rows = n_fail;
         rb.keys = more.view.keys;
@@ -192,10 +192,10 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
         rb.fail_rows = next.get();
         rb.n_recomputed = counters.get() + 2;
         rb.bound_scale = fp32_bound_scale(px.depth);
-        refine(rb, stream);
+        certify(rb, stream);
         int left = 0;
         check(cudaMemcpyAsync(&left, counters.get(), sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
-        check(cudaStreamSynchronize(stream), "refine_kernel (wider pass)");
+        check(cudaStreamSynchronize(stream), "certify_kernel (wider pass)");
         check_arg(left == 0 || wide < n_cand, "internal error: a row with every candidate kept was not settled");
         n_fail = left;
         fails.swap(next);

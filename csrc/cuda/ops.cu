@@ -107,7 +107,7 @@ __global__ void chunk_kernel(const float* __restrict__ x, int64_t n, int64_t ld,
 }
 
 template <class T>
-__device__ double exact_key(const RefineArgs& a, int64_t i, int64_t j, int lane) {
+__device__ double exact_key(const CertifyArgs& a, int64_t i, int64_t j, int lane) {
     const T* p = static_cast<const T*>(a.qa.data) + i * a.qa.ld;
     const T* q = static_cast<const T*>(a.xb.data) + j * a.xb.ld;
     const bool additive = a.metric == Metric::SqEuclidean || a.metric == Metric::Euclidean;
@@ -128,7 +128,7 @@ __device__ inline bool exact_less(double ka, int32_t ia, double kb, int32_t ib) 
 
 // One warp per list row; shared memory per warp: cap keys, ids and ranks.
 template <class T>
-__global__ void refine_kernel(RefineArgs a, double inf) {
+__global__ void certify_kernel(CertifyArgs a, double inf) {
     extern __shared__ double shared_d[];
     const int warps = blockDim.x / 32, wid = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int64_t s = blockIdx.x * static_cast<int64_t>(warps) + wid;
@@ -249,7 +249,7 @@ void prepare_chunk(const float* x, int64_t n, int64_t ld, Metric metric, float* 
     check(cudaGetLastError(), "launch of chunk_kernel");
 }
 
-void refine(const RefineArgs& args, cudaStream_t stream) {
+void certify(const CertifyArgs& args, cudaStream_t stream) {
     if (args.rows == 0) return;
     constexpr size_t kMaxSmem = 96 * 1024;
     const size_t per_warp = static_cast<size_t>(args.cap) * (sizeof(double) + 2 * sizeof(int32_t));
@@ -259,15 +259,15 @@ void refine(const RefineArgs& args, cudaStream_t stream) {
     const unsigned blocks = static_cast<unsigned>((args.rows + warps - 1) / warps);
     const double inf = HUGE_VAL;
     if (args.qa.f64) {
-        check(cudaFuncSetAttribute(refine_kernel<double>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem),
-              "cudaFuncSetAttribute(refine_kernel)");
-        refine_kernel<double><<<blocks, 32 * warps, smem, stream>>>(args, inf);
+        check(cudaFuncSetAttribute(certify_kernel<double>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem),
+              "cudaFuncSetAttribute(certify_kernel)");
+        certify_kernel<double><<<blocks, 32 * warps, smem, stream>>>(args, inf);
     } else {
-        check(cudaFuncSetAttribute(refine_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem),
-              "cudaFuncSetAttribute(refine_kernel)");
-        refine_kernel<float><<<blocks, 32 * warps, smem, stream>>>(args, inf);
+        check(cudaFuncSetAttribute(certify_kernel<float>, cudaFuncAttributeMaxDynamicSharedMemorySize, kMaxSmem),
+              "cudaFuncSetAttribute(certify_kernel)");
+        certify_kernel<float><<<blocks, 32 * warps, smem, stream>>>(args, inf);
     }
-    check(cudaGetLastError(), "launch of refine_kernel");
+    check(cudaGetLastError(), "launch of certify_kernel");
 }
 
 }  // namespace hf::cuda

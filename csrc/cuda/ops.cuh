@@ -28,7 +28,7 @@ void prepare(const DeviceMatrix& m, Metric metric, const char* name, cudaStream_
 void prepare_chunk(const float* x, int64_t n, int64_t ld, Metric metric, float* off, float* scale,
                    cudaStream_t stream);
 
-struct RefineArgs {
+struct CertifyArgs {
     DeviceMatrix qa, xb;            // exact data (original dtype): query rows and database rows
     const int64_t* map = nullptr;   // list row s -> query row (nullptr: s)
     int64_t rows = 0;
@@ -51,6 +51,6 @@ struct RefineArgs {
 // Certifies each row's k best fp32 candidates with the fp32 rounding bound,
 // recomputing in float64 where the boundary is too close; rows that even
 // then cannot be settled go to fail_rows.
-void refine(const RefineArgs& args, cudaStream_t stream);
+void certify(const CertifyArgs& args, cudaStream_t stream);
 
 }  // namespace hf::cuda
