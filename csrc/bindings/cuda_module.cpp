@@ -55,7 +55,7 @@ py::dict knn_device(uintptr_t x, int64_t n, int64_t d, int64_t ld, bool f64, uin
     bridge.run([&] { stats = hf::cuda::knn_device(a); });
     py::dict info;
     info["rows_recomputed"] = stats.rows_recomputed;
-    info["rows_fallback"] = stats.rows_fallback;
+    info["rows_widened"] = stats.rows_widened;
     info["kernels"] = stats.tensor ? "cuda-tf32" : "cuda-fp32";
     return info;
 }

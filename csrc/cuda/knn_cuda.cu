@@ -159,7 +159,7 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     check(cudaStreamSynchronize(stream), "certify_kernel");
     DeviceKnnStats stats;
     stats.rows_recomputed = got[1];
-    stats.rows_fallback = got[0];
+    stats.rows_widened = got[0];
     stats.tensor = tensor;
 
     // Rows the certification could not settle: a wider pass of their own.

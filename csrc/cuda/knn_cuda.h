@@ -39,7 +39,7 @@ struct DeviceKnnArgs {
 
 struct DeviceKnnStats {
     int64_t rows_recomputed = 0;  // rows whose fp32 boundary needed float64 keys
-    int64_t rows_fallback = 0;    // rows solved by a wider candidate pass
+    int64_t rows_widened = 0;     // rows solved by a wider candidate pass (the CPU instead scans in float64)
     bool tensor = false;          // the candidates came from the tf32 tensor-core pass
 };
 

@@ -1,4 +1,10 @@
-// Operand preparation and float64 certification (see ops.cuh).
+// What the tile kernels need before and after them, on the device (declared in ops.cuh):
+// - prepare / prep_kernel: validate an operand (finite, in range) and compute its per-row
+//   offsets (norms), scales and rounding-bound data, with a padded fp32 copy only when the
+//   input cannot be read in place;
+// - prepare_chunk / chunk_kernel: the same for a chunk of host rows streamed to the GPU;
+// - certify / certify_kernel: the float64 check of each row's fp32 candidate list, which
+//   settles the row or flags it for a wider pass.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
