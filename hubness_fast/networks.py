@@ -40,7 +40,7 @@ def _missing_module_message(exc, path):
     return f"unpickling {path} needs the module '{exc.name}', which is not importable"
 
 
-def load_pickle(path):
+def load_pickle(path: str | Path) -> Any:
     """A network pickle (NVIDIA's: the ``G_ema`` entry is returned)."""
     try:
         with open(path, "rb") as f:
@@ -52,7 +52,7 @@ def load_pickle(path):
     return _from_container(obj, path)
 
 
-def load_torch(path):
+def load_torch(path: str | Path) -> Any:
     """A ``torch.save``d module (or a dict holding ``G_ema`` / ``G``); weights_only=False runs the file's code."""
     import torch
 
@@ -69,7 +69,7 @@ def load_torch(path):
     return obj
 
 
-def load_attr(spec: str):
+def load_attr(spec: str) -> Any:
     """'module:attr' (an object) or 'module:factory()' (called with no arguments), importing from
     the current directory first, as ``python -m`` does."""
     build = spec.endswith("()")
@@ -89,7 +89,7 @@ def load_attr(spec: str):
     return obj() if build else obj
 
 
-def load_network(spec: str):
+def load_network(spec: str) -> Any:
     """A generator from a file (.pkl: a pickle; .pt / .pth / other: torch.load) or module:attr."""
     path = Path(spec)
     if path.is_file():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,8 +32,16 @@ from ._inputs import is_device_array
 from ._native import gpu_available
 from ._progress import bar as progress_bar
 from .balls import ball_pass
-from .generators import (GeneratorAdapter, MappingAdapter, PriorAdapter, as_generator, detect_family, draw_prior,
-                         evaluating, to_uint8)
+from .generators import (
+    GeneratorAdapter,
+    MappingAdapter,
+    PriorAdapter,
+    as_generator,
+    detect_family,
+    draw_prior,
+    evaluating,
+    to_uint8,
+)
 from .hubness import hub_counts
 from .images import FolderWriter
 from .metrics import kth_radius2
@@ -171,7 +179,7 @@ class LatentSampler:
         raise NotImplementedError
 
     # -- public -------------------------------------------------------------------------
-    def latents(self, G=None, n=1, classes=None) -> Latents:
+    def latents(self, G: Any = None, n: int = 1, classes: Any = None) -> Latents:
         """Choose n latents for G (or for the mapping / latent_dim alone); see :func:`resolve_labels`."""
         n = _positive_int(n, "n")
         side = self._latent_side(G)
@@ -191,10 +199,10 @@ class LatentSampler:
             self.stats["acceptance_rate"] = self.stats["kept"] / self.stats["drawn"]
         return lat
 
-    def sample_latents(self, n, classes=None):
+    def sample_latents(self, n: int, classes: Any = None) -> np.ndarray:
         """n latents as float32 numpy [n, D]: W rows (ws[:, 0]) in W space, else z."""
         lat = self.latents(None, n, classes)
-        return lat.w if self.space == "w" else lat.z
+        return lat.w if self.space == "w" and lat.w is not None else lat.z  # W-space samplers always set w
 
     def sample(self, G, n, batch_size=32, *, classes=None, output="float", outdir=None, device=None,
                progress=None) -> Samples:

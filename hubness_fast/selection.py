@@ -5,9 +5,12 @@ class, as the reference implementation does.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._inputs import as_matrix
+from ._types import Array
 
 
 def _gaussian_loglik(x: np.ndarray) -> np.ndarray:
@@ -44,7 +47,8 @@ def _ppca_loglik(x: np.ndarray, variance: float, reference_components: bool) -> 
     return -0.5 * (d * np.log(2 * np.pi) + np.log(lam).sum() + maha)
 
 
-def instance_scores(embeddings, *, method="gaussian", k=5, variance=0.95, reference_components=False,
+def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, variance: float = 0.95,
+                    reference_components: bool = False,
                     n_threads=None, progress=False):
     """Density score of every embedding (higher = more typical).
 
@@ -72,7 +76,8 @@ def instance_scores(embeddings, *, method="gaussian", k=5, variance=0.95, refere
     raise ValueError(f"method must be 'gaussian', 'ppca' or 'knn', got {method!r}")
 
 
-def select_instances(embeddings, labels=None, *, retention=50, method="gaussian", **score_kwargs):
+def select_instances(embeddings: Array, labels: Array | None = None, *, retention: float = 50,
+                     method: str = "gaussian", **score_kwargs: Any) -> np.ndarray:
     """Indices (sorted, int64) of the instances to keep: per class, the scores
     strictly above the (100 - retention)th percentile of that class's scores,
     as the reference implementation does (so ties at the threshold are dropped).

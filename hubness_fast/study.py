@@ -60,7 +60,7 @@ def _features(extractor, images, batch_size):
     return np.concatenate(out).astype(np.float32)
 
 
-def evaluate(real, fake):
+def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     """FD, precision, recall (k = 3, inclusive) and density, coverage (k = 5, strict) of fake features."""
     p, r = metrics.precision_recall(real, fake, k=3)
     d, c = metrics.density_coverage(real, fake, k=5)
