@@ -122,10 +122,10 @@ def main(argv=None):
     all_counts = {}
     for prec in [s for s in a.precisions.split(",") if s]:
         hf.hub_counts(x[:20_000], a.k, precision=prec)  # warm-up: module load, kernel attributes
-        _native._cuda.reset_peak()
-        before = _native._cuda.memory_stats()[0]
+        _native.cuda.reset_peak()
+        before = _native.cuda.memory_stats()[0]
         times, counts = _timed(lambda: hf.hub_counts(x, a.k, precision=prec), a.rounds)  # noqa: B023
-        peak = _native._cuda.memory_stats()[1] - before
+        peak = _native.cuda.memory_stats()[1] - before
         info = _dispatch.run(_dispatch.describe(x, a.k, precision=prec), ids=False, counts=True).stats
         med = statistics.median(times)
         assert int(counts.sum()) == a.n * a.k

@@ -8,7 +8,7 @@ import hubness_fast as hf
 from hubness_fast import _native
 
 torch = pytest.importorskip("torch")
-if not (hf.HAS_CUDA and _native._cuda.device_count() > 0 and torch.cuda.is_available()):
+if not (hf.HAS_CUDA and _native.cuda.device_count() > 0 and torch.cuda.is_available()):
     pytest.skip("needs a CUDA device", allow_module_level=True)
 
 from benchmarks.gpu_bench import torch_knn  # noqa: E402

@@ -176,22 +176,22 @@ def _progress_call(p: Problem, fn):
 
 
 def _run_cpu(p: Problem, distances: bool):
-    return _progress_call(p, lambda cb: _native._cpu.knn(p.db, p.q, p.k, p.metric, p.exclude_self,
+    return _progress_call(p, lambda cb: _native.cpu.knn(p.db, p.q, p.k, p.metric, p.exclude_self,
                                                          p.threads, _native.simd_level(), cb, distances))
 
 
 def _run_host_on_gpu(p: Problem, distances: bool):
     """fp32 candidate lists on the GPU (host data streamed in chunks), certified in float64 by the CPU module."""
     n_cand = p.n - 1 if (p.self_join and p.exclude_self) else p.n
-    cap = _native._cpu.candidate_cap(p.k, n_cand)
+    cap = _native.cpu.candidate_cap(p.k, n_cand)
     x32 = p.db if p.db.dtype == np.float32 else np.empty(p.db.shape, np.float32)
     if x32 is not p.db:
         for s in range(0, p.db.shape[0], 65536):
             x32[s:s + 65536] = p.db[s:s + 65536]
     q32 = None if p.q is None else np.ascontiguousarray(p.q, dtype=np.float32)
-    keys, cand = _progress_call(p, lambda cb: _native._cuda.candidates_host(
+    keys, cand = _progress_call(p, lambda cb: _native.cuda.candidates_host(
         x32, q32, p.metric, p.self_join and p.exclude_self, cap, _native.gpu_chunk_rows(), 0, cb))
-    return _native._cpu.certify(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
+    return _native.cpu.certify(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
                                  distances)
 
 
@@ -216,7 +216,7 @@ def _run_device(p: Problem, ids: bool, distances: bool, counts: bool) -> KnnResu
     out_ids = _empty(xm, (p.rows, p.k), "int64") if ids else None
     out_dist = _empty(xm, (p.rows, p.k), "float64") if distances else None
     out_counts = _empty(xm, (xm.n,), "int64", zero=True) if counts else None
-    stats = _progress_call(p, lambda cb: _native._cuda.knn_device(
+    stats = _progress_call(p, lambda cb: _native.cuda.knn_device(
         xm.ptr, xm.n, xm.d, xm.ld, xm.f64, qm.ptr if qm else 0, qm.n if qm else 0, qm.ld if qm else 0, p.k,
         p.metric, p.exclude_self, _ptr(out_ids), _ptr(out_dist), _ptr(out_counts), p.precision, xm.stream,
         xm.device, cb))
@@ -245,7 +245,7 @@ def run_pair(a: np.ndarray, b: np.ndarray, k: int, metric: str, threads: int, de
         rb = run(describe(a, min(k, a.shape[0]), queries=b, metric=metric, device="cuda", n_threads=threads or None),
                  distances=True)
         return ra.ids, ra.distances, rb.ids, rb.distances
-    return _native._cpu.knn_pair(a, b, k, check_metric(metric), threads, _native.simd_level(), None)
+    return _native.cpu.knn_pair(a, b, k, check_metric(metric), threads, _native.simd_level(), None)
 
 
 def balls(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls", device="auto"):
@@ -255,9 +255,9 @@ def balls(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=Fal
     done = False
     try:
         if gpu:
-            out = _native._cuda.balls(a, a_radius2, b, b_radius2, bool(inclusive), 0, bar.callback)
+            out = _native.cuda.balls(a, a_radius2, b, b_radius2, bool(inclusive), 0, bar.callback)
         else:
-            out = _native._cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads),
+            out = _native.cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads),
                                      _native.simd_level(), bar.callback)
         done = True
     finally:

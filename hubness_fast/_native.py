@@ -1,31 +1,31 @@
 """The compiled modules, what they were built with, and the environment switches read by the engine.
 
-``_cpu`` is always built; ``_cuda`` only where nvcc was found (it imports without
-a GPU). Everything else reads ``_native._cuda`` at call time, so tests can swap in
-a stand-in for the kernels.
+``cpu`` (the module ``_cpu``) is always built; ``cuda`` (``_cuda``) only where nvcc
+was found (it imports without a GPU; None otherwise). Everything else reads
+``_native.cuda`` at call time, so tests can swap in a stand-in for the kernels.
 """
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from . import _cpu
+from . import _cpu as cpu
 
-HAS_AVX2 = bool(_cpu.HAS_AVX2)
-HAS_OPENMP = bool(_cpu.HAS_OPENMP)
+HAS_AVX2 = bool(cpu.HAS_AVX2)
+HAS_OPENMP = bool(cpu.HAS_OPENMP)
+cuda: Any
 try:  # built only when nvcc was found at build time; imports without a GPU
-    from . import _cuda as _cuda_module
+    from . import _cuda as cuda
 
-    _cuda: Any = _cuda_module
     HAS_CUDA = True
 except ImportError:
-    _cuda = None
+    cuda = None
     HAS_CUDA = False
 
 
 def gpu_available() -> bool:
     """True when the CUDA module is built and sees at least one device."""
-    return HAS_CUDA and _cuda.device_count() > 0
+    return HAS_CUDA and cuda.device_count() > 0
 
 
 def no_gpu_reason() -> str:

@@ -269,7 +269,7 @@ def _interleave(parts, labels):
     """Per-class Latents -> one Latents in the order of ``labels``."""
     first = next(iter(parts.values()))
     out = {}
-    for field in Latents._fields:
+    for field in ("z", "w", "hub_values", "w_tail"):
         if field == "labels" or getattr(first, field) is None:
             continue
         sample = getattr(first, field)

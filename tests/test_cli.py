@@ -43,7 +43,7 @@ def test_hubs_device_choice(tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), brute_hub_counts(x, 3))
     r = cli("hubs", str(tmp_path / "z.npy"), "--out", str(tmp_path / "d.npy"), "--quiet", "--device", "cuda")
-    if hf.HAS_CUDA and _native._cuda.device_count() > 0:
+    if hf.HAS_CUDA and _native.cuda.device_count() > 0:
         assert r.returncode == 0, r.stderr
         np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), brute_hub_counts(x, 5))
     else:

@@ -9,7 +9,7 @@ from hubness_fast import _native
 from fakes import METRICS, FakeBallsCuda, FakeCuda
 from oracles import brute_hub_counts, brute_knn
 
-has_gpu = hf.HAS_CUDA and _native._cuda.device_count() > 0
+has_gpu = hf.HAS_CUDA and _native.cuda.device_count() > 0
 gpu = [pytest.mark.gpu, pytest.mark.skipif(not has_gpu, reason="needs a CUDA device and the _cuda module")]
 
 try:
@@ -27,7 +27,7 @@ except ImportError:
 
 @pytest.mark.parametrize("metric", METRICS)
 def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
-    monkeypatch.setattr(_native, "_cuda", FakeCuda)
+    monkeypatch.setattr(_native, "cuda", FakeCuda)
     monkeypatch.setattr(_native, "HAS_CUDA", True)
     x = rng.standard_normal((600, 12))
     q = rng.standard_normal((90, 12))
@@ -39,7 +39,7 @@ def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
 
 def test_auto_dispatch_by_size(monkeypatch, rng):
     """device="auto" sends host arrays to the GPU only when verified and large enough."""
-    monkeypatch.setattr(_native, "_cuda", FakeCuda)
+    monkeypatch.setattr(_native, "cuda", FakeCuda)
     monkeypatch.setattr(_native, "HAS_CUDA", True)
     x = rng.standard_normal((300, 8))
     FakeCuda.calls = 0
@@ -258,7 +258,7 @@ def test_gpu_warp_fold_matches_oracle(monkeypatch, rng, precision):
 
 def test_metrics_on_the_gpu_path_with_stand_in(monkeypatch, rng):
     """device="cuda" routes the containment pass to _cuda.balls (here its numpy contract) with the same values."""
-    monkeypatch.setattr(_native, "_cuda", FakeBallsCuda)
+    monkeypatch.setattr(_native, "cuda", FakeBallsCuda)
     monkeypatch.setattr(_native, "HAS_CUDA", True)
     real, fake = rng.standard_normal((300, 6)), rng.standard_normal((250, 6)) + 0.3
     want = hf.metrics.prdc(real, fake, k=4, device="cpu")

@@ -109,7 +109,7 @@ def test_tasks_route_to_a_gpu_worker(monkeypatch, rng):
 
     from hubness_fast import _native
 
-    monkeypatch.setattr(_native, "_cuda", FakeCuda)
+    monkeypatch.setattr(_native, "cuda", FakeCuda)
     monkeypatch.setattr(_native, "HAS_CUDA", True)
     x = rng.standard_normal((700, 9))
     FakeCuda.calls = 0

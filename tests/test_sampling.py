@@ -140,7 +140,7 @@ def test_bad_arguments():
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not (hf.HAS_CUDA and hf._native._cuda.device_count() > 0), reason="needs a CUDA device")
+@pytest.mark.skipif(not (hf.HAS_CUDA and hf._native.cuda.device_count() > 0), reason="needs a CUDA device")
 def test_gpu_counting_gives_the_same_samples():
     """Hub values counted on the GPU (device="cuda"): the same accepted latents as on the CPU."""
     cpu = HubnessSampler(64, k=5, threshold=20, pool_size=3000, seed=7, device="cpu").sample_latents(50)

@@ -90,7 +90,8 @@ _NAMES = ("DigitsGenerator", "DigitsDiscriminator", "DigitsClassifier")
 _CLASSES = None
 
 
-def _classes():
+def model_classes():
+    """(DigitsGenerator, DigitsDiscriminator, DigitsClassifier), built on first use (they need torch)."""
     global _CLASSES
     if _CLASSES is None:
         _CLASSES = _build()
@@ -99,14 +100,14 @@ def _classes():
 
 def __getattr__(name):  # the classes are built on first use, so importing this module needs no torch
     if name in _NAMES:
-        return _classes()[_NAMES.index(name)]
+        return model_classes()[_NAMES.index(name)]
     raise AttributeError(name)
 
 
 def load_generator(path=GENERATOR_WEIGHTS):
     """The bundled generator in eval mode (CPU)."""
     torch = _torch()
-    g = _classes()[0]()
+    g = model_classes()[0]()
     g.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return g.eval()
 
@@ -114,6 +115,6 @@ def load_generator(path=GENERATOR_WEIGHTS):
 def load_classifier(path=CLASSIFIER_WEIGHTS):
     """The bundled digits classifier in eval mode (CPU)."""
     torch = _torch()
-    c = _classes()[2]()
+    c = model_classes()[2]()
     c.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return c.eval()

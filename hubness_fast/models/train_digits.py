@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 
-from .digits import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, LATENT_DIM, _classes, load_digits_images
+from .digits import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, LATENT_DIM, load_digits_images, model_classes
 
 
 def train_classifier(torch, images, labels, epochs, seed):
     torch.manual_seed(seed)
-    clf = _classes()[2]()
+    clf = model_classes()[2]()
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     train, val = perm[:1500], perm[1500:]
@@ -36,7 +36,7 @@ def train_classifier(torch, images, labels, epochs, seed):
 
 def train_gan(torch, images, iterations, seed, log_every=500):
     torch.manual_seed(seed)
-    G, D = _classes()[0](), _classes()[1]()
+    G, D = model_classes()[0](), model_classes()[1]()
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce = torch.nn.functional.binary_cross_entropy_with_logits
