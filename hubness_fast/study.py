@@ -41,7 +41,7 @@ import numpy as np
 from . import metrics
 from .generators import as_generator, to_uint8
 from .images import grid
-from .sampling import HubnessSampler, RandomSampler, TruncationSampler, render
+from .sampling import HubnessSampler, Latents, RandomSampler, TruncationSampler, render
 
 METRICS = ("FD", "precision", "recall", "density", "coverage")
 HIGHER_IS_BETTER = {"FD": False, "precision": True, "recall": True, "density": True, "coverage": True}
@@ -211,8 +211,6 @@ def run_study(G, extractor, real_features, outdir="study_out", *, n=1000, seeds=
     z, rows = probe.draw_pool(gen, classes=None if classes is None else _first_class(classes))
     values = np.asarray(probe.hub_values(rows))
     rows_np = np.ascontiguousarray(rows.detach().cpu().numpy() if hasattr(rows, "detach") else rows)
-    from .sampling import Latents
-
     labels = None if gen.c_dim == 0 else np.full(pool_size, _first_class(classes), np.int64)
     pool_lat = Latents(z=z, w=rows_np if hub_space == "w" else None, labels=labels)
     pool_images = render(gen, pool_lat, hub_space, batch_size=batch_size)
