@@ -18,10 +18,13 @@ single-machine engine exactly. Hub counts are a last reduction of bincounts.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ._dispatch import describe, run, run_pair
 from ._inputs import as_matrix, check_device, check_k, check_metric
+from ._types import Device, Metric, Threads
 
 FAN_IN = 8  # partial lists merged per reduction task
 
@@ -31,7 +34,7 @@ def _load_rows(path, start, stop):
     return np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
 
 
-def from_npy(path, chunk_rows=100_000):
+def from_npy(path: str, chunk_rows: int = 100_000) -> Any:
     """A Dask array over a .npy file whose tasks each read their own rows
     (memory-mapped): the file is never loaded whole, nor pickled to workers."""
     import dask
@@ -176,8 +179,8 @@ def _run(x, k, metric, client, threads, progress, want, device):
             own.close()
 
 
-def knn(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads=None, progress=False,
-        device="auto"):
+def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
+        n_threads: Threads = None, progress: bool = False, device: Device = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Exact k-NN self-join (self excluded by index) of a Dask array's rows.
 
     x: a Dask array chunked along rows only (numpy arrays are wrapped with
@@ -196,8 +199,8 @@ def knn(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads
     return dist.astype(np.float32), ids
 
 
-def hub_counts(x, k, *, metric="sqeuclidean", client=None, chunk_rows=50_000, n_threads=None, progress=False,
-               device="auto"):
+def hub_counts(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
+               n_threads: Threads = None, progress: bool = False, device: Device = "auto") -> np.ndarray:
     """Exact k-occurrence N_k (self excluded) of a Dask array's rows, int64 [N];
     equal to hubness_fast.hub_counts(x, k). See knn for the arguments."""
     x = _as_dask(x, chunk_rows)

@@ -204,8 +204,8 @@ class LatentSampler:
         lat = self.latents(None, n, classes)
         return lat.w if self.space == "w" and lat.w is not None else lat.z  # W-space samplers always set w
 
-    def sample(self, G, n, batch_size=32, *, classes=None, output="float", outdir=None, device=None,
-               progress=None) -> Samples:
+    def sample(self, G: Any, n: int, batch_size: int = 32, *, classes: Any = None, output: str = "float",
+               outdir: str | Path | None = None, device: Any = None, progress: bool | None = None) -> Samples:
         """Choose n latents and render them with G, in batches under ``torch.no_grad()``.
 
         G : a StyleGAN network, a BigGAN, any G(z), or a :class:`GeneratorAdapter`
@@ -531,8 +531,8 @@ def _index(idx, x):
     return idx
 
 
-def render(G, latents: Latents, space: str, *, batch_size=32, output="float", outdir=None, progress=False,
-           truncation_cutoff=None):
+def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output: str = "float",
+           outdir: str | Path | None = None, progress: bool = False, truncation_cutoff: int | None = None) -> Any:
     """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
 
     W space: ws = w broadcast to every layer (the rows from ``truncation_cutoff`` on
@@ -600,9 +600,10 @@ def save_latents(path, latents: Latents) -> None:
 METHODS = ("hubs", "random", "truncation")
 
 
-def make_sampler(method="hubs", *, space=None, seed=0, k=5, threshold=50, top=None, pool_size=10_000,
-                 include_self=False, psi=0.7, truncation_cutoff=None, hub_device="auto", prior=None,
-                 progress=False, latent_dim=None) -> LatentSampler:
+def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int = 5,
+                 threshold: int = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
+                 psi: float = 0.7, truncation_cutoff: int | None = None, hub_device: str = "auto", prior: Any = None,
+                 progress: bool = False, latent_dim: int | None = None) -> LatentSampler:
     """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings."""
     if method == "hubs":
         return HubnessSampler(latent_dim, k=k, threshold=threshold, top=top, pool_size=pool_size,
@@ -616,8 +617,10 @@ def make_sampler(method="hubs", *, space=None, seed=0, k=5, threshold=50, top=No
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def sample(G, n, method="hubs", *, space=None, classes=None, batch_size=32, output="float", outdir=None,
-           device=None, seed=0, progress=True, family=None, generator_options=None, **settings) -> Samples:
+def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, classes: Any = None,
+           batch_size: int = 32, output: str = "float", outdir: str | Path | None = None, device: Any = None,
+           seed: int | None = 0, progress: bool = True, family: str | None = None,
+           generator_options: dict[str, Any] | None = None, **settings: Any) -> Samples:
     """Sample n images from G with the hubness prior (or a baseline): the one-call entry point.
 
     G : a StyleGAN2-ADA / StyleGAN3 network (``G_ema``), a BigGAN, any G(z), or a

@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -120,10 +121,13 @@ def above_envelope(points, others):
     return (float(np.mean(above)) if above else None), comparable, comparable_above
 
 
-def run_study(G, extractor, real_features, outdir="study_out", *, n=1000, seeds=5, seed=0, k=5, threshold=50,
-              pool_size=10_000, include_self=False, psis=(0.7, 0.3), curve_tops=CURVE_TOPS, curve_psis=CURVE_PSIS,
-              quality=None, quality_label="quality", classes=None, batch_size=256, grid_size=100, grid_scale=3, verbose=True,
-              generator_options=None):
+def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdir: str | Path = "study_out", *,
+              n: int = 1000, seeds: int = 5, seed: int = 0, k: int = 5, threshold: int = 50, pool_size: int = 10_000,
+              include_self: bool = False, psis: Sequence[float] = (0.7, 0.3),
+              curve_tops: Sequence[float] = CURVE_TOPS, curve_psis: Sequence[float] = CURVE_PSIS,
+              quality: Callable[[Any], Any] | None = None, quality_label: str = "quality", classes: Any = None,
+              batch_size: int = 256, grid_size: int = 100, grid_scale: int = 3, verbose: bool = True,
+              generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the study (module docstring) and write its files; returns the table as a dict.
 
     G : a generator (or adapter) the samplers serve; ``generator_options`` as in
@@ -239,7 +243,7 @@ def run_study(G, extractor, real_features, outdir="study_out", *, n=1000, seeds=
     fig.savefig(out / "hub_vs_quality.png", dpi=120)
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(values, bins=np.arange(values.max() + 2) - 0.5, log=True)
+    ax.hist(values, bins=(np.arange(values.max() + 2) - 0.5).tolist(), log=True)
     ax.axvline(threshold - 0.5, color="r", label=f"t = {threshold}")
     ax.set_xlabel(f"hub value N_{k} (pool of {pool_size})")
     ax.set_ylabel("latents")
