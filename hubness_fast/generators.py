@@ -32,6 +32,8 @@ from typing import Callable
 
 import numpy as np
 
+from ._inputs import check_int
+
 PRIORS = ("normal", "truncnorm")
 
 
@@ -95,12 +97,6 @@ def evaluating(module):
     finally:
         if was_training:
             owner.train()
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class GeneratorAdapter:
@@ -260,7 +256,7 @@ class CallableAdapter(GeneratorAdapter):
             raise ValueError("cannot tell the generator's latent size: pass z_dim= (or latent_dim to a sampler)")
         if not callable(prior) and prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS} or a callable (rng, n, dim) -> array, got {prior!r}")
-        self.module, self.z_dim, self.prior, self.kwargs = G, _positive_int(z_dim, "z_dim"), prior, kwargs
+        self.module, self.z_dim, self.prior, self.kwargs = G, check_int(z_dim, "z_dim"), prior, kwargs
 
     def render_z(self, z, c):
         if c is not None:

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._dispatch import use_gpu
-from ._inputs import is_device_array
+from ._inputs import check_int, check_k, is_device_array
 from ._native import gpu_available
 from ._progress import bar as progress_bar
 from .balls import ball_pass
@@ -84,12 +84,6 @@ class Samples(NamedTuple):
     outdir: Path | None = None
 
 
-def _positive_int(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _to_numpy(x):
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
@@ -113,7 +107,7 @@ class LatentSampler:
 
     def __init__(self, latent_dim=None, mapping=None, seed=None, *, space=None, prior=None, progress=False):
         if latent_dim is not None:
-            latent_dim = _positive_int(latent_dim, "latent_dim")
+            latent_dim = check_int(latent_dim, "latent_dim")
         if space not in (None, "z", "w"):
             raise ValueError(f"space must be 'z' or 'w', got {space!r}")
         if space == "z" and mapping is not None:
@@ -181,7 +175,7 @@ class LatentSampler:
     # -- public -------------------------------------------------------------------------
     def latents(self, G: Any = None, n: int = 1, classes: Any = None) -> Latents:
         """Choose n latents for G (or for the mapping / latent_dim alone); see :func:`resolve_labels`."""
-        n = _positive_int(n, "n")
+        n = check_int(n, "n")
         side = self._latent_side(G)
         labels = resolve_labels(classes, side.c_dim, n, self.rng)
         t0 = time.perf_counter()
@@ -221,7 +215,7 @@ class LatentSampler:
 
         Images come back on the CPU, batch by batch: never all on the device.
         """
-        batch_size = _positive_int(batch_size, "batch_size")
+        batch_size = check_int(batch_size, "batch_size")
         if output not in ("float", "uint8"):
             raise ValueError(f"output must be 'float' or 'uint8', got {output!r}")
         gen = self._adapter(G)
@@ -334,12 +328,12 @@ class TruncationSampler(LatentSampler):
         if not 0 <= psi <= 1:
             raise ValueError(f"psi must be in [0, 1], got {psi}")
         if truncation_cutoff is not None:
-            truncation_cutoff = _positive_int(truncation_cutoff, "truncation_cutoff", minimum=0)
+            truncation_cutoff = check_int(truncation_cutoff, "truncation_cutoff", minimum=0)
             if self.space != "w":
                 raise ValueError("truncation_cutoff applies to W space")
         self.psi, self.cutoff = float(psi), truncation_cutoff
         self.average = None if average is None else np.asarray(_to_numpy(average), dtype=np.float32)
-        self.n_average = _positive_int(n_average, "n_average")
+        self.n_average = check_int(n_average, "n_average")
         self._estimated = {}
 
     def _avg(self, side, c):
@@ -408,17 +402,15 @@ class HubnessSampler(LatentSampler):
         super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
         if comparison not in (">=", ">"):
             raise ValueError(f"comparison must be '>=' or '>', got {comparison!r}")
-        pool_size = _positive_int(pool_size, "pool_size", minimum=2)
-        n_cand = pool_size if include_self else pool_size - 1
-        if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n_cand:
-            raise ValueError(f"k must be an integer between 1 and {n_cand} for a pool of {pool_size}, got {k!r}")
+        pool_size = check_int(pool_size, "pool_size", minimum=2)
+        check_k(k, pool_size if include_self else pool_size - 1, f"a pool of {pool_size}")
         if top is not None and not 0 < top < 1:
             raise ValueError(f"top is a fraction in (0, 1), got {top}")
         use_gpu(device)  # validates: unknown names, or "cuda" without a GPU, raise here
         self.device = device
         self.k, self.threshold, self.pool_size = int(k), threshold, pool_size
         self.include_self, self.comparison, self.top = bool(include_self), comparison, top
-        self.max_pools = _positive_int(max_pools, "max_pools")
+        self.max_pools = check_int(max_pools, "max_pools")
         max_value = pool_size if include_self else pool_size - 1  # every other point lists it
         if top is None and not self._meets(np.array([max_value]))[0]:
             raise ValueError(f"threshold {threshold} is unreachable: a latent's hub value is at most {max_value} "
