@@ -113,8 +113,7 @@ def main(argv=None):
     input_bytes = x.numel() * 4
     flops = float(a.n) * a.n * a.d  # N^2/2 pairs x D multiply-adds x 2
     res = {"device": dev, "n": a.n, "d": a.d, "k": a.k, "rounds": a.rounds, "results": {},
-           "env": {"HUBNESS_FAST_CUDA_BLOCKS": os.environ.get("HUBNESS_FAST_CUDA_BLOCKS", "2"),
-                   "HUBNESS_FAST_CUDA_FOLD": os.environ.get("HUBNESS_FAST_CUDA_FOLD", "thread")}}
+           "env": {"HUBNESS_FAST_CUDA_FOLD": os.environ.get("HUBNESS_FAST_CUDA_FOLD", "thread")}}
 
     print(f"{dev}: N={a.n} D={a.d} k={a.k}")
     from hubness_fast import _dispatch

@@ -9,7 +9,7 @@ threads, progress); :func:`run` sends it to one of three paths and returns a
 - ``device``: arrays already on a GPU, computed there (certified on the device;
   k beyond the device certification goes to the next path and back);
 - ``host_on_gpu``: host arrays streamed to the GPU for fp32 candidate lists,
-  certified in float64 by the CPU module.
+  certified in float64 on the CPU (one native call, ``_cuda.knn_host``).
 
 :func:`run_pair` (the Dask runner's block pairs) and :func:`balls` (the
 containment pass of the metrics) follow the same device policy.
@@ -33,8 +33,13 @@ MIN_GPU_WORK = 2 ** 33
 # memory (16 bytes each, 96 KiB): longer lists are certified by the CPU module.
 DEVICE_MAX_CAP = 6144
 
-# GPU kernels written but not yet run on a GPU: device="auto" never picks them,
-# device="cuda" opts in. The one place that says which they are.
+# GPU code written but not yet run on a GPU (the one place that says so; the
+# CUDA engine last ran on an H100 on 2026-11-23, 23 GPU tests):
+# - the ball pass of the metrics ("balls" below): device="auto" never picks it, device="cuda" opts in;
+# - the warp-cooperative fold, behind HUBNESS_FAST_CUDA_FOLD=warp (off unless set);
+# - GPU arrays with k beyond DEVICE_MAX_CAP (certified on the host, see _device_via_host);
+# - the restructured native layer (one Matrix / KnnStats / BallSide type, the host-data path
+#   assembled in C++ as _cuda.knn_host): compiled here, its host half tested through tests/fakes.py.
 NOT_YET_RUN_ON_A_GPU = frozenset({"balls"})
 
 
@@ -181,18 +186,10 @@ def _run_cpu(p: Problem, distances: bool):
 
 
 def _run_host_on_gpu(p: Problem, distances: bool):
-    """fp32 candidate lists on the GPU (host data streamed in chunks), certified in float64 by the CPU module."""
-    n_cand = p.n - 1 if (p.self_join and p.exclude_self) else p.n
-    cap = _native.cpu.candidate_cap(p.k, n_cand)
-    x32 = p.db if p.db.dtype == np.float32 else np.empty(p.db.shape, np.float32)
-    if x32 is not p.db:
-        for s in range(0, p.db.shape[0], 65536):
-            x32[s:s + 65536] = p.db[s:s + 65536]
-    q32 = None if p.q is None else np.ascontiguousarray(p.q, dtype=np.float32)
-    keys, cand = _progress_call(p, lambda cb: _native.cuda.candidates_host(
-        x32, q32, p.metric, p.self_join and p.exclude_self, cap, _native.gpu_chunk_rows(), 0, cb))
-    return _native.cpu.certify(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads, _native.simd_level(), keys, cand,
-                                 distances)
+    """fp32 candidate lists on the GPU (host data streamed in chunks), certified in float64 on the CPU."""
+    return _progress_call(p, lambda cb: _native.cuda.knn_host(p.db, p.q, p.k, p.metric, p.exclude_self, p.threads,
+                                                              _native.simd_level(), _native.gpu_chunk_rows(), 0, cb,
+                                                              distances))
 
 
 def _empty(m: DeviceMatrix, shape, dtype: str, zero=False):

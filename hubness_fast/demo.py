@@ -10,9 +10,17 @@ seeds, with the precision-recall curves and the poster's two figures
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-def run_demo(out_dir="demo_out", n=500, seeds=5, pool_size=10_000, k=5, threshold=50, include_self=False,
-             curve_tops=None, curve_psis=None, seed=0, verbose=True):
+if TYPE_CHECKING:
+    import torch
+
+
+def run_demo(out_dir: str | Path = "demo_out", n: int = 500, seeds: int = 5, pool_size: int = 10_000, k: int = 5,
+             threshold: int = 50, include_self: bool = False, curve_tops: Sequence[float] | None = None,
+             curve_psis: Sequence[float] | None = None, seed: int = 0, verbose: bool = True) -> dict[str, Any]:
     """Run the study on the bundled model; returns the report written to ``out_dir/table.json``."""
     import torch
 
@@ -24,7 +32,7 @@ def run_demo(out_dir="demo_out", n=500, seeds=5, pool_size=10_000, k=5, threshol
     with torch.no_grad():
         real = clf.features(torch.from_numpy(images)).numpy()
 
-    def confidence(x):
+    def confidence(x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(clf(x), 1).max(1).values
 
     if verbose:

@@ -28,16 +28,24 @@ so sampling never updates a tracked ``w_avg`` or batch-norm statistics.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ._inputs import check_int
+from ._types import Array
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
 
 PRIORS = ("normal", "truncnorm")
 
 
-def draw_prior(prior, rng: np.random.Generator, n: int, dim: int, scale: float = 1.0) -> np.ndarray:
+def draw_prior(prior: str | Callable[..., Any], rng: np.random.Generator, n: int, dim: int,
+               scale: float = 1.0) -> np.ndarray:
     """n latents float32 [n, dim] from ``prior``: "normal" (N(0, I)), "truncnorm"
     (N(0, I) truncated to [-2, 2] per coordinate, BigGAN's prior), or a callable
     ``prior(rng, n, dim)``; multiplied by ``scale``."""
@@ -58,12 +66,12 @@ def draw_prior(prior, rng: np.random.Generator, n: int, dim: int, scale: float =
     return z * np.float32(scale) if scale != 1 else z
 
 
-def to_uint8(images):
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float images to uint8 as NVIDIA's scripts do: (x * 127.5 + 128).clamp(0, 255)."""
     return (images * 127.5 + 128).clamp(0, 255).to(dtype=_torch().uint8)
 
 
-def _torch():
+def _torch() -> ModuleType:
     try:
         import torch
     except ImportError as exc:
@@ -71,7 +79,7 @@ def _torch():
     return torch
 
 
-def module_device(obj):
+def module_device(obj: Any) -> torch.device:
     """The device of a module's (or a bound method's module's) first parameter or buffer; CPU otherwise."""
     torch = _torch()
     owner = getattr(obj, "__self__", obj)
@@ -84,7 +92,7 @@ def module_device(obj):
 
 
 @contextlib.contextmanager
-def evaluating(module):
+def evaluating(module: Any) -> Iterator[None]:
     """no_grad, and eval mode for a torch module (restored afterwards)."""
     torch = _torch()
     owner = getattr(module, "__self__", module)
@@ -128,34 +136,34 @@ class GeneratorAdapter:
     c_dim: int = 0
     w_dim: int | None = None
     default_space = "z"
-    prior = "normal"
+    prior: str | Callable[..., Any] = "normal"
     prior_scale = 1.0
-    module = None
+    module: Any = None
 
     @property
-    def spaces(self):
+    def spaces(self) -> tuple[str, ...]:
         return ("z", "w") if self.w_dim else ("z",)
 
     @property
-    def device(self):
+    def device(self) -> torch.device:
         return module_device(self.module) if self.module is not None else _torch().device("cpu")
 
-    def draw(self, rng, n):
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         return draw_prior(self.prior, rng, n, self.z_dim, self.prior_scale)
 
-    def map(self, z, c):
+    def map(self, z: Array, c: torch.Tensor | None) -> Array:
         raise ValueError(f"the {self.family} generator has no W space; use space='z'")
 
-    def w_avg(self):
+    def w_avg(self) -> Array:
         raise ValueError(f"the {self.family} generator has no tracked W average")
 
-    def render_w(self, ws, c):
+    def render_w(self, ws: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         raise ValueError(f"the {self.family} generator has no W space; use space='z'")
 
-    def render_z(self, z, c):
+    def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
 
-    def one_hot(self, labels, device=None):
+    def one_hot(self, labels: npt.ArrayLike, device: torch.device | str | None = None) -> torch.Tensor | None:
         """labels int [n] -> one-hot float32 tensor [n, c_dim] (None when unconditional)."""
         torch = _torch()
         if self.c_dim == 0:
@@ -175,7 +183,7 @@ class StyleGANAdapter(GeneratorAdapter):
     family = "stylegan"
     default_space = "w"
 
-    def __init__(self, G, noise_mode="const", force_fp32=False):
+    def __init__(self, G: Any, noise_mode: str = "const", force_fp32: bool = False) -> None:
         for attr in ("z_dim", "c_dim", "w_dim", "num_ws", "mapping", "synthesis"):
             if not hasattr(G, attr):
                 raise ValueError(f"a StyleGAN generator needs G.{attr} (NVIDIA's StyleGAN2-ADA / StyleGAN3 interface)")
@@ -186,28 +194,28 @@ class StyleGANAdapter(GeneratorAdapter):
         self.num_ws = int(G.num_ws)
         self.noise_mode, self.force_fp32 = noise_mode, bool(force_fp32)
 
-    def _c(self, c, n):
+    def _c(self, c: torch.Tensor | None, n: int) -> torch.Tensor:
         # NVIDIA's own scripts pass a [n, 0] label tensor to unconditional networks.
         return c if c is not None else _torch().zeros(n, 0, device=self.device)
 
-    def map(self, z, c):
+    def map(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
             ws = self.module.mapping(z, self._c(c, len(z)))
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"G.mapping returned shape {list(ws.shape)}, expected [N, {self.num_ws}, {self.w_dim}]")
         return ws
 
-    def w_avg(self):
+    def w_avg(self) -> torch.Tensor:
         avg = getattr(self.module.mapping, "w_avg", None)
         if avg is None:
             raise ValueError("G.mapping has no w_avg; pass the average to the truncation sampler")
         return avg
 
-    def render_w(self, ws, c):
+    def render_w(self, ws: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
             return self.module.synthesis(ws, noise_mode=self.noise_mode, force_fp32=self.force_fp32)
 
-    def render_z(self, z, c):
+    def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
             return self.module(z, self._c(c, len(z)), noise_mode=self.noise_mode, force_fp32=self.force_fp32)
 
@@ -223,7 +231,7 @@ class BigGANAdapter(GeneratorAdapter):
     family = "biggan"
     prior = "truncnorm"
 
-    def __init__(self, G, truncation=1.0):
+    def __init__(self, G: Any, truncation: float = 1.0) -> None:
         config = getattr(G, "config", None)
         if config is None or not hasattr(config, "z_dim") or not hasattr(config, "num_classes"):
             raise ValueError("a BigGAN generator needs G.config.z_dim and G.config.num_classes")
@@ -233,7 +241,7 @@ class BigGANAdapter(GeneratorAdapter):
         self.z_dim, self.c_dim = int(config.z_dim), int(config.num_classes)
         self.prior_scale = self.truncation
 
-    def render_z(self, z, c):
+    def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
             return self.module(z, c, self.truncation)
 
@@ -248,7 +256,8 @@ class CallableAdapter(GeneratorAdapter):
 
     family = "callable"
 
-    def __init__(self, G, z_dim=None, prior="normal", **kwargs):
+    def __init__(self, G: Any, z_dim: int | None = None, prior: str | Callable[..., Any] = "normal",
+                 **kwargs: Any) -> None:
         if not callable(G):
             raise ValueError(f"the generator must be callable as G(z), got {type(G).__name__}")
         z_dim = z_dim if z_dim is not None else getattr(G, "z_dim", getattr(G, "latent_dim", None))
@@ -258,7 +267,7 @@ class CallableAdapter(GeneratorAdapter):
             raise ValueError(f"prior must be one of {PRIORS} or a callable (rng, n, dim) -> array, got {prior!r}")
         self.module, self.z_dim, self.prior, self.kwargs = G, check_int(z_dim, "z_dim"), prior, kwargs
 
-    def render_z(self, z, c):
+    def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         if c is not None:
             raise ValueError("a plain G(z) generator takes no class labels")
         with evaluating(self.module):
@@ -275,14 +284,14 @@ class MappingAdapter(GeneratorAdapter):
 
     family = "mapping"
 
-    def __init__(self, mapping, z_dim, prior):
+    def __init__(self, mapping: Any, z_dim: int, prior: str | Callable[..., Any]) -> None:
         self.mapping, self.z_dim, self.prior = mapping, z_dim, prior
         self.c_dim = int(getattr(mapping, "c_dim", 0) or 0)
         self.module = mapping
         self.w_dim = int(getattr(mapping, "w_dim", 0) or 0) or None
         self.takes_c = hasattr(mapping, "c_dim")  # NVIDIA's MappingNetwork.forward(z, c, ...)
 
-    def map(self, z, c):
+    def map(self, z: Array, c: torch.Tensor | None) -> Array:
         try:
             import torch  # noqa: F401
         except ImportError:  # latents only, without torch: the mapping gets numpy
@@ -305,7 +314,7 @@ class MappingAdapter(GeneratorAdapter):
                              f"[N, w_dim] or [N, num_ws, w_dim]")
         return out
 
-    def w_avg(self):
+    def w_avg(self) -> Array:
         avg = getattr(self.mapping, "w_avg", None)
         if avg is None:
             raise ValueError("the mapping has no w_avg; pass average= to the truncation sampler")
@@ -317,14 +326,14 @@ class PriorAdapter(GeneratorAdapter):
 
     family = "prior"
 
-    def __init__(self, z_dim, prior):
+    def __init__(self, z_dim: int, prior: str | Callable[..., Any]) -> None:
         self.z_dim, self.prior = z_dim, prior
 
 
 FAMILIES = {"stylegan": StyleGANAdapter, "biggan": BigGANAdapter, "callable": CallableAdapter}
 
 
-def detect_family(G) -> str:
+def detect_family(G: Any) -> str:
     """"stylegan", "biggan" or "callable", from the object's attributes; ValueError if none fits."""
     if isinstance(G, GeneratorAdapter):
         return G.family
@@ -340,7 +349,7 @@ def detect_family(G) -> str:
                      f"G(z); or wrap it in a GeneratorAdapter")
 
 
-def as_generator(G, family: str | None = None, **options) -> GeneratorAdapter:
+def as_generator(G: Any, family: str | None = None, **options: Any) -> GeneratorAdapter:
     """Wrap G in the adapter of its family (auto-detected unless ``family`` is given).
 
     options go to the adapter: ``noise_mode``, ``force_fp32`` (StyleGAN);

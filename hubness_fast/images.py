@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._types import Array
+
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
@@ -57,9 +59,9 @@ def decode_png(data: bytes) -> np.ndarray:
     return img[:, :, 0] if channels == 1 else img
 
 
-def to_hwc(image) -> np.ndarray:
+def to_hwc(image: Array) -> np.ndarray:
     """A uint8 [C, H, W] tensor or array -> numpy [H, W, C]."""
-    arr = image.numpy() if hasattr(image, "numpy") else np.asarray(image)
+    arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)  # CUDA tensors too
     if arr.ndim != 3:
         raise ValueError(f"an image is [C, H, W], got shape {arr.shape}")
     return np.ascontiguousarray(arr.transpose(1, 2, 0))
@@ -81,7 +83,7 @@ def grid(images: np.ndarray, columns: int | None = None, pad: int = 2, scale: in
     return out
 
 
-def write_png(path, image: np.ndarray) -> None:
+def write_png(path: str | Path, image: np.ndarray) -> None:
     Path(path).write_bytes(encode_png(image))
 
 
@@ -90,7 +92,7 @@ class FolderWriter:
     so that sorted names follow the row order), keeps the first ``grid_size`` for
     ``grid.png`` and holds nothing else."""
 
-    def __init__(self, outdir, n: int, grid_size: int = 64):
+    def __init__(self, outdir: str | Path, n: int, grid_size: int = 64) -> None:
         self.outdir = Path(outdir)
         self.outdir.mkdir(parents=True, exist_ok=True)
         self.width = max(6, len(str(n - 1)))
@@ -100,7 +102,7 @@ class FolderWriter:
     def name(self, i: int) -> str:
         return f"{i:0{self.width}d}.png"
 
-    def add(self, batch_uint8) -> None:
+    def add(self, batch_uint8: Array) -> None:
         for image in batch_uint8:
             hwc = to_hwc(image)
             write_png(self.outdir / self.name(self.count), hwc)

@@ -21,7 +21,7 @@ class NetworkError(ValueError):
     """The network could not be loaded; the message says why and what to do."""
 
 
-def _from_container(obj, source):
+def _from_container(obj: Any, source: str | Path) -> Any:
     if isinstance(obj, dict):
         for key in PICKLE_KEYS:
             if key in obj:
@@ -31,7 +31,7 @@ def _from_container(obj, source):
     return obj
 
 
-def _missing_module_message(exc, path):
+def _missing_module_message(exc: ModuleNotFoundError, path: str | Path) -> str:
     name = (exc.name or "").split(".")[0]
     if name in NVIDIA_MODULES:
         return (f"{path} is an NVIDIA network pickle: unpickling it needs NVIDIA's '{name}' package. Put a clone "

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from ._dispatch import use_gpu
 from ._inputs import check_int, check_k, is_device_array
 from ._native import gpu_available
 from ._progress import bar as progress_bar
+from ._types import Array, Device
 from .balls import ball_pass
 from .generators import (
     GeneratorAdapter,
@@ -45,6 +46,9 @@ from .generators import (
 from .hubness import hub_counts
 from .images import FolderWriter
 from .metrics import kth_radius2
+
+if TYPE_CHECKING:
+    import torch
 
 MAP_BATCH = 4096  # latents mapped to W per call while building a pool
 
@@ -76,7 +80,7 @@ class Samples(NamedTuple):
     outdir : the folder written to, or None
     """
 
-    images: object
+    images: Any
     z: np.ndarray
     w: np.ndarray | None
     labels: np.ndarray | None
@@ -84,7 +88,7 @@ class Samples(NamedTuple):
     outdir: Path | None = None
 
 
-def _to_numpy(x):
+def _to_numpy(x: Array) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -105,7 +109,9 @@ class LatentSampler:
     progress : tqdm bars for pools and rendering.
     """
 
-    def __init__(self, latent_dim=None, mapping=None, seed=None, *, space=None, prior=None, progress=False):
+    def __init__(self, latent_dim: int | None = None, mapping: Any = None, seed: int | None = None, *,
+                 space: str | None = None, prior: str | Callable[..., Any] | None = None,
+                 progress: bool = False) -> None:
         if latent_dim is not None:
             latent_dim = check_int(latent_dim, "latent_dim")
         if space not in (None, "z", "w"):
@@ -118,16 +124,16 @@ class LatentSampler:
         self.space = space or ("w" if mapping is not None else "z")
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self.stats = {}
+        self.stats: dict[str, float] = {}
 
     # -- where latents come from ------------------------------------------------------
-    def _adapter(self, G) -> GeneratorAdapter:
+    def _adapter(self, G: Any) -> GeneratorAdapter:
         """G's adapter; a plain G(z) without z_dim takes the sampler's latent_dim."""
         if detect_family(G) == "callable" and not isinstance(G, GeneratorAdapter) and self.latent_dim is not None:
             return as_generator(G, "callable", z_dim=self.latent_dim)
         return as_generator(G)
 
-    def _latent_side(self, G=None) -> GeneratorAdapter:
+    def _latent_side(self, G: Any = None) -> GeneratorAdapter:
         """The adapter that draws (and maps) latents: the mapping when given, else G's adapter."""
         gen = self._adapter(G) if G is not None else None
         if self.mapping is not None:
@@ -150,10 +156,10 @@ class LatentSampler:
             raise ValueError(f"the {side.family} generator has no W space; use space='z'")
         return side
 
-    def _draw_z(self, side, n):
+    def _draw_z(self, side: GeneratorAdapter, n: int) -> np.ndarray:
         return draw_prior(self.prior, self.rng, n, side.z_dim) if self.prior is not None else side.draw(self.rng, n)
 
-    def _to_space(self, side, z, c):
+    def _to_space(self, side: GeneratorAdapter, z: np.ndarray, c: torch.Tensor | None) -> Array:
         """z (numpy) -> the rows hubs are counted on: z itself, or ws[:, 0] (a tensor on the generator's device)."""
         if self.space == "z":
             return z
@@ -168,7 +174,7 @@ class LatentSampler:
         return _cat(rows)
 
     # -- choosing latents: subclasses ---------------------------------------------------
-    def _choose(self, side, n, c, cls):
+    def _choose(self, side: GeneratorAdapter, n: int, c: torch.Tensor | None, cls: int | None) -> Latents:
         """n latents of one class (c: one-hot tensor rows or None) -> (z, w or None, hub values or None)."""
         raise NotImplementedError
 
@@ -230,7 +236,7 @@ class LatentSampler:
         return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, Path(outdir) if outdir else None)
 
 
-def resolve_labels(classes, c_dim, n, rng):
+def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -> np.ndarray | None:
     """Per-image class labels int64 [n] (None for an unconditional model).
 
     classes : None (unconditional models only), an int in 0..c_dim-1, a list of such
@@ -259,10 +265,10 @@ def resolve_labels(classes, c_dim, n, rng):
     return arr[rng.integers(0, arr.size, n)].astype(np.int64)
 
 
-def _interleave(parts, labels):
+def _interleave(parts: dict[Any, Latents], labels: np.ndarray) -> Latents:
     """Per-class Latents -> one Latents in the order of ``labels``."""
     first = next(iter(parts.values()))
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for field in ("z", "w", "hub_values", "w_tail"):
         if field == "labels" or getattr(first, field) is None:
             continue
@@ -274,11 +280,11 @@ def _interleave(parts, labels):
     return Latents(labels=labels, **out)
 
 
-def _is_tensor(x):
+def _is_tensor(x: Any) -> bool:
     return hasattr(x, "detach")
 
 
-def _tensor(z, side):
+def _tensor(z: np.ndarray, side: GeneratorAdapter) -> torch.Tensor | np.ndarray:
     try:
         import torch
     except ImportError:  # latents only, without torch: a mapping then gets numpy
@@ -286,7 +292,7 @@ def _tensor(z, side):
     return torch.from_numpy(np.ascontiguousarray(z)).to(side.device)
 
 
-def _cat(parts):
+def _cat(parts: list[Any]) -> Array:
     if _is_tensor(parts[0]):
         import torch
 
@@ -294,20 +300,20 @@ def _cat(parts):
     return np.concatenate(parts)
 
 
-def _rows_equal(ws):
+def _rows_equal(ws: Array) -> bool:
     return bool((ws == ws[:, :1]).all())
 
 
 class RandomSampler(LatentSampler):
     """Latents straight from the prior (mapped to W in W space)."""
 
-    def _choose(self, side, n, c, cls):
+    def _choose(self, side: GeneratorAdapter, n: int, c: torch.Tensor | None, cls: int | None) -> Latents:
         z = self._draw_z(side, n)
         x = self._to_space(side, z, c)
         return Latents(z=z, w=None if self.space == "z" else _numpy32(x))
 
 
-def _numpy32(x):
+def _numpy32(x: Array) -> np.ndarray:
     return np.ascontiguousarray(_to_numpy(x), dtype=np.float32)
 
 
@@ -322,8 +328,10 @@ class TruncationSampler(LatentSampler):
     ``n_average`` latents drawn (and mapped) once, from a generator seeded apart.
     """
 
-    def __init__(self, latent_dim=None, psi=0.7, average=None, n_average=10_000, mapping=None, seed=None, *,
-                 truncation_cutoff=None, space=None, prior=None, progress=False):
+    def __init__(self, latent_dim: int | None = None, psi: float = 0.7, average: Array | None = None,
+                 n_average: int = 10_000, mapping: Any = None, seed: int | None = None, *,
+                 truncation_cutoff: int | None = None, space: str | None = None,
+                 prior: str | Callable[..., Any] | None = None, progress: bool = False) -> None:
         super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
         if not 0 <= psi <= 1:
             raise ValueError(f"psi must be in [0, 1], got {psi}")
@@ -334,9 +342,9 @@ class TruncationSampler(LatentSampler):
         self.psi, self.cutoff = float(psi), truncation_cutoff
         self.average = None if average is None else np.asarray(_to_numpy(average), dtype=np.float32)
         self.n_average = check_int(n_average, "n_average")
-        self._estimated = {}
+        self._estimated: dict[int | None, np.ndarray] = {}
 
-    def _avg(self, side, c):
+    def _avg(self, side: GeneratorAdapter, c: torch.Tensor | None) -> np.ndarray:
         if self.average is not None:
             return self.average
         prior = self.prior if self.prior is not None else side.prior
@@ -356,7 +364,7 @@ class TruncationSampler(LatentSampler):
             self._estimated[key] = _numpy32(self._to_space(side, z, cc)).mean(0)
         return self._estimated[key]
 
-    def _choose(self, side, n, c, cls):
+    def _choose(self, side: GeneratorAdapter, n: int, c: torch.Tensor | None, cls: int | None) -> Latents:
         z = self._draw_z(side, n)
         x = _numpy32(self._to_space(side, z, c))
         avg = self._avg(side, c)
@@ -369,7 +377,7 @@ class TruncationSampler(LatentSampler):
         return Latents(z=z, w=truncated, w_tail=tail)
 
 
-def _lerp(avg, x, psi):
+def _lerp(avg: np.ndarray, x: np.ndarray, psi: float) -> np.ndarray:
     """avg + psi (x - avg), computed as torch's lerp (NVIDIA's truncation) when torch is there."""
     try:
         import torch
@@ -396,9 +404,10 @@ class HubnessSampler(LatentSampler):
     After sampling, ``stats`` holds pools, drawn, kept, acceptance_rate, seconds.
     """
 
-    def __init__(self, latent_dim=None, k=5, threshold=50, pool_size=10_000, include_self=False, comparison=">=",
-                 mapping=None, device="auto", seed=None, top=None, max_pools=10_000, progress=False, *,
-                 space=None, prior=None):
+    def __init__(self, latent_dim: int | None = None, k: int = 5, threshold: int = 50, pool_size: int = 10_000,
+                 include_self: bool = False, comparison: str = ">=", mapping: Any = None, device: Device = "auto",
+                 seed: int | None = None, top: float | None = None, max_pools: int = 10_000, progress: bool = False,
+                 *, space: str | None = None, prior: str | Callable[..., Any] | None = None) -> None:
         super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
         if comparison not in (">=", ">"):
             raise ValueError(f"comparison must be '>=' or '>', got {comparison!r}")
@@ -415,11 +424,11 @@ class HubnessSampler(LatentSampler):
         if top is None and not self._meets(np.array([max_value]))[0]:
             raise ValueError(f"threshold {threshold} is unreachable: a latent's hub value is at most {max_value} "
                              f"in a pool of {pool_size}")
-        self.reference = None
-        self._ref_radius2 = None
+        self.reference: np.ndarray | None = None
+        self._ref_radius2: np.ndarray | None = None
 
     # -- hub values -----------------------------------------------------------------------
-    def hub_values(self, pool):
+    def hub_values(self, pool: Array) -> Array:
         """Hub value of every latent of ``pool`` (rows in the sampling space) within the pool.
 
         A pool on a GPU is counted there; with a build that has no CUDA module (or
@@ -429,7 +438,7 @@ class HubnessSampler(LatentSampler):
             device = "cpu"  # a generator on a GPU with a CPU-only build of this package
         return hub_counts(pool, self.k, include_self=self.include_self, device=device)
 
-    def draw_pool(self, G=None, classes=None):
+    def draw_pool(self, G: Any = None, classes: Any = None) -> tuple[np.ndarray, Array]:
         """One pool in the sampling space: (z numpy [pool_size, z_dim], rows [pool_size, D] as counted)."""
         side = self._latent_side(G)
         labels = resolve_labels(classes, side.c_dim, 1, self.rng)
@@ -437,7 +446,7 @@ class HubnessSampler(LatentSampler):
         z = self._draw_z(side, self.pool_size)
         return z, self._to_space(side, z, c)
 
-    def fit_reference(self, pool=None, G=None):
+    def fit_reference(self, pool: Array | None = None, G: Any = None) -> HubnessSampler:
         """Fix a reference pool (default: a fresh pool of pool_size latents in the sampling space).
 
         A candidate's value is then the number of reference latents that would
@@ -458,7 +467,7 @@ class HubnessSampler(LatentSampler):
         self._ref_radius2 = kth_radius2(ref, kk) if kk >= 1 else np.zeros(ref.shape[0])
         return self
 
-    def reference_hub_values(self, candidates):
+    def reference_hub_values(self, candidates: Array) -> np.ndarray:
         """Values of candidates (rows in the sampling space) against the fitted reference pool."""
         if self.reference is None:
             raise ValueError("call fit_reference() first")
@@ -467,13 +476,13 @@ class HubnessSampler(LatentSampler):
         return sc["in_count"] + (1 if self.include_self else 0)
 
     # -- choosing -------------------------------------------------------------------------
-    def _meets(self, values, pool_values=None):
+    def _meets(self, values: np.ndarray, pool_values: np.ndarray | None = None) -> np.ndarray:
         if self.top is not None:
             cut = np.quantile(pool_values if pool_values is not None else values, 1 - self.top)
             return values >= cut if self.comparison == ">=" else values > cut
         return values >= self.threshold if self.comparison == ">=" else values > self.threshold
 
-    def _choose(self, side, n, c, cls):
+    def _choose(self, side: GeneratorAdapter, n: int, c: torch.Tensor | None, cls: int | None) -> Latents:
         if self.reference is not None and c is not None:
             raise ValueError("reference mode serves unconditional generators")
         zs, ws, vals, n_kept, pools, best = [], [], [], 0, 0, 0
@@ -508,14 +517,14 @@ class HubnessSampler(LatentSampler):
         w = np.concatenate(ws)[:n] if ws else None
         return Latents(z=z, w=w, hub_values=np.concatenate(vals)[:n])
 
-    def _unreachable_message(self, pools, best):
+    def _unreachable_message(self, pools: int, best: int) -> str:
         rule = f"{self.comparison} {self.threshold}"
         return (f"no latent reached hub value {rule} in {pools} pools of {self.pool_size} (k={self.k}); the largest "
                 f"value seen was {best}. Lower the threshold (e.g. threshold={max(best, 1)}), use top=0.01, "
                 f"or enlarge pool_size.")
 
 
-def _index(idx, x):
+def _index(idx: np.ndarray, x: Array) -> Array:
     if _is_tensor(x):
         import torch
 
@@ -565,10 +574,10 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
     return None if writer is not None else torch.cat(held)
 
 
-def _render_w(gen, latents, sl, c, cutoff):
+def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cutoff: int | None) -> torch.Tensor:
     import torch
 
-    w = torch.from_numpy(latents.w[sl]).to(gen.device)
+    w = torch.from_numpy(latents.w[sl]).to(gen.device)  # type: ignore[index]  # W-space latents always carry w
     if gen.family == "stylegan":
         ws = w[:, None].repeat(1, gen.num_ws, 1)  # StyleGAN's broadcast: every layer gets w
         if latents.w_tail is not None:
@@ -579,7 +588,7 @@ def _render_w(gen, latents, sl, c, cutoff):
         return target(w)
 
 
-def save_latents(path, latents: Latents) -> None:
+def save_latents(path: str | Path, latents: Latents) -> None:
     """latents.npz: z (N, z_dim); w (N, w_dim) in W space; labels (N,) for conditional models;
     hub_values (N,) for hub sampling."""
     arrays: dict[str, np.ndarray] = {"z": latents.z}
@@ -594,7 +603,7 @@ METHODS = ("hubs", "random", "truncation")
 
 def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int = 5,
                  threshold: int = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
-                 psi: float = 0.7, truncation_cutoff: int | None = None, hub_device: str = "auto", prior: Any = None,
+                 psi: float = 0.7, truncation_cutoff: int | None = None, hub_device: Device = "auto", prior: Any = None,
                  progress: bool = False, latent_dim: int | None = None) -> LatentSampler:
     """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings."""
     if method == "hubs":

@@ -35,14 +35,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from . import metrics
-from .generators import as_generator, to_uint8
+from .generators import GeneratorAdapter, as_generator, to_uint8
 from .images import grid
-from .sampling import HubnessSampler, Latents, RandomSampler, TruncationSampler, render
+from .sampling import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
+
+if TYPE_CHECKING:
+    import torch
 
 METRICS = ("FD", "precision", "recall", "density", "coverage")
 HIGHER_IS_BETTER = {"FD": False, "precision": True, "recall": True, "density": True, "coverage": True}
@@ -50,7 +54,7 @@ CURVE_TOPS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 CURVE_PSIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def _features(extractor, images, batch_size):
+def _features(extractor: Callable[[Any], Any], images: torch.Tensor, batch_size: int) -> np.ndarray:
     import torch
 
     out = []
@@ -68,10 +72,11 @@ def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     return {"FD": metrics.frechet_distance(real, fake), "precision": p, "recall": r, "density": d, "coverage": c}
 
 
-def methods_for(gen, k, threshold, pool_size, include_self, psis):
+def methods_for(gen: GeneratorAdapter, k: int, threshold: int, pool_size: int, include_self: bool,
+                psis: Sequence[float]) -> dict[str, Callable[[int], LatentSampler]]:
     """{name: factory(seed) -> sampler} for this generator's spaces."""
-    hub = dict(k=k, threshold=threshold, pool_size=pool_size, include_self=include_self)
-    out = {}
+    hub: dict[str, Any] = dict(k=k, threshold=threshold, pool_size=pool_size, include_self=include_self)
+    out: dict[str, Callable[..., LatentSampler]] = {}
     if "w" in gen.spaces:
         out["hubs W"] = lambda s: HubnessSampler(space="w", seed=s, **hub)
     out["hubs Z"] = lambda s: HubnessSampler(space="z", seed=s, **hub)
@@ -81,15 +86,15 @@ def methods_for(gen, k, threshold, pool_size, include_self, psis):
     return out
 
 
-def _summary(runs):
+def _summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
     return {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs], ddof=1))
                 if len(runs) > 1 else 0.0} for m in METRICS}
 
 
-def compare_to_random(table):
+def compare_to_random(table: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, dict[str, Any]]]:
     """For each method and metric: the difference from random and whether it exceeds the spread."""
     base = table["random"]
-    out = {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for name, row in table.items():
         if name == "random":
             continue
@@ -103,7 +108,8 @@ def compare_to_random(table):
     return out
 
 
-def above_envelope(points, others):
+def above_envelope(points: Sequence[tuple[float, float]],
+                   others: Sequence[tuple[float, float]]) -> tuple[float | None, int, int]:
     """For each (precision, recall) point: does it beat ``others`` at equal or better precision?
 
     A point is above when its recall exceeds the best recall of the other curve's points
@@ -278,7 +284,8 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     claim = {
         "hub_points_above_truncation": share, "hub_points_with_a_truncation_rival": n_comp,
         "of_those_above": n_comp_above, "truncation_points_above_hubs": rev_share,
-        "hub_curve_above_truncation": bool(share is not None and share > 0.5 and rev_share < 0.5),
+        "hub_curve_above_truncation": bool(share is not None and rev_share is not None and share > 0.5
+                                           and rev_share < 0.5),
         "hubs_beat_random_precision": comparisons[hub_row]["precision"]["verdict"] == "better",
         "hubs_beat_random_FD": comparisons[hub_row]["FD"]["verdict"] == "better",
     }
@@ -298,7 +305,7 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     return report
 
 
-def _first_class(classes):
+def _first_class(classes: Any) -> int | None:
     if classes is None:
         return None
     if isinstance(classes, str):
@@ -307,17 +314,17 @@ def _first_class(classes):
     return int(arr[0])
 
 
-def _spearman(a, b):
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     ra = np.argsort(np.argsort(a, kind="stable"), kind="stable").astype(float)
     rb = np.argsort(np.argsort(b, kind="stable"), kind="stable").astype(float)
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def _decile_means(values, scores):
+def _decile_means(values: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """Per decile of hub value (ties kept together): mean hub value, mean score, its standard error."""
     edges = np.unique(np.quantile(values, np.linspace(0, 1, 11)))
     bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for label, sc in scores.items():
         finite = np.isfinite(sc)
         rows = [(values[(bins == b) & finite].mean(), sc[(bins == b) & finite].mean(),
@@ -329,7 +336,7 @@ def _decile_means(values, scores):
     return out
 
 
-def _save_grid(plt, images, path, title, scale):
+def _save_grid(plt: ModuleType, images: torch.Tensor, path: str | Path, title: str, scale: int) -> None:
     u8 = to_uint8(images).permute(0, 2, 3, 1).numpy()
     tiles = grid(u8, pad=1)
     fig, ax = plt.subplots(figsize=(tiles.shape[1] * scale / 100, tiles.shape[0] * scale / 100 + 0.4))
@@ -341,7 +348,7 @@ def _save_grid(plt, images, path, title, scale):
     plt.close(fig)
 
 
-def print_table(report):
+def print_table(report: dict[str, Any]) -> None:
     table, comp = report["table"], report["compared_to_random"]
     print(f"{'method':<18}" + "".join(f"{m:>18}" for m in METRICS))
     for name, row in table.items():

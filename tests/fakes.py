@@ -20,8 +20,19 @@ def fp32_keys(x, q, metric):
     return np.float32(1) - s * dot
 
 
+def candidates(x, queries, metric, exclude_self, cap):
+    """The tile passes' contract: the cap best fp32 (key, id) per row, padded with (inf, -1)."""
+    keys = fp32_keys(x, queries, metric).astype(np.float32)
+    if exclude_self:
+        np.fill_diagonal(keys, np.inf)
+    idx = np.broadcast_to(np.arange(x.shape[0]), keys.shape)
+    order = np.lexsort((idx, keys), axis=1)[:, :cap]
+    k = np.take_along_axis(keys, order, 1)
+    return k, np.where(np.isfinite(k), order, -1).astype(np.int64)
+
+
 class FakeCuda:
-    """The kernels' contract in numpy: the cap best fp32 (key, id) per row, padded with (inf, -1)."""
+    """_cuda.knn_host's contract: the candidates above, certified by the real CPU certification."""
 
     calls = 0
 
@@ -30,15 +41,15 @@ class FakeCuda:
         return 1
 
     @classmethod
-    def candidates_host(cls, x, queries, metric, exclude_self, cap, chunk_rows, device, progress):
+    def knn_host(cls, x, queries, k, metric, exclude_self, n_threads, simd, chunk_rows, device, progress,
+                 want_distances):
+        from hubness_fast import _native
+
         cls.calls += 1
-        keys = fp32_keys(x, queries, metric).astype(np.float32)
-        if exclude_self:
-            np.fill_diagonal(keys, np.inf)
-        idx = np.broadcast_to(np.arange(x.shape[0]), keys.shape)
-        order = np.lexsort((idx, keys), axis=1)[:, :cap]
-        k = np.take_along_axis(keys, order, 1)
-        return k, np.where(np.isfinite(k), order, -1).astype(np.int64)
+        self_join = queries is None
+        n_cand = x.shape[0] - 1 if (self_join and exclude_self) else x.shape[0]
+        keys, ids = candidates(x, queries, metric, self_join and exclude_self, _native.cpu.candidate_cap(k, n_cand))
+        return _native.cpu.certify(x, queries, k, metric, exclude_self, n_threads, simd, keys, ids, want_distances)
 
 
 class FakeBallsCuda(FakeCuda):

@@ -1,11 +1,12 @@
 """A/B two builds of the native CPU module in one process.
 
-    python benchmarks/cpu/ab.py A.so B.so [--n 50000] [--d 64] [--k 5] [--rounds 9] [--threads 2]
+    python benchmarks/cpu/ab.py A.so B.so [--n 50000] [--d 64] [--k 5] [--rounds 9] [--threads 2] [--queries 0]
 
 Loads both shared objects (for example the _cpu module of two commits, built
 with `cmake -S . -B build-x -DHUBNESS_FAST_CUDA=OFF && ninja -C build-x _cpu`)
 side by side, checks that they return the same neighbours, then alternates
-them on the same self-join and prints the medians, their ratio and each one's
+them on the same self-join (or, with --queries M, a search of M other points
+against the N) and prints the medians, their ratio and each one's
 fraction of the FMA peak. Alternating in one process is what makes a few per
 cent visible on a shared machine whose speed drifts by more than that between
 runs.
@@ -36,16 +37,19 @@ def main(argv=None) -> int:
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--queries", type=int, default=0, help="M > 0: a search of M query points instead of the self-join")
     args = ap.parse_args(argv)
 
     mods = {"A": load(args.a, "build_a"), "B": load(args.b, "build_b")}
-    x = np.random.default_rng(0).standard_normal((args.n, args.d)).astype(np.float32)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((args.n, args.d)).astype(np.float32)
+    q = rng.standard_normal((args.queries, args.d)).astype(np.float32) if args.queries else None
 
     def run(m):
         try:  # the binding takes the metric's name; builds before 2026-12-01 took its integer code
-            return m.knn(x, None, args.k, "sqeuclidean", True, args.threads, "auto", None, False)[0]
+            return m.knn(x, q, args.k, "sqeuclidean", q is None, args.threads, "auto", None, False)[0]
         except TypeError:
-            return m.knn(x, None, args.k, 0, True, args.threads, "auto", None, False)[0]
+            return m.knn(x, q, args.k, 0, q is None, args.threads, "auto", None, False)[0]
 
     if not np.array_equal(run(mods["A"]), run(mods["B"])):
         raise SystemExit("the two builds return different neighbours")
@@ -56,11 +60,14 @@ def main(argv=None) -> int:
             run(m)
             times[name].append(time.perf_counter() - t0)
     peak = max(mods["A"].peak_gflops(args.threads, 20_000_000) for _ in range(3))
-    gflop = args.n**2 * args.d / 1e9  # N^2/2 pairs x D multiply-adds
+    # N^2/2 pairs (self-join) or M N pairs (search), x D multiply-adds of 2 flops
+    gflop = (args.n**2 if q is None else 2 * args.queries * args.n) * args.d / 1e9
     med = {name: statistics.median(t) for name, t in times.items()}
     for name in mods:
         print(f"{name}: median {med[name]:.3f} s, {gflop / med[name] / peak:.3f} of the FMA peak ({peak:.0f} GFLOP/s)")
-    print(f"B is {med['A'] / med['B']:.3f}x as fast as A (N={args.n}, D={args.d}, k={args.k}, {args.rounds} rounds)")
+    what = "self-join" if q is None else f"search of {args.queries} queries"
+    print(f"B is {med['A'] / med['B']:.3f}x as fast as A ({what}, N={args.n}, D={args.d}, k={args.k}, "
+          f"{args.rounds} rounds)")
     return 0
 
 

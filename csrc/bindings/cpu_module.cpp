@@ -11,66 +11,26 @@
 #include "../common/errors.h"
 #include "../common/topk.h"
 #include "../cpu/balls_cpu.h"
+#include "../cpu/fma_peak.h"
 #include "../cpu/knn_cpu.h"
 #include "../cpu/simd.h"
 #include "ball_arrays.h"
+#include "knn_arrays.h"
 #include "progress.h"
 
 namespace py = pybind11;
+using hf::bindings::KnnArrays;
 using hf::bindings::ProgressBridge;
 
 namespace {
 
-hf::Matrix as_matrix(const py::array& a, const char* name) {
-    const bool f32 = py::isinstance<py::array_t<float>>(a), f64 = py::isinstance<py::array_t<double>>(a);
-    hf::check_arg(a.ndim() == 2 && (f32 || f64) && (a.flags() & py::array::c_style),
-                  std::string(name) + " must be a C-contiguous 2-D float32 or float64 array");
-    return hf::Matrix{a.data(), a.shape(0), a.shape(1), f64};
-}
-
-hf::KnnParams make_params(int k, const std::string& metric, bool exclude_self, int n_threads,
-                          const std::string& simd) {
-    hf::KnnParams p;
-    p.k = k;
-    p.metric = hf::parse_metric(metric);
-    p.exclude_self = exclude_self;
-    p.n_threads = n_threads;
-    p.simd = simd;
-    return p;
-}
-
-// Output arrays of a k-NN call: ids [rows x k] and, when asked, float64 distances.
-struct KnnArrays {
-    py::array_t<int64_t> ids;
-    py::object dist = py::none();
-    double* dist_ptr = nullptr;
-    KnnArrays(int64_t rows, int k, bool want_distances) : ids({rows, static_cast<int64_t>(k)}) {
-        if (want_distances) {
-            py::array_t<double> d({rows, static_cast<int64_t>(k)});
-            dist_ptr = d.mutable_data();
-            dist = d;
-        }
-    }
-    py::tuple result(const hf::KnnStats& stats) const {
-        py::dict info;
-        info["rows_recomputed"] = stats.rows_recomputed;
-        info["rows_fallback"] = stats.rows_fallback;
-        info["kernels"] = stats.kernels;
-        return py::make_tuple(ids, dist, info);
-    }
-};
-
-hf::Matrix optional_matrix(const py::object& a, const char* name) {
-    return a.is_none() ? hf::Matrix{} : as_matrix(a.cast<py::array>(), name);
-}
-
 py::tuple knn(const py::array& x, const py::object& queries, int k, const std::string& metric, bool exclude_self,
               int n_threads,
               const std::string& simd, const py::object& progress, bool want_distances) {
-    hf::KnnParams p = make_params(k, metric, exclude_self, n_threads, simd);
+    hf::KnnParams p = hf::bindings::knn_params(k, metric, exclude_self, n_threads, simd);
     ProgressBridge bridge{progress, nullptr};
     p.progress = bridge.make();
-    const hf::Matrix db = as_matrix(x, "x"), q = optional_matrix(queries, "queries");
+    const hf::Matrix db = hf::bindings::host_matrix(x, "x"), q = hf::bindings::optional_host_matrix(queries, "queries");
     KnnArrays out(q.data ? q.rows : db.rows, k, want_distances);
     int64_t* ids_ptr = out.ids.mutable_data();
     hf::KnnStats stats;
@@ -81,10 +41,10 @@ py::tuple knn(const py::array& x, const py::object& queries, int k, const std::s
 py::tuple knn_pair(const py::array& a, const py::array& b, int k, const std::string& metric, int n_threads,
                    const std::string& simd,
                    const py::object& progress) {
-    hf::KnnParams p = make_params(k, metric, false, n_threads, simd);
+    hf::KnnParams p = hf::bindings::knn_params(k, metric, false, n_threads, simd);
     ProgressBridge bridge{progress, nullptr};
     p.progress = bridge.make();
-    const hf::Matrix ma = as_matrix(a, "a"), mb = as_matrix(b, "b");
+    const hf::Matrix ma = hf::bindings::host_matrix(a, "a"), mb = hf::bindings::host_matrix(b, "b");
     KnnArrays oa(ma.rows, static_cast<int>(std::min<int64_t>(k, mb.rows)), true);
     KnnArrays ob(mb.rows, static_cast<int>(std::min<int64_t>(k, ma.rows)), true);
     int64_t *pia = oa.ids.mutable_data(), *pib = ob.ids.mutable_data();
@@ -97,8 +57,8 @@ py::tuple certify(const py::array& x, const py::object& queries, int k, const st
                    int n_threads,
                    const std::string& simd, const py::array_t<float, py::array::c_style | py::array::forcecast>& keys,
                    const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& ids, bool want_distances) {
-    const hf::KnnParams p = make_params(k, metric, exclude_self, n_threads, simd);
-    const hf::Matrix db = as_matrix(x, "x"), q = optional_matrix(queries, "queries");
+    const hf::KnnParams p = hf::bindings::knn_params(k, metric, exclude_self, n_threads, simd);
+    const hf::Matrix db = hf::bindings::host_matrix(x, "x"), q = hf::bindings::optional_host_matrix(queries, "queries");
     const int64_t nq = q.data ? q.rows : db.rows;
     const int cap = hf::candidate_cap(k, q.data ? db.rows : (exclude_self ? db.rows - 1 : db.rows));
     hf::check_arg(keys.ndim() == 2 && keys.shape(0) == nq && keys.shape(1) == cap && ids.ndim() == 2 &&
@@ -128,7 +88,7 @@ struct CpuBallSet : hf::bindings::BallArrays {
 
 py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
                 bool inclusive, int n_threads, const std::string& simd, const py::object& progress) {
-    const hf::Matrix ma = as_matrix(a, "queries"), mb = as_matrix(b, "centres");
+    const hf::Matrix ma = hf::bindings::host_matrix(a, "queries"), mb = hf::bindings::host_matrix(b, "centres");
     CpuBallSet sa(ma.rows, a_radius2), sb(mb.rows, b_radius2);
     hf::BallParams p;
     p.inclusive = inclusive;
@@ -141,9 +101,9 @@ py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array
 }
 
 double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
-    const hf::Kernels& kern = hf::select_kernels(simd);
+    const bool avx2 = std::string(hf::select_kernels(simd).name) == "avx2";
     py::gil_scoped_release release;
-    return kern.peak_gflops(n_threads, iterations);
+    return hf::fma_peak_gflops(n_threads, iterations, avx2);
 }
 
 }  // namespace
@@ -165,7 +125,7 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("inclusive"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
           "Ball containment between two point sets; returns (stats of a, stats of b) as dicts.");
     m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
-          "GFLOP/s of a register-only FMA loop: the arithmetic ceiling of this machine.");
+          "GFLOP/s of a register-only FMA loop: the arithmetic ceiling of this machine (a probe for the benchmarks).");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();
 #ifdef _OPENMP
     m.attr("HAS_OPENMP") = true;

@@ -12,20 +12,14 @@
 #include "../cuda/balls_cuda.h"
 #include "../cuda/knn_cuda.h"
 #include "ball_arrays.h"
+#include "knn_arrays.h"
 #include "progress.h"
 
 namespace py = pybind11;
+using hf::bindings::KnnArrays;
 using hf::bindings::ProgressBridge;
 
 namespace {
-
-// precision as Python names it: 0 auto, 1 exact (fp32 product), 2 tensor (tf32 candidates)
-int parse_precision(const std::string& name) {
-    if (name == "auto") return 0;
-    if (name == "exact") return 1;
-    if (name == "tensor") return 2;
-    hf::throw_value_error("precision must be one of auto, exact, tensor, got '" + name + "'");
-}
 
 template <class T>
 T* ptr(uintptr_t p) {
@@ -46,57 +40,39 @@ py::dict knn_device(uintptr_t x, int64_t n, int64_t d, int64_t ld, bool f64, uin
     a.out_ids = ptr<int64_t>(out_ids);
     a.out_dist = ptr<double>(out_dist);
     a.counts = ptr<int64_t>(counts);
-    a.precision = parse_precision(precision);
+    a.precision = hf::cuda::parse_precision(precision);
     a.stream = ptr<void>(stream);
     a.device = device;
     ProgressBridge bridge{progress, nullptr};
     a.progress = bridge.make();
-    hf::cuda::DeviceKnnStats stats;
+    hf::KnnStats stats;
     bridge.run([&] { stats = hf::cuda::knn_device(a); });
-    py::dict info;
-    info["rows_recomputed"] = stats.rows_recomputed;
-    info["rows_widened"] = stats.rows_widened;
-    info["kernels"] = stats.tensor ? "cuda-tf32" : "cuda-fp32";
-    return info;
+    return hf::bindings::stats_dict(stats);
 }
 
-template <class T>
-using CArray = py::array_t<T, py::array::c_style>;
-
-py::tuple candidates_host(const CArray<float>& x, const py::object& queries, const std::string& metric,
-                          bool exclude_self, int cap, int64_t chunk_rows, int device, const py::object& progress) {
-    hf::check_arg(x.ndim() == 2 && x.shape(0) > 0 && x.shape(1) > 0, "x must be a non-empty 2-D float32 array");
-    const bool self = queries.is_none();
-    CArray<float> q = self ? x : queries.cast<CArray<float>>();
-    hf::check_arg(q.ndim() == 2 && q.shape(1) == x.shape(1), "queries and x need the same number of features");
-    const int64_t rows = q.shape(0);
-    hf::check_arg(cap >= 1, "cap must be positive");
-    py::array_t<float> keys({rows, static_cast<int64_t>(cap)});
-    py::array_t<int64_t> ids({rows, static_cast<int64_t>(cap)});
-    float* pk = keys.mutable_data();
-    int64_t* pi = ids.mutable_data();
+// Host arrays on the GPU, certified by the CPU engine (hf::cuda::knn_host); returns as _cpu.knn.
+py::tuple knn_host(const py::array& x, const py::object& queries, int k, const std::string& metric, bool exclude_self,
+                   int n_threads, const std::string& simd, int64_t chunk_rows, int device, const py::object& progress,
+                   bool want_distances) {
+    hf::KnnParams p = hf::bindings::knn_params(k, metric, exclude_self, n_threads, simd);
     ProgressBridge bridge{progress, nullptr};
-    auto cb = bridge.make();
-    bridge.run([&] {
-        hf::cuda::candidates_host(x.data(), x.shape(0), x.shape(1), self ? nullptr : q.data(), rows,
-                                  hf::parse_metric(metric), exclude_self, cap, chunk_rows, device, cb, pk, pi);
-    });
-    return py::make_tuple(keys, ids);
+    p.progress = bridge.make();
+    const hf::Matrix db = hf::bindings::host_matrix(x, "x"), q = hf::bindings::optional_host_matrix(queries, "queries");
+    KnnArrays out(q.data ? q.rows : db.rows, k, want_distances);
+    int64_t* ids_ptr = out.ids.mutable_data();
+    hf::KnnStats stats;
+    bridge.run([&] { stats = hf::cuda::knn_host(db, q, p, chunk_rows, device, ids_ptr, out.dist_ptr); });
+    return out.result(stats);
 }
 
-// One point set of a ball pass on the GPU: the rows and the shared ball arrays.
+// One point set of a ball pass on the GPU: its rows and its ball arrays.
 struct CudaBallSet : hf::bindings::BallArrays {
-    py::array rows;
-    hf::cuda::HostBallSide side;
+    hf::Matrix rows;
+    hf::BallSide side;
 
     CudaBallSet(const py::array& x, const py::object& r2, const char* name)
-        : BallArrays(x.ndim() == 2 ? x.shape(0) : 0, r2), rows(x) {
-        const bool f32 = py::isinstance<py::array_t<float>>(x), f64 = py::isinstance<py::array_t<double>>(x);
-        hf::check_arg(x.ndim() == 2 && (f32 || f64) && (x.flags() & py::array::c_style) && x.shape(0) > 0,
-                      std::string(name) + " must be a non-empty C-contiguous 2-D float32 or float64 array");
-        side.x = x.data();
-        side.n = x.shape(0);
-        side.f64 = f64;
+        : BallArrays(x.ndim() == 2 ? x.shape(0) : 0, r2), rows(hf::bindings::host_matrix(x, name)) {
+        hf::check_arg(rows.rows > 0, std::string(name) + " must have at least one row");
         side.radius2 = radii();
         side.in_count = in_count.mutable_data();
         side.own_count = own_count.mutable_data();
@@ -107,10 +83,9 @@ struct CudaBallSet : hf::bindings::BallArrays {
 py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
                 bool inclusive, int device, const py::object& progress) {
     CudaBallSet sa(a, a_radius2, "a"), sb(b, b_radius2, "b");
-    hf::check_arg(a.shape(1) == b.shape(1) && sa.side.f64 == sb.side.f64, "both sets need the same features and dtype");
     ProgressBridge bridge{progress, nullptr};
     auto cb = bridge.make();
-    bridge.run([&] { hf::cuda::balls_host(sa.side, sb.side, a.shape(1), inclusive, device, cb); });
+    bridge.run([&] { hf::cuda::balls_host(sa.rows, sa.side, sb.rows, sb.side, inclusive, device, cb); });
     return py::make_tuple(sa.to_dict(), sb.to_dict());
 }
 
@@ -134,8 +109,9 @@ PYBIND11_MODULE(_cuda, m) {
           py::arg("out_ids"), py::arg("out_dist"), py::arg("counts"), py::arg("precision"), py::arg("stream"), py::arg("device"),
           py::arg("progress"),
           "Exact k-NN of device-resident data (raw pointers); results written to the given device buffers.");
-    m.def("candidates_host", &candidates_host, py::arg("x"), py::arg("queries"), py::arg("metric"),
-          py::arg("exclude_self"), py::arg("cap"), py::arg("chunk_rows"), py::arg("device"), py::arg("progress"),
-          "fp32 candidate lists of host data streamed through the GPU (keys float32 [rows, cap], ids int64 "
-          "[rows, cap], padded with inf / -1), for _cpu.certify.");
+    m.def("knn_host", &knn_host, py::arg("x"), py::arg("queries"), py::arg("k"), py::arg("metric"),
+          py::arg("exclude_self"), py::arg("n_threads"), py::arg("simd"), py::arg("chunk_rows"), py::arg("device"),
+          py::arg("progress"), py::arg("want_distances"),
+          "Exact k-NN of host arrays: fp32 candidate lists on the GPU (rows streamed in chunks of chunk_rows, 0: "
+          "sized by free memory), certified in float64 on the CPU; returns as _cpu.knn().");
 }

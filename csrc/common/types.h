@@ -1,4 +1,5 @@
-// Types every backend shares: the distance metric and the progress callback.
+// Types every backend shares: the metric, the progress callback, a matrix
+// view, one set's side of a ball pass, and the statistics of a k-NN run.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -23,5 +24,33 @@ inline Metric parse_metric(const std::string& name) {
 // on the CPU, between kernel launches on the GPU); returning false stops the run,
 // which then throws hf::Interrupted.
 using Progress = std::function<bool(int64_t, int64_t)>;
+
+// A row-major matrix of float32 or float64 owned by the caller, in host or
+// device memory (each function says which): rows x cols values, row stride ld
+// elements (0: cols, C-contiguous). data == nullptr stands for "none" (for
+// example the queries of a self-join).
+struct Matrix {
+    const void* data = nullptr;
+    int64_t rows = 0, cols = 0, ld = 0;
+    bool f64 = false;
+    int64_t stride() const { return ld > 0 ? ld : cols; }
+};
+
+// One point set of a ball pass: each point may carry a ball (squared radius).
+// Outputs are written for every point (host arrays of the set's size).
+struct BallSide {
+    const double* radius2 = nullptr;  // in: squared radii of this set's balls, or nullptr (no balls)
+    int64_t* in_count = nullptr;      // out: balls of the other set containing the point (0 if it has no balls)
+    double* min_radius2 = nullptr;    // out: smallest squared radius among those balls (+inf if none)
+    int64_t* own_count = nullptr;     // out: points of the other set inside this point's ball (0 without radii)
+};
+
+// How a k-NN run reached its exact answer.
+struct KnnStats {
+    int64_t rows_recomputed = 0;  // rows whose fp32 boundary needed every kept candidate in float64
+    int64_t rows_scanned = 0;     // of those, rows solved by a float64 scan of the whole database (CPU)
+    int64_t rows_widened = 0;     // of those, rows solved by a wider candidate pass (GPU)
+    const char* kernels = "";     // the candidate pass: "avx2", "generic", "cuda-fp32", "cuda-tf32", "external"
+};
 
 }  // namespace hf

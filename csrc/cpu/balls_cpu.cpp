@@ -9,7 +9,9 @@
 #include <limits>
 #include <vector>
 
-#include "tiles.h"
+#include "product.h"
+#include "runner.h"
+#include "side.h"
 
 namespace hf {
 namespace {
@@ -143,7 +145,8 @@ private:
 }  // namespace
 
 void balls_cpu(const Matrix& a, const BallSide& sa, const Matrix& b, const BallSide& sb, const BallParams& params) {
-    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0, "both point sets must be non-empty 2-D arrays");
+    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0 && a.stride() == a.cols && b.stride() == b.cols,
+              "both point sets must be non-empty C-contiguous 2-D arrays");
     check_arg(a.cols == b.cols, "queries have " + std::to_string(a.cols) + " features but the centres have " +
                                     std::to_string(b.cols));
     check_arg(a.f64 == b.f64, "queries and centres must share a dtype");

@@ -42,50 +42,44 @@
 
 #include "../common/errors.h"
 #include "../common/topk.h"
+#include "certify.h"
 #include "pair_schedule.h"
+#include "product.h"
+#include "runner.h"
+#include "side.h"
 #include "simd.h"
-#include "tiles.h"
 
 namespace hf {
 namespace {
 
 
+// The number of candidate neighbours of each row, checked against k.
+inline int64_t candidates_per_row(int64_t n_db, bool self, bool exclude_self, int k, bool pair) {
+    const int64_t n_cand = self ? (exclude_self ? n_db - 1 : n_db) : n_db;
+    check_arg(k >= 1 && (pair || k <= n_cand),
+              "k must be between 1 and " + std::to_string(n_cand) + " (the number of candidate neighbours), got " +
+                  std::to_string(k));
+    return n_cand;
+}
+
+inline int threads_of(const KnnParams& p) { return p.n_threads > 0 ? p.n_threads : omp_get_max_threads(); }
+
+// The fp32 candidate passes (self-join, search, block pair) over prepared
+// sides; each run ends in the Certifier.
 template <class T>
 class Engine {
 public:
     // pair: a = queries, b = db, both sides folded (see knn_pair_cpu).
     Engine(const Matrix& db, const Matrix& queries, const KnnParams& params, bool pair = false)
-        : p_(params), kern_(select_kernels(params.simd)), d_(db.cols), self_(queries.data == nullptr), pair_(pair) {
-        threads_ = params.n_threads > 0 ? params.n_threads : omp_get_max_threads();
+        : p_(params), kern_(select_kernels(params.simd)), d_(db.cols), self_(queries.data == nullptr), pair_(pair),
+          threads_(threads_of(params)), cert_(params.metric, db.cols, threads_) {
         db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : (pair ? "b" : "x (database)"),
                          threads_);
         if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, pair ? "a" : "queries",
                                     threads_);
-        additive_ = euclidean_family(p_.metric);
-        gamma_ = additive_ ? -2.f : -1.f;
-        bound_scale_ = fp32_bound_scale(d_);
-        n_cand_ = self_ ? (p_.exclude_self ? db_.n - 1 : db_.n) : db_.n;
-        check_arg(p_.k >= 1 && (pair_ || p_.k <= n_cand_),
-                  "k must be between 1 and " + std::to_string(n_cand_) + " (the number of candidate neighbours), got " +
-                      std::to_string(p_.k));
+        gamma_ = euclidean_family(p_.metric) ? -2.f : -1.f;
+        n_cand_ = candidates_per_row(db_.n, self_, p_.exclude_self, p_.k, pair_);
         cap_ = candidate_cap(p_.k, n_cand_);
-    }
-
-    // Certify candidate lists computed elsewhere (another backend's fp32 pass):
-    // keys/ids [rows x cap_], padded with +inf / -1 past a row's last candidate.
-    KnnStats run_from_candidates(const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist) {
-        const Side<T>& rows = self_ ? db_ : q_;
-        TopKSet set(rows.n, cap_);
-        for (int64_t i = 0; i < rows.n; ++i)
-            for (int s = 0; s < cap_; ++s) {
-                const int64_t id = ids[i * cap_ + s];
-                check_arg(id >= -1 && id < db_.n, "candidate index out of range");
-                if (id >= 0) set.push(i, keys[i * cap_ + s], id);
-            }
-        KnnStats stats;
-        stats.kernels = "external";
-        certify(set, rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
-        return stats;
     }
 
     // Pair mode: the lists of a (against b) and of b (against a).
@@ -118,8 +112,8 @@ public:
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
         KnnStats stats;
         stats.kernels = kern_.name;
-        certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
-        certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
+        cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
+        cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
         return stats;
     }
 
@@ -142,7 +136,7 @@ public:
         }
         KnnStats stats;
         stats.kernels = kern_.name;
-        certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+        cert_.certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
         return stats;
     }
 
@@ -245,95 +239,8 @@ private:
     // of every key the list did not keep.
     void set_margins(TopKSet& set, const Side<T>& rows, const Side<T>& cols, int k) const {
         std::vector<float> margin(rows.n);
-        for (int64_t i = 0; i < rows.n; ++i) margin[i] = static_cast<float>(2.5 * bound(rows.stat[i], cols.max_stat));
+        for (int64_t i = 0; i < rows.n; ++i) margin[i] = static_cast<float>(2.5 * cert_.bound(rows.stat[i], cols.max_stat));
         set.set_margins(k, std::move(margin));
-    }
-
-    double bound(double row_stat, double col_stat) const {
-        return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;
-    }
-
-    // Exact key in float64: smaller is nearer for every metric.
-    double exact_key(const Side<T>& rows, int64_t i, const Side<T>& cols, int64_t j) const {
-        const T* a = rows.x + i * d_;
-        const T* b = cols.x + j * d_;
-        double acc = 0;
-        if (additive_) return exact_sqdist(a, b, d_);
-        for (int64_t c = 0; c < d_; ++c) acc += static_cast<double>(a[c]) * static_cast<double>(b[c]);
-        // 1 - <x,y> / (|x| |y|) exactly as written, so that parallel vectors tie exactly.
-        if (p_.metric == Metric::Cosine) return 1.0 - acc / (rows.norm[i] * cols.norm[j]);
-        return -acc;
-    }
-
-    double to_distance(double key) const {
-        switch (p_.metric) {
-            case Metric::Euclidean: return std::sqrt(key);
-            case Metric::InnerProduct: return -key;
-            default: return key;
-        }
-    }
-
-    // The k best of each row's fp32 candidates (points of `cols`), certified or
-    // recomputed in float64; n_cand: how many candidates each row has in all.
-    void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
-                  bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats) {
-        int64_t recomputed = 0, fallback = 0;
-#pragma omp parallel num_threads(threads_) reduction(+ : recomputed, fallback)
-        {
-            std::vector<std::pair<float, int64_t>> cand;
-            std::vector<std::pair<double, int64_t>> exact;
-#pragma omp for schedule(dynamic, 64)
-            for (int64_t i = 0; i < rows.n; ++i) {
-                const int c = set.size(i);
-                cand.resize(c);
-                for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
-                std::sort(cand.begin(), cand.end());
-                // Points never kept have fp32 keys >= the worst kept key (the list is full).
-                const double unseen_lo = c < n_cand ? static_cast<double>(set.thr()[i]) - bound(rows.stat[i], cols.max_stat)
-                                                    : std::numeric_limits<double>::infinity();
-                double hi = -std::numeric_limits<double>::infinity(), lo = unseen_lo;
-                for (int s = 0; s < c; ++s) {
-                    const double b = bound(rows.stat[i], cols.stat[cand[s].second]);
-                    if (s < k) hi = std::max(hi, cand[s].first + b);
-                    else lo = std::min(lo, cand[s].first - b);
-                }
-                const bool set_certified = hi < lo;
-                exact.clear();
-                if (set_certified && !out_dist) {
-                    for (int s = 0; s < k; ++s) out_ids[i * k + s] = cand[s].second;
-                    continue;
-                }
-                const int n_exact = set_certified ? k : c;
-                for (int s = 0; s < n_exact; ++s)
-                    exact.emplace_back(exact_key(rows, i, cols, cand[s].second), cand[s].second);
-                std::sort(exact.begin(), exact.end());
-                if (!set_certified) {
-                    ++recomputed;
-                    if (!(exact[k - 1].first < unseen_lo)) {
-                        ++fallback;
-                        scan_all(rows, i, cols, k, skip_self, exact);
-                    }
-                }
-                for (int s = 0; s < k; ++s) {
-                    out_ids[i * k + s] = exact[s].second;
-                    if (out_dist) out_dist[i * k + s] = to_distance(exact[s].first);
-                }
-            }
-        }
-        stats.rows_recomputed += recomputed;
-        stats.rows_fallback += fallback;
-    }
-
-    // The last resort for a row whose boundary fp32 could not settle: every
-    // candidate in float64, the k best by (key, id) left at the front of `out`.
-    void scan_all(const Side<T>& rows, int64_t i, const Side<T>& cols, int k, bool skip_self,
-                  std::vector<std::pair<double, int64_t>>& out) const {
-        out.clear();
-        for (int64_t j = 0; j < cols.n; ++j) {
-            if (skip_self && j == i) continue;
-            out.emplace_back(exact_key(rows, i, cols, j), j);
-        }
-        std::partial_sort(out.begin(), out.begin() + k, out.end());
     }
 
     const KnnParams& p_;
@@ -342,41 +249,74 @@ private:
     bool self_;
     bool pair_ = false;
     int threads_ = 1;
+    Certifier<T> cert_;
     Side<T> db_, q_;
-    bool additive_ = true;
     float gamma_ = -2.f;
-    double bound_scale_ = 0;
     int64_t n_cand_ = 0;
     int cap_ = 0;
     int64_t total_ = 0;
     TileRunner runner_{p_.progress};
 };
 
+// Certifies candidate lists computed elsewhere (another backend's fp32 pass):
+// keys/ids [rows x cap], padded with +inf / -1 past a row's last candidate.
+template <class T>
+KnnStats certify_external(const Matrix& db, const Matrix& queries, const KnnParams& p, const float* keys,
+                          const int64_t* ids, int64_t* out_ids, double* out_dist) {
+    const int threads = threads_of(p);
+    const bool self = queries.data == nullptr;
+    const Side<T> x = prepare<T>(static_cast<const T*>(db.data), db.rows, db.cols, p.metric, "x", threads);
+    const Side<T> q = self ? Side<T>() : prepare<T>(static_cast<const T*>(queries.data), queries.rows, db.cols, p.metric,
+                                                    "queries", threads);
+    const Side<T>& rows = self ? x : q;
+    const int64_t n_cand = candidates_per_row(x.n, self, p.exclude_self, p.k, false);
+    const int cap = candidate_cap(p.k, n_cand);
+    TopKSet set(rows.n, cap);
+    for (int64_t i = 0; i < rows.n; ++i)
+        for (int s = 0; s < cap; ++s) {
+            const int64_t id = ids[i * cap + s];
+            check_arg(id >= -1 && id < x.n, "candidate index out of range");
+            if (id >= 0) set.push(i, keys[i * cap + s], id);
+        }
+    KnnStats stats;
+    stats.kernels = "external";
+    Certifier<T>(p.metric, db.cols, threads).certify(set, rows, x, n_cand, p.k, self && p.exclude_self, out_ids,
+                                                     out_dist, stats);
+    return stats;
+}
+
+// Host matrices are C-contiguous, with the database's shape and dtype.
+void check_host(const Matrix& db, const Matrix& queries) {
+    check_arg(db.data != nullptr && db.rows > 0 && db.cols > 0 && db.stride() == db.cols,
+              "the database must be a non-empty C-contiguous 2-D array");
+    if (!queries.data) return;
+    check_arg(queries.rows > 0 && queries.stride() == queries.cols, "queries must be a non-empty C-contiguous 2-D array");
+    check_arg(queries.cols == db.cols, "queries have " + std::to_string(queries.cols) + " features but the database has " +
+                                           std::to_string(db.cols));
+    check_arg(queries.f64 == db.f64, "queries and database must share a dtype");
+}
+
 }  // namespace
 
 KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params, int64_t* out_ids,
                  double* out_dist) {
-    check_arg(db.data != nullptr && db.rows > 0 && db.cols > 0, "the database must be a non-empty 2-D array");
-    if (queries.data) {
-        check_arg(queries.rows > 0, "queries must be a non-empty 2-D array");
-        check_arg(queries.cols == db.cols, "queries have " + std::to_string(queries.cols) +
-                                               " features but the database has " + std::to_string(db.cols));
-        check_arg(queries.f64 == db.f64, "queries and database must share a dtype");
-    }
+    check_host(db, queries);
     if (db.f64) return Engine<double>(db, queries, params).run(out_ids, out_dist);
     return Engine<float>(db, queries, params).run(out_ids, out_dist);
 }
 
 KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                                  const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist) {
-    check_arg(db.data != nullptr && db.rows > 0 && db.cols > 0, "the database must be a non-empty 2-D array");
-    if (db.f64) return Engine<double>(db, queries, params).run_from_candidates(keys, ids, out_ids, out_dist);
-    return Engine<float>(db, queries, params).run_from_candidates(keys, ids, out_ids, out_dist);
+    check_host(db, queries);
+    if (db.f64) return certify_external<double>(db, queries, params, keys, ids, out_ids, out_dist);
+    return certify_external<float>(db, queries, params, keys, ids, out_ids, out_dist);
 }
 
 KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,
                       int64_t* b_ids, double* b_dist) {
-    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0 && a.cols > 0, "both blocks must be non-empty 2-D arrays");
+    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0 && a.cols > 0 && a.stride() == a.cols &&
+                  b.stride() == b.cols,
+              "both blocks must be non-empty C-contiguous 2-D arrays");
     check_arg(a.cols == b.cols && a.f64 == b.f64, "both blocks need the same number of features and dtype");
     if (b.f64) return Engine<double>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist);
     return Engine<float>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist);

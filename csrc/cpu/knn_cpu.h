@@ -8,13 +8,6 @@
 
 namespace hf {
 
-// A row-major, C-contiguous matrix of float32 or float64 owned by the caller.
-struct Matrix {
-    const void* data = nullptr;
-    int64_t rows = 0, cols = 0;
-    bool f64 = false;
-};
-
 struct KnnParams {
     int k = 5;
     Metric metric = Metric::SqEuclidean;
@@ -24,13 +17,7 @@ struct KnnParams {
     Progress progress;
 };
 
-struct KnnStats {
-    int64_t rows_recomputed = 0;  // rows whose boundary needed every candidate in float64
-    int64_t rows_fallback = 0;    // rows solved by a float64 scan of the whole database
-    const char* kernels = "";
-};
-
-// Self-join when queries.data == nullptr (queries = db). Writes out_ids[nq*k]
+// Host matrices, C-contiguous. Self-join when queries.data == nullptr (queries = db). Writes out_ids[nq*k]
 // and, when out_dist is not null, out_dist[nq*k] (float64 distances of the
 // metric; similarities for inner_product), each row sorted by (distance, id).
 // With out_dist == nullptr each row holds the exact neighbour set, ordered by

@@ -56,8 +56,6 @@ struct Kernels {
     // out[c * kNR + r] = src[r * ld + c], r < kNR, c < kc: a B panel from fp32 rows.
     void (*pack16)(const float* src, int64_t ld, int kc, float* out);
     void (*scan)(const ScanArgs& args);
-    // Register-only FMA loop: the machine's arithmetic ceiling in GFLOP/s.
-    double (*peak_gflops)(int n_threads, int64_t iterations);
 };
 
 const Kernels& kernels_generic();

@@ -1,6 +1,5 @@
 // AVX2 + FMA build of the kernels (this file alone is compiled with -mavx2 -mfma).
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <immintrin.h>
 
@@ -12,8 +11,7 @@ namespace simd_avx2 {
 }  // namespace simd_avx2
 
 const Kernels& kernels_avx2() {
-    static const Kernels k{"avx2", simd_avx2::microkernel, simd_avx2::pack16, simd_avx2::scan,
-                           simd_avx2::peak_gflops};
+    static const Kernels k{"avx2", simd_avx2::microkernel, simd_avx2::pack16, simd_avx2::scan};
     return k;
 }
 }  // namespace hf

@@ -2,7 +2,6 @@
 #include <stdexcept>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 
 #include "simd.h"
@@ -13,8 +12,7 @@ namespace simd_generic {
 }  // namespace simd_generic
 
 const Kernels& kernels_generic() {
-    static const Kernels k{"generic", simd_generic::microkernel, simd_generic::pack16, simd_generic::scan,
-                           simd_generic::peak_gflops};
+    static const Kernels k{"generic", simd_generic::microkernel, simd_generic::pack16, simd_generic::scan};
     return k;
 }
 

@@ -1,7 +1,7 @@
 // Kernel bodies written once with GCC/Clang vector extensions; each
 // simd_<level>.cpp includes this file inside its own namespace and is
 // compiled with its own -m flags (AVX2+FMA or the portable baseline).
-// The includer provides <chrono>, <cstring>, <immintrin.h> (AVX builds) and simd.h
+// The includer provides <cstring>, <immintrin.h> (AVX builds) and simd.h
 // before opening its namespace.
 
 #if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
@@ -201,26 +201,4 @@ static void scan(const hf::ScanArgs& s) {
         }
         for (; j < s.n; ++j) offer(s, i, j, a + s.beta[j] + s.gamma * crow[j]);
     }
-}
-
-static double peak_gflops(int n_threads, int64_t iterations) {
-    constexpr int kChains = 12;  // enough independent FMAs to cover latency x ports
-    volatile float sink = 0.f;
-    const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(n_threads)
-    {
-        v8f acc[kChains];
-        for (int r = 0; r < kChains; ++r) acc[r] = splat(1.0f + r * 1e-3f);
-        const v8f mul = splat(0.999999f), add = splat(1e-7f);
-        for (int64_t it = 0; it < iterations; ++it) {
-#pragma GCC unroll 12
-            for (int r = 0; r < kChains; ++r) acc[r] = acc[r] * mul + add;
-        }
-        float total = 0.f;
-        for (int r = 0; r < kChains; ++r) total += acc[r][0];
-        sink = sink + total;
-    }
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return 2.0 * 8 * kChains * static_cast<double>(iterations) * n_threads / secs / 1e9;
 }

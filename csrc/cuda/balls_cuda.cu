@@ -150,15 +150,16 @@ struct DeviceSide {
     DeviceBuffer<double> norm64, radius2;
     DeviceBuffer<unsigned long long> in_count, min_radius2, own_count;
 
-    DeviceSide(const HostBallSide& h, int64_t d, cudaStream_t stream) {
-        const size_t cells = static_cast<size_t>(h.n) * d;
-        std::vector<float> x32h(cells), n32h(h.n);
-        std::vector<double> n64h(h.n);
-        for (int64_t i = 0; i < h.n; ++i) {
+    DeviceSide(const Matrix& m, const BallSide& h, cudaStream_t stream) {
+        const int64_t d = m.cols;
+        const size_t cells = static_cast<size_t>(m.rows) * d;
+        std::vector<float> x32h(cells), n32h(m.rows);
+        std::vector<double> n64h(m.rows);
+        for (int64_t i = 0; i < m.rows; ++i) {
             double sq = 0;
             for (int64_t c = 0; c < d; ++c) {
-                const double v = h.f64 ? static_cast<const double*>(h.x)[i * d + c]
-                                       : static_cast<double>(static_cast<const float*>(h.x)[i * d + c]);
+                const double v = m.f64 ? static_cast<const double*>(m.data)[i * d + c]
+                                       : static_cast<double>(static_cast<const float*>(m.data)[i * d + c]);
                 x32h[i * d + c] = static_cast<float>(v);
                 sq += v * v;
             }
@@ -169,49 +170,52 @@ struct DeviceSide {
             n32h[i] = static_cast<float>(sq);
         }
         x32.reset(cells, "cudaMalloc (ball points)");
-        norm32.reset(h.n, "cudaMalloc (ball points)");
-        norm64.reset(h.n, "cudaMalloc (ball points)");
-        exact.reset(cells * (h.f64 ? sizeof(double) : sizeof(float)), "cudaMalloc (ball points)");
+        norm32.reset(m.rows, "cudaMalloc (ball points)");
+        norm64.reset(m.rows, "cudaMalloc (ball points)");
+        exact.reset(cells * (m.f64 ? sizeof(double) : sizeof(float)), "cudaMalloc (ball points)");
         check(cudaMemcpy(x32.get(), x32h.data(), cells * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy (ball points)");
-        check(cudaMemcpy(norm32.get(), n32h.data(), h.n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy (norms)");
-        check(cudaMemcpy(norm64.get(), n64h.data(), h.n * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (norms)");
-        check(cudaMemcpy(exact.get(), h.x, exact.size(), cudaMemcpyHostToDevice), "cudaMemcpy (ball points)");
+        check(cudaMemcpy(norm32.get(), n32h.data(), m.rows * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy (norms)");
+        check(cudaMemcpy(norm64.get(), n64h.data(), m.rows * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (norms)");
+        check(cudaMemcpy(exact.get(), m.data, exact.size(), cudaMemcpyHostToDevice), "cudaMemcpy (ball points)");
         if (h.radius2) {
-            radius2.reset(h.n, "cudaMalloc (radii)");
-            check(cudaMemcpy(radius2.get(), h.radius2, h.n * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (radii)");
+            radius2.reset(m.rows, "cudaMalloc (radii)");
+            check(cudaMemcpy(radius2.get(), h.radius2, m.rows * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy (radii)");
         }
-        in_count.reset(h.n, "cudaMalloc (ball outputs)");
-        own_count.reset(h.n, "cudaMalloc (ball outputs)");
-        min_radius2.reset(h.n, "cudaMalloc (ball outputs)");
-        check(cudaMemsetAsync(in_count.get(), 0, h.n * sizeof(unsigned long long), stream), "cudaMemsetAsync");
-        check(cudaMemsetAsync(own_count.get(), 0, h.n * sizeof(unsigned long long), stream), "cudaMemsetAsync");
-        const std::vector<double> inf(h.n, HUGE_VAL);
-        check(cudaMemcpy(min_radius2.get(), inf.data(), h.n * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy");
+        in_count.reset(m.rows, "cudaMalloc (ball outputs)");
+        own_count.reset(m.rows, "cudaMalloc (ball outputs)");
+        min_radius2.reset(m.rows, "cudaMalloc (ball outputs)");
+        check(cudaMemsetAsync(in_count.get(), 0, m.rows * sizeof(unsigned long long), stream), "cudaMemsetAsync");
+        check(cudaMemsetAsync(own_count.get(), 0, m.rows * sizeof(unsigned long long), stream), "cudaMemsetAsync");
+        const std::vector<double> inf(m.rows, HUGE_VAL);
+        check(cudaMemcpy(min_radius2.get(), inf.data(), m.rows * sizeof(double), cudaMemcpyHostToDevice), "cudaMemcpy");
     }
 
-    Side view(const HostBallSide& h) const {
-        return Side{x32.get(), exact.get(), h.f64, h.n, norm32.get(), norm64.get(), h.radius2 ? radius2.get() : nullptr,
+    Side view(const Matrix& m, const BallSide& h) const {
+        return Side{x32.get(), exact.get(), m.f64, m.rows, norm32.get(), norm64.get(), h.radius2 ? radius2.get() : nullptr,
                     in_count.get(), min_radius2.get(), own_count.get()};
     }
 
-    void copy_back(const HostBallSide& h) const {
-        check(cudaMemcpy(h.in_count, in_count.get(), h.n * sizeof(int64_t), cudaMemcpyDeviceToHost), "cudaMemcpy");
-        check(cudaMemcpy(h.own_count, own_count.get(), h.n * sizeof(int64_t), cudaMemcpyDeviceToHost), "cudaMemcpy");
-        check(cudaMemcpy(h.min_radius2, min_radius2.get(), h.n * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy");
+    void copy_back(const Matrix& m, const BallSide& h) const {
+        check(cudaMemcpy(h.in_count, in_count.get(), m.rows * sizeof(int64_t), cudaMemcpyDeviceToHost), "cudaMemcpy");
+        check(cudaMemcpy(h.own_count, own_count.get(), m.rows * sizeof(int64_t), cudaMemcpyDeviceToHost), "cudaMemcpy");
+        check(cudaMemcpy(h.min_radius2, min_radius2.get(), m.rows * sizeof(double), cudaMemcpyDeviceToHost), "cudaMemcpy");
     }
 };
 
 }  // namespace
 
-void balls_host(const HostBallSide& a, const HostBallSide& b, int64_t d, bool inclusive, int device,
+void balls_host(const Matrix& a, const BallSide& sa, const Matrix& b, const BallSide& sb, bool inclusive, int device,
                 const Progress& progress) {
-    check_arg(a.n > 0 && b.n > 0 && d > 0, "both point sets need at least one row and one feature");
-    check_arg(a.n <= int64_t{65535} * kT, "the GPU ball pass takes at most 4 194 240 query points per call");
+    const int64_t d = a.cols;
+    check_arg(a.data && b.data && a.rows > 0 && b.rows > 0 && d > 0 && b.cols == d && a.f64 == b.f64 &&
+                  a.stride() == d && b.stride() == d,
+              "both point sets need at least one row, the same features and dtype, and C-contiguous rows");
+    check_arg(a.rows <= int64_t{65535} * kT, "the GPU ball pass takes at most 4 194 240 query points per call");
     DeviceGuard guard(device);
     cudaStream_t stream = nullptr;
-    DeviceSide da(a, d, stream), db(b, d, stream);
-    BallArgs g{da.view(a), db.view(b), d, inclusive, fp32_bound_scale(d)};
-    const int64_t ta = (a.n + kT - 1) / kT, tb = (b.n + kT - 1) / kT;
+    DeviceSide da(a, sa, stream), db(b, sb, stream);
+    BallArgs g{da.view(a, sa), db.view(b, sb), d, inclusive, fp32_bound_scale(d)};
+    const int64_t ta = (a.rows + kT - 1) / kT, tb = (b.rows + kT - 1) / kT;
     // Column slices of about 2^14 tiles per launch: progress and Ctrl-C between them.
     const int64_t per_launch = std::max<int64_t>(1, (int64_t{1} << 14) / ta);
     for (int64_t t0 = 0; t0 < tb; t0 += per_launch) {
@@ -221,8 +225,8 @@ void balls_host(const HostBallSide& a, const HostBallSide& b, int64_t d, bool in
         check(cudaStreamSynchronize(stream), "balls_kernel");
         if (progress && !progress(t0 + cols, tb)) throw Interrupted();
     }
-    da.copy_back(a);
-    db.copy_back(b);
+    da.copy_back(a, sa);
+    db.copy_back(b, sb);
 }
 
 }  // namespace hf::cuda

@@ -64,13 +64,21 @@ void check_rows(int64_t n, const char* name) {
     check_arg(n < (int64_t{1} << 31) - 1, std::string(name) + " has 2^31 rows or more; the CUDA engine indexes rows with 32 bits");
 }
 
-}  // namespace
+// The device code reads the row stride directly: 0 (C-contiguous) becomes cols.
+Matrix with_stride(Matrix m) {
+    m.ld = m.stride();
+    return m;
+}
 
+// Scale of the rounding bound of a tf32 candidate key (derivation at the top
+// of this file): times |x|^2 + |y|^2 (euclidean family) or |x| |y| (dot products).
 double tf32_bound_scale(int64_t d) {
     const double c = std::ldexp(1.0, -9) + std::ldexp(1.0, -20) +
                      static_cast<double>(d) * std::ldexp(1.0, -22) * (1 + std::ldexp(1.0, -9));
     return (c + (static_cast<double>(d) + 16) * kUnit) * 1.05;
 }
+
+}  // namespace
 
 int device_count() {
     int n = 0;
@@ -81,21 +89,21 @@ int device_count() {
     return n;
 }
 
-DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
+KnnStats knn_device(const DeviceKnnArgs& args) {
     DeviceGuard guard(args.device);
     auto stream = static_cast<cudaStream_t>(args.stream);
     const bool self = args.q.data == nullptr;
-    const DeviceMatrix& X = args.x;
-    const DeviceMatrix& Q = self ? args.x : args.q;
-    check_rows(X.n, "x");
-    check_rows(Q.n, "queries");
-    check_arg(self || (Q.d == X.d && Q.f64 == X.f64), "queries and x need the same number of features and dtype");
-    const int64_t n_cand = self && args.exclude_self ? X.n - 1 : X.n;
+    const Matrix X = with_stride(args.x);
+    const Matrix Q = self ? X : with_stride(args.q);
+    check_rows(X.rows, "x");
+    check_rows(Q.rows, "queries");
+    check_arg(self || (Q.cols == X.cols && Q.f64 == X.f64), "queries and x need the same number of features and dtype");
+    const int64_t n_cand = self && args.exclude_self ? X.rows - 1 : X.rows;
     check_arg(args.k >= 1 && args.k <= n_cand, "k must be between 1 and the number of candidates");
     int major = 0;
     check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, args.device), "cudaDeviceGetAttribute");
-    check_arg(args.precision != 2 || major >= 8, "precision='tensor' needs a GPU with tf32 tensor cores (sm_80 or newer)");
-    const bool tensor = args.precision == 2 || (args.precision == 0 && major >= 8);
+    check_arg(args.precision != Precision::Tensor || major >= 8, "precision='tensor' needs a GPU with tf32 tensor cores (sm_80 or newer)");
+    const bool tensor = args.precision == Precision::Tensor || (args.precision == Precision::Auto && major >= 8);
     const int cap = tensor ? static_cast<int>(std::min<int64_t>(n_cand, args.k + kTensorMargin))
                            : candidate_cap(args.k, n_cand);
 
@@ -104,7 +112,7 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     if (!self) prepare(Q, args.metric, "queries", stream, pq_own);
     const Prepared& pq = self ? px : pq_own;
 
-    OwnedLists lists(Q.n, cap, stream);
+    OwnedLists lists(Q.rows, cap, stream);
     TilePass pass;
     pass.a = pq.op;
     pass.b = px.op;
@@ -114,7 +122,7 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     pass.tensor = tensor;
     int64_t total = 0;
     if (self) {
-        total = tile_count(TileMode::Diagonal, X.n, X.n) + tile_count(TileMode::Triangle, X.n, X.n);
+        total = tile_count(TileMode::Diagonal, X.rows, X.rows) + tile_count(TileMode::Triangle, X.rows, X.rows);
         pass.mode = TileMode::Diagonal;
         pass.exclude_same = args.exclude_self;
         const int64_t done = run_tile_pass(pass, stream, 0, total, args.progress);
@@ -124,17 +132,17 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
         run_tile_pass(pass, stream, done, total, args.progress);
     } else {
         pass.mode = TileMode::Rectangle;
-        total = tile_count(TileMode::Rectangle, Q.n, X.n);
+        total = tile_count(TileMode::Rectangle, Q.rows, X.rows);
         run_tile_pass(pass, stream, 0, total, args.progress);
     }
 
     DeviceBuffer<int> counters(3, "cudaMalloc (counters)");  // n_fail, n_recomputed, spare
     check(cudaMemsetAsync(counters.get(), 0, 3 * sizeof(int), stream), "cudaMemsetAsync");
-    DeviceBuffer<int64_t> fails(Q.n, "cudaMalloc (row lists)");
+    DeviceBuffer<int64_t> fails(Q.rows, "cudaMalloc (row lists)");
     CertifyArgs ra;
     ra.qa = Q;
     ra.xb = X;
-    ra.rows = Q.n;
+    ra.rows = Q.rows;
     ra.keys = lists.view.keys;
     ra.ids = lists.view.ids;
     ra.cap = cap;
@@ -157,10 +165,10 @@ DeviceKnnStats knn_device(const DeviceKnnArgs& args) {
     int got[2] = {0, 0};
     check(cudaMemcpyAsync(got, counters.get(), 2 * sizeof(int), cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync");
     check(cudaStreamSynchronize(stream), "certify_kernel");
-    DeviceKnnStats stats;
+    KnnStats stats;
     stats.rows_recomputed = got[1];
     stats.rows_widened = got[0];
-    stats.tensor = tensor;
+    stats.kernels = tensor ? "cuda-tf32" : "cuda-fp32";
 
     // Rows the certification could not settle: a wider pass of their own.
     int64_t n_fail = got[0];

@@ -118,7 +118,7 @@ __device__ double exact_key(const CertifyArgs& a, int64_t i, int64_t j, int lane
     const T* q = static_cast<const T*>(a.xb.data) + j * a.xb.ld;
     const bool additive = a.metric == Metric::SqEuclidean || a.metric == Metric::Euclidean;
     double acc = 0;
-    for (int64_t f = lane; f < a.qa.d; f += 32) {
+    for (int64_t f = lane; f < a.qa.cols; f += 32) {
         const double u = static_cast<double>(p[f]), v = static_cast<double>(q[f]);
         acc += additive ? (u - v) * (u - v) : u * v;
     }
@@ -206,23 +206,23 @@ __global__ void certify_kernel(CertifyArgs a, double inf) {
 
 }  // namespace
 
-void prepare(const DeviceMatrix& m, Metric metric, const char* name, cudaStream_t stream,
+void prepare(const Matrix& m, Metric metric, const char* name, cudaStream_t stream,
              Prepared& out) {
     const auto addr = reinterpret_cast<uintptr_t>(m.data);
-    const bool in_place = !m.f64 && m.d % 4 == 0 && m.ld % 4 == 0 && addr % 16 == 0;
-    out.depth = (m.d + 3) / 4 * 4;
+    const bool in_place = !m.f64 && m.cols % 4 == 0 && m.ld % 4 == 0 && addr % 16 == 0;
+    out.depth = (m.cols + 3) / 4 * 4;
     const int64_t ld = in_place ? m.ld : out.depth;
-    if (!in_place) out.copy.reset(static_cast<size_t>(m.n) * ld, "cudaMalloc (fp32 copy of the input)");
-    out.off.reset(m.n, "cudaMalloc (row offsets)");
-    if (metric == Metric::Cosine) out.scale.reset(m.n, "cudaMalloc (row scales)");
-    out.stat.reset(m.n, "cudaMalloc (row norms)");
-    out.norm.reset(m.n, "cudaMalloc (row norms)");
+    if (!in_place) out.copy.reset(static_cast<size_t>(m.rows) * ld, "cudaMalloc (fp32 copy of the input)");
+    out.off.reset(m.rows, "cudaMalloc (row offsets)");
+    if (metric == Metric::Cosine) out.scale.reset(m.rows, "cudaMalloc (row scales)");
+    out.stat.reset(m.rows, "cudaMalloc (row norms)");
+    out.norm.reset(m.rows, "cudaMalloc (row norms)");
     DeviceBuffer<Flags> flags(1, "cudaMalloc (flags)");
     const Flags init{~0ULL, ~0ULL, ~0ULL, 0ULL};
     check(cudaMemcpyAsync(flags.get(), &init, sizeof(Flags), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync (flags)");
-    PrepArgs a{m.n, m.d, m.ld, metric, out.copy.get(), ld, out.off.get(), out.scale.get(), out.stat.get(),
+    PrepArgs a{m.rows, m.cols, m.ld, metric, out.copy.get(), ld, out.off.get(), out.scale.get(), out.stat.get(),
                out.norm.get(), flags.get()};
-    const unsigned blocks = static_cast<unsigned>((m.n + kWarps - 1) / kWarps);
+    const unsigned blocks = static_cast<unsigned>((m.rows + kWarps - 1) / kWarps);
     if (m.f64) prep_kernel<double><<<blocks, 32 * kWarps, 0, stream>>>(static_cast<const double*>(m.data), a);
     else prep_kernel<float><<<blocks, 32 * kWarps, 0, stream>>>(static_cast<const float*>(m.data), a);
     check(cudaGetLastError(), "launch of prep_kernel");
@@ -243,7 +243,7 @@ void prepare(const DeviceMatrix& m, Metric metric, const char* name, cudaStream_
     double max_stat = 0;
     std::memcpy(&max_stat, &bits, sizeof(double));
     out.max_stat = max_stat;
-    out.op = Operand{in_place ? static_cast<const float*>(m.data) : out.copy.get(), m.n, ld, out.off.get(),
+    out.op = Operand{in_place ? static_cast<const float*>(m.data) : out.copy.get(), m.rows, ld, out.off.get(),
                      out.scale.get(), nullptr, 0};
 }
 

@@ -21,7 +21,7 @@ struct Prepared {
 
 // Validates the rows (NaN/Inf, huge norms, zero rows for cosine: ValueError
 // naming the first bad row) and fills `out`. `name` is the argument's name.
-void prepare(const DeviceMatrix& m, Metric metric, const char* name, cudaStream_t stream,
+void prepare(const Matrix& m, Metric metric, const char* name, cudaStream_t stream,
              Prepared& out);
 
 // Offsets and scales of an fp32 chunk already laid out for the tile kernel.
@@ -29,7 +29,7 @@ void prepare_chunk(const float* x, int64_t n, int64_t ld, Metric metric, float* 
                    cudaStream_t stream);
 
 struct CertifyArgs {
-    DeviceMatrix qa, xb;            // exact data (original dtype): query rows and database rows
+    Matrix qa, xb;                  // exact data (original dtype, device memory, ld set): query rows and database rows
     const int64_t* map = nullptr;   // list row s -> query row (nullptr: s)
     int64_t rows = 0;
     const float* keys = nullptr;

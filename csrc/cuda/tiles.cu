@@ -215,8 +215,8 @@ __device__ inline void piece_pointers(const TilePass& p, int64_t r0, int64_t c0,
 }
 
 // The fp32 product on the CUDA cores.
-template <int kMinBlocks>
-__global__ void __launch_bounds__(kThreads, kMinBlocks) tile_kernel(TilePass p, Items it, int64_t w0, int64_t w1) {
+// Two resident blocks per SM (128 registers a thread).
+__global__ void __launch_bounds__(kThreads, 2) tile_kernel(TilePass p, Items it, int64_t w0, int64_t w1) {
     extern __shared__ float4 smem4[];
     float* smem = reinterpret_cast<float*>(smem4);
     float* const As = smem;                  // [2][kBK][kLds]
@@ -494,25 +494,19 @@ int64_t run_tile_pass(const TilePass& pass, cudaStream_t stream, int64_t done0, 
               "cudaMemcpyAsync (tile order)");
         it.prefix = dprefix.get();
     }
-    // HUBNESS_FAST_CUDA_BLOCKS=1 trades two resident blocks per SM (128
-    // registers) for one with no register spills; measured in the benchmarks.
-    static const bool one_block = [] {
-        const char* env = std::getenv("HUBNESS_FAST_CUDA_BLOCKS");
-        return env && std::string(env) == "1";
-    }();
     // HUBNESS_FAST_CUDA_FOLD=warp: the warp-cooperative fold (fold_tile_warp), for lists of <= kLocalCap.
     const char* fold_env = std::getenv("HUBNESS_FAST_CUDA_FOLD");
     TilePass run = pass;
     run.warp_fold = fold_env && std::string(fold_env) == "warp" && pass.rows.cap <= kLocalCap &&
                     (!pass.update_cols || pass.cols.cap <= kLocalCap);
-    auto kernel = pass.tensor ? tile_kernel_tf32 : (one_block ? tile_kernel<1> : tile_kernel<2>);
+    auto kernel = pass.tensor ? tile_kernel_tf32 : tile_kernel;
     const size_t smem_bytes = pass.tensor ? kSmemBytesT : kSmemBytes;
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem_bytes)),
           "cudaFuncSetAttribute(tile_kernel)");
     int device = 0, sms = 0;
     check(cudaGetDevice(&device), "cudaGetDevice");
     check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
-    const int64_t grid = std::min<int64_t>(items, (one_block && !pass.tensor ? 1LL : 2LL) * sms);
+    const int64_t grid = std::min<int64_t>(items, 2LL * sms);
     // Slices of about 1.5 TFLOP keep each launch near 50 ms on a large GPU.
     const int64_t per_tile = 2LL * kTile * kTile * std::max<int64_t>(pass.depth, 16);
     const int64_t slice = std::max<int64_t>(grid, 1'500'000'000'000LL / per_tile);

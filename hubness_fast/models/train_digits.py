@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 
 from .digits import CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, LATENT_DIM, load_digits_images, model_classes
 
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
-def train_classifier(torch, images, labels, epochs, seed):
+
+def train_classifier(torch: ModuleType, images: np.ndarray, labels: np.ndarray, epochs: int,
+                     seed: int) -> tuple[torch.nn.Module, float]:
     torch.manual_seed(seed)
     clf = model_classes()[2]()
     x, y = torch.from_numpy(images), torch.from_numpy(labels)
@@ -34,7 +42,8 @@ def train_classifier(torch, images, labels, epochs, seed):
     return clf, acc
 
 
-def train_gan(torch, images, iterations, seed, log_every=500):
+def train_gan(torch: ModuleType, images: np.ndarray, iterations: int, seed: int,
+              log_every: int = 500) -> torch.nn.Module:
     torch.manual_seed(seed)
     G, D = model_classes()[0](), model_classes()[1]()
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -58,7 +67,7 @@ def train_gan(torch, images, iterations, seed, log_every=500):
     return G.eval()
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hubness_fast.models.train_digits", description=__doc__)
     ap.add_argument("--iterations", type=int, default=6000, help="GAN iterations (default 6000)")
     ap.add_argument("--epochs", type=int, default=30, help="classifier epochs (default 30)")

@@ -21,7 +21,9 @@ import argparse
 import copy
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -34,7 +36,7 @@ from .mnist import (CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, MnistClassifier, Mnis
 CURVE = Path(__file__).resolve().parent / "mnist_training.json"
 
 
-def translate(x, shift):
+def translate(x: torch.Tensor, shift: int) -> torch.Tensor:
     """Shift each image by its own random offset in [-shift, shift]^2, filling with background (-1)."""
     if shift == 0:
         return x
@@ -46,12 +48,12 @@ def translate(x, shift):
     return rows.gather(3, ox[:, None, None, :].expand(-1, x.shape[1], h, -1))
 
 
-def features(clf, images, batch=500):
+def features(clf: MnistClassifier, images: torch.Tensor, batch: int = 500) -> np.ndarray:
     with torch.no_grad():
         return np.concatenate([clf.features(images[s:s + batch]).numpy() for s in range(0, len(images), batch)])
 
 
-def train_classifier(seed, epochs=12):
+def train_classifier(seed: int, epochs: int = 12) -> tuple[MnistClassifier, float]:
     torch.manual_seed(seed)
     x, y = (torch.from_numpy(a) for a in load_mnist("train"))
     xt, yt = (torch.from_numpy(a) for a in load_mnist("test"))
@@ -69,7 +71,8 @@ def train_classifier(seed, epochs=12):
     return clf, acc
 
 
-def evaluate(G, clf, real_feats, n=1000, seed=123):
+def evaluate(G: MnistStyleGenerator, clf: MnistClassifier, real_feats: np.ndarray, n: int = 1000,
+             seed: int = 123) -> dict[str, float]:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         imgs = torch.cat([G(torch.randn(250, G.z_dim, generator=g), None, noise_mode="const") for _ in range(n // 250)])
@@ -78,8 +81,13 @@ def evaluate(G, clf, real_feats, n=1000, seed=123):
     return {"FD": metrics.frechet_distance(real_feats, fake), "precision": p, "recall": r}
 
 
-def train_gan(clf, seed, batch=64, lr=0.0025, r1_gamma=0.2, r1_every=8, shift=2, ema_kimg=10.0,
-              eval_every=500, patience=4, max_iterations=40_000, max_minutes=55.0, log=print):
+def train_gan(clf: MnistClassifier, seed: int, batch: int = 64, lr: float = 0.0025, r1_gamma: float = 0.2,
+              r1_every: int = 8, shift: int = 2, ema_kimg: float = 10.0, eval_every: int = 500, patience: int = 4,
+              max_iterations: int = 40_000, max_minutes: float = 55.0,
+              log: Callable[[str], Any] = print) -> tuple[MnistStyleGenerator, list[dict[str, float]]]:
+    if max_iterations < eval_every:
+        raise ValueError(f"max_iterations ({max_iterations}) must be at least eval_every ({eval_every}): the best "
+                         f"generator is chosen among the evaluations")
     torch.manual_seed(seed)
     x = torch.from_numpy(load_mnist("train")[0])
     real_feats = features(clf, torch.from_numpy(load_mnist("test")[0]))
@@ -128,11 +136,12 @@ def train_gan(clf, seed, batch=64, lr=0.0025, r1_gamma=0.2, r1_every=8, shift=2,
                 stale += 1
             if stale >= patience or row["minutes"] >= max_minutes:
                 break
+    assert best_state is not None  # at least one evaluation ran (checked above)
     G_ema.load_state_dict(best_state)
     return G_ema, curve
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hubness_fast.models.train_mnist", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)

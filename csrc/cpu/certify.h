@@ -1,0 +1,124 @@
+// Certification: turns each row's fp32 candidate list into its exact k
+// nearest neighbours, sorted by (float64 distance, id). The rule, with its
+// rounding bound, is stated at the top of knn_cpu.cpp; this class applies it.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "../common/bound.h"
+#include "../common/topk.h"
+#include "../common/types.h"
+#include "side.h"
+
+namespace hf {
+
+template <class T>
+class Certifier {
+public:
+    Certifier(Metric metric, int64_t d, int threads)
+        : metric_(metric), d_(d), threads_(threads), additive_(euclidean_family(metric)),
+          bound_scale_(fp32_bound_scale(d)) {}
+
+    // Upper limit of |fp32 key - exact key| for a row and a column with these stats.
+    double bound(double row_stat, double col_stat) const {
+        return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;
+    }
+
+    // The k best of each row's fp32 candidates (points of `cols`), certified or
+    // recomputed in float64; n_cand: how many candidates each row has in all.
+    void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
+                 bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats) const {
+        int64_t recomputed = 0, scanned = 0;
+#pragma omp parallel num_threads(threads_) reduction(+ : recomputed, scanned)
+        {
+            std::vector<std::pair<float, int64_t>> cand;
+            std::vector<std::pair<double, int64_t>> exact;
+#pragma omp for schedule(dynamic, 64)
+            for (int64_t i = 0; i < rows.n; ++i) {
+                const int c = set.size(i);
+                cand.resize(c);
+                for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
+                std::sort(cand.begin(), cand.end());
+                // Points never kept have fp32 keys >= the worst kept key (the list is full).
+                const double unseen_lo = c < n_cand ? static_cast<double>(set.thr()[i]) - bound(rows.stat[i], cols.max_stat)
+                                                    : std::numeric_limits<double>::infinity();
+                double hi = -std::numeric_limits<double>::infinity(), lo = unseen_lo;
+                for (int s = 0; s < c; ++s) {
+                    const double b = bound(rows.stat[i], cols.stat[cand[s].second]);
+                    if (s < k) hi = std::max(hi, cand[s].first + b);
+                    else lo = std::min(lo, cand[s].first - b);
+                }
+                const bool set_certified = hi < lo;
+                exact.clear();
+                if (set_certified && !out_dist) {
+                    for (int s = 0; s < k; ++s) out_ids[i * k + s] = cand[s].second;
+                    continue;
+                }
+                const int n_exact = set_certified ? k : c;
+                for (int s = 0; s < n_exact; ++s)
+                    exact.emplace_back(exact_key(rows, i, cols, cand[s].second), cand[s].second);
+                std::sort(exact.begin(), exact.end());
+                if (!set_certified) {
+                    ++recomputed;
+                    if (!(exact[k - 1].first < unseen_lo)) {
+                        ++scanned;
+                        scan_all(rows, i, cols, k, skip_self, exact);
+                    }
+                }
+                for (int s = 0; s < k; ++s) {
+                    out_ids[i * k + s] = exact[s].second;
+                    if (out_dist) out_dist[i * k + s] = to_distance(exact[s].first);
+                }
+            }
+        }
+        stats.rows_recomputed += recomputed;
+        stats.rows_scanned += scanned;
+    }
+
+private:
+    // Exact key in float64: smaller is nearer for every metric.
+    double exact_key(const Side<T>& rows, int64_t i, const Side<T>& cols, int64_t j) const {
+        const T* a = rows.x + i * d_;
+        const T* b = cols.x + j * d_;
+        double acc = 0;
+        if (additive_) return exact_sqdist(a, b, d_);
+        for (int64_t c = 0; c < d_; ++c) acc += static_cast<double>(a[c]) * static_cast<double>(b[c]);
+        // 1 - <x,y> / (|x| |y|) exactly as written, so that parallel vectors tie exactly.
+        if (metric_ == Metric::Cosine) return 1.0 - acc / (rows.norm[i] * cols.norm[j]);
+        return -acc;
+    }
+
+    double to_distance(double key) const {
+        switch (metric_) {
+            case Metric::Euclidean: return std::sqrt(key);
+            case Metric::InnerProduct: return -key;
+            default: return key;
+        }
+    }
+
+    // The last resort for a row whose boundary fp32 could not settle: every
+    // candidate in float64, the k best by (key, id) left at the front of `out`.
+    void scan_all(const Side<T>& rows, int64_t i, const Side<T>& cols, int k, bool skip_self,
+                  std::vector<std::pair<double, int64_t>>& out) const {
+        out.clear();
+        for (int64_t j = 0; j < cols.n; ++j) {
+            if (skip_self && j == i) continue;
+            out.emplace_back(exact_key(rows, i, cols, j), j);
+        }
+        std::partial_sort(out.begin(), out.begin() + k, out.end());
+    }
+
+    Metric metric_;
+    int64_t d_;
+    int threads_;
+    bool additive_;
+    double bound_scale_;
+};
+
+}  // namespace hf
