@@ -3,8 +3,10 @@ from ._native import HAS_AVX2, HAS_CUDA, HAS_OPENMP
 from .balls import ball_query
 from .hubness import hub_counts, hubness_stats
 from .knn import knn, kth_neighbor_distance
-from . import metrics, selection
+from .manifold import Manifold
+from . import manifold, metrics, selection
 
 __version__ = "0.1.0"
-__all__ = ["knn", "hub_counts", "hubness_stats", "kth_neighbor_distance", "ball_query", "metrics", "selection",
+__all__ = ["knn", "hub_counts", "hubness_stats", "kth_neighbor_distance", "ball_query", "Manifold", "manifold", "metrics",
+           "selection",
            "HAS_AVX2", "HAS_CUDA", "HAS_OPENMP", "__version__"]

@@ -245,18 +245,33 @@ def run_pair(a: np.ndarray, b: np.ndarray, k: int, metric: str, threads: int, de
     return _native.cpu.knn_pair(a, b, k, check_metric(metric), threads, _native.simd_level(), None)
 
 
-def balls(a, a_radius2, b, b_radius2, *, inclusive, n_threads=None, progress=False, desc="balls", device="auto"):
-    """One containment pass over all pairs of a x b (see hubness_fast.balls.ball_pass)."""
-    gpu = use_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1], op="balls")
+def balls(a, a_radius2, b, b_radius2, *, inclusive: list[bool], n_threads=None, progress=False, desc="balls",
+          device="auto"):
+    """One containment pass over all pairs of a x b for every layer of balls (see
+    hubness_fast.balls.ball_pass); outputs [n, layers]. The GPU kernel takes one
+    layer per call: several layers there are several passes."""
+    gpu = use_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1] * len(inclusive), op="balls")
     bar = Progress(progress, desc)
     done = False
     try:
         if gpu:
-            out = _native.cuda.balls(a, a_radius2, b, b_radius2, bool(inclusive), 0, bar.callback)
+            out = _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, bar.callback)
         else:
-            out = _native.cpu.balls(a, a_radius2, b, b_radius2, bool(inclusive), check_threads(n_threads),
+            out = _native.cpu.balls(a, a_radius2, b, b_radius2, inclusive, check_threads(n_threads),
                                      _native.simd_level(), bar.callback)
         done = True
     finally:
         bar.close(done)
     return out
+
+
+def _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, callback):
+    layers = len(inclusive)
+
+    def layer(r2, l):
+        return None if r2 is None else np.ascontiguousarray(np.reshape(r2, (len(r2), layers))[:, l])
+
+    parts = [_native.cuda.balls(a, layer(a_radius2, l), b, layer(b_radius2, l), inclusive[l], 0, callback)
+             for l in range(layers)]
+    return tuple({key: np.concatenate([np.reshape(p[side][key], (-1, 1)) for p in parts], axis=1)
+                  for key in parts[0][side]} for side in (0, 1))

@@ -1,7 +1,7 @@
 """Ball queries: which balls (centre, radius) contain each query point."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -17,19 +17,31 @@ class BallQueryResult(NamedTuple):
 
 
 def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radius2: np.ndarray | None, *,
-              inclusive: bool, n_threads: Threads = None, progress: Progress = False, desc: str = "balls",
-              device: Device = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+              inclusive: bool | Sequence[bool], n_threads: Threads = None, progress: Progress = False,
+              desc: str = "balls", device: Device = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One native pass over all pairs of a x b. Radii are squared (float64) or None.
 
     Returns two dicts (for a and for b) with in_count (balls of the other set
     containing the point), min_radius2 (smallest squared radius among them) and
     own_count (points of the other set inside the point's own ball).
+
+    Layers: with ``inclusive`` a sequence of L flags, the radii are [n, L] (one
+    ball per point and layer; layer l of a meets layer l of b only, with its own
+    boundary rule) and every output is [n, L]: L containment tests from one pass
+    over the pairs. With a single bool, radii and outputs are [n].
     device: "cpu", "cuda" (the GPU kernel, same results; both sets must fit in
     GPU memory) or "auto" (the CPU until the GPU kernel has run on a GPU; see
     hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU).
     """
-    return _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=inclusive, n_threads=n_threads, progress=progress,
-                           desc=desc, device=device)
+    single = not isinstance(inclusive, Sequence)
+    flags = [bool(inclusive)] if not isinstance(inclusive, Sequence) else [bool(f) for f in inclusive]
+    if not flags:
+        raise ValueError("inclusive needs one flag per layer (at least one)")
+    out = _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=flags, n_threads=n_threads, progress=progress,
+                          desc=desc, device=device)
+    if single:
+        return tuple({key: v.reshape(-1) for key, v in side.items()} for side in out)  # type: ignore[return-value]
+    return out
 
 
 def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool = False, return_nearest: bool = False,

@@ -4,6 +4,8 @@ Every metric compares float64 squared Euclidean distances with float64 squared
 radii (the distance from a point to its k-th nearest neighbour in its own set,
 self excluded by index). Three native passes at most: a self-join per set for
 the radii and one pass over the real x fake pairs for every containment test.
+These functions are one-call shortcuts over :class:`hubness_fast.manifold.Manifold`,
+which fits the real set once and evaluates many fake sets (every metric in one pass).
 
 | metric | reference | k | comparison | radius of |
 | --- | --- | --- | --- | --- |
@@ -25,27 +27,20 @@ from typing import NamedTuple
 import numpy as np
 
 from ._dispatch import describe, run
-from ._inputs import as_matrix
+from ._inputs import as_matrix, check_int
 from ._types import Array, Device, Progress, Threads
 from .balls import ball_pass
+from .manifold import Manifold, RarityResult, radii2, rarity_from_containment
 
-
-def _pair(real, fake):
-    r = as_matrix(real, "real")
-    f = as_matrix(fake, "fake")
-    if r.shape[1] != f.shape[1]:
-        raise ValueError(f"real features have {r.shape[1]} dimensions but fake features have {f.shape[1]}")
-    if r.dtype != f.dtype:  # one dtype for the engine; float64 keeps both exact
-        r, f = r.astype(np.float64), f.astype(np.float64)
-    return r, f
+__all__ = ["kth_radius2", "PrecisionRecall", "DensityCoverage", "precision_recall", "density_coverage", "prdc",
+           "RarityResult", "rarity_score", "realism_score", "EfficientPrecisionRecall", "efficient_precision_recall",
+           "frechet_distance", "frechet_distance_from_stats"]
 
 
 def kth_radius2(x: Array, k: int, n_threads: Threads = None, progress: Progress = False,
                 device: Device = "auto") -> np.ndarray:
     """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
-    p = describe(x, k, metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
-                 progress=progress, desc="radii")
-    return np.ascontiguousarray(run(p, ids=False, distances=True).distances[:, -1])
+    return radii2(as_matrix(x, "x"), [k], n_threads=n_threads, progress=progress, device=device)[k]
 
 
 class PrecisionRecall(NamedTuple):
@@ -58,6 +53,10 @@ class DensityCoverage(NamedTuple):
     coverage: float
 
 
+def _manifold(real: Array, k: int, n_threads: Threads, progress: Progress, device: Device) -> Manifold:
+    return Manifold(real, k, metric="euclidean", n_threads=n_threads, progress=progress, device=device)
+
+
 def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = True, n_threads: Threads = None,
                      progress: Progress = False, device: Device = "auto") -> PrecisionRecall:
     """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
@@ -67,11 +66,10 @@ def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = 
     its centre's distance to the k-th nearest neighbour of its own set (self
     excluded). ``inclusive=True`` (the paper's d <= r) is the default.
     Returns PrecisionRecall(precision, recall), floats (unpacks as a tuple).
+    A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
     """
-    r, f = _pair(real, fake)
-    rr2, fr2 = kth_radius2(r, k, n_threads, progress, device), kth_radius2(f, k, n_threads, progress, device)
-    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
-    return PrecisionRecall(float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0)))
+    c = _manifold(real, k, n_threads, progress, device).containment(fake, [(k, inclusive)])
+    return PrecisionRecall(float(np.mean(c.fake["in_count"][:, 0] > 0)), float(np.mean(c.real["in_count"][:, 0] > 0)))
 
 
 def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = False, n_threads: Threads = None,
@@ -82,12 +80,12 @@ def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = 
     coverage = fraction of real balls that contain at least one fake. Strict
     ``d < r`` by default, as prdc: for constant data every radius is 0 and both
     are 0 (``inclusive=True`` counts the boundary). Returns DensityCoverage(density, coverage).
+    A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
     """
-    r, f = _pair(real, fake)
-    rr2 = kth_radius2(r, k, n_threads, progress, device)
-    sf, sr = ball_pass(f, None, r, rr2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
+    c = _manifold(real, k, n_threads, progress, device).containment(fake, [(k, inclusive)], fake_balls=False)
     # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
-    return DensityCoverage(float((1.0 / k) * sf["in_count"].mean()), float(np.mean(sr["own_count"] > 0)))
+    return DensityCoverage(float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
+                           float(np.mean(c.real["own_count"][:, 0] > 0)))
 
 
 def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, progress: Progress = False,
@@ -98,28 +96,21 @@ def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, pro
     Returns a dict with keys "precision", "recall", "density", "coverage", the
     prdc package's own return type, so that code written for it runs unchanged.
     """
-    r, f = _pair(real, fake)
-    rr2, fr2 = kth_radius2(r, k, n_threads, progress, device), kth_radius2(f, k, n_threads, progress, device)
-    sf, sr = ball_pass(f, fr2, r, rr2, inclusive=False, n_threads=n_threads, progress=progress, device=device)
+    c = _manifold(real, k, n_threads, progress, device).containment(fake, [(k, False)])
     return {
-        "precision": float(np.mean(sf["in_count"] > 0)),
-        "recall": float(np.mean(sr["in_count"] > 0)),
-        "density": float((1.0 / k) * sf["in_count"].mean()),
-        "coverage": float(np.mean(sr["own_count"] > 0)),
+        "precision": float(np.mean(c.fake["in_count"][:, 0] > 0)),
+        "recall": float(np.mean(c.real["in_count"][:, 0] > 0)),
+        "density": float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
+        "coverage": float(np.mean(c.real["own_count"][:, 0] > 0)),
     }
 
 
-class RarityResult(NamedTuple):
-    scores: np.ndarray       # float64 [M]
-    ranking: np.ndarray      # int64: fake indices, rarest first (ties: smaller index)
-    in_manifold: np.ndarray  # bool [M]: inside at least one real ball
-
-
-def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str = "exclude", n_threads: Threads = None,
-                 progress: Progress = False, device: Device = "auto") -> RarityResult:
+def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str = "exclude", metric: str = "euclidean",
+                 n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> RarityResult:
     """Rarity score (Han et al., 2022): for each fake, the smallest radius among
     the real balls that contain it (strict d < r; radius = distance to the k-th
-    real neighbour). A larger score is a rarer sample.
+    real neighbour). A larger score is a rarer sample. ``metric="cosine"``: cosine
+    distances (the reference's ``cossim``), see :mod:`hubness_fast.manifold`.
 
     out_of_manifold: fakes inside no real ball
       - "exclude" (reference code): score 0, left out of the ranking;
@@ -128,21 +119,8 @@ def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str =
     """
     if out_of_manifold not in ("exclude", "last", "nan"):
         raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
-    r, f = _pair(real, fake)
-    rr2 = kth_radius2(r, k, n_threads, progress, device)
-    sf, _ = ball_pass(f, None, r, rr2, inclusive=False, n_threads=n_threads, progress=progress, device=device)
-    inside = sf["in_count"] > 0
-    scores = np.where(inside, np.sqrt(np.where(inside, sf["min_radius2"], 0.0)), 0.0)
-    idx = np.flatnonzero(inside)
-    ranking = idx[np.lexsort((idx, -scores[idx]))]
-    if out_of_manifold == "last":
-        ranking = np.concatenate([ranking, np.flatnonzero(~inside)])
-    elif out_of_manifold == "nan":
-        scores[~inside] = np.nan
-    return RarityResult(scores, ranking.astype(np.int64), inside)
-
-
-REALISM_BLOCK = 2048  # fake rows per block of the realism pass: 2048 x n_real float64 distances at a time
+    m = Manifold(real, k, metric=metric, n_threads=n_threads, progress=progress, device=device)
+    return rarity_from_containment(m.containment(fake, [(k, False)], fake_balls=False), k, metric, out_of_manifold)
 
 
 def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: float | None = 50,
@@ -154,25 +132,65 @@ def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: 
     ``clamp_to_percentile`` percentile of the radii count (None keeps all). A score
     above 1 means the fake lies inside a kept real ball. Returns float64 [M].
 
-    Exact float64 distances, ``REALISM_BLOCK`` fakes at a time against the kept real
-    samples (O(M x N) work: meant for evaluation-sized sets).
+    Exact float64 distances, blocks of fakes against the kept real samples (O(M x N)
+    work: meant for evaluation-sized sets). A shortcut over :meth:`Manifold.realism`.
     """
-    r, f = _pair(real, fake)
-    radius = np.sqrt(kth_radius2(r, k, n_threads, progress, device))
-    if clamp_to_percentile is not None:
-        if not 0 < clamp_to_percentile <= 100:
-            raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
-        keep = radius <= np.percentile(radius, clamp_to_percentile)
-        r, radius = r[keep], radius[keep]
-    r64 = np.asarray(r, np.float64)
-    out = np.empty(f.shape[0])
-    for s in range(0, f.shape[0], REALISM_BLOCK):
-        fb = np.asarray(f[s:s + REALISM_BLOCK], np.float64)
-        d2 = (fb * fb).sum(1)[:, None] - 2 * fb @ r64.T + (r64 * r64).sum(1)[None]
-        d = np.sqrt(np.clip(d2, 0, None))  # the expansion can round a tiny distance below zero
-        with np.errstate(divide="ignore"):
-            out[s:s + REALISM_BLOCK] = (radius[None] / d).max(1)  # a fake equal to a real centre scores inf
-    return out
+    if clamp_to_percentile is not None and not 0 < clamp_to_percentile <= 100:
+        raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
+    m = _manifold(real, k, n_threads, progress, device)
+    return m.realism(fake, k=k, clamp_to_percentile=clamp_to_percentile)
+
+
+class EfficientPrecisionRecall(NamedTuple):
+    precision: float
+    recall: float
+    real_hubs: int   # how many real samples were kept as hubs
+    fake_hubs: int   # how many fake samples were kept as hubs
+
+
+def _hubs_and_radii(x: np.ndarray, k: int, hub_k: int, n_threads: Threads, progress: Progress, device: Device,
+                    desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hub values (k-occurrences in the set's own hub_k-NN lists, self excluded) and squared k-th
+    neighbour radii, both from one k-NN pass with max(k, hub_k) neighbours."""
+    p = describe(x, max(k, hub_k), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
+                 progress=progress, desc=desc)
+    r = run(p, ids=True, distances=True)
+    ids, dist = np.asarray(r.ids), np.asarray(r.distances)
+    hubs = np.bincount(ids[:, :hub_k].ravel(), minlength=x.shape[0])
+    return hubs, np.ascontiguousarray(dist[:, k - 1])
+
+
+def efficient_precision_recall(real: Array, fake: Array, *, k: int = 3, hub_k: int = 3, level: int = 3,
+                               inclusive: bool = True, n_threads: Threads = None, progress: Progress = False,
+                               device: Device = "auto") -> EfficientPrecisionRecall:
+    """Efficient precision and recall with hubness-aware sampling (eP&R; Liang, Wu, Lai and Qin,
+    ICML 2024).
+
+    Definition used here: in each set, a sample's hub value is how often it occurs in the set's own
+    ``hub_k``-nearest-neighbour lists (self excluded by index); the samples whose hub value exceeds
+    ``level`` are that set's hubs (the authors' code: hub_k = 3, hubsK = level = 3). Each hub keeps
+    the radius of its ``k``-th nearest neighbour computed in the whole set. Precision is the share
+    of fake hubs inside at least one real hub's ball, recall the share of real hubs inside at least
+    one fake hub's ball (``inclusive``: d <= r, as improved precision/recall). Only hubs meet in
+    the containment pass, which is where the saving comes from; the radii need one k-NN pass per
+    set, as the full metric does.
+    """
+    k, hub_k = check_int(k, "k"), check_int(hub_k, "hub_k")
+    level = check_int(level, "level", minimum=0)
+    m = Manifold(real, k, metric="euclidean", n_threads=n_threads, progress=progress, device=device)
+    r, f = m.features, m.prepare_fake(fake)
+    if r.dtype != f.dtype:
+        r, f = r.astype(np.float64), f.astype(np.float64)
+    hr, rr2 = _hubs_and_radii(r, k, hub_k, n_threads, progress, device, "real hubs")
+    hf, fr2 = _hubs_and_radii(f, k, hub_k, n_threads, progress, device, "fake hubs")
+    keep_r, keep_f = np.flatnonzero(hr > level), np.flatnonzero(hf > level)
+    if keep_r.size == 0 or keep_f.size == 0:
+        raise ValueError(f"no {'real' if keep_r.size == 0 else 'fake'} sample has a hub value above level={level} "
+                         f"(hub_k={hub_k}); lower the level")
+    sf, sr = ball_pass(np.ascontiguousarray(f[keep_f]), fr2[keep_f], np.ascontiguousarray(r[keep_r]), rr2[keep_r],
+                       inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
+    return EfficientPrecisionRecall(float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0)),
+                                    int(keep_r.size), int(keep_f.size))
 
 
 def _mean_cov(x):

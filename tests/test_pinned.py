@@ -57,5 +57,5 @@ def test_ball_pass(data):
     x, q, _ = data
     c = x[:200].copy()
     r = _native.cpu.knn(c, None, 3, "sqeuclidean", True, 2, "auto", None, True)[1][:, 2].copy()  # the engine's own radii
-    a, b = _native.cpu.balls(q, None, c, r, True, 2, "auto", None)
+    a, b = _native.cpu.balls(q, None, c, r, [True], 2, "auto", None)
     assert digest(a["in_count"], a["min_radius2"], b["own_count"]) == "9edec1f07d6cd82b"

@@ -26,6 +26,90 @@ def test_ppca_scores_match_sklearn(rng):
     np.testing.assert_allclose(ref, decomposition.PCA(n_components=q - 1).fit(x).score_samples(x), rtol=1e-8)
 
 
+def _sklearn_pca(x, n_components):
+    """scikit-learn's PCA fitted with the full SVD (the solver the package reproduces; for
+    300 x 600 the default "auto" would pick the approximate randomized one)."""
+    decomposition = pytest.importorskip("sklearn.decomposition")
+    return decomposition.PCA(n_components=n_components, svd_solver="full").fit(x)
+
+
+def _package_q(x, variance, reference_components):
+    """The package's component count, from scikit-learn's explained variance ratios: the fewest
+    reaching `variance`, one fewer with reference_components, clamped to [1, d - 1]."""
+    ratio = np.cumsum(_sklearn_pca(x, None).explained_variance_ratio_)
+    q = int(np.argmax(ratio >= variance - 1e-12)) + 1 - int(reference_components)
+    return min(max(q, 1), x.shape[1] - 1)
+
+
+def _mixed(rng, n, d):
+    return rng.standard_normal((n, d)) @ rng.standard_normal((d, d)) / np.sqrt(d) + 2.0
+
+
+@pytest.mark.parametrize("n, d", [(300, 600), (200, 200), (1000, 50)], ids=["n<d", "n=d", "n>d"])
+@pytest.mark.parametrize("reference_components", [False, True])
+@pytest.mark.parametrize("variance", [0.5, 0.95])
+def test_ppca_equals_sklearn_score_samples(rng, n, d, reference_components, variance):
+    # sklearn's noise variance averages explained_variance_[q:] over min(n, d) - q values; for n < d
+    # averaging the d - q discarded eigenvalues instead changed about a quarter of the 50 % selections at 300 x 600
+    x = _mixed(rng, n, d)
+    got = selection.instance_scores(x, method="ppca", variance=variance,
+                                    reference_components=reference_components)
+    q = _package_q(x, variance, reference_components)
+    assert 1 <= q < min(n, d)
+    pca = _sklearn_pca(x, q)
+    assert pca.noise_variance_ > 0
+    np.testing.assert_allclose(got, pca.score_samples(x), rtol=1e-9, atol=0)
+    if not reference_components:  # sklearn's float n_components picks the same q here (no share equals `variance`)
+        by_share = _sklearn_pca(x, variance)
+        assert by_share.n_components_ == q
+        np.testing.assert_allclose(got, by_share.score_samples(x), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("reference_components", [False, True])
+def test_select_instances_ppca_ranks_like_sklearn(rng, reference_components):
+    x = _mixed(rng, 600, 600)
+    labels = np.repeat([0, 1], 300)  # 300 x 600 per class: n < d
+    keep = selection.select_instances(x, labels, retention=50, method="ppca",
+                                      reference_components=reference_components)
+    want = []
+    for cls in (0, 1):
+        idx = np.flatnonzero(labels == cls)
+        q = _package_q(x[idx], 0.95, reference_components)
+        s = _sklearn_pca(x[idx], q).score_samples(x[idx])
+        want.append(idx[s > np.percentile(s, 50)])
+    np.testing.assert_array_equal(keep, np.sort(np.concatenate(want)))
+
+
+def test_ppca_one_feature_is_sklearns_zero_noise_gaussian(rng):
+    # d = 1: q = 1 = min(n, d), sklearn's noise_variance_ is 0 and the model is the sample variance
+    x = 3.0 * rng.standard_normal((50, 1)) + 1.0
+    got = selection.instance_scores(x, method="ppca")
+    pca = _sklearn_pca(x, 1)
+    assert pca.noise_variance_ == 0
+    np.testing.assert_allclose(got, pca.score_samples(x), rtol=1e-9, atol=0)
+    var = x.var(ddof=1)
+    np.testing.assert_allclose(got, -0.5 * (np.log(2 * np.pi * var) + (x[:, 0] - x.mean()) ** 2 / var), rtol=1e-12)
+
+
+def test_ppca_rank_deficient(rng):
+    low = rng.standard_normal((50, 2)) @ rng.standard_normal((2, 6)) + 1.0  # rank 2: q = 2 leaves no noise
+    with pytest.raises(ValueError, match="rank 2 <= q = 2"):
+        selection.instance_scores(low, method="ppca", variance=0.95)
+    # one component fewer leaves a positive noise variance (with four zero tail values in its mean)
+    got = selection.instance_scores(low, method="ppca", variance=0.95, reference_components=True)
+    np.testing.assert_allclose(got, _sklearn_pca(low, 1).score_samples(low), rtol=1e-9, atol=0)
+    with pytest.raises(ValueError, match="rank 1 <= q = 1"):  # two samples span one direction
+        selection.instance_scores(rng.standard_normal((2, 5)), method="ppca", reference_components=True)
+    with pytest.raises(ValueError, match="rank 1 <= q = 1"):  # a constant column
+        selection.instance_scores(np.c_[rng.standard_normal(20), np.full(20, 3.3)], method="ppca")
+    with pytest.raises(ValueError, match="constant"):
+        selection.instance_scores(np.full((10, 3), 3.3), method="ppca")
+    with pytest.raises(ValueError, match="constant"):
+        selection.select_instances(np.ones((10, 3)), method="ppca")
+    with pytest.raises(ValueError, match="two samples"):
+        selection.instance_scores(np.ones((1, 3)), method="ppca")
+
+
 def test_knn_scores(rng):
     x = rng.standard_normal((300, 5))
     np.testing.assert_allclose(selection.instance_scores(x, method="knn", k=5), -np.sqrt(kth_radius2(x, 5)), rtol=1e-12)

@@ -4,9 +4,11 @@
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <algorithm>
 #include <memory>
+#include <vector>
 
 #include "../common/errors.h"
 #include "../common/topk.h"
@@ -78,7 +80,7 @@ py::tuple certify(const py::array& x, const py::object& queries, int k, const st
 // The CPU engine's view of one set's ball arrays.
 struct CpuBallSet : hf::bindings::BallArrays {
     hf::BallSide side;
-    CpuBallSet(int64_t n, const py::object& r2) : BallArrays(n, r2) {
+    CpuBallSet(int64_t n, int64_t layers, const py::object& r2) : BallArrays(n, layers, r2) {
         side.radius2 = radii();
         side.in_count = in_count.mutable_data();
         side.own_count = own_count.mutable_data();
@@ -87,11 +89,13 @@ struct CpuBallSet : hf::bindings::BallArrays {
 };
 
 py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array& b, const py::object& b_radius2,
-                bool inclusive, int n_threads, const std::string& simd, const py::object& progress) {
+                const std::vector<bool>& inclusive, int n_threads, const std::string& simd, const py::object& progress) {
     const hf::Matrix ma = hf::bindings::host_matrix(a, "queries"), mb = hf::bindings::host_matrix(b, "centres");
-    CpuBallSet sa(ma.rows, a_radius2), sb(mb.rows, b_radius2);
+    const int64_t layers = static_cast<int64_t>(inclusive.size());
+    hf::check_arg(layers >= 1, "inclusive needs one flag per layer (at least one)");
+    CpuBallSet sa(ma.rows, layers, a_radius2), sb(mb.rows, layers, b_radius2);
     hf::BallParams p;
-    p.inclusive = inclusive;
+    p.inclusive.assign(inclusive.begin(), inclusive.end());
     p.n_threads = n_threads;
     p.simd = simd;
     ProgressBridge bridge{progress, nullptr};
@@ -123,7 +127,8 @@ PYBIND11_MODULE(_cpu, m) {
           "Length of the fp32 candidate lists every backend keeps per row.");
     m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
           py::arg("inclusive"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
-          "Ball containment between two point sets; returns (stats of a, stats of b) as dicts.");
+          "Ball containment between two point sets, every layer of balls in one pass (inclusive: one flag per "
+          "layer); returns (stats of a, stats of b) as dicts of [n, layers] arrays.");
     m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
           "GFLOP/s of a register-only FMA loop: the arithmetic ceiling of this machine (a probe for the benchmarks).");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();

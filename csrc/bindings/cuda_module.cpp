@@ -71,7 +71,7 @@ struct CudaBallSet : hf::bindings::BallArrays {
     hf::BallSide side;
 
     CudaBallSet(const py::array& x, const py::object& r2, const char* name)
-        : BallArrays(x.ndim() == 2 ? x.shape(0) : 0, r2), rows(hf::bindings::host_matrix(x, name)) {
+        : BallArrays(x.ndim() == 2 ? x.shape(0) : 0, 1, r2), rows(hf::bindings::host_matrix(x, name)) {
         hf::check_arg(rows.rows > 0, std::string(name) + " must have at least one row");
         side.radius2 = radii();
         side.in_count = in_count.mutable_data();
@@ -103,7 +103,8 @@ PYBIND11_MODULE(_cuda, m) {
         "Restart the peak of memory_stats().");
     m.def("balls", &balls, py::arg("a"), py::arg("a_radius2"), py::arg("b"), py::arg("b_radius2"),
           py::arg("inclusive"), py::arg("device"), py::arg("progress"),
-          "The GPU twin of _cpu.balls: both sets' ball counts in one pass over all pairs (host arrays).");
+          "The GPU twin of _cpu.balls for one layer of balls: both sets' ball counts in one pass over all pairs "
+          "(host arrays); outputs [n, 1].");
     m.def("knn_device", &knn_device, py::arg("x"), py::arg("n"), py::arg("d"), py::arg("ld"), py::arg("f64"),
           py::arg("q"), py::arg("nq"), py::arg("q_ld"), py::arg("k"), py::arg("metric"), py::arg("exclude_self"),
           py::arg("out_ids"), py::arg("out_dist"), py::arg("counts"), py::arg("precision"), py::arg("stream"), py::arg("device"),

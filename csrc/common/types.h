@@ -36,8 +36,10 @@ struct Matrix {
     int64_t stride() const { return ld > 0 ? ld : cols; }
 };
 
-// One point set of a ball pass: each point may carry a ball (squared radius).
-// Outputs are written for every point (host arrays of the set's size).
+// One point set of a ball pass. Each point may carry one ball per layer
+// (layers: the number of radii per point, BallParams::inclusive.size() on the
+// CPU, 1 on the GPU); every array is [points x layers], row-major, and layer l
+// of one set is tested against layer l of the other only.
 struct BallSide {
     const double* radius2 = nullptr;  // in: squared radii of this set's balls, or nullptr (no balls)
     int64_t* in_count = nullptr;      // out: balls of the other set containing the point (0 if it has no balls)

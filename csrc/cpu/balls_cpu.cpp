@@ -1,7 +1,9 @@
 // Ball queries: one pass over the pairs of a-blocks x b-blocks. A tile of dot
 // products gives fp32 squared distances; a pair whose distance is within the
 // rounding bound of a radius (see knn_cpu.cpp for the bound) is recomputed in
-// float64, so every containment test equals its float64 answer.
+// float64, so every containment test equals its float64 answer. Several
+// layers of balls (one radius per point and layer, each layer with its own
+// boundary rule) share the pass: the tile is computed once for all of them.
 #include "balls_cpu.h"
 
 #include <array>
@@ -35,7 +37,7 @@ template <class T>
 class BallEngine {
 public:
     BallEngine(const Matrix& a, const Matrix& b, const BallParams& p)
-        : p_(p), kern_(select_kernels(p.simd)), d_(a.cols) {
+        : p_(p), kern_(select_kernels(p.simd)), d_(a.cols), layers_(static_cast<int>(p.inclusive.size())) {
         threads_ = p.n_threads > 0 ? p.n_threads : omp_get_max_threads();
         a_ = prepare<T>(static_cast<const T*>(a.data), a.rows, d_, Metric::SqEuclidean, "queries", threads_);
         b_ = prepare<T>(static_cast<const T*>(b.data), b.rows, d_, Metric::SqEuclidean, "centres", threads_);
@@ -45,11 +47,11 @@ public:
     }
 
     void run(const BallSide& sa, const BallSide& sb) {
-        a_r2_ = reject_radii(sa.radius2, a_.n);
-        b_r2_ = reject_radii(sb.radius2, b_.n);
+        a_r2_ = reject_radii(sa.radius2, a_.n, layers_);
+        b_r2_ = reject_radii(sb.radius2, b_.n, layers_);
         const int64_t nab = ceil_div(a_.n, kBlock), nbb = ceil_div(b_.n, kBlock);
-        Tally ta(a_.n);
-        std::vector<Tally> tb(threads_, Tally(b_.n));  // b-side counts per thread, summed at the end
+        Tally ta(a_.n * layers_);
+        std::vector<Tally> tb(threads_, Tally(b_.n * layers_));  // b-side counts per thread, summed at the end
         const bool prepack = prepack_fits(d_);
         TileRunner runner(p_.progress);
         runner.run([&](Workspace& ws) {
@@ -93,15 +95,19 @@ private:
                 const double key = a_.offset[gi] + b_.offset[gj] - 2.0f * crow[j];
                 const double slack = bound_scale_ * (a_.stat[gi] + b_.stat[gj]) + kAbsSlack;
                 double exact = -1;  // computed at most once, only at a ball boundary
-                if (sb.radius2 && inside(key, slack, sb.radius2[gj], gi, gj, exact)) {
-                    ++ta.in_count[gi];
-                    ta.min_radius2[gi] = std::min(ta.min_radius2[gi], sb.radius2[gj]);
-                    ++tb.own_count[gj];
-                }
-                if (sa.radius2 && inside(key, slack, sa.radius2[gi], gi, gj, exact)) {
-                    ++tb.in_count[gj];
-                    tb.min_radius2[gj] = std::min(tb.min_radius2[gj], sa.radius2[gi]);
-                    ++ta.own_count[gi];
+                for (int l = 0; l < layers_; ++l) {
+                    const int64_t il = gi * layers_ + l, jl = gj * layers_ + l;
+                    const bool inclusive = p_.inclusive[l];
+                    if (sb.radius2 && inside(key, slack, sb.radius2[jl], inclusive, gi, gj, exact)) {
+                        ++ta.in_count[il];
+                        ta.min_radius2[il] = std::min(ta.min_radius2[il], sb.radius2[jl]);
+                        ++tb.own_count[jl];
+                    }
+                    if (sa.radius2 && inside(key, slack, sa.radius2[il], inclusive, gi, gj, exact)) {
+                        ++tb.in_count[jl];
+                        tb.min_radius2[jl] = std::min(tb.min_radius2[jl], sa.radius2[il]);
+                        ++ta.own_count[il];
+                    }
                 }
             }
         }
@@ -109,21 +115,25 @@ private:
 
     static std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 
-    // Radii for the fp32 rejection test, rounded up (so rounding never rejects a
-    // pair that is inside); -inf where a set has no balls (every pair rejected).
-    static std::vector<float> reject_radii(const double* r2, int64_t n) {
+    // Each point's largest radius over the layers for the fp32 rejection test,
+    // rounded up (so rounding never rejects a pair that is inside); -inf where a
+    // set has no balls (every pair rejected).
+    static std::vector<float> reject_radii(const double* r2, int64_t n, int layers) {
         std::vector<float> out(n, -std::numeric_limits<float>::infinity());
-        for (int64_t i = 0; r2 && i < n; ++i)
-            out[i] = std::nextafter(static_cast<float>(r2[i]), std::numeric_limits<float>::infinity());
+        for (int64_t i = 0; r2 && i < n; ++i) {
+            double largest = r2[i * layers];
+            for (int l = 1; l < layers; ++l) largest = std::max(largest, r2[i * layers + l]);
+            out[i] = std::nextafter(static_cast<float>(largest), std::numeric_limits<float>::infinity());
+        }
         return out;
     }
 
     // Is the pair (i, j), whose fp32 squared distance is `key` +- `slack`, inside a ball of squared radius r2?
-    bool inside(double key, double slack, double r2, int64_t i, int64_t j, double& exact) const {
+    bool inside(double key, double slack, double r2, bool inclusive, int64_t i, int64_t j, double& exact) const {
         if (key + slack < r2) return true;   // certainly inside, even strictly
         if (key - slack > r2) return false;  // certainly outside
         if (exact < 0) exact = exact_sqdist(a_.x + i * d_, b_.x + j * d_, d_);
-        return p_.inclusive ? exact <= r2 : exact < r2;
+        return inclusive ? exact <= r2 : exact < r2;
     }
 
     static void emit(const Tally& t, const BallSide& s) {
@@ -135,6 +145,7 @@ private:
     const BallParams& p_;
     const Kernels& kern_;
     int64_t d_;
+    int layers_;
     int threads_ = 1;
     Side<T> a_, b_;
     double bound_scale_ = 0;
@@ -152,6 +163,7 @@ void balls_cpu(const Matrix& a, const BallSide& sa, const Matrix& b, const BallS
     check_arg(a.f64 == b.f64, "queries and centres must share a dtype");
     check_arg(sa.in_count && sa.min_radius2 && sa.own_count && sb.in_count && sb.min_radius2 && sb.own_count,
               "every output array must be given");
+    check_arg(!params.inclusive.empty(), "a ball pass needs at least one layer");
     if (a.f64) return BallEngine<double>(a, b, params).run(sa, sb);
     BallEngine<float>(a, b, params).run(sa, sb);
 }

@@ -4,19 +4,21 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "knn_cpu.h"
 
 namespace hf {
 
 struct BallParams {
-    bool inclusive = false;  // d^2 <= r^2 (improved precision/recall) instead of d^2 < r^2 (prdc)
+    // One flag per layer: d^2 <= r^2 (improved precision/recall) instead of d^2 < r^2 (prdc).
+    std::vector<unsigned char> inclusive = {0};
     int n_threads = 0;
     std::string simd = "auto";
     Progress progress;
 };
 
-// Extra memory: O(|a| + threads * |b|) plus per-thread tiles.
+// All layers in one pass over the pairs. Extra memory: O(layers (|a| + threads |b|)) plus per-thread tiles.
 void balls_cpu(const Matrix& a, const BallSide& sa, const Matrix& b, const BallSide& sb, const BallParams& params);
 
 }  // namespace hf

@@ -1,0 +1,402 @@
+"""A reference manifold fitted once on real features, then used to evaluate any number of fake sets.
+
+``Manifold(real, k=(3, 5))`` computes the real set's k-NN radii for every requested k from one
+k-NN pass (the k_max nearest neighbours give every smaller radius). ``evaluate(fake)`` answers
+every containment test of one fake set -- improved precision and recall, density and coverage,
+prdc's convention, rarity -- in one pass over the real x fake pairs, however many k are involved
+(one layer of balls per (k, boundary rule); see :func:`hubness_fast.balls.ball_pass`), adds the
+realism score and the F-score, and, with ``n_boot=``, bootstrap confidence intervals.
+
+Distances: ``metric="euclidean"`` compares float64 squared Euclidean distances of the features with
+float64 squared radii. ``metric="cosine"`` scales every feature vector to unit norm first (in
+float64, stored in the features' dtype) and compares squared Euclidean distances of the scaled
+vectors, which are twice their cosine distances: the same tests, in cosine units.
+
+| metric | reference | k | comparison | radius of |
+| --- | --- | --- | --- | --- |
+| precision / recall | Kynkaanniemi et al. 2019 | 3 | d <= r (inclusive) | real / fake sets |
+| density / coverage | Naeem et al. 2020 (prdc) | 5 | d < r (strict) | real set |
+| prdc convention (all four as the prdc package) | prdc 0.2 | 5 | d < r (strict) | both |
+| rarity score | Han et al. 2022 | 3 | d < r (strict) | real set |
+| realism score | Kynkaenniemi et al. 2019 | 3 | r / d, half of the balls | real set |
+| F-score | 2 P R / (P + R) of the precision and recall above | | | |
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from ._dispatch import describe, run
+from ._inputs import as_matrix, check_int
+from ._types import Device, Progress, Threads
+from .balls import ball_pass
+
+METRICS = ("euclidean", "cosine")
+
+REALISM_BLOCK = 2048  # fake rows per block of the realism pass: 2048 x n_real float64 distances at a time
+
+
+def features_hash(x: np.ndarray) -> str:
+    """SHA-256 of a feature matrix's dtype, shape and bytes (read in blocks: memmaps stay on disk)."""
+    h = hashlib.sha256(f"{x.dtype.str}{tuple(x.shape)}".encode())
+    rows = max(1, (1 << 26) // max(1, x.itemsize * (x.shape[1] if x.ndim == 2 else 1)))
+    for s in range(0, x.shape[0], rows):
+        h.update(np.ascontiguousarray(x[s:s + rows]).tobytes())
+    return h.hexdigest()
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    return metric
+
+
+def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
+    """Rows scaled to unit norm in float64, returned in x's dtype (cosine)."""
+    out = np.empty_like(x)
+    for s in range(0, x.shape[0], 65536):
+        b = np.asarray(x[s:s + 65536], np.float64)
+        norm = np.sqrt((b * b).sum(1))
+        if np.any(norm == 0):
+            raise ValueError(f"{name} row {s + int(np.flatnonzero(norm == 0)[0])} is all zeros: cosine distance is "
+                             f"undefined for it; drop it or use metric='euclidean'")
+        out[s:s + 65536] = b / norm[:, None]
+    return out
+
+
+def _check_finite(m: np.ndarray, name: str) -> None:
+    """One clear message naming the set before any native work (blocks of at most 16 MiB of flags)."""
+    rows = max(1, (1 << 24) // max(1, m.shape[1]))
+    for s in range(0, m.shape[0], rows):
+        ok = np.isfinite(m[s:s + rows]).all(1)
+        if not ok.all():
+            raise ValueError(f"{name} contains NaN or Inf (first at row {s + int(np.flatnonzero(~ok)[0])}); drop or "
+                             f"impute those rows")
+
+
+def _prepare(x: Any, metric: str, name: str) -> np.ndarray:
+    m = as_matrix(x, name)
+    _check_finite(m, name)
+    return _unit_rows(m, name) if metric == "cosine" else m
+
+
+def _ks(k: int | Sequence[int]) -> tuple[int, ...]:
+    ks = (k,) if isinstance(k, (int, np.integer)) else tuple(k)
+    if not ks:
+        raise ValueError("k needs at least one value")
+    return tuple(sorted({check_int(v, "k", minimum=1) for v in ks}))
+
+
+def radii2(x: np.ndarray, ks: Sequence[int], *, n_threads: Threads = None, progress: Progress = False,
+           device: Device = "auto", desc: str = "radii") -> dict[int, np.ndarray]:
+    """Squared distance (float64) from each point to its k-th neighbour (self excluded), for every k
+    in ks, from one k-NN pass with k = max(ks)."""
+    p = describe(x, max(ks), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
+                 progress=progress, desc=desc)
+    dist = np.asarray(run(p, ids=False, distances=True).distances)
+    return {k: np.ascontiguousarray(dist[:, k - 1]) for k in ks}
+
+
+class Containment(NamedTuple):
+    """Outputs of one ball pass between a fake set and the manifold: per layer (k, inclusive),
+    dicts of [n, layers] arrays as :func:`hubness_fast.balls.ball_pass` returns them."""
+
+    layers: tuple[tuple[int, bool], ...]
+    fake: dict[str, np.ndarray]
+    real: dict[str, np.ndarray]
+
+    def column(self, k: int, inclusive: bool) -> int:
+        return self.layers.index((k, inclusive))
+
+
+class RarityResult(NamedTuple):
+    scores: np.ndarray       # float64 [M]
+    ranking: np.ndarray      # int64: fake indices, rarest first (ties: smaller index)
+    in_manifold: np.ndarray  # bool [M]: inside at least one real ball
+
+
+class Evaluation(NamedTuple):
+    """Every k-NN metric of one fake set against a fitted manifold (see the module's table).
+
+    ``intervals``: with ``n_boot``, {name: (low, high)} percentile bootstrap intervals of the
+    scalar metrics (and of the mean rarity and realism scores), else None."""
+
+    precision: float
+    recall: float
+    f_score: float
+    density: float
+    coverage: float
+    prdc: dict[str, float]        # precision, recall, density, coverage as the prdc package (k_dc, strict)
+    rarity: RarityResult
+    realism: np.ndarray | None    # float64 [M], or None with realism=False
+    intervals: dict[str, tuple[float, float]] | None
+
+
+def f_score(precision: float, recall: float, beta: float = 1.0) -> float:
+    """(1 + beta^2) P R / (beta^2 P + R); 0 when both are 0."""
+    den = beta * beta * precision + recall
+    return float((1 + beta * beta) * precision * recall / den) if den > 0 else 0.0
+
+
+def rarity_from_containment(c: Containment, k: int, metric: str, out_of_manifold: str = "exclude") -> RarityResult:
+    """Rarity score (Han et al., 2022) from a pass that holds the (k, strict) layer of real balls."""
+    if out_of_manifold not in ("exclude", "last", "nan"):
+        raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
+    col = c.column(k, False)
+    inside = c.fake["in_count"][:, col] > 0
+    r2 = np.where(inside, c.fake["min_radius2"][:, col], 0.0)
+    scores = np.where(inside, r2 / 2 if metric == "cosine" else np.sqrt(r2), 0.0)
+    idx = np.flatnonzero(inside)
+    ranking = idx[np.lexsort((idx, -scores[idx]))]
+    if out_of_manifold == "last":
+        ranking = np.concatenate([ranking, np.flatnonzero(~inside)])
+    elif out_of_manifold == "nan":
+        scores[~inside] = np.nan
+    return RarityResult(scores, ranking.astype(np.int64), inside)
+
+
+def _bootstrap_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    n = values.shape[0]
+    if n == 0:
+        return np.full(n_boot, np.nan)
+    return np.array([values[rng.integers(0, n, n)].mean() for _ in range(n_boot)])
+
+
+class Manifold:
+    """Real features fitted once: their k-NN radii for every k in ``k`` from one k-NN pass.
+
+    Parameters: ``real`` [N, D] (numpy, torch, a memmap); ``k`` one int or several (every metric
+    asks for its own k and fails clearly when the manifold lacks it); ``metric`` "euclidean" or
+    "cosine"; ``n_threads``, ``progress``, ``device`` as for :func:`hubness_fast.knn`.
+
+    Attributes: ``features`` (as compared: unit rows for cosine), ``k`` (sorted tuple), ``metric``,
+    ``radius2`` {k: float64 [N] squared radii in the compared space}, ``hash`` (features_hash of
+    the features as given).
+    """
+
+    def __init__(self, real: Any, k: int | Sequence[int] = (3, 5), *, metric: str = "euclidean",
+                 n_threads: Threads = None, progress: Progress = False, device: Device = "auto",
+                 radius2: dict[int, np.ndarray] | None = None, hash: str | None = None) -> None:
+        self.metric = _check_metric(metric)
+        self.k = _ks(k)
+        given = as_matrix(real, "real")
+        self._given, self._hash = given, hash
+        self.features = _prepare(given, self.metric, "real")
+        self.n_threads, self.progress, self.device = n_threads, progress, device
+        self._source = getattr(real, "filename", None)  # a memmap's file, recorded by save()
+        if radius2 is None:
+            radius2 = radii2(self.features, self.k, n_threads=n_threads, progress=progress, device=device,
+                             desc="real radii")
+        self.radius2 = {int(kk): np.asarray(v, np.float64) for kk, v in radius2.items()}
+
+    @property
+    def hash(self) -> str:
+        """features_hash of the real features as given (computed on first use)."""
+        if self._hash is None:
+            self._hash = features_hash(self._given)
+        return self._hash
+
+    def __repr__(self) -> str:
+        n, d = self.features.shape
+        return f"Manifold({n} x {d}, k={self.k}, metric={self.metric!r}, hash={self.hash[:12]})"
+
+    # ---- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], *, include_features: bool = True) -> Path:
+        """Write the manifold to ``path`` (.npz): radii, k, metric, the features' hash, and the
+        features themselves (``include_features=True``) or the path of the memmap they came from."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        extra: dict[str, Any] = {}
+        if include_features:
+            extra["features"] = self.features
+        elif self._source:
+            extra["features_path"] = np.array(str(self._source))
+        np.savez(path, k=np.array(self.k), radius2=np.stack([self.radius2[k] for k in self.k], axis=1),
+                 metric=np.array(self.metric), hash=np.array(self.hash), **extra)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], features: Any = None, *, n_threads: Threads = None,
+             progress: Progress = False, device: Device = "auto") -> "Manifold":
+        """Read a saved manifold. ``features`` (an array, or the path of a .npy file, opened as a
+        memmap) is needed when the file holds none; given features must hash to the saved hash.
+
+        Features saved inside the file are the compared ones (unit rows for cosine) and are not
+        re-hashed; features given here are the raw ones and are checked against the hash."""
+        with np.load(path, allow_pickle=False) as z:
+            ks = tuple(int(v) for v in z["k"])
+            r2 = z["radius2"]
+            metric, saved_hash = str(z["metric"]), str(z["hash"])
+            stored = z["features"] if "features" in z.files else None
+            source = str(z["features_path"]) if "features_path" in z.files else None
+        radius2 = {k: np.ascontiguousarray(r2[:, i]) for i, k in enumerate(ks)}
+        if features is None and stored is None and source is None:
+            raise ValueError(f"{path} holds no features: pass features= (the real features it was fitted on)")
+        if features is None and stored is not None:
+            m = cls.__new__(cls)
+            m.metric, m.k, m._hash, m.radius2 = metric, ks, saved_hash, radius2
+            m._given = m.features = stored
+            m.n_threads, m.progress, m.device, m._source = n_threads, progress, device, None
+            return m
+        if features is None:
+            features = source
+        if isinstance(features, (str, os.PathLike)):
+            features = np.load(features, mmap_mode="r")
+        given = as_matrix(features, "features")
+        got = features_hash(given)
+        if got != saved_hash:
+            raise ValueError(f"the features given do not match the manifold saved in {path} (hash {got[:12]} "
+                             f"!= {saved_hash[:12]}): fit a new Manifold on them")
+        if given.shape[0] != r2.shape[0]:
+            raise ValueError(f"{path} has radii for {r2.shape[0]} points but the features have {given.shape[0]}")
+        return cls(features, ks, metric=metric, n_threads=n_threads, progress=progress, device=device,
+                   radius2=radius2, hash=saved_hash)
+
+    @classmethod
+    def cached(cls, real: Any, k: int | Sequence[int] = (3, 5), *, metric: str = "euclidean",
+               cache_dir: str | os.PathLike[str], n_threads: Threads = None, progress: Progress = False,
+               device: Device = "auto") -> "Manifold":
+        """Fit once per (features, k, metric): the radii are kept in ``cache_dir`` under a key made
+        of the features' hash, k and the metric, and loaded (features checked) on later calls."""
+        ks = _ks(k)
+        given = as_matrix(real, "real")
+        digest = features_hash(given)
+        key = hashlib.sha256(f"{digest}-{ks}-{_check_metric(metric)}".encode()).hexdigest()[:24]
+        path = Path(cache_dir) / f"manifold-{key}.npz"
+        if path.exists():
+            return cls.load(path, real, n_threads=n_threads, progress=progress, device=device)
+        m = cls(real, ks, metric=metric, n_threads=n_threads, progress=progress, device=device, hash=digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        m.save(path, include_features=False)
+        return m
+
+    # ---- evaluation -----------------------------------------------------------------------------
+
+    def _need(self, k: int, what: str) -> int:
+        if k not in self.radius2:
+            raise ValueError(f"{what} needs k={k}, but this manifold was fitted with k={self.k}; fit it with "
+                             f"k including {k}")
+        return k
+
+    def prepare_fake(self, fake: Any) -> np.ndarray:
+        """Fake features as the manifold compares them: validated, unit rows for cosine, the real dtype
+        (float64 for both when the dtypes differ)."""
+        f = _prepare(fake, self.metric, "fake")
+        if f.shape[1] != self.features.shape[1]:
+            raise ValueError(f"real features have {self.features.shape[1]} dimensions but fake features have "
+                             f"{f.shape[1]}")
+        return f
+
+    def containment(self, fake: Any, layers: Sequence[tuple[int, bool]], *,
+                    fake_balls: bool = True) -> Containment:
+        """Every layer of balls (k, inclusive) of one fake set in one pass over the real x fake pairs.
+
+        Real balls have the manifold's radii; fake balls (``fake_balls``) the fake set's own k-th
+        neighbour radii (one k-NN pass over the fakes gives them for every k)."""
+        return self._containment(self.prepare_fake(fake), layers, fake_balls)
+
+    def _containment(self, f: np.ndarray, layers: Sequence[tuple[int, bool]], fake_balls: bool) -> Containment:
+        layers = tuple(dict.fromkeys((int(k), bool(inc)) for k, inc in layers))
+        for k, _ in layers:
+            self._need(k, "a ball layer")
+        r = self.features
+        if r.dtype != f.dtype:  # one dtype for the engine; float64 keeps both exact
+            r, f = r.astype(np.float64), f.astype(np.float64)
+        real_r2 = np.stack([self.radius2[k] for k, _ in layers], axis=1)
+        fake_r2 = None
+        if fake_balls:
+            ks = sorted({k for k, _ in layers})
+            fr = radii2(f, ks, n_threads=self.n_threads, progress=self.progress, device=self.device,
+                        desc="fake radii")
+            fake_r2 = np.stack([fr[k] for k, _ in layers], axis=1)
+        sf, sr = ball_pass(f, fake_r2, r, real_r2, inclusive=[inc for _, inc in layers], n_threads=self.n_threads,
+                           progress=self.progress, desc="containment", device=self.device)
+        return Containment(layers, sf, sr)
+
+    def realism(self, fake: Any, *, k: int = 3, clamp_to_percentile: float | None = 50) -> np.ndarray:
+        """Realism score (Kynkaenniemi et al., NeurIPS 2019, Eq. 3) of each fake sample: max over real
+        samples i of r_i / d(fake, real_i), r_i the k-th neighbour distance of real i. As in their
+        release, only the real balls whose radius is at or below the ``clamp_to_percentile``
+        percentile count (None keeps all). Above 1: inside a kept real ball. float64 [M].
+
+        Exact float64 distances, ``REALISM_BLOCK`` fakes at a time (O(M N) work)."""
+        return self._realism(self.prepare_fake(fake), k, clamp_to_percentile)
+
+    def _realism(self, f: np.ndarray, k: int, clamp_to_percentile: float | None) -> np.ndarray:
+        self._need(k, "the realism score")
+        r2 = self.radius2[k]
+        keep = np.ones(r2.shape[0], bool)
+        if clamp_to_percentile is not None:
+            if not 0 < clamp_to_percentile <= 100:
+                raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
+            radius = np.sqrt(r2)
+            keep = radius <= np.percentile(radius, clamp_to_percentile)
+        r64 = np.asarray(self.features[keep], np.float64)
+        rk2 = r2[keep]
+        rn = (r64 * r64).sum(1)
+        out = np.empty(f.shape[0])
+        for s in range(0, f.shape[0], REALISM_BLOCK):
+            fb = np.asarray(f[s:s + REALISM_BLOCK], np.float64)
+            d2 = np.clip((fb * fb).sum(1)[:, None] - 2 * fb @ r64.T + rn[None], 0, None)  # expansion rounding
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # euclidean: r / d; cosine: (r2 / 2) / (d2 / 2). A fake equal to a real centre scores inf.
+                ratio = rk2[None] / d2 if self.metric == "cosine" else np.sqrt(rk2[None]) / np.sqrt(d2)
+            out[s:s + REALISM_BLOCK] = np.nan_to_num(ratio, nan=0.0, posinf=np.inf).max(1)
+        return out
+
+    def evaluate(self, fake: Any, *, k_pr: int = 3, k_dc: int = 5, k_rarity: int = 3, realism: bool = True,
+                 k_realism: int = 3, clamp_to_percentile: float | None = 50, out_of_manifold: str = "exclude",
+                 n_boot: int = 0, confidence: float = 0.95, seed: int = 0) -> Evaluation:
+        """Every k-NN metric of one fake set (the module's table), the containment tests in one pass.
+
+        ``n_boot`` > 0 adds percentile bootstrap intervals at ``confidence``: each metric's
+        per-sample terms are resampled with replacement over the set it averages over (fakes for
+        precision, density and rarity; reals for recall and coverage), both sets' balls held as
+        fitted (the radii are not refitted on each resample, which keeps the intervals cheap and
+        leaves out the variability of the radii themselves). F-scores pair the two resamples.
+        """
+        n_boot = check_int(n_boot, "n_boot", minimum=0)
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+        for k, what in ((k_pr, "precision/recall"), (k_dc, "density/coverage"), (k_rarity, "the rarity score")):
+            self._need(k, what)
+        f = self.prepare_fake(fake)
+        c = self._containment(f, [(k_pr, True), (k_dc, False), (k_rarity, False)], True)
+        pr, dc = c.column(k_pr, True), c.column(k_dc, False)
+        fake_in_pr = c.fake["in_count"][:, pr] > 0
+        real_in_pr = c.real["in_count"][:, pr] > 0
+        fake_dc = c.fake["in_count"][:, dc]
+        real_cov = c.real["own_count"][:, dc] > 0
+        precision, recall = float(fake_in_pr.mean()), float(real_in_pr.mean())
+        density = float((1.0 / k_dc) * fake_dc.mean())  # prdc's order of operations
+        coverage = float(real_cov.mean())
+        prdc = {"precision": float(np.mean(fake_dc > 0)), "recall": float(np.mean(c.real["in_count"][:, dc] > 0)),
+                "density": density, "coverage": coverage}
+        rarity = rarity_from_containment(c, k_rarity, self.metric, out_of_manifold)
+        real_score = self._realism(f, k_realism, clamp_to_percentile) if realism else None
+        intervals = None
+        if n_boot:
+            rng = np.random.default_rng(seed)
+            boot = {
+                "precision": _bootstrap_mean(fake_in_pr.astype(np.float64), n_boot, rng),
+                "recall": _bootstrap_mean(real_in_pr.astype(np.float64), n_boot, rng),
+                "density": (1.0 / k_dc) * _bootstrap_mean(fake_dc.astype(np.float64), n_boot, rng),
+                "coverage": _bootstrap_mean(real_cov.astype(np.float64), n_boot, rng),
+                "prdc_precision": _bootstrap_mean((fake_dc > 0).astype(np.float64), n_boot, rng),
+                "prdc_recall": _bootstrap_mean((c.real["in_count"][:, dc] > 0).astype(np.float64), n_boot, rng),
+                "rarity_mean": _bootstrap_mean(rarity.scores[rarity.in_manifold], n_boot, rng),
+            }
+            boot["f_score"] = np.array([f_score(p, r) for p, r in zip(boot["precision"], boot["recall"])])
+            if real_score is not None:
+                boot["realism_mean"] = _bootstrap_mean(real_score[np.isfinite(real_score)], n_boot, rng)
+            lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
+            intervals = {name: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi)))
+                         for name, v in boot.items()}
+        return Evaluation(precision, recall, f_score(precision, recall), density, coverage, prdc, rarity,
+                          real_score, intervals)

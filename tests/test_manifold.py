@@ -1,0 +1,240 @@
+"""The fitted reference manifold against float64 brute force, the one-call shortcuts and itself."""
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast import manifold as manifold_mod
+from hubness_fast import metrics
+from hubness_fast.manifold import Manifold
+from oracles import brute_prdc, kth_radius2, sq_dists
+
+
+def unit(x):
+    x = np.asarray(x, np.float64)
+    return x / np.sqrt((x * x).sum(1))[:, None]
+
+
+def with_ties(rng, n, d, shift=0.0):
+    """Integer grid points: many exactly equal distances, and duplicated rows."""
+    x = rng.integers(-2, 3, size=(n, d)).astype(np.float64) + shift
+    x[n // 2:n // 2 + 10] = x[:10]  # duplicates
+    return x
+
+
+@pytest.fixture(params=["gauss", "ties"])
+def sets(request, rng):
+    if request.param == "gauss":
+        return rng.standard_normal((300, 12)), rng.standard_normal((260, 12)) * 1.2 + 0.2
+    return with_ties(rng, 300, 6), with_ties(rng, 260, 6, shift=0.5)
+
+
+def oracle(real, fake, metric="euclidean"):
+    """Every metric of the module's table by its formula on full float64 matrices."""
+    if metric == "cosine":
+        real, fake = unit(real), unit(fake)
+    pr = brute_prdc(real, fake, 3, inclusive=True)
+    dc = brute_prdc(real, fake, 5)
+    rr3 = kth_radius2(real, 3)
+    d = sq_dists(real, fake)
+    inside = d < rr3[:, None]
+    r2 = np.where(inside, rr3[:, None], np.inf).min(0)
+    rarity = np.where(np.isfinite(r2), r2 / 2 if metric == "cosine" else np.sqrt(r2), 0.0)
+    radius = np.sqrt(rr3)
+    keep = radius <= np.percentile(radius, 50)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = rr3[keep, None] / d[keep] if metric == "cosine" else radius[keep, None] / np.sqrt(d[keep])
+    realism = np.nan_to_num(ratio, nan=0.0, posinf=np.inf).max(0)
+    return pr, dc, rarity, inside.any(0), realism
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_evaluate_matches_every_reference_formula(sets, metric):
+    real, fake = sets
+    if metric == "cosine":
+        real, fake = real + 3.0, fake + 3.0  # no zero rows
+    ev = Manifold(real, (3, 5), metric=metric).evaluate(fake)
+    pr, dc, rarity, in_manifold, realism = oracle(real, fake, metric)
+    assert (ev.precision, ev.recall) == pytest.approx((pr["precision"], pr["recall"]), abs=1e-12)
+    assert (ev.density, ev.coverage) == pytest.approx((dc["density"], dc["coverage"]), abs=1e-12)
+    assert ev.prdc == pytest.approx(dc, abs=1e-12)
+    p, r = pr["precision"], pr["recall"]
+    assert ev.f_score == pytest.approx(2 * p * r / (p + r) if p + r else 0.0, abs=1e-12)
+    np.testing.assert_array_equal(ev.rarity.in_manifold, in_manifold)
+    np.testing.assert_allclose(ev.rarity.scores, rarity, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(ev.realism, realism, rtol=1e-9)
+    assert ev.intervals is None
+
+
+def test_shortcuts_equal_the_fitted_manifold(sets):
+    real, fake = sets
+    m = Manifold(real, (3, 5))
+    ev = m.evaluate(fake)
+    assert tuple(metrics.precision_recall(real, fake)) == (ev.precision, ev.recall)
+    assert tuple(metrics.density_coverage(real, fake)) == (ev.density, ev.coverage)
+    assert metrics.prdc(real, fake, k=5) == ev.prdc
+    rs = metrics.rarity_score(real, fake, k=3)
+    np.testing.assert_array_equal(rs.scores, ev.rarity.scores)
+    np.testing.assert_array_equal(rs.ranking, ev.rarity.ranking)
+    np.testing.assert_array_equal(metrics.realism_score(real, fake), ev.realism)
+
+
+def test_matches_prdc_package(rng):
+    prdc_pkg = pytest.importorskip("prdc")
+    real, fake = rng.standard_normal((400, 16)), rng.standard_normal((350, 16)) + 0.3
+    want = prdc_pkg.compute_prdc(real, fake, nearest_k=5)
+    got = Manifold(real, (3, 5)).evaluate(fake, realism=False).prdc
+    assert got == pytest.approx(want, abs=1e-12)
+
+
+def test_several_k_in_one_pass_equal_one_k_at_a_time(sets):
+    real, fake = sets
+    m = Manifold(real, (2, 3, 5, 7))
+    for k in (2, 3, 5, 7):
+        np.testing.assert_array_equal(m.radius2[k], Manifold(real, k).radius2[k])
+        np.testing.assert_allclose(m.radius2[k], kth_radius2(real, k), rtol=1e-13)  # numpy sums in another order
+    layers = [(3, True), (5, False), (7, True), (2, False)]
+    together = m.containment(fake, layers)
+    for col, layer in enumerate(layers):
+        alone = m.containment(fake, [layer])
+        for side in ("fake", "real"):
+            for key in ("in_count", "own_count", "min_radius2"):
+                np.testing.assert_array_equal(getattr(together, side)[key][:, col], getattr(alone, side)[key][:, 0])
+
+
+def test_one_knn_pass_for_all_radii(monkeypatch, rng):
+    calls = []
+    real = rng.standard_normal((200, 8))
+    original = manifold_mod.radii2
+    monkeypatch.setattr(manifold_mod, "radii2", lambda x, ks, **kw: calls.append(tuple(ks)) or original(x, ks, **kw))
+    Manifold(real, (3, 5, 9))
+    assert calls == [(3, 5, 9)]
+
+
+def test_save_load_round_trip(tmp_path, rng):
+    real, fake = rng.standard_normal((250, 10)).astype(np.float32), rng.standard_normal((200, 10)).astype(np.float32)
+    m = Manifold(real, (3, 5))
+    want = m.evaluate(fake)
+    for include in (True, False):
+        path = m.save(tmp_path / f"m{include}", include_features=include)
+        assert path.suffix == ".npz"
+        back = Manifold.load(path, None if include else real)
+        assert back.k == (3, 5) and back.metric == "euclidean" and back.hash == m.hash
+        for k in (3, 5):
+            np.testing.assert_array_equal(back.radius2[k], m.radius2[k])
+        got = back.evaluate(fake)
+        assert (got.precision, got.recall, got.density, got.coverage) == \
+            (want.precision, want.recall, want.density, want.coverage)
+        np.testing.assert_array_equal(got.realism, want.realism)
+
+
+def test_load_from_a_memmap_path(tmp_path, rng):
+    real = rng.standard_normal((150, 6))
+    np.save(tmp_path / "real.npy", real)
+    mm = np.load(tmp_path / "real.npy", mmap_mode="r")
+    m = Manifold(mm, 3)
+    path = m.save(tmp_path / "m.npz", include_features=False)
+    back = Manifold.load(path)  # the memmap's file is recorded and re-hashed
+    np.testing.assert_array_equal(back.radius2[3], m.radius2[3])
+    assert Manifold.load(path, tmp_path / "real.npy").hash == m.hash
+
+
+def test_hash_mismatch_and_missing_features(tmp_path, rng):
+    real = rng.standard_normal((120, 5))
+    path = Manifold(real, 3).save(tmp_path / "m.npz", include_features=False)
+    other = real.copy()
+    other[7, 2] += 1e-9
+    with pytest.raises(ValueError, match="do not match"):
+        Manifold.load(path, other)
+    with pytest.raises(ValueError, match="holds no features"):
+        Manifold.load(path)
+
+
+def test_cached_fits_once(tmp_path, monkeypatch, rng):
+    real = rng.standard_normal((160, 7))
+    calls = []
+    original = manifold_mod.radii2
+    monkeypatch.setattr(manifold_mod, "radii2", lambda x, ks, **kw: calls.append(1) or original(x, ks, **kw))
+    a = Manifold.cached(real, (3, 5), cache_dir=tmp_path)
+    b = Manifold.cached(real, (3, 5), cache_dir=tmp_path)
+    assert len(calls) == 1 and len(list(tmp_path.glob("manifold-*.npz"))) == 1
+    np.testing.assert_array_equal(a.radius2[5], b.radius2[5])
+    Manifold.cached(real, (3, 5), metric="cosine", cache_dir=tmp_path)  # another key
+    assert len(calls) == 2
+
+
+def test_bootstrap_intervals_follow_their_definition(rng):
+    real, fake = rng.standard_normal((300, 8)), rng.standard_normal((280, 8)) + 0.4
+    m = Manifold(real, (3, 5))
+    ev = m.evaluate(fake, n_boot=200, seed=3)
+    again = m.evaluate(fake, n_boot=200, seed=3)
+    assert ev.intervals == again.intervals
+    for name in ("precision", "recall", "density", "coverage", "f_score", "prdc_precision", "prdc_recall",
+                 "rarity_mean", "realism_mean"):
+        lo, hi = ev.intervals[name]
+        assert lo <= hi, name
+    for name, value in (("precision", ev.precision), ("recall", ev.recall), ("density", ev.density),
+                        ("coverage", ev.coverage), ("f_score", ev.f_score)):
+        lo, hi = ev.intervals[name]
+        assert lo <= value <= hi, name
+    # the documented resampling, written out: fakes' indicators for precision, first in the draw order
+    c = m.containment(fake, [(3, True)])
+    ind = (c.fake["in_count"][:, 0] > 0).astype(float)
+    g = np.random.default_rng(3)
+    boot = [ind[g.integers(0, ind.size, ind.size)].mean() for _ in range(200)]
+    assert ev.intervals["precision"] == pytest.approx((np.percentile(boot, 2.5), np.percentile(boot, 97.5)))
+
+
+def test_efficient_precision_recall_matches_its_definition(rng):
+    real, fake = rng.standard_normal((400, 20)), rng.standard_normal((380, 20)) * 1.1 + 0.2
+    got = metrics.efficient_precision_recall(real, fake, k=3, hub_k=3, level=3)
+
+    def hubs(x):
+        d = sq_dists(x, x)
+        np.fill_diagonal(d, np.inf)
+        idx = np.broadcast_to(np.arange(len(x)), d.shape)
+        order = np.lexsort((idx, d), axis=1)
+        counts = np.bincount(order[:, :3].ravel(), minlength=len(x))
+        return counts > 3, np.sort(d, 1)[:, 2]
+
+    hr, rr = hubs(real)
+    hf_, fr = hubs(fake)
+    d = sq_dists(real[hr], fake[hf_])
+    precision = (d <= rr[hr][:, None]).any(0).mean()
+    recall = (d <= fr[hf_][None, :]).any(1).mean()
+    assert (got.precision, got.recall) == pytest.approx((precision, recall), abs=1e-12)
+    assert (got.real_hubs, got.fake_hubs) == (hr.sum(), hf_.sum())
+    full = metrics.precision_recall(real, fake)
+    assert abs(got.precision - full.precision) < 0.5 and abs(got.recall - full.recall) < 0.5
+    with pytest.raises(ValueError, match="lower the level"):
+        metrics.efficient_precision_recall(real, fake, level=10_000)
+
+
+def test_bad_input(rng):
+    real = rng.standard_normal((50, 4))
+    m = Manifold(real, (3, 5))
+    with pytest.raises(ValueError, match="dimensions"):
+        m.evaluate(rng.standard_normal((40, 5)))
+    with pytest.raises(ValueError, match="k"):
+        Manifold(real[:4], 5)  # k larger than the set allows
+    with pytest.raises(ValueError, match="k"):
+        m.evaluate(rng.standard_normal((4, 4)))  # the fakes' own radii need k = 5 neighbours
+    bad = rng.standard_normal((40, 4))
+    bad[13, 1] = np.nan
+    with pytest.raises(ValueError, match="fake contains NaN or Inf .first at row 13"):
+        m.evaluate(bad)
+    with pytest.raises(ValueError, match="real contains NaN"):
+        Manifold(bad, 3)
+    with pytest.raises(ValueError, match="fitted with k"):
+        m.evaluate(rng.standard_normal((40, 4)), k_pr=7)
+    with pytest.raises(ValueError, match="metric"):
+        Manifold(real, 3, metric="sqeuclidean")
+    zero = real.copy()
+    zero[3] = 0
+    with pytest.raises(ValueError, match="all zeros"):
+        Manifold(zero, 3, metric="cosine")
+    with pytest.raises(ValueError, match="n_boot"):
+        m.evaluate(real, n_boot=-1)
+
+
+def test_top_level_export():
+    assert hf.Manifold is Manifold
