@@ -28,6 +28,7 @@ $(VENV)/.test-deps: $(VENV)/.demo-deps
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps
 	$(PIP) install --quiet pytest-benchmark faiss-cpu
+	$(PIP) install --quiet --no-deps torch-fidelity  # its array PRC only; its torchvision extractors do not import here
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)

@@ -173,6 +173,9 @@ class Manifold:
     asks for its own k and fails clearly when the manifold lacks it); ``metric`` "euclidean" or
     "cosine"; ``n_threads``, ``progress``, ``device`` as for :func:`hubness_fast.knn`.
 
+    ``radius2``, ``hash`` and ``compared`` rebuild a manifold without a k-NN pass (``load`` uses them):
+    the radii, the features' hash, and whether ``real`` is already as compared.
+
     Attributes: ``features`` (as compared: unit rows for cosine), ``k`` (sorted tuple), ``metric``,
     ``radius2`` {k: float64 [N] squared radii in the compared space}, ``hash`` (features_hash of
     the features as given).
@@ -180,12 +183,14 @@ class Manifold:
 
     def __init__(self, real: Any, k: int | Sequence[int] = (3, 5), *, metric: str = "euclidean",
                  n_threads: Threads = None, progress: Progress = False, device: Device = "auto",
-                 radius2: dict[int, np.ndarray] | None = None, hash: str | None = None) -> None:
+                 radius2: dict[int, np.ndarray] | None = None, hash: str | None = None,
+                 compared: bool = False) -> None:
         self.metric = _check_metric(metric)
         self.k = _ks(k)
         given = as_matrix(real, "real")
         self._given, self._hash = given, hash
-        self.features = _prepare(given, self.metric, "real")
+        # compared=True: real is already as compared (unit rows for cosine), e.g. read back from a file
+        self.features = given if compared else _prepare(given, self.metric, "real")
         self.n_threads, self.progress, self.device = n_threads, progress, device
         self._source = getattr(real, "filename", None)  # a memmap's file, recorded by save()
         if radius2 is None:
@@ -239,11 +244,8 @@ class Manifold:
         if features is None and stored is None and source is None:
             raise ValueError(f"{path} holds no features: pass features= (the real features it was fitted on)")
         if features is None and stored is not None:
-            m = cls.__new__(cls)
-            m.metric, m.k, m._hash, m.radius2 = metric, ks, saved_hash, radius2
-            m._given = m.features = stored
-            m.n_threads, m.progress, m.device, m._source = n_threads, progress, device, None
-            return m
+            return cls(stored, ks, metric=metric, n_threads=n_threads, progress=progress, device=device,
+                       radius2=radius2, hash=saved_hash, compared=True)
         if features is None:
             features = source
         if isinstance(features, (str, os.PathLike)):

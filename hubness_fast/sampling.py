@@ -70,6 +70,12 @@ class Latents(NamedTuple):
     hub_values: np.ndarray | None = None
     w_tail: np.ndarray | None = None
 
+    def rows(self, start: int, stop: int) -> "Latents":
+        """Latents start..stop-1 (every field that is set, sliced alike)."""
+        z, w, labels, hubs, tail = (None if f is None else f[start:stop] for f in self)
+        assert z is not None
+        return Latents(z, w, labels, hubs, tail)
+
 
 class Samples(NamedTuple):
     """What ``sample`` returns.
@@ -127,7 +133,7 @@ class LatentSampler:
         self.stats: dict[str, float] = {}
 
     # -- where latents come from ------------------------------------------------------
-    def _adapter(self, G: Any) -> GeneratorAdapter:
+    def adapter(self, G: Any) -> GeneratorAdapter:
         """G's adapter; a plain G(z) without z_dim takes the sampler's latent_dim."""
         if detect_family(G) == "callable" and not isinstance(G, GeneratorAdapter) and self.latent_dim is not None:
             return as_generator(G, "callable", z_dim=self.latent_dim)
@@ -135,7 +141,7 @@ class LatentSampler:
 
     def _latent_side(self, G: Any = None) -> GeneratorAdapter:
         """The adapter that draws (and maps) latents: the mapping when given, else G's adapter."""
-        gen = self._adapter(G) if G is not None else None
+        gen = self.adapter(G) if G is not None else None
         if self.mapping is not None:
             known = getattr(self.mapping, "z_dim", None) or (gen.z_dim if gen else None)
             if self.latent_dim is not None and known is not None and int(known) != self.latent_dim:
@@ -224,7 +230,7 @@ class LatentSampler:
         batch_size = check_int(batch_size, "batch_size")
         if output not in ("float", "uint8"):
             raise ValueError(f"output must be 'float' or 'uint8', got {output!r}")
-        gen = self._adapter(G)
+        gen = self.adapter(G)
         if device is not None and gen.module is not None and hasattr(gen.module, "to"):
             gen.module.to(device)
         lat = self.latents(gen, n, classes)

@@ -18,14 +18,34 @@
 namespace hf {
 namespace {
 
-// Per-point outputs of one set, owned by one thread while it works on a pair.
+// Per-point outputs of one set, written by one thread while it works on a
+// pair: either the caller's output arrays themselves (no copy) or a thread's
+// own storage, summed into them after the join.
 struct Tally {
-    std::vector<int64_t> in_count, own_count;
-    std::vector<double> min_radius2;
-    explicit Tally(int64_t n)
-        : in_count(n, 0), own_count(n, 0), min_radius2(n, std::numeric_limits<double>::infinity()) {}
+    int64_t *in_count, *own_count;
+    double* min_radius2;
+    int64_t n;
+    std::vector<int64_t> counts;  // own storage (empty for a view of the outputs)
+    std::vector<double> mins;
+
+    Tally(const BallSide& out, int64_t cells) : in_count(out.in_count), own_count(out.own_count),
+                                                 min_radius2(out.min_radius2), n(cells) { reset(); }
+    explicit Tally(int64_t cells) : n(cells), counts(2 * cells), mins(cells) {
+        in_count = counts.data();
+        own_count = counts.data() + cells;
+        min_radius2 = mins.data();
+        reset();
+    }
+    Tally(const Tally&) = delete;
+    Tally(Tally&& o) noexcept = default;  // vectors keep their buffers: the pointers stay valid
+
+    void reset() {
+        std::fill(in_count, in_count + n, 0);
+        std::fill(own_count, own_count + n, 0);
+        std::fill(min_radius2, min_radius2 + n, std::numeric_limits<double>::infinity());
+    }
     void add(const Tally& o) {
-        for (size_t i = 0; i < in_count.size(); ++i) {
+        for (int64_t i = 0; i < n; ++i) {
             in_count[i] += o.in_count[i];
             own_count[i] += o.own_count[i];
             min_radius2[i] = std::min(min_radius2[i], o.min_radius2[i]);
@@ -50,8 +70,11 @@ public:
         a_r2_ = reject_radii(sa.radius2, a_.n, layers_);
         b_r2_ = reject_radii(sb.radius2, b_.n, layers_);
         const int64_t nab = ceil_div(a_.n, kBlock), nbb = ceil_div(b_.n, kBlock);
-        Tally ta(a_.n * layers_);
-        std::vector<Tally> tb(threads_, Tally(b_.n * layers_));  // b-side counts per thread, summed at the end
+        Tally ta(sa, a_.n * layers_);  // a's rows belong to one thread at a time: written in place
+        std::vector<Tally> tb;          // b's counts: thread 0 writes in place, the others keep their own
+        tb.reserve(threads_);
+        tb.emplace_back(sb, b_.n * layers_);
+        for (int t = 1; t < threads_; ++t) tb.emplace_back(b_.n * layers_);
         const bool prepack = prepack_fits(d_);
         TileRunner runner(p_.progress);
         runner.run([&](Workspace& ws) {
@@ -65,8 +88,6 @@ public:
             }
         }, threads_, nab * nbb, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
         for (int t = 1; t < threads_; ++t) tb[0].add(tb[t]);
-        emit(ta, sa);
-        emit(tb[0], sb);
     }
 
 private:
@@ -136,11 +157,6 @@ private:
         return inclusive ? exact <= r2 : exact < r2;
     }
 
-    static void emit(const Tally& t, const BallSide& s) {
-        std::copy(t.in_count.begin(), t.in_count.end(), s.in_count);
-        std::copy(t.own_count.begin(), t.own_count.end(), s.own_count);
-        std::copy(t.min_radius2.begin(), t.min_radius2.end(), s.min_radius2);
-    }
 
     const BallParams& p_;
     const Kernels& kern_;

@@ -1,0 +1,468 @@
+"""features(): images, folders and generators through callables and TorchScript detectors."""
+import os
+import warnings
+import weakref
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from hubness_fast.features import NotCachedWarning, TorchScriptDetector, features
+from hubness_fast.generators import as_generator
+from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler, sample
+from standins import PlainGenerator, StyleGANStandIn
+
+
+class TinyDetector(nn.Module):
+    """NVIDIA's detector interface: uint8 [N, 3, H, W] in (asserted), features out with return_features=True.
+
+    Features: each channel's 4 x 4 block sums (integers) times a fixed integer projection, so
+    they are exact whatever the batch size or BLAS path."""
+
+    def __init__(self, dim: int = 16, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("proj", torch.randint(-3, 4, (48, dim), generator=g))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        assert x.dtype == torch.uint8
+        assert x.dim() == 4 and x.shape[1] == 3
+        n, c, h, w = x.shape
+        blocks = x.long().reshape(n, c, 4, h // 4, 4, w // 4).sum(5).sum(3).reshape(n, 48)
+        f = (blocks @ self.proj).float()
+        if return_features:
+            return f
+        return f.softmax(1)
+
+
+@pytest.fixture(scope="module")
+def detector_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("detector") / "tiny.pt"
+    save_scripted(TinyDetector(), path)
+    return path
+
+
+def save_scripted(module, path):
+    """A TorchScript file like NVIDIA's detectors (torch 2.13 deprecates jit.script; the files are TorchScript)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+        torch.jit.script(module).save(str(path))
+
+
+def oracle(images_u8):
+    """The tiny detector's features computed directly in numpy (int64), grey repeated to RGB."""
+    x = np.asarray(images_u8, dtype=np.int64)
+    if x.shape[1] == 1:
+        x = np.repeat(x, 3, axis=1)
+    n, c, h, w = x.shape
+    blocks = x.reshape(n, c, 4, h // 4, 4, w // 4).sum(axis=(3, 5)).reshape(n, 48)
+    return (blocks @ TinyDetector().proj.numpy()).astype(np.float32)
+
+
+def nvidia_uint8(x):
+    return (torch.as_tensor(x) * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+class Recorder:
+    """A callable extractor: flattened pixels as features; counts calls, keeps the largest batch."""
+
+    def __init__(self, cache_key=None):
+        self.calls, self.largest, self.seen = 0, 0, []
+        if cache_key is not None:
+            self.cache_key = cache_key
+
+    def __call__(self, x):
+        assert isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.ndim == 4
+        self.calls += 1
+        self.largest = max(self.largest, len(x))
+        return x.flatten(1).double()
+
+
+def images_u8(n=20, c=3, h=8, w=12, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, c, h, w), dtype=np.uint8)
+
+
+# -- shapes, batching, conversion ---------------------------------------------------------
+
+def test_detector_by_path_shapes_dtype_and_oracle(detector_path):
+    x = images_u8(20)
+    out = features(x, detector_path, progress=False)
+    assert out.shape == (20, 16) and out.dtype == np.float32
+    np.testing.assert_array_equal(out, oracle(x))
+    same = features(torch.from_numpy(x), str(detector_path), progress=True)  # str path, torch input, a bar
+    np.testing.assert_array_equal(same, out)
+    det = TorchScriptDetector(detector_path)
+    np.testing.assert_array_equal(features(x, det, progress=False), out)
+    assert det.cache_key == TorchScriptDetector(detector_path).cache_key
+
+
+def test_same_features_for_any_batch_size(detector_path):
+    x = images_u8(70, h=12, w=8, seed=1)
+    runs = [features(x, detector_path, batch_size=b, progress=False) for b in (1, 7, 64)]
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r, runs[0])
+    np.testing.assert_array_equal(runs[0], oracle(x))
+
+
+def test_deterministic(detector_path):
+    x = images_u8(9, seed=2)
+    a = features(x, detector_path, progress=False)
+    b = features(x.copy(), detector_path, progress=False)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_float_images_converted_as_nvidia_does(dtype):
+    x = torch.linspace(-1.3, 1.3, 2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    x = x[torch.randperm(2, generator=torch.Generator().manual_seed(0))].to(dtype)
+    rec = Recorder()
+    out = features(x, rec, progress=False)
+    expected = nvidia_uint8(x.float() if dtype == torch.float16 else x).flatten(1).double().numpy()
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.float64  # the extractor's float64 is kept
+    np.testing.assert_array_equal(features(x.numpy(), rec, progress=False), expected)  # numpy in: the same
+    assert expected.min() == 0 and expected.max() == 255  # clamped at both ends
+
+
+def test_uint8_and_its_float_equivalent_agree(detector_path):
+    G = StyleGANStandIn()
+    imgs = sample(G, 6, method="random", seed=0, progress=False).images
+    np.testing.assert_array_equal(features(imgs, detector_path, progress=False),
+                                  oracle(nvidia_uint8(imgs).numpy()))
+
+
+def test_grey_is_repeated_to_three_channels(detector_path):
+    grey = images_u8(11, c=1, seed=3)
+    out = features(grey, detector_path, batch_size=4, progress=False)
+    np.testing.assert_array_equal(out, features(np.repeat(grey, 3, axis=1), detector_path, progress=False))
+    rec = Recorder()  # a callable sees the channels as they are
+    assert features(grey, rec, progress=False).shape == (11, 8 * 12)
+
+
+# -- folders --------------------------------------------------------------------------------
+
+def write_folder(folder, images_chw, suffix=".png"):
+    folder.mkdir(exist_ok=True)
+    for i, im in enumerate(images_chw):
+        arr = im[0] if im.shape[0] == 1 else im.transpose(1, 2, 0)
+        Image.fromarray(arr).save(folder / f"img{i:03d}{suffix}")
+
+
+def test_folder_png_in_sorted_order(tmp_path, detector_path):
+    x = images_u8(13, seed=4)
+    write_folder(tmp_path / "rgb", x)
+    (tmp_path / "rgb" / "notes.txt").write_text("not an image")
+    np.testing.assert_array_equal(features(tmp_path / "rgb", detector_path, batch_size=5, progress=False), oracle(x))
+    rec = Recorder()
+    np.testing.assert_array_equal(features(str(tmp_path / "rgb"), rec, progress=False), x.reshape(13, -1))
+
+
+def test_folder_grey_rgba_mixed_and_jpeg(tmp_path):
+    grey = images_u8(4, c=1, seed=5)
+    write_folder(tmp_path / "grey", grey)
+    rec = Recorder()
+    np.testing.assert_array_equal(features(tmp_path / "grey", rec, progress=False), grey.reshape(4, -1))
+    rgba = np.random.default_rng(6).integers(0, 256, (3, 8, 12, 4), dtype=np.uint8)
+    (tmp_path / "rgba").mkdir()
+    for i, im in enumerate(rgba):
+        Image.fromarray(im, "RGBA").save(tmp_path / "rgba" / f"{i}.png")
+    np.testing.assert_array_equal(features(tmp_path / "rgba", rec, progress=False),
+                                  rgba[..., :3].transpose(0, 3, 1, 2).reshape(3, -1))
+    mixed = tmp_path / "mixed"  # grey and RGB together: all read as RGB
+    write_folder(mixed, images_u8(2, seed=7))
+    Image.fromarray(grey[0, 0]).save(mixed / "zz_grey.png")
+    out = features(mixed, rec, progress=False)
+    assert out.shape == (3, 3 * 8 * 12)
+    np.testing.assert_array_equal(out[2].reshape(3, 8, 12), np.repeat(grey[0], 3, axis=0))
+    write_folder(tmp_path / "jpg", images_u8(3, seed=8), suffix=".JPG")
+    assert features(tmp_path / "jpg", rec, progress=False).shape == (3, 3 * 8 * 12)
+
+
+def test_folder_errors(tmp_path, detector_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "sub").mkdir()
+    with pytest.raises(ValueError, match="holds no"):
+        features(tmp_path / "empty", detector_path, progress=False)
+    with pytest.raises(ValueError, match="is not a folder"):
+        features(tmp_path / "missing", detector_path, progress=False)
+    write_folder(tmp_path / "sizes", images_u8(2, seed=9))
+    Image.fromarray(images_u8(1, h=4, w=4)[0].transpose(1, 2, 0)).save(tmp_path / "sizes" / "grid.png")
+    with pytest.raises(ValueError, match=r"differ in size.*grid\.png.*move it out"):
+        features(tmp_path / "sizes", detector_path, progress=False)
+    (tmp_path / "wide").mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint16)).save(tmp_path / "wide" / "a.png")
+    with pytest.raises(ValueError, match="only 8-bit"):
+        features(tmp_path / "wide", detector_path, progress=False)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="cannot read"):
+        features(tmp_path / "broken", detector_path, progress=False)
+
+
+# -- generators -----------------------------------------------------------------------------
+
+def test_generator_with_random_sampler_equals_sampled_images(detector_path):
+    G = StyleGANStandIn()
+    got = features(G, detector_path, n=45, sampler=RandomSampler(space="w", seed=1), batch_size=16, progress=False)
+    ref = sample(G, 45, method="random", seed=1, progress=False).images
+    np.testing.assert_array_equal(got, features(ref, detector_path, progress=False))
+    assert got.shape == (45, 16)
+    default = features(G, detector_path, n=10, batch_size=4, progress=False)  # no sampler: the prior, seed 0
+    np.testing.assert_array_equal(default, features(sample(G, 10, method="random", seed=0, progress=False).images,
+                                                    detector_path, progress=False))
+
+
+def test_generator_with_hubness_sampler_equals_sampled_images(detector_path):
+    G = StyleGANStandIn()
+    sampler = HubnessSampler(k=5, threshold=9, pool_size=700, seed=3, space="w")
+    got = features(G, detector_path, n=30, sampler=sampler, batch_size=7, progress=False)
+    ref = sample(G, 30, method="hubs", k=5, threshold=9, pool_size=700, seed=3, progress=False).images
+    np.testing.assert_array_equal(got, features(ref, detector_path, progress=False))
+    assert sampler.stats["kept"] >= 30  # the sampler did the choosing
+
+
+def test_generator_with_truncation_cutoff_and_plain_callable(detector_path):
+    G = StyleGANStandIn()
+    got = features(G, detector_path, n=9, sampler=TruncationSampler(psi=0.6, truncation_cutoff=3, seed=0, space="w"),
+                   batch_size=4, progress=False)
+    ref = sample(G, 9, "truncation", psi=0.6, truncation_cutoff=3, seed=0, progress=False).images
+    np.testing.assert_array_equal(got, features(ref, detector_path, progress=False))
+    P = PlainGenerator()  # G(z) with no z_dim, 1 x 8 x 8 grey images: the sampler gives the size
+    got = features(P, detector_path, n=11, sampler=RandomSampler(12, seed=2), batch_size=5, progress=False)
+    ref = sample(P, 11, method="random", seed=2, progress=False, generator_options={"z_dim": 12}).images
+    np.testing.assert_array_equal(got, oracle(nvidia_uint8(ref).numpy()))
+    adapter = as_generator(P, "callable", z_dim=12)
+    np.testing.assert_array_equal(features(adapter, detector_path, n=11, sampler=RandomSampler(seed=2),
+                                           batch_size=5, progress=False), got)
+
+
+def test_conditional_generator_takes_classes(detector_path):
+    G = StyleGANStandIn(c_dim=3)
+    got = features(G, detector_path, n=8, sampler=RandomSampler(space="w", seed=4), classes=[0, 2], progress=False)
+    ref = sample(G, 8, method="random", classes=[0, 2], seed=4, progress=False).images
+    np.testing.assert_array_equal(got, features(ref, detector_path, progress=False))
+    with pytest.raises(ValueError, match="conditional"):
+        features(G, detector_path, n=8, progress=False)
+
+
+def test_generator_holds_one_batch_of_images_at_a_time():
+    G = StyleGANStandIn()
+    events, alive = [], []
+
+    class Watch(Recorder):
+        def __call__(self, x):
+            # every earlier batch is gone by the time the next one is extracted
+            assert all(ref() is None for ref in alive), "an earlier batch of images is still held"
+            alive.append(weakref.ref(x))
+            events.append(("extract", len(x)))
+            return super().__call__(x)
+
+    G.synthesis.register_forward_hook(lambda module, args, out: events.append(("render", len(out))))
+    watch, n, batch = Watch(), 50, 8
+    out = features(G, watch, n=n, sampler=RandomSampler(space="w", seed=0), batch_size=batch, progress=False)
+    assert out.shape == (n, 3 * 16 * 16) and n > batch
+    assert watch.largest == batch and watch.calls == -(-n // batch)
+    sizes = [batch] * (n // batch) + [n % batch]
+    assert events == [e for s in sizes for e in (("render", s), ("extract", s))]  # render, extract, render, ...
+
+
+# -- cache ----------------------------------------------------------------------------------
+
+def test_cache_array_source(tmp_path):
+    x = images_u8(10, seed=10)
+    rec = Recorder(cache_key="flatten-v1")
+    a = features(x, rec, batch_size=4, cache_dir=tmp_path, progress=False)
+    assert rec.calls == 3 and len(list(tmp_path.glob("*.npy"))) == 1
+    b = features(x.copy(), rec, batch_size=3, cache_dir=tmp_path, progress=False)
+    assert rec.calls == 3  # loaded, not computed
+    np.testing.assert_array_equal(a, b)
+    assert b.dtype == a.dtype
+    same_pixels = (torch.from_numpy(x).double() - 127.75) / 127.5  # float images converting to the same uint8
+    features(same_pixels, rec, cache_dir=tmp_path, progress=False)
+    assert rec.calls == 3
+    y = x.copy()
+    y[3, 0, 0, 0] ^= 1
+    features(y, rec, cache_dir=tmp_path, progress=False)
+    assert rec.calls == 4  # one pixel changed: computed
+    other = Recorder(cache_key="flatten-v2")
+    features(x, other, cache_dir=tmp_path, progress=False)
+    assert other.calls == 1  # another extractor: computed
+    assert len(list(tmp_path.glob("*.npy"))) == 3 and not list(tmp_path.glob(".features-*"))
+
+
+def test_cache_torchscript_keyed_by_file_content(tmp_path, detector_path):
+    class Counting(TorchScriptDetector):
+        calls = 0
+
+        def __call__(self, images):
+            Counting.calls += 1
+            return super().__call__(images)
+
+    x = images_u8(6, seed=11)
+    a = features(x, Counting(detector_path), cache_dir=tmp_path / "c", progress=False)
+    b = features(x, Counting(detector_path), cache_dir=tmp_path / "c", progress=False)
+    assert Counting.calls == 1
+    np.testing.assert_array_equal(a, b)
+    features(x, detector_path, cache_dir=tmp_path / "c", progress=False)  # by path: same file, same key
+    assert len(list((tmp_path / "c").glob("*.npy"))) == 1
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(detector_path.read_bytes())
+    features(x, Counting(copy), cache_dir=tmp_path / "c", progress=False)
+    assert Counting.calls == 1  # the key is the file's content, not its name
+    save_scripted(TinyDetector(seed=1), copy)
+    c = features(x, Counting(copy), cache_dir=tmp_path / "c", progress=False)
+    assert Counting.calls == 2 and not np.array_equal(a, c)
+
+
+def test_cache_folder_keyed_by_names_sizes_mtimes(tmp_path):
+    write_folder(tmp_path / "imgs", images_u8(5, seed=12))
+    rec = Recorder(cache_key="flatten")
+    a = features(tmp_path / "imgs", rec, cache_dir=tmp_path / "c", progress=False)
+    features(tmp_path / "imgs", rec, cache_dir=tmp_path / "c", progress=False)
+    assert rec.calls == 1
+    f = tmp_path / "imgs" / "img002.png"
+    st = f.stat()
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    b = features(tmp_path / "imgs", rec, cache_dir=tmp_path / "c", progress=False)
+    assert rec.calls == 2
+    np.testing.assert_array_equal(a, b)
+    (tmp_path / "imgs" / "img004.png").rename(tmp_path / "imgs" / "img999.png")
+    features(tmp_path / "imgs", rec, cache_dir=tmp_path / "c", progress=False)
+    assert rec.calls == 3
+
+
+def test_cache_generator_needs_cache_key(tmp_path, detector_path):
+    G = StyleGANStandIn()
+    rec = Recorder(cache_key="flatten")
+    with pytest.warns(NotCachedWarning, match="cache_key="):
+        features(G, rec, n=6, sampler=RandomSampler(space="w", seed=0), cache_dir=tmp_path, progress=False)
+    assert rec.calls == 1 and not list(tmp_path.glob("*.npy"))
+    kw = {"sampler": RandomSampler(space="w", seed=0), "cache_dir": tmp_path, "cache_key": "standin-random-seed0",
+          "progress": False}
+    a = features(G, rec, n=6, **kw)
+    assert rec.calls == 2
+    b = features(G, rec, n=6, **{**kw, "sampler": RandomSampler(space="w", seed=0)})
+    assert rec.calls == 2
+    np.testing.assert_array_equal(a, b)
+    features(G, rec, n=7, **{**kw, "sampler": RandomSampler(space="w", seed=0)})
+    assert rec.calls == 3  # n is part of the key
+
+
+def test_callable_without_cache_key_is_computed_with_a_warning(tmp_path):
+    rec = Recorder()
+    x = images_u8(4)
+    for _ in range(2):
+        with pytest.warns(NotCachedWarning, match="cache_key attribute"):
+            features(x, rec, cache_dir=tmp_path, progress=False)
+    assert rec.calls == 2 and not list(tmp_path.iterdir())
+
+
+def test_cache_errors(tmp_path):
+    rec = Recorder(cache_key="flatten")
+    with pytest.raises(ValueError, match="pass cache_dir"):
+        features(images_u8(3), rec, cache_key="x", progress=False)
+    with pytest.raises(ValueError, match="cache_key must be a str"):
+        features(images_u8(3), rec, cache_dir=tmp_path, cache_key=3, progress=False)
+    bad = Recorder()
+    bad.cache_key = 5
+    with pytest.raises(ValueError, match="cache_key must be a str"):
+        features(images_u8(3), bad, cache_dir=tmp_path, progress=False)
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+def test_image_errors(detector_path):
+    rec = Recorder()
+    cases = [
+        (np.zeros((4, 8, 8), np.uint8), r"\[N, C, H, W\].*x\[:, None\]"),
+        (np.zeros((2, 8, 8, 3), np.uint8), r"1 \(grey\) or 3 \(RGB\) channels.*transpose"),
+        (np.zeros((2, 4, 8, 8), np.uint8), r"channels.*alpha"),
+        (np.zeros((2, 2, 8, 8), np.uint8), r"channels"),
+        (np.zeros((0, 3, 8, 8), np.uint8), "empty"),
+        (np.zeros((2, 3, 8, 8), np.int64), "uint8.*or float"),
+        (torch.zeros(2, 3, 8, 8, dtype=torch.int32), "uint8.*or float"),
+        (torch.full((2, 3, 8, 8), float("nan")), "NaN or inf"),
+    ]
+    for images, message in cases:
+        with pytest.raises(ValueError, match=message):
+            features(images, rec, progress=False)
+    assert rec.calls == 0
+
+
+def test_argument_errors(tmp_path, detector_path):
+    x = images_u8(4)
+    rec = Recorder()
+    for b in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+            features(x, rec, batch_size=b, progress=False)
+    with pytest.raises(ValueError, match="needs n="):
+        features(StyleGANStandIn(), rec, progress=False)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        features(StyleGANStandIn(), rec, n=0, progress=False)
+    with pytest.raises(ValueError, match="apply to a generator"):
+        features(x, rec, n=4, progress=False)
+    with pytest.raises(ValueError, match="apply to a generator"):
+        features(x, rec, sampler=RandomSampler(seed=0), progress=False)
+    with pytest.raises(ValueError, match="sampler must be a sampler"):
+        features(StyleGANStandIn(), rec, n=4, sampler="hubs", progress=False)
+    with pytest.raises(ValueError, match="matches no generator family"):
+        features(object(), rec, n=4, progress=False)
+    with pytest.raises(ValueError, match="must be callable"):
+        features(x, 42, progress=False)
+    with pytest.raises(ValueError, match="TorchScript .pt file"):
+        features(x, "inception.pkl", progress=False)
+    with pytest.raises(ValueError, match="downloads nothing"):
+        features(x, tmp_path / "inception-2015-12-05.pt", progress=False)
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="cannot load"):
+        features(x, tmp_path / "junk.pt", progress=False)
+    with pytest.raises(ValueError, match="uint8"):
+        TorchScriptDetector(detector_path)(np.zeros((2, 3, 8, 8), np.float32))
+
+
+def test_extractor_result_errors():
+    x = images_u8(10)
+    cases = [
+        (lambda im: im.flatten(1)[:-1].float(), "returned 3 rows for a batch of 4"),
+        (lambda im: im.float(), r"must be\s+\[B, F\].*flatten"),
+        (lambda im: torch.full((len(im), 2), float("inf")), r"NaN or inf for images 0\.\.3"),
+        (lambda im: np.array([["a"]] * len(im)), "must be numbers"),
+    ]
+    for fn, message in cases:
+        with pytest.raises(ValueError, match=message):
+            features(x, fn, batch_size=4, progress=False)
+
+    def late_nan(im):
+        return torch.full((len(im), 1), float("nan") if len(im) == 2 else 0.0)  # the last batch of 10 by 4
+
+    with pytest.raises(ValueError, match=r"NaN or inf for images 8\.\.9"):
+        features(x, late_nan, batch_size=4, progress=False)
+    widths = iter([3, 4, 3])
+    with pytest.raises(ValueError, match="returned 4 float32 features"):
+        features(x, lambda im: torch.zeros(len(im), next(widths)), batch_size=4, progress=False)
+
+
+def test_extractor_output_kinds():
+    x = images_u8(5)
+    assert features(x, lambda im: im.flatten(1).half(), progress=False).dtype == np.float32
+    assert features(x, lambda im: im.flatten(1).to(torch.bfloat16), progress=False).dtype == np.float32
+    assert features(x, lambda im: im.flatten(1).numpy(), progress=False).dtype == np.float32
+    assert features(x, lambda im: im.flatten(1).tolist(), progress=False).dtype == np.float32
+    assert features(x, lambda im: im.flatten(1).double().numpy(), progress=False).dtype == np.float64
+
+    class FloatLinear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(3 * 8 * 12, 2)
+
+        def forward(self, im):
+            seen.append((self.training, torch.is_grad_enabled()))
+            return self.lin(im.flatten(1).float())
+
+    seen = []
+    module = FloatLinear().train()
+    out = features(x, module, batch_size=2, progress=False)
+    assert out.shape == (5, 2) and seen == [(False, False)] * 3  # eval mode and no grad while extracting
+    assert module.training  # its mode is restored
