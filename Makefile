@@ -23,7 +23,7 @@ $(VENV)/.demo-deps: $(VENV)/.deps
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.demo-deps
-	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1
+	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1 umap-learn scanpy
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps

@@ -20,7 +20,6 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -30,19 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .report import peak_mb, rss_mb
+
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def data(n: int, d: int, n_fake_sets: int, m: int | None = None):

@@ -16,6 +16,24 @@ def rss(field):
 '''
 
 
+def rss_mb() -> float:
+    """Resident memory of this process now, in MiB."""
+    return _status_kb("VmRSS:") / 1024
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process (VmHWM), in MiB."""
+    return _status_kb("VmHWM:") / 1024
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def write_report(report: dict, out: str | None, stem: str) -> Path:
     """Writes `report` to `out`, or to results/<stem>-<today>.json, and says where."""
     dest = Path(out) if out else RESULTS / f"{stem}-{datetime.date.today().isoformat()}.json"

@@ -10,6 +10,7 @@ described in place (:class:`DeviceMatrix`). Results go back as the input's kind
 from __future__ import annotations
 
 import numbers
+import os
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,16 @@ def check_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def n_jobs_to_threads(n_jobs) -> int | None:
+    """scikit-learn's n_jobs as the engine's n_threads: None the default, -1 every core, -2 all but one, k > 0 k."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or int(n_jobs) == 0:
+        raise ValueError(f"n_jobs must be None, a positive integer or a negative one (-1: all cores), got {n_jobs!r}")
+    n = int(n_jobs)
+    return n if n > 0 else max(1, (os.cpu_count() or 1) + 1 + n)
 
 
 def check_metric(metric: str) -> str:

@@ -56,7 +56,8 @@ def hubness_stats(x: Array | None = None, *, k: int = 5, counts: Array | None = 
 
     scikit-hubness counts each point as its own neighbour in its current code,
     so its antihub occurrence is always 0 and its other values differ from
-    these; its hubs are N_k > 2k where these are N_k >= 2k.
+    these; its hubs are N_k >= 2k in its code (its docstring says >), as here.
+    hubness_fast.neighbors.Hubness(include_self=True) reproduces its numbers.
     """
     if counts is None:
         if x is None:

@@ -1,0 +1,249 @@
+"""The exact k-NN graph where people use one: a scikit-learn transformer, UMAP's and scanpy's layouts.
+
+``KNeighborsTransformer`` follows scikit-learn's protocol and builds the graph exactly as
+scikit-learn's own ``sklearn.neighbors.KNeighborsTransformer`` does (CSR, rows sorted by distance,
+Euclidean distances by default, ``n_neighbors + 1`` entries per row in distance mode), from this
+package's exact engine: equal to scikit-learn's brute-force graph on data without ties, and on
+ties ordered by index. ``umap_knn`` gives UMAP's ``precomputed_knn`` layout; the transformer is
+scanpy's ``KnnTransformerLike`` (``sc.pp.neighbors(adata, transformer=...)``). ``Hubness`` and the
+``hubness=`` option bring scikit-hubness's analysis and reductions (:mod:`hubness_fast.reduction`).
+scikit-learn is needed by this module and reduction.py only (``pip install scikit-learn``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._inputs import check_device, n_jobs_to_threads
+from ._types import Device, Metric
+from .reduction import Hubness, make_reduction
+
+__all__ = ["KNeighborsTransformer", "Hubness", "umap_knn"]
+from ._dispatch import describe, run
+
+try:
+    import scipy.sparse as sp
+    from sklearn import get_config
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as e:  # pragma: no cover - the message is the point
+    raise ImportError("hubness_fast.neighbors needs scikit-learn (pip install scikit-learn)") from e
+
+GRAPH_METRICS = ("euclidean", "sqeuclidean", "cosine")
+MODES = ("connectivity", "distance")
+
+
+def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, queries: Any = None,
+           exclude_self: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 distances, int64 indices) from the engine, rows sorted by (distance, index)."""
+    p = describe(x, k, queries=queries, metric=metric, exclude_self=exclude_self, device=device, n_threads=threads)
+    r = run(p, ids=True, distances=True)
+    return np.asarray(r.distances, np.float64), np.asarray(r.ids)
+
+
+def _sparse(graph: sp.csr_matrix) -> Any:
+    """CSR in the sparse interface scikit-learn is configured for (spmatrix or sparray)."""
+    return sp.csr_array(graph) if get_config().get("sparse_interface", "spmatrix") == "sparray" else graph
+
+
+class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """X -> the sparse graph of its exact k nearest neighbours among the fitted points.
+
+    Parameters (stored as given, so clone / get_params / set_params / grid search work):
+    - ``mode``: "distance" (edge weights are distances; ``n_neighbors + 1`` entries per row, so
+      that the fitted points' graph holds each point's own 0 explicitly) or "connectivity" (ones,
+      ``n_neighbors`` per row), as scikit-learn's transformer;
+    - ``n_neighbors``: 5;
+    - ``metric``: "euclidean" (default: distances, not squares; t-SNE squares what it is given),
+      "sqeuclidean" or "cosine" (1 - cos);
+    - ``n_jobs``: threads (None: the default, -1: every core);
+    - ``device``: "auto", "cpu" or "cuda", as :func:`hubness_fast.knn`;
+    - ``hubness``: None, or a hubness reduction of :mod:`hubness_fast.reduction` by name ("mp",
+      "mp_empiric", "ls", "nicdm", "dsl", "csls"), with ``hubness_params`` (a dict) for its class:
+      each query's ``n_candidates`` nearest points (default max(3 n_neighbors, n_neighbors + 10),
+      at most the fitted points) are re-ranked by their secondary distance and the best n_neighbors
+      kept; the graph then holds secondary distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and
+      csls can be negative, which estimators that need distances >= 0 refuse). A fitted point
+      queried as itself keeps itself first at 0, as without a reduction. In a Pipeline before
+      ``KNeighborsClassifier(metric="precomputed")`` this is scikit-hubness's hubness-reduced
+      classifier.
+
+    Rows are sorted by (distance, index). ``kneighbors(X=None)`` and ``kneighbors_graph(X=None)``
+    answer for the fitted points with each point left out by index, as scikit-learn does;
+    ``transform(X)`` and ``fit_transform(X)`` query X itself, so a point meets itself at distance 0
+    (the symmetric self-join of the engine, self included, for ``fit_transform``).
+    """
+
+    def __init__(self, *, mode: str = "distance", n_neighbors: int = 5, metric: Metric = "euclidean",
+                 n_jobs: int | None = None, device: Device = "auto", hubness: str | None = None,
+                 hubness_params: dict[str, Any] | None = None, n_candidates: int | None = None) -> None:
+        self.mode = mode
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.n_jobs = n_jobs
+        self.device = device
+        self.hubness = hubness
+        self.hubness_params = hubness_params
+        self.n_candidates = n_candidates
+
+    # ---- scikit-learn protocol ------------------------------------------------------------------
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.transformer_tags.preserves_dtype = []  # the output is a graph over the fitted points
+        return tags
+
+    def _check_params(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {self.mode!r}")
+        if self.metric not in GRAPH_METRICS:
+            extra = " (inner_product is a similarity, not a distance a graph can hold)" \
+                if self.metric == "inner_product" else ""
+            raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got {self.metric!r}{extra}")
+        n = self.n_neighbors
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {n!r}")
+        n_jobs_to_threads(self.n_jobs)
+        check_device(self.device)
+        c = self.n_candidates
+        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < n):
+            raise ValueError(f"n_candidates must be an integer >= n_neighbors ({n}), got {c!r}")
+        make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
+
+    def _candidates(self, k: int) -> int:
+        c = self.n_candidates if self.n_candidates is not None else max(3 * k, k + 10)
+        return int(min(max(c, k), self.n_samples_fit_ - 1))
+
+    def fit(self, X: Any, y: Any = None) -> "KNeighborsTransformer":
+        """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""
+        self._check_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2)
+        self._fit_X = X
+        self.n_samples_fit_ = X.shape[0]
+        self._n_features_out = X.shape[0]
+        self._reduction = make_reduction(self.hubness, **(self.hubness_params or {}))
+        if self._reduction is not None:
+            c = self._candidates(self.n_neighbors + 1)
+            self._fit_lists = _exact(X, c, self.metric, n_jobs_to_threads(self.n_jobs), self.device)
+            self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """The graph of X against the fitted points: CSR (n_queries, n_samples_fit)."""
+        check_is_fitted(self)
+        return self.kneighbors_graph(X, mode=self.mode, n_neighbors=self.n_neighbors + (self.mode == "distance"))
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """fit(X) then transform(X), computed as one self-join of X (self included)."""
+        return self.fit(X).transform(X)
+
+    # ---- neighbours -----------------------------------------------------------------------------
+
+    def _query(self, X: Any) -> Any:
+        return validate_data(self, X, dtype=[np.float64, np.float32], order="C", reset=False)
+
+    def kneighbors(self, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True) -> Any:
+        """(distances, indices) [n_queries, n_neighbors], rows sorted by (distance, index).
+
+        X=None: the fitted points, each left out of its own list by index (scikit-learn's rule)."""
+        check_is_fitted(self)
+        self._check_params()
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"n_neighbors must be a positive integer, got {k!r}")
+        threads = n_jobs_to_threads(self.n_jobs)
+        if self._reduction is not None:
+            return self._reduced(X, k, threads, return_distance)
+        if X is None:
+            n_cand = self.n_samples_fit_ - 1
+            if k > n_cand:
+                raise ValueError(f"Expected n_neighbors <= n_samples_fit - 1 = {n_cand} (the fitted points, self "
+                                 f"excluded), but n_neighbors = {k}")
+            d, i = _exact(self._fit_X, k, self.metric, threads, self.device)
+        else:
+            Q = self._query(X)
+            if Q.dtype != self._fit_X.dtype:
+                Q = Q.astype(self._fit_X.dtype)
+            if k > self.n_samples_fit_:
+                raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, but "
+                                 f"n_neighbors = {k}")
+            if Q is self._fit_X or (Q.shape == self._fit_X.shape and np.array_equal(Q, self._fit_X)):
+                # the fitted points themselves: the symmetric self-join, each point counted once per pair
+                d, i = _exact(self._fit_X, k, self.metric, threads, self.device, exclude_self=False)
+            else:
+                d, i = _exact(self._fit_X, k, self.metric, threads, self.device, queries=Q)
+        d = d.astype(self._fit_X.dtype, copy=False)  # scikit-learn's dtype: float32 in, float32 out
+        return (d, i) if return_distance else i
+
+    def _reduced(self, X: Any, k: int, threads: int | None, return_distance: bool) -> Any:
+        """kneighbors through the hubness reduction: candidates re-ranked by secondary distance."""
+        red = self._reduction
+        assert red is not None
+        own = X is None
+        if not own:
+            Q = self._query(X).astype(self._fit_X.dtype, copy=False)
+            own = Q.shape == self._fit_X.shape and np.array_equal(Q, self._fit_X)
+        if own:  # the fitted points: their fit lists (self left out), then self first when queried as X
+            with_self = X is not None
+            limit = self.n_samples_fit_ - 1
+            if k - with_self > limit or k - with_self > self._fit_lists[0].shape[1]:
+                raise ValueError(f"n_neighbors = {k} is more than the {min(limit, self._fit_lists[0].shape[1])} "
+                                 f"candidates kept at fit; raise n_candidates")
+            sec, ind = red.transform(*self._fit_lists, self._fit_X if red.needs_vectors else None)
+            sec, ind = sec[:, :k - with_self], ind[:, :k - with_self]
+            if with_self:
+                n = self.n_samples_fit_
+                sec = np.concatenate([np.zeros((n, 1)), sec], axis=1)
+                ind = np.concatenate([np.arange(n, dtype=ind.dtype)[:, None], ind], axis=1)
+        else:
+            if k > self.n_samples_fit_:
+                raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, but n_neighbors = {k}")
+            c = int(min(max(self._candidates(k), k), self.n_samples_fit_))
+            d, i = _exact(self._fit_X, c, self.metric, threads, self.device, queries=Q)
+            sec, ind = red.transform(d, i, Q if red.needs_vectors else None)
+            sec, ind = sec[:, :k], ind[:, :k]
+        return (sec, ind) if return_distance else ind
+
+    def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
+        """CSR (n_queries, n_samples_fit) of each query's neighbours: ones ("connectivity") or
+        distances ("distance"), each row sorted by (distance, index)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}")
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if mode == "connectivity":
+            ind = self.kneighbors(X, k, return_distance=False)
+            data = np.ones(ind.size)
+        else:
+            dist, ind = self.kneighbors(X, k)
+            data = np.ravel(dist)
+        rows = ind.shape[0]
+        indptr = np.arange(0, rows * ind.shape[1] + 1, ind.shape[1])
+        graph = sp.csr_matrix((data, ind.ravel(), indptr), shape=(rows, self.n_samples_fit_))
+        return _sparse(graph)
+
+
+def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_threads: int | None = None,
+             device: Device = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """The exact graph in UMAP's ``precomputed_knn=(knn_indices, knn_dists)`` layout.
+
+    Each row starts with the point itself at distance 0 (column 0, counted in ``n_neighbors``, as
+    UMAP's own nearest-neighbour search returns it), then its n_neighbors - 1 nearest other points
+    by (distance, index). Indices int64, distances float32 (UMAP's dtype).
+
+        reducer = umap.UMAP(n_neighbors=15, precomputed_knn=umap_knn(X, 15))
+
+    UMAP warns that without its own search index (a third element) ``reducer.transform`` of new
+    points is unavailable; ``fit`` and ``fit_transform`` are unaffected.
+    """
+    if metric not in GRAPH_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got {metric!r}")
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
+        raise ValueError(f"n_neighbors must be an integer >= 2 (self plus at least one neighbour), got "
+                         f"{n_neighbors!r}")
+    d, i = _exact(X, n_neighbors - 1, metric, n_threads, device)
+    n = i.shape[0]
+    ids = np.concatenate([np.arange(n, dtype=np.int64)[:, None], i.astype(np.int64)], axis=1)
+    dists = np.concatenate([np.zeros((n, 1), np.float32), d.astype(np.float32)], axis=1)
+    return ids, dists

@@ -1,0 +1,204 @@
+"""hubness_fast.neighbors against scikit-learn's own brute-force transformer and its estimator checks."""
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+import scipy.sparse as sp  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+from sklearn.neighbors import KNeighborsTransformer as SkTransformer  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from hubness_fast.neighbors import KNeighborsTransformer, n_jobs_to_threads, umap_knn  # noqa: E402
+from oracles import brute_knn  # noqa: E402
+
+# Checks this estimator fails on purpose, with the reason (scikit-learn's expected_failed_checks).
+EXPECTED_FAILED_CHECKS: dict = {}
+
+
+@parametrize_with_checks([KNeighborsTransformer(), KNeighborsTransformer(mode="connectivity", n_neighbors=3)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture
+def x(rng):
+    return rng.standard_normal((300, 12))
+
+
+def sk(mode="distance", n_neighbors=5, metric="euclidean"):
+    return SkTransformer(mode=mode, n_neighbors=n_neighbors, metric=metric, algorithm="brute")
+
+
+def assert_same_graph(a, b, rtol=1e-12):
+    a, b = sp.csr_matrix(a), sp.csr_matrix(b)
+    assert a.shape == b.shape and a.format == b.format == "csr"
+    np.testing.assert_array_equal(a.indptr, b.indptr)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_allclose(a.data, b.data, rtol=rtol, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["distance", "connectivity"])
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_graph_equals_sklearn_without_ties(x, mode, metric):
+    ours = KNeighborsTransformer(mode=mode, n_neighbors=7, metric=metric)
+    theirs = sk(mode, 7, metric)
+    assert_same_graph(ours.fit_transform(x), theirs.fit_transform(x))
+    q = x[:40] + 0.01
+    assert_same_graph(ours.transform(q), theirs.transform(q))
+    assert_same_graph(ours.kneighbors_graph(mode=mode), theirs.kneighbors_graph(mode=mode))
+    d, i = ours.kneighbors()
+    sd, si = theirs.kneighbors()
+    np.testing.assert_array_equal(i, si)
+    np.testing.assert_allclose(d, sd, rtol=1e-12, atol=1e-12)
+
+
+def test_distance_mode_layout(x):
+    g = KNeighborsTransformer(n_neighbors=5).fit_transform(x)
+    assert g.shape == (300, 300) and g.nnz == 300 * 6
+    rows = [g.data[g.indptr[r]:g.indptr[r + 1]] for r in range(300)]
+    assert all(np.all(np.diff(r) >= 0) for r in rows)   # sorted by distance
+    np.testing.assert_array_equal(g.indices[g.indptr[:-1]], np.arange(300))  # self first, stored as an explicit 0
+    assert np.all(g.data[g.indptr[:-1]] == 0)
+    d, i = brute_knn(x, 5, metric="euclidean")
+    np.testing.assert_array_equal(g.indices.reshape(300, 6)[:, 1:], i)
+
+
+def test_ties_ordered_by_index(rng):
+    x = rng.integers(0, 3, size=(200, 3)).astype(np.float64)  # many equal distances and duplicates
+    t = KNeighborsTransformer(n_neighbors=6).fit(x)
+    d, i = t.kneighbors()
+    od, oi = brute_knn(x, 6, metric="euclidean")
+    np.testing.assert_array_equal(i, oi)
+    np.testing.assert_allclose(d, od, rtol=1e-15)
+
+
+def test_protocol_and_params(x, rng):
+    t = KNeighborsTransformer(n_neighbors=4, n_jobs=-1)
+    assert clone(t).get_params() == t.get_params()
+    t.set_params(n_neighbors=3)
+    assert t.n_neighbors == 3
+    t.fit(x)
+    assert t.n_features_in_ == 12 and t.n_samples_fit_ == 300
+    assert len(t.get_feature_names_out()) == 300
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(x, columns=[f"f{j}" for j in range(12)])
+    t.fit(df)
+    assert list(t.feature_names_in_) == list(df.columns)
+    assert n_jobs_to_threads(None) is None and n_jobs_to_threads(3) == 3 and n_jobs_to_threads(-1) >= 1
+
+
+def test_bad_input(x):
+    with pytest.raises(ValueError, match="metric"):
+        KNeighborsTransformer(metric="inner_product").fit(x)
+    with pytest.raises(ValueError, match="mode"):
+        KNeighborsTransformer(mode="weights").fit(x)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        KNeighborsTransformer(n_neighbors=0).fit(x)
+    t = KNeighborsTransformer(n_neighbors=5).fit(x[:5])
+    with pytest.raises(ValueError, match="n_samples_fit - 1"):
+        t.kneighbors()
+    with pytest.raises(ValueError, match="features"):
+        t.transform(x[:3, :5])
+
+
+def embed_pair(estimator_factory, x):
+    """The same estimator on our graph and on scikit-learn's brute-force graph."""
+    ours = make_pipeline(KNeighborsTransformer(n_neighbors=10), estimator_factory())
+    theirs = make_pipeline(sk("distance", 10), estimator_factory())
+    return ours, theirs
+
+
+def test_tsne_isomap_spectral_in_a_pipeline(x):
+    from sklearn.manifold import TSNE, Isomap, SpectralEmbedding
+
+    for factory in (lambda: TSNE(metric="precomputed", init="random", perplexity=3, max_iter=250, random_state=0),
+                    lambda: Isomap(metric="precomputed", n_neighbors=10),
+                    lambda: SpectralEmbedding(affinity="precomputed_nearest_neighbors", n_neighbors=10,
+                                              random_state=0)):
+        ours, theirs = embed_pair(factory, x)
+        np.testing.assert_allclose(ours.fit_transform(x), theirs.fit_transform(x), rtol=1e-7, atol=1e-7)
+
+
+def test_dbscan_hdbscan_classifier_in_a_pipeline(x, rng):
+    from sklearn.cluster import DBSCAN, HDBSCAN
+    from sklearn.datasets import make_blobs
+    from sklearn.neighbors import KNeighborsClassifier
+
+    blobs, _ = make_blobs(300, n_features=12, centers=3, cluster_std=1.5, center_box=(-3, 3), random_state=0)
+
+    ours, theirs = embed_pair(lambda: DBSCAN(metric="precomputed", eps=5.0, min_samples=4), blobs)
+    got = ours.fit_predict(blobs)
+    np.testing.assert_array_equal(got, theirs.fit_predict(blobs))
+    assert len(set(got) - {-1}) >= 2  # a non-trivial clustering
+    # HDBSCAN asks for a symmetric matrix, which no k-NN graph is (scikit-learn's own neither):
+    # both graphs symmetrized the same way, by the larger of the two directions
+    from sklearn.preprocessing import FunctionTransformer
+
+    sym = FunctionTransformer(lambda g: g.maximum(g.T).tocsr(), accept_sparse=True)
+    labels = [make_pipeline(t, sym, HDBSCAN(metric="precomputed", min_samples=4, copy=True)).fit_predict(blobs)
+              for t in (KNeighborsTransformer(n_neighbors=10), sk("distance", 10))]
+    np.testing.assert_array_equal(labels[0], labels[1])
+    assert len(set(labels[0]) - {-1}) >= 2
+    y = (x[:, 0] > 0).astype(int)
+    ours, theirs = embed_pair(lambda: KNeighborsClassifier(n_neighbors=10, metric="precomputed"), x)
+    q = rng.standard_normal((50, 12))
+    np.testing.assert_array_equal(ours.fit(x, y).predict(q), theirs.fit(x, y).predict(q))
+    np.testing.assert_allclose(ours.predict_proba(q), theirs.predict_proba(q))
+
+
+def test_umap_layout(x):
+    ids, dists = umap_knn(x, 8)
+    assert ids.shape == dists.shape == (300, 8) and dists.dtype == np.float32
+    np.testing.assert_array_equal(ids[:, 0], np.arange(300))
+    assert np.all(dists[:, 0] == 0)
+    d, i = brute_knn(x, 7, metric="euclidean")
+    np.testing.assert_array_equal(ids[:, 1:], i)
+    np.testing.assert_allclose(dists[:, 1:], d, rtol=1e-6)
+    with pytest.raises(ValueError, match="n_neighbors"):
+        umap_knn(x, 1)
+
+
+@pytest.mark.parametrize("name", ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"])
+def test_hubness_reduction_graph_is_the_reduction_of_the_candidates(x, rng, name):
+    from hubness_fast.reduction import make_reduction
+
+    t = KNeighborsTransformer(n_neighbors=5, hubness=name, n_candidates=20).fit(x)
+    red = make_reduction(name)
+    d, i = brute_knn(x, 20, metric="euclidean")  # float64 candidates
+    red.fit(d, i, x if red.needs_vectors else None)
+    sec, ind = red.transform(d, i, x if red.needs_vectors else None)
+    got_d, got_i = t.kneighbors()
+    np.testing.assert_array_equal(got_i, ind[:, :5])
+    np.testing.assert_allclose(got_d, sec[:, :5], rtol=1e-9, atol=1e-12)
+    g = t.fit_transform(x)  # the fitted points as queries: self first at 0, then the 5 re-ranked
+    np.testing.assert_array_equal(g.indices.reshape(300, 6)[:, 0], np.arange(300))
+    np.testing.assert_array_equal(g.indices.reshape(300, 6)[:, 1:], ind[:, :5])
+    q = rng.standard_normal((30, 12))
+    dq, iq = brute_knn(x, 20, queries=q, metric="euclidean")
+    sq, indq = red.transform(dq, iq, q if red.needs_vectors else None)
+    np.testing.assert_array_equal(t.kneighbors(q)[1], indq[:, :5])
+
+
+def test_hubness_reduced_classifier_lowers_hubness(rng):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from hubness_fast.reduction import Hubness
+
+    x = rng.standard_normal((800, 50))
+    y = (x[:, 0] > 0).astype(int)
+    plain = KNeighborsTransformer(n_neighbors=10, mode="connectivity").fit(x).kneighbors_graph()
+    reduced = KNeighborsTransformer(n_neighbors=10, mode="connectivity", hubness="mp").fit(x).kneighbors_graph()
+
+    def skew(g):
+        counts = np.bincount(g.indices, minlength=800).astype(float)
+        return ((counts - counts.mean()) ** 3).mean() / counts.std() ** 3
+
+    assert skew(reduced) < 0.6 * skew(plain)
+    assert Hubness(k=10).fit(x).score() == pytest.approx(skew(plain), rel=1e-9)
+    clf = make_pipeline(KNeighborsTransformer(n_neighbors=10, hubness="mp"),
+                        KNeighborsClassifier(n_neighbors=10, metric="precomputed"))
+    q = rng.standard_normal((50, 50))
+    proba = clf.fit(x, y).predict_proba(q)
+    assert proba.shape == (50, 2) and np.allclose(proba.sum(1), 1)
