@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import check_device, n_jobs_to_threads
+from ._inputs import check_device, check_int, n_jobs_to_threads
 from ._types import Device, Metric
 from .reduction import Hubness, make_reduction
 
@@ -103,13 +103,12 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 if self.metric == "inner_product" else ""
             raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got {self.metric!r}{extra}")
         n = self.n_neighbors
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {n!r}")
+        check_int(n, "n_neighbors")
         n_jobs_to_threads(self.n_jobs)
         check_device(self.device)
         c = self.n_candidates
-        if c is not None and (isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < n):
-            raise ValueError(f"n_candidates must be an integer >= n_neighbors ({n}), got {c!r}")
+        if c is not None:
+            check_int(c, "n_candidates", minimum=n)
         make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
 
     def _candidates(self, k: int) -> int:
@@ -151,8 +150,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         check_is_fitted(self)
         self._check_params()
         k = self.n_neighbors if n_neighbors is None else n_neighbors
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"n_neighbors must be a positive integer, got {k!r}")
+        check_int(k, "n_neighbors")
         threads = n_jobs_to_threads(self.n_jobs)
         if self._reduction is not None:
             return self._reduced(X, k, threads, return_distance)
@@ -239,9 +237,7 @@ def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_t
     """
     if metric not in GRAPH_METRICS:
         raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got {metric!r}")
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or n_neighbors < 2:
-        raise ValueError(f"n_neighbors must be an integer >= 2 (self plus at least one neighbour), got "
-                         f"{n_neighbors!r}")
+    check_int(n_neighbors, "n_neighbors (self plus at least one neighbour)", minimum=2)
     d, i = _exact(X, n_neighbors - 1, metric, n_threads, device)
     n = i.shape[0]
     ids = np.concatenate([np.arange(n, dtype=np.int64)[:, None], i.astype(np.int64)], axis=1)
