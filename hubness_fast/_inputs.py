@@ -13,6 +13,7 @@ import numbers
 import os
 import operator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,41 @@ def check_k(k, n_candidates: int, what: str) -> int:
     if not 1 <= k <= n_candidates:
         raise ValueError(f"k must be between 1 and {n_candidates} ({what}), got {k}")
     return k
+
+
+def as_path(path: str | os.PathLike[str]) -> Path:
+    """A path the user typed: ``~`` and environment variables ($HOME, ${XDG_CACHE_HOME}) expanded."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"expected a path (str or os.PathLike), got {type(path).__name__}")
+    return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
+
+
+def writable_dir(path: str | os.PathLike[str], what: str) -> Path:
+    """Create the output folder ``path`` (expanded) now, before any work, or say why it cannot be written."""
+    folder = as_path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the {what} {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write to the {what} {folder}: permission denied")
+    return folder
+
+
+def writable_file(path: str | os.PathLike[str], what: str, suffix: str | None = None) -> Path:
+    """The output file ``path`` (expanded, ``suffix`` appended when it has another), checked before any
+    work: its folder must exist and be writable, and the path must not be a folder."""
+    file = as_path(path)
+    if suffix is not None and file.suffix != suffix:
+        file = file.with_name(file.name + suffix)
+    folder = file.parent
+    if not folder.is_dir():
+        raise ValueError(f"cannot write the {what} {file}: the folder {folder} does not exist")
+    if file.is_dir():
+        raise ValueError(f"cannot write the {what} {file}: it is a folder")
+    if not os.access(folder, os.W_OK | os.X_OK) or (file.exists() and not os.access(file, os.W_OK)):
+        raise ValueError(f"cannot write the {what} {file}: permission denied")
+    return file
 
 
 def check_int(value, name: str, minimum: int = 1) -> int:

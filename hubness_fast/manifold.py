@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ._dispatch import describe, run
-from ._inputs import as_matrix, check_int
+from ._inputs import as_matrix, as_path, check_int
 from ._types import Device, Progress, Threads
 from .balls import ball_pass
 
@@ -214,9 +214,10 @@ class Manifold:
     def save(self, path: str | os.PathLike[str], *, include_features: bool = True) -> Path:
         """Write the manifold to ``path`` (.npz): radii, k, metric, the features' hash, and the
         features themselves (``include_features=True``) or the path of the memmap they came from."""
-        path = Path(path)
+        path = as_path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {}
         if include_features:
             extra["features"] = self.features
@@ -234,6 +235,7 @@ class Manifold:
 
         Features saved inside the file are the compared ones (unit rows for cosine) and are not
         re-hashed; features given here are the raw ones and are checked against the hash."""
+        path = as_path(path)
         with np.load(path, allow_pickle=False) as z:
             ks = tuple(int(v) for v in z["k"])
             r2 = z["radius2"]
@@ -249,7 +251,7 @@ class Manifold:
         if features is None:
             features = source
         if isinstance(features, (str, os.PathLike)):
-            features = np.load(features, mmap_mode="r")
+            features = np.load(as_path(features), mmap_mode="r")
         given = as_matrix(features, "features")
         got = features_hash(given)
         if got != saved_hash:
@@ -270,7 +272,7 @@ class Manifold:
         given = as_matrix(real, "real")
         digest = features_hash(given)
         key = hashlib.sha256(f"{digest}-{ks}-{_check_metric(metric)}".encode()).hexdigest()[:24]
-        path = Path(cache_dir) / f"manifold-{key}.npz"
+        path = as_path(cache_dir) / f"manifold-{key}.npz"
         if path.exists():
             return cls.load(path, real, n_threads=n_threads, progress=progress, device=device)
         m = cls(real, ks, metric=metric, n_threads=n_threads, progress=progress, device=device, hash=digest)

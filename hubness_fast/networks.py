@@ -13,7 +13,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._inputs import as_path
+
 NVIDIA_MODULES = ("torch_utils", "dnnlib")
+FILE_SUFFIXES = (".pkl", ".pt", ".pth", ".ckpt")  # a spec ending so names a file, even with a ':' in it
 PICKLE_KEYS = ("G_ema", "G")  # NVIDIA's training snapshots hold G, D and G_ema: the EMA generator is the one to sample
 
 
@@ -91,9 +94,13 @@ def load_attr(spec: str) -> Any:
 
 def load_network(spec: str) -> Any:
     """A generator from a file (.pkl: a pickle; .pt / .pth / other: torch.load) or module:attr."""
-    path = Path(spec)
+    path = as_path(spec)
     if path.is_file():
         return load_pickle(path) if path.suffix == ".pkl" else load_torch(path)
-    if ":" in spec:
+    if path.is_dir():
+        raise NetworkError(f"{path} is a folder: name the network file in it (a .pkl or .pt file)")
+    if ":" in spec and path.suffix.lower() not in FILE_SUFFIXES:
         return load_attr(spec)
-    raise NetworkError(f"{spec!r} is neither a file nor module:attr")
+    if path.suffix.lower() in FILE_SUFFIXES or "/" in spec or os.sep in spec:
+        raise NetworkError(f"{path} not found (no such file)")
+    raise NetworkError(f"{spec!r} is neither a file nor module:attr (nor module:factory())")

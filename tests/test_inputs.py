@@ -141,3 +141,67 @@ def test_ctrl_c_stops_a_long_run_quickly(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert "interrupted" in out
     assert time.perf_counter() - sent < 3.0
+
+
+# ---- paths typed by a user: ~ and environment variables ------------------------------------------
+
+def test_every_path_argument_expands_home_and_variables(tmp_path, monkeypatch, rng):
+    torch = pytest.importorskip("torch")
+    from hubness_fast import Manifold
+    from hubness_fast.features import features
+    from hubness_fast.sampling import sample
+    from standins import PlainGenerator
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CACHE_ROOT", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    real = rng.standard_normal((200, 8)).astype(np.float32)
+    m = Manifold.cached(real, (3,), cache_dir="~/.cache/hubness-fast")
+    saved = list((tmp_path / "home" / ".cache" / "hubness-fast").glob("manifold-*.npz"))
+    assert len(saved) == 1
+    assert Manifold.load("~/.cache/hubness-fast/" + saved[0].name, real).radius2[3].tolist() == m.radius2[3].tolist()
+    assert m.save("$CACHE_ROOT/m.npz") == tmp_path / "cache" / "m.npz"
+    (tmp_path / "cache").mkdir(exist_ok=True)
+    images = torch.randint(0, 256, (6, 1, 4, 4), dtype=torch.uint8)
+    extractor = lambda x: x.flatten(1).float()  # noqa: E731
+    extractor.cache_key = "flat"
+    features(images, extractor, cache_dir="${CACHE_ROOT}/features", progress=False)
+    assert len(list((tmp_path / "cache" / "features").glob("*.npy"))) == 1
+    out = sample(PlainGenerator(), 4, "random", z_dim=12, outdir="~/samples", progress=False)
+    assert out.outdir == tmp_path / "home" / "samples" and (out.outdir / "latents.npz").is_file()
+    assert not (tmp_path / "~").exists() and not any(p.name.startswith("$") for p in tmp_path.iterdir())
+
+
+def test_output_folder_that_cannot_be_created_fails_before_any_work(rng):
+    torch = pytest.importorskip("torch")
+    from hubness_fast.sampling import sample
+
+    calls = []
+
+    def G(z):
+        calls.append(len(z))
+        return torch.zeros(len(z), 1, 4, 4)
+
+    with pytest.raises(ValueError, match="cannot create the output folder /proc/nope"):
+        sample(G, 4, "random", z_dim=3, outdir="/proc/nope/x", progress=False)
+    assert calls == []
+
+
+def test_progress_off_a_terminal_is_throttled(tmp_path):
+    # 200 slow batches (about 2 s in all) with stderr to a pipe: an unthrottled bar redraws ~20
+    # times (every 0.1 s); off a terminal it redraws at most every 10 s, so once or twice in all.
+    script = textwrap.dedent("""
+        import time
+        import numpy as np
+        from hubness_fast.features import features
+
+        def slow(x):
+            time.sleep(0.01)
+            return x.reshape(len(x), -1).float()
+
+        features(np.zeros((200, 1, 4, 4), np.uint8), slow, batch_size=1, progress=True)
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    redraws = r.stderr.count("\r") + r.stderr.count("\n")
+    assert "200/200" in r.stderr and redraws <= 4, r.stderr
