@@ -12,33 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import torch
+from typing import Any
 
 
 def run_demo(out_dir: str | Path = "demo_out", n: int = 500, seeds: int = 5, pool_size: int = 10_000, k: int = 5,
              threshold: int = 50, include_self: bool = False, curve_tops: Sequence[float] | None = None,
-             curve_psis: Sequence[float] | None = None, seed: int = 0, verbose: bool = True) -> dict[str, Any]:
-    """Run the study on the bundled model; returns the report written to ``out_dir/table.json``."""
-    import torch
+             curve_psis: Sequence[float] | None = None, seed: int = 0, verbose: bool = True,
+             progress: bool = True) -> dict[str, Any]:
+    """Run the study on the bundled model; returns the report written to ``out_dir/table.json``.
 
-    from .models.mnist import load_mnist, load_mnist_classifier, load_mnist_generator
+    The detector is the bundled LeNet (:class:`~hubness_fast.models.mnist.MnistDetector`),
+    given uint8 images as NVIDIA's detectors are; the real side is the held-out digits."""
+    from .models.mnist import MnistDetector, held_out_features, load_mnist_generator
     from .study import CURVE_PSIS, CURVE_TOPS, run_study
 
-    G, clf = load_mnist_generator(), load_mnist_classifier()
-    images, _ = load_mnist("test")
-    with torch.no_grad():
-        real = clf.features(torch.from_numpy(images)).numpy()
-
-    def confidence(x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(clf(x), 1).max(1).values
-
+    G, detector = load_mnist_generator(), MnistDetector()
+    real = held_out_features(detector)
     if verbose:
         print(f"Bundled StyleGAN-shaped MNIST generator (W {G.w_dim}-d); {n} images per method and seed, "
               f"{seeds} seeds; real: {len(real)} held-out digits in the LeNet's {real.shape[1]}-d feature space")
-    return run_study(G, clf.features, real, out_dir, n=n, seeds=seeds, seed=seed, k=k, threshold=threshold,
-                     pool_size=pool_size, include_self=include_self, quality=confidence,
+    return run_study(G, detector, real, out_dir, n=n, seeds=seeds, seed=seed, k=k, threshold=threshold,
+                     pool_size=pool_size, include_self=include_self, quality=detector.confidence,
                      quality_label="classifier confidence",
-                     curve_tops=curve_tops or CURVE_TOPS, curve_psis=curve_psis or CURVE_PSIS, verbose=verbose)
+                     curve_tops=curve_tops or CURVE_TOPS, curve_psis=curve_psis or CURVE_PSIS, verbose=verbose,
+                     progress=progress)

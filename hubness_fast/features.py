@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
-from ._inputs import check_int, is_torch
+from ._inputs import as_path, check_int, is_torch
 from ._progress import bar as progress_bar
 from ._types import Array
 from .generators import (
@@ -95,7 +96,7 @@ class TorchScriptDetector:
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
         torch = _torch()
-        self.path = Path(path).expanduser()
+        self.path: Path | None = as_path(path)
         if not self.path.is_file():
             raise ValueError(f"no detector file at {self.path}: this package downloads nothing; fetch the file "
                              f"(see TorchScriptDetector's docstring for NVIDIA's URLs) and pass its path")
@@ -111,9 +112,21 @@ class TorchScriptDetector:
             raise ValueError(f"cannot load {self.path} as a TorchScript module on {self.device}: {exc}") from None
         self._sha256: str | None = None
 
+    @classmethod
+    def from_module(cls, module: Any) -> "TorchScriptDetector":
+        """Wrap a TorchScript detector already loaded (``torch.jit.load``): it runs where its
+        parameters are; without a file it has no ``cache_key``."""
+        det = cls.__new__(cls)
+        det.path, det.module, det._sha256 = None, module.eval(), None
+        params = list(module.parameters())
+        det.device = params[0].device if params else _torch().device("cpu")
+        return det
+
     @property
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (computed once, on first use)."""
+        if self.path is None:
+            raise ValueError("a detector wrapped from a loaded module has no file to hash")
         if self._sha256 is None:
             digest = hashlib.sha256()
             with open(self.path, "rb") as f:
@@ -123,8 +136,8 @@ class TorchScriptDetector:
         return self._sha256
 
     @property
-    def cache_key(self) -> str:
-        return f"torchscript-sha256:{self.sha256}"
+    def cache_key(self) -> str | None:
+        return None if self.path is None else f"torchscript-sha256:{self.sha256}"
 
     def __call__(self, images: Array) -> torch.Tensor:
         torch = _torch()
@@ -187,7 +200,7 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = 64, device:
     batch_size = check_int(batch_size, "batch_size")
     if cache_key is not None and not isinstance(cache_key, str):
         raise ValueError(f"cache_key must be a str, got {type(cache_key).__name__}")
-    run = _as_extractor(extractor, device)
+    run = as_extractor(extractor, device)
     src = _as_source(source, n, sampler, classes)
     path = _cache_path(src, run, cache_dir, cache_key)
     if path is not None and path.is_file():
@@ -203,15 +216,51 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = 64, device:
 
 # -- extractors -------------------------------------------------------------------------
 
-def _as_extractor(extractor: Extractor, device: Any) -> Callable[..., Any]:
+def as_extractor(extractor: Extractor, device: Any = "cpu") -> Callable[..., Any]:
+    """The one detector path: what every function that takes a detector calls it through.
+
+    A path (str or Path, ``~`` expanded) is loaded as a :class:`TorchScriptDetector` on
+    ``device``; a TorchScript module already loaded (``torch.jit.load``) whose forward takes
+    ``return_features`` is wrapped as one, so it gets uint8 RGB images and returns features,
+    not logits; any other callable is used as it is and receives uint8 [B, C, H, W] images.
+    """
     if isinstance(extractor, (str, Path)):
         if Path(extractor).suffix != ".pt":
             raise ValueError(f"an extractor given by path is a TorchScript .pt file, got {str(extractor)!r}")
         return TorchScriptDetector(extractor, device)
+    if isinstance(extractor, TorchScriptDetector):
+        return extractor
+    if _takes_return_features(extractor):
+        return TorchScriptDetector.from_module(extractor)
     if not callable(extractor):
         raise ValueError(f"the extractor must be callable (images -> features) or a .pt path, "
                          f"got {type(extractor).__name__}")
     return extractor
+
+
+def _takes_return_features(module: Any) -> bool:
+    """A TorchScript module with NVIDIA's detector signature forward(x, return_features=...)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(module, torch.jit.ScriptModule):
+        return False
+    try:
+        args = module.forward.schema.arguments
+    except (AttributeError, RuntimeError):
+        return False
+    return any(a.name == "return_features" for a in args)
+
+
+class DetectorError(RuntimeError):
+    """The detector (or extractor) raised while computing features; the message says on what input."""
+
+
+def _summary(exc: BaseException) -> str:
+    """The line of an exception that says what went wrong: TorchScript errors carry the scripted
+    traceback first and the detector's own error (an AssertionError, say) on their last line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1:
+        return lines[-1]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _extractor_key(extractor: Callable[..., Any]) -> str | None:
@@ -223,8 +272,13 @@ def _extractor_key(extractor: Callable[..., Any]) -> str | None:
 
 def _call(extractor: Callable[..., Any], images: torch.Tensor, start: int) -> np.ndarray:
     """One batch through the extractor -> numpy float32 / float64 [B, F], checked."""
-    with evaluating(extractor):
-        result = extractor(images)
+    try:
+        with evaluating(extractor):
+            result = extractor(images)
+    except Exception as exc:
+        raise DetectorError(f"the detector failed on images {start}..{start + len(images) - 1}, given as "
+                            f"{str(images.dtype).replace('torch.', '')} of shape {tuple(images.shape)} (0..255, "
+                            f"[B, C, H, W], as NVIDIA's detectors take them): {_summary(exc)}") from exc
     if is_torch(result):
         result = result.detach()
         if result.is_floating_point() and result.dtype not in (_torch().float32, _torch().float64):
@@ -371,7 +425,7 @@ WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 class _FolderSource(_Source):
     def __init__(self, folder: str | Path) -> None:
         Image = _image_module()
-        self.folder = Path(folder).expanduser()
+        self.folder = as_path(folder)
         if not self.folder.is_dir():
             raise ValueError(f"{self.folder} is not a folder")
         self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -460,7 +514,7 @@ def _cache_path(src: _Source, extractor: Callable[..., Any], cache_dir: str | Pa
                       "sampler and seed)", NotCachedWarning, stacklevel=3)
         return None
     spec = json.dumps({"format": CACHE_FORMAT, "source": src_key, "n": src.n, "extractor": ext_key}, sort_keys=True)
-    folder = Path(cache_dir).expanduser()
+    folder = as_path(cache_dir)
     return folder / f"{hashlib.sha256(spec.encode()).hexdigest()}.npy"
 
 

@@ -41,6 +41,10 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from . import metrics
+from ._inputs import writable_dir
+from ._progress import bar as progress_bar
+from .features import as_extractor
+from .features import features as image_features
 from .generators import GeneratorAdapter, as_generator, to_uint8
 from .images import grid
 from .sampling import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
@@ -54,15 +58,36 @@ CURVE_TOPS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 CURVE_PSIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
-def _features(extractor: Callable[[Any], Any], images: torch.Tensor, batch_size: int) -> np.ndarray:
+def _features(extractor: Callable[[Any], Any], images: torch.Tensor, batch_size: int, what: str) -> np.ndarray:
+    """Features of a method's images through the one detector path (uint8 images, as NVIDIA's
+    metrics code gives them), refused when every image gets the same features."""
+    feats = image_features(images, extractor, batch_size=batch_size, progress=False)
+    _check_spread(feats, what)
+    return feats
+
+
+def _check_spread(feats: np.ndarray, what: str) -> None:
+    """Metrics of features that do not vary mean nothing: stop instead of printing a verdict."""
+    if len(feats) > 1 and not np.any(feats != feats[:1]):
+        raise ValueError(f"the detector gave the same features to all {len(feats)} {what}: the table would be "
+                         f"meaningless. Check that the detector takes uint8 [B, C, H, W] images (0..255, as "
+                         f"NVIDIA's detectors do) and returns features, not a constant")
+
+
+def _per_image(quality: Callable[[Any], Any], images: torch.Tensor, batch_size: int) -> np.ndarray:
+    """quality(uint8 batch) -> one score per image, for every image."""
     import torch
 
     out = []
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
-            f = extractor(images[s:s + batch_size])
-            out.append(f.detach().cpu().numpy() if hasattr(f, "detach") else np.asarray(f))
-    return np.concatenate(out).astype(np.float32)
+            v = quality(to_uint8(images[s:s + batch_size]))
+            out.append(v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
+    scores = np.concatenate(out).astype(np.float64).reshape(-1)
+    if scores.shape[0] != len(images):
+        raise ValueError(f"quality returned {scores.shape[0]} scores for {len(images)} images; it must return one "
+                         f"score per image")
+    return scores
 
 
 def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
@@ -132,42 +157,78 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
               include_self: bool = False, psis: Sequence[float] = (0.7, 0.3),
               curve_tops: Sequence[float] = CURVE_TOPS, curve_psis: Sequence[float] = CURVE_PSIS,
               quality: Callable[[Any], Any] | None = None, quality_label: str = "quality", classes: Any = None,
-              batch_size: int = 256, grid_size: int = 100, grid_scale: int = 3, verbose: bool = True,
-              generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
+              batch_size: int = 64, grid_size: int = 100, grid_scale: int = 3, verbose: bool = True,
+              progress: bool = True, generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the study (module docstring) and write its files; returns the table as a dict.
 
     G : a generator (or adapter) the samplers serve; ``generator_options`` as in
         :func:`hubness_fast.sampling.sample`.
-    extractor : images (float tensor [B, C, H, W], the generator's output) -> features [B, D].
-    real_features : [N, D] features of held-out real images.
+    extractor : the detector, taken through :func:`hubness_fast.features.as_extractor`
+        (the path of NVIDIA's TorchScript detector, a loaded one, or any callable):
+        it receives uint8 [B, C, H, W] images (0..255, the generator's output converted
+        as NVIDIA's metrics code does) and returns features [B, D].
+    real_features : [N, D] features of held-out real images, computed by the same
+        detector on uint8 images.
     n : images per method and seed; seeds: independent seeds per method.
-    quality : optional images -> per-image score (e.g. a classifier's confidence),
+    quality : optional uint8 images -> per-image score (e.g. a classifier's confidence),
         plotted against hub value beside the realism score, named ``quality_label``.
     classes : for conditional generators (as in sample()).
+    verbose : print the table and the verdict at the end; progress : a bar over the
+        study's steps (method and seed, curve points, the probe pool).
+
+    Raises ValueError when the real features, or the features of a method's images,
+    are all equal (a detector given the wrong input, or a constant).
     """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     if seeds < 2:
         raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
     gen = as_generator(G, **(generator_options or {}))
+    extractor = as_extractor(extractor)
     real = np.ascontiguousarray(real_features, dtype=np.float32)
     if real.ndim != 2:
         raise ValueError(f"real_features must be [N, D], got shape {real.shape}")
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_spread(real, "real images")
+    out = writable_dir(outdir, "output folder")
     t0 = time.perf_counter()
     factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
+    bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")
+    try:
+        report = _study(gen, extractor, real, out, bar, factories, t0, n=n, seeds=seeds, seed=seed, k=k,
+                        threshold=threshold, pool_size=pool_size, include_self=include_self, curve_tops=curve_tops,
+                        curve_psis=curve_psis, quality=quality, quality_label=quality_label, classes=classes,
+                        batch_size=batch_size, grid_size=grid_size, grid_scale=grid_scale)
+    finally:
+        if bar is not None:
+            bar.close()
+    if verbose:
+        print_table(report)
+    return report
+
+
+def _step(bar: Any, what: str) -> None:
+    if bar is not None:
+        bar.set_description(what)
+
+
+def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, out: Path, bar: Any,
+           factories: dict[str, Callable[[int], LatentSampler]], t0: float, *, n: int, seeds: int, seed: int, k: int,
+           threshold: int, pool_size: int, include_self: bool, curve_tops: Sequence[float],
+           curve_psis: Sequence[float], quality: Callable[[Any], Any] | None, quality_label: str, classes: Any,
+           batch_size: int, grid_size: int, grid_scale: int) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+
     table, runs_log, first = {}, {}, {}
     for mi, (name, make) in enumerate(factories.items()):
         runs = []
         for i in range(seeds):
+            _step(bar, f"{name}, seed {i + 1}/{seeds}")
             s = seed + 1000 * mi + i  # independent seeds: a seed per (method, repetition)
             sampler = make(s)
-            res = sampler.sample(gen, n, batch_size, classes=classes)
-            feats = _features(extractor, res.images, batch_size)
+            res = sampler.sample(gen, n, batch_size, classes=classes, progress=False)
+            feats = _features(extractor, res.images, batch_size, f"images of {name} (seed {s})")
             row = evaluate(real, feats)
             row["seed"] = s
             if isinstance(sampler, HubnessSampler):
@@ -175,37 +236,45 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
             runs.append(row)
             if i == 0:
                 first[name] = res
+            if bar is not None:
+                bar.update(1)
         table[name] = _summary(runs)
         runs_log[name] = runs
-        if verbose:
-            print(f"  {name}: " + ", ".join(f"{m} {table[name][m]['mean']:.3f} ± {table[name][m]['std']:.3f}"
-                                            for m in METRICS), flush=True)
     comparisons = compare_to_random(table)
 
     # Precision-recall curves: hubs (top fraction swept) against truncation (psi swept).
     hub_space = "w" if "w" in gen.spaces else "z"
     hub_pts, trunc_pts = [], []
     for top in curve_tops:
+        _step(bar, f"precision-recall curve, hubs top {top:g}")
         res = HubnessSampler(space=hub_space, k=k, top=top, pool_size=pool_size, include_self=include_self,
-                             seed=seed + 50_000).sample(gen, n, batch_size, classes=classes)
-        e = evaluate(real, _features(extractor, res.images, batch_size))
+                             seed=seed + 50_000).sample(gen, n, batch_size, classes=classes, progress=False)
+        e = evaluate(real, _features(extractor, res.images, batch_size, f"images of hubs top {top:g}"))
         hub_pts.append({"top": top, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
+        if bar is not None:
+            bar.update(1)
     for psi in curve_psis:
+        _step(bar, f"precision-recall curve, truncation {psi:g}")
         res = TruncationSampler(psi=psi, space=gen.default_space, seed=seed + 60_000).sample(
-            gen, n, batch_size, classes=classes)
-        e = evaluate(real, _features(extractor, res.images, batch_size))
+            gen, n, batch_size, classes=classes, progress=False)
+        e = evaluate(real, _features(extractor, res.images, batch_size, f"images of truncation {psi:g}"))
         trunc_pts.append({"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
+        if bar is not None:
+            bar.update(1)
     hub_xy = [(p["precision"], p["recall"]) for p in hub_pts]
     trunc_xy = [(p["precision"], p["recall"]) for p in trunc_pts]
     share, n_comp, n_comp_above = above_envelope(hub_xy, trunc_xy)
     rev_share, _, _ = above_envelope(trunc_xy, hub_xy)
     fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.plot([p["precision"] for p in hub_pts], [p["recall"] for p in hub_pts], "o-", label=f"hubs in {hub_space.upper()} (top fraction)")
-    for p in hub_pts:
-        ax.annotate(f"{p['top']:g}", (p["precision"], p["recall"]), fontsize=7)
+    ax.plot([p["precision"] for p in hub_pts], [p["recall"] for p in hub_pts], "o-",
+            label=f"hubs in {hub_space.upper()} (top fraction)")
+    for i, p in enumerate(hub_pts):  # hub labels above-left, truncation labels below-right, alternating
+        ax.annotate(f"{p['top']:g}", (p["precision"], p["recall"]), fontsize=7, color="C0",
+                    textcoords="offset points", xytext=(-14, 5 + 6 * (i % 2)), ha="right")
     ax.plot([p["precision"] for p in trunc_pts], [p["recall"] for p in trunc_pts], "s-", label="truncation (psi)")
-    for p in trunc_pts:
-        ax.annotate(f"{p['psi']:g}", (p["precision"], p["recall"]), fontsize=7)
+    for i, p in enumerate(trunc_pts):
+        ax.annotate(f"{p['psi']:g}", (p["precision"], p["recall"]), fontsize=7, color="C1",
+                    textcoords="offset points", xytext=(6, -10 - 6 * (i % 2)), ha="left")
     rnd = table["random"]
     ax.errorbar(rnd["precision"]["mean"], rnd["recall"]["mean"], xerr=rnd["precision"]["std"],
                 yerr=rnd["recall"]["std"], fmt="k*", label="random")
@@ -217,6 +286,7 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     plt.close(fig)
 
     # Poster figure 1: hub value of each latent of one pool against its image's quality.
+    _step(bar, f"hub value against quality, one pool of {pool_size}")
     probe = HubnessSampler(space=hub_space, k=k, pool_size=pool_size, include_self=include_self, seed=seed + 70_000)
     z, rows = probe.draw_pool(gen, classes=None if classes is None else _first_class(classes))
     values = np.asarray(probe.hub_values(rows))
@@ -224,17 +294,10 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     labels = None if gen.c_dim == 0 else np.full(pool_size, _first_class(classes), np.int64)
     pool_lat = Latents(z=z, w=rows_np if hub_space == "w" else None, labels=labels)
     pool_images = render(gen, pool_lat, hub_space, batch_size=batch_size)
-    pool_feats = _features(extractor, pool_images, batch_size)
+    pool_feats = _features(extractor, pool_images, batch_size, "images of the probe pool")
     scores = {"realism score": np.log(metrics.realism_score(real, pool_feats, k=3))}
     if quality is not None:
-        q = []
-        import torch
-
-        with torch.no_grad():
-            for s in range(0, len(pool_images), batch_size):
-                v = quality(pool_images[s:s + batch_size])
-                q.append(v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
-        scores[quality_label] = np.concatenate(q).astype(np.float64)
+        scores[quality_label] = _per_image(quality, pool_images, batch_size)
     deciles = _decile_means(values, scores)
     fig, axes = plt.subplots(1, len(scores), figsize=(5.5 * len(scores), 4), squeeze=False)
     for ax, (label, sc) in zip(axes[0], scores.items()):
@@ -274,6 +337,8 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     fig.savefig(out / "distance_to_mean.png", dpi=120)
     plt.close(fig)
 
+    if bar is not None:
+        bar.update(1)
     for m, res in first.items():
         _save_grid(plt, res.images[:grid_size], out / f"grid_{m.replace(' ', '_')}.png", m, grid_scale)
 
@@ -300,8 +365,6 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
               "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
               "claim": claim, "seconds": time.perf_counter() - t0}
     (out / "table.json").write_text(json.dumps(report, indent=2))
-    if verbose:
-        print_table(report)
     return report
 
 
@@ -348,23 +411,44 @@ def _save_grid(plt: ModuleType, images: torch.Tensor, path: str | Path, title: s
     plt.close(fig)
 
 
+def _cell(metric: str, mean: float, std: float) -> str:
+    """Precision, recall, density, coverage with 3 decimals; FD (any scale) with 4 significant digits."""
+    if metric == "FD":
+        return f"{mean:.4g} ± {std:.2g}"
+    return f"{mean:.3f} ± {std:.3f}"
+
+
 def print_table(report: dict[str, Any]) -> None:
+    """The table (mean ± std over seeds; + / -: beyond the spreads) and the verdict, as printed by the study."""
     table, comp = report["table"], report["compared_to_random"]
-    print(f"{'method':<18}" + "".join(f"{m:>18}" for m in METRICS))
+    print(f"{'method':<18}" + "".join(f"{m:>20}" for m in METRICS))
     for name, row in table.items():
         cells = []
         for m in METRICS:
-            mark = ""
+            mark = "  "
             if name in comp and comp[name][m]["beyond_spread"]:
                 mark = " +" if comp[name][m]["verdict"] == "better" else " -"
-            cells.append(f"{row[m]['mean']:.3f} ± {row[m]['std']:.3f}{mark}".rjust(18))
+            cells.append(f"{_cell(m, row[m]['mean'], row[m]['std'])}{mark}".rjust(20))
         print(f"{name:<18}" + "".join(cells))
-    print("(+ / -: better / worse than random by more than the two spreads together)")
+    print("(mean ± standard deviation over the seeds; + / -: better / worse than random by more than the two "
+          "spreads together)")
     c = report["claim"]
-    print(f"P-R curves: {c['hub_points_above_truncation']:.0%} of the hub points beat the truncation curve at equal "
-          f"or better precision ({c['of_those_above']} of the {c['hub_points_with_a_truncation_rival']} that have a "
-          f"truncation rival there); {c['truncation_points_above_hubs']:.0%} of the truncation points beat the hub "
-          f"curve")
-    print(f"the paper's claim {'holds' if c['holds'] else 'does not hold'} on this model (hub curve above: "
-          f"{c['hub_curve_above_truncation']}, hubs beat random in precision: {c['hubs_beat_random_precision']}, "
-          f"in FD: {c['hubs_beat_random_FD']})")
+    n_hub = len(report["pr_curve"]["hubs"])
+    n_trunc = len(report["pr_curve"]["truncation"])
+    print(f"Precision-recall curves: {_count(c['hub_points_above_truncation'], n_hub)} hub points have more "
+          f"recall than every truncation point of equal or higher precision; "
+          f"{_count(c['truncation_points_above_hubs'], n_trunc)} truncation points beat the hub curve the same way.")
+    if c["hub_points_with_a_truncation_rival"] < n_hub:
+        print(f"  ({n_hub - c['hub_points_with_a_truncation_rival']} of the hub points lie at a precision no "
+              f"truncation point reaches, so they win by default.)")
+    print(f"The paper's claim {'holds' if c['holds'] else 'does not hold'} on this model: hub curve above the "
+          f"truncation curve: {_yes(c['hub_curve_above_truncation'])}; hubs beat random in precision: "
+          f"{_yes(c['hubs_beat_random_precision'])}; in FD: {_yes(c['hubs_beat_random_FD'])}.")
+
+
+def _count(share: float | None, total: int) -> str:
+    return "none of the" if share is None else f"{round(share * total)} of the {total}"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"

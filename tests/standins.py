@@ -13,6 +13,8 @@ NVIDIA's StyleGAN2-ADA / StyleGAN3 networks and of pytorch_pretrained_biggan
 - ``small_biggan()``: a real ``pytorch_pretrained_biggan.BigGAN`` built from a
   small ``BigGANConfig`` with seeded random weights (nothing is downloaded).
 """
+import warnings
+
 import torch
 from torch import nn
 
@@ -142,3 +144,32 @@ class PlainGenerator(nn.Module):
 
     def forward(self, z, gain=1.0):
         return torch.tanh(self.lin(z) * gain * self.scale).view(-1, 1, 8, 8)
+
+
+class TinyDetector(nn.Module):
+    """NVIDIA's detector interface: uint8 [N, 3, H, W] in (asserted), features out with return_features=True.
+
+    Features: each channel's 4 x 4 block sums (integers) times a fixed integer projection, so
+    they are exact whatever the batch size or BLAS path."""
+
+    def __init__(self, dim: int = 16, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.register_buffer("proj", torch.randint(-3, 4, (48, dim), generator=g))
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        assert x.dtype == torch.uint8
+        assert x.dim() == 4 and x.shape[1] == 3
+        n, c, h, w = x.shape
+        blocks = x.long().reshape(n, c, 4, h // 4, 4, w // 4).sum(5).sum(3).reshape(n, 48)
+        f = (blocks @ self.proj).float()
+        if return_features:
+            return f
+        return f[:, :10].softmax(1)  # like NVIDIA's: class probabilities, not features, by default
+
+
+def save_scripted(module, path):
+    """A TorchScript file like NVIDIA's detectors (torch 2.13 deprecates jit.script; the files are TorchScript)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
+        torch.jit.script(module).save(str(path))

@@ -59,3 +59,13 @@ def test_demo_reduced_runs_end_to_end(tmp_path):
     seeds = [r["seed"] for runs in report["runs"].values() for r in runs]
     assert len(set(seeds)) == len(seeds)
     assert json.loads((tmp_path / "table.json").read_text())["settings"]["n"] == 80
+
+
+def test_demo_prints_its_table_once(tmp_path, capsys):
+    from hubness_fast.demo import run_demo
+
+    run_demo(out_dir=tmp_path, n=60, seeds=2, pool_size=400, threshold=6, curve_tops=(0.05,), curve_psis=(1.0,),
+             progress=False)
+    out = capsys.readouterr().out
+    assert out.count("\nhubs W ") == 1 and out.count("\nmethod ") == 1  # one table, one row per method
+    assert "The paper's claim" in out

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 
 from hubness_fast import metrics
+from hubness_fast.generators import to_uint8
 from hubness_fast.study import above_envelope, compare_to_random, run_study
 from standins import StyleGANStandIn
 
@@ -22,16 +24,16 @@ FILES = ("table.json", "pr_curve.png", "hub_vs_quality.png", "distance_to_mean.p
 
 def projector(d_in, d_out=8, seed=0):
     w = torch.from_numpy(np.random.default_rng(seed).standard_normal((d_in, d_out)).astype(np.float32))
-    return lambda images: images.flatten(1) @ w
+    return lambda images: images.flatten(1).float() @ w  # a detector's input: uint8 images
 
 
 def test_study_on_a_stand_in_writes_every_file_with_independent_seeds(tmp_path):
     G = StyleGANStandIn(img_resolution=8, img_channels=1)
     extractor = projector(64)
     with torch.no_grad():
-        real = extractor(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9).numpy()
+        real = extractor(to_uint8(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9)).numpy()
     report = run_study(G, extractor, real, tmp_path, n=60, seeds=3, k=5, threshold=6, pool_size=300,
-                       curve_tops=(0.05, 0.3), curve_psis=(0.3, 1.0), quality=lambda x: x.mean((1, 2, 3)),
+                       curve_tops=(0.05, 0.3), curve_psis=(0.3, 1.0), quality=lambda x: x.float().mean((1, 2, 3)),
                        grid_size=16, verbose=False)
     for name in FILES + ("grid_hubs_W.png", "grid_hubs_Z.png", "grid_random.png", "grid_truncation_0.7.png",
                          "grid_truncation_0.3.png"):
@@ -90,13 +92,13 @@ def test_study_cli_end_to_end(tmp_path):
         "import numpy as np, torch\nfrom standins import StyleGANStandIn\n"
         "def build():\n    return StyleGANStandIn(img_resolution=8, img_channels=1)\n"
         "W = torch.from_numpy(np.random.default_rng(0).standard_normal((64, 6)).astype(np.float32))\n"
-        "def features(x):\n    return x.flatten(1) @ W\n")
+        "def features(x):\n    return x.flatten(1).float() @ W\n")
     sys.path.insert(0, str(tmp_path))
     try:
         import studynet
 
         with torch.no_grad():
-            real = studynet.features(studynet.build()(torch.randn(150, 32), None, noise_mode="const")).numpy()
+            real = studynet.features(to_uint8(studynet.build()(torch.randn(150, 32), None, noise_mode="const"))).numpy()
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("studynet", None)
@@ -113,3 +115,149 @@ def test_study_cli_end_to_end(tmp_path):
                         "--real", "missing.npy", "--detector", "studynet:features", "--outdir", "out"],
                        capture_output=True, text=True, cwd=tmp_path, env=env)
     assert r.returncode == 2 and "missing.npy" in r.stderr
+
+
+# ---- the detector path: NVIDIA-style TorchScript detectors, as the README's own example uses them ----
+
+def _script_detector(tmp_path):
+    from standins import TinyDetector, save_scripted
+
+    path = tmp_path / "detector.pt"
+    save_scripted(TinyDetector(), path)
+    return path
+
+
+def _real_through(detector_path, G, n=150):
+    """Real features as a user computes them: uint8 images through the TorchScript file."""
+    from hubness_fast.features import features
+
+    with torch.no_grad():
+        images = to_uint8(G(torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(1)), None,
+                            noise_mode="const"))
+    return features(images, str(detector_path), progress=False)
+
+
+def test_study_with_a_torchscript_detector_gives_it_uint8_rgb_and_takes_features(tmp_path):
+    # The stand-in asserts uint8 [B, 3, H, W] and returns 16 features only with return_features=True
+    # (10 class probabilities otherwise), as NVIDIA's files do; the generator is grey, 16 x 16.
+    G = StyleGANStandIn(img_resolution=16, img_channels=1)
+    path = _script_detector(tmp_path)
+    real = _real_through(path, G)
+    assert real.shape == (150, 16)
+    report = run_study(G, str(path), real, tmp_path / "out", n=60, seeds=2, k=5, threshold=6, pool_size=300,
+                       curve_tops=(0.05, 0.3), curve_psis=(0.3, 1.0), grid_size=16, verbose=False, progress=False)
+    # Same generator, same detector: the random method must land near the real features, not at zero.
+    assert report["table"]["random"]["precision"]["mean"] > 0.5
+    assert report["table"]["random"]["recall"]["mean"] > 0.5
+    fd = [r["FD"] for r in report["runs"]["random"]]
+    assert len(set(fd)) == 2  # features vary with the seed
+
+    # A module the user loaded with torch.jit.load goes through the same path (return_features honoured).
+    with warnings.catch_warnings():  # torch 2.13 deprecates jit.load; NVIDIA's detectors are TorchScript
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated", category=DeprecationWarning)
+        loaded = torch.jit.load(str(path))
+    again = run_study(G, loaded, real, tmp_path / "out2", n=60, seeds=2, k=5, threshold=6, pool_size=300,
+                      curve_tops=(0.05, 0.3), curve_psis=(0.3, 1.0), grid_size=16, verbose=False, progress=False)
+    assert again["table"] == report["table"]
+
+
+def test_study_cli_with_a_torchscript_detector_file(tmp_path):
+    (tmp_path / "tsnet.py").write_text("from standins import StyleGANStandIn\n"
+                                       "def build():\n    return StyleGANStandIn(img_resolution=16, img_channels=1)\n")
+    path = _script_detector(tmp_path)
+    np.save(tmp_path / "real.npy", _real_through(path, StyleGANStandIn(img_resolution=16, img_channels=1)))
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network", "tsnet:build()",
+                        "--real", "real.npy", "--detector", "detector.pt", "--outdir", "out", "--n", "40",
+                        "--seeds", "2", "--pool-size", "200", "--threshold", "5", "--quiet", "--device", "cpu"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "table.json").read_text())
+    assert report["table"]["random"]["precision"]["mean"] > 0.5
+    assert "method" in r.stdout and "random" in r.stdout  # --quiet hides progress, not the table
+    assert "study" not in r.stderr  # ... and no progress bar
+
+
+def test_a_failing_detector_is_reported_in_one_readable_line(tmp_path):
+    # A detector whose assertion fails (it wants 3 channels at 8 x 8 from 4 x 4 blocks: 6 x 6 is not divisible)
+    (tmp_path / "tsnet6.py").write_text("from standins import StyleGANStandIn\n"
+                                        "def build():\n    return StyleGANStandIn(img_resolution=6, img_channels=3)\n")
+
+    class Strict(torch.nn.Module):
+        def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+            assert x.shape[2] == 299, "expects 299 x 299 images"
+            return x.float().flatten(1)
+
+    from standins import save_scripted
+
+    save_scripted(Strict(), tmp_path / "strict.pt")
+    np.save(tmp_path / "real.npy", np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network", "tsnet6:build()",
+                        "--real", "real.npy", "--detector", "strict.pt", "--outdir", "out", "--n", "20",
+                        "--seeds", "2", "--pool-size", "100", "--threshold", "3", "--quiet", "--device", "cpu"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 2
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "expects 299 x 299 images" in lines[0] and "uint8" in lines[0] and "(20, 3, 6, 6)" in lines[0]
+    assert len(lines[0]) < 400  # the detector's own error, not TorchScript's whole serialized traceback
+
+
+def test_constant_features_stop_the_study(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1)
+    real = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
+    with pytest.raises(ValueError, match="same features to all 30 images of hubs W"):
+        run_study(G, lambda x: torch.zeros(len(x), 4), real, tmp_path, n=30, seeds=2, pool_size=100, threshold=3,
+                  verbose=False, progress=False)
+    with pytest.raises(ValueError, match="same features to all 100 real images"):
+        run_study(G, projector(64), np.ones((100, 4), np.float32), tmp_path, n=30, seeds=2, verbose=False,
+                  progress=False)
+    assert not (tmp_path / "table.json").exists()  # no verdict was written
+
+
+def test_study_cli_on_the_bundled_model_with_the_bundled_detector(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network",
+                        "hubness_fast.models:load_mnist_generator()", "--detector", "bundled", "--quality", "bundled",
+                        "--outdir", str(tmp_path / "out"), "--n", "40", "--seeds", "2", "--pool-size", "300",
+                        "--threshold", "4", "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "out" / "table.json").read_text())
+    assert report["settings"]["real_samples"] == 1000  # the held-out digits
+    assert set(report["hub_vs_quality"]) == {"realism score", "quality"}
+    assert report["table"]["random"]["precision"]["mean"] > 0.5
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network",
+                        "hubness_fast.models:load_mnist_generator()", "--detector", "x:y", "--outdir",
+                        str(tmp_path / "o2")], capture_output=True, text=True)
+    assert r.returncode == 2 and "--real" in r.stderr and "required unless --detector bundled" in r.stderr
+
+
+def test_bundled_detector_matches_the_classifier_on_the_digits_own_pixels():
+    from hubness_fast.models.mnist import MnistDetector, held_out_features, load_mnist, load_mnist_classifier
+
+    images, _ = load_mnist("test")
+    with torch.no_grad():
+        direct = load_mnist_classifier().features(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(held_out_features(), direct, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="uint8"):
+        MnistDetector()(torch.from_numpy(images[:2]))
+
+
+def test_printed_table_uses_significant_digits_for_small_fd(capsys):
+    from hubness_fast.study import print_table
+
+    row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
+    table = {"random": dict(row, FD={"mean": 0.000123456, "std": 0.0000211}),
+             "hubs W": dict(row, FD={"mean": 0.0000987, "std": 0.00001})}
+    report = {"table": table, "compared_to_random": compare_to_random(table),
+              "pr_curve": {"hubs": [{}] * 4, "truncation": [{}] * 5},
+              "claim": {"hub_points_above_truncation": 0.5, "truncation_points_above_hubs": 0.2,
+                        "hub_points_with_a_truncation_rival": 3, "of_those_above": 1,
+                        "hub_curve_above_truncation": False, "hubs_beat_random_precision": False,
+                        "hubs_beat_random_FD": True, "holds": False}}
+    print_table(report)
+    out = capsys.readouterr().out
+    assert "0.0001235 ± 2.1e-05" in out and "9.87e-05 ± 1e-05" in out and "0.000 ±" not in out
+    assert "2 of the 4 hub points" in out and "1 of the 5 truncation points" in out
+    assert "1 of the hub points lie at a precision no truncation point reaches" in out
+    assert out.count("method") == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 from .digits import LATENT_DIM, load_classifier, load_digits_images, load_generator
 
-_MNIST = ("load_mnist", "load_mnist_generator", "load_mnist_classifier")
+_MNIST = ("load_mnist", "load_mnist_generator", "load_mnist_classifier", "MnistDetector", "held_out_features")
 
 __all__ = ["LATENT_DIM", "load_generator", "load_classifier", "load_digits_images", *_MNIST]
 

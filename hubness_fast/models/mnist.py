@@ -262,3 +262,42 @@ def load_mnist_classifier(path: str | Path = CLASSIFIER_WEIGHTS) -> MnistClassif
     c = MnistClassifier()
     c.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return c.eval().requires_grad_(False)
+
+
+class MnistDetector:
+    """The bundled LeNet's 128-d features as a detector, with the interface NVIDIA's have:
+    uint8 [B, 1, 28, 28] images (0..255) in, features [B, 128] out (``hubness-fast study
+    --detector bundled``). ``confidence`` is the classifier's top softmax probability per image."""
+
+    def __init__(self, classifier: MnistClassifier | None = None) -> None:
+        self.classifier = classifier if classifier is not None else load_mnist_classifier()
+        self.cache_key = f"hubness_fast.models.mnist.MnistDetector/{_file_digest(CLASSIFIER_WEIGHTS)}"
+
+    def _float(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
+            raise ValueError(f"the MNIST detector takes uint8 [B, 1, 28, 28] images, got {images.dtype} of shape "
+                             f"{tuple(images.shape)}")
+        return images.float() / 127.5 - 1.0  # the classifier was trained on x / 127.5 - 1
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.classifier.features(self._float(images))
+
+    def confidence(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.softmax(self.classifier(self._float(images)), 1).max(1).values
+
+
+def _file_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def held_out_features(detector: MnistDetector | None = None) -> np.ndarray:
+    """Features [1000, 128] of the 1 000 held-out digits through the bundled detector (the real
+    side of the demo and of ``hubness-fast study --detector bundled``)."""
+    images, _ = load_mnist("test")
+    u8 = np.rint((images.astype(np.float64) + 1.0) * 127.5).astype(np.uint8)  # the digits' own 0..255 pixels
+    with torch.no_grad():
+        return (detector or MnistDetector())(torch.from_numpy(u8)).numpy()
