@@ -6,7 +6,7 @@ Runs hub counts of one float32 .npy file (read by the tasks through from_npy)
 with the plain engine, with a LocalCluster of 1 worker x 2 threads and of
 2 workers x 1 thread; prints medians, the overhead against the plain engine,
 and the work of one task (arithmetic and bytes moved). Writes JSON to
-benchmarks/results/.
+build/benchmarks/ (--out benchmarks/results/NAME.json keeps a quoted run).
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ import datetime
 import json
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(__file__).resolve().parent / "results"  # quoted runs, committed (pass --out there)
+SCRATCH = Path(__file__).resolve().parent.parent / "build" / "benchmarks"  # every other run (ignored by git)
 
 # The child scripts of the memory benchmarks read their resident set size this way.
 RSS_HELPER = r'''
@@ -35,8 +36,9 @@ def _status_kb(field: str) -> int:
 
 
 def write_report(report: dict, out: str | None, stem: str) -> Path:
-    """Writes `report` to `out`, or to results/<stem>-<today>.json, and says where."""
-    dest = Path(out) if out else RESULTS / f"{stem}-{datetime.date.today().isoformat()}.json"
+    """Writes `report` to `out`, or to build/benchmarks/<stem>-<today>.json (untracked: a run worth
+    quoting is kept with --out benchmarks/results/<name>.json), and says where."""
+    dest = Path(out) if out else SCRATCH / f"{stem}-{datetime.date.today().isoformat()}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(report, indent=2))
     print(f"wrote {dest}")

@@ -11,7 +11,7 @@ whoever runs next); the table holds medians over rounds. The slow
 peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
 says otherwise. Every peer's result is checked against hubness_fast's (hub
 counts for self-joins, neighbour sets for searches). Results go to
-benchmarks/results/ as JSON.
+build/benchmarks/ as JSON (--out benchmarks/results/NAME.json keeps a quoted run).
 """
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default=",".join(peers.SELF_JOIN), help="comma-separated peer names")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--cases", default=None, help="comma-separated case numbers to run (default: all)")
-    ap.add_argument("--out", default=None, help="JSON file (default benchmarks/results/cpu-<date>.json)")
+    ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/cpu-<date>.json, untracked; keep a quoted run under benchmarks/results/)")
     args = ap.parse_args(argv)
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     cases = QUICK_CASES if args.quick else FULL_CASES

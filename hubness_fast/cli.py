@@ -1,35 +1,180 @@
-"""The `hubness-fast` command: demo, hubs, bench."""
+"""The `hubness-fast` command: demo, hubs, sample, study, bench (argparse only).
+
+Every failure is one line on stderr and exit code 2 (``--debug`` shows the traceback);
+output paths are checked before any work; messages name the command's flags.
+"""
 from __future__ import annotations
 
 import argparse
+import inspect
+import re
 import sys
-from typing import NoReturn
 import time
+from pathlib import Path
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
+from ._inputs import as_path, writable_dir, writable_file
 
-def _demo(args) -> int:
+BATCH_SIZE = 64  # images per generator / detector call, in every command (features() uses the same)
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
+BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package, on MNIST digits
+
+# Library messages name Python keywords; on the command line they become the flags that set them.
+KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "threshold": "--threshold",
+                 "pool_size": "--pool-size", "k": "--k", "batch_size": "--batch-size", "psi": "--psi",
+                 "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
+                 "seeds": "--seeds", "include_self": "--include-self"}
+_KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
+
+
+def flags_for_keywords(message: str) -> str:
+    """'use top=0.01, threshold=59' -> 'use --top 0.01, --threshold 59'; 'pass z_dim=' -> 'pass --z-dim N'."""
+    def swap(m: re.Match[str]) -> str:
+        return f"{KEYWORD_FLAGS[m.group(1)]} {m.group(2) or 'N'}"
+
+    return _KEYWORD.sub(swap, message)
+
+
+def _fail(msg: Any) -> NoReturn:
+    msg = " ".join(str(msg).split())  # one line, whatever the exception's text
+    print(f"hubness-fast: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+# ---- inputs -----------------------------------------------------------------------------------
+
+def _read_npy(path: Path, what: str) -> np.ndarray:
+    """A numeric .npy file, memory-mapped; a clear error otherwise (never a hint to unpickle)."""
+    if not path.is_file():
+        _fail(f"{what} {path} not found" if not path.exists() else f"{what} {path} is not a file")
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
+                _fail(f"{what} {path} is not a readable .npy file (no .npy header; save arrays with np.save)")
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc).lower() or "object" in str(exc).lower():  # refuse, never suggest unpickling
+            _fail(f"{what} {path} holds Python objects, not a numeric array: save it with np.save(path, "
+                  f"array.astype(np.float32))")
+        _fail(f"{what} {path} is not a readable .npy file (a damaged or truncated header)")
+    except OSError as exc:
+        _fail(f"{what} {path} is not a readable .npy file ({exc.strerror or 'unreadable'})")
+
+
+def _network(spec: str) -> Any:
+    from .networks import load_network
+
+    G = load_network(spec)
+    if ":" in spec and not spec.endswith("()") and _is_factory(G):
+        _fail(f"--network {spec} names a function that takes no arguments, so it cannot be G(z): to call it and "
+              f"use the network it returns, write {spec}()")
+    return G
+
+
+def _is_factory(obj: Any) -> bool:
+    """A plain function or class with no required parameter: a factory, not a G(z)."""
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return False
+    try:
+        params = inspect.signature(obj).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return not any(p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+def _adapter(args: argparse.Namespace) -> tuple[Any, str]:
+    from .generators import as_generator, detect_family
+
+    G = _network(args.network)
+    family = args.family or detect_family(G)
+    return as_generator(G, family, **_generator_options(family, args)), family
+
+
+def _generator_options(family: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Family-specific flags, refused where they do not apply."""
+    options = {}
+    for flag, fam in (("noise_mode", "stylegan"), ("truncation", "biggan"), ("z_dim", "callable")):
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if family != fam:
+            _fail(f"--{flag.replace('_', '-')} applies to {fam} generators; this network is {family}")
+        options[flag] = value
+    return options
+
+
+def _device(name: str) -> str:
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _parse_classes(text: str | None) -> Any:
+    if text is None or text == "uniform":
+        return text
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        _fail(f"--class takes a class index, a comma-separated list of them, or 'uniform'; got {text!r}")
+    return values[0] if len(values) == 1 else values
+
+
+def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
+    """--detector / --quality: 'bundled', a TorchScript file (NVIDIA's detectors), a torch.save'd
+    module, or module:attr; each then goes through features.as_extractor, the one detector path."""
+    from .features import TorchScriptDetector, as_extractor
+    from .networks import load_attr, load_torch
+
+    if spec == BUNDLED:
+        from .models.mnist import MnistDetector
+
+        detector = MnistDetector()
+        return detector if flag == "--detector" else detector.confidence
+    path = as_path(spec)
+    if path.is_file():
+        try:
+            return TorchScriptDetector(path, device)
+        except ValueError:  # not TorchScript: a whole module saved with torch.save
+            return as_extractor(load_torch(path))
+    if ":" in spec and path.suffix.lower() not in (".pt", ".pth"):
+        obj = load_attr(spec)
+        if not callable(obj):
+            _fail(f"{flag} {spec!r} is not callable")
+        return as_extractor(obj)
+    _fail(f"{flag} {path} not found" if path.suffix or "/" in spec else
+          f"{flag} {spec!r} is neither a file, module:attr, nor '{BUNDLED}'")
+
+
+# ---- commands ---------------------------------------------------------------------------------
+
+def _demo(args: argparse.Namespace) -> int:
     if not args.engine:
+        for flag in ("dim",):
+            if getattr(args, flag) is not None:
+                _fail(f"--{flag} applies to --engine only")
         try:
             from .demo import run_demo
         except ImportError as exc:
             _fail(f"the sampling demo needs torch, matplotlib and mlxtend ({exc}); or run with --engine")
+        writable_dir(args.out, "output folder")
         run_demo(out_dir=args.out, n=args.n or 500, seeds=args.seeds, pool_size=args.pool_size, k=args.k,
-                 threshold=args.threshold, include_self=args.include_self, seed=args.seed)
+                 threshold=args.threshold, include_self=args.include_self, seed=args.seed, progress=not args.quiet)
         return 0
     from . import hub_counts
 
-    args.n = args.n or 100_000
-
+    n, dim = args.n or 100_000, args.dim or 512
     rng = np.random.default_rng(args.seed)
-    print(f"Sampling {args.n:,} Gaussian latents of dimension {args.dim} (seed {args.seed})")
-    z = rng.standard_normal((args.n, args.dim), dtype=np.float32)
+    print(f"Sampling {n:,} Gaussian latents of dimension {dim} (seed {args.seed})")
+    z = rng.standard_normal((n, dim), dtype=np.float32)
     t0 = time.perf_counter()
-    counts = hub_counts(z, args.k, progress=True, n_threads=args.threads)
+    counts = hub_counts(z, k=args.k, progress=not args.quiet, n_threads=args.threads)
     secs = time.perf_counter() - t0
     _summarize(counts, args.k)
-    print(f"Exact self-join hub counts of {args.n:,} x {args.dim} (k={args.k}) in {secs:.1f} s")
+    print(f"Exact self-join hub counts of {n:,} x {dim} (k={args.k}) in {secs:.1f} s")
     return 0
 
 
@@ -44,130 +189,79 @@ def _summarize(counts: np.ndarray, k: int) -> None:
           f"antihubs (N_k = 0) {np.mean(counts == 0):.2%} of {n:,} points")
 
 
-def _hubs(args) -> int:
+def _hubs(args: argparse.Namespace) -> int:
     from . import hub_counts
 
-    try:
-        x = np.load(args.latents, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        _fail(f"cannot read {args.latents}: {exc}")
-    try:
-        counts = hub_counts(x, args.k, include_self=args.include_self, metric=args.metric,
-                            n_threads=args.threads, progress=not args.quiet, device=args.device)
-    except ValueError as exc:
-        _fail(str(exc))
-    np.save(args.out, counts)
+    out = writable_file(args.out, "output file", ".npy")  # before any work
+    x = _read_npy(as_path(args.latents), "the latents file")
+    counts = hub_counts(x, k=args.k, include_self=args.include_self, metric=args.metric, n_threads=args.threads,
+                        progress=not args.quiet, device=args.device)
+    np.save(out, counts)
     if not args.quiet:
         _summarize(counts, args.k)
-        print(f"wrote {args.out}")
+    print(f"wrote {out}")
     return 0
 
 
-def _parse_classes(text):
-    if text is None or text == "uniform":
-        return text
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        _fail(f"--class takes a class index, a comma-separated list of them, or 'uniform'; got {text!r}")
-    return values[0] if len(values) == 1 else values
+HUB_FLAGS = ("k", "threshold", "top", "pool_size", "include_self")
 
 
-def _generator_options(family, args):
-    """Family-specific flags, refused where they do not apply."""
-    options = {}
-    for flag, key, fam in (("noise_mode", "noise_mode", "stylegan"), ("truncation", "truncation", "biggan"),
-                           ("z_dim", "z_dim", "callable")):
-        value = getattr(args, flag)
-        if value is None:
-            continue
-        if family != fam:
-            _fail(f"--{flag.replace('_', '-')} applies to {fam} generators; this network is {family}")
-        options[key] = value
-    return options
+def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The sampler's settings for --method, refusing flags that belong to another method."""
+    given = {f: getattr(args, f) for f in (*HUB_FLAGS, "psi") if getattr(args, f) is not None}
+    owner = {f: "hubs" for f in HUB_FLAGS} | {"psi": "truncation"}
+    for flag in given:
+        if owner[flag] != args.method:
+            _fail(f"--{flag.replace('_', '-')} applies to --method {owner[flag]}; this run uses --method {args.method}")
+    return given
 
 
-def _device(name):
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _sample(args) -> int:
-    from .generators import as_generator, detect_family
-    from .networks import load_network
+def _sample(args: argparse.Namespace) -> int:
     from .sampling import sample
 
-    G = load_network(args.network)
-    family = args.family or detect_family(G)
-    gen = as_generator(G, family, **_generator_options(family, args))
-    device = _device(args.device)
-    settings = {"k": args.k, "threshold": args.threshold, "top": args.top, "pool_size": args.pool_size,
-                "include_self": args.include_self} if args.method == "hubs" else {}
-    if args.method == "truncation":
-        settings = {"psi": args.psi}
+    settings = _method_settings(args)
+    outdir = writable_dir(args.outdir, "output folder")  # before any work
+    gen, family = _adapter(args)
     out = sample(gen, args.n, args.method, space=args.space, classes=_parse_classes(args.classes),
-                 batch_size=args.batch_size, output="uint8", outdir=args.outdir, device=device, seed=args.seed,
-                 progress=not args.quiet, **settings)
-    if not args.quiet:
-        where = (args.space or gen.default_space).upper()
-        extra = ""
-        if out.hub_values is not None:
-            extra = f"; hub values {int(out.hub_values.min())}..{int(out.hub_values.max())}"
-        print(f"{args.n} images ({args.method}, {family}, {where} space{extra}) -> {out.outdir}/ "
-              f"(000000.png..., grid.png, latents.npz)")
+                 batch_size=args.batch_size, output="uint8", outdir=outdir, device=_device(args.device),
+                 seed=args.seed, progress=not args.quiet, **settings)
+    where = (args.space or gen.default_space).upper()
+    extra = ""
+    if out.hub_values is not None:
+        extra = f"; hub values {int(out.hub_values.min())}..{int(out.hub_values.max())}"
+    print(f"{args.n} images ({args.method}, {family}, {where} space{extra}) -> {out.outdir}/ "
+          f"(000000.png..., grid.png, latents.npz)")
     return 0
 
 
-def _load_callable(spec, what):
-    """A TorchScript file, a torch.save'd module, or module:attr (module:factory() builds it)."""
-    from pathlib import Path
-
-    from .networks import load_attr, load_torch
-
-    if Path(spec).is_file():
-        import torch
-
-        try:
-            return torch.jit.load(spec, map_location="cpu")
-        except (RuntimeError, ValueError):
-            return load_torch(spec)
-    if ":" in spec:
-        obj = load_attr(spec)
-        if not callable(obj):
-            _fail(f"{what} {spec!r} is not callable")
-        return obj
-    _fail(f"{what} {spec!r} is neither a file nor module:attr")
-
-
-def _study(args) -> int:
-    from .generators import as_generator, detect_family
-    from .networks import load_network
+def _study(args: argparse.Namespace) -> int:
     from .study import run_study
 
-    G = load_network(args.network)
-    family = args.family or detect_family(G)
-    gen = as_generator(G, family, **_generator_options(family, args))
+    if args.real is None and args.detector != BUNDLED:
+        _fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
+    outdir = writable_dir(args.outdir, "output folder")  # before any work
+    device = _device(args.device)
+    detector = _detector(args.detector, "--detector", device)
+    quality = _detector(args.quality, "--quality", device) if args.quality else None
+    if args.real is not None:
+        real = np.asarray(_read_npy(as_path(args.real), "--real"))
+    else:
+        from .models.mnist import held_out_features
+
+        real = held_out_features(detector)  # type: ignore[arg-type]  # the bundled detector, as built above
+    gen, _ = _adapter(args)
     if gen.module is not None and hasattr(gen.module, "to"):
-        gen.module.to(_device(args.device))
-    detector = _load_callable(args.detector, "--detector")
-    quality = _load_callable(args.quality, "--quality") if args.quality else None
-    try:
-        real = np.load(args.real, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        _fail(f"cannot read {args.real}: {exc}")
-    run_study(gen, detector, np.asarray(real), args.outdir, n=args.n, seeds=args.seeds, seed=args.seed, k=args.k,
+        gen.module.to(device)
+    run_study(gen, detector, real, outdir, n=args.n, seeds=args.seeds, seed=args.seed, k=args.k,
               threshold=args.threshold, pool_size=args.pool_size, include_self=args.include_self, quality=quality,
-              classes=_parse_classes(args.classes), batch_size=args.batch_size, verbose=not args.quiet)
+              classes=_parse_classes(args.classes), batch_size=args.batch_size, verbose=True,
+              progress=not args.quiet)
     return 0
 
 
-def _bench(args) -> int:
+def _bench(args: argparse.Namespace) -> int:
     """The runners live in the source tree (benchmarks/), not in the installed package: run them there."""
     import subprocess
-    from pathlib import Path
 
     if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
         _fail("the benchmark runners live in the source tree: run this from a checkout (python -m benchmarks)")
@@ -175,54 +269,77 @@ def _bench(args) -> int:
     return subprocess.call([sys.executable, "-m", module, *args.rest])
 
 
-def _fail(msg: str) -> NoReturn:
-    msg = " ".join(str(msg).split())  # one line, whatever the exception's text
-    print(f"hubness-fast: error: {msg}", file=sys.stderr)
-    raise SystemExit(2)
+# ---- parser -----------------------------------------------------------------------------------
+
+class _Help(argparse.HelpFormatter):
+    """Appends '(default: X)' to an option's help unless its text already states the default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if "default" not in text and action.option_strings and not unset:
+            text += " (default: %(default)s)"
+        return text
 
 
-def _generator_flags(p, batch_size):
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        kw.setdefault("formatter_class", _Help)
+        super().__init__(*a, **kw)
+
+    def error(self, message: str) -> NoReturn:  # one line, exit code 2
+        _fail(message)
+
+
+def _generator_flags(p: argparse.ArgumentParser) -> None:
     """The flags `sample` and `study` share: classes, family options, batching, device, seed, output."""
     p.add_argument("--class", dest="classes", default=None, metavar="C",
-                   help="conditional models: a class, a comma-separated list, or 'uniform'")
+                   help="conditional models: a class, a comma-separated list, or 'uniform' (default: none; "
+                        "required when the model is conditional)")
     p.add_argument("--truncation", type=float, default=None, help="BigGAN's truncation in (0, 1] (default 1)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
                    help="StyleGAN noise (default const: a seed fixes the images)")
     p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
-                   help="latent size of a plain G(z) without a z_dim attribute")
+                   help="latent size of a plain G(z) without a z_dim attribute (default: read from G)")
     p.add_argument("--family", choices=["stylegan", "biggan", "callable"], default=None,
                    help="adapter to use (default: detected)")
-    p.add_argument("--batch-size", type=int, default=batch_size, help=f"images per call (default {batch_size})")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="where the generator runs (auto: CUDA when torch sees a GPU)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit code 2
-        _fail(message)
+def _hub_flags(p: argparse.ArgumentParser, applies: str = "") -> None:
+    p.add_argument("--k", type=int, default=None, help=f"neighbours per latent{applies} (default 5)")
+    p.add_argument("--pool-size", type=int, default=None, help=f"latents per pool{applies} (default 10000)")
+    p.add_argument("--include-self", action="store_true", default=None,
+                   help=f"count each latent as its own neighbour, as the paper's notebook does{applies} "
+                        f"(default: not counted)")
 
 
-def main(argv=None) -> int:
+def _parser() -> _Parser:
     parser = _Parser(prog="hubness-fast", description="Exact k-NN, hub counts and hub sampling.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("demo", help="the paper's study on the bundled StyleGAN-shaped MNIST model (--engine: "
                                     "hub counts only)")
     p.add_argument("--engine", action="store_true", help="only time hub counts of Gaussian latents")
-    p.add_argument("--n", type=int, default=None, help="images per method and seed (500) / latents with --engine "
-                                                        "(100000)")
-    p.add_argument("--seeds", type=int, default=5, help="independent seeds per method (default 5)")
-    p.add_argument("--dim", type=int, default=512, help="latent dimension with --engine (default 512)")
-    p.add_argument("--k", type=int, default=5, help="neighbours per point (default 5)")
-    p.add_argument("--threshold", type=int, default=50, help="hub value to keep (default 50)")
-    p.add_argument("--include-self", action="store_true", help="count each latent as its own neighbour (notebook)")
-    p.add_argument("--pool-size", type=int, default=10_000)
-    p.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--n", type=int, default=None,
+                   help="images per method and seed (default 500); latents with --engine (default 100000)")
+    p.add_argument("--seeds", type=int, default=5, help="independent seeds per method")
+    p.add_argument("--dim", type=int, default=None, help="latent dimension, with --engine only (default 512)")
+    p.add_argument("--k", type=int, default=5, help="neighbours per point")
+    p.add_argument("--threshold", type=int, default=50, help="hub value a latent needs to be kept")
+    p.add_argument("--include-self", action="store_true",
+                   help="count each latent as its own neighbour, as the paper's notebook does (default: not counted)")
+    p.add_argument("--pool-size", type=int, default=10_000, help="latents per pool")
+    p.add_argument("--out", type=as_path, default="demo_out", help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=_demo)
 
     p = sub.add_parser(
@@ -233,19 +350,22 @@ def main(argv=None) -> int:
                     "the current directory. Loading a pickle or a whole module runs code from the file: load only "
                     "files you trust. DIR receives 000000.png... (sorted names follow the rows of latents.npz), "
                     "grid.png and latents.npz (z; w in W space; labels; hub_values).")
-    p.add_argument("--network", "--generator", dest="network", required=True, metavar="NETWORK")
+    p.add_argument("--network", "--generator", dest="network", required=True, metavar="NETWORK",
+                   help="the generator (see above)")
     p.add_argument("--n", type=int, required=True, help="number of images")
-    p.add_argument("--outdir", "--out", dest="outdir", required=True, metavar="DIR")
-    p.add_argument("--method", choices=["hubs", "random", "truncation"], default="hubs")
-    p.add_argument("--space", choices=["z", "w"], default=None, help="default: w for StyleGAN, else z")
-    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--outdir", "--out", dest="outdir", type=as_path, required=True, metavar="DIR",
+                   help="output folder, created if needed")
+    p.add_argument("--method", choices=["hubs", "random", "truncation"], default="hubs", help="how latents are chosen")
+    p.add_argument("--space", choices=["z", "w"], default=None, help="latent space (default: w for StyleGAN, else z)")
+    _hub_flags(p, ", --method hubs")
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--threshold", type=int, default=50, help="keep hub value >= this (default 50)")
-    group.add_argument("--top", type=float, default=None, help="keep this top fraction of each pool instead")
-    p.add_argument("--pool-size", type=int, default=10_000)
-    p.add_argument("--include-self", action="store_true", help="count each latent as its own neighbour (notebook)")
-    p.add_argument("--psi", type=float, default=0.7, help="truncation strength (--method truncation)")
-    _generator_flags(p, batch_size=32)
+    group.add_argument("--threshold", type=int, default=None,
+                       help="--method hubs: keep latents whose hub value is >= this (default 50)")
+    group.add_argument("--top", type=float, default=None,
+                       help="--method hubs: keep this top fraction of each pool instead of a threshold (default: "
+                            "the threshold)")
+    p.add_argument("--psi", type=float, default=None, help="--method truncation: truncation strength (default 0.7)")
+    _generator_flags(p)
     p.set_defaults(func=_sample)
 
     p = sub.add_parser(
@@ -253,43 +373,63 @@ def main(argv=None) -> int:
         description="Samples with hubs (W and Z), random and truncation, over several seeds, and scores them "
                     "against real features: FD, precision/recall (k=3), density/coverage (k=5) with spreads, the "
                     "hub-vs-truncation precision-recall curves, hub value against quality, distance to the mean. "
+                    "The detector receives uint8 [B, C, H, W] images (0..255), as NVIDIA's metric detectors do. "
+                    "On the bundled MNIST model: --network 'hubness_fast.models:load_mnist_generator()' "
+                    "--detector bundled (the bundled LeNet; --real defaults to the held-out digits). "
                     "Loading a pickle or a whole module runs code from the file: load only files you trust.")
-    p.add_argument("--network", required=True, metavar="NETWORK", help="as for `sample`")
-    p.add_argument("--real", required=True, metavar="FEATURES.npy", help="features of held-out real images [N, D]")
+    p.add_argument("--network", required=True, metavar="NETWORK", help="the generator, as for `sample`")
+    p.add_argument("--real", type=str, default=None, metavar="FEATURES.npy",
+                   help="features [N, D] of held-out real images, by the same detector (default: the held-out "
+                        "MNIST digits with --detector bundled; required otherwise)")
     p.add_argument("--detector", required=True, metavar="DETECTOR",
-                   help="images -> features: a TorchScript file, a torch.save'd module, or module:attr; it receives "
-                        "the generator's float images (about [-1, 1])")
-    p.add_argument("--quality", default=None, help="optional images -> per-image score (e.g. classifier confidence)")
-    p.add_argument("--outdir", required=True, metavar="DIR")
-    p.add_argument("--n", type=int, default=1000, help="images per method and seed (default 1000)")
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--k", type=int, default=5)
-    p.add_argument("--threshold", type=int, default=50)
-    p.add_argument("--pool-size", type=int, default=10_000)
-    p.add_argument("--include-self", action="store_true")
-    _generator_flags(p, batch_size=256)
+                   help="images -> features: NVIDIA's TorchScript detector file (e.g. inception-2015-12-05.pt), a "
+                        "torch.save'd module, module:attr, or 'bundled' (the bundled MNIST LeNet)")
+    p.add_argument("--quality", default=None,
+                   help="uint8 images -> one score per image, e.g. a classifier's confidence; 'bundled': the "
+                        "bundled LeNet's confidence (default: realism score only)")
+    p.add_argument("--outdir", type=as_path, required=True, metavar="DIR", help="output folder, created if needed")
+    p.add_argument("--n", type=int, default=1000, help="images per method and seed")
+    p.add_argument("--seeds", type=int, default=5, help="independent seeds per method")
+    p.add_argument("--k", type=int, default=5, help="neighbours per latent for hub values")
+    p.add_argument("--threshold", type=int, default=50, help="hub value a latent needs to be kept")
+    p.add_argument("--pool-size", type=int, default=10_000, help="latents per pool")
+    p.add_argument("--include-self", action="store_true",
+                   help="count each latent as its own neighbour, as the paper's notebook does (default: not counted)")
+    _generator_flags(p)
     p.set_defaults(func=_study)
 
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
     p.add_argument("latents", help=".npy file with an (N, D) array (memory-mapped, never loaded whole)")
-    p.add_argument("--k", type=int, default=5)
-    p.add_argument("--out", required=True, help="output .npy file for the int64 counts")
-    p.add_argument("--metric", default="sqeuclidean", choices=["sqeuclidean", "euclidean", "inner_product", "cosine"])
-    p.add_argument("--include-self", action="store_true", help="count each point as its own neighbour (paper notebook)")
+    p.add_argument("--k", type=int, default=5, help="neighbours per point")
+    p.add_argument("--out", required=True, help="output .npy file for the int64 counts ('.npy' is appended when "
+                                                "the name has another ending)")
+    p.add_argument("--metric", default="sqeuclidean", choices=["sqeuclidean", "euclidean", "inner_product", "cosine"],
+                   help="distance between latents")
+    p.add_argument("--include-self", action="store_true",
+                   help="count each point as its own neighbour, as the paper's notebook does (default: not counted)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                   help="auto: the GPU when one is present and the job is large (default); the file is streamed "
-                        "to it in chunks")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--quiet", action="store_true")
+                   help="auto: the GPU when one is present and the job is large; the file is streamed to it in "
+                        "chunks (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=_hubs)
 
-    p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks)")
+    p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
+                                     "every other argument goes to the runner (e.g. --quick, --cases 0)")
     p.add_argument("--gpu", action="store_true",
                    help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
-    p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments for the runner (see --help there)")
     p.set_defaults(func=_bench)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.rest = rest  # the runner parses its own options
+    elif rest:
+        _fail(f"unrecognized arguments: {' '.join(rest)}")
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -300,7 +440,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # one line on stderr, exit 2; --debug shows the traceback
         if getattr(args, "debug", False):
             raise
-        _fail(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc))
+        _fail(flags_for_keywords(str(exc)) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

@@ -262,7 +262,8 @@ class CallableAdapter(GeneratorAdapter):
             raise ValueError(f"the generator must be callable as G(z), got {type(G).__name__}")
         z_dim = z_dim if z_dim is not None else getattr(G, "z_dim", getattr(G, "latent_dim", None))
         if z_dim is None:
-            raise ValueError("cannot tell the generator's latent size: pass z_dim= (or latent_dim to a sampler)")
+            raise ValueError("cannot tell the generator's latent size (it has no z_dim attribute): give it as "
+                             "z_dim=")
         if not callable(prior) and prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS} or a callable (rng, n, dim) -> array, got {prior!r}")
         self.module, self.z_dim, self.prior, self.kwargs = G, check_int(z_dim, "z_dim"), prior, kwargs

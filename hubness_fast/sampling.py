@@ -21,6 +21,7 @@ on the class).
 """
 from __future__ import annotations
 
+import difflib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import numpy as np
 
 from ._dispatch import use_gpu
-from ._inputs import check_int, check_k, is_device_array
+from ._inputs import check_int, check_k, is_device_array, writable_dir
 from ._native import gpu_available
 from ._progress import bar as progress_bar
 from ._types import Array, Device
@@ -230,6 +231,8 @@ class LatentSampler:
         batch_size = check_int(batch_size, "batch_size")
         if output not in ("float", "uint8"):
             raise ValueError(f"output must be 'float' or 'uint8', got {output!r}")
+        if outdir is not None:
+            outdir = writable_dir(outdir, "output folder")  # before any work
         gen = self.adapter(G)
         if device is not None and gen.module is not None and hasattr(gen.module, "to"):
             gen.module.to(device)
@@ -238,8 +241,8 @@ class LatentSampler:
                         progress=self.progress if progress is None else progress,
                         truncation_cutoff=getattr(self, "cutoff", None))
         if outdir is not None:
-            save_latents(Path(outdir) / "latents.npz", lat)
-        return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, Path(outdir) if outdir else None)
+            save_latents(outdir / "latents.npz", lat)
+        return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, outdir)
 
 
 def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -527,7 +530,7 @@ class HubnessSampler(LatentSampler):
         rule = f"{self.comparison} {self.threshold}"
         return (f"no latent reached hub value {rule} in {pools} pools of {self.pool_size} (k={self.k}); the largest "
                 f"value seen was {best}. Lower the threshold (e.g. threshold={max(best, 1)}), use top=0.01, "
-                f"or enlarge pool_size.")
+                f"or a larger pool_size=.")
 
 
 def _index(idx: np.ndarray, x: Array) -> Array:
@@ -550,7 +553,7 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
 
     gen = as_generator(G)
     n = len(latents.z)
-    writer = FolderWriter(outdir, n) if outdir is not None else None
+    writer = FolderWriter(writable_dir(outdir, "output folder"), n) if outdir is not None else None
     held = []
     bar = progress_bar(progress, n, "images", "image")
     try:
@@ -605,6 +608,21 @@ def save_latents(path: str | Path, latents: Latents) -> None:
 
 
 METHODS = ("hubs", "random", "truncation")
+SAMPLER_SETTINGS = ("k", "threshold", "top", "pool_size", "include_self", "psi", "truncation_cutoff", "hub_device",
+                    "prior")  # what sample() passes on to make_sampler
+SAMPLE_ARGUMENTS = ("space", "classes", "batch_size", "output", "outdir", "device", "seed", "progress", "family",
+                    "generator_options", "z_dim", "latent_dim")
+
+
+def _latent_size(settings: dict[str, Any], options: dict[str, Any]) -> int | None:
+    """sample()'s z_dim= / latent_dim= (taken out of ``settings``), agreeing with generator_options' z_dim."""
+    given: dict[str, Any] = {name: settings.pop(name) for name in ("z_dim", "latent_dim") if name in settings}
+    if "z_dim" in options:
+        given["generator_options['z_dim']"] = options["z_dim"]
+    values = {check_int(v, name) for name, v in given.items()}
+    if len(values) > 1:
+        raise ValueError(f"the latent size is given twice with different values: {given}")
+    return values.pop() if values else None
 
 
 def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int = 5,
@@ -639,8 +657,24 @@ def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, cl
         :func:`make_sampler`.
     family, generator_options : passed to :func:`~hubness_fast.generators.as_generator`
         (e.g. ``{"noise_mode": "random"}``, ``{"truncation": 0.5}``, ``{"z_dim": 128}``).
+        ``z_dim=`` (or its other spelling ``latent_dim=``) may also be given directly: the
+        latent size of a plain G(z), checked against G's own where G has one.
     Other arguments as :meth:`LatentSampler.sample`. Returns :class:`Samples`.
     """
-    gen = as_generator(G, family, **(generator_options or {}))
-    sampler = make_sampler(method, space=space or gen.default_space, seed=seed, progress=progress, **settings)
+    options = dict(generator_options or {})
+    latent_dim = _latent_size(settings, options)
+    known = getattr(G, "z_dim", getattr(G, "latent_dim", None))
+    if latent_dim is not None and known is not None and int(known) != latent_dim:
+        raise ValueError(f"latent_dim={latent_dim} disagrees with the generator's z_dim={known}")
+    if latent_dim is not None and "z_dim" not in options and (family or detect_family(G)) == "callable":
+        options["z_dim"] = latent_dim
+    unknown = sorted(set(settings) - set(SAMPLER_SETTINGS))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], SAMPLER_SETTINGS + SAMPLE_ARGUMENTS, n=1)
+        hint = f" (did you mean {close[0]}=?)" if close else ""
+        raise TypeError(f"sample() got an unexpected keyword argument {unknown[0]!r}{hint}; its settings are "
+                        f"{', '.join(SAMPLER_SETTINGS)}")
+    gen = as_generator(G, family, **options)
+    sampler = make_sampler(method, space=space or gen.default_space, seed=seed, progress=progress,
+                           latent_dim=latent_dim, **settings)
     return sampler.sample(gen, n, batch_size, classes=classes, output=output, outdir=outdir, device=device)

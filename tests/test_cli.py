@@ -1,6 +1,9 @@
 """The hubness-fast command, through a subprocess."""
+import argparse
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,7 +54,7 @@ def test_hubs_device_choice(tmp_path):
 
 
 def test_help_on_each_command():
-    for cmd in ("demo", "hubs", "sample", "bench"):
+    for cmd in ("demo", "hubs", "sample", "study", "bench"):
         r = cli(cmd, "--help")
         assert r.returncode == 0 and "usage:" in r.stdout
 
@@ -64,3 +67,121 @@ def test_sample_with_bundled_generator(tmp_path):
     lat = np.load(tmp_path / "latents.npz")
     assert lat["z"].shape == (20, 64) and lat["hub_values"].shape == (20,)
     assert len(list(tmp_path.glob("0000*.png"))) == 20
+
+
+# ---- paths and errors before any work ---------------------------------------------------------
+
+def test_output_paths_are_checked_before_any_work(tmp_path):
+    # The latents file does not exist either: a check made after reading it would name it instead.
+    r = cli("hubs", "missing.npy", "--out", "nodir/c.npy", cwd=tmp_path)
+    assert r.returncode == 2 and "nodir" in r.stderr and "does not exist" in r.stderr
+    # sample: the network cannot be loaded either, so the folder is checked first.
+    r = cli("sample", "--network", "no_such_module:G", "--n", "3", "--outdir", "/proc/nope", cwd=tmp_path)
+    assert r.returncode == 2 and "/proc/nope" in r.stderr and "no_such_module" not in r.stderr
+    r = cli("study", "--network", "no_such_module:G", "--real", "r.npy", "--detector", "d.pt",
+            "--outdir", "/proc/nope", cwd=tmp_path)
+    assert r.returncode == 2 and "/proc/nope" in r.stderr
+
+
+def test_out_without_suffix_reports_the_file_written(tmp_path):
+    x = np.random.default_rng(0).standard_normal((100, 5)).astype(np.float32)
+    np.save(tmp_path / "z.npy", x)
+    r = cli("hubs", "z.npy", "--out", "counts_noext", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "wrote counts_noext.npy"
+    np.testing.assert_array_equal(np.load(tmp_path / "counts_noext.npy"), brute_hub_counts(x, 5))
+
+
+def test_paths_expand_home_and_variables(tmp_path):
+    x = np.random.default_rng(0).standard_normal((60, 4)).astype(np.float32)
+    (tmp_path / "home").mkdir()
+    np.save(tmp_path / "home" / "z.npy", x)
+    env = dict(os.environ, HOME=str(tmp_path / "home"), OUTDIR=str(tmp_path))
+    r = cli("hubs", "~/z.npy", "--out", "$OUTDIR/c.npy", "--quiet", cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), brute_hub_counts(x, 5))
+    assert not (tmp_path / "~").exists() and not (tmp_path / "$OUTDIR").exists()
+
+
+def test_unreadable_inputs_say_what_is_wrong(tmp_path):
+    (tmp_path / "bad.npy").write_bytes(b"not a numpy file at all")
+    r = cli("hubs", "bad.npy", "--out", "c.npy", cwd=tmp_path)
+    assert r.returncode == 2 and "not a readable .npy file" in r.stderr and "allow_pickle" not in r.stderr
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    r = cli("hubs", "obj.npy", "--out", "c.npy", cwd=tmp_path)
+    assert r.returncode == 2 and "Python objects" in r.stderr and "allow_pickle" not in r.stderr
+    r = cli("hubs", "missing.npy", "--out", "c.npy", cwd=tmp_path)
+    assert r.returncode == 2 and "missing.npy not found" in r.stderr
+    r = cli("sample", "--network", "missing.pkl", "--n", "3", "--outdir", "o", cwd=tmp_path)
+    assert r.returncode == 2 and "missing.pkl not found" in r.stderr
+
+
+def test_a_factory_named_without_parentheses_gets_the_hint(tmp_path):
+    r = cli("sample", "--network", "hubness_fast.models:load_mnist_generator", "--n", "3", "--outdir", "o",
+            cwd=tmp_path)
+    assert r.returncode == 2
+    assert "hubness_fast.models:load_mnist_generator()" in r.stderr and "write" in r.stderr
+
+
+def test_library_messages_name_the_flags(tmp_path):
+    (tmp_path / "plain.py").write_text("import torch\n"
+                                       "def G(z):\n    return torch.tanh(z[:, :16]).view(-1, 1, 4, 4)\n")
+    r = cli("sample", "--network", "plain:G", "--n", "3", "--outdir", "o", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "--z-dim N" in r.stderr and "z_dim=" not in r.stderr
+    r = cli("sample", "--network", "plain:G", "--z-dim", "16", "--n", "3", "--outdir", "o", "--pool-size", "50",
+            "--threshold", "49", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "--threshold" in r.stderr and "--top 0.01" in r.stderr
+    assert "threshold=" not in r.stderr and "top=" not in r.stderr
+
+
+def test_flags_for_keywords():
+    from hubness_fast.cli import flags_for_keywords
+
+    assert flags_for_keywords("use top=0.01, threshold=59 (k=5); pass z_dim=") == \
+        "use --top 0.01, --threshold 59 (--k 5); pass --z-dim N"
+    assert flags_for_keywords("no keyword here; stop=3") == "no keyword here; stop=3"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "hubs", "--psi", "0.5"], "--psi applies to --method truncation"),
+    (["--method", "random", "--threshold", "3"], "--threshold applies to --method hubs"),
+    (["--method", "truncation", "--pool-size", "30"], "--pool-size applies to --method hubs"),
+    (["--method", "random", "--include-self"], "--include-self applies to --method hubs"),
+])
+def test_flags_of_another_method_are_refused(tmp_path, args, message):
+    r = cli("sample", "--network", "hubness_fast.models:load_generator()", "--n", "3", "--outdir", "o", *args,
+            cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr
+    assert not (tmp_path / "o").exists()  # refused before any work
+
+
+def test_every_option_states_what_it_does_and_its_default():
+    from hubness_fast.cli import _parser
+
+    parser = _parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    no_default = {"--quiet", "--debug", "--engine", "--gpu", "--help"}  # switches that are simply off
+    for name, p in sub.choices.items():
+        text = p.format_help()
+        for action in p._actions:
+            if not action.option_strings or action.required or set(action.option_strings) & no_default:
+                continue
+            assert action.help, (name, action.option_strings)
+            assert "default" in p._get_formatter()._expand_help(action), (name, action.option_strings)
+        assert "%(default)" not in text
+    assert "(default: 5)" in sub.choices["hubs"].format_help()
+    assert "(default: 64)" in sub.choices["sample"].format_help()
+    assert "(default: 64)" in sub.choices["study"].format_help()
+
+
+def test_bench_passes_its_options_to_the_runner():
+    root = Path(__file__).resolve().parent.parent
+    r = cli("bench", "--rounds", "not-a-number", cwd=root)
+    assert r.returncode == 2 and "python -m benchmarks" in r.stderr and "--rounds" in r.stderr
+    r = cli("bench", "--help", cwd=root)
+    assert r.returncode == 0
+
+
+def test_sample_rejects_flags_for_other_commands_by_name(tmp_path):
+    r = cli("hubs", "z.npy", "--out", "c.npy", "--frobnicate", cwd=tmp_path)
+    assert r.returncode == 2 and "unrecognized arguments: --frobnicate" in r.stderr

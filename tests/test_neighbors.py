@@ -202,3 +202,37 @@ def test_hubness_reduced_classifier_lowers_hubness(rng):
     q = rng.standard_normal((50, 50))
     proba = clf.fit(x, y).predict_proba(q)
     assert proba.shape == (50, 2) and np.allclose(proba.sum(1), 1)
+
+
+def test_readme_tsne_snippet_runs_at_the_default_perplexity(rng):
+    # TSNE wants 3 * perplexity + 1 = 91 neighbours per row besides the self entry (README).
+    from sklearn.manifold import TSNE
+
+    X = rng.standard_normal((200, 8)).astype(np.float32)
+    emb = make_pipeline(KNeighborsTransformer(n_neighbors=91),
+                        TSNE(metric="precomputed", init="random", max_iter=250, random_state=0)).fit_transform(X)
+    assert emb.shape == (200, 2) and np.isfinite(emb).all()
+    with pytest.raises(ValueError, match="92 neighbors per samples are required"):
+        make_pipeline(KNeighborsTransformer(n_neighbors=90),
+                      TSNE(metric="precomputed", init="random", max_iter=250)).fit_transform(X)
+
+
+def test_which_reductions_a_precomputed_classifier_takes(rng):
+    # README: mp, ls, nicdm give values >= 0 and work in KNeighborsClassifier(metric="precomputed");
+    # dsl and csls give negative values, which scikit-learn refuses.
+    from sklearn.neighbors import KNeighborsClassifier
+
+    X = rng.standard_normal((300, 10)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    for name in ("mp", "ls", "nicdm"):
+        graph = KNeighborsTransformer(n_neighbors=10, hubness=name).fit_transform(X)
+        assert graph.data.min() >= 0, name
+        clf = make_pipeline(KNeighborsTransformer(n_neighbors=10, hubness=name),
+                            KNeighborsClassifier(n_neighbors=10, metric="precomputed")).fit(X, y)
+        assert clf.score(X, y) > 0.7, name
+    for name in ("dsl", "csls"):
+        graph = KNeighborsTransformer(n_neighbors=10, hubness=name).fit_transform(X)
+        assert graph.data.min() < 0, name
+        with pytest.raises(ValueError, match="Negative values in data passed to precomputed distance matrix"):
+            make_pipeline(KNeighborsTransformer(n_neighbors=10, hubness=name),
+                          KNeighborsClassifier(n_neighbors=10, metric="precomputed")).fit(X, y).predict(X)

@@ -161,3 +161,34 @@ def test_truncation_average_estimated_where_none_is_known():
     np.testing.assert_allclose(uniform.sample_latents(2), 1.5, atol=0.02)
     with pytest.raises(ValueError, match="n_average"):
         TruncationSampler(4, n_average=0)
+
+
+def test_sample_takes_the_latent_size_by_either_name_and_names_itself_in_errors():
+    torch = pytest.importorskip("torch")
+    from hubness_fast.sampling import sample
+    from standins import PlainGenerator
+
+    def G(z):  # a plain G(z) with no z_dim attribute
+        return PlainGenerator()(z)
+
+    a = sample(G, 5, "random", z_dim=12, progress=False)
+    b = sample(G, 5, "random", latent_dim=12, progress=False)
+    c = sample(G, 5, "random", generator_options={"z_dim": 12}, progress=False)
+    assert a.z.shape == (5, 12)
+    assert torch.equal(a.images, b.images) and torch.equal(a.images, c.images)
+    with pytest.raises(ValueError, match="given twice with different values"):
+        sample(G, 5, "random", z_dim=12, latent_dim=10, progress=False)
+    with pytest.raises(ValueError, match="latent_dim=10 disagrees with the generator's z_dim=12"):
+        sample(_WithZDim(), 5, "random", z_dim=10, progress=False)
+    with pytest.raises(TypeError, match=r"sample\(\) got an unexpected keyword argument 'treshold' "
+                                        r"\(did you mean threshold=\?\)"):
+        sample(G, 5, treshold=3, z_dim=12, progress=False)
+
+
+class _WithZDim:
+    z_dim = 12
+
+    def __call__(self, z):
+        import torch
+
+        return torch.tanh(z[:, :4]).view(-1, 1, 2, 2)
