@@ -5,6 +5,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 HAS_AVX2: bool
+HAS_AVX512: bool
 HAS_OPENMP: bool
 
 Progress = Optional[Callable[[int, int], None]]
@@ -22,3 +23,5 @@ def balls(a: np.ndarray, a_radius2: Optional[np.ndarray], b: np.ndarray, b_radiu
           inclusive: list[bool], n_threads: int, simd: str,
           progress: Progress) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]: ...
 def peak_gflops(n_threads: int, iterations: int, simd: str = "auto") -> float: ...
+def kernel_level(level: str) -> str: ...
+def simd_levels() -> list[str]: ...

@@ -3,12 +3,13 @@
 // 1. Candidate pass (fp32). Rows are cut into blocks of kBlock; a pair of
 //    blocks meets as A (contiguous fp32 rows: read in place or packed) and B
 //    (kNR-row micro-panels, kKC deep), is multiplied by the SIMD micro-kernel
-//    into a tile of dot products, and each 6 x 16 micro-tile is folded from
-//    registers into per-point candidate lists of k + kCandidateMargin entries
-//    (TopKSet). A self-join visits each unordered block pair once and feeds
-//    both its rows and its columns; PairSchedule hands pairs out so that no
-//    two threads ever hold the same block, hence the same list, and a thread
-//    keeps one block packed as B for all the pairs it meets it in.
+//    into a tile of dot products, and each micro-tile (6 rows by one or
+//    three 16-column panels, simd.h) is folded from registers into
+//    per-point candidate lists of k + kCandidateMargin entries (TopKSet). A
+//    self-join visits each unordered block pair once and feeds both its rows
+//    and its columns; PairSchedule hands pairs out so that no two threads
+//    ever hold the same block, hence the same list, and a thread keeps one
+//    block packed as B for all the pairs it meets it in.
 // 2. Certification (float64). With u = 2^-24, the fp32 key of a pair differs
 //    from the exact one by at most b_ij = (D + 16) u (|x_i|^2 + |y_j|^2) for
 //    the euclidean family and (D + 16) u |x_i| |y_j| for dot products (norms

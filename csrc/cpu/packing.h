@@ -96,8 +96,8 @@ struct Workspace {
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
-    Buffer alpha = aligned_floats(kBlock);  // the row offsets of a pair, NaN-padded to whole micro-tiles
-    Buffer beta = aligned_floats(kBlock);   // the column offsets, NaN-padded to whole micro-tiles
+    Buffer alpha = aligned_floats(kBlock);  // the row offsets of a pair, NaN-padded to whole micro-tiles (kMR rows)
+    Buffer beta = aligned_floats(kBlock);   // the column offsets, NaN-padded to whole panels (kNR columns)
 };
 
 // Blocks whose rows fit in a per-thread copy for the whole depth.

@@ -1,16 +1,22 @@
 // Instruction-set specific kernels, compiled once per level from simd_impl.h
-// and chosen at run time (select_kernels). The packed layouts they read are
-// described in knn_cpu.cpp next to the packing routine.
+// and chosen at run time (select_kernels, simd_select.cpp). The packed
+// layouts they read are described in packing.h.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../common/topk.h"
 
 namespace hf {
 
-constexpr int kMR = 6;   // rows of a micro-tile (broadcast operand)
-constexpr int kNR = 16;  // columns of a micro-tile (two 8-float vectors)
+constexpr int kMR = 6;   // rows of a micro-tile (broadcast operand), at every level
+constexpr int kNR = 16;  // columns of a B panel, at every level
+// A micro-tile is kMR rows by one or more whole B panels: 6 x 16 (two 8-float
+// vectors per row) for the generic and AVX2 levels, 6 x 48 (three 16-float
+// vectors per row, 18 accumulators) for AVX-512. Callers only see panels: a
+// strip of any number of panels goes to one microkernel call, which walks it
+// a micro-tile at a time (and a panel at a time where fewer are left).
 
 // One tile of dot products C[i][j] (row stride ldc) is turned into keys
 // alpha[i] + beta[j] + gamma * C[i][j] and offered to the per-point candidate
@@ -48,7 +54,7 @@ struct Kernels {
     const char* name;
     // For each of `panels` consecutive B panels q (16 x kc each):
     // C[0:6][16q:16q+16] (+)= A(6 x kc, row stride lda) * B_panel_q^T, where a
-    // panel holds the 16 values of each feature together (32-byte aligned).
+    // panel holds the 16 values of each feature together (64-byte aligned).
     // With `fold`, the result (plus C when accumulating) is folded into the
     // candidate lists instead of being stored.
     void (*microkernel)(int kc, const float* a, int64_t lda, const float* b, int panels, float* c,
@@ -60,8 +66,24 @@ struct Kernels {
 
 const Kernels& kernels_generic();
 const Kernels& kernels_avx2();
-bool cpu_has_avx2();
-// level: "auto" (AVX2+FMA when the CPU has them), "avx2" or "generic".
+const Kernels& kernels_avx512();
+
+// What this build and CPU can run (CPUID, and the OS's consent for the wider
+// register state).
+bool cpu_has_avx2();    // AVX2 + FMA, and this build has the avx2 kernels
+bool cpu_has_avx512();  // AVX-512 F/VL/BW/DQ + FMA, and this build has the avx512 kernels
+// AMX-TILE and AMX-BF16, and Linux granted this process the tile data state
+// (arch_prctl ARCH_REQ_XCOMP_PERM); false when refused or off Linux. A probe
+// only: no AMX pass exists yet, so no level uses it (see simd_levels).
+bool cpu_has_amx();
+
+// The levels select_kernels accepts besides "auto", from the portable one up:
+// generic, avx2, avx512 where available ("amx" is reserved for the AMX tile
+// pass and listed once one is built).
+std::vector<std::string> simd_levels();
+// level: "auto" (the best level in simd_levels()) or one of simd_levels().
+// A level this build or CPU cannot run is an error naming the ones it can,
+// never a silent fallback.
 const Kernels& select_kernels(const std::string& level);
 
 }  // namespace hf

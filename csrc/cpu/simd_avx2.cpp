@@ -1,4 +1,5 @@
-// AVX2 + FMA build of the kernels (this file alone is compiled with -mavx2 -mfma).
+// AVX2 + FMA build of the kernels (this file alone is compiled with -mavx2 -mfma):
+// 6 x 16 micro-tiles, two 8-float vectors per row (12 accumulators of 16 registers).
 #include <algorithm>
 #include <cstring>
 #include <immintrin.h>
@@ -7,6 +8,8 @@
 
 namespace hf {
 namespace simd_avx2 {
+constexpr int kW = 8;
+constexpr int kTilePanels = 1;
 #include "simd_impl.h"
 }  // namespace simd_avx2
 
