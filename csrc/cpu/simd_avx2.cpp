@@ -9,12 +9,12 @@
 namespace hf {
 namespace simd_avx2 {
 constexpr int kW = 8;
-constexpr int kTilePanels = 1;
+constexpr int kNR = 16;
 #include "simd_impl.h"
 }  // namespace simd_avx2
 
 const Kernels& kernels_avx2() {
-    static const Kernels k{"avx2", simd_avx2::microkernel, simd_avx2::pack16, simd_avx2::scan};
+    static const Kernels k{"avx2", simd_avx2::kNR, simd_avx2::microkernel, simd_avx2::pack_panel, simd_avx2::scan};
     return k;
 }
 }  // namespace hf

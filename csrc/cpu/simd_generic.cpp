@@ -7,12 +7,12 @@
 namespace hf {
 namespace simd_generic {
 constexpr int kW = 8;
-constexpr int kTilePanels = 1;
+constexpr int kNR = 16;
 #include "simd_impl.h"
 }  // namespace simd_generic
 
 const Kernels& kernels_generic() {
-    static const Kernels k{"generic", simd_generic::microkernel, simd_generic::pack16, simd_generic::scan};
+    static const Kernels k{"generic", simd_generic::kNR, simd_generic::microkernel, simd_generic::pack_panel, simd_generic::scan};
     return k;
 }
 

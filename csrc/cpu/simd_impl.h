@@ -2,8 +2,10 @@
 // simd_<level>.cpp includes this file inside its own namespace and is
 // compiled with its own -m flags (AVX-512, AVX2+FMA, or the portable
 // baseline). Before including it, the file defines in that namespace
-//   kW           floats per vector register (8, or 16 with AVX-512) and
-//   kTilePanels  B panels per micro-tile (simd.h: 1 for 6 x 16, 3 for 6 x 48),
+//   kW   floats per vector register (8, or 16 with AVX-512) and
+//   kNR  columns of its B panels, hence of its micro-tiles (16: 6 x 16 tiles
+//        of two 8-float vectors per row; 48: 6 x 48 tiles of three 16-float
+//        vectors per row, see simd.h),
 // and includes <cstring>, <immintrin.h> (AVX builds) and simd.h.
 //
 // Every level forms each key with the same operations in the same order (a
@@ -15,12 +17,15 @@
 #error "the fold keeps padding out of the candidate lists with NaN offsets: build without -ffast-math"
 #endif
 
-static_assert(hf::kNR % kW == 0 && 64 % kW == 0, "a panel row is whole vectors; hit bits of a vector fit a word");
+constexpr int kPackRows = 16;  // rows one pack transpose handles
+static_assert(kNR % kW == 0 && kNR % kPackRows == 0 && kNR <= hf::kMaxNR, "a panel is whole vectors and whole transposes");
+static_assert(64 % kW == 0, "the hit bits of a vector never straddle two 64-bit words");
 #if defined(__AVX512F__)
 static_assert(kW == 16, "AVX-512 builds use 16-float vectors (one mask bit per lane)");
 #endif
 
-constexpr int kPanelVecs = hf::kNR / kW;  // vectors per row of a panel
+constexpr int kTileVecs = kNR / kW;                         // accumulators per row of a micro-tile
+constexpr int kHitWords = (hf::kMR * kNR + 63) / 64;        // hit bits of a micro-tile, kNR r + c
 
 typedef float vf __attribute__((vector_size(4 * kW)));
 typedef int vi __attribute__((vector_size(4 * kW)));
@@ -85,53 +90,50 @@ struct Hits {
 
 static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, int64_t gj, float key,
                               bool same_set = true) {
-    if (key <= rows->thr()[gi]) rows->push(gi, key, gj);
+    if (rows && key <= rows->thr()[gi]) rows->push(gi, key, gj);
     if (cols && (gj != gi || !same_set) && key <= cols->thr()[gj]) cols->push(gj, key, gi);
 }
 
-// A micro-tile of P panels: kMR rows by P * kNR columns, V vectors per row.
-template <int P>
-struct Tile {
-    static constexpr int V = P * kPanelVecs;
-    static constexpr int kCols = P * hf::kNR;
-    static constexpr int kWords = (hf::kMR * kCols + 63) / 64;  // hit bits, kCols r + c
-};
+// The row thresholds of a fold's micro-tiles (padded: rows past the last
+// point read +inf), or -inf where only columns have lists.
+static inline const float* row_limits(const hf::TileFold& f) {
+    static const float kNoList[hf::kMR] = {-__builtin_inff(), -__builtin_inff(), -__builtin_inff(),
+                                           -__builtin_inff(), -__builtin_inff(), -__builtin_inff()};
+    static_assert(hf::kMR == 6, "one -inf per row");
+    return f.rows ? f.rows->thr() + f.row0 : kNoList;
+}
 
 // The column thresholds of the micro-tile at jq within a fold's strip (thr()
 // is padded: always in bounds), or -inf where only rows have lists.
-template <int P>
-static inline void column_limits(const hf::TileFold& f, int jq, vf (&lim)[Tile<P>::V]) {
+static inline void column_limits(const hf::TileFold& f, int jq, vf (&lim)[kTileVecs]) {
     const float* cthr = f.cols ? f.cols->thr() + f.col0 + jq : nullptr;
 #pragma GCC unroll 8
-    for (int v = 0; v < Tile<P>::V; ++v) lim[v] = cthr ? loadv(cthr + v * kW) : splat(-__builtin_inff());
+    for (int v = 0; v < kTileVecs; ++v) lim[v] = cthr ? loadv(cthr + v * kW) : splat(-__builtin_inff());
 }
 
 // Slow path of fold_tile: offers every key of a micro-tile that passes its
 // row's or its column's threshold. keys: the micro-tile's keys, row after row
 // (NaN in padding); jq: the micro-tile's first column within the strip. The
-// hits of all rows are gathered as bits kCols r + c first, so the walk over
+// hits of all rows are gathered as bits kNR r + c first, so the walk over
 // them is one loop, in row-major order at every level.
-template <int P>
-__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][Tile<P>::kCols], const hf::TileFold& f,
-                                                 int jq) {
-    using T = Tile<P>;
+__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][kNR], const hf::TileFold& f, int jq) {
     const int64_t col0 = f.col0 + jq;
-    const float* rthr = f.rows->thr() + f.row0;
-    vf lim[T::V];
-    column_limits<P>(f, jq, lim);
-    uint64_t words[T::kWords] = {};
+    const float* rthr = row_limits(f);
+    vf lim[kTileVecs];
+    column_limits(f, jq, lim);
+    uint64_t words[kHitWords] = {};
     for (int r = 0; r < hf::kMR; ++r) {
         const vf tr = splat(rthr[r]);
-        for (int v = 0; v < T::V; ++v) {
-            const int b = r * T::kCols + v * kW;  // a vector's bits never straddle two words (64 % kW == 0)
+        for (int v = 0; v < kTileVecs; ++v) {
+            const int b = r * kNR + v * kW;  // a multiple of kW: within one word
             words[b / 64] |= static_cast<uint64_t>(le_bits(loadv(keys[r] + v * kW), vmax(tr, lim[v]))) << (b % 64);
         }
     }
     const float* flat = &keys[0][0];
-    for (int w = 0; w < T::kWords; ++w) {
+    for (int w = 0; w < kHitWords; ++w) {
         for (uint64_t bits = words[w]; bits; bits &= bits - 1) {
             const int b = 64 * w + __builtin_ctzll(bits);
-            offer_pair(f.rows, f.cols, f.row0 + b / T::kCols, col0 + b % T::kCols, flat[b], f.same_set);
+            offer_pair(f.rows, f.cols, f.row0 + b / kNR, col0 + b % kNR, flat[b], f.same_set);
         }
     }
 }
@@ -140,94 +142,75 @@ __attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][Ti
 // them all against max(row threshold, column threshold) with one branch per
 // micro-tile: almost every tile has no candidate. alpha and beta are NaN past
 // the valid rows and columns, so padding never passes.
-template <int P>
-__attribute__((always_inline)) static inline void fold_tile(const vf (&acc)[hf::kMR][Tile<P>::V], const hf::TileFold& f,
+__attribute__((always_inline)) static inline void fold_tile(const vf (&acc)[hf::kMR][kTileVecs], const hf::TileFold& f,
                                                             int jq) {
-    using T = Tile<P>;
     const vf vg = splat(f.gamma);
-    vf beta[T::V], lim[T::V];
+    vf beta[kTileVecs], lim[kTileVecs];
 #pragma GCC unroll 8
-    for (int v = 0; v < T::V; ++v) beta[v] = loadv(f.beta + jq + v * kW);
-    column_limits<P>(f, jq, lim);
-    const float* rthr = f.rows->thr() + f.row0;  // padded: rows past the last point read +inf
-    float keys[hf::kMR][T::kCols] __attribute__((aligned(64)));
+    for (int v = 0; v < kTileVecs; ++v) beta[v] = loadv(f.beta + jq + v * kW);
+    column_limits(f, jq, lim);
+    const float* rthr = row_limits(f);
+    float keys[hf::kMR][kNR] __attribute__((aligned(64)));
     Hits hits;
 #pragma GCC unroll 6
     for (int r = 0; r < hf::kMR; ++r) {
         const vf ar = splat(f.alpha[r]);
         const vf tr = splat(rthr[r]);
 #pragma GCC unroll 8
-        for (int v = 0; v < T::V; ++v) {
+        for (int v = 0; v < kTileVecs; ++v) {
             const vf key = ar + beta[v] + vg * acc[r][v];
             storev(keys[r] + v * kW, key);
             hits.add(key, vmax(tr, lim[v]));
         }
     }
-    if (hits.any()) offer_tile<P>(keys, f, jq);
+    if (hits.any()) offer_tile(keys, f, jq);
 }
 
-// One micro-tile: rows a[0:kMR] (row stride lda) times the P panels at b
-// (each kNR x kc), into c (row stride ldc) or, with `fold`, the candidate lists.
-template <int P>
-__attribute__((always_inline)) static inline void micro_tile(int kc, const float* __restrict a, int64_t lda,
-                                                             const float* __restrict b, float* __restrict c, int ldc,
-                                                             bool accumulate, const hf::TileFold* fold, int jq) {
-    using T = Tile<P>;
-    const float* bp = static_cast<const float*>(__builtin_assume_aligned(b, sizeof(vf)));
-    const int64_t panel = static_cast<int64_t>(hf::kNR) * kc;  // floats between panels
-    vf acc[hf::kMR][T::V];
-#pragma GCC unroll 6
-    for (int r = 0; r < hf::kMR; ++r)
-#pragma GCC unroll 8
-        for (int v = 0; v < T::V; ++v) acc[r][v] = vf{};  // not "= {}": that became a rep stos
-#pragma GCC unroll 4
-    for (int p = 0; p < kc; ++p) {
-        vf bv[T::V];
-#pragma GCC unroll 8
-        for (int v = 0; v < T::V; ++v) bv[v] = *reinterpret_cast<const vf*>(bp + v / kPanelVecs * panel + v % kPanelVecs * kW);
-#pragma GCC unroll 6
-        for (int r = 0; r < hf::kMR; ++r) {
-            const vf ar = splat(a[r * lda + p]);
-#pragma GCC unroll 8
-            for (int v = 0; v < T::V; ++v) acc[r][v] += ar * bv[v];
-        }
-        bp += hf::kNR;
-    }
-    if (accumulate) {
+// For each of `panels` consecutive B panels (kNR x kc each, the kNR values
+// of a feature together): one micro-tile, rows a[0:kMR] (row stride lda)
+// times the panel, into c (row stride ldc) or, with `fold`, the candidate lists.
+static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b, int panels,
+                        float* __restrict c, int ldc, bool accumulate, const hf::TileFold* fold) {
+    for (int q = 0; q < panels; ++q, b += static_cast<int64_t>(kNR) * kc, c += kNR) {
+        const vf* bp = static_cast<const vf*>(__builtin_assume_aligned(b, sizeof(vf)));
+        vf acc[hf::kMR][kTileVecs];
 #pragma GCC unroll 6
         for (int r = 0; r < hf::kMR; ++r)
 #pragma GCC unroll 8
-            for (int v = 0; v < T::V; ++v) acc[r][v] += loadv(c + r * ldc + v * kW);
-    }
-    if (fold) {
-        fold_tile<P>(acc, *fold, jq);
-        return;
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < hf::kMR; ++r)
+            for (int v = 0; v < kTileVecs; ++v) acc[r][v] = vf{};  // not "= {}": that became a rep stos
+#pragma GCC unroll 4
+        for (int p = 0; p < kc; ++p) {
+            vf bv[kTileVecs];
 #pragma GCC unroll 8
-        for (int v = 0; v < T::V; ++v) storev(c + r * ldc + v * kW, acc[r][v]);
-}
-
-// A strip of `panels` panels: whole micro-tiles of kTilePanels panels, then
-// single panels for what is left (a strip's start on the diagonal, the last
-// columns of a block).
-static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b, int panels,
-                        float* __restrict c, int ldc, bool accumulate, const hf::TileFold* fold) {
-    int q = 0;
-    for (; q + kTilePanels <= panels; q += kTilePanels)
-        micro_tile<kTilePanels>(kc, a, lda, b + static_cast<int64_t>(q) * hf::kNR * kc, c + q * hf::kNR, ldc, accumulate,
-                                fold, q * hf::kNR);
-    if constexpr (kTilePanels > 1) {
-        for (; q < panels; ++q)
-            micro_tile<1>(kc, a, lda, b + static_cast<int64_t>(q) * hf::kNR * kc, c + q * hf::kNR, ldc, accumulate, fold,
-                          q * hf::kNR);
+            for (int v = 0; v < kTileVecs; ++v) bv[v] = bp[v];
+#pragma GCC unroll 6
+            for (int r = 0; r < hf::kMR; ++r) {
+                const vf ar = splat(a[r * lda + p]);
+#pragma GCC unroll 8
+                for (int v = 0; v < kTileVecs; ++v) acc[r][v] += ar * bv[v];
+            }
+            bp += kTileVecs;
+        }
+        if (accumulate) {
+#pragma GCC unroll 6
+            for (int r = 0; r < hf::kMR; ++r)
+#pragma GCC unroll 8
+                for (int v = 0; v < kTileVecs; ++v) acc[r][v] += loadv(c + r * ldc + v * kW);
+        }
+        if (fold) {
+            fold_tile(acc, *fold, q * kNR);
+            continue;
+        }
+#pragma GCC unroll 6
+        for (int r = 0; r < hf::kMR; ++r)
+#pragma GCC unroll 8
+            for (int v = 0; v < kTileVecs; ++v) storev(c + r * ldc + v * kW, acc[r][v]);
     }
 }
 
-// out[c * 16 + r] = src[r * ld + c] for 16 rows and kc features: the B panel
-// layout, built with 8 x 8 register transposes where AVX is available.
-static void pack16(const float* __restrict src, int64_t ld, int kc, float* __restrict out) {
+// out[c * os + r] = src[r * ld + c] for 16 rows and kc features, built with
+// 8 x 8 register transposes where AVX is available.
+static void transpose16(const float* __restrict src, int64_t ld, int kc, float* __restrict out, int os) {
     int c = 0;
 #if defined(__AVX__)
     for (; c + 8 <= kc; c += 8) {
@@ -252,20 +235,25 @@ static void pack16(const float* __restrict src, int64_t ld, int kc, float* __res
             r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
             r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
             r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
-            float* o = out + c * 16 + half * 8;
+            float* o = out + c * os + half * 8;
             _mm256_storeu_ps(o, r0);
-            _mm256_storeu_ps(o + 16, r1);
-            _mm256_storeu_ps(o + 32, r2);
-            _mm256_storeu_ps(o + 48, r3);
-            _mm256_storeu_ps(o + 64, r4);
-            _mm256_storeu_ps(o + 80, r5);
-            _mm256_storeu_ps(o + 96, r6);
-            _mm256_storeu_ps(o + 112, r7);
+            _mm256_storeu_ps(o + os, r1);
+            _mm256_storeu_ps(o + 2 * os, r2);
+            _mm256_storeu_ps(o + 3 * os, r3);
+            _mm256_storeu_ps(o + 4 * os, r4);
+            _mm256_storeu_ps(o + 5 * os, r5);
+            _mm256_storeu_ps(o + 6 * os, r6);
+            _mm256_storeu_ps(o + 7 * os, r7);
         }
     }
 #endif
     for (; c < kc; ++c)
-        for (int r = 0; r < 16; ++r) out[c * 16 + r] = src[r * ld + c];
+        for (int r = 0; r < kPackRows; ++r) out[c * os + r] = src[r * ld + c];
+}
+
+// out[c * kNR + r] = src[r * ld + c], r < kNR, c < kc: a B panel from fp32 rows.
+static void pack_panel(const float* __restrict src, int64_t ld, int kc, float* __restrict out) {
+    for (int g = 0; g < kNR; g += kPackRows) transpose16(src + g * ld, ld, kc, out + g, kNR);
 }
 
 static inline void offer(const hf::ScanArgs& s, int i, int j, float key) {
