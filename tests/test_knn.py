@@ -131,9 +131,9 @@ def test_kth_neighbor_distance(rng):
     np.testing.assert_allclose(r, od[:, 2], rtol=1e-12)
 
 
-# 576-row blocks, 6-row micro-tiles, 16-column panels and (AVX-512) 48-column
-# micro-tiles: these sizes leave every kind of remainder in the last block
-# (padded rows, a padded panel, strips ending in one or two single panels).
+# 576-row blocks, 6-row micro-tiles, 16-column panels (48 with AVX-512): these
+# sizes leave every kind of remainder in the last block (padded rows, a panel
+# with 1 to 47 real columns, a 96-column strip with one panel).
 @pytest.mark.parametrize("n", [577, 583, 593, 609, 623, 625, 1151])
 def test_block_and_micro_tile_edges(simd, rng, n):
     x = rng.standard_normal((n, 9)).astype(np.float32)
