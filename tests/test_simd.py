@@ -15,6 +15,7 @@ def test_levels_listed_from_the_portable_one_up():
     assert ("avx2" in hf.SIMD_LEVELS) == hf.HAS_AVX2
     assert ("avx512" in hf.SIMD_LEVELS) == hf.HAS_AVX512 == bool(_native.cpu.HAS_AVX512)
     assert "amx" not in hf.SIMD_LEVELS  # reserved until the AMX pass exists
+    assert isinstance(_native.cpu.cpu_has_amx(), bool)  # the probe the AMX pass will use
     assert _native.cpu.kernel_level("auto") == hf.SIMD_LEVELS[-1]
 
 

@@ -136,6 +136,9 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("level"),
           "The kernel set a simd level runs ('auto' resolved); ValueError, naming the available ones, for a level "
           "this CPU or build cannot run.");
+    m.def("cpu_has_amx", &hf::cpu_has_amx,
+          "Whether this CPU has AMX-TILE and AMX-BF16 and Linux granted this process the tile state "
+          "(asks for it on first call); no kernel level uses AMX yet.");
     m.def("simd_levels", &hf::simd_levels,
           "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();
