@@ -12,6 +12,10 @@ peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
 says otherwise. Every peer's result is checked against hubness_fast's (hub
 counts for self-joins, neighbour sets for searches). Results go to
 build/benchmarks/ as JSON (--out benchmarks/results/NAME.json keeps a quoted run).
+
+Our share of the arithmetic limit is quoted against the FMA loop of the widest
+vector level this CPU runs (AVX-512 where present), whichever kernel level ran:
+HUBNESS_FAST_SIMD=generic|avx2|avx512 forces one, and the header names it.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import hubness_fast as hf
-from hubness_fast import _cpu
+from hubness_fast import _cpu, _native
 
 from . import peers
 from .report import write_report
@@ -48,10 +52,24 @@ QUICK_CASES = [
 ]
 
 
+# The kernel levels with a vector FMA probe, narrowest first (the AMX pass is not one).
+VECTOR_LEVELS = ("generic", "avx2", "avx512")
+PEAK_ITERATIONS = 20_000_000  # about 0.1-0.3 s of the FMA loop
+
+
+def widest_vector_level() -> str:
+    """The widest vector level this CPU and build run: the arithmetic limit every level is quoted against."""
+    return [level for level in hf.SIMD_LEVELS if level in VECTOR_LEVELS][-1]
+
+
+def peak_sample(threads: int) -> float:
+    return _cpu.peak_gflops(threads, PEAK_ITERATIONS, widest_vector_level())
+
+
 def peak_gflops(threads: int) -> float:
-    """Best of five runs of a register-only FMA loop (about 0.3 s each): a ceiling,
-    so interference from other processes can only lower a run, never raise it."""
-    return max(_cpu.peak_gflops(threads, 20_000_000) for _ in range(5))
+    """Best of five runs of a register-only FMA loop: a ceiling, so interference
+    from other processes can only lower a run, never raise it."""
+    return max(peak_sample(threads) for _ in range(5))
 
 
 def cpu_name() -> str:
@@ -92,7 +110,7 @@ def run_case(case, names, rounds, slow_rounds, threads):
             fn = table[name]
             time.sleep(min(SETTLE_MAX_S, max(SETTLE_S, SETTLE_FRACTION * last)))
             if name == "hubness_fast":
-                peaks.append(_cpu.peak_gflops(threads, 20_000_000))
+                peaks.append(peak_sample(threads))
             t0 = time.perf_counter()
             out = fn(x, case["k"], threads) if q is None else fn(q, x, case["k"], threads)
             last = time.perf_counter() - t0
@@ -141,9 +159,11 @@ def main(argv=None) -> int:
         cases = [cases[int(i)] for i in args.cases.split(",")]
 
     peak = peak_gflops(args.threads)
-    print(f"{cpu_name()}, {args.threads} threads; FMA peak (register-only loop): {peak:.0f} GFLOP/s; "
-          f"kernels: {'avx2' if hf.HAS_AVX2 else 'generic'}")
+    kernels = _cpu.kernel_level(_native.simd_level())
+    print(f"{cpu_name()}, {args.threads} threads; FMA peak ({widest_vector_level()} register-only loop): "
+          f"{peak:.0f} GFLOP/s; kernels: {kernels} (available: {', '.join(hf.SIMD_LEVELS)})")
     report = {"machine": {"cpu": cpu_name(), "threads": args.threads, "peak_gflops": peak,
+                          "peak_level": widest_vector_level(), "kernels": kernels,
                           "platform": platform.platform()},
               "date": datetime.datetime.now().isoformat(timespec="seconds"), "cases": []}
     for case in cases:

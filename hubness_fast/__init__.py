@@ -1,5 +1,5 @@
 """hubness_fast: exact k nearest neighbours and hub counts without a distance matrix."""
-from ._native import HAS_AVX2, HAS_CUDA, HAS_OPENMP
+from ._native import HAS_AVX2, HAS_AVX512, HAS_CUDA, HAS_OPENMP, SIMD_LEVELS
 from .balls import ball_query
 from .hubness import hub_counts, hubness_stats
 from .knn import knn, kth_neighbor_distance
@@ -9,4 +9,4 @@ from . import manifold, metrics, selection
 __version__ = "0.1.0"
 __all__ = ["knn", "hub_counts", "hubness_stats", "kth_neighbor_distance", "ball_query", "Manifold", "manifold", "metrics",
            "selection",
-           "HAS_AVX2", "HAS_CUDA", "HAS_OPENMP", "__version__"]
+           "HAS_AVX2", "HAS_AVX512", "HAS_CUDA", "HAS_OPENMP", "SIMD_LEVELS", "__version__"]

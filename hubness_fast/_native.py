@@ -12,6 +12,10 @@ from typing import Any
 from . import _cpu as cpu
 
 HAS_AVX2 = bool(cpu.HAS_AVX2)
+HAS_AVX512 = bool(cpu.HAS_AVX512)
+# The CPU kernel levels this build and CPU can run, from the portable one up
+# (generic, avx2, avx512; amx once the AMX pass exists).
+SIMD_LEVELS: tuple[str, ...] = tuple(cpu.simd_levels())
 HAS_OPENMP = bool(cpu.HAS_OPENMP)
 cuda: Any
 try:  # built only when nvcc was found at build time; imports without a GPU
@@ -33,8 +37,13 @@ def no_gpu_reason() -> str:
 
 
 def simd_level() -> str:
-    """HUBNESS_FAST_SIMD=generic|avx2|auto (default auto) picks the CPU kernel set, for tests and comparisons."""
-    return os.environ.get("HUBNESS_FAST_SIMD", "auto")
+    """HUBNESS_FAST_SIMD=generic|avx2|avx512|amx|auto (default auto: the best in SIMD_LEVELS) picks the CPU
+    kernel set, for tests and comparisons. A level this build or CPU cannot run is an error, never replaced."""
+    level = os.environ.get("HUBNESS_FAST_SIMD", "auto")
+    if level != "auto" and level not in SIMD_LEVELS:
+        raise ValueError(f"HUBNESS_FAST_SIMD={level!r} is not available on this CPU and build; "
+                         f"set it to 'auto' or one of {', '.join(SIMD_LEVELS)}, or unset it")
+    return level
 
 
 def gpu_chunk_rows() -> int:

@@ -36,7 +36,7 @@ def test_cross_search_matches_oracle(simd, rng, metric):
     check(x, 5, metric, queries=q)
 
 
-def test_few_queries_use_database_slices(rng):
+def test_few_queries_use_database_slices(simd, rng):
     x, q = rng.standard_normal((3000, 16)), rng.standard_normal((7, 16))
     check(x, 9, queries=q, n_threads=2)
 
@@ -95,7 +95,7 @@ def test_self_excluded_by_index_not_position(rng):
     assert not np.any(i == np.arange(200)[:, None])
 
 
-def test_include_self(rng):
+def test_include_self(simd, rng):
     x = rng.standard_normal((300, 6))
     d, i = check(x, 4, exclude_self=False)
     np.testing.assert_array_equal(i[:, 0], np.arange(300))
@@ -103,7 +103,7 @@ def test_include_self(rng):
 
 
 @pytest.mark.parametrize("n,k", [(50, 1), (50, 49), (700, 699), (600, 100)])
-def test_k_extremes(rng, n, k):
+def test_k_extremes(simd, rng, n, k):
     check(rng.standard_normal((n, 7)), k)
 
 
@@ -112,7 +112,7 @@ def test_dimensions(simd, rng, dim):
     check(rng.standard_normal((650, dim)), 5)
 
 
-def test_large_norms_and_near_ties(rng):
+def test_large_norms_and_near_ties(simd, rng):
     # A common offset of 1e4 makes the fp32 expansion |x|^2 + |y|^2 - 2<x,y> lose most
     # digits: the float64 check must repair the order.
     x = rng.standard_normal((900, 16)) * 0.01 + 1e4
@@ -131,13 +131,35 @@ def test_kth_neighbor_distance(rng):
     np.testing.assert_allclose(r, od[:, 2], rtol=1e-12)
 
 
-def test_generic_and_avx2_kernels_agree(rng, monkeypatch):
-    if not hf.HAS_AVX2:
-        pytest.skip("CPU without AVX2")
-    x = rng.standard_normal((1200, 33)).astype(np.float32)
-    out = {}
-    for level in ("generic", "avx2"):
-        monkeypatch.setenv("HUBNESS_FAST_SIMD", level)
-        out[level] = hf.knn(x, 5)
-    np.testing.assert_array_equal(out["generic"][1], out["avx2"][1])
-    np.testing.assert_array_equal(out["generic"][0], out["avx2"][0])
+# 576-row blocks, 6-row micro-tiles, 16-column panels (48 with AVX-512): these
+# sizes leave every kind of remainder in the last block (padded rows, a panel
+# with 1 to 47 real columns, a 96-column strip with one panel).
+@pytest.mark.parametrize("n", [577, 583, 593, 609, 623, 625, 1151])
+def test_block_and_micro_tile_edges(simd, rng, n):
+    x = rng.standard_normal((n, 9)).astype(np.float32)
+    check(x, 5)
+    check(x, 4, "inner_product", queries=rng.standard_normal((n - 571, 9)).astype(np.float32))
+
+
+@pytest.mark.parametrize("k", [1, 5, 29, 40])  # sorted lists up to 32 entries (k + 3), heaps beyond
+@pytest.mark.parametrize("metric", ["sqeuclidean", "inner_product"])
+def test_ties_at_the_threshold(simd, k, metric):
+    # The 720 orderings of (0, 1, ..., 5): every point has the same norm, so
+    # from the all-ones query every key is equal (sum 15) and every candidate
+    # ties the worst kept one: the lists must keep the smallest indices.
+    from itertools import permutations
+    x = np.array(list(permutations(range(6))), dtype=np.float32)[::-1].copy()
+    q = np.ones((13, 6), np.float32)
+    d, i = check(x, k, metric, queries=q)
+    np.testing.assert_array_equal(i, np.broadcast_to(np.arange(k), (13, k)))
+    check(x, k, metric)  # self-join: few distinct distances, ties across both lists of each pair
+
+
+def test_mixed_scales_rows_and_columns_pass_apart(simd, rng):
+    # Points at scales 1e-3, 1 and 1e3 side by side: within a micro-tile some
+    # keys pass only their row's threshold, others only their column's.
+    scale = rng.choice([1e-3, 1.0, 1e3], size=(1400, 1))
+    x = (rng.standard_normal((1400, 12)) * scale).astype(np.float32)
+    check(x, 5)
+    check(x, 6, "euclidean", queries=x[::7] * np.float32(1.01))
+

@@ -1,6 +1,7 @@
 """A/B two builds of the native CPU module in one process.
 
     python benchmarks/cpu/ab.py A.so B.so [--n 50000] [--d 64] [--k 5] [--rounds 9] [--threads 2] [--queries 0]
+                                [--simd auto] [--simd-a LEVEL] [--simd-b LEVEL]
 
 Loads both shared objects (for example the _cpu module of two commits, built
 with `cmake -S . -B build-x -DHUBNESS_FAST_CUDA=OFF && ninja -C build-x _cpu`)
@@ -9,7 +10,10 @@ them on the same self-join (or, with --queries M, a search of M other points
 against the N) and prints the medians, their ratio and each one's
 fraction of the FMA peak. Alternating in one process is what makes a few per
 cent visible on a shared machine whose speed drifts by more than that between
-runs.
+runs. --simd picks the kernel level of both builds (--simd-a / --simd-b of
+one), so a level of a new build can be set against an older build that has no
+such switch; the fractions are of the FMA loop of the widest vector level
+either build knows (AVX-512 where a build has it and the CPU too).
 """
 from __future__ import annotations
 
@@ -28,6 +32,18 @@ def load(path: str, tag: str):
     return module
 
 
+def widest_probe(mods):
+    """The module and level of the widest FMA probe: builds with simd_levels() list what this CPU runs."""
+    best = (mods["A"], "auto", 0)
+    for m in mods.values():
+        if hasattr(m, "simd_levels"):
+            level = [lv for lv in m.simd_levels() if lv in ("generic", "avx2", "avx512")][-1]
+            width = ("generic", "avx2", "avx512").index(level)
+            if width >= best[2]:
+                best = (m, level, width)
+    return best[0], best[1]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("a")
@@ -38,33 +54,41 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--queries", type=int, default=0, help="M > 0: a search of M query points instead of the self-join")
+    ap.add_argument("--simd", default="auto", help="kernel level of both builds (default auto)")
+    ap.add_argument("--simd-a", default=None, help="kernel level of build A (default --simd)")
+    ap.add_argument("--simd-b", default=None, help="kernel level of build B (default --simd)")
     args = ap.parse_args(argv)
+    levels = {"A": args.simd_a or args.simd, "B": args.simd_b or args.simd}
 
     mods = {"A": load(args.a, "build_a"), "B": load(args.b, "build_b")}
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.n, args.d)).astype(np.float32)
     q = rng.standard_normal((args.queries, args.d)).astype(np.float32) if args.queries else None
 
-    def run(m):
+    def run(name):
+        m, level = mods[name], levels[name]
         try:  # the binding takes the metric's name; builds before 2026-12-01 took its integer code
-            return m.knn(x, q, args.k, "sqeuclidean", q is None, args.threads, "auto", None, False)[0]
+            return m.knn(x, q, args.k, "sqeuclidean", q is None, args.threads, level, None, False)
         except TypeError:
-            return m.knn(x, q, args.k, 0, q is None, args.threads, "auto", None, False)[0]
+            return m.knn(x, q, args.k, 0, q is None, args.threads, level, None, False)
 
-    if not np.array_equal(run(mods["A"]), run(mods["B"])):
+    ran = {name: run(name)[2].get("kernels", levels[name]) for name in mods}
+    if not np.array_equal(run("A")[0], run("B")[0]):
         raise SystemExit("the two builds return different neighbours")
     times = {name: [] for name in mods}
     for _ in range(args.rounds):
-        for name, m in mods.items():
+        for name in mods:
             t0 = time.perf_counter()
-            run(m)
+            run(name)
             times[name].append(time.perf_counter() - t0)
-    peak = max(mods["A"].peak_gflops(args.threads, 20_000_000) for _ in range(3))
+    probe, peak_level = widest_probe(mods)
+    peak = max(probe.peak_gflops(args.threads, 20_000_000, peak_level) for _ in range(3))
     # N^2/2 pairs (self-join) or M N pairs (search), x D multiply-adds of 2 flops
     gflop = (args.n**2 if q is None else 2 * args.queries * args.n) * args.d / 1e9
     med = {name: statistics.median(t) for name, t in times.items()}
     for name in mods:
-        print(f"{name}: median {med[name]:.3f} s, {gflop / med[name] / peak:.3f} of the FMA peak ({peak:.0f} GFLOP/s)")
+        print(f"{name} ({ran[name]} kernels): median {med[name]:.3f} s, {gflop / med[name] / peak:.3f} of the "
+              f"{peak_level} FMA peak ({peak:.0f} GFLOP/s)")
     what = "self-join" if q is None else f"search of {args.queries} queries"
     print(f"B is {med['A'] / med['B']:.3f}x as fast as A ({what}, N={args.n}, D={args.d}, k={args.k}, "
           f"{args.rounds} rounds)")

@@ -105,9 +105,9 @@ py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array
 }
 
 double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
-    const bool avx2 = std::string(hf::select_kernels(simd).name) == "avx2";
+    const std::string level = hf::select_kernels(simd).name;
     py::gil_scoped_release release;
-    return hf::fma_peak_gflops(n_threads, iterations, avx2);
+    return hf::fma_peak_gflops(n_threads, iterations, level);
 }
 
 }  // namespace
@@ -130,8 +130,19 @@ PYBIND11_MODULE(_cpu, m) {
           "Ball containment between two point sets, every layer of balls in one pass (inclusive: one flag per "
           "layer); returns (stats of a, stats of b) as dicts of [n, layers] arrays.");
     m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
-          "GFLOP/s of a register-only FMA loop: the arithmetic ceiling of this machine (a probe for the benchmarks).");
+          "GFLOP/s of a register-only FMA loop with the vectors of a kernel level ('auto': the widest this CPU "
+          "runs): the arithmetic ceiling of this machine (a probe for the benchmarks).");
+    m.def("kernel_level", [](const std::string& level) { return std::string(hf::select_kernels(level).name); },
+          py::arg("level"),
+          "The kernel set a simd level runs ('auto' resolved); ValueError, naming the available ones, for a level "
+          "this CPU or build cannot run.");
+    m.def("cpu_has_amx", &hf::cpu_has_amx,
+          "Whether this CPU has AMX-TILE and AMX-BF16 and Linux granted this process the tile state "
+          "(asks for it on first call); no kernel level uses AMX yet.");
+    m.def("simd_levels", &hf::simd_levels,
+          "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();
+    m.attr("HAS_AVX512") = hf::cpu_has_avx512();
 #ifdef _OPENMP
     m.attr("HAS_OPENMP") = true;
 #else

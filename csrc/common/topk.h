@@ -35,7 +35,7 @@ class TopKSet {
 public:
     // thr() stays readable this far past the last point, so SIMD code may load
     // whole vectors at the edge of a tile (the extra entries are +inf).
-    static constexpr int kThrPad = 16;
+    static constexpr int kThrPad = 48;
     static constexpr int kSortedMaxCap = 32;
 
     TopKSet(int64_t n_points, int cap);

@@ -2,13 +2,14 @@
 //
 // 1. Candidate pass (fp32). Rows are cut into blocks of kBlock; a pair of
 //    blocks meets as A (contiguous fp32 rows: read in place or packed) and B
-//    (kNR-row micro-panels, kKC deep), is multiplied by the SIMD micro-kernel
-//    into a tile of dot products, and each 6 x 16 micro-tile is folded from
-//    registers into per-point candidate lists of k + kCandidateMargin entries
-//    (TopKSet). A self-join visits each unordered block pair once and feeds
-//    both its rows and its columns; PairSchedule hands pairs out so that no
-//    two threads ever hold the same block, hence the same list, and a thread
-//    keeps one block packed as B for all the pairs it meets it in.
+//    (panels of 16 or 48 rows by kernel level, kKC deep), is multiplied by the SIMD micro-kernel
+//    into a tile of dot products, and each micro-tile (6 rows by one panel,
+//    simd.h) is folded from registers into
+//    per-point candidate lists of k + kCandidateMargin entries (TopKSet). A
+//    self-join visits each unordered block pair once and feeds both its rows
+//    and its columns; PairSchedule hands pairs out so that no two threads
+//    ever hold the same block, hence the same list, and a thread keeps one
+//    block packed as B for all the pairs it meets it in.
 // 2. Certification (float64). With u = 2^-24, the fp32 key of a pair differs
 //    from the exact one by at most b_ij = (D + 16) u (|x_i|^2 + |y_j|^2) for
 //    the euclidean family and (D + 16) u |x_i| |y_j| for dot products (norms
@@ -150,9 +151,10 @@ private:
         std::copy(a.offset.begin() + r0, a.offset.begin() + r0 + m, ws.alpha.get());
         std::fill(ws.alpha.get() + m, ws.alpha.get() + round_up(m, kMR), std::numeric_limits<float>::quiet_NaN());
         std::copy(b.offset.begin() + c0, b.offset.begin() + c0 + n, ws.beta.get());
-        std::fill(ws.beta.get() + n, ws.beta.get() + round_up(n, kNR), std::numeric_limits<float>::quiet_NaN());  // padded columns never pass a fold
+        std::fill(ws.beta.get() + n, ws.beta.get() + round_up(n, kern_.nr), std::numeric_limits<float>::quiet_NaN());  // padded columns never pass a fold
         // The lists this pair may update were last touched long ago: fetch them while the tile runs.
-        for (int i = 0; i < m; ++i) rows->prefetch(r0 + i);
+        if (rows)
+            for (int i = 0; i < m; ++i) rows->prefetch(r0 + i);
         if (cols)
             for (int j = 0; j < n; ++j) cols->prefetch(c0 + j);
         TileFold f{nullptr, nullptr, gamma_, 0, 0, rows, cols, same_set};
@@ -202,7 +204,7 @@ private:
                 });
                 schedule.release(pr);
             }
-        }, threads, total_, prepack ? static_cast<size_t>(round_up(kBlock, kNR)) * d_ : 0);
+        }, threads, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
     // Query blocks x database slices; each slice has its own candidate lists
@@ -211,23 +213,27 @@ private:
         const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
         const int64_t slices = static_cast<int64_t>(sets.size());
         total_ = nqb * ndb;
-        // A query block meets every database block: pack its rows once for the whole
-        // depth when that copy stays small, instead of once per pair.
+        // A query block meets every database block: as in the self-join, it is
+        // packed once as B panels for the whole depth (its points are the tile's
+        // columns, whose lists the fold feeds) and the database rows are the A
+        // operand, read in place when they are fp32, so most pairs pack nothing.
         const bool prepack = prepack_fits(d_);
         runner_.run([&](Workspace& ws) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t item = 0; item < nqb * slices; ++item) {
                 const int64_t qb = item / slices, s = item % slices;
                 const int m = block_len(q_, qb);
-                if (prepack) pack_rows(q_, d_, qb * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
+                if (prepack) pack_block_panels(kern_, q_, d_, qb * kBlock, m, ws.rows.get());
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
                     runner_.step([&] {
-                        run_pair(ws, q_, qb * kBlock, m, db_, J * kBlock, block_len(db_, J), &sets[s], nullptr, false,
-                                 prepacked_rows(ws, prepack, d_));
+                        const int mj = block_len(db_, J);
+                        Prepacked pre;
+                        if (prepack) pre = {rows_in_place(db_, d_, J * kBlock, mj), d_, ws.rows.get()};
+                        run_pair(ws, db_, J * kBlock, mj, q_, qb * kBlock, m, nullptr, &sets[s], false, pre, false);
                     });
                 }
             }
-        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
     static int block_len(const Side<T>& s, int64_t b) { return hf::block_len(s.n, b); }

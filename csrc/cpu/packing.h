@@ -14,7 +14,7 @@
 
 namespace hf {
 
-constexpr int kBlock = 576;  // rows per block: a multiple of kMR and kNR, large enough to amortize packing
+constexpr int kBlock = 576;  // rows per block: a multiple of kMR and of every panel width, large enough to amortize packing
 constexpr int kKC = 512;     // panel depth: up to D = 512 a tile is folded straight from registers, no C round trip
 constexpr int kMC = 192;     // rows per sweep: their A rows (192 x 512 fp32) stay in L2
 constexpr int kNC = 96;      // columns per sweep: their B panels (96 x 512 fp32) stay in L2 beside the A rows
@@ -22,7 +22,8 @@ constexpr int64_t kPrepackFloats = 1 << 22;  // 16 MiB: the largest per-thread c
 constexpr int kRowPad = 16;  // floats of padding after each packed row (see row_stride)
 // Whole micro-tiles per block and per sweep: the fold's padding (ws.alpha,
 // ws.beta) stays inside a block and a strip is a whole number of panels.
-static_assert(kBlock % kMR == 0 && kBlock % kNR == 0 && kNC % kNR == 0 && kMC % kMR == 0,
+static_assert(kBlock % kMR == 0 && kBlock % 16 == 0 && kBlock % kMaxNR == 0 && kNC % 16 == 0 && kNC % kMaxNR == 0 &&
+                  kMC % kMR == 0,
               "blocks and sweeps must hold whole micro-tiles");
 
 struct FreeDeleter {
@@ -69,23 +70,24 @@ void pack_rows(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int k
     }
 }
 
-// The same block as micro-panels of kNR rows: panel q stores, feature after
-// feature, the kNR row values (zero past m), so the micro-kernel reads B
-// linearly. Writes are sequential; reads walk kNR rows side by side.
+// The same block as the kernel level's B panels of nr rows: panel q stores,
+// feature after feature, the nr row values (zero past m), so the micro-kernel
+// reads B linearly. Writes are sequential; reads walk nr rows side by side.
 template <class T>
 void pack_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc,
                  float* out) {
     const RowReader<T> read{s, d};
-    for (int q = 0; q < m; q += kNR) {
+    const int nr = kern.nr;
+    for (int q = 0; q < m; q += nr) {
         float* dst = out + static_cast<int64_t>(q) * kc;
-        const int rows = std::min(kNR, m - q);
-        if (std::is_same<T, float>::value && s.inv_norm.empty() && rows == kNR) {
-            kern.pack16(reinterpret_cast<const float*>(s.x) + (r0 + q) * d + p0, d, kc, dst);
+        const int rows = std::min(nr, m - q);
+        if (std::is_same<T, float>::value && s.inv_norm.empty() && rows == nr) {
+            kern.pack_panel(reinterpret_cast<const float*>(s.x) + (r0 + q) * d + p0, d, kc, dst);
             continue;
         }
-        for (int c = 0; c < kc; ++c, dst += kNR) {
+        for (int c = 0; c < kc; ++c, dst += nr) {
             for (int r = 0; r < rows; ++r) dst[r] = read(r0 + q + r, p0 + c);
-            for (int r = rows; r < kNR; ++r) dst[r] = 0.f;
+            for (int r = rows; r < nr; ++r) dst[r] = 0.f;
         }
     }
 }
@@ -96,8 +98,8 @@ struct Workspace {
     Buffer a = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer b = aligned_floats(static_cast<size_t>(kBlock) * kKC);
     Buffer c = aligned_floats(static_cast<size_t>(kBlock) * kBlock);
-    Buffer alpha = aligned_floats(kBlock);  // the row offsets of a pair, NaN-padded to whole micro-tiles
-    Buffer beta = aligned_floats(kBlock);   // the column offsets, NaN-padded to whole micro-tiles
+    Buffer alpha = aligned_floats(kBlock);  // the row offsets of a pair, NaN-padded to whole micro-tiles (kMR rows)
+    Buffer beta = aligned_floats(kBlock);   // the column offsets, NaN-padded to whole panels (Kernels::nr columns)
 };
 
 // Blocks whose rows fit in a per-thread copy for the whole depth.
@@ -109,7 +111,7 @@ inline int block_len(int64_t n, int64_t b) { return static_cast<int>(std::min<in
 
 // Operands of a tile product already laid out for the whole depth; a null
 // pointer means "pack per pair". a_rows: A rows, row stride a_ld. b_panels: B
-// as micro-panels, the depth slab at p0 starting at b_panels + p0 * round_up(n, kNR)
+// as the level's panels, the depth slab at p0 starting at b_panels + p0 * round_up(n, nr)
 // (pack_block_panels).
 struct Prepacked {
     const float* a_rows = nullptr;
@@ -130,7 +132,7 @@ template <class T>
 void pack_block_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, int m, float* out) {
     for (int64_t p0 = 0; p0 < d; p0 += kKC) {
         const int kc = static_cast<int>(std::min<int64_t>(kKC, d - p0));
-        pack_panels(kern, s, d, r0, m, p0, kc, out + p0 * round_up(m, kNR));
+        pack_panels(kern, s, d, r0, m, p0, kc, out + p0 * round_up(m, kern.nr));
     }
 }
 

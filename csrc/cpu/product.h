@@ -15,7 +15,7 @@ namespace hf {
 template <class T, class FoldFor>
 void tile_product(const Kernels& kern, Workspace& ws, const Side<T>& a, int64_t r0, int m, const Side<T>& b,
                   int64_t c0, int n, int64_t d, const Prepacked& pre, bool skip_lower, FoldFor fold_for) {
-    const int mpad = round_up(m, kMR), npad = round_up(n, kNR);
+    const int nr = kern.nr, mpad = round_up(m, kMR), npad = round_up(n, nr);
     for (int64_t p0 = 0; p0 < d; p0 += kKC) {
         const int kc = static_cast<int>(std::min<int64_t>(kKC, d - p0));
         const float* a_ptr = pre.a_rows ? pre.a_rows + p0 : ws.a.get();
@@ -29,10 +29,10 @@ void tile_product(const Kernels& kern, Workspace& ws, const Side<T>& a, int64_t 
             for (int jc = 0; jc < npad; jc += kNC) {
                 const int jend = std::min(npad, jc + kNC);
                 for (int ir = ic; ir < iend; ir += kMR) {
-                    // Micro-tiles strictly below the diagonal (jr + kNR <= ir) are never read.
-                    const int jr = skip_lower ? std::max(jc, ir / kNR * kNR) : jc;
+                    // Micro-tiles strictly below the diagonal (jr + nr <= ir) are never read.
+                    const int jr = skip_lower ? std::max(jc, ir / nr * nr) : jc;
                     if (jr >= jend) continue;
-                    kern.microkernel(kc, a_ptr + ir * lda, lda, b_ptr + jr * kc, (jend - jr) / kNR,
+                    kern.microkernel(kc, a_ptr + ir * lda, lda, b_ptr + jr * kc, (jend - jr) / nr,
                                      ws.c.get() + ir * kBlock + jr, kBlock, p0 > 0, last ? fold_for(ir, jr) : nullptr);
                 }
             }

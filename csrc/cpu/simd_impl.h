@@ -1,71 +1,139 @@
 // Kernel bodies written once with GCC/Clang vector extensions; each
 // simd_<level>.cpp includes this file inside its own namespace and is
-// compiled with its own -m flags (AVX2+FMA or the portable baseline).
-// The includer provides <cstring>, <immintrin.h> (AVX builds) and simd.h
-// before opening its namespace.
+// compiled with its own -m flags (AVX-512, AVX2+FMA, or the portable
+// baseline). Before including it, the file defines in that namespace
+//   kW   floats per vector register (8, or 16 with AVX-512) and
+//   kNR  columns of its B panels, hence of its micro-tiles (16: 6 x 16 tiles
+//        of two 8-float vectors per row; 48: 6 x 48 tiles of three 16-float
+//        vectors per row, see simd.h),
+// and includes <cstring>, <immintrin.h> (AVX builds) and simd.h.
+//
+// Every level forms each key with the same operations in the same order (a
+// lane's dot product is one chain of multiply-adds over the features, then
+// alpha + beta + gamma * dot), so levels whose -m flags agree on fused
+// multiply-adds produce bit-identical keys, whatever their vector width.
 
 #if defined(__FAST_MATH__) || (defined(__FINITE_MATH_ONLY__) && __FINITE_MATH_ONLY__)
 #error "the fold keeps padding out of the candidate lists with NaN offsets: build without -ffast-math"
 #endif
 
-typedef float v8f __attribute__((vector_size(32)));
-typedef int v8i __attribute__((vector_size(32)));
+constexpr int kPackRows = 16;  // rows one pack transpose handles
+static_assert(kNR % kW == 0 && kNR % kPackRows == 0 && kNR <= hf::kMaxNR, "a panel is whole vectors and whole transposes");
+static_assert(64 % kW == 0, "the hit bits of a vector never straddle two 64-bit words");
+#if defined(__AVX512F__)
+static_assert(kW == 16, "AVX-512 builds use 16-float vectors (one mask bit per lane)");
+#endif
 
-static inline v8f load8(const float* p) {
-    v8f r;
+constexpr int kTileVecs = kNR / kW;                         // accumulators per row of a micro-tile
+constexpr int kHitWords = (hf::kMR * kNR + 63) / 64;        // hit bits of a micro-tile, kNR r + c
+
+typedef float vf __attribute__((vector_size(4 * kW)));
+typedef int vi __attribute__((vector_size(4 * kW)));
+
+static inline vf loadv(const float* p) {
+    vf r;
     std::memcpy(&r, p, sizeof r);
     return r;
 }
-static inline void store8(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
-static inline v8f splat(float x) { return v8f{x, x, x, x, x, x, x, x}; }
-static inline v8f vmax(v8f a, v8f b) { return a > b ? a : b; }  // one vmaxps with AVX
-static inline int mask_bits(v8i m) {
+static inline void storev(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
+static inline vf splat(float x) {  // one broadcast (a lane-by-lane loop compiles to kW masked inserts)
+#if defined(__AVX512F__)
+    return reinterpret_cast<vf>(_mm512_set1_ps(x));
+#else
+    static_assert(kW == 8, "8-float vectors below AVX-512");
+    return vf{x, x, x, x, x, x, x, x};
+#endif
+}
+static inline vf vmax(vf a, vf b) { return a > b ? a : b; }  // one vmaxps with AVX
+
+#if defined(__AVX512F__)
+// Lanes where a <= b (false for NaN), one bit per lane: a single compare into a mask register.
+static inline uint32_t le_bits(vf a, vf b) {
+    return _mm512_cmp_ps_mask(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), _CMP_LE_OQ);
+}
+// Lanes [lo, hi) of a vector (lo may be negative, hi beyond kW).
+static inline uint32_t lane_range(int lo, int hi) {
+    const uint32_t below_hi = hi >= kW ? 0xffffu : (1u << (hi < 0 ? 0 : hi)) - 1;
+    return lo <= 0 ? below_hi : below_hi & ~((1u << (lo > kW ? kW : lo)) - 1);
+}
+// The lanes in `lanes` of p (0 elsewhere); memory outside them is not touched.
+static inline vf load_lanes(const float* p, uint32_t lanes) {
+    return reinterpret_cast<vf>(_mm512_maskz_loadu_ps(static_cast<__mmask16>(lanes), p));
+}
+#else
+static inline int mask_bits(vi m) {
 #if defined(__AVX__)
+    static_assert(kW == 8, "movemask reads one 8-float register");
     return _mm256_movemask_ps(reinterpret_cast<__m256>(m));
 #else
     int bits = 0;
-    for (int l = 0; l < 8; ++l) bits |= (m[l] != 0) << l;
+    for (int l = 0; l < kW; ++l) bits |= (m[l] != 0) << l;
     return bits;
 #endif
 }
+static inline uint32_t le_bits(vf a, vf b) { return static_cast<uint32_t>(mask_bits(a <= b)); }
+#endif
+
+// Whether any key of a micro-tile passed its limit: mask registers ORed with
+// AVX-512; compare results ORed as vectors and read once otherwise.
+struct Hits {
+#if defined(__AVX512F__)
+    uint32_t bits = 0;
+    void add(vf key, vf limit) { bits |= le_bits(key, limit); }
+    bool any() const { return bits != 0; }
+#else
+    vi lanes = vi{};
+    void add(vf key, vf limit) { lanes |= key <= limit; }
+    bool any() const { return mask_bits(lanes) != 0; }
+#endif
+};
 
 static inline void offer_pair(hf::TopKSet* rows, hf::TopKSet* cols, int64_t gi, int64_t gj, float key,
                               bool same_set = true) {
-    if (key <= rows->thr()[gi]) rows->push(gi, key, gj);
+    if (rows && key <= rows->thr()[gi]) rows->push(gi, key, gj);
     if (cols && (gj != gi || !same_set) && key <= cols->thr()[gj]) cols->push(gj, key, gi);
+}
+
+// The row thresholds of a fold's micro-tiles (padded: rows past the last
+// point read +inf), or -inf where only columns have lists.
+static inline const float* row_limits(const hf::TileFold& f) {
+    static const float kNoList[hf::kMR] = {-__builtin_inff(), -__builtin_inff(), -__builtin_inff(),
+                                           -__builtin_inff(), -__builtin_inff(), -__builtin_inff()};
+    static_assert(hf::kMR == 6, "one -inf per row");
+    return f.rows ? f.rows->thr() + f.row0 : kNoList;
 }
 
 // The column thresholds of the micro-tile at jq within a fold's strip (thr()
 // is padded: always in bounds), or -inf where only rows have lists.
-static inline void column_limits(const hf::TileFold& f, int jq, v8f& c0, v8f& c1) {
+static inline void column_limits(const hf::TileFold& f, int jq, vf (&lim)[kTileVecs]) {
     const float* cthr = f.cols ? f.cols->thr() + f.col0 + jq : nullptr;
-    c0 = cthr ? load8(cthr) : splat(-__builtin_inff());
-    c1 = cthr ? load8(cthr + 8) : splat(-__builtin_inff());
+#pragma GCC unroll 8
+    for (int v = 0; v < kTileVecs; ++v) lim[v] = cthr ? loadv(cthr + v * kW) : splat(-__builtin_inff());
 }
 
 // Slow path of fold_tile: offers every key of a micro-tile that passes its
 // row's or its column's threshold. keys: the micro-tile's keys, row after row
 // (NaN in padding); jq: the micro-tile's first column within the strip. The
-// hits of all rows are gathered as bits 16 r + l first, so the walk over them
-// is one loop.
-__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf::kNR], const hf::TileFold& f, int jq) {
-    static_assert(hf::kMR * hf::kNR <= 128 && hf::kNR == 16, "hit bits must fit two 64-bit words");
+// hits of all rows are gathered as bits kNR r + c first, so the walk over
+// them is one loop, in row-major order at every level.
+__attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][kNR], const hf::TileFold& f, int jq) {
     const int64_t col0 = f.col0 + jq;
-    const float* rthr = f.rows->thr() + f.row0;
-    v8f c0, c1;
-    column_limits(f, jq, c0, c1);
-    uint64_t words[2] = {0, 0};
+    const float* rthr = row_limits(f);
+    vf lim[kTileVecs];
+    column_limits(f, jq, lim);
+    uint64_t words[kHitWords] = {};
     for (int r = 0; r < hf::kMR; ++r) {
-        const v8f tr = splat(rthr[r]);
-        const uint64_t bits = static_cast<uint64_t>(mask_bits(load8(keys[r]) <= vmax(tr, c0)) |
-                                                    mask_bits(load8(keys[r] + 8) <= vmax(tr, c1)) << 8);
-        words[r / 4] |= bits << (16 * (r % 4));
+        const vf tr = splat(rthr[r]);
+        for (int v = 0; v < kTileVecs; ++v) {
+            const int b = r * kNR + v * kW;  // a multiple of kW: within one word
+            words[b / 64] |= static_cast<uint64_t>(le_bits(loadv(keys[r] + v * kW), vmax(tr, lim[v]))) << (b % 64);
+        }
     }
     const float* flat = &keys[0][0];
-    for (int w = 0; w < 2; ++w) {
+    for (int w = 0; w < kHitWords; ++w) {
         for (uint64_t bits = words[w]; bits; bits &= bits - 1) {
             const int b = 64 * w + __builtin_ctzll(bits);
-            offer_pair(f.rows, f.cols, f.row0 + b / hf::kNR, col0 + b % hf::kNR, flat[b], f.same_set);
+            offer_pair(f.rows, f.cols, f.row0 + b / kNR, col0 + b % kNR, flat[b], f.same_set);
         }
     }
 }
@@ -74,68 +142,75 @@ __attribute__((noinline)) static void offer_tile(const float (&keys)[hf::kMR][hf
 // them all against max(row threshold, column threshold) with one branch per
 // micro-tile: almost every tile has no candidate. alpha and beta are NaN past
 // the valid rows and columns, so padding never passes.
-__attribute__((always_inline)) static inline void fold_tile(const v8f (&acc)[hf::kMR][2], const hf::TileFold& f, int jq) {
-    const v8f vg = splat(f.gamma);
-    const v8f b0 = load8(f.beta + jq), b1 = load8(f.beta + jq + 8);
-    const float* rthr = f.rows->thr() + f.row0;  // padded: rows past the last point read +inf
-    v8f c0, c1;
-    column_limits(f, jq, c0, c1);
-    float keys[hf::kMR][hf::kNR] __attribute__((aligned(32)));
-    v8i any = v8i{};
+__attribute__((always_inline)) static inline void fold_tile(const vf (&acc)[hf::kMR][kTileVecs], const hf::TileFold& f,
+                                                            int jq) {
+    const vf vg = splat(f.gamma);
+    vf beta[kTileVecs], lim[kTileVecs];
+#pragma GCC unroll 8
+    for (int v = 0; v < kTileVecs; ++v) beta[v] = loadv(f.beta + jq + v * kW);
+    column_limits(f, jq, lim);
+    const float* rthr = row_limits(f);
+    float keys[hf::kMR][kNR] __attribute__((aligned(64)));
+    Hits hits;
 #pragma GCC unroll 6
     for (int r = 0; r < hf::kMR; ++r) {
-        const v8f ar = splat(f.alpha[r]);
-        const v8f k0 = ar + b0 + vg * acc[r][0], k1 = ar + b1 + vg * acc[r][1];
-        store8(keys[r], k0);
-        store8(keys[r] + 8, k1);
-        const v8f tr = splat(rthr[r]);
-        any |= (k0 <= vmax(tr, c0)) | (k1 <= vmax(tr, c1));
+        const vf ar = splat(f.alpha[r]);
+        const vf tr = splat(rthr[r]);
+#pragma GCC unroll 8
+        for (int v = 0; v < kTileVecs; ++v) {
+            const vf key = ar + beta[v] + vg * acc[r][v];
+            storev(keys[r] + v * kW, key);
+            hits.add(key, vmax(tr, lim[v]));
+        }
     }
-    if (mask_bits(any)) offer_tile(keys, f, jq);
+    if (hits.any()) offer_tile(keys, f, jq);
 }
 
+// For each of `panels` consecutive B panels (kNR x kc each, the kNR values
+// of a feature together): one micro-tile, rows a[0:kMR] (row stride lda)
+// times the panel, into c (row stride ldc) or, with `fold`, the candidate lists.
 static void microkernel(int kc, const float* __restrict a, int64_t lda, const float* __restrict b, int panels,
                         float* __restrict c, int ldc, bool accumulate, const hf::TileFold* fold) {
-    for (int q = 0; q < panels; ++q, b += hf::kNR * kc, c += hf::kNR) {
-        const v8f* bp = static_cast<const v8f*>(__builtin_assume_aligned(b, 32));
-        v8f acc[hf::kMR][2];
+    for (int q = 0; q < panels; ++q, b += static_cast<int64_t>(kNR) * kc, c += kNR) {
+        const vf* bp = static_cast<const vf*>(__builtin_assume_aligned(b, sizeof(vf)));
+        vf acc[hf::kMR][kTileVecs];
 #pragma GCC unroll 6
-        for (int r = 0; r < hf::kMR; ++r) acc[r][0] = acc[r][1] = v8f{};  // not "= {}": that became a rep stos
+        for (int r = 0; r < hf::kMR; ++r)
+#pragma GCC unroll 8
+            for (int v = 0; v < kTileVecs; ++v) acc[r][v] = vf{};  // not "= {}": that became a rep stos
 #pragma GCC unroll 4
         for (int p = 0; p < kc; ++p) {
-            const v8f b0 = bp[0], b1 = bp[1];
+            vf bv[kTileVecs];
+#pragma GCC unroll 8
+            for (int v = 0; v < kTileVecs; ++v) bv[v] = bp[v];
 #pragma GCC unroll 6
             for (int r = 0; r < hf::kMR; ++r) {
-                const v8f ar = splat(a[r * lda + p]);
-                acc[r][0] += ar * b0;
-                acc[r][1] += ar * b1;
+                const vf ar = splat(a[r * lda + p]);
+#pragma GCC unroll 8
+                for (int v = 0; v < kTileVecs; ++v) acc[r][v] += ar * bv[v];
             }
-            bp += 2;
+            bp += kTileVecs;
         }
         if (accumulate) {
 #pragma GCC unroll 6
-            for (int r = 0; r < hf::kMR; ++r) {
-                const v8f* cr = static_cast<const v8f*>(__builtin_assume_aligned(c + r * ldc, 32));
-                acc[r][0] += cr[0];
-                acc[r][1] += cr[1];
-            }
+            for (int r = 0; r < hf::kMR; ++r)
+#pragma GCC unroll 8
+                for (int v = 0; v < kTileVecs; ++v) acc[r][v] += loadv(c + r * ldc + v * kW);
         }
         if (fold) {
-            fold_tile(acc, *fold, q * hf::kNR);
+            fold_tile(acc, *fold, q * kNR);
             continue;
         }
 #pragma GCC unroll 6
-        for (int r = 0; r < hf::kMR; ++r) {
-            v8f* cr = static_cast<v8f*>(__builtin_assume_aligned(c + r * ldc, 32));
-            cr[0] = acc[r][0];
-            cr[1] = acc[r][1];
-        }
+        for (int r = 0; r < hf::kMR; ++r)
+#pragma GCC unroll 8
+            for (int v = 0; v < kTileVecs; ++v) storev(c + r * ldc + v * kW, acc[r][v]);
     }
 }
 
-// out[c * 16 + r] = src[r * ld + c] for 16 rows and kc features: the B panel
-// layout, built with 8 x 8 register transposes where AVX is available.
-static void pack16(const float* __restrict src, int64_t ld, int kc, float* __restrict out) {
+// out[c * os + r] = src[r * ld + c] for 16 rows and kc features, built with
+// 8 x 8 register transposes where AVX is available.
+static void transpose16(const float* __restrict src, int64_t ld, int kc, float* __restrict out, int os) {
     int c = 0;
 #if defined(__AVX__)
     for (; c + 8 <= kc; c += 8) {
@@ -160,45 +235,69 @@ static void pack16(const float* __restrict src, int64_t ld, int kc, float* __res
             r5 = _mm256_permute2f128_ps(u1, u5, 0x31);
             r6 = _mm256_permute2f128_ps(u2, u6, 0x31);
             r7 = _mm256_permute2f128_ps(u3, u7, 0x31);
-            float* o = out + c * 16 + half * 8;
+            float* o = out + c * os + half * 8;
             _mm256_storeu_ps(o, r0);
-            _mm256_storeu_ps(o + 16, r1);
-            _mm256_storeu_ps(o + 32, r2);
-            _mm256_storeu_ps(o + 48, r3);
-            _mm256_storeu_ps(o + 64, r4);
-            _mm256_storeu_ps(o + 80, r5);
-            _mm256_storeu_ps(o + 96, r6);
-            _mm256_storeu_ps(o + 112, r7);
+            _mm256_storeu_ps(o + os, r1);
+            _mm256_storeu_ps(o + 2 * os, r2);
+            _mm256_storeu_ps(o + 3 * os, r3);
+            _mm256_storeu_ps(o + 4 * os, r4);
+            _mm256_storeu_ps(o + 5 * os, r5);
+            _mm256_storeu_ps(o + 6 * os, r6);
+            _mm256_storeu_ps(o + 7 * os, r7);
         }
     }
 #endif
     for (; c < kc; ++c)
-        for (int r = 0; r < 16; ++r) out[c * 16 + r] = src[r * ld + c];
+        for (int r = 0; r < kPackRows; ++r) out[c * os + r] = src[r * ld + c];
+}
+
+// out[c * kNR + r] = src[r * ld + c], r < kNR, c < kc: a B panel from fp32 rows.
+static void pack_panel(const float* __restrict src, int64_t ld, int kc, float* __restrict out) {
+    for (int g = 0; g < kNR; g += kPackRows) transpose16(src + g * ld, ld, kc, out + g, kNR);
 }
 
 static inline void offer(const hf::ScanArgs& s, int i, int j, float key) {
     offer_pair(s.rows, s.cols, s.row0 + i, s.col0 + j, key);
 }
 
+// Offers the keys of lanes `bits` of the vector at column j of row i.
+static inline void offer_lanes(const hf::ScanArgs& s, int i, int j, vf key, uint32_t bits) {
+    for (; bits; bits &= bits - 1) {
+        const int l = __builtin_ctz(bits);
+        offer(s, i, j + l, key[l]);
+    }
+}
+
+// Keys of a stored tile (diagonal pairs), row by row, against the row's
+// threshold and each column's.
 static void scan(const hf::ScanArgs& s) {
-    const v8f vg = splat(s.gamma);
+    const vf vg = splat(s.gamma);
     const float* rthr = s.rows->thr();
     const float* cthr = s.cols ? s.cols->thr() + s.col0 : nullptr;
     for (int i = 0; i < s.m; ++i) {
         const float* crow = s.c + static_cast<int64_t>(i) * s.ldc;
         const float a = s.alpha[i];
-        int j = s.diag == 0 ? 0 : (s.diag == 1 ? i + 1 : i);
-        for (; j < s.n && (j & 7); ++j) offer(s, i, j, a + s.beta[j] + s.gamma * crow[j]);
-        const v8f va = splat(a);
-        for (; j + 8 <= s.n; j += 8) {
-            const v8f key = va + load8(s.beta + j) + vg * load8(crow + j);
-            v8i hit = key <= splat(rthr[s.row0 + i]);
-            if (cthr) hit |= key <= load8(cthr + j);
-            for (int bits = mask_bits(hit); bits; bits &= bits - 1) {
-                const int l = __builtin_ctz(bits);
-                offer(s, i, j + l, key[l]);
-            }
+        const int j0 = s.diag == 0 ? 0 : (s.diag == 1 ? i + 1 : i);
+        const vf va = splat(a);  // the row's threshold is read afresh for each vector: pushes lower it
+#if defined(__AVX512F__)
+        // Aligned vectors from the one holding j0; masked loads cover the
+        // columns before j0 and past n (beta is not padded: nothing is read there).
+        for (int j = j0 / kW * kW; j < s.n; j += kW) {
+            const uint32_t lanes = lane_range(j0 - j, s.n - j);
+            const vf key = va + load_lanes(s.beta + j, lanes) + vg * load_lanes(crow + j, lanes);
+            const uint32_t hit = le_bits(key, splat(rthr[s.row0 + i])) | (cthr ? le_bits(key, load_lanes(cthr + j, lanes)) : 0u);
+            offer_lanes(s, i, j, key, hit & lanes);
+        }
+#else
+        int j = j0;
+        for (; j < s.n && (j & (kW - 1)); ++j) offer(s, i, j, a + s.beta[j] + s.gamma * crow[j]);
+        for (; j + kW <= s.n; j += kW) {
+            const vf key = va + loadv(s.beta + j) + vg * loadv(crow + j);
+            uint32_t hit = le_bits(key, splat(rthr[s.row0 + i]));
+            if (cthr) hit |= le_bits(key, loadv(cthr + j));
+            offer_lanes(s, i, j, key, hit);
         }
         for (; j < s.n; ++j) offer(s, i, j, a + s.beta[j] + s.gamma * crow[j]);
+#endif
     }
 }
