@@ -21,11 +21,15 @@ BATCH_SIZE = 64  # images per generator / detector call, in every command (featu
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package, on MNIST digits
 
+# Flags that set a generator family's options, and the family each applies to.
+GENERATOR_FLAGS = {"noise_mode": "stylegan", "truncation": "biggan", "z_dim": "callable", "latent_shape": "callable",
+                   "c_dim": "callable", "label_format": "callable", "label_arg": "callable"}
 # Library messages name Python keywords; on the command line they become the flags that set them.
 KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "threshold": "--threshold",
                  "pool_size": "--pool-size", "k": "--k", "batch_size": "--batch-size", "psi": "--psi",
                  "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
-                 "seeds": "--seeds", "include_self": "--include-self"}
+                 "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
+                 "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
 
 
@@ -95,12 +99,12 @@ def _adapter(args: argparse.Namespace) -> tuple[Any, str]:
 def _generator_options(family: str, args: argparse.Namespace) -> dict[str, Any]:
     """Family-specific flags, refused where they do not apply."""
     options = {}
-    for flag, fam in (("noise_mode", "stylegan"), ("truncation", "biggan"), ("z_dim", "callable")):
+    for flag, fam in GENERATOR_FLAGS.items():
         value = getattr(args, flag)
         if value is None:
             continue
         if family != fam:
-            _fail(f"--{flag.replace('_', '-')} applies to {fam} generators; this network is {family}")
+            _fail(f"{KEYWORD_FLAGS[flag]} applies to {fam} generators; this network is {family}")
         options[flag] = value
     return options
 
@@ -300,8 +304,17 @@ def _generator_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
                    help="StyleGAN noise (default const: a seed fixes the images)")
     p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
-                   help="latent size of a plain G(z) without a z_dim attribute (default: read from G)")
-    p.add_argument("--family", choices=["stylegan", "biggan", "callable"], default=None,
+                   help="latent size of a plain G(z) (default: G.z_dim, else read from G's first layer)")
+    p.add_argument("--z-shape", dest="latent_shape", default=None, metavar="SHAPE",
+                   help="shape of one latent as a plain G(z) takes it, e.g. 100,1,1 (default: [z_dim, 1, 1] when "
+                        "G's first layer is a convolution, else [z_dim])")
+    p.add_argument("--c-dim", type=int, default=None,
+                   help="number of classes of a conditional G(z, y) (default: unconditional)")
+    p.add_argument("--label-format", choices=["onehot", "index"], default=None,
+                   help="labels of a conditional G(z, y): one-hot float [N, c_dim] or int [N] (default onehot)")
+    p.add_argument("--label-arg", default=None, metavar="NAME",
+                   help="pass the labels of a conditional G(z, y) as this keyword (default: second positional)")
+    p.add_argument("--family", choices=["stylegan", "biggan", "gan_zoo", "rosinality", "callable"], default=None,
                    help="adapter to use (default: detected)")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",

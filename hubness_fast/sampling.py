@@ -234,8 +234,8 @@ class LatentSampler:
         if outdir is not None:
             outdir = writable_dir(outdir, "output folder")  # before any work
         gen = self.adapter(G)
-        if device is not None and gen.module is not None and hasattr(gen.module, "to"):
-            gen.module.to(device)
+        if device is not None:
+            gen.to(device)
         lat = self.latents(gen, n, classes)
         images = render(gen, lat, self.space, batch_size=batch_size, output=output, outdir=outdir,
                         progress=self.progress if progress is None else progress,
@@ -254,7 +254,8 @@ def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -
     """
     if c_dim == 0:
         if classes is not None:
-            raise ValueError("this generator is unconditional (c_dim = 0): it takes no classes")
+            raise ValueError("this generator is unconditional (c_dim = 0): it takes no classes (a plain G(z, y) "
+                             "is sampled as conditional with its number of classes as c_dim=)")
         return None
     if classes is None:
         raise ValueError(f"this generator is conditional ({c_dim} classes): pass classes= (a class, a list, "
@@ -587,8 +588,9 @@ def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cut
     import torch
 
     w = torch.from_numpy(latents.w[sl]).to(gen.device)  # type: ignore[index]  # W-space latents always carry w
-    if gen.family == "stylegan":
-        ws = w[:, None].repeat(1, gen.num_ws, 1)  # StyleGAN's broadcast: every layer gets w
+    num_ws = getattr(gen, "num_ws", None)  # StyleGAN families (NVIDIA's, rosinality's)
+    if num_ws is not None:
+        ws = w[:, None].repeat(1, num_ws, 1)  # StyleGAN's broadcast: every layer gets w
         if latents.w_tail is not None:
             ws[:, cutoff:] = torch.from_numpy(latents.w_tail[sl]).to(gen.device)[:, None]
         return gen.render_w(ws, c)

@@ -173,3 +173,199 @@ def save_scripted(module, path):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning)
         torch.jit.script(module).save(str(path))
+
+
+# --- GAN code beyond NVIDIA's pickles ------------------------------------------------------
+# Each stand-in keeps its model's signature, layer layout and shape checks, computes in float64
+# (a render does not depend on the batch it is in) and returns float32.
+
+def _frozen_batchnorm_stats(module, seed):
+    """Give every BatchNorm running statistics far from (0, 1): eval-mode and training-mode
+    renders then differ, so a sampler that forgets eval mode is caught."""
+    g = torch.Generator().manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g, dtype=m.running_mean.dtype))
+            m.running_var.copy_(torch.rand(m.num_features, generator=g, dtype=m.running_var.dtype) + 0.5)
+
+
+class DCGANGenerator(nn.Module):
+    """The PyTorch DCGAN tutorial's generator (``Generator(ngpu)``, ``self.main`` a Sequential
+    starting with ``ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False)``; ``forward(input)``), at
+    16 x 16 with small widths. Like the tutorial, it has no z_dim attribute and needs z as
+    [N, nz, 1, 1]: a 2-D z fails inside conv_transpose2d."""
+
+    def __init__(self, ngpu=1, nz=16, ngf=4, nc=3, seed=0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.ngpu = ngpu
+        self.main = nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 4, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ngf * 4),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(ngf * 2),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, nc, 4, 2, 1, bias=False),
+            nn.Tanh(),
+        ).double()
+        _frozen_batchnorm_stats(self, seed)
+
+    def forward(self, input):
+        return self.main(input.double()).float()
+
+
+class ConditionalDCGAN(nn.Module):
+    """A conditional DCGAN with two input branches (z and the one-hot label, each through its
+    own transposed convolution, then concatenated): ``forward(noise, labels)``, noise
+    [N, nz, 1, 1], labels one-hot float [N, n_classes] (asserted)."""
+
+    def __init__(self, nz=16, n_classes=8, ngf=4, seed=1):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.n_classes = n_classes
+        self.deconv_z = nn.ConvTranspose2d(nz, ngf * 2, 4, 1, 0)
+        self.deconv_y = nn.ConvTranspose2d(n_classes, ngf * 2, 4, 1, 0)
+        self.bn = nn.BatchNorm2d(ngf * 4)
+        self.out = nn.ConvTranspose2d(ngf * 4, 1, 4, 2, 1)
+        self.double()
+        _frozen_batchnorm_stats(self, seed)
+
+    def forward(self, noise, labels):
+        assert labels.ndim == 2 and labels.shape == (len(noise), self.n_classes) and labels.is_floating_point()
+        assert torch.all(labels.sum(1) == 1), "labels must be one-hot"
+        y = labels.double()[:, :, None, None]
+        x = torch.cat([self.deconv_z(noise.double()), self.deconv_y(y)], 1)
+        return torch.tanh(self.out(torch.relu(self.bn(x)))).float()
+
+
+class EmbeddingCGAN(nn.Module):
+    """The common hand-written cGAN (label embedding concatenated with the noise before a
+    Linear of ``latent_dim + n_classes`` inputs): ``forward(noise, labels)`` with integer
+    labels [N] (asserted) and noise [N, latent_dim]."""
+
+    def __init__(self, latent_dim=12, n_classes=4, seed=2):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.label_emb = nn.Embedding(n_classes, n_classes)
+        self.model = nn.Sequential(nn.Linear(latent_dim + n_classes, 64), nn.Tanh()).double()
+        self.label_emb.double()
+
+    def forward(self, noise, labels):
+        assert labels.dtype == torch.int64 and labels.shape == (len(noise),)
+        x = torch.cat((self.label_emb(labels), noise.double()), -1)
+        return self.model(x).view(-1, 1, 8, 8).float()
+
+
+class _ZooConfig:
+    def __init__(self, noise, categories=0):
+        self.noiseVectorDim = noise
+        self.categoryVectorDim = categories
+        self.latentVectorDim = noise + categories
+        self.attribKeysOrder = {"class": {}} if categories else None
+
+
+class GANZooStandIn:
+    """A pytorch_GAN_zoo model (BaseGAN's interface: ``config.noiseVectorDim``,
+    ``buildNoiseData(n)``, ``test(input, getAvG=False, toCPU=True)``, ``getOriginalG``,
+    ``netG`` / ``avgG``, ``device``) around a DCGAN-like generator that takes [N, latent]
+    and reshapes it itself, as theirs does. Not a torch module, as theirs is not."""
+
+    def __init__(self, noise=16, categories=0, seed=3):
+        self.config = _ZooConfig(noise, categories)
+        self.device = torch.device("cpu")
+        self.netG = _ZooGNet(noise + categories, seed)
+        self.avgG = _ZooGNet(noise + categories, seed + 1)  # a distinct average, so the two are told apart
+
+    def buildNoiseData(self, n_samples, inputLabels=None):
+        return torch.randn(n_samples, self.config.noiseVectorDim).to(self.device), None
+
+    def test(self, input, getAvG=False, toCPU=True):
+        input = input.to(self.device)
+        net = self.avgG if getAvG else self.netG
+        out = net(input)
+        return out.cpu() if toCPU else out
+
+    def getOriginalG(self):
+        return self.netG
+
+
+class _ZooGNet(nn.Module):
+    def __init__(self, dim_latent, seed):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.dimLatent = dim_latent
+        self.formatLayer = nn.ConvTranspose2d(dim_latent, 8, 4, 1, 0)
+        self.bn = nn.BatchNorm2d(8)
+        self.outLayer = nn.ConvTranspose2d(8, 3, 4, 2, 1)
+        self.double()
+        _frozen_batchnorm_stats(self, seed)
+
+    def forward(self, x):
+        assert x.ndim == 2 and x.shape[1] == self.dimLatent
+        x = x.double().view(-1, self.dimLatent, 1, 1)
+        return torch.tanh(self.outLayer(torch.relu(self.bn(self.formatLayer(x))))).float()
+
+
+class RosinalityStandIn(nn.Module):
+    """rosinality's stylegan2-pytorch ``Generator(size, style_dim, n_mlp)``: ``style`` (PixelNorm
+    then n_mlp linear layers), ``n_latent = 2 log2(size) - 2``, fixed noise buffers in
+    ``self.noises``, ``mean_latent(n)``, ``get_latent``, and ``forward(styles, return_latents,
+    inject_index, truncation, truncation_latent, input_is_latent, noise, randomize_noise)``
+    returning ``(image, None)``. Each layer reads its own row of the latent."""
+
+    def __init__(self, size=8, style_dim=16, n_mlp=2, seed=4):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.size, self.style_dim = size, style_dim
+        layers = [_PixelNorm()]
+        for _ in range(n_mlp):
+            layers += [nn.Linear(style_dim, style_dim), nn.LeakyReLU(0.2)]
+        self.style = _Float64Sequential(*layers).double()
+        self.log_size = size.bit_length() - 1
+        self.n_latent = self.log_size * 2 - 2
+        self.num_layers = self.n_latent
+        self.to_image = nn.Linear(style_dim, 3 * size * size).double()
+        self.noises = nn.Module()
+        for i in range(self.num_layers):
+            self.noises.register_buffer(f"noise_{i}", torch.randn(1, 3, size, size, dtype=torch.float64))
+
+    def mean_latent(self, n_latent):
+        latent_in = torch.randn(n_latent, self.style_dim, dtype=torch.float64)
+        return self.style(latent_in).mean(0, keepdim=True)
+
+    def get_latent(self, input):
+        return self.style(input)
+
+    def forward(self, styles, return_latents=False, inject_index=None, truncation=1, truncation_latent=None,
+                input_is_latent=False, noise=None, randomize_noise=True):
+        if not input_is_latent:
+            styles = [self.style(s) for s in styles]
+        styles = [s.double() for s in styles]  # the float32 ws of input_is_latent, computed in float64 here
+        if noise is None:
+            if randomize_noise:
+                noise = [torch.randn(1, 3, self.size, self.size, dtype=torch.float64)] * self.num_layers
+            else:
+                noise = [getattr(self.noises, f"noise_{i}") for i in range(self.num_layers)]
+        if truncation < 1:
+            styles = [truncation_latent.double() + truncation * (s - truncation_latent.double()) for s in styles]
+        assert len(styles) == 1, "the stand-in does not mix styles"
+        latent = styles[0].unsqueeze(1).repeat(1, self.n_latent, 1) if styles[0].ndim < 3 else styles[0]
+        assert latent.shape[1:] == (self.n_latent, self.style_dim)
+        image = 0
+        for i in range(self.n_latent):
+            image = image + self.to_image(latent[:, i] * (i + 1)).view(-1, 3, self.size, self.size) + 0.1 * noise[i]
+        image = torch.tanh(image / self.n_latent).float()
+        return (image, latent.float()) if return_latents else (image, None)
+
+
+class _PixelNorm(nn.Module):
+    def forward(self, input):
+        return input * torch.rsqrt(torch.mean(input ** 2, dim=1, keepdim=True) + 1e-8)
+
+
+class _Float64Sequential(nn.Sequential):
+    """rosinality's ``style`` Sequential, computing in float64: float32 in, float32 out."""
+
+    def forward(self, input):
+        return super().forward(input.double()).float()
