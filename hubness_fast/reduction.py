@@ -42,10 +42,14 @@ except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("hubness_fast.reduction needs scikit-learn (pip install scikit-learn)") from e
 
 __all__ = ["HubnessReduction", "MutualProximity", "LocalScaling", "DisSimLocal", "CSLS", "make_reduction",
-           "REDUCTIONS", "Hubness", "HUBNESS_MEASURES"]
+           "REDUCTIONS", "COMPAT", "Hubness", "HUBNESS_MEASURES"]
 
 # Largest temporary, in array elements, that one block of query rows may allocate (32 MiB of float64).
 CHUNK_ELEMENTS = 1 << 22
+
+#: Values of the reductions' ``compat`` parameter: None (this package's definitions, the papers'),
+#: "skhubness" (scikit-hubness's numbers on the graphs its README pipeline builds).
+COMPAT = (None, "skhubness")
 
 Lists = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 R = TypeVar("R", bound="HubnessReduction")
@@ -111,8 +115,19 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _mean_std(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row mean and standard deviation (ddof=0); a row of equal values gets exactly (value, 0), which
     rounding in the mean would otherwise turn into a tiny spurious deviation."""
-    flat = d[:, 0] == d[:, -1]  # rows are sorted, so equal ends mean equal values
+    flat = np.all(d == d[:, :1], axis=1)
     return np.where(flat, d[:, 0], d.mean(axis=1)), np.where(flat, 0.0, d.std(axis=1))
+
+
+def _check_compat(compat: Any) -> None:
+    if compat not in COMPAT:
+        raise ValueError(f"compat must be None (the paper's definition) or 'skhubness', got {compat!r}")
+
+
+def _with_self(d: np.ndarray) -> np.ndarray:
+    """The lists with each point's own distance 0 put first, as scikit-learn's graphs of the fitted
+    points hold it (scikit-hubness reads its statistics from such rows)."""
+    return np.concatenate([np.zeros((d.shape[0], 1)), d], axis=1)
 
 
 def _normal_sf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -171,6 +186,12 @@ class HubnessReduction(BaseEstimator):
     def _fit_lists_index_fitted(self) -> bool:
         """True where the fit lists must index the fitted points themselves (all but CSLS)."""
         return True
+
+    def _is_fit_lists(self, i: np.ndarray) -> bool:
+        """True where transform was given the fit lists again (the fitted points as their own queries);
+        for reductions whose _fit kept the fit indices as ``_fit_ind``."""
+        fit_i = self._fit_ind
+        return i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
 
     def fit(self: R, neigh_dist: Any, neigh_ind: Any, X: Any = None) -> R:
         """Learn each fitted point's statistics from its k-NN list among the fitted points.
@@ -239,14 +260,19 @@ class MutualProximity(HubnessReduction):
     y than x is; the secondary distance is 1 - MP(x, y). Distances are taken as symmetric: d(y, x)
     is read as the listed d(x, y), as scikit-hubness does.
 
-    method="normal" (scikit-hubness's Gaussian form): each point's distances are modelled by one
-    normal distribution whose mean and standard deviation (ddof=0) are those of *its own list*: all
-    k_fit entries of a fitted point's fit list, all k entries of a query's list (self excluded in
-    both, so a fitted point passed as a query gets its fitted statistics). Then
+    method="normal" (the paper's Gaussian form): each point's distances are modelled by one normal
+    distribution whose mean and standard deviation (ddof=0) are those of *its own list*: all k_fit
+    entries of a fitted point's fit list, all k entries of a query's list (self excluded in both, so
+    a fitted point passed as a query gets its fitted statistics). Then
     ``MP = SF_x(d(x, y)) * SF_y(d(x, y))`` with SF the normal survival function (independent
-    Gaussians). A list with all distances equal is a point mass (SF is 1 below it, 1/2 at it, 0
-    above). The paper fits the Gaussians to a point's distances to *all* objects; on k-NN lists they
-    describe only the neighbourhood, as in scikit-hubness.
+    Gaussians). The paper fits the Gaussians to a point's distances to the *other* objects (its own
+    0 is no sample of that distribution); on k-NN lists they describe only the neighbourhood, as in
+    scikit-hubness. On lists without the self entry this equals scikit-hubness's values; its README
+    pipeline passes scikit-learn's graphs, whose rows of the fitted points start with the point's own
+    0, and that 0 then enters their statistics (``compat="skhubness"`` reproduces it).
+
+    A list with all distances equal is a point mass: SF is 1 below it, 1/2 at it, 0 above (the limit
+    of a vanishing deviation); scikit-hubness gives NaN there, with or without ``compat``.
 
     method="empiric" (the paper's count): ``MP(x, y) = |{j : d(x, j) > d(x, y) and d(y, j) > d(y, x)}|
     / N`` over the N fitted points j (x itself left out when x is a fitted point), each d known only
@@ -256,34 +282,48 @@ class MutualProximity(HubnessReduction):
     does not count. The result is the paper's MP exactly for every pair with d(x, y) < r_y (x inside
     y's list radius, ties aside), and 0 (distance 1) for the others, which the lists leave
     undecided: those follow the decided pairs in their primary order. With full lists (k = N - 1)
-    it is the paper's MP throughout. Comparisons are strict, as in the paper. A transform given the
-    fit lists themselves (equal neigh_ind) takes row i as fitted point i and leaves it out of its
-    own count. scikit-hubness counts over L(x) alone (its array API, dividing by k) or over L(x) and
-    L(y) alone (its graph API, dividing by N), and breaks the ties at distance 1 by sort order or
-    at random.
+    it is the paper's MP throughout. Comparisons are strict, as in the paper. scikit-hubness's graph
+    API counts only the objects of L(x) and L(y), still dividing by N (``compat="skhubness"``: the
+    same count on lists without ties, with or without the self entries, which are never counted);
+    it orders ties by row position and breaks the ties at distance 1 by sort order.
 
+    compat : None (default) or "skhubness"
+        None: the definitions above. "skhubness": scikit-hubness's numbers (its newest
+        ``MutualProximity``) for the graphs its README pipeline builds with scikit-learn's
+        ``KNeighborsTransformer(n_neighbors=n, mode="distance")``: pass the fitted points' lists of
+        n others (self excluded, as always) and the queries' lists of n + 1 points; the fitted
+        points' lists passed again to transform (equal neigh_ind) are read as scikit-hubness reads
+        the fitted points' rows, with their own 0 first. "normal" then takes each fitted point's
+        mean and deviation over its 0 and its list; "empiric" drops the unlisted objects from the
+        count. The self entry itself is never returned. The ranking within a row is this package's
+        (ties by primary distance, then index).
+
+    A transform given the fit lists themselves (equal neigh_ind) takes row i as fitted point i.
     ``X`` is not read. The lists may hold any symmetric distance (euclidean, sqeuclidean, cosine).
     """
 
-    def __init__(self, method: str = "normal") -> None:
+    def __init__(self, method: str = "normal", compat: str | None = None) -> None:
         self.method = method
+        self.compat = compat
 
     def check_params(self) -> None:
         if self.method not in ("normal", "empiric"):
             raise ValueError(f"method must be 'normal' or 'empiric', got {self.method!r}")
+        _check_compat(self.compat)
 
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
-        self.mean_fit_, self.std_fit_ = _mean_std(d)
+        self._fit_ind = i.copy()
+        self.mean_fit_, self.std_fit_ = _mean_std(_with_self(d) if self.compat else d)
         if self.method == "empiric":
             n = d.shape[0]
             keys = (np.arange(n)[:, None] * n + i).ravel()  # (y, j) pairs of the fit lists, searchable
             order = np.argsort(keys, kind="stable")
             self._pair_keys, self._pair_dist = keys[order], d.ravel()[order]
-            self._fit_dist, self._fit_ind = d.copy(), i.copy()
+            self._fit_dist = d.copy()
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
         if self.method == "normal":
-            mean, std = _mean_std(d)
+            mean, std = _mean_std(_with_self(d) if self.compat and self._is_fit_lists(i) else d)
             return 1.0 - _normal_sf(d, mean[:, None], std[:, None]) * _normal_sf(d, self.mean_fit_[i], self.std_fit_[i])
         return 1.0 - self._empiric(d, i)
 
@@ -292,7 +332,8 @@ class MutualProximity(HubnessReduction):
         fit_d, fit_i = self._fit_dist, self._fit_ind
         k_fit = fit_i.shape[1]
         last = fit_d[:, -1]  # the radius of each fitted point's list
-        self_rows = i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
+        self_rows = self._is_fit_lists(i)
+        unlisted = self.compat is None  # scikit-hubness counts the listed objects only
         keys, key_dist = self._pair_keys, self._pair_dist
         mp = np.empty((m, k))
         step = _rows_per_block(k * max(k, k_fit))
@@ -320,7 +361,8 @@ class MutualProximity(HubnessReduction):
             # neither in L(x) nor in L(y) (nor x itself): farther from x; from y only within its radius
             union = k + k_fit - in_ly.sum(axis=2)
             x_outside = self_rows & ~is_x.any(axis=2)
-            count += np.where(y_within, n - union - x_outside, 0)
+            if unlisted:
+                count += np.where(y_within, n - union - x_outside, 0)
             mp[s:s + rows] = count / n
         return mp
 
@@ -339,36 +381,79 @@ class LocalScaling(HubnessReduction):
       constant (the geometric mean of all r), which changes no ranking and is left out, as in
       Schnitzer et al. and scikit-hubness.
 
+    These are the papers' scales for every point, fitted or query: its k nearest *other* points.
+    scikit-hubness (newest ``LocalScaling``) reads each row of its graph as if the point itself came
+    first: it skips the first entry of the fitted points' rows, which is right for scikit-learn's
+    graphs, but also reads a query's row that way, and NICDM averages that row's first k + 1
+    entries. On its README pipeline's graphs (self first in the fitted points' rows, none in the
+    queries') this gives:
+
+    - fitted points queried as themselves: LS as here; NICDM's query scale is sum / (k + 1) of the
+      k nearest, so each value is sqrt((k + 1) / k) times this package's;
+    - queries: LS scales a query by its (k + 1)-th nearest point, NICDM by the mean of its k + 1
+      nearest; values differ by a few per cent;
+    - "standard" returns ``1 + d^2 / (r_x r_y)`` (the exponential lost).
+
+    A row's own scale is one factor for the whole row, so on those graphs every row comes out in
+    the same order as here. On lists without the self entry scikit-hubness's LS(k) scales every
+    point by its (k + 1)-th nearest: the ranking of LocalScaling(k + 1) here. This package keeps the
+    papers' scales; ``compat="skhubness"`` reproduces scikit-hubness's values instead.
+
+    compat : None (default) or "skhubness"
+        "skhubness": scikit-hubness's values for the graphs its README pipeline builds with
+        scikit-learn's ``KNeighborsTransformer(n_neighbors=n, mode="distance")``: pass the fitted
+        points' lists of n others (self excluded, as always) and the queries' lists of n + 1 points
+        (at least k + 1); the fitted points' lists passed again to transform (equal neigh_ind) are
+        read with their own 0 first, as scikit-hubness reads them. "standard" returns
+        ``1 + d^2 / (r_x r_y)``. The self entry itself is never returned.
+
     A zero scale keeps exact duplicates at 0 and sends every other distance to the maximum (1 for
-    LS, infinity for NICDM). The lists must hold non-negative distances; use Euclidean ones (the
-    formulas are stated on them: LS squares them). ``X`` is not read. scikit-hubness's graph API
-    returns ``1 + d^2 / (r_x r_y)`` for "standard" (the exponential lost), which ranks the same.
+    LS, infinity for NICDM and compat LS), where scikit-hubness divides by zero. The lists must hold
+    non-negative distances; use Euclidean ones (the formulas are stated on them: LS squares them).
+    ``X`` is not read.
     """
 
-    def __init__(self, k: int = 5, method: str = "standard") -> None:
+    def __init__(self, k: int = 5, method: str = "standard", compat: str | None = None) -> None:
         self.k = k
         self.method = method
+        self.compat = compat
 
     def check_params(self) -> None:
         check_int(self.k, "k")
         if self.method not in ("standard", "nicdm"):
             raise ValueError(f"method must be 'standard' or 'nicdm', got {self.method!r}")
+        _check_compat(self.compat)
 
-    def _scale(self, d: np.ndarray, which: str) -> np.ndarray:
-        k = _check_k(self.k, d, which)
+    def _scale(self, d: np.ndarray, which: str, skip: int = 0) -> np.ndarray:
+        """The scale of each row; skip = 1 reads the row as scikit-hubness reads its rows, with the first
+        entry taken for the point itself (entry k, or the mean of the first k + 1)."""
+        k = _check_k(self.k, d, which) + skip
+        if k > d.shape[1]:
+            raise ValueError(f"compat='skhubness' reads entry k + 1 = {k} of each {which} row, but the lists hold "
+                             f"{d.shape[1]}: pass lists of at least k + 1 points (scikit-learn's graphs of "
+                             f"n_neighbors + 1)")
         if d[:, 0].min() < 0:
             raise ValueError("local scaling needs non-negative distances (Euclidean ones: "
                              "knn(x, k, metric='euclidean'))")
         return d[:, k - 1] if self.method == "standard" else d[:, :k].mean(axis=1)
 
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
+        self._fit_ind = i.copy()
         self.scale_fit_ = self._scale(d, "fit")
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
-        scale = self._scale(d, "query")[:, None] * self.scale_fit_[i]
-        if self.method == "standard":
-            return -np.expm1(-_ratio(d * d, scale))
-        return _ratio(d, np.sqrt(scale))
+        if self.compat is None:
+            r = self._scale(d, "query")
+        elif self._is_fit_lists(i):
+            r = self._scale(_with_self(d), "fit", skip=1)
+        else:
+            r = self._scale(d, "query", skip=1)
+        scale = r[:, None] * self.scale_fit_[i]
+        if self.method == "nicdm":
+            return _ratio(d, np.sqrt(scale))
+        if self.compat:
+            return 1.0 + _ratio(d * d, scale)
+        return -np.expm1(-_ratio(d * d, scale))
 
 
 class DisSimLocal(HubnessReduction):

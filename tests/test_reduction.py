@@ -352,7 +352,7 @@ def test_make_reduction():
         red = make_reduction(name)
         assert type(red) is cls and params.items() <= red.get_params().items()
     assert make_reduction(None) is None
-    assert make_reduction("ls", k=7).get_params() == {"k": 7, "method": "standard"}
+    assert make_reduction("ls", k=7).get_params() == {"k": 7, "method": "standard", "compat": None}
     with pytest.raises(ValueError, match="unknown hubness reduction"):
         make_reduction("snn")
     with pytest.raises(ValueError, match="fixes method"):
