@@ -137,12 +137,21 @@ def _normal_sf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.where(std > 0, p, np.where(x < mean, 1.0, np.where(x > mean, 0.0, 0.5)))
 
 
+def _row_means(fit_x: np.ndarray, ind: np.ndarray) -> np.ndarray:
+    """mean_c fit_x[ind[r, c]] for every row r, float64 (rows, D), by row blocks."""
+    out = np.empty((len(ind), fit_x.shape[1]))
+    step = _rows_per_block(ind.shape[1] * fit_x.shape[1])
+    for s in range(0, len(ind), step):
+        out[s:s + step] = fit_x[ind[s:s + step]].mean(axis=1, dtype=np.float64)
+    return out
+
+
 def _sq_dist_to_mean(x: np.ndarray, fit_x: np.ndarray, ind: np.ndarray) -> np.ndarray:
     """||x_r - mean_c fit_x[ind[r, c]]||^2 for every row r, in float64, by row blocks."""
     out = np.empty(len(x))
     step = _rows_per_block(ind.shape[1] * fit_x.shape[1])
     for s in range(0, len(x), step):
-        centre = fit_x[ind[s:s + step]].mean(axis=1, dtype=np.float64)
+        centre = _row_means(fit_x, ind[s:s + step])
         out[s:s + step] = ((x[s:s + step].astype(np.float64) - centre) ** 2).sum(axis=1)
     return out
 
@@ -471,21 +480,38 @@ class DisSimLocal(HubnessReduction):
 
     squared=True returns DSL itself, which can be negative (only each row's order carries meaning);
     squared=False returns sign(DSL) * sqrt(|DSL|), the same order on a Euclidean-like scale.
-    scikit-hubness differs in two places: it takes a query's centroid as the mean of its neighbours'
-    *centroids* rather than of the neighbours, and it shifts all values of one transform call by that
-    call's minimum (making a row depend on the other rows passed with it) before its square root.
+
+    scikit-hubness (newest ``DisSimLocal``) differs in three places, none of them the paper's: it
+    takes a query's centroid as the mean of its neighbours' *centroids* rather than of the
+    neighbours; it shifts all values of one transform call up by that call's minimum when negative
+    (a row then depends on the other rows passed with it) before its square root; and on scikit-
+    learn's graphs (its README pipeline) a fitted point's first k entries start with the point
+    itself, so its centroid is the mean of itself and its k - 1 nearest. The first two change each
+    row by one constant: on lists without the self entry (and squared distances in them, as it
+    requires) every row comes out in the same order as here. The third changes the order.
+
+    compat : None (default) or "skhubness"
+        "skhubness": scikit-hubness's values for the graphs its README pipeline builds (scikit-
+        learn's ``KNeighborsTransformer(mode="distance")``, squared Euclidean): a fitted point's
+        centroid is the mean of itself and its first k - 1 fit entries; a query's the mean of the
+        centroids of its first k entries (for the fitted points' own lists passed again, equal
+        neigh_ind: itself and its first k - 1); the values of the call, the fitted points' self
+        entries among them, are shifted up by their minimum when it is negative, and squared=False
+        takes their square root. The self entry itself is never returned.
     """
 
     needs_vectors = True
 
-    def __init__(self, k: int = 5, squared: bool = True) -> None:
+    def __init__(self, k: int = 5, squared: bool = True, compat: str | None = None) -> None:
         self.k = k
         self.squared = squared
+        self.compat = compat
 
     def check_params(self) -> None:
         check_int(self.k, "k")
         if not isinstance(self.squared, (bool, np.bool_)):
             raise ValueError(f"squared must be True or False, got {self.squared!r}")
+        _check_compat(self.compat)
 
     @staticmethod
     def _vectors(X: Any, rows: int, what: str, dim: int | None = None) -> np.ndarray:
@@ -504,14 +530,33 @@ class DisSimLocal(HubnessReduction):
         k = _check_k(self.k, i, "fit")
         v = self._vectors(X, len(i), "fitted points")
         self._fit_X = v
-        self.spread_fit_ = _sq_dist_to_mean(v, v, i[:, :k])
+        self._fit_ind = i.copy()
+        if self.compat is None:
+            self.spread_fit_ = _sq_dist_to_mean(v, v, i[:, :k])
+            return
+        self.centroid_fit_ = _row_means(v, self._self_first(i, k))
+        self.spread_fit_ = ((v.astype(np.float64) - self.centroid_fit_) ** 2).sum(axis=1)
+
+    @staticmethod
+    def _self_first(i: np.ndarray, k: int) -> np.ndarray:
+        """The first k entries of the fitted points' rows with each point itself first."""
+        return np.concatenate([np.arange(len(i))[:, None], i[:, :k - 1]], axis=1)
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
         k = _check_k(self.k, i, "query")
         q = self._vectors(X, len(i), "queries", self._fit_X.shape[1])
-        dsl = _sq_dist_pairs(q, self._fit_X, i) - _sq_dist_to_mean(q, self._fit_X, i[:, :k])[:, None] \
-            - self.spread_fit_[i]
-        return dsl if self.squared else np.sign(dsl) * np.sqrt(np.abs(dsl))
+        if self.compat is None:
+            dsl = _sq_dist_pairs(q, self._fit_X, i) - _sq_dist_to_mean(q, self._fit_X, i[:, :k])[:, None] \
+                - self.spread_fit_[i]
+            return dsl if self.squared else np.sign(dsl) * np.sqrt(np.abs(dsl))
+        own = self._is_fit_lists(i)
+        spread = _sq_dist_to_mean(q, self.centroid_fit_, self._self_first(i, k) if own else i[:, :k])
+        dsl = _sq_dist_pairs(q, self._fit_X, i) - spread[:, None] - self.spread_fit_[i]
+        low = min(0.0, float(dsl.min()))
+        if own:  # the self entries scikit-hubness transforms with the rest: 0 - spread - spread_fit
+            low = min(low, float((-spread - self.spread_fit_).min()))
+        dsl -= low
+        return dsl if self.squared else np.sqrt(dsl)
 
 
 class CSLS(HubnessReduction):
@@ -521,7 +566,8 @@ class CSLS(HubnessReduction):
     metric="inner_product" on unit vectors): ``CSLS(x, y) = 2 s(x, y) - r(x) - r(y)``, where r(x) is
     the mean similarity of query x to its k most similar fitted points (the paper's r_T) and r(y)
     the mean similarity of fitted point y to the first k entries of its fit list (the paper's r_S).
-    Rows come back by decreasing CSLS, then index.
+    Rows come back by decreasing CSLS; equal values by decreasing similarity (the nearer point
+    first), then by increasing index, as every reduction re-sorts.
 
     On distances (values="distance", default; lists smallest first): the same formula with the
     similarity replaced by minus the distance, returned negated so that smaller is nearer:
@@ -533,7 +579,7 @@ class CSLS(HubnessReduction):
     (hubness reduction, the fitted points' lists among themselves) that is y's neighbourhood among
     the fitted points; for two domains, fit on the fitted (target) points' lists among the source
     points (knn(source, k, queries=target)): fit reads only their distances, so their indices may
-    refer to the other set. ``X`` is not read.
+    refer to the other set. ``X`` is not read. scikit-hubness has no CSLS: this is the paper's.
     """
 
     def __init__(self, k: int = 10, values: str = "distance") -> None:

@@ -360,7 +360,7 @@ def test_make_reduction():
     with pytest.raises(ValueError, match="k must be"):
         make_reduction("csls", k=0)
     red = clone(make_reduction("dsl", k=3, squared=False))
-    assert red.get_params() == {"k": 3, "squared": False}
+    assert red.get_params() == {"k": 3, "squared": False, "compat": None}
 
 
 # ---- Hubness --------------------------------------------------------------------------------------

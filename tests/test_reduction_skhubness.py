@@ -285,6 +285,22 @@ def test_dis_sim_local_ranks_as_skhubness_without_self(graphs):
         np.testing.assert_array_equal(ind, rank_order(theirs, lists[1]))
 
 
+@pytest.mark.parametrize("squared", [True, False])
+@pytest.mark.parametrize("k", [1, 4])
+def test_dis_sim_local_compat_equals_skhubness_with_self(graphs, squared, k):
+    g, n_fit, n = graphs, len(graphs.x), N_NEIGHBORS
+    fit_self = brute_knn(g.x, n + 1, metric="sqeuclidean", exclude_self=False)
+    fit, query = (fit_self[0][:, 1:], fit_self[1][:, 1:]), brute_knn(g.x, n + 1, queries=g.q, metric="sqeuclidean")
+    dsl = DisSimLocal(k=k, squared=squared, compat="skhubness").fit(*fit, X=g.x)
+    assert_same_values(dsl.transform(*fit, X=g.x), skh_dis_sim_local(fit_self, g.x, fit_self, g.x, k, squared),
+                       fit_self[1], n_fit, rtol=1e-9, atol=1e-9, self_rows=True)
+    want = skh_dis_sim_local(fit_self, g.x, query, g.q, k, squared)
+    assert_same_values(dsl.transform(*query, X=g.q), want, query[1], n_fit, rtol=1e-9, atol=1e-9)
+    if k > 1:   # the centroid holding the point itself changes the order in some rows
+        plain = DisSimLocal(k=k).fit(*fit, X=g.x).transform(*query, X=g.q)[1]
+        assert not np.array_equal(plain, rank_order(want, query[1]))
+
+
 # ---- Hubness measures -----------------------------------------------------------------------------
 
 NUMBERS = ("k_skewness", "k_skewness_truncnorm", "robinhood", "gini", "atkinson", "antihub_occurrence")
