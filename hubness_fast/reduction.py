@@ -664,16 +664,20 @@ class Hubness(BaseEstimator):
     ``score(Q)`` that of the fitted points among the k nearest neighbours of the queries Q.
     ``return_value`` picks the measure:
 
-    - k_skewness: skewness of N_k (population moments, scipy.stats.skew);
+    - k_skewness: skewness of N_k (population moments, scipy.stats.skew; Radovanovic et al. 2010);
+      0 for constant counts (no asymmetry, the value of a hubness-free graph), where the moment
+      ratio is 0 / 0 and scikit-hubness returns NaN;
     - k_skewness_truncnorm: scikit-hubness's measure of the same name: the third moment about 0 of a
       standard normal truncated below at -mean(N_k) / std(N_k) (ddof=1). Despite its name it is
       neither N_k's skewness nor the truncated normal's (it is not centred), and it depends on N_k
-      only through mean / std; it is kept for comparison with scikit-hubness;
-    - robinhood: sum |N_k - mean| / (2 sum N_k);
+      only through mean / std; it is kept for comparison with scikit-hubness. Constant counts put
+      the truncation at -inf, where the moment tends to 0: 0 here, NaN there;
+    - robinhood: sum |N_k - mean| / (2 sum N_k) (Feldbauer et al. 2018);
     - gini: Gini index of N_k (sum_ij |N_i - N_j| / (2 n sum N_k));
     - atkinson: Atkinson index with epsilon 1/2, 1 - mean(sqrt N_k)^2 / mean(N_k);
     - antihub_occurrence: share of fitted points with N_k = 0; antihubs: their indices (int64);
-    - hub_occurrence: share of all k-NN slots taken by hubs, N_k >= hub_size * k; hubs: their indices;
+    - hub_occurrence: share of all k-NN slots taken by hubs, N_k >= hub_size * k, that is
+      sum of the hubs' N_k / (n_queries k); hubs: their indices;
     - groupie_ratio: share of queries whose list holds the largest hub, max N_k / n_queries;
     - "all": a dict of all of the above.
 
@@ -683,19 +687,33 @@ class Hubness(BaseEstimator):
     ("auto", "cpu", "cuda", as knn).
 
     include_self (score() of the fitted points only): False leaves each point out of its own list by
-    index, the definition of the k-occurrence (Radovanovic et al., JMLR 2010): the counts sum to N k
-    and a point can be an antihub. True counts each point as one of its own k neighbours, so
-    N_k = 1 + N_{k-1} and no point is an antihub: that is what scikit-hubness's current ``Hubness``
-    computes from vectors (its k-neighbours graph includes self), so True reproduces its values; its
+    index, the definition of the k-occurrence (Radovanovic et al., JMLR 2010): the counts sum to N k.
+    True lets each point be a candidate in its own list at distance 0, as scikit-hubness's current
+    ``Hubness`` does from vectors (scikit-learn's ``kneighbors_graph(include_self=True)``); its
     older releases (LegacyHubness) left self out. The default is False because a point's match with
-    itself says nothing about how the space distributes neighbours.
+    itself says nothing about how the space distributes neighbours. With True a point normally
+    takes one of its own k slots, so N_k = 1 + N_{k-1} and no point is an antihub; but exact
+    duplicates tie with it at 0 and ties go by index, so in a group of more than k equal points
+    the last ones miss their own lists (7 equal rows, k = 5: the two of largest index are antihubs,
+    and scikit-learn's graph has antihubs there too). With False, groups of more than k + 1 equal
+    points leave antihubs the same way.
 
-    The measures are hubness_fast.hubness_stats's where it has them (the same formulas as
-    scikit-hubness's; Gini in O(N log N) rather than its pairwise sum). Where scikit-hubness's code
-    differs: its groupie ratio divides by n k (the largest hub's share of all slots, while its
-    docstring describes the share of lists, used here); its hub occurrence divides by n_fitted k
-    (the same for the fitted points; here by n_queries k, the number of slots); its hubs are
-    N_k >= hub_size * k in code (its docstring says >), as here.
+    Against scikit-hubness's code (its newest ``Hubness``; the same k-NN graph given): k_skewness,
+    k_skewness_truncnorm, robinhood, gini, atkinson, antihub_occurrence, hubs and antihubs are
+    equal, on the fitted points with include_self=True and on queries. Two differ, and this
+    package keeps the definitions scikit-hubness's own docstrings give:
+
+    - groupie_ratio: its code divides by n_queries k (the largest hub's share of all slots); its
+      documentation says "proportion of objects with the largest hub in their neighborhood", which
+      is max N_k / n_queries (each list holds a point at most once). scikit-hubness's number is
+      this one / k;
+    - hub_occurrence of queries: its code divides by n_fitted k, its docstring by the number of
+      queries' slots, n_queries k (as here); for the fitted points the two agree. scikit-hubness's
+      number is this one times n_queries / n_fitted.
+
+    Its hubs are N_k >= hub_size * k in code (its docstring says >), as here. The measures are
+    hubness_fast.hubness_stats's where it has them (Gini in O(N log N) rather than its pairwise
+    sum).
     """
 
     def __init__(self, k: int = 10, metric: str = "euclidean", hub_size: float = 2.0,
