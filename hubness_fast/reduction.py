@@ -22,6 +22,13 @@ Protocol, shared by every reduction:
 Only the listed candidates are re-ranked: to reduce hubness among n neighbours, pass lists of more
 candidates (say 3n) and keep the first n columns of the result. Rows must be sorted by distance, as
 ``knn`` returns them; ties may come in any index order.
+
+The definitions are the papers' (Schnitzer et al. 2012 for mutual proximity, local scaling and
+NICDM; Hara et al. 2016 for DisSimLocal; Conneau et al. 2018 for CSLS): every point's statistics
+come from its nearest *other* points. Where scikit-hubness computes something else, each class
+says so, and ``compat="skhubness"`` (MutualProximity, LocalScaling, DisSimLocal) reproduces
+scikit-hubness's values on the graphs its README pipeline builds; docs/HUBNESS_REDUCTION.md
+tabulates every difference.
 """
 from __future__ import annotations
 
@@ -198,7 +205,7 @@ class HubnessReduction(BaseEstimator):
 
     def _is_fit_lists(self, i: np.ndarray) -> bool:
         """True where transform was given the fit lists again (the fitted points as their own queries);
-        for reductions whose _fit kept the fit indices as ``_fit_ind``."""
+        for reductions whose _fit kept the fit indices as ``_fit_ind`` (those that need to know)."""
         fit_i = self._fit_ind
         return i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
 
@@ -321,7 +328,8 @@ class MutualProximity(HubnessReduction):
         _check_compat(self.compat)
 
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
-        self._fit_ind = i.copy()
+        if self.compat or self.method == "empiric":
+            self._fit_ind = i.copy()
         self.mean_fit_, self.std_fit_ = _mean_std(_with_self(d) if self.compat else d)
         if self.method == "empiric":
             n = d.shape[0]
@@ -405,8 +413,9 @@ class LocalScaling(HubnessReduction):
 
     A row's own scale is one factor for the whole row, so on those graphs every row comes out in
     the same order as here. On lists without the self entry scikit-hubness's LS(k) scales every
-    point by its (k + 1)-th nearest: the ranking of LocalScaling(k + 1) here. This package keeps the
-    papers' scales; ``compat="skhubness"`` reproduces scikit-hubness's values instead.
+    point by its (k + 1)-th nearest: the ranking of LocalScaling(k + 1) here; its NICDM then scales
+    fitted points by the mean of their 2nd to (k + 1)-th nearest and queries by the mean of their
+    k + 1 nearest, which nothing here reproduces. This package keeps the papers' scales; ``compat="skhubness"`` reproduces scikit-hubness's values instead.
 
     compat : None (default) or "skhubness"
         "skhubness": scikit-hubness's values for the graphs its README pipeline builds with
@@ -447,7 +456,8 @@ class LocalScaling(HubnessReduction):
         return d[:, k - 1] if self.method == "standard" else d[:, :k].mean(axis=1)
 
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
-        self._fit_ind = i.copy()
+        if self.compat:
+            self._fit_ind = i.copy()
         self.scale_fit_ = self._scale(d, "fit")
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
@@ -530,10 +540,10 @@ class DisSimLocal(HubnessReduction):
         k = _check_k(self.k, i, "fit")
         v = self._vectors(X, len(i), "fitted points")
         self._fit_X = v
-        self._fit_ind = i.copy()
         if self.compat is None:
             self.spread_fit_ = _sq_dist_to_mean(v, v, i[:, :k])
             return
+        self._fit_ind = i.copy()
         self.centroid_fit_ = _row_means(v, self._self_first(i, k))
         self.spread_fit_ = ((v.astype(np.float64) - self.centroid_fit_) ** 2).sum(axis=1)
 
