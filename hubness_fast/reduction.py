@@ -122,7 +122,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _mean_std(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row mean and standard deviation (ddof=0); a row of equal values gets exactly (value, 0), which
     rounding in the mean would otherwise turn into a tiny spurious deviation."""
-    flat = np.all(d == d[:, :1], axis=1)
+    flat = np.all(d == d[:, :1], axis=1)  # every entry: a prepended self 0 may break the rows' order
     return np.where(flat, d[:, 0], d.mean(axis=1)), np.where(flat, 0.0, d.std(axis=1))
 
 
