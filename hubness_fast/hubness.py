@@ -45,8 +45,9 @@ def hubness_stats(x: Array | None = None, *, k: int = 5, counts: Array | None = 
     every point; then ``k`` must be the k they were counted with: it sets the hub
     size ``hub_size * k``). Returns a dict:
 
-    - k_skewness: skewness of N_k (population moments, as scipy.stats.skew);
-    - robinhood: Robin Hood index, sum |N_k - k| / (2 sum N_k);
+    - k_skewness: skewness of N_k (population moments, as scipy.stats.skew); 0 for
+      constant counts (0 / 0 there; scikit-hubness returns NaN);
+    - robinhood: Robin Hood index, sum |N_k - mean| / (2 sum N_k);
     - gini: Gini index, from the sorted counts in O(N log N);
     - atkinson: Atkinson index with epsilon = 0.5, 1 - mean(sqrt N_k)^2 / mean(N_k);
     - hub_occurrence: share of all k-NN slots taken by hubs (N_k >= hub_size * k);
@@ -55,9 +56,11 @@ def hubness_stats(x: Array | None = None, *, k: int = 5, counts: Array | None = 
       (each list holds a point at most once, so it is max N_k / N).
 
     scikit-hubness counts each point as its own neighbour in its current code,
-    so its antihub occurrence is always 0 and its other values differ from
-    these; its hubs are N_k >= 2k in its code (its docstring says >), as here.
-    hubness_fast.neighbors.Hubness(include_self=True) reproduces its numbers.
+    so its antihub occurrence is 0 (unless more than k points coincide) and its
+    other values differ from these; its hubs are N_k >= 2k in its code (its
+    docstring says >), as here. hubness_fast.neighbors.Hubness(include_self=True)
+    reproduces its numbers except groupie_ratio, which its code divides by k
+    once more (see Hubness).
     """
     if counts is None:
         if x is None:

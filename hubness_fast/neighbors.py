@@ -60,7 +60,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     - ``n_jobs``: threads (None: the default, -1: every core);
     - ``device``: "auto", "cpu" or "cuda", as :func:`hubness_fast.knn`;
     - ``hubness``: None, or a hubness reduction of :mod:`hubness_fast.reduction` by name ("mp",
-      "mp_empiric", "ls", "nicdm", "dsl", "csls"), with ``hubness_params`` (a dict) for its class:
+      "mp_empiric", "ls", "nicdm", "dsl", "csls"), with ``hubness_params`` (a dict) for its class
+      (``{"compat": "skhubness"}``: scikit-hubness's formulas rather than the papers', see
+      docs/HUBNESS_REDUCTION.md):
       each query's ``n_candidates`` nearest points (default max(3 n_neighbors, n_neighbors + 10),
       at most the fitted points) are re-ranked by their secondary distance and the best n_neighbors
       kept; the graph then holds secondary distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and

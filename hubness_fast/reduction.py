@@ -22,6 +22,13 @@ Protocol, shared by every reduction:
 Only the listed candidates are re-ranked: to reduce hubness among n neighbours, pass lists of more
 candidates (say 3n) and keep the first n columns of the result. Rows must be sorted by distance, as
 ``knn`` returns them; ties may come in any index order.
+
+The definitions are the papers' (Schnitzer et al. 2012 for mutual proximity, local scaling and
+NICDM; Hara et al. 2016 for DisSimLocal; Conneau et al. 2018 for CSLS): every point's statistics
+come from its nearest *other* points. Where scikit-hubness computes something else, each class
+says so, and ``compat="skhubness"`` (MutualProximity, LocalScaling, DisSimLocal) reproduces
+scikit-hubness's values on the graphs its README pipeline builds; docs/HUBNESS_REDUCTION.md
+tabulates every difference.
 """
 from __future__ import annotations
 
@@ -42,10 +49,14 @@ except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("hubness_fast.reduction needs scikit-learn (pip install scikit-learn)") from e
 
 __all__ = ["HubnessReduction", "MutualProximity", "LocalScaling", "DisSimLocal", "CSLS", "make_reduction",
-           "REDUCTIONS", "Hubness", "HUBNESS_MEASURES"]
+           "REDUCTIONS", "COMPAT", "Hubness", "HUBNESS_MEASURES"]
 
 # Largest temporary, in array elements, that one block of query rows may allocate (32 MiB of float64).
 CHUNK_ELEMENTS = 1 << 22
+
+#: Values of the reductions' ``compat`` parameter: None (this package's definitions, the papers'),
+#: "skhubness" (scikit-hubness's numbers on the graphs its README pipeline builds).
+COMPAT = (None, "skhubness")
 
 Lists = Union[np.ndarray, tuple[np.ndarray, np.ndarray]]
 R = TypeVar("R", bound="HubnessReduction")
@@ -111,8 +122,19 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 def _mean_std(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row mean and standard deviation (ddof=0); a row of equal values gets exactly (value, 0), which
     rounding in the mean would otherwise turn into a tiny spurious deviation."""
-    flat = d[:, 0] == d[:, -1]  # rows are sorted, so equal ends mean equal values
+    flat = np.all(d == d[:, :1], axis=1)  # every entry: a prepended self 0 may break the rows' order
     return np.where(flat, d[:, 0], d.mean(axis=1)), np.where(flat, 0.0, d.std(axis=1))
+
+
+def _check_compat(compat: Any) -> None:
+    if compat not in COMPAT:
+        raise ValueError(f"compat must be None (the paper's definition) or 'skhubness', got {compat!r}")
+
+
+def _with_self(d: np.ndarray) -> np.ndarray:
+    """The lists with each point's own distance 0 put first, as scikit-learn's graphs of the fitted
+    points hold it (scikit-hubness reads its statistics from such rows)."""
+    return np.concatenate([np.zeros((d.shape[0], 1)), d], axis=1)
 
 
 def _normal_sf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
@@ -122,12 +144,21 @@ def _normal_sf(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.where(std > 0, p, np.where(x < mean, 1.0, np.where(x > mean, 0.0, 0.5)))
 
 
+def _row_means(fit_x: np.ndarray, ind: np.ndarray) -> np.ndarray:
+    """mean_c fit_x[ind[r, c]] for every row r, float64 (rows, D), by row blocks."""
+    out = np.empty((len(ind), fit_x.shape[1]))
+    step = _rows_per_block(ind.shape[1] * fit_x.shape[1])
+    for s in range(0, len(ind), step):
+        out[s:s + step] = fit_x[ind[s:s + step]].mean(axis=1, dtype=np.float64)
+    return out
+
+
 def _sq_dist_to_mean(x: np.ndarray, fit_x: np.ndarray, ind: np.ndarray) -> np.ndarray:
     """||x_r - mean_c fit_x[ind[r, c]]||^2 for every row r, in float64, by row blocks."""
     out = np.empty(len(x))
     step = _rows_per_block(ind.shape[1] * fit_x.shape[1])
     for s in range(0, len(x), step):
-        centre = fit_x[ind[s:s + step]].mean(axis=1, dtype=np.float64)
+        centre = _row_means(fit_x, ind[s:s + step])
         out[s:s + step] = ((x[s:s + step].astype(np.float64) - centre) ** 2).sum(axis=1)
     return out
 
@@ -171,6 +202,12 @@ class HubnessReduction(BaseEstimator):
     def _fit_lists_index_fitted(self) -> bool:
         """True where the fit lists must index the fitted points themselves (all but CSLS)."""
         return True
+
+    def _is_fit_lists(self, i: np.ndarray) -> bool:
+        """True where transform was given the fit lists again (the fitted points as their own queries);
+        for reductions whose _fit kept the fit indices as ``_fit_ind`` (those that need to know)."""
+        fit_i = self._fit_ind
+        return i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
 
     def fit(self: R, neigh_dist: Any, neigh_ind: Any, X: Any = None) -> R:
         """Learn each fitted point's statistics from its k-NN list among the fitted points.
@@ -239,14 +276,19 @@ class MutualProximity(HubnessReduction):
     y than x is; the secondary distance is 1 - MP(x, y). Distances are taken as symmetric: d(y, x)
     is read as the listed d(x, y), as scikit-hubness does.
 
-    method="normal" (scikit-hubness's Gaussian form): each point's distances are modelled by one
-    normal distribution whose mean and standard deviation (ddof=0) are those of *its own list*: all
-    k_fit entries of a fitted point's fit list, all k entries of a query's list (self excluded in
-    both, so a fitted point passed as a query gets its fitted statistics). Then
+    method="normal" (the paper's Gaussian form): each point's distances are modelled by one normal
+    distribution whose mean and standard deviation (ddof=0) are those of *its own list*: all k_fit
+    entries of a fitted point's fit list, all k entries of a query's list (self excluded in both, so
+    a fitted point passed as a query gets its fitted statistics). Then
     ``MP = SF_x(d(x, y)) * SF_y(d(x, y))`` with SF the normal survival function (independent
-    Gaussians). A list with all distances equal is a point mass (SF is 1 below it, 1/2 at it, 0
-    above). The paper fits the Gaussians to a point's distances to *all* objects; on k-NN lists they
-    describe only the neighbourhood, as in scikit-hubness.
+    Gaussians). The paper fits the Gaussians to a point's distances to the *other* objects (its own
+    0 is no sample of that distribution); on k-NN lists they describe only the neighbourhood, as in
+    scikit-hubness. On lists without the self entry this equals scikit-hubness's values; its README
+    pipeline passes scikit-learn's graphs, whose rows of the fitted points start with the point's own
+    0, and that 0 then enters their statistics (``compat="skhubness"`` reproduces it).
+
+    A list with all distances equal is a point mass: SF is 1 below it, 1/2 at it, 0 above (the limit
+    of a vanishing deviation); scikit-hubness gives NaN there, with or without ``compat``.
 
     method="empiric" (the paper's count): ``MP(x, y) = |{j : d(x, j) > d(x, y) and d(y, j) > d(y, x)}|
     / N`` over the N fitted points j (x itself left out when x is a fitted point), each d known only
@@ -256,34 +298,49 @@ class MutualProximity(HubnessReduction):
     does not count. The result is the paper's MP exactly for every pair with d(x, y) < r_y (x inside
     y's list radius, ties aside), and 0 (distance 1) for the others, which the lists leave
     undecided: those follow the decided pairs in their primary order. With full lists (k = N - 1)
-    it is the paper's MP throughout. Comparisons are strict, as in the paper. A transform given the
-    fit lists themselves (equal neigh_ind) takes row i as fitted point i and leaves it out of its
-    own count. scikit-hubness counts over L(x) alone (its array API, dividing by k) or over L(x) and
-    L(y) alone (its graph API, dividing by N), and breaks the ties at distance 1 by sort order or
-    at random.
+    it is the paper's MP throughout. Comparisons are strict, as in the paper. scikit-hubness's graph
+    API counts only the objects of L(x) and L(y), still dividing by N (``compat="skhubness"``: the
+    same count on lists without ties, with or without the self entries, which are never counted);
+    it orders ties by row position and breaks the ties at distance 1 by sort order.
 
+    compat : None (default) or "skhubness"
+        None: the definitions above. "skhubness": scikit-hubness's numbers (its newest
+        ``MutualProximity``) for the graphs its README pipeline builds with scikit-learn's
+        ``KNeighborsTransformer(n_neighbors=n, mode="distance")``: pass the fitted points' lists of
+        n others (self excluded, as always) and the queries' lists of n + 1 points; the fitted
+        points' lists passed again to transform (equal neigh_ind) are read as scikit-hubness reads
+        the fitted points' rows, with their own 0 first. "normal" then takes each fitted point's
+        mean and deviation over its 0 and its list; "empiric" drops the unlisted objects from the
+        count. The self entry itself is never returned. The ranking within a row is this package's
+        (ties by primary distance, then index).
+
+    A transform given the fit lists themselves (equal neigh_ind) takes row i as fitted point i.
     ``X`` is not read. The lists may hold any symmetric distance (euclidean, sqeuclidean, cosine).
     """
 
-    def __init__(self, method: str = "normal") -> None:
+    def __init__(self, method: str = "normal", compat: str | None = None) -> None:
         self.method = method
+        self.compat = compat
 
     def check_params(self) -> None:
         if self.method not in ("normal", "empiric"):
             raise ValueError(f"method must be 'normal' or 'empiric', got {self.method!r}")
+        _check_compat(self.compat)
 
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
-        self.mean_fit_, self.std_fit_ = _mean_std(d)
+        if self.compat or self.method == "empiric":
+            self._fit_ind = i.copy()
+        self.mean_fit_, self.std_fit_ = _mean_std(_with_self(d) if self.compat else d)
         if self.method == "empiric":
             n = d.shape[0]
             keys = (np.arange(n)[:, None] * n + i).ravel()  # (y, j) pairs of the fit lists, searchable
             order = np.argsort(keys, kind="stable")
             self._pair_keys, self._pair_dist = keys[order], d.ravel()[order]
-            self._fit_dist, self._fit_ind = d.copy(), i.copy()
+            self._fit_dist = d.copy()
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
         if self.method == "normal":
-            mean, std = _mean_std(d)
+            mean, std = _mean_std(_with_self(d) if self.compat and self._is_fit_lists(i) else d)
             return 1.0 - _normal_sf(d, mean[:, None], std[:, None]) * _normal_sf(d, self.mean_fit_[i], self.std_fit_[i])
         return 1.0 - self._empiric(d, i)
 
@@ -292,7 +349,8 @@ class MutualProximity(HubnessReduction):
         fit_d, fit_i = self._fit_dist, self._fit_ind
         k_fit = fit_i.shape[1]
         last = fit_d[:, -1]  # the radius of each fitted point's list
-        self_rows = i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
+        self_rows = self._is_fit_lists(i)
+        unlisted = self.compat is None  # scikit-hubness counts the listed objects only
         keys, key_dist = self._pair_keys, self._pair_dist
         mp = np.empty((m, k))
         step = _rows_per_block(k * max(k, k_fit))
@@ -320,7 +378,8 @@ class MutualProximity(HubnessReduction):
             # neither in L(x) nor in L(y) (nor x itself): farther from x; from y only within its radius
             union = k + k_fit - in_ly.sum(axis=2)
             x_outside = self_rows & ~is_x.any(axis=2)
-            count += np.where(y_within, n - union - x_outside, 0)
+            if unlisted:
+                count += np.where(y_within, n - union - x_outside, 0)
             mp[s:s + rows] = count / n
         return mp
 
@@ -339,36 +398,81 @@ class LocalScaling(HubnessReduction):
       constant (the geometric mean of all r), which changes no ranking and is left out, as in
       Schnitzer et al. and scikit-hubness.
 
+    These are the papers' scales for every point, fitted or query: its k nearest *other* points.
+    scikit-hubness (newest ``LocalScaling``) reads each row of its graph as if the point itself came
+    first: it skips the first entry of the fitted points' rows, which is right for scikit-learn's
+    graphs, but also reads a query's row that way, and NICDM averages that row's first k + 1
+    entries. On its README pipeline's graphs (self first in the fitted points' rows, none in the
+    queries') this gives:
+
+    - fitted points queried as themselves: LS as here; NICDM's query scale is sum / (k + 1) of the
+      k nearest, so each value is sqrt((k + 1) / k) times this package's;
+    - queries: LS scales a query by its (k + 1)-th nearest point, NICDM by the mean of its k + 1
+      nearest; values differ by a few per cent;
+    - "standard" returns ``1 + d^2 / (r_x r_y)`` (the exponential lost).
+
+    A row's own scale is one factor for the whole row, so on those graphs every row comes out in
+    the same order as here. On lists without the self entry scikit-hubness's LS(k) scales every
+    point by its (k + 1)-th nearest: the ranking of LocalScaling(k + 1) here; its NICDM then scales
+    fitted points by the mean of their 2nd to (k + 1)-th nearest and queries by the mean of their
+    k + 1 nearest, which nothing here reproduces. This package keeps the papers' scales; ``compat="skhubness"`` reproduces scikit-hubness's values instead.
+
+    compat : None (default) or "skhubness"
+        "skhubness": scikit-hubness's values for the graphs its README pipeline builds with
+        scikit-learn's ``KNeighborsTransformer(n_neighbors=n, mode="distance")``: pass the fitted
+        points' lists of n others (self excluded, as always) and the queries' lists of n + 1 points
+        (at least k + 1); the fitted points' lists passed again to transform (equal neigh_ind) are
+        read with their own 0 first, as scikit-hubness reads them. "standard" returns
+        ``1 + d^2 / (r_x r_y)``. The self entry itself is never returned.
+
     A zero scale keeps exact duplicates at 0 and sends every other distance to the maximum (1 for
-    LS, infinity for NICDM). The lists must hold non-negative distances; use Euclidean ones (the
-    formulas are stated on them: LS squares them). ``X`` is not read. scikit-hubness's graph API
-    returns ``1 + d^2 / (r_x r_y)`` for "standard" (the exponential lost), which ranks the same.
+    LS, infinity for NICDM and compat LS), where scikit-hubness divides by zero. The lists must hold
+    non-negative distances; use Euclidean ones (the formulas are stated on them: LS squares them).
+    ``X`` is not read.
     """
 
-    def __init__(self, k: int = 5, method: str = "standard") -> None:
+    def __init__(self, k: int = 5, method: str = "standard", compat: str | None = None) -> None:
         self.k = k
         self.method = method
+        self.compat = compat
 
     def check_params(self) -> None:
         check_int(self.k, "k")
         if self.method not in ("standard", "nicdm"):
             raise ValueError(f"method must be 'standard' or 'nicdm', got {self.method!r}")
+        _check_compat(self.compat)
 
-    def _scale(self, d: np.ndarray, which: str) -> np.ndarray:
-        k = _check_k(self.k, d, which)
+    def _scale(self, d: np.ndarray, which: str, skip: int = 0) -> np.ndarray:
+        """The scale of each row; skip = 1 reads the row as scikit-hubness reads its rows, with the first
+        entry taken for the point itself (entry k, or the mean of the first k + 1)."""
+        k = _check_k(self.k, d, which) + skip
+        if k > d.shape[1]:
+            raise ValueError(f"compat='skhubness' reads entry k + 1 = {k} of each {which} row, but the lists hold "
+                             f"{d.shape[1]}: pass lists of at least k + 1 points (scikit-learn's graphs of "
+                             f"n_neighbors + 1)")
         if d[:, 0].min() < 0:
             raise ValueError("local scaling needs non-negative distances (Euclidean ones: "
                              "knn(x, k, metric='euclidean'))")
         return d[:, k - 1] if self.method == "standard" else d[:, :k].mean(axis=1)
 
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
+        if self.compat:
+            self._fit_ind = i.copy()
         self.scale_fit_ = self._scale(d, "fit")
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
-        scale = self._scale(d, "query")[:, None] * self.scale_fit_[i]
-        if self.method == "standard":
-            return -np.expm1(-_ratio(d * d, scale))
-        return _ratio(d, np.sqrt(scale))
+        if self.compat is None:
+            r = self._scale(d, "query")
+        elif self._is_fit_lists(i):
+            r = self._scale(_with_self(d), "fit", skip=1)
+        else:
+            r = self._scale(d, "query", skip=1)
+        scale = r[:, None] * self.scale_fit_[i]
+        if self.method == "nicdm":
+            return _ratio(d, np.sqrt(scale))
+        if self.compat:
+            return 1.0 + _ratio(d * d, scale)
+        return -np.expm1(-_ratio(d * d, scale))
 
 
 class DisSimLocal(HubnessReduction):
@@ -386,21 +490,38 @@ class DisSimLocal(HubnessReduction):
 
     squared=True returns DSL itself, which can be negative (only each row's order carries meaning);
     squared=False returns sign(DSL) * sqrt(|DSL|), the same order on a Euclidean-like scale.
-    scikit-hubness differs in two places: it takes a query's centroid as the mean of its neighbours'
-    *centroids* rather than of the neighbours, and it shifts all values of one transform call by that
-    call's minimum (making a row depend on the other rows passed with it) before its square root.
+
+    scikit-hubness (newest ``DisSimLocal``) differs in three places, none of them the paper's: it
+    takes a query's centroid as the mean of its neighbours' *centroids* rather than of the
+    neighbours; it shifts all values of one transform call up by that call's minimum when negative
+    (a row then depends on the other rows passed with it) before its square root; and on scikit-
+    learn's graphs (its README pipeline) a fitted point's first k entries start with the point
+    itself, so its centroid is the mean of itself and its k - 1 nearest. The first two change each
+    row by one constant: on lists without the self entry (and squared distances in them, as it
+    requires) every row comes out in the same order as here. The third changes the order.
+
+    compat : None (default) or "skhubness"
+        "skhubness": scikit-hubness's values for the graphs its README pipeline builds (scikit-
+        learn's ``KNeighborsTransformer(mode="distance")``, squared Euclidean): a fitted point's
+        centroid is the mean of itself and its first k - 1 fit entries; a query's the mean of the
+        centroids of its first k entries (for the fitted points' own lists passed again, equal
+        neigh_ind: itself and its first k - 1); the values of the call, the fitted points' self
+        entries among them, are shifted up by their minimum when it is negative, and squared=False
+        takes their square root. The self entry itself is never returned.
     """
 
     needs_vectors = True
 
-    def __init__(self, k: int = 5, squared: bool = True) -> None:
+    def __init__(self, k: int = 5, squared: bool = True, compat: str | None = None) -> None:
         self.k = k
         self.squared = squared
+        self.compat = compat
 
     def check_params(self) -> None:
         check_int(self.k, "k")
         if not isinstance(self.squared, (bool, np.bool_)):
             raise ValueError(f"squared must be True or False, got {self.squared!r}")
+        _check_compat(self.compat)
 
     @staticmethod
     def _vectors(X: Any, rows: int, what: str, dim: int | None = None) -> np.ndarray:
@@ -419,14 +540,33 @@ class DisSimLocal(HubnessReduction):
         k = _check_k(self.k, i, "fit")
         v = self._vectors(X, len(i), "fitted points")
         self._fit_X = v
-        self.spread_fit_ = _sq_dist_to_mean(v, v, i[:, :k])
+        if self.compat is None:
+            self.spread_fit_ = _sq_dist_to_mean(v, v, i[:, :k])
+            return
+        self._fit_ind = i.copy()
+        self.centroid_fit_ = _row_means(v, self._self_first(i, k))
+        self.spread_fit_ = ((v.astype(np.float64) - self.centroid_fit_) ** 2).sum(axis=1)
+
+    @staticmethod
+    def _self_first(i: np.ndarray, k: int) -> np.ndarray:
+        """The first k entries of the fitted points' rows with each point itself first."""
+        return np.concatenate([np.arange(len(i))[:, None], i[:, :k - 1]], axis=1)
 
     def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
         k = _check_k(self.k, i, "query")
         q = self._vectors(X, len(i), "queries", self._fit_X.shape[1])
-        dsl = _sq_dist_pairs(q, self._fit_X, i) - _sq_dist_to_mean(q, self._fit_X, i[:, :k])[:, None] \
-            - self.spread_fit_[i]
-        return dsl if self.squared else np.sign(dsl) * np.sqrt(np.abs(dsl))
+        if self.compat is None:
+            dsl = _sq_dist_pairs(q, self._fit_X, i) - _sq_dist_to_mean(q, self._fit_X, i[:, :k])[:, None] \
+                - self.spread_fit_[i]
+            return dsl if self.squared else np.sign(dsl) * np.sqrt(np.abs(dsl))
+        own = self._is_fit_lists(i)
+        spread = _sq_dist_to_mean(q, self.centroid_fit_, self._self_first(i, k) if own else i[:, :k])
+        dsl = _sq_dist_pairs(q, self._fit_X, i) - spread[:, None] - self.spread_fit_[i]
+        low = min(0.0, float(dsl.min()))
+        if own:  # the self entries scikit-hubness transforms with the rest: 0 - spread - spread_fit
+            low = min(low, float((-spread - self.spread_fit_).min()))
+        dsl -= low
+        return dsl if self.squared else np.sqrt(dsl)
 
 
 class CSLS(HubnessReduction):
@@ -436,7 +576,8 @@ class CSLS(HubnessReduction):
     metric="inner_product" on unit vectors): ``CSLS(x, y) = 2 s(x, y) - r(x) - r(y)``, where r(x) is
     the mean similarity of query x to its k most similar fitted points (the paper's r_T) and r(y)
     the mean similarity of fitted point y to the first k entries of its fit list (the paper's r_S).
-    Rows come back by decreasing CSLS, then index.
+    Rows come back by decreasing CSLS; equal values by decreasing similarity (the nearer point
+    first), then by increasing index, as every reduction re-sorts.
 
     On distances (values="distance", default; lists smallest first): the same formula with the
     similarity replaced by minus the distance, returned negated so that smaller is nearer:
@@ -448,7 +589,7 @@ class CSLS(HubnessReduction):
     (hubness reduction, the fitted points' lists among themselves) that is y's neighbourhood among
     the fitted points; for two domains, fit on the fitted (target) points' lists among the source
     points (knn(source, k, queries=target)): fit reads only their distances, so their indices may
-    refer to the other set. ``X`` is not read.
+    refer to the other set. ``X`` is not read. scikit-hubness has no CSLS: this is the paper's.
     """
 
     def __init__(self, k: int = 10, values: str = "distance") -> None:
@@ -533,16 +674,20 @@ class Hubness(BaseEstimator):
     ``score(Q)`` that of the fitted points among the k nearest neighbours of the queries Q.
     ``return_value`` picks the measure:
 
-    - k_skewness: skewness of N_k (population moments, scipy.stats.skew);
+    - k_skewness: skewness of N_k (population moments, scipy.stats.skew; Radovanovic et al. 2010);
+      0 for constant counts (no asymmetry, the value of a hubness-free graph), where the moment
+      ratio is 0 / 0 and scikit-hubness returns NaN;
     - k_skewness_truncnorm: scikit-hubness's measure of the same name: the third moment about 0 of a
       standard normal truncated below at -mean(N_k) / std(N_k) (ddof=1). Despite its name it is
       neither N_k's skewness nor the truncated normal's (it is not centred), and it depends on N_k
-      only through mean / std; it is kept for comparison with scikit-hubness;
-    - robinhood: sum |N_k - mean| / (2 sum N_k);
+      only through mean / std; it is kept for comparison with scikit-hubness. Constant counts put
+      the truncation at -inf, where the moment tends to 0: 0 here, NaN there;
+    - robinhood: sum |N_k - mean| / (2 sum N_k) (Feldbauer et al. 2018);
     - gini: Gini index of N_k (sum_ij |N_i - N_j| / (2 n sum N_k));
     - atkinson: Atkinson index with epsilon 1/2, 1 - mean(sqrt N_k)^2 / mean(N_k);
     - antihub_occurrence: share of fitted points with N_k = 0; antihubs: their indices (int64);
-    - hub_occurrence: share of all k-NN slots taken by hubs, N_k >= hub_size * k; hubs: their indices;
+    - hub_occurrence: share of all k-NN slots taken by hubs, N_k >= hub_size * k, that is
+      sum of the hubs' N_k / (n_queries k); hubs: their indices;
     - groupie_ratio: share of queries whose list holds the largest hub, max N_k / n_queries;
     - "all": a dict of all of the above.
 
@@ -552,19 +697,33 @@ class Hubness(BaseEstimator):
     ("auto", "cpu", "cuda", as knn).
 
     include_self (score() of the fitted points only): False leaves each point out of its own list by
-    index, the definition of the k-occurrence (Radovanovic et al., JMLR 2010): the counts sum to N k
-    and a point can be an antihub. True counts each point as one of its own k neighbours, so
-    N_k = 1 + N_{k-1} and no point is an antihub: that is what scikit-hubness's current ``Hubness``
-    computes from vectors (its k-neighbours graph includes self), so True reproduces its values; its
+    index, the definition of the k-occurrence (Radovanovic et al., JMLR 2010): the counts sum to N k.
+    True lets each point be a candidate in its own list at distance 0, as scikit-hubness's current
+    ``Hubness`` does from vectors (scikit-learn's ``kneighbors_graph(include_self=True)``); its
     older releases (LegacyHubness) left self out. The default is False because a point's match with
-    itself says nothing about how the space distributes neighbours.
+    itself says nothing about how the space distributes neighbours. With True a point normally
+    takes one of its own k slots, so N_k = 1 + N_{k-1} and no point is an antihub; but exact
+    duplicates tie with it at 0 and ties go by index, so in a group of more than k equal points
+    the last ones miss their own lists (7 equal rows, k = 5: the two of largest index are antihubs,
+    and scikit-learn's graph has antihubs there too). With False, groups of more than k + 1 equal
+    points leave antihubs the same way.
 
-    The measures are hubness_fast.hubness_stats's where it has them (the same formulas as
-    scikit-hubness's; Gini in O(N log N) rather than its pairwise sum). Where scikit-hubness's code
-    differs: its groupie ratio divides by n k (the largest hub's share of all slots, while its
-    docstring describes the share of lists, used here); its hub occurrence divides by n_fitted k
-    (the same for the fitted points; here by n_queries k, the number of slots); its hubs are
-    N_k >= hub_size * k in code (its docstring says >), as here.
+    Against scikit-hubness's code (its newest ``Hubness``; the same k-NN graph given): k_skewness,
+    k_skewness_truncnorm, robinhood, gini, atkinson, antihub_occurrence, hubs and antihubs are
+    equal, on the fitted points with include_self=True and on queries. Two differ, and this
+    package keeps the definitions scikit-hubness's own docstrings give:
+
+    - groupie_ratio: its code divides by n_queries k (the largest hub's share of all slots); its
+      documentation says "proportion of objects with the largest hub in their neighborhood", which
+      is max N_k / n_queries (each list holds a point at most once). scikit-hubness's number is
+      this one / k;
+    - hub_occurrence of queries: its code divides by n_fitted k, its docstring by the number of
+      queries' slots, n_queries k (as here); for the fitted points the two agree. scikit-hubness's
+      number is this one times n_queries / n_fitted.
+
+    Its hubs are N_k >= hub_size * k in code (its docstring says >), as here. The measures are
+    hubness_fast.hubness_stats's where it has them (Gini in O(N log N) rather than its pairwise
+    sum).
     """
 
     def __init__(self, k: int = 10, metric: str = "euclidean", hub_size: float = 2.0,

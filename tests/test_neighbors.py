@@ -160,12 +160,13 @@ def test_umap_layout(x):
         umap_knn(x, 1)
 
 
-@pytest.mark.parametrize("name", ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"])
-def test_hubness_reduction_graph_is_the_reduction_of_the_candidates(x, rng, name):
+@pytest.mark.parametrize("name, params", [(name, {}) for name in ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"]]
+                         + [(name, {"compat": "skhubness"}) for name in ["mp", "mp_empiric", "ls", "nicdm", "dsl"]])
+def test_hubness_reduction_graph_is_the_reduction_of_the_candidates(x, rng, name, params):
     from hubness_fast.reduction import make_reduction
 
-    t = KNeighborsTransformer(n_neighbors=5, hubness=name, n_candidates=20).fit(x)
-    red = make_reduction(name)
+    t = KNeighborsTransformer(n_neighbors=5, hubness=name, hubness_params=params, n_candidates=20).fit(x)
+    red = make_reduction(name, **params)
     d, i = brute_knn(x, 20, metric="euclidean")  # float64 candidates
     red.fit(d, i, x if red.needs_vectors else None)
     sec, ind = red.transform(d, i, x if red.needs_vectors else None)

@@ -352,7 +352,7 @@ def test_make_reduction():
         red = make_reduction(name)
         assert type(red) is cls and params.items() <= red.get_params().items()
     assert make_reduction(None) is None
-    assert make_reduction("ls", k=7).get_params() == {"k": 7, "method": "standard"}
+    assert make_reduction("ls", k=7).get_params() == {"k": 7, "method": "standard", "compat": None}
     with pytest.raises(ValueError, match="unknown hubness reduction"):
         make_reduction("snn")
     with pytest.raises(ValueError, match="fixes method"):
@@ -360,7 +360,7 @@ def test_make_reduction():
     with pytest.raises(ValueError, match="k must be"):
         make_reduction("csls", k=0)
     red = clone(make_reduction("dsl", k=3, squared=False))
-    assert red.get_params() == {"k": 3, "squared": False}
+    assert red.get_params() == {"k": 3, "squared": False, "compat": None}
 
 
 # ---- Hubness --------------------------------------------------------------------------------------
