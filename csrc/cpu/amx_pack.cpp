@@ -1,0 +1,151 @@
+// Centring, scaling and the bf16 split of the AMX pass's operands (amx.h).
+// Portable code: the layouts need no AMX instruction, and the reference reads
+// the same packs as the tiles.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "amx.h"
+
+namespace hf {
+namespace {
+
+// v rounded to 8 significant bits, to nearest even, on the double's bits (no
+// double rounding through fp32), flushed to signed zero below 2^-126 (tdpbf16ps
+// reads denormal inputs as zero: none is ever fed to it). |v| < 2^17 here.
+inline double round_bf16(double v) {
+    uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    constexpr int kDrop = 52 - 7;  // stored significand bits of a double minus those of a bf16
+    bits += ((uint64_t{1} << (kDrop - 1)) - 1) + ((bits >> kDrop) & 1);  // ties to even; a carry bumps the exponent
+    bits &= ~((uint64_t{1} << kDrop) - 1);
+    double r;
+    std::memcpy(&r, &bits, sizeof r);
+    return std::fabs(r) < kFp32MinNormal ? std::copysign(0.0, v) : r;
+}
+
+// The bf16 bit pattern of a double that is exactly a bf16 value (or zero).
+inline uint16_t bf16_bits(double exact) {
+    const float f = static_cast<float>(exact);  // exact
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    return static_cast<uint16_t>(bits >> 16);
+}
+
+Bf16Buffer bf16_buffer(size_t n) {
+    void* p = std::aligned_alloc(64, (n * sizeof(uint16_t) + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return Bf16Buffer(static_cast<uint16_t*>(p));
+}
+
+}  // namespace
+
+template <class T>
+AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads) {
+    AmxTransform t;
+    t.centre.assign(d, 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<double> part(d, 0.0);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < db.n; ++i)
+            for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(db.x[i * d + c]);
+#pragma omp critical(hf_amx_centre)
+        for (int64_t c = 0; c < d; ++c) t.centre[c] += part[c];
+    }
+    // Any shared centre keeps distances exact; its rounding (and the order of the sums above) does not matter.
+    for (int64_t c = 0; c < d; ++c) t.centre[c] /= static_cast<double>(db.n);
+    double largest = 0;
+    for (const Side<T>* s : {&db, queries}) {
+        if (!s) continue;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(max : largest)
+        for (int64_t i = 0; i < s->n; ++i) {
+            double sq = 0;
+            for (int64_t c = 0; c < d; ++c) {
+                const double v = static_cast<double>(s->x[i * d + c]) - t.centre[c];
+                sq += v * v;
+            }
+            largest = std::max(largest, sq);
+        }
+    }
+    // s = 2^e with s^2 largest in [2^29, 2^32): parts stay below 2^16, sums below
+    // 2^34 (no overflow), and the flush of parts below 2^-126 is an absolute error
+    // far under the bound. A power of two scales exactly.
+    int e = 0;
+    if (largest > 0) {
+        int ex;
+        std::frexp(largest, &ex);  // largest in [2^(ex-1), 2^ex)
+        const int twice = kBf16x3Log2MaxNorm2 - ex;
+        e = twice >= 0 ? twice / 2 : -((-twice + 1) / 2);  // floor(twice / 2): ex + 2e in {31, 32}
+    }
+    t.scale = std::ldexp(1.0, e);
+    return t;
+}
+
+template <class T>
+AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layout, bool b_layout, int threads) {
+    AmxSide p;
+    p.n = s.n;
+    p.n_pad = (s.n + kAmxStrip - 1) / kAmxStrip * kAmxStrip;
+    p.d_pad = (d + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
+    p.nch = p.d_pad / kAmxChunk;
+    p.scale = t.scale;
+    const size_t elems = static_cast<size_t>(p.n_pad) * p.d_pad;
+    for (int part = 0; part < 2; ++part) {
+        if (a_layout) p.a[part] = bf16_buffer(elems);
+        if (b_layout) p.b[part] = bf16_buffer(elems);
+    }
+    p.offset.assign(p.n_pad + TopKSet::kThrPad, std::numeric_limits<float>::quiet_NaN());
+    p.stats.assign(p.n, Bf16x3Stats{});
+    const int64_t nch = p.nch;
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<uint16_t> hi(p.d_pad), mid(p.d_pad);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < p.n_pad; ++i) {
+            double alpha = 0, nh = 0, nm = 0, nr = 0;
+            for (int64_t c = 0; c < p.d_pad; ++c) {
+                // fl64(x - c) * 2^e: one rounding (2^-53 relative), the scaling is exact.
+                const double v = (i < s.n && c < d) ? (static_cast<double>(s.x[i * d + c]) - t.centre[c]) * t.scale : 0.0;
+                const double h = round_bf16(v), m = round_bf16(v - h), r = (v - h) - m;  // both differences exact
+                alpha += v * v;
+                nh += h * h;
+                nm += m * m;
+                nr += r * r;
+                hi[c] = bf16_bits(h);
+                mid[c] = bf16_bits(m);
+            }
+            if (i < s.n) {
+                p.stats[i] = {alpha, std::sqrt(alpha), std::sqrt(nh), std::sqrt(nm), std::sqrt(nr)};
+                p.offset[i] = static_cast<float>(alpha);
+            }
+            const int64_t tile = i / 16, r = i % 16;
+            for (int part = 0; part < 2; ++part) {
+                const uint16_t* v = part == 0 ? hi.data() : mid.data();
+                for (int64_t c = 0; c < nch; ++c) {
+                    const int64_t base = (tile * nch + c) * kAmxTile;
+                    if (a_layout) std::memcpy(&p.a[part][base + r * kAmxChunk], v + c * kAmxChunk, kAmxChunk * sizeof(uint16_t));
+                    if (b_layout) {
+                        uint16_t* dst = &p.b[part][base + 2 * r];
+                        for (int e = 0; e < kAmxChunk; e += 2) {
+                            dst[(e / 2) * kAmxChunk] = v[c * kAmxChunk + e];
+                            dst[(e / 2) * kAmxChunk + 1] = v[c * kAmxChunk + e + 1];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (const Bf16x3Stats& st : p.stats) p.max_stats = max_stats(p.max_stats, st);
+    return p;
+}
+
+template AmxTransform amx_transform<float>(const Side<float>&, const Side<float>*, int64_t, int);
+template AmxTransform amx_transform<double>(const Side<double>&, const Side<double>*, int64_t, int);
+template AmxSide amx_pack<float>(const Side<float>&, int64_t, const AmxTransform&, bool, bool, int);
+template AmxSide amx_pack<double>(const Side<double>&, int64_t, const AmxTransform&, bool, bool, int);
+
+}  // namespace hf
