@@ -65,7 +65,10 @@ void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj0, int 
 }
 
 void pair_reference(const AmxPair& p) {
-    amx_walk(p, [&](int64_t si, int64_t sj, float* c) { strip_product(*p.a, si, *p.b, sj, c); },
+    amx_walk(p,
+             [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
+                 for (int t = 0; t < count; ++t) strip_product(*p.a, si, *p.b, sj + t, c[t]);
+             },
              [&](const float* c, int64_t gi0, int64_t gj0, int diag) { fold_strip(p, c, gi0, gj0, diag); });
 }
 

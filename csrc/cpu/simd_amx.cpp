@@ -12,6 +12,7 @@
 // d_pad roundings (Bf16x3Bound).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -80,6 +81,60 @@ inline void strip_product(const AmxSide& a, int64_t si, const AmxSide& b, int64_
     _tile_stored(3, c + 528, 128);
 }
 
+constexpr int kDepthChunks = 8;  // chunks per depth slice of strip_products: 2 x 8 KiB of A parts stay in L1
+
+// strip_product for row strip si against `count` column strips from sj, for
+// depths above kDepthChunks chunks: each product runs slice by slice of the
+// depth (the A tiles of a slice are read from L1 for every column strip, the B
+// tiles stream from L2), the accumulators go to c between slices. The order of
+// the additions into each accumulator is strip_product's (stores and loads of
+// fp32 tiles are exact), so the bound is the same.
+inline void strip_products(const AmxSide& a, int64_t si, const AmxSide& b, int64_t sj, int count,
+                           float (*c)[kAmxStrip * kAmxStrip]) {
+    const int64_t nch = a.nch;
+    if (nch <= kDepthChunks) {
+        for (int t = 0; t < count; ++t) strip_product(a, si, b, sj + t, c[t]);
+        return;
+    }
+    static constexpr int kPa[3] = {0, 1, 0}, kPb[3] = {1, 0, 0};  // hi*mid, mid*hi, hi*hi
+    for (int q = 0; q < 3; ++q) {
+        const uint16_t *a0 = a.a_tile(kPa[q], 2 * si), *a1 = a.a_tile(kPa[q], 2 * si + 1);
+        for (int64_t k0 = 0; k0 < nch; k0 += kDepthChunks) {
+            const int64_t k1 = std::min(nch, k0 + kDepthChunks);
+            for (int t = 0; t < count; ++t) {
+                float* ct = c[t];
+                if (q == 0 && k0 == 0) {
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    _tile_zero(2);
+                    _tile_zero(3);
+                } else {
+                    _tile_loadd(0, ct, 128);
+                    _tile_loadd(1, ct + 16, 128);
+                    _tile_loadd(2, ct + 512, 128);
+                    _tile_loadd(3, ct + 528, 128);
+                }
+                const uint16_t *b0 = b.b_tile(kPb[q], 2 * (sj + t)), *b1 = b.b_tile(kPb[q], 2 * (sj + t) + 1);
+                for (int64_t ch = k0; ch < k1; ++ch) {
+                    const int64_t o = ch * kAmxTile;
+                    _tile_loadd(4, a0 + o, kStride);
+                    _tile_loadd(6, b0 + o, kStride);
+                    _tile_dpbf16ps(0, 4, 6);
+                    _tile_loadd(7, b1 + o, kStride);
+                    _tile_dpbf16ps(1, 4, 7);
+                    _tile_loadd(5, a1 + o, kStride);
+                    _tile_dpbf16ps(2, 5, 6);
+                    _tile_dpbf16ps(3, 5, 7);
+                }
+                _tile_stored(0, ct, 128);
+                _tile_stored(1, ct + 16, 128);
+                _tile_stored(2, ct + 512, 128);
+                _tile_stored(3, ct + 528, 128);
+            }
+        }
+    }
+}
+
 // key = fl(fl(alpha_i + beta_j) - 2 c): one add, one fused negative multiply-add.
 inline __m512 key_of(__m512 alpha, __m512 beta, const float* c) {
     return _mm512_fnmadd_ps(_mm512_load_ps(c), _mm512_set1_ps(2.f), _mm512_add_ps(alpha, beta));
@@ -120,7 +175,10 @@ inline void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj
 }
 
 void pair_tiles(const AmxPair& p) {
-    amx_walk(p, [&](int64_t si, int64_t sj, float* c) { strip_product(*p.a, si, *p.b, sj, c); },
+    amx_walk(p,
+             [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
+                 strip_products(*p.a, si, *p.b, sj, count, c);
+             },
              [&](const float* c, int64_t gi0, int64_t gj0, int diag) { fold_strip(p, c, gi0, gj0, diag); });
 }
 
