@@ -41,30 +41,47 @@ Bf16Buffer bf16_buffer(size_t n) {
     return Bf16Buffer(static_cast<uint16_t*>(p));
 }
 
-// One point's features, centred and scaled, split into hi and mid parts; its
-// norms (squared norm, part norms, residual norm) into out[0..4). The sums are
-// reduced in lanes (#pragma omp simd): any order is within the bound's float64
-// allowance. Cloned for AVX-512 where the CPU has it (same results: every step
-// is exact or one IEEE operation, and -ffp-contract=off forbids fusing).
-#if defined(__x86_64__) && defined(__linux__)
-__attribute__((target_clones("arch=x86-64-v4", "default")))
-#endif
-void split_row(const double* v, int64_t d_pad, uint16_t* hi, uint16_t* mid, double* out) {
+// One point's d features, centred and scaled (v = fl64(x - c) * s: one
+// rounding, 2^-53 relative; the power of two scales exactly), zero-padded to
+// d_pad and split into hi and mid parts; its norms (squared norm, part norms,
+// residual norm) into out[0..4). The sums are reduced in lanes (#pragma omp
+// simd): any order is within the bound's float64 allowance.
+template <class T>
+__attribute__((always_inline)) inline void split_row_impl(const T* x, int64_t d, const double* centre, double scale,
+                                                          int64_t d_pad, uint16_t* hi, uint16_t* mid, double* out) {
     double alpha = 0, nh = 0, nm = 0, nr = 0;
 #pragma omp simd reduction(+ : alpha, nh, nm, nr)
-    for (int64_t c = 0; c < d_pad; ++c) {
-        const double h = round_bf16(v[c]), m = round_bf16(v[c] - h), r = (v[c] - h) - m;  // both differences exact
-        alpha += v[c] * v[c];
+    for (int64_t c = 0; c < d; ++c) {
+        const double v = (static_cast<double>(x[c]) - centre[c]) * scale;
+        const double h = round_bf16(v), m = round_bf16(v - h), r = (v - h) - m;  // both differences exact
+        alpha += v * v;
         nh += h * h;
         nm += m * m;
         nr += r * r;
         hi[c] = bf16_bits(h);
         mid[c] = bf16_bits(m);
     }
+    for (int64_t c = d; c < d_pad; ++c) hi[c] = mid[c] = 0;
     out[0] = alpha;
     out[1] = nh;
     out[2] = nm;
     out[3] = nr;
+}
+
+// Cloned for AVX-512 where the CPU has it (same results: every step is exact
+// or one IEEE operation, and -ffp-contract=off forbids fusing).
+#if defined(__x86_64__) && defined(__linux__)
+#define HF_SPLIT_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define HF_SPLIT_CLONES
+#endif
+HF_SPLIT_CLONES void split_row(const float* x, int64_t d, const double* centre, double scale, int64_t d_pad,
+                               uint16_t* hi, uint16_t* mid, double* out) {
+    split_row_impl(x, d, centre, scale, d_pad, hi, mid, out);
+}
+HF_SPLIT_CLONES void split_row(const double* x, int64_t d, const double* centre, double scale, int64_t d_pad,
+                               uint16_t* hi, uint16_t* mid, double* out) {
+    split_row_impl(x, d, centre, scale, d_pad, hi, mid, out);
 }
 
 }  // namespace
@@ -124,34 +141,38 @@ AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layo
     p.offset.assign(p.n_pad + TopKSet::kThrPad, std::numeric_limits<float>::quiet_NaN());
     p.stats.assign(p.n, Bf16x3Stats{});
     const int64_t nch = p.nch;
+    const int64_t dp = p.d_pad;
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<double> v(p.d_pad, 0.0);
-        std::vector<uint16_t> hi(p.d_pad), mid(p.d_pad);
+        // The parts of one tile's 16 points, row after row: each tile of either layout is then written in order.
+        std::vector<uint16_t> hi(16 * dp), mid(16 * dp);
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < p.n_pad; ++i) {
-            if (i < s.n) {
-                // fl64(x - c) * 2^e: one rounding (2^-53 relative), the scaling is exact.
-                for (int64_t c = 0; c < d; ++c) v[c] = (static_cast<double>(s.x[i * d + c]) - t.centre[c]) * t.scale;
-            } else {
-                std::fill(v.begin(), v.end(), 0.0);
+        for (int64_t tile = 0; tile < p.n_pad / 16; ++tile) {
+            for (int r = 0; r < 16; ++r) {
+                const int64_t i = tile * 16 + r;
+                double norms[4];
+                const bool point = i < s.n;  // padding rows are zeros
+                split_row(s.x + (point ? i : 0) * d, point ? d : 0, t.centre.data(), t.scale, dp, &hi[r * dp],
+                          &mid[r * dp], norms);
+                if (point) {
+                    p.stats[i] = {norms[0], std::sqrt(norms[0]), std::sqrt(norms[1]), std::sqrt(norms[2]),
+                                  std::sqrt(norms[3])};
+                    p.offset[i] = static_cast<float>(norms[0]);
+                }
             }
-            double norms[4];
-            split_row(v.data(), p.d_pad, hi.data(), mid.data(), norms);
-            if (i < s.n) {
-                p.stats[i] = {norms[0], std::sqrt(norms[0]), std::sqrt(norms[1]), std::sqrt(norms[2]), std::sqrt(norms[3])};
-                p.offset[i] = static_cast<float>(norms[0]);
-            }
-            const int64_t tile = i / 16, r = i % 16;
             for (int part = 0; part < 2; ++part) {
                 const uint16_t* src = part == 0 ? hi.data() : mid.data();
                 for (int64_t c = 0; c < nch; ++c) {
                     const int64_t base = (tile * nch + c) * kAmxTile;
-                    const uint16_t* from = src + c * kAmxChunk;
-                    if (a_layout) std::memcpy(&p.a[part][base + r * kAmxChunk], from, kAmxChunk * sizeof(uint16_t));
-                    if (b_layout) {  // VNNI: feature pairs (2e, 2e + 1) of point r at row e, columns 2r, 2r + 1
-                        uint16_t* dst = &p.b[part][base + 2 * r];
-                        for (int e = 0; e < kAmxChunk; e += 2) std::memcpy(dst + e * 16, from + e, 2 * sizeof(uint16_t));
+                    if (a_layout)
+                        for (int r = 0; r < 16; ++r)
+                            std::memcpy(&p.a[part][base + r * kAmxChunk], src + r * dp + c * kAmxChunk,
+                                        kAmxChunk * sizeof(uint16_t));
+                    if (b_layout) {  // VNNI: features (2e, 2e + 1) of point r at row e, columns 2r, 2r + 1
+                        uint16_t* dst = &p.b[part][base];
+                        for (int e = 0; e < kAmxChunk; e += 2)
+                            for (int r = 0; r < 16; ++r, dst += 2)
+                                std::memcpy(dst, src + r * dp + c * kAmxChunk + e, 2 * sizeof(uint16_t));
                     }
                 }
             }

@@ -140,6 +140,9 @@ inline __m512 key_of(__m512 alpha, __m512 beta, const float* c) {
     return _mm512_fnmadd_ps(_mm512_load_ps(c), _mm512_set1_ps(2.f), _mm512_add_ps(alpha, beta));
 }
 
+// max(a, b) lane by lane (_mm512_max_ps draws a false -Wmaybe-uninitialized from GCC 12).
+inline __m512 vmax(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
+
 // Folds a strip pair's keys into the candidate lists: every key is compared
 // with max(row threshold, column threshold) in registers; only strips with a
 // hit (rare once the lists fill) go through the lists.
@@ -160,8 +163,8 @@ inline void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj
         _mm512_store_ps(keys + r * 32, k0);
         _mm512_store_ps(keys + r * 32 + 16, k1);
         const __m512 tr = rthr ? _mm512_set1_ps(rthr[r]) : neg_inf;
-        uint32_t h = static_cast<uint32_t>(_mm512_cmp_ps_mask(k0, _mm512_max_ps(tr, c0), _CMP_LE_OQ)) |
-                     (static_cast<uint32_t>(_mm512_cmp_ps_mask(k1, _mm512_max_ps(tr, c1), _CMP_LE_OQ)) << 16);
+        uint32_t h = static_cast<uint32_t>(_mm512_cmp_ps_mask(k0, vmax(tr, c0), _CMP_LE_OQ)) |
+                     (static_cast<uint32_t>(_mm512_cmp_ps_mask(k1, vmax(tr, c1), _CMP_LE_OQ)) << 16);
         if (diag) h &= amx_diag_columns(diag, r);
         hits[r] = h;
         any |= h;
