@@ -144,27 +144,33 @@ inline __m512 key_of(__m512 alpha, __m512 beta, const float* c) {
 inline __m512 vmax(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
 
 // Folds a strip pair's keys into the candidate lists: every key is compared
-// with max(row threshold, column threshold) in registers; only strips with a
-// hit (rare once the lists fill) go through the lists.
-inline void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj0, int diag) {
-    const __m512 neg_inf = _mm512_set1_ps(-__builtin_inff());
+// with its row's threshold (Rows) and / or its column's (Cols) in registers;
+// only strips with a hit (rare once the lists fill) go through the lists, the
+// key recomputed the same way (one add, one fused multiply-add: the same bits).
+template <bool Rows, bool Cols>
+void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj0, int diag) {
     const float* beta = p.b->offset.data() + gj0;  // NaN past the last point
     const __m512 b0 = _mm512_loadu_ps(beta), b1 = _mm512_loadu_ps(beta + 16);
-    const __m512 c0 = p.cols ? _mm512_loadu_ps(p.cols->thr() + gj0) : neg_inf;  // thr() is padded past the end
-    const __m512 c1 = p.cols ? _mm512_loadu_ps(p.cols->thr() + gj0 + 16) : neg_inf;
-    const float* rthr = p.rows ? p.rows->thr() + gi0 : nullptr;
+    __m512 c0 = b0, c1 = b1;
+    if (Cols) {
+        c0 = _mm512_loadu_ps(p.cols->thr() + gj0);  // thr() is padded past the end
+        c1 = _mm512_loadu_ps(p.cols->thr() + gj0 + 16);
+    }
+    const float* rthr = Rows ? p.rows->thr() + gi0 : nullptr;
     const float* alpha = p.a->offset.data() + gi0;
-    alignas(64) float keys[kAmxStrip * kAmxStrip];
     uint32_t hits[kAmxStrip];
     uint32_t any = 0;
     for (int r = 0; r < kAmxStrip; ++r) {
         const __m512 al = _mm512_set1_ps(alpha[r]);
         const __m512 k0 = key_of(al, b0, c + r * 32), k1 = key_of(al, b1, c + r * 32 + 16);
-        _mm512_store_ps(keys + r * 32, k0);
-        _mm512_store_ps(keys + r * 32 + 16, k1);
-        const __m512 tr = rthr ? _mm512_set1_ps(rthr[r]) : neg_inf;
-        uint32_t h = static_cast<uint32_t>(_mm512_cmp_ps_mask(k0, vmax(tr, c0), _CMP_LE_OQ)) |
-                     (static_cast<uint32_t>(_mm512_cmp_ps_mask(k1, vmax(tr, c1), _CMP_LE_OQ)) << 16);
+        __m512 l0 = c0, l1 = c1;
+        if (Rows) {
+            const __m512 tr = _mm512_set1_ps(rthr[r]);
+            l0 = Cols ? vmax(tr, c0) : tr;
+            l1 = Cols ? vmax(tr, c1) : tr;
+        }
+        uint32_t h = static_cast<uint32_t>(_mm512_cmp_ps_mask(k0, l0, _CMP_LE_OQ)) |
+                     (static_cast<uint32_t>(_mm512_cmp_ps_mask(k1, l1, _CMP_LE_OQ)) << 16);
         if (diag) h &= amx_diag_columns(diag, r);
         hits[r] = h;
         any |= h;
@@ -173,7 +179,8 @@ inline void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj
     for (int r = 0; r < kAmxStrip; ++r)
         for (uint32_t h = hits[r]; h; h &= h - 1) {
             const int col = __builtin_ctz(h);
-            amx_offer(p, gi0 + r, gj0 + col, keys[r * 32 + col]);
+            const float key = __builtin_fmaf(-2.f, c[r * 32 + col], alpha[r] + beta[col]);
+            amx_offer(p, gi0 + r, gj0 + col, key);
         }
 }
 
@@ -182,7 +189,8 @@ void pair_tiles(const AmxPair& p) {
              [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
                  strip_products(*p.a, si, *p.b, sj, count, c);
              },
-             [&](const float* c, int64_t gi0, int64_t gj0, int diag) { fold_strip(p, c, gi0, gj0, diag); });
+             [&, fold = p.rows ? (p.cols ? fold_strip<true, true> : fold_strip<true, false>) : fold_strip<false, true>](
+                 const float* c, int64_t gi0, int64_t gj0, int diag) { fold(p, c, gi0, gj0, diag); });
 }
 
 }  // namespace
