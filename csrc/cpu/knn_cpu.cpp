@@ -83,6 +83,10 @@ struct AmxBounds {
     double unseen(int64_t i) const { return b.key(rows.stats[i], cols.max_stats); }
 };
 
+// Beyond this much packed data the AMX level runs the fp32 kernels (which
+// need a few MiB per thread), as stats["kernels"] then says.
+constexpr int64_t kAmxMaxPackBytes = int64_t{4} << 30;
+
 // The candidate passes (self-join, search, block pair) over prepared sides:
 // fp32 on the SIMD kernels, or bf16x3 on AMX tiles for the euclidean family at
 // an AMX level; each run ends in the Certifier.
@@ -103,7 +107,7 @@ public:
         cap_ = candidate_cap(p_.k, n_cand_);
         // Inner product and cosine keep the fp32 pass: centring, which keeps the
         // bf16x3 bound small, does not apply to them.
-        if (level_.amx && euclidean_family(p_.metric)) {
+        if (level_.amx && euclidean_family(p_.metric) && amx_pack_bytes() <= kAmxMaxPackBytes) {
             amx_ = level_.amx;
             const AmxTransform t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_);
             // Rows of the tile products: the points whose lists a search fills (queries, or a
@@ -345,6 +349,14 @@ private:
             }
             amx_->thread_end();
         }, threads_, total_);
+    }
+
+    // The AMX pass keeps both sides' bf16 parts for the whole run: 4 bytes per
+    // value and layout (a self-join needs two layouts, a search one per side).
+    int64_t amx_pack_bytes() const {
+        const int64_t d_pad = (d_ + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
+        auto bytes = [&](int64_t n) { return (n + kAmxStrip) * d_pad * 2 * static_cast<int64_t>(sizeof(uint16_t)); };
+        return self_ ? 2 * bytes(db_.n) : bytes(db_.n) + bytes(q_.n);
     }
 
     static int block_len(const Side<T>& s, int64_t b) { return hf::block_len(s.n, b); }
