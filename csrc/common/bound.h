@@ -54,7 +54,9 @@ inline Bf16x3Stats max_stats(const Bf16x3Stats& x, const Bf16x3Stats& y) {
 // accumulation) whatever order the unit adds in.
 class Bf16x3Bound {
 public:
-    explicit Bf16x3Bound(int64_t d_pad) {
+    // extra: an absolute term added to every pair (scaled units), for keys
+    // compared with a float64 key that is not exactly s^2 |a - b|^2 (cosine).
+    explicit Bf16x3Bound(int64_t d_pad, double extra = 0) {
         const double d = static_cast<double>(d_pad), e = kBf16Unit, m0 = 1 + e, m1 = e * (1 + e);
         g_hm_ = gamma(3 * d);
         g_mh_ = gamma(2 * d);
@@ -62,7 +64,7 @@ public:
         // Worst case of |dot~ - <a, b>| / (|a||b|): |hi| <= (1+e)|a|, |mid| <= e(1+e)|a|, |res| <= e^2 |a|.
         const double c_dot = m1 * m1 + 2 * e * e + e * e * e * e + (g_hm_ + g_mh_) * m0 * m1 + g_hh_ * m0 * m0;
         assembly_ = kUnit * (4 + 3 * kUnit + kUnit * kUnit + c_dot) + (3 * d + 8) * 0x1p-53;
-        abs_ = (d + 1) * 0x1p-100;
+        abs_ = (d + 1) * 0x1p-100 + extra;
     }
     double key(const Bf16x3Stats& a, const Bf16x3Stats& b) const {
         const double dropped = a.norm * b.res + a.res * b.norm + a.res * b.res + a.mid * b.mid;

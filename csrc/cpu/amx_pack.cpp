@@ -42,17 +42,19 @@ Bf16Buffer bf16_buffer(size_t n) {
 }
 
 // One point's d features, centred and scaled (v = fl64(x - c) * s: one
-// rounding, 2^-53 relative; the power of two scales exactly), zero-padded to
+// rounding, 2^-53 relative; the power of two scales exactly; cosine rows are
+// normalised first, x = fl64(x_raw * row_scale), one rounding more), zero-padded to
 // d_pad and split into hi and mid parts; its norms (squared norm, part norms,
 // residual norm) into out[0..4). The sums are reduced in lanes (#pragma omp
 // simd): any order is within the bound's float64 allowance.
 template <class T>
-__attribute__((always_inline)) inline void split_row_impl(const T* x, int64_t d, const double* centre, double scale,
-                                                          int64_t d_pad, uint16_t* hi, uint16_t* mid, double* out) {
+__attribute__((always_inline)) inline void split_row_impl(const T* x, double row_scale, int64_t d, const double* centre,
+                                                          double scale, int64_t d_pad, uint16_t* hi, uint16_t* mid,
+                                                          double* out) {
     double alpha = 0, nh = 0, nm = 0, nr = 0;
 #pragma omp simd reduction(+ : alpha, nh, nm, nr)
     for (int64_t c = 0; c < d; ++c) {
-        const double v = (static_cast<double>(x[c]) - centre[c]) * scale;
+        const double v = (static_cast<double>(x[c]) * row_scale - centre[c]) * scale;  // row_scale 1: exact
         const double h = round_bf16(v), m = round_bf16(v - h), r = (v - h) - m;  // both differences exact
         alpha += v * v;
         nh += h * h;
@@ -75,16 +77,23 @@ __attribute__((always_inline)) inline void split_row_impl(const T* x, int64_t d,
 #else
 #define HF_SPLIT_CLONES
 #endif
-HF_SPLIT_CLONES void split_row(const float* x, int64_t d, const double* centre, double scale, int64_t d_pad,
+HF_SPLIT_CLONES void split_row(const float* x, double row_scale, int64_t d, const double* centre, double scale, int64_t d_pad,
                                uint16_t* hi, uint16_t* mid, double* out) {
-    split_row_impl(x, d, centre, scale, d_pad, hi, mid, out);
+    split_row_impl(x, row_scale, d, centre, scale, d_pad, hi, mid, out);
 }
-HF_SPLIT_CLONES void split_row(const double* x, int64_t d, const double* centre, double scale, int64_t d_pad,
+HF_SPLIT_CLONES void split_row(const double* x, double row_scale, int64_t d, const double* centre, double scale, int64_t d_pad,
                                uint16_t* hi, uint16_t* mid, double* out) {
-    split_row_impl(x, d, centre, scale, d_pad, hi, mid, out);
+    split_row_impl(x, row_scale, d, centre, scale, d_pad, hi, mid, out);
 }
 
 }  // namespace
+
+// What a row's values are multiplied by before centring: 1/|x| for cosine (its
+// rows are compared normalised), 1 otherwise.
+template <class T>
+inline double row_scale(const Side<T>& s, int64_t i) {
+    return s.inv_norm.empty() ? 1.0 : s.inv_norm[i];
+}
 
 template <class T>
 AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads) {
@@ -95,7 +104,7 @@ AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d,
         std::vector<double> part(d, 0.0);
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < db.n; ++i)
-            for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(db.x[i * d + c]);
+            for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(db.x[i * d + c]) * row_scale(db, i);
 #pragma omp critical(hf_amx_centre)
         for (int64_t c = 0; c < d; ++c) t.centre[c] += part[c];
     }
@@ -106,7 +115,7 @@ AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d,
         centre2 += t.centre[c] * t.centre[c];
     }
     // |x - c| <= |x| + |c| bounds every centred norm without another pass (the
-    // squared norms are Side::stat). s = 2^e puts that bound's square in
+    // squared norms are Side::stat; 1 for cosine's normalised rows). s = 2^e puts that bound's square in
     // [2^29, 2^32): parts stay below 2^16.1 and sums below 2^35 (no overflow),
     // and a smaller actual norm (data far from the origin, centred) only makes
     // the flush of parts below 2^-126 relatively larger, still far under the
@@ -152,8 +161,8 @@ AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layo
                 const int64_t i = tile * 16 + r;
                 double norms[4];
                 const bool point = i < s.n;  // padding rows are zeros
-                split_row(s.x + (point ? i : 0) * d, point ? d : 0, t.centre.data(), t.scale, dp, &hi[r * dp],
-                          &mid[r * dp], norms);
+                split_row(s.x + (point ? i : 0) * d, point ? row_scale(s, i) : 1.0, point ? d : 0, t.centre.data(),
+                          t.scale, dp, &hi[r * dp], &mid[r * dp], norms);
                 if (point) {
                     p.stats[i] = {norms[0], std::sqrt(norms[0]), std::sqrt(norms[1]), std::sqrt(norms[2]),
                                   std::sqrt(norms[3])};

@@ -72,13 +72,15 @@ inline int threads_of(const KnnParams& p) { return p.n_threads > 0 ? p.n_threads
 inline const Kernels& fp32_kernels(const Kernels& level) { return level.fp32 ? *level.fp32 : level; }
 
 // The AMX pass's bounds (Bf16x3Bound) in the Certifier's terms: keys in scaled units.
+// key_scale: the candidate keys over the float64 keys: s^2 (euclidean family),
+// 2 s^2 for cosine (|x/|x| - y/|y||^2 = 2 (1 - cos)).
 struct AmxBounds {
     const Bf16x3Bound& b;
     const AmxSide& rows;
     const AmxSide& cols;
     double key_scale;
-    AmxBounds(const Bf16x3Bound& bound, const AmxSide& r, const AmxSide& c)
-        : b(bound), rows(r), cols(c), key_scale(r.scale * r.scale) {}
+    AmxBounds(const Bf16x3Bound& bound, const AmxSide& r, const AmxSide& c, Metric metric)
+        : b(bound), rows(r), cols(c), key_scale(r.scale * r.scale * (metric == Metric::Cosine ? 2 : 1)) {}
     double pair(int64_t i, int64_t j) const { return b.key(rows.stats[i], cols.stats[j]); }
     double unseen(int64_t i) const { return b.key(rows.stats[i], cols.max_stats); }
 };
@@ -105,9 +107,10 @@ public:
         gamma_ = euclidean_family(p_.metric) ? -2.f : -1.f;
         n_cand_ = candidates_per_row(db_.n, self_, p_.exclude_self, p_.k, pair_);
         cap_ = candidate_cap(p_.k, n_cand_);
-        // Inner product and cosine keep the fp32 pass: centring, which keeps the
-        // bf16x3 bound small, does not apply to them.
-        if (level_.amx && euclidean_family(p_.metric) && amx_pack_bytes() <= kAmxMaxPackBytes) {
+        // Inner products keep the fp32 pass: centring, which keeps the bf16x3
+        // bound small, does not apply to them. Cosine runs the euclidean pass
+        // on the normalised rows.
+        if (level_.amx && p_.metric != Metric::InnerProduct && amx_pack_bytes() <= kAmxMaxPackBytes) {
             amx_ = level_.amx;
             const AmxTransform t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_);
             // Rows of the tile products: the points whose lists a search fills (queries, or a
@@ -118,7 +121,13 @@ public:
                 amx_q_ = amx_pack(q_, d_, t, true, false, threads_);
                 amx_db_ = amx_pack(db_, d_, t, false, true, threads_);
             }
-            amx_bound_ = Bf16x3Bound(amx_db_.d_pad);
+            // Cosine: the float64 rows x/|x| are unit vectors only to about (D + 6) 2^-53,
+            // and the certifier's key 1 - <x,y> / (|x| |y|) has its own rounding of
+            // about (D + 4) 2^-53: together below (8 D + 64) 2^-53 s^2 between
+            // s^2 |x/|x| - y/|y||^2 and 2 s^2 times the float64 key.
+            const double extra = p_.metric == Metric::Cosine
+                                     ? (8.0 * static_cast<double>(d_) + 64) * 0x1p-53 * t.scale * t.scale : 0.0;
+            amx_bound_ = Bf16x3Bound(amx_db_.d_pad, extra);
         }
     }
 
@@ -126,11 +135,11 @@ public:
     KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
         const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
         TopKSet set_a(q_.n, candidate_cap(ka, db_.n));
-        amx_ ? set_margins(set_a, ka, AmxBounds(amx_bound_, amx_q_, amx_db_)) : set_margins(set_a, ka, fp32_bounds(q_, db_));
+        amx_ ? set_margins(set_a, ka, AmxBounds(amx_bound_, amx_q_, amx_db_, p_.metric)) : set_margins(set_a, ka, fp32_bounds(q_, db_));
         std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
         for (int t = 0; t < threads_; ++t) {
             sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
-            amx_ ? set_margins(sets_b.back(), kb, AmxBounds(amx_bound_, amx_db_, amx_q_))
+            amx_ ? set_margins(sets_b.back(), kb, AmxBounds(amx_bound_, amx_db_, amx_q_, p_.metric))
                  : set_margins(sets_b.back(), kb, fp32_bounds(db_, q_));
         }
         const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
@@ -169,8 +178,8 @@ public:
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
         if (amx_) {
-            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, AmxBounds(amx_bound_, amx_q_, amx_db_));
-            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, AmxBounds(amx_bound_, amx_db_, amx_q_));
+            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, AmxBounds(amx_bound_, amx_q_, amx_db_, p_.metric));
+            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, AmxBounds(amx_bound_, amx_db_, amx_q_, p_.metric));
         } else {
             cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
             cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
@@ -183,7 +192,7 @@ public:
         std::vector<TopKSet> sets;
         const AmxSide& amx_rows = self_ ? amx_db_ : amx_q_;
         auto margins = [&](TopKSet& set) {
-            amx_ ? set_margins(set, p_.k, AmxBounds(amx_bound_, amx_rows, amx_db_))
+            amx_ ? set_margins(set, p_.k, AmxBounds(amx_bound_, amx_rows, amx_db_, p_.metric))
                  : set_margins(set, p_.k, fp32_bounds(rows, db_));
         };
         if (self_) {
@@ -205,7 +214,7 @@ public:
         const bool skip_self = self_ && p_.exclude_self;
         if (amx_)
             cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats,
-                          AmxBounds(amx_bound_, amx_rows, amx_db_));
+                          AmxBounds(amx_bound_, amx_rows, amx_db_, p_.metric));
         else
             cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats);
         return stats;
