@@ -1,7 +1,7 @@
 // The AMX candidate pass (bf16x3 on tiles; the euclidean family, and cosine on
 // the normalised rows): operands, the per-pair tile walk, and its two builds:
-// the tiles (simd_amx.cpp, its own -mamx-* flags) and the portable scalar reference (amx_reference.cpp) that
-// emulates them on any CPU. Keys are in scaled units (s^2 times the squared
+// the tiles (simd_amx.cpp, its own -mamx-* flags) and the portable scalar
+// reference (amx_reference.cpp) that emulates them on any CPU. Keys are in scaled units (s^2 times the squared
 // distance) and certified with Bf16x3Bound (common/bound.h).
 //
 // Layout (amx_pack.cpp): points in strips of 32 (two 16-row tiles), features
