@@ -23,6 +23,10 @@
 //    strictly below the unseen bound the row is solved by a float64 scan of
 //    the whole database. Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
+// 3. At an AMX level the candidates of the euclidean family and of cosine
+//    (on the normalised rows) come from bf16x3 tile products instead (amx.h,
+//    simd_amx.cpp): the same block pairs and lists, keys in scaled units,
+//    certified by the same rule with Bf16x3Bound (common/bound.h).
 #include "knn_cpu.h"
 
 #include <omp.h>
@@ -135,55 +139,22 @@ public:
     KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
         const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
         TopKSet set_a(q_.n, candidate_cap(ka, db_.n));
-        amx_ ? set_margins(set_a, ka, AmxBounds(amx_bound_, amx_q_, amx_db_, p_.metric)) : set_margins(set_a, ka, fp32_bounds(q_, db_));
+        with_bounds(q_, amx_q_, db_, amx_db_, [&](const auto& bounds) { set_margins(set_a, ka, bounds); });
         std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
         for (int t = 0; t < threads_; ++t) {
             sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
-            amx_ ? set_margins(sets_b.back(), kb, AmxBounds(amx_bound_, amx_db_, amx_q_, p_.metric))
-                 : set_margins(sets_b.back(), kb, fp32_bounds(db_, q_));
+            with_bounds(db_, amx_db_, q_, amx_q_, [&](const auto& bounds) { set_margins(sets_b.back(), kb, bounds); });
         }
-        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
-        total_ = nab * nbb;
-        const bool prepack = prepack_fits(d_);
-        if (amx_) {
-            runner_.run([&](Workspace&) {
-                TopKSet& mine = sets_b[omp_get_thread_num()];
-                amx_->thread_begin();
-#pragma omp for schedule(dynamic, 1)
-                for (int64_t I = 0; I < nab; ++I)
-                    for (int64_t J = 0; J < nbb; ++J)
-                        runner_.step([&] {
-                            amx_->pair({&amx_q_, I * kBlock, block_len(q_, I), &amx_db_, J * kBlock, block_len(db_, J),
-                                        &set_a, &mine, 0, false});
-                        });
-                amx_->thread_end();
-            }, threads_, total_);
-        } else {
-        runner_.run([&](Workspace& ws) {
-            TopKSet& mine = sets_b[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t I = 0; I < nab; ++I) {
-                const int m = block_len(q_, I);
-                if (prepack) pack_rows(q_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
-                for (int64_t J = 0; J < nbb; ++J) {
-                    runner_.step([&] {
-                        run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
-                                 prepacked_rows(ws, prepack, d_), false);
-                    });
-                }
-            }
-        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
-        }
+        amx_ ? pair_blocks_amx(set_a, sets_b) : pair_blocks(set_a, sets_b);
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
-        if (amx_) {
-            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, AmxBounds(amx_bound_, amx_q_, amx_db_, p_.metric));
-            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, AmxBounds(amx_bound_, amx_db_, amx_q_, p_.metric));
-        } else {
-            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
-            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
-        }
+        with_bounds(q_, amx_q_, db_, amx_db_, [&](const auto& bounds) {
+            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, bounds);
+        });
+        with_bounds(db_, amx_db_, q_, amx_q_, [&](const auto& bounds) {
+            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, bounds);
+        });
         return stats;
     }
 
@@ -192,8 +163,7 @@ public:
         std::vector<TopKSet> sets;
         const AmxSide& amx_rows = self_ ? amx_db_ : amx_q_;
         auto margins = [&](TopKSet& set) {
-            amx_ ? set_margins(set, p_.k, AmxBounds(amx_bound_, amx_rows, amx_db_, p_.metric))
-                 : set_margins(set, p_.k, fp32_bounds(rows, db_));
+            with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) { set_margins(set, p_.k, bounds); });
         };
         if (self_) {
             sets.emplace_back(db_.n, cap_);
@@ -211,12 +181,9 @@ public:
         }
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
-        const bool skip_self = self_ && p_.exclude_self;
-        if (amx_)
-            cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats,
-                          AmxBounds(amx_bound_, amx_rows, amx_db_, p_.metric));
-        else
-            cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats);
+        with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) {
+            cert_.certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats, bounds);
+        });
         return stats;
     }
 
@@ -313,6 +280,55 @@ private:
                 }
             }
         }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
+    }
+
+    // Calls f with the rounding bounds of the pass that formed the candidate
+    // lists of `rows` against `cols`: the AMX pass's or the fp32 kernels'.
+    template <class F>
+    void with_bounds(const Side<T>& rows, const AmxSide& amx_rows, const Side<T>& cols, const AmxSide& amx_cols,
+                     F f) const {
+        if (amx_)
+            f(AmxBounds(amx_bound_, amx_rows, amx_cols, p_.metric));
+        else
+            f(fp32_bounds(rows, cols));
+    }
+
+    // Pair mode's blocks: a's blocks (rows) x b's blocks (columns), both folded.
+    void pair_blocks(TopKSet& set_a, std::vector<TopKSet>& sets_b) {
+        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
+        total_ = nab * nbb;
+        const bool prepack = prepack_fits(d_);
+        runner_.run([&](Workspace& ws) {
+            TopKSet& mine = sets_b[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t I = 0; I < nab; ++I) {
+                const int m = block_len(q_, I);
+                if (prepack) pack_rows(q_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
+                for (int64_t J = 0; J < nbb; ++J) {
+                    runner_.step([&] {
+                        run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
+                                 prepacked_rows(ws, prepack, d_), false);
+                    });
+                }
+            }
+        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+    }
+
+    void pair_blocks_amx(TopKSet& set_a, std::vector<TopKSet>& sets_b) {
+        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
+        total_ = nab * nbb;
+        runner_.run([&](Workspace&) {
+            TopKSet& mine = sets_b[omp_get_thread_num()];
+            amx_->thread_begin();
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t I = 0; I < nab; ++I)
+                for (int64_t J = 0; J < nbb; ++J)
+                    runner_.step([&] {
+                        amx_->pair({&amx_q_, I * kBlock, block_len(q_, I), &amx_db_, J * kBlock, block_len(db_, J),
+                                    &set_a, &mine, 0, false});
+                    });
+            amx_->thread_end();
+        }, threads_, total_);
     }
 
     // The AMX self-join: the same schedule of block pairs, each pair's strips on the tiles.
