@@ -176,9 +176,25 @@ def test_amx_certifies_most_rows_and_counts_them():
 
 
 @pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
-def test_inner_product_and_balls_use_the_fp32_kernels_under_amx():
+@pytest.mark.parametrize("level", PASSES)
+@pytest.mark.parametrize("name", ["gaussian", "far_clusters", "near_duplicates", "integer_grid", "subnormal"])
+def test_adversarial_balls_equal_fp32(level, name):
+    # Radii are the engine's own k-th neighbour distances, so many pairs sit exactly on a ball's boundary.
+    x = adversarial(name).astype(np.float32)
+    q = np.concatenate([x[::2], x[1::2] * np.float32(1 + 2**-22)])
+    r = np.repeat(knn(FP32, x, 3)[1][:, 2:3], 2, axis=1)  # squared radii, one column per layer
+    rq = np.repeat(knn(FP32, q, 2)[1][:, 1:2], 2, axis=1)
+    got = cpu.balls(q, rq, x, r, [True, False], 2, level, None)
+    want = cpu.balls(q, rq, x, r, [True, False], 2, FP32, None)
+    for side_got, side_want in zip(got, want):
+        for key in side_want:
+            np.testing.assert_array_equal(side_got[key], side_want[key])
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
+def test_inner_product_uses_the_fp32_kernels_under_amx():
     # Centring does not apply to inner products: they run avx512 under amx (documented); cosine runs the
-    # tiles on the normalised rows.
+    # tiles on the normalised rows, balls run them too.
     rng = np.random.default_rng(2)
     x = rng.standard_normal((700, 20)).astype(np.float32)
     for metric, kernels in (("inner_product", "avx512"), ("cosine", "amx")):

@@ -31,6 +31,11 @@ struct U16Deleter {
 };
 using Bf16Buffer = std::unique_ptr<uint16_t[], U16Deleter>;
 
+// Beyond this much packed data (bf16 parts of both sides) the AMX level runs
+// the fp32 kernels instead (which need a few MiB per thread); the k-NN stats
+// then name them.
+constexpr int64_t kAmxMaxPackBytes = int64_t{4} << 30;
+
 // The shared centre and power-of-two scale of a join (both sides use the same).
 struct AmxTransform {
     std::vector<double> centre;
@@ -82,6 +87,10 @@ struct AmxPass {
     void (*thread_begin)();  // before a thread's first pair: tile configuration (per thread state)
     void (*thread_end)();
     void (*pair)(const AmxPair& p);
+    // The keys of a block pair (p.rows, p.cols and p.diag unused) into
+    // keys[i * ldk + j], i < round_up(m, 32), j < round_up(n, 32) <= ldk
+    // (NaN past the last points): the ball pass's tile.
+    void (*block_keys)(const AmxPair& p, float* keys, int ldk);
 };
 
 const AmxPass& amx_pass_tiles();      // simd_amx.cpp; only where cpu_has_amx()

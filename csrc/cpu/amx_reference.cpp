@@ -72,12 +72,25 @@ void pair_reference(const AmxPair& p) {
              [&](const float* c, int64_t gi0, int64_t gj0, int diag) { fold_strip(p, c, gi0, gj0, diag); });
 }
 
+void block_keys_reference(const AmxPair& p, float* keys, int ldk) {
+    amx_walk(p,
+             [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
+                 for (int t = 0; t < count; ++t) strip_product(*p.a, si, *p.b, sj + t, c[t]);
+             },
+             [&](const float* c, int64_t gi0, int64_t gj0, int) {
+                 for (int r = 0; r < kAmxStrip; ++r)
+                     for (int col = 0; col < kAmxStrip; ++col)
+                         keys[(gi0 - p.r0 + r) * ldk + (gj0 - p.c0 + col)] =
+                             key_of(p.a->offset[gi0 + r], p.b->offset[gj0 + col], c[r * kAmxStrip + col]);
+             });
+}
+
 void no_setup() {}
 
 }  // namespace
 
 const AmxPass& amx_pass_reference() {
-    static const AmxPass pass{"amx-reference", no_setup, no_setup, pair_reference};
+    static const AmxPass pass{"amx-reference", no_setup, no_setup, pair_reference, block_keys_reference};
     return pass;
 }
 

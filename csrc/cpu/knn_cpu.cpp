@@ -89,10 +89,6 @@ struct AmxBounds {
     double unseen(int64_t i) const { return b.key(rows.stats[i], cols.max_stats); }
 };
 
-// Beyond this much packed data the AMX level runs the fp32 kernels (which
-// need a few MiB per thread), as stats["kernels"] then says.
-constexpr int64_t kAmxMaxPackBytes = int64_t{4} << 30;
-
 // The candidate passes (self-join, search, block pair) over prepared sides:
 // fp32 on the SIMD kernels, or bf16x3 on AMX tiles for the euclidean family at
 // an AMX level; each run ends in the Certifier.

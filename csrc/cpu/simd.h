@@ -66,9 +66,9 @@ struct Kernels {
     // out[c * nr + r] = src[r * ld + c], r < nr, c < kc: a B panel from fp32 rows.
     void (*pack_panel)(const float* src, int64_t ld, int kc, float* out);
     void (*scan)(const ScanArgs& args);
-    // The amx levels: the tile pass that forms the euclidean family's and
-    // cosine's candidates, and the fp32 kernels (above: a copy of `fp32`'s) that every
-    // other pass (inner product, balls) runs. nullptr at fp32 levels.
+    // The amx levels: the tile pass that forms the euclidean family's,
+    // cosine's and the ball pass's keys, and the fp32 kernels (above: a copy
+    // of `fp32`'s) that inner products run. nullptr at fp32 levels.
     const AmxPass* amx = nullptr;
     const Kernels* fp32 = nullptr;
 };

@@ -193,12 +193,29 @@ void pair_tiles(const AmxPair& p) {
                  const float* c, int64_t gi0, int64_t gj0, int diag) { fold(p, c, gi0, gj0, diag); });
 }
 
+void block_keys_tiles(const AmxPair& p, float* keys, int ldk) {
+    amx_walk(p,
+             [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
+                 strip_products(*p.a, si, *p.b, sj, count, c);
+             },
+             [&](const float* c, int64_t gi0, int64_t gj0, int) {
+                 const float* beta = p.b->offset.data() + gj0;
+                 const __m512 b0 = _mm512_loadu_ps(beta), b1 = _mm512_loadu_ps(beta + 16);
+                 float* out = keys + (gi0 - p.r0) * ldk + (gj0 - p.c0);
+                 for (int r = 0; r < kAmxStrip; ++r, out += ldk) {
+                     const __m512 al = _mm512_set1_ps(p.a->offset[gi0 + r]);
+                     _mm512_storeu_ps(out, key_of(al, b0, c + r * 32));
+                     _mm512_storeu_ps(out + 16, key_of(al, b1, c + r * 32 + 16));
+                 }
+             });
+}
+
 }  // namespace
 
 bool amx_built() { return true; }
 
 const AmxPass& amx_pass_tiles() {
-    static const AmxPass pass{"amx", configure_tiles, release_tiles, pair_tiles};
+    static const AmxPass pass{"amx", configure_tiles, release_tiles, pair_tiles, block_keys_tiles};
     return pass;
 }
 
