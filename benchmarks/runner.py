@@ -15,7 +15,10 @@ build/benchmarks/ as JSON (--out benchmarks/results/NAME.json keeps a quoted run
 
 Our share of the arithmetic limit is quoted against the FMA loop of the widest
 vector level this CPU runs (AVX-512 where present), whichever kernel level ran:
-HUBNESS_FAST_SIMD=generic|avx2|avx512 forces one, and the header names it.
+HUBNESS_FAST_SIMD=generic|avx2|avx512|amx forces one, and the header names it.
+Where the CPU has AMX, a register-only tdpbf16ps loop gives the matrix unit's
+limit too, and runs of the amx level quote their share of it (the useful
+multiply-adds, and the bf16x3 pass's tile work: three bf16 products per one).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -55,6 +59,8 @@ QUICK_CASES = [
 # The kernel levels with a vector FMA probe, narrowest first (the AMX pass is not one).
 VECTOR_LEVELS = ("generic", "avx2", "avx512")
 PEAK_ITERATIONS = 20_000_000  # about 0.1-0.3 s of the FMA loop
+AMX_PEAK_ITERATIONS = 2_000_000  # about 0.05 s of the tdpbf16ps loop
+BF16X3_PRODUCTS = 3  # tile products per useful product in the amx level's pass
 
 
 def widest_vector_level() -> str:
@@ -70,6 +76,13 @@ def peak_gflops(threads: int) -> float:
     """Best of five runs of a register-only FMA loop: a ceiling, so interference
     from other processes can only lower a run, never raise it."""
     return max(peak_sample(threads) for _ in range(5))
+
+
+def amx_peak_gflops(threads: int) -> Optional[float]:
+    """Best of five runs of a register-only tdpbf16ps loop (None without AMX)."""
+    if "amx" not in hf.SIMD_LEVELS:
+        return None
+    return max(_cpu.amx_peak_gflops(threads, AMX_PEAK_ITERATIONS) for _ in range(5))
 
 
 def cpu_name() -> str:
@@ -159,10 +172,13 @@ def main(argv=None) -> int:
         cases = [cases[int(i)] for i in args.cases.split(",")]
 
     peak = peak_gflops(args.threads)
+    amx_peak = amx_peak_gflops(args.threads)
     kernels = _cpu.kernel_level(_native.simd_level())
+    amx_note = f"; AMX bf16 peak (tdpbf16ps register-only loop): {amx_peak:.0f} GFLOP/s" if amx_peak else ""
     print(f"{cpu_name()}, {args.threads} threads; FMA peak ({widest_vector_level()} register-only loop): "
-          f"{peak:.0f} GFLOP/s; kernels: {kernels} (available: {', '.join(hf.SIMD_LEVELS)})")
+          f"{peak:.0f} GFLOP/s{amx_note}; kernels: {kernels} (available: {', '.join(hf.SIMD_LEVELS)})")
     report = {"machine": {"cpu": cpu_name(), "threads": args.threads, "peak_gflops": peak,
+                          "amx_peak_gflops": amx_peak,
                           "peak_level": widest_vector_level(), "kernels": kernels,
                           "platform": platform.platform()},
               "date": datetime.datetime.now().isoformat(timespec="seconds"), "cases": []}
@@ -184,8 +200,13 @@ def main(argv=None) -> int:
         print(f"  hubness_fast reaches {fraction:.2f} of the arithmetic limit "
               f"({flops(case) / ours / 1e9:.0f} of {peak:.0f} GFLOP/s); paired with a peak sample before each run: "
               f"{paired:.2f}")
+        amx_fraction = None
+        if kernels == "amx" and amx_peak:
+            amx_fraction = flops(case) / ours / 1e9 / amx_peak
+            print(f"  of the AMX bf16 limit ({amx_peak:.0f} GFLOP/s): {amx_fraction:.2f} in useful multiply-adds, "
+                  f"{BF16X3_PRODUCTS * amx_fraction:.2f} in the pass's tile work ({BF16X3_PRODUCTS} bf16 products each)")
         report["cases"].append({**case, "peers": rows, "fraction_of_peak": fraction,
-                                "fraction_of_peak_paired": paired,
+                                "fraction_of_peak_paired": paired, "fraction_of_amx_peak": amx_fraction,
                                 "speedup_vs_faiss": (ref / ours) if ref else None})
     print()
     write_report(report, args.out, "cpu-quick" if args.quick else "cpu")

@@ -10,6 +10,8 @@ HAS_OPENMP: bool
 
 Progress = Optional[Callable[[int, int], None]]
 
+# simd: "auto", one of simd_levels(), or the unlisted "amx-reference" (the AMX pass emulated by its scalar
+# reference: any CPU, slow; for tests).
 def knn(x: np.ndarray, queries: Optional[np.ndarray], k: int, metric: str, exclude_self: bool, n_threads: int,
         simd: str, progress: Progress, want_distances: bool) -> tuple[np.ndarray, Optional[np.ndarray],
                                                                         dict[str, Any]]: ...
@@ -26,3 +28,15 @@ def peak_gflops(n_threads: int, iterations: int, simd: str = "auto") -> float: .
 def kernel_level(level: str) -> str: ...
 def simd_levels() -> list[str]: ...
 def cpu_has_amx() -> bool: ...
+def amx_peak_gflops(n_threads: int, iterations: int) -> float: ...
+# The AMX pass's bf16x3 keys of every pair (a_i, b_j), by the tiles (tiles=True; ValueError without AMX) or by
+# the portable scalar reference (any CPU), with their rounding bounds: (keys float32 [na, nb], bounds float64
+# [na, nb], scale). |keys - scale**2 * |a_i - b_j|**2| <= bounds (scaled units; centre: the mean of b).
+def bf16x3_keys(a: np.ndarray, b: np.ndarray, tiles: bool) -> tuple[np.ndarray, np.ndarray, float]: ...
+# Engine statistics. Each knn()/certify() call returns a stats dict: rows, rows_certified (lists certified as they
+# stood), rows_recomputed (boundary recomputed in float64), rows_scanned (of those, solved by a float64 scan),
+# rows_widened (GPU: a wider pass), kernels (the candidate pass that ran: generic, avx2, avx512, amx, amx-reference,
+# cuda-fp32, cuda-tf32, external). engine_counters() sums them over every knn, knn_pair and certify call of the
+# process (thread safe): calls, rows, rows_certified, rows_recomputed, rows_scanned, rows_widened, last_kernels;
+# reset=True zeroes them after reading.
+def engine_counters(reset: bool = False) -> dict[str, Any]: ...

@@ -14,7 +14,7 @@ from . import _cpu as cpu
 HAS_AVX2 = bool(cpu.HAS_AVX2)
 HAS_AVX512 = bool(cpu.HAS_AVX512)
 # The CPU kernel levels this build and CPU can run, from the portable one up
-# (generic, avx2, avx512; amx once the AMX pass exists).
+# (generic, avx2, avx512, amx: the last where the CPU has AMX and Linux grants the tile state).
 SIMD_LEVELS: tuple[str, ...] = tuple(cpu.simd_levels())
 HAS_OPENMP = bool(cpu.HAS_OPENMP)
 cuda: Any

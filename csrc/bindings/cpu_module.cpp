@@ -12,6 +12,7 @@
 
 #include "../common/errors.h"
 #include "../common/topk.h"
+#include "../cpu/amx.h"
 #include "../cpu/balls_cpu.h"
 #include "../cpu/fma_peak.h"
 #include "../cpu/knn_cpu.h"
@@ -104,6 +105,39 @@ py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array
     return py::make_tuple(sa.to_dict(), sb.to_dict());
 }
 
+py::tuple bf16x3_keys(const py::array& a, const py::array& b, bool tiles) {
+    const hf::Matrix ma = hf::bindings::host_matrix(a, "a"), mb = hf::bindings::host_matrix(b, "b");
+    py::array_t<float> keys({ma.rows, mb.rows});
+    py::array_t<double> bounds({ma.rows, mb.rows});
+    float* kp = keys.mutable_data();
+    double* bp = bounds.mutable_data();
+    double scale;
+    {
+        py::gil_scoped_release release;
+        scale = hf::bf16x3_keys_cpu(ma, mb, tiles, kp, bp);
+    }
+    return py::make_tuple(keys, bounds, scale);
+}
+
+py::dict engine_counters(bool reset) {
+    const hf::EngineCounters c = hf::engine_counters(reset);
+    py::dict d;
+    d["calls"] = c.calls;
+    d["rows"] = c.rows;
+    d["rows_certified"] = c.rows_certified;
+    d["rows_recomputed"] = c.rows_recomputed;
+    d["rows_scanned"] = c.rows_scanned;
+    d["rows_widened"] = c.rows_widened;
+    d["last_kernels"] = c.last_kernels;
+    return d;
+}
+
+double amx_peak(int n_threads, int64_t iterations) {
+    hf::check_arg(hf::amx_built() && hf::cpu_has_amx(), "this CPU, OS or build has no AMX tiles");
+    py::gil_scoped_release release;
+    return hf::amx_peak_gflops(n_threads, iterations);
+}
+
 double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
     const std::string level = hf::select_kernels(simd).name;
     py::gil_scoped_release release;
@@ -138,7 +172,16 @@ PYBIND11_MODULE(_cpu, m) {
           "this CPU or build cannot run.");
     m.def("cpu_has_amx", &hf::cpu_has_amx,
           "Whether this CPU has AMX-TILE and AMX-BF16 and Linux granted this process the tile state "
-          "(asks for it on first call); no kernel level uses AMX yet.");
+          "(asks for it on first call).");
+    m.def("amx_peak_gflops", &amx_peak, py::arg("n_threads"), py::arg("iterations"),
+          "GFLOP/s of a register-only tdpbf16ps loop (the AMX unit's bf16 ceiling; a probe for the benchmarks).");
+    m.def("bf16x3_keys", &bf16x3_keys, py::arg("a"), py::arg("b"), py::arg("tiles"),
+          "The AMX pass's bf16x3 keys of every pair (a_i, b_j) by the tiles (tiles=True) or the portable scalar "
+          "reference, with their rounding bounds: (keys float32 [na, nb], bounds float64 [na, nb], scale); keys "
+          "approximate scale^2 |a_i - b_j|^2 within the bounds.");
+    m.def("engine_counters", &engine_counters, py::arg("reset") = false,
+          "Totals over every k-NN call of this process (thread safe): calls, rows, rows_certified, rows_recomputed, "
+          "rows_scanned, rows_widened, last_kernels; reset=True zeroes them after reading.");
     m.def("simd_levels", &hf::simd_levels,
           "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();

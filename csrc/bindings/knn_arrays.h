@@ -47,6 +47,8 @@ inline Matrix optional_host_matrix(const py::object& a, const char* name) {
 
 inline py::dict stats_dict(const KnnStats& stats) {
     py::dict info;
+    info["rows"] = stats.rows;
+    info["rows_certified"] = stats.rows_certified;
     info["rows_recomputed"] = stats.rows_recomputed;
     info["rows_scanned"] = stats.rows_scanned;
     info["rows_widened"] = stats.rows_widened;

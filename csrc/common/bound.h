@@ -12,4 +12,69 @@ constexpr double kMaxSquaredNorm = 1e36;  // keys up to ~4x this must stay finit
 // padded by 5 %, times |x|^2 + |y|^2 (euclidean family) or |x| |y| (dot products).
 inline double fp32_bound_scale(int64_t d) { return (static_cast<double>(d) + 16) * kUnit * 1.05; }
 
+
+// The bf16x3 rounding bound of the CPU's AMX pass (derivation: README, "How
+// exact results are guaranteed"; the pass: csrc/cpu/amx.h). Every value is
+// centred on a shared centre c and scaled by s = 2^e (a = fl64(x - c) s; the
+// scaled squared norms of both sides are at most 2^32), split into two bf16
+// parts a = hi + mid + res, and the products hi*mid, mid*hi, hi*hi are summed
+// in that order, each over all d_pad features, by tdpbf16ps into one fp32
+// accumulator: bf16 products are exact in fp32, each addition rounds to
+// nearest even in an unspecified order with denormal results flushed. The
+// key is fl32(fl32(alpha_i + alpha_j) - 2 dot), alpha = fl32(|a|^2). All
+// quantities are in scaled units (keys are s^2 times the distances).
+constexpr double kBf16Unit = 1.0 / (1 << 8);  // bf16 unit roundoff (8-bit significand)
+constexpr double kFp32MinNormal = 0x1p-126;   // smaller bf16 parts and fp32 sums are flushed to zero
+constexpr int kBf16x3Log2MaxNorm2 = 32;       // the scale puts the largest squared norm in [2^29, 2^32)
+
+// Per-point norms (scaled units, float64) the bound is built from.
+struct Bf16x3Stats {
+    double alpha = 0;  // |a|^2
+    double norm = 0;   // |a|
+    double hi = 0;     // |hi|, the norm of the first parts
+    double mid = 0;    // |mid|
+    double res = 0;    // |a - hi - mid| (flushed parts included)
+};
+
+inline Bf16x3Stats max_stats(const Bf16x3Stats& x, const Bf16x3Stats& y) {
+    auto mx = [](double a, double b) { return a > b ? a : b; };
+    return {mx(x.alpha, y.alpha), mx(x.norm, y.norm), mx(x.hi, y.hi), mx(x.mid, y.mid), mx(x.res, y.res)};
+}
+
+// |key~_ij - s^2 |x_i - x_j|^2| <= key(stats_i, stats_j), by Cauchy-Schwarz on
+// the part vectors (monotone in every stat, so the maxima over a set bound
+// all its pairs):
+//   2 (|a||r_b| + |r_a||b| + |r_a||r_b| + |mid_a||mid_b|)      dropped terms
+// + 2 (g_3D |hi_a||mid_b| + g_2D |mid_a||hi_b| + g_D |hi_a||hi_b|) fp32 accumulation
+// + (u (4 + 3u + u^2 + c_dot) + (3 d_pad + 8) 2^-53) (alpha_i + alpha_j)
+//                        key assembly, the fl64 centring and the float64 norms and checks
+// all padded by 5 %, plus (d_pad + 1) 2^-100 for flushed parts, products and
+// sums (parts are below 2^16, so that covers 2 * 3 d_pad * 2^-126 many times over).
+// g_n = n u / (1 - n u): a term passes at most n roundings (one per
+// accumulation) whatever order the unit adds in.
+class Bf16x3Bound {
+public:
+    // extra: an absolute term added to every pair (scaled units), for keys
+    // compared with a float64 key that is not exactly s^2 |a - b|^2 (cosine).
+    explicit Bf16x3Bound(int64_t d_pad, double extra = 0) {
+        const double d = static_cast<double>(d_pad), e = kBf16Unit, m0 = 1 + e, m1 = e * (1 + e);
+        g_hm_ = gamma(3 * d);
+        g_mh_ = gamma(2 * d);
+        g_hh_ = gamma(d);
+        // Worst case of |dot~ - <a, b>| / (|a||b|): |hi| <= (1+e)|a|, |mid| <= e(1+e)|a|, |res| <= e^2 |a|.
+        const double c_dot = m1 * m1 + 2 * e * e + e * e * e * e + (g_hm_ + g_mh_) * m0 * m1 + g_hh_ * m0 * m0;
+        assembly_ = kUnit * (4 + 3 * kUnit + kUnit * kUnit + c_dot) + (3 * d + 8) * 0x1p-53;
+        abs_ = (d + 1) * 0x1p-100 + extra;
+    }
+    double key(const Bf16x3Stats& a, const Bf16x3Stats& b) const {
+        const double dropped = a.norm * b.res + a.res * b.norm + a.res * b.res + a.mid * b.mid;
+        const double acc = g_hm_ * a.hi * b.mid + g_mh_ * a.mid * b.hi + g_hh_ * a.hi * b.hi;
+        return 1.05 * (2 * (dropped + acc) + assembly_ * (a.alpha + b.alpha)) + abs_;
+    }
+
+private:
+    static double gamma(double n) { return n * kUnit / (1 - n * kUnit); }
+    double g_hm_ = 0, g_mh_ = 0, g_hh_ = 0, assembly_ = 0, abs_ = 0;
+};
+
 }  // namespace hf

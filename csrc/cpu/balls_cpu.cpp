@@ -4,6 +4,8 @@
 // float64, so every containment test equals its float64 answer. Several
 // layers of balls (one radius per point and layer, each layer with its own
 // boundary rule) share the pass: the tile is computed once for all of them.
+// At an AMX level the tile holds bf16x3 keys (amx.h) and the bound is
+// Bf16x3Bound; the rule is the same.
 #include "balls_cpu.h"
 
 #include <array>
@@ -11,6 +13,7 @@
 #include <limits>
 #include <vector>
 
+#include "amx.h"
 #include "product.h"
 #include "runner.h"
 #include "side.h"
@@ -64,6 +67,15 @@ public:
         bound_scale_ = fp32_bound_scale(d_);
         a_stat_ = to_float(a_.stat);
         b_stat_ = to_float(b_.stat);
+        if (kern_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
+            // The AMX level: keys from bf16x3 tiles (amx.h), in scaled units, with their bound.
+            amx_ = kern_.amx;
+            const AmxTransform t = amx_transform(b_, &a_, d_, threads_);
+            amx_a_ = amx_pack(a_, d_, t, true, false, threads_);
+            amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
+            amx_bound_ = Bf16x3Bound(amx_a_.d_pad);
+            inv_scale2_ = 1.0 / (t.scale * t.scale);  // a power of two: exact
+        }
     }
 
     void run(const BallSide& sa, const BallSide& sb) {
@@ -79,14 +91,23 @@ public:
         TileRunner runner(p_.progress);
         runner.run([&](Workspace& ws) {
             Tally& mine = tb[omp_get_thread_num()];
+            if (amx_) amx_->thread_begin();
 #pragma omp for schedule(dynamic, 1)
             for (int64_t I = 0; I < nab; ++I) {
                 const int m = block_len(a_.n, I);
-                if (prepack) pack_rows(a_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
+                if (prepack && !amx_)
+                    pack_rows(a_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
                 for (int64_t J = 0; J < nbb; ++J)
-                    runner.step([&] { run_pair(ws, I * kBlock, m, J * kBlock, block_len(b_.n, J), prepack, sa, sb, ta, mine); });
+                    runner.step([&] {
+                        const int n = block_len(b_.n, J);
+                        if (amx_)
+                            run_pair_amx(ws, I * kBlock, m, J * kBlock, n, sa, sb, ta, mine);
+                        else
+                            run_pair(ws, I * kBlock, m, J * kBlock, n, prepack, sa, sb, ta, mine);
+                    });
             }
-        }, threads_, nab * nbb, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+            if (amx_) amx_->thread_end();
+        }, threads_, nab * nbb, prepack && !amx_ ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
         for (int t = 1; t < threads_; ++t) tb[0].add(tb[t]);
     }
 
@@ -100,10 +121,10 @@ private:
         for (int i = 0; i < m; ++i) {
             const int64_t gi = r0 + i;
             const float* crow = ws.c.get() + static_cast<int64_t>(i) * kBlock;
+            const float ai = a_.offset[gi], astat = a_stat_[gi], ar2 = a_r2_[gi];
             const float* boff = b_.offset.data() + c0;
             const float* bstat = b_stat_.data() + c0;
             const float* br2 = b_r2_.data() + c0;
-            const float ai = a_.offset[gi], astat = a_stat_[gi], ar2 = a_r2_[gi];
             // Quick rejection in fp32 (vectorizable): a pair farther than twice its
             // bound beyond both radii is outside both balls; the rest is checked exactly.
             for (int j = 0; j < n; ++j) {
@@ -115,23 +136,64 @@ private:
                 const int64_t gj = c0 + j;
                 const double key = a_.offset[gi] + b_.offset[gj] - 2.0f * crow[j];
                 const double slack = bound_scale_ * (a_.stat[gi] + b_.stat[gj]) + kAbsSlack;
-                double exact = -1;  // computed at most once, only at a ball boundary
-                for (int l = 0; l < layers_; ++l) {
-                    const int64_t il = gi * layers_ + l, jl = gj * layers_ + l;
-                    const bool inclusive = p_.inclusive[l];
-                    if (sb.radius2 && inside(key, slack, sb.radius2[jl], inclusive, gi, gj, exact)) {
-                        ++ta.in_count[il];
-                        ta.min_radius2[il] = std::min(ta.min_radius2[il], sb.radius2[jl]);
-                        ++tb.own_count[jl];
-                    }
-                    if (sa.radius2 && inside(key, slack, sa.radius2[il], inclusive, gi, gj, exact)) {
-                        ++tb.in_count[jl];
-                        tb.min_radius2[jl] = std::min(tb.min_radius2[jl], sa.radius2[il]);
-                        ++ta.own_count[il];
-                    }
-                }
+                count_pair(gi, gj, key, slack, sa, sb, ta, tb);
             }
         }
+    }
+
+    // The AMX level's pair: scaled keys from the tiles into ws.c, rejected in
+    // float64 with twice the row's largest bound, the rest as in run_pair.
+    void run_pair_amx(Workspace& ws, int64_t r0, int m, int64_t c0, int n, const BallSide& sa, const BallSide& sb,
+                      Tally& ta, Tally& tb) {
+        amx_->block_keys({&amx_a_, r0, m, &amx_b_, c0, n, nullptr, nullptr, 0, false}, ws.c.get(), kBlock);
+        const double s2 = 1.0 / inv_scale2_;
+        std::array<double, kBlock> reach;  // b's largest squared radius of each column, scaled
+        for (int j = 0; j < n; ++j) reach[j] = static_cast<double>(b_r2_[c0 + j]) * s2;
+        std::array<unsigned char, kBlock> near;
+        for (int i = 0; i < m; ++i) {
+            const int64_t gi = r0 + i;
+            const float* krow = ws.c.get() + static_cast<int64_t>(i) * kBlock;
+            // A pair farther than twice the row's largest bound beyond both radii is outside both balls.
+            const double twice = 2 * amx_bound_.key(amx_a_.stats[gi], amx_b_.max_stats);
+            const double ar2 = static_cast<double>(a_r2_[gi]) * s2;
+            for (int j = 0; j < n; ++j) {
+                const double far = static_cast<double>(krow[j]) - twice;
+                near[j] = (far <= reach[j]) | (far <= ar2);
+            }
+            for (int j = 0; j < n; ++j) {
+                if (!near[j]) continue;
+                const int64_t gj = c0 + j;
+                const double key = static_cast<double>(krow[j]) * inv_scale2_;
+                const double slack = amx_bound_.key(amx_a_.stats[gi], amx_b_.stats[gj]) * inv_scale2_;
+                count_pair(gi, gj, key, slack, sa, sb, ta, tb);
+            }
+        }
+    }
+
+    // Counts the pair (gi, gj), whose squared distance is key +- slack, in every layer of balls.
+    void count_pair(int64_t gi, int64_t gj, double key, double slack, const BallSide& sa, const BallSide& sb,
+                    Tally& ta, Tally& tb) const {
+        double exact = -1;  // computed at most once, only at a ball boundary
+        for (int l = 0; l < layers_; ++l) {
+            const int64_t il = gi * layers_ + l, jl = gj * layers_ + l;
+            const bool inclusive = p_.inclusive[l];
+            if (sb.radius2 && inside(key, slack, sb.radius2[jl], inclusive, gi, gj, exact)) {
+                ++ta.in_count[il];
+                ta.min_radius2[il] = std::min(ta.min_radius2[il], sb.radius2[jl]);
+                ++tb.own_count[jl];
+            }
+            if (sa.radius2 && inside(key, slack, sa.radius2[il], inclusive, gi, gj, exact)) {
+                ++tb.in_count[jl];
+                tb.min_radius2[jl] = std::min(tb.min_radius2[jl], sa.radius2[il]);
+                ++ta.own_count[il];
+            }
+        }
+    }
+
+    // The AMX pass keeps both sets' bf16 parts for the whole run (4 bytes per value).
+    int64_t amx_pack_bytes() const {
+        const int64_t d_pad = (d_ + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
+        return (a_.n + b_.n + 2 * kAmxStrip) * d_pad * 2 * static_cast<int64_t>(sizeof(uint16_t));
     }
 
     static std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
@@ -167,6 +229,10 @@ private:
     double bound_scale_ = 0;
     std::vector<float> a_stat_, b_stat_;  // squared norms in fp32, for the rejection test
     std::vector<float> a_r2_, b_r2_;      // squared radii in fp32 (see reject_radii)
+    const AmxPass* amx_ = nullptr;        // the AMX level's tiles (or their reference)
+    AmxSide amx_a_, amx_b_;
+    Bf16x3Bound amx_bound_{0};
+    double inv_scale2_ = 1;
 };
 
 }  // namespace

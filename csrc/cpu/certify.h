@@ -30,12 +30,26 @@ public:
         return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;
     }
 
-    // The k best of each row's fp32 candidates (points of `cols`), certified or
+    // The fp32 passes' bound of a pair (rows i, cols j) and of a row against
+    // any column (unseen points); their keys are in the units of the float64 keys.
+    struct Fp32Bounds {
+        const Certifier& c;
+        const Side<T>& rows;
+        const Side<T>& cols;
+        double key_scale = 1;
+        double pair(int64_t i, int64_t j) const { return c.bound(rows.stat[i], cols.stat[j]); }
+        double unseen(int64_t i) const { return c.bound(rows.stat[i], cols.max_stat); }
+    };
+
+    // The k best of each row's candidates (points of `cols`), certified or
     // recomputed in float64; n_cand: how many candidates each row has in all.
+    // bounds: pair(i, j) and unseen(i) bound |candidate key - key_scale x
+    // float64 key| (Fp32Bounds for the fp32 passes, AmxBounds for the AMX pass).
+    template <class Bounds>
     void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
-                 bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats) const {
-        int64_t recomputed = 0, scanned = 0;
-#pragma omp parallel num_threads(threads_) reduction(+ : recomputed, scanned)
+                 bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats, const Bounds& bounds) const {
+        int64_t certified = 0, recomputed = 0, scanned = 0;
+#pragma omp parallel num_threads(threads_) reduction(+ : certified, recomputed, scanned)
         {
             std::vector<std::pair<float, int64_t>> cand;
             std::vector<std::pair<double, int64_t>> exact;
@@ -45,16 +59,17 @@ public:
                 cand.resize(c);
                 for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
                 std::sort(cand.begin(), cand.end());
-                // Points never kept have fp32 keys >= the worst kept key (the list is full).
-                const double unseen_lo = c < n_cand ? static_cast<double>(set.thr()[i]) - bound(rows.stat[i], cols.max_stat)
+                // Points never kept have candidate keys >= the worst kept key (the list is full).
+                const double unseen_lo = c < n_cand ? static_cast<double>(set.thr()[i]) - bounds.unseen(i)
                                                     : std::numeric_limits<double>::infinity();
                 double hi = -std::numeric_limits<double>::infinity(), lo = unseen_lo;
                 for (int s = 0; s < c; ++s) {
-                    const double b = bound(rows.stat[i], cols.stat[cand[s].second]);
+                    const double b = bounds.pair(i, cand[s].second);
                     if (s < k) hi = std::max(hi, cand[s].first + b);
                     else lo = std::min(lo, cand[s].first - b);
                 }
                 const bool set_certified = hi < lo;
+                certified += set_certified;
                 exact.clear();
                 if (set_certified && !out_dist) {
                     for (int s = 0; s < k; ++s) out_ids[i * k + s] = cand[s].second;
@@ -66,7 +81,8 @@ public:
                 std::sort(exact.begin(), exact.end());
                 if (!set_certified) {
                     ++recomputed;
-                    if (!(exact[k - 1].first < unseen_lo)) {
+                    // key_scale is a power of two: the product is exact.
+                    if (!(exact[k - 1].first * bounds.key_scale < unseen_lo)) {
                         ++scanned;
                         scan_all(rows, i, cols, k, skip_self, exact);
                     }
@@ -77,8 +93,15 @@ public:
                 }
             }
         }
+        stats.rows += rows.n;
+        stats.rows_certified += certified;
         stats.rows_recomputed += recomputed;
         stats.rows_scanned += scanned;
+    }
+
+    void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
+                 bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats) const {
+        certify(set, rows, cols, n_cand, k, skip_self, out_ids, out_dist, stats, Fp32Bounds{*this, rows, cols});
     }
 
 private:

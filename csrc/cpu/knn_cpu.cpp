@@ -23,6 +23,10 @@
 //    strictly below the unseen bound the row is solved by a float64 scan of
 //    the whole database. Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
+// 3. At an AMX level the candidates of the euclidean family and of cosine
+//    (on the normalised rows) come from bf16x3 tile products instead (amx.h,
+//    simd_amx.cpp): the same block pairs and lists, keys in scaled units,
+//    certified by the same rule with Bf16x3Bound (common/bound.h).
 #include "knn_cpu.h"
 
 #include <omp.h>
@@ -36,6 +40,7 @@
 #include <exception>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -43,6 +48,7 @@
 
 #include "../common/errors.h"
 #include "../common/topk.h"
+#include "amx.h"
 #include "certify.h"
 #include "pair_schedule.h"
 #include "product.h"
@@ -65,15 +71,35 @@ inline int64_t candidates_per_row(int64_t n_db, bool self, bool exclude_self, in
 
 inline int threads_of(const KnnParams& p) { return p.n_threads > 0 ? p.n_threads : omp_get_max_threads(); }
 
-// The fp32 candidate passes (self-join, search, block pair) over prepared
-// sides; each run ends in the Certifier.
+// The fp32 kernels of a level (an AMX level runs them for every pass but the
+// euclidean family's candidates).
+inline const Kernels& fp32_kernels(const Kernels& level) { return level.fp32 ? *level.fp32 : level; }
+
+// The AMX pass's bounds (Bf16x3Bound) in the Certifier's terms: keys in scaled units.
+// key_scale: the candidate keys over the float64 keys: s^2 (euclidean family),
+// 2 s^2 for cosine (|x/|x| - y/|y||^2 = 2 (1 - cos)).
+struct AmxBounds {
+    const Bf16x3Bound& b;
+    const AmxSide& rows;
+    const AmxSide& cols;
+    double key_scale;
+    AmxBounds(const Bf16x3Bound& bound, const AmxSide& r, const AmxSide& c, Metric metric)
+        : b(bound), rows(r), cols(c), key_scale(r.scale * r.scale * (metric == Metric::Cosine ? 2 : 1)) {}
+    double pair(int64_t i, int64_t j) const { return b.key(rows.stats[i], cols.stats[j]); }
+    double unseen(int64_t i) const { return b.key(rows.stats[i], cols.max_stats); }
+};
+
+// The candidate passes (self-join, search, block pair) over prepared sides:
+// fp32 on the SIMD kernels, or bf16x3 on AMX tiles for the euclidean family at
+// an AMX level; each run ends in the Certifier.
 template <class T>
 class Engine {
 public:
     // pair: a = queries, b = db, both sides folded (see knn_pair_cpu).
     Engine(const Matrix& db, const Matrix& queries, const KnnParams& params, bool pair = false)
-        : p_(params), kern_(select_kernels(params.simd)), d_(db.cols), self_(queries.data == nullptr), pair_(pair),
-          threads_(threads_of(params)), cert_(params.metric, db.cols, threads_) {
+        : p_(params), level_(select_kernels(params.simd)), kern_(fp32_kernels(level_)), d_(db.cols),
+          self_(queries.data == nullptr), pair_(pair), threads_(threads_of(params)),
+          cert_(params.metric, db.cols, threads_) {
         db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : (pair ? "b" : "x (database)"),
                          threads_);
         if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, pair ? "a" : "queries",
@@ -81,63 +107,79 @@ public:
         gamma_ = euclidean_family(p_.metric) ? -2.f : -1.f;
         n_cand_ = candidates_per_row(db_.n, self_, p_.exclude_self, p_.k, pair_);
         cap_ = candidate_cap(p_.k, n_cand_);
+        // Inner products keep the fp32 pass: centring, which keeps the bf16x3
+        // bound small, does not apply to them. Cosine runs the euclidean pass
+        // on the normalised rows.
+        if (level_.amx && p_.metric != Metric::InnerProduct && amx_pack_bytes() <= kAmxMaxPackBytes) {
+            amx_ = level_.amx;
+            const AmxTransform t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_);
+            // Rows of the tile products: the points whose lists a search fills (queries, or a
+            // pair's a); columns: the database. A self-join needs its points in both layouts.
+            if (self_) {
+                amx_db_ = amx_pack(db_, d_, t, true, true, threads_);
+            } else {
+                amx_q_ = amx_pack(q_, d_, t, true, false, threads_);
+                amx_db_ = amx_pack(db_, d_, t, false, true, threads_);
+            }
+            // Cosine: the float64 rows x/|x| are unit vectors only to about (D + 6) 2^-53,
+            // and the certifier's key 1 - <x,y> / (|x| |y|) has its own rounding of
+            // about (D + 4) 2^-53: together below (8 D + 64) 2^-53 s^2 between
+            // s^2 |x/|x| - y/|y||^2 and 2 s^2 times the float64 key.
+            const double extra = p_.metric == Metric::Cosine
+                                     ? (8.0 * static_cast<double>(d_) + 64) * 0x1p-53 * t.scale * t.scale : 0.0;
+            amx_bound_ = Bf16x3Bound(amx_db_.d_pad, extra);
+        }
     }
 
     // Pair mode: the lists of a (against b) and of b (against a).
     KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
         const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
         TopKSet set_a(q_.n, candidate_cap(ka, db_.n));
-        set_margins(set_a, q_, db_, ka);
+        with_bounds(q_, amx_q_, db_, amx_db_, [&](const auto& bounds) { set_margins(set_a, ka, bounds); });
         std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
         for (int t = 0; t < threads_; ++t) {
             sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
-            set_margins(sets_b.back(), db_, q_, kb);
+            with_bounds(db_, amx_db_, q_, amx_q_, [&](const auto& bounds) { set_margins(sets_b.back(), kb, bounds); });
         }
-        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
-        total_ = nab * nbb;
-        const bool prepack = prepack_fits(d_);
-        runner_.run([&](Workspace& ws) {
-            TopKSet& mine = sets_b[omp_get_thread_num()];
-#pragma omp for schedule(dynamic, 1)
-            for (int64_t I = 0; I < nab; ++I) {
-                const int m = block_len(q_, I);
-                if (prepack) pack_rows(q_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
-                for (int64_t J = 0; J < nbb; ++J) {
-                    runner_.step([&] {
-                        run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
-                                 prepacked_rows(ws, prepack, d_), false);
-                    });
-                }
-            }
-        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        amx_ ? pair_blocks_amx(set_a, sets_b) : pair_blocks(set_a, sets_b);
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
         KnnStats stats;
-        stats.kernels = kern_.name;
-        cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats);
-        cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats);
+        stats.kernels = amx_ ? level_.name : kern_.name;
+        with_bounds(q_, amx_q_, db_, amx_db_, [&](const auto& bounds) {
+            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, bounds);
+        });
+        with_bounds(db_, amx_db_, q_, amx_q_, [&](const auto& bounds) {
+            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, bounds);
+        });
         return stats;
     }
 
     KnnStats run(int64_t* out_ids, double* out_dist) {
         const Side<T>& rows = self_ ? db_ : q_;
         std::vector<TopKSet> sets;
+        const AmxSide& amx_rows = self_ ? amx_db_ : amx_q_;
+        auto margins = [&](TopKSet& set) {
+            with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) { set_margins(set, p_.k, bounds); });
+        };
         if (self_) {
             sets.emplace_back(db_.n, cap_);
-            set_margins(sets[0], db_, db_, p_.k);
-            self_join(sets[0]);
+            margins(sets[0]);
+            amx_ ? self_join_amx(sets[0]) : self_join(sets[0]);
         } else {
             const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
             const int slices = (nqb >= 2 * threads_) ? 1 : static_cast<int>(std::min<int64_t>(threads_, ndb));
             for (int s = 0; s < slices; ++s) {
                 sets.emplace_back(q_.n, cap_);
-                set_margins(sets.back(), q_, db_, p_.k);
+                margins(sets.back());
             }
-            cross(sets);
+            amx_ ? cross_amx(sets) : cross(sets);
             for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
         }
         KnnStats stats;
-        stats.kernels = kern_.name;
-        cert_.certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+        stats.kernels = amx_ ? level_.name : kern_.name;
+        with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) {
+            cert_.certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats, bounds);
+        });
         return stats;
     }
 
@@ -236,6 +278,108 @@ private:
         }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
+    // Calls f with the rounding bounds of the pass that formed the candidate
+    // lists of `rows` against `cols`: the AMX pass's or the fp32 kernels'.
+    template <class F>
+    void with_bounds(const Side<T>& rows, const AmxSide& amx_rows, const Side<T>& cols, const AmxSide& amx_cols,
+                     F f) const {
+        if (amx_)
+            f(AmxBounds(amx_bound_, amx_rows, amx_cols, p_.metric));
+        else
+            f(fp32_bounds(rows, cols));
+    }
+
+    // Pair mode's blocks: a's blocks (rows) x b's blocks (columns), both folded.
+    void pair_blocks(TopKSet& set_a, std::vector<TopKSet>& sets_b) {
+        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
+        total_ = nab * nbb;
+        const bool prepack = prepack_fits(d_);
+        runner_.run([&](Workspace& ws) {
+            TopKSet& mine = sets_b[omp_get_thread_num()];
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t I = 0; I < nab; ++I) {
+                const int m = block_len(q_, I);
+                if (prepack) pack_rows(q_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
+                for (int64_t J = 0; J < nbb; ++J) {
+                    runner_.step([&] {
+                        run_pair(ws, q_, I * kBlock, m, db_, J * kBlock, block_len(db_, J), &set_a, &mine, false,
+                                 prepacked_rows(ws, prepack, d_), false);
+                    });
+                }
+            }
+        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+    }
+
+    void pair_blocks_amx(TopKSet& set_a, std::vector<TopKSet>& sets_b) {
+        const int64_t nab = ceil_div(q_.n, kBlock), nbb = ceil_div(db_.n, kBlock);
+        total_ = nab * nbb;
+        runner_.run([&](Workspace&) {
+            TopKSet& mine = sets_b[omp_get_thread_num()];
+            amx_->thread_begin();
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t I = 0; I < nab; ++I)
+                for (int64_t J = 0; J < nbb; ++J)
+                    runner_.step([&] {
+                        amx_->pair({&amx_q_, I * kBlock, block_len(q_, I), &amx_db_, J * kBlock, block_len(db_, J),
+                                    &set_a, &mine, 0, false});
+                    });
+            amx_->thread_end();
+        }, threads_, total_);
+    }
+
+    // The AMX self-join: the same schedule of block pairs, each pair's strips on the tiles.
+    void self_join_amx(TopKSet& set) {
+        const int64_t nb = ceil_div(db_.n, kBlock);
+        PairSchedule schedule(nb);
+        total_ = schedule.size();
+        const int threads = static_cast<int>(std::min<int64_t>(threads_, std::max<int64_t>(1, nb / 2)));
+        const int diag = p_.exclude_self ? 1 : 2;
+        runner_.run([&](Workspace&) {
+            amx_->thread_begin();
+            std::pair<int64_t, int64_t> pr;
+            int64_t held = -1;
+            while (schedule.acquire(pr, held)) {
+                int64_t I = pr.first, J = pr.second;
+                if (J == held) std::swap(I, J);  // the block met last stays the columns: its B parts stay in cache
+                held = I;
+                runner_.step([&] {
+                    amx_->pair({&amx_db_, J * kBlock, block_len(db_, J), &amx_db_, I * kBlock, block_len(db_, I), &set,
+                                &set, I == J ? diag : 0, true});
+                });
+                schedule.release(pr);
+            }
+            amx_->thread_end();
+        }, threads, total_);
+    }
+
+    // The AMX search: query blocks (the tile rows, whose lists they fill) x database slices.
+    void cross_amx(std::vector<TopKSet>& sets) {
+        const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
+        const int64_t slices = static_cast<int64_t>(sets.size());
+        total_ = nqb * ndb;
+        runner_.run([&](Workspace&) {
+            amx_->thread_begin();
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t item = 0; item < nqb * slices; ++item) {
+                const int64_t qb = item / slices, s = item % slices;
+                for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J)
+                    runner_.step([&] {
+                        amx_->pair({&amx_q_, qb * kBlock, block_len(q_, qb), &amx_db_, J * kBlock, block_len(db_, J),
+                                    &sets[s], nullptr, 0, false});
+                    });
+            }
+            amx_->thread_end();
+        }, threads_, total_);
+    }
+
+    // The AMX pass keeps both sides' bf16 parts for the whole run: 4 bytes per
+    // value and layout (a self-join needs two layouts, a search one per side).
+    int64_t amx_pack_bytes() const {
+        const int64_t d_pad = (d_ + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
+        auto bytes = [&](int64_t n) { return (n + kAmxStrip) * d_pad * 2 * static_cast<int64_t>(sizeof(uint16_t)); };
+        return self_ ? 2 * bytes(db_.n) : bytes(db_.n) + bytes(q_.n);
+    }
+
     static int block_len(const Side<T>& s, int64_t b) { return hf::block_len(s.n, b); }
 
     // Lets each row's list turn away points whose key exceeds its k-th key by
@@ -243,14 +387,19 @@ private:
     // such points cannot be among its k nearest, and fewer pushes reach the lists.
     // The float64 checks in certify hold as before: thr() stays a lower limit
     // of every key the list did not keep.
-    void set_margins(TopKSet& set, const Side<T>& rows, const Side<T>& cols, int k) const {
-        std::vector<float> margin(rows.n);
-        for (int64_t i = 0; i < rows.n; ++i) margin[i] = static_cast<float>(2.5 * cert_.bound(rows.stat[i], cols.max_stat));
+    template <class Bounds>
+    void set_margins(TopKSet& set, int k, const Bounds& bounds) const {
+        std::vector<float> margin(set.n_points());
+        for (int64_t i = 0; i < set.n_points(); ++i) margin[i] = static_cast<float>(2.5 * bounds.unseen(i));
         set.set_margins(k, std::move(margin));
+    }
+    typename Certifier<T>::Fp32Bounds fp32_bounds(const Side<T>& rows, const Side<T>& cols) const {
+        return {cert_, rows, cols};
     }
 
     const KnnParams& p_;
-    const Kernels& kern_;
+    const Kernels& level_;  // the level asked for
+    const Kernels& kern_;   // its fp32 kernels
     int64_t d_;
     bool self_;
     bool pair_ = false;
@@ -262,6 +411,9 @@ private:
     int cap_ = 0;
     int64_t total_ = 0;
     TileRunner runner_{p_.progress};
+    const AmxPass* amx_ = nullptr;  // the tile pass (or its reference), when it forms the candidates
+    AmxSide amx_q_, amx_db_;        // its operands: queries (or a pair's a) as tile rows, the database as columns
+    Bf16x3Bound amx_bound_{0};
 };
 
 // Certifies candidate lists computed elsewhere (another backend's fp32 pass):
@@ -302,20 +454,63 @@ void check_host(const Matrix& db, const Matrix& queries) {
     check_arg(queries.f64 == db.f64, "queries and database must share a dtype");
 }
 
+// Totals of every run since the process started (or the last reset).
+std::mutex counters_lock;
+EngineCounters counters;
+
+KnnStats counted(const KnnStats& stats) {
+    std::lock_guard<std::mutex> hold(counters_lock);
+    ++counters.calls;
+    counters.rows += stats.rows;
+    counters.rows_certified += stats.rows_certified;
+    counters.rows_recomputed += stats.rows_recomputed;
+    counters.rows_scanned += stats.rows_scanned;
+    counters.rows_widened += stats.rows_widened;
+    counters.last_kernels = stats.kernels;
+    return stats;
+}
+
+template <class T>
+double bf16x3_keys(const Matrix& a, const Matrix& b, bool tiles, float* keys, double* bounds) {
+    const int threads = omp_get_max_threads();
+    const Side<T> sa = prepare<T>(static_cast<const T*>(a.data), a.rows, a.cols, Metric::SqEuclidean, "a", threads);
+    const Side<T> sb = prepare<T>(static_cast<const T*>(b.data), b.rows, b.cols, Metric::SqEuclidean, "b", threads);
+    const AmxTransform t = amx_transform(sb, &sa, a.cols, threads);
+    const AmxSide pa = amx_pack(sa, a.cols, t, true, false, threads), pb = amx_pack(sb, b.cols, t, false, true, threads);
+    tiles ? amx_keys_tiles(pa, pb, keys) : amx_keys_reference(pa, pb, keys);
+    const Bf16x3Bound bound(pa.d_pad);
+    for (int64_t i = 0; i < pa.n; ++i)
+        for (int64_t j = 0; j < pb.n; ++j) bounds[i * pb.n + j] = bound.key(pa.stats[i], pb.stats[j]);
+    return t.scale;
+}
+
 }  // namespace
 
 KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params, int64_t* out_ids,
                  double* out_dist) {
     check_host(db, queries);
-    if (db.f64) return Engine<double>(db, queries, params).run(out_ids, out_dist);
-    return Engine<float>(db, queries, params).run(out_ids, out_dist);
+    if (db.f64) return counted(Engine<double>(db, queries, params).run(out_ids, out_dist));
+    return counted(Engine<float>(db, queries, params).run(out_ids, out_dist));
 }
 
 KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                                  const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist) {
     check_host(db, queries);
-    if (db.f64) return certify_external<double>(db, queries, params, keys, ids, out_ids, out_dist);
-    return certify_external<float>(db, queries, params, keys, ids, out_ids, out_dist);
+    if (db.f64) return counted(certify_external<double>(db, queries, params, keys, ids, out_ids, out_dist));
+    return counted(certify_external<float>(db, queries, params, keys, ids, out_ids, out_dist));
+}
+
+EngineCounters engine_counters(bool reset) {
+    std::lock_guard<std::mutex> hold(counters_lock);
+    const EngineCounters now = counters;
+    if (reset) counters = EngineCounters();
+    return now;
+}
+
+double bf16x3_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, float* keys, double* bounds) {
+    check_host(b, a);
+    check_arg(!tiles || (cpu_has_avx512() && cpu_has_amx() && amx_built()), "this CPU, OS or build has no AMX tiles");
+    return a.f64 ? bf16x3_keys<double>(a, b, tiles, keys, bounds) : bf16x3_keys<float>(a, b, tiles, keys, bounds);
 }
 
 KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,
@@ -324,8 +519,8 @@ KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params,
                   b.stride() == b.cols,
               "both blocks must be non-empty C-contiguous 2-D arrays");
     check_arg(a.cols == b.cols && a.f64 == b.f64, "both blocks need the same number of features and dtype");
-    if (b.f64) return Engine<double>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist);
-    return Engine<float>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist);
+    if (b.f64) return counted(Engine<double>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist));
+    return counted(Engine<float>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist));
 }
 
 }  // namespace hf

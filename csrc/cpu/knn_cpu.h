@@ -39,4 +39,20 @@ KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const K
 KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,
                       int64_t* b_ids, double* b_dist);
 
+// Totals over every knn_cpu, knn_pair_cpu and certify_candidates_cpu call of
+// this process (thread safe), since it started or since the last reset.
+struct EngineCounters {
+    int64_t calls = 0;
+    int64_t rows = 0, rows_certified = 0, rows_recomputed = 0, rows_scanned = 0, rows_widened = 0;
+    std::string last_kernels;  // the candidate pass of the latest call
+};
+EngineCounters engine_counters(bool reset);
+
+// A probe of the AMX pass for tests: the bf16x3 keys of every pair (row i of
+// a, row j of b) into keys[i * b.rows + j], formed by the tiles (tiles) or the
+// portable scalar reference, and their rounding bounds (Bf16x3Bound) into
+// bounds; both in scaled units. Returns the scale s: keys approximate
+// s^2 |a_i - b_j|^2 (centre: the mean of b).
+double bf16x3_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, float* keys, double* bounds);
+
 }  // namespace hf

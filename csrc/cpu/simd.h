@@ -10,6 +10,8 @@
 
 namespace hf {
 
+struct AmxPass;  // amx.h
+
 constexpr int kMR = 6;      // rows of a micro-tile (broadcast operand), at every level
 constexpr int kMaxNR = 48;  // columns of the widest B panel of any level (Kernels::nr)
 // A micro-tile is kMR rows by one B panel of Kernels::nr columns: 6 x 16 (two
@@ -64,6 +66,11 @@ struct Kernels {
     // out[c * nr + r] = src[r * ld + c], r < nr, c < kc: a B panel from fp32 rows.
     void (*pack_panel)(const float* src, int64_t ld, int kc, float* out);
     void (*scan)(const ScanArgs& args);
+    // The amx levels: the tile pass that forms the euclidean family's,
+    // cosine's and the ball pass's keys, and the fp32 kernels (above: a copy
+    // of `fp32`'s) that inner products run. nullptr at fp32 levels.
+    const AmxPass* amx = nullptr;
+    const Kernels* fp32 = nullptr;
 };
 
 const Kernels& kernels_generic();
@@ -75,15 +82,16 @@ const Kernels& kernels_avx512();
 bool cpu_has_avx2();    // AVX2 + FMA, and this build has the avx2 kernels
 bool cpu_has_avx512();  // AVX-512 F/VL/BW/DQ + FMA, and this build has the avx512 kernels
 // AMX-TILE and AMX-BF16, and Linux granted this process the tile data state
-// (arch_prctl ARCH_REQ_XCOMP_PERM); false when refused or off Linux. A probe
-// only: no AMX pass exists yet, so no level uses it (see simd_levels).
+// (arch_prctl ARCH_REQ_XCOMP_PERM); false when refused or off Linux.
 bool cpu_has_amx();
 
 // The levels select_kernels accepts besides "auto", from the portable one up:
-// generic, avx2, avx512 where available ("amx" is reserved for the AMX tile
-// pass and listed once one is built).
+// generic, avx2, avx512, amx where available (amx needs avx512 too: its fold
+// and its fp32 passes are AVX-512 code).
 std::vector<std::string> simd_levels();
-// level: "auto" (the best level in simd_levels()) or one of simd_levels().
+// level: "auto" (the best level in simd_levels()) or one of simd_levels(),
+// or the unlisted "amx-reference": the AMX pass emulated by its portable
+// scalar reference (amx_reference.cpp; slow, for tests on any CPU).
 // A level this build or CPU cannot run is an error naming the ones it can,
 // never a silent fallback.
 const Kernels& select_kernels(const std::string& level);

@@ -1,5 +1,8 @@
 // The run-time choice of a kernel level: what this build holds, what the CPU
 // (and the OS) can run, and the level a caller asked for.
+#include <map>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,14 +15,14 @@
 #include <unistd.h>
 #endif
 
+#include "amx.h"
 #include "simd.h"
 
 namespace hf {
 namespace {
 
-// Every level's name, from the portable one up; "amx" is reserved for the AMX
-// tile pass (bf16 candidates, certified like every pass) and is never listed
-// by simd_levels() before this build has one.
+// Every level's name, from the portable one up ("amx-reference" is accepted but
+// not listed: it is a test fixture).
 const char* const kKnownLevels = "auto, generic, avx2, avx512, amx";
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -78,13 +81,40 @@ std::vector<std::string> simd_levels() {
     std::vector<std::string> levels{"generic"};
     if (cpu_has_avx2()) levels.push_back("avx2");
     if (cpu_has_avx512()) levels.push_back("avx512");
-    // The AMX pass plugs in here: levels.push_back("amx") when this build has
-    // it and cpu_has_amx(), and a case in select_kernels below.
+#if defined(HF_BUILD_AMX)
+    if (cpu_has_avx512() && cpu_has_amx()) levels.push_back("amx");
+#endif
     return levels;
 }
 
+// An AMX level: the tile pass (or its reference) beside the fp32 kernels of `fp32`.
+static const Kernels& with_amx(const char* name, const AmxPass& pass, const Kernels& fp32) {
+    static std::mutex lock;  // levels are built once, on first use
+    static std::map<std::string, std::unique_ptr<Kernels>> made;
+    std::lock_guard<std::mutex> hold(lock);
+    std::unique_ptr<Kernels>& k = made[name];
+    if (!k) {
+        k.reset(new Kernels(fp32));
+        k->name = name;
+        k->amx = &pass;
+        k->fp32 = &fp32;
+    }
+    return *k;
+}
+
+#if !defined(HF_BUILD_AMX)
+bool amx_built() { return false; }
+[[noreturn]] static void no_amx() { throw std::runtime_error("this build has no AMX pass"); }
+const AmxPass& amx_pass_tiles() { no_amx(); }
+void amx_keys_tiles(const AmxSide&, const AmxSide&, float*) { no_amx(); }
+double amx_peak_gflops(int, int64_t) { no_amx(); }
+#endif
+
 const Kernels& select_kernels(const std::string& level) {
     const std::vector<std::string> levels = simd_levels();
+    if (level == "amx-reference")  // beside the best fp32 kernels of this CPU
+        return with_amx("amx-reference", amx_pass_reference(),
+                        select_kernels(levels.back() == "amx" ? "avx512" : levels.back()));
     const std::string& chosen = level == "auto" ? levels.back() : level;
     bool available = false;
     for (const std::string& l : levels) available |= l == chosen;
@@ -92,10 +122,14 @@ const Kernels& select_kernels(const std::string& level) {
         const bool known = chosen == "generic" || chosen == "avx2" || chosen == "avx512" || chosen == "amx";
         if (!known)
             throw std::invalid_argument("simd must be one of " + std::string(kKnownLevels) + ", got '" + level + "'");
-        const char* why = chosen == "amx" ? "this build has no AMX pass" : "this CPU or build cannot run it";
+        const char* why = chosen == "amx" ? "this CPU, OS (tile permission) or build cannot run it"
+                                          : "this CPU or build cannot run it";
         throw std::invalid_argument("simd='" + chosen + "' is not available (" + why + "); use 'auto' or one of: " +
                                     join(levels));
     }
+#if defined(HF_BUILD_AMX)
+    if (chosen == "amx") return with_amx("amx", amx_pass_tiles(), kernels_avx512());
+#endif
 #if defined(HF_BUILD_AVX512)
     if (chosen == "avx512") return kernels_avx512();
 #endif

@@ -1,0 +1,53 @@
+// The order in which the AMX pass visits the strip pairs of a block pair, and
+// the rule for offering a key, shared by the tile build (simd_amx.cpp) and the
+// scalar reference (amx_reference.cpp): the two differ only in how a strip
+// pair's 32 x 32 dot products are formed and how the keys are compared.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "amx.h"
+
+namespace hf {
+
+constexpr int kAmxSubStrips = 6;  // strips per sub-block side: 192 x 192 points, both sides' parts (1.5 MiB at D = 512) in L2
+
+// Offers key (point gi of a, point gj of b) to the lists that want it.
+__attribute__((always_inline)) inline void amx_offer(const AmxPair& p, int64_t gi, int64_t gj, float key) {
+    if (p.rows && key <= p.rows->thr()[gi]) p.rows->push(gi, key, gj);
+    if (p.cols && (gj != gi || !p.same_set) && key <= p.cols->thr()[gj]) p.cols->push(gj, key, gi);
+}
+
+// Columns c of row r of a diagonal strip pair that may be offered: c > r
+// (self excluded, diag == 1) or c >= r (diag == 2); every column otherwise.
+inline uint32_t amx_diag_columns(int diag, int r) {
+    if (diag == 1) return r == 31 ? 0u : ~((2u << r) - 1);
+    if (diag == 2) return ~((1u << r) - 1);
+    return ~0u;
+}
+
+// Calls product(si, sj, count, C) for the strip pairs of the block pair, a
+// row strip si and `count` consecutive column strips from sj at a time
+// (global strip indices; C[t]: 32 x 32 fp32, row stride 32, for strip sj + t),
+// then fold(C[t], gi0, gj0, diag) for each, gi0 / gj0 the first points of the
+// strips, diag the pair's diagonal rule (0 off the diagonal). Sub-blocks of
+// kAmxSubStrips strips keep their parts in L2.
+template <class Product, class Fold>
+void amx_walk(const AmxPair& p, Product product, Fold fold) {
+    alignas(64) float c[kAmxSubStrips][kAmxStrip * kAmxStrip];
+    const int64_t ms = (p.m + kAmxStrip - 1) / kAmxStrip, ns = (p.n + kAmxStrip - 1) / kAmxStrip;
+    const int64_t si0 = p.r0 / kAmxStrip, sj0 = p.c0 / kAmxStrip;
+    for (int64_t bi = 0; bi < ms; bi += kAmxSubStrips) {
+        for (int64_t bj = p.diag ? bi : 0; bj < ns; bj += kAmxSubStrips) {
+            for (int64_t si = bi; si < std::min(ms, bi + kAmxSubStrips); ++si) {
+                const int64_t lo = std::max(bj, p.diag ? si : int64_t{0}), hi = std::min(ns, bj + kAmxSubStrips);
+                if (lo >= hi) continue;
+                product(si0 + si, sj0 + lo, static_cast<int>(hi - lo), c);
+                for (int64_t sj = lo; sj < hi; ++sj)
+                    fold(c[sj - lo], (si0 + si) * kAmxStrip, (sj0 + sj) * kAmxStrip, si == sj ? p.diag : 0);
+            }
+        }
+    }
+}
+
+}  // namespace hf

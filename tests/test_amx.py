@@ -1,0 +1,215 @@
+"""The AMX level's bf16x3 candidate pass: its rounding bound on adversarial data (checked on the
+portable scalar reference on any CPU, and on the tiles where this CPU has AMX), and its certified
+results against the float64 oracle and the fp32 levels, bit for bit."""
+import zlib
+
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast import _native
+from oracles import brute_knn
+
+cpu = _native.cpu
+HAS_AMX = "amx" in hf.SIMD_LEVELS
+FP32 = [level for level in hf.SIMD_LEVELS if level != "amx"][-1]  # the best fp32 level: the results to equal
+# The bf16x3 pass as the engine runs it: its scalar reference anywhere, the tiles where the CPU has them.
+PASSES = ["amx-reference", pytest.param("amx", marks=pytest.mark.skipif(not HAS_AMX, reason="no AMX here"))]
+
+
+def adversarial(name):
+    """float32 data sets built to stress the bf16x3 split, the fp32 accumulation and the key assembly."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    if name == "gaussian":
+        return rng.standard_normal((64, 512))
+    if name == "gaussian_odd_depth":
+        return rng.standard_normal((96, 61))
+    if name == "worst_representation":
+        # every component just below a bf16 rounding midpoint (signs alternate, so the centre is about 0 and
+        # stays out of the way): the split's representation errors add up coherently
+        i, k = np.arange(64)[:, None], np.arange(512)[None, :]
+        return np.where((i + k) % 2 == 1, 1.0, -1.0) * (1 + float.fromhex("0x1.fep-9")) * (1 + i * 2.0**-20)
+    if name == "near_ties":
+        # distances from the base point equal to 1e-6 relative
+        base = rng.standard_normal(256)
+        x = np.tile(base, (64, 1))
+        x[np.arange(64), np.arange(64)] += 1 + 1e-6 * np.arange(64)
+        return x
+    if name == "near_duplicates":
+        seeds = rng.standard_normal((4, 512))
+        return seeds[np.arange(64) % 4] * (1 + 1e-5 * rng.uniform(-1, 1, (64, 512)))
+    if name == "far_clusters":
+        # |x|^2 about 1e10 D with spreads 1e-3 .. 1: catastrophic cancellation without centring
+        i = np.arange(64)[:, None]
+        return 1e5 * (1 + i % 2) + 10.0 ** (-3 + i % 4) * rng.standard_normal((64, 512))
+    if name == "subnormal":
+        scale = np.where(np.arange(128) % 2 == 1, 1e-42, 1e-39)
+        return rng.standard_normal((64, 128)) * scale * (1 + np.arange(64)[:, None] % 3)
+    if name == "tiny_and_huge":
+        mag = np.array([1e15, 1e-38, 1e-20, 1, 1, 1, 1, 1] * 64)
+        return mag * rng.standard_normal((64, 512)) * (1 + (np.arange(64)[:, None] % 5 == 0))
+    if name == "huge":
+        return 4e16 * rng.uniform(-1, 1, (64, 512))
+    if name == "integer_grid":
+        return np.floor(8 * rng.uniform(-1, 1, (64, 512)) + 8)
+    if name == "integer_grid_big":
+        return np.floor(1e6 * rng.uniform(-1, 1, (64, 64)))
+    raise KeyError(name)
+
+
+DATA = ["gaussian", "gaussian_odd_depth", "worst_representation", "near_ties", "near_duplicates", "far_clusters",
+        "subnormal", "tiny_and_huge", "huge", "integer_grid", "integer_grid_big"]
+
+
+def true_keys(a, b, scale):
+    """scale^2 |a_i - b_j|^2 in extended precision (the float32 inputs are exact there)."""
+    a, b = np.asarray(a, np.longdouble), np.asarray(b, np.longdouble)
+    return np.stack([((row[None, :] - b) ** 2).sum(-1) for row in a]) * np.longdouble(scale) ** 2
+
+
+@pytest.mark.parametrize("tiles", [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_AMX, reason="no AMX"))],
+                         ids=["reference", "tiles"])
+@pytest.mark.parametrize("name", DATA)
+def test_keys_within_the_bound(name, tiles):
+    x = adversarial(name).astype(np.float32)
+    a, b = x[: len(x) // 2 + 3], x  # rows and columns of different sizes (strip padding on both)
+    keys, bounds, scale = cpu.bf16x3_keys(a, b, tiles)
+    assert keys.shape == bounds.shape == (len(a), len(b)) and scale > 0
+    err = np.abs(keys.astype(np.longdouble) - true_keys(a, b, scale))
+    ratio = float((err / bounds).max())
+    assert ratio <= 1.0, f"{name}: error up to {ratio:.3f} of the bound"
+
+
+def test_bound_is_tight_enough_to_certify():
+    # The bound is about the fp32 engine's ((D + 16) 2^-24 (|x|^2 + |y|^2)), not a vacuous one.
+    x = adversarial("gaussian").astype(np.float32)
+    keys, bounds, scale = cpu.bf16x3_keys(x, x, False)
+    alpha = (x.astype(np.float64) - x.mean(0)) ** 2
+    norms2 = alpha.sum(1) * scale**2
+    fp32_like = (512 + 16) * 2.0**-24 * (norms2[:, None] + norms2[None, :])
+    assert np.median(bounds / fp32_like) < 2.0
+
+
+def test_tiles_and_reference_agree_within_the_bound():
+    if not HAS_AMX:
+        pytest.skip("no AMX here")
+    x = np.random.default_rng(3).standard_normal((100, 200)).astype(np.float32)
+    k_tiles, bounds, _ = cpu.bf16x3_keys(x, x, True)
+    k_ref, _, _ = cpu.bf16x3_keys(x, x, False)
+    assert (np.abs(k_tiles.astype(np.float64) - k_ref) <= 2 * bounds).all()
+
+
+def test_tiles_need_amx():
+    if HAS_AMX:
+        pytest.skip("AMX is available here")
+    x = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="no AMX tiles"):
+        cpu.bf16x3_keys(x, x, True)
+
+
+def knn(level, x, k, queries=None, metric="sqeuclidean", exclude_self=True):
+    ids, dist, stats = cpu.knn(x, queries, k, metric, exclude_self, 2, level, None, True)
+    return ids, dist, stats
+
+
+@pytest.mark.parametrize("level", PASSES)
+@pytest.mark.parametrize("name", DATA)
+def test_adversarial_self_join_equals_oracle_and_fp32(level, name):
+    x = adversarial(name).astype(np.float32)
+    x = np.concatenate([x, x[:7] * np.float32(1 + 2**-20), x[:3]])  # near and exact duplicates of other rows
+    for k, metric in ((1, "sqeuclidean"), (5, "sqeuclidean"), (12, "sqeuclidean"), (5, "cosine")):
+        ids, dist, stats = knn(level, x, k, metric=metric)
+        assert stats["kernels"] == level
+        od, oi = brute_knn(x, k, metric=metric)
+        if metric == "cosine":
+            # the near-parallel copies sit at cosine distances of about 1e-16, where the oracle's float64
+            # evaluation order (BLAS) and the engine's differ: distances agree, ids are checked against fp32
+            np.testing.assert_allclose(dist, od, rtol=1e-12, atol=1e-13)
+        else:
+            np.testing.assert_array_equal(ids, oi)
+            np.testing.assert_allclose(dist, od, rtol=1e-12, atol=0)
+        want = knn(FP32, x, k, metric=metric)
+        np.testing.assert_array_equal(ids, want[0])
+        np.testing.assert_array_equal(dist, want[1])
+
+
+@pytest.mark.parametrize("level", PASSES)
+@pytest.mark.parametrize("name", ["far_clusters", "near_ties", "integer_grid", "subnormal", "huge"])
+def test_adversarial_search_pairs_and_self_included(level, name):
+    x = adversarial(name)  # float64 inputs: the pass splits the float64 values
+    q = x[:21] + np.float64(1e-3) * x[21:42]
+    for args in [(x, 4, q, "euclidean", False), (x, 6, None, "sqeuclidean", False), (x, 3, q, "cosine", False)]:
+        got = knn(level, *args)
+        want = knn(FP32, *args)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    # the block pairs of the Dask runner
+    for metric in ("sqeuclidean", "cosine"):
+        got = cpu.knn_pair(x[:40], q, 5, metric, 2, level, None)
+        want = cpu.knn_pair(x[:40], q, 5, metric, 2, FP32, None)
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("level", PASSES)
+def test_blocks_strips_and_every_k(level):
+    # Several 576-row blocks (diagonal and off-diagonal pairs), strips cut at the edges, k up to n - 1.
+    rng = np.random.default_rng(11)
+    n = 1200 if level == "amx" else 620
+    x = rng.standard_normal((n, 33)).astype(np.float32)
+    for k in (1, 3, 40, n - 1) if level == "amx" else (2, n - 1):
+        got, want = knn(level, x, k), knn(FP32, x, k)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
+def test_amx_certifies_most_rows_and_counts_them():
+    x = np.random.default_rng(5).standard_normal((3000, 128)).astype(np.float32)
+    before = cpu.engine_counters()
+    _, _, stats = knn("amx", x, 5)
+    after = cpu.engine_counters()
+    assert stats["kernels"] == "amx" and stats["rows"] == 3000
+    assert stats["rows_certified"] + stats["rows_recomputed"] == stats["rows"]
+    assert stats["rows_certified"] >= 0.9 * stats["rows"] and stats["rows_scanned"] == 0
+    assert after["calls"] >= before["calls"] + 1 and after["rows"] >= before["rows"] + 3000
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
+@pytest.mark.parametrize("level", PASSES)
+@pytest.mark.parametrize("name", ["gaussian", "far_clusters", "near_duplicates", "integer_grid", "subnormal"])
+def test_adversarial_balls_equal_fp32(level, name):
+    # Radii are the engine's own k-th neighbour distances, so many pairs sit exactly on a ball's boundary.
+    x = adversarial(name).astype(np.float32)
+    q = np.concatenate([x[::2], x[1::2] * np.float32(1 + 2**-22)])
+    r = np.repeat(knn(FP32, x, 3)[1][:, 2:3], 2, axis=1)  # squared radii, one column per layer
+    rq = np.repeat(knn(FP32, q, 2)[1][:, 1:2], 2, axis=1)
+    got = cpu.balls(q, rq, x, r, [True, False], 2, level, None)
+    want = cpu.balls(q, rq, x, r, [True, False], 2, FP32, None)
+    for side_got, side_want in zip(got, want):
+        for key in side_want:
+            np.testing.assert_array_equal(side_got[key], side_want[key])
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
+def test_inner_product_uses_the_fp32_kernels_under_amx():
+    # Centring does not apply to inner products: they run avx512 under amx (documented); cosine runs the
+    # tiles on the normalised rows, balls run them too.
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((700, 20)).astype(np.float32)
+    for metric, kernels in (("inner_product", "avx512"), ("cosine", "amx")):
+        got = knn("amx", x, 5, metric=metric)
+        assert got[2]["kernels"] == kernels
+        for a, b in zip(got[:2], knn("avx512", x, 5, metric=metric)[:2]):
+            np.testing.assert_array_equal(a, b)
+    c = x[:100].copy()
+    r = np.full(100, 30.0)
+    for got, want in zip(cpu.balls(x, None, c, r, [True], 2, "amx", None),
+                         cpu.balls(x, None, c, r, [True], 2, "avx512", None)):
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_reference_level_is_not_listed():
+    assert "amx-reference" not in hf.SIMD_LEVELS
+    assert cpu.kernel_level("amx-reference") == "amx-reference"
