@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import check_device, check_int, n_jobs_to_threads
+from ._inputs import check_device, check_int, is_torch, n_jobs_to_threads
 from ._types import Device, Metric
 from .reduction import Hubness, make_reduction
 
-__all__ = ["KNeighborsTransformer", "Hubness", "umap_knn"]
+__all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "radius_neighbors_graph", "Hubness",
+           "umap_knn"]
 from ._dispatch import describe, run
+from .radius import radius_neighbors
 
 try:
     import scipy.sparse as sp
@@ -31,6 +33,7 @@ except ImportError as e:  # pragma: no cover - the message is the point
     raise ImportError("hubness_fast.neighbors needs scikit-learn (pip install scikit-learn)") from e
 
 GRAPH_METRICS = ("euclidean", "sqeuclidean", "cosine")
+METRIC_ALIASES = {"l2": "euclidean", "minkowski": "euclidean"}  # scikit-learn's names (minkowski with p=2 only)
 MODES = ("connectivity", "distance")
 
 
@@ -245,3 +248,153 @@ def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_t
     ids = np.concatenate([np.arange(n, dtype=np.int64)[:, None], i.astype(np.int64)], axis=1)
     dists = np.concatenate([np.zeros((n, 1), np.float32), d.astype(np.float32)], axis=1)
     return ids, dists
+
+
+def _host(X: Any) -> Any:
+    """A torch tensor as numpy (its dtype kept: scikit-learn's checks would make float32 float64)."""
+    return X.detach().cpu().numpy() if is_torch(X) else X
+
+
+def _metric(metric: str, p: float = 2) -> str:
+    """scikit-learn's metric names for the ones computed exactly here; others refused by name."""
+    if metric == "minkowski" and p != 2:
+        raise ValueError(f"metric='minkowski' is computed exactly for p=2 only, got p={p}")
+    name = METRIC_ALIASES.get(metric, metric)
+    if name not in GRAPH_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)} (or 'l2', 'minkowski' with p=2), got "
+                         f"{metric!r}")
+    return name
+
+
+class NearestNeighbors(BaseEstimator):
+    """scikit-learn's ``NearestNeighbors`` on the exact engine: ``kneighbors``,
+    ``kneighbors_graph``, ``radius_neighbors``, ``radius_neighbors_graph``.
+
+    Parameters as scikit-learn's: ``n_neighbors=5``, ``radius=1.0``, ``metric="minkowski"``
+    with ``p=2`` (euclidean; also "euclidean", "l2", "sqeuclidean", "cosine"; any other is
+    refused), ``n_jobs``; ``algorithm`` and ``leaf_size`` are accepted for drop-in use and
+    ignored (the search is always exact); ``device`` as :func:`hubness_fast.knn`.
+
+    Results equal scikit-learn's brute force on data without ties; ties go to the smaller
+    index. ``X=None`` queries the fitted points, each left out by index. ``kneighbors`` rows
+    are sorted by (distance, index); ``radius_neighbors`` returns points with distance
+    <= radius, always sorted by (distance, index) (``sort_results`` is accepted), with
+    memory of the output's size (:func:`hubness_fast.radius.radius_neighbors`). Distances
+    have the fitted data's dtype (float32 in, float32 out).
+    """
+
+    def __init__(self, *, n_neighbors: int = 5, radius: float = 1.0, algorithm: str = "auto", leaf_size: int = 30,
+                 metric: str = "minkowski", p: float = 2, n_jobs: int | None = None, device: Device = "auto") -> None:
+        self.n_neighbors = n_neighbors
+        self.radius = radius
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
+        self.metric = metric
+        self.p = p
+        self.n_jobs = n_jobs
+        self.device = device
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+    def _check_params(self) -> str:
+        check_int(self.n_neighbors, "n_neighbors")
+        n_jobs_to_threads(self.n_jobs)
+        check_device(self.device)
+        return _metric(self.metric, self.p)
+
+    def fit(self, X: Any, y: Any = None) -> "NearestNeighbors":
+        """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""
+        self.effective_metric_ = self._check_params()
+        X = validate_data(self, _host(X), dtype=[np.float64, np.float32], order="C")
+        self._fit_X = X
+        self.n_samples_fit_ = X.shape[0]
+        return self
+
+    def _queries(self, X: Any) -> Any:
+        if X is None:
+            return None
+        Q = validate_data(self, _host(X), dtype=[np.float64, np.float32], order="C", reset=False)
+        return Q.astype(self._fit_X.dtype, copy=False)
+
+    def kneighbors(self, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True) -> Any:
+        """(distances, indices) [n_queries, n_neighbors], rows sorted by (distance, index)."""
+        check_is_fitted(self)
+        metric = self._check_params()
+        k = check_int(self.n_neighbors if n_neighbors is None else n_neighbors, "n_neighbors")
+        limit = self.n_samples_fit_ - (X is None)
+        if k > limit:
+            raise ValueError(f"Expected n_neighbors <= n_samples_fit{' - 1' if X is None else ''} = {limit}, but "
+                             f"n_neighbors = {k}")
+        d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device,
+                      queries=self._queries(X))
+        d = d.astype(self._fit_X.dtype, copy=False)
+        return (d, i) if return_distance else i
+
+    def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
+        """CSR (n_queries, n_samples_fit): ones or distances of each query's k nearest."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}")
+        dist, ind = self.kneighbors(X, n_neighbors)
+        data = np.ones(ind.size) if mode == "connectivity" else dist.ravel()
+        indptr = np.arange(0, ind.size + 1, max(ind.shape[1], 1))
+        return _sparse(sp.csr_matrix((data, ind.ravel(), indptr), shape=(ind.shape[0], self.n_samples_fit_)))
+
+    def _radius(self, X: Any, radius: float | None) -> Any:
+        check_is_fitted(self)
+        metric = self._check_params()
+        r = self.radius if radius is None else radius
+        return radius_neighbors(self._fit_X, r, queries=self._queries(X), metric=metric,
+                                n_threads=n_jobs_to_threads(self.n_jobs), device=self.device)
+
+    def radius_neighbors(self, X: Any = None, radius: float | None = None, return_distance: bool = True,
+                         sort_results: bool = False) -> Any:
+        """Per query, the fitted points within ``radius`` (inclusive): object arrays of index
+        arrays (and of distance arrays), as scikit-learn returns them."""
+        res = self._radius(X, radius)
+        m = len(res.indptr) - 1
+        ind = np.empty(m, dtype=object)
+        ind[:] = np.split(res.indices, res.indptr[1:-1])
+        if not return_distance:
+            return ind
+        dist = np.empty(m, dtype=object)
+        dist[:] = np.split(res.distances.astype(self._fit_X.dtype, copy=False), res.indptr[1:-1])
+        return dist, ind
+
+    def radius_neighbors_graph(self, X: Any = None, radius: float | None = None, mode: str = "connectivity",
+                               sort_results: bool = False) -> Any:
+        """CSR (n_queries, n_samples_fit) of the points within ``radius``: ones or distances."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}")
+        res = self._radius(X, radius)
+        data = np.ones(len(res.indices)) if mode == "connectivity" else res.distances
+        shape = (len(res.indptr) - 1, self.n_samples_fit_)
+        return _sparse(sp.csr_matrix((data, res.indices, res.indptr), shape=shape))
+
+
+def kneighbors_graph(X: Any, n_neighbors: int, *, mode: str = "connectivity", metric: str = "minkowski", p: float = 2,
+                     metric_params: Any = None, include_self: bool = False, n_jobs: int | None = None,
+                     device: Device = "auto") -> Any:
+    """scikit-learn's ``sklearn.neighbors.kneighbors_graph``, exact: CSR (N, N).
+
+    ``include_self=True`` makes each point a candidate of its own list (it comes first, at
+    distance 0, unless an identical point has a smaller index): the column sums are then the
+    self-counting hub values of the paper's notebook, whose scikit-hubness call passed X
+    explicitly.
+    """
+    if metric_params:
+        raise ValueError("metric_params is not supported: the metrics computed exactly take none")
+    nn = NearestNeighbors(n_neighbors=n_neighbors, metric=metric, p=p, n_jobs=n_jobs, device=device).fit(X)
+    return nn.kneighbors_graph(nn._fit_X if include_self else None, mode=mode)
+
+
+def radius_neighbors_graph(X: Any, radius: float, *, mode: str = "connectivity", metric: str = "minkowski",
+                           p: float = 2, metric_params: Any = None, include_self: bool = False,
+                           n_jobs: int | None = None, device: Device = "auto") -> Any:
+    """scikit-learn's ``sklearn.neighbors.radius_neighbors_graph``, exact: CSR (N, N)."""
+    if metric_params:
+        raise ValueError("metric_params is not supported: the metrics computed exactly take none")
+    nn = NearestNeighbors(radius=radius, metric=metric, p=p, n_jobs=n_jobs, device=device).fit(X)
+    return nn.radius_neighbors_graph(nn._fit_X if include_self else None, mode=mode)

@@ -1,0 +1,127 @@
+"""Exact radius neighbours: every point within a distance, with memory of the output's size.
+
+Two passes of the engine, no distance matrix: the ball pass counts, for each query, the
+points within the radius (``|q - x|^2 <= r^2`` decided in float64, exactly), then an
+exact k-NN pass with k = that count hands back exactly those points: any point outside
+is strictly farther than every point inside, so the count nearest are the ones within.
+Queries are grouped by count (powers of two) so each group's k-NN pass asks for about
+the neighbours it needs. Distances are then recomputed in float64 from the rows.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .balls import ball_pass
+from .knn import knn
+from ._inputs import as_matrix, check_device, check_threads
+from ._types import Array, Device, Threads
+
+RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
+PAIRS_PER_CHUNK = 1 << 16  # float64 distance recomputation: pairs gathered at a time
+
+
+class RadiusNeighbors(NamedTuple):
+    """Query i's neighbours are ``indices[indptr[i]:indptr[i + 1]]`` (CSR layout), sorted by
+    (distance, index), with their float64 ``distances``."""
+
+    indptr: np.ndarray     # int64 [M + 1]
+    indices: np.ndarray    # int64 [nnz]
+    distances: np.ndarray  # float64 [nnz]
+
+
+def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, metric: str = "euclidean",
+                     n_threads: Threads = None, device: Device = "auto") -> RadiusNeighbors:
+    """All points of ``x`` within ``radius`` of each query (inclusive: distance <= radius).
+
+    x : (N, D) the database. queries : (M, D); default x itself, each point left out of
+    its own list by index (a duplicate at another index is a neighbour at distance 0).
+    metric : "euclidean" (default), "sqeuclidean" (radius is then a squared distance) or
+        "cosine" (1 - cosine similarity, computed as ``|a/|a| - b/|b||^2 / 2`` on rows
+        normalised in float64; zero rows are refused).
+    Returns :class:`RadiusNeighbors`. Memory beyond the inputs is O(M + output).
+    """
+    if metric not in RADIUS_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(RADIUS_METRICS)}, got {metric!r}")
+    check_device(device)
+    check_threads(n_threads)
+    r = float(radius) if np.isscalar(radius) and not isinstance(radius, (bool, str)) else np.nan
+    if not np.isfinite(r) or r < 0:
+        raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
+    db = as_matrix(x, "x")
+    self_join = queries is None
+    q = db if self_join else as_matrix(queries, "queries")
+    if q.shape[1] != db.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} features but x has {db.shape[1]}")
+    if metric == "cosine":
+        db = _unit_rows(db, "x")
+        q = db if self_join else _unit_rows(q, "queries")
+    elif q.dtype != db.dtype:
+        q = q.astype(db.dtype)
+    r2 = {"euclidean": _largest_square_within(r), "sqeuclidean": r, "cosine": 2 * r}[metric]
+    mine, _ = ball_pass(q, np.full(len(q), r2), db, None, inclusive=True, n_threads=n_threads, device=device)
+    counts = mine["own_count"].astype(np.int64) - self_join  # a point is always within its own ball
+    indptr = np.zeros(len(q) + 1, np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    indices = np.empty(int(indptr[-1]), np.int64)
+    for rows, k in _groups(counts):
+        ids = knn(db, k + self_join, queries=q[rows], metric="sqeuclidean", n_threads=n_threads,
+                  device=device).indices
+        if self_join:
+            ids = _drop_self(ids, rows)
+        for j, row in enumerate(rows):
+            indices[indptr[row]:indptr[row + 1]] = ids[j, :counts[row]]
+    sq = _sq_distances(q, db, indptr, indices)
+    dist = {"euclidean": np.sqrt(sq), "sqeuclidean": sq, "cosine": sq / 2}[metric]
+    return RadiusNeighbors(indptr, indices, dist)
+
+
+def _largest_square_within(r: float) -> float:
+    """The largest float64 s with sqrt(s) <= r: since sqrt is monotone and correctly rounded,
+    the points with squared distance <= s are exactly those with distance <= r in float64."""
+    s = r * r
+    while s > 0 and np.sqrt(s) > r:
+        s = float(np.nextafter(s, -np.inf))
+    while np.sqrt(np.nextafter(s, np.inf)) <= r:
+        s = float(np.nextafter(s, np.inf))
+    return s
+
+
+def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
+    if np.any(norms == 0):
+        raise ValueError(f"{name} has a zero row: the cosine distance is undefined for it")
+    return x / norms[:, None]
+
+
+def _groups(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Queries with at least one neighbour, grouped by count in (2^(j-1), 2^j]; k = the group's largest."""
+    groups = []
+    nonzero = np.flatnonzero(counts)
+    if len(nonzero):
+        level = np.ceil(np.log2(counts[nonzero])).astype(np.int64)
+        for lv in np.unique(level):
+            rows = nonzero[level == lv]
+            groups.append((rows, int(counts[rows].max())))
+    return groups
+
+
+def _drop_self(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Each row's k + 1 nearest (itself among them: it is at distance 0, and every point at
+    distance 0 is within the radius, so at most k others tie with it) without itself."""
+    keep = ids != rows[:, None]
+    assert np.all(keep.sum(1) == ids.shape[1] - 1), "a point missing from its own k + 1 nearest"
+    return ids[keep].reshape(len(ids), ids.shape[1] - 1)
+
+
+def _sq_distances(q: np.ndarray, db: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Squared distances of the listed pairs, in float64 from the rows, a chunk of pairs at a time."""
+    owner = np.repeat(np.arange(len(q)), np.diff(indptr))
+    out = np.empty(len(indices))
+    for s in range(0, len(indices), PAIRS_PER_CHUNK):
+        e = s + PAIRS_PER_CHUNK
+        diff = q[owner[s:e]].astype(np.float64) - db[indices[s:e]].astype(np.float64)
+        out[s:e] = np.einsum("ij,ij->i", diff, diff)
+    return out

@@ -1,0 +1,157 @@
+"""NearestNeighbors, kneighbors_graph and radius_neighbors_graph against scikit-learn's brute force,
+and the exact radius pass against a float64 oracle on adversarial data."""
+import numpy as np
+import pytest
+
+sklearn_neighbors = pytest.importorskip("sklearn.neighbors")
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from hubness_fast import hub_counts
+from hubness_fast.neighbors import NearestNeighbors, kneighbors_graph, radius_neighbors_graph
+from hubness_fast.radius import radius_neighbors
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((600, 16))           # continuous: no ties
+Q = RNG.standard_normal((90, 16))
+
+
+def ref(**kw):
+    return sklearn_neighbors.NearestNeighbors(algorithm="brute", **kw).fit(X)
+
+
+@parametrize_with_checks([NearestNeighbors()])
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("metric", ["minkowski", "euclidean", "sqeuclidean", "cosine"])
+@pytest.mark.parametrize("queries", [None, Q])
+def test_kneighbors_equal_scikit_learn(metric, queries):
+    ours = NearestNeighbors(n_neighbors=7, metric=metric).fit(X)
+    d, i = ours.kneighbors(queries)
+    rd, ri = ref(n_neighbors=7, metric=metric).kneighbors(queries)
+    np.testing.assert_array_equal(i, ri)
+    np.testing.assert_allclose(d, rd, rtol=1e-9, atol=1e-12)
+    for mode in ("connectivity", "distance"):
+        g, rg = ours.kneighbors_graph(queries, mode=mode), ref(n_neighbors=7, metric=metric).kneighbors_graph(
+            queries, mode=mode)
+        assert g.shape == rg.shape and abs(g - rg).max() < 1e-9
+
+
+@pytest.mark.parametrize("metric, radius", [("euclidean", 4.2), ("sqeuclidean", 17.0), ("cosine", 0.45)])
+@pytest.mark.parametrize("queries", [None, Q])
+def test_radius_neighbors_equal_scikit_learn(metric, radius, queries):
+    ours = NearestNeighbors(radius=radius, metric=metric).fit(X)
+    d, i = ours.radius_neighbors(queries)
+    rd, ri = ref(radius=radius, metric=metric).radius_neighbors(queries, sort_results=True)
+    assert sum(map(len, i)) > len(i)  # several neighbours per query on average
+    for a, b, da, db in zip(i, ri, d, rd):
+        np.testing.assert_array_equal(a, b)  # same sets, same (distance) order
+        np.testing.assert_allclose(da, db, rtol=1e-9, atol=1e-12)
+    for mode in ("connectivity", "distance"):
+        g = ours.radius_neighbors_graph(queries, mode=mode)
+        rg = ref(radius=radius, metric=metric).radius_neighbors_graph(queries, mode=mode)
+        assert g.shape == rg.shape and (g != 0).sum() == (rg != 0).sum() and abs(g - rg).max() < 1e-9
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+def test_module_functions_equal_scikit_learn(include_self):
+    g = kneighbors_graph(X, 5, mode="distance", include_self=include_self)
+    rg = sklearn_neighbors.kneighbors_graph(X, 5, mode="distance", include_self=include_self)
+    assert g.nnz == rg.nnz == 600 * 5  # self at distance 0 stored, as theirs
+    # scikit-learn's self distances come from |x|^2 - 2 x.x + |x|^2 (up to 2e-7 here); ours are exactly 0
+    assert abs(g - rg).max() < (1e-6 if include_self else 1e-9)
+    assert not include_self or np.all(g.diagonal() == 0)
+    c = kneighbors_graph(X, 5, include_self=include_self)
+    rc = sklearn_neighbors.kneighbors_graph(X, 5, include_self=include_self)
+    assert (c != rc).nnz == 0
+    # the paper notebook's hub values: column sums of the graph with each point counting itself
+    np.testing.assert_array_equal(np.asarray(c.sum(axis=0)).ravel(),
+                                  hub_counts(X.astype(np.float32), 5, include_self=include_self))
+    r = radius_neighbors_graph(X, 4.2, mode="distance", include_self=include_self)
+    rr = sklearn_neighbors.radius_neighbors_graph(X, 4.2, mode="distance", include_self=include_self)
+    assert abs(r - rr).max() < (1e-6 if include_self else 1e-9) and r.nnz == rr.nnz
+
+
+def oracle_radius(x, q, r, exclude_self):
+    """Float64 brute force: (distance, index)-sorted lists of points with |q - x| <= r."""
+    d = np.sqrt(((q.astype(np.float64)[:, None] - x.astype(np.float64)[None]) ** 2).sum(-1))
+    out = []
+    for i, row in enumerate(d):
+        ids = np.flatnonzero(row <= r)
+        if exclude_self:
+            ids = ids[ids != i]
+        out.append(ids[np.lexsort((ids, row[ids]))])
+    return out
+
+
+@pytest.mark.parametrize("case", ["grid", "duplicates", "large_norms", "boundary"])
+def test_radius_pass_is_exact_on_adversarial_data(case):
+    rng = np.random.default_rng(1)
+    if case == "grid":            # integer grid: many points exactly at the radius
+        x = rng.integers(-3, 4, (500, 3)).astype(np.float32)
+        r = 2.0
+    elif case == "duplicates":    # groups of identical rows, larger than any k
+        x = np.repeat(rng.standard_normal((40, 5)), 9, axis=0).astype(np.float32)
+        r = 0.8
+    elif case == "large_norms":   # far-off cluster: cancellation in |x|^2 - 2 x.y + |y|^2
+        x = (1e4 + rng.standard_normal((400, 8)) * 1e-2).astype(np.float32)
+        r = 0.03
+    else:                         # a radius whose square is not a float64: sqrt(5), reached by many pairs
+        x = rng.integers(-4, 5, (400, 4)).astype(np.float32)
+        r = float(np.sqrt(5.0))
+    for q, exclude in ((None, True), (x[:50], False)):
+        res = radius_neighbors(x, r, queries=q)
+        want = oracle_radius(x, x if q is None else q, r, exclude)
+        for i, w in enumerate(want):
+            np.testing.assert_array_equal(res.indices[res.indptr[i]:res.indptr[i + 1]], w)
+    assert res.indptr[-1] > 0
+
+
+def test_zero_radius_and_no_neighbours():
+    res = radius_neighbors(X, 0.0)
+    assert res.indptr[-1] == 0 and len(res.indptr) == len(X) + 1
+    nn = NearestNeighbors(radius=0.1).fit(X)
+    d, i = nn.radius_neighbors(Q)
+    assert all(len(a) == 0 for a in i) and d.dtype == object
+
+
+def test_inputs_scikit_learn_takes():
+    pd = pytest.importorskip("pandas")
+    torch = pytest.importorskip("torch")
+    x32 = X.astype(np.float32)
+    want = NearestNeighbors(n_neighbors=4).fit(x32).kneighbors()
+    for data in (pd.DataFrame(x32), torch.from_numpy(x32)):
+        got = NearestNeighbors(n_neighbors=4).fit(data).kneighbors()
+        np.testing.assert_array_equal(got[1], want[1])
+        assert got[0].dtype == np.float32
+
+
+def test_memmap_input(tmp_path):
+    m = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=X.shape)
+    m[:] = X
+    np.testing.assert_array_equal(NearestNeighbors(n_neighbors=3).fit(m).kneighbors()[1],
+                                  ref(n_neighbors=3).kneighbors()[1])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"metric": "manhattan"}, "metric must be one of"),
+    ({"metric": "minkowski", "p": 1}, "p=2 only"),
+    ({"n_neighbors": 0}, "n_neighbors"),
+    ({"device": "tpu"}, "device"),
+])
+def test_bad_parameters_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        NearestNeighbors(**kwargs).fit(X)
+
+
+def test_bad_queries_are_refused():
+    nn = NearestNeighbors(n_neighbors=3).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        nn.kneighbors(Q[:, :5])
+    with pytest.raises(ValueError, match="n_neighbors <= n_samples_fit - 1 = 599"):
+        nn.kneighbors(n_neighbors=600)
+    with pytest.raises(ValueError, match="radius"):
+        nn.radius_neighbors(Q, radius=-1.0)
+    with pytest.raises(ValueError, match="metric_params"):
+        kneighbors_graph(X, 3, metric_params={"w": 1})
