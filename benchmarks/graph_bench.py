@@ -19,13 +19,12 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from . import report
 from .report import peak_mb, rss_mb
 
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -132,12 +131,7 @@ def k_skewness(ind: np.ndarray, n: int) -> float:
 
 
 def run_worker(*args: str) -> dict:
-    cmd = [sys.executable, "-m", "benchmarks.graph_bench", "--worker", *args]
-    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "NUMBA_NUM_THREADS": str(THREADS)}
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if res.returncode != 0:
-        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return report.run_worker("benchmarks.graph_bench", *args, threads=THREADS)
 
 
 def mp_part(quick: bool) -> dict:

@@ -43,3 +43,17 @@ def write_report(report: dict, out: str | None, stem: str) -> Path:
     dest.write_text(json.dumps(report, indent=2))
     print(f"wrote {dest}")
     return dest
+
+
+def run_worker(module: str, *args: str, threads: int = 2) -> dict:
+    """``python -m MODULE --worker ARGS`` in its own process (its time and peak memory apart
+    from the others'); the JSON line it prints last, or {"error": its last stderr line}."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}
+    res = subprocess.run([sys.executable, "-m", module, "--worker", *args], capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(res.stdout.strip().splitlines()[-1])

@@ -28,6 +28,7 @@ file): NVIDIA's metric detectors. This package downloads nothing.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -110,30 +111,27 @@ class TorchScriptDetector:
                 self.module = torch.jit.load(str(self.path), map_location=self.device).eval()
         except (RuntimeError, ValueError) as exc:
             raise ValueError(f"cannot load {self.path} as a TorchScript module on {self.device}: {exc}") from None
-        self._sha256: str | None = None
 
     @classmethod
     def from_module(cls, module: Any) -> "TorchScriptDetector":
         """Wrap a TorchScript detector already loaded (``torch.jit.load``): it runs where its
         parameters are; without a file it has no ``cache_key``."""
         det = cls.__new__(cls)
-        det.path, det.module, det._sha256 = None, module.eval(), None
+        det.path, det.module = None, module.eval()
         params = list(module.parameters())
         det.device = params[0].device if params else _torch().device("cpu")
         return det
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         """SHA-256 of the file's bytes (computed once, on first use)."""
         if self.path is None:
             raise ValueError("a detector wrapped from a loaded module has no file to hash")
-        if self._sha256 is None:
-            digest = hashlib.sha256()
-            with open(self.path, "rb") as f:
-                for block in iter(lambda: f.read(HASH_CHUNK), b""):
-                    digest.update(block)
-            self._sha256 = digest.hexdigest()
-        return self._sha256
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for block in iter(lambda: f.read(HASH_CHUNK), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
     @property
     def cache_key(self) -> str | None:

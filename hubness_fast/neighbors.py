@@ -387,7 +387,7 @@ def kneighbors_graph(X: Any, n_neighbors: int, *, mode: str = "connectivity", me
     if metric_params:
         raise ValueError("metric_params is not supported: the metrics computed exactly take none")
     nn = NearestNeighbors(n_neighbors=n_neighbors, metric=metric, p=p, n_jobs=n_jobs, device=device).fit(X)
-    return nn.kneighbors_graph(nn._fit_X if include_self else None, mode=mode)
+    return nn.kneighbors_graph(X if include_self else None, mode=mode)
 
 
 def radius_neighbors_graph(X: Any, radius: float, *, mode: str = "connectivity", metric: str = "minkowski",
@@ -397,4 +397,4 @@ def radius_neighbors_graph(X: Any, radius: float, *, mode: str = "connectivity",
     if metric_params:
         raise ValueError("metric_params is not supported: the metrics computed exactly take none")
     nn = NearestNeighbors(radius=radius, metric=metric, p=p, n_jobs=n_jobs, device=device).fit(X)
-    return nn.radius_neighbors_graph(nn._fit_X if include_self else None, mode=mode)
+    return nn.radius_neighbors_graph(X if include_self else None, mode=mode)

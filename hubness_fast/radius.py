@@ -70,8 +70,9 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
                   device=device).indices
         if self_join:
             ids = _drop_self(ids, rows)
-        for j, row in enumerate(rows):
-            indices[indptr[row]:indptr[row + 1]] = ids[j, :counts[row]]
+        slot = np.arange(k)
+        keep = slot < counts[rows][:, None]
+        indices[(indptr[rows][:, None] + slot)[keep]] = ids[:, :k][keep]
     sq = _sq_distances(q, db, indptr, indices)
     dist = {"euclidean": np.sqrt(sq), "sqeuclidean": sq, "cosine": sq / 2}[metric]
     return RadiusNeighbors(indptr, indices, dist)
