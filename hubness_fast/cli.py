@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import re
 import sys
 import time
@@ -263,6 +264,42 @@ def _study(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from . import scorecard
+    from .features import features
+    from .sampling import make_sampler
+
+    chosen = scorecard.parse_metrics(args.metrics)
+    if (args.fake is None) == (args.network is None):
+        _fail("give the fake set as --fake (a folder, an .npy) or as --network NETWORK --n N, not both")
+    if args.network is not None and args.n is None:
+        _fail("--network needs --n (how many images to generate)")
+    json_out = writable_file(args.json, "--json", ".json") if args.json else None
+    device = _device(args.device)
+    detector = _detector(args.detector, "--detector", device) if args.detector else None
+    read = {"detector": detector, "batch_size": args.batch_size, "device": device, "cache_dir": args.cache_dir,
+            "progress": not args.quiet}
+    real = scorecard.read_side(args.real, what="real", **read)
+    if args.network is not None:
+        if detector is None:
+            _fail("--network needs --detector (the generator's images become features through it)")
+        gen, _ = _adapter(args)
+        gen.to(device)
+        sampler = make_sampler(args.method, space=gen.default_space, seed=args.seed, progress=not args.quiet)
+        fake: Any = features(gen, detector, n=args.n, sampler=sampler, classes=_parse_classes(args.classes),
+                        batch_size=args.batch_size, device=device, progress=not args.quiet)
+    else:
+        fake = scorecard.read_side(args.fake, what="fake", **read)
+    assert isinstance(fake, np.ndarray)  # read_side gives a Manifold for the real side only
+    values = scorecard.evaluate(real, fake, chosen, k=args.k, k_dc=args.k_dc, n_boot=args.n_boot, seed=args.seed)
+    print(scorecard.table(values))
+    if json_out is not None:
+        json_out.write_text(json.dumps({"metrics": values, "k": args.k, "k_dc": args.k_dc, "n_fake": len(fake),
+                                        "n_boot": args.n_boot}, indent=2))
+        print(f"wrote {json_out}")
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     """The runners live in the source tree (benchmarks/), not in the installed package: run them there."""
     import subprocess
@@ -428,12 +465,43 @@ def _parser() -> _Parser:
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=_hubs)
 
+    p = sub.add_parser("eval", help="k-NN metrics and FD of a fake set against a real one (features or images)")
+    p.add_argument("--real", required=True, help="real side: a folder of images, an .npy of features [N, F] or "
+                                                 "images [N, C, H, W], or a fitted reference saved by Manifold.save "
+                                                 "(.npz)")
+    p.add_argument("--fake", default=None, help="fake side: a folder of images or an .npy (as --real); or use "
+                                                "--network")
+    p.add_argument("--network", default=None, help="generate the fake side: a network as for `sample`")
+    p.add_argument("--n", type=int, default=None, help="images to generate with --network")
+    p.add_argument("--method", default="random", choices=["hubs", "random", "truncation"],
+                   help="how --network's latents are chosen (the sampler's defaults)")
+    p.add_argument("--detector", default=None,
+                   help="turns images into features: a TorchScript file (NVIDIA's inception-2015-12-05.pt, vgg16.pt), "
+                        f"module:attr, or '{BUNDLED}' (the MNIST LeNet); needed when a side is images")
+    p.add_argument("--metrics", default=",".join(scorecard_defaults()),
+                   help="comma-separated: fid, pr (precision, recall, F1), dc (density, coverage), prdc, rarity, "
+                        "realism, eprc")
+    p.add_argument("--k", type=int, default=3, help="k of precision/recall, rarity, realism and eP&R")
+    p.add_argument("--k-dc", type=int, default=5, help="k of density/coverage and prdc")
+    p.add_argument("--n-boot", type=int, default=0, help="bootstrap resamples for intervals (0: none)")
+    p.add_argument("--cache-dir", type=as_path, default=None,
+                   help="keep image features by content hash: ten checkpoints extract the real features once")
+    p.add_argument("--json", type=as_path, default=None, help="also write the values to this JSON file")
+    _generator_flags(p)
+    p.set_defaults(func=_eval)
+
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
                                      "every other argument goes to the runner (e.g. --quick, --cases 0)")
     p.add_argument("--gpu", action="store_true",
                    help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
     p.set_defaults(func=_bench)
     return parser
+
+
+def scorecard_defaults() -> tuple[str, ...]:
+    from .scorecard import DEFAULT_METRICS
+
+    return DEFAULT_METRICS
 
 
 def main(argv: list[str] | None = None) -> int:

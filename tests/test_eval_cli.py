@@ -1,0 +1,133 @@
+"""`hubness-fast eval`: the values equal the Python API's on the same inputs (features, image folders,
+a saved fitted reference, a generator), and bad input is one line with exit code 2."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hubness_fast import metrics
+from hubness_fast.features import features
+from hubness_fast.images import write_png
+from hubness_fast.manifold import Manifold
+from standins import TinyDetector, save_scripted
+
+TESTS = Path(__file__).resolve().parent
+RNG = np.random.default_rng(0)
+REAL = RNG.standard_normal((300, 8)).astype(np.float32)
+FAKE = (RNG.standard_normal((250, 8)) * 1.2 + 0.3).astype(np.float32)
+
+
+def cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "eval", *args, "--quiet"], capture_output=True,
+                          text=True, cwd=cwd, env=env)
+
+
+def api_values(real, fake, k=3, k_dc=5):
+    """The same numbers from the metric functions, one call each."""
+    p, r = metrics.precision_recall(real, fake, k=k)
+    d, c = metrics.density_coverage(real, fake, k=k_dc)
+    return {"fid": metrics.frechet_distance(real, fake), "precision": p, "recall": r, "density": d, "coverage": c}
+
+
+def check(values, want):
+    for name, v in want.items():
+        assert values[name] == pytest.approx(v, rel=1e-12, abs=1e-12), name
+
+
+def test_features_on_both_sides(tmp_path):
+    np.save(tmp_path / "real.npy", REAL)
+    np.save(tmp_path / "fake.npy", FAKE)
+    r = cli("--real", "real.npy", "--fake", "fake.npy", "--json", "out.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = json.loads((tmp_path / "out.json").read_text())
+    check(out["metrics"], api_values(REAL, FAKE))
+    assert "precision" in r.stdout and "fid" in r.stdout
+    r = cli("--real", "real.npy", "--fake", "fake.npy", "--metrics", "prdc,rarity,realism,eprc", "--k", "4",
+            "--json", "more.json", cwd=tmp_path)
+    more = json.loads((tmp_path / "more.json").read_text())["metrics"]
+    ref = metrics.prdc(REAL, FAKE, k=5)
+    assert more["prdc_precision"] == pytest.approx(ref["precision"]) and "fid" not in more
+    e = metrics.efficient_precision_recall(REAL, FAKE, k=4)
+    assert more["eprc_precision"] == pytest.approx(e.precision) and more["eprc_recall"] == pytest.approx(e.recall)
+    want_realism = float(np.mean(metrics.realism_score(REAL, FAKE, k=4)))
+    assert more["realism_mean"] == pytest.approx(want_realism)
+
+
+def test_a_saved_reference_and_bootstrap_bounds(tmp_path):
+    Manifold(REAL, (3, 5)).save(tmp_path / "ref.npz")
+    np.save(tmp_path / "fake.npy", FAKE)
+    r = cli("--real", "ref.npz", "--fake", "fake.npy", "--n-boot", "50", "--json", "o.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    values = json.loads((tmp_path / "o.json").read_text())["metrics"]
+    check(values, api_values(REAL, FAKE))
+    assert values["precision_low"] <= values["precision"] <= values["precision_high"]
+
+
+def make_folder(path, images):
+    path.mkdir()
+    for i, img in enumerate(images):
+        write_png(path / f"{i:04d}.png", img.transpose(1, 2, 0))
+
+
+def test_image_folders_through_a_torchscript_detector_with_a_cache(tmp_path):
+    save_scripted(TinyDetector(), tmp_path / "det.pt")
+    rng = np.random.default_rng(1)
+    real = rng.integers(0, 256, (60, 3, 16, 16), dtype=np.uint8)
+    fake = np.clip(real[:50].astype(int) + rng.integers(-40, 41, (50, 3, 16, 16)), 0, 255).astype(np.uint8)
+    make_folder(tmp_path / "real", real)
+    make_folder(tmp_path / "fake", fake)
+    r = cli("--real", "real", "--fake", "fake", "--detector", "det.pt", "--cache-dir", "cache", "--json", "o.json",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with torch.no_grad():
+        det = TinyDetector()
+        fr = det(torch.from_numpy(real), return_features=True).numpy()
+        ff = det(torch.from_numpy(fake), return_features=True).numpy()
+    np.testing.assert_array_equal(features(tmp_path / "real", str(tmp_path / "det.pt"), progress=False), fr)
+    check(json.loads((tmp_path / "o.json").read_text())["metrics"], api_values(fr, ff))
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # both sides cached by content
+
+
+def test_a_generator_as_the_fake_side(tmp_path):
+    save_scripted(TinyDetector(), tmp_path / "det.pt")
+    np.save(tmp_path / "real.npy", np.random.default_rng(2).standard_normal((80, 16)).astype(np.float32))
+    r = cli("--real", "real.npy", "--network", "standins:DCGANGenerator()", "--n", "40", "--detector", "det.pt",
+            "--metrics", "pr", "--json", "o.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    sys.path.insert(0, str(TESTS))
+    from standins import DCGANGenerator
+    from hubness_fast.generators import to_uint8
+    from hubness_fast.sampling import RandomSampler
+
+    G = DCGANGenerator().eval()
+    z = RandomSampler(seed=0, latent_dim=16).sample_latents(40)
+    with torch.no_grad():
+        ff = TinyDetector()(to_uint8(G(torch.from_numpy(z)[:, :, None, None])), return_features=True).numpy()
+    values = json.loads((tmp_path / "o.json").read_text())["metrics"]
+    p, rec = metrics.precision_recall(np.load(tmp_path / "real.npy"), ff, k=3)
+    assert values["precision"] == pytest.approx(p) and values["recall"] == pytest.approx(rec)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--real", "real.npy", "--fake", "fake.npy", "--metrics", "fid,kid"], "metrics must be"),
+    (["--real", "missing.npy", "--fake", "fake.npy"], "not found"),
+    (["--real", "bad.npy", "--fake", "fake.npy"], "not a readable .npy"),
+    (["--real", "real.npy", "--fake", "images.npy"], "give a detector"),
+    (["--real", "real.npy"], "--fake"),
+    (["--real", "real.npy", "--fake", "fake.npy", "--json", "nodir/o.json"], "--json"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
+    np.save(tmp_path / "real.npy", REAL)
+    np.save(tmp_path / "fake.npy", FAKE)
+    np.save(tmp_path / "images.npy", np.zeros((4, 3, 8, 8), np.uint8))
+    (tmp_path / "bad.npy").write_bytes(b"not numpy")
+    r = cli(*args, cwd=tmp_path)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
