@@ -36,7 +36,7 @@ import numpy as np
 import hubness_fast as hf
 from hubness_fast import _cpu, _native
 
-from . import peers
+from hubness_fast import peers
 from .report import write_report
 
 # Pause before each timed call: OpenMP/OpenBLAS worker threads of the previous

@@ -301,8 +301,14 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    """The runners live in the source tree (benchmarks/), not in the installed package: run them there."""
+    """--data: the installed runner on the user's file; else the project's runners, which live in the
+    source tree (benchmarks/), not in the installed package: run them there."""
     import subprocess
+
+    if args.data is not None:
+        from . import userbench
+
+        return userbench.main(["--data", str(args.data), *args.rest])
 
     if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
         _fail("the benchmark runners live in the source tree: run this from a checkout (python -m benchmarks)")
@@ -492,6 +498,9 @@ def _parser() -> _Parser:
 
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
                                      "every other argument goes to the runner (e.g. --quick, --cases 0)")
+    p.add_argument("--data", type=as_path, default=None,
+                   help="benchmark on this .npy instead (installed runner: --queries, --k, --peers, --rounds, "
+                        "--threads, --json; see `hubness-fast bench --data X --help`)")
     p.add_argument("--gpu", action="store_true",
                    help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
     p.set_defaults(func=_bench)

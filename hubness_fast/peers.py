@@ -1,13 +1,16 @@
 """The same two jobs done by each peer: self-join hub counts, and a cross k-NN search.
 
 Every function returns (counts int64 [N]) for a self-join or (indices [M, k])
-for a search, so the runner can check agreement with hubness_fast.
+for a search, so a runner can check agreement with hubness_fast. Peers are
+imported when called: ``hubness-fast bench --data`` skips those not installed;
+the repository's benchmarks/ use the same functions.
 """
 from __future__ import annotations
 
 import numpy as np
 
-import hubness_fast as hf
+from .hubness import hub_counts
+from .knn import knn
 
 
 def _drop_self(ids: np.ndarray, k: int) -> np.ndarray:
@@ -25,7 +28,7 @@ def _counts(ids: np.ndarray, n: int) -> np.ndarray:
 
 # ---- self-join hub counts -------------------------------------------------------------
 def hubness_fast_hubs(x, k, threads):
-    return hf.hub_counts(x, k, n_threads=threads)
+    return hub_counts(x, k, n_threads=threads)
 
 
 def faiss_hubs(x, k, threads):
@@ -93,7 +96,7 @@ SELF_JOIN = {
 
 # ---- cross search (queries vs database) -----------------------------------------------
 def hubness_fast_search(q, x, k, threads):
-    return hf.knn(x, k, queries=q, n_threads=threads)[1]
+    return knn(x, k, queries=q, n_threads=threads)[1]
 
 
 def faiss_search(q, x, k, threads):
@@ -120,5 +123,25 @@ def torch_search(q, x, k, threads, block=4096):
     return np.concatenate(out)
 
 
-CROSS = {"hubness_fast": hubness_fast_search, "faiss-cpu": faiss_search, "torch": torch_search}
+def sklearn_search(q, x, k, threads):
+    from sklearn.neighbors import NearestNeighbors
+
+    return NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=threads).fit(x).kneighbors(q, return_distance=False)
+
+
+def numpy_search(q, x, k, threads, block=2048):
+    sq = (x * x).sum(1)
+    out = []
+    for s in range(0, len(q), block):
+        b = q[s:s + block]
+        d = (b * b).sum(1)[:, None] + sq[None, :] - 2.0 * (b @ x.T)
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        out.append(np.take_along_axis(part, np.argsort(np.take_along_axis(d, part, 1), axis=1), 1))
+    return np.concatenate(out)
+
+
+CROSS = {"hubness_fast": hubness_fast_search, "faiss-cpu": faiss_search, "torch": torch_search,
+         "sklearn-brute": sklearn_search, "numpy-argpartition": numpy_search}
+# the Python package each peer needs (a peer whose package is missing is skipped)
+NEEDS = {"faiss-cpu": "faiss", "torch": "torch", "sklearn-brute": "sklearn"}
 SLOW = {"numpy-naive", "numpy-argpartition", "sklearn-brute"}  # measured once per case by default

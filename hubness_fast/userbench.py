@@ -1,0 +1,169 @@
+"""``hubness-fast bench --data FILE.npy``: this package against the installed peers, on your data.
+
+Self-join hub counts of ``--data`` (or, with ``--queries``, the k nearest neighbours of each query
+in ``--data``), timed for each peer (faiss-cpu, torch, scikit-learn, numpy; those not installed are
+skipped with a note) over ``--rounds`` rounds, medians and ratios from the same run. Every result
+is checked: hubness_fast's own against a float64 brute force on a sample of rows, and each peer's
+against hubness_fast's (hub counts, or neighbour sets per row). The CPU, the kernel level that ran
+and the FMA peak of the vector unit are printed, so a figure can be quoted with its machine.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import peers
+from ._inputs import as_path, writable_file
+from ._native import HAS_AVX2, HAS_AVX512, simd_level
+
+ORACLE_ROWS = 200  # rows of hubness_fast's result checked against float64 brute force
+PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)
+
+
+def installed(peer: str) -> bool:
+    module = peers.NEEDS.get(peer)
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def load(path: Path, what: str) -> np.ndarray:
+    try:
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        raise ValueError(f"{what} {path} not found") from None
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{what} {path} is not a readable .npy file ({exc})") from None
+    if x.ndim != 2 or x.dtype.kind not in "fiu":
+        raise ValueError(f"{what} {path} holds {x.dtype} {x.shape}; a 2-D numeric array is needed")
+    return np.array(x, dtype=np.float32)  # a writable copy: torch refuses read-only arrays
+
+
+def oracle_mismatches(x: np.ndarray, q: np.ndarray | None, k: int, ours_ids: np.ndarray, rng: np.random.Generator
+                      ) -> int:
+    """Rows (of a sample) where hubness_fast's k-NN set differs from float64 brute force; rows with a
+    tie at the k-th distance are checked as sets of the strictly nearer ones plus any tied."""
+    queries = x if q is None else q
+    rows = rng.choice(len(queries), size=min(ORACLE_ROWS, len(queries)), replace=False)
+    x64 = x.astype(np.float64)
+    bad = 0
+    for r in rows:
+        d = ((x64 - queries[r].astype(np.float64)) ** 2).sum(1)
+        if q is None:
+            d[r] = np.inf
+        kth = np.partition(d, k - 1)[k - 1]
+        got = set(ours_ids[r].tolist())
+        nearer = set(np.flatnonzero(d < kth).tolist())  # must all be listed; the rest are ties at the k-th
+        if not (len(got) == k and nearer <= got and all(d[j] <= kth for j in got)):
+            bad += 1
+    return bad
+
+
+def self_join_ids(x: np.ndarray, k: int) -> np.ndarray:
+    from .knn import knn
+
+    return knn(x, k).indices
+
+
+def run(x: np.ndarray, q: np.ndarray | None, k: int, names: list[str], rounds: int, threads: int) -> dict[str, Any]:
+    table = peers.SELF_JOIN if q is None else peers.CROSS
+    times: dict[str, list[float]] = {}
+    results: dict[str, np.ndarray] = {}
+    skipped = {}
+    for name in names:
+        if name not in table:
+            skipped[name] = f"unknown peer (known: {', '.join(table)})"
+        elif not installed(name):
+            skipped[name] = f"not installed (pip install {peers.NEEDS[name]})"
+        else:
+            times[name] = []
+    for _ in range(rounds):
+        for name in times:
+            t0 = time.perf_counter()
+            out = table[name](x, k, threads) if q is None else table[name](q, x, k, threads)  # type: ignore[call-arg]
+            times[name].append(time.perf_counter() - t0)
+            results[name] = np.asarray(out)
+    ours = results["hubness_fast"]
+    ids = self_join_ids(x, k) if q is None else ours
+    report: dict[str, Any] = {"hubness_fast_vs_float64_rows_wrong": oracle_mismatches(x, q, k, ids,
+                                                                                    np.random.default_rng(0)),
+                              "rows_checked_against_float64": min(ORACLE_ROWS, len(x if q is None else q)),
+                              "peers": {}, "skipped": skipped}
+    base = statistics.median(times["hubness_fast"])
+    for name, ts in times.items():
+        entry: dict[str, Any] = {"median_s": statistics.median(ts), "rounds": len(ts),
+                                 "ratio_to_hubness_fast": statistics.median(ts) / base}
+        if name != "hubness_fast":
+            res = results[name]
+            if q is None:
+                entry["points_with_other_counts"] = int(np.sum(res != ours))
+            else:
+                entry["rows_with_other_neighbours"] = int(sum(set(a) != set(b) for a, b in zip(res.tolist(),
+                                                                                              ours.tolist())))
+        report["peers"][name] = entry
+    return report
+
+
+def machine(threads: int) -> dict[str, Any]:
+    from . import _cpu
+
+    model = "unknown"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    vector = "avx512" if HAS_AVX512 else "avx2" if HAS_AVX2 else "generic"  # the widest vector unit
+    return {"cpu": model, "kernel_level": _cpu.kernel_level(simd_level()), "threads": threads,
+            "fma_peak_level": vector, "fma_peak_gflops": _cpu.peak_gflops(threads, PEAK_ITERATIONS, vector)}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # the command line prints a ValueError as one line, exit code 2
+        raise ValueError(message)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _Parser(prog="hubness-fast bench --data", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=as_path, required=True, help="the database (.npy, [N, D])")
+    ap.add_argument("--queries", type=as_path, default=None, help="queries (.npy, [M, D]): a search instead of a "
+                                                                 "self-join")
+    ap.add_argument("--k", type=int, default=5, help="neighbours per point (default 5)")
+    ap.add_argument("--peers", default="faiss-cpu,torch,sklearn-brute,numpy-argpartition",
+                    help="comma-separated (default: faiss-cpu,torch,sklearn-brute,numpy-argpartition)")
+    ap.add_argument("--rounds", type=int, default=3, help="timed rounds per tool (default 3)")
+    ap.add_argument("--threads", type=int, default=None, help="threads for every tool (default: every core)")
+    ap.add_argument("--json", type=as_path, default=None, help="also write the report here")
+    args = ap.parse_args(argv)
+    out = writable_file(args.json, "--json", ".json") if args.json else None
+    x = load(args.data, "--data")
+    q = load(args.queries, "--queries") if args.queries else None
+    if q is not None and q.shape[1] != x.shape[1]:
+        raise ValueError(f"--queries have {q.shape[1]} features but --data has {x.shape[1]}")
+    limit = len(x) - (q is None)
+    if not 1 <= args.k <= limit or args.rounds < 1:
+        raise ValueError(f"--k must be in 1..{limit} and --rounds >= 1")
+    import os
+
+    threads = args.threads or os.cpu_count() or 1
+    names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
+    report = {"data": str(args.data), "shape": list(x.shape), "queries": None if q is None else list(q.shape),
+              "k": args.k, **machine(threads), **run(x, q, args.k, names, args.rounds, threads)}
+    print(f"{report['cpu']}; kernel level {report['kernel_level']}; {threads} threads; "
+          f"{report['fma_peak_level']} FMA peak {report['fma_peak_gflops']:.0f} GFLOP/s")
+    print(f"hubness_fast against float64 brute force: {report['hubness_fast_vs_float64_rows_wrong']} of "
+          f"{report['rows_checked_against_float64']} sampled rows wrong")
+    for name, e in report["peers"].items():
+        check = {k: v for k, v in e.items() if k.endswith("counts") or k.endswith("neighbours")}
+        print(f"{name:<20} median {e['median_s']:.4g} s  {e['ratio_to_hubness_fast']:.2f}x ours  {check or ''}")
+    for name, why in report["skipped"].items():
+        print(f"{name:<20} skipped: {why}")
+    if out is not None:
+        out.write_text(json.dumps(report, indent=2))
+        print(f"wrote {out}")
+    return 0

@@ -1,0 +1,69 @@
+"""`hubness-fast bench --data`: the installed runner on a user's file, its checks able to fail."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hubness_fast import knn, peers, userbench
+
+
+def cli(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "bench", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+@pytest.fixture
+def files(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.standard_normal((700, 12)).astype(np.float32))
+    np.save(tmp_path / "q.npy", rng.standard_normal((90, 12)).astype(np.float32))
+    (tmp_path / "bad.npy").write_bytes(b"garbage")
+    return tmp_path
+
+
+def test_self_join_report_checks_every_tool(files, monkeypatch):
+    monkeypatch.setitem(peers.NEEDS, "torch", "no_such_package_here")  # a peer that is not installed
+    r = cli("--data", "x.npy", "--k", "4", "--rounds", "2", "--peers", "sklearn-brute,numpy-argpartition,torch",
+            "--json", "o.json", cwd=files)
+    # the subprocess does not see the monkeypatch: check the skip path in-process below
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((files / "o.json").read_text())
+    assert rep["hubness_fast_vs_float64_rows_wrong"] == 0 and rep["rows_checked_against_float64"] == 200
+    assert rep["peers"]["sklearn-brute"]["points_with_other_counts"] == 0
+    assert rep["peers"]["numpy-argpartition"]["rounds"] == 2
+    assert rep["kernel_level"] and rep["fma_peak_gflops"] > 0 and "kernel level" in r.stdout
+    x = np.load(files / "x.npy")
+    report = userbench.run(x, None, 4, ["hubness_fast", "torch", "frobnicate"], 1, 1)
+    assert "not installed" in report["skipped"]["torch"] and "unknown peer" in report["skipped"]["frobnicate"]
+
+
+def test_search_report(files):
+    r = cli("--data", "x.npy", "--queries", "q.npy", "--k", "3", "--rounds", "1", "--peers", "sklearn-brute",
+            "--json", "o.json", cwd=files)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((files / "o.json").read_text())
+    assert rep["peers"]["sklearn-brute"]["rows_with_other_neighbours"] == 0 and rep["queries"] == [90, 12]
+
+
+def test_the_oracle_check_catches_wrong_rows():
+    x = np.random.default_rng(1).standard_normal((300, 6)).astype(np.float32)
+    ids = knn(x, 5).indices
+    assert userbench.oracle_mismatches(x, None, 5, ids, np.random.default_rng(0)) == 0
+    wrong = ids.copy()
+    wrong[:, 0] = (wrong[:, 0] + 1) % 300  # every row loses its nearest neighbour
+    assert userbench.oracle_mismatches(x, None, 5, wrong, np.random.default_rng(0)) == 200
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "bad.npy"], "not a readable .npy"),
+    (["--data", "missing.npy"], "not found"),
+    (["--data", "x.npy", "--queries", "bad.npy"], "--queries"),
+    (["--data", "x.npy", "--k", "0"], "--k must be"),
+    (["--data", "x.npy", "--frobnicate"], "unrecognized arguments"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(files, args, message):
+    r = cli(*args, cwd=files)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
