@@ -7,6 +7,9 @@
    features) and faiss-cpu IndexFlatL2 (k + 1, self dropped).
 2. ``radius_neighbors()`` of the fitted points, 20 000 x 64, a radius giving about 20 neighbours per
    point: the same tools (faiss: ``range_search``, which is float32 and not exact at the boundary).
+3. The paper notebook's hub computation for one pool of 10 000 x 512, k = 5, each point counting
+   itself: scikit-learn's ``kneighbors_graph(X, k, include_self=True)`` column sums against the
+   drop-in ``hubness_fast.neighbors.kneighbors_graph`` (faiss and sklearn-auto are not run here).
 
 Each measurement runs in its own process (time and peak RSS above the inputs), two threads; each
 tool's neighbour sets are compared with hubness_fast's. Quote ratios from one run (a shared 2-core VM).
@@ -48,7 +51,13 @@ def job(kind: str, tool: str, n: int, d: int) -> dict:
 
     base = report.rss_mb()
     t0 = time.perf_counter()
-    if tool == "faiss":
+    if kind == "notebook":
+        fn = (hubness_fast.neighbors.kneighbors_graph if tool == "hubness_fast"
+              else sklearn.neighbors.kneighbors_graph)
+        g = fn(x, 5, include_self=True, n_jobs=THREADS)
+        counts = np.asarray(g.sum(axis=0)).ravel()
+        sets = [set(g.indices[g.indptr[i]:g.indptr[i + 1]].tolist()) for i in range(n)]
+    elif tool == "faiss":
         faiss.omp_set_num_threads(THREADS)
         index = faiss.IndexFlatL2(d)
         index.add(x)
@@ -85,25 +94,26 @@ def main(argv=None) -> int:
         kind, tool, n, d = args.worker
         print(json.dumps(job(kind, tool, int(n), int(d))))
         return 0
-    cases = {"knn": (5000, 32), "radius": (4000, 16)} if args.quick else {"knn": (50_000, 128), "radius": (20_000, 64)}
+    cases = ({"knn": (5000, 32), "radius": (4000, 16), "notebook": (3000, 64)} if args.quick
+             else {"knn": (50_000, 128), "radius": (20_000, 64), "notebook": (10_000, 512)})
     out: dict = {"date": datetime.date.today().isoformat(), "threads": THREADS, "cpu": report_cpu()}
     for kind, (n, d) in cases.items():
         row: dict = {"n": n, "d": d}
-        for tool in TOOLS:
+        for tool in TOOLS if kind != "notebook" else ("hubness_fast", "sklearn-brute"):
             row[tool] = report.run_worker("benchmarks.nn_bench", kind, tool, str(n), str(d), threads=THREADS)
             print(kind, tool, row[tool], flush=True)
         ours = row["hubness_fast"]
         exact = json.load(open(ours["sets"])) if "sets" in ours else None
         for tool in TOOLS[1:]:
-            peer = row[tool]
+            peer = row.get(tool, {})
             if "seconds" in peer and exact is not None:
                 peer["time_ratio"] = peer["seconds"] / ours["seconds"]
                 peer["rows_differing"] = sum(a != b for a, b in zip(exact, json.load(open(peer["sets"]))))
         out[kind] = row
     report.write_report(out, args.out, "nn")
     for kind in cases:
-        print(kind, {t: round(out[kind][t].get("time_ratio", float("nan")), 2) for t in TOOLS[1:]},
-              {t: out[kind][t].get("rows_differing") for t in TOOLS[1:]})
+        print(kind, {t: round(out[kind].get(t, {}).get("time_ratio", float("nan")), 2) for t in TOOLS[1:]},
+              {t: out[kind].get(t, {}).get("rows_differing") for t in TOOLS[1:]})
     return 0
 
 

@@ -476,14 +476,14 @@ def _parser() -> _Parser:
                                                  "images [N, C, H, W], or a fitted reference saved by Manifold.save "
                                                  "(.npz)")
     p.add_argument("--fake", default=None, help="fake side: a folder of images or an .npy (as --real); or use "
-                                                "--network")
-    p.add_argument("--network", default=None, help="generate the fake side: a network as for `sample`")
-    p.add_argument("--n", type=int, default=None, help="images to generate with --network")
+                                                "--network (default: none)")
+    p.add_argument("--network", default=None, help="generate the fake side: a network as for `sample` (default: none)")
+    p.add_argument("--n", type=int, default=None, help="images to generate with --network (default: none)")
     p.add_argument("--method", default="random", choices=["hubs", "random", "truncation"],
                    help="how --network's latents are chosen (the sampler's defaults)")
     p.add_argument("--detector", default=None,
                    help="turns images into features: a TorchScript file (NVIDIA's inception-2015-12-05.pt, vgg16.pt), "
-                        f"module:attr, or '{BUNDLED}' (the MNIST LeNet); needed when a side is images")
+                        f"module:attr, or '{BUNDLED}' (the MNIST LeNet); needed when a side is images (default: none)")
     p.add_argument("--metrics", default=",".join(scorecard_defaults()),
                    help="comma-separated: fid, pr (precision, recall, F1), dc (density, coverage), prdc, rarity, "
                         "realism, eprc")
@@ -491,8 +491,9 @@ def _parser() -> _Parser:
     p.add_argument("--k-dc", type=int, default=5, help="k of density/coverage and prdc")
     p.add_argument("--n-boot", type=int, default=0, help="bootstrap resamples for intervals (0: none)")
     p.add_argument("--cache-dir", type=as_path, default=None,
-                   help="keep image features by content hash: ten checkpoints extract the real features once")
-    p.add_argument("--json", type=as_path, default=None, help="also write the values to this JSON file")
+                   help="keep image features by content hash: ten checkpoints extract the real features once "
+                        "(default: no cache)")
+    p.add_argument("--json", type=as_path, default=None, help="also write the values to this JSON file (default: none)")
     _generator_flags(p)
     p.set_defaults(func=_eval)
 
@@ -500,7 +501,7 @@ def _parser() -> _Parser:
                                      "every other argument goes to the runner (e.g. --quick, --cases 0)")
     p.add_argument("--data", type=as_path, default=None,
                    help="benchmark on this .npy instead (installed runner: --queries, --k, --peers, --rounds, "
-                        "--threads, --json; see `hubness-fast bench --data X --help`)")
+                        "--threads, --json; see `hubness-fast bench --data X --help`; default: the project's runner)")
     p.add_argument("--gpu", action="store_true",
                    help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
     p.set_defaults(func=_bench)

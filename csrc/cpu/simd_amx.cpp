@@ -52,6 +52,32 @@ void release_tiles() { _tile_release(); }
 
 constexpr int kStride = 64;  // bytes per tile row, in memory as in the tiles
 
+// Accumulators 0..3 (the 2 x 2 tiles of a 32 x 32 block) += one product's depth chunks [k0, k1):
+// A tiles a0, a1 (rows 0-15, 16-31) times B tiles b0, b1 (columns 0-15, 16-31).
+__attribute__((always_inline)) inline void accumulate_chunks(const uint16_t* a0, const uint16_t* a1,
+                                                             const uint16_t* b0, const uint16_t* b1, int64_t k0,
+                                                             int64_t k1) {
+    for (int64_t ch = k0; ch < k1; ++ch) {
+        const int64_t o = ch * kAmxTile;
+        _tile_loadd(4, a0 + o, kStride);
+        _tile_loadd(6, b0 + o, kStride);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_loadd(7, b1 + o, kStride);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, a1 + o, kStride);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+}
+
+// The four accumulators to c (32 x 32 floats, row stride 32).
+__attribute__((always_inline)) inline void store_accumulators(float* c) {
+    _tile_stored(0, c, 128);
+    _tile_stored(1, c + 16, 128);
+    _tile_stored(2, c + 512, 128);
+    _tile_stored(3, c + 528, 128);
+}
+
 // C (32 x 32, row stride 32) = the bf16x3 dot products of strip si of a (A layout) and strip sj of b (B layout).
 inline void strip_product(const AmxSide& a, int64_t si, const AmxSide& b, int64_t sj, float* c) {
     _tile_zero(0);
@@ -63,22 +89,9 @@ inline void strip_product(const AmxSide& a, int64_t si, const AmxSide& b, int64_
     for (int q = 0; q < 3; ++q) {
         const uint16_t *a0 = a.a_tile(kPa[q], 2 * si), *a1 = a.a_tile(kPa[q], 2 * si + 1);
         const uint16_t *b0 = b.b_tile(kPb[q], 2 * sj), *b1 = b.b_tile(kPb[q], 2 * sj + 1);
-        for (int64_t ch = 0; ch < nch; ++ch) {
-            const int64_t o = ch * kAmxTile;
-            _tile_loadd(4, a0 + o, kStride);
-            _tile_loadd(6, b0 + o, kStride);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_loadd(7, b1 + o, kStride);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_loadd(5, a1 + o, kStride);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
+        accumulate_chunks(a0, a1, b0, b1, 0, nch);
     }
-    _tile_stored(0, c, 128);
-    _tile_stored(1, c + 16, 128);
-    _tile_stored(2, c + 512, 128);
-    _tile_stored(3, c + 528, 128);
+    store_accumulators(c);
 }
 
 constexpr int kDepthChunks = 8;  // chunks per depth slice of strip_products: 2 x 8 KiB of A parts stay in L1
@@ -115,21 +128,8 @@ inline void strip_products(const AmxSide& a, int64_t si, const AmxSide& b, int64
                     _tile_loadd(3, ct + 528, 128);
                 }
                 const uint16_t *b0 = b.b_tile(kPb[q], 2 * (sj + t)), *b1 = b.b_tile(kPb[q], 2 * (sj + t) + 1);
-                for (int64_t ch = k0; ch < k1; ++ch) {
-                    const int64_t o = ch * kAmxTile;
-                    _tile_loadd(4, a0 + o, kStride);
-                    _tile_loadd(6, b0 + o, kStride);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_loadd(7, b1 + o, kStride);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_loadd(5, a1 + o, kStride);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
-                }
-                _tile_stored(0, ct, 128);
-                _tile_stored(1, ct + 16, 128);
-                _tile_stored(2, ct + 512, 128);
-                _tile_stored(3, ct + 528, 128);
+                accumulate_chunks(a0, a1, b0, b1, k0, k1);
+                store_accumulators(ct);
             }
         }
     }
