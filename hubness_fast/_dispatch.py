@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _native
+from . import _native, exactness
 from ._inputs import (DeviceMatrix, as_matrix, check_device, check_k, check_metric, check_precision, check_threads,
                       device_matrix, is_device_array, to_output)
 from ._progress import Progress
@@ -161,10 +161,13 @@ def run(p: Problem, *, ids=True, distances=False, counts=False) -> KnnResult:
     if p.on_gpu:
         if p.k + 16 > DEVICE_MAX_CAP:  # very large k: candidates on the GPU, certification on the host
             return _device_via_host(p, ids, distances, counts)
-        return _run_device(p, ids, distances, counts)
+        result = _run_device(p, ids, distances, counts)
+        exactness.record(result.stats, "cuda")
+        return result
     work = float(p.rows) * p.n * _cols(p.db) * (0.5 if p.self_join else 1.0)
-    path = _run_host_on_gpu if use_gpu(p.device, work) else _run_cpu
-    got_ids, dist, stats = path(p, distances)
+    on_gpu = use_gpu(p.device, work)
+    got_ids, dist, stats = (_run_host_on_gpu if on_gpu else _run_cpu)(p, distances)
+    exactness.record(stats, "cuda" if on_gpu else "cpu")
     cnt = np.bincount(got_ids.ravel(), minlength=p.n).astype(np.int64) if counts else None
     return KnnResult(got_ids if ids else None, dist if distances else None, cnt, stats)
 
