@@ -50,6 +50,12 @@ def _sparse(graph: sp.csr_matrix) -> Any:
     return sp.csr_array(graph) if get_config().get("sparse_interface", "spmatrix") == "sparray" else graph
 
 
+def _knn_graph(ind: np.ndarray, data: np.ndarray, n_fit: int) -> Any:
+    """CSR (rows, n_fit) with k entries per row: ``ind`` [rows, k] and their values ``data`` (flat)."""
+    rows, k = ind.shape
+    return _sparse(sp.csr_matrix((data, ind.ravel(), np.arange(0, rows * k + 1, k)), shape=(rows, n_fit)))
+
+
 class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """X -> the sparse graph of its exact k nearest neighbours among the fitted points.
 
@@ -221,10 +227,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         else:
             dist, ind = self.kneighbors(X, k)
             data = np.ravel(dist)
-        rows = ind.shape[0]
-        indptr = np.arange(0, rows * ind.shape[1] + 1, ind.shape[1])
-        graph = sp.csr_matrix((data, ind.ravel(), indptr), shape=(rows, self.n_samples_fit_))
-        return _sparse(graph)
+        return _knn_graph(ind, data, self.n_samples_fit_)
 
 
 def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_threads: int | None = None,
@@ -338,9 +341,7 @@ class NearestNeighbors(BaseEstimator):
         if mode not in MODES:
             raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}")
         dist, ind = self.kneighbors(X, n_neighbors)
-        data = np.ones(ind.size) if mode == "connectivity" else dist.ravel()
-        indptr = np.arange(0, ind.size + 1, max(ind.shape[1], 1))
-        return _sparse(sp.csr_matrix((data, ind.ravel(), indptr), shape=(ind.shape[0], self.n_samples_fit_)))
+        return _knn_graph(ind, np.ones(ind.size) if mode == "connectivity" else dist.ravel(), self.n_samples_fit_)
 
     def _radius(self, X: Any, radius: float | None) -> Any:
         check_is_fitted(self)
