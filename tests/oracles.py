@@ -2,22 +2,52 @@
 import numpy as np
 
 
+def _row_blocks(n_rows, n_cols):
+    step = max(1, (1 << 21) // max(n_cols, 1))
+    return range(0, n_rows, step), step
+
+
 def exact_keys(x, queries=None, metric="sqeuclidean"):
-    """Full float64 key matrix (smaller = nearer), computed row block by row block."""
+    """Full float64 key matrix (smaller = nearer), in the documented evaluation order.
+
+    Every sum over features runs left to right in float64 (no pairwise or
+    blocked summation, no fused multiply-add), as the package documents; for
+    cosine, 1 - <x,y> / (|x| |y|) with the norms summed the same way. With any
+    other order, cosine keys of near-duplicates (about 1e-14, below the float64
+    rounding of the dot product) would not be one well-defined value.
+    """
     X = np.asarray(x, dtype=np.float64)
     Q = X if queries is None else np.asarray(queries, dtype=np.float64)
     out = np.empty((Q.shape[0], X.shape[0]))
-    for s in range(0, Q.shape[0], 64):
-        q = Q[s:s + 64]
+    starts, step = _row_blocks(Q.shape[0], X.shape[0])
+    if metric == "cosine":
+        qn, xn = np.sqrt(sequential_dot(Q, Q, pairs=True)), np.sqrt(sequential_dot(X, X, pairs=True))
+    for s in starts:
+        q = Q[s:s + step]
         if metric in ("sqeuclidean", "euclidean"):
-            out[s:s + 64] = ((q[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+            out[s:s + step] = sequential_sqdist(q, X)
         elif metric == "inner_product":
-            out[s:s + 64] = -(q @ X.T)
+            out[s:s + step] = -sequential_dot(q, X)
         else:
-            # the documented formula, 1 - <x,y> / (|x| |y|), in this evaluation order
-            norms = np.sqrt((q * q).sum(1))[:, None] * np.sqrt((X * X).sum(1))[None, :]
-            out[s:s + 64] = 1.0 - (q @ X.T) / norms
+            out[s:s + step] = 1.0 - sequential_dot(q, X) / (qn[s:s + step, None] * xn[None, :])
     return out
+
+
+def sequential_dot(a, b, pairs=False):
+    """<a_i, b_j> for every i, j (or <a_i, b_i> with pairs=True), summed left to right."""
+    acc = np.zeros(len(a) if pairs else (len(a), len(b)))
+    for c in range(a.shape[1]):
+        acc += a[:, c] * b[:, c] if pairs else np.multiply.outer(a[:, c], b[:, c])
+    return acc
+
+
+def sequential_sqdist(a, b):
+    """sum_c (a_ic - b_jc)^2 for every i, j, summed left to right."""
+    acc = np.zeros((len(a), len(b)))
+    for c in range(a.shape[1]):
+        diff = np.subtract.outer(a[:, c], b[:, c])
+        acc += diff * diff
+    return acc
 
 
 def brute_knn(x, k, queries=None, metric="sqeuclidean", exclude_self=True):
@@ -41,9 +71,10 @@ def brute_hub_counts(x, k, include_self=False, metric="sqeuclidean"):
 
 
 def sq_dists(a, b):
-    """Full float64 squared Euclidean distance matrix by explicit differences."""
+    """Full float64 squared Euclidean distance matrix by explicit differences, summed left to right."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return np.stack([((row[None, :] - b) ** 2).sum(-1) for row in a])
+    starts, step = _row_blocks(len(a), len(b))
+    return np.concatenate([sequential_sqdist(a[s:s + step], b) for s in starts]) if len(a) else np.empty((0, len(b)))
 
 
 def kth_radius2(x, k):

@@ -14,7 +14,8 @@ def check(x, k, metric="sqeuclidean", queries=None, exclude_self=None, n_threads
     od, oi = brute_knn(x, k, queries=queries, metric=metric,
                        exclude_self=(queries is None) and (exclude_self is not False))
     np.testing.assert_array_equal(i, oi)
-    np.testing.assert_allclose(d, od.astype(np.float32), rtol=1e-6, atol=1e-6)
+    # the documented claim, to the bit: the float64 value rounded once to float32
+    np.testing.assert_array_equal(d, od.astype(np.float32))
     assert d.dtype == np.float32 and i.dtype == np.int64
     return d, i
 
@@ -22,6 +23,20 @@ def check(x, k, metric="sqeuclidean", queries=None, exclude_self=None, n_threads
 @pytest.mark.parametrize("metric", METRICS)
 def test_gaussian_matches_oracle(simd, rng, metric):
     check(rng.standard_normal((1300, 37)), 6, metric)  # 1300: not a multiple of the 576-row block
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_near_duplicates_exact_to_the_bit(simd, rng, metric):
+    # groups of 8 copies 1e-7 apart: cosine keys of about 1e-14 sit below the rounding of a
+    # float64 dot product, so only the documented left-to-right order defines them
+    base = np.repeat(rng.standard_normal((60, 12)), 8, axis=0)
+    check(base + 1e-7 * rng.standard_normal(base.shape), 6, metric)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_large_offsets_and_integer_grids_exact_to_the_bit(simd, rng, metric):
+    check(rng.standard_normal((700, 16)) * 1e4 + 1e5, 5, metric)
+    check(rng.integers(-3, 4, (900, 8)).astype(np.float64), 7, metric)
 
 
 @pytest.mark.parametrize("n", [1158, 1735])  # last block: 6 rows (read in place) / 7 rows (packed)
