@@ -37,7 +37,7 @@ from .balls import ball_pass
 
 METRICS = ("euclidean", "cosine")
 
-REALISM_BLOCK = 2048  # fake rows per block of the realism pass: 2048 x n_real float64 distances at a time
+REALISM_BLOCK = 1024  # the realism pass holds 1024 fakes x 1024 reals of float64 distances at a time (8 MiB)
 
 
 def features_hash(x: np.ndarray) -> str:
@@ -329,7 +329,8 @@ class Manifold:
         release, only the real balls whose radius is at or below the ``clamp_to_percentile``
         percentile count (None keeps all). Above 1: inside a kept real ball. float64 [M].
 
-        Exact float64 distances, ``REALISM_BLOCK`` fakes at a time (O(M N) work)."""
+        float64 distances, ``REALISM_BLOCK`` fakes against ``REALISM_BLOCK`` reals at a time (O(M N)
+        work, memory independent of M and N)."""
         return self._realism(self.prepare_fake(fake), k, clamp_to_percentile)
 
     def _realism(self, f: np.ndarray, k: int, clamp_to_percentile: float | None) -> np.ndarray:
@@ -341,17 +342,25 @@ class Manifold:
                 raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
             radius = np.sqrt(r2)
             keep = radius <= np.percentile(radius, clamp_to_percentile)
-        r64 = np.asarray(self.features[keep], np.float64)
-        rk2 = r2[keep]
-        rn = (r64 * r64).sum(1)
-        out = np.empty(f.shape[0])
+        kept = np.flatnonzero(keep)
+        out = np.full(f.shape[0], 0.0)
         for s in range(0, f.shape[0], REALISM_BLOCK):
             fb = np.asarray(f[s:s + REALISM_BLOCK], np.float64)
-            d2 = np.clip((fb * fb).sum(1)[:, None] - 2 * fb @ r64.T + rn[None], 0, None)  # expansion rounding
-            with np.errstate(divide="ignore", invalid="ignore"):
-                # euclidean: r / d; cosine: (r2 / 2) / (d2 / 2). A fake equal to a real centre scores inf.
-                ratio = rk2[None] / d2 if self.metric == "cosine" else np.sqrt(rk2[None]) / np.sqrt(d2)
-            out[s:s + REALISM_BLOCK] = np.nan_to_num(ratio, nan=0.0, posinf=np.inf).max(1)
+            fn = (fb * fb).sum(1)[:, None]
+            best = out[s:s + REALISM_BLOCK]
+            for t in range(0, kept.size, REALISM_BLOCK):
+                ids = kept[t:t + REALISM_BLOCK]
+                rb = np.asarray(self.features[ids], np.float64)
+                d2 = fb @ rb.T
+                d2 *= -2
+                d2 += fn
+                d2 += (rb * rb).sum(1)[None]
+                np.clip(d2, 0, None, out=d2)  # expansion rounding
+                rk2 = r2[ids][None]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    # euclidean: r / d; cosine: (r2 / 2) / (d2 / 2). A fake equal to a real centre scores inf.
+                    ratio = rk2 / d2 if self.metric == "cosine" else np.sqrt(rk2) / np.sqrt(d2)
+                np.maximum(best, np.nan_to_num(ratio, nan=0.0, posinf=np.inf).max(1), out=best)
         return out
 
     def evaluate(self, fake: Any, *, k_pr: int = 3, k_dc: int = 5, k_rarity: int = 3, realism: bool = True,
