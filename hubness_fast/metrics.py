@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._dispatch import describe, run
-from ._inputs import as_matrix, check_int
+from ._inputs import as_matrix, check_int, check_k
 from ._types import Array, Device, Progress, Threads
 from .balls import ball_pass
 from .manifold import Manifold, RarityResult, radii2, rarity_from_containment
@@ -53,8 +53,20 @@ class DensityCoverage(NamedTuple):
     coverage: float
 
 
-def _manifold(real: Array, k: int, n_threads: Threads, progress: Progress, device: Device) -> Manifold:
-    return Manifold(real, k, metric="euclidean", n_threads=n_threads, progress=progress, device=device)
+def _pair(real: Array, fake: Array, k: int, fake_balls: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets validated before any pass: 2-D, the same width, enough fakes for fake balls."""
+    r, f = as_matrix(real, "real"), as_matrix(fake, "fake")
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"real features have {r.shape[1]} dimensions but fake features have {f.shape[1]}")
+    if fake_balls:
+        check_k(k, f.shape[0] - 1, f"fake samples other than the point itself; fake has {f.shape[0]}")
+    return r, f
+
+
+def _manifold(real: Array, fake: Array, k: int, n_threads: Threads, progress: Progress, device: Device,
+              fake_balls: bool = True, metric: str = "euclidean") -> tuple[Manifold, np.ndarray]:
+    r, f = _pair(real, fake, k, fake_balls)
+    return Manifold(r, k, metric=metric, n_threads=n_threads, progress=progress, device=device), f
 
 
 def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = True, n_threads: Threads = None,
@@ -68,7 +80,8 @@ def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = 
     Returns PrecisionRecall(precision, recall), floats (unpacks as a tuple).
     A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
     """
-    c = _manifold(real, k, n_threads, progress, device).containment(fake, [(k, inclusive)])
+    m, f = _manifold(real, fake, k, n_threads, progress, device)
+    c = m.containment(f, [(k, inclusive)])
     return PrecisionRecall(float(np.mean(c.fake["in_count"][:, 0] > 0)), float(np.mean(c.real["in_count"][:, 0] > 0)))
 
 
@@ -82,7 +95,8 @@ def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = 
     are 0 (``inclusive=True`` counts the boundary). Returns DensityCoverage(density, coverage).
     A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
     """
-    c = _manifold(real, k, n_threads, progress, device).containment(fake, [(k, inclusive)], fake_balls=False)
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False)
+    c = m.containment(f, [(k, inclusive)], fake_balls=False)
     # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
     return DensityCoverage(float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
                            float(np.mean(c.real["own_count"][:, 0] > 0)))
@@ -96,7 +110,8 @@ def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, pro
     Returns a dict with keys "precision", "recall", "density", "coverage", the
     prdc package's own return type, so that code written for it runs unchanged.
     """
-    c = _manifold(real, k, n_threads, progress, device).containment(fake, [(k, False)])
+    m, f = _manifold(real, fake, k, n_threads, progress, device)
+    c = m.containment(f, [(k, False)])
     return {
         "precision": float(np.mean(c.fake["in_count"][:, 0] > 0)),
         "recall": float(np.mean(c.real["in_count"][:, 0] > 0)),
@@ -119,8 +134,8 @@ def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str =
     """
     if out_of_manifold not in ("exclude", "last", "nan"):
         raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
-    m = Manifold(real, k, metric=metric, n_threads=n_threads, progress=progress, device=device)
-    return rarity_from_containment(m.containment(fake, [(k, False)], fake_balls=False), k, metric, out_of_manifold)
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False, metric=metric)
+    return rarity_from_containment(m.containment(f, [(k, False)], fake_balls=False), k, metric, out_of_manifold)
 
 
 def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: float | None = 50,
@@ -137,8 +152,8 @@ def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: 
     """
     if clamp_to_percentile is not None and not 0 < clamp_to_percentile <= 100:
         raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
-    m = _manifold(real, k, n_threads, progress, device)
-    return m.realism(fake, k=k, clamp_to_percentile=clamp_to_percentile)
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False)
+    return m.realism(f, k=k, clamp_to_percentile=clamp_to_percentile)
 
 
 class EfficientPrecisionRecall(NamedTuple):
@@ -177,8 +192,8 @@ def efficient_precision_recall(real: Array, fake: Array, *, k: int = 3, hub_k: i
     """
     k, hub_k = check_int(k, "k"), check_int(hub_k, "hub_k")
     level = check_int(level, "level", minimum=0)
-    m = Manifold(real, k, metric="euclidean", n_threads=n_threads, progress=progress, device=device)
-    r, f = m.features, m.prepare_fake(fake)
+    r, f = _pair(real, fake, max(k, hub_k), fake_balls=True)  # no fit: the hub pass below gives the radii
+    check_k(max(k, hub_k), r.shape[0] - 1, f"real samples other than the point itself; real has {r.shape[0]}")
     if r.dtype != f.dtype:
         r, f = r.astype(np.float64), f.astype(np.float64)
     hr, rr2 = _hubs_and_radii(r, k, hub_k, n_threads, progress, device, "real hubs")

@@ -205,3 +205,96 @@ def test_progress_off_a_terminal_is_throttled(tmp_path):
     assert r.returncode == 0, r.stderr
     redraws = r.stderr.count("\r") + r.stderr.count("\n")
     assert "200/200" in r.stderr and redraws <= 4, r.stderr
+
+
+# ---- bad input fails before the engine is touched -------------------------------------------------
+
+class Tripwire:
+    """Stands in for the native modules: any use is a test failure."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"native {name} reached with bad input")
+
+
+@pytest.fixture
+def tripwire(monkeypatch):
+    from hubness_fast import _native
+    monkeypatch.setattr(_native, "cpu", Tripwire())
+    monkeypatch.setattr(_native, "cuda", Tripwire(), raising=False)
+
+
+def bad_calls():
+    from hubness_fast import Manifold, metrics
+    from hubness_fast.neighbors import NearestNeighbors
+    from hubness_fast.radius import radius_neighbors
+    x = np.random.default_rng(0).standard_normal((50, 4))
+    return {
+        "k zero": lambda: hf.knn(x, 0),
+        "k too large": lambda: hf.knn(x, 50),
+        "k not an integer": lambda: hf.knn(x, 2.5),
+        "k a bool": lambda: hf.hub_counts(x, True),
+        "unknown metric": lambda: hf.knn(x, 3, metric="manhattan"),
+        "3-D input": lambda: hf.knn(x[None], 3),
+        "1-D input": lambda: hf.hub_counts(x[0], 3),
+        "strings": lambda: hf.knn(np.array([["a", "b"], ["c", "d"]]), 1),
+        "ragged list": lambda: hf.knn([[1.0, 2.0], [3.0]], 1),
+        "empty": lambda: hf.knn(np.empty((0, 4)), 1),
+        "queries of another width": lambda: hf.knn(x, 3, queries=x[:, :3]),
+        "threads zero": lambda: hf.knn(x, 3, n_threads=0),
+        "unknown device": lambda: hf.knn(x, 3, device="tpu"),
+        "unknown precision": lambda: hf.knn(x, 3, precision="fast"),
+        "kth distance k zero": lambda: hf.kth_neighbor_distance(x, 0),
+        "balls of another width": lambda: hf.ball_query(x, x[:, :3], np.ones(50)),
+        "radii of another length": lambda: hf.ball_query(x, x, np.ones(49)),
+        "prdc widths differ": lambda: metrics.prdc(x, x[:, :3]),
+        "prdc k zero": lambda: metrics.prdc(x, x, k=0),
+        "prdc too few fakes for their balls": lambda: metrics.prdc(x, x[:4], k=5),
+        "precision/recall widths differ": lambda: metrics.precision_recall(x, x[:, :2]),
+        "density/coverage widths differ": lambda: metrics.density_coverage(x, x[:, :2]),
+        "rarity widths differ": lambda: metrics.rarity_score(x, x[:, :2]),
+        "realism widths differ": lambda: metrics.realism_score(x, x[:, :2]),
+        "eP&R widths differ": lambda: metrics.efficient_precision_recall(x, x[:, :2]),
+        "eP&R too few fakes": lambda: metrics.efficient_precision_recall(x, x[:3]),
+        "manifold k zero": lambda: Manifold(x, k=0),
+        "radius negative": lambda: radius_neighbors(x, -1.0),
+        "estimator k zero": lambda: NearestNeighbors(n_neighbors=0).fit(x).kneighbors(x),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(bad_calls()))
+def test_bad_input_raises_before_any_native_call(tripwire, case):
+    with pytest.raises(ValueError):
+        bad_calls()[case]()
+
+
+def test_non_finite_values_stop_before_any_work(rng):
+    x = rng.standard_normal((3000, 16))
+    x[2100, 3] = np.nan
+    seen = []
+    with pytest.raises(ValueError, match="NaN or Inf.*row 2100"):
+        hf.hub_counts(x, 5, progress=lambda done, total: seen.append(done))
+    assert seen == []
+
+
+# ---- progress bars reach their total ---------------------------------------------------------------
+
+def test_engine_reports_its_total_as_the_last_step(rng):
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    seen = []
+    hf.hub_counts(x, 5, progress=lambda done, total: seen.append((done, total)))
+    assert seen and seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len({t for _, t in seen}) == 1
+
+
+@pytest.mark.parametrize("with_tqdm", [True, False])
+def test_bar_ends_at_100_percent_with_and_without_tqdm(rng, monkeypatch, capsys, with_tqdm):
+    if with_tqdm:
+        pytest.importorskip("tqdm")
+    else:
+        monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # import fails: the text counter
+    x = rng.standard_normal((3000, 32)).astype(np.float32)
+    c = hf.hub_counts(x, 5, progress=True)
+    err = capsys.readouterr().err
+    assert "100" in err.strip().splitlines()[-1], err
+    assert ("it/s" in err or "tile" in err) if with_tqdm else "100.0%" in err
+    np.testing.assert_array_equal(c, np.bincount(brute_knn(x, 5)[1].ravel(), minlength=3000))
