@@ -185,3 +185,17 @@ def test_bench_passes_its_options_to_the_runner():
 def test_sample_rejects_flags_for_other_commands_by_name(tmp_path):
     r = cli("hubs", "z.npy", "--out", "c.npy", "--frobnicate", cwd=tmp_path)
     assert r.returncode == 2 and "unrecognized arguments: --frobnicate" in r.stderr
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
+    import signal
+    import time
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).standard_normal((120_000, 256)).astype(np.float32))
+    proc = subprocess.Popen([sys.executable, "-m", "hubness_fast.cli", "hubs", "z.npy", "--out", "c.npy"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # past the imports, into the engine
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "c.npy").exists()

@@ -178,3 +178,29 @@ def test_mixed_scales_rows_and_columns_pass_apart(simd, rng):
     check(x, 5)
     check(x, 6, "euclidean", queries=x[::7] * np.float32(1.01))
 
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_thread_count_invariance_across_many_blocks_with_ties(rng, metric):
+    # 4 100 rows (seven 576-row blocks and a ragged one) on an integer grid: ties everywhere, so the
+    # float64 recompute and scan paths run in every block, under every split among threads
+    x = rng.integers(-2, 3, (4100, 6)).astype(np.float32)
+    x[np.all(x == 0, axis=1), 0] = 1
+    q = x[::7] + 0.5
+    ref = [hf.knn(x, 9, metric=metric, n_threads=1), hf.knn(x, 9, queries=q, metric=metric, n_threads=1)]
+    for t in (2, 3, 7):
+        for want, got in zip(ref, [hf.knn(x, 9, metric=metric, n_threads=t),
+                                   hf.knn(x, 9, queries=q, metric=metric, n_threads=t)]):
+            np.testing.assert_array_equal(got[1], want[1])
+            np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(ref[0][1], brute_knn(x, 9, metric=metric)[1])
+
+
+def test_ball_counts_thread_invariant_across_many_blocks(rng):
+    x = rng.integers(-2, 3, (3000, 5)).astype(np.float64)
+    r2 = hf.metrics.kth_radius2(x, 4, n_threads=1)
+    ref = hf.ball_query(x[::3], x, r2, inclusive=True, n_threads=1)
+    for t in (2, 5):
+        got = hf.ball_query(x[::3], x, r2, inclusive=True, n_threads=t)
+        for a, b in zip(ref, got):
+            np.testing.assert_array_equal(a, b)
