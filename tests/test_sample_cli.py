@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from hubness_fast.generators import to_uint8
 from hubness_fast.images import decode_png
+from recompute import read_png
 from standins import StyleGANStandIn
 
 TESTS = Path(__file__).resolve().parent
@@ -40,9 +41,12 @@ def check_folder(outdir, G, n, c_dim=0):
     with torch.no_grad():
         own = to_uint8(G(torch.from_numpy(lat["z"]), c, noise_mode="const")).numpy()
     for i, name in enumerate(names):
-        img = decode_png((outdir / name).read_bytes())
+        img = read_png(outdir / name)  # PIL, not the package's decoder
         img = img[:, :, None] if img.ndim == 2 else img
         np.testing.assert_array_equal(img, own[i].transpose(1, 2, 0))
+    grid = read_png(outdir / "grid.png")
+    assert grid.shape[0] >= own.shape[2] and grid.shape[1] >= own.shape[3] and grid.std() > 0
+    np.testing.assert_array_equal(decode_png((outdir / "grid.png").read_bytes()), grid)  # the two decoders agree
     return lat
 
 
@@ -124,7 +128,7 @@ def test_module_factory_from_the_current_directory_conditional(tmp_path):
     c = torch.nn.functional.one_hot(torch.from_numpy(lat["labels"]), 3).float()
     with torch.no_grad():
         own = to_uint8(G(torch.from_numpy(lat["z"]), c, noise_mode="const")).numpy()
-    np.testing.assert_array_equal(decode_png((tmp_path / "o" / "000004.png").read_bytes()), own[4].transpose(1, 2, 0))
+    np.testing.assert_array_equal(read_png(tmp_path / "o" / "000004.png"), own[4].transpose(1, 2, 0))
     # failures: one line, exit code 2; --debug shows the traceback
     r = cli("--network", "mynet:broken()", "--n", "3", "--outdir", "x", "--method", "random", "--space", "z",
             cwd=tmp_path)

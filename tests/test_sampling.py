@@ -22,21 +22,39 @@ def test_accepted_latents_meet_threshold_and_rate_is_reported():
     np.testing.assert_array_equal(z, np.concatenate(accepted)[:40])
 
 
+def replay(n, keep, *, k, pool_size, seed):
+    """The sampler's pools drawn again from the same seed, their hub values by the float64 oracle,
+    each pool's latents kept by ``keep(values)`` in pool order: what sample_latents must return."""
+    s = HubnessSampler(8, k=k, pool_size=pool_size, seed=seed)
+    kept, values = [], []
+    while sum(len(z) for z in kept) < n:
+        z, rows = s.draw_pool()
+        v = brute_hub_counts(np.asarray(rows), k)
+        kept.append(z[keep(v)])
+        values.append(v)
+    return np.concatenate(kept)[:n], values
+
+
 def test_seed_reproducibility_and_comparison():
     a = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3).sample_latents(25)
     b = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3).sample_latents(25)
     np.testing.assert_array_equal(a, b)
-    strict = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3, comparison=">")
-    z = strict.sample_latents(10)
-    pool_values = hf.hub_counts(HubnessSampler(8, k=3, pool_size=800, seed=3).draw_pool()[1], 3)
-    assert (pool_values > 9).sum() >= 1 and len(z) == 10
+    strict = HubnessSampler(8, k=3, threshold=9, pool_size=800, seed=3, comparison=">").sample_latents(25)
+    want_strict, values = replay(25, lambda v: v > 9, k=3, pool_size=800, seed=3)
+    want_ge, _ = replay(25, lambda v: v >= 9, k=3, pool_size=800, seed=3)
+    assert sum(int((v == 9).sum()) for v in values) > 0  # values at the threshold: the two rules differ
+    np.testing.assert_array_equal(strict, want_strict)
+    np.testing.assert_array_equal(a, want_ge)
+    assert not np.array_equal(a, strict)
 
 
 def test_top_fraction():
     s = HubnessSampler(8, k=5, top=0.05, pool_size=1000, seed=1)
     z = s.sample_latents(100)
-    assert len(z) == 100
-    assert 0.04 <= s.stats["acceptance_rate"] <= 0.2  # ties at the cut may admit a few more
+    # each pool keeps its top 5 %: every latent at or above the pool's 50th largest hub value
+    want, values = replay(100, lambda v: v >= np.sort(v)[-50], k=5, pool_size=1000, seed=1)
+    np.testing.assert_array_equal(z, want)
+    assert len(values) >= 2  # the rule was applied to more than one pool
 
 
 def test_hub_latents_lie_near_the_mean():
