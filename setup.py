@@ -12,6 +12,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 
@@ -45,15 +46,40 @@ class CMakeBuild(build_ext):
             "-DCMAKE_BUILD_TYPE=Release",
         ]
         try:
-            import ninja  # noqa: F401
+            import ninja
 
-            cfg.append("-GNinja")
+            cfg += ["-GNinja", f"-DCMAKE_MAKE_PROGRAM={Path(ninja.BIN_DIR) / 'ninja'}"]
         except ImportError:
             pass
+        _forget_stale_cache(build_dir)
         cfg += [a for a in os.environ.get("CMAKE_ARGS", "").split() if a]
         subprocess.run(["cmake", str(ROOT), *cfg], cwd=build_dir, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
         subprocess.run(["cmake", "--build", ".", "--parallel", jobs], cwd=build_dir, check=True)
+
+
+def _forget_stale_cache(build_dir: Path) -> None:
+    """pip builds in a fresh isolated environment each time, so a CMake cache left by an earlier build
+    can name a ninja or a compiler that no longer exists; CMake then fails before configuring. Such a
+    cache is dropped (the objects stay, and ninja rebuilds only what changed)."""
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.exists():
+        return
+    for line in cache.read_text(errors="replace").splitlines():
+        key, _, value = line.partition("=")
+        if key.split(":")[0] in ("CMAKE_MAKE_PROGRAM", "CMAKE_CXX_COMPILER") and value and not Path(value).exists():
+            cache.unlink()
+            shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
+            return
+
+
+class BuildPy(build_py):
+    """The bundled models' training scripts (hubness_fast/models/train_*.py) stay in the repository,
+    out of wheels: a user gets the trained weights, not the code that made them."""
+
+    def find_package_modules(self, package, package_dir):
+        modules = super().find_package_modules(package, package_dir)
+        return [m for m in modules if not (package == "hubness_fast.models" and m[1].startswith("train_"))]
 
 
 CUDA = os.environ.get("HUBNESS_FAST_CUDA", "AUTO").upper()
@@ -63,5 +89,5 @@ if CUDA == "ON" or (CUDA == "AUTO" and (shutil.which("nvcc") or os.environ.get("
 
 setup(
     ext_modules=modules,
-    cmdclass={"build_ext": CMakeBuild},
+    cmdclass={"build_ext": CMakeBuild, "build_py": BuildPy},
 )
