@@ -55,3 +55,30 @@ def test_ball_query_bad_input(rng):
         hf.ball_query(c, c, -np.ones(10))
     with pytest.raises(ValueError, match="features"):
         hf.ball_query(rng.standard_normal((4, 2)), c, np.ones(10))
+
+
+def test_gpu_ball_contract_rechecks_the_boundary_in_float64(monkeypatch):
+    """device="cuda" through the ball kernel's numpy contract (tests/fakes.py): exact counts, since
+    the host certifies nothing. Points exactly on a radius with fp32 keys several units off (squared
+    norms near 3e7 > 2^24) are re-checked in float64 and agree with the CPU pass; a kernel that
+    skipped the re-check would not, so these cases catch one on a GPU (test_cuda.py)."""
+    from fakes import FakeBallsCuda, install
+    from hubness_fast.metrics import kth_radius2
+
+    grid = np.stack(np.meshgrid(np.arange(7), np.arange(7), np.arange(5)), -1).reshape(-1, 3).astype(np.float64)
+    a, b = grid + 3000.0, np.ascontiguousarray(grid[::-1] + [3001.0, 3000.0, 3000.0])
+    ra, rb = kth_radius2(a, 3, device="cpu"), kth_radius2(b, 3, device="cpu")
+    for inclusive in (False, True):
+        cpu = ball_pass(a, ra, b, rb, inclusive=inclusive, device="cpu")
+        kernel = install(monkeypatch, FakeBallsCuda())
+        gpu = ball_pass(a, ra, b, rb, inclusive=inclusive, device="cuda")
+        assert kernel.calls == [("balls", len(a), len(b))] and kernel.rechecked > 0
+        skipping = install(monkeypatch, FakeBallsCuda(recheck=False))
+        fp32_only = ball_pass(a, ra, b, rb, inclusive=inclusive, device="cuda")
+        assert skipping.calls == [("balls", len(a), len(b))]
+        differs = False
+        for side_c, side_g, side_f in zip(cpu, gpu, fp32_only):
+            for key in ("in_count", "own_count", "min_radius2"):
+                np.testing.assert_array_equal(side_g[key], side_c[key], err_msg=f"{key} inclusive={inclusive}")
+                differs |= not np.array_equal(side_f[key], side_c[key])
+        assert differs, "the boundary cases do not tell a kernel without the float64 re-check apart"

@@ -36,21 +36,31 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args):
     assert len(lines) == 1 and lines[0].startswith("hubness-fast: error:")
 
 
-def test_hubs_device_choice(tmp_path):
+def _has_gpu():
     import hubness_fast as hf
-    from hubness_fast import _native
 
+    return hf.HAS_CUDA and hf._native.cuda.device_count() > 0
+
+
+def test_hubs_device_choice(tmp_path):
     x = np.random.default_rng(1).standard_normal((300, 6)).astype(np.float32)
     np.save(tmp_path / "z.npy", x)
     r = cli("hubs", str(tmp_path / "z.npy"), "--k", "3", "--out", str(tmp_path / "c.npy"), "--quiet", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(tmp_path / "c.npy"), brute_hub_counts(x, 3))
-    r = cli("hubs", str(tmp_path / "z.npy"), "--out", str(tmp_path / "d.npy"), "--quiet", "--device", "cuda")
-    if hf.HAS_CUDA and _native.cuda.device_count() > 0:
-        assert r.returncode == 0, r.stderr
-        np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), brute_hub_counts(x, 5))
-    else:
+    if not _has_gpu():  # with a GPU: test_hubs_on_the_gpu
+        r = cli("hubs", str(tmp_path / "z.npy"), "--out", str(tmp_path / "d.npy"), "--quiet", "--device", "cuda")
         assert r.returncode == 2 and "device='cuda'" in r.stderr
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _has_gpu(), reason="needs a CUDA device")
+def test_hubs_on_the_gpu(tmp_path):
+    x = np.random.default_rng(1).standard_normal((300, 6)).astype(np.float32)
+    np.save(tmp_path / "z.npy", x)
+    r = cli("hubs", str(tmp_path / "z.npy"), "--out", str(tmp_path / "d.npy"), "--quiet", "--device", "cuda")
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), brute_hub_counts(x, 5))
 
 
 def test_help_on_each_command():

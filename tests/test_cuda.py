@@ -6,7 +6,7 @@ import pytest
 
 import hubness_fast as hf
 from hubness_fast import _native
-from fakes import METRICS, FakeBallsCuda, FakeCuda
+from fakes import METRICS, FakeBallsCuda, FakeCuda, install
 from oracles import brute_hub_counts, brute_knn
 
 has_gpu = hf.HAS_CUDA and _native.cuda.device_count() > 0
@@ -27,29 +27,34 @@ except ImportError:
 
 @pytest.mark.parametrize("metric", METRICS)
 def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
-    monkeypatch.setattr(_native, "cuda", FakeCuda)
-    monkeypatch.setattr(_native, "HAS_CUDA", True)
+    fake = install(monkeypatch, FakeCuda())
     x = rng.standard_normal((600, 12))
     q = rng.standard_normal((90, 12))
-    np.testing.assert_array_equal(hf.knn(x, 5, metric=metric, device="cuda")[1], brute_knn(x, 5, metric=metric)[1])
-    np.testing.assert_array_equal(hf.knn(x, 4, queries=q, metric=metric, device="cuda")[1],
-                                  brute_knn(x, 4, queries=q, metric=metric)[1])
-    np.testing.assert_array_equal(hf.hub_counts(x, 3, device="cuda"), brute_hub_counts(x, 3))
+    with hf.engine_stats() as stats:
+        np.testing.assert_array_equal(hf.knn(x, 5, metric=metric, device="cuda")[1],
+                                      brute_knn(x, 5, metric=metric)[1])
+        np.testing.assert_array_equal(hf.knn(x, 4, queries=q, metric=metric, device="cuda")[1],
+                                      brute_knn(x, 4, queries=q, metric=metric)[1])
+        np.testing.assert_array_equal(hf.hub_counts(x, 3, device="cuda"), brute_hub_counts(x, 3))
+    assert fake.calls == [("knn_host", 5, metric), ("knn_host", 4, metric), ("knn_host", 3, "sqeuclidean")]
+    # knn_host reports its candidate pass as "external": lists from outside the CPU engine, certified by it
+    assert [c["device"] for c in stats.calls] == ["cuda"] * 3 and stats.levels == {"external"}
+    assert stats.totals()["rows"] == 600 + 90 + 600
 
 
 def test_auto_dispatch_by_size(monkeypatch, rng):
     """device="auto" sends host arrays to the GPU only when verified and large enough."""
-    monkeypatch.setattr(_native, "cuda", FakeCuda)
-    monkeypatch.setattr(_native, "HAS_CUDA", True)
+    fake = install(monkeypatch, FakeCuda())
     x = rng.standard_normal((300, 8))
-    FakeCuda.calls = 0
-    hf.hub_counts(x, 3)  # tiny: the CPU
-    assert FakeCuda.calls == 0
+    with hf.engine_stats() as stats:
+        hf.hub_counts(x, 3)  # tiny: the CPU
+    assert fake.calls == [] and [c["device"] for c in stats.calls] == ["cpu"]
     monkeypatch.setattr("hubness_fast._dispatch.MIN_GPU_WORK", 1)
-    np.testing.assert_array_equal(hf.hub_counts(x, 3), brute_hub_counts(x, 3))
-    assert FakeCuda.calls == 1
+    with hf.engine_stats() as stats:
+        np.testing.assert_array_equal(hf.hub_counts(x, 3), brute_hub_counts(x, 3))
+    assert len(fake.calls) == 1 and [c["device"] for c in stats.calls] == ["cuda"]
     hf.hub_counts(x, 3, device="cpu")
-    assert FakeCuda.calls == 1
+    assert len(fake.calls) == 1
 
 
 def test_device_argument(rng):
@@ -257,15 +262,24 @@ def test_gpu_warp_fold_matches_oracle(monkeypatch, rng, precision):
 
 
 def test_metrics_on_the_gpu_path_with_stand_in(monkeypatch, rng):
-    """device="cuda" routes the containment pass to _cuda.balls (here its numpy contract) with the same values."""
-    monkeypatch.setattr(_native, "cuda", FakeBallsCuda)
-    monkeypatch.setattr(_native, "HAS_CUDA", True)
-    real, fake = rng.standard_normal((300, 6)), rng.standard_normal((250, 6)) + 0.3
-    want = hf.metrics.prdc(real, fake, k=4, device="cpu")
-    assert hf.metrics.prdc(real, fake, k=4, device="cuda") == want
-    assert hf.metrics.precision_recall(real, fake, device="cuda") == hf.metrics.precision_recall(real, fake, device="cpu")
-    got = hf.metrics.rarity_score(real, fake, device="cuda")
-    np.testing.assert_array_equal(got.scores, hf.metrics.rarity_score(real, fake, device="cpu").scores)
+    """device="cuda" routes the containment pass to _cuda.balls (here its numpy contract) and the radii to
+    _cuda.knn_host, with the same values as the CPU."""
+    fake = install(monkeypatch, FakeBallsCuda())
+    real, fake_set = rng.standard_normal((300, 6)), rng.standard_normal((250, 6)) + 0.3
+    want = hf.metrics.prdc(real, fake_set, k=4, device="cpu")
+    assert fake.calls == []
+    with hf.engine_stats() as stats:
+        assert hf.metrics.prdc(real, fake_set, k=4, device="cuda") == want
+    assert {c[0] for c in fake.calls} == {"balls", "knn_host"}
+    assert stats.calls and {c["device"] for c in stats.calls} == {"cuda"}
+    before = len(fake.calls)
+    assert (hf.metrics.precision_recall(real, fake_set, device="cuda")
+            == hf.metrics.precision_recall(real, fake_set, device="cpu"))
+    assert ("balls", len(fake_set), len(real)) in fake.calls[before:]
+    before = len(fake.calls)
+    got = hf.metrics.rarity_score(real, fake_set, device="cuda")
+    assert "balls" in [c[0] for c in fake.calls[before:]]
+    np.testing.assert_array_equal(got.scores, hf.metrics.rarity_score(real, fake_set, device="cpu").scores)
 
 
 @pytest.mark.gpu

@@ -105,18 +105,15 @@ def test_default_local_cluster():
 def test_tasks_route_to_a_gpu_worker(monkeypatch, rng):
     """On a worker whose hubness_fast sees a GPU the tasks take the CUDA path
     (here the numpy stand-in of the kernels) with the same result."""
-    from fakes import FakeCuda
+    from fakes import FakeCuda, install
 
-    from hubness_fast import _native
-
-    monkeypatch.setattr(_native, "cuda", FakeCuda)
-    monkeypatch.setattr(_native, "HAS_CUDA", True)
+    fake = install(monkeypatch, FakeCuda())
     x = rng.standard_normal((700, 9))
-    FakeCuda.calls = 0
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=":0") as c:
         got = hfd.hub_counts(x, 4, client=c, chunk_rows=300, device="cuda")
         d, i = hfd.knn(x, 4, client=c, chunk_rows=300, device="cuda", metric="cosine")
-    assert FakeCuda.calls == 3 + 2 * 3 + 3 + 2 * 3  # 3 diagonal and 3 pair tasks (two searches each), twice
+    assert len(fake.calls) == 3 + 2 * 3 + 3 + 2 * 3  # 3 diagonal and 3 pair tasks (two searches each), twice
+    assert {name for name, _, _ in fake.calls} == {"knn_host"}
     np.testing.assert_array_equal(got, brute_hub_counts(x, 4))
     np.testing.assert_array_equal(i, brute_knn(x, 4, metric="cosine")[1])
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:

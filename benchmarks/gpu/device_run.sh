@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Build hubness_fast on a GPU machine and run its GPU tests and benchmarks.
+# `tests` runs every test marked gpu (dry run without a GPU: pytest tests -m gpu --collect-only).
 #   benchmarks/gpu/device_run.sh OUTDIR [tests] [bench ARGS...]
 # Expects python3 with torch/cupy (the device image), and optionally wheels in
 # .whl/ (pykeops, keopscore) to install first. Logs and JSON go to OUTDIR.
@@ -20,11 +21,11 @@ rc=$?
 echo "build rc=$rc in $(( $(date +%s) - t0 )) s"
 if [ $rc -ne 0 ]; then grep -B2 -A12 -m3 "error" "$out/build.log" | head -80; exit 1; fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-}
-python3 -c "import hubness_fast as hf; from hubness_fast import _native as b; print('HAS_CUDA', hf.HAS_CUDA, 'devices', b._cuda.device_count())"
+python3 -c "import hubness_fast as hf; from hubness_fast import _native as b; print('HAS_CUDA', hf.HAS_CUDA, 'devices', b.cuda.device_count())"
 while [ $# -gt 0 ]; do
   case "$1" in
     tests) shift
-      timeout 300 python3 -m pytest tests/test_cuda.py -q -p no:cacheprovider -x -rs 2>&1 | tee "$out/tests.log" | tail -25 ;;
+      timeout 300 python3 -m pytest tests -m gpu -q -p no:cacheprovider -x -rs 2>&1 | tee "$out/tests.log" | tail -25 ;;
     bench) shift; args=()
       while [ $# -gt 0 ] && [ "$1" != "tests" ] && [ "$1" != "bench" ]; do args+=("$1"); shift; done
       python3 -m benchmarks.gpu_bench "${args[@]}" 2>&1 | tail -20 ;;
