@@ -9,8 +9,13 @@ a quarter of the previous call's time up to 5 s, since a peer that allocated
 gigabytes, as torch does here, leaves the next seconds measurably slower for
 whoever runs next); the table holds medians over rounds. The slow
 peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
-says otherwise. Every peer's result is checked against hubness_fast's (hub
-counts for self-joins, neighbour sets for searches). Results go to
+says otherwise. Every side's result, hubness_fast's included, is checked against
+a float64 brute force (hubness_fast.oracle): every row where the case's n*m*d
+multiply-adds fit --oracle-budget (a self-join's hub count of every point,
+within the range that ties allow), else the k-NN lists of --oracle-rows sampled
+rows (a self-join's counts being the tally of those lists). The "oracle" column
+counts the points or rows that no valid answer gives; the output says which
+were checked. Results go to
 build/benchmarks/ as JSON (--out benchmarks/results/NAME.json keeps a quoted run).
 
 Our share of the arithmetic limit is quoted against the FMA loop of the widest
@@ -36,7 +41,7 @@ import numpy as np
 import hubness_fast as hf
 from hubness_fast import _cpu, _native
 
-from hubness_fast import peers
+from hubness_fast import oracle, peers
 from .report import write_report
 
 # Pause before each timed call: OpenMP/OpenBLAS worker threads of the previous
@@ -106,40 +111,83 @@ def _available(name: str) -> bool:
         return False
 
 
-def run_case(case, names, rounds, slow_rounds, threads):
+def make_data(case):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((case["n"], case["d"]), dtype=np.float32)
     q = rng.standard_normal((case["m"], case["d"]), dtype=np.float32) if case["kind"] == "cross" else None
-    table = peers.SELF_JOIN if q is None else peers.CROSS
+    return x, q
+
+
+def run_case(case, names, rounds, slow_rounds, threads, *, data=None, budget=oracle.FULL_BUDGET,
+             sample=oracle.SAMPLE_ROWS):
+    """Times each peer on the case's data (or `data`, an (x, q) pair) and checks each one's result
+    against the float64 oracle: one dict per peer, and one describing what the oracle checked."""
+    x, q = make_data(case) if data is None else data
+    k = case["k"]
+    table = peers.SELF_JOIN_LISTS if q is None else peers.CROSS
     names = [n for n in names if n in table and _available(n)]
     times = {n: [] for n in names}
     peaks = []  # a register-only FMA sample taken just before each of our runs
-    results = {}
+    results = {}  # self-join: (counts, lists or None); search: lists
     last = 0.0  # duration of the previous timed call
     for r in range(max(rounds, slow_rounds)):
         for name in names:
             if r >= (slow_rounds if name in peers.SLOW else rounds):
                 continue
-            fn = table[name]
             time.sleep(min(SETTLE_MAX_S, max(SETTLE_S, SETTLE_FRACTION * last)))
             if name == "hubness_fast":
                 peaks.append(peak_sample(threads))
             t0 = time.perf_counter()
-            out = fn(x, case["k"], threads) if q is None else fn(q, x, case["k"], threads)
+            if q is not None:
+                out = table[name](q, x, k, threads)
+            elif name == "hubness_fast":
+                out = (peers.hubness_fast_hubs(x, k, threads), None)  # the fused count, no lists formed
+            else:
+                ids = table[name](x, k, threads)
+                out = (peers.tally(ids, len(x)), ids)  # a peer's hub counts are its lists' tally
             last = time.perf_counter() - t0
             times[name].append(last)
             results.setdefault(name, out)
-    ours = results["hubness_fast"]
-    rows = {}
-    for name in names:
-        if q is None:
-            mismatch = int(np.sum(results[name] != ours))  # points whose hub count differs
-        else:
-            same = np.sort(results[name], 1) == np.sort(ours, 1)
-            mismatch = int(np.sum(~same.all(1)))  # query rows whose neighbour set differs
-        rows[name] = {"median_s": statistics.median(times[name]), "times_s": times[name], "mismatch": mismatch}
+    check, mismatch = oracle_check(x, q, k, results, threads, budget, sample)
+    rows = {name: {"median_s": statistics.median(times[name]), "times_s": times[name],
+                   "oracle_mismatch": mismatch[name]} for name in names}
     rows["hubness_fast"]["peak_gflops_before_run"] = peaks
-    return rows
+    return rows, check
+
+
+def oracle_check(x, q, k, results, threads, budget, sample):
+    """Every side's result against float64 brute force: every row where the n*m*d multiply-adds fit
+    `budget`, else `sample` rows. Returns what was checked and the mismatches per side."""
+    queries = len(x) if q is None else len(q)
+    every = queries * len(x) * x.shape[1] <= budget
+    rows = oracle.sample_rows(queries, queries if every else sample)
+    t0 = time.perf_counter()
+    truth = oracle.float64_neighbours(x, k, rows=rows, queries=q)
+    mismatch = {}
+    extra = {}
+    if q is not None:
+        for name, ids in results.items():
+            mismatch[name] = int(oracle.wrong_rows(truth, np.asarray(ids)[rows]).sum())
+        unit, what = "rows", f"k-NN lists of {len(rows)} of {queries} query rows"
+    elif every:
+        for name, (counts, _) in results.items():
+            mismatch[name] = oracle.wrong_counts(truth, counts)
+        unit, what = "points", (f"hub counts of all {queries} points, each against the range of counts "
+                                "that valid float64 answers give (one value where nothing ties)")
+    else:
+        unit, what = "rows", (f"k-NN lists of {len(rows)} of {queries} rows; hub counts as the tally of the "
+                              "lists (hubness_fast: hub_counts against the tally of its knn lists)")
+        for name, (counts, ids) in results.items():
+            if ids is None:  # hubness_fast: hub_counts formed no lists; check knn's, and the count against them
+                ids = peers.SELF_JOIN_LISTS[name](x, k, threads)
+                extra[name] = int(np.sum(counts != peers.tally(ids, len(x))))
+            mismatch[name] = int(oracle.wrong_rows(truth, ids[rows]).sum())
+    check = {"mode": "every row" if every else "sampled rows", "rows_checked": len(rows),
+             "rows": None if every else rows.tolist(), "unit": unit, "checked": what,
+             "budget_multiply_adds": budget, "seconds": time.perf_counter() - t0}
+    if extra:
+        check["hub_counts_not_tally_of_lists"] = extra
+    return check, mismatch
 
 
 def flops(case) -> float:
@@ -164,6 +212,11 @@ def main(argv=None) -> int:
     ap.add_argument("--peers", default=",".join(peers.SELF_JOIN), help="comma-separated peer names")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--cases", default=None, help="comma-separated case numbers to run (default: all)")
+    ap.add_argument("--oracle-budget", type=float, default=oracle.FULL_BUDGET,
+                    help=f"n*m*d multiply-adds up to which the float64 check covers every row "
+                         f"(default {oracle.FULL_BUDGET:.0e})")
+    ap.add_argument("--oracle-rows", type=int, default=oracle.SAMPLE_ROWS,
+                    help=f"rows the float64 check samples above that budget (default {oracle.SAMPLE_ROWS})")
     ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/cpu-<date>.json, untracked; keep a quoted run under benchmarks/results/)")
     args = ap.parse_args(argv)
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
@@ -183,15 +236,21 @@ def main(argv=None) -> int:
                           "platform": platform.platform()},
               "date": datetime.datetime.now().isoformat(timespec="seconds"), "cases": []}
     for case in cases:
-        rows = run_case(case, names, args.rounds, args.slow_rounds, args.threads)
+        rows, check = run_case(case, names, args.rounds, args.slow_rounds, args.threads,
+                               budget=args.oracle_budget, sample=args.oracle_rows)
         ref = rows.get("faiss-cpu", {}).get("median_s")
         ours = rows["hubness_fast"]["median_s"]
         print(f"\n{describe(case)}")
-        print(f"  {'peer':<20}{'median s':>10}{'runs':>6}{'faiss / peer':>14}{'peer / ours':>13}{'mismatch':>10}")
+        print(f"  {'peer':<20}{'median s':>10}{'runs':>6}{'faiss / peer':>14}{'peer / ours':>13}{'oracle':>8}")
         for name, row in rows.items():
             vs_faiss = f"{ref / row['median_s']:.2f}x" if ref else "-"
             print(f"  {name:<20}{row['median_s']:>10.3f}{len(row['times_s']):>6}{vs_faiss:>14}"
-                  f"{row['median_s'] / ours:>12.2f}x{row['mismatch']:>10}")
+                  f"{row['median_s'] / ours:>12.2f}x{row['oracle_mismatch']:>8}")
+        print(f"  oracle (float64 brute force, {check['seconds']:.1f} s): {check['checked']}; "
+              f"the column counts {check['unit']} that no valid answer gives")
+        for name, n in check.get("hub_counts_not_tally_of_lists", {}).items():
+            if n:
+                print(f"  {name}: {n} hub counts differ from the tally of its own k-NN lists")
         fraction = flops(case) / ours / 1e9 / peak
         # Paired: each run against the FMA loop measured just before it, so a
         # drift in machine load hits both; the median over rounds.
@@ -205,7 +264,7 @@ def main(argv=None) -> int:
             amx_fraction = flops(case) / ours / 1e9 / amx_peak
             print(f"  of the AMX bf16 limit ({amx_peak:.0f} GFLOP/s): {amx_fraction:.2f} in useful multiply-adds, "
                   f"{BF16X3_PRODUCTS * amx_fraction:.2f} in the pass's tile work ({BF16X3_PRODUCTS} bf16 products each)")
-        report["cases"].append({**case, "peers": rows, "fraction_of_peak": fraction,
+        report["cases"].append({**case, "peers": rows, "oracle": check, "fraction_of_peak": fraction,
                                 "fraction_of_peak_paired": paired, "fraction_of_amx_peak": amx_fraction,
                                 "speedup_vs_faiss": (ref / ours) if ref else None})
     print()

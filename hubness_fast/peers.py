@@ -1,7 +1,8 @@
 """The same two jobs done by each peer: self-join hub counts, and a cross k-NN search.
 
-Every function returns (counts int64 [N]) for a self-join or (indices [M, k])
-for a search, so a runner can check agreement with hubness_fast. Peers are
+Every function returns hub counts (int64 [N]) or the k-NN lists (indices [N, k], self excluded) for a
+self-join, or the indices [M, k] for a search, so a runner can check each one against a float64 brute
+force (hubness_fast.oracle). Peers are
 imported when called: ``hubness-fast bench --data`` skips those not installed;
 the repository's benchmarks/ use the same functions.
 """
@@ -22,26 +23,26 @@ def _drop_self(ids: np.ndarray, k: int) -> np.ndarray:
     return ids[keep].reshape(n, k)
 
 
-def _counts(ids: np.ndarray, n: int) -> np.ndarray:
-    return np.bincount(ids.ravel(), minlength=n).astype(np.int64)
+# ---- self-join: k-NN lists (self excluded), and hub counts as their tally ----------------
+def hubness_fast_self_knn(x, k, threads):
+    return knn(x, k, n_threads=threads).indices
 
 
-# ---- self-join hub counts -------------------------------------------------------------
 def hubness_fast_hubs(x, k, threads):
     return hub_counts(x, k, n_threads=threads)
 
 
-def faiss_hubs(x, k, threads):
+def faiss_self_knn(x, k, threads):
     import faiss
 
     faiss.omp_set_num_threads(threads)
     index = faiss.IndexFlatL2(x.shape[1])
     index.add(x)
     _, ids = index.search(x, k + 1)
-    return _counts(_drop_self(ids, k), len(x))
+    return _drop_self(ids, k)
 
 
-def torch_hubs(x, k, threads, block=4096):
+def torch_self_knn(x, k, threads, block=4096):
     import torch
 
     torch.set_num_threads(threads)
@@ -54,10 +55,10 @@ def torch_hubs(x, k, threads, block=4096):
             d = sq[s:s + block, None] + sq[None, :] - 2.0 * (q @ t.T)
             d[torch.arange(len(q)), torch.arange(s, s + len(q))] = float("inf")
             out.append(torch.topk(d, k, dim=1, largest=False).indices.numpy())
-    return _counts(np.concatenate(out), len(x))
+    return np.concatenate(out)
 
 
-def _numpy_block_hubs(x, k, block, select):
+def _numpy_block_knn(x, k, block, select):
     """Rows of the full distance matrix, `block` at a time, reduced by select(d, k)."""
     sq = (x * x).sum(1)
     out = []
@@ -65,25 +66,60 @@ def _numpy_block_hubs(x, k, block, select):
         d = sq[s:s + block, None] + sq[None, :] - 2.0 * (x[s:s + block] @ x.T)
         d[np.arange(len(d)), np.arange(s, s + len(d))] = np.inf
         out.append(select(d, k))
-    return _counts(np.concatenate(out), len(x))
+    return np.concatenate(out)
 
 
-def numpy_naive_hubs(x, k, threads):
+def numpy_naive_self_knn(x, k, threads):
     """The seed notebooks' approach: 1000-row blocks of the distance matrix, fully argsorted."""
-    return _numpy_block_hubs(x, k, 1000, lambda d, k: np.argsort(d, axis=1)[:, :k])
+    return _numpy_block_knn(x, k, 1000, lambda d, k: np.argsort(d, axis=1)[:, :k])
 
 
-def numpy_argpartition_hubs(x, k, threads):
-    return _numpy_block_hubs(x, k, 2048, lambda d, k: np.argpartition(d, k, axis=1)[:, :k])
+def numpy_argpartition_self_knn(x, k, threads):
+    return _numpy_block_knn(x, k, 2048, lambda d, k: np.argpartition(d, k, axis=1)[:, :k])
 
 
-def sklearn_hubs(x, k, threads):
+def sklearn_self_knn(x, k, threads):
     from sklearn.neighbors import NearestNeighbors
 
     nn = NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=threads).fit(x)
-    return _counts(nn.kneighbors(return_distance=False), len(x))  # X=None: self excluded
+    return nn.kneighbors(return_distance=False)  # X=None: self excluded
 
 
+def tally(ids: np.ndarray, n: int) -> np.ndarray:
+    """Hub counts (int64 [n]) of k-NN lists: how often each point is listed."""
+    return np.bincount(np.asarray(ids).ravel(), minlength=n).astype(np.int64)
+
+
+def faiss_hubs(x, k, threads):
+    return tally(faiss_self_knn(x, k, threads), len(x))
+
+
+def torch_hubs(x, k, threads):
+    return tally(torch_self_knn(x, k, threads), len(x))
+
+
+def numpy_naive_hubs(x, k, threads):
+    return tally(numpy_naive_self_knn(x, k, threads), len(x))
+
+
+def numpy_argpartition_hubs(x, k, threads):
+    return tally(numpy_argpartition_self_knn(x, k, threads), len(x))
+
+
+def sklearn_hubs(x, k, threads):
+    return tally(sklearn_self_knn(x, k, threads), len(x))
+
+
+# The k-NN lists each peer computes, its hub counts being their tally; hubness_fast's hub_counts never
+# forms the lists, so its entry here is a separate knn call.
+SELF_JOIN_LISTS = {
+    "hubness_fast": hubness_fast_self_knn,
+    "faiss-cpu": faiss_self_knn,
+    "torch": torch_self_knn,
+    "numpy-naive": numpy_naive_self_knn,
+    "numpy-argpartition": numpy_argpartition_self_knn,
+    "sklearn-brute": sklearn_self_knn,
+}
 SELF_JOIN = {
     "hubness_fast": hubness_fast_hubs,
     "faiss-cpu": faiss_hubs,

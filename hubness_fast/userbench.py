@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from . import peers
+from . import oracle, peers
 from ._inputs import as_path, writable_file
 from ._native import HAS_AVX2, HAS_AVX512, simd_level
 
-ORACLE_ROWS = 200  # rows of hubness_fast's result checked against float64 brute force
 PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)
 
 
@@ -42,26 +41,6 @@ def load(path: Path, what: str) -> np.ndarray:
     if x.ndim != 2 or x.dtype.kind not in "fiu":
         raise ValueError(f"{what} {path} holds {x.dtype} {x.shape}; a 2-D numeric array is needed")
     return np.array(x, dtype=np.float32)  # a writable copy: torch refuses read-only arrays
-
-
-def oracle_mismatches(x: np.ndarray, q: np.ndarray | None, k: int, ours_ids: np.ndarray, rng: np.random.Generator
-                      ) -> int:
-    """Rows (of a sample) where hubness_fast's k-NN set differs from float64 brute force; rows with a
-    tie at the k-th distance are checked as sets of the strictly nearer ones plus any tied."""
-    queries = x if q is None else q
-    rows = rng.choice(len(queries), size=min(ORACLE_ROWS, len(queries)), replace=False)
-    x64 = x.astype(np.float64)
-    bad = 0
-    for r in rows:
-        d = ((x64 - queries[r].astype(np.float64)) ** 2).sum(1)
-        if q is None:
-            d[r] = np.inf
-        kth = np.partition(d, k - 1)[k - 1]
-        got = set(ours_ids[r].tolist())
-        nearer = set(np.flatnonzero(d < kth).tolist())  # must all be listed; the rest are ties at the k-th
-        if not (len(got) == k and nearer <= got and all(d[j] <= kth for j in got)):
-            bad += 1
-    return bad
 
 
 def self_join_ids(x: np.ndarray, k: int) -> np.ndarray:
@@ -90,9 +69,8 @@ def run(x: np.ndarray, q: np.ndarray | None, k: int, names: list[str], rounds: i
             results[name] = np.asarray(out)
     ours = results["hubness_fast"]
     ids = self_join_ids(x, k) if q is None else ours
-    report: dict[str, Any] = {"hubness_fast_vs_float64_rows_wrong": oracle_mismatches(x, q, k, ids,
-                                                                                    np.random.default_rng(0)),
-                              "rows_checked_against_float64": min(ORACLE_ROWS, len(x if q is None else q)),
+    report: dict[str, Any] = {"hubness_fast_vs_float64_rows_wrong": oracle.oracle_mismatches(x, q, k, ids),
+                              "rows_checked_against_float64": min(oracle.SAMPLE_ROWS, len(x if q is None else q)),
                               "peers": {}, "skipped": skipped}
     base = statistics.median(times["hubness_fast"])
     for name, ts in times.items():

@@ -1,0 +1,99 @@
+"""Every results file the README names exists, and the key tables quote what their files hold."""
+import itertools
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = (ROOT / "README.md").read_text()
+FLAT = " ".join(README.split())  # line breaks in prose are spaces
+# a results file as the README names it: name-YYYY-MM-DD[-tag].json|.txt|.*, or name-{a,b}-... braces
+NAME = re.compile(r"[A-Za-z0-9{},-]*20\d\d-\d\d-\d\d[A-Za-z0-9-]*(?:\.json|\.txt|\.\*|\*)")
+
+
+def expand(pattern):
+    """`metrics-{amx,avx512}-2026-12-05.*` -> the glob patterns it stands for."""
+    parts = re.split(r"\{([^}]*)\}", pattern)
+    options = [p.split(",") if i % 2 else [p] for i, p in enumerate(parts)]
+    return ["".join(choice) for choice in itertools.product(*options)]
+
+
+def named_files():
+    return sorted({m.group() for m in NAME.finditer(README)})
+
+
+def test_the_readme_names_results_files():
+    assert len(named_files()) >= 20
+
+
+@pytest.mark.parametrize("name", named_files())
+def test_every_named_results_file_exists(name):
+    for pattern in expand(name.removeprefix("benchmarks/results/")):
+        assert list(RESULTS.glob(pattern)), f"README names {name}, not in benchmarks/results/"
+
+
+def load(name):
+    return json.loads((RESULTS / name).read_text())
+
+
+def quoted(text, name):
+    assert text in FLAT, f"README should quote {text!r} from {name}"
+    assert name in FLAT, f"README should name {name} beside the figure"
+
+
+def case_medians(name):
+    return [(c["peers"]["hubness_fast"]["median_s"], c["speedup_vs_faiss"]) for c in load(name)["cases"]]
+
+
+@pytest.mark.parametrize("name", ["cpu-amx-2026-12-05.json", "cpu-avx512-2026-12-05-rerun.json"])
+def test_the_amx_and_avx512_table(name):
+    for seconds, speedup in case_medians(name):
+        quoted(f"{seconds:.3f} s", name)
+        quoted(f"{speedup:.2f}x" if speedup < 10 else f"{speedup:.1f}x", name)
+
+
+def test_the_cpu_files_quoted_carry_cpu_and_kernel_level():
+    for name in ("cpu-amx-2026-12-05.json", "cpu-avx512-2026-12-05-rerun.json", "cpu-amx-2026-12-05-confirm.json"):
+        machine = load(name)["machine"]
+        assert machine["cpu"] and machine["kernels"], name
+
+
+@pytest.mark.parametrize("index, label", [(0, "self-join N=20 000, D=512, k=5"), (1, "self-join N=50 000, D=64, k=5")])
+def test_the_avx2_peer_table(index, label):
+    name = "cpu-2026-11-23.json"
+    row = " | ".join(["1.00", "{faiss-cpu} slower", "{torch}", "{sklearn-brute}", "{numpy-argpartition}",
+                      "{numpy-naive}"])
+    case = load(name)["cases"][index]
+    ratios = {p: v["median_s"] / case["peers"]["hubness_fast"]["median_s"] for p, v in case["peers"].items()}
+    expected = row.format(**{p: f"{r:.2f}x" if p == "faiss-cpu" else f"{r:.1f}x" for p, r in ratios.items()})
+    quoted(f"| {label} | {expected} |", name)
+
+
+def test_the_gpu_table_names_each_column_s_run():
+    for name, column in (("gpu-h100-2026-11-23.json", "D=512"), ("gpu-h100-2026-11-23-d64.json", "D=64")):
+        results = load(name)["results"]
+        quoted(f"{results['hubness_fast']['median_s']:.2f} s", name)
+        quoted(f"{results['torch']['median_s']:.1f} s", name)
+        assert f"{column} from `benchmarks/results/{name}`" in FLAT
+
+
+def test_the_metrics_and_nn_figures():
+    amx = load("metrics-amx-2026-12-05.json")
+    assert "1.70 s at amx, 11.1x faster than prdc" in FLAT and amx  # the .txt beside it prints both
+    assert "1.70" in (RESULTS / "metrics-amx-2026-12-05.txt").read_text()
+    assert "11.06x" in (RESULTS / "metrics-amx-2026-12-05.txt").read_text()
+    nn = load("nn-2026-12-05.json")
+    quoted(f"| {nn['knn']['sklearn-brute']['time_ratio']:.1f}x | {nn['knn']['sklearn-auto']['time_ratio']:.1f}x | "
+           f"{nn['knn']['faiss']['time_ratio']:.1f}x |", "nn-2026-12-05.json")
+    quoted(f"{nn['radius']['hubness_fast']['peak_above_inputs_mb']:.0f} MB", "nn-2026-12-05.json")
+
+
+def test_the_demo_table_and_time():
+    name = "demo-mnist-2026-12-05.json"
+    demo = load(name)
+    fd = demo["table"]["hubs W"]["FD"]
+    quoted(f"{fd['mean']:.1f} ± {fd['std']:.1f}", name)
+    quoted(f"{demo['seconds']:.0f} s", name)
