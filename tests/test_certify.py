@@ -1,8 +1,8 @@
 """The float64 certification of candidate lists from another backend (_cuda.knn_host hands it
 the GPU's fp32 lists), fed through the GPU host path with deliberately bad lists (tests/fakes.py):
 what it is specified to repair gives the float64 brute force exactly, and says so in
-engine_stats; what breaks the lists' contract outright is refused or, where marked xfail,
-not yet caught (csrc/cpu/knn_cpu.cpp, certify_external)."""
+engine_stats; ids past the end are refused; short lists, a row's own point and repeated ids
+send the row to the float64 scan (csrc/cpu/knn_cpu.cpp, certify_external)."""
 import os
 import subprocess
 import sys
@@ -74,26 +74,25 @@ def test_ids_past_the_end_are_refused(monkeypatch, rng):
 
 
 # Lists that break the contract (cap entries per row, distinct ids, never the row's own point
-# in a self-join excluding it). The certification trusts them today: a csrc fix is needed
-# (see benchmarks/gpu/NOTES.md, "Candidate lists the certification trusts").
-@pytest.mark.xfail(raises=AssertionError, reason="certify_external takes a short list's padding as 'no other "
-                   "point' (its threshold stays +inf): the fp32 k best are certified without a check")
+# in a self-join excluding it): a row left short (cut, or after its own point and repeated ids
+# are dropped) says nothing of the points it left out, so it is solved by the float64 scan.
 def test_truncated_lists_are_caught(monkeypatch):
     """Lists within the bound, cut to their k best: the certification must not take the cut for the end."""
     fake = install(monkeypatch, FakeCuda(truncated(lambda k: k, within_bound)))
     x = near_ties("sqeuclidean")
-    check_against_oracle(fake, x, x[::7] + 1.0, "sqeuclidean")
+    stats = check_against_oracle(fake, x, x[::7] + 1.0, "sqeuclidean")
+    assert stats["rows_scanned"] == stats["rows"]  # every short row scanned
 
 
-@pytest.mark.xfail(raises=AssertionError, reason="certify_external keeps a self-join's own point when the list holds it")
 def test_own_point_in_a_self_join_list_is_caught(monkeypatch, rng):
     fake = install(monkeypatch, FakeCuda(with_self))
     x = rng.standard_normal((200, 5))
-    np.testing.assert_array_equal(hf.knn(x, K, device="cuda")[1], brute_knn(x, K)[1])
+    d, i = hf.knn(x, K, device="cuda")
+    np.testing.assert_array_equal(i, brute_knn(x, K)[1])
+    assert not (i == np.arange(200)[:, None]).any()
     assert len(fake.calls) == 1
 
 
-@pytest.mark.xfail(raises=AssertionError, reason="certify_external keeps an id listed twice: it is returned twice")
 def test_duplicate_ids_are_caught(monkeypatch, rng):
     fake = install(monkeypatch, FakeCuda(with_duplicates))
     x = rng.standard_normal((200, 5))
@@ -101,9 +100,8 @@ def test_duplicate_ids_are_caught(monkeypatch, rng):
     assert len(fake.calls) == 1
 
 
-@pytest.mark.xfail(raises=AssertionError, reason="certify_external reads past a list shorter than k (out of bounds: "
-                   "a crash or garbage ids), so this runs in a child process")
 def test_lists_shorter_than_k_are_refused():
+    """A list shorter than k (once read past its end): the row is scanned, the answer exact."""
     script = """
 import numpy as np, pytest, hubness_fast as hf
 from fakes import FakeCuda, install, truncated
@@ -122,4 +120,4 @@ else:
     env_path = f"{tests}:{tests.parent}"
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": env_path})
-    assert r.returncode == 0 and r.stdout.strip() in ("refused", "exact"), (r.returncode, r.stdout, r.stderr[-500:])
+    assert r.returncode == 0 and r.stdout.strip() == "exact", (r.returncode, r.stdout, r.stderr[-500:])

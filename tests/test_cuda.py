@@ -37,8 +37,8 @@ def test_host_path_with_stand_in_kernel(monkeypatch, rng, metric):
                                       brute_knn(x, 4, queries=q, metric=metric)[1])
         np.testing.assert_array_equal(hf.hub_counts(x, 3, device="cuda"), brute_hub_counts(x, 3))
     assert fake.calls == [("knn_host", 5, metric), ("knn_host", 4, metric), ("knn_host", 3, "sqeuclidean")]
-    # knn_host reports its candidate pass as "external": lists from outside the CPU engine, certified by it
-    assert [c["device"] for c in stats.calls] == ["cuda"] * 3 and stats.levels == {"external"}
+    # the host path's candidate pass is the GPU's fp32 one (the certification alone would say "external")
+    assert [c["device"] for c in stats.calls] == ["cuda"] * 3 and stats.levels == {"cuda-fp32"}
     assert stats.totals()["rows"] == 600 + 90 + 600
 
 

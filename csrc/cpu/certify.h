@@ -59,9 +59,13 @@ public:
                 cand.resize(c);
                 for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
                 std::sort(cand.begin(), cand.end());
-                // Points never kept have candidate keys >= the worst kept key (the list is full).
-                const double unseen_lo = c < n_cand ? static_cast<double>(set.thr()[i]) - bounds.unseen(i)
-                                                    : std::numeric_limits<double>::infinity();
+                // Points never kept have candidate keys >= the worst kept key when the list is full;
+                // a list holding every candidate leaves none unseen. A list that is neither (cut
+                // short by another backend) says nothing of the points it left out: -inf sends the
+                // row to the float64 scan.
+                const double unseen_lo = c >= n_cand ? std::numeric_limits<double>::infinity()
+                                         : c >= set.cap() ? static_cast<double>(set.thr()[i]) - bounds.unseen(i)
+                                                          : -std::numeric_limits<double>::infinity();
                 double hi = -std::numeric_limits<double>::infinity(), lo = unseen_lo;
                 for (int s = 0; s < c; ++s) {
                     const double b = bounds.pair(i, cand[s].second);
@@ -82,7 +86,7 @@ public:
                 if (!set_certified) {
                     ++recomputed;
                     // key_scale is a power of two: the product is exact.
-                    if (!(exact[k - 1].first * bounds.key_scale < unseen_lo)) {
+                    if (c < k || !(exact[k - 1].first * bounds.key_scale < unseen_lo)) {
                         ++scanned;
                         scan_all(rows, i, cols, k, skip_self, exact);
                     }

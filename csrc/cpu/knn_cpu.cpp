@@ -430,12 +430,20 @@ KnnStats certify_external(const Matrix& db, const Matrix& queries, const KnnPara
     const int64_t n_cand = candidates_per_row(x.n, self, p.exclude_self, p.k, false);
     const int cap = candidate_cap(p.k, n_cand);
     TopKSet set(rows.n, cap);
-    for (int64_t i = 0; i < rows.n; ++i)
+    // The lists are another backend's: a row's own point (self-join excluding it) and a repeated id
+    // are dropped here, so a list that held them is short and its row goes to the float64 scan.
+    std::vector<std::pair<int64_t, float>> row;
+    for (int64_t i = 0; i < rows.n; ++i) {
+        row.clear();
         for (int s = 0; s < cap; ++s) {
             const int64_t id = ids[i * cap + s];
             check_arg(id >= -1 && id < x.n, "candidate index out of range");
-            if (id >= 0) set.push(i, keys[i * cap + s], id);
+            if (id >= 0 && !(self && p.exclude_self && id == i)) row.emplace_back(id, keys[i * cap + s]);
         }
+        std::sort(row.begin(), row.end());
+        for (size_t s = 0; s < row.size(); ++s)
+            if (s == 0 || row[s].first != row[s - 1].first) set.push(i, row[s].second, row[s].first);
+    }
     KnnStats stats;
     stats.kernels = "external";
     Certifier<T>(p.metric, db.cols, threads).certify(set, rows, x, n_cand, p.k, self && p.exclude_self, out_ids,
