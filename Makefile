@@ -23,7 +23,7 @@ $(VENV)/.demo-deps: $(VENV)/.deps
 	touch $@
 
 $(VENV)/.test-deps: $(VENV)/.demo-deps
-	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1 umap-learn scanpy
+	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1 ruff==0.17.6 umap-learn scanpy
 	touch $@
 
 $(VENV)/.bench-deps: $(VENV)/.test-deps
@@ -41,6 +41,7 @@ demo: $(VENV)/.installed $(VENV)/.demo-deps
 	$(PY) -m hubness_fast.cli demo
 
 test: $(VENV)/.installed $(VENV)/.test-deps
+	$(PY) -m ruff check hubness_fast tests benchmarks
 	$(PY) -m mypy
 	$(PY) -m pytest tests
 

@@ -43,7 +43,8 @@ def main(argv=None) -> int:
         x = np.random.default_rng(0).standard_normal((args.n, args.d), dtype=np.float32)
         np.save(path, x)
         expected = hf.hub_counts(x, args.k)
-        setups = {"plain engine (2 threads)": None, "dask 1 worker x 2 threads": (1, 2), "dask 2 workers x 1 thread": (2, 1)}
+        setups = {"plain engine (2 threads)": None, "dask 1 worker x 2 threads": (1, 2),
+              "dask 2 workers x 1 thread": (2, 1)}
         times = {name: [] for name in setups}
         clusters = {}
         try:

@@ -116,7 +116,7 @@ def main(argv=None):
            "env": {"HUBNESS_FAST_CUDA_FOLD": os.environ.get("HUBNESS_FAST_CUDA_FOLD", "thread")}}
 
     print(f"{dev}: N={a.n} D={a.d} k={a.k}")
-    from hubness_fast import _dispatch
+    from hubness_fast.engine import _dispatch
 
     all_counts = {}
     for prec in [s for s in a.precisions.split(",") if s]:

@@ -112,7 +112,8 @@ def mp_job(tool: str, n: int, d: int, k: int) -> dict:
         ind = np.empty((n, k), np.int64)
         for s0 in range(0, n, 512):  # 1 - SF_x(d) SF_y(d), SF the Gaussian survival function, row block by block
             block = dm[s0:s0 + 512]
-            mp = 1 - ndtr((mu[s0:s0 + 512, None] - block) / sd[s0:s0 + 512, None]) * ndtr((mu[None, :] - block) / sd[None, :])
+            rows = slice(s0, s0 + 512)
+            mp = 1 - ndtr((mu[rows, None] - block) / sd[rows, None]) * ndtr((mu[None, :] - block) / sd[None, :])
             mp[np.arange(mp.shape[0]), np.arange(s0, s0 + mp.shape[0])] = np.inf
             ind[s0:s0 + 512] = np.argsort(mp, axis=1, kind="stable")[:, :k]
     secs = time.perf_counter() - t0

@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=200_000)
     ap.add_argument("--d", type=int, default=128)
     ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/memory-<date>.json, untracked; keep a quoted run under benchmarks/results/)")
+    ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/memory-<date>.json, untracked; "
+                    "keep a quoted run under benchmarks/results/)")
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:

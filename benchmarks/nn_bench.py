@@ -37,7 +37,8 @@ def data(n: int, d: int) -> np.ndarray:
 def radius_for(x: np.ndarray, per_point: int) -> float:
     """A radius with about ``per_point`` neighbours per point (from 500 sampled rows)."""
     s = x[:500].astype(np.float64)
-    d = np.sqrt(np.maximum((s * s).sum(1)[:, None] - 2 * s @ x.T.astype(np.float64) + (x.astype(np.float64) ** 2).sum(1), 0))
+    x64 = x.astype(np.float64)
+    d = np.sqrt(np.maximum((s * s).sum(1)[:, None] - 2 * s @ x64.T + (x64 ** 2).sum(1), 0))
     return float(np.quantile(d, (per_point + 1) / len(x)))
 
 
@@ -55,7 +56,6 @@ def job(kind: str, tool: str, n: int, d: int) -> dict:
         fn = (hubness_fast.neighbors.kneighbors_graph if tool == "hubness_fast"
               else sklearn.neighbors.kneighbors_graph)
         g = fn(x, 5, include_self=True, n_jobs=THREADS)
-        counts = np.asarray(g.sum(axis=0)).ravel()
         sets = [set(g.indices[g.indptr[i]:g.indptr[i + 1]].tolist()) for i in range(n)]
     elif tool == "faiss":
         faiss.omp_set_num_threads(THREADS)

@@ -41,7 +41,7 @@ import numpy as np
 import hubness_fast as hf
 from hubness_fast import _cpu, _native
 
-from hubness_fast import oracle, peers
+from hubness_fast.bench import oracle, peers
 from .report import write_report
 
 # Pause before each timed call: OpenMP/OpenBLAS worker threads of the previous
@@ -217,7 +217,8 @@ def main(argv=None) -> int:
                          f"(default {oracle.FULL_BUDGET:.0e})")
     ap.add_argument("--oracle-rows", type=int, default=oracle.SAMPLE_ROWS,
                     help=f"rows the float64 check samples above that budget (default {oracle.SAMPLE_ROWS})")
-    ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/cpu-<date>.json, untracked; keep a quoted run under benchmarks/results/)")
+    ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/cpu-<date>.json, untracked; "
+                    "keep a quoted run under benchmarks/results/)")
     args = ap.parse_args(argv)
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     cases = QUICK_CASES if args.quick else FULL_CASES
@@ -263,7 +264,8 @@ def main(argv=None) -> int:
         if kernels == "amx" and amx_peak:
             amx_fraction = flops(case) / ours / 1e9 / amx_peak
             print(f"  of the AMX bf16 limit ({amx_peak:.0f} GFLOP/s): {amx_fraction:.2f} in useful multiply-adds, "
-                  f"{BF16X3_PRODUCTS * amx_fraction:.2f} in the pass's tile work ({BF16X3_PRODUCTS} bf16 products each)")
+                  f"{BF16X3_PRODUCTS * amx_fraction:.2f} in the pass's tile work "
+                  f"({BF16X3_PRODUCTS} bf16 products each)")
         report["cases"].append({**case, "peers": rows, "oracle": check, "fraction_of_peak": fraction,
                                 "fraction_of_peak_paired": paired, "fraction_of_amx_peak": amx_fraction,
                                 "speedup_vs_faiss": (ref / ours) if ref else None})

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from hubness_fast import peers
+from hubness_fast.bench import peers
 
 # Smaller than the runner's cases, so a pytest-benchmark session stays short.
 CASES = {"self-10000x512": (10000, 512), "self-20000x64": (20000, 64)}

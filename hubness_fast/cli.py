@@ -69,7 +69,7 @@ def _read_npy(path: Path, what: str) -> np.ndarray:
 
 
 def _network(spec: str) -> Any:
-    from .networks import load_network
+    from .sampling.networks import load_network
 
     G = load_network(spec)
     if ":" in spec and not spec.endswith("()") and _is_factory(G):
@@ -90,7 +90,7 @@ def _is_factory(obj: Any) -> bool:
 
 
 def _adapter(args: argparse.Namespace) -> tuple[Any, str]:
-    from .generators import as_generator, detect_family
+    from .sampling.generators import as_generator, detect_family
 
     G = _network(args.network)
     family = args.family or detect_family(G)
@@ -131,8 +131,8 @@ def _parse_classes(text: str | None) -> Any:
 def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
     """--detector / --quality: 'bundled', a TorchScript file (NVIDIA's detectors), a torch.save'd
     module, or module:attr; each then goes through features.as_extractor, the one detector path."""
-    from .features import TorchScriptDetector, as_extractor
-    from .networks import load_attr, load_torch
+    from .evaluation.features import TorchScriptDetector, as_extractor
+    from .sampling.networks import load_attr, load_torch
 
     if spec == BUNDLED:
         from .models.mnist import MnistDetector
@@ -162,7 +162,7 @@ def _demo(args: argparse.Namespace) -> int:
             if getattr(args, flag) is not None:
                 _fail(f"--{flag} applies to --engine only")
         try:
-            from .demo import run_demo
+            from .study.demo import run_demo
         except ImportError as exc:
             _fail(f"the sampling demo needs torch, matplotlib and mlxtend ({exc}); or run with --engine")
         writable_dir(args.out, "output folder")
@@ -222,7 +222,7 @@ def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from .sampling import sample
+    from .sampling.samplers import sample
 
     settings = _method_settings(args)
     outdir = writable_dir(args.outdir, "output folder")  # before any work
@@ -240,7 +240,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from .study import run_study
+    from .study.run import run_study
 
     if args.real is None and args.detector != BUNDLED:
         _fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
@@ -265,9 +265,9 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from . import scorecard
+    from .evaluation import scorecard
     from .features import features
-    from .sampling import make_sampler
+    from .sampling.samplers import make_sampler
 
     chosen = scorecard.parse_metrics(args.metrics)
     if (args.fake is None) == (args.network is None):
@@ -306,7 +306,7 @@ def _bench(args: argparse.Namespace) -> int:
     import subprocess
 
     if args.data is not None:
-        from . import userbench
+        from .bench import userbench
 
         return userbench.main(["--data", str(args.data), *args.rest])
 
@@ -509,7 +509,7 @@ def _parser() -> _Parser:
 
 
 def scorecard_defaults() -> tuple[str, ...]:
-    from .scorecard import DEFAULT_METRICS
+    from .evaluation.scorecard import DEFAULT_METRICS
 
     return DEFAULT_METRICS
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
-from hubness_fast.balls import ball_pass
+from hubness_fast.engine.balls import ball_pass
 from oracles import sq_dists
 
 

@@ -32,7 +32,7 @@ def test_hubs_writes_exact_counts(tmp_path):
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args):
     r = cli(*args, cwd=tmp_path)
     assert r.returncode == 2
-    lines = [l for l in r.stderr.strip().splitlines() if l]
+    lines = [line for line in r.stderr.strip().splitlines() if line]
     assert len(lines) == 1 and lines[0].startswith("hubness-fast: error:")
 
 

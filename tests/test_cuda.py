@@ -49,7 +49,7 @@ def test_auto_dispatch_by_size(monkeypatch, rng):
     with hf.engine_stats() as stats:
         hf.hub_counts(x, 3)  # tiny: the CPU
     assert fake.calls == [] and [c["device"] for c in stats.calls] == ["cpu"]
-    monkeypatch.setattr("hubness_fast._dispatch.MIN_GPU_WORK", 1)
+    monkeypatch.setattr("hubness_fast.engine._dispatch.MIN_GPU_WORK", 1)
     with hf.engine_stats() as stats:
         np.testing.assert_array_equal(hf.hub_counts(x, 3), brute_hub_counts(x, 3))
     assert len(fake.calls) == 1 and [c["device"] for c in stats.calls] == ["cuda"]
@@ -230,7 +230,7 @@ def test_gpu_progress_and_agreement_with_cpu_at_200k(rng):
 @pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
 def test_gpu_k_beyond_the_device_certification(rng):
     """k + margin above DEVICE_MAX_CAP: lists on the GPU, certified on the host, results back on the GPU."""
-    from hubness_fast import _dispatch
+    from hubness_fast.engine import _dispatch
 
     x = rng.standard_normal((_dispatch.DEVICE_MAX_CAP + 400, 6)).astype(np.float32)
     k = _dispatch.DEVICE_MAX_CAP
@@ -287,7 +287,7 @@ def test_metrics_on_the_gpu_path_with_stand_in(monkeypatch, rng):
 def test_gpu_ball_pass_matches_cpu(rng):
     """The GPU ball kernel against the CPU pass: random sets, points exactly on a radius
     (radii from k-th neighbour distances: strict and inclusive differ there), duplicates."""
-    from hubness_fast.balls import ball_pass
+    from hubness_fast.engine.balls import ball_pass
     from hubness_fast.metrics import kth_radius2
 
     grid = np.stack(np.meshgrid(np.arange(7), np.arange(7), np.arange(5)), -1).reshape(-1, 3).astype(np.float64)

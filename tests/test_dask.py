@@ -30,7 +30,8 @@ def test_equals_single_machine_with_uneven_chunks(client, metric):
     d0, i0 = hf.knn(x, 6, metric=metric)
     np.testing.assert_array_equal(i, i0)
     np.testing.assert_array_equal(d, d0)
-    np.testing.assert_array_equal(hfd.hub_counts(dx, 6, metric=metric, client=client), hf.hub_counts(x, 6, metric=metric))
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 6, metric=metric, client=client),
+                                  hf.hub_counts(x, 6, metric=metric))
 
 
 def test_duplicates_and_ties(client):

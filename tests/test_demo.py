@@ -48,7 +48,7 @@ def test_mnist_split_and_classifier_accuracy_on_held_out_digits():
 
 
 def test_demo_reduced_runs_end_to_end(tmp_path):
-    from hubness_fast.demo import run_demo
+    from hubness_fast.study.demo import run_demo
 
     report = run_demo(out_dir=tmp_path, n=80, seeds=2, pool_size=600, threshold=8, curve_tops=(0.05, 0.3),
                       curve_psis=(0.5, 1.0), verbose=False)
@@ -68,7 +68,7 @@ def test_demo_reduced_runs_end_to_end(tmp_path):
 
 
 def test_demo_prints_its_table_once(tmp_path, capsys):
-    from hubness_fast.demo import run_demo
+    from hubness_fast.study.demo import run_demo
 
     run_demo(out_dir=tmp_path, n=60, seeds=2, pool_size=400, threshold=6, curve_tops=(0.05,), curve_psis=(1.0,),
              progress=False)

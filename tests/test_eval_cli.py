@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 
 from hubness_fast import metrics
 from hubness_fast.features import features
-from hubness_fast.images import write_png
-from hubness_fast.manifold import Manifold
+from hubness_fast.sampling.images import write_png
+from hubness_fast.evaluation.manifold import Manifold
 from standins import TinyDetector, save_scripted
 
 TESTS = Path(__file__).resolve().parent

@@ -1,6 +1,5 @@
 """features(): images, folders and generators through callables and TorchScript detectors."""
 import os
-import warnings
 import weakref
 
 import numpy as np

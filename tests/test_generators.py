@@ -210,7 +210,7 @@ def test_w_space_pools_on_the_gpu_are_counted_exactly():
 def test_a_gpu_pool_with_a_cpu_only_build_is_counted_on_the_host(monkeypatch):
     """The generator's pools may live on a GPU that this package's build cannot use: they are
     then counted on the CPU instead of failing (here the device check is forced)."""
-    import hubness_fast.sampling as sampling
+    import hubness_fast.sampling.samplers as sampling
 
     seen = []
     monkeypatch.setattr(sampling, "is_device_array", lambda x: True)

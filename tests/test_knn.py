@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
-from hubness_fast._dispatch import describe, run
+from hubness_fast.engine._dispatch import describe, run
 from oracles import brute_knn
 
 METRICS = ["sqeuclidean", "euclidean", "inner_product", "cosine"]

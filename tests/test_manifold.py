@@ -5,7 +5,7 @@ import pytest
 import hubness_fast as hf
 from hubness_fast import manifold as manifold_mod
 from hubness_fast import metrics
-from hubness_fast.manifold import Manifold
+from hubness_fast.evaluation.manifold import Manifold
 from oracles import brute_prdc, kth_radius2, sq_dists
 
 

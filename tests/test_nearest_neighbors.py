@@ -8,7 +8,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from hubness_fast import hub_counts
 from hubness_fast.neighbors import NearestNeighbors, kneighbors_graph, radius_neighbors_graph
-from hubness_fast.radius import radius_neighbors
+from hubness_fast.engine.radius import radius_neighbors
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((600, 16))           # continuous: no ties

@@ -9,7 +9,8 @@ from sklearn.neighbors import KNeighborsTransformer as SkTransformer  # noqa: E4
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from hubness_fast.neighbors import KNeighborsTransformer, n_jobs_to_threads, umap_knn  # noqa: E402
+from hubness_fast.neighbors import KNeighborsTransformer, umap_knn
+from hubness_fast.neighbors.estimators import n_jobs_to_threads  # noqa: E402
 from oracles import brute_knn  # noqa: E402
 
 # Checks this estimator fails on purpose, with the reason (scikit-learn's expected_failed_checks).

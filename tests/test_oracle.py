@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from hubness_fast import oracle, peers
+from hubness_fast.bench import oracle, peers
 
 from oracles import brute_hub_counts, brute_knn
 

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hubness_fast.generators import to_uint8
-from hubness_fast.images import decode_png
+from hubness_fast.sampling.images import decode_png
 from recompute import read_png
 from standins import StyleGANStandIn
 

@@ -5,7 +5,7 @@ import pytest
 
 import hubness_fast as hf
 from hubness_fast import _native
-from hubness_fast._dispatch import describe, run
+from hubness_fast.engine._dispatch import describe, run
 
 
 def test_levels_listed_from_the_portable_one_up():

@@ -15,7 +15,7 @@ pytest.importorskip("matplotlib")
 
 from hubness_fast import metrics
 from hubness_fast.generators import to_uint8
-from hubness_fast.study import above_envelope, compare_to_random, run_study
+from hubness_fast.study.run import above_envelope, compare_to_random, run_study
 from recompute import check_rows_independently, read_png
 from standins import StyleGANStandIn
 
@@ -247,7 +247,7 @@ def test_bundled_detector_matches_the_classifier_on_the_digits_own_pixels():
 
 
 def test_printed_table_uses_significant_digits_for_small_fd(capsys):
-    from hubness_fast.study import print_table
+    from hubness_fast.study.run import print_table
 
     row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
     table = {"random": dict(row, FD={"mean": 0.000123456, "std": 0.0000211}),

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .. import metrics
+from ..evaluation import metrics
 from .mnist import (CLASSIFIER_WEIGHTS, GENERATOR_WEIGHTS, MnistClassifier, MnistDiscriminator,
                     MnistStyleGenerator, load_mnist)
 

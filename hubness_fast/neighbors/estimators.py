@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import check_device, check_int, is_torch, n_jobs_to_threads
-from ._types import Device, Metric
+from .._inputs import check_device, check_int, is_torch, n_jobs_to_threads
+from .._types import Device, Metric
 from .reduction import Hubness, make_reduction
 
 __all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "radius_neighbors_graph", "Hubness",
            "umap_knn"]
-from ._dispatch import describe, run
-from .radius import radius_neighbors
+from ..engine import describe, run
+from ..engine.radius import radius_neighbors
 
 try:
     import scipy.sparse as sp
@@ -208,7 +208,8 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 ind = np.concatenate([np.arange(n, dtype=ind.dtype)[:, None], ind], axis=1)
         else:
             if k > self.n_samples_fit_:
-                raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, but n_neighbors = {k}")
+                raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, "
+                                 f"but n_neighbors = {k}")
             c = int(min(max(self._candidates(k), k), self.n_samples_fit_))
             d, i = _exact(self._fit_X, c, self.metric, threads, self.device, queries=Q)
             sec, ind = red.transform(d, i, Q if red.needs_vectors else None)

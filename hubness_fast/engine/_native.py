@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import _cpu as cpu
+from .. import _cpu as cpu
 
 HAS_AVX2 = bool(cpu.HAS_AVX2)
 HAS_AVX512 = bool(cpu.HAS_AVX512)
@@ -19,7 +19,7 @@ SIMD_LEVELS: tuple[str, ...] = tuple(cpu.simd_levels())
 HAS_OPENMP = bool(cpu.HAS_OPENMP)
 cuda: Any
 try:  # built only when nvcc was found at build time; imports without a GPU
-    from . import _cuda as cuda
+    from .. import _cuda as cuda
 
     HAS_CUDA = True
 except ImportError:
@@ -49,3 +49,13 @@ def simd_level() -> str:
 def gpu_chunk_rows() -> int:
     """HUBNESS_FAST_GPU_CHUNK_ROWS: rows per chunk when host arrays are streamed to the GPU (0: sized by memory)."""
     return int(os.environ.get("HUBNESS_FAST_GPU_CHUNK_ROWS", "0"))
+
+
+def kernel_level(level: str) -> str:
+    """The kernel set a HUBNESS_FAST_SIMD level runs on this CPU (what a benchmark names)."""
+    return cpu.kernel_level(level)
+
+
+def peak_gflops(threads: int, iterations: int, level: str) -> float:
+    """Register-only FMA throughput of ``threads`` threads at ``level``: the machine's vector limit."""
+    return cpu.peak_gflops(threads, iterations, level)

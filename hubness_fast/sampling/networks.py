@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._inputs import as_path
+from .._inputs import as_path
 
 NVIDIA_MODULES = ("torch_utils", "dnnlib")
 FILE_SUFFIXES = (".pkl", ".pt", ".pth", ".ckpt")  # a spec ending so names a file, even with a ':' in it

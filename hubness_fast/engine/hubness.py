@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import describe, run
-from ._inputs import to_output
-from ._types import Array, Device, Metric, Precision, Progress, Threads
+from .._inputs import to_output
+from .._types import Array, Device, Metric, Precision, Progress, Threads
 
 
 def hub_counts(x: Array, k: int, *, queries: Array | None = None, include_self: bool = False,

@@ -28,12 +28,10 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
-from ._dispatch import use_gpu
-from ._inputs import check_int, check_k, is_device_array, writable_dir
-from ._native import gpu_available
-from ._progress import bar as progress_bar
-from ._types import Array, Device
-from .balls import ball_pass
+from .._inputs import check_int, check_k, is_device_array, writable_dir
+from .._progress import bar as progress_bar
+from .._types import Array, Device
+from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
 from .generators import (
     GeneratorAdapter,
     MappingAdapter,
@@ -44,9 +42,7 @@ from .generators import (
     evaluating,
     to_uint8,
 )
-from .hubness import hub_counts
 from .images import FolderWriter
-from .metrics import kth_radius2
 
 if TYPE_CHECKING:
     import torch
@@ -474,7 +470,8 @@ class HubnessSampler(LatentSampler):
         if ref.shape[0] < kk + 1:
             raise ValueError(f"the reference pool needs more than {kk} latents")
         self.reference = ref
-        self._ref_radius2 = kth_radius2(ref, kk) if kk >= 1 else np.zeros(ref.shape[0])
+        self._ref_radius2 = (np.asarray(kth_neighbor_distance(ref, kk, metric="sqeuclidean"), np.float64) if kk >= 1
+                             else np.zeros(ref.shape[0]))
         return self
 
     def reference_hub_values(self, candidates: Array) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from ._inputs import as_path
+from .._inputs import as_path
 from .features import features
 from .manifold import Manifold
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._types import Array
+from .._types import Array
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -32,7 +32,8 @@ def encode_png(image: np.ndarray) -> bytes:
     rows = np.ascontiguousarray(image).reshape(h, -1)
     raw = np.concatenate([np.zeros((h, 1), np.uint8), rows], axis=1).tobytes()  # filter type 0 on every row
     header = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    body = _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 6)) + _chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 def decode_png(data: bytes) -> np.ndarray:

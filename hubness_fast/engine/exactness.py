@@ -2,7 +2,8 @@
 
     with hubness_fast.engine_stats() as stats:
         hubness_fast.hub_counts(x, 5)
-    stats.levels          # {"amx"}: the candidate pass that ran (generic, avx2, avx512, amx, cuda-fp32 for the host path, cuda-tf32 / cuda-fp32 on the device)
+    stats.levels          # {"amx"}: the candidate pass that ran: generic, avx2, avx512, amx;
+                          # cuda-fp32 (host data on a GPU), cuda-tf32 / cuda-fp32 (device data)
     stats.totals()        # rows, rows_certified, rows_recomputed, rows_scanned, rows_widened
     stats.calls           # one dict per engine call, with its device
 

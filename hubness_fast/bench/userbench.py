@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from . import oracle, peers
-from ._inputs import as_path, writable_file
-from ._native import HAS_AVX2, HAS_AVX512, simd_level
+from .._inputs import as_path, writable_file
+from ..engine import HAS_AVX2, HAS_AVX512, kernel_level, peak_gflops, simd_level
 
 PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)
 
@@ -44,7 +44,7 @@ def load(path: Path, what: str) -> np.ndarray:
 
 
 def self_join_ids(x: np.ndarray, k: int) -> np.ndarray:
-    from .knn import knn
+    from ..engine.knn import knn
 
     return knn(x, k).indices
 
@@ -88,16 +88,14 @@ def run(x: np.ndarray, q: np.ndarray | None, k: int, names: list[str], rounds: i
 
 
 def machine(threads: int) -> dict[str, Any]:
-    from . import _cpu
-
     model = "unknown"
     try:
         model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
     vector = "avx512" if HAS_AVX512 else "avx2" if HAS_AVX2 else "generic"  # the widest vector unit
-    return {"cpu": model, "kernel_level": _cpu.kernel_level(simd_level()), "threads": threads,
-            "fma_peak_level": vector, "fma_peak_gflops": _cpu.peak_gflops(threads, PEAK_ITERATIONS, vector)}
+    return {"cpu": model, "kernel_level": kernel_level(simd_level()), "threads": threads,
+            "fma_peak_level": vector, "fma_peak_gflops": peak_gflops(threads, PEAK_ITERATIONS, vector)}
 
 
 class _Parser(argparse.ArgumentParser):

@@ -6,8 +6,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._dispatch import describe, run
-from ._inputs import to_output
-from ._types import Array, Device, Metric, Precision, Progress, Threads
+from .._inputs import to_output
+from .._types import Array, Device, Metric, Precision, Progress, Threads
 
 
 class Neighbors(NamedTuple):

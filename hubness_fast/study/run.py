@@ -40,14 +40,14 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from . import metrics
-from ._inputs import writable_dir
-from ._progress import bar as progress_bar
-from .features import as_extractor
-from .features import features as image_features
-from .generators import GeneratorAdapter, as_generator, to_uint8
-from .images import grid
-from .sampling import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
+from ..evaluation import metrics
+from .._inputs import writable_dir
+from .._progress import bar as progress_bar
+from ..evaluation.features import as_extractor
+from ..features import features as image_features
+from ..sampling.generators import GeneratorAdapter, as_generator, to_uint8
+from ..sampling.images import grid
+from ..sampling.samplers import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
 
 if TYPE_CHECKING:
     import torch

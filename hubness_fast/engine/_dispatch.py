@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _native, exactness
-from ._inputs import (DeviceMatrix, as_matrix, check_device, check_k, check_metric, check_precision, check_threads,
+from .._inputs import (DeviceMatrix, as_matrix, check_device, check_k, check_metric, check_precision, check_threads,
                       device_matrix, is_device_array, to_output)
-from ._progress import Progress
+from .._progress import Progress
 
 # Below this many multiply-adds the GPU's start-up and transfers cost more than
 # they save: device="auto" keeps such host-array problems on the CPU.
@@ -273,10 +273,10 @@ def balls(a, a_radius2, b, b_radius2, *, inclusive: list[bool], n_threads=None, 
 def _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, callback):
     layers = len(inclusive)
 
-    def layer(r2, l):
-        return None if r2 is None else np.ascontiguousarray(np.reshape(r2, (len(r2), layers))[:, l])
+    def layer(r2, j):
+        return None if r2 is None else np.ascontiguousarray(np.reshape(r2, (len(r2), layers))[:, j])
 
-    parts = [_native.cuda.balls(a, layer(a_radius2, l), b, layer(b_radius2, l), inclusive[l], 0, callback)
-             for l in range(layers)]
+    parts = [_native.cuda.balls(a, layer(a_radius2, j), b, layer(b_radius2, j), inclusive[j], 0, callback)
+             for j in range(layers)]
     return tuple({key: np.concatenate([np.reshape(p[side][key], (-1, 1)) for p in parts], axis=1)
                   for key in parts[0][side]} for side in (0, 1))

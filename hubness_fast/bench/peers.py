@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .hubness import hub_counts
-from .knn import knn
+from ..engine.hubness import hub_counts
+from ..engine.knn import knn
 
 
 def _drop_self(ids: np.ndarray, k: int) -> np.ndarray:
@@ -162,7 +162,8 @@ def torch_search(q, x, k, threads, block=4096):
 def sklearn_search(q, x, k, threads):
     from sklearn.neighbors import NearestNeighbors
 
-    return NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=threads).fit(x).kneighbors(q, return_distance=False)
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=threads).fit(x)
+    return nn.kneighbors(q, return_distance=False)
 
 
 def numpy_search(q, x, k, threads, block=2048):

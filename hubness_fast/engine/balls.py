@@ -6,8 +6,8 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from . import _dispatch
-from ._inputs import as_matrix, check_radii
-from ._types import Array, Device, Progress, Threads
+from .._inputs import as_matrix, check_radii
+from .._types import Array, Device, Progress, Threads
 
 
 class BallQueryResult(NamedTuple):

@@ -30,10 +30,10 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from ._dispatch import describe, run
-from ._inputs import as_matrix, as_path, check_int
-from ._types import Device, Progress, Threads
-from .balls import ball_pass
+from ..engine import describe, run
+from .._inputs import as_matrix, as_path, check_int
+from .._types import Device, Progress, Threads
+from ..engine.balls import ball_pass
 
 METRICS = ("euclidean", "cosine")
 

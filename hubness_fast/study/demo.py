@@ -23,8 +23,8 @@ def run_demo(out_dir: str | Path = "demo_out", n: int = 500, seeds: int = 5, poo
 
     The detector is the bundled LeNet (:class:`~hubness_fast.models.mnist.MnistDetector`),
     given uint8 images as NVIDIA's detectors are; the real side is the held-out digits."""
-    from .models.mnist import MnistDetector, held_out_features, load_mnist_generator
-    from .study import CURVE_PSIS, CURVE_TOPS, run_study
+    from ..models.mnist import MnistDetector, held_out_features, load_mnist_generator
+    from .run import CURVE_PSIS, CURVE_TOPS, run_study
 
     G, detector = load_mnist_generator(), MnistDetector()
     real = held_out_features(detector)

@@ -15,8 +15,8 @@ import numpy as np
 
 from .balls import ball_pass
 from .knn import knn
-from ._inputs import as_matrix, check_device, check_threads
-from ._types import Array, Device, Threads
+from .._inputs import as_matrix, check_device, check_threads
+from .._types import Array, Device, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 PAIRS_PER_CHUNK = 1 << 16  # float64 distance recomputation: pairs gathered at a time

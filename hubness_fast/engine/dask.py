@@ -1,0 +1,207 @@
+"""Exact k-NN and hub counts on a Dask cluster, for data that outgrows one machine.
+
+The rows of a Dask array are its blocks. The work is one task per unordered
+pair of row blocks (the self-join symmetry kept): the diagonal task is a
+self-join of one block, an off-diagonal task computes both halves of the pair
+in one native pass (each pair of points once). On a worker with a GPU
+(dask-cuda or any worker where hubness_fast._cuda sees a device) the tasks
+run on it instead: device="auto" sends a task there when its work is large
+enough, device="cuda" always (a pair task then runs as two query-vs-block
+searches, certified on the worker's CPU). Every task returns exact
+partial lists (float64 distances, ties by index); a tree reduction merges the
+lists of each block by (distance, index), so the result equals the
+single-machine engine exactly. Hub counts are a last reduction of bincounts.
+
+    import dask.array as da, hubness_fast.dask as hfd
+    x = hfd.from_npy("latents.npy", chunk_rows=50_000)   # or da.from_zarr(...)
+    counts = hfd.hub_counts(x, k=5)                      # LocalCluster unless a client exists
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._dispatch import describe, run, run_pair
+from .._inputs import as_matrix, check_device, check_k, check_metric
+from .._types import Device, Metric, Threads
+
+FAN_IN = 8  # partial lists merged per reduction task
+
+
+# ---- inputs -------------------------------------------------------------------------
+def _load_rows(path, start, stop):
+    return np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
+
+
+def from_npy(path: str, chunk_rows: int = 100_000) -> Any:
+    """A Dask array over a .npy file whose tasks each read their own rows
+    (memory-mapped): the file is never loaded whole, nor pickled to workers."""
+    import dask
+    import dask.array as da
+
+    mm = np.load(path, mmap_mode="r")
+    if mm.ndim != 2:
+        raise ValueError(f"{path} holds a {mm.ndim}-D array; an (N, D) array is needed")
+    n = mm.shape[0]
+    parts = [da.from_delayed(dask.delayed(_load_rows)(str(path), s, min(s + chunk_rows, n)),
+                             shape=(min(s + chunk_rows, n) - s, mm.shape[1]), dtype=mm.dtype)
+             for s in range(0, n, chunk_rows)]
+    return da.concatenate(parts, axis=0)
+
+
+def _as_dask(x, chunk_rows):
+    import dask.array as da
+
+    if not isinstance(x, da.Array):
+        x = da.from_array(np.asarray(x), chunks=(chunk_rows, -1))
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D (n_samples, n_features), got {x.ndim}-D")
+    if len(x.chunks[1]) != 1:
+        raise ValueError(f"x has {len(x.chunks[1])} chunks along the feature axis; each task needs whole rows: "
+                         "use x.rechunk({1: -1})")
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"x has dtype {x.dtype}, which is not a real number type")
+    if any(c == 0 for c in x.chunks[0]):
+        x = x.rechunk({0: tuple(c for c in x.chunks[0] if c)})
+    return x
+
+
+# ---- tasks (pure functions of numpy blocks) ---------------------------------------------
+def _checked(block, offset):
+    """The block as the engine wants it, with errors naming global rows."""
+    b = as_matrix(block, "x")
+    finite = np.isfinite(b).all(1)
+    if not finite.all():
+        raise ValueError(f"x contains NaN or Inf (first at row {offset + int(np.argmin(finite))}); "
+                         "drop or impute those rows")
+    return b
+
+
+def _keys(dist, metric):
+    return -dist if metric == "inner_product" else dist  # smaller is nearer
+
+
+def _diag(block, k, metric, threads, offset, device="cpu"):
+    n = block.shape[0]
+    if n < 2:
+        return np.empty((n, 0)), np.empty((n, 0), np.int64)
+    r = run(describe(block, min(k, n - 1), metric=metric, device=device, n_threads=threads or None), distances=True)
+    return _keys(r.distances, metric), r.ids + offset
+
+
+def _pair(a, b, k, metric, threads, off_a, off_b, device="cpu"):
+    ia, da_, ib, db = run_pair(a, b, k, metric, threads, device)
+    return (_keys(da_, metric), ia + off_b), (_keys(db, metric), ib + off_a)
+
+
+def _merge(k, *parts):
+    """Exact merge of partial lists: the k smallest (key, id) of each row."""
+    keys = np.concatenate([p[0] for p in parts], axis=1)
+    ids = np.concatenate([p[1] for p in parts], axis=1)
+    order = np.lexsort((ids, keys), axis=1)[:, :k]
+    return np.take_along_axis(keys, order, 1), np.take_along_axis(ids, order, 1)
+
+
+def _bincount(ids, n):
+    return np.bincount(ids.ravel(), minlength=n).astype(np.int64)
+
+
+def _sum(*arrays):
+    return np.sum(arrays, axis=0)
+
+
+# ---- graph ----------------------------------------------------------------------------
+def _tree(fn, items, *args):
+    import dask
+
+    while len(items) > 1:
+        items = [dask.delayed(fn)(*args, *items[s:s + FAN_IN]) for s in range(0, len(items), FAN_IN)]
+    return items[0]
+
+
+def _graph(x, k, metric, threads, device="cpu"):
+    """Delayed final (keys, ids) per row block."""
+    import dask
+
+    blocks = x.to_delayed().ravel()
+    offsets = np.concatenate([[0], np.cumsum(x.chunks[0])])[:-1]
+    checked = [dask.delayed(_checked)(b, int(o)) for b, o in zip(blocks, offsets)]
+    parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device)] for c, o in zip(checked, offsets)]
+    for i in range(len(checked)):
+        for j in range(i + 1, len(checked)):
+            half_i, half_j = dask.delayed(_pair, nout=2)(checked[i], checked[j], k, metric, threads,
+                                                         int(offsets[i]), int(offsets[j]), device)
+            parts[i].append(half_i)
+            parts[j].append(half_j)
+    return [_tree(_merge, p, k) for p in parts]
+
+
+def _client(client):
+    """The given client, the current one, or a new LocalCluster (closed after use)."""
+    from distributed import Client, LocalCluster, get_client
+
+    if client is not None:
+        return client, None
+    try:
+        return get_client(), None
+    except ValueError:
+        cluster = LocalCluster(processes=True, threads_per_worker=1, dashboard_address=":0")
+        return Client(cluster), cluster
+
+
+def _run(x, k, metric, client, threads, progress, want, device):
+    import dask
+
+    check_metric(metric)
+    check_device(device)
+    n = x.shape[0]
+    k = check_k(k, n - 1, "N - 1 for a self-join excluding self")
+    client, own = _client(client)
+    try:
+        if threads is None:  # one native thread per worker thread: no oversubscription
+            threads = max(1, min(client.nthreads().values()))
+        finals = _graph(x, k, metric, threads, device)
+        if want == "counts":
+            target = _tree(_sum, [dask.delayed(_bincount)(f[1], n) for f in finals])
+        else:
+            target = finals
+        futures = client.compute(target)
+        if progress:
+            from distributed import progress as show
+
+            print(f"Dask dashboard: {client.dashboard_link}")
+            show(futures)
+        return client.gather(futures)
+    finally:
+        if own is not None:
+            client.close()
+            own.close()
+
+
+def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
+        n_threads: Threads = None, progress: bool = False, device: Device = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Exact k-NN self-join (self excluded by index) of a Dask array's rows.
+
+    x: a Dask array chunked along rows only (numpy arrays are wrapped with
+    `chunk_rows`). client: a distributed.Client; default the current one or a
+    new LocalCluster. n_threads: native threads per task (default: the
+    workers' threads). device: where each task runs, decided on its worker
+    ("auto": the worker's GPU when it has one and the task is large, "cuda",
+    "cpu"). Returns (distances float32 [N, k], indices int64 [N, k]), equal to
+    hubness_fast.knn(x, k) on one machine.
+    """
+    x = _as_dask(x, chunk_rows)
+    finals = _run(x, k, metric, client, n_threads, progress, "knn", device)
+    keys = np.concatenate([f[0] for f in finals])
+    ids = np.concatenate([f[1] for f in finals])
+    dist = -keys if metric == "inner_product" else keys
+    return dist.astype(np.float32), ids
+
+
+def hub_counts(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
+               n_threads: Threads = None, progress: bool = False, device: Device = "auto") -> np.ndarray:
+    """Exact k-occurrence N_k (self excluded) of a Dask array's rows, int64 [N];
+    equal to hubness_fast.hub_counts(x, k). See knn for the arguments."""
+    x = _as_dask(x, chunk_rows)
+    return _run(x, k, metric, client, n_threads, progress, "counts", device)

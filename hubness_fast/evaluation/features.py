@@ -1,0 +1,495 @@
+"""Image features for the metrics: from an image array, a folder of images, or any
+:class:`ImageSource` (a generator's samples: :class:`hubness_fast.sampling.GeneratorImages`),
+batch by batch.
+
+    from hubness_fast.features import features          # also takes a generator with n=
+    from hubness_fast.sampling import HubnessSampler
+    real = features("data/ffhq", "inception-2015-12-05.pt", cache_dir="~/.cache/hf-features")
+    fake = features(G, "inception-2015-12-05.pt", n=50_000, sampler=HubnessSampler(space="w", seed=0))
+    hubness_fast.metrics.frechet_distance(real, fake)
+
+Every source becomes uint8 [B, C, H, W] batches (C = 1 or 3) on ``device``:
+
+- an array or tensor [N, C, H, W]: uint8 as it is; float (a generator's output,
+  about [-1, 1]) converted as NVIDIA's metrics code does, ``(x * 127.5 +
+  128).clamp(0, 255).to(uint8)`` (:func:`hubness_fast.generators.to_uint8`;
+  half precision is computed in float32), on the tensor's device, then moved;
+- a folder: its ``.png`` / ``.jpg`` / ``.jpeg`` files (no subfolders) read with
+  Pillow in sorted file-name order; grey stays one channel (a folder mixing grey
+  and colour is read as RGB throughout), RGBA and palette images become RGB;
+- an :class:`ImageSource`: its batches, checked and converted as arrays are. The
+  sampling layer's :class:`~hubness_fast.sampling.GeneratorImages` renders a
+  generator's samples batch by batch, so memory holds one batch of images, never n
+  (:func:`hubness_fast.features.features` builds it from ``G, n=, sampler=``).
+
+An extractor is any callable batch -> features [B, F], or a
+:class:`TorchScriptDetector` (also chosen by passing the path of a ``.pt``
+file): NVIDIA's metric detectors. This package downloads nothing.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Union
+
+import numpy as np
+
+from .._inputs import as_path, check_int, is_torch
+from .._progress import bar as progress_bar
+from .._types import Array
+from .._torch import evaluating, to_uint8
+from .._torch import torch as _torch
+
+if TYPE_CHECKING:
+    import torch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # compared in lower case
+CACHE_FORMAT = "hubness_fast.features/1"  # part of every cache key: bump when what a key covers changes
+HASH_CHUNK = 1 << 20  # bytes read per step when hashing a detector file
+HASH_BATCH = 256  # images converted per step when hashing an array's pixels
+Extractor = Union[str, Path, "TorchScriptDetector", Callable[..., Any]]
+
+
+class NotCachedWarning(UserWarning):
+    """``cache_dir`` was given but the source or the extractor has no cache key."""
+
+
+class TorchScriptDetector:
+    """One of NVIDIA's TorchScript metric detectors, loaded from a file the user has.
+
+    path : the ``.pt`` file. The two in use, from NVIDIA's StyleGAN2-ADA metrics code
+        (``metrics/frechet_inception_distance.py``, ``metrics/precision_recall.py``):
+
+        - ``inception-2015-12-05.pt``: Inception-v3 as in TensorFlow's FID, 2048-d
+          pool features (FID, KID):
+          https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt
+        - ``vgg16.pt``: VGG-16, 4096-d features (improved precision and recall):
+          https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt
+
+        This package never downloads them: fetch them once and pass the path.
+    device : where the module is loaded (``torch.jit.load(path, map_location=device)``)
+        and run.
+
+    Called with uint8 [B, C, H, W] images (torch or numpy; C = 1 or 3), it repeats
+    grey images to 3 channels and returns ``module(images, return_features=True)``
+    under ``torch.no_grad()``, as NVIDIA's metrics code does. The detectors resize
+    to their own input size themselves. ``cache_key`` is the SHA-256 of the file.
+    """
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
+        torch = _torch()
+        self.path: Path | None = as_path(path)
+        if not self.path.is_file():
+            raise ValueError(f"no detector file at {self.path}: this package downloads nothing; fetch the file "
+                             f"(see TorchScriptDetector's docstring for NVIDIA's URLs) and pass its path")
+        self.device = torch.device(device)
+        try:
+            with warnings.catch_warnings():
+                # NVIDIA publishes these detectors as TorchScript only: nothing else reads them, so
+                # torch's deprecation of jit.load (2.13) is no advice a user could act on.
+                warnings.filterwarnings("ignore", message=r"`torch\.jit\.load` is deprecated",
+                                        category=DeprecationWarning)
+                self.module = torch.jit.load(str(self.path), map_location=self.device).eval()
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"cannot load {self.path} as a TorchScript module on {self.device}: {exc}") from None
+
+    @classmethod
+    def from_module(cls, module: Any) -> "TorchScriptDetector":
+        """Wrap a TorchScript detector already loaded (``torch.jit.load``): it runs where its
+        parameters are; without a file it has no ``cache_key``."""
+        det = cls.__new__(cls)
+        det.path, det.module = None, module.eval()
+        params = list(module.parameters())
+        det.device = params[0].device if params else _torch().device("cpu")
+        return det
+
+    @functools.cached_property
+    def sha256(self) -> str:
+        """SHA-256 of the file's bytes (computed once, on first use)."""
+        if self.path is None:
+            raise ValueError("a detector wrapped from a loaded module has no file to hash")
+        digest = hashlib.sha256()
+        with open(self.path, "rb") as f:
+            for block in iter(lambda: f.read(HASH_CHUNK), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    @property
+    def cache_key(self) -> str | None:
+        return None if self.path is None else f"torchscript-sha256:{self.sha256}"
+
+    def __call__(self, images: Array) -> torch.Tensor:
+        torch = _torch()
+        x = images if is_torch(images) else torch.from_numpy(np.ascontiguousarray(images))
+        if x.ndim != 4 or x.dtype != torch.uint8:
+            raise ValueError(f"the detector takes uint8 [B, C, H, W] images, got {x.dtype} of shape {tuple(x.shape)}")
+        if x.shape[1] == 1:
+            x = x.repeat([1, 3, 1, 1])  # grey to RGB, as NVIDIA's metrics code does
+        if x.shape[1] != 3:
+            raise ValueError(f"the detector takes 1 or 3 channels, got {x.shape[1]}")
+        with torch.no_grad():
+            return self.module(x.to(self.device), return_features=True)
+
+
+def features(source: Any, extractor: Extractor, *, batch_size: int = 64, device: str | torch.device = "cpu",
+             progress: bool = True, cache_dir: str | Path | None = None, cache_key: str | None = None) -> np.ndarray:
+    """Features [N, F] of a set of images: float32, or float64 when the extractor returns float64.
+
+    source : images [N, C, H, W] (numpy or torch; uint8 0..255, or float about [-1, 1]
+        converted as NVIDIA does), a folder (str or Path), or an :class:`ImageSource`.
+        C is 1 (grey) or 3. See the module docstring for how each is read.
+    extractor : a callable, called once per batch with uint8 [B, C, H, W] torch images
+        on ``device`` (under ``torch.no_grad()``, a module in eval mode), returning
+        [B, F] (torch or anything ``numpy.asarray`` takes); or a
+        :class:`TorchScriptDetector`, or the path of a ``.pt`` file to load as one on
+        ``device``.
+    batch_size : images per extractor call (and per generator call).
+    device : where batches go before the extractor sees them. A generator runs where
+        it is; its images come to the CPU one batch at a time (as in
+        :func:`~hubness_fast.sampling.render`), then go to ``device``.
+    progress : a tqdm bar over the N images (when tqdm is installed).
+    cache_dir : keep features as ``<cache_dir>/<sha256>.npy`` and load them on a
+        second call with the same key instead of computing. The key hashes the
+        images (arrays: their uint8 pixels and shape; folders: the folder's path and
+        every file's name, size and modification time) and the extractor
+        (``TorchScriptDetector``: the file's SHA-256; a callable: its ``cache_key``
+        attribute, a str). A source whose ``digest()`` is None (a generator's) has no
+        key of its own: pass ``cache_key=``.
+        Without a key for either side the features are computed, not cached, and a
+        :class:`NotCachedWarning` says so. The device is not part of the key.
+    cache_key : a str naming the images, used in place of hashing the source (with
+        its N): required to cache a generator's features (name the
+        network, sampler and seed in it); for an array or folder it skips the
+        hashing, and a stale key is then the caller's responsibility.
+
+    Raises ValueError for images that are not [N, C, H, W] with C in (1, 3), or
+    neither uint8 nor float, or not finite; an empty folder or one whose images
+    differ in size; a source of another kind; batch_size < 1; an extractor result that is not [B, F] with B the batch's
+    size, or not finite.
+    """
+    batch_size = check_int(batch_size, "batch_size")
+    if cache_key is not None and not isinstance(cache_key, str):
+        raise ValueError(f"cache_key must be a str, got {type(cache_key).__name__}")
+    run = as_extractor(extractor, device)
+    src = _as_source(source)
+    path = _cache_path(src, run, cache_dir, cache_key)
+    if path is not None and path.is_file():
+        cached = np.load(path)
+        if cached.ndim != 2 or cached.shape[0] != src.n:
+            raise ValueError(f"the cache file {path} holds shape {cached.shape}, expected {src.n} rows; delete it")
+        return cached
+    out = _extract(src, run, batch_size, device, progress)
+    if path is not None:
+        _save(path, out)
+    return out
+
+
+# -- extractors -------------------------------------------------------------------------
+
+def as_extractor(extractor: Extractor, device: Any = "cpu") -> Callable[..., Any]:
+    """The one detector path: what every function that takes a detector calls it through.
+
+    A path (str or Path, ``~`` expanded) is loaded as a :class:`TorchScriptDetector` on
+    ``device``; a TorchScript module already loaded (``torch.jit.load``) whose forward takes
+    ``return_features`` is wrapped as one, so it gets uint8 RGB images and returns features,
+    not logits; any other callable is used as it is and receives uint8 [B, C, H, W] images.
+    """
+    if isinstance(extractor, (str, Path)):
+        if Path(extractor).suffix != ".pt":
+            raise ValueError(f"an extractor given by path is a TorchScript .pt file, got {str(extractor)!r}")
+        return TorchScriptDetector(extractor, device)
+    if isinstance(extractor, TorchScriptDetector):
+        return extractor
+    if _takes_return_features(extractor):
+        return TorchScriptDetector.from_module(extractor)
+    if not callable(extractor):
+        raise ValueError(f"the extractor must be callable (images -> features) or a .pt path, "
+                         f"got {type(extractor).__name__}")
+    return extractor
+
+
+def _takes_return_features(module: Any) -> bool:
+    """A TorchScript module with NVIDIA's detector signature forward(x, return_features=...)."""
+    torch = sys.modules.get("torch")
+    if torch is None or not isinstance(module, torch.jit.ScriptModule):
+        return False
+    try:
+        args = module.forward.schema.arguments
+    except (AttributeError, RuntimeError):
+        return False
+    return any(a.name == "return_features" for a in args)
+
+
+class DetectorError(RuntimeError):
+    """The detector (or extractor) raised while computing features; the message says on what input."""
+
+
+def _summary(exc: BaseException) -> str:
+    """The line of an exception that says what went wrong: TorchScript errors carry the scripted
+    traceback first and the detector's own error (an AssertionError, say) on their last line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1:
+        return lines[-1]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _extractor_key(extractor: Callable[..., Any]) -> str | None:
+    key = getattr(extractor, "cache_key", None)
+    if key is not None and not isinstance(key, str):
+        raise ValueError(f"the extractor's cache_key must be a str, got {type(key).__name__}")
+    return key
+
+
+def _call(extractor: Callable[..., Any], images: torch.Tensor, start: int) -> np.ndarray:
+    """One batch through the extractor -> numpy float32 / float64 [B, F], checked."""
+    try:
+        with evaluating(extractor):
+            result = extractor(images)
+    except Exception as exc:
+        raise DetectorError(f"the detector failed on images {start}..{start + len(images) - 1}, given as "
+                            f"{str(images.dtype).replace('torch.', '')} of shape {tuple(images.shape)} (0..255, "
+                            f"[B, C, H, W], as NVIDIA's detectors take them): {_summary(exc)}") from exc
+    if is_torch(result):
+        result = result.detach()
+        if result.is_floating_point() and result.dtype not in (_torch().float32, _torch().float64):
+            result = result.float()  # half and bfloat16 (numpy has no bfloat16)
+        result = result.cpu().numpy()
+    feats = np.asarray(result)
+    if feats.dtype.kind not in "fiu":
+        raise ValueError(f"the extractor returned dtype {feats.dtype}; features must be numbers")
+    if feats.dtype != np.float64:
+        feats = feats.astype(np.float32, copy=False)
+    rows = len(images)
+    if feats.ndim != 2:
+        raise ValueError(f"the extractor returned shape {feats.shape} for {rows} images; features must be "
+                         f"[B, F] (flatten them, e.g. x.flatten(1))")
+    if feats.shape[0] != rows:
+        raise ValueError(f"the extractor returned {feats.shape[0]} rows for a batch of {rows} images")
+    if not np.isfinite(feats).all():
+        raise ValueError(f"the extractor returned NaN or inf for images {start}..{start + rows - 1}")
+    return feats
+
+
+def _extract(src: ImageSource, extractor: Callable[..., Any], batch_size: int, device: Any,
+             progress: bool) -> np.ndarray:
+    out: np.ndarray | None = None
+    done = 0
+    bar = progress_bar(progress, src.n, "features", "image")
+    try:
+        for raw in src.batches(batch_size, device):
+            check_image_shape(tuple(int(d) for d in raw.shape), "the source's images")
+            images = images_to_uint8(raw, done)
+            del raw
+            feats = _call(extractor, images, done)
+            rows = len(images)
+            del images  # the batch's images go before the next batch is made
+            if out is None:
+                out = np.empty((src.n, feats.shape[1]), feats.dtype)
+            elif feats.shape[1] != out.shape[1] or feats.dtype != out.dtype:
+                raise ValueError(f"the extractor returned {feats.shape[1]} {feats.dtype} features for images "
+                                 f"{done}.., {out.shape[1]} {out.dtype} before")
+            out[done:done + rows] = feats
+            done += rows
+            if bar is not None:
+                bar.update(rows)
+    finally:
+        if bar is not None:
+            bar.close()
+    if out is None or done != src.n:
+        raise ValueError(f"the source gave {done} images, expected {src.n}")
+    return out
+
+
+# -- sources ----------------------------------------------------------------------------
+
+class ImageSource:
+    """N images in batches, and what identifies them for the cache. ``batches`` yields torch
+    [B, C, H, W] images, uint8 or float about [-1, 1] (checked and converted by :func:`features`)."""
+
+    n: int
+
+    def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        raise NotImplementedError
+
+    def digest(self) -> str | None:
+        raise NotImplementedError
+
+
+def is_images(source: Any) -> bool:
+    """Whether :func:`features` reads ``source`` itself (an array, a tensor, a folder, an ImageSource)."""
+    return isinstance(source, (np.ndarray, str, Path, ImageSource)) or is_torch(source)
+
+
+def _as_source(source: Any) -> ImageSource:
+    if isinstance(source, ImageSource):
+        return source
+    if isinstance(source, (str, Path)):
+        return _FolderSource(source)
+    if isinstance(source, np.ndarray) or is_torch(source):
+        return _ArraySource(source)
+    raise ValueError(f"source must be images [N, C, H, W], a folder or an ImageSource, got {type(source).__name__}; "
+                     "for a generator use hubness_fast.features.features(G, extractor, n=...)")
+
+
+def _image_module() -> Any:
+    try:
+        from PIL import Image
+    except ImportError as exc:
+        raise ImportError("reading a folder of images needs Pillow: pip install Pillow") from exc
+    return Image
+
+
+def check_image_shape(shape: tuple[int, ...], what: str) -> None:
+    if len(shape) != 4:
+        hint = " (one grey batch? add a channel axis: x[:, None])" if len(shape) == 3 else ""
+        raise ValueError(f"{what} must be [N, C, H, W], got shape {shape}{hint}")
+    if shape[1] not in (1, 3):
+        if shape[3] in (1, 3):
+            hint = "; for [N, H, W, C] images use x.transpose(0, 3, 1, 2) (torch: x.permute(0, 3, 1, 2))"
+        elif shape[1] == 4:
+            hint = "; for RGBA drop the alpha channel: x[:, :3]"
+        else:
+            hint = ""
+        raise ValueError(f"{what} must have 1 (grey) or 3 (RGB) channels, got shape {shape}{hint}")
+    if 0 in shape:
+        raise ValueError(f"{what} are empty (shape {shape})")
+
+
+def images_to_uint8(x: torch.Tensor, start: int) -> torch.Tensor:
+    """A batch as uint8: as it is, or float about [-1, 1] by NVIDIA's conversion."""
+    torch = _torch()
+    if x.dtype == torch.uint8:
+        return x
+    if not x.is_floating_point():
+        raise ValueError(f"images must be uint8 (0..255) or float (about [-1, 1]), got {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.float()  # half precision would round 255 * x coarsely
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"images {start}..{start + len(x) - 1} hold NaN or inf")
+    return to_uint8(x)
+
+
+class _ArraySource(ImageSource):
+    def __init__(self, images: Array) -> None:
+        torch = _torch()
+        shape = tuple(int(s) for s in images.shape)
+        check_image_shape(shape, "images")
+        if is_torch(images):
+            ok = images.dtype == torch.uint8 or images.is_floating_point()
+        else:
+            ok = images.dtype == np.uint8 or images.dtype.kind == "f"
+        if not ok:
+            raise ValueError(f"images must be uint8 (0..255) or float (about [-1, 1]), got {images.dtype}; "
+                             f"for other integer images convert to uint8 first")
+        self.images, self.n = images, shape[0]
+
+    def _batch(self, s: int, e: int) -> torch.Tensor:
+        x = self.images[s:e]
+        if not is_torch(x):
+            x = _torch().from_numpy(np.ascontiguousarray(x))
+        return images_to_uint8(x.detach(), s)  # converted where the images are
+
+    def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        for s in range(0, self.n, batch_size):
+            yield self._batch(s, s + batch_size).to(device)
+
+    def digest(self) -> str:
+        h = hashlib.sha256(repr(tuple(self.images.shape)).encode())
+        for s in range(0, self.n, HASH_BATCH):
+            h.update(self._batch(s, s + HASH_BATCH).cpu().contiguous().numpy().tobytes())
+        return "pixels-sha256:" + h.hexdigest()
+
+
+GREY_MODES = ("1", "L", "LA", "La")
+WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+class _FolderSource(ImageSource):
+    def __init__(self, folder: str | Path) -> None:
+        Image = _image_module()
+        self.folder = as_path(folder)
+        if not self.folder.is_dir():
+            raise ValueError(f"{self.folder} is not a folder")
+        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not self.files:
+            raise ValueError(f"{self.folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (subfolders are not read)")
+        grey, first = [], None
+        for p in self.files:  # headers only: sizes are checked before any image is decoded
+            try:
+                with Image.open(p) as im:
+                    mode, size = im.mode, im.size
+            except (OSError, SyntaxError) as exc:
+                raise ValueError(f"cannot read {p}: {exc}") from None
+            if mode in WIDE_MODES:
+                raise ValueError(f"{p} has {mode} pixels; only 8-bit images are read (convert it to 8-bit)")
+            if first is None:
+                first = (p, size)
+            elif size != first[1]:
+                hint = " (grid.png, as sampling writes it, is a grid of samples: move it out)" \
+                    if "grid.png" in (p.name, first[0].name) else ""
+                raise ValueError(f"images differ in size: {first[0].name} is {first[1][0]} x {first[1][1]}, "
+                                 f"{p.name} is {size[0]} x {size[1]} (width x height){hint}")
+            grey.append(mode in GREY_MODES)
+        self.mode = "L" if all(grey) else "RGB"  # a folder mixing grey and colour is read as RGB
+        self.n = len(self.files)
+
+    def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        Image, torch = _image_module(), _torch()
+        for s in range(0, self.n, batch_size):
+            arrays = []
+            for p in self.files[s:s + batch_size]:
+                with Image.open(p) as im:
+                    arrays.append(np.asarray(im.convert(self.mode)))
+            x = np.stack(arrays)
+            x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
+            yield torch.from_numpy(np.ascontiguousarray(x)).to(device)
+
+    def digest(self) -> str:
+        h = hashlib.sha256(str(self.folder.resolve()).encode())
+        for p in self.files:
+            st = p.stat()
+            h.update(f"\0{p.name}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        return "folder-sha256:" + h.hexdigest()
+
+
+# -- cache ------------------------------------------------------------------------------
+
+def _cache_path(src: ImageSource, extractor: Callable[..., Any], cache_dir: str | Path | None,
+                cache_key: str | None) -> Path | None:
+    if cache_dir is None:
+        if cache_key is not None:
+            raise ValueError("cache_key= names the images for the cache: pass cache_dir= with it")
+        return None
+    ext_key = _extractor_key(extractor)
+    if ext_key is None:
+        warnings.warn(f"features are not cached: the extractor ({type(extractor).__name__}) has no cache_key "
+                      f"attribute (set extractor.cache_key to a str naming it)", NotCachedWarning, stacklevel=3)
+        return None
+    src_key = f"user:{cache_key}" if cache_key is not None else src.digest()
+    if src_key is None:
+        warnings.warn("features are not cached: a generator source needs cache_key= (a str naming the network, "
+                      "sampler and seed)", NotCachedWarning, stacklevel=3)
+        return None
+    spec = json.dumps({"format": CACHE_FORMAT, "source": src_key, "n": src.n, "extractor": ext_key}, sort_keys=True)
+    folder = as_path(cache_dir)
+    return folder / f"{hashlib.sha256(spec.encode()).hexdigest()}.npy"
+
+
+def _save(path: Path, features: np.ndarray) -> None:
+    """Write to a temporary file beside ``path``, then rename: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, features)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,247 @@
+"""k-NN evaluation metrics for generative models, exact and in bounded memory.
+
+Every metric compares float64 squared Euclidean distances with float64 squared
+radii (the distance from a point to its k-th nearest neighbour in its own set,
+self excluded by index). Three native passes at most: a self-join per set for
+the radii and one pass over the real x fake pairs for every containment test.
+These functions are one-call shortcuts over :class:`hubness_fast.manifold.Manifold`,
+which fits the real set once and evaluates many fake sets (every metric in one pass).
+
+| metric | reference | k | comparison | radius of |
+| --- | --- | --- | --- | --- |
+| precision / recall | Kynkaenniemi et al. 2019 | 3 | d <= r (inclusive) | real / fake sets |
+| density / coverage | Naeem et al. 2020 (prdc) | 5 | d < r (strict) | real set |
+| prdc() (all four as the prdc package) | prdc 0.2 | 5 | d < r (strict) | both |
+| rarity score | Han et al. 2022 | 3 | d < r (strict) | real set |
+| realism score | Kynkaenniemi et al. 2019 | 3 | r / d, half of the balls | real set |
+
+device ("auto", "cpu", "cuda") on every metric: where the radii and the
+containment pass run. The radii follow hubness_fast.knn's rule; the
+containment pass runs on the GPU only with "cuda" until its kernel has run on
+one (hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU). Same values either way.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..engine import describe, run
+from .._inputs import as_matrix, check_int, check_k
+from .._types import Array, Device, Progress, Threads
+from ..engine.balls import ball_pass
+from .manifold import Manifold, RarityResult, radii2, rarity_from_containment
+
+__all__ = ["kth_radius2", "PrecisionRecall", "DensityCoverage", "precision_recall", "density_coverage", "prdc",
+           "RarityResult", "rarity_score", "realism_score", "EfficientPrecisionRecall", "efficient_precision_recall",
+           "frechet_distance", "frechet_distance_from_stats"]
+
+
+def kth_radius2(x: Array, k: int, n_threads: Threads = None, progress: Progress = False,
+                device: Device = "auto") -> np.ndarray:
+    """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
+    return radii2(as_matrix(x, "x"), [k], n_threads=n_threads, progress=progress, device=device)[k]
+
+
+class PrecisionRecall(NamedTuple):
+    precision: float
+    recall: float
+
+
+class DensityCoverage(NamedTuple):
+    density: float
+    coverage: float
+
+
+def _pair(real: Array, fake: Array, k: int, fake_balls: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets validated before any pass: 2-D, the same width, enough fakes for fake balls."""
+    r, f = as_matrix(real, "real"), as_matrix(fake, "fake")
+    if r.shape[1] != f.shape[1]:
+        raise ValueError(f"real features have {r.shape[1]} dimensions but fake features have {f.shape[1]}")
+    if fake_balls:
+        check_k(k, f.shape[0] - 1, f"fake samples other than the point itself; fake has {f.shape[0]}")
+    return r, f
+
+
+def _manifold(real: Array, fake: Array, k: int, n_threads: Threads, progress: Progress, device: Device,
+              fake_balls: bool = True, metric: str = "euclidean") -> tuple[Manifold, np.ndarray]:
+    r, f = _pair(real, fake, k, fake_balls)
+    return Manifold(r, k, metric=metric, n_threads=n_threads, progress=progress, device=device), f
+
+
+def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = True, n_threads: Threads = None,
+                     progress: Progress = False, device: Device = "auto") -> PrecisionRecall:
+    """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
+
+    precision: fraction of fake samples inside at least one real ball; recall:
+    fraction of real samples inside at least one fake ball. A ball's radius is
+    its centre's distance to the k-th nearest neighbour of its own set (self
+    excluded). ``inclusive=True`` (the paper's d <= r) is the default.
+    Returns PrecisionRecall(precision, recall), floats (unpacks as a tuple).
+    A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
+    """
+    m, f = _manifold(real, fake, k, n_threads, progress, device)
+    c = m.containment(f, [(k, inclusive)])
+    return PrecisionRecall(float(np.mean(c.fake["in_count"][:, 0] > 0)), float(np.mean(c.real["in_count"][:, 0] > 0)))
+
+
+def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = False, n_threads: Threads = None,
+                     progress: Progress = False, device: Device = "auto") -> DensityCoverage:
+    """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
+
+    density = sum over fakes of the number of real balls containing them / (k M);
+    coverage = fraction of real balls that contain at least one fake. Strict
+    ``d < r`` by default, as prdc: for constant data every radius is 0 and both
+    are 0 (``inclusive=True`` counts the boundary). Returns DensityCoverage(density, coverage).
+    A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
+    """
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False)
+    c = m.containment(f, [(k, inclusive)], fake_balls=False)
+    # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
+    return DensityCoverage(float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
+                           float(np.mean(c.real["own_count"][:, 0] > 0)))
+
+
+def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, progress: Progress = False,
+         device: Device = "auto") -> dict[str, float]:
+    """precision, recall, density and coverage exactly as the prdc package
+    defines them (one k for all four, strict d < r), in one containment pass.
+
+    Returns a dict with keys "precision", "recall", "density", "coverage", the
+    prdc package's own return type, so that code written for it runs unchanged.
+    """
+    m, f = _manifold(real, fake, k, n_threads, progress, device)
+    c = m.containment(f, [(k, False)])
+    return {
+        "precision": float(np.mean(c.fake["in_count"][:, 0] > 0)),
+        "recall": float(np.mean(c.real["in_count"][:, 0] > 0)),
+        "density": float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
+        "coverage": float(np.mean(c.real["own_count"][:, 0] > 0)),
+    }
+
+
+def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str = "exclude", metric: str = "euclidean",
+                 n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> RarityResult:
+    """Rarity score (Han et al., 2022): for each fake, the smallest radius among
+    the real balls that contain it (strict d < r; radius = distance to the k-th
+    real neighbour). A larger score is a rarer sample. ``metric="cosine"``: cosine
+    distances (the reference's ``cossim``), see :mod:`hubness_fast.manifold`.
+
+    out_of_manifold: fakes inside no real ball
+      - "exclude" (reference code): score 0, left out of the ranking;
+      - "last": score 0, ranked after every in-manifold fake;
+      - "nan": score NaN, left out of the ranking.
+    """
+    if out_of_manifold not in ("exclude", "last", "nan"):
+        raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False, metric=metric)
+    return rarity_from_containment(m.containment(f, [(k, False)], fake_balls=False), k, metric, out_of_manifold)
+
+
+def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: float | None = 50,
+                  n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> np.ndarray:
+    """Realism score (Kynkaenniemi et al., NeurIPS 2019, Eq. 3) of each fake sample:
+    max over real samples i of r_i / ||fake - real_i||, r_i = distance from real i to
+    its k-th real neighbour (self excluded). As in their release, the real balls with
+    the largest radii are left out first: only those with r_i at or below the
+    ``clamp_to_percentile`` percentile of the radii count (None keeps all). A score
+    above 1 means the fake lies inside a kept real ball. Returns float64 [M].
+
+    Exact float64 distances, blocks of fakes against the kept real samples (O(M x N)
+    work: meant for evaluation-sized sets). A shortcut over :meth:`Manifold.realism`.
+    """
+    if clamp_to_percentile is not None and not 0 < clamp_to_percentile <= 100:
+        raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False)
+    return m.realism(f, k=k, clamp_to_percentile=clamp_to_percentile)
+
+
+class EfficientPrecisionRecall(NamedTuple):
+    precision: float
+    recall: float
+    real_hubs: int   # how many real samples were kept as hubs
+    fake_hubs: int   # how many fake samples were kept as hubs
+
+
+def _hubs_and_radii(x: np.ndarray, k: int, hub_k: int, n_threads: Threads, progress: Progress, device: Device,
+                    desc: str) -> tuple[np.ndarray, np.ndarray]:
+    """Hub values (k-occurrences in the set's own hub_k-NN lists, self excluded) and squared k-th
+    neighbour radii, both from one k-NN pass with max(k, hub_k) neighbours."""
+    p = describe(x, max(k, hub_k), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
+                 progress=progress, desc=desc)
+    r = run(p, ids=True, distances=True)
+    ids, dist = np.asarray(r.ids), np.asarray(r.distances)
+    hubs = np.bincount(ids[:, :hub_k].ravel(), minlength=x.shape[0])
+    return hubs, np.ascontiguousarray(dist[:, k - 1])
+
+
+def efficient_precision_recall(real: Array, fake: Array, *, k: int = 3, hub_k: int = 3, level: int = 3,
+                               inclusive: bool = True, n_threads: Threads = None, progress: Progress = False,
+                               device: Device = "auto") -> EfficientPrecisionRecall:
+    """Efficient precision and recall with hubness-aware sampling (eP&R; Liang, Wu, Lai and Qin,
+    ICML 2024).
+
+    Definition used here: in each set, a sample's hub value is how often it occurs in the set's own
+    ``hub_k``-nearest-neighbour lists (self excluded by index); the samples whose hub value exceeds
+    ``level`` are that set's hubs (the authors' code: hub_k = 3, hubsK = level = 3). Each hub keeps
+    the radius of its ``k``-th nearest neighbour computed in the whole set. Precision is the share
+    of fake hubs inside at least one real hub's ball, recall the share of real hubs inside at least
+    one fake hub's ball (``inclusive``: d <= r, as improved precision/recall). Only hubs meet in
+    the containment pass, which is where the saving comes from; the radii need one k-NN pass per
+    set, as the full metric does.
+    """
+    k, hub_k = check_int(k, "k"), check_int(hub_k, "hub_k")
+    level = check_int(level, "level", minimum=0)
+    r, f = _pair(real, fake, max(k, hub_k), fake_balls=True)  # no fit: the hub pass below gives the radii
+    check_k(max(k, hub_k), r.shape[0] - 1, f"real samples other than the point itself; real has {r.shape[0]}")
+    if r.dtype != f.dtype:
+        r, f = r.astype(np.float64), f.astype(np.float64)
+    hr, rr2 = _hubs_and_radii(r, k, hub_k, n_threads, progress, device, "real hubs")
+    hf, fr2 = _hubs_and_radii(f, k, hub_k, n_threads, progress, device, "fake hubs")
+    keep_r, keep_f = np.flatnonzero(hr > level), np.flatnonzero(hf > level)
+    if keep_r.size == 0 or keep_f.size == 0:
+        raise ValueError(f"no {'real' if keep_r.size == 0 else 'fake'} sample has a hub value above level={level} "
+                         f"(hub_k={hub_k}); lower the level")
+    sf, sr = ball_pass(np.ascontiguousarray(f[keep_f]), fr2[keep_f], np.ascontiguousarray(r[keep_r]), rr2[keep_r],
+                       inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
+    return EfficientPrecisionRecall(float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0)),
+                                    int(keep_r.size), int(keep_f.size))
+
+
+def _mean_cov(x):
+    x = np.asarray(as_matrix(x, "features"), dtype=np.float64)
+    if x.shape[0] < 2:
+        raise ValueError("at least two samples are needed for a covariance")
+    return x.mean(0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(real: Array, fake: Array) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (FID when
+    the features are Inception pool features): |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)).
+    Covariances are unbiased (n - 1), as pytorch-fid."""
+    return frechet_distance_from_stats(*_mean_cov(real), *_mean_cov(fake))
+
+
+def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array) -> float:
+    """Frechet distance from (mean, covariance) pairs.
+
+    tr((S1 S2)^(1/2)) is computed as the sum of the square roots of the
+    eigenvalues of S1^(1/2) S2 S1^(1/2), a symmetric positive semi-definite
+    matrix: no complex parts and no ill-conditioned non-symmetric square root
+    (the failure mode of scipy.linalg.sqrtm on near-singular covariances).
+    Tiny negative eigenvalues from rounding are clipped to 0.
+    """
+    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
+    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
+    d = mu1.shape[0]
+    if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
+    for name, a in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains NaN or Inf")
+    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = root1 @ s2 @ root1
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)

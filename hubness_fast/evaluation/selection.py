@@ -1,0 +1,161 @@
+"""Instance selection for GANs (DeVries, Drozdzal and Taylor, NeurIPS 2020).
+
+Score each embedding by a density estimate and keep the densest part of every
+class, as the reference implementation does.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._inputs import as_matrix
+from .._types import Array
+
+
+def _gaussian_loglik(x: np.ndarray) -> np.ndarray:
+    """Log-likelihood under one full-covariance Gaussian fitted to x
+    (biased covariance + 1e-5 I, as the reference)."""
+    mu = x.mean(0)
+    cov = np.cov(x, rowvar=False, bias=True).reshape(x.shape[1], x.shape[1]) + 1e-5 * np.eye(x.shape[1])
+    chol = np.linalg.cholesky(cov)
+    z = np.linalg.solve(chol, (x - mu).T)
+    logdet = 2.0 * np.log(np.diag(chol)).sum()
+    return -0.5 * (x.shape[1] * np.log(2 * np.pi) + logdet + (z * z).sum(0))
+
+
+def _ppca_loglik(x: np.ndarray, variance: float, reference_components: bool) -> np.ndarray:
+    """Per-row log-likelihood under scikit-learn's probabilistic PCA model:
+    ``PCA(n_components=q, svd_solver="full").fit(x).score_samples(x)``
+    (Tipping and Bishop 1999), computed with numpy alone.
+
+    Model, as ``PCA._fit_full`` / ``get_covariance`` / ``score_samples``: with
+    the full thin SVD of the centred data, ``xc = U S Vt``, the k = min(n, d)
+    explained variances are ``ev = S**2 / (n - 1)``; the noise variance is
+    ``sigma2 = mean(ev[q:k])`` (over min(n, d) - q values, not d - q: for n < d
+    the d - n directions outside the data's span are not averaged in), and 0
+    when q >= k; the covariance is ``Vt[:q].T diag(max(ev[:q] - sigma2, 0))
+    Vt[:q] + sigma2 I``, whose eigenvalues are ``ev[:q]`` and then
+    ``sigma2`` (d - q times). For the rows of x themselves ``xc @ Vt.T =
+    U S`` (they lie in the span of Vt's k rows), so the Mahalanobis term is
+    ``sum_{i<q} (U S)_i**2 / ev_i + sum_{q<=i<k} (U S)_i**2 / sigma2``,
+    computed without forming the d x d precision matrix.
+
+    q is this package's choice, not ``PCA(n_components=variance)``'s: the
+    fewest components whose cumulative explained-variance share reaches
+    ``variance`` (``>= variance - 1e-12``; scikit-learn's float
+    ``n_components`` takes the first share strictly above it, side="right",
+    so the two differ by one component when a share equals ``variance``
+    exactly), minus one with ``reference_components=True`` (the reference
+    code keeps one component fewer), then clamped to [1, d - 1] (q = 1 when
+    d = 1).
+
+    A zero noise variance: when q >= min(n, d) (only d = 1 with this q, since
+    the centred data has rank <= n - 1) scikit-learn sets sigma2 = 0 and the
+    model is the full sample covariance, which is finite if that covariance is
+    non-singular: then the scores are the plain Gaussian ones, as
+    scikit-learn's. When the discarded directions carry no variance (numerical
+    rank of the centred data <= q: n <= q + 1, constant or duplicated columns,
+    data on a q-dimensional subspace, constant data), the PPCA covariance is
+    singular: scikit-learn returns -inf, raises LinAlgError, or returns values
+    driven by rounding (sigma2 ~ 1e-32 ev[0]); here a ValueError is raised
+    instead, as it is for constant data and n < 2. "No variance" is
+    ``numpy.linalg.matrix_rank``'s rule scaled by the uncentred data (so that
+    what centring leaves of a constant column counts as zero): a singular
+    value <= max(n, d) * eps * ||x||_F is zero. For finite x the scores are
+    always finite (never NaN or inf).
+    """
+    n, d = x.shape
+    if n < 2:
+        raise ValueError(f"method='ppca' needs at least two samples, got {n}")
+    mu = x.mean(0)
+    xc = x - mu
+    u, s, _ = np.linalg.svd(xc, full_matrices=False)  # s descending, k = min(n, d) values
+    k = s.size
+    tol = max(n, d) * np.finfo(np.float64).eps * float(np.linalg.norm(x))  # rounding level of xc's singular values
+    if s[0] <= tol:
+        raise ValueError("method='ppca' needs data that is not constant: every centred sample is 0")
+    ev = s**2 / (n - 1)
+    ratio = np.cumsum(ev) / ev.sum()
+    q = int(np.searchsorted(ratio, variance - 1e-12) + 1)  # first q whose cumulative share reaches `variance`
+    if reference_components:
+        q -= 1  # the reference keeps one component fewer
+    q = min(max(q, 1), d - 1) if d > 1 else 1
+    rank = int(np.count_nonzero(s > tol))
+    if q < k:
+        if rank <= q:
+            hint = f"lower `variance` to keep fewer than {rank} components, or " if rank > 1 else ""
+            raise ValueError(
+                f"method='ppca': the data has numerical rank {rank} <= q = {q} kept components, so the "
+                f"discarded directions carry no variance and the PPCA noise variance is 0 (a singular "
+                f"model: scikit-learn gives -inf, a LinAlgError or rounding-driven scores here); "
+                f"{hint}use method='gaussian' or 'knn'")
+        noise = float(ev[q:].mean())
+        lam = np.maximum(ev[:q], noise)  # get_covariance's max(ev - sigma2, 0) + sigma2 (a no-op: ev is sorted)
+        logdet = float(np.log(lam).sum()) + (d - q) * np.log(noise)
+        proj2 = (u * s) ** 2
+        maha = (proj2[:, :q] / lam).sum(1) + proj2[:, q:].sum(1) / noise
+    else:  # sklearn: noise_variance_ = 0, precision = inv(covariance of the q >= k kept components)
+        if q < d or rank < d:
+            raise ValueError(
+                f"method='ppca': q = {q} >= min(n, d) = {k} components leave a noise variance of 0 and "
+                f"the sample covariance (numerical rank {rank}, d = {d}) is singular")
+        lam = ev
+        logdet = float(np.log(lam).sum())
+        maha = ((u * s) ** 2 / lam).sum(1)
+    return -0.5 * (d * np.log(2 * np.pi) + logdet + maha)
+
+
+def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, variance: float = 0.95,
+                    reference_components: bool = False,
+                    n_threads=None, progress=False):
+    """Density score of every embedding (higher = more typical).
+
+    method:
+      - "gaussian": log-likelihood under one full-covariance Gaussian
+        (biased covariance + 1e-5 I);
+      - "ppca": probabilistic PCA log-likelihood, scikit-learn's model:
+        ``PCA(n_components=q, svd_solver="full").fit(x).score_samples(x)``
+        (numpy only), with q the fewest components whose cumulative explained
+        variance reaches ``variance`` (0.95). The reference code keeps one
+        component fewer; ``reference_components=True`` does too. Raises
+        ValueError where the model is singular (data of numerical rank <= q,
+        e.g. fewer than q + 2 samples; see ``_ppca_loglik``);
+      - "knn": minus the Euclidean distance to the k-th nearest neighbour (self
+        excluded), exact, from the native engine.
+    Returns float64 [N].
+    """
+    x = np.asarray(as_matrix(embeddings, "embeddings"), dtype=np.float64)
+    if method == "gaussian":
+        return _gaussian_loglik(x)
+    if method == "ppca":
+        if not 0 < variance <= 1:
+            raise ValueError(f"variance must be in (0, 1], got {variance}")
+        return _ppca_loglik(x, variance, reference_components)
+    if method == "knn":
+        from ..engine.knn import kth_neighbor_distance
+
+        return -kth_neighbor_distance(x, k, n_threads=n_threads, progress=progress)
+    raise ValueError(f"method must be 'gaussian', 'ppca' or 'knn', got {method!r}")
+
+
+def select_instances(embeddings: Array, labels: Array | None = None, *, retention: float = 50,
+                     method: str = "gaussian", **score_kwargs: Any) -> np.ndarray:
+    """Indices (sorted, int64) of the instances to keep: per class, the scores
+    strictly above the (100 - retention)th percentile of that class's scores,
+    as the reference implementation does (so ties at the threshold are dropped).
+    ``labels=None`` treats the data as one class."""
+    x = as_matrix(embeddings, "embeddings")
+    if not 0 < retention <= 100:
+        raise ValueError(f"retention is a percentage in (0, 100], got {retention}")
+    labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else np.asarray(labels)
+    if labels.shape != (x.shape[0],):
+        raise ValueError(f"labels must have one entry per embedding ({x.shape[0]}), got shape {labels.shape}")
+    keep = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        if idx.size < 2:
+            raise ValueError(f"class {cls!r} has {idx.size} sample; each class needs at least two")
+        scores = instance_scores(x[idx], method=method, **score_kwargs)
+        keep.append(idx[scores > np.percentile(scores, 100 - retention)])
+    return np.sort(np.concatenate(keep)).astype(np.int64)

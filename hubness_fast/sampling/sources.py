@@ -1,0 +1,46 @@
+"""A generator's samples as an image source for the evaluation layer's ``features()``: the
+sampler chooses the n latents (numpy, small), then each batch is rendered, handed over and
+dropped, so memory holds one batch of images, never n."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .._inputs import check_int
+from ..evaluation.features import ImageSource, check_image_shape, images_to_uint8
+from .generators import as_generator
+from .samplers import LatentSampler, RandomSampler, render
+
+if TYPE_CHECKING:
+    import torch
+
+
+class GeneratorImages(ImageSource):
+    """n images of ``G`` (anything :func:`~hubness_fast.generators.as_generator` takes, or a plain
+    ``G(z)``) with latents from ``sampler`` (default ``RandomSampler(space=<the family's>,
+    seed=0)``, the generator's prior); ``classes`` for conditional models, as in
+    ``LatentSampler.latents``. A sampler draws from its own random generator: a second source
+    with the same sampler object gets new latents."""
+
+    def __init__(self, G: Any, n: int | None, sampler: LatentSampler | None = None, classes: Any = None) -> None:
+        if n is None:
+            raise ValueError("a generator source needs n= (how many images to render)")
+        self.n = check_int(n, "n")
+        if sampler is not None and not isinstance(sampler, LatentSampler):
+            raise ValueError(f"sampler must be a sampler of hubness_fast.sampling (RandomSampler, HubnessSampler, "
+                             f"TruncationSampler...), got {type(sampler).__name__}")
+        self.gen = sampler.adapter(G) if sampler is not None else as_generator(G)
+        self.sampler = sampler if sampler is not None else RandomSampler(space=self.gen.default_space, seed=0)
+        self.classes = classes
+
+    def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        latents = self.sampler.latents(self.gen, self.n, self.classes)
+        cutoff = getattr(self.sampler, "cutoff", None)  # TruncationSampler's truncation_cutoff
+        for s in range(0, self.n, batch_size):
+            part = latents.rows(s, s + batch_size)
+            images = render(self.gen, part, self.sampler.space, batch_size=batch_size, truncation_cutoff=cutoff)
+            check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
+            yield images_to_uint8(images, s).to(device)  # converted where rendered, as NVIDIA's code does
+
+    def digest(self) -> None:
+        return None  # a network and a sampler have no content hash: the caller names them with cache_key=
