@@ -10,7 +10,7 @@ def _decorators(fn):
 
 def test_gpu_tests_are_marked_and_skip_without_a_device():
     unmarked, unskipped = [], []
-    for path in sorted(Path(__file__).parent.glob("test_*.py")):
+    for path in sorted(Path(__file__).parent.rglob("test_*.py")):
         for fn in ast.walk(ast.parse(path.read_text())):
             if not isinstance(fn, ast.FunctionDef) or not fn.name.startswith("test_"):
                 continue

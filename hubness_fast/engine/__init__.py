@@ -9,13 +9,14 @@ with :func:`describe` and solve it with :func:`run`."""
 from ._dispatch import KnnResult, Problem, describe, run, use_gpu
 from ._native import (HAS_AVX2, HAS_AVX512, HAS_CUDA, HAS_OPENMP, SIMD_LEVELS, gpu_available, kernel_level, peak_gflops,
                       simd_level)
-from .balls import BallQueryResult, ball_pass, ball_query
+from .balls import BallCounts, BallQueryResult, ball_pass, ball_query
 from .exactness import EngineStats, engine_stats
 from .hubness import hub_counts, hubness_stats
 from .knn import knn, kth_neighbor_distance
 from .radius import radius_neighbors
 
-__all__ = ["knn", "kth_neighbor_distance", "hub_counts", "hubness_stats", "ball_query", "ball_pass", "BallQueryResult",
+__all__ = ["knn", "kth_neighbor_distance", "hub_counts", "hubness_stats", "ball_query", "ball_pass", "BallCounts",
+           "BallQueryResult",
            "radius_neighbors", "engine_stats", "EngineStats", "use_gpu", "gpu_available", "simd_level", "kernel_level",
            "peak_gflops",
            "describe", "run", "Problem", "KnnResult",

@@ -16,14 +16,20 @@ class BallQueryResult(NamedTuple):
     nearest: Optional[np.ndarray]  # int64 [M]: nearest centre (ties: smaller index), if asked for
 
 
+class BallCounts(NamedTuple):
+    """One side of a ball pass, per point (and per layer: [n, L] with layers, else [n])."""
+
+    in_count: np.ndarray  # int64: balls of the other set containing the point
+    min_radius2: np.ndarray  # float64: smallest squared radius among them (inf if none)
+    own_count: np.ndarray  # int64: points of the other set inside the point's own ball
+
+
 def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radius2: np.ndarray | None, *,
               inclusive: bool | Sequence[bool], n_threads: Threads = None, progress: Progress = False,
-              desc: str = "balls", device: Device = "auto") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+              desc: str = "balls", device: Device = "auto") -> tuple[BallCounts, BallCounts]:
     """One native pass over all pairs of a x b. Radii are squared (float64) or None.
 
-    Returns two dicts (for a and for b) with in_count (balls of the other set
-    containing the point), min_radius2 (smallest squared radius among them) and
-    own_count (points of the other set inside the point's own ball).
+    Returns the :class:`BallCounts` of a and of b.
 
     Layers: with ``inclusive`` a sequence of L flags, the radii are [n, L] (one
     ball per point and layer; layer l of a meets layer l of b only, with its own
@@ -39,9 +45,9 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
         raise ValueError("inclusive needs one flag per layer (at least one)")
     out = _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=flags, n_threads=n_threads, progress=progress,
                           desc=desc, device=device)
-    if single:
-        return tuple({key: v.reshape(-1) for key, v in side.items()} for side in out)  # type: ignore[return-value]
-    return out
+    shape = (-1,) if single else (-1, len(flags))
+    a_side, b_side = (BallCounts(*(np.reshape(side[f], shape) for f in BallCounts._fields)) for side in out)
+    return a_side, b_side
 
 
 def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool = False, return_nearest: bool = False,
@@ -68,4 +74,4 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
         from .knn import knn
 
         nearest = knn(c, 1, queries=q, n_threads=n_threads, device=device)[1][:, 0]
-    return BallQueryResult(sq["in_count"], np.sqrt(sq["min_radius2"]), nearest)
+    return BallQueryResult(sq.in_count, np.sqrt(sq.min_radius2), nearest)

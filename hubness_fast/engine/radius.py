@@ -61,7 +61,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         q = q.astype(db.dtype)
     r2 = {"euclidean": _largest_square_within(r), "sqeuclidean": r, "cosine": 2 * r}[metric]
     mine, _ = ball_pass(q, np.full(len(q), r2), db, None, inclusive=True, n_threads=n_threads, device=device)
-    counts = mine["own_count"].astype(np.int64) - self_join  # a point is always within its own ball
+    counts = mine.own_count.astype(np.int64) - self_join  # a point is always within its own ball
     indptr = np.zeros(len(q) + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     indices = np.empty(int(indptr[-1]), np.int64)

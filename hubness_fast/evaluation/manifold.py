@@ -33,7 +33,7 @@ import numpy as np
 from ..engine import describe, run
 from .._inputs import as_matrix, as_path, check_int
 from .._types import Device, Progress, Threads
-from ..engine.balls import ball_pass
+from ..engine.balls import BallCounts, ball_pass
 
 METRICS = ("euclidean", "cosine")
 
@@ -103,11 +103,11 @@ def radii2(x: np.ndarray, ks: Sequence[int], *, n_threads: Threads = None, progr
 
 class Containment(NamedTuple):
     """Outputs of one ball pass between a fake set and the manifold: per layer (k, inclusive),
-    dicts of [n, layers] arrays as :func:`hubness_fast.balls.ball_pass` returns them."""
+    the [n, layers] arrays of :class:`hubness_fast.engine.balls.BallCounts`."""
 
     layers: tuple[tuple[int, bool], ...]
-    fake: dict[str, np.ndarray]
-    real: dict[str, np.ndarray]
+    fake: BallCounts
+    real: BallCounts
 
     def column(self, k: int, inclusive: bool) -> int:
         return self.layers.index((k, inclusive))
@@ -147,8 +147,8 @@ def rarity_from_containment(c: Containment, k: int, metric: str, out_of_manifold
     if out_of_manifold not in ("exclude", "last", "nan"):
         raise ValueError(f"out_of_manifold must be 'exclude', 'last' or 'nan', got {out_of_manifold!r}")
     col = c.column(k, False)
-    inside = c.fake["in_count"][:, col] > 0
-    r2 = np.where(inside, c.fake["min_radius2"][:, col], 0.0)
+    inside = c.fake.in_count[:, col] > 0
+    r2 = np.where(inside, c.fake.min_radius2[:, col], 0.0)
     scores = np.where(inside, r2 / 2 if metric == "cosine" else np.sqrt(r2), 0.0)
     idx = np.flatnonzero(inside)
     ranking = idx[np.lexsort((idx, -scores[idx]))]
@@ -382,14 +382,14 @@ class Manifold:
         f = self.prepare_fake(fake)
         c = self._containment(f, [(k_pr, True), (k_dc, False), (k_rarity, False)], True)
         pr, dc = c.column(k_pr, True), c.column(k_dc, False)
-        fake_in_pr = c.fake["in_count"][:, pr] > 0
-        real_in_pr = c.real["in_count"][:, pr] > 0
-        fake_dc = c.fake["in_count"][:, dc]
-        real_cov = c.real["own_count"][:, dc] > 0
+        fake_in_pr = c.fake.in_count[:, pr] > 0
+        real_in_pr = c.real.in_count[:, pr] > 0
+        fake_dc = c.fake.in_count[:, dc]
+        real_cov = c.real.own_count[:, dc] > 0
         precision, recall = float(fake_in_pr.mean()), float(real_in_pr.mean())
         density = float((1.0 / k_dc) * fake_dc.mean())  # prdc's order of operations
         coverage = float(real_cov.mean())
-        prdc = {"precision": float(np.mean(fake_dc > 0)), "recall": float(np.mean(c.real["in_count"][:, dc] > 0)),
+        prdc = {"precision": float(np.mean(fake_dc > 0)), "recall": float(np.mean(c.real.in_count[:, dc] > 0)),
                 "density": density, "coverage": coverage}
         rarity = rarity_from_containment(c, k_rarity, self.metric, out_of_manifold)
         real_score = self._realism(f, k_realism, clamp_to_percentile) if realism else None
@@ -402,7 +402,7 @@ class Manifold:
                 "density": (1.0 / k_dc) * _bootstrap_mean(fake_dc.astype(np.float64), n_boot, rng),
                 "coverage": _bootstrap_mean(real_cov.astype(np.float64), n_boot, rng),
                 "prdc_precision": _bootstrap_mean((fake_dc > 0).astype(np.float64), n_boot, rng),
-                "prdc_recall": _bootstrap_mean((c.real["in_count"][:, dc] > 0).astype(np.float64), n_boot, rng),
+                "prdc_recall": _bootstrap_mean((c.real.in_count[:, dc] > 0).astype(np.float64), n_boot, rng),
                 "rarity_mean": _bootstrap_mean(rarity.scores[rarity.in_manifold], n_boot, rng),
             }
             boot["f_score"] = np.array([f_score(p, r) for p, r in zip(boot["precision"], boot["recall"])])

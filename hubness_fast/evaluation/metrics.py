@@ -82,7 +82,7 @@ def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = 
     """
     m, f = _manifold(real, fake, k, n_threads, progress, device)
     c = m.containment(f, [(k, inclusive)])
-    return PrecisionRecall(float(np.mean(c.fake["in_count"][:, 0] > 0)), float(np.mean(c.real["in_count"][:, 0] > 0)))
+    return PrecisionRecall(float(np.mean(c.fake.in_count[:, 0] > 0)), float(np.mean(c.real.in_count[:, 0] > 0)))
 
 
 def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = False, n_threads: Threads = None,
@@ -98,8 +98,8 @@ def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = 
     m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False)
     c = m.containment(f, [(k, inclusive)], fake_balls=False)
     # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
-    return DensityCoverage(float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
-                           float(np.mean(c.real["own_count"][:, 0] > 0)))
+    return DensityCoverage(float((1.0 / k) * c.fake.in_count[:, 0].mean()),
+                           float(np.mean(c.real.own_count[:, 0] > 0)))
 
 
 def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, progress: Progress = False,
@@ -113,10 +113,10 @@ def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, pro
     m, f = _manifold(real, fake, k, n_threads, progress, device)
     c = m.containment(f, [(k, False)])
     return {
-        "precision": float(np.mean(c.fake["in_count"][:, 0] > 0)),
-        "recall": float(np.mean(c.real["in_count"][:, 0] > 0)),
-        "density": float((1.0 / k) * c.fake["in_count"][:, 0].mean()),
-        "coverage": float(np.mean(c.real["own_count"][:, 0] > 0)),
+        "precision": float(np.mean(c.fake.in_count[:, 0] > 0)),
+        "recall": float(np.mean(c.real.in_count[:, 0] > 0)),
+        "density": float((1.0 / k) * c.fake.in_count[:, 0].mean()),
+        "coverage": float(np.mean(c.real.own_count[:, 0] > 0)),
     }
 
 
@@ -204,7 +204,7 @@ def efficient_precision_recall(real: Array, fake: Array, *, k: int = 3, hub_k: i
                          f"(hub_k={hub_k}); lower the level")
     sf, sr = ball_pass(np.ascontiguousarray(f[keep_f]), fr2[keep_f], np.ascontiguousarray(r[keep_r]), rr2[keep_r],
                        inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
-    return EfficientPrecisionRecall(float(np.mean(sf["in_count"] > 0)), float(np.mean(sr["in_count"] > 0)),
+    return EfficientPrecisionRecall(float(np.mean(sf.in_count > 0)), float(np.mean(sr.in_count > 0)),
                                     int(keep_r.size), int(keep_f.size))
 
 

@@ -480,7 +480,7 @@ class HubnessSampler(LatentSampler):
             raise ValueError("call fit_reference() first")
         c = _numpy32(candidates)
         sc, _ = ball_pass(c, None, self.reference, self._ref_radius2, inclusive=False)
-        return sc["in_count"] + (1 if self.include_self else 0)
+        return sc.in_count + (1 if self.include_self else 0)
 
     # -- choosing -------------------------------------------------------------------------
     def _meets(self, values: np.ndarray, pool_values: np.ndarray | None = None) -> np.ndarray:

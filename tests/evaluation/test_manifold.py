@@ -98,7 +98,8 @@ def test_several_k_in_one_pass_equal_one_k_at_a_time(sets):
         alone = m.containment(fake, [layer])
         for side in ("fake", "real"):
             for key in ("in_count", "own_count", "min_radius2"):
-                np.testing.assert_array_equal(getattr(together, side)[key][:, col], getattr(alone, side)[key][:, 0])
+                np.testing.assert_array_equal(getattr(getattr(together, side), key)[:, col],
+                                              getattr(getattr(alone, side), key)[:, 0])
 
 
 def test_one_knn_pass_for_all_radii(monkeypatch, rng):
@@ -178,7 +179,7 @@ def test_bootstrap_intervals_follow_their_definition(rng):
         assert lo <= value <= hi, name
     # the documented resampling, written out: fakes' indicators for precision, first in the draw order
     c = m.containment(fake, [(3, True)])
-    ind = (c.fake["in_count"][:, 0] > 0).astype(float)
+    ind = (c.fake.in_count[:, 0] > 0).astype(float)
     g = np.random.default_rng(3)
     boot = [ind[g.integers(0, ind.size, ind.size)].mean() for _ in range(200)]
     assert ev.intervals["precision"] == pytest.approx((np.percentile(boot, 2.5), np.percentile(boot, 97.5)))

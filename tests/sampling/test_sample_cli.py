@@ -17,7 +17,7 @@ from hubness_fast.sampling.images import decode_png
 from recompute import read_png
 from standins import StyleGANStandIn
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 
 
 def cli(*args, cwd, pythonpath=(TESTS,)):

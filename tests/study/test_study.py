@@ -19,7 +19,7 @@ from hubness_fast.study.run import above_envelope, compare_to_random, run_study
 from recompute import check_rows_independently, read_png
 from standins import StyleGANStandIn
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 FILES = ("table.json", "pr_curve.png", "hub_vs_quality.png", "distance_to_mean.png", "hub_histogram.png")
 
 

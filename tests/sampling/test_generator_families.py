@@ -17,7 +17,7 @@ from hubness_fast.sampling import sample
 from oracles import brute_hub_counts
 from standins import ConditionalDCGAN, DCGANGenerator, EmbeddingCGAN, GANZooStandIn, RosinalityStandIn
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 
 
 def z_pool(seed, pool_size, z_dim):

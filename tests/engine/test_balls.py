@@ -40,11 +40,11 @@ def test_both_directions_in_one_pass(rng):
     d = sq_dists(a, b)
     in_b = d < rb2[None, :]  # a_i inside ball of b_j
     in_a = d < ra2[:, None]  # b_j inside ball of a_i
-    np.testing.assert_array_equal(sa["in_count"], in_b.sum(1))
-    np.testing.assert_array_equal(sb["own_count"], in_b.sum(0))
-    np.testing.assert_array_equal(sb["in_count"], in_a.sum(0))
-    np.testing.assert_array_equal(sa["own_count"], in_a.sum(1))
-    np.testing.assert_array_equal(sb["min_radius2"], np.where(in_a, ra2[:, None], np.inf).min(0))
+    np.testing.assert_array_equal(sa.in_count, in_b.sum(1))
+    np.testing.assert_array_equal(sb.own_count, in_b.sum(0))
+    np.testing.assert_array_equal(sb.in_count, in_a.sum(0))
+    np.testing.assert_array_equal(sa.own_count, in_a.sum(1))
+    np.testing.assert_array_equal(sb.min_radius2, np.where(in_a, ra2[:, None], np.inf).min(0))
 
 
 def test_ball_query_bad_input(rng):
@@ -79,6 +79,7 @@ def test_gpu_ball_contract_rechecks_the_boundary_in_float64(monkeypatch):
         differs = False
         for side_c, side_g, side_f in zip(cpu, gpu, fp32_only):
             for key in ("in_count", "own_count", "min_radius2"):
-                np.testing.assert_array_equal(side_g[key], side_c[key], err_msg=f"{key} inclusive={inclusive}")
-                differs |= not np.array_equal(side_f[key], side_c[key])
+                np.testing.assert_array_equal(getattr(side_g, key), getattr(side_c, key),
+                                              err_msg=f"{key} inclusive={inclusive}")
+                differs |= not np.array_equal(getattr(side_f, key), getattr(side_c, key))
         assert differs, "the boundary cases do not tell a kernel without the float64 re-check apart"

@@ -116,7 +116,7 @@ except ValueError:
 else:
     print("exact" if np.array_equal(got, brute_knn(x, 5)[1]) else "wrong")
 """
-    tests = Path(__file__).parent
+    tests = Path(__file__).resolve().parents[1]
     env_path = f"{tests}:{tests.parent}"
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": env_path})

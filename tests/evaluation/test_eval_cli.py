@@ -17,7 +17,7 @@ from hubness_fast.sampling.images import write_png
 from hubness_fast.evaluation.manifold import Manifold
 from standins import TinyDetector, save_scripted
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 RNG = np.random.default_rng(0)
 REAL = RNG.standard_normal((300, 8)).astype(np.float32)
 FAKE = (RNG.standard_normal((250, 8)) * 1.2 + 0.3).astype(np.float32)
