@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
@@ -45,8 +44,9 @@ from .._inputs import writable_dir
 from .._progress import bar as progress_bar
 from ..evaluation.features import as_extractor
 from ..features import features as image_features
-from ..sampling.generators import GeneratorAdapter, as_generator, to_uint8
-from ..sampling.images import grid
+from .._torch import to_uint8
+from ..sampling.generators import GeneratorAdapter, as_generator
+from . import figures
 from ..sampling.samplers import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
 
 if TYPE_CHECKING:
@@ -179,10 +179,6 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     Raises ValueError when the real features, or the features of a method's images,
     are all equal (a detector given the wrong input, or a constant).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-
     if seeds < 2:
         raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
     gen = as_generator(G, **(generator_options or {}))
@@ -218,8 +214,49 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
            threshold: int, pool_size: int, include_self: bool, curve_tops: Sequence[float],
            curve_psis: Sequence[float], quality: Callable[[Any], Any] | None, quality_label: str, classes: Any,
            batch_size: int, grid_size: int, grid_scale: int) -> dict[str, Any]:
-    import matplotlib.pyplot as plt
+    """The study's data, then its figures and table.json."""
+    table, runs_log, first = _method_runs(gen, extractor, real, bar, factories, n=n, seeds=seeds, seed=seed,
+                                          classes=classes, batch_size=batch_size)
+    comparisons = compare_to_random(table)
+    hub_space = "w" if "w" in gen.spaces else "z"
+    hub_pts, trunc_pts = _curves(gen, extractor, real, bar, hub_space, n=n, seed=seed, k=k, pool_size=pool_size,
+                                 include_self=include_self, curve_tops=curve_tops, curve_psis=curve_psis,
+                                 classes=classes, batch_size=batch_size)
+    values, scores, deciles = _probe(gen, extractor, real, bar, hub_space, seed=seed, k=k, pool_size=pool_size,
+                                     include_self=include_self, quality=quality, quality_label=quality_label,
+                                     classes=classes, batch_size=batch_size)
+    dists = _distances_to_mean(first, hub_space)
 
+    figures.pr_curve(out / "pr_curve.png", hub_pts, trunc_pts, table["random"], hub_space)
+    figures.hub_vs_quality(out / "hub_vs_quality.png", values, scores, deciles, k, hub_space, pool_size)
+    figures.hub_histogram(out / "hub_histogram.png", values, threshold, k, pool_size)
+    figures.distance_to_mean(out / "distance_to_mean.png", dists, hub_space)
+    if bar is not None:
+        bar.update(1)
+    for m, res in first.items():
+        figures.image_grid(out / f"grid_{m.replace(' ', '_')}.png", res.images[:grid_size], m, grid_scale)
+
+    values_summary = {"max": int(values.max()), "mean": float(values.mean()),
+                      "quantiles": {q: float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99, 0.999)},
+                      "share_meeting_threshold": float(np.mean(values >= threshold))}
+    report = {"settings": {"n": n, "seeds": seeds, "k": k, "threshold": threshold, "pool_size": pool_size,
+                           "include_self": include_self, "family": gen.family, "hub_space": hub_space,
+                           "real_samples": int(real.shape[0])},
+              "table": table, "runs": runs_log, "compared_to_random": comparisons,
+              "pr_curve": {"hubs": hub_pts, "truncation": trunc_pts}, "hub_values": values_summary,
+              "hub_vs_quality": deciles,
+              "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
+              "claim": _claim(hub_pts, trunc_pts, comparisons, f"hubs {hub_space.upper()}"),
+              "seconds": time.perf_counter() - t0}
+    (out / "table.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any,
+                 factories: dict[str, Callable[[int], LatentSampler]], *, n: int, seeds: int, seed: int, classes: Any,
+                 batch_size: int) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]], dict[str, Any]]:
+    """Every method at every seed: its metrics (table: mean and spread; runs: each row) and its
+    first seed's samples (for the grids and the distances)."""
     table, runs_log, first = {}, {}, {}
     for mi, (name, make) in enumerate(factories.items()):
         runs = []
@@ -240,10 +277,13 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
                 bar.update(1)
         table[name] = _summary(runs)
         runs_log[name] = runs
-    comparisons = compare_to_random(table)
+    return table, runs_log, first
 
-    # Precision-recall curves: hubs (top fraction swept) against truncation (psi swept).
-    hub_space = "w" if "w" in gen.spaces else "z"
+
+def _curves(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any, hub_space: str, *,
+            n: int, seed: int, k: int, pool_size: int, include_self: bool, curve_tops: Sequence[float],
+            curve_psis: Sequence[float], classes: Any, batch_size: int) -> tuple[list[dict[str, float]], ...]:
+    """Precision-recall points: hubs with the top fraction swept, truncation with psi swept."""
     hub_pts, trunc_pts = [], []
     for top in curve_tops:
         _step(bar, f"precision-recall curve, hubs top {top:g}")
@@ -261,31 +301,14 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
         trunc_pts.append({"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
         if bar is not None:
             bar.update(1)
-    hub_xy = [(p["precision"], p["recall"]) for p in hub_pts]
-    trunc_xy = [(p["precision"], p["recall"]) for p in trunc_pts]
-    share, n_comp, n_comp_above = above_envelope(hub_xy, trunc_xy)
-    rev_share, _, _ = above_envelope(trunc_xy, hub_xy)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    ax.plot([p["precision"] for p in hub_pts], [p["recall"] for p in hub_pts], "o-",
-            label=f"hubs in {hub_space.upper()} (top fraction)")
-    for i, p in enumerate(hub_pts):  # hub labels above-left, truncation labels below-right, alternating
-        ax.annotate(f"{p['top']:g}", (p["precision"], p["recall"]), fontsize=7, color="C0",
-                    textcoords="offset points", xytext=(-14, 5 + 6 * (i % 2)), ha="right")
-    ax.plot([p["precision"] for p in trunc_pts], [p["recall"] for p in trunc_pts], "s-", label="truncation (psi)")
-    for i, p in enumerate(trunc_pts):
-        ax.annotate(f"{p['psi']:g}", (p["precision"], p["recall"]), fontsize=7, color="C1",
-                    textcoords="offset points", xytext=(6, -10 - 6 * (i % 2)), ha="left")
-    rnd = table["random"]
-    ax.errorbar(rnd["precision"]["mean"], rnd["recall"]["mean"], xerr=rnd["precision"]["std"],
-                yerr=rnd["recall"]["std"], fmt="k*", label="random")
-    ax.set_xlabel("precision (k = 3)")
-    ax.set_ylabel("recall (k = 3)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "pr_curve.png", dpi=120)
-    plt.close(fig)
+    return hub_pts, trunc_pts
 
-    # Poster figure 1: hub value of each latent of one pool against its image's quality.
+
+def _probe(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any, hub_space: str, *,
+           seed: int, k: int, pool_size: int, include_self: bool, quality: Callable[[Any], Any] | None,
+           quality_label: str, classes: Any,
+           batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    """One pool's hub values against its images' quality (log realism score, and ``quality``)."""
     _step(bar, f"hub value against quality, one pool of {pool_size}")
     probe = HubnessSampler(space=hub_space, k=k, pool_size=pool_size, include_self=include_self, seed=seed + 70_000)
     z, rows = probe.draw_pool(gen, classes=None if classes is None else _first_class(classes))
@@ -298,54 +321,25 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     scores = {"realism score": np.log(metrics.realism_score(real, pool_feats, k=3))}
     if quality is not None:
         scores[quality_label] = _per_image(quality, pool_images, batch_size)
-    deciles = _decile_means(values, scores)
-    fig, axes = plt.subplots(1, len(scores), figsize=(5.5 * len(scores), 4), squeeze=False)
-    for ax, (label, sc) in zip(axes[0], scores.items()):
-        ax.scatter(values, sc, s=2, alpha=0.25)
-        d = deciles[label]
-        ax.errorbar(d["hub_value"], d["mean"], yerr=d["sem"], fmt="r-o", label="mean per decile of hub value")
-        ax.set_xlabel(f"hub value N_{k} ({hub_space.upper()}, pool of {pool_size})")
-        ax.set_ylabel("log realism score" if label == "realism score" else label)
-        ax.set_title(f"Spearman rho {d['spearman']:+.3f}")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "hub_vs_quality.png", dpi=120)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.hist(values, bins=(np.arange(values.max() + 2) - 0.5).tolist(), log=True)
-    ax.axvline(threshold - 0.5, color="r", label=f"t = {threshold}")
-    ax.set_xlabel(f"hub value N_{k} (pool of {pool_size})")
-    ax.set_ylabel("latents")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "hub_histogram.png", dpi=120)
-    plt.close(fig)
+    return values, scores, _decile_means(values, scores)
 
-    # Poster figure 2: distance to the mean of all sampled latents, in the hub space.
+
+def _distances_to_mean(first: dict[str, Any], hub_space: str) -> dict[str, np.ndarray]:
+    """Distance of each method's latents (its first seed) to the mean of all of them, in the hub space."""
     compared = [m for m in first if m.startswith("hubs") and m.endswith(hub_space.upper())] + ["random"] + \
         [m for m in first if m.startswith("truncation")]
     lat = {m: (first[m].w if hub_space == "w" else first[m].z) for m in compared}
     centre = np.concatenate(list(lat.values())).mean(0)
-    dists = {m: np.linalg.norm(v - centre, axis=1) for m, v in lat.items()}
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for m, d in dists.items():
-        ax.hist(d, bins=50, alpha=0.5, density=True, label=m)
-    ax.set_xlabel(f"distance to the mean of all sampled latents ({hub_space.upper()})")
-    ax.set_ylabel("density")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "distance_to_mean.png", dpi=120)
-    plt.close(fig)
+    return {m: np.linalg.norm(v - centre, axis=1) for m, v in lat.items()}
 
-    if bar is not None:
-        bar.update(1)
-    for m, res in first.items():
-        _save_grid(plt, res.images[:grid_size], out / f"grid_{m.replace(' ', '_')}.png", m, grid_scale)
 
-    values_summary = {"max": int(values.max()), "mean": float(values.mean()),
-                      "quantiles": {q: float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99, 0.999)},
-                      "share_meeting_threshold": float(np.mean(values >= threshold))}
-    hub_row = f"hubs {hub_space.upper()}"
+def _claim(hub_pts: list[dict[str, float]], trunc_pts: list[dict[str, float]],
+           comparisons: dict[str, Any], hub_row: str) -> dict[str, Any]:
+    """The paper's claim, judged: the hub curve above truncation's, and hubs better than random."""
+    hub_xy = [(p["precision"], p["recall"]) for p in hub_pts]
+    trunc_xy = [(p["precision"], p["recall"]) for p in trunc_pts]
+    share, n_comp, n_comp_above = above_envelope(hub_xy, trunc_xy)
+    rev_share, _, _ = above_envelope(trunc_xy, hub_xy)
     claim = {
         "hub_points_above_truncation": share, "hub_points_with_a_truncation_rival": n_comp,
         "of_those_above": n_comp_above, "truncation_points_above_hubs": rev_share,
@@ -356,16 +350,7 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     }
     claim["holds"] = claim["hub_curve_above_truncation"] and claim["hubs_beat_random_precision"] and \
         claim["hubs_beat_random_FD"]
-    report = {"settings": {"n": n, "seeds": seeds, "k": k, "threshold": threshold, "pool_size": pool_size,
-                           "include_self": include_self, "family": gen.family, "hub_space": hub_space,
-                           "real_samples": int(real.shape[0])},
-              "table": table, "runs": runs_log, "compared_to_random": comparisons,
-              "pr_curve": {"hubs": hub_pts, "truncation": trunc_pts}, "hub_values": values_summary,
-              "hub_vs_quality": deciles,
-              "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
-              "claim": claim, "seconds": time.perf_counter() - t0}
-    (out / "table.json").write_text(json.dumps(report, indent=2))
-    return report
+    return claim
 
 
 def _first_class(classes: Any) -> int | None:
@@ -397,18 +382,6 @@ def _decile_means(values: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str
                       "sem": [float(r[2]) for r in rows], "spearman": _spearman(values[finite], sc[finite]),
                       "pearson": float(np.corrcoef(values[finite], sc[finite])[0, 1])}
     return out
-
-
-def _save_grid(plt: ModuleType, images: torch.Tensor, path: str | Path, title: str, scale: int) -> None:
-    u8 = to_uint8(images).permute(0, 2, 3, 1).numpy()
-    tiles = grid(u8, pad=1)
-    fig, ax = plt.subplots(figsize=(tiles.shape[1] * scale / 100, tiles.shape[0] * scale / 100 + 0.4))
-    ax.imshow(tiles[:, :, 0] if tiles.shape[2] == 1 else tiles, cmap="gray", interpolation="nearest", vmin=0, vmax=255)
-    ax.set_title(title)
-    ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _cell(metric: str, mean: float, std: float) -> str:
