@@ -60,6 +60,14 @@ def as_matrix(x, name: str) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=target)
 
 
+def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:
+    """``x`` as numpy: arrays as they are (no copy when the dtype matches), torch tensors on any
+    device copied to the host."""
+    if is_torch(x):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=dtype)
+
+
 def _torch_dtype(name):
     import torch
 
@@ -159,7 +167,7 @@ def check_device(device: str) -> None:
 
 def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:
     """Ball radii as float64 [n], finite and non-negative."""
-    r = np.asarray(radii.detach().cpu().numpy() if is_torch(radii) else radii, dtype=np.float64)
+    r = to_numpy(radii, np.float64)
     if r.ndim != 1 or r.shape[0] != n:
         raise ValueError(f"{name} must be 1-D with one value per centre ({n}), got shape {r.shape}")
     if not np.all(np.isfinite(r)) or np.any(r < 0):

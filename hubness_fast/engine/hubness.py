@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import describe, run
-from .._inputs import to_output
+from .._inputs import to_numpy, to_output
 from .._types import Array, Device, Metric, Precision, Progress, Threads
 
 
@@ -66,7 +66,7 @@ def hubness_stats(x: Array | None = None, *, k: int = 5, counts: Array | None = 
         if x is None:
             raise ValueError("give either the data x or the k-occurrence counts")
         counts = hub_counts(x, k, n_threads=n_threads, progress=progress)
-    counts = np.asarray(counts.detach().cpu().numpy() if hasattr(counts, "detach") else counts)  # CUDA tensors too
+    counts = to_numpy(counts)  # CUDA tensors too
     if counts.ndim != 1 or counts.size < 2 or counts.dtype.kind not in "iu" or np.any(counts < 0):
         raise ValueError("counts must be a 1-D array of at least two non-negative integers")
     c = counts.astype(np.float64)

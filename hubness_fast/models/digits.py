@@ -9,10 +9,11 @@ LeNet features stand in for Inception on MNIST.
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .._torch import torch as _torch
 
 if TYPE_CHECKING:
     import torch
@@ -22,14 +23,6 @@ HERE = Path(__file__).resolve().parent
 GENERATOR_WEIGHTS = HERE / "digits_generator.pt"
 CLASSIFIER_WEIGHTS = HERE / "digits_classifier.pt"
 LATENT_DIM = 64
-
-
-def _torch() -> ModuleType:
-    try:
-        import torch
-    except ImportError as exc:  # torch is an optional dependency
-        raise ImportError("the bundled models need PyTorch: pip install torch") from exc
-    return torch
 
 
 def load_digits_images() -> tuple[np.ndarray, np.ndarray]:

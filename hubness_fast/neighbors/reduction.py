@@ -37,7 +37,7 @@ from typing import Any, TypeVar, Union, cast
 
 import numpy as np
 
-from .._inputs import check_device, check_int, check_metric, n_jobs_to_threads
+from .._inputs import check_device, check_int, check_metric, n_jobs_to_threads, to_numpy
 from .._types import Device, Metric
 from ..engine.hubness import hub_counts, hubness_stats
 
@@ -64,13 +64,9 @@ R = TypeVar("R", bound="HubnessReduction")
 
 # ---- inputs ---------------------------------------------------------------------------------------
 
-def _numpy(a: Any) -> np.ndarray:
-    return np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a)  # torch tensors too
-
-
 def _check_lists(neigh_dist: Any, neigh_ind: Any, *, descending: bool) -> tuple[np.ndarray, np.ndarray]:
     """k-NN lists as (float64, int64) arrays of one shape; rows sorted by distance; no index twice."""
-    d, i = _numpy(neigh_dist), _numpy(neigh_ind)
+    d, i = to_numpy(neigh_dist), to_numpy(neigh_ind)
     if d.ndim != 2 or i.ndim != 2:
         raise ValueError(f"neigh_dist and neigh_ind must be 2-D (one row per point, one column per neighbour), "
                          f"got shapes {d.shape} and {i.shape}")
@@ -528,7 +524,7 @@ class DisSimLocal(HubnessReduction):
     def _vectors(X: Any, rows: int, what: str, dim: int | None = None) -> np.ndarray:
         if X is None:
             raise ValueError(f"DisSimLocal needs the vectors: pass X={what} ({rows} rows) with the lists")
-        v = _numpy(X)
+        v = to_numpy(X)
         if v.ndim != 2 or v.shape[0] != rows:
             raise ValueError(f"X must be the {rows} {what} as a 2-D array, one row per list row, got shape {v.shape}")
         if dim is not None and v.shape[1] != dim:
@@ -774,7 +770,7 @@ class Hubness(BaseEstimator):
                                  f"({'self included' if self.include_self else 'self excluded'})")
             counts = hub_counts(self._fit_X, k, include_self=bool(self.include_self), metric=metric,
                                 n_threads=threads, device=device)
-            return _numpy(counts).astype(np.int64, copy=False), n
+            return to_numpy(counts).astype(np.int64, copy=False), n
         if self.include_self:
             raise ValueError("include_self applies to the fitted points (score() with X=None); a query set has no "
                              "self to include")
@@ -783,7 +779,7 @@ class Hubness(BaseEstimator):
             raise ValueError(f"k={k} is larger than the {n} fitted points")
         counts = hub_counts(self._fit_X, k, queries=q.astype(self._fit_X.dtype, copy=False), metric=metric,
                             n_threads=threads, device=device)
-        return _numpy(counts).astype(np.int64, copy=False), q.shape[0]
+        return to_numpy(counts).astype(np.int64, copy=False), q.shape[0]
 
     def k_occurrence(self, X: Any = None) -> np.ndarray:
         """N_k of every fitted point, int64 (n_fitted,): among the fitted points' own lists (X=None)

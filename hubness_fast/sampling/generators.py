@@ -33,14 +33,13 @@ so sampling never updates a tracked ``w_avg`` or batch-norm statistics.
 """
 from __future__ import annotations
 
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .._inputs import check_int
 from .._torch import evaluating, to_uint8  # noqa: F401  (to_uint8: the public path hubness_fast.generators.to_uint8)
-from .._torch import torch as torch_module
+from .._torch import torch as _torch
 from .._types import Array
 
 if TYPE_CHECKING:
@@ -70,10 +69,6 @@ def draw_prior(prior: str | Callable[..., Any], rng: np.random.Generator, n: int
     else:
         raise ValueError(f"prior must be one of {PRIORS} or a callable (rng, n, dim) -> array, got {prior!r}")
     return z * np.float32(scale) if scale != 1 else z
-
-
-def _torch() -> ModuleType:
-    return torch_module()
 
 
 def module_device(obj: Any) -> torch.device:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._inputs import to_numpy
 from .._types import Array
 
 
@@ -62,7 +63,7 @@ def decode_png(data: bytes) -> np.ndarray:
 
 def to_hwc(image: Array) -> np.ndarray:
     """A uint8 [C, H, W] tensor or array -> numpy [H, W, C]."""
-    arr = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)  # CUDA tensors too
+    arr = to_numpy(image)  # CUDA tensors too
     if arr.ndim != 3:
         raise ValueError(f"an image is [C, H, W], got shape {arr.shape}")
     return np.ascontiguousarray(arr.transpose(1, 2, 0))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
-from .._inputs import check_int, check_k, is_device_array, writable_dir
+from .._inputs import check_int, check_k, is_device_array, to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from .._types import Array, Device
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
@@ -89,12 +89,6 @@ class Samples(NamedTuple):
     labels: np.ndarray | None
     hub_values: np.ndarray | None
     outdir: Path | None = None
-
-
-def _to_numpy(x: Array) -> np.ndarray:
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    return np.asarray(x)
 
 
 class LatentSampler:
@@ -320,7 +314,7 @@ class RandomSampler(LatentSampler):
 
 
 def _numpy32(x: Array) -> np.ndarray:
-    return np.ascontiguousarray(_to_numpy(x), dtype=np.float32)
+    return np.ascontiguousarray(to_numpy(x), dtype=np.float32)
 
 
 class TruncationSampler(LatentSampler):
@@ -346,7 +340,7 @@ class TruncationSampler(LatentSampler):
             if self.space != "w":
                 raise ValueError("truncation_cutoff applies to W space")
         self.psi, self.cutoff = float(psi), truncation_cutoff
-        self.average = None if average is None else np.asarray(_to_numpy(average), dtype=np.float32)
+        self.average = None if average is None else to_numpy(average, np.float32)
         self.n_average = check_int(n_average, "n_average")
         self._estimated: dict[int | None, np.ndarray] = {}
 
@@ -361,7 +355,7 @@ class TruncationSampler(LatentSampler):
                 return _numpy32(side.w_avg())
             except ValueError:  # no tracked average: estimate it below
                 pass
-        key = None if c is None else int(_to_numpy(c[0]).argmax())
+        key = None if c is None else int(to_numpy(c[0]).argmax())
         if key not in self._estimated:  # the mean of n_average draws, from a generator seeded apart
             rng = np.random.default_rng([0 if self.seed is None else self.seed, 1])
             z = draw_prior(self.prior, rng, self.n_average, side.z_dim) if self.prior is not None \
@@ -502,7 +496,7 @@ class HubnessSampler(LatentSampler):
                 pool_c = None if c is None else c[:1].expand(self.pool_size, -1)
                 x = self._to_space(side, z, pool_c)
                 values = self.reference_hub_values(x) if self.reference is not None else self.hub_values(x)
-                values = np.asarray(_to_numpy(values), dtype=np.int64)
+                values = to_numpy(values, np.int64)
                 pools += 1
                 best = max(best, int(values.max()))
                 keep = self._meets(values)

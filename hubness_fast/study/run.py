@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from ..evaluation import metrics
-from .._inputs import writable_dir
+from .._inputs import to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from ..evaluation.features import as_extractor
 from ..features import features as image_features
@@ -82,7 +82,7 @@ def _per_image(quality: Callable[[Any], Any], images: torch.Tensor, batch_size: 
     with torch.no_grad():
         for s in range(0, len(images), batch_size):
             v = quality(to_uint8(images[s:s + batch_size]))
-            out.append(v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v))
+            out.append(to_numpy(v))
     scores = np.concatenate(out).astype(np.float64).reshape(-1)
     if scores.shape[0] != len(images):
         raise ValueError(f"quality returned {scores.shape[0]} scores for {len(images)} images; it must return one "
@@ -313,7 +313,7 @@ def _probe(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     probe = HubnessSampler(space=hub_space, k=k, pool_size=pool_size, include_self=include_self, seed=seed + 70_000)
     z, rows = probe.draw_pool(gen, classes=None if classes is None else _first_class(classes))
     values = np.asarray(probe.hub_values(rows))
-    rows_np = np.ascontiguousarray(rows.detach().cpu().numpy() if hasattr(rows, "detach") else rows)
+    rows_np = np.ascontiguousarray(to_numpy(rows))
     labels = None if gen.c_dim == 0 else np.full(pool_size, _first_class(classes), np.int64)
     pool_lat = Latents(z=z, w=rows_np if hub_space == "w" else None, labels=labels)
     pool_images = render(gen, pool_lat, hub_space, batch_size=batch_size)
