@@ -135,10 +135,15 @@ def n_jobs_to_threads(n_jobs) -> int | None:
     return n if n > 0 else max(1, (os.cpu_count() or 1) + 1 + n)
 
 
-def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    return metric
+def check_choice(value: Any, choices: Any, name: str) -> Any:
+    """``value`` if it is one of ``choices``, else a ValueError naming them all."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
+
+
+def check_metric(metric: str, metrics: Any = METRICS) -> str:
+    return check_choice(metric, metrics, "metric")
 
 
 def check_threads(n_threads) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .balls import ball_pass
 from .knn import knn
-from .._inputs import as_matrix, check_device, check_threads
+from .._inputs import as_matrix, check_device, check_metric, check_threads
 from .._types import Array, Device, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
@@ -42,8 +42,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         normalised in float64; zero rows are refused).
     Returns :class:`RadiusNeighbors`. Memory beyond the inputs is O(M + output).
     """
-    if metric not in RADIUS_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(RADIUS_METRICS)}, got {metric!r}")
+    check_metric(metric, RADIUS_METRICS)
     check_device(device)
     check_threads(n_threads)
     r = float(radius) if np.isscalar(radius) and not isinstance(radius, (bool, str)) else np.nan

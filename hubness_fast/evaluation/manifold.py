@@ -31,7 +31,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..engine import describe, run
-from .._inputs import as_matrix, as_path, check_int
+from .._inputs import as_matrix, as_path, check_int, check_metric
 from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
 
@@ -50,9 +50,7 @@ def features_hash(x: np.ndarray) -> str:
 
 
 def _check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    return metric
+    return check_metric(metric, METRICS)
 
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import check_device, check_int, is_torch, n_jobs_to_threads
+from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads
 from .._types import Device, Metric
 from .reduction import Hubness, make_reduction
 
@@ -244,8 +244,7 @@ def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_t
     UMAP warns that without its own search index (a third element) ``reducer.transform`` of new
     points is unavailable; ``fit`` and ``fit_transform`` are unaffected.
     """
-    if metric not in GRAPH_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got {metric!r}")
+    check_metric(metric, GRAPH_METRICS)
     check_int(n_neighbors, "n_neighbors (self plus at least one neighbour)", minimum=2)
     d, i = _exact(X, n_neighbors - 1, metric, n_threads, device)
     n = i.shape[0]

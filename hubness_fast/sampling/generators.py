@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .._inputs import check_int
+from .._inputs import check_choice, check_int
 from .._torch import evaluating, to_uint8  # noqa: F401  (to_uint8: the public path hubness_fast.generators.to_uint8)
 from .._torch import torch as _torch
 from .._types import Array
@@ -285,8 +285,7 @@ class CallableAdapter(GeneratorAdapter):
             raise ValueError(f"the generator must be callable as G(z), got {type(G).__name__}")
         if not callable(prior) and prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS} or a callable (rng, n, dim) -> array, got {prior!r}")
-        if label_format not in LABEL_FORMATS:
-            raise ValueError(f"label_format must be one of {LABEL_FORMATS}, got {label_format!r}")
+        check_choice(label_format, LABEL_FORMATS, "label_format")
         if label_arg is not None and not (isinstance(label_arg, str) and label_arg.isidentifier()):
             raise ValueError(f"label_arg must be the name of G's label argument, got {label_arg!r}")
         self.module, self.prior, self.kwargs = G, prior, kwargs
@@ -566,8 +565,7 @@ def as_generator(G: Any, family: str | None = None, **options: Any) -> Generator
             raise ValueError(f"options {sorted(options)} apply when wrapping a model, not to an adapter")
         return G
     family = family or detect_family(G)
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    check_choice(family, sorted(FAMILIES), "family")
     cls: Callable = FAMILIES[family]
     try:
         return cls(G, **options)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
-from .._inputs import check_int, check_k, is_device_array, to_numpy, writable_dir
+from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from .._types import Array, Device
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
@@ -632,7 +632,8 @@ def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | 
     if method == "truncation":
         return TruncationSampler(latent_dim, psi=psi, seed=seed, truncation_cutoff=truncation_cutoff, space=space,
                                  prior=prior, progress=progress)
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_choice(method, METHODS, "method")
+    raise AssertionError(f"method {method!r} is listed in METHODS but not handled")
 
 
 def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, classes: Any = None,
