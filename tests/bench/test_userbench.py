@@ -33,6 +33,8 @@ def test_self_join_report_checks_every_tool(files, monkeypatch):
     rep = json.loads((files / "o.json").read_text())
     assert rep["hubness_fast_vs_float64_rows_wrong"] == 0 and rep["rows_checked_against_float64"] == 200
     assert rep["peers"]["sklearn-brute"]["points_with_other_counts"] == 0
+    assert all(rep["peers"][name]["rows_wrong_vs_float64"] == 0  # every side held to float64, ours included
+               for name in ("hubness_fast", "sklearn-brute", "numpy-argpartition"))
     assert rep["peers"]["numpy-argpartition"]["rounds"] == 2
     assert rep["kernel_level"] and rep["fma_peak_gflops"] > 0 and "kernel level" in r.stdout
     x = np.load(files / "x.npy")
@@ -46,6 +48,21 @@ def test_search_report(files):
     assert r.returncode == 0, r.stderr
     rep = json.loads((files / "o.json").read_text())
     assert rep["peers"]["sklearn-brute"]["rows_with_other_neighbours"] == 0 and rep["queries"] == [90, 12]
+    assert rep["peers"]["sklearn-brute"]["rows_wrong_vs_float64"] == 0
+
+
+def test_a_wrong_peer_is_blamed_against_float64(monkeypatch):
+    """A peer returning wrong lists is counted wrong against float64 itself, hubness_fast not."""
+    x = np.random.default_rng(2).standard_normal((400, 8)).astype(np.float32)
+    q = x[:60] + 0.01
+
+    def off_by_one(qq, xx, k, threads):
+        return (knn(xx, k, queries=qq).indices + 1) % len(xx)
+    monkeypatch.setitem(peers.CROSS, "broken", off_by_one)
+    monkeypatch.setitem(peers.NEEDS, "broken", "numpy")
+    rep = userbench.run(x, q, 4, ["hubness_fast", "broken"], 1, 1)
+    assert rep["peers"]["broken"]["rows_wrong_vs_float64"] == 60
+    assert rep["peers"]["hubness_fast"]["rows_wrong_vs_float64"] == 0
 
 
 def test_the_oracle_check_catches_wrong_rows():
