@@ -477,6 +477,11 @@ class HubnessSampler(LatentSampler):
         return sc.in_count + (1 if self.include_self else 0)
 
     # -- choosing -------------------------------------------------------------------------
+    def keeps(self, values: np.ndarray) -> np.ndarray:
+        """Which latents of one pool (their hub values) the sampler keeps: the threshold rule, or
+        the pool's top fraction."""
+        return self._meets(np.asarray(values))
+
     def _meets(self, values: np.ndarray, pool_values: np.ndarray | None = None) -> np.ndarray:
         if self.top is not None:
             cut = np.quantile(pool_values if pool_values is not None else values, 1 - self.top)

@@ -1,0 +1,406 @@
+"""Mining hub latents once, into a bank, so that hub sampling later costs only the generator.
+
+    bank = mine(G, 100_000, "bank/", space="w", threshold=50)      # resumable, deterministic
+    out = sample_bank(G, open_bank("bank/"), 1000)                  # renders the next 1 000 rows
+
+Deterministic: pool i is drawn from a random generator seeded by (seed, class, i) alone, so the
+bank does not depend on how many workers ran, in which order pools finished, or how often the
+run was interrupted. Its rows are the kept latents of pools 0, 1, 2, ... in pool order, then in
+position order within a pool, cut at n.
+
+Crash-safe and resumable: each finished pool is written as ``pools/NNNNNN.npz`` (written to a
+temporary name, fsync'd, renamed) and recorded with its SHA-256 in ``bank.json`` (written the same
+way); a rerun of the same command verifies every recorded pool, recomputes a torn or corrupt
+one, and continues. Settings that differ from the bank's are refused. At the end the pools are
+consolidated into one ``.npy`` per field, read memory-mapped by :func:`open_bank`.
+
+On-disk format (``bank.json`` "format": "hubness_fast.bank/1"):
+
+- ``z.npy`` float32 [n, z_dim] (as drawn), ``w.npy`` float32 [n, w_dim] (W space only),
+  ``labels.npy`` int64 [n] (a conditional model's class), ``hub_values.npy`` int64 [n],
+  ``pool_index.npy`` int64 [n] and ``position.npy`` int64 [n] (where each row was drawn);
+- ``bank.json``: format, settings, network identity, package version, the pools recorded (rows,
+  SHA-256) and ``complete``; ``cursor.json``: the next unused row for :func:`sample_bank`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from .._inputs import as_path, check_int, to_numpy, writable_dir
+from .._progress import bar as progress_bar
+from .samplers import HubnessSampler, Latents, Samples, render, save_latents
+
+FORMAT = "hubness_fast.bank/1"
+FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")
+SETTINGS = ("space", "k", "threshold", "top", "pool_size", "include_self", "class", "seed", "z_dim", "network")
+
+
+def pool_rng(seed: int, cls: int | None, i: int) -> np.random.Generator:
+    """The random generator of pool i: a function of (seed, class, i) alone."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), 0 if cls is None else int(cls) + 1, int(i)]))
+
+
+def _sampler(settings: dict[str, Any], device: str) -> HubnessSampler:
+    return HubnessSampler(settings["z_dim"], k=settings["k"], threshold=settings["threshold"], top=settings["top"],
+                          pool_size=settings["pool_size"], include_self=settings["include_self"],
+                          space=settings["space"], device=device)
+
+
+def mine_pool(G: Any, settings: dict[str, Any], i: int, device: str = "auto") -> dict[str, np.ndarray]:
+    """Pool i: drawn from :func:`pool_rng`, counted, and its kept rows (as arrays of FIELDS)."""
+    s = _sampler(settings, device)
+    s.rng = pool_rng(settings["seed"], settings["class"], i)
+    cls = settings["class"]
+    z, rows = s.draw_pool(G, classes=None if cls is None else [cls])
+    values = to_numpy(s.hub_values(rows), np.int64)
+    idx = np.flatnonzero(s.keeps(values))
+    out = {"z": np.ascontiguousarray(z[idx], np.float32), "hub_values": values[idx],
+           "pool_index": np.full(idx.size, i, np.int64), "position": idx.astype(np.int64)}
+    if settings["space"] == "w":
+        out["w"] = np.ascontiguousarray(to_numpy(rows)[idx], np.float32)
+    if cls is not None:
+        out["labels"] = np.full(idx.size, cls, np.int64)
+    return out
+
+
+# -- files ----------------------------------------------------------------------------------
+
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write through a temporary file in the same folder, fsync it, rename it over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def _shard(bank: Path, i: int) -> Path:
+    return bank / "pools" / f"{i:06d}.npz"
+
+
+def network_identity(network: Any) -> str | None:
+    """What a bank records of its network: the SHA-256 of a file, or a ``module:attr`` spec as given."""
+    if network is None:
+        return None
+    text = str(network)
+    path = as_path(text)
+    return f"sha256:{_sha256(path)}" if path.is_file() else f"spec:{text}"
+
+
+# -- mining ---------------------------------------------------------------------------------
+
+class MineResult(NamedTuple):
+    path: Path
+    rows: int
+    pools: int            # pools the bank's rows come from
+    computed: int         # pools computed by this call (the rest were already in the bank)
+    acceptance_rate: float
+    hub_values: dict[str, float]
+    seconds: float
+
+
+def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = None, k: int = 5,
+         threshold: int = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
+         cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: str = "auto", workers: int = 1,
+         client: Any = None, network: str | None = None, max_pools: int = 100_000,
+         progress: bool = True) -> MineResult:
+    """Mine ``n`` hub latents of ``G`` (any generator the sampler serves; ``None`` with ``z_dim``:
+    latents only, Z space, N(0, I)) into the bank ``outdir``, or continue a bank mined with the same
+    settings. The settings are those of :class:`~hubness_fast.sampling.HubnessSampler`; ``cls``: one
+    class of a conditional model; ``network``: what identifies the network in the bank (see
+    :func:`network_identity`; the command line passes the file or spec).
+
+    Pools run ``workers`` at a time in local processes (each uses the engine's threads), or as Dask
+    tasks on ``client``; this process writes the bank. Memory: a few pools, whatever n is.
+    """
+    n = check_int(n, "n")
+    workers = check_int(workers, "workers")
+    if G is None and z_dim is None:
+        raise ValueError("without a network, z_dim= (the latent size) is needed")
+    if G is None and (space or "z") != "z":
+        raise ValueError("without a network, latents are mined in Z space")
+    probe = HubnessSampler(z_dim, k=k, threshold=threshold, top=top, pool_size=pool_size, include_self=include_self,
+                           space=space, device=device)  # validates every setting now
+    side = probe.adapter(G) if G is not None else None
+    resolved_space = space or (side.default_space if side is not None else "z")
+    if side is not None and cls is None and side.c_dim:
+        raise ValueError(f"the generator is conditional ({side.c_dim} classes): mine one class at a time (cls=)")
+    if cls is not None and (side is None or not side.c_dim):
+        raise ValueError("cls= applies to a conditional generator")
+    settings = {"space": resolved_space, "k": int(k), "threshold": int(threshold), "top": top,
+                "pool_size": int(pool_size), "include_self": bool(include_self),
+                "class": None if cls is None else int(cls), "seed": int(seed),
+                "z_dim": int(side.z_dim) if side is not None else int(z_dim),  # type: ignore[arg-type]
+                "network": network}
+    bank = writable_dir(outdir, "bank folder")
+    (bank / "pools").mkdir(exist_ok=True)
+    manifest = _open_manifest(bank, settings)
+    done = manifest["pools"]
+    t0 = time.perf_counter()
+    have = _contiguous_rows(done)
+    bar = progress_bar(progress, n, "mining", "latent")
+    if bar is not None:
+        bar.update(min(have[1], n))
+    computed, next_pool = 0, have[0]
+    pool_args = {"settings": settings, "device": device}
+    runner = _Runner(G, pool_args, workers, client)
+    try:
+        while have[1] < n:
+            if next_pool >= max_pools:
+                raise ValueError(f"{max_pools} pools mined and only {have[1]} latents kept: lower the threshold "
+                                 "or use top=")
+            wave = [i for i in range(next_pool, next_pool + max(workers, 1)) if str(i) not in done]
+            for i, arrays in zip(wave, runner.map(wave)):
+                _commit(bank, manifest, i, arrays)
+                computed += 1
+            next_pool += max(workers, 1)
+            before = have[1]
+            have = _contiguous_rows(done)
+            if bar is not None:
+                bar.update(min(have[1], n) - min(before, n))
+    finally:
+        runner.close()
+        if bar is not None:
+            bar.close()
+    pools_used = _pools_for(done, n)
+    _consolidate(bank, manifest, n, pools_used)
+    values = np.load(bank / "hub_values.npy", mmap_mode="r")
+    summary = {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
+    return MineResult(bank, n, pools_used, computed, n / (pools_used * pool_size), summary, time.perf_counter() - t0)
+
+
+class _Runner:
+    """Pools in this process, in local worker processes (spawned: a forked child of a process that ran
+    OpenMP threads can hang), or as Dask tasks; results in pool order."""
+
+    def __init__(self, G: Any, pool_args: dict[str, Any], workers: int, client: Any) -> None:
+        self.G, self.args, self.client = G, pool_args, client
+        self.pool = None
+        if client is None and workers > 1:
+            import multiprocessing
+
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def map(self, pools: list[int]) -> list[dict[str, np.ndarray]]:
+        if self.client is not None:
+            futures = [self.client.submit(mine_pool, self.G, self.args["settings"], i, self.args["device"], pure=False)
+                       for i in pools]
+            return self.client.gather(futures)
+        if self.pool is not None:
+            return list(self.pool.map(_pool_in_worker, [(self.G, self.args, i) for i in pools]))
+        return [mine_pool(self.G, self.args["settings"], i, self.args["device"]) for i in pools]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _pool_in_worker(job: tuple[Any, dict[str, Any], int]) -> dict[str, np.ndarray]:
+    G, args, i = job
+    return mine_pool(G, args["settings"], i, args["device"])
+
+
+def _open_manifest(bank: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """The bank's manifest (a new one for an empty folder); settings must match; recorded pools
+    whose file is missing or fails its checksum are forgotten (they are mined again)."""
+    from .. import __version__
+
+    path = bank / "bank.json"
+    if not path.exists():
+        manifest = {"format": FORMAT, "settings": settings, "version": __version__, "pools": {}, "complete": False}
+        _write_json(path, manifest)
+        return manifest
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable bank manifest ({exc}); move the folder away") from None
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{bank} is not a bank of this format ({manifest.get('format')!r}, expected {FORMAT!r})")
+    differ = [f"{key}={manifest['settings'].get(key)!r} (asked {settings[key]!r})" for key in SETTINGS
+              if manifest["settings"].get(key) != settings[key]]
+    if differ:
+        raise ValueError(f"the bank {bank} was mined with other settings: {', '.join(differ)}; use another --outdir")
+    for i, rec in list(manifest["pools"].items()):
+        shard = _shard(bank, int(i))
+        if not shard.is_file() or _sha256(shard) != rec["sha256"]:
+            del manifest["pools"][i]  # torn or corrupt: mined again
+    manifest["complete"] = False
+    return manifest
+
+
+def _commit(bank: Path, manifest: dict[str, Any], i: int, arrays: dict[str, np.ndarray]) -> None:
+    shard = _shard(bank, i)
+    _atomic_write(shard, lambda f: np.savez(f, **arrays))
+    manifest["pools"][str(i)] = {"rows": int(arrays["z"].shape[0]), "sha256": _sha256(shard)}
+    _write_json(bank / "bank.json", manifest)
+
+
+def _contiguous_rows(done: dict[str, Any]) -> tuple[int, int]:
+    """(first pool not done, rows in pools 0 .. that pool - 1)."""
+    i, rows = 0, 0
+    while str(i) in done:
+        rows += done[str(i)]["rows"]
+        i += 1
+    return i, rows
+
+
+def _pools_for(done: dict[str, Any], n: int) -> int:
+    i, rows = 0, 0
+    while rows < n:
+        rows += done[str(i)]["rows"]
+        i += 1
+    return i
+
+
+def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int) -> None:
+    """Pools 0 .. pools-1 cut at n rows, one .npy per field, streamed (a pool in memory at a time);
+    pools mined beyond them (by parallel workers) are dropped, so the bank is the same however it ran."""
+    first = dict(np.load(_shard(bank, 0)))
+    fields = [f for f in FIELDS if f in first]
+    outs, tmps = {}, {}
+    for f in fields:
+        fd, tmp = tempfile.mkstemp(dir=bank, prefix=f".{f}.", suffix=".npy")
+        os.close(fd)
+        tmps[f] = Path(tmp)
+        outs[f] = np.lib.format.open_memmap(tmp, mode="w+", dtype=first[f].dtype, shape=(n, *first[f].shape[1:]))
+    try:
+        at = 0
+        for i in range(pools):
+            with np.load(_shard(bank, i)) as part:
+                take = min(part["z"].shape[0], n - at)
+                for f in fields:
+                    outs[f][at:at + take] = part[f][:take]
+            at += take
+        for f in fields:
+            outs[f].flush()
+            del outs[f]
+            with open(tmps[f], "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmps[f], bank / f"{f}.npy")
+    finally:
+        for tmp in tmps.values():
+            tmp.unlink(missing_ok=True)
+    for i in [int(j) for j in manifest["pools"] if int(j) >= pools]:
+        del manifest["pools"][str(i)]
+        _shard(bank, i).unlink(missing_ok=True)
+    manifest["complete"], manifest["rows"] = True, n
+    _write_json(bank / "bank.json", manifest)
+
+
+# -- using a bank ---------------------------------------------------------------------------
+
+class Bank:
+    """A mined bank: ``len(bank)`` rows; ``z``, ``w`` (None in Z space), ``labels`` (None when
+    unconditional), ``hub_values``, ``pool_index``, ``position`` memory-mapped; ``settings``."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path, self.manifest, self.settings = path, manifest, manifest["settings"]
+        load = (lambda f: np.load(path / f"{f}.npy", mmap_mode="r") if (path / f"{f}.npy").exists() else None)
+        self.z, self.w, self.labels = load("z"), load("w"), load("labels")
+        self.hub_values, self.pool_index, self.position = load("hub_values"), load("pool_index"), load("position")
+
+    def __len__(self) -> int:
+        return int(self.z.shape[0])
+
+    def latents(self, start: int, stop: int) -> Latents:
+        """Rows start..stop-1 as the samplers' :class:`~hubness_fast.sampling.Latents` (numpy copies)."""
+        pick = (lambda a: None if a is None else np.array(a[start:stop]))
+        return Latents(pick(self.z), pick(self.w), pick(self.labels), pick(self.hub_values))  # type: ignore[arg-type]
+
+
+def open_bank(path: str | os.PathLike[str]) -> Bank:
+    """A complete bank, memory-mapped; a ValueError for a folder that holds none or an unfinished one."""
+    bank = as_path(path)
+    try:
+        manifest = json.loads((bank / "bank.json").read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{bank} holds no bank (no bank.json)") from None
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{bank} is not a bank of this format")
+    if not manifest.get("complete"):
+        raise ValueError(f"the bank {bank} is not complete: run the same mine command again to finish it")
+    return Bank(bank, manifest)
+
+
+def status(path: str | os.PathLike[str]) -> str:
+    """What a bank folder holds, in a few lines (empty, partial or complete)."""
+    bank = as_path(path)
+    try:
+        manifest = json.loads((bank / "bank.json").read_text())
+    except FileNotFoundError:
+        return f"{bank}: no bank here (empty)"
+    s, pools = manifest["settings"], manifest["pools"]
+    rows = sum(p["rows"] for p in pools.values())
+    rule = f"top {s['top']:g}" if s["top"] is not None else f"t = {s['threshold']}"
+    head = (f"{bank}: {s['space'].upper()} space, k = {s['k']}, {rule}, pool {s['pool_size']}, seed {s['seed']}"
+            + (f", class {s['class']}" if s["class"] is not None else "") + f"; network {s['network'] or 'none'}")
+    if manifest.get("complete"):
+        values = np.load(bank / "hub_values.npy", mmap_mode="r")
+        cursor = _cursor(bank)
+        return (f"{head}\ncomplete: {manifest['rows']} latents from {len(pools)} pools "
+                f"(acceptance {manifest['rows'] / (len(pools) * s['pool_size']):.4f}); hub values "
+                f"{int(values.min())}..{int(values.max())}, median {float(np.median(values)):g}; "
+                f"{cursor} used by sample_bank, {manifest['rows'] - cursor} unused")
+    return f"{head}\npartial: {len(pools)} pools mined, {rows} latents kept so far; run the mine command again"
+
+
+def _cursor(bank: Path) -> int:
+    try:
+        return int(json.loads((bank / "cursor.json").read_text())["next"])
+    except FileNotFoundError:
+        return 0
+
+
+def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
+                batch_size: int = 32, output: str = "float", outdir: str | os.PathLike[str] | None = None,
+                network: str | None = None, progress: bool = False) -> Samples:
+    """Render n banked latents with ``G``, exactly as :func:`~hubness_fast.sampling.sample` renders
+    what it chose: rows ``offset`` .. ``offset + n - 1``, or (no offset) the next n unused rows,
+    after which they count as used (``cursor.json``). ``network``: checked against the bank's."""
+    b = bank if isinstance(bank, Bank) else open_bank(bank)
+    n = check_int(n, "n")
+    if network is not None and b.settings["network"] is not None and network_identity(network) != b.settings["network"]:
+        raise ValueError(f"the bank {b.path} was mined for another network ({b.settings['network']})")
+    start = _cursor(b.path) if offset is None else check_int(offset, "offset", minimum=0)
+    if start + n > len(b):
+        raise ValueError(f"the bank {b.path} has {len(b) - start} rows from row {start}, {n} asked: mine more "
+                         "(the same command with a larger n) or pass offset=")
+    s = HubnessSampler(b.settings["z_dim"], space=b.settings["space"])
+    side = s.adapter(G)
+    if side.z_dim != b.settings["z_dim"]:
+        raise ValueError(f"the bank holds {b.settings['z_dim']}-d latents but the generator takes {side.z_dim}")
+    lat = b.latents(start, start + n)
+    images = render(side, lat, b.settings["space"], batch_size=batch_size, output=output, outdir=outdir,
+                    progress=progress)
+    if outdir is not None:
+        save_latents(as_path(outdir) / "latents.npz", lat)
+    if offset is None:
+        _write_json(b.path / "cursor.json", {"next": start + n})
+    return Samples(images if outdir is None else None, lat.z, lat.w, lat.labels, lat.hub_values,
+                   None if outdir is None else as_path(outdir))
