@@ -1,13 +1,16 @@
 # Two entry points do all the set-up on a fresh machine:
 #   make demo   creates .venv, installs the package, runs the paper's study on the bundled StyleGAN-shaped MNIST model
-#   make test   the same plus test dependencies, then the whole test suite
+#   make test   the same plus test dependencies, then the whole test suite and a strict build of the docs
+#   make docs   the documentation site (MkDocs), into build/docs/html
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# mkdocs refuses a site directory inside docs/, so the site goes under build/.
+DOCS_DIR := build/docs/html
 SOURCES := $(shell find csrc hubness_fast -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.py') setup.py CMakeLists.txt pyproject.toml
 
-.PHONY: demo test bench install wheel clean
+.PHONY: demo test bench install wheel docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +29,10 @@ $(VENV)/.test-deps: $(VENV)/.demo-deps
 	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1 ruff==0.17.6 umap-learn scanpy
 	touch $@
 
+$(VENV)/.docs-deps: $(VENV)/.test-deps
+	$(PIP) install --quiet mkdocs mkdocs-material "mkdocstrings[python]"
+	touch $@
+
 $(VENV)/.bench-deps: $(VENV)/.test-deps
 	$(PIP) install --quiet pytest-benchmark faiss-cpu
 	$(PIP) install --quiet --no-deps torch-fidelity  # its array PRC only; its torchvision extractors do not import here
@@ -40,10 +47,14 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed $(VENV)/.demo-deps
 	$(PY) -m hubness_fast.cli demo
 
-test: $(VENV)/.installed $(VENV)/.test-deps
+test: $(VENV)/.installed $(VENV)/.test-deps $(VENV)/.docs-deps
 	$(PY) -m ruff check hubness_fast tests benchmarks
 	$(PY) -m mypy
 	$(PY) -m pytest tests
+	$(PY) -m mkdocs build --strict -q -d $(DOCS_DIR)
+
+docs: $(VENV)/.installed $(VENV)/.docs-deps
+	$(PY) -m mkdocs build --strict -d $(DOCS_DIR)
 
 bench: $(VENV)/.installed $(VENV)/.bench-deps
 	$(PY) -m benchmarks

@@ -1,4 +1,5 @@
-"""Every results file the README names exists, and the key tables quote what their files hold."""
+"""Every results file the README and the docs pages name exists, and the key tables quote what their files hold
+(the headline tables in the README, the others on the docs page they moved to)."""
 import itertools
 import json
 import re
@@ -10,6 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = (ROOT / "README.md").read_text()
 FLAT = " ".join(README.split())  # line breaks in prose are spaces
+PAGES = {"README.md": README, **{f"docs/{p.name}": p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}}
+FLATS = {page: " ".join(text.split()) for page, text in PAGES.items()}
 # a results file as the README names it: name-YYYY-MM-DD[-tag].json|.txt|.*, or name-{a,b}-... braces
 NAME = re.compile(r"[A-Za-z0-9{},-]*20\d\d-\d\d-\d\d[A-Za-z0-9-]*(?:\.json|\.txt|\.\*|\*)")
 
@@ -22,26 +25,27 @@ def expand(pattern):
 
 
 def named_files():
-    return sorted({m.group() for m in NAME.finditer(README)})
+    return sorted({m.group() for text in PAGES.values() for m in NAME.finditer(text)})
 
 
 def test_the_readme_names_results_files():
     assert len(named_files()) >= 20
+    assert len({m.group() for m in NAME.finditer(README)}) >= 5  # the headline tables' files
 
 
 @pytest.mark.parametrize("name", named_files())
 def test_every_named_results_file_exists(name):
     for pattern in expand(name.removeprefix("benchmarks/results/")):
-        assert list(RESULTS.glob(pattern)), f"README names {name}, not in benchmarks/results/"
+        assert list(RESULTS.glob(pattern)), f"the docs name {name}, not in benchmarks/results/"
 
 
 def load(name):
     return json.loads((RESULTS / name).read_text())
 
 
-def quoted(text, name):
-    assert text in FLAT, f"README should quote {text!r} from {name}"
-    assert name in FLAT, f"README should name {name} beside the figure"
+def quoted(text, name, page="README.md"):
+    assert text in FLATS[page], f"{page} should quote {text!r} from {name}"
+    assert name in FLATS[page], f"{page} should name {name} beside the figure"
 
 
 def case_medians(name):
@@ -69,7 +73,7 @@ def test_the_avx2_peer_table(index, label):
     case = load(name)["cases"][index]
     ratios = {p: v["median_s"] / case["peers"]["hubness_fast"]["median_s"] for p, v in case["peers"].items()}
     expected = row.format(**{p: f"{r:.2f}x" if p == "faiss-cpu" else f"{r:.1f}x" for p, r in ratios.items()})
-    quoted(f"| {label} | {expected} |", name)
+    quoted(f"| {label} | {expected} |", name, "docs/performance.md")
 
 
 def test_the_gpu_table_names_each_column_s_run():
@@ -87,8 +91,8 @@ def test_the_metrics_and_nn_figures():
     assert "11.06x" in (RESULTS / "metrics-amx-2026-12-05.txt").read_text()
     nn = load("nn-2026-12-05.json")
     quoted(f"| {nn['knn']['sklearn-brute']['time_ratio']:.1f}x | {nn['knn']['sklearn-auto']['time_ratio']:.1f}x | "
-           f"{nn['knn']['faiss']['time_ratio']:.1f}x |", "nn-2026-12-05.json")
-    quoted(f"{nn['radius']['hubness_fast']['peak_above_inputs_mb']:.0f} MB", "nn-2026-12-05.json")
+           f"{nn['knn']['faiss']['time_ratio']:.1f}x |", "nn-2026-12-05.json", "docs/neighbors.md")
+    quoted(f"{nn['radius']['hubness_fast']['peak_above_inputs_mb']:.0f} MB", "nn-2026-12-05.json", "docs/neighbors.md")
 
 
 def test_the_demo_table_and_time():
