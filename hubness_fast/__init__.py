@@ -14,7 +14,7 @@ from .engine.knn import knn, kth_neighbor_distance
 from .evaluation.manifold import Manifold
 from .evaluation import manifold, metrics, selection
 
-__version__ = "0.1.0"
+from ._version import __version__
 __all__ = ["knn", "hub_counts", "engine_stats", "hubness_stats", "kth_neighbor_distance", "ball_query", "Manifold",
            "manifold", "metrics", "selection", "HAS_AVX2", "HAS_AVX512", "HAS_CUDA", "HAS_OPENMP", "SIMD_LEVELS",
            "__version__"]

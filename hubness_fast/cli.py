@@ -224,6 +224,8 @@ def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
 def _sample(args: argparse.Namespace) -> int:
     from .sampling.samplers import sample
 
+    if args.bank is not None:
+        return _sample_bank(args)
     settings = _method_settings(args)
     outdir = writable_dir(args.outdir, "output folder")  # before any work
     gen, family = _adapter(args)
@@ -236,6 +238,50 @@ def _sample(args: argparse.Namespace) -> int:
         extra = f"; hub values {int(out.hub_values.min())}..{int(out.hub_values.max())}"
     print(f"{args.n} images ({args.method}, {family}, {where} space{extra}) -> {out.outdir}/ "
           f"(000000.png..., grid.png, latents.npz)")
+    return 0
+
+
+def _sample_bank(args: argparse.Namespace) -> int:
+    from .sampling.mining import open_bank, sample_bank
+
+    bank = open_bank(args.bank)  # before any work: a missing or unfinished bank says so
+    outdir = writable_dir(args.outdir, "output folder")
+    gen, family = _adapter(args)
+    out = sample_bank(gen, bank, args.n, offset=args.offset, batch_size=args.batch_size, output="uint8",
+                      outdir=outdir, network=args.network, progress=not args.quiet)
+    values = np.asarray(out.hub_values)
+    print(f"{args.n} images from the bank {bank.path} ({family}, {bank.settings['space'].upper()} space; hub values "
+          f"{int(values.min())}..{int(values.max())}) -> {out.outdir}/")
+    return 0
+
+
+def _mine(args: argparse.Namespace) -> int:
+    from .sampling.mining import mine, network_identity, status
+
+    if args.status is not None:
+        print(status(args.status))
+        return 0
+    if args.n is None or args.outdir is None:
+        _fail("--n and --outdir are required (or --status BANK)")
+    if args.network is None and args.z_dim is None:
+        _fail("--network NETWORK, or --z-dim D to mine latents of N(0, I) without a network")
+    writable_dir(args.outdir, "bank folder")  # before any work
+    gen = _adapter(args)[0] if args.network is not None else None
+    client = None
+    if args.scheduler is not None:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    classes = _parse_classes(args.classes)
+    r = mine(gen, args.n, args.outdir, space=args.space, k=args.k or 5,
+             threshold=args.threshold if args.threshold is not None else 50, top=args.top,
+             pool_size=args.pool_size or 10_000, include_self=bool(args.include_self),
+             cls=None if classes is None else int(np.atleast_1d(classes)[0]), seed=args.seed,
+             z_dim=args.z_dim if gen is None else None, device=args.device, workers=args.workers, client=client,
+             network=None if args.network is None else network_identity(args.network), progress=not args.quiet)
+    print(f"{r.rows} latents in {r.path}/ from {r.pools} pools ({r.computed} mined now, acceptance "
+          f"{r.acceptance_rate:.4f}); hub values {r.hub_values['min']:g}..{r.hub_values['max']:g}, median "
+          f"{r.hub_values['median']:g}; {r.seconds:.1f} s")
     return 0
 
 
@@ -421,8 +467,36 @@ def _parser() -> _Parser:
                        help="--method hubs: keep this top fraction of each pool instead of a threshold (default: "
                             "the threshold)")
     p.add_argument("--psi", type=float, default=None, help="--method truncation: truncation strength (default 0.7)")
+    p.add_argument("--bank", default=None, metavar="BANK",
+                   help="render latents mined by `hubness-fast mine` instead of drawing pools: the next N unused "
+                        "rows (default: none)")
+    p.add_argument("--offset", type=int, default=None, help="--bank: start at this row instead (default: the next "
+                                                               "unused row)")
     _generator_flags(p)
     p.set_defaults(func=_sample)
+    p = sub.add_parser(
+        "mine", help="mine hub latents once into a bank (resumable, deterministic); --status BANK says what it holds",
+        description="Mine N hub latents of a network into the bank DIR: pool i is drawn from a seed of (seed, class, "
+                    "i) alone, so the bank is the same for any number of workers or interruptions. Each pool is "
+                    "committed atomically with a checksum; running the same command again resumes. Without "
+                    "--network, --z-dim D mines latents of N(0, I). `hubness-fast sample --bank DIR` renders them.")
+    p.add_argument("--network", "--generator", dest="network", default=None, metavar="NETWORK",
+                   help="the generator, as for `sample` (default: none, with --z-dim)")
+    p.add_argument("--n", type=int, default=None, help="latents to mine")
+    p.add_argument("--outdir", "--out", dest="outdir", type=as_path, default=None, metavar="BANK",
+                   help="the bank folder, created if needed")
+    p.add_argument("--status", type=as_path, default=None, metavar="BANK", help="print what a bank holds, and stop")
+    p.add_argument("--space", choices=["z", "w"], default=None, help="latent space (default: w for StyleGAN, else z)")
+    _hub_flags(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=int, default=None, help="keep latents whose hub value is >= this "
+                                                                  "(default 50)")
+    group.add_argument("--top", type=float, default=None, help="keep this top fraction of each pool instead")
+    p.add_argument("--workers", type=int, default=1, help="pools mined at once in local processes (default 1)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a Dask scheduler: pools become tasks on its workers (default: local)")
+    _generator_flags(p)
+    p.set_defaults(func=_mine)
 
     p = sub.add_parser(
         "study", help="does the hubness prior help this generator? the paper's table, curves and figures",

@@ -92,7 +92,8 @@ def test_block_runs(block, tmp_path):
         pytest.skip(block.skip)
     script = tmp_path / "block.py"
     script.write_text(f"{block.setup}\n# {block.page}:{block.line}\n{block.code}\n")
-    env = dict(os.environ, HOME=str(tmp_path), PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), MPLBACKEND="Agg")
+    env = dict(os.environ, HOME=str(tmp_path), PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]),
+               MPLBACKEND="Agg")
     run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=TIMEOUT_S)
     assert run.returncode == 0, f"{block.page}:{block.line} failed:\n{run.stderr[-3000:]}"

@@ -37,6 +37,7 @@ import numpy as np
 
 from .._inputs import as_path, check_int, to_numpy, writable_dir
 from .._progress import bar as progress_bar
+from .._types import Device
 from .samplers import HubnessSampler, Latents, Samples, render, save_latents
 
 FORMAT = "hubness_fast.bank/1"
@@ -49,13 +50,13 @@ def pool_rng(seed: int, cls: int | None, i: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), 0 if cls is None else int(cls) + 1, int(i)]))
 
 
-def _sampler(settings: dict[str, Any], device: str) -> HubnessSampler:
+def _sampler(settings: dict[str, Any], device: Device) -> HubnessSampler:
     return HubnessSampler(settings["z_dim"], k=settings["k"], threshold=settings["threshold"], top=settings["top"],
                           pool_size=settings["pool_size"], include_self=settings["include_self"],
                           space=settings["space"], device=device)
 
 
-def mine_pool(G: Any, settings: dict[str, Any], i: int, device: str = "auto") -> dict[str, np.ndarray]:
+def mine_pool(G: Any, settings: dict[str, Any], i: int, device: Device = "auto") -> dict[str, np.ndarray]:
     """Pool i: drawn from :func:`pool_rng`, counted, and its kept rows (as arrays of FIELDS)."""
     s = _sampler(settings, device)
     s.rng = pool_rng(settings["seed"], settings["class"], i)
@@ -127,7 +128,7 @@ class MineResult(NamedTuple):
 
 def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = None, k: int = 5,
          threshold: int = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
-         cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: str = "auto", workers: int = 1,
+         cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: Device = "auto", workers: int = 1,
          client: Any = None, network: str | None = None, max_pools: int = 100_000,
          progress: bool = True) -> MineResult:
     """Mine ``n`` hub latents of ``G`` (any generator the sampler serves; ``None`` with ``z_dim``:
@@ -229,7 +230,7 @@ def _pool_in_worker(job: tuple[Any, dict[str, Any], int]) -> dict[str, np.ndarra
 def _open_manifest(bank: Path, settings: dict[str, Any]) -> dict[str, Any]:
     """The bank's manifest (a new one for an empty folder); settings must match; recorded pools
     whose file is missing or fails its checksum are forgotten (they are mined again)."""
-    from .. import __version__
+    from .._version import __version__
 
     path = bank / "bank.json"
     if not path.exists():
@@ -256,7 +257,7 @@ def _open_manifest(bank: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 def _commit(bank: Path, manifest: dict[str, Any], i: int, arrays: dict[str, np.ndarray]) -> None:
     shard = _shard(bank, i)
-    _atomic_write(shard, lambda f: np.savez(f, **arrays))
+    _atomic_write(shard, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
     manifest["pools"][str(i)] = {"rows": int(arrays["z"].shape[0]), "sha256": _sha256(shard)}
     _write_json(bank / "bank.json", manifest)
 
@@ -283,12 +284,13 @@ def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int) -> No
     pools mined beyond them (by parallel workers) are dropped, so the bank is the same however it ran."""
     first = dict(np.load(_shard(bank, 0)))
     fields = [f for f in FIELDS if f in first]
-    outs, tmps = {}, {}
+    outs: dict[str, Any] = {}
+    tmps: dict[str, Path] = {}
     for f in fields:
-        fd, tmp = tempfile.mkstemp(dir=bank, prefix=f".{f}.", suffix=".npy")
+        fd, name = tempfile.mkstemp(dir=bank, prefix=f".{f}.", suffix=".npy")
         os.close(fd)
-        tmps[f] = Path(tmp)
-        outs[f] = np.lib.format.open_memmap(tmp, mode="w+", dtype=first[f].dtype, shape=(n, *first[f].shape[1:]))
+        tmps[f] = Path(name)
+        outs[f] = np.lib.format.open_memmap(name, mode="w+", dtype=first[f].dtype, shape=(n, *first[f].shape[1:]))
     try:
         at = 0
         for i in range(pools):
@@ -321,7 +323,9 @@ class Bank:
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path, self.manifest, self.settings = path, manifest, manifest["settings"]
-        load = (lambda f: np.load(path / f"{f}.npy", mmap_mode="r") if (path / f"{f}.npy").exists() else None)
+        def load(field: str) -> Any:
+            file = path / f"{field}.npy"
+            return np.load(file, mmap_mode="r") if file.exists() else None
         self.z, self.w, self.labels = load("z"), load("w"), load("labels")
         self.hub_values, self.pool_index, self.position = load("hub_values"), load("pool_index"), load("position")
 
@@ -330,8 +334,9 @@ class Bank:
 
     def latents(self, start: int, stop: int) -> Latents:
         """Rows start..stop-1 as the samplers' :class:`~hubness_fast.sampling.Latents` (numpy copies)."""
-        pick = (lambda a: None if a is None else np.array(a[start:stop]))
-        return Latents(pick(self.z), pick(self.w), pick(self.labels), pick(self.hub_values))  # type: ignore[arg-type]
+        def pick(a: Any) -> Any:
+            return None if a is None else np.array(a[start:stop])
+        return Latents(pick(self.z), pick(self.w), pick(self.labels), pick(self.hub_values))
 
 
 def open_bank(path: str | os.PathLike[str]) -> Bank:
@@ -396,7 +401,8 @@ def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: 
     if side.z_dim != b.settings["z_dim"]:
         raise ValueError(f"the bank holds {b.settings['z_dim']}-d latents but the generator takes {side.z_dim}")
     lat = b.latents(start, start + n)
-    images = render(side, lat, b.settings["space"], batch_size=batch_size, output=output, outdir=outdir,
+    folder = None if outdir is None else as_path(outdir)
+    images = render(side, lat, b.settings["space"], batch_size=batch_size, output=output, outdir=folder,
                     progress=progress)
     if outdir is not None:
         save_latents(as_path(outdir) / "latents.npz", lat)

@@ -1,0 +1,161 @@
+"""Mining banks of hub latents: the same bank for any number of workers (1 process, 2 processes, a Dask
+cluster) and after a kill -9 and a resume, corrupt pools mined again, other settings refused, the
+bank's values against float64 brute force of its pools, and rendering from a bank against the
+model's own render."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hubness_fast.sampling.mining import mine, open_bank, pool_rng, sample_bank, status
+from oracles import brute_hub_counts
+from recompute import read_png
+from standins import StyleGANStandIn
+
+TESTS = Path(__file__).resolve().parents[1]
+FILES = ("z.npy", "hub_values.npy", "pool_index.npy", "position.npy", "bank.json")
+Z_BANK = dict(z_dim=16, k=5, threshold=12, pool_size=2000, progress=False)  # about 150 latents a pool
+
+
+def cli(*args, cwd):
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=300)
+
+
+def same_bank(a, b, files=FILES):
+    for f in files:
+        assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
+def test_the_bank_is_the_float64_hub_latents_of_its_pools(tmp_path):
+    r = mine(None, 400, tmp_path / "b", **Z_BANK)
+    bank = open_bank(tmp_path / "b")
+    assert len(bank) == r.rows == 400 and bank.w is None and bank.labels is None
+    assert list(np.unique(bank.pool_index)) == list(range(r.pools))
+    order = np.lexsort((bank.position, bank.pool_index))
+    np.testing.assert_array_equal(order, np.arange(400))  # rows by pool, then by position in the pool
+    for i in range(r.pools):
+        # an independent redraw of pool i: N(0, I) float32 from the pool's own generator
+        z = pool_rng(0, None, i).standard_normal((2000, 16), dtype=np.float32)
+        values = brute_hub_counts(z, 5)
+        rows = bank.pool_index == i
+        kept = np.flatnonzero(values >= 12)
+        if i < r.pools - 1:  # every pool but the last is kept whole
+            np.testing.assert_array_equal(bank.position[rows], kept)
+        np.testing.assert_array_equal(bank.z[rows], z[bank.position[rows]])
+        np.testing.assert_array_equal(bank.hub_values[rows], values[bank.position[rows]])
+
+
+def test_the_same_bank_for_any_number_of_workers(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    mine(None, 700, tmp_path / "one", **Z_BANK)
+    r = mine(None, 700, tmp_path / "two", workers=2, **Z_BANK)
+    assert r.computed >= r.pools  # the second worker may run a pool past the end: dropped
+    same_bank(tmp_path / "one", tmp_path / "two")
+    assert sorted(p.name for p in (tmp_path / "two" / "pools").iterdir()) == \
+        sorted(p.name for p in (tmp_path / "one" / "pools").iterdir())
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+        mine(None, 700, tmp_path / "dask", client=client, workers=2, **Z_BANK)
+    same_bank(tmp_path / "one", tmp_path / "dask")
+
+
+def test_kill_9_then_resume_gives_the_uninterrupted_bank(tmp_path):
+    args = ["mine", "--z-dim", "32", "--n", "40000", "--threshold", "12", "--pool-size", "20000", "--quiet"]
+    subprocess.run([sys.executable, "-m", "hubness_fast.cli", *args, "--outdir", "whole"], cwd=tmp_path, check=True,
+                   timeout=300)
+    proc = subprocess.Popen([sys.executable, "-m", "hubness_fast.cli", *args, "--outdir", "cut"], cwd=tmp_path)
+    manifest = tmp_path / "cut" / "bank.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill after at least one committed pool, before the end
+        if manifest.exists() and json.loads(manifest.read_text() or "{}").get("pools"):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    partial = json.loads(manifest.read_text())
+    assert partial["pools"] and not partial["complete"], "killed too late to test a resume"
+    assert "partial" in cli("mine", "--status", "cut", cwd=tmp_path).stdout
+    r = cli(*args, "--outdir", "cut", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    same_bank(tmp_path / "whole", tmp_path / "cut")
+
+
+def test_a_corrupt_or_missing_pool_is_mined_again(tmp_path):
+    mine(None, 500, tmp_path / "b", **Z_BANK)
+    before = {f: (tmp_path / "b" / f).read_bytes() for f in FILES}
+    shard = tmp_path / "b" / "pools" / "000001.npz"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: its SHA-256 no longer matches
+    shard.write_bytes(bytes(data))
+    (tmp_path / "b" / "pools" / "000002.npz").unlink()
+    r = mine(None, 500, tmp_path / "b", **Z_BANK)
+    assert r.computed == 2
+    for f, content in before.items():
+        assert (tmp_path / "b" / f).read_bytes() == content, f
+
+
+def test_other_settings_are_refused_and_status_reports(tmp_path):
+    assert "empty" in status(tmp_path / "b")
+    mine(None, 200, tmp_path / "b", **Z_BANK)
+    assert "complete: 200 latents" in status(tmp_path / "b")
+    with pytest.raises(ValueError, match=r"other settings: k=5 \(asked 6\)"):
+        mine(None, 200, tmp_path / "b", **{**Z_BANK, "k": 6})
+    r = cli("mine", "--z-dim", "16", "--n", "200", "--outdir", "b", "--pool-size", "2000", "--threshold", "11",
+            cwd=tmp_path)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "--threshold 12 (asked 11)" in lines[0]
+    first = np.load(tmp_path / "b" / "z.npy")
+    more = mine(None, 600, tmp_path / "b", **Z_BANK)  # a larger n continues the same bank
+    assert more.rows == 600 and len(open_bank(tmp_path / "b")) == 600
+    np.testing.assert_array_equal(open_bank(tmp_path / "b").z[:200], first)
+    with pytest.raises(ValueError, match="no bank"):
+        open_bank(tmp_path / "nothing")
+
+
+def test_sampling_from_a_bank_renders_the_banked_latents(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1, seed=3)
+    r = mine(G, 60, tmp_path / "b", space="w", k=5, threshold=8, pool_size=500, progress=False)
+    bank = open_bank(r.path)
+    assert bank.w.shape == (60, G.w_dim)
+    first = sample_bank(G, bank, 25)
+    second = sample_bank(G, bank, 25)
+    with torch.no_grad():
+        ws = torch.from_numpy(np.array(bank.w[:50]))[:, None].repeat(1, G.num_ws, 1)
+        own = G.synthesis(ws, noise_mode="const")
+        np.testing.assert_array_equal(bank.w[:50], G.mapping(torch.from_numpy(np.array(bank.z[:50])), None)[:, 0])
+    torch.testing.assert_close(torch.cat([first.images, second.images]), own, rtol=0, atol=0)
+    np.testing.assert_array_equal(second.hub_values, bank.hub_values[25:50])
+    with pytest.raises(ValueError, match="has 10 rows from row 50"):
+        sample_bank(G, bank, 20)
+    again = sample_bank(G, bank, 5, offset=0)  # by offset: the cursor does not move
+    torch.testing.assert_close(again.images, own[:5], rtol=0, atol=0)
+    assert "50 used by sample_bank, 10 unused" in status(r.path)
+
+
+def test_sample_command_with_a_bank(tmp_path):
+    (tmp_path / "net.py").write_text("from standins import StyleGANStandIn\n"
+                                     "def G():\n    return StyleGANStandIn(img_resolution=8, img_channels=1, seed=3)\n")
+    r = cli("mine", "--network", "net:G()", "--n", "30", "--outdir", "bank", "--threshold", "8", "--pool-size", "500",
+            "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "bank" / "bank.json").read_text())["settings"]["network"] == "spec:net:G()"
+    r = cli("sample", "--network", "net:G()", "--bank", "bank", "--n", "12", "--outdir", "o", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    G = StyleGANStandIn(img_resolution=8, img_channels=1, seed=3)
+    w = np.load(tmp_path / "bank" / "w.npy")[:12]
+    with torch.no_grad():
+        own = G.synthesis(torch.from_numpy(w)[:, None].repeat(1, G.num_ws, 1), noise_mode="const")
+    own_u8 = (own * 127.5 + 128).clamp(0, 255).to(torch.uint8).numpy()
+    for i in range(12):
+        np.testing.assert_array_equal(read_png(tmp_path / "o" / f"{i:06d}.png"), own_u8[i, 0])
+    r = cli("sample", "--network", "net:G()", "--bank", "missing", "--n", "3", "--outdir", "o2", cwd=tmp_path)
+    assert r.returncode == 2 and "no bank" in r.stderr
