@@ -280,34 +280,35 @@ def _pools_for(done: dict[str, Any], n: int) -> int:
 
 
 def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int) -> None:
-    """Pools 0 .. pools-1 cut at n rows, one .npy per field, streamed (a pool in memory at a time);
-    pools mined beyond them (by parallel workers) are dropped, so the bank is the same however it ran."""
-    first = dict(np.load(_shard(bank, 0)))
-    fields = [f for f in FIELDS if f in first]
-    outs: dict[str, Any] = {}
-    tmps: dict[str, Path] = {}
-    for f in fields:
-        fd, name = tempfile.mkstemp(dir=bank, prefix=f".{f}.", suffix=".npy")
-        os.close(fd)
-        tmps[f] = Path(name)
-        outs[f] = np.lib.format.open_memmap(name, mode="w+", dtype=first[f].dtype, shape=(n, *first[f].shape[1:]))
+    """Pools 0 .. pools-1 cut at n rows, one .npy per field, appended a pool at a time with plain
+    writes (no memory map: the process's memory stays a pool's, whatever n is); pools mined beyond
+    them (by parallel workers) are dropped, so the bank is the same however it ran."""
+    with np.load(_shard(bank, 0)) as first:
+        fields = {f: (first[f].dtype, first[f].shape[1:]) for f in FIELDS if f in first}
+    files, tmps = {}, {}
     try:
+        for f, (dtype, tail) in fields.items():
+            fd, name = tempfile.mkstemp(dir=bank, prefix=f".{f}.", suffix=".npy")
+            tmps[f] = Path(name)
+            files[f] = os.fdopen(fd, "wb")
+            header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n, *tail)}
+            np.lib.format.write_array_header_1_0(files[f], header)
         at = 0
         for i in range(pools):
             with np.load(_shard(bank, i)) as part:
                 take = min(part["z"].shape[0], n - at)
                 for f in fields:
-                    outs[f][at:at + take] = part[f][:take]
+                    files[f].write(np.ascontiguousarray(part[f][:take]).tobytes())
             at += take
         for f in fields:
-            outs[f].flush()
-            del outs[f]
-            with open(tmps[f], "rb+") as fh:
-                os.fsync(fh.fileno())
+            files[f].flush()
+            os.fsync(files[f].fileno())
+            files[f].close()
             os.replace(tmps[f], bank / f"{f}.npy")
     finally:
-        for tmp in tmps.values():
-            tmp.unlink(missing_ok=True)
+        for f, fh in files.items():
+            fh.close()
+            tmps[f].unlink(missing_ok=True)
     for i in [int(j) for j in manifest["pools"] if int(j) >= pools]:
         del manifest["pools"][str(i)]
         _shard(bank, i).unlink(missing_ok=True)
