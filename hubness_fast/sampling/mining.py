@@ -38,7 +38,7 @@ import numpy as np
 from .._inputs import as_path, check_int, to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from .._types import Device
-from .samplers import HubnessSampler, Latents, Samples, render, save_latents
+from .samplers import HubnessSampler, Latents, LatentSampler, Samples
 
 FORMAT = "hubness_fast.bank/1"
 FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")
@@ -333,7 +333,12 @@ class Bank:
     def __len__(self) -> int:
         return int(self.z.shape[0])
 
-    def latents(self, start: int, stop: int) -> Latents:
+    def sampler(self, offset: int | None = None) -> "BankSampler":
+        """A sampler that hands out this bank's rows (for ``sample(G, n, bank=...)`` and ``features(G,
+        extractor, n=..., sampler=bank.sampler())``)."""
+        return BankSampler(self, offset)
+
+    def rows(self, start: int, stop: int) -> Latents:
         """Rows start..stop-1 as the samplers' :class:`~hubness_fast.sampling.Latents` (numpy copies)."""
         def pick(a: Any) -> Any:
             return None if a is None else np.array(a[start:stop])
@@ -383,6 +388,38 @@ def _cursor(bank: Path) -> int:
         return 0
 
 
+class BankSampler(LatentSampler):
+    """Latents from a bank instead of pools: rows ``offset`` on, or (no offset) the bank's next unused
+    rows, which then count as used (``cursor.json``). Rendered as every sampler renders."""
+
+    def __init__(self, bank: Bank, offset: int | None = None) -> None:
+        super().__init__(bank.settings["z_dim"], space=bank.settings["space"])
+        self.bank = bank
+        self.offset = None if offset is None else check_int(offset, "offset", minimum=0)
+
+    def latents(self, G: Any = None, n: int = 1, classes: Any = None) -> Latents:
+        n = check_int(n, "n")
+        b = self.bank
+        if G is not None:
+            side = self.adapter(G)
+            if side.z_dim != b.settings["z_dim"]:
+                raise ValueError(f"the bank holds {b.settings['z_dim']}-d latents but the generator takes {side.z_dim}")
+        only = b.settings["class"]
+        if classes is not None and (only is None or set(np.atleast_1d(classes).tolist()) != {only}):
+            raise ValueError(f"the bank holds class {b.settings['class']} only; classes= cannot choose others")
+        start = _cursor(b.path) if self.offset is None else self.offset
+        if start + n > len(b):
+            raise ValueError(f"the bank {b.path} has {len(b) - start} rows from row {start}, {n} asked: mine more "
+                             "(the same command with a larger n) or pass offset=")
+        lat = b.rows(start, start + n)
+        if self.offset is None:
+            _write_json(b.path / "cursor.json", {"next": start + n})
+        else:
+            self.offset += n
+        self.stats = {"pools": 0, "drawn": 0, "kept": n}
+        return lat
+
+
 def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
                 batch_size: int = 32, output: str = "float", outdir: str | os.PathLike[str] | None = None,
                 network: str | None = None, progress: bool = False) -> Samples:
@@ -390,24 +427,7 @@ def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: 
     what it chose: rows ``offset`` .. ``offset + n - 1``, or (no offset) the next n unused rows,
     after which they count as used (``cursor.json``). ``network``: checked against the bank's."""
     b = bank if isinstance(bank, Bank) else open_bank(bank)
-    n = check_int(n, "n")
     if network is not None and b.settings["network"] is not None and network_identity(network) != b.settings["network"]:
         raise ValueError(f"the bank {b.path} was mined for another network ({b.settings['network']})")
-    start = _cursor(b.path) if offset is None else check_int(offset, "offset", minimum=0)
-    if start + n > len(b):
-        raise ValueError(f"the bank {b.path} has {len(b) - start} rows from row {start}, {n} asked: mine more "
-                         "(the same command with a larger n) or pass offset=")
-    s = HubnessSampler(b.settings["z_dim"], space=b.settings["space"])
-    side = s.adapter(G)
-    if side.z_dim != b.settings["z_dim"]:
-        raise ValueError(f"the bank holds {b.settings['z_dim']}-d latents but the generator takes {side.z_dim}")
-    lat = b.latents(start, start + n)
-    folder = None if outdir is None else as_path(outdir)
-    images = render(side, lat, b.settings["space"], batch_size=batch_size, output=output, outdir=folder,
-                    progress=progress)
-    if outdir is not None:
-        save_latents(as_path(outdir) / "latents.npz", lat)
-    if offset is None:
-        _write_json(b.path / "cursor.json", {"next": start + n})
-    return Samples(images if outdir is None else None, lat.z, lat.w, lat.labels, lat.hub_values,
-                   None if outdir is None else as_path(outdir))
+    return b.sampler(offset).sample(G, n, batch_size, output=output,
+                                    outdir=None if outdir is None else as_path(outdir), progress=progress)

@@ -644,7 +644,7 @@ def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | 
 def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, classes: Any = None,
            batch_size: int = 32, output: str = "float", outdir: str | Path | None = None, device: Any = None,
            seed: int | None = 0, progress: bool = True, family: str | None = None,
-           generator_options: dict[str, Any] | None = None, **settings: Any) -> Samples:
+           generator_options: dict[str, Any] | None = None, bank: Any = None, **settings: Any) -> Samples:
     """Sample n images from G with the hubness prior (or a baseline): the one-call entry point.
 
     G : a StyleGAN2-ADA / StyleGAN3 network (``G_ema``), a BigGAN, any G(z), or a
@@ -658,8 +658,15 @@ def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, cl
         (e.g. ``{"noise_mode": "random"}``, ``{"truncation": 0.5}``, ``{"z_dim": 128}``).
         ``z_dim=`` (or its other spelling ``latent_dim=``) may also be given directly: the
         latent size of a plain G(z), checked against G's own where G has one.
+    bank : a mined bank (:func:`hubness_fast.sampling.mining.open_bank`): its next n unused latents
+        are rendered instead of drawing pools (method and settings do not apply).
     Other arguments as :meth:`LatentSampler.sample`. Returns :class:`Samples`.
     """
+    if bank is not None:
+        if settings or method != "hubs" or space is not None:
+            raise ValueError("bank= renders mined latents: method, space and sampler settings do not apply")
+        return bank.sampler().sample(G, n, batch_size, classes=classes, output=output, outdir=outdir, device=device,
+                                     progress=progress)
     options = dict(generator_options or {})
     latent_dim = _latent_size(settings, options)
     known = getattr(G, "z_dim", getattr(G, "latent_dim", None))

@@ -139,6 +139,17 @@ def test_sampling_from_a_bank_renders_the_banked_latents(tmp_path):
     again = sample_bank(G, bank, 5, offset=0)  # by offset: the cursor does not move
     torch.testing.assert_close(again.images, own[:5], rtol=0, atol=0)
     assert "50 used by sample_bank, 10 unused" in status(r.path)
+    from hubness_fast.features import features
+    from hubness_fast.sampling import sample
+    last = sample(G, 10, bank=bank, progress=False)  # the one-call entry point takes the bank too
+    torch.testing.assert_close(last.images, G.synthesis(torch.from_numpy(np.array(bank.w[50:]))[:, None]
+                                                        .repeat(1, G.num_ws, 1), noise_mode="const"), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="do not apply"):
+        sample(G, 5, method="random", bank=bank)
+    flat = (lambda u8: u8.flatten(1).float())  # noqa: E731  a detector: uint8 images -> features
+    feats = features(G, flat, n=8, sampler=bank.sampler(offset=0), progress=False)
+    want = (own[:8] * 127.5 + 128).clamp(0, 255).to(torch.uint8).flatten(1).float().numpy()
+    np.testing.assert_array_equal(feats, want)
 
 
 def test_sample_command_with_a_bank(tmp_path):
@@ -159,3 +170,21 @@ def test_sample_command_with_a_bank(tmp_path):
         np.testing.assert_array_equal(read_png(tmp_path / "o" / f"{i:06d}.png"), own_u8[i, 0])
     r = cli("sample", "--network", "net:G()", "--bank", "missing", "--n", "3", "--outdir", "o2", cwd=tmp_path)
     assert r.returncode == 2 and "no bank" in r.stderr
+
+
+def test_one_class_of_a_conditional_model(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1, c_dim=3, seed=5)
+    with pytest.raises(ValueError, match="one class at a time"):
+        mine(G, 20, tmp_path / "all", space="w", threshold=8, pool_size=500, progress=False)
+    r = mine(G, 20, tmp_path / "b", space="w", threshold=8, pool_size=500, cls=2, progress=False)
+    bank = open_bank(r.path)
+    assert set(bank.labels.tolist()) == {2}
+    c = torch.nn.functional.one_hot(torch.full((20,), 2), 3).float()
+    with torch.no_grad():
+        np.testing.assert_array_equal(bank.w, G.mapping(torch.from_numpy(np.array(bank.z)), c)[:, 0].numpy())
+    with pytest.raises(ValueError, match="class 2 only"):
+        bank.sampler().latents(G, 4, classes=[0, 1])
+    images = sample_bank(G, bank, 4).images
+    with torch.no_grad():
+        own = G.synthesis(torch.from_numpy(np.array(bank.w[:4]))[:, None].repeat(1, G.num_ws, 1), noise_mode="const")
+    torch.testing.assert_close(images, own, rtol=0, atol=0)
