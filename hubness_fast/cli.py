@@ -419,6 +419,13 @@ def _hub_flags(p: argparse.ArgumentParser, applies: str = "") -> None:
     p.add_argument("--include-self", action="store_true", default=None,
                    help=f"count each latent as its own neighbour, as the paper's notebook does{applies} "
                         f"(default: not counted)")
+    prefix = f"{applies[2:]}: " if applies else ""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=int, default=None,
+                       help=f"{prefix}keep latents whose hub value is >= this (default 50)")
+    group.add_argument("--top", type=float, default=None,
+                       help=f"{prefix}keep this top fraction of each pool instead of a threshold (default: the "
+                            "threshold)")
 
 
 def _parser() -> _Parser:
@@ -460,12 +467,6 @@ def _parser() -> _Parser:
     p.add_argument("--method", choices=["hubs", "random", "truncation"], default="hubs", help="how latents are chosen")
     p.add_argument("--space", choices=["z", "w"], default=None, help="latent space (default: w for StyleGAN, else z)")
     _hub_flags(p, ", --method hubs")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--threshold", type=int, default=None,
-                       help="--method hubs: keep latents whose hub value is >= this (default 50)")
-    group.add_argument("--top", type=float, default=None,
-                       help="--method hubs: keep this top fraction of each pool instead of a threshold (default: "
-                            "the threshold)")
     p.add_argument("--psi", type=float, default=None, help="--method truncation: truncation strength (default 0.7)")
     p.add_argument("--bank", default=None, metavar="BANK",
                    help="render latents mined by `hubness-fast mine` instead of drawing pools: the next N unused "
@@ -482,16 +483,13 @@ def _parser() -> _Parser:
                     "--network, --z-dim D mines latents of N(0, I). `hubness-fast sample --bank DIR` renders them.")
     p.add_argument("--network", "--generator", dest="network", default=None, metavar="NETWORK",
                    help="the generator, as for `sample` (default: none, with --z-dim)")
-    p.add_argument("--n", type=int, default=None, help="latents to mine")
+    p.add_argument("--n", type=int, default=None, help="latents to mine (default: none; required unless --status)")
     p.add_argument("--outdir", "--out", dest="outdir", type=as_path, default=None, metavar="BANK",
-                   help="the bank folder, created if needed")
-    p.add_argument("--status", type=as_path, default=None, metavar="BANK", help="print what a bank holds, and stop")
+                   help="the bank folder, created if needed (default: none; required unless --status)")
+    p.add_argument("--status", type=as_path, default=None, metavar="BANK",
+                   help="print what a bank holds, and stop (default: mine)")
     p.add_argument("--space", choices=["z", "w"], default=None, help="latent space (default: w for StyleGAN, else z)")
     _hub_flags(p)
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--threshold", type=int, default=None, help="keep latents whose hub value is >= this "
-                                                                  "(default 50)")
-    group.add_argument("--top", type=float, default=None, help="keep this top fraction of each pool instead")
     p.add_argument("--workers", type=int, default=1, help="pools mined at once in local processes (default 1)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a Dask scheduler: pools become tasks on its workers (default: local)")
