@@ -46,7 +46,8 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
     out = _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=flags, n_threads=n_threads, progress=progress,
                           desc=desc, device=device)
     shape = (-1,) if single else (-1, len(flags))
-    a_side, b_side = (BallCounts(*(np.reshape(side[f], shape) for f in BallCounts._fields)) for side in out)
+    a_side, b_side = (BallCounts(**{f: np.reshape(side[f], shape) for f in ("in_count", "min_radius2", "own_count")})
+                      for side in out)
     return a_side, b_side
 
 
