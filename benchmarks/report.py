@@ -38,6 +38,10 @@ def _status_kb(field: str) -> int:
 def write_report(report: dict, out: str | None, stem: str) -> Path:
     """Writes `report` to `out`, or to build/benchmarks/<stem>-<today>.json (untracked: a run worth
     quoting is kept with --out benchmarks/results/<name>.json), and says where."""
+    if "machine" not in report:  # every results file names the CPU model and the kernel level it ran
+        from hubness_fast.engine import machine_record
+
+        report = {"machine": machine_record(), **report}
     dest = Path(out) if out else SCRATCH / f"{stem}-{datetime.date.today().isoformat()}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(json.dumps(report, indent=2))

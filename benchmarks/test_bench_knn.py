@@ -2,6 +2,7 @@
 
 Compare groups with --benchmark-group-by=group; ratios belong to one run. Below it, plain tests of the
 runner's float64 check on small data (deselected by --benchmark-only)."""
+import json
 import os
 
 import numpy as np
@@ -106,3 +107,11 @@ def test_runner_json_carries_the_oracle_per_side(quiet_runner, monkeypatch, tmp_
     for case in (self_join, search):
         assert case["peers"]["hubness_fast"]["oracle_mismatch"] == 0 and case["peers"]["wrong"]["oracle_mismatch"] > 0
     assert "oracle (float64 brute force" in capsys.readouterr().out
+
+
+def test_every_results_file_names_the_machine(tmp_path):
+    from benchmarks.report import write_report
+    from hubness_fast.engine import machine_record
+
+    path = write_report({"cases": []}, str(tmp_path / "r.json"), "x")
+    assert json.loads(path.read_text())["machine"] == machine_record()

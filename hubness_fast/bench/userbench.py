@@ -21,7 +21,7 @@ import numpy as np
 
 from . import oracle, peers
 from .._inputs import as_path, writable_file
-from ..engine import HAS_AVX2, HAS_AVX512, kernel_level, peak_gflops, simd_level
+from ..engine import HAS_AVX2, HAS_AVX512, machine_record, peak_gflops
 
 PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)
 
@@ -92,14 +92,9 @@ def run(x: np.ndarray, q: np.ndarray | None, k: int, names: list[str], rounds: i
 
 
 def machine(threads: int) -> dict[str, Any]:
-    model = "unknown"
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     vector = "avx512" if HAS_AVX512 else "avx2" if HAS_AVX2 else "generic"  # the widest vector unit
-    return {"cpu": model, "kernel_level": kernel_level(simd_level()), "threads": threads,
-            "fma_peak_level": vector, "fma_peak_gflops": peak_gflops(threads, PEAK_ITERATIONS, vector)}
+    return {**machine_record(), "threads": threads, "fma_peak_level": vector,
+            "fma_peak_gflops": peak_gflops(threads, PEAK_ITERATIONS, vector)}
 
 
 class _Parser(argparse.ArgumentParser):

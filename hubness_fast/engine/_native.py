@@ -59,3 +59,17 @@ def kernel_level(level: str) -> str:
 def peak_gflops(threads: int, iterations: int, level: str) -> float:
     """Register-only FMA throughput of ``threads`` threads at ``level``: the machine's vector limit."""
     return cpu.peak_gflops(threads, iterations, level)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), or "unknown": every recorded figure names it."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return "unknown"
+
+
+def machine_record() -> dict[str, str]:
+    """What a result file records of the machine: the CPU model and the kernel level that runs."""
+    return {"cpu": cpu_model(), "kernel_level": kernel_level(simd_level())}

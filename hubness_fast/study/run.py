@@ -45,6 +45,7 @@ from .._progress import bar as progress_bar
 from ..evaluation.features import as_extractor
 from ..features import features as image_features
 from .._torch import to_uint8
+from ..engine import machine_record
 from ..sampling.generators import GeneratorAdapter, as_generator
 from . import figures
 from ..sampling.samplers import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
@@ -242,6 +243,7 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     report = {"settings": {"n": n, "seeds": seeds, "k": k, "threshold": threshold, "pool_size": pool_size,
                            "include_self": include_self, "family": gen.family, "hub_space": hub_space,
                            "real_samples": int(real.shape[0])},
+              "machine": machine_record(),
               "table": table, "runs": runs_log, "compared_to_random": comparisons,
               "pr_curve": {"hubs": hub_pts, "truncation": trunc_pts}, "hub_values": values_summary,
               "hub_vs_quality": deciles,
