@@ -17,7 +17,8 @@ import numpy as np
 
 from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads
 from .._types import Device, Metric
-from .reduction import Hubness, make_reduction
+from .measures import Hubness
+from .reduction import make_reduction
 
 __all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "radius_neighbors_graph", "Hubness",
            "umap_knn"]
