@@ -85,10 +85,20 @@ def test_the_gpu_table_names_each_column_s_run():
 
 
 def test_the_metrics_and_nn_figures():
-    amx = load("metrics-amx-2026-12-05.json")
-    assert "1.70 s at amx, 11.1x faster than prdc" in FLAT and amx  # the .txt beside it prints both
-    assert "1.70" in (RESULTS / "metrics-amx-2026-12-05.txt").read_text()
-    assert "11.06x" in (RESULTS / "metrics-amx-2026-12-05.txt").read_text()
+    for level in ("amx", "avx512"):
+        name = f"metrics-{level}-2026-12-05.json"
+        run = load(name)
+        assert run["machine"]["cpu"] and run["machine"]["kernel_level"] == level, name
+        ours = run["peers"]["hubness_fast"]
+        line = f"{ours['median_s']:.2f} s" + (" at amx, " if level == "amx" else " (")
+        line += f"{run['speedup']:.1f}x" + (" faster than prdc" if level == "amx" else ") at avx512")
+        assert line in FLAT, f"README should quote {line!r} from {name}"
+        assert f"{ours['peak_above_inputs_bytes'] / 2**30:.3f} GiB" in FLAT, name
+    flat_eval = FLATS["docs/evaluation.md"]
+    agree = load("manifold-2026-12-01.json")["many_sets"]
+    short = (lambda x: f"{x:.1e}".replace("e-0", "e-"))  # noqa: E731  1.8e-08 as the page writes it: 1.8e-8
+    assert f"{short(agree['max_abs_diff_vs_torch_fidelity'])} in" in flat_eval
+    assert f"{short(agree['max_abs_diff_vs_prdc'])} there" in flat_eval
     nn = load("nn-2026-12-05.json")
     quoted(f"| {nn['knn']['sklearn-brute']['time_ratio']:.1f}x | {nn['knn']['sklearn-auto']['time_ratio']:.1f}x | "
            f"{nn['knn']['faiss']['time_ratio']:.1f}x |", "nn-2026-12-05.json", "docs/neighbors.md")
