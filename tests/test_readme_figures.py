@@ -111,3 +111,4 @@ def test_the_demo_table_and_time():
     fd = demo["table"]["hubs W"]["FD"]
     quoted(f"{fd['mean']:.1f} ± {fd['std']:.1f}", name)
     quoted(f"{demo['seconds']:.0f} s", name)
+    assert demo["machine"]["cpu"] and demo["machine"]["kernel_level"], name
