@@ -25,8 +25,10 @@ $(VENV)/.demo-deps: $(VENV)/.deps
 	$(PIP) install --quiet torch==2.13.0 scikit-learn matplotlib mlxtend
 	touch $@
 
+# dask comes with its distributed extra, which pins distributed to the same release (a dask release
+# published before its distributed made pip fall back to a 2021 distributed that cannot import).
 $(VENV)/.test-deps: $(VENV)/.demo-deps
-	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array]" distributed zarr pytorch-pretrained-biggan mypy==2.4.1 ruff==0.17.6 umap-learn scanpy
+	$(PIP) install --quiet pytest hypothesis scipy prdc "dask[array,distributed]" zarr pytorch-pretrained-biggan mypy==2.4.1 ruff==0.17.6 umap-learn scanpy
 	touch $@
 
 $(VENV)/.docs-deps: $(VENV)/.test-deps
