@@ -11,7 +11,8 @@ cost of sampling from a bank, and the miner's memory. Ratios from the same run, 
    engine on every core, so on 2 cores this measures overhead, not scaling).
 3. The bundled MNIST model: rendering 1 000 images from a bank against random sampling (both
    render with the same generator); the bank's cost per image over the generator's.
-4. Peak memory of ``mine`` (its own process) for two bank sizes: it should not grow with n.
+4. Peak memory of ``mine`` (its own process) for banks of 5 000, 50 000 and 1 000 000 latents (Z,
+   512-d, top 5 % of pools of 10 000): it should not grow with n.
 """
 from __future__ import annotations
 
@@ -74,18 +75,26 @@ def pool_times(space: str, rounds: int) -> dict:
 
 
 def workers(n_pools: int) -> dict:
+    """1 and 2 local workers on the same bank, and the cost model for W workers: each pool costs a
+    worker t_pool seconds and the writer t_write; W workers mine min(W / t_pool, 1 / t_write) pools a
+    second, as long as the machine has cores for them."""
     from hubness_fast.sampling.mining import mine
 
-    out = {}
+    out: dict = {"pools": n_pools}
     with tempfile.TemporaryDirectory() as tmp:
         for w in (1, 2):
-            t0 = time.perf_counter()
             # a fixed number of pools: n at top 1 % of 10 000 is 100 latents a pool
-            mine(None, 100 * n_pools, Path(tmp) / f"w{w}", z_dim=512, k=5, top=0.01, pool_size=10_000, workers=w,
-                 progress=False)
-            out[f"workers_{w}_s"] = time.perf_counter() - t0
+            r = mine(None, 100 * n_pools, Path(tmp) / f"w{w}", z_dim=512, k=5, top=0.01, pool_size=10_000,
+                     workers=w, progress=False)
+            out[f"workers_{w}_s"] = r.seconds
+            if w == 1:
+                t_write = r.writer_seconds / r.computed
+                t_pool = (r.seconds - r.writer_seconds) / r.computed
+                out["cost_model"] = {"t_pool_s": t_pool, "t_write_s": t_write,
+                                     "pools_per_s_per_worker": 1 / t_pool, "writer_share": t_write / t_pool,
+                                     "writer_limit_pools_per_s": 1 / t_write,
+                                     "workers_before_the_writer_limits": t_pool / t_write}
         out["same_bank"] = (Path(tmp) / "w1" / "z.npy").read_bytes() == (Path(tmp) / "w2" / "z.npy").read_bytes()
-    out["pools"] = n_pools
     out["ratio_2_to_1"] = out["workers_2_s"] / out["workers_1_s"]
     return out
 
@@ -147,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", default=None, help="JSON file (default build/benchmarks/mining-<date>.json)")
+    ap.add_argument("--memory-sizes", type=int, nargs="+", default=[5_000, 50_000, 1_000_000],
+                    help="bank sizes whose peak memory is measured (default 5 000, 50 000, 1 000 000)")
     args = ap.parse_args(argv)
     from hubness_fast.bench.userbench import machine
 
@@ -157,11 +168,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{row['notebook_s_per_pool']:.3f} s: {row['speedup']:.1f}x; kept {row['kept_per_pool']}; "
               f"same counts {row['same_counts_and_kept']}")
     rep["workers"] = w = workers(6)
-    print(f"mine, 6 pools: 2 workers / 1 worker {w['ratio_2_to_1']:.2f} (same bank {w['same_bank']})")
+    cm = w["cost_model"]
+    print(f"mine, 6 pools: 2 workers / 1 worker {w['ratio_2_to_1']:.2f} (same bank {w['same_bank']}); a pool costs a "
+          f"worker {cm['t_pool_s']:.3f} s and the writer {cm['t_write_s']:.4f} s ({100 * cm['writer_share']:.1f} %): "
+          f"about {cm['workers_before_the_writer_limits']:.0f} workers before the writer limits")
     rep["bank_sampling"] = b = bank_sampling(args.rounds)
     print(f"MNIST, 1 000 images: from a bank {b['bank_s']:.3f} s against random {b['random_s']:.3f} s: "
           f"{100 * b['bank_overhead_fraction']:+.1f} %")
-    rep["memory"] = m = memory((5_000, 50_000))
+    rep["memory"] = m = memory(tuple(args.memory_sizes))
     print("mine peak memory: " + ", ".join(f"n = {r['n']}: {r['peak_mb']:.0f} MiB" for r in m))
     report.write_report(rep, args.out, "mining")
     return 0

@@ -112,3 +112,18 @@ def test_the_demo_table_and_time():
     quoted(f"{fd['mean']:.1f} ± {fd['std']:.1f}", name)
     quoted(f"{demo['seconds']:.0f} s", name)
     assert demo["machine"]["cpu"] and demo["machine"]["kernel_level"], name
+
+
+def test_the_mining_figures():
+    name = "mining-2026-12-05.json"
+    run = load(name)
+    assert run["machine"]["cpu"] and run["machine"]["kernel_level"], name
+    quoted(f"a Z pool {run['pools_z']['speedup']:.1f}x faster", name)
+    for space in ("z", "w"):
+        row = run[f"pools_{space}"]
+        assert row["same_counts_and_kept"], space
+        quoted(f"{row['hubness_fast_s_per_pool']:.3f} s | {row['notebook_s_per_pool']:.3f} s | {row['speedup']:.1f}x",
+               name, "docs/sampling.md")
+    quoted(f"{100 * run['bank_sampling']['bank_overhead_fraction']:+.1f} %".replace("+", ""), name, "docs/sampling.md")
+    peaks = [m["peak_mb"] for m in run["memory"]]
+    assert max(peaks) < 1.5 * min(peaks), peaks  # the miner's memory does not grow with n

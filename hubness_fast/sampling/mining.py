@@ -124,6 +124,7 @@ class MineResult(NamedTuple):
     acceptance_rate: float
     hub_values: dict[str, float]
     seconds: float
+    writer_seconds: float  # of which the writer's own work: committing pools and the consolidation
 
 
 def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = None, k: int = 5,
@@ -168,7 +169,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     bar = progress_bar(progress, n, "mining", "latent")
     if bar is not None:
         bar.update(min(have[1], n))
-    computed, next_pool = 0, have[0]
+    computed, next_pool, writer = 0, have[0], 0.0
     pool_args = {"settings": settings, "device": device}
     runner = _Runner(G, pool_args, workers, client)
     try:
@@ -178,7 +179,9 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                                  "or use top=")
             wave = [i for i in range(next_pool, next_pool + max(workers, 1)) if str(i) not in done]
             for i, arrays in zip(wave, runner.map(wave)):
+                tw = time.perf_counter()
                 _commit(bank, manifest, i, arrays)
+                writer += time.perf_counter() - tw
                 computed += 1
             next_pool += max(workers, 1)
             before = have[1]
@@ -190,10 +193,13 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         if bar is not None:
             bar.close()
     pools_used = _pools_for(done, n)
+    tw = time.perf_counter()
     _consolidate(bank, manifest, n, pools_used)
+    writer += time.perf_counter() - tw
     values = np.load(bank / "hub_values.npy", mmap_mode="r")
     summary = {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
-    return MineResult(bank, n, pools_used, computed, n / (pools_used * pool_size), summary, time.perf_counter() - t0)
+    return MineResult(bank, n, pools_used, computed, n / (pools_used * pool_size), summary, time.perf_counter() - t0,
+                      writer)
 
 
 class _Runner:

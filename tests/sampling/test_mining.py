@@ -40,6 +40,7 @@ def test_the_bank_is_the_float64_hub_latents_of_its_pools(tmp_path):
     r = mine(None, 400, tmp_path / "b", **Z_BANK)
     bank = open_bank(tmp_path / "b")
     assert len(bank) == r.rows == 400 and bank.w is None and bank.labels is None
+    assert 0 < r.writer_seconds < r.seconds and r.computed == r.pools
     assert list(np.unique(bank.pool_index)) == list(range(r.pools))
     order = np.lexsort((bank.position, bank.pool_index))
     np.testing.assert_array_equal(order, np.arange(400))  # rows by pool, then by position in the pool
