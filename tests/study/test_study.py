@@ -23,6 +23,17 @@ TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 FILES = ("table.json", "pr_curve.png", "hub_vs_quality.png", "distance_to_mean.png", "hub_histogram.png")
 
 
+def study_cli(*args, cwd=None):
+    """``hubness-fast study ARGS`` in a subprocess, with the test stand-ins importable."""
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+
+
+SMALL_RUN = ("--outdir", "out", "--n", "40", "--seeds", "2", "--pool-size", "200", "--threshold", "5", "--quiet",
+             "--device", "cpu")
+
+
 def projector(d_in, d_out=8, seed=0):
     w = torch.from_numpy(np.random.default_rng(seed).standard_normal((d_in, d_out)).astype(np.float32))
     return lambda images: images.flatten(1).float() @ w  # a detector's input: uint8 images
@@ -107,17 +118,13 @@ def test_study_cli_end_to_end(tmp_path):
         sys.path.remove(str(tmp_path))
         sys.modules.pop("studynet", None)
     np.save(tmp_path / "real.npy", real)
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network", "studynet:build()",
-                        "--real", "real.npy", "--detector", "studynet:features", "--outdir", "out", "--n", "40",
-                        "--seeds", "2", "--pool-size", "200", "--threshold", "5", "--quiet", "--device", "cpu"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    r = study_cli("--network", "studynet:build()", "--real", "real.npy", "--detector", "studynet:features",
+                  *SMALL_RUN, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     for name in FILES:
         assert (tmp_path / "out" / name).stat().st_size > 0, name
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network", "studynet:build()",
-                        "--real", "missing.npy", "--detector", "studynet:features", "--outdir", "out"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    r = study_cli("--network", "studynet:build()", "--real", "missing.npy", "--detector", "studynet:features",
+                  "--outdir", "out", cwd=tmp_path)
     assert r.returncode == 2 and "missing.npy" in r.stderr
 
 
@@ -170,11 +177,8 @@ def test_study_cli_with_a_torchscript_detector_file(tmp_path):
                                        "def build():\n    return StyleGANStandIn(img_resolution=16, img_channels=1)\n")
     path = _script_detector(tmp_path)
     np.save(tmp_path / "real.npy", _real_through(path, StyleGANStandIn(img_resolution=16, img_channels=1)))
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network", "tsnet:build()",
-                        "--real", "real.npy", "--detector", "detector.pt", "--outdir", "out", "--n", "40",
-                        "--seeds", "2", "--pool-size", "200", "--threshold", "5", "--quiet", "--device", "cpu"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    r = study_cli("--network", "tsnet:build()", "--real", "real.npy", "--detector", "detector.pt", *SMALL_RUN,
+                  cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "out" / "table.json").read_text())
     assert report["table"]["random"]["precision"]["mean"] > 0.5
@@ -196,11 +200,9 @@ def test_a_failing_detector_is_reported_in_one_readable_line(tmp_path):
 
     save_scripted(Strict(), tmp_path / "strict.pt")
     np.save(tmp_path / "real.npy", np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32))
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network", "tsnet6:build()",
-                        "--real", "real.npy", "--detector", "strict.pt", "--outdir", "out", "--n", "20",
-                        "--seeds", "2", "--pool-size", "100", "--threshold", "3", "--quiet", "--device", "cpu"],
-                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    r = study_cli("--network", "tsnet6:build()", "--real", "real.npy", "--detector", "strict.pt", "--outdir", "out",
+                  "--n", "20", "--seeds", "2", "--pool-size", "100", "--threshold", "3", "--quiet", "--device", "cpu",
+                  cwd=tmp_path)
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
@@ -221,18 +223,16 @@ def test_constant_features_stop_the_study(tmp_path):
 
 
 def test_study_cli_on_the_bundled_model_with_the_bundled_detector(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network",
-                        "hubness_fast.models:load_mnist_generator()", "--detector", "bundled", "--quality", "bundled",
-                        "--outdir", str(tmp_path / "out"), "--n", "40", "--seeds", "2", "--pool-size", "300",
-                        "--threshold", "4", "--quiet"], capture_output=True, text=True)
+    r = study_cli("--network", "hubness_fast.models:load_mnist_generator()", "--detector", "bundled", "--quality",
+                  "bundled", "--outdir", str(tmp_path / "out"), "--n", "40", "--seeds", "2", "--pool-size", "300",
+                  "--threshold", "4", "--quiet")
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "out" / "table.json").read_text())
     assert report["settings"]["real_samples"] == 1000  # the held-out digits
     assert set(report["hub_vs_quality"]) == {"realism score", "quality"}
     assert report["table"]["random"]["precision"]["mean"] > 0.5
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", "--network",
-                        "hubness_fast.models:load_mnist_generator()", "--detector", "x:y", "--outdir",
-                        str(tmp_path / "o2")], capture_output=True, text=True)
+    r = study_cli("--network", "hubness_fast.models:load_mnist_generator()", "--detector", "x:y", "--outdir",
+                  str(tmp_path / "o2"))
     assert r.returncode == 2 and "--real" in r.stderr and "required unless --detector bundled" in r.stderr
 
 
