@@ -26,15 +26,13 @@ inline uint32_t amx_diag_columns(int diag, int r) {
     return ~0u;
 }
 
-// Calls product(si, sj, count, C) for the strip pairs of the block pair, a
-// row strip si and `count` consecutive column strips from sj at a time
-// (global strip indices; C[t]: 32 x 32 fp32, row stride 32, for strip sj + t),
-// then fold(C[t], gi0, gj0, diag) for each, gi0 / gj0 the first points of the
-// strips, diag the pair's diagonal rule (0 off the diagonal). Sub-blocks of
-// kAmxSubStrips strips keep their parts in L2.
-template <class Product, class Fold>
-void amx_walk(const AmxPair& p, Product product, Fold fold) {
-    alignas(64) float c[kAmxSubStrips][kAmxStrip * kAmxStrip];
+// Calls visit(si, sj, count, diag) for the strip pairs of the block pair: a
+// row strip si against `count` consecutive column strips from sj (global strip
+// indices), diag the diagonal rule of the first of them (0 off the diagonal;
+// only the first can lie on it). Sub-blocks of kAmxSubStrips strips keep their
+// parts in L2.
+template <class Visit>
+void amx_walk_strips(const AmxPair& p, Visit visit) {
     const int64_t ms = (p.m + kAmxStrip - 1) / kAmxStrip, ns = (p.n + kAmxStrip - 1) / kAmxStrip;
     const int64_t si0 = p.r0 / kAmxStrip, sj0 = p.c0 / kAmxStrip;
     for (int64_t bi = 0; bi < ms; bi += kAmxSubStrips) {
@@ -42,12 +40,22 @@ void amx_walk(const AmxPair& p, Product product, Fold fold) {
             for (int64_t si = bi; si < std::min(ms, bi + kAmxSubStrips); ++si) {
                 const int64_t lo = std::max(bj, p.diag ? si : int64_t{0}), hi = std::min(ns, bj + kAmxSubStrips);
                 if (lo >= hi) continue;
-                product(si0 + si, sj0 + lo, static_cast<int>(hi - lo), c);
-                for (int64_t sj = lo; sj < hi; ++sj)
-                    fold(c[sj - lo], (si0 + si) * kAmxStrip, (sj0 + sj) * kAmxStrip, si == sj ? p.diag : 0);
+                visit(si0 + si, sj0 + lo, static_cast<int>(hi - lo), si == lo ? p.diag : 0);
             }
         }
     }
+}
+
+// amx_walk_strips calling product(si, sj, count, C) (C[t]: 32 x 32 fp32, row
+// stride 32, for strip sj + t), then fold(C[t], gi0, gj0, diag) for each, gi0 /
+// gj0 the first points of the strips.
+template <class Product, class Fold>
+void amx_walk(const AmxPair& p, Product product, Fold fold) {
+    alignas(64) float c[kAmxSubStrips][kAmxStrip * kAmxStrip];
+    amx_walk_strips(p, [&](int64_t si, int64_t sj, int count, int diag) {
+        product(si, sj, count, c);
+        for (int t = 0; t < count; ++t) fold(c[t], si * kAmxStrip, (sj + t) * kAmxStrip, t == 0 ? diag : 0);
+    });
 }
 
 }  // namespace hf

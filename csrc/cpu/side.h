@@ -29,6 +29,39 @@ struct Side {
     double max_stat = 0;
 };
 
+// |x|^2 in float64 over kLanes interleaved partial sums (independent chains the
+// compiler vectorises; any order of float64 additions keeps the norm's error far
+// below the fp32 bounds' allowance for it), combined pairwise.
+template <class T>
+double squared_norm(const T* x, int64_t d) {
+    constexpr int kLanes = 8;
+    double acc[kLanes] = {};
+    int64_t c = 0;
+    for (; c + kLanes <= d; c += kLanes)
+        for (int l = 0; l < kLanes; ++l) {
+            const double v = static_cast<double>(x[c + l]);
+            acc[l] += v * v;
+        }
+    for (int l = 0; c < d; ++c, ++l) {
+        const double v = static_cast<double>(x[c]);
+        acc[l] += v * v;
+    }
+    for (int w = kLanes / 2; w > 0; w /= 2)
+        for (int l = 0; l < w; ++l) acc[l] += acc[l + w];
+    return acc[0];
+}
+
+// |x|^2 in float64, added in feature order.
+template <class T>
+double ordered_squared_norm(const T* x, int64_t d) {
+    double sq = 0;
+    for (int64_t c = 0; c < d; ++c) {
+        const double v = static_cast<double>(x[c]);
+        sq += v * v;
+    }
+    return sq;
+}
+
 template <class T>
 Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* name, int threads) {
     Side<T> s;
@@ -40,14 +73,14 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
         s.inv_norm.resize(n);
         s.norm.resize(n);
     }
+    // The euclidean family uses |x|^2 only for the fp32 keys and their bounds
+    // (results come from exact_sqdist); cosine's float64 key divides by |x|,
+    // whose bits are pinned: it keeps the in-order sum.
+    const bool lanes = euclidean_family(metric);
     int64_t first_bad = n;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(min : first_bad)
     for (int64_t i = 0; i < n; ++i) {
-        double sq = 0;
-        for (int64_t c = 0; c < d; ++c) {
-            const double v = static_cast<double>(x[i * d + c]);
-            sq += v * v;
-        }
+        const double sq = lanes ? squared_norm(x + i * d, d) : ordered_squared_norm(x + i * d, d);
         s.stat[i] = sq;  // NaN/Inf propagate into sq
         if (!std::isfinite(sq)) first_bad = std::min(first_bad, i);
     }

@@ -52,11 +52,109 @@ void release_tiles() { _tile_release(); }
 
 constexpr int kStride = 64;  // bytes per tile row, in memory as in the tiles
 
+// key = fl(fl(alpha_i + beta_j) - 2 c): one add, one fused negative multiply-add.
+inline __m512 key_of(__m512 alpha, __m512 beta, const float* c) {
+    return _mm512_fnmadd_ps(_mm512_load_ps(c), _mm512_set1_ps(2.f), _mm512_add_ps(alpha, beta));
+}
+
+// max(a, b) lane by lane (_mm512_max_ps draws a false -Wmaybe-uninitialized from GCC 12).
+inline __m512 vmax(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
+
+// The fold of one finished strip pair (32 x 32 dot products in c) into the
+// candidate lists, done a few rows at a time while the tile unit works on the
+// next strip pair: step() compares rows' keys with their row's threshold (Rows)
+// and / or their column's (Cols) in registers and keeps the hit masks; finish()
+// compares the remaining rows, then offers the hits (rare once the lists fill)
+// in row order, each key recomputed the same way (one add, one fused
+// multiply-add: the same bits). No list changes between a strip's first step
+// and its finish (the previous strip's finish comes before the next start), so
+// the thresholds and the order of the offers are those of folding the strip
+// at once.
+template <bool Rows, bool Cols>
+class PendingFold {
+  public:
+    explicit PendingFold(const AmxPair& p) : p_(p) {}
+
+    // c: the strip's products; rows step() folds per call.
+    void start(const float* c, int64_t gi0, int64_t gj0, int diag) {
+        c_ = c;
+        gi0_ = gi0;
+        gj0_ = gj0;
+        diag_ = diag;
+        next_ = 0;
+        any_ = 0;
+    }
+    const float* pending() const { return c_; }
+
+    __attribute__((always_inline)) void step(int rows) {
+        if (next_ >= kAmxStrip) return;
+        const int end = std::min(kAmxStrip, next_ + rows);
+        const float* beta = p_.b->offset.data() + gj0_;  // NaN past the last point
+        const __m512 b0 = _mm512_loadu_ps(beta), b1 = _mm512_loadu_ps(beta + 16);
+        __m512 c0 = b0, c1 = b1;
+        if (Cols) {
+            c0 = _mm512_loadu_ps(p_.cols->thr() + gj0_);  // thr() is padded past the end
+            c1 = _mm512_loadu_ps(p_.cols->thr() + gj0_ + 16);
+        }
+        const float* alpha = p_.a->offset.data() + gi0_;
+        for (int r = next_; r < end; ++r) {
+            const __m512 al = _mm512_set1_ps(alpha[r]);
+            const __m512 k0 = key_of(al, b0, c_ + r * 32), k1 = key_of(al, b1, c_ + r * 32 + 16);
+            __m512 l0 = c0, l1 = c1;
+            if (Rows) {
+                const __m512 tr = _mm512_set1_ps(p_.rows->thr()[gi0_ + r]);
+                l0 = Cols ? vmax(tr, c0) : tr;
+                l1 = Cols ? vmax(tr, c1) : tr;
+            }
+            uint32_t h = static_cast<uint32_t>(_mm512_cmp_ps_mask(k0, l0, _CMP_LE_OQ)) |
+                         (static_cast<uint32_t>(_mm512_cmp_ps_mask(k1, l1, _CMP_LE_OQ)) << 16);
+            if (diag_) h &= amx_diag_columns(diag_, r);
+            hits_[r] = h;
+            any_ |= h;
+        }
+        next_ = end;
+    }
+
+    void finish() {
+        if (!c_) return;
+        step(kAmxStrip);
+        if (any_) {
+            const float* beta = p_.b->offset.data() + gj0_;
+            const float* alpha = p_.a->offset.data() + gi0_;
+            for (int r = 0; r < kAmxStrip; ++r)
+                for (uint32_t h = hits_[r]; h; h &= h - 1) {
+                    const int col = __builtin_ctz(h);
+                    const float key = __builtin_fmaf(-2.f, c_[r * 32 + col], alpha[r] + beta[col]);
+                    amx_offer(p_, gi0_ + r, gj0_ + col, key);
+                }
+        }
+        c_ = nullptr;
+    }
+
+  private:
+    const AmxPair& p_;
+    const float* c_ = nullptr;
+    int64_t gi0_ = 0, gj0_ = 0;
+    int diag_ = 0, next_ = kAmxStrip;
+    uint32_t any_ = 0;
+    uint32_t hits_[kAmxStrip];
+};
+
+// No fold (the ball pass's keys): the walk's folds are its own.
+struct NoFold {
+    const float* pending() const { return nullptr; }
+    void step(int) {}
+    void finish() {}
+};
+
 // Accumulators 0..3 (the 2 x 2 tiles of a 32 x 32 block) += one product's depth chunks [k0, k1):
 // A tiles a0, a1 (rows 0-15, 16-31) times B tiles b0, b1 (columns 0-15, 16-31).
+// After each chunk's tile instructions, `rows` rows of the pending fold: vector
+// work that runs while the tile unit computes.
+template <class Fold>
 __attribute__((always_inline)) inline void accumulate_chunks(const uint16_t* a0, const uint16_t* a1,
                                                              const uint16_t* b0, const uint16_t* b1, int64_t k0,
-                                                             int64_t k1) {
+                                                             int64_t k1, Fold& fold, int rows) {
     for (int64_t ch = k0; ch < k1; ++ch) {
         const int64_t o = ch * kAmxTile;
         _tile_loadd(4, a0 + o, kStride);
@@ -67,6 +165,7 @@ __attribute__((always_inline)) inline void accumulate_chunks(const uint16_t* a0,
         _tile_loadd(5, a1 + o, kStride);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
+        fold.step(rows);
     }
 }
 
@@ -78,42 +177,51 @@ __attribute__((always_inline)) inline void store_accumulators(float* c) {
     _tile_stored(3, c + 528, 128);
 }
 
-// C (32 x 32, row stride 32) = the bf16x3 dot products of strip si of a (A layout) and strip sj of b (B layout).
-inline void strip_product(const AmxSide& a, int64_t si, const AmxSide& b, int64_t sj, float* c) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    const int64_t nch = a.nch;
-    static constexpr int kPa[3] = {0, 1, 0}, kPb[3] = {1, 0, 0};  // hi*mid, mid*hi, hi*hi
-    for (int q = 0; q < 3; ++q) {
-        const uint16_t *a0 = a.a_tile(kPa[q], 2 * si), *a1 = a.a_tile(kPa[q], 2 * si + 1);
-        const uint16_t *b0 = b.b_tile(kPb[q], 2 * sj), *b1 = b.b_tile(kPb[q], 2 * sj + 1);
-        accumulate_chunks(a0, a1, b0, b1, 0, nch);
-    }
-    store_accumulators(c);
-}
-
 constexpr int kDepthChunks = 8;  // chunks per depth slice of strip_products: 2 x 8 KiB of A parts stay in L1
 
-// strip_product for row strip si against `count` column strips from sj, for
-// depths above kDepthChunks chunks: each product runs slice by slice of the
+// Rows of a pending fold per chunk when `chunks` chunks are left to hide it in.
+inline int fold_rows_per_chunk(int64_t chunks) { return static_cast<int>((kAmxStrip + chunks - 1) / chunks); }
+
+// C[t] (32 x 32, row stride 32) = the bf16x3 dot products of row strip si of a
+// (A layout) and column strip sj + t of b (B layout), t < count. The three
+// products run one after the other over the whole depth (hi*mid, mid*hi, then
+// hi*hi). Above kDepthChunks chunks each product runs slice by slice of the
 // depth (the A tiles of a slice are read from L1 for every column strip, the B
-// tiles stream from L2), the accumulators go to c between slices. The order of
-// the additions into each accumulator is strip_product's (stores and loads of
-// fp32 tiles are exact), so the bound is the same.
+// tiles stream from L2), the accumulators go to C[t] between slices; fp32 tile
+// stores and loads are exact, so the order of the additions into each
+// accumulator, hence the bound, is that of one pass. `fold` (its strip, when
+// one is pending, folded a few rows per chunk meanwhile) is finished before
+// its buffer is overwritten; done(t) is called as C[t] is final.
+template <class Fold, class Done>
 inline void strip_products(const AmxSide& a, int64_t si, const AmxSide& b, int64_t sj, int count,
-                           float (*c)[kAmxStrip * kAmxStrip]) {
-    const int64_t nch = a.nch;
-    if (nch <= kDepthChunks) {
-        for (int t = 0; t < count; ++t) strip_product(a, si, b, sj + t, c[t]);
+                           float (*c)[kAmxStrip * kAmxStrip], Fold& fold, Done done) {
+    const int64_t nch = a.nch, slice = std::min<int64_t>(nch, kDepthChunks);
+    const int rows = fold_rows_per_chunk(nch <= kDepthChunks ? 3 * nch : slice);
+    static constexpr int kPa[3] = {0, 1, 0}, kPb[3] = {1, 0, 0};  // hi*mid, mid*hi, hi*hi
+    auto store = [&](float* ct) {
+        if (fold.pending() == ct) fold.finish();
+        store_accumulators(ct);
+    };
+    if (nch <= kDepthChunks) {  // the whole depth per strip pair: the accumulators stay in the tiles
+        for (int t = 0; t < count; ++t) {
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (int q = 0; q < 3; ++q)
+                accumulate_chunks(a.a_tile(kPa[q], 2 * si), a.a_tile(kPa[q], 2 * si + 1),
+                                  b.b_tile(kPb[q], 2 * (sj + t)), b.b_tile(kPb[q], 2 * (sj + t) + 1), 0, nch, fold,
+                                  rows);
+            store(c[t]);
+            done(t);
+        }
         return;
     }
-    static constexpr int kPa[3] = {0, 1, 0}, kPb[3] = {1, 0, 0};  // hi*mid, mid*hi, hi*hi
     for (int q = 0; q < 3; ++q) {
         const uint16_t *a0 = a.a_tile(kPa[q], 2 * si), *a1 = a.a_tile(kPa[q], 2 * si + 1);
         for (int64_t k0 = 0; k0 < nch; k0 += kDepthChunks) {
             const int64_t k1 = std::min(nch, k0 + kDepthChunks);
+            const bool last = q == 2 && k1 == nch;
             for (int t = 0; t < count; ++t) {
                 float* ct = c[t];
                 if (q == 0 && k0 == 0) {
@@ -128,75 +236,44 @@ inline void strip_products(const AmxSide& a, int64_t si, const AmxSide& b, int64
                     _tile_loadd(3, ct + 528, 128);
                 }
                 const uint16_t *b0 = b.b_tile(kPb[q], 2 * (sj + t)), *b1 = b.b_tile(kPb[q], 2 * (sj + t) + 1);
-                accumulate_chunks(a0, a1, b0, b1, k0, k1);
-                store_accumulators(ct);
+                accumulate_chunks(a0, a1, b0, b1, k0, k1, fold, rows);
+                store(ct);
+                if (last) done(t);
             }
         }
     }
 }
 
-// key = fl(fl(alpha_i + beta_j) - 2 c): one add, one fused negative multiply-add.
-inline __m512 key_of(__m512 alpha, __m512 beta, const float* c) {
-    return _mm512_fnmadd_ps(_mm512_load_ps(c), _mm512_set1_ps(2.f), _mm512_add_ps(alpha, beta));
-}
-
-// max(a, b) lane by lane (_mm512_max_ps draws a false -Wmaybe-uninitialized from GCC 12).
-inline __m512 vmax(__m512 a, __m512 b) { return _mm512_mask_max_ps(a, 0xffff, a, b); }
-
-// Folds a strip pair's keys into the candidate lists: every key is compared
-// with its row's threshold (Rows) and / or its column's (Cols) in registers;
-// only strips with a hit (rare once the lists fill) go through the lists, the
-// key recomputed the same way (one add, one fused multiply-add: the same bits).
+// The candidate pass of one block pair: each strip pair's fold runs while the
+// tile unit computes the next one (PendingFold); the folds come in the walk's
+// order, as in the reference.
 template <bool Rows, bool Cols>
-void fold_strip(const AmxPair& p, const float* c, int64_t gi0, int64_t gj0, int diag) {
-    const float* beta = p.b->offset.data() + gj0;  // NaN past the last point
-    const __m512 b0 = _mm512_loadu_ps(beta), b1 = _mm512_loadu_ps(beta + 16);
-    __m512 c0 = b0, c1 = b1;
-    if (Cols) {
-        c0 = _mm512_loadu_ps(p.cols->thr() + gj0);  // thr() is padded past the end
-        c1 = _mm512_loadu_ps(p.cols->thr() + gj0 + 16);
-    }
-    const float* rthr = Rows ? p.rows->thr() + gi0 : nullptr;
-    const float* alpha = p.a->offset.data() + gi0;
-    uint32_t hits[kAmxStrip];
-    uint32_t any = 0;
-    for (int r = 0; r < kAmxStrip; ++r) {
-        const __m512 al = _mm512_set1_ps(alpha[r]);
-        const __m512 k0 = key_of(al, b0, c + r * 32), k1 = key_of(al, b1, c + r * 32 + 16);
-        __m512 l0 = c0, l1 = c1;
-        if (Rows) {
-            const __m512 tr = _mm512_set1_ps(rthr[r]);
-            l0 = Cols ? vmax(tr, c0) : tr;
-            l1 = Cols ? vmax(tr, c1) : tr;
-        }
-        uint32_t h = static_cast<uint32_t>(_mm512_cmp_ps_mask(k0, l0, _CMP_LE_OQ)) |
-                     (static_cast<uint32_t>(_mm512_cmp_ps_mask(k1, l1, _CMP_LE_OQ)) << 16);
-        if (diag) h &= amx_diag_columns(diag, r);
-        hits[r] = h;
-        any |= h;
-    }
-    if (!any) return;
-    for (int r = 0; r < kAmxStrip; ++r)
-        for (uint32_t h = hits[r]; h; h &= h - 1) {
-            const int col = __builtin_ctz(h);
-            const float key = __builtin_fmaf(-2.f, c[r * 32 + col], alpha[r] + beta[col]);
-            amx_offer(p, gi0 + r, gj0 + col, key);
-        }
+void pair_tiles_folding(const AmxPair& p) {
+    alignas(64) float c[kAmxSubStrips][kAmxStrip * kAmxStrip];
+    PendingFold<Rows, Cols> fold(p);
+    amx_walk_strips(p, [&](int64_t si, int64_t sj, int count, int diag) {
+        strip_products(*p.a, si, *p.b, sj, count, c, fold, [&](int t) {
+            fold.finish();
+            fold.start(c[t], si * kAmxStrip, (sj + t) * kAmxStrip, t == 0 ? diag : 0);
+        });
+    });
+    fold.finish();
 }
 
 void pair_tiles(const AmxPair& p) {
-    amx_walk(p,
-             [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
-                 strip_products(*p.a, si, *p.b, sj, count, c);
-             },
-             [&, fold = p.rows ? (p.cols ? fold_strip<true, true> : fold_strip<true, false>) : fold_strip<false, true>](
-                 const float* c, int64_t gi0, int64_t gj0, int diag) { fold(p, c, gi0, gj0, diag); });
+    if (p.rows && p.cols)
+        pair_tiles_folding<true, true>(p);
+    else if (p.rows)
+        pair_tiles_folding<true, false>(p);
+    else
+        pair_tiles_folding<false, true>(p);
 }
 
 void block_keys_tiles(const AmxPair& p, float* keys, int ldk) {
+    NoFold none;
     amx_walk(p,
              [&](int64_t si, int64_t sj, int count, float (*c)[kAmxStrip * kAmxStrip]) {
-                 strip_products(*p.a, si, *p.b, sj, count, c);
+                 strip_products(*p.a, si, *p.b, sj, count, c, none, [](int) {});
              },
              [&](const float* c, int64_t gi0, int64_t gj0, int) {
                  const float* beta = p.b->offset.data() + gj0;
@@ -224,7 +301,8 @@ void amx_keys_tiles(const AmxSide& a, const AmxSide& b, float* out) {
     alignas(64) float c[kAmxStrip * kAmxStrip], keys[32];
     for (int64_t si = 0; si < a.n_pad / kAmxStrip; ++si)
         for (int64_t sj = 0; sj < b.n_pad / kAmxStrip; ++sj) {
-            strip_product(a, si, b, sj, c);
+            NoFold none;
+            strip_products(a, si, b, sj, 1, &c, none, [](int) {});
             for (int r = 0; r < kAmxStrip; ++r) {
                 const int64_t i = si * kAmxStrip + r;
                 if (i >= a.n) break;
