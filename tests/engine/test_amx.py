@@ -164,6 +164,29 @@ def test_blocks_strips_and_every_k(level):
 
 
 @pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
+@pytest.mark.parametrize("d", [61, 300, 520])
+def test_strip_runs_of_every_shape(d):
+    # The tile pass folds each strip pair while the next one multiplies and stores its accumulators as the
+    # next begins: runs of 1 to 6 column strips, the whole depth at once (d <= 256) and depth slices
+    # (d > 256), diagonal and off-diagonal blocks, self-join and search; every list and distance equals the
+    # fp32 level's, bit for bit, and the ball pass's counts too.
+    rng = np.random.default_rng(d)
+    x = rng.standard_normal((900, d)).astype(np.float32)
+    x[700:760] = x[:60] * np.float32(1 + 2**-21)  # near-duplicates: near-ties for the folds
+    q = rng.standard_normal((333, d)).astype(np.float32)
+    for args in [(x, 5), (x, 17), (x, 5, q)]:
+        got, want = knn("amx", *args), knn(FP32, *args)
+        assert got[2]["kernels"] == "amx"
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    r = np.repeat(knn(FP32, x, 4)[1][:, 3:4], 2, axis=1)
+    for got_side, want_side in zip(cpu.balls(q, None, x, r, [True, False], 2, "amx", None),
+                                   cpu.balls(q, None, x, r, [True, False], 2, FP32, None)):
+        for key in want_side:
+            np.testing.assert_array_equal(got_side[key], want_side[key])
+
+
+@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
 def test_amx_certifies_most_rows_and_counts_them():
     x = np.random.default_rng(5).standard_normal((3000, 128)).astype(np.float32)
     before = cpu.engine_counters()
