@@ -11,8 +11,10 @@
    itself: scikit-learn's ``kneighbors_graph(X, k, include_self=True)`` column sums against the
    drop-in ``hubness_fast.neighbors.kneighbors_graph`` (faiss and sklearn-auto are not run here).
 
-Each measurement runs in its own process (time and peak RSS above the inputs), two threads; each
-tool's neighbour sets are compared with hubness_fast's. Quote ratios from one run (a shared 2-core VM).
+Each measurement runs in its own process (time and peak RSS above the inputs), two threads; the clock
+stops when the tool has returned its result in its own format (scikit-learn's object arrays, faiss's
+arrays, a CSR graph), before the benchmark turns it into sets; each tool's neighbour sets are compared
+with hubness_fast's. Quote ratios from one run (a shared 2-core VM).
 """
 from __future__ import annotations
 
@@ -56,6 +58,7 @@ def job(kind: str, tool: str, n: int, d: int) -> dict:
         fn = (hubness_fast.neighbors.kneighbors_graph if tool == "hubness_fast"
               else sklearn.neighbors.kneighbors_graph)
         g = fn(x, 5, include_self=True, n_jobs=THREADS)
+        seconds = time.perf_counter() - t0
         sets = [set(g.indices[g.indptr[i]:g.indptr[i + 1]].tolist()) for i in range(n)]
     elif tool == "faiss":
         faiss.omp_set_num_threads(THREADS)
@@ -63,9 +66,11 @@ def job(kind: str, tool: str, n: int, d: int) -> dict:
         index.add(x)
         if kind == "knn":
             _, ind = index.search(x, 11)
+            seconds = time.perf_counter() - t0
             sets = [set(row) - {i} for i, row in enumerate(ind.tolist())]
         else:
             lims, _, ids = index.range_search(x, r * r)
+            seconds = time.perf_counter() - t0
             sets = [set(ids[lims[i]:lims[i + 1]].tolist()) - {i} for i in range(n)]
     else:
         if tool == "hubness_fast":
@@ -75,8 +80,8 @@ def job(kind: str, tool: str, n: int, d: int) -> dict:
             nn = sklearn.neighbors.NearestNeighbors(n_neighbors=10, radius=r or 1.0, algorithm=algo, n_jobs=THREADS)
         nn.fit(x)
         ind = nn.kneighbors(return_distance=False) if kind == "knn" else nn.radius_neighbors(return_distance=False)
+        seconds = time.perf_counter() - t0
         sets = [set(row.tolist()) for row in ind]
-    seconds = time.perf_counter() - t0
     path = f"/tmp/nn-{kind}-{tool}.json"
     with open(path, "w") as f:
         json.dump([sorted(s) for s in sets], f)

@@ -105,6 +105,29 @@ py::tuple balls(const py::array& a, const py::object& a_radius2, const py::array
     return py::make_tuple(sa.to_dict(), sb.to_dict());
 }
 
+// A vector handed to numpy without a copy: the array owns it.
+template <class V>
+py::array owned_array(V&& v) {
+    auto* heap = new std::vector<typename std::decay_t<V>::value_type>(std::move(v));
+    py::capsule owner(heap, [](void* p) { delete static_cast<decltype(heap)>(p); });
+    return py::array_t<typename std::decay_t<V>::value_type>(static_cast<py::ssize_t>(heap->size()), heap->data(), owner);
+}
+
+py::tuple radius_pairs(const py::array& a, double radius2, const py::array& b, bool inclusive, bool same_set,
+                       int n_threads, const std::string& simd, const py::object& progress) {
+    const hf::Matrix ma = hf::bindings::host_matrix(a, "queries"), mb = hf::bindings::host_matrix(b, "x");
+    hf::BallParams p;
+    p.inclusive = {static_cast<unsigned char>(inclusive)};
+    p.n_threads = n_threads;
+    p.simd = simd;
+    ProgressBridge bridge{progress, nullptr};
+    p.progress = bridge.make();
+    hf::RadiusPairs out;
+    bridge.run([&] { hf::radius_pairs_cpu(ma, radius2, mb, same_set, p, out); });
+    return py::make_tuple(owned_array(std::move(out.indptr)), owned_array(std::move(out.indices)),
+                          owned_array(std::move(out.sqdist)));
+}
+
 py::tuple bf16x3_keys(const py::array& a, const py::array& b, bool tiles) {
     const hf::Matrix ma = hf::bindings::host_matrix(a, "a"), mb = hf::bindings::host_matrix(b, "b");
     py::array_t<float> keys({ma.rows, mb.rows});
@@ -163,6 +186,11 @@ PYBIND11_MODULE(_cpu, m) {
           py::arg("inclusive"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
           "Ball containment between two point sets, every layer of balls in one pass (inclusive: one flag per "
           "layer); returns (stats of a, stats of b) as dicts of [n, layers] arrays.");
+    m.def("radius_pairs", &radius_pairs, py::arg("a"), py::arg("radius2"), py::arg("b"), py::arg("inclusive"),
+          py::arg("same_set"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
+          "Every pair (i, j) with |a_i - b_j|^2 <= radius2 (inclusive; else <), exactly, in CSR form: (indptr int64 "
+          "[na + 1], indices int64, squared distances float64), each row sorted by (distance, index); same_set: a is "
+          "b and (i, i) is left out.");
     m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
           "GFLOP/s of a register-only FMA loop with the vectors of a kernel level ('auto': the widest this CPU "
           "runs): the arithmetic ceiling of this machine (a probe for the benchmarks).");

@@ -8,9 +8,12 @@
 // Bf16x3Bound; the rule is the same.
 #include "balls_cpu.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #include "amx.h"
@@ -56,6 +59,46 @@ struct Tally {
     }
 };
 
+// near[j] = 1 where pair (row, j) may lie inside a ball: its fp32 key less twice its bound is within the
+// column's radius (br2) or the row's (ar2). Branch-free, so the compiler vectorises it; cloned per ISA.
+// Rounding of `far` (with or without fused multiply-adds) stays far inside the doubled bound.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void near_fp32(
+    const float* crow, int n, float ai, const float* boff, float astat, const float* bstat, float scale,
+    const float* br2, float ar2, unsigned char* near) {
+    for (int j = 0; j < n; ++j) {
+        const float far = ai + boff[j] - 2.0f * crow[j] - 2.0f * scale * (astat + bstat[j]);
+        near[j] = static_cast<unsigned char>((far <= br2[j]) | (far <= ar2));
+    }
+}
+
+// The same for the AMX level's scaled keys, in float64.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void near_scaled(
+    const float* krow, int n, double twice, const double* reach, double ar2, unsigned char* near) {
+    for (int j = 0; j < n; ++j) {
+        const double far = static_cast<double>(krow[j]) - twice;
+        near[j] = static_cast<unsigned char>((far <= reach[j]) | (far <= ar2));
+    }
+}
+
+// near[j] = 1 where key[j] <= thr: the AMX level's test when only the rows have balls (a radius search),
+// with thr the row's radius plus twice its bound rounded up to a float.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void near_below(const float* krow, int n, float thr,
+                                                                              unsigned char* near) {
+    for (int j = 0; j < n; ++j) near[j] = static_cast<unsigned char>(krow[j] <= thr);
+}
+
+// Calls f(j) for each j < n with near[j] set; eight flags per word, so the
+// (usual) empty stretches cost one test per eight columns. near is readable
+// and zero up to the next multiple of 8.
+template <class F>
+inline void for_each_near(const unsigned char* near, int n, F f) {
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        uint64_t w;
+        std::memcpy(&w, near + j0, 8);
+        for (; w; w &= w - 1) f(j0 + __builtin_ctzll(w) / 8);
+    }
+}
+
 template <class T>
 class BallEngine {
 public:
@@ -78,6 +121,20 @@ public:
         }
     }
 
+    // Pair mode (radius_pairs_cpu): every pair inside a's balls is also listed,
+    // per thread, as (row << 32) | column. With same_set (a is b) only the
+    // pairs j > i are visited (the blocks J >= I) and each is listed both ways;
+    // the counts are then not those of the whole pass.
+    void collect_pairs(std::vector<std::vector<int64_t>>* pairs, bool same_set) {
+        pairs_ = pairs;
+        same_set_ = same_set;
+        pairs_->assign(threads_, {});
+    }
+    const Side<T>& a_side() const { return a_; }
+    const Side<T>& b_side() const { return b_; }
+    int64_t dim() const { return d_; }
+    int threads() const { return threads_; }
+
     void run(const BallSide& sa, const BallSide& sb) {
         a_r2_ = reject_radii(sa.radius2, a_.n, layers_);
         b_r2_ = reject_radii(sb.radius2, b_.n, layers_);
@@ -97,7 +154,7 @@ public:
                 const int m = block_len(a_.n, I);
                 if (prepack && !amx_)
                     pack_rows(a_, d_, I * kBlock, m, 0, static_cast<int>(d_), ws.rows.get(), row_stride(d_));
-                for (int64_t J = 0; J < nbb; ++J)
+                for (int64_t J = same_set_ ? I : 0; J < nbb; ++J)
                     runner.step([&] {
                         const int n = block_len(b_.n, J);
                         if (amx_)
@@ -107,7 +164,8 @@ public:
                     });
             }
             if (amx_) amx_->thread_end();
-        }, threads_, nab * nbb, prepack && !amx_ ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
+        }, threads_, same_set_ ? nab * (nab + 1) / 2 : nab * nbb,
+                   prepack && !amx_ ? static_cast<size_t>(kBlock) * row_stride(d_) : 0);
         for (int t = 1; t < threads_; ++t) tb[0].add(tb[t]);
     }
 
@@ -125,19 +183,17 @@ private:
             const float* boff = b_.offset.data() + c0;
             const float* bstat = b_stat_.data() + c0;
             const float* br2 = b_r2_.data() + c0;
-            // Quick rejection in fp32 (vectorizable): a pair farther than twice its
+            // Quick rejection in fp32 (vectorised): a pair farther than twice its
             // bound beyond both radii is outside both balls; the rest is checked exactly.
-            for (int j = 0; j < n; ++j) {
-                const float far = ai + boff[j] - 2.0f * crow[j] - 2.0f * scale * (astat + bstat[j]);
-                near[j] = (far <= br2[j]) | (far <= ar2);
-            }
-            for (int j = 0; j < n; ++j) {
-                if (!near[j]) continue;
+            near_fp32(crow, n, ai, boff, astat, bstat, scale, br2, ar2, near.data());
+            std::fill(near.begin() + n, near.begin() + round_up(n, 8), 0);
+            for_each_near(near.data(), n, [&](int j) {
                 const int64_t gj = c0 + j;
+                if (same_set_ && gj <= gi) return;
                 const double key = a_.offset[gi] + b_.offset[gj] - 2.0f * crow[j];
                 const double slack = bound_scale_ * (a_.stat[gi] + b_.stat[gj]) + kAbsSlack;
                 count_pair(gi, gj, key, slack, sa, sb, ta, tb);
-            }
+            });
         }
     }
 
@@ -156,17 +212,20 @@ private:
             // A pair farther than twice the row's largest bound beyond both radii is outside both balls.
             const double twice = 2 * amx_bound_.key(amx_a_.stats[gi], amx_b_.max_stats);
             const double ar2 = static_cast<double>(a_r2_[gi]) * s2;
-            for (int j = 0; j < n; ++j) {
-                const double far = static_cast<double>(krow[j]) - twice;
-                near[j] = (far <= reach[j]) | (far <= ar2);
+            if (sb.radius2) {
+                near_scaled(krow, n, twice, reach.data(), ar2, near.data());
+            } else {  // far <= ar2 with far = key - twice: key <= ar2 + twice, rounded up (never rejects more)
+                const float thr = std::nextafter(static_cast<float>(ar2 + twice), std::numeric_limits<float>::infinity());
+                near_below(krow, n, thr, near.data());
             }
-            for (int j = 0; j < n; ++j) {
-                if (!near[j]) continue;
+            std::fill(near.begin() + n, near.begin() + round_up(n, 8), 0);
+            for_each_near(near.data(), n, [&](int j) {
                 const int64_t gj = c0 + j;
+                if (same_set_ && gj <= gi) return;
                 const double key = static_cast<double>(krow[j]) * inv_scale2_;
                 const double slack = amx_bound_.key(amx_a_.stats[gi], amx_b_.stats[gj]) * inv_scale2_;
                 count_pair(gi, gj, key, slack, sa, sb, ta, tb);
-            }
+            });
         }
     }
 
@@ -186,6 +245,11 @@ private:
                 ++tb.in_count[jl];
                 tb.min_radius2[jl] = std::min(tb.min_radius2[jl], sa.radius2[il]);
                 ++ta.own_count[il];
+                if (pairs_) {
+                    std::vector<int64_t>& mine = (*pairs_)[omp_get_thread_num()];
+                    mine.push_back((gi << 32) | gj);
+                    if (same_set_) mine.push_back((gj << 32) | gi);  // only gj > gi is visited
+                }
             }
         }
     }
@@ -233,7 +297,47 @@ private:
     AmxSide amx_a_, amx_b_;
     Bf16x3Bound amx_bound_{0};
     double inv_scale2_ = 1;
+    std::vector<std::vector<int64_t>>* pairs_ = nullptr;
+    bool same_set_ = false;
 };
+
+// The CSR of the pairs the threads listed, each row sorted by (exact squared distance, column).
+template <class T>
+void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& lists, RadiusPairs& out) {
+    constexpr int64_t kLow = (int64_t{1} << 32) - 1;
+    const int64_t n = e.a_side().n, d = e.dim();
+    out.indptr.assign(n + 1, 0);
+    for (const auto& list : lists)
+        for (int64_t v : list) ++out.indptr[(v >> 32) + 1];
+    std::partial_sum(out.indptr.begin(), out.indptr.end(), out.indptr.begin());
+    out.indices.resize(out.indptr[n]);
+    out.sqdist.resize(out.indptr[n]);
+    {
+        std::vector<int64_t> fill(out.indptr.begin(), out.indptr.end() - 1);
+        for (auto& list : lists) {
+            for (int64_t v : list) out.indices[fill[v >> 32]++] = v & kLow;
+            std::vector<int64_t>().swap(list);
+        }
+    }
+#pragma omp parallel num_threads(e.threads())
+    {
+        std::vector<std::pair<double, int64_t>> row;
+#pragma omp for schedule(dynamic, 256)
+        for (int64_t i = 0; i < n; ++i) {
+            const int64_t s = out.indptr[i], len = out.indptr[i + 1] - s;
+            row.resize(len);
+            for (int64_t t = 0; t < len; ++t) {
+                const int64_t j = out.indices[s + t];
+                row[t] = {exact_sqdist(e.a_side().x + i * d, e.b_side().x + j * d, d), j};
+            }
+            std::sort(row.begin(), row.end());
+            for (int64_t t = 0; t < len; ++t) {
+                out.sqdist[s + t] = row[t].first;
+                out.indices[s + t] = row[t].second;
+            }
+        }
+    }
+}
 
 }  // namespace
 
@@ -248,6 +352,40 @@ void balls_cpu(const Matrix& a, const BallSide& sa, const Matrix& b, const BallS
     check_arg(!params.inclusive.empty(), "a ball pass needs at least one layer");
     if (a.f64) return BallEngine<double>(a, b, params).run(sa, sb);
     BallEngine<float>(a, b, params).run(sa, sb);
+}
+
+namespace {
+
+template <class T>
+void radius_pairs(const Matrix& a, double radius2, const Matrix& b, bool same_set, const BallParams& params,
+                  RadiusPairs& out) {
+    BallEngine<T> e(a, b, params);
+    std::vector<double> r2(a.rows, radius2);
+    std::vector<int64_t> counts(2 * (a.rows + b.rows));
+    std::vector<double> mins(a.rows + b.rows);
+    const BallSide sa{r2.data(), counts.data(), mins.data(), counts.data() + a.rows};
+    const BallSide sb{nullptr, counts.data() + 2 * a.rows, mins.data() + a.rows, counts.data() + 2 * a.rows + b.rows};
+    std::vector<std::vector<int64_t>> blocks;
+    e.collect_pairs(&blocks, same_set);
+    e.run(sa, sb);
+    assemble_pairs(e, blocks, out);
+}
+
+}  // namespace
+
+void radius_pairs_cpu(const Matrix& a, double radius2, const Matrix& b, bool same_set, const BallParams& params,
+                      RadiusPairs& out) {
+    check_arg(a.data && a.rows > 0 && b.data && b.rows > 0 && a.stride() == a.cols && b.stride() == b.cols,
+              "both point sets must be non-empty C-contiguous 2-D arrays");
+    check_arg(a.cols == b.cols, "queries have " + std::to_string(a.cols) + " features but x has " +
+                                    std::to_string(b.cols));
+    check_arg(a.f64 == b.f64, "queries and x must share a dtype");
+    check_arg(std::isfinite(radius2) && radius2 >= 0, "the squared radius must be a finite number >= 0");
+    check_arg(params.inclusive.size() == 1, "a radius search has one boundary rule");
+    check_arg(!same_set || (a.data == b.data && a.rows == b.rows), "same_set needs one point set on both sides");
+    check_arg(a.rows < (int64_t{1} << 31) && b.rows < (int64_t{1} << 31), "a radius search takes up to 2^31 points a side");
+    if (a.f64) return radius_pairs<double>(a, radius2, b, same_set, params, out);
+    radius_pairs<float>(a, radius2, b, same_set, params, out);
 }
 
 }  // namespace hf

@@ -21,4 +21,16 @@ struct BallParams {
 // All layers in one pass over the pairs. Extra memory: O(layers (|a| + threads |b|)) plus per-thread tiles.
 void balls_cpu(const Matrix& a, const BallSide& sa, const Matrix& b, const BallSide& sb, const BallParams& params);
 
+// Every pair (i, j) with |a_i - b_j|^2 <= radius2 (params.inclusive[0]; else < radius2), decided as the
+// ball pass decides containment (fp32 or bf16x3 keys, float64 at the boundary), in CSR form: row i's
+// columns are indices[indptr[i] : indptr[i + 1]], sorted by (float64 squared distance, column), with those
+// distances. same_set: a and b are one point set and (i, i) is left out (a duplicate at another index stays).
+// Memory: the output (twice, while it is assembled) plus O(|a|).
+struct RadiusPairs {
+    std::vector<int64_t> indptr, indices;
+    std::vector<double> sqdist;
+};
+void radius_pairs_cpu(const Matrix& a, double radius2, const Matrix& b, bool same_set, const BallParams& params,
+                      RadiusPairs& out);
+
 }  // namespace hf

@@ -270,6 +270,21 @@ def balls(a, a_radius2, b, b_radius2, *, inclusive: list[bool], n_threads=None, 
     return out
 
 
+def radius_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: bool, n_threads=None, progress=False,
+                 desc: str = "radius") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU engine's radius pass (inclusive): CSR (indptr, indices, float64 squared distances) of the
+    pairs within radius2, rows sorted by (distance, index); same_set leaves each point out of its own row."""
+    bar = Progress(progress, desc)
+    done = False
+    try:
+        out = _native.cpu.radius_pairs(q, radius2, db, True, same_set, check_threads(n_threads),
+                                       _native.simd_level(), bar.callback)
+        done = True
+    finally:
+        bar.close(done)
+    return out
+
+
 def _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, callback):
     layers = len(inclusive)
 

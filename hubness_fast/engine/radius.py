@@ -1,11 +1,14 @@
 """Exact radius neighbours: every point within a distance, with memory of the output's size.
 
-Two passes of the engine, no distance matrix: the ball pass counts, for each query, the
-points within the radius (``|q - x|^2 <= r^2`` decided in float64, exactly), then an
-exact k-NN pass with k = that count hands back exactly those points: any point outside
-is strictly farther than every point inside, so the count nearest are the ones within.
-Queries are grouped by count (powers of two) so each group's k-NN pass asks for about
-the neighbours it needs. Distances are then recomputed in float64 from the rows.
+On the CPU, one native pass over the pairs, no distance matrix: the ball pass's keys (fp32
+tiles, or bf16x3 on AMX) reject the pairs that are certainly outside, the pairs near the
+radius are decided in float64 (``|q - x|^2 <= r^2``, exactly), and the pairs inside are
+listed and sorted per query by their float64 distance (a self-join visits each pair once
+and lists it both ways). On a GPU, two passes: the ball pass counts each query's points
+within the radius, then an exact k-NN pass with k = that count hands back exactly those
+points (any point outside is strictly farther than every point inside); queries are
+grouped by count (powers of two) so each group's pass asks for about the neighbours it
+needs, and distances are recomputed in float64 from the rows.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _dispatch
 from .balls import ball_pass
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
@@ -59,6 +63,17 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     elif q.dtype != db.dtype:
         q = q.astype(db.dtype)
     r2 = {"euclidean": _largest_square_within(r), "sqeuclidean": r, "cosine": 2 * r}[metric]
+    if _dispatch.use_gpu(device, float(len(q)) * len(db) * db.shape[1], op="balls"):
+        indptr, indices, sq = _two_passes(q, r2, db, self_join, n_threads, device)
+    else:
+        indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads)
+    dist = {"euclidean": np.sqrt(sq), "sqeuclidean": sq, "cosine": sq / 2}[metric]
+    return RadiusNeighbors(indptr, indices, dist)
+
+
+def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_threads: Threads,
+                device: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The GPU's route: a ball pass for the counts, then k-NN passes grouped by count."""
     mine, _ = ball_pass(q, np.full(len(q), r2), db, None, inclusive=True, n_threads=n_threads, device=device)
     counts = mine.own_count.astype(np.int64) - self_join  # a point is always within its own ball
     indptr = np.zeros(len(q) + 1, np.int64)
@@ -72,9 +87,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         slot = np.arange(k)
         keep = slot < counts[rows][:, None]
         indices[(indptr[rows][:, None] + slot)[keep]] = ids[:, :k][keep]
-    sq = _sq_distances(q, db, indptr, indices)
-    dist = {"euclidean": np.sqrt(sq), "sqeuclidean": sq, "cosine": sq / 2}[metric]
-    return RadiusNeighbors(indptr, indices, dist)
+    return indptr, indices, _sq_distances(q, db, indptr, indices)
 
 
 def _largest_square_within(r: float) -> float:

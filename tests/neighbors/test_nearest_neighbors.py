@@ -85,27 +85,45 @@ def oracle_radius(x, q, r, exclude_self):
     return out
 
 
-@pytest.mark.parametrize("case", ["grid", "duplicates", "large_norms", "boundary"])
-def test_radius_pass_is_exact_on_adversarial_data(case):
+def adversarial_radius_case(case):
+    """Data and radius with many pairs at or near the radius; 1 200-1 300 points: three 576-row blocks, so the
+    self-join's off-diagonal block pairs (each pair visited once, listed both ways) are exercised."""
     rng = np.random.default_rng(1)
     if case == "grid":            # integer grid: many points exactly at the radius
-        x = rng.integers(-3, 4, (500, 3)).astype(np.float32)
-        r = 2.0
-    elif case == "duplicates":    # groups of identical rows, larger than any k
-        x = np.repeat(rng.standard_normal((40, 5)), 9, axis=0).astype(np.float32)
-        r = 0.8
-    elif case == "large_norms":   # far-off cluster: cancellation in |x|^2 - 2 x.y + |y|^2
-        x = (1e4 + rng.standard_normal((400, 8)) * 1e-2).astype(np.float32)
-        r = 0.03
-    else:                         # a radius whose square is not a float64: sqrt(5), reached by many pairs
-        x = rng.integers(-4, 5, (400, 4)).astype(np.float32)
-        r = float(np.sqrt(5.0))
+        return rng.integers(-3, 4, (1300, 3)).astype(np.float32), 2.0
+    if case == "duplicates":      # groups of identical rows, larger than any k
+        return np.repeat(rng.standard_normal((40, 5)), 30, axis=0).astype(np.float32), 0.8
+    if case == "large_norms":     # far-off cluster: cancellation in |x|^2 - 2 x.y + |y|^2
+        return (1e4 + rng.standard_normal((1200, 8)) * 1e-2).astype(np.float32), 0.03
+    # a radius whose square is not a float64: sqrt(5), reached by many pairs
+    return rng.integers(-4, 5, (1200, 4)).astype(np.float32), float(np.sqrt(5.0))
+
+
+@pytest.mark.parametrize("case", ["grid", "duplicates", "large_norms", "boundary"])
+def test_radius_pass_is_exact_on_adversarial_data(case, simd):
+    x, r = adversarial_radius_case(case)
     for q, exclude in ((None, True), (x[:50], False)):
         res = radius_neighbors(x, r, queries=q)
-        want = oracle_radius(x, x if q is None else q, r, exclude)
+        qq = x if q is None else q
+        want = oracle_radius(x, qq, r, exclude)
         for i, w in enumerate(want):
             np.testing.assert_array_equal(res.indices[res.indptr[i]:res.indptr[i + 1]], w)
+            exact = np.sqrt(((qq[i].astype(np.float64) - x[w].astype(np.float64)) ** 2).sum(-1))
+            np.testing.assert_allclose(res.distances[res.indptr[i]:res.indptr[i + 1]], exact, rtol=1e-15, atol=0)
     assert res.indptr[-1] > 0
+
+
+@pytest.mark.parametrize("case", ["grid", "large_norms"])
+def test_gpu_route_gives_the_cpu_route_answer(case):
+    # The two-pass route a GPU takes (ball counts, then k-NN with k = the count), run here on the CPU engine,
+    # lists the same pairs in the same order as the one-pass CPU route.
+    from hubness_fast.engine.radius import _two_passes
+    x, r = adversarial_radius_case(case)
+    one = radius_neighbors(x, r, metric="sqeuclidean")
+    two = _two_passes(x, r, x, True, None, "cpu")
+    np.testing.assert_array_equal(one.indptr, two[0])
+    np.testing.assert_array_equal(one.indices, two[1])
+    np.testing.assert_allclose(one.distances, two[2], rtol=1e-15, atol=0)
 
 
 def test_zero_radius_and_no_neighbours():
