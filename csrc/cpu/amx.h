@@ -37,9 +37,13 @@ using Bf16Buffer = std::unique_ptr<uint16_t[], U16Deleter>;
 constexpr int64_t kAmxMaxPackBytes = int64_t{4} << 30;
 
 // The shared centre and power-of-two scale of a join (both sides use the same).
+// dot: inner products, which a shift would change: no centre (zeros), and the
+// keys are -2 <a, b> (offsets 0 on the points; the bound, built from the
+// norms, still holds).
 struct AmxTransform {
     std::vector<double> centre;
     double scale = 1;
+    bool dot = false;
 };
 
 // One side of a join, centred, scaled and split into bf16 hi and mid parts.
@@ -48,7 +52,7 @@ struct AmxSide {
     int64_t d_pad = 0, nch = 0;  // features padded to whole chunks, chunks
     double scale = 1;
     Bf16Buffer a[2], b[2];     // hi, mid in the A and / or B layout (empty when not asked for)
-    std::vector<float> offset;  // fl32(|a|^2) per point, NaN on padding (never passes a compare)
+    std::vector<float> offset;  // fl32(|a|^2) per point (0 for inner products), NaN on padding (never passes a compare)
     std::vector<Bf16x3Stats> stats;
     Bf16x3Stats max_stats;
 
@@ -59,8 +63,9 @@ struct AmxSide {
 // The mean of `db` as centre (distances do not change under a shift; the mean
 // makes the norms, hence the bound, small) and the scale putting the largest
 // squared norm of db and queries (when given) in [2^29, 2^32).
+// dot: the inner-product transform (no centre).
 template <class T>
-AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads);
+AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads, bool dot = false);
 template <class T>
 AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layout, bool b_layout, int threads);
 

@@ -96,32 +96,37 @@ inline double row_scale(const Side<T>& s, int64_t i) {
 }
 
 template <class T>
-AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads) {
+AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads, bool dot) {
     AmxTransform t;
+    t.dot = dot;
     t.centre.assign(d, 0.0);
+    if (!dot) {
 #pragma omp parallel num_threads(threads)
-    {
-        std::vector<double> part(d, 0.0);
+        {
+            std::vector<double> part(d, 0.0);
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < db.n; ++i)
-            for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(db.x[i * d + c]) * row_scale(db, i);
+            for (int64_t i = 0; i < db.n; ++i)
+                for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(db.x[i * d + c]) * row_scale(db, i);
 #pragma omp critical(hf_amx_centre)
-        for (int64_t c = 0; c < d; ++c) t.centre[c] += part[c];
+            for (int64_t c = 0; c < d; ++c) t.centre[c] += part[c];
+        }
     }
     // Any shared centre keeps distances exact; its rounding (and the order of the sums above) does not matter.
     double centre2 = 0;
-    for (int64_t c = 0; c < d; ++c) {
+    for (int64_t c = 0; c < d && !dot; ++c) {
         t.centre[c] /= static_cast<double>(db.n);
         centre2 += t.centre[c] * t.centre[c];
     }
     // |x - c| <= |x| + |c| bounds every centred norm without another pass (the
-    // squared norms are Side::stat; 1 for cosine's normalised rows). s = 2^e puts that bound's square in
+    // squared norms come from Side::stat; 1 for cosine's normalised rows). s = 2^e puts that bound's square in
     // [2^29, 2^32): parts stay below 2^16.1 and sums below 2^35 (no overflow),
     // and a smaller actual norm (data far from the origin, centred) only makes
     // the flush of parts below 2^-126 relatively larger, still far under the
     // bound's absolute term. A power of two scales exactly.
-    double largest = db.max_stat;
-    if (queries) largest = std::max(largest, queries->max_stat);
+    // Side::stat is |x| for inner products (their norms), |x|^2 otherwise.
+    auto squared = [dot](double stat) { return dot ? stat * stat : stat; };
+    double largest = squared(db.max_stat);
+    if (queries) largest = std::max(largest, squared(queries->max_stat));
     largest = std::pow(std::sqrt(largest) + std::sqrt(centre2), 2);
     int e = 0;
     if (largest > 0) {
@@ -166,7 +171,7 @@ AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layo
                 if (point) {
                     p.stats[i] = {norms[0], std::sqrt(norms[0]), std::sqrt(norms[1]), std::sqrt(norms[2]),
                                   std::sqrt(norms[3])};
-                    p.offset[i] = static_cast<float>(norms[0]);
+                    p.offset[i] = t.dot ? 0.f : static_cast<float>(norms[0]);
                 }
             }
             for (int part = 0; part < 2; ++part) {
@@ -191,8 +196,8 @@ AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layo
     return p;
 }
 
-template AmxTransform amx_transform<float>(const Side<float>&, const Side<float>*, int64_t, int);
-template AmxTransform amx_transform<double>(const Side<double>&, const Side<double>*, int64_t, int);
+template AmxTransform amx_transform<float>(const Side<float>&, const Side<float>*, int64_t, int, bool);
+template AmxTransform amx_transform<double>(const Side<double>&, const Side<double>*, int64_t, int, bool);
 template AmxSide amx_pack<float>(const Side<float>&, int64_t, const AmxTransform&, bool, bool, int);
 template AmxSide amx_pack<double>(const Side<double>&, int64_t, const AmxTransform&, bool, bool, int);
 

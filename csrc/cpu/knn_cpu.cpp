@@ -23,8 +23,8 @@
 //    strictly below the unseen bound the row is solved by a float64 scan of
 //    the whole database. Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
-// 3. At an AMX level the candidates of the euclidean family and of cosine
-//    (on the normalised rows) come from bf16x3 tile products instead (amx.h,
+// 3. At an AMX level the candidates of every metric (cosine on the
+//    normalised rows, inner products uncentred) come from bf16x3 tile products instead (amx.h,
 //    simd_amx.cpp): the same block pairs and lists, keys in scaled units,
 //    certified by the same rule with Bf16x3Bound (common/bound.h).
 #include "knn_cpu.h"
@@ -77,14 +77,16 @@ inline const Kernels& fp32_kernels(const Kernels& level) { return level.fp32 ? *
 
 // The AMX pass's bounds (Bf16x3Bound) in the Certifier's terms: keys in scaled units.
 // key_scale: the candidate keys over the float64 keys: s^2 (euclidean family),
-// 2 s^2 for cosine (|x/|x| - y/|y||^2 = 2 (1 - cos)).
+// 2 s^2 for cosine (|x/|x| - y/|y||^2 = 2 (1 - cos)) and for inner products
+// (keys -2 s^2 <x, y>, float64 keys -<x, y>; the float64 dot's own rounding,
+// under D 2^-53 |a| |b|, is inside the bound's (3 d_pad + 8) 2^-53 (alpha_i + alpha_j)).
 struct AmxBounds {
     const Bf16x3Bound& b;
     const AmxSide& rows;
     const AmxSide& cols;
     double key_scale;
     AmxBounds(const Bf16x3Bound& bound, const AmxSide& r, const AmxSide& c, Metric metric)
-        : b(bound), rows(r), cols(c), key_scale(r.scale * r.scale * (metric == Metric::Cosine ? 2 : 1)) {}
+        : b(bound), rows(r), cols(c), key_scale(r.scale * r.scale * (metric == Metric::Cosine || metric == Metric::InnerProduct ? 2 : 1)) {}
     double pair(int64_t i, int64_t j) const { return b.key(rows.stats[i], cols.stats[j]); }
     double unseen(int64_t i) const { return b.key(rows.stats[i], cols.max_stats); }
 };
@@ -107,12 +109,15 @@ public:
         gamma_ = euclidean_family(p_.metric) ? -2.f : -1.f;
         n_cand_ = candidates_per_row(db_.n, self_, p_.exclude_self, p_.k, pair_);
         cap_ = candidate_cap(p_.k, n_cand_);
-        // Inner products keep the fp32 pass: centring, which keeps the bf16x3
-        // bound small, does not apply to them. Cosine runs the euclidean pass
-        // on the normalised rows.
-        if (level_.amx && p_.metric != Metric::InnerProduct && amx_pack_bytes() <= kAmxMaxPackBytes) {
+        // Cosine runs the euclidean pass on the normalised rows. Inner products
+        // run it uncentred (a shift changes them) with zero offsets: keys
+        // -2 s^2 <x, y>, bounded like the others by the norms (as the fp32
+        // bound is), hence looser than the centred euclidean family's for
+        // data far from the origin.
+        if (level_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
             amx_ = level_.amx;
-            const AmxTransform t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_);
+            const AmxTransform t =
+                amx_transform(db_, self_ ? nullptr : &q_, d_, threads_, p_.metric == Metric::InnerProduct);
             // Rows of the tile products: the points whose lists a search fills (queries, or a
             // pair's a); columns: the database. A self-join needs its points in both layouts.
             if (self_) {

@@ -214,15 +214,37 @@ def test_adversarial_balls_equal_fp32(level, name):
             np.testing.assert_array_equal(side_got[key], side_want[key])
 
 
+@pytest.mark.parametrize("level", PASSES)
+@pytest.mark.parametrize("name", DATA)
+def test_inner_products_on_the_tiles_equal_oracle_and_fp32(level, name):
+    # Inner products run the bf16x3 pass uncentred (keys -2 s^2 <x, y>); far-off clusters, huge and tiny
+    # magnitudes and integer grids (many exact ties) must still give the float64 answer, bit for bit the
+    # fp32 level's, in a self-join, a search and the Dask block pairs.
+    x = adversarial(name).astype(np.float32)
+    x = np.concatenate([x, x[:5], -x[5:9]])  # exact duplicates (ties) and opposite rows
+    q = x[:13] * np.float32(0.5) + x[13:26]
+    for args in [(x, 4), (x, 7, q)]:
+        ids, dist, stats = knn(level, *args, metric="inner_product")
+        assert stats["kernels"] == level
+        want = knn(FP32, *args, metric="inner_product")
+        np.testing.assert_array_equal(ids, want[0])
+        np.testing.assert_array_equal(dist, want[1])
+    od, oi = brute_knn(x, 4, metric="inner_product")
+    np.testing.assert_array_equal(knn(level, x, 4, metric="inner_product")[0], oi)
+    got = cpu.knn_pair(x[:40], q, 5, "inner_product", 2, level, None)
+    want = cpu.knn_pair(x[:40], q, 5, "inner_product", 2, FP32, None)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
-def test_inner_product_uses_the_fp32_kernels_under_amx():
-    # Centring does not apply to inner products: they run avx512 under amx (documented); cosine runs the
-    # tiles on the normalised rows, balls run them too.
+def test_every_metric_and_the_balls_run_the_tiles_under_amx():
     rng = np.random.default_rng(2)
     x = rng.standard_normal((700, 20)).astype(np.float32)
-    for metric, kernels in (("inner_product", "avx512"), ("cosine", "amx")):
+    for metric in ("sqeuclidean", "euclidean", "cosine", "inner_product"):
         got = knn("amx", x, 5, metric=metric)
-        assert got[2]["kernels"] == kernels
+        assert got[2]["kernels"] == "amx", metric
+        assert got[2]["rows_certified"] >= 0.9 * len(x), metric
         for a, b in zip(got[:2], knn("avx512", x, 5, metric=metric)[:2]):
             np.testing.assert_array_equal(a, b)
     c = x[:100].copy()

@@ -4,7 +4,7 @@ import pytest
 
 import hubness_fast
 from hubness_fast import engine_stats, hub_counts, knn
-from oracles import brute_hub_counts
+from oracles import brute_hub_counts, brute_knn
 
 
 @pytest.mark.parametrize("level", hubness_fast.SIMD_LEVELS)
@@ -19,14 +19,15 @@ def test_the_level_that_ran_is_the_level_asked_for(level, monkeypatch):
     assert t["rows"] == 700 and t["rows_certified"] + t["rows_recomputed"] == 700
 
 
-def test_inner_product_at_the_amx_level_says_it_ran_the_vector_kernels(monkeypatch):
+def test_inner_product_at_the_amx_level_says_it_ran_the_tiles(monkeypatch):
     if "amx" not in hubness_fast.SIMD_LEVELS:
         pytest.skip("no AMX here")
     monkeypatch.setenv("HUBNESS_FAST_SIMD", "amx")
     x = np.random.default_rng(1).standard_normal((300, 16)).astype(np.float32)
     with engine_stats() as stats:
-        knn(x, 3, metric="inner_product", device="cpu")
-    assert stats.levels == {"avx512"}  # the bf16 bound needs centring, which inner products do not allow
+        got = knn(x, 3, metric="inner_product", device="cpu")
+    assert stats.levels == {"amx"}  # uncentred bf16x3 keys, certified in float64
+    np.testing.assert_array_equal(got.indices, brute_knn(x, 3, metric="inner_product")[1])
 
 
 def test_ties_show_up_as_rows_recomputed_in_float64():
