@@ -20,7 +20,7 @@ from . import _dispatch
 from .balls import ball_pass
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
-from .._types import Array, Device, Threads
+from .._types import Array, Device, Progress, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 PAIRS_PER_CHUNK = 1 << 16  # float64 distance recomputation: pairs gathered at a time
@@ -36,7 +36,7 @@ class RadiusNeighbors(NamedTuple):
 
 
 def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, metric: str = "euclidean",
-                     n_threads: Threads = None, device: Device = "auto") -> RadiusNeighbors:
+                     n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> RadiusNeighbors:
     """All points of ``x`` within ``radius`` of each query (inclusive: distance <= radius).
 
     x : (N, D) the database. queries : (M, D); default x itself, each point left out of
@@ -44,6 +44,8 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     metric : "euclidean" (default), "sqeuclidean" (radius is then a squared distance) or
         "cosine" (1 - cosine similarity, computed as ``|a/|a| - b/|b||^2 / 2`` on rows
         normalised in float64; zero rows are refused).
+    progress : True shows a tqdm bar of the pass over the block pairs; a callable receives
+        ``(done, total)`` block pairs.
     Returns :class:`RadiusNeighbors`. Memory beyond the inputs is O(M + output).
     """
     check_metric(metric, RADIUS_METRICS)
@@ -64,17 +66,20 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         q = q.astype(db.dtype)
     r2 = {"euclidean": _largest_square_within(r), "sqeuclidean": r, "cosine": 2 * r}[metric]
     if _dispatch.use_gpu(device, float(len(q)) * len(db) * db.shape[1], op="balls"):
-        indptr, indices, sq = _two_passes(q, r2, db, self_join, n_threads, device)
+        indptr, indices, sq = _two_passes(q, r2, db, self_join, n_threads, device, progress)
     else:
-        indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads)
+        indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads,
+                                                     progress=progress)
     dist = {"euclidean": np.sqrt(sq), "sqeuclidean": sq, "cosine": sq / 2}[metric]
     return RadiusNeighbors(indptr, indices, dist)
 
 
-def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_threads: Threads,
-                device: Device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The GPU's route: a ball pass for the counts, then k-NN passes grouped by count."""
-    mine, _ = ball_pass(q, np.full(len(q), r2), db, None, inclusive=True, n_threads=n_threads, device=device)
+def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_threads: Threads, device: Device,
+                progress: Progress = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The GPU's route: a ball pass for the counts (the one with a progress bar), then k-NN passes
+    grouped by count."""
+    mine, _ = ball_pass(q, np.full(len(q), r2), db, None, inclusive=True, n_threads=n_threads, progress=progress,
+                        desc="radius", device=device)
     counts = mine.own_count.astype(np.int64) - self_join  # a point is always within its own ball
     indptr = np.zeros(len(q) + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])

@@ -111,6 +111,19 @@ def test_progress_callback_sees_all_tiles(rng):
     assert all(0 <= d <= 28 for d, _ in seen)
 
 
+@pytest.mark.parametrize("queries", [False, True])
+def test_radius_progress_counts_the_block_pairs(rng, queries):
+    # 2 000 points: 4 blocks; a self-join visits the 10 pairs with J >= I, a search all 4 x 4.
+    from hubness_fast.engine.radius import radius_neighbors
+
+    seen = []
+    x = rng.standard_normal((2000, 8)).astype(np.float32)
+    radius_neighbors(x, 1.5, queries=x[::-1].copy() if queries else None,
+                     progress=lambda done, total: seen.append((done, total)))
+    total = 16 if queries else 10
+    assert seen[-1] == (total, total) and all(t == total and 0 <= d <= total for d, t in seen)
+
+
 def test_error_in_progress_callback_propagates(rng):
     x = rng.standard_normal((6000, 400)).astype(np.float32)
 
