@@ -12,6 +12,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <limits>
 #include <numeric>
 #include <vector>
@@ -319,24 +320,31 @@ void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& l
             std::vector<int64_t>().swap(list);
         }
     }
+    std::exception_ptr error;  // no exception may leave the parallel region (a row too long to sort in memory)
 #pragma omp parallel num_threads(e.threads())
     {
         std::vector<std::pair<double, int64_t>> row;
 #pragma omp for schedule(dynamic, 256)
         for (int64_t i = 0; i < n; ++i) {
-            const int64_t s = out.indptr[i], len = out.indptr[i + 1] - s;
-            row.resize(len);
-            for (int64_t t = 0; t < len; ++t) {
-                const int64_t j = out.indices[s + t];
-                row[t] = {exact_sqdist(e.a_side().x + i * d, e.b_side().x + j * d, d), j};
-            }
-            std::sort(row.begin(), row.end());
-            for (int64_t t = 0; t < len; ++t) {
-                out.sqdist[s + t] = row[t].first;
-                out.indices[s + t] = row[t].second;
+            try {
+                const int64_t s = out.indptr[i], len = out.indptr[i + 1] - s;
+                row.resize(len);
+                for (int64_t t = 0; t < len; ++t) {
+                    const int64_t j = out.indices[s + t];
+                    row[t] = {exact_sqdist(e.a_side().x + i * d, e.b_side().x + j * d, d), j};
+                }
+                std::sort(row.begin(), row.end());
+                for (int64_t t = 0; t < len; ++t) {
+                    out.sqdist[s + t] = row[t].first;
+                    out.indices[s + t] = row[t].second;
+                }
+            } catch (...) {
+#pragma omp critical(hf_radius_error)
+                if (!error) error = std::current_exception();
             }
         }
     }
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
