@@ -172,8 +172,9 @@ def run(p: Problem, *, ids=True, distances=False, counts=False) -> KnnResult:
     return KnnResult(got_ids if ids else None, dist if distances else None, cnt, stats)
 
 
-def _progress_call(p: Problem, fn):
-    bar = Progress(p.progress, p.desc)
+def _with_bar(progress, desc: str, fn):
+    """fn(callback) under a progress bar that is closed whatever happens (completed only on success)."""
+    bar = Progress(progress, desc)
     done = False
     try:
         out = fn(bar.callback)
@@ -181,6 +182,10 @@ def _progress_call(p: Problem, fn):
     finally:
         bar.close(done)
     return out
+
+
+def _progress_call(p: Problem, fn):
+    return _with_bar(p.progress, p.desc, fn)
 
 
 def _run_cpu(p: Problem, distances: bool):
@@ -255,34 +260,19 @@ def balls(a, a_radius2, b, b_radius2, *, inclusive: list[bool], n_threads=None, 
     """One containment pass over all pairs of a x b for every layer of balls (see
     hubness_fast.balls.ball_pass); outputs [n, layers]. The GPU kernel takes one
     layer per call: several layers there are several passes."""
-    gpu = use_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1] * len(inclusive), op="balls")
-    bar = Progress(progress, desc)
-    done = False
-    try:
-        if gpu:
-            out = _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, bar.callback)
-        else:
-            out = _native.cpu.balls(a, a_radius2, b, b_radius2, inclusive, check_threads(n_threads),
-                                     _native.simd_level(), bar.callback)
-        done = True
-    finally:
-        bar.close(done)
-    return out
+    if use_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1] * len(inclusive), op="balls"):
+        return _with_bar(progress, desc, lambda cb: _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, cb))
+    return _with_bar(progress, desc, lambda cb: _native.cpu.balls(a, a_radius2, b, b_radius2, inclusive,
+                                                                  check_threads(n_threads), _native.simd_level(), cb))
 
 
 def radius_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: bool, n_threads=None, progress=False,
                  desc: str = "radius") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CPU engine's radius pass (inclusive): CSR (indptr, indices, float64 squared distances) of the
     pairs within radius2, rows sorted by (distance, index); same_set leaves each point out of its own row."""
-    bar = Progress(progress, desc)
-    done = False
-    try:
-        out = _native.cpu.radius_pairs(q, radius2, db, True, same_set, check_threads(n_threads),
-                                       _native.simd_level(), bar.callback)
-        done = True
-    finally:
-        bar.close(done)
-    return out
+    return _with_bar(progress, desc, lambda cb: _native.cpu.radius_pairs(q, radius2, db, True, same_set,
+                                                                         check_threads(n_threads),
+                                                                         _native.simd_level(), cb))
 
 
 def _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, callback):
