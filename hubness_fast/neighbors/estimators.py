@@ -283,7 +283,7 @@ class NearestNeighbors(BaseEstimator):
     index. ``X=None`` queries the fitted points, each left out by index. ``kneighbors`` rows
     are sorted by (distance, index); ``radius_neighbors`` returns points with distance
     <= radius, always sorted by (distance, index) (``sort_results`` is accepted), with
-    memory of the output's size (:func:`hubness_fast.radius.radius_neighbors`). Distances
+    memory of the output's size (:func:`hubness_fast.engine.radius.radius_neighbors`). Distances
     have the fitted data's dtype (float32 in, float32 out).
     """
 
