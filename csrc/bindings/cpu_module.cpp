@@ -1,6 +1,8 @@
 // pybind11 module hubness_fast._cpu: pointers and sizes in, numpy arrays out.
 // Validation of shapes and dtypes happens in Python (hubness_fast/_inputs.py, _dispatch.py);
 // the checks here only guard the pointers.
+#include <string>
+
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -128,7 +130,8 @@ py::tuple radius_pairs(const py::array& a, double radius2, const py::array& b, b
                           owned_array(std::move(out.sqdist)));
 }
 
-py::tuple bf16x3_keys(const py::array& a, const py::array& b, bool tiles) {
+py::tuple amx_keys(const py::array& a, const py::array& b, bool tiles, const std::string& scheme) {
+    hf::check_arg(scheme == "int8x4" || scheme == "bf16x3", "scheme must be 'int8x4' or 'bf16x3'");
     const hf::Matrix ma = hf::bindings::host_matrix(a, "a"), mb = hf::bindings::host_matrix(b, "b");
     py::array_t<float> keys({ma.rows, mb.rows});
     py::array_t<double> bounds({ma.rows, mb.rows});
@@ -137,7 +140,7 @@ py::tuple bf16x3_keys(const py::array& a, const py::array& b, bool tiles) {
     double scale;
     {
         py::gil_scoped_release release;
-        scale = hf::bf16x3_keys_cpu(ma, mb, tiles, kp, bp);
+        scale = hf::amx_keys_cpu(ma, mb, tiles, scheme == "int8x4", kp, bp);
     }
     return py::make_tuple(keys, bounds, scale);
 }
@@ -203,8 +206,15 @@ PYBIND11_MODULE(_cpu, m) {
           "(asks for it on first call).");
     m.def("amx_peak_gflops", &amx_peak, py::arg("n_threads"), py::arg("iterations"),
           "GFLOP/s of a register-only tdpbf16ps loop (the AMX unit's bf16 ceiling; a probe for the benchmarks).");
-    m.def("bf16x3_keys", &bf16x3_keys, py::arg("a"), py::arg("b"), py::arg("tiles"),
-          "The AMX pass's bf16x3 keys of every pair (a_i, b_j) by the tiles (tiles=True) or the portable scalar "
+    m.def(
+        "amx_scheme",
+        [](const py::array& x) {
+            const hf::Matrix mx = hf::bindings::host_matrix(x, "x");
+            return std::string(hf::amx_scheme_cpu(mx));
+        },
+        py::arg("x"), "The scheme ('int8x4' or 'bf16x3') the AMX pass of a self-join on x uses.");
+    m.def("amx_keys", &amx_keys, py::arg("a"), py::arg("b"), py::arg("tiles"), py::arg("scheme") = "int8x4",
+          "The AMX pass's keys (scheme 'int8x4' or 'bf16x3') of every pair (a_i, b_j) by the tiles (tiles=True) or the portable scalar "
           "reference, with their rounding bounds: (keys float32 [na, nb], bounds float64 [na, nb], scale); keys "
           "approximate scale^2 |a_i - b_j|^2 within the bounds.");
     m.def("engine_counters", &engine_counters, py::arg("reset") = false,

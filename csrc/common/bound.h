@@ -28,7 +28,7 @@ constexpr double kFp32MinNormal = 0x1p-126;   // smaller bf16 parts and fp32 sum
 constexpr int kBf16x3Log2MaxNorm2 = 32;       // the scale puts the largest squared norm in [2^29, 2^32)
 
 // Per-point norms (scaled units, float64) the bound is built from.
-struct Bf16x3Stats {
+struct AmxStats {
     double alpha = 0;  // |a|^2
     double norm = 0;   // |a|
     double hi = 0;     // |hi|, the norm of the first parts
@@ -36,14 +36,12 @@ struct Bf16x3Stats {
     double res = 0;    // |a - hi - mid| (flushed parts included)
 };
 
-inline Bf16x3Stats max_stats(const Bf16x3Stats& x, const Bf16x3Stats& y) {
+inline AmxStats max_stats(const AmxStats& x, const AmxStats& y) {
     auto mx = [](double a, double b) { return a > b ? a : b; };
     return {mx(x.alpha, y.alpha), mx(x.norm, y.norm), mx(x.hi, y.hi), mx(x.mid, y.mid), mx(x.res, y.res)};
 }
 
-// |key~_ij - s^2 |x_i - x_j|^2| <= key(stats_i, stats_j), by Cauchy-Schwarz on
-// the part vectors (monotone in every stat, so the maxima over a set bound
-// all its pairs):
+// The bf16x3 bound (AmxBound::bf16x3), by Cauchy-Schwarz on the part vectors:
 //   2 (|a||r_b| + |r_a||b| + |r_a||r_b| + |mid_a||mid_b|)      dropped terms
 // + 2 (g_3D |hi_a||mid_b| + g_2D |mid_a||hi_b| + g_D |hi_a||hi_b|) fp32 accumulation
 // + (u (4 + 3u + u^2 + c_dot) + (3 d_pad + 8) 2^-53) (alpha_i + alpha_j)
@@ -52,29 +50,64 @@ inline Bf16x3Stats max_stats(const Bf16x3Stats& x, const Bf16x3Stats& y) {
 // sums (parts are below 2^16, so that covers 2 * 3 d_pad * 2^-126 many times over).
 // g_n = n u / (1 - n u): a term passes at most n roundings (one per
 // accumulation) whatever order the unit adds in.
-class Bf16x3Bound {
+//
+// The int8x4 bound of the CPU's AMX pass, the other scheme (amx.h): every
+// centred and scaled row a is written a = sigma (q1 + 2^-8 q2) + res with
+// sigma = 2^e per row and q1, q2 int8 (the "parts" hi = sigma q1, mid =
+// sigma 2^-8 q2); tdpbssd sums q1.q1', q1.q2' + q2.q1' and q2.q2' exactly in
+// int32 (X, Y, Z), and the key is fl32(fl32(alpha_i + alpha_j) - 2 sigma_i
+// sigma_j fl32(X + fl32(Y + Z 2^-8) 2^-8)) (one fused multiply-add each; the
+// int32 -> fp32 conversions round to nearest). With P = (|hi_a| + |mid_a|)
+// (|hi_b| + |mid_b|), which bounds sigma_a sigma_b (|X| + 2^-8 |Y| + 2^-16 |Z|)
+// by Cauchy-Schwarz:
+//   2 (|a||r_b| + |r_a||b| + |r_a||r_b|)                         dropped terms
+// + 2 * 3.01 u P                     three roundings of each term of the sum
+// + 2 u (1 + 3.01 u) P + u (3 + 3u + u^2) (alpha_i + alpha_j)    key assembly
+// + (3 d_pad + 8) 2^-53 (alpha_i + alpha_j)   the fl64 centring and norms
+// all padded by 5 %, plus the bf16x3 bound's absolute term. No accumulation
+// term: integer sums are exact (d_pad <= kInt8x4MaxDepth keeps them in int32).
+constexpr int64_t kInt8x4MaxDepth = 65536;  // 2 * 127^2 * d_pad < 2^31
+
+// The rounding bound of the AMX pass, for either scheme: |key~_ij - s^2
+// |x_i - x_j|^2| <= key(stats_i, stats_j), monotone in every stat, so the
+// maxima over a set bound all its pairs.
+class AmxBound {
 public:
     // extra: an absolute term added to every pair (scaled units), for keys
     // compared with a float64 key that is not exactly s^2 |a - b|^2 (cosine).
-    explicit Bf16x3Bound(int64_t d_pad, double extra = 0) {
+    static AmxBound bf16x3(int64_t d_pad, double extra = 0) {
+        AmxBound b(d_pad, extra);
         const double d = static_cast<double>(d_pad), e = kBf16Unit, m0 = 1 + e, m1 = e * (1 + e);
-        g_hm_ = gamma(3 * d);
-        g_mh_ = gamma(2 * d);
-        g_hh_ = gamma(d);
+        b.g_hm_ = gamma(3 * d);
+        b.g_mh_ = gamma(2 * d);
+        b.g_hh_ = gamma(d);
+        b.mid_mid_ = 1;
         // Worst case of |dot~ - <a, b>| / (|a||b|): |hi| <= (1+e)|a|, |mid| <= e(1+e)|a|, |res| <= e^2 |a|.
-        const double c_dot = m1 * m1 + 2 * e * e + e * e * e * e + (g_hm_ + g_mh_) * m0 * m1 + g_hh_ * m0 * m0;
-        assembly_ = kUnit * (4 + 3 * kUnit + kUnit * kUnit + c_dot) + (3 * d + 8) * 0x1p-53;
-        abs_ = (d + 1) * 0x1p-100 + extra;
+        const double c_dot = m1 * m1 + 2 * e * e + e * e * e * e + (b.g_hm_ + b.g_mh_) * m0 * m1 + b.g_hh_ * m0 * m0;
+        b.assembly_ += kUnit * (4 + 3 * kUnit + kUnit * kUnit + c_dot);
+        return b;
     }
-    double key(const Bf16x3Stats& a, const Bf16x3Stats& b) const {
-        const double dropped = a.norm * b.res + a.res * b.norm + a.res * b.res + a.mid * b.mid;
-        const double acc = g_hm_ * a.hi * b.mid + g_mh_ * a.mid * b.hi + g_hh_ * a.hi * b.hi;
+    static AmxBound int8x4(int64_t d_pad, double extra = 0) {
+        AmxBound b(d_pad, extra);
+        b.g_parts_ = 3.01 * kUnit + kUnit * (1 + 3.01 * kUnit);
+        b.assembly_ += kUnit * (3 + 3 * kUnit + kUnit * kUnit);
+        return b;
+    }
+    double key(const AmxStats& a, const AmxStats& b) const {
+        const double dropped = a.norm * b.res + a.res * b.norm + a.res * b.res + mid_mid_ * a.mid * b.mid;
+        const double acc = g_hm_ * a.hi * b.mid + g_mh_ * a.mid * b.hi + g_hh_ * a.hi * b.hi +
+                           g_parts_ * (a.hi + a.mid) * (b.hi + b.mid);
         return 1.05 * (2 * (dropped + acc) + assembly_ * (a.alpha + b.alpha)) + abs_;
     }
 
 private:
+    AmxBound(int64_t d_pad, double extra) {
+        const double d = static_cast<double>(d_pad);
+        assembly_ = (3 * d + 8) * 0x1p-53;
+        abs_ = (d + 1) * 0x1p-100 + extra;
+    }
     static double gamma(double n) { return n * kUnit / (1 - n * kUnit); }
-    double g_hm_ = 0, g_mh_ = 0, g_hh_ = 0, assembly_ = 0, abs_ = 0;
+    double g_hm_ = 0, g_mh_ = 0, g_hh_ = 0, g_parts_ = 0, mid_mid_ = 0, assembly_ = 0, abs_ = 0;
 };
 
 }  // namespace hf

@@ -1,14 +1,22 @@
-// The AMX candidate pass (bf16x3 on tiles; the euclidean family, and cosine on
-// the normalised rows): operands, the per-pair tile walk, and its two builds:
-// the tiles (simd_amx.cpp, its own -mamx-* flags) and the portable scalar
-// reference (amx_reference.cpp) that emulates them on any CPU. Keys are in scaled units (s^2 times the squared
-// distance) and certified with Bf16x3Bound (common/bound.h).
+// The AMX candidate pass (every metric: the euclidean family centred, cosine
+// on the normalised rows, inner products uncentred): operands, the per-pair
+// tile walk, and its two builds: the tiles (simd_amx.cpp, its own -mamx-*
+// flags) and the portable scalar reference (amx_reference.cpp) that emulates
+// them on any CPU. Keys are in scaled units (s^2 times the squared distance)
+// and certified with AmxBound (common/bound.h). Two schemes form the dot
+// products (AmxScheme): bf16x3 (two bf16 parts per value, three tdpbf16ps
+// products in fp32) and int8x4 (two int8 parts per value under a power-of-two
+// scale per row, four tdpbssd products summed exactly in int32: twice the
+// multiply-adds per instruction).
 //
 // Layout (amx_pack.cpp): points in strips of 32 (two 16-row tiles), features
-// in chunks of 32 bf16 (one 64-byte tile row), zero-padded to d_pad. Per part:
-//   A (the rows of a tile product):   a[((t * nch + c) * 16 + r) * 32 + e] = part(x_{16 t + r})[32 c + e]
-//   B (the columns, VNNI pairs):      b[((t * nch + c) * 16 + e / 2) * 32 + 2 r + e % 2] = part(x_{16 t + r})[32 c + e]
-// so that tdpbf16ps(C, A, B) adds sum_e A[r][e] B'[e][r'] with B'[e][r'] = part(x_{16 t' + r'})[e].
+// in chunks of one 64-byte tile row (32 bf16 or 64 int8), zero-padded to
+// d_pad. Per part, with E values per chunk and V = 4 / (bytes per value) the
+// VNNI group (2 bf16 or 4 int8):
+//   A (the rows of a tile product):   a[((t * nch + c) * 16 + r) * E + e] = part(x_{16 t + r})[E c + e]
+//   B (the columns, VNNI groups):     b[((t * nch + c) * 16 + e / V) * E + V r + e % V] = part(x_{16 t + r})[E c + e]
+// so that tdpbf16ps / tdpbssd (C, A, B) adds sum_e A[r][e] B'[e][r'] with B'[e][r'] = part(x_{16 t' + r'})[e].
+// Every tile is 1 KiB in both schemes.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
@@ -23,7 +31,13 @@ namespace hf {
 
 constexpr int kAmxStrip = 32;  // points per strip: the rows (or columns) of a 2 x 2 block of 16 x 16 tiles
 constexpr int kAmxChunk = 32;  // bf16 features per tile row (64 bytes)
-constexpr int kAmxTile = 16 * kAmxChunk;  // bf16 values of one tile
+constexpr int kAmxChunkInt8 = 64;  // int8 features per tile row
+constexpr int kAmxTile = 16 * kAmxChunk;  // uint16 words of one tile (1 KiB)
+
+// How the dot products are formed (amx.h's first comment).
+enum class AmxScheme { Bf16x3, Int8x4 };
+inline int amx_chunk(AmxScheme s) { return s == AmxScheme::Int8x4 ? kAmxChunkInt8 : kAmxChunk; }
+inline int64_t amx_d_pad(int64_t d, AmxScheme s) { return (d + amx_chunk(s) - 1) / amx_chunk(s) * amx_chunk(s); }
 static_assert(kAmxStrip == 32 && kAmxChunk == 32, "the micro-kernel is 2 x 2 tiles of 16 x 16 fp32");
 
 struct U16Deleter {
@@ -44,28 +58,58 @@ struct AmxTransform {
     std::vector<double> centre;
     double scale = 1;
     bool dot = false;
+    AmxScheme scheme = AmxScheme::Bf16x3;
 };
 
-// One side of a join, centred, scaled and split into bf16 hi and mid parts.
+// One side of a join, centred, scaled and split into hi and mid parts.
 struct AmxSide {
     int64_t n = 0, n_pad = 0;  // points, padded to whole strips
     int64_t d_pad = 0, nch = 0;  // features padded to whole chunks, chunks
     double scale = 1;
-    Bf16Buffer a[2], b[2];     // hi, mid in the A and / or B layout (empty when not asked for)
+    AmxScheme scheme = AmxScheme::Bf16x3;
+    Bf16Buffer a[2], b[2];     // hi, mid in the A and / or B layout (empty when not asked for); int8x4: int8 bytes
     std::vector<float> offset;  // fl32(|a|^2) per point (0 for inner products), NaN on padding (never passes a compare)
-    std::vector<Bf16x3Stats> stats;
-    Bf16x3Stats max_stats;
+    std::vector<float> sigma;   // int8x4: the row's power of two (hi = sigma q1, mid = sigma 2^-8 q2); 1 on padding
+    std::vector<AmxStats> stats;
+    AmxStats max_stats;
 
     const uint16_t* a_tile(int part, int64_t tile) const { return a[part].get() + tile * nch * kAmxTile; }
     const uint16_t* b_tile(int part, int64_t tile) const { return b[part].get() + tile * nch * kAmxTile; }
 };
+
+// The rounding bound of a pass over these sides (their scheme and depth).
+inline AmxBound amx_bound(const AmxSide& s, double extra = 0) {
+    return s.scheme == AmxScheme::Int8x4 ? AmxBound::int8x4(s.d_pad, extra) : AmxBound::bf16x3(s.d_pad, extra);
+}
+
+// The scheme an engine packs first: int8x4 from kInt8x4MinDepth features up
+// to where its integer sums fit (below, the stores of three sums and their
+// combination outweigh the products saved), bf16x3 otherwise. The
+// environment variable HUBNESS_FAST_AMX_SCHEME=int8x4 or bf16x3 forces one
+// (tests and A/B), and then amx_keep_int8 always agrees.
+constexpr int64_t kInt8x4MinDepth = 256;
+AmxScheme amx_scheme_for(int64_t d);
+
+// Whether an int8x4 pack (the database side) keeps its scheme: its bound,
+// taken against the largest column, stays within a few times the bf16x3
+// bound estimated from the same norms for most rows. Rows whose largest
+// value dwarfs the rest (features of very different scales) get a coarse int8
+// step; their candidate lists then need float64 work that costs more than the
+// faster products save, and the engine packs bf16x3 instead.
+bool amx_keep_int8(const AmxSide& db);
+
+// Bytes of one side's parts per point and layout: two parts of d_pad values.
+inline int64_t amx_part_bytes(int64_t d, AmxScheme s) {
+    return amx_d_pad(d, s) * 2 * (s == AmxScheme::Int8x4 ? 1 : 2);
+}
 
 // The mean of `db` as centre (distances do not change under a shift; the mean
 // makes the norms, hence the bound, small) and the scale putting the largest
 // squared norm of db and queries (when given) in [2^29, 2^32).
 // dot: the inner-product transform (no centre).
 template <class T>
-AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads, bool dot = false);
+AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads, bool dot = false,
+                           AmxScheme scheme = AmxScheme::Bf16x3);
 template <class T>
 AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layout, bool b_layout, int threads);
 

@@ -1,4 +1,4 @@
-// Centring, scaling and the bf16 split of the AMX pass's operands (amx.h).
+// Centring, scaling and the bf16 or int8 split of the AMX pass's operands (amx.h).
 // Portable code: the layouts need no AMX instruction, and the reference reads
 // the same packs as the tiles.
 #include <omp.h>
@@ -86,6 +86,82 @@ HF_SPLIT_CLONES void split_row(const double* x, double row_scale, int64_t d, con
     split_row_impl(x, row_scale, d, centre, scale, d_pad, hi, mid, out);
 }
 
+
+// The int8x4 split of one point (amx.h): v as in split_row_impl, then sigma =
+// 2^e, the least power of two with max |v_c| <= 127 sigma (e >= kInt8MinExp:
+// a row that small quantizes to zeros and keeps all of itself in res), q1 =
+// round(v / sigma), q2 = round((v - sigma q1) 2^8 / sigma) clamped to
+// [-127, 127], res = v - sigma (q1 + 2^-8 q2) (both differences exact). Norms
+// into out[0..4) as split_row; returns sigma. v_buf: d doubles of scratch.
+constexpr int kInt8MinExp = -60;  // sigma_i sigma_j >= 2^-120 stays a normal fp32
+
+template <class T>
+__attribute__((always_inline)) inline double split_row_int8_impl(const T* x, double row_scale, int64_t d,
+                                                                 const double* centre, double scale, int64_t d_pad,
+                                                                 int8_t* hi, int8_t* mid, double* v_buf, double* out) {
+    double largest = 0;
+#pragma omp simd reduction(max : largest)
+    for (int64_t c = 0; c < d; ++c) {
+        v_buf[c] = (static_cast<double>(x[c]) * row_scale - centre[c]) * scale;
+        largest = std::max(largest, std::fabs(v_buf[c]));
+    }
+    int e = kInt8MinExp;
+    if (largest > 127 * std::ldexp(1.0, e)) {
+        std::frexp(largest / 127, &e);  // largest / 127 < 2^e, up to the division's rounding
+        while (127 * std::ldexp(1.0, e - 1) >= largest) --e;
+        while (127 * std::ldexp(1.0, e) < largest) ++e;
+    }
+    const double sigma = std::ldexp(1.0, e), inv = std::ldexp(1.0, -e), inv_mid = std::ldexp(1.0, 8 - e),
+                 step = std::ldexp(1.0, e - 8);
+    double alpha = 0, nh = 0, nm = 0, nr = 0;
+#pragma omp simd reduction(+ : alpha, nh, nm, nr)
+    for (int64_t c = 0; c < d; ++c) {
+        const double v = v_buf[c];
+        const double q1 = std::nearbyint(v * inv), r1 = v - q1 * sigma;
+        const double q2 = std::min(127.0, std::max(-127.0, std::nearbyint(r1 * inv_mid))), r = r1 - q2 * step;
+        alpha += v * v;
+        nh += q1 * q1;
+        nm += q2 * q2;
+        nr += r * r;
+        hi[c] = static_cast<int8_t>(q1);
+        mid[c] = static_cast<int8_t>(q2);
+    }
+    for (int64_t c = d; c < d_pad; ++c) hi[c] = mid[c] = 0;
+    out[0] = alpha;
+    out[1] = nh * sigma * sigma;
+    out[2] = nm * step * step;
+    out[3] = nr;
+    return sigma;
+}
+
+HF_SPLIT_CLONES double split_row_int8(const float* x, double row_scale, int64_t d, const double* centre, double scale,
+                                      int64_t d_pad, int8_t* hi, int8_t* mid, double* v_buf, double* out) {
+    return split_row_int8_impl(x, row_scale, d, centre, scale, d_pad, hi, mid, v_buf, out);
+}
+HF_SPLIT_CLONES double split_row_int8(const double* x, double row_scale, int64_t d, const double* centre, double scale,
+                                      int64_t d_pad, int8_t* hi, int8_t* mid, double* v_buf, double* out) {
+    return split_row_int8_impl(x, row_scale, d, centre, scale, d_pad, hi, mid, v_buf, out);
+}
+
+// One tile's 16 points (rows of `src`, dp values of `bytes` each, row after
+// row) into both layouts of one part, chunk by chunk, each tile written in
+// order: A rows of 64 bytes; B rows of VNNI groups (4 bytes: 2 bf16 or 4 int8).
+void write_tile(const uint8_t* src, int64_t dp_bytes, int64_t nch, int64_t tile, uint16_t* a, uint16_t* b) {
+    for (int64_t c = 0; c < nch; ++c) {
+        const int64_t base = (tile * nch + c) * kAmxTile * 2;  // bytes
+        const uint8_t* chunk = src + c * 64;
+        if (a) {
+            uint8_t* dst = reinterpret_cast<uint8_t*>(a) + base;
+            for (int r = 0; r < 16; ++r) std::memcpy(dst + r * 64, chunk + r * dp_bytes, 64);
+        }
+        if (b) {  // the 4-byte group g of point r at row g, bytes 4r .. 4r + 3
+            uint8_t* dst = reinterpret_cast<uint8_t*>(b) + base;
+            for (int g = 0; g < 16; ++g)
+                for (int r = 0; r < 16; ++r, dst += 4) std::memcpy(dst, chunk + r * dp_bytes + 4 * g, 4);
+        }
+    }
+}
+
 }  // namespace
 
 // What a row's values are multiplied by before centring: 1/|x| for cosine (its
@@ -96,9 +172,11 @@ inline double row_scale(const Side<T>& s, int64_t i) {
 }
 
 template <class T>
-AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads, bool dot) {
+AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d, int threads, bool dot,
+                           AmxScheme scheme) {
     AmxTransform t;
     t.dot = dot;
+    t.scheme = scheme;
     t.centre.assign(d, 0.0);
     if (!dot) {
 #pragma omp parallel num_threads(threads)
@@ -141,63 +219,96 @@ AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d,
 
 template <class T>
 AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layout, bool b_layout, int threads) {
+    const bool int8 = t.scheme == AmxScheme::Int8x4;
     AmxSide p;
     p.n = s.n;
     p.n_pad = (s.n + kAmxStrip - 1) / kAmxStrip * kAmxStrip;
-    p.d_pad = (d + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
-    p.nch = p.d_pad / kAmxChunk;
+    p.scheme = t.scheme;
+    p.d_pad = amx_d_pad(d, t.scheme);
+    p.nch = p.d_pad / amx_chunk(t.scheme);
     p.scale = t.scale;
-    const size_t elems = static_cast<size_t>(p.n_pad) * p.d_pad;
+    const size_t words = static_cast<size_t>(p.n_pad) * p.nch * (kAmxTile / 16);  // 32 words (64 bytes) per point and chunk
     for (int part = 0; part < 2; ++part) {
-        if (a_layout) p.a[part] = bf16_buffer(elems);
-        if (b_layout) p.b[part] = bf16_buffer(elems);
+        if (a_layout) p.a[part] = bf16_buffer(words);
+        if (b_layout) p.b[part] = bf16_buffer(words);
     }
     p.offset.assign(p.n_pad + TopKSet::kThrPad, std::numeric_limits<float>::quiet_NaN());
-    p.stats.assign(p.n, Bf16x3Stats{});
+    if (int8) p.sigma.assign(p.n_pad + TopKSet::kThrPad, 1.f);
+    p.stats.assign(p.n, AmxStats{});
     const int64_t nch = p.nch;
     const int64_t dp = p.d_pad;
+    const int64_t dp_bytes = int8 ? dp : 2 * dp;
 #pragma omp parallel num_threads(threads)
     {
         // The parts of one tile's 16 points, row after row: each tile of either layout is then written in order.
-        std::vector<uint16_t> hi(16 * dp), mid(16 * dp);
+        std::vector<uint8_t> hi(16 * dp_bytes), mid(16 * dp_bytes);
+        std::vector<double> v_buf(int8 ? d : 0);
 #pragma omp for schedule(static)
         for (int64_t tile = 0; tile < p.n_pad / 16; ++tile) {
             for (int r = 0; r < 16; ++r) {
                 const int64_t i = tile * 16 + r;
                 double norms[4];
                 const bool point = i < s.n;  // padding rows are zeros
-                split_row(s.x + (point ? i : 0) * d, point ? row_scale(s, i) : 1.0, point ? d : 0, t.centre.data(),
-                          t.scale, dp, &hi[r * dp], &mid[r * dp], norms);
+                const T* x = s.x + (point ? i : 0) * d;
+                const double rs = point ? row_scale(s, i) : 1.0;
+                const int64_t dd = point ? d : 0;
+                if (int8) {
+                    const double sigma = split_row_int8(x, rs, dd, t.centre.data(), t.scale, dp,
+                                                        reinterpret_cast<int8_t*>(&hi[r * dp_bytes]),
+                                                        reinterpret_cast<int8_t*>(&mid[r * dp_bytes]), v_buf.data(), norms);
+                    if (point) p.sigma[i] = static_cast<float>(sigma);  // a power of two in [2^-60, 2^11]: exact
+                } else {
+                    split_row(x, rs, dd, t.centre.data(), t.scale, dp, reinterpret_cast<uint16_t*>(&hi[r * dp_bytes]),
+                              reinterpret_cast<uint16_t*>(&mid[r * dp_bytes]), norms);
+                }
                 if (point) {
                     p.stats[i] = {norms[0], std::sqrt(norms[0]), std::sqrt(norms[1]), std::sqrt(norms[2]),
                                   std::sqrt(norms[3])};
                     p.offset[i] = t.dot ? 0.f : static_cast<float>(norms[0]);
                 }
             }
-            for (int part = 0; part < 2; ++part) {
-                const uint16_t* src = part == 0 ? hi.data() : mid.data();
-                for (int64_t c = 0; c < nch; ++c) {
-                    const int64_t base = (tile * nch + c) * kAmxTile;
-                    if (a_layout)
-                        for (int r = 0; r < 16; ++r)
-                            std::memcpy(&p.a[part][base + r * kAmxChunk], src + r * dp + c * kAmxChunk,
-                                        kAmxChunk * sizeof(uint16_t));
-                    if (b_layout) {  // VNNI: features (2e, 2e + 1) of point r at row e, columns 2r, 2r + 1
-                        uint16_t* dst = &p.b[part][base];
-                        for (int e = 0; e < kAmxChunk; e += 2)
-                            for (int r = 0; r < 16; ++r, dst += 2)
-                                std::memcpy(dst, src + r * dp + c * kAmxChunk + e, 2 * sizeof(uint16_t));
-                    }
-                }
-            }
+            for (int part = 0; part < 2; ++part)
+                write_tile(part == 0 ? hi.data() : mid.data(), dp_bytes, nch, tile, a_layout ? p.a[part].get() : nullptr,
+                           b_layout ? p.b[part].get() : nullptr);
         }
     }
-    for (const Bf16x3Stats& st : p.stats) p.max_stats = max_stats(p.max_stats, st);
+    for (const AmxStats& st : p.stats) p.max_stats = max_stats(p.max_stats, st);
     return p;
 }
 
-template AmxTransform amx_transform<float>(const Side<float>&, const Side<float>*, int64_t, int, bool);
-template AmxTransform amx_transform<double>(const Side<double>&, const Side<double>*, int64_t, int, bool);
+namespace {
+// The scheme HUBNESS_FAST_AMX_SCHEME forces, if any.
+const char* forced_scheme() {
+    const char* env = std::getenv("HUBNESS_FAST_AMX_SCHEME");
+    return env && (std::strcmp(env, "int8x4") == 0 || std::strcmp(env, "bf16x3") == 0) ? env : nullptr;
+}
+}  // namespace
+
+AmxScheme amx_scheme_for(int64_t d) {
+    const int64_t d_pad = amx_d_pad(d, AmxScheme::Int8x4);
+    if (d_pad > kInt8x4MaxDepth) return AmxScheme::Bf16x3;
+    if (const char* forced = forced_scheme()) return forced[0] == 'i' ? AmxScheme::Int8x4 : AmxScheme::Bf16x3;
+    return d_pad >= kInt8x4MinDepth ? AmxScheme::Int8x4 : AmxScheme::Bf16x3;
+}
+
+bool amx_keep_int8(const AmxSide& db) {
+    constexpr double kRatio = 4;  // measured: 2.6-3.1x on Gaussian, ReLU and mapping-network data; 9x on features scaled e^N(0,1)
+    if (forced_scheme() || db.n == 0) return true;
+    const AmxBound int8 = amx_bound(db), bf16 = AmxBound::bf16x3(amx_d_pad(db.d_pad, AmxScheme::Bf16x3));
+    // bf16x3's parts from a norm: hi about |a|, mid and res about 2^-9 and 2^-17 of it (rounding to 8 bits, twice).
+    auto bf16_like = [](const AmxStats& st) {
+        return AmxStats{st.alpha, st.norm, st.norm, st.norm * 0x1p-9, st.norm * 0x1p-17};
+    };
+    const AmxStats bf16_max = bf16_like(db.max_stats);
+    const int64_t step = std::max<int64_t>(1, db.n / 257);
+    int64_t rows = 0, loose = 0;
+    for (int64_t i = 0; i < db.n; i += step, ++rows)
+        loose += int8.key(db.stats[i], db.max_stats) > kRatio * bf16.key(bf16_like(db.stats[i]), bf16_max);
+    return 2 * loose < rows;
+}
+
+template AmxTransform amx_transform<float>(const Side<float>&, const Side<float>*, int64_t, int, bool, AmxScheme);
+template AmxTransform amx_transform<double>(const Side<double>&, const Side<double>*, int64_t, int, bool, AmxScheme);
 template AmxSide amx_pack<float>(const Side<float>&, int64_t, const AmxTransform&, bool, bool, int);
 template AmxSide amx_pack<double>(const Side<double>&, int64_t, const AmxTransform&, bool, bool, int);
 

@@ -18,6 +18,15 @@ __attribute__((always_inline)) inline void amx_offer(const AmxPair& p, int64_t g
     if (p.cols && (gj != gi || !p.same_set) && key <= p.cols->thr()[gj]) p.cols->push(gj, key, gi);
 }
 
+// The int8x4 scheme's dot product in scaled units from its exact int32 sums
+// (amx.h, AmxBound::int8x4): fl32(X + fl32(Y + Z 2^-8) 2^-8) times the rows'
+// powers of two sigma_i sigma_j (exact: their product stays a normal fp32).
+// The tiles' fold does the same operations in AVX-512 lanes.
+inline float amx_int8_dot(int32_t x, int32_t y, int32_t z, float sigmas) {
+    const float t = __builtin_fmaf(static_cast<float>(z), 0x1p-8f, static_cast<float>(y));
+    return __builtin_fmaf(t, 0x1p-8f, static_cast<float>(x)) * sigmas;
+}
+
 // Columns c of row r of a diagonal strip pair that may be offered: c > r
 // (self excluded, diag == 1) or c >= r (diag == 2); every column otherwise.
 inline uint32_t amx_diag_columns(int diag, int r) {

@@ -4,8 +4,8 @@
 // float64, so every containment test equals its float64 answer. Several
 // layers of balls (one radius per point and layer, each layer with its own
 // boundary rule) share the pass: the tile is computed once for all of them.
-// At an AMX level the tile holds bf16x3 keys (amx.h) and the bound is
-// Bf16x3Bound; the rule is the same.
+// At an AMX level the tile holds the AMX pass's keys (amx.h) and the bound
+// is its AmxBound; the rule is the same.
 #include "balls_cpu.h"
 
 #include <algorithm>
@@ -111,13 +111,18 @@ public:
         bound_scale_ = fp32_bound_scale(d_);
         a_stat_ = to_float(a_.stat);
         b_stat_ = to_float(b_.stat);
+        amx_scheme_ = amx_scheme_for(d_);
         if (kern_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
-            // The AMX level: keys from bf16x3 tiles (amx.h), in scaled units, with their bound.
+            // The AMX level: keys from the tiles (amx.h), in scaled units, with their bound.
             amx_ = kern_.amx;
-            const AmxTransform t = amx_transform(b_, &a_, d_, threads_);
-            amx_a_ = amx_pack(a_, d_, t, true, false, threads_);
+            AmxTransform t = amx_transform(b_, &a_, d_, threads_, false, amx_scheme_);
             amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
-            amx_bound_ = Bf16x3Bound(amx_a_.d_pad);
+            if (t.scheme == AmxScheme::Int8x4 && !amx_keep_int8(amx_b_)) {
+                t.scheme = amx_scheme_ = AmxScheme::Bf16x3;
+                amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
+            }
+            amx_a_ = amx_pack(a_, d_, t, true, false, threads_);
+            amx_bound_ = amx_bound(amx_a_);
             inv_scale2_ = 1.0 / (t.scale * t.scale);  // a power of two: exact
         }
     }
@@ -255,11 +260,8 @@ private:
         }
     }
 
-    // The AMX pass keeps both sets' bf16 parts for the whole run (4 bytes per value).
-    int64_t amx_pack_bytes() const {
-        const int64_t d_pad = (d_ + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
-        return (a_.n + b_.n + 2 * kAmxStrip) * d_pad * 2 * static_cast<int64_t>(sizeof(uint16_t));
-    }
+    // The AMX pass keeps both sets' parts for the whole run (amx_part_bytes per point).
+    int64_t amx_pack_bytes() const { return (a_.n + b_.n + 2 * kAmxStrip) * amx_part_bytes(d_, amx_scheme_); }
 
     static std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 
@@ -296,7 +298,8 @@ private:
     std::vector<float> a_r2_, b_r2_;      // squared radii in fp32 (see reject_radii)
     const AmxPass* amx_ = nullptr;        // the AMX level's tiles (or their reference)
     AmxSide amx_a_, amx_b_;
-    Bf16x3Bound amx_bound_{0};
+    AmxScheme amx_scheme_ = AmxScheme::Bf16x3;
+    AmxBound amx_bound_ = AmxBound::bf16x3(0);
     double inv_scale2_ = 1;
     std::vector<std::vector<int64_t>>* pairs_ = nullptr;
     bool same_set_ = false;

@@ -75,17 +75,17 @@ inline int threads_of(const KnnParams& p) { return p.n_threads > 0 ? p.n_threads
 // euclidean family's candidates).
 inline const Kernels& fp32_kernels(const Kernels& level) { return level.fp32 ? *level.fp32 : level; }
 
-// The AMX pass's bounds (Bf16x3Bound) in the Certifier's terms: keys in scaled units.
+// The AMX pass's bounds (AmxBound) in the Certifier's terms: keys in scaled units.
 // key_scale: the candidate keys over the float64 keys: s^2 (euclidean family),
 // 2 s^2 for cosine (|x/|x| - y/|y||^2 = 2 (1 - cos)) and for inner products
 // (keys -2 s^2 <x, y>, float64 keys -<x, y>; the float64 dot's own rounding,
 // under D 2^-53 |a| |b|, is inside the bound's (3 d_pad + 8) 2^-53 (alpha_i + alpha_j)).
 struct AmxBounds {
-    const Bf16x3Bound& b;
+    const AmxBound& b;
     const AmxSide& rows;
     const AmxSide& cols;
     double key_scale;
-    AmxBounds(const Bf16x3Bound& bound, const AmxSide& r, const AmxSide& c, Metric metric)
+    AmxBounds(const AmxBound& bound, const AmxSide& r, const AmxSide& c, Metric metric)
         : b(bound), rows(r), cols(c), key_scale(r.scale * r.scale * (metric == Metric::Cosine || metric == Metric::InnerProduct ? 2 : 1)) {}
     double pair(int64_t i, int64_t j) const { return b.key(rows.stats[i], cols.stats[j]); }
     double unseen(int64_t i) const { return b.key(rows.stats[i], cols.max_stats); }
@@ -114,25 +114,26 @@ public:
         // -2 s^2 <x, y>, bounded like the others by the norms (as the fp32
         // bound is), hence looser than the centred euclidean family's for
         // data far from the origin.
+        amx_scheme_ = amx_scheme_for(d_);
         if (level_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
             amx_ = level_.amx;
-            const AmxTransform t =
-                amx_transform(db_, self_ ? nullptr : &q_, d_, threads_, p_.metric == Metric::InnerProduct);
+            AmxTransform t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_,
+                                                 p_.metric == Metric::InnerProduct, amx_scheme_);
             // Rows of the tile products: the points whose lists a search fills (queries, or a
             // pair's a); columns: the database. A self-join needs its points in both layouts.
-            if (self_) {
-                amx_db_ = amx_pack(db_, d_, t, true, true, threads_);
-            } else {
-                amx_q_ = amx_pack(q_, d_, t, true, false, threads_);
-                amx_db_ = amx_pack(db_, d_, t, false, true, threads_);
+            amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
+            if (t.scheme == AmxScheme::Int8x4 && !amx_keep_int8(amx_db_)) {
+                t.scheme = amx_scheme_ = AmxScheme::Bf16x3;
+                amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
             }
+            if (!self_) amx_q_ = amx_pack(q_, d_, t, true, false, threads_);
             // Cosine: the float64 rows x/|x| are unit vectors only to about (D + 6) 2^-53,
             // and the certifier's key 1 - <x,y> / (|x| |y|) has its own rounding of
             // about (D + 4) 2^-53: together below (8 D + 64) 2^-53 s^2 between
             // s^2 |x/|x| - y/|y||^2 and 2 s^2 times the float64 key.
             const double extra = p_.metric == Metric::Cosine
                                      ? (8.0 * static_cast<double>(d_) + 64) * 0x1p-53 * t.scale * t.scale : 0.0;
-            amx_bound_ = Bf16x3Bound(amx_db_.d_pad, extra);
+            amx_bound_ = amx_bound(amx_db_, extra);
         }
     }
 
@@ -377,11 +378,11 @@ private:
         }, threads_, total_);
     }
 
-    // The AMX pass keeps both sides' bf16 parts for the whole run: 4 bytes per
-    // value and layout (a self-join needs two layouts, a search one per side).
+    // The AMX pass keeps both sides' parts for the whole run: 2 (int8x4) or 4
+    // (bf16x3) bytes per value and layout (a self-join needs two layouts, a
+    // search one per side).
     int64_t amx_pack_bytes() const {
-        const int64_t d_pad = (d_ + kAmxChunk - 1) / kAmxChunk * kAmxChunk;
-        auto bytes = [&](int64_t n) { return (n + kAmxStrip) * d_pad * 2 * static_cast<int64_t>(sizeof(uint16_t)); };
+        auto bytes = [&](int64_t n) { return (n + kAmxStrip) * amx_part_bytes(d_, amx_scheme_); };
         return self_ ? 2 * bytes(db_.n) : bytes(db_.n) + bytes(q_.n);
     }
 
@@ -418,7 +419,8 @@ private:
     TileRunner runner_{p_.progress};
     const AmxPass* amx_ = nullptr;  // the tile pass (or its reference), when it forms the candidates
     AmxSide amx_q_, amx_db_;        // its operands: queries (or a pair's a) as tile rows, the database as columns
-    Bf16x3Bound amx_bound_{0};
+    AmxScheme amx_scheme_ = AmxScheme::Bf16x3;
+    AmxBound amx_bound_ = AmxBound::bf16x3(0);
 };
 
 // Certifies candidate lists computed elsewhere (another backend's fp32 pass):
@@ -484,20 +486,35 @@ KnnStats counted(const KnnStats& stats) {
 }
 
 template <class T>
-double bf16x3_keys(const Matrix& a, const Matrix& b, bool tiles, float* keys, double* bounds) {
+double amx_keys(const Matrix& a, const Matrix& b, bool tiles, AmxScheme scheme, float* keys, double* bounds) {
     const int threads = omp_get_max_threads();
     const Side<T> sa = prepare<T>(static_cast<const T*>(a.data), a.rows, a.cols, Metric::SqEuclidean, "a", threads);
     const Side<T> sb = prepare<T>(static_cast<const T*>(b.data), b.rows, b.cols, Metric::SqEuclidean, "b", threads);
-    const AmxTransform t = amx_transform(sb, &sa, a.cols, threads);
+    const AmxTransform t = amx_transform(sb, &sa, a.cols, threads, false, scheme);
     const AmxSide pa = amx_pack(sa, a.cols, t, true, false, threads), pb = amx_pack(sb, b.cols, t, false, true, threads);
     tiles ? amx_keys_tiles(pa, pb, keys) : amx_keys_reference(pa, pb, keys);
-    const Bf16x3Bound bound(pa.d_pad);
+    const AmxBound bound = amx_bound(pa);
     for (int64_t i = 0; i < pa.n; ++i)
         for (int64_t j = 0; j < pb.n; ++j) bounds[i * pb.n + j] = bound.key(pa.stats[i], pb.stats[j]);
     return t.scale;
 }
 
+template <class T>
+const char* amx_scheme_of(const Matrix& x) {
+    const int threads = omp_get_max_threads();
+    const Side<T> side = prepare<T>(static_cast<const T*>(x.data), x.rows, x.cols, Metric::SqEuclidean, "x", threads);
+    const AmxTransform t = amx_transform(side, static_cast<const Side<T>*>(nullptr), x.cols, threads, false,
+                                         amx_scheme_for(x.cols));
+    if (t.scheme == AmxScheme::Int8x4 && amx_keep_int8(amx_pack(side, x.cols, t, false, false, threads))) return "int8x4";
+    return "bf16x3";
+}
+
 }  // namespace
+
+const char* amx_scheme_cpu(const Matrix& x) {
+    check_host(x, Matrix{});
+    return x.f64 ? amx_scheme_of<double>(x) : amx_scheme_of<float>(x);
+}
 
 KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params, int64_t* out_ids,
                  double* out_dist) {
@@ -520,10 +537,12 @@ EngineCounters engine_counters(bool reset) {
     return now;
 }
 
-double bf16x3_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, float* keys, double* bounds) {
+double amx_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, bool int8, float* keys, double* bounds) {
     check_host(b, a);
     check_arg(!tiles || (cpu_has_avx512() && cpu_has_amx() && amx_built()), "this CPU, OS or build has no AMX tiles");
-    return a.f64 ? bf16x3_keys<double>(a, b, tiles, keys, bounds) : bf16x3_keys<float>(a, b, tiles, keys, bounds);
+    const AmxScheme scheme = int8 ? AmxScheme::Int8x4 : AmxScheme::Bf16x3;
+    check_arg(!int8 || amx_d_pad(a.cols, scheme) <= kInt8x4MaxDepth, "too many features for int8x4");
+    return a.f64 ? amx_keys<double>(a, b, tiles, scheme, keys, bounds) : amx_keys<float>(a, b, tiles, scheme, keys, bounds);
 }
 
 KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params, int64_t* a_ids, double* a_dist,

@@ -48,11 +48,15 @@ struct EngineCounters {
 };
 EngineCounters engine_counters(bool reset);
 
-// A probe of the AMX pass for tests: the bf16x3 keys of every pair (row i of
-// a, row j of b) into keys[i * b.rows + j], formed by the tiles (tiles) or the
-// portable scalar reference, and their rounding bounds (Bf16x3Bound) into
-// bounds; both in scaled units. Returns the scale s: keys approximate
-// s^2 |a_i - b_j|^2 (centre: the mean of b).
-double bf16x3_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, float* keys, double* bounds);
+// A probe of the AMX pass for tests: the int8x4 (int8) or bf16x3 keys of
+// every pair (row i of a, row j of b) into keys[i * b.rows + j], formed by the
+// tiles (tiles) or the portable scalar reference, and their rounding bounds
+// (AmxBound) into bounds; both in scaled units. Returns the scale s: keys
+// approximate s^2 |a_i - b_j|^2 (centre: the mean of b).
+double amx_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, bool int8, float* keys, double* bounds);
+
+// The scheme ("int8x4" or "bf16x3") the AMX pass of a self-join on x uses
+// (amx_scheme_for, then amx_keep_int8 on x's int8x4 pack).
+const char* amx_scheme_cpu(const Matrix& x);
 
 }  // namespace hf

@@ -29,6 +29,7 @@ const char* const kKnownLevels = "auto, generic, avx2, avx512, amx";
 constexpr unsigned kCpuidExtendedFeatures = 7;  // leaf 7, sub-leaf 0
 constexpr unsigned kEdxAmxBf16 = 1u << 22;
 constexpr unsigned kEdxAmxTile = 1u << 24;
+constexpr unsigned kEdxAmxInt8 = 1u << 25;
 #endif
 #if defined(__linux__)
 constexpr int kArchReqXcompPerm = 0x1023;  // arch_prctl: ask for an extended state component
@@ -67,7 +68,8 @@ bool cpu_has_amx() {
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__)
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     if (!__get_cpuid_count(kCpuidExtendedFeatures, 0, &eax, &ebx, &ecx, &edx)) return false;
-    if ((edx & (kEdxAmxBf16 | kEdxAmxTile)) != (kEdxAmxBf16 | kEdxAmxTile)) return false;
+    constexpr unsigned kAll = kEdxAmxBf16 | kEdxAmxTile | kEdxAmxInt8;  // every AMX CPU so far has all three
+    if ((edx & kAll) != kAll) return false;
     // Linux hands out the 8 KiB tile state only on request; a refusal (old
     // kernel, seccomp, a hypervisor without it) means no AMX for this process.
     static const bool granted = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtileData) == 0;

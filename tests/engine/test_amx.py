@@ -1,6 +1,6 @@
-"""The AMX level's bf16x3 candidate pass: its rounding bound on adversarial data (checked on the
-portable scalar reference on any CPU, and on the tiles where this CPU has AMX), and its certified
-results against the float64 oracle and the fp32 levels, bit for bit."""
+"""The AMX level's candidate pass, under both of its schemes (int8x4 and bf16x3): its rounding bound
+on adversarial data (checked on the portable scalar reference on any CPU, and on the tiles where this
+CPU has AMX), and its certified results against the float64 oracle and the fp32 levels, bit for bit."""
 import zlib
 
 import numpy as np
@@ -15,6 +15,13 @@ HAS_AMX = "amx" in hf.SIMD_LEVELS
 FP32 = [level for level in hf.SIMD_LEVELS if level != "amx"][-1]  # the best fp32 level: the results to equal
 # The bf16x3 pass as the engine runs it: its scalar reference anywhere, the tiles where the CPU has them.
 PASSES = ["amx-reference", pytest.param("amx", marks=pytest.mark.skipif(not HAS_AMX, reason="no AMX here"))]
+
+
+@pytest.fixture(autouse=True, params=["int8x4", "bf16x3"])
+def scheme(request, monkeypatch):
+    """Every test of this module under each scheme, forced (the engine otherwise picks by depth and data)."""
+    monkeypatch.setenv("HUBNESS_FAST_AMX_SCHEME", request.param)
+    return request.param
 
 
 def adversarial(name):
@@ -70,41 +77,77 @@ def true_keys(a, b, scale):
 @pytest.mark.parametrize("tiles", [False, pytest.param(True, marks=pytest.mark.skipif(not HAS_AMX, reason="no AMX"))],
                          ids=["reference", "tiles"])
 @pytest.mark.parametrize("name", DATA)
-def test_keys_within_the_bound(name, tiles):
+def test_keys_within_the_bound(name, tiles, scheme):
     x = adversarial(name).astype(np.float32)
     a, b = x[: len(x) // 2 + 3], x  # rows and columns of different sizes (strip padding on both)
-    keys, bounds, scale = cpu.bf16x3_keys(a, b, tiles)
+    keys, bounds, scale = cpu.amx_keys(a, b, tiles, scheme)
     assert keys.shape == bounds.shape == (len(a), len(b)) and scale > 0
     err = np.abs(keys.astype(np.longdouble) - true_keys(a, b, scale))
     ratio = float((err / bounds).max())
     assert ratio <= 1.0, f"{name}: error up to {ratio:.3f} of the bound"
 
 
-def test_bound_is_tight_enough_to_certify():
-    # The bound is about the fp32 engine's ((D + 16) 2^-24 (|x|^2 + |y|^2)), not a vacuous one.
+def test_bound_is_tight_enough_to_certify(scheme):
+    # The bound is within a small factor of the fp32 engine's ((D + 16) 2^-24 (|x|^2 + |y|^2)), not a vacuous
+    # one: about its size for bf16x3, about twice it for int8x4 (whose products cost half as much).
     x = adversarial("gaussian").astype(np.float32)
-    keys, bounds, scale = cpu.bf16x3_keys(x, x, False)
+    keys, bounds, scale = cpu.amx_keys(x, x, False, scheme)
     alpha = (x.astype(np.float64) - x.mean(0)) ** 2
     norms2 = alpha.sum(1) * scale**2
     fp32_like = (512 + 16) * 2.0**-24 * (norms2[:, None] + norms2[None, :])
-    assert np.median(bounds / fp32_like) < 2.0
+    assert np.median(bounds / fp32_like) < {"bf16x3": 2.0, "int8x4": 4.0}[scheme]
 
 
-def test_tiles_and_reference_agree_within_the_bound():
+def test_tiles_and_reference_agree_within_the_bound(scheme):
     if not HAS_AMX:
         pytest.skip("no AMX here")
     x = np.random.default_rng(3).standard_normal((100, 200)).astype(np.float32)
-    k_tiles, bounds, _ = cpu.bf16x3_keys(x, x, True)
-    k_ref, _, _ = cpu.bf16x3_keys(x, x, False)
+    k_tiles, bounds, _ = cpu.amx_keys(x, x, True, scheme)
+    k_ref, _, _ = cpu.amx_keys(x, x, False, scheme)
     assert (np.abs(k_tiles.astype(np.float64) - k_ref) <= 2 * bounds).all()
 
 
-def test_tiles_need_amx():
+@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
+@pytest.mark.parametrize("name", DATA)
+def test_int8_tiles_equal_the_reference_bit_for_bit(name, scheme):
+    # tdpbssd's int32 sums are exact and the fold combines them in the reference's order: the same bits.
+    if scheme != "int8x4":
+        pytest.skip("bf16x3 tiles may add in another order than the reference")
+    x = adversarial(name).astype(np.float32)
+    a, b = x[: len(x) // 2 + 3], np.concatenate([x, x[:40] * np.float32(-0.5)])
+    k_tiles, _, _ = cpu.amx_keys(a, b, True, scheme)
+    k_ref, _, _ = cpu.amx_keys(a, b, False, scheme)
+    np.testing.assert_array_equal(k_tiles.view(np.uint32), k_ref.view(np.uint32))
+
+
+def test_tiles_need_amx(scheme):
     if HAS_AMX:
         pytest.skip("AMX is available here")
     x = np.ones((4, 4), np.float32)
     with pytest.raises(ValueError, match="no AMX tiles"):
-        cpu.bf16x3_keys(x, x, True)
+        cpu.amx_keys(x, x, True, scheme)
+
+
+def test_probe_rejects_unknown_schemes():
+    x = np.ones((4, 4), np.float32)
+    with pytest.raises(ValueError, match="scheme must be"):
+        cpu.amx_keys(x, x, False, "fp8")
+
+
+@pytest.mark.parametrize("forced", [None, "int8x4", "bf16x3"])
+def test_the_scheme_follows_depth_and_data(monkeypatch, forced):
+    # int8x4 from 256 features on data whose rows share one scale; bf16x3 below that depth and where some
+    # features dwarf the others (a coarse int8 step per row); the environment variable forces either.
+    if forced:
+        monkeypatch.setenv("HUBNESS_FAST_AMX_SCHEME", forced)
+    else:
+        monkeypatch.delenv("HUBNESS_FAST_AMX_SCHEME", raising=False)
+    rng = np.random.default_rng(9)
+    gaussian = rng.standard_normal((600, 300)).astype(np.float32)
+    shallow = rng.standard_normal((600, 100)).astype(np.float32)
+    uneven = (rng.standard_normal((600, 300)) * np.exp(rng.standard_normal(300))).astype(np.float32)
+    got = [cpu.amx_scheme(x) for x in (gaussian, shallow, uneven)]
+    assert got == ([forced] * 3 if forced else ["int8x4", "bf16x3", "bf16x3"])
 
 
 def knn(level, x, k, queries=None, metric="sqeuclidean", exclude_self=True):
