@@ -21,9 +21,11 @@ build/benchmarks/ as JSON (--out benchmarks/results/NAME.json keeps a quoted run
 Our share of the arithmetic limit is quoted against the FMA loop of the widest
 vector level this CPU runs (AVX-512 where present), whichever kernel level ran:
 HUBNESS_FAST_SIMD=generic|avx2|avx512|amx forces one, and the header names it.
-Where the CPU has AMX, a register-only tdpbf16ps loop gives the matrix unit's
-limit too, and runs of the amx level quote their share of it (the useful
-multiply-adds, and the bf16x3 pass's tile work: three bf16 products per one).
+Where the CPU has AMX, register-only tdpbf16ps and tdpbssd loops give the
+matrix unit's bf16 and int8 limits too, and runs of the amx level name the
+scheme the case's data got (int8x4 or bf16x3) and quote their share of its
+limit: the useful multiply-adds, and the pass's tile work (four int8 or three
+bf16 products per useful one).
 """
 from __future__ import annotations
 
@@ -65,7 +67,8 @@ QUICK_CASES = [
 VECTOR_LEVELS = ("generic", "avx2", "avx512")
 PEAK_ITERATIONS = 20_000_000  # about 0.1-0.3 s of the FMA loop
 AMX_PEAK_ITERATIONS = 2_000_000  # about 0.05 s of the tdpbf16ps loop
-BF16X3_PRODUCTS = 3  # tile products per useful product in the amx level's pass
+# Per scheme of the amx level's pass: the tile products per useful product, and the unit's limit it runs at.
+TILE_PRODUCTS = {"int8x4": (4, "int8"), "bf16x3": (3, "bf16")}
 
 
 def widest_vector_level() -> str:
@@ -83,11 +86,13 @@ def peak_gflops(threads: int) -> float:
     return max(peak_sample(threads) for _ in range(5))
 
 
-def amx_peak_gflops(threads: int) -> Optional[float]:
-    """Best of five runs of a register-only tdpbf16ps loop (None without AMX)."""
+def amx_peak_gflops(threads: int) -> Optional[dict]:
+    """Best of five runs of register-only tdpbf16ps and tdpbssd loops: {"bf16": GFLOP/s, "int8": GOP/s}
+    (None without AMX)."""
     if "amx" not in hf.SIMD_LEVELS:
         return None
-    return max(_cpu.amx_peak_gflops(threads, AMX_PEAK_ITERATIONS) for _ in range(5))
+    return {kind: max(_cpu.amx_peak_gflops(threads, AMX_PEAK_ITERATIONS, kind == "int8") for _ in range(5))
+            for kind in ("bf16", "int8")}
 
 
 def cpu_name() -> str:
@@ -228,7 +233,8 @@ def main(argv=None) -> int:
     peak = peak_gflops(args.threads)
     amx_peak = amx_peak_gflops(args.threads)
     kernels = _cpu.kernel_level(_native.simd_level())
-    amx_note = f"; AMX bf16 peak (tdpbf16ps register-only loop): {amx_peak:.0f} GFLOP/s" if amx_peak else ""
+    amx_note = (f"; AMX peaks (register-only loops): bf16 {amx_peak['bf16']:.0f} GFLOP/s, int8 {amx_peak['int8']:.0f} "
+                f"GOP/s" if amx_peak else "")
     print(f"{cpu_name()}, {args.threads} threads; FMA peak ({widest_vector_level()} register-only loop): "
           f"{peak:.0f} GFLOP/s{amx_note}; kernels: {kernels} (available: {', '.join(hf.SIMD_LEVELS)})")
     report = {"machine": {"cpu": cpu_name(), "threads": args.threads, "peak_gflops": peak,
@@ -260,14 +266,17 @@ def main(argv=None) -> int:
         print(f"  hubness_fast reaches {fraction:.2f} of the arithmetic limit "
               f"({flops(case) / ours / 1e9:.0f} of {peak:.0f} GFLOP/s); paired with a peak sample before each run: "
               f"{paired:.2f}")
-        amx_fraction = None
+        amx_fraction = scheme = None
         if kernels == "amx" and amx_peak:
-            amx_fraction = flops(case) / ours / 1e9 / amx_peak
-            print(f"  of the AMX bf16 limit ({amx_peak:.0f} GFLOP/s): {amx_fraction:.2f} in useful multiply-adds, "
-                  f"{BF16X3_PRODUCTS * amx_fraction:.2f} in the pass's tile work "
-                  f"({BF16X3_PRODUCTS} bf16 products each)")
+            scheme = _cpu.amx_scheme(make_data(case)[0])
+            products, unit = TILE_PRODUCTS[scheme]
+            amx_fraction = flops(case) / ours / 1e9 / amx_peak[unit]
+            print(f"  scheme {scheme}; of the AMX {unit} limit ({amx_peak[unit]:.0f} GOP/s): {amx_fraction:.2f} in "
+                  f"useful multiply-adds, {products * amx_fraction:.2f} in the pass's tile work ({products} {unit} "
+                  f"products each)")
         report["cases"].append({**case, "peers": rows, "oracle": check, "fraction_of_peak": fraction,
                                 "fraction_of_peak_paired": paired, "fraction_of_amx_peak": amx_fraction,
+                                "amx_scheme": scheme,
                                 "speedup_vs_faiss": (ref / ours) if ref else None})
     print()
     write_report(report, args.out, "cpu-quick" if args.quick else "cpu")

@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 
+import hubness_fast as hf
 from hubness_fast.bench import peers
 
 # Smaller than the runner's cases, so a pytest-benchmark session stays short.
@@ -115,3 +116,24 @@ def test_every_results_file_names_the_machine(tmp_path):
 
     path = write_report({"cases": []}, str(tmp_path / "r.json"), "x")
     assert json.loads(path.read_text())["machine"] == machine_record()
+
+
+@pytest.mark.skipif("amx" not in hf.SIMD_LEVELS, reason="no AMX here")
+def test_runner_names_the_amx_scheme_and_its_limit(quiet_runner, monkeypatch, tmp_path, capsys):
+    import json
+
+    monkeypatch.setenv("HUBNESS_FAST_SIMD", "amx")
+    monkeypatch.delenv("HUBNESS_FAST_AMX_SCHEME", raising=False)
+    monkeypatch.setattr(quiet_runner, "amx_peak_gflops", lambda threads: {"bf16": 1000.0, "int8": 2000.0})
+    monkeypatch.setattr(quiet_runner, "QUICK_CASES", [{"kind": "self", "n": 300, "d": 256, "k": 3},
+                                                      {"kind": "self", "n": 300, "d": 32, "k": 3}])
+    out = tmp_path / "run.json"
+    assert quiet_runner.main(["--quick", "--rounds", "1", "--threads", "1", "--peers", "hubness_fast",
+                              "--out", str(out)]) == 0
+    deep, shallow = json.loads(out.read_text())["cases"]
+    assert (deep["amx_scheme"], shallow["amx_scheme"]) == ("int8x4", "bf16x3")
+    for case, peak in ((deep, 2000.0), (shallow, 1000.0)):  # each against its own unit's limit
+        ours = case["peers"]["hubness_fast"]["median_s"]
+        assert case["fraction_of_amx_peak"] == pytest.approx(300**2 * case["d"] / ours / 1e9 / peak)
+    printed = capsys.readouterr().out
+    assert "scheme int8x4; of the AMX int8 limit" in printed and "(3 bf16 products each)" in printed

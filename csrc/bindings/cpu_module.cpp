@@ -158,10 +158,10 @@ py::dict engine_counters(bool reset) {
     return d;
 }
 
-double amx_peak(int n_threads, int64_t iterations) {
+double amx_peak(int n_threads, int64_t iterations, bool int8) {
     hf::check_arg(hf::amx_built() && hf::cpu_has_amx(), "this CPU, OS or build has no AMX tiles");
     py::gil_scoped_release release;
-    return hf::amx_peak_gflops(n_threads, iterations);
+    return hf::amx_peak_gflops(n_threads, iterations, int8);
 }
 
 double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
@@ -204,8 +204,9 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("cpu_has_amx", &hf::cpu_has_amx,
           "Whether this CPU has AMX-TILE and AMX-BF16 and Linux granted this process the tile state "
           "(asks for it on first call).");
-    m.def("amx_peak_gflops", &amx_peak, py::arg("n_threads"), py::arg("iterations"),
-          "GFLOP/s of a register-only tdpbf16ps loop (the AMX unit's bf16 ceiling; a probe for the benchmarks).");
+    m.def("amx_peak_gflops", &amx_peak, py::arg("n_threads"), py::arg("iterations"), py::arg("int8") = false,
+          "GFLOP/s of a register-only tdpbf16ps loop (the AMX unit's bf16 ceiling), or GOP/s of a tdpbssd loop "
+          "(int8=True: the int8 ceiling); a probe for the benchmarks.");
     m.def(
         "amx_scheme",
         [](const py::array& x) {

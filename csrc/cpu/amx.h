@@ -149,8 +149,9 @@ const AmxPass& amx_pass_reference();  // amx_reference.cpp: any CPU, scalar and 
 // (columns): out[i * b.n + j], scaled units, by the tiles or the reference.
 void amx_keys_tiles(const AmxSide& a, const AmxSide& b, float* out);
 void amx_keys_reference(const AmxSide& a, const AmxSide& b, float* out);
-// GFLOP/s of register-only tdpbf16ps (16 x 16 x 32 multiply-adds each) on n_threads threads.
-double amx_peak_gflops(int n_threads, int64_t iterations);
+// GFLOP/s (int8: GOP/s) of register-only tdpbf16ps (16 x 16 x 32 multiply-adds each) or tdpbssd
+// (16 x 16 x 64) on n_threads threads.
+double amx_peak_gflops(int n_threads, int64_t iterations, bool int8 = false);
 // Whether this build holds the tile pass.
 bool amx_built();
 

@@ -441,35 +441,41 @@ void amx_keys_tiles(const AmxSide& a, const AmxSide& b, float* out) {
     release_tiles();
 }
 
-double amx_peak_gflops(int n_threads, int64_t iterations) {
+// Four independent accumulators, operands of zeros (the unit's speed barely depends on values).
+template <bool Int8>
+double amx_peak_loop(int n_threads, int64_t iterations) {
     volatile float sink = 0.f;
     const auto t0 = std::chrono::steady_clock::now();
 #pragma omp parallel num_threads(n_threads)
     {
         configure_tiles();
-        alignas(64) static const uint16_t ones[kAmxTile] = {};  // zeros: the unit's speed does not depend on values
+        alignas(64) static const uint16_t zeros[kAmxTile] = {};
         alignas(64) float out[16 * 16];
-        _tile_loadd(4, ones, kStride);
-        _tile_loadd(5, ones, kStride);
-        _tile_loadd(6, ones, kStride);
-        _tile_loadd(7, ones, kStride);
+        _tile_loadd(4, zeros, kStride);
+        _tile_loadd(5, zeros, kStride);
+        _tile_loadd(6, zeros, kStride);
+        _tile_loadd(7, zeros, kStride);
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-        for (int64_t it = 0; it < iterations; ++it) {  // four independent accumulators
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
+        for (int64_t it = 0; it < iterations; ++it) {
+            HF_TILE_PRODUCT(0, 4, 6);
+            HF_TILE_PRODUCT(1, 4, 7);
+            HF_TILE_PRODUCT(2, 5, 6);
+            HF_TILE_PRODUCT(3, 5, 7);
         }
         _tile_stored(0, out, 64);
         sink = sink + out[0];
         release_tiles();
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // One tdpbf16ps: 16 x 16 outputs, 32 multiply-adds each.
-    return 4.0 * 2 * 16 * 16 * 32 * static_cast<double>(iterations) * n_threads / secs / 1e9;
+    // One instruction: 16 x 16 outputs, 32 (bf16) or 64 (int8) multiply-adds each.
+    return 4.0 * 2 * 16 * 16 * (Int8 ? 64 : 32) * static_cast<double>(iterations) * n_threads / secs / 1e9;
+}
+
+double amx_peak_gflops(int n_threads, int64_t iterations, bool int8) {
+    return int8 ? amx_peak_loop<true>(n_threads, iterations) : amx_peak_loop<false>(n_threads, iterations);
 }
 
 }  // namespace hf

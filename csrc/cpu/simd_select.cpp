@@ -109,7 +109,7 @@ bool amx_built() { return false; }
 [[noreturn]] static void no_amx() { throw std::runtime_error("this build has no AMX pass"); }
 const AmxPass& amx_pass_tiles() { no_amx(); }
 void amx_keys_tiles(const AmxSide&, const AmxSide&, float*) { no_amx(); }
-double amx_peak_gflops(int, int64_t) { no_amx(); }
+double amx_peak_gflops(int, int64_t, bool) { no_amx(); }
 #endif
 
 const Kernels& select_kernels(const std::string& level) {
