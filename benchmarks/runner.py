@@ -271,7 +271,8 @@ def main(argv=None) -> int:
             scheme = _cpu.amx_scheme(make_data(case)[0])
             products, unit = TILE_PRODUCTS[scheme]
             amx_fraction = flops(case) / ours / 1e9 / amx_peak[unit]
-            print(f"  scheme {scheme}; of the AMX {unit} limit ({amx_peak[unit]:.0f} GOP/s): {amx_fraction:.2f} in "
+            rate = "GOP/s" if unit == "int8" else "GFLOP/s"
+            print(f"  scheme {scheme}; of the AMX {unit} limit ({amx_peak[unit]:.0f} {rate}): {amx_fraction:.2f} in "
                   f"useful multiply-adds, {products * amx_fraction:.2f} in the pass's tile work ({products} {unit} "
                   f"products each)")
         report["cases"].append({**case, "peers": rows, "oracle": check, "fraction_of_peak": fraction,

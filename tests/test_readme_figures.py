@@ -52,7 +52,7 @@ def case_medians(name):
     return [(c["peers"]["hubness_fast"]["median_s"], c["speedup_vs_faiss"]) for c in load(name)["cases"]]
 
 
-@pytest.mark.parametrize("name", ["cpu-amx-2026-12-06-final.json", "cpu-avx512-2026-12-06.json"])
+@pytest.mark.parametrize("name", ["cpu-amx-int8-2026-12-06.json", "cpu-avx512-2026-12-06.json"])
 def test_the_amx_and_avx512_table(name):
     for seconds, speedup in case_medians(name):
         quoted(f"{seconds:.3f} s", name)
@@ -60,9 +60,11 @@ def test_the_amx_and_avx512_table(name):
 
 
 def test_the_cpu_files_quoted_carry_cpu_and_kernel_level():
-    for name in ("cpu-amx-2026-12-06-final.json", "cpu-avx512-2026-12-06.json", "cpu-amx-2026-12-06.json"):
+    for name in ("cpu-amx-int8-2026-12-06.json", "cpu-avx512-2026-12-06.json", "cpu-amx-2026-12-06-final.json"):
         machine = load(name)["machine"]
         assert machine["cpu"] and machine["kernels"], name
+    schemes = [case["amx_scheme"] for case in load("cpu-amx-int8-2026-12-06.json")["cases"]]
+    assert schemes == ["int8x4", "bf16x3", "int8x4"] and "D=64 the bf16x3 one" in FLAT
 
 
 @pytest.mark.parametrize("index, label", [(0, "self-join N=20 000, D=512, k=5"), (1, "self-join N=50 000, D=64, k=5")])
@@ -85,8 +87,7 @@ def test_the_gpu_table_names_each_column_s_run():
 
 
 def test_the_metrics_and_nn_figures():
-    for level in ("amx", "avx512"):
-        name = f"metrics-{level}-2026-12-06.json"
+    for level, name in (("amx", "metrics-amx-int8-2026-12-06.json"), ("avx512", "metrics-avx512-2026-12-06.json")):
         run = load(name)
         assert run["machine"]["cpu"] and run["machine"]["kernel_level"] == level, name
         ours = run["peers"]["hubness_fast"]
