@@ -45,8 +45,11 @@ def test_the_bank_is_the_float64_hub_latents_of_its_pools(tmp_path):
     order = np.lexsort((bank.position, bank.pool_index))
     np.testing.assert_array_equal(order, np.arange(400))  # rows by pool, then by position in the pool
     for i in range(r.pools):
-        # an independent redraw of pool i: N(0, I) float32 from the pool's own generator
-        z = pool_rng(0, None, i).standard_normal((2000, 16), dtype=np.float32)
+        # an independent redraw of pool i by the documented rule: blocks of 1 024 rows, block b from the
+        # b-th child of SeedSequence([seed, 0, i])
+        children = np.random.SeedSequence([0, 0, i]).spawn(2)
+        z = np.concatenate([np.random.default_rng(c).standard_normal((n, 16), dtype=np.float32)
+                            for c, n in zip(children, (1024, 2000 - 1024))])
         values = brute_hub_counts(z, 5)
         rows = bank.pool_index == i
         kept = np.flatnonzero(values >= 12)
@@ -54,6 +57,34 @@ def test_the_bank_is_the_float64_hub_latents_of_its_pools(tmp_path):
             np.testing.assert_array_equal(bank.position[rows], kept)
         np.testing.assert_array_equal(bank.z[rows], z[bank.position[rows]])
         np.testing.assert_array_equal(bank.hub_values[rows], values[bank.position[rows]])
+
+
+def test_pool_draws_do_not_depend_on_the_threads(monkeypatch):
+    # The blocks of a pool's N(0, I) matrix are filled on every core; one thread gives the same values.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hubness_fast.sampling import mining
+
+    many = pool_rng(3, 7, 11).standard_normal((5000, 8), dtype=np.float32)
+    monkeypatch.setattr(mining, "_fill_pool", ThreadPoolExecutor(1))
+    np.testing.assert_array_equal(pool_rng(3, 7, 11).standard_normal((5000, 8), dtype=np.float32), many)
+    assert many.dtype == np.float32 and abs(float(many.mean())) < 0.02 and abs(float(many.std()) - 1) < 0.02
+    # anything else is numpy's own stream on the pool's seed
+    want = np.random.default_rng(np.random.SeedSequence([3, 8, 11]))
+    assert pool_rng(3, 7, 11).integers(0, 10**9) == want.integers(0, 10**9)
+    np.testing.assert_array_equal(pool_rng(3, 7, 11).standard_normal(4), np.random.default_rng(
+        np.random.SeedSequence([3, 8, 11])).standard_normal(4))
+
+
+def test_a_bank_of_the_first_format_is_refused(tmp_path):
+    import json
+
+    mine(None, 100, tmp_path / "b", **Z_BANK)
+    manifest = json.loads((tmp_path / "b" / "bank.json").read_text())
+    manifest["format"] = "hubness_fast.bank/1"
+    (tmp_path / "b" / "bank.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="not a bank of this format"):
+        mine(None, 200, tmp_path / "b", **Z_BANK)
 
 
 def test_the_same_bank_for_any_number_of_workers(tmp_path):
