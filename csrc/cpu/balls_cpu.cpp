@@ -119,11 +119,16 @@ public:
             amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
             if (t.scheme == AmxScheme::Int8x4 && !amx_keep_int8(amx_b_)) {
                 t.scheme = amx_scheme_ = AmxScheme::Bf16x3;
-                amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
+                amx_b_ = AmxSide();
+                // bf16x3's parts take twice the bytes: past the limit, the fp32 kernels run instead.
+                if (amx_pack_bytes() <= kAmxMaxPackBytes) amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
+                else amx_ = nullptr;
             }
-            amx_a_ = amx_pack(a_, d_, t, true, false, threads_);
-            amx_bound_ = amx_bound(amx_a_);
-            inv_scale2_ = 1.0 / (t.scale * t.scale);  // a power of two: exact
+            if (amx_) {
+                amx_a_ = amx_pack(a_, d_, t, true, false, threads_);
+                amx_bound_ = amx_bound(amx_a_);
+                inv_scale2_ = 1.0 / (t.scale * t.scale);  // a power of two: exact
+            }
         }
     }
 

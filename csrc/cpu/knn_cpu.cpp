@@ -115,17 +115,22 @@ public:
         // bound is), hence looser than the centred euclidean family's for
         // data far from the origin.
         amx_scheme_ = amx_scheme_for(d_);
+        AmxTransform t;
         if (level_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
             amx_ = level_.amx;
-            AmxTransform t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_,
-                                                 p_.metric == Metric::InnerProduct, amx_scheme_);
+            t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_, p_.metric == Metric::InnerProduct, amx_scheme_);
             // Rows of the tile products: the points whose lists a search fills (queries, or a
             // pair's a); columns: the database. A self-join needs its points in both layouts.
             amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
             if (t.scheme == AmxScheme::Int8x4 && !amx_keep_int8(amx_db_)) {
                 t.scheme = amx_scheme_ = AmxScheme::Bf16x3;
-                amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
+                amx_db_ = AmxSide();
+                // bf16x3's parts take twice the bytes: past the limit, the fp32 kernels run instead.
+                if (amx_pack_bytes() <= kAmxMaxPackBytes) amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
+                else amx_ = nullptr;
             }
+        }
+        if (amx_) {
             if (!self_) amx_q_ = amx_pack(q_, d_, t, true, false, threads_);
             // Cosine: the float64 rows x/|x| are unit vectors only to about (D + 6) 2^-53,
             // and the certifier's key 1 - <x,y> / (|x| |y|) has its own rounding of
