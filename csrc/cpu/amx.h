@@ -113,6 +113,15 @@ AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d,
 template <class T>
 AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layout, bool b_layout, int threads);
 
+// The database side of a join into `out` (B layout, and A when a_layout)
+// under t's scheme; when int8x4 does not pay for these data (amx_keep_int8),
+// bf16x3 instead (t.scheme follows), unless its parts for `point_layouts`
+// point layouts in all would pass kAmxMaxPackBytes: then false (run the fp32
+// kernels) and `out` empty.
+template <class T>
+bool amx_pack_database(const Side<T>& s, int64_t d, AmxTransform& t, bool a_layout, int threads,
+                       int64_t point_layouts, AmxSide& out);
+
 // One block pair of the pass: rows [r0, r0 + m) of `a` (A layout) against
 // rows [c0, c0 + n) of `b` (B layout), r0 and c0 multiples of kAmxStrip. Each
 // key offered to `rows` (lists of a's points) and / or `cols` (b's points)

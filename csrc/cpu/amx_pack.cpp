@@ -295,6 +295,18 @@ const char* forced_scheme() {
 }
 }  // namespace
 
+template <class T>
+bool amx_pack_database(const Side<T>& s, int64_t d, AmxTransform& t, bool a_layout, int threads,
+                       int64_t point_layouts, AmxSide& out) {
+    out = amx_pack(s, d, t, a_layout, true, threads);
+    if (t.scheme != AmxScheme::Int8x4 || amx_keep_int8(out)) return true;
+    t.scheme = AmxScheme::Bf16x3;
+    out = AmxSide();  // the int8 parts go before bf16x3's come
+    if (point_layouts * amx_part_bytes(d, t.scheme) > kAmxMaxPackBytes) return false;
+    out = amx_pack(s, d, t, a_layout, true, threads);
+    return true;
+}
+
 AmxScheme amx_scheme_for(int64_t d) {
     const int64_t d_pad = amx_d_pad(d, AmxScheme::Int8x4);
     if (d_pad > kInt8x4MaxDepth) return AmxScheme::Bf16x3;
@@ -322,5 +334,7 @@ template AmxTransform amx_transform<float>(const Side<float>&, const Side<float>
 template AmxTransform amx_transform<double>(const Side<double>&, const Side<double>*, int64_t, int, bool, AmxScheme);
 template AmxSide amx_pack<float>(const Side<float>&, int64_t, const AmxTransform&, bool, bool, int);
 template AmxSide amx_pack<double>(const Side<double>&, int64_t, const AmxTransform&, bool, bool, int);
+template bool amx_pack_database<float>(const Side<float>&, int64_t, AmxTransform&, bool, int, int64_t, AmxSide&);
+template bool amx_pack_database<double>(const Side<double>&, int64_t, AmxTransform&, bool, int, int64_t, AmxSide&);
 
 }  // namespace hf

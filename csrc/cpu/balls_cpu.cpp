@@ -116,14 +116,8 @@ public:
             // The AMX level: keys from the tiles (amx.h), in scaled units, with their bound.
             amx_ = kern_.amx;
             AmxTransform t = amx_transform(b_, &a_, d_, threads_, false, amx_scheme_);
-            amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
-            if (t.scheme == AmxScheme::Int8x4 && !amx_keep_int8(amx_b_)) {
-                t.scheme = amx_scheme_ = AmxScheme::Bf16x3;
-                amx_b_ = AmxSide();
-                // bf16x3's parts take twice the bytes: past the limit, the fp32 kernels run instead.
-                if (amx_pack_bytes() <= kAmxMaxPackBytes) amx_b_ = amx_pack(b_, d_, t, false, true, threads_);
-                else amx_ = nullptr;
-            }
+            if (!amx_pack_database(b_, d_, t, false, threads_, amx_point_layouts(), amx_b_)) amx_ = nullptr;
+            amx_scheme_ = t.scheme;
             if (amx_) {
                 amx_a_ = amx_pack(a_, d_, t, true, false, threads_);
                 amx_bound_ = amx_bound(amx_a_);
@@ -266,7 +260,8 @@ private:
     }
 
     // The AMX pass keeps both sets' parts for the whole run (amx_part_bytes per point).
-    int64_t amx_pack_bytes() const { return (a_.n + b_.n + 2 * kAmxStrip) * amx_part_bytes(d_, amx_scheme_); }
+    int64_t amx_point_layouts() const { return a_.n + b_.n + 2 * kAmxStrip; }
+    int64_t amx_pack_bytes() const { return amx_point_layouts() * amx_part_bytes(d_, amx_scheme_); }
 
     static std::vector<float> to_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
 

@@ -121,14 +121,8 @@ public:
             t = amx_transform(db_, self_ ? nullptr : &q_, d_, threads_, p_.metric == Metric::InnerProduct, amx_scheme_);
             // Rows of the tile products: the points whose lists a search fills (queries, or a
             // pair's a); columns: the database. A self-join needs its points in both layouts.
-            amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
-            if (t.scheme == AmxScheme::Int8x4 && !amx_keep_int8(amx_db_)) {
-                t.scheme = amx_scheme_ = AmxScheme::Bf16x3;
-                amx_db_ = AmxSide();
-                // bf16x3's parts take twice the bytes: past the limit, the fp32 kernels run instead.
-                if (amx_pack_bytes() <= kAmxMaxPackBytes) amx_db_ = amx_pack(db_, d_, t, self_, true, threads_);
-                else amx_ = nullptr;
-            }
+            if (!amx_pack_database(db_, d_, t, self_, threads_, amx_point_layouts(), amx_db_)) amx_ = nullptr;
+            amx_scheme_ = t.scheme;
         }
         if (amx_) {
             if (!self_) amx_q_ = amx_pack(q_, d_, t, true, false, threads_);
@@ -386,10 +380,8 @@ private:
     // The AMX pass keeps both sides' parts for the whole run: 2 (int8x4) or 4
     // (bf16x3) bytes per value and layout (a self-join needs two layouts, a
     // search one per side).
-    int64_t amx_pack_bytes() const {
-        auto bytes = [&](int64_t n) { return (n + kAmxStrip) * amx_part_bytes(d_, amx_scheme_); };
-        return self_ ? 2 * bytes(db_.n) : bytes(db_.n) + bytes(q_.n);
-    }
+    int64_t amx_point_layouts() const { return self_ ? 2 * (db_.n + kAmxStrip) : db_.n + q_.n + 2 * kAmxStrip; }
+    int64_t amx_pack_bytes() const { return amx_point_layouts() * amx_part_bytes(d_, amx_scheme_); }
 
     static int block_len(const Side<T>& s, int64_t b) { return hf::block_len(s.n, b); }
 

@@ -301,3 +301,25 @@ def test_every_metric_and_the_balls_run_the_tiles_under_amx():
 def test_reference_level_is_not_listed():
     assert "amx-reference" not in hf.SIMD_LEVELS
     assert cpu.kernel_level("amx-reference") == "amx-reference"
+
+
+@pytest.mark.parametrize("level", PASSES)
+def test_data_that_send_the_engine_back_to_bf16x3_stay_exact(level, monkeypatch):
+    # Features of very different scales: the engine packs int8x4, finds its bound too loose for these rows,
+    # packs bf16x3 instead (amx_scheme says so), and every list, distance and ball count equals the fp32 level's.
+    monkeypatch.delenv("HUBNESS_FAST_AMX_SCHEME", raising=False)
+    rng = np.random.default_rng(21)
+    scales = np.exp(rng.standard_normal(300))
+    x = (rng.standard_normal((700, 300)) * scales).astype(np.float32)
+    q = (rng.standard_normal((90, 300)) * scales).astype(np.float32)
+    assert cpu.amx_scheme(x) == "bf16x3" and cpu.amx_scheme(x / scales.astype(np.float32)) == "int8x4"
+    for args in [(x, 5), (x, 4, q)]:
+        got, want = knn(level, *args), knn(FP32, *args)
+        assert got[2]["kernels"] == level
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    r = np.repeat(knn(FP32, x, 3)[1][:, 2:3], 2, axis=1)
+    for got_side, want_side in zip(cpu.balls(q, None, x, r, [True, False], 2, level, None),
+                                   cpu.balls(q, None, x, r, [True, False], 2, FP32, None)):
+        for key in want_side:
+            np.testing.assert_array_equal(got_side[key], want_side[key])
