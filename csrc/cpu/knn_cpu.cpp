@@ -500,10 +500,11 @@ template <class T>
 const char* amx_scheme_of(const Matrix& x) {
     const int threads = omp_get_max_threads();
     const Side<T> side = prepare<T>(static_cast<const T*>(x.data), x.rows, x.cols, Metric::SqEuclidean, "x", threads);
-    const AmxTransform t = amx_transform(side, static_cast<const Side<T>*>(nullptr), x.cols, threads, false,
-                                         amx_scheme_for(x.cols));
-    if (t.scheme == AmxScheme::Int8x4 && amx_keep_int8(amx_pack(side, x.cols, t, false, false, threads))) return "int8x4";
-    return "bf16x3";
+    AmxTransform t = amx_transform(side, static_cast<const Side<T>*>(nullptr), x.cols, threads, false,
+                                   amx_scheme_for(x.cols));
+    AmxSide packed;
+    amx_pack_database(side, x.cols, t, false, threads, 0, packed);  // the engines' rule, not a copy of it
+    return t.scheme == AmxScheme::Int8x4 ? "int8x4" : "bf16x3";
 }
 
 }  // namespace

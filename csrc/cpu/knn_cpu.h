@@ -56,7 +56,7 @@ EngineCounters engine_counters(bool reset);
 double amx_keys_cpu(const Matrix& a, const Matrix& b, bool tiles, bool int8, float* keys, double* bounds);
 
 // The scheme ("int8x4" or "bf16x3") the AMX pass of a self-join on x uses
-// (amx_scheme_for, then amx_keep_int8 on x's int8x4 pack).
+// (amx_scheme_for, then amx_pack_database's rule, as the engines apply it).
 const char* amx_scheme_cpu(const Matrix& x);
 
 }  // namespace hf
