@@ -18,6 +18,7 @@
 #include "../cpu/balls_cpu.h"
 #include "../cpu/fma_peak.h"
 #include "../cpu/knn_cpu.h"
+#include "../cpu/normals.h"
 #include "../cpu/simd.h"
 #include "ball_arrays.h"
 #include "knn_arrays.h"
@@ -170,6 +171,33 @@ double peak_gflops(int n_threads, int64_t iterations, const std::string& simd) {
     return hf::fma_peak_gflops(n_threads, iterations, level);
 }
 
+hf::NormalKey normal_key(const std::vector<uint32_t>& key) {
+    hf::check_arg(key.size() == 4, "a normal stream's key is 4 uint32 words");
+    hf::NormalKey k;
+    std::copy(key.begin(), key.end(), k.w);
+    return k;
+}
+
+py::array_t<float> standard_normal(const std::vector<uint32_t>& key, uint64_t chunk0, int64_t n, int n_threads,
+                                   const std::string& simd) {
+    hf::check_arg(n >= 0, "the number of values must be >= 0");
+    const hf::NormalKey k = normal_key(key);
+    py::array_t<float> out(n);
+    float* o = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        hf::fill_normals(k, chunk0, n, o, simd, n_threads);
+    }
+    return out;
+}
+
+py::tuple philox(const std::vector<uint32_t>& ctr, const std::vector<uint32_t>& key) {
+    hf::check_arg(ctr.size() == 4 && key.size() == 2, "Philox4x32 takes a counter of 4 words and a key of 2");
+    uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
+    hf::philox4x32_10(c, key.data());
+    return py::make_tuple(c[0], c[1], c[2], c[3]);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_cpu, m) {
@@ -221,6 +249,12 @@ PYBIND11_MODULE(_cpu, m) {
     m.def("engine_counters", &engine_counters, py::arg("reset") = false,
           "Totals over every k-NN call of this process (thread safe): calls, rows, rows_certified, rows_recomputed, "
           "rows_scanned, rows_widened, last_kernels; reset=True zeroes them after reading.");
+    m.def("standard_normal", &standard_normal, py::arg("key"), py::arg("chunk0"), py::arg("n"), py::arg("n_threads"),
+          py::arg("simd"),
+          "n N(0, 1) float32 values of the Philox4x32-10 / Box-Muller stream of key (4 uint32 words) from chunk "
+          "chunk0 (64 values each) on: the same bits at every simd level and thread count (csrc/cpu/normals_impl.h).");
+    m.def("philox4x32_10", &philox, py::arg("ctr"), py::arg("key"),
+          "One Philox4x32-10 block: the four words for counter ctr (4 words) and key (2 words).");
     m.def("simd_levels", &hf::simd_levels,
           "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();

@@ -13,12 +13,13 @@ from .balls import BallCounts, BallQueryResult, ball_pass, ball_query
 from .exactness import EngineStats, engine_stats
 from .hubness import hub_counts, hubness_stats
 from .knn import knn, kth_neighbor_distance
+from .normals import standard_normal
 from .radius import radius_neighbors
 
 __all__ = ["knn", "kth_neighbor_distance", "hub_counts", "hubness_stats", "ball_query", "ball_pass", "BallCounts",
            "BallQueryResult",
            "radius_neighbors", "engine_stats", "EngineStats", "use_gpu", "gpu_available", "simd_level", "kernel_level",
            "cpu_model", "machine_record",
-           "peak_gflops",
+           "peak_gflops", "standard_normal",
            "describe", "run", "Problem", "KnnResult",
            "HAS_AVX2", "HAS_AVX512", "HAS_CUDA", "HAS_OPENMP", "SIMD_LEVELS"]

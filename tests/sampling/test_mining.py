@@ -15,6 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from hubness_fast.engine import standard_normal
 from hubness_fast.sampling.mining import mine, open_bank, pool_rng, sample_bank, status
 from oracles import brute_hub_counts
 from recompute import read_png
@@ -45,11 +46,10 @@ def test_the_bank_is_the_float64_hub_latents_of_its_pools(tmp_path):
     order = np.lexsort((bank.position, bank.pool_index))
     np.testing.assert_array_equal(order, np.arange(400))  # rows by pool, then by position in the pool
     for i in range(r.pools):
-        # an independent redraw of pool i by the documented rule: blocks of 1 024 rows, block b from the
-        # b-th child of SeedSequence([seed, 0, i])
-        children = np.random.SeedSequence([0, 0, i]).spawn(2)
-        z = np.concatenate([np.random.default_rng(c).standard_normal((n, 16), dtype=np.float32)
-                            for c, n in zip(children, (1024, 2000 - 1024))])
+        # a redraw of pool i by the documented rule: the engine's normal stream keyed by the first 4
+        # words of SeedSequence([seed, 0, i]) (the stream itself is tested against numpy in
+        # tests/engine/test_normals.py)
+        z = standard_normal(np.random.SeedSequence([0, 0, i]).generate_state(4), (2000, 16))
         values = brute_hub_counts(z, 5)
         rows = bank.pool_index == i
         kept = np.flatnonzero(values >= 12)
@@ -59,16 +59,14 @@ def test_the_bank_is_the_float64_hub_latents_of_its_pools(tmp_path):
         np.testing.assert_array_equal(bank.hub_values[rows], values[bank.position[rows]])
 
 
-def test_pool_draws_do_not_depend_on_the_threads(monkeypatch):
-    # The blocks of a pool's N(0, I) matrix are filled on every core; one thread gives the same values.
-    from concurrent.futures import ThreadPoolExecutor
-
-    from hubness_fast.sampling import mining
-
-    many = pool_rng(3, 7, 11).standard_normal((5000, 8), dtype=np.float32)
-    monkeypatch.setattr(mining, "_fill_pool", ThreadPoolExecutor(1))
-    np.testing.assert_array_equal(pool_rng(3, 7, 11).standard_normal((5000, 8), dtype=np.float32), many)
-    assert many.dtype == np.float32 and abs(float(many.mean())) < 0.02 and abs(float(many.std()) - 1) < 0.02
+def test_pool_draws_come_from_the_engine_stream():
+    seq = np.random.SeedSequence([3, 8, 11])  # seed 3, class 7, pool 11
+    rng = pool_rng(3, 7, 11)
+    first, second = rng.standard_normal((5000, 8), dtype=np.float32), rng.standard_normal((3, 8), dtype=np.float32)
+    np.testing.assert_array_equal(first, standard_normal(seq.generate_state(4), (5000, 8)))
+    # a second matrix continues the stream at the next whole chunk of 64 values
+    np.testing.assert_array_equal(second, standard_normal(seq.generate_state(4), (3, 8), chunk0=625))
+    assert first.dtype == np.float32 and abs(float(first.mean())) < 0.02 and abs(float(first.std()) - 1) < 0.02
     # anything else is numpy's own stream on the pool's seed
     want = np.random.default_rng(np.random.SeedSequence([3, 8, 11]))
     assert pool_rng(3, 7, 11).integers(0, 10**9) == want.integers(0, 10**9)
@@ -76,15 +74,19 @@ def test_pool_draws_do_not_depend_on_the_threads(monkeypatch):
         np.random.SeedSequence([3, 8, 11])).standard_normal(4))
 
 
-def test_a_bank_of_the_first_format_is_refused(tmp_path):
+@pytest.mark.parametrize("old", ["hubness_fast.bank/1", "hubness_fast.bank/2"])
+def test_a_bank_of_an_earlier_format_is_refused(tmp_path, old):
     import json
 
     mine(None, 100, tmp_path / "b", **Z_BANK)
     manifest = json.loads((tmp_path / "b" / "bank.json").read_text())
-    manifest["format"] = "hubness_fast.bank/1"
+    assert manifest["format"] == "hubness_fast.bank/3"
+    manifest["format"] = old
     (tmp_path / "b" / "bank.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="not a bank of this format"):
         mine(None, 200, tmp_path / "b", **Z_BANK)
+    with pytest.raises(ValueError, match="not a bank of this format"):
+        open_bank(tmp_path / "b")
 
 
 def test_the_same_bank_for_any_number_of_workers(tmp_path):

@@ -1,0 +1,43 @@
+"""N(0, I) float32 matrices from a counter-based stream: the same bits on every CPU, kernel level
+and thread count, about 6 times faster than numpy's single stream on 2 cores with AVX-512 (the
+latent miner's pools, ``sampling.mining``).
+
+The stream of a key (4 uint32 words k0, k1, c2, c3) is Philox4x32-10 (Salmon et al., "Parallel
+random numbers: as easy as 1, 2, 3", SC'11) with key (k0, k1) on counters (b mod 2^32, b div 2^32,
+c2, c3), b = 0, 1, 2, ... , each block's four words turned into four normals by Box-Muller in
+float32 (the polynomials and the order of the values are in ``csrc/cpu/normals_impl.h``). Values
+come in chunks of 64 (16 blocks); a draw starts at a whole chunk and fills a matrix row by row.
+The largest value the stream can give is 6.66 in absolute value (a tail of probability 3e-11).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from . import _native
+
+CHUNK = 64  # values per chunk: a draw starts at a chunk boundary
+
+
+def chunks(n: int) -> int:
+    """Chunks a draw of n values takes from the stream (the next draw starts after them)."""
+    return -(-int(n) // CHUNK)
+
+
+def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0: int = 0,
+                    threads: int = 0) -> np.ndarray:
+    """A float32 array of the given shape, filled in C order with the stream of ``key`` from chunk
+    ``chunk0`` on; on ``threads`` threads (0: all), at the kernel level HUBNESS_FAST_SIMD picks.
+
+    ``key``: 4 integers in [0, 2^32), for example ``SeedSequence(...).generate_state(4)``."""
+    words = [int(w) for w in key]
+    if len(words) != 4 or any(not 0 <= w < 2 ** 32 for w in words):
+        raise ValueError(f"the key of a normal stream is 4 integers in [0, 2^32), got {list(key)!r}")
+    dims = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"negative dimensions are not allowed, got {dims}")
+    if chunk0 < 0 or threads < 0:
+        raise ValueError("chunk0 and threads must be >= 0")
+    n = int(np.prod(dims, dtype=np.int64))
+    return _native.cpu.standard_normal(words, int(chunk0), n, int(threads), _native.simd_level()).reshape(dims)
