@@ -123,7 +123,7 @@ def test_the_demo_table_and_time():
 
 
 def test_the_mining_figures():
-    name = "mining-int8-2026-12-06.json"
+    name = "mining-philox-2026-12-06.json"
     run = load(name)
     assert run["machine"]["cpu"] and run["machine"]["kernel_level"], name
     quoted(f"a Z pool {run['pools_z']['speedup']:.1f}x faster", name)
