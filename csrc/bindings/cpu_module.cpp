@@ -181,6 +181,11 @@ hf::NormalKey normal_key(const std::vector<uint32_t>& key) {
 py::array_t<float> standard_normal(const std::vector<uint32_t>& key, uint64_t chunk0, int64_t n, int n_threads,
                                    const std::string& simd) {
     hf::check_arg(n >= 0, "the number of values must be >= 0");
+    hf::check_arg(n_threads >= 0, "n_threads must be >= 0 (0: all)");
+    const uint64_t n_chunks = (static_cast<uint64_t>(n) + hf::kNormalChunk - 1) / hf::kNormalChunk;
+    // Block indices are 64-bit: the stream of a key ends at chunk 2^60.
+    hf::check_arg(chunk0 <= (uint64_t{1} << 60) && n_chunks <= (uint64_t{1} << 60) - chunk0,
+                  "the draw runs past the end of the stream (chunk 2^60)");
     const hf::NormalKey k = normal_key(key);
     py::array_t<float> out(n);
     float* o = out.mutable_data();

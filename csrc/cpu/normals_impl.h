@@ -22,7 +22,7 @@
 //   in [-pi/4, pi/4]; sin x and cos x by their Taylor series to x^9 and x^10
 //   (truncation below 3e-9), then rotated by q quarter turns (swaps and sign
 //   flips, exact).
-// The largest value the stream can reach is sqrt(-2 ln 2^-32) = 6.66.
+// The largest value the stream can reach is 6.660437 (about sqrt(-2 ln 2^-32)).
 // Included inside a namespace: the including file has included normals.h
 // (<cstdint>) and <cstring>.
 
@@ -51,7 +51,7 @@ __attribute__((always_inline)) inline float normal_ln(float u) {
     p = __builtin_fmaf(p, s2, 1.f / 3);
     const float ln_m = __builtin_fmaf(2.f * s * s2, p, 2.f * s);
     const float ef = static_cast<float>(e);
-    // ln 2 = 0.693145751953125 (exact in 14 bits, so ef times it is exact) + 1.4286068e-6
+    // ln 2 = 0.693145751953125 (15 significant bits, so ef times it is exact) + 1.4286068e-6
     return __builtin_fmaf(ef, 0.693145751953125f, __builtin_fmaf(ef, 1.42860677e-6f, ln_m));
 }
 

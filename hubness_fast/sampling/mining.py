@@ -51,12 +51,14 @@ SETTINGS = ("space", "k", "threshold", "top", "pool_size", "include_self", "clas
 
 
 class PoolRng(np.random.Generator):
-    """numpy's Generator on the pool's SeedSequence, except for float32 matrices of N(0, I) (the
-    normal and truncated-normal priors' draws): those come from the engine's counter-based stream
+    """numpy's Generator on the pool's SeedSequence, except for its float32 2-D N(0, I) matrices
+    (``standard_normal((rows, cols), dtype=np.float32)`` without ``out``, which is how the normal
+    and truncated-normal priors draw a pool): those come from the engine's counter-based stream
     (:func:`hubness_fast.engine.standard_normal`) keyed by the SeedSequence's first 4 words, filled
     on every core with the same bits on every CPU and thread count; successive matrices continue
-    the stream. A pool of 10 000 x 512 draws about 6 times faster than numpy's stream on 2 cores
-    with AVX-512."""
+    the stream. Every other draw (the truncated prior's 1-D redraws of rejected values, float64,
+    ``out=``) comes from PCG64 on the same SeedSequence, so it is deterministic too. A pool of
+    10 000 x 512 draws about 10 times faster than numpy's stream on 2 cores with AVX-512."""
 
     def __init__(self, seq: np.random.SeedSequence) -> None:
         super().__init__(np.random.PCG64(seq))

@@ -25,6 +25,28 @@ def philox_numpy(ctr: np.ndarray, key: tuple[int, int]) -> np.ndarray:
     return np.stack(x, axis=1)
 
 
+def philox_inverse(words: tuple[int, int, int, int], key: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The counter Philox4x32-10 maps to ``words`` under ``key``: each round is undone from its low
+    products (multiplication by an odd constant is invertible mod 2^32)."""
+    y0, y1, y2, y3 = words
+    inv0, inv1 = pow(M0, -1, 2 ** 32), pow(M1, -1, 2 ** 32)
+    for r in reversed(range(10)):
+        k0, k1 = (key[0] + r * W0) & MASK, (key[1] + r * W1) & MASK
+        x0, x2 = (y3 * inv0) & MASK, (y1 * inv1) & MASK
+        x1, x3 = y0 ^ ((M1 * x2) >> 32) ^ k0, y2 ^ ((M0 * x0) >> 32) ^ k1
+        y0, y1, y2, y3 = x0, x1, x2, x3
+    return y0, y1, y2, y3
+
+
+def values_of_words(words: tuple[int, int, int, int], k01: tuple[int, int] = (0x1234, 0xABCDEF)) -> np.ndarray:
+    """The engine's four normals of a Philox block whose output is ``words``: the counter is found by
+    inversion, its last two words become the key's, its first two the block index."""
+    x0, x1, x2, x3 = philox_inverse(words, k01)
+    block = x0 | (x1 << 32)
+    z = standard_normal([k01[0], k01[1], x2, x3], 64, chunk0=block // 16)
+    return z[block % 16::16]  # j = 0..3 of lane block % 16
+
+
 def normals_numpy(key: list[int], n: int, chunk0: int = 0) -> np.ndarray:
     """The documented rule in float64: block b = 16 c + l of chunk c gives words w0..w3; chunk c's
     64 values are [16 j + l]: j = 0, 1 cos and sin of (w0, w1), j = 2, 3 of (w2, w3); a pair (a, t):
@@ -70,6 +92,41 @@ def test_every_value_is_the_documented_rule(key):
     # the same rule from a later chunk
     np.testing.assert_allclose(standard_normal(key, 1000, chunk0=12345), normals_numpy(key, 1000, 12345),
                                rtol=4e-7, atol=4e-7)
+
+
+def test_edge_words():
+    assert philox_numpy(np.array([philox_inverse((1, 2, 3, 4), (5, 6))], np.uint64), (5, 6)).tolist() == [[1, 2, 3, 4]]
+    # u = 2^-32 (a >> 1 = 0): the largest radius, on the cosine at angle 0, with sine +0
+    z = values_of_words((0, 0, 1, 0))
+    assert z[0] == np.float32(6.660437) and np.abs(standard_normal([9, 9, 9, 9], 1 << 20)).max() < z[0]
+    assert z[1] == 0 and not np.signbit(z[1])
+    # u = 1 (a >> 1 = 2^31 - 1 rounds to 1): radius 0, so both values are zeros
+    z = values_of_words((MASK, 12345, MASK - 1, MASK))
+    assert np.all(z == 0)
+    # angles at and beside the quarter-turn splits (t >> 8 = 2^22 q and the rounding point 2^22 q + 2^21),
+    # at the end of the turn, and a small one where the sine must keep its relative accuracy
+    for turn in (1, 2 ** 21 - 1, 2 ** 21, 2 ** 21 + 1, 2 ** 22 - 1, 2 ** 22, 2 ** 23, 3 * 2 ** 22 + 2 ** 21,
+                 2 ** 24 - 1):
+        a = 0x40000000  # u = 1/4
+        z = values_of_words((a, turn << 8, a, (turn << 8) | 0xFF))
+        angle = 2 * np.pi * turn * 2.0 ** -24
+        radius = np.sqrt(-2 * np.log(0.25))
+        want = np.array([np.cos(angle), np.sin(angle)] * 2) * radius
+        assert np.all(np.abs(z - want) <= 4e-7 * np.maximum(np.abs(want), 1.0)), (turn, z, want)
+        assert np.all(np.sign(z) == np.sign(np.round(want, 12)))
+    z = values_of_words((0x40000000, 1 << 8, 0, 0))
+    assert abs(z[1] / (np.sqrt(-2 * np.log(0.25)) * np.sin(2 * np.pi * 2.0 ** -24)) - 1) < 4e-7
+
+
+GOLDEN = "444d8bc1be4a0644fac5e84463a95a50e6da20a53dd2e50d6f385ad1e9575896"
+
+
+def test_the_stream_is_pinned():
+    """The bank format /3 stores latents of this stream: a change of any bit is a new format."""
+    import hashlib
+
+    z = standard_normal([0x01234567, 0x89ABCDEF, 0xDEADBEEF, 7], 1 << 16)
+    assert hashlib.sha256(z.tobytes()).hexdigest() == GOLDEN
 
 
 def test_the_same_bits_at_every_level_and_thread_count(monkeypatch):
@@ -132,3 +189,16 @@ def test_bad_arguments_are_refused():
         standard_normal([1, 2, 3, 4], (-1, 3))
     with pytest.raises(ValueError, match=">= 0"):
         standard_normal([1, 2, 3, 4], 3, chunk0=-1)
+    with pytest.raises(ValueError, match=">= 0"):
+        standard_normal([1, 2, 3, 4], 3, threads=-1)
+    with pytest.raises(TypeError, match="integers"):
+        standard_normal([1, 2, 3, 4], 3, chunk0=1.5)
+    # the block counter is 64 bits: the stream ends at chunk 2^60
+    end = engine.normals.STREAM_CHUNKS
+    assert standard_normal([1, 2, 3, 4], 64, chunk0=end - 1).shape == (64,)
+    with pytest.raises(ValueError, match="past the end"):
+        standard_normal([1, 2, 3, 4], 65, chunk0=end - 1)
+    with pytest.raises(ValueError, match="past the end"):
+        _native.cpu.standard_normal([1, 2, 3, 4], end - 1, 65, 1, "generic")
+    with pytest.raises(ValueError, match="n_threads"):
+        _native.cpu.standard_normal([1, 2, 3, 4], 0, 65, -1, "generic")
