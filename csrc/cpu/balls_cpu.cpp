@@ -109,8 +109,6 @@ public:
         a_ = prepare<T>(static_cast<const T*>(a.data), a.rows, d_, Metric::SqEuclidean, "queries", threads_);
         b_ = prepare<T>(static_cast<const T*>(b.data), b.rows, d_, Metric::SqEuclidean, "centres", threads_);
         bound_scale_ = fp32_bound_scale(d_);
-        a_stat_ = to_float(a_.stat);
-        b_stat_ = to_float(b_.stat);
         amx_scheme_ = amx_scheme_for(d_);
         if (kern_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
             // The AMX level: keys from the tiles (amx.h), in scaled units, with their bound.
@@ -124,6 +122,10 @@ public:
                 inv_scale2_ = 1.0 / (t.scale * t.scale);  // a power of two: exact
             }
         }
+        // The fp32 pass: operands centred on the centres' mean where that shrinks the bounds (side.h).
+        if (!amx_ && centre_sides(b_, &a_, d_, threads_)) bound_scale_ += kCentringBoundScale;
+        a_stat_ = to_float(a_.stat);
+        b_stat_ = to_float(b_.stat);
     }
 
     // Pair mode (radius_pairs_cpu): every pair inside a's balls is also listed,

@@ -25,6 +25,10 @@ public:
         : metric_(metric), d_(d), threads_(threads), additive_(euclidean_family(metric)),
           bound_scale_(fp32_bound_scale(d)) {}
 
+    // Sides centred by centre_sides: their stats bound the fp32 keys of the
+    // centred rows, which are a little off the shifted inputs (side.h).
+    void set_centred() { bound_scale_ = fp32_bound_scale(d_) + kCentringBoundScale; }
+
     // Upper limit of |fp32 key - exact key| for a row and a column with these stats.
     double bound(double row_stat, double col_stat) const {
         return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;

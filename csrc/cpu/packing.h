@@ -48,6 +48,7 @@ struct RowReader {
     const Side<T>& s;
     int64_t d;
     float operator()(int64_t row, int64_t c) const {
+        if (!s.centred.empty()) return s.centred[row * d + c];
         const double v = static_cast<double>(s.x[row * d + c]);
         return static_cast<float>(s.inv_norm.empty() ? v : v * s.inv_norm[row]);
     }
@@ -58,12 +59,13 @@ struct RowReader {
 template <class T>
 void pack_rows(const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc, float* out, int64_t ld) {
     const RowReader<T> read{s, d};
+    const float* fp32 = fp32_rows(s);
     for (int row = 0; row < round_up(m, kMR); ++row) {
         float* dst = out + row * ld;
         if (row >= m) {
             std::fill(dst, dst + kc, 0.f);
-        } else if (std::is_same<T, float>::value && s.inv_norm.empty()) {
-            std::memcpy(dst, s.x + (r0 + row) * d + p0, kc * sizeof(float));
+        } else if (fp32) {
+            std::memcpy(dst, fp32 + (r0 + row) * d + p0, kc * sizeof(float));
         } else {
             for (int c = 0; c < kc; ++c) dst[c] = read(r0 + row, p0 + c);
         }
@@ -77,12 +79,13 @@ template <class T>
 void pack_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t r0, int m, int64_t p0, int kc,
                  float* out) {
     const RowReader<T> read{s, d};
+    const float* fp32 = fp32_rows(s);
     const int nr = kern.nr;
     for (int q = 0; q < m; q += nr) {
         float* dst = out + static_cast<int64_t>(q) * kc;
         const int rows = std::min(nr, m - q);
-        if (std::is_same<T, float>::value && s.inv_norm.empty() && rows == nr) {
-            kern.pack_panel(reinterpret_cast<const float*>(s.x) + (r0 + q) * d + p0, d, kc, dst);
+        if (fp32 && rows == nr) {
+            kern.pack_panel(fp32 + (r0 + q) * d + p0, d, kc, dst);
             continue;
         }
         for (int c = 0; c < kc; ++c, dst += nr) {
@@ -137,13 +140,12 @@ void pack_block_panels(const Kernels& kern, const Side<T>& s, int64_t d, int64_t
 }
 
 // Rows [r0, r0 + m) read in place as the A operand (row stride d), or nullptr
-// when they need packing: another dtype, cosine scaling, or a block whose
-// last micro-tile would read past the end of the array.
+// when they need packing: float64 input not centred, cosine scaling, or a
+// block whose last micro-tile would read past the end of the array.
 template <class T>
 const float* rows_in_place(const Side<T>& s, int64_t d, int64_t r0, int m) {
-    if constexpr (std::is_same<T, float>::value) {
-        if (s.inv_norm.empty() && r0 + round_up(m, kMR) <= s.n) return s.x + r0 * d;
-    }
+    const float* fp32 = fp32_rows(s);
+    if (fp32 && r0 + round_up(m, kMR) <= s.n) return fp32 + r0 * d;
     return nullptr;
 }
 

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../common/bound.h"
@@ -26,8 +28,20 @@ struct Side {
     std::vector<float> offset;     // the per-point term of the fp32 key
     std::vector<double> inv_norm;  // cosine only: 1/|x|, applied while packing
     std::vector<double> norm;      // cosine only: |x|, for the float64 key
+    std::vector<float> centred;    // when centred (centre_sides): fl32(fl64(x - c)), the rows the fp32 kernels read
     double max_stat = 0;
 };
+
+// The fp32 rows the kernels may read in place: the centred copy, the input
+// itself (fp32, not cosine), or nullptr (they are converted while packing).
+template <class T>
+const float* fp32_rows(const Side<T>& s) {
+    if (!s.centred.empty()) return s.centred.data();
+    if constexpr (std::is_same<T, float>::value) {
+        if (s.inv_norm.empty()) return s.x;
+    }
+    return nullptr;
+}
 
 // |x|^2 in float64 over kLanes interleaved partial sums (independent chains the
 // compiler vectorises; any order of float64 additions keeps the norm's error far
@@ -118,6 +132,78 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
         s.max_stat = std::max(s.max_stat, s.stat[i]);
     }
     return s;
+}
+
+// Centring of the euclidean family's fp32 operands. The fp32 bound grows with
+// |x|^2 + |y|^2, so points gathered far from the origin (StyleGAN's W space:
+// |mean| about 34 times the spread) get bounds far above the gaps between
+// their neighbours and nearly every row goes to the float64 scan. Distances do
+// not change under a shift: the kernels can read v = fl64(x - c) rounded to
+// fp32, with c the database's mean, while the certification's float64 keys
+// still come from x. The stats become |v|^2 (float64), the offsets fl32(|v|^2),
+// so the fp32 bound holds for |v_i - v_j|^2 exactly as it does for float64
+// input; v differs from x - c by at most 2^-53 |x - c| per value, which moves
+// |v_i - v_j|^2 from |x_i - x_j|^2 by under 4.01 2^-53 (|v_i|^2 + |v_j|^2):
+// kCentringBoundScale adds 8 2^-53 for it.
+constexpr double kCentringBoundScale = 8 * 0x1p-53;
+constexpr double kCentringGain = 4;  // centre when the summed stats shrink at least this much
+constexpr int64_t kCentredMaxBytes = int64_t{4} << 30;  // the copies' limit (both sides)
+
+// Centres both sides on the mean of `db` when the sum of their squared norms
+// shrinks kCentringGain times (it never does for data around the origin) and
+// the fp32 copies fit in kCentredMaxBytes; returns whether it did. The mean's
+// own rounding does not matter: any shared c keeps the distances.
+template <class T>
+bool centre_sides(Side<T>& db, Side<T>* q, int64_t d, int threads) {
+    const int64_t n_all = db.n + (q ? q->n : 0);
+    if (n_all * d * static_cast<int64_t>(sizeof(float)) > kCentredMaxBytes) return false;
+    std::vector<double> centre(d, 0.0), q_sum(d, 0.0);
+    auto column_sums = [&](const Side<T>& s, std::vector<double>& out) {
+#pragma omp parallel num_threads(threads)
+        {
+            std::vector<double> part(d, 0.0);
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < s.n; ++i)
+                for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(s.x[i * d + c]);
+#pragma omp critical(hf_centre_sums)
+            for (int64_t c = 0; c < d; ++c) out[c] += part[c];
+        }
+    };
+    column_sums(db, centre);
+    if (q) column_sums(*q, q_sum);
+    double raw = 0, c2 = 0, cross = 0;
+    for (int64_t i = 0; i < db.n; ++i) raw += db.stat[i];
+    if (q)
+        for (int64_t i = 0; i < q->n; ++i) raw += q->stat[i];
+    for (int64_t c = 0; c < d; ++c) {
+        cross += centre[c] * (centre[c] + q_sum[c]);  // sum over both sides of <x, sum_db>
+        centre[c] /= static_cast<double>(db.n);
+        c2 += centre[c] * centre[c];
+    }
+    // sum |x - c|^2 = sum |x|^2 - 2 <sum x, c> + n |c|^2, over both sides
+    const double centred = raw - 2 * cross / static_cast<double>(db.n) + static_cast<double>(n_all) * c2;
+    if (!(centred * kCentringGain < raw)) return false;
+    auto fill = [&](Side<T>& s) {
+        s.centred.resize(static_cast<size_t>(s.n * d));
+        double max_stat = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(max : max_stat)
+        for (int64_t i = 0; i < s.n; ++i) {
+            float* out = s.centred.data() + i * d;
+            double sq = 0;
+            for (int64_t c = 0; c < d; ++c) {
+                const double v = static_cast<double>(s.x[i * d + c]) - centre[c];
+                out[c] = static_cast<float>(v);
+                sq += v * v;
+            }
+            s.stat[i] = sq;
+            s.offset[i] = static_cast<float>(sq);
+            max_stat = std::max(max_stat, sq);
+        }
+        s.max_stat = max_stat;
+    };
+    fill(db);
+    if (q) fill(*q);
+    return true;
 }
 
 // Exact squared Euclidean distance in float64.

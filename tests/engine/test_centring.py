@@ -1,0 +1,116 @@
+"""Points gathered far from the origin (StyleGAN's W space): the fp32 levels centre their operands.
+
+The fp32 bound grows with |x|^2 + |y|^2, so a cluster whose mean is far larger than its spread
+has bounds far above the gaps between neighbours. Without centring nearly every row of such data
+went to the float64 scan (75x slower on a 10 000 x 512 W pool); with it the rows certify as they
+stand. Results must stay those of the float64 brute force, to the bit.
+"""
+import numpy as np
+import pytest
+
+import hubness_fast as hf
+from hubness_fast import engine_stats
+from hubness_fast.engine._dispatch import run_pair
+from oracles import brute_hub_counts, brute_knn, sq_dists
+
+
+def w_like(rng, n, d, offset=1.0, spread=0.02, dtype=np.float32):
+    """A mapping network's output in shape: a shared mean about 50 times the spread (like W)."""
+    mean = offset * rng.standard_normal(d) / np.sqrt(d)
+    return (mean + spread / np.sqrt(d) * rng.standard_normal((n, d))).astype(dtype)
+
+
+def check(x, k, metric="sqeuclidean", queries=None):
+    d, i = hf.knn(x, k, queries=queries, metric=metric, device="cpu")
+    od, oi = brute_knn(x, k, queries=queries, metric=metric)
+    np.testing.assert_array_equal(i, oi)
+    np.testing.assert_array_equal(d, od.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_far_cluster_certifies_without_float64_scans(simd, rng, dtype):
+    x = w_like(rng, 1300, 64, dtype=dtype)
+    with engine_stats() as stats:
+        check(x, 5)
+        counts = hf.hub_counts(x, 5, device="cpu")
+    np.testing.assert_array_equal(counts, brute_hub_counts(x, 5))
+    t = stats.totals()
+    # uncentred, the bounds (about (D + 16) u 2 |x|^2) exceed the neighbour gaps: most rows were scanned
+    assert t["rows_scanned"] == 0 and t["rows_certified"] >= 0.95 * t["rows"], t
+
+
+def test_uncentred_bounds_would_not_certify_this_data(rng):
+    # The premise of the test above, in the fp32 bound's own terms: for most rows the gap
+    # between the 5th and 6th exact distances is below the uncentred bound and above the centred one.
+    x = w_like(rng, 1300, 64).astype(np.float64)
+    d, _ = brute_knn(x, 6)
+    gap = d[:, 5] - d[:, 4]
+    u = 2.0 ** -24
+    sq = (x ** 2).sum(1)
+    centred = ((x - x.mean(0)) ** 2).sum(1)
+    uncentred_bound = (64 + 16) * u * 1.05 * 2 * sq
+    centred_bound = (64 + 16) * u * 1.05 * 2 * centred
+    assert np.mean(gap < 2 * uncentred_bound) > 0.75
+    assert np.mean(gap > 2 * centred_bound) > 0.9
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "inner_product", "cosine"])
+def test_every_metric_on_a_far_cluster(simd, rng, metric):
+    # the euclidean family is centred; inner products (a shift changes them) and cosine are not
+    check(w_like(rng, 900, 24), 4, metric)
+
+
+def test_search_with_queries_near_and_far_from_the_database(simd, rng):
+    x = w_like(rng, 1200, 32)
+    near = x[:300] + np.float32(1e-3) * rng.standard_normal((300, 32)).astype(np.float32)
+    check(x, 5, queries=near)
+    far = (rng.standard_normal((200, 32)) * 50).astype(np.float32)  # far from the centre: exact all the same
+    check(x, 5, queries=far)
+    check(x, 5, queries=np.concatenate([near, far]))
+
+
+def test_near_ties_and_duplicates_inside_a_far_cluster(simd, rng):
+    base = w_like(rng, 200, 16, offset=100.0, spread=1.0)
+    # pairs 1e-6 apart relative to the offset, and exact duplicates: ties broken by index
+    x = np.concatenate([base, base + np.float32(1e-4) * rng.standard_normal(base.shape).astype(np.float32), base[:50]])
+    check(x, 6)
+    np.testing.assert_array_equal(hf.hub_counts(x, 6, device="cpu"), brute_hub_counts(x, 6))
+
+
+def test_integer_grid_at_a_large_offset(simd, rng):
+    # exact ties everywhere; the centre (a mean of integers plus 1e4) is not itself on the grid
+    x = (rng.integers(-3, 4, (1000, 8)) + 1e4).astype(np.float32)
+    check(x, 7)
+    check(x, 7, queries=x[::9] + np.float32(0.5))
+
+
+def test_large_magnitudes_and_a_few_outliers(simd, rng):
+    x = w_like(rng, 1100, 48, offset=1e15, spread=3e13).astype(np.float64)
+    x[::97] *= -3  # far outliers: the centre stays the mean, the outliers' own bounds are large
+    check(x, 5)
+
+
+def test_block_pairs_of_the_dask_runner(simd, rng):
+    a, b = w_like(rng, 700, 40), w_like(rng, 650, 40)
+    b[:] += a.mean(0) - b.mean(0)  # one cluster split in two blocks
+    ia, da, ib, db = run_pair(a, b, 5, "sqeuclidean", 0, "cpu")
+    oda, oia = brute_knn(b, 5, queries=a)
+    odb, oib = brute_knn(a, 5, queries=b)
+    np.testing.assert_array_equal(ia, oia)
+    np.testing.assert_array_equal(ib, oib)
+    np.testing.assert_array_equal(da, oda)
+    np.testing.assert_array_equal(db, odb)
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_ball_counts_of_a_far_cluster(simd, rng, inclusive):
+    # the metrics' ball pass (precision, recall, density, coverage) on W-like features: radii
+    # among the pairwise distances, so many points sit near a ball's edge
+    c, q = w_like(rng, 800, 40), w_like(rng, 700, 40)
+    q[:] += c.mean(0) - q.mean(0)
+    d = sq_dists(q.astype(np.float64), c.astype(np.float64))
+    radii = np.sqrt(np.quantile(d, rng.uniform(0.001, 0.05, 800)))
+    res = hf.ball_query(q, c, radii, inclusive=inclusive, return_nearest=True)
+    inside = (d <= radii ** 2) if inclusive else (d < radii ** 2)
+    np.testing.assert_array_equal(res.count, inside.sum(1))
+    np.testing.assert_array_equal(res.nearest, np.argmin(d, axis=1))
