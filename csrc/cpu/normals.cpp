@@ -14,10 +14,6 @@ namespace normals_generic {
 #include "normals_impl.h"
 }  // namespace normals_generic
 
-void normal_chunks_generic(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out) {
-    normals_generic::normal_chunks(key, chunk0, n_chunks, out);
-}
-
 void philox4x32_10(uint32_t ctr[4], const uint32_t key[2]) {
     normals_generic::philox_block(ctr[0], ctr[1], ctr[2], ctr[3], key[0], key[1]);
 }
@@ -27,12 +23,12 @@ namespace {
 NormalChunks chunks_for(const std::string& level) {
     const std::string name = select_kernels(level).name;  // a level this CPU lacks throws, naming the others
 #if defined(HF_BUILD_AVX512)
-    if (name == "avx512" || name == "amx") return normal_chunks_avx512;
+    if (name == "avx512" || name == "amx") return normals_avx512::normal_chunks;
 #endif
 #if defined(HF_BUILD_AVX2)
-    if (name == "avx2") return normal_chunks_avx2;
+    if (name == "avx2") return normals_avx2::normal_chunks;
 #endif
-    return normal_chunks_generic;
+    return normals_generic::normal_chunks;
 }
 
 }  // namespace

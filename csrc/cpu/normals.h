@@ -18,9 +18,16 @@ struct NormalKey {
 
 // Chunks chunk0 .. chunk0 + n_chunks - 1 of the stream into out (64 values each).
 using NormalChunks = void (*)(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
-void normal_chunks_generic(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
-void normal_chunks_avx2(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
-void normal_chunks_avx512(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
+// normals_impl.h defines it in each level's namespace (a file of its own per instruction set).
+namespace normals_generic {
+void normal_chunks(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
+}
+namespace normals_avx2 {
+void normal_chunks(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
+}
+namespace normals_avx512 {
+void normal_chunks(const NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out);
+}
 
 // The n values of the stream from chunk chunk0 on, on n_threads threads (0:
 // OpenMP's default) with the kernels of a simd level (select_kernels' names).

@@ -96,7 +96,7 @@ __attribute__((always_inline)) inline void philox_block(uint32_t& x0, uint32_t& 
     }
 }
 
-inline void normal_chunks(const hf::NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out) {
+void normal_chunks(const hf::NormalKey& key, uint64_t chunk0, int64_t n_chunks, float* out) {
     for (int64_t c = 0; c < n_chunks; ++c) {
         float* o = out + c * hf::kNormalChunk;
         const uint64_t first = (chunk0 + static_cast<uint64_t>(c)) * hf::kNormalLanes;
