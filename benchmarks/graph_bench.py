@@ -167,7 +167,9 @@ def main(argv=None) -> int:
         out.write_text(json.dumps(report, indent=1) + "\n")
         print(f"updated {out}")
         return 0
-    report: dict = {"date": datetime.date.today().isoformat(), "threads": THREADS, "k": K}
+    from hubness_fast.bench.userbench import machine
+
+    report: dict = {"date": datetime.date.today().isoformat(), "machine": machine(THREADS), "threads": THREADS, "k": K}
     report["graph"] = graph_part(args.quick)
     report["mp"] = mp_part(args.quick)
     out = Path(args.out or f"benchmarks/results/graph-{report['date']}{'-quick' if args.quick else ''}.json")
