@@ -188,18 +188,7 @@ AmxTransform amx_transform(const Side<T>& db, const Side<T>* queries, int64_t d,
     AmxTransform t;
     t.dot = dot;
     t.scheme = scheme;
-    t.centre.assign(d, 0.0);
-    if (!dot) {
-#pragma omp parallel num_threads(threads)
-        {
-            std::vector<double> part(d, 0.0);
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < db.n; ++i)
-                for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(db.x[i * d + c]) * row_scale(db, i);
-#pragma omp critical(hf_amx_centre)
-            for (int64_t c = 0; c < d; ++c) t.centre[c] += part[c];
-        }
-    }
+    t.centre = dot ? std::vector<double>(d, 0.0) : column_sums(db, d, threads);
     // Any shared centre keeps distances exact; its rounding (and the order of the sums above) does not matter.
     double centre2 = 0;
     for (int64_t c = 0; c < d && !dot; ++c) {

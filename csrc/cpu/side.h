@@ -134,6 +134,25 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
     return s;
 }
 
+// The column sums of a side's rows in float64 (each row times 1/|x| for
+// cosine), from per-thread partial sums added in any order.
+template <class T>
+std::vector<double> column_sums(const Side<T>& s, int64_t d, int threads) {
+    std::vector<double> out(d, 0.0);
+#pragma omp parallel num_threads(threads)
+    {
+        std::vector<double> part(d, 0.0);
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < s.n; ++i) {
+            const double scale = s.inv_norm.empty() ? 1.0 : s.inv_norm[i];
+            for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(s.x[i * d + c]) * scale;
+        }
+#pragma omp critical(hf_column_sums)
+        for (int64_t c = 0; c < d; ++c) out[c] += part[c];
+    }
+    return out;
+}
+
 // Centring of the euclidean family's fp32 operands. The fp32 bound grows with
 // |x|^2 + |y|^2, so points gathered far from the origin (StyleGAN's W space:
 // |mean| about 34 times the spread) get bounds far above the gaps between
@@ -157,20 +176,8 @@ template <class T>
 bool centre_sides(Side<T>& db, Side<T>* q, int64_t d, int threads) {
     const int64_t n_all = db.n + (q ? q->n : 0);
     if (n_all * d * static_cast<int64_t>(sizeof(float)) > kCentredMaxBytes) return false;
-    std::vector<double> centre(d, 0.0), q_sum(d, 0.0);
-    auto column_sums = [&](const Side<T>& s, std::vector<double>& out) {
-#pragma omp parallel num_threads(threads)
-        {
-            std::vector<double> part(d, 0.0);
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < s.n; ++i)
-                for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(s.x[i * d + c]);
-#pragma omp critical(hf_centre_sums)
-            for (int64_t c = 0; c < d; ++c) out[c] += part[c];
-        }
-    };
-    column_sums(db, centre);
-    if (q) column_sums(*q, q_sum);
+    std::vector<double> centre = column_sums(db, d, threads);
+    const std::vector<double> q_sum = q ? column_sums(*q, d, threads) : std::vector<double>(d, 0.0);
     double raw = 0, c2 = 0, cross = 0;
     for (int64_t i = 0; i < db.n; ++i) raw += db.stat[i];
     if (q)
