@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <new>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -135,21 +136,23 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
 }
 
 // The column sums of a side's rows in float64 (each row times 1/|x| for
-// cosine), from per-thread partial sums added in any order.
+// cosine): per-thread partial sums over a static split of the rows, added in
+// thread order, so the same data and thread count give the same bits.
 template <class T>
 std::vector<double> column_sums(const Side<T>& s, int64_t d, int threads) {
-    std::vector<double> out(d, 0.0);
+    std::vector<std::vector<double>> parts(threads, std::vector<double>(d, 0.0));
 #pragma omp parallel num_threads(threads)
     {
-        std::vector<double> part(d, 0.0);
+        std::vector<double>& part = parts[omp_get_thread_num()];
 #pragma omp for schedule(static)
         for (int64_t i = 0; i < s.n; ++i) {
             const double scale = s.inv_norm.empty() ? 1.0 : s.inv_norm[i];
             for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(s.x[i * d + c]) * scale;
         }
-#pragma omp critical(hf_column_sums)
-        for (int64_t c = 0; c < d; ++c) out[c] += part[c];
     }
+    std::vector<double> out(d, 0.0);
+    for (const std::vector<double>& part : parts)
+        for (int64_t c = 0; c < d; ++c) out[c] += part[c];
     return out;
 }
 
@@ -157,50 +160,67 @@ std::vector<double> column_sums(const Side<T>& s, int64_t d, int threads) {
 // |x|^2 + |y|^2, so points gathered far from the origin (StyleGAN's W space:
 // |mean| about 34 times the spread) get bounds far above the gaps between
 // their neighbours and nearly every row goes to the float64 scan. Distances do
-// not change under a shift: the kernels can read v = fl64(x - c) rounded to
-// fp32, with c the database's mean, while the certification's float64 keys
-// still come from x. The stats become |v|^2 (float64), the offsets fl32(|v|^2),
-// so the fp32 bound holds for |v_i - v_j|^2 exactly as it does for float64
-// input; v differs from x - c by at most 2^-53 |x - c| per value, which moves
-// |v_i - v_j|^2 from |x_i - x_j|^2 by under 4.01 2^-53 (|v_i|^2 + |v_j|^2):
+// not change under a shift: the kernels can read v = fl32(w), w = fl64(x - c)
+// with c the database's mean, while the certification's float64 keys still
+// come from x. The stats become |w|^2 (float64), the offsets fl32(|w|^2), so
+// the fp32 bound holds for |w_i - w_j|^2 exactly as it does for float64 input
+// w; w differs from x - c by at most 2^-53 |x - c| per value, which moves
+// |w_i - w_j|^2 from |x_i - x_j|^2 by under 4.01 2^-53 (|w_i|^2 + |w_j|^2):
 // kCentringBoundScale adds 8 2^-53 for it.
 constexpr double kCentringBoundScale = 8 * 0x1p-53;
 constexpr double kCentringGain = 4;  // centre when the summed stats shrink at least this much
 constexpr int64_t kCentredMaxBytes = int64_t{4} << 30;  // the copies' limit (both sides)
+constexpr int64_t kCentringSample = 4096;  // rows of each side the decision looks at
 
 // Centres both sides on the mean of `db` when the sum of their squared norms
 // shrinks kCentringGain times (it never does for data around the origin) and
-// the fp32 copies fit in kCentredMaxBytes; returns whether it did. The mean's
-// own rounding does not matter: any shared c keeps the distances.
+// the fp32 copies fit in kCentredMaxBytes and in memory; returns whether it
+// did. The decision reads evenly spaced rows of each side (a fixed sample: data
+// that stays uncentred costs no pass over it); only then is the mean taken
+// over all of db. Its rounding does not matter: any shared c keeps the distances.
 template <class T>
 bool centre_sides(Side<T>& db, Side<T>* q, int64_t d, int threads) {
     const int64_t n_all = db.n + (q ? q->n : 0);
     if (n_all * d * static_cast<int64_t>(sizeof(float)) > kCentredMaxBytes) return false;
-    std::vector<double> centre = column_sums(db, d, threads);
-    const std::vector<double> q_sum = q ? column_sums(*q, d, threads) : std::vector<double>(d, 0.0);
-    double raw = 0, c2 = 0, cross = 0;
-    for (int64_t i = 0; i < db.n; ++i) raw += db.stat[i];
-    if (q)
-        for (int64_t i = 0; i < q->n; ++i) raw += q->stat[i];
-    for (int64_t c = 0; c < d; ++c) {
-        cross += centre[c] * (centre[c] + q_sum[c]);  // sum over both sides of <x, sum_db>
-        centre[c] /= static_cast<double>(db.n);
-        c2 += centre[c] * centre[c];
+    auto sampled = [](const Side<T>& s, int64_t j) { return j * s.n / std::min(s.n, kCentringSample); };
+    std::vector<double> centre(d, 0.0);
+    const int64_t m_db = std::min(db.n, kCentringSample);
+    for (int64_t j = 0; j < m_db; ++j)
+        for (int64_t c = 0; c < d; ++c) centre[c] += static_cast<double>(db.x[sampled(db, j) * d + c]);
+    for (double& v : centre) v /= static_cast<double>(m_db);
+    double raw = 0, shifted = 0;
+    for (const Side<T>* s : {static_cast<const Side<T>*>(&db), static_cast<const Side<T>*>(q)}) {
+        if (!s) continue;
+        for (int64_t j = 0; j < std::min(s->n, kCentringSample); ++j) {
+            const int64_t i = sampled(*s, j);
+            raw += s->stat[i];
+            for (int64_t c = 0; c < d; ++c) {
+                const double v = static_cast<double>(s->x[i * d + c]) - centre[c];
+                shifted += v * v;
+            }
+        }
     }
-    // sum |x - c|^2 = sum |x|^2 - 2 <sum x, c> + n |c|^2, over both sides
-    const double centred = raw - 2 * cross / static_cast<double>(db.n) + static_cast<double>(n_all) * c2;
-    if (!(centred * kCentringGain < raw)) return false;
+    if (!(shifted * kCentringGain < raw)) return false;
+    try {
+        db.centred.resize(static_cast<size_t>(db.n * d));
+        if (q) q->centred.resize(static_cast<size_t>(q->n * d));
+    } catch (const std::bad_alloc&) {  // no room for the copies: the uncentred pass, slower on such data but exact
+        std::vector<float>().swap(db.centred);
+        if (q) std::vector<float>().swap(q->centred);
+        return false;
+    }
+    centre = column_sums(db, d, threads);
+    for (double& v : centre) v /= static_cast<double>(db.n);
     auto fill = [&](Side<T>& s) {
-        s.centred.resize(static_cast<size_t>(s.n * d));
         double max_stat = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(max : max_stat)
         for (int64_t i = 0; i < s.n; ++i) {
             float* out = s.centred.data() + i * d;
             double sq = 0;
             for (int64_t c = 0; c < d; ++c) {
-                const double v = static_cast<double>(s.x[i * d + c]) - centre[c];
-                out[c] = static_cast<float>(v);
-                sq += v * v;
+                const double w = static_cast<double>(s.x[i * d + c]) - centre[c];
+                out[c] = static_cast<float>(w);
+                sq += w * w;
             }
             s.stat[i] = sq;
             s.offset[i] = static_cast<float>(sq);

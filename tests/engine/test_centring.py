@@ -5,6 +5,13 @@ has bounds far above the gaps between neighbours. Without centring nearly every 
 went to the float64 scan (75x slower on a 10 000 x 512 W pool); with it the rows certify as they
 stand. Results must stay those of the float64 brute force, to the bit.
 """
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,3 +121,48 @@ def test_ball_counts_of_a_far_cluster(simd, rng, inclusive):
     inside = (d <= radii ** 2) if inclusive else (d < radii ** 2)
     np.testing.assert_array_equal(res.count, inside.sum(1))
     np.testing.assert_array_equal(res.nearest, np.argmin(d, axis=1))
+
+
+NO_ROOM_FOR_THE_COPY = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    import hubness_fast as hf
+    rng = np.random.default_rng(0)
+    d = 64
+    mean = rng.standard_normal(d) / 8
+    x = (mean + 0.02 / 8 * rng.standard_normal((300_000, d))).astype(np.float32)  # 77 MB to copy
+    q = x[:5] + np.float32(1e-4)
+    hf.knn(x[:1000], 3, queries=q, device="cpu")  # threads and lists warmed up
+    if sys.argv[1] == "limited":  # 40 MB more address space: the copy cannot be made
+        vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (vm + 40 * 2**20, resource.RLIM_INFINITY))
+    with hf.engine_stats() as st:
+        got = hf.knn(x, 5, queries=q, device="cpu")
+    print(json.dumps({"ids": got.indices.tolist(), "stats": st.totals()}))
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/self/status")
+def test_without_memory_for_the_centred_copy_the_uncentred_pass_runs(monkeypatch):
+    if "amx" in hf.SIMD_LEVELS:
+        monkeypatch.setenv("HUBNESS_FAST_SIMD", "avx512")  # the fp32 levels centre; the amx pass has its own parts
+    runs = {}
+    for mode in ("free", "limited"):
+        out = subprocess.run([sys.executable, "-c", NO_ROOM_FOR_THE_COPY, mode], capture_output=True, text=True,
+                             env=dict(os.environ), cwd=Path(__file__).parent, timeout=300)
+        assert out.returncode == 0, out.stderr
+        runs[mode] = json.loads(out.stdout.splitlines()[-1])
+    assert runs["free"]["ids"] == runs["limited"]["ids"]  # exact either way
+    assert runs["free"]["stats"]["rows_scanned"] == 0  # centred
+    assert runs["limited"]["stats"]["rows_certified"] == 0  # the uncentred bounds: no row certifies as it stands
+
+
+def test_the_same_stats_on_every_run(rng):
+    # the mean is summed in a fixed order for a given thread count: which rows certify does not vary
+    x = w_like(rng, 3000, 96)
+    seen = set()
+    for _ in range(4):
+        with engine_stats() as stats:
+            hf.hub_counts(x, 5, device="cpu", n_threads=2)
+        seen.add(tuple(sorted(stats.totals().items())))
+    assert len(seen) == 1
