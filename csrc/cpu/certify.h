@@ -22,16 +22,23 @@ template <class T>
 class Certifier {
 public:
     Certifier(Metric metric, int64_t d, int threads)
-        : metric_(metric), d_(d), threads_(threads), additive_(euclidean_family(metric)),
+        : metric_(metric), d_(d), threads_(threads), additive_(euclidean_family(metric)), additive_bound_(additive_),
           bound_scale_(fp32_bound_scale(d)) {}
 
     // Sides centred by centre_sides: their stats bound the fp32 keys of the
-    // centred rows, which are a little off the shifted inputs (side.h).
-    void set_centred() { bound_scale_ = fp32_bound_scale(d_) + kCentringBoundScale; }
+    // centred rows, which are a little off the shifted inputs (side.h). Cosine's
+    // centred keys are |w_i - w_j|^2 / 2 (stats |w|^2 / 2, the additive form),
+    // compared with 1 - cos from float64 rows that are unit vectors only to
+    // about D 2^-53: kCosineRowsSlack covers that and the float64 key's rounding.
+    void set_centred() {
+        bound_scale_ = fp32_bound_scale(d_) + kCentringBoundScale;
+        additive_bound_ = true;
+        if (metric_ == Metric::Cosine) abs_slack_ += cosine_rows_slack(d_);
+    }
 
     // Upper limit of |fp32 key - exact key| for a row and a column with these stats.
     double bound(double row_stat, double col_stat) const {
-        return bound_scale_ * (additive_ ? row_stat + col_stat : row_stat * col_stat) + kAbsSlack;
+        return bound_scale_ * (additive_bound_ ? row_stat + col_stat : row_stat * col_stat) + abs_slack_;
     }
 
     // The fp32 passes' bound of a pair (rows i, cols j) and of a row against
@@ -148,7 +155,9 @@ private:
     Metric metric_;
     int64_t d_;
     int threads_;
-    bool additive_;
+    bool additive_;        // the float64 key is a squared distance (else a dot product or cosine)
+    bool additive_bound_;  // the bound is bound_scale (stat_i + stat_j) (else bound_scale stat_i stat_j)
+    double abs_slack_ = kAbsSlack;
     double bound_scale_;
 };
 

@@ -24,8 +24,9 @@
 //    the whole database. Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
 //    Points gathered far from the origin (W space) are centred on the
-//    database's mean first, which shrinks |x|^2 and so the bound
-//    (centre_sides, side.h); the float64 keys still come from the input.
+//    database's mean first (cosine: the unit rows), which shrinks |x|^2 and
+//    so the bound (centre_sides, side.h); the float64 keys still come from
+//    the input.
 // 3. At an AMX level the candidates of every metric (cosine on the
 //    normalised rows, inner products uncentred) come from bf16x3 tile products instead (amx.h,
 //    simd_amx.cpp): the same block pairs and lists, keys in scaled units,
@@ -136,7 +137,7 @@ public:
             const double extra = p_.metric == Metric::Cosine
                                      ? (8.0 * static_cast<double>(d_) + 64) * 0x1p-53 * t.scale * t.scale : 0.0;
             amx_bound_ = amx_bound(amx_db_, extra);
-        } else if (euclidean_family(p_.metric) && centre_sides(db_, self_ ? nullptr : &q_, d_, threads_)) {
+        } else if (p_.metric != Metric::InnerProduct && centre_sides(db_, self_ ? nullptr : &q_, d_, threads_)) {
             cert_.set_centred();
         }
     }

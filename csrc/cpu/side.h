@@ -156,7 +156,7 @@ std::vector<double> column_sums(const Side<T>& s, int64_t d, int threads) {
     return out;
 }
 
-// Centring of the euclidean family's fp32 operands. The fp32 bound grows with
+// Centring of the fp32 operands (euclidean family and cosine). The fp32 bound grows with
 // |x|^2 + |y|^2, so points gathered far from the origin (StyleGAN's W space:
 // |mean| about 34 times the spread) get bounds far above the gaps between
 // their neighbours and nearly every row goes to the float64 scan. Distances do
@@ -166,11 +166,28 @@ std::vector<double> column_sums(const Side<T>& s, int64_t d, int threads) {
 // the fp32 bound holds for |w_i - w_j|^2 exactly as it does for float64 input
 // w; w differs from x - c by at most 2^-53 |x - c| per value, which moves
 // |w_i - w_j|^2 from |x_i - x_j|^2 by under 4.01 2^-53 (|w_i|^2 + |w_j|^2):
-// kCentringBoundScale adds 8 2^-53 for it.
+// kCentringBoundScale adds 8 2^-53 for it. Cosine runs the same on the unit
+// rows x / |x| (float64): w = fl64(x / |x| - c), keys |w_i - w_j|^2 / 2 (the
+// offsets and stats halved, which halves the key and its bound exactly), plus
+// cosine_rows_slack. Inner products are never centred (a shift changes them).
 constexpr double kCentringBoundScale = 8 * 0x1p-53;
 constexpr double kCentringGain = 4;  // centre when the summed stats shrink at least this much
 constexpr int64_t kCentredMaxBytes = int64_t{4} << 30;  // the copies' limit (both sides)
 constexpr int64_t kCentringSample = 4096;  // rows of each side the decision looks at
+
+// Cosine: the float64 rows x/|x| are unit vectors only to about (D + 6) 2^-53,
+// and the float64 key 1 - <x,y> / (|x| |y|) has its own rounding of about
+// (D + 4) 2^-53: together below (8 D + 64) 2^-53 between |x/|x| - y/|y||^2
+// and twice the float64 key (the AMX pass's allowance, amx.h), so a fortiori
+// between half the one and the key.
+inline double cosine_rows_slack(int64_t d) { return (8.0 * static_cast<double>(d) + 64) * 0x1p-53; }
+
+// Value c of row i as the pass sees it: x, or x / |x| for cosine (float64, one rounding).
+template <class T>
+double unit_value(const Side<T>& s, int64_t i, int64_t d, int64_t c) {
+    const double v = static_cast<double>(s.x[i * d + c]);
+    return s.inv_norm.empty() ? v : v * s.inv_norm[i];
+}
 
 // Centres both sides on the mean of `db` when the sum of their squared norms
 // shrinks kCentringGain times (it never does for data around the origin) and
@@ -186,16 +203,16 @@ bool centre_sides(Side<T>& db, Side<T>* q, int64_t d, int threads) {
     std::vector<double> centre(d, 0.0);
     const int64_t m_db = std::min(db.n, kCentringSample);
     for (int64_t j = 0; j < m_db; ++j)
-        for (int64_t c = 0; c < d; ++c) centre[c] += static_cast<double>(db.x[sampled(db, j) * d + c]);
+        for (int64_t c = 0; c < d; ++c) centre[c] += unit_value(db, sampled(db, j), d, c);
     for (double& v : centre) v /= static_cast<double>(m_db);
     double raw = 0, shifted = 0;
     for (const Side<T>* s : {static_cast<const Side<T>*>(&db), static_cast<const Side<T>*>(q)}) {
         if (!s) continue;
         for (int64_t j = 0; j < std::min(s->n, kCentringSample); ++j) {
             const int64_t i = sampled(*s, j);
-            raw += s->stat[i];
+            raw += s->stat[i];  // |x|^2, or 1 for cosine's unit rows
             for (int64_t c = 0; c < d; ++c) {
-                const double v = static_cast<double>(s->x[i * d + c]) - centre[c];
+                const double v = unit_value(*s, i, d, c) - centre[c];
                 shifted += v * v;
             }
         }
@@ -211,6 +228,7 @@ bool centre_sides(Side<T>& db, Side<T>* q, int64_t d, int threads) {
     }
     centre = column_sums(db, d, threads);
     for (double& v : centre) v /= static_cast<double>(db.n);
+    const bool cosine = !db.inv_norm.empty();
     auto fill = [&](Side<T>& s) {
         double max_stat = 0;
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(max : max_stat)
@@ -218,10 +236,11 @@ bool centre_sides(Side<T>& db, Side<T>* q, int64_t d, int threads) {
             float* out = s.centred.data() + i * d;
             double sq = 0;
             for (int64_t c = 0; c < d; ++c) {
-                const double w = static_cast<double>(s.x[i * d + c]) - centre[c];
+                const double w = unit_value(s, i, d, c) - centre[c];
                 out[c] = static_cast<float>(w);
                 sq += w * w;
             }
+            if (cosine) sq /= 2;  // keys |w_i - w_j|^2 / 2 = 1 - cos: offsets and stats halved
             s.stat[i] = sq;
             s.offset[i] = static_cast<float>(sq);
             max_stat = std::max(max_stat, sq);

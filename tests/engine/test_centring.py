@@ -34,13 +34,14 @@ def check(x, k, metric="sqeuclidean", queries=None):
     np.testing.assert_array_equal(d, od.astype(np.float32))
 
 
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_far_cluster_certifies_without_float64_scans(simd, rng, dtype):
+def test_a_far_cluster_certifies_without_float64_scans(simd, rng, dtype, metric):
     x = w_like(rng, 1300, 64, dtype=dtype)
     with engine_stats() as stats:
-        check(x, 5)
-        counts = hf.hub_counts(x, 5, device="cpu")
-    np.testing.assert_array_equal(counts, brute_hub_counts(x, 5))
+        check(x, 5, metric)
+        counts = hf.hub_counts(x, 5, metric=metric, device="cpu")
+    np.testing.assert_array_equal(counts, brute_hub_counts(x, 5, metric=metric))
     t = stats.totals()
     # uncentred, the bounds (about (D + 16) u 2 |x|^2) exceed the neighbour gaps: most rows were scanned
     assert t["rows_scanned"] == 0 and t["rows_certified"] >= 0.95 * t["rows"], t
@@ -63,8 +64,22 @@ def test_uncentred_bounds_would_not_certify_this_data(rng):
 
 @pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "inner_product", "cosine"])
 def test_every_metric_on_a_far_cluster(simd, rng, metric):
-    # the euclidean family is centred; inner products (a shift changes them) and cosine are not
+    # the euclidean family and cosine (its unit rows) are centred; inner products are not (a shift changes them)
     check(w_like(rng, 900, 24), 4, metric)
+    check(w_like(rng, 900, 24), 4, metric, queries=w_like(rng, 300, 24) * np.float32(3))
+
+
+def test_cosine_near_duplicates_and_parallel_rows_in_a_far_cluster(simd, rng):
+    # groups of 8 copies 1e-7 apart (cosine keys of about 1e-14, below the rounding of a float64 dot:
+    # the documented left-to-right order decides them), and rows scaled by powers of two, which are
+    # the same unit vector to the bit: cosine distance 0, ties broken by index
+    base = np.repeat(w_like(rng, 60, 12, dtype=np.float64), 8, axis=0)
+    x = base + 1e-7 * 0.02 / np.sqrt(12) * rng.standard_normal(base.shape)
+    x = np.concatenate([x, 2 * x[:40], 0.25 * x[40:80]])
+    check(x, 6, "cosine")
+    with engine_stats() as stats:
+        check(x.astype(np.float32), 6, "cosine")
+    assert stats.totals()["rows_recomputed"] > 0  # the ties cannot be settled in fp32
 
 
 def test_search_with_queries_near_and_far_from_the_database(simd, rng):
@@ -97,12 +112,13 @@ def test_large_magnitudes_and_a_few_outliers(simd, rng):
     check(x, 5)
 
 
-def test_block_pairs_of_the_dask_runner(simd, rng):
+@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine"])
+def test_block_pairs_of_the_dask_runner(simd, rng, metric):
     a, b = w_like(rng, 700, 40), w_like(rng, 650, 40)
     b[:] += a.mean(0) - b.mean(0)  # one cluster split in two blocks
-    ia, da, ib, db = run_pair(a, b, 5, "sqeuclidean", 0, "cpu")
-    oda, oia = brute_knn(b, 5, queries=a)
-    odb, oib = brute_knn(a, 5, queries=b)
+    ia, da, ib, db = run_pair(a, b, 5, metric, 0, "cpu")
+    oda, oia = brute_knn(b, 5, queries=a, metric=metric)
+    odb, oib = brute_knn(a, 5, queries=b, metric=metric)
     np.testing.assert_array_equal(ia, oia)
     np.testing.assert_array_equal(ib, oib)
     np.testing.assert_array_equal(da, oda)
