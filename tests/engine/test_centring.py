@@ -182,3 +182,20 @@ def test_the_same_stats_on_every_run(rng):
             hf.hub_counts(x, 5, device="cpu", n_threads=2)
         seen.add(tuple(sorted(stats.totals().items())))
     assert len(seen) == 1
+
+
+def test_cosine_rows_too_small_for_float64_are_refused(simd, rng):
+    # below |x|^2 = 2^-969 the float64 norms and dot products round subnormal squares and products,
+    # and the float64 cosine loses up to 1e-3: the bounds no longer hold, centred or not
+    x = w_like(rng, 300, 8, dtype=np.float64)
+    tiny = np.concatenate([x, x[:1] * 2.0 ** -531])  # |x|^2 about 8.6e-321
+    for call in (lambda: hf.knn(tiny, 5, metric="cosine", device="cpu"),
+                 lambda: hf.knn(x, 5, queries=tiny[-1:], metric="cosine", device="cpu"),
+                 lambda: hf.hub_counts(tiny, 5, metric="cosine", device="cpu")):
+        with pytest.raises(ValueError, match="row 300 has a squared norm below 2\\^-969|row 0 has a squared norm"):
+            call()
+    hf.knn(tiny, 5, metric="sqeuclidean", device="cpu")  # other metrics take such rows
+    # just above the limit (|x|^2 about 1e-289): centred, exact to the bit
+    small = np.concatenate([x, x[:40] * 2.0 ** -480, x[40:80] * 2.0 ** 50])
+    check(small, 5, "cosine")
+    check(small, 5, "cosine", queries=small[::7] * 2.0 ** -2)
