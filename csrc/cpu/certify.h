@@ -29,7 +29,7 @@ public:
     // centred rows, which are a little off the shifted inputs (side.h). Cosine's
     // centred keys are |w_i - w_j|^2 / 2 (stats |w|^2 / 2, the additive form),
     // compared with 1 - cos from float64 rows that are unit vectors only to
-    // about D 2^-53: kCosineRowsSlack covers that and the float64 key's rounding.
+    // about D 2^-53: cosine_rows_slack (side.h) covers that and the float64 key's rounding.
     void set_centred() {
         bound_scale_ = fp32_bound_scale(d_) + kCentringBoundScale;
         additive_bound_ = true;

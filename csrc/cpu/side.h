@@ -147,16 +147,16 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
 }
 
 // The column sums of a side's rows in float64 (each row times 1/|x| for
-// cosine): per-thread partial sums over a static split of the rows, added in
-// thread order, so the same data and thread count give the same bits.
+// cosine): `threads` fixed ranges of rows summed apart, then added in range
+// order, so the same data and `threads` give the same bits whatever team
+// OpenMP forms.
 template <class T>
 std::vector<double> column_sums(const Side<T>& s, int64_t d, int threads) {
     std::vector<std::vector<double>> parts(threads, std::vector<double>(d, 0.0));
-#pragma omp parallel num_threads(threads)
-    {
-        std::vector<double>& part = parts[omp_get_thread_num()];
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < s.n; ++i) {
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+    for (int t = 0; t < threads; ++t) {
+        std::vector<double>& part = parts[t];
+        for (int64_t i = s.n * t / threads; i < s.n * (t + 1) / threads; ++i) {
             const double scale = s.inv_norm.empty() ? 1.0 : s.inv_norm[i];
             for (int64_t c = 0; c < d; ++c) part[c] += static_cast<double>(s.x[i * d + c]) * scale;
         }
