@@ -49,8 +49,7 @@ struct RowReader {
     int64_t d;
     float operator()(int64_t row, int64_t c) const {
         if (!s.centred.empty()) return s.centred[row * d + c];
-        const double v = static_cast<double>(s.x[row * d + c]);
-        return static_cast<float>(s.inv_norm.empty() ? v : v * s.inv_norm[row]);
+        return static_cast<float>(unit_value(s, row, d, c));
     }
 };
 
