@@ -8,6 +8,19 @@ constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
 constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
 constexpr double kMaxSquaredNorm = 1e36;  // keys up to ~4x this must stay finite in fp32 (max 3.4e38)
 
+// Cosine rows need |x|^2 >= 2^-969 (float64 input only: float32 values cannot
+// go below it): then every rounding of a subnormal square or product in the
+// float64 norms and dot products is under 2^-1075, at most D 2^-106 of |x||y|,
+// and the float64 key 1 - <x,y> / (|x| |y|) keeps the accuracy the bounds
+// assume (about D 2^-53; smaller rows lost up to 1e-3 of it). Every backend
+// refuses such rows, and rows of zeros, before its candidate pass.
+constexpr double kCosineMinSquaredNorm = 0x1p-969;
+constexpr const char* kCosineZeroRow =
+    " is all zeros: cosine distance is undefined for it; drop it or use another metric";
+constexpr const char* kCosineTinyRow =
+    " has a squared norm below 2^-969 (about 2e-292): its float64 cosine would lose precision to underflow; "
+    "rescale the rows (cosine does not depend on their scale)";
+
 // Scale of the rounding bound of an fp32 key (see knn_cpu.cpp): (D + 16) u,
 // padded by 5 %, times |x|^2 + |y|^2 (euclidean family) or |x| |y| (dot products).
 inline double fp32_bound_scale(int64_t d) { return (static_cast<double>(d) + 16) * kUnit * 1.05; }

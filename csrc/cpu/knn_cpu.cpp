@@ -534,6 +534,17 @@ KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const K
     return counted(certify_external<float>(db, queries, params, keys, ids, out_ids, out_dist));
 }
 
+void check_inputs_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params) {
+    check_host(db, queries);
+    const int threads = threads_of(params);
+    const auto check = [&](const Matrix& m, const char* name) {
+        if (m.f64) prepare<double>(static_cast<const double*>(m.data), m.rows, m.cols, params.metric, name, threads);
+        else prepare<float>(static_cast<const float*>(m.data), m.rows, m.cols, params.metric, name, threads);
+    };
+    check(db, "x");
+    if (queries.data) check(queries, "queries");
+}
+
 EngineCounters engine_counters(bool reset) {
     std::lock_guard<std::mutex> hold(counters_lock);
     const EngineCounters now = counters;

@@ -31,6 +31,11 @@ KnnStats knn_cpu(const Matrix& db, const Matrix& queries, const KnnParams& param
 KnnStats certify_candidates_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params,
                                  const float* keys, const int64_t* ids, int64_t* out_ids, double* out_dist);
 
+// Validates the inputs as certify_candidates_cpu will (finite, in range;
+// cosine: no row of zeros, none below kCosineMinSquaredNorm), so that another
+// backend can refuse them before its own pass rather than after it.
+void check_inputs_cpu(const Matrix& db, const Matrix& queries, const KnnParams& params);
+
 // The two halves of a symmetric block pair: the k nearest points of b for
 // every row of a and the k nearest points of a for every row of b (k capped
 // by the other set's size), each pair of points computed once. Ids are row

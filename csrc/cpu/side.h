@@ -20,13 +20,6 @@ namespace hf {
 
 inline bool euclidean_family(Metric m) { return m == Metric::SqEuclidean || m == Metric::Euclidean; }
 
-// Cosine rows need |x|^2 >= 2^-969 (float64 input only: float32 values cannot
-// go below it): then every rounding of a subnormal square or product in the
-// float64 norms and dot products is under 2^-1075, at most D 2^-106 of |x||y|,
-// and the float64 key 1 - <x,y> / (|x| |y|) keeps the accuracy the bounds
-// assume (about D 2^-53; smaller rows lost up to 1e-3 of it).
-constexpr double kCosineMinSquaredNorm = 0x1p-969;
-
 // Per-matrix quantities derived once, in float64, while validating the input.
 template <class T>
 struct Side {
@@ -119,12 +112,9 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
             throw_value_error(std::string(name) + " row " + std::to_string(i) +
                               " has a squared norm above 1e36, too large for float32 arithmetic; rescale the data");
         if (metric == Metric::Cosine && sq == 0)
-            throw_value_error(std::string(name) + " row " + std::to_string(i) +
-                              " is all zeros: cosine distance is undefined for it; drop it or use another metric");
+            throw_value_error(std::string(name) + " row " + std::to_string(i) + kCosineZeroRow);
         if (metric == Metric::Cosine && sq < kCosineMinSquaredNorm)
-            throw_value_error(std::string(name) + " row " + std::to_string(i) +
-                              " has a squared norm below 2^-969 (about 2e-292): its float64 cosine would lose "
-                              "precision to underflow; rescale the rows (cosine does not depend on their scale)");
+            throw_value_error(std::string(name) + " row " + std::to_string(i) + kCosineTinyRow);
         switch (metric) {
             case Metric::SqEuclidean:
             case Metric::Euclidean:

@@ -34,6 +34,9 @@ KnnStats knn_host(const Matrix& db, const Matrix& queries, const KnnParams& para
     check_arg(params.k >= 1 && params.k <= n_cand,
               "k must be between 1 and " + std::to_string(n_cand) + " (the number of candidate neighbours), got " +
                   std::to_string(params.k));
+    // Cosine rows the certification would refuse (zeros, or norms whose float64
+    // products underflow) are refused before the GPU pass, not after it.
+    if (params.metric == Metric::Cosine) check_inputs_cpu(db, queries, params);
     const int cap = candidate_cap(params.k, n_cand);
     const int64_t rows = self ? db.rows : queries.rows;
     std::vector<float> keys(static_cast<size_t>(rows) * cap);

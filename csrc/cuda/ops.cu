@@ -33,9 +33,10 @@ __device__ inline double warp_min(double v) {
 }
 
 // Flags of prepare: the first row with a non-finite value, a squared norm
-// too large for fp32 keys, or (cosine) no direction.
+// too large for fp32 keys, or (cosine) no direction or a norm below
+// kCosineMinSquaredNorm.
 struct Flags {
-    unsigned long long bad, huge, zero, max_stat;
+    unsigned long long bad, huge, zero, tiny, max_stat;
 };
 
 struct PrepArgs {
@@ -70,6 +71,7 @@ __global__ void prep_kernel(const T* __restrict__ x, PrepArgs a) {
     if (!isfinite(sq)) atomicMin(&a.flags->bad, r);
     else if (sq > kMaxSquaredNorm) atomicMin(&a.flags->huge, r);
     else if (a.metric == Metric::Cosine && sq == 0) atomicMin(&a.flags->zero, r);
+    else if (a.metric == Metric::Cosine && sq < kCosineMinSquaredNorm) atomicMin(&a.flags->tiny, r);
     double stat = sq;
     switch (a.metric) {
         case Metric::SqEuclidean:
@@ -218,7 +220,7 @@ void prepare(const Matrix& m, Metric metric, const char* name, cudaStream_t stre
     out.stat.reset(m.rows, "cudaMalloc (row norms)");
     out.norm.reset(m.rows, "cudaMalloc (row norms)");
     DeviceBuffer<Flags> flags(1, "cudaMalloc (flags)");
-    const Flags init{~0ULL, ~0ULL, ~0ULL, 0ULL};
+    const Flags init{~0ULL, ~0ULL, ~0ULL, ~0ULL, 0ULL};
     check(cudaMemcpyAsync(flags.get(), &init, sizeof(Flags), cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync (flags)");
     PrepArgs a{m.rows, m.cols, m.ld, metric, out.copy.get(), ld, out.off.get(), out.scale.get(), out.stat.get(),
                out.norm.get(), flags.get()};
@@ -237,8 +239,8 @@ void prepare(const Matrix& m, Metric metric, const char* name, cudaStream_t stre
         throw_value_error(who + " row " + std::to_string(got.huge) +
                           " has a squared norm above 1e36, too large for float32 arithmetic; rescale the data");
     if (got.zero != ~0ULL)
-        throw_value_error(who + " row " + std::to_string(got.zero) +
-                          " is all zeros: cosine distance is undefined for it; drop it or use another metric");
+        throw_value_error(who + " row " + std::to_string(got.zero) + kCosineZeroRow);
+    if (got.tiny != ~0ULL) throw_value_error(who + " row " + std::to_string(got.tiny) + kCosineTinyRow);
     unsigned long long bits = got.max_stat;
     double max_stat = 0;
     std::memcpy(&max_stat, &bits, sizeof(double));

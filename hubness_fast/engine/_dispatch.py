@@ -40,6 +40,8 @@ DEVICE_MAX_CAP = 6144
 # - GPU arrays with k beyond DEVICE_MAX_CAP (certified on the host, see _device_via_host);
 # - the restructured native layer (one Matrix / KnnStats / BallSide type, the host-data path
 #   assembled in C++ as _cuda.knn_host): compiled here, its host half tested through tests/fakes.py.
+# - the device arrays' refusal of float64 cosine rows with |x|^2 below 2^-969 (the preparation
+#   kernel's flag; the host-array path refuses them before its first CUDA call, tested without a GPU).
 NOT_YET_RUN_ON_A_GPU = frozenset({"balls"})
 
 

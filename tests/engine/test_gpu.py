@@ -148,6 +148,22 @@ def test_gpu_host_arrays_streamed_in_chunks(monkeypatch, rng, chunk):
     np.testing.assert_array_equal(hf.hub_counts(dup, 5, device="cuda"), brute_hub_counts(dup, 5))
 
 
+@pytest.mark.skipif(not hf.HAS_CUDA, reason="needs the CUDA module (built, no GPU needed)")
+@pytest.mark.parametrize("queries", [False, True])
+def test_host_path_refuses_bad_cosine_rows_before_the_gpu_pass(rng, queries):
+    # the real _cuda.knn_host validates cosine rows as the CPU certification will, before it
+    # touches a GPU: without one, a refusal here proves the check runs first
+    x = rng.standard_normal((60, 8))
+    bad = x.copy()
+    bad[9] *= 2.0 ** -531
+    zero = x.copy()
+    zero[4] = 0
+    for rows, message in ((bad, "row 9 has a squared norm below 2\\^-969"), (zero, "row 4 is all zeros")):
+        db, q = (x, rows[:12]) if queries else (rows, None)
+        with pytest.raises(ValueError, match=("queries " if queries else "x ") + message):
+            _native.cuda.knn_host(db, q, 3, "cosine", not queries, 1, "auto", 0, 0, None, False)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not has_gpu, reason="needs a CUDA device")
 def test_gpu_bad_input_and_errors(rng):
@@ -164,6 +180,11 @@ def test_gpu_bad_input_and_errors(rng):
             hf.knn(_torch(z), 3, metric="cosine")
         with pytest.raises(ValueError, match="k must be between"):
             hf.knn(_torch(z), 50)
+        tiny = rng.standard_normal((50, 4))
+        tiny[9] *= 2.0 ** -531  # |x|^2 about 1e-320: float64 cosine underflows
+        with pytest.raises(ValueError, match="row 9 has a squared norm below 2\\^-969"):
+            hf.knn(_torch(tiny), 3, metric="cosine")
+        hf.knn(_torch(tiny), 3)  # the euclidean family takes such rows
         big = _torch(rng.standard_normal((200_000, 4)))
         with pytest.raises(MemoryError):
             hf.hub_counts(big, 199_999)  # lists of 200 000 x 200 000 candidates cannot fit
