@@ -22,21 +22,48 @@ def torch() -> ModuleType:
 
 
 def to_uint8(images: torch_module.Tensor) -> torch_module.Tensor:
-    """[-1, 1] float images to uint8 as NVIDIA's scripts do: (x * 127.5 + 128).clamp(0, 255)."""
-    return (images * 127.5 + 128).clamp(0, 255).to(dtype=torch().uint8)
+    """Images as uint8: uint8 ones as they are; float ones, about [-1, 1], as NVIDIA's scripts
+    convert them, (x * 127.5 + 128).clamp(0, 255), computed in float32 at least (half
+    precision would round 255 x coarsely)."""
+    t = torch()
+    if images.dtype == t.uint8:
+        return images
+    if not images.is_floating_point():
+        raise ValueError(f"images must be uint8 (0..255) or float (about [-1, 1]), got {images.dtype}")
+    if images.dtype not in (t.float32, t.float64):
+        images = images.float()
+    return (images * 127.5 + 128).clamp(0, 255).to(dtype=t.uint8)
+
+
+def networks_of(fn: Any) -> list[Any]:
+    """The torch modules a call of ``fn`` runs: fn itself (or a bound method's module), else the
+    modules a plain function or lambda closes over. A module read as a global is not found."""
+    t = torch()
+    owner = getattr(fn, "__self__", fn)
+    if isinstance(owner, t.nn.Module):
+        return [owner]
+    found = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, t.nn.Module):
+            found.append(value)
+    return found
 
 
 @contextlib.contextmanager
 def evaluating(module: Any) -> Iterator[None]:
-    """no_grad, and eval mode for a torch module (restored afterwards)."""
+    """no_grad, and eval mode for the torch modules a call of ``module`` runs (:func:`networks_of`;
+    their modes are restored afterwards)."""
     t = torch()
-    owner = getattr(module, "__self__", module)
-    was_training = isinstance(owner, t.nn.Module) and owner.training
-    if was_training:
-        owner.eval()
+    training = [m for m in networks_of(module) if m.training]
+    for m in training:
+        m.eval()
     try:
         with t.no_grad():
             yield
     finally:
-        if was_training:
-            owner.train()
+        for m in training:
+            m.train()

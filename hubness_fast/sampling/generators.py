@@ -83,6 +83,57 @@ def module_device(obj: Any) -> torch.device:
     return torch.device("cpu")
 
 
+def module_dtype(obj: Any) -> torch.dtype:
+    """The dtype of a module's (or a bound method's module's) first floating parameter or buffer;
+    float32 otherwise."""
+    torch = _torch()
+    owner = getattr(obj, "__self__", obj)
+    for attr in ("parameters", "buffers"):
+        fn = getattr(owner, attr, None)
+        if callable(fn):
+            for p in fn():
+                if p.is_floating_point():
+                    return p.dtype
+    return torch.float32
+
+
+WRAPPERS = ("DataParallel", "DistributedDataParallel")  # torch's wrappers that hide a network's attributes
+
+
+def unwrap(G: Any) -> Any:
+    """The network inside torch's ``DataParallel`` / ``DistributedDataParallel`` (they do not
+    pass on attributes such as ``mapping`` or ``z_dim``); anything else as it is."""
+    while type(G).__name__ in WRAPPERS and hasattr(G, "module"):
+        G = G.module
+    return G
+
+
+IMAGE_KEYS = ("img", "image", "images")  # the entry taken from a generator's dict output
+
+
+def image_batch(out: Any) -> torch.Tensor:
+    """The images of one generator call: the tensor itself, the first tensor of a tuple or list
+    (rosinality's ``(img, latents)``), or the one tensor of a dict (its "img" / "image" /
+    "images" entry when it holds several)."""
+    if hasattr(out, "detach"):
+        return out
+    if isinstance(out, (tuple, list)):
+        for item in out:
+            if hasattr(item, "detach"):
+                return item
+        raise ValueError(f"the generator returned a {type(out).__name__} without a tensor in it; it must return "
+                         f"images [N, C, H, W]")
+    if isinstance(out, dict):
+        tensors = {key: v for key, v in out.items() if hasattr(v, "detach")}
+        named = [key for key in IMAGE_KEYS if key in tensors]
+        if len(tensors) == 1 or named:
+            return tensors[named[0]] if named else next(iter(tensors.values()))
+        raise ValueError(f"the generator returned a dict with entries {sorted(map(str, out))}: cannot tell which "
+                         f"holds the images; wrap it, e.g. lambda z: G(z)[KEY]")
+    raise ValueError(f"the generator returned a {type(out).__name__}; it must return images [N, C, H, W] as a "
+                     f"torch tensor")
+
+
 class GeneratorAdapter:
     """What a sampler needs from a generator. Subclass it for a family not covered here.
 
@@ -105,7 +156,9 @@ class GeneratorAdapter:
     w_avg()                 -> tensor [w_dim], the tracked mean of W (W families only)
 
     ``z`` and ``ws`` are float32 tensors on ``device``; ``c`` is None for
-    unconditional models, else a one-hot float32 tensor [n, c_dim].
+    unconditional models, else a one-hot float32 tensor [n, c_dim]. The adapters
+    below hand them to the model in its own floating dtype (:meth:`cast`: a model
+    in half precision or float64 gets its latents so).
     """
 
     family = "custom"
@@ -124,6 +177,18 @@ class GeneratorAdapter:
     @property
     def device(self) -> torch.device:
         return module_device(self.module) if self.module is not None else _torch().device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The model's floating dtype (its first floating parameter's; float32 without one)."""
+        return module_dtype(self.module) if self.module is not None else _torch().float32
+
+    def cast(self, x: Any) -> Any:
+        """A floating tensor (latents, ws, one-hot labels) in the model's dtype; anything else as it is."""
+        if x is None or not hasattr(x, "is_floating_point") or not x.is_floating_point():
+            return x
+        dtype = self.dtype
+        return x if x.dtype == dtype else x.to(dtype)
 
     def to(self, device: Any) -> None:
         """Move the model to ``device`` ("cpu", "cuda", ...)."""
@@ -182,7 +247,7 @@ class StyleGANAdapter(GeneratorAdapter):
 
     def map(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
-            ws = self.module.mapping(z, self._c(c, len(z)))
+            ws = self.module.mapping(self.cast(z), self.cast(self._c(c, len(z))))
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"G.mapping returned shape {list(ws.shape)}, expected [N, {self.num_ws}, {self.w_dim}]")
         return ws
@@ -195,11 +260,12 @@ class StyleGANAdapter(GeneratorAdapter):
 
     def render_w(self, ws: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
-            return self.module.synthesis(ws, noise_mode=self.noise_mode, force_fp32=self.force_fp32)
+            return self.module.synthesis(self.cast(ws), noise_mode=self.noise_mode, force_fp32=self.force_fp32)
 
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
-            return self.module(z, self._c(c, len(z)), noise_mode=self.noise_mode, force_fp32=self.force_fp32)
+            return self.module(self.cast(z), self.cast(self._c(c, len(z))), noise_mode=self.noise_mode,
+                               force_fp32=self.force_fp32)
 
 
 class BigGANAdapter(GeneratorAdapter):
@@ -225,7 +291,7 @@ class BigGANAdapter(GeneratorAdapter):
 
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
-            return self.module(z, c, self.truncation)
+            return self.module(self.cast(z), self.cast(c), self.truncation)
 
 
 LABEL_FORMATS = ("onehot", "index")
@@ -240,20 +306,51 @@ def first_layer(G: Any, c_dim: int = 0) -> Any:
     if not callable(modules):
         return None
     for layer in modules():
-        if type(layer).__name__ in LATENT_LAYERS:
+        if layer_kind(layer) in LATENT_LAYERS:
             if c_dim and layer_inputs(layer) == c_dim:
                 continue
             return layer
     return None
 
 
+def layer_kind(layer: Any) -> str:
+    """A layer's class name, also through TorchScript (``original_name`` of a scripted or traced module)."""
+    return getattr(layer, "original_name", None) or type(layer).__name__
+
+
 def layer_inputs(layer: Any) -> int:
-    """Inputs of a Linear (in_features) or a convolution (in_channels)."""
-    return int(getattr(layer, "in_features", getattr(layer, "in_channels", 0)))
+    """Inputs of a Linear (in_features) or a convolution (in_channels); a traced module, which keeps
+    neither, is read from its weight ([out, in] / [out, in, ...] / transposed [in, out, ...])."""
+    size = getattr(layer, "in_features", getattr(layer, "in_channels", None))
+    if size is None:
+        weight = getattr(layer, "weight", None)
+        if weight is None or weight.ndim < 2:
+            return 0
+        size = weight.shape[0] if layer_kind(layer) == "ConvTranspose2d" else weight.shape[1]
+    return int(size)
 
 
 def is_conv(layer: Any) -> bool:
-    return layer is not None and type(layer).__name__ != "Linear"
+    return layer is not None and layer_kind(layer) != "Linear"
+
+
+def embeds_labels(G: Any, c_dim: int) -> bool:
+    """Whether G has an ``Embedding`` of exactly ``c_dim`` rows: a label embedding, which takes class indices."""
+    modules = getattr(G, "modules", None)
+    if not c_dim or not callable(modules):
+        return False
+    for layer in modules():
+        if layer_kind(layer) == "Embedding":
+            rows = getattr(layer, "num_embeddings", None)
+            weight = getattr(layer, "weight", None)
+            if rows is None and weight is not None:
+                rows = weight.shape[0]
+            if rows == c_dim:
+                return True
+    return False
+
+
+CLASS_COUNTS = ("c_dim", "n_classes", "num_classes", "n_class")  # attributes a conditional G may state its classes in
 
 
 class CallableAdapter(GeneratorAdapter):
@@ -279,17 +376,25 @@ class CallableAdapter(GeneratorAdapter):
     family = "callable"
 
     def __init__(self, G: Any, z_dim: int | None = None, prior: str | Callable[..., Any] = "normal", *,
-                 latent_shape: Any = None, c_dim: int = 0, label_format: str = "onehot",
+                 latent_shape: Any = None, c_dim: int = 0, label_format: str | None = None,
                  label_arg: str | None = None, **kwargs: Any) -> None:
         if not callable(G):
             raise ValueError(f"the generator must be callable as G(z), got {type(G).__name__}")
         if not callable(prior) and prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS} or a callable (rng, n, dim) -> array, got {prior!r}")
-        check_choice(label_format, LABEL_FORMATS, "label_format")
+        if label_format is not None:
+            check_choice(label_format, LABEL_FORMATS, "label_format")
         if label_arg is not None and not (isinstance(label_arg, str) and label_arg.isidentifier()):
             raise ValueError(f"label_arg must be the name of G's label argument, got {label_arg!r}")
         self.module, self.prior, self.kwargs = G, prior, kwargs
         self.c_dim = check_int(c_dim, "c_dim", minimum=0)
+        for name in CLASS_COUNTS:
+            stated = getattr(G, name, None)
+            if self.c_dim and isinstance(stated, (int, np.integer)) and not isinstance(stated, bool) \
+                    and stated != self.c_dim:
+                raise ValueError(f"c_dim={self.c_dim} disagrees with the generator's {name} = {stated}")
+        if label_format is None:
+            label_format = "index" if embeds_labels(G, self.c_dim) else "onehot"
         self.label_format, self.label_arg = label_format, label_arg
         self.layer = first_layer(G, self.c_dim)
         known = z_dim if z_dim is not None else getattr(G, "z_dim", getattr(G, "latent_dim", None))
@@ -337,14 +442,14 @@ class CallableAdapter(GeneratorAdapter):
 
     def labels_for(self, c: torch.Tensor) -> torch.Tensor:
         """One-hot labels [N, c_dim] in the format G takes."""
-        return c.argmax(1) if self.label_format == "index" else c
+        return c.argmax(1) if self.label_format == "index" else self.cast(c)
 
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         if c is not None and not self.c_dim:
             raise ValueError("a plain G(z) generator takes no class labels")
         if c is None and self.c_dim:
             raise ValueError(f"this generator is conditional ({self.c_dim} classes): pass classes=")
-        z = z.reshape((len(z),) + self.latent_shape)
+        z = self.cast(z.reshape((len(z),) + self.latent_shape))
         args: tuple[Any, ...] = (z,)
         kwargs = dict(self.kwargs)
         if c is not None:
@@ -413,7 +518,7 @@ class GANZooAdapter(GeneratorAdapter):
         if c is not None:
             raise ValueError("this pytorch_GAN_zoo model is unconditional: it takes no classes")
         with evaluating(self.module):
-            return self.model.test(z, getAvG=self.use_average, toCPU=True)
+            return self.model.test(self.cast(z), getAvG=self.use_average, toCPU=True)
 
 
 class RosinalityAdapter(GeneratorAdapter):
@@ -446,7 +551,7 @@ class RosinalityAdapter(GeneratorAdapter):
 
     def map(self, z: Array, c: torch.Tensor | None) -> Array:
         with evaluating(self.module):
-            w = self.module.style(z)
+            w = self.module.style(self.cast(z))
         if w.ndim != 2 or w.shape[1] != self.w_dim:
             raise ValueError(f"g.style returned shape {list(w.shape)}, expected [N, {self.w_dim}]")
         return w[:, None].repeat(1, self.num_ws, 1)
@@ -462,11 +567,11 @@ class RosinalityAdapter(GeneratorAdapter):
 
     def render_w(self, ws: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
-            return self.module([ws], input_is_latent=True, randomize_noise=self.randomize_noise)[0]
+            return self.module([self.cast(ws)], input_is_latent=True, randomize_noise=self.randomize_noise)[0]
 
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
-            return self.module([z], randomize_noise=self.randomize_noise)[0]
+            return self.module([self.cast(z)], randomize_noise=self.randomize_noise)[0]
 
 
 class MappingAdapter(GeneratorAdapter):
@@ -494,6 +599,7 @@ class MappingAdapter(GeneratorAdapter):
         else:
             if isinstance(z, np.ndarray):
                 z = torch.from_numpy(z).to(self.device)
+            z = self.cast(z)
             with evaluating(self.mapping):
                 if self.takes_c:
                     c = c if c is not None else torch.zeros(len(z), 0, device=z.device)
@@ -538,6 +644,7 @@ def detect_family(G: Any) -> str:
     attributes; ValueError if none fits."""
     if isinstance(G, GeneratorAdapter):
         return G.family
+    G = unwrap(G)
     for family in ("stylegan", "gan_zoo", "rosinality"):
         if all(hasattr(G, a) for a in SIGNATURES[family]):
             return family
@@ -564,6 +671,7 @@ def as_generator(G: Any, family: str | None = None, **options: Any) -> Generator
         if options:
             raise ValueError(f"options {sorted(options)} apply when wrapping a model, not to an adapter")
         return G
+    G = unwrap(G)
     family = family or detect_family(G)
     check_choice(family, sorted(FAMILIES), "family")
     cls: Callable = FAMILIES[family]

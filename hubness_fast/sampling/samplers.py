@@ -21,8 +21,10 @@ on the class).
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
@@ -40,8 +42,10 @@ from .generators import (
     detect_family,
     draw_prior,
     evaluating,
+    image_batch,
     to_uint8,
 )
+from ..evaluation.features import check_image_shape
 from .images import FolderWriter
 
 if TYPE_CHECKING:
@@ -120,7 +124,9 @@ class LatentSampler:
         self.latent_dim, self.mapping, self.prior, self.progress = latent_dim, mapping, prior, progress
         self.space = space or ("w" if mapping is not None else "z")
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        self._seed_seq = np.random.SeedSequence(seed)
+        self.rng = np.random.default_rng(self._seed_seq)  # labels, and the latents of unconditional models
+        self._class_rngs: dict[int, np.random.Generator] = {}
         self.stats: dict[str, float] = {}
 
     # -- where latents come from ------------------------------------------------------
@@ -152,6 +158,19 @@ class LatentSampler:
         if self.space == "w" and self.mapping is None and "w" not in side.spaces:
             raise ValueError(f"the {side.family} generator has no W space; use space='z'")
         return side
+
+    @contextlib.contextmanager
+    def _class_stream(self, cls: int) -> Iterator[None]:
+        """Latents of class ``cls`` come from a stream of its own (spawned from the seed and the
+        class, continued from call to call), so they do not depend on which other classes are asked for."""
+        if cls not in self._class_rngs:
+            self._class_rngs[cls] = np.random.default_rng(np.random.SeedSequence(
+                self._seed_seq.entropy, spawn_key=tuple(self._seed_seq.spawn_key) + (cls,)))
+        shared, self.rng = self.rng, self._class_rngs[cls]
+        try:
+            yield
+        finally:
+            self.rng = shared
 
     def _draw_z(self, side: GeneratorAdapter, n: int) -> np.ndarray:
         return draw_prior(self.prior, self.rng, n, side.z_dim) if self.prior is not None else side.draw(self.rng, n)
@@ -189,7 +208,8 @@ class LatentSampler:
             parts = {}
             for cls in np.unique(labels):
                 m = int((labels == cls).sum())
-                parts[cls] = self._choose(side, m, side.one_hot(np.full(m, cls)), int(cls))
+                with self._class_stream(int(cls)):
+                    parts[cls] = self._choose(side, m, side.one_hot(np.full(m, cls)), int(cls))
             lat = _interleave(parts, labels)
         self.stats["seconds"] = time.perf_counter() - t0
         if self.stats["drawn"]:
@@ -561,7 +581,9 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
                 images = _render_w(gen, latents, sl, c, truncation_cutoff)
             else:
                 images = gen.render_z(torch.from_numpy(latents.z[sl]).to(gen.device), c)
-            images = images.detach().to("cpu")
+            images = image_batch(images).detach().to("cpu")
+            if s == 0 and writer is not None:
+                check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
             if output == "uint8" or writer is not None:
                 as_u8 = to_uint8(images)
                 if writer is not None:
@@ -592,14 +614,15 @@ def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cut
         return gen.render_w(ws, c)
     target = getattr(gen.module, "synthesis", gen.module)  # a custom mapping: its G takes w
     with evaluating(gen.module):
-        return target(w)
+        return target(gen.cast(w))
 
 
 def save_latents(path: str | Path, latents: Latents) -> None:
-    """latents.npz: z (N, z_dim); w (N, w_dim) in W space; labels (N,) for conditional models;
-    hub_values (N,) for hub sampling."""
+    """latents.npz: z (N, z_dim); w (N, w_dim) in W space; w_tail (N, w_dim), the untruncated w of
+    the layers from ``truncation_cutoff`` on, when there is a cutoff; labels (N,) for conditional
+    models; hub_values (N,) for hub sampling."""
     arrays: dict[str, np.ndarray] = {"z": latents.z}
-    for name in ("w", "labels", "hub_values"):
+    for name in ("w", "w_tail", "labels", "hub_values"):
         if getattr(latents, name) is not None:
             arrays[name] = getattr(latents, name)
     np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag

@@ -20,9 +20,11 @@ from standins import ConditionalDCGAN, DCGANGenerator, EmbeddingCGAN, GANZooStan
 TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 
 
-def z_pool(seed, pool_size, z_dim):
-    """The first pool a sampler with this seed draws (prior N(0, I)), replayed with numpy."""
-    return np.random.default_rng(seed).standard_normal((pool_size, z_dim), dtype=np.float32)
+def z_pool(seed, pool_size, z_dim, cls=None):
+    """The first pool a sampler with this seed draws (prior N(0, I)), replayed with numpy; a
+    class's pools come from the stream spawned from the seed and the class."""
+    rng = np.random.default_rng(seed if cls is None else np.random.SeedSequence(seed, spawn_key=(cls,)))
+    return rng.standard_normal((pool_size, z_dim), dtype=np.float32)
 
 
 def kept(rows, z, k, threshold, n):
@@ -97,7 +99,7 @@ def test_conditional_one_hot_labels_second_positional():
     # one class: each latent's value is its hub value in a Z pool drawn for that class alone
     single = sample(G, 8, classes=5, k=5, threshold=12, pool_size=400, seed=7, progress=False,
                     generator_options={"c_dim": 8})
-    z = z_pool(7, 400, 16)
+    z = z_pool(7, 400, 16, cls=5)
     want_z, want_v = kept(z, z, 5, 12, 8)
     np.testing.assert_array_equal(single.z, want_z)
     np.testing.assert_array_equal(single.hub_values, want_v)
@@ -130,7 +132,26 @@ def test_index_labels_and_z_size_beside_a_label_embedding(options):
         own = G(torch.from_numpy(out.z), torch.from_numpy(out.labels))
     torch.testing.assert_close(out.images, own, rtol=0, atol=0)
     with pytest.raises(AssertionError):  # the stand-in checks its label format: one-hot labels fail
-        sample(G, 2, method="random", classes=1, progress=False, generator_options={"c_dim": 4, "z_dim": 12})
+        sample(G, 2, method="random", classes=1, progress=False,
+               generator_options={"c_dim": 4, "z_dim": 12, "label_format": "onehot"})
+
+
+def test_a_label_embedding_of_c_dim_rows_means_index_labels():
+    G = EmbeddingCGAN(latent_dim=12, n_classes=4)  # its Embedding(4, 4) takes class indices
+    assert as_generator(G, c_dim=4).label_format == "index"
+    assert as_generator(G, c_dim=4, z_dim=12, label_format="onehot").label_format == "onehot"
+    assert as_generator(ConditionalDCGAN(nz=16, n_classes=8), c_dim=8).label_format == "onehot"  # no embedding
+    out = sample(G, 6, method="random", classes=[0, 2], seed=1, progress=False, generator_options={"c_dim": 4})
+    with torch.no_grad():
+        own = G(torch.from_numpy(out.z), torch.from_numpy(out.labels))
+    torch.testing.assert_close(out.images, own, rtol=0, atol=0)
+
+
+def test_a_class_count_the_generator_states_is_checked():
+    G = ConditionalDCGAN(nz=16, n_classes=8)  # states n_classes = 8
+    with pytest.raises(ValueError, match="c_dim=6 disagrees with the generator's n_classes = 8"):
+        as_generator(G, c_dim=6)
+    assert as_generator(G, c_dim=8).c_dim == 8
 
 
 # -- pytorch_GAN_zoo -----------------------------------------------------------------------
