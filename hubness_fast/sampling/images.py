@@ -92,7 +92,8 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 class FolderWriter:
     """Writes images one batch at a time as ``000000.png, 000001.png, ...`` (zero-padded
     so that sorted names follow the row order), keeps the first ``grid_size`` for
-    ``grid.png`` and holds nothing else."""
+    ``grid.png`` and holds nothing else. A run that completes removes the numbered PNGs an
+    earlier, longer run left past its own (the folder then matches its latents.npz)."""
 
     def __init__(self, outdir: str | Path, n: int, grid_size: int = 64) -> None:
         self.outdir = Path(outdir)
@@ -112,6 +113,10 @@ class FolderWriter:
                 self.tiles.append(hwc)
             self.count += 1
 
-    def close(self) -> None:
+    def close(self, complete: bool = True) -> None:
         if self.tiles:
             write_png(self.outdir / "grid.png", grid(np.stack(self.tiles)))
+        if complete:
+            for path in self.outdir.glob("*.png"):
+                if path.stem.isdigit() and len(path.stem) >= 6 and int(path.stem) >= self.count:
+                    path.unlink()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -573,6 +574,7 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
     writer = FolderWriter(writable_dir(outdir, "output folder"), n) if outdir is not None else None
     held = []
     bar = progress_bar(progress, n, "images", "image")
+    complete = False
     try:
         for s in range(0, n, batch_size):
             sl = slice(s, s + batch_size)
@@ -585,6 +587,8 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
             if s == 0 and writer is not None:
                 check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
             if output == "uint8" or writer is not None:
+                if s == 0:
+                    _warn_if_unit_range(images)
                 as_u8 = to_uint8(images)
                 if writer is not None:
                     writer.add(as_u8)
@@ -594,12 +598,22 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
                 held.append(images)
             if bar is not None:
                 bar.update(len(images))
+        complete = True
     finally:
         if bar is not None:
             bar.close()
         if writer is not None:
-            writer.close()
+            writer.close(complete)
     return None if writer is not None else torch.cat(held)
+
+
+def _warn_if_unit_range(images: Any) -> None:
+    """A float batch with no negative value at all: the model's images are likely in [0, 1], which
+    NVIDIA's conversion (for about [-1, 1]) turns into washed-out greys."""
+    if images.is_floating_point() and images.numel() >= 64 and float(images.min()) >= 0:
+        warnings.warn("the generator's images have no negative values: if they lie in [0, 1], the conversion to "
+                      "uint8 (for images in about [-1, 1], as NVIDIA's) makes them washed out; rescale them "
+                      "(e.g. lambda z: 2 * G(z) - 1)", stacklevel=3)
 
 
 def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cutoff: int | None) -> torch.Tensor:

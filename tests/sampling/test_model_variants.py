@@ -158,3 +158,24 @@ def test_latents_npz_reproduces_the_images_with_a_truncation_cutoff(tmp_path):
     with torch.no_grad():  # and the untruncated tail is the mapping's own w of z
         tail = G.mapping(torch.from_numpy(saved["z"]), None)[:, 0]
     np.testing.assert_array_equal(saved["w_tail"], tail.numpy())
+
+
+def test_a_rerun_into_the_same_folder_leaves_only_its_own_images(tmp_path):
+    G = Packed()
+    sample(G, 10, seed=0, outdir=tmp_path, **QUICK)
+    keep = tmp_path / "notes.png"  # not a numbered image of ours: never touched
+    keep.write_bytes(b"x")
+    sample(G, 3, seed=1, outdir=tmp_path, **QUICK)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["000000.png", "000001.png", "000002.png", "grid.png",
+                                                              "notes.png"]
+    assert len(np.load(tmp_path / "latents.npz")["z"]) == 3
+
+
+def test_images_in_zero_one_get_a_warning_when_converted():
+    class UnitRange(Packed):
+        def forward(self, z):
+            return (self.image(z) + 1) / 2
+
+    with pytest.warns(UserWarning, match="no negative values"):
+        sample(UnitRange(), 8, output="uint8", **QUICK)
+    sample(Packed(), 8, output="uint8", **QUICK)  # [-1, 1]: no warning (warnings are errors in this suite)
