@@ -39,10 +39,20 @@ def as_matrix(x, name: str) -> np.ndarray:
 
         x = cupy.asnumpy(x)
     elif not isinstance(x, np.ndarray):
+        if hasattr(x, "tocsr") and hasattr(x, "nnz"):  # scipy.sparse: the engine is dense
+            raise ValueError(f"{name} is a scipy sparse matrix ({type(x).__name__}, shape {x.shape}); the engine "
+                             f"computes on dense rows: pass {name}.toarray() (or reduce the features first, "
+                             f"e.g. TruncatedSVD)")
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists, objects numpy cannot hold
             raise ValueError(f"{name} must be a 2-D numeric array: {exc}") from None
+        if x.dtype == object and hasattr(x, "shape") and x.ndim == 2:  # pandas' nullable Float64 / Int64 columns
+            try:
+                x = x.astype(np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name} holds missing values (pd.NA / None) or non-numbers; drop or impute "
+                                 f"them, then pass float32 or float64 data") from None
     kind = x.dtype.kind
     if kind not in "fiu":
         raise ValueError(
@@ -171,8 +181,10 @@ def check_device(device: str) -> None:
 
 
 def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:
-    """Ball radii as float64 [n], finite and non-negative."""
+    """Ball radii as float64 [n], finite and non-negative; one number is every centre's radius."""
     r = to_numpy(radii, np.float64)
+    if r.ndim == 0:
+        r = np.full(n, float(r))
     if r.ndim != 1 or r.shape[0] != n:
         raise ValueError(f"{name} must be 1-D with one value per centre ({n}), got shape {r.shape}")
     if not np.all(np.isfinite(r)) or np.any(r < 0):

@@ -58,19 +58,22 @@ __global__ void prep_kernel(const T* __restrict__ x, PrepArgs a) {
     if (row >= a.n) return;
     const T* src = x + row * a.ld;
     double sq = 0;
+    bool nonzero = false;  // a row whose squares all underflow has sq == 0 without being zeros
     for (int64_t f = lane; f < a.d; f += 32) {
         const double v = static_cast<double>(src[f]);
         sq += v * v;
+        nonzero |= v != 0;
         if (a.copy) a.copy[row * a.copy_ld + f] = static_cast<float>(v);
     }
     if (a.copy)
         for (int64_t f = a.d + lane; f < a.copy_ld; f += 32) a.copy[row * a.copy_ld + f] = 0.f;
     sq = warp_sum(sq);
+    nonzero = __any_sync(0xffffffffu, nonzero);
     if (lane != 0) return;
     const auto r = static_cast<unsigned long long>(row);
     if (!isfinite(sq)) atomicMin(&a.flags->bad, r);
     else if (sq > kMaxSquaredNorm) atomicMin(&a.flags->huge, r);
-    else if (a.metric == Metric::Cosine && sq == 0) atomicMin(&a.flags->zero, r);
+    else if (a.metric == Metric::Cosine && sq == 0 && !nonzero) atomicMin(&a.flags->zero, r);
     else if (a.metric == Metric::Cosine && sq < kCosineMinSquaredNorm) atomicMin(&a.flags->tiny, r);
     double stat = sq;
     switch (a.metric) {

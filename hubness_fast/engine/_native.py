@@ -39,7 +39,7 @@ def no_gpu_reason() -> str:
 def simd_level() -> str:
     """HUBNESS_FAST_SIMD=generic|avx2|avx512|amx|auto (default auto: the best in SIMD_LEVELS) picks the CPU
     kernel set, for tests and comparisons. A level this build or CPU cannot run is an error, never replaced."""
-    level = os.environ.get("HUBNESS_FAST_SIMD", "auto")
+    level = os.environ.get("HUBNESS_FAST_SIMD", "").strip() or "auto"  # set but empty: as if unset
     if level != "auto" and level not in SIMD_LEVELS:
         raise ValueError(f"HUBNESS_FAST_SIMD={level!r} is not available on this CPU and build; "
                          f"set it to 'auto' or one of {', '.join(SIMD_LEVELS)}, or unset it")

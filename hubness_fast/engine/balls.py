@@ -56,7 +56,8 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
     """For each query point: how many balls contain it, the smallest radius among
     them, and (``return_nearest=True``) the index of the nearest centre.
 
-    A query q is inside ball j when |q - c_j|^2 < radii[j]^2 (``inclusive=True``:
+    radii: one per centre, or one number for every ball. A query q is inside ball j when
+    |q - c_j|^2 < radii[j]^2 (``inclusive=True``:
     <=), both sides in float64; the fp32 tiled pass re-checks every pair near a
     ball boundary in float64, so the answer is exact. No distance matrix is
     formed: memory is O(M + N) plus per-thread tiles. The nearest centre comes

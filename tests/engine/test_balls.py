@@ -83,3 +83,14 @@ def test_gpu_ball_contract_rechecks_the_boundary_in_float64(monkeypatch):
                                               err_msg=f"{key} inclusive={inclusive}")
                 differs |= not np.array_equal(getattr(side_f, key), getattr(side_c, key))
         assert differs, "the boundary cases do not tell a kernel without the float64 re-check apart"
+
+
+def test_ball_query_takes_one_radius_for_every_ball(rng):
+    q, c = rng.standard_normal((80, 3)), rng.standard_normal((30, 3))
+    one = hf.ball_query(q, c, 1.1, inclusive=True)
+    d2 = sq_dists(q, c)
+    np.testing.assert_array_equal(one.count, (d2 <= 1.1 ** 2).sum(1))
+    each = hf.ball_query(q, c, np.full(30, 1.1), inclusive=True)
+    np.testing.assert_array_equal(one.count, each.count)
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        hf.ball_query(q, c, -1.0)

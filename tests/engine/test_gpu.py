@@ -185,6 +185,9 @@ def test_gpu_bad_input_and_errors(rng):
         with pytest.raises(ValueError, match="row 9 has a squared norm below 2\\^-969"):
             hf.knn(_torch(tiny), 3, metric="cosine")
         hf.knn(_torch(tiny), 3)  # the euclidean family takes such rows
+        tiny[9] = rng.standard_normal(4) * 1e-170  # every square underflows to 0: still not a row of zeros
+        with pytest.raises(ValueError, match="row 9 has a squared norm below 2\\^-969"):
+            hf.knn(_torch(tiny), 3, metric="cosine")
         big = _torch(rng.standard_normal((200_000, 4)))
         with pytest.raises(MemoryError):
             hf.hub_counts(big, 199_999)  # lists of 200 000 x 200 000 candidates cannot fit

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
+from hubness_fast.engine import _native
 from oracles import brute_knn
 
 
@@ -312,3 +313,34 @@ def test_bar_ends_at_100_percent_with_and_without_tqdm(rng, monkeypatch, capsys,
     assert "100" in err.strip().splitlines()[-1], err
     assert ("it/s" in err or "tile" in err) if with_tqdm else "100.0%" in err
     np.testing.assert_array_equal(c, np.bincount(brute_knn(x, 5)[1].ravel(), minlength=3000))
+
+
+def test_sparse_and_pandas_inputs(rng):
+    sparse = pytest.importorskip("scipy.sparse")
+    pd = pytest.importorskip("pandas")
+    x = rng.standard_normal((60, 5))
+    with pytest.raises(ValueError, match=r"scipy sparse matrix \(csr_matrix, shape \(60, 5\)\).*x.toarray\(\)"):
+        hf.knn(sparse.csr_matrix(x), 3)
+    frame = pd.DataFrame(x).astype("Float64")  # pandas' nullable floats: an object array to numpy
+    ids = hf.knn(frame, 3).indices
+    np.testing.assert_array_equal(ids, brute_knn(x, 3)[1])
+    frame.iloc[7, 2] = pd.NA
+    with pytest.raises(ValueError, match="missing values"):
+        hf.knn(frame, 3)
+
+
+def test_cosine_rows_whose_squares_underflow_are_not_called_zeros(rng):
+    x = rng.standard_normal((20, 4))
+    x[6] *= 1e-170  # every square underflows to 0 in float64, yet the row is not zeros
+    with pytest.raises(ValueError, match="row 6 has a squared norm below 2\\^-969"):
+        hf.knn(x, 3, metric="cosine", device="cpu")
+    x[6] = 0
+    with pytest.raises(ValueError, match="row 6 is all zeros"):
+        hf.knn(x, 3, metric="cosine", device="cpu")
+
+
+def test_an_empty_simd_setting_means_auto(monkeypatch, rng):
+    x = rng.standard_normal((40, 6)).astype(np.float32)
+    monkeypatch.setenv("HUBNESS_FAST_SIMD", "")
+    np.testing.assert_array_equal(hf.knn(x, 3).indices, brute_knn(x, 3)[1])
+    assert _native.simd_level() == "auto"
