@@ -1,6 +1,6 @@
-"""PyTorch, imported on first use (the engine and the metrics run without it), and the two
-conversions every torch-facing layer shares: NVIDIA's float-to-uint8 image rule and a module
-run in eval mode under no_grad."""
+"""PyTorch, imported on first use (the engine and the metrics run without it), and what every
+torch-facing layer shares: the image shape check, NVIDIA's float-to-uint8 image rule and a
+module run in eval mode under no_grad."""
 from __future__ import annotations
 
 import contextlib
@@ -19,6 +19,22 @@ def torch() -> ModuleType:
     except ImportError as exc:
         raise ImportError("this needs PyTorch: pip install torch") from exc
     return module
+
+
+def check_image_shape(shape: tuple[int, ...], what: str) -> None:
+    if len(shape) != 4:
+        hint = " (one grey batch? add a channel axis: x[:, None])" if len(shape) == 3 else ""
+        raise ValueError(f"{what} must be [N, C, H, W], got shape {shape}{hint}")
+    if shape[1] not in (1, 3):
+        if shape[3] in (1, 3):
+            hint = "; for [N, H, W, C] images use x.transpose(0, 3, 1, 2) (torch: x.permute(0, 3, 1, 2))"
+        elif shape[1] == 4:
+            hint = "; for RGBA drop the alpha channel: x[:, :3]"
+        else:
+            hint = ""
+        raise ValueError(f"{what} must have 1 (grey) or 3 (RGB) channels, got shape {shape}{hint}")
+    if 0 in shape:
+        raise ValueError(f"{what} are empty (shape {shape})")
 
 
 def to_uint8(images: torch_module.Tensor) -> torch_module.Tensor:

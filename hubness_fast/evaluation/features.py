@@ -44,7 +44,7 @@ import numpy as np
 from .._inputs import as_path, check_int, is_torch
 from .._progress import bar as progress_bar
 from .._types import Array
-from .._torch import evaluating, to_uint8
+from .._torch import check_image_shape, evaluating, to_uint8
 from .._torch import torch as _torch
 
 if TYPE_CHECKING:
@@ -344,22 +344,6 @@ def _image_module() -> Any:
     except ImportError as exc:
         raise ImportError("reading a folder of images needs Pillow: pip install Pillow") from exc
     return Image
-
-
-def check_image_shape(shape: tuple[int, ...], what: str) -> None:
-    if len(shape) != 4:
-        hint = " (one grey batch? add a channel axis: x[:, None])" if len(shape) == 3 else ""
-        raise ValueError(f"{what} must be [N, C, H, W], got shape {shape}{hint}")
-    if shape[1] not in (1, 3):
-        if shape[3] in (1, 3):
-            hint = "; for [N, H, W, C] images use x.transpose(0, 3, 1, 2) (torch: x.permute(0, 3, 1, 2))"
-        elif shape[1] == 4:
-            hint = "; for RGBA drop the alpha channel: x[:, :3]"
-        else:
-            hint = ""
-        raise ValueError(f"{what} must have 1 (grey) or 3 (RGB) channels, got shape {shape}{hint}")
-    if 0 in shape:
-        raise ValueError(f"{what} are empty (shape {shape})")
 
 
 def images_to_uint8(x: torch.Tensor, start: int) -> torch.Tensor:

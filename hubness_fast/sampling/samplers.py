@@ -33,6 +33,7 @@ import numpy as np
 
 from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
 from .._progress import bar as progress_bar
+from .._torch import check_image_shape
 from .._types import Array, Device
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
 from .generators import (
@@ -46,7 +47,6 @@ from .generators import (
     image_batch,
     to_uint8,
 )
-from ..evaluation.features import check_image_shape
 from .images import FolderWriter
 
 if TYPE_CHECKING:

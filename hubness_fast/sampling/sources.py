@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._inputs import check_int
-from ..evaluation.features import ImageSource, check_image_shape, images_to_uint8
+from .._torch import check_image_shape
+from ..evaluation.features import ImageSource, images_to_uint8
 from .generators import as_generator
 from .samplers import LatentSampler, RandomSampler, render
 
