@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._dispatch import describe, run, run_pair
-from .._inputs import as_matrix, check_device, check_k, check_metric
+from .._inputs import as_matrix, check_device, check_int, check_k, check_metric
 from .._types import Device, Metric, Threads
 
 FAN_IN = 8  # partial lists merged per reduction task
@@ -40,6 +40,7 @@ def from_npy(path: str, chunk_rows: int = 100_000) -> Any:
     import dask
     import dask.array as da
 
+    chunk_rows = check_int(chunk_rows, "chunk_rows (rows per task)")
     mm = np.load(path, mmap_mode="r")
     if mm.ndim != 2:
         raise ValueError(f"{path} holds a {mm.ndim}-D array; an (N, D) array is needed")
@@ -54,6 +55,7 @@ def _as_dask(x, chunk_rows):
     import dask.array as da
 
     if not isinstance(x, da.Array):
+        chunk_rows = check_int(chunk_rows, "chunk_rows (rows per task)")
         x = da.from_array(np.asarray(x), chunks=(chunk_rows, -1))
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (n_samples, n_features), got {x.ndim}-D")

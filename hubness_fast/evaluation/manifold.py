@@ -37,7 +37,8 @@ from ..engine.balls import BallCounts, ball_pass
 
 METRICS = ("euclidean", "cosine")
 
-REALISM_BLOCK = 1024  # the realism pass holds 1024 fakes x 1024 reals of float64 distances at a time (8 MiB)
+MAX_SQUARED_NORM = 1e36  # the engine's limit for float32 arithmetic (csrc/cpu/side.h), checked here to name the set
+REALISM_BLOCK = 1024  # the realism pass holds 1024 fakes x 1024 reals of float64 distances at a time (8 MiB each)
 
 
 def features_hash(x: np.ndarray) -> str:
@@ -66,19 +67,29 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     return out
 
 
-def _check_finite(m: np.ndarray, name: str) -> None:
-    """One clear message naming the set before any native work (blocks of at most 16 MiB of flags)."""
+def _check_finite(m: np.ndarray, name: str, norms: bool) -> None:
+    """One clear message naming the set before any native work (blocks of at most 16 MiB of flags):
+    NaN or Inf, or with ``norms`` a row the engine's float32 arithmetic refuses (squared norm above
+    MAX_SQUARED_NORM; cosine scales rows to unit norm first, so it has no such limit)."""
     rows = max(1, (1 << 24) // max(1, m.shape[1]))
     for s in range(0, m.shape[0], rows):
-        ok = np.isfinite(m[s:s + rows]).all(1)
+        block = m[s:s + rows]
+        ok = np.isfinite(block).all(1)
         if not ok.all():
             raise ValueError(f"{name} contains NaN or Inf (first at row {s + int(np.flatnonzero(~ok)[0])}); drop or "
                              f"impute those rows")
+        if not norms:
+            continue
+        with np.errstate(over="ignore"):
+            big = np.einsum("ij,ij->i", block, block, dtype=np.float64) > MAX_SQUARED_NORM
+        if big.any():
+            raise ValueError(f"{name} row {s + int(np.flatnonzero(big)[0])} has a squared norm above 1e36, too large "
+                             f"for float32 arithmetic; rescale the data")
 
 
 def _prepare(x: Any, metric: str, name: str) -> np.ndarray:
     m = as_matrix(x, name)
-    _check_finite(m, name)
+    _check_finite(m, name, norms=metric != "cosine")
     return _unit_rows(m, name) if metric == "cosine" else m
 
 
@@ -162,6 +173,14 @@ def _bootstrap_mean(values: np.ndarray, n_boot: int, rng: np.random.Generator) -
     if n == 0:
         return np.full(n_boot, np.nan)
     return np.array([values[rng.integers(0, n, n)].mean() for _ in range(n_boot)])
+
+
+def _percentiles(values: np.ndarray, lo: float, hi: float) -> tuple[float, float]:
+    """The (lo, hi) percentiles of the resampled values, NaN ones left out; (nan, nan) where all are NaN
+    (a mean over no sample, e.g. rarity with no fake inside the manifold)."""
+    if np.isnan(values).all():
+        return float("nan"), float("nan")
+    return float(np.nanpercentile(values, lo)), float(np.nanpercentile(values, hi))
 
 
 class Manifold:
@@ -327,8 +346,10 @@ class Manifold:
         release, only the real balls whose radius is at or below the ``clamp_to_percentile``
         percentile count (None keeps all). Above 1: inside a kept real ball. float64 [M].
 
-        float64 distances, ``REALISM_BLOCK`` fakes against ``REALISM_BLOCK`` reals at a time (O(M N)
-        work, memory independent of M and N)."""
+        Exact float64 distances (from differences; a fake equal to a kept real sample scores inf),
+        ``REALISM_BLOCK`` fakes against ``REALISM_BLOCK`` reals at a time (O(M N) work, memory
+        independent of M and N): the |f|^2 - 2 f.r + |r|^2 expansion bounds every pair, and only the
+        pairs that can hold a fake's maximum are recomputed from differences."""
         return self._realism(self.prepare_fake(fake), k, clamp_to_percentile)
 
     def _realism(self, f: np.ndarray, k: int, clamp_to_percentile: float | None) -> np.ndarray:
@@ -349,17 +370,42 @@ class Manifold:
             for t in range(0, kept.size, REALISM_BLOCK):
                 ids = kept[t:t + REALISM_BLOCK]
                 rb = np.asarray(self.features[ids], np.float64)
-                d2 = fb @ rb.T
-                d2 *= -2
-                d2 += fn
-                d2 += (rb * rb).sum(1)[None]
-                np.clip(d2, 0, None, out=d2)  # expansion rounding
-                rk2 = r2[ids][None]
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    # euclidean: r / d; cosine: (r2 / 2) / (d2 / 2). A fake equal to a real centre scores inf.
-                    ratio = rk2 / d2 if self.metric == "cosine" else np.sqrt(rk2) / np.sqrt(d2)
-                np.maximum(best, np.nan_to_num(ratio, nan=0.0, posinf=np.inf).max(1), out=best)
+                rn = (rb * rb).sum(1)[None]
+                np.maximum(best, self._realism_block(fb, fn, rb, rn, r2[ids][None], best), out=best)
         return out
+
+    def _realism_block(self, fb: np.ndarray, fn: np.ndarray, rb: np.ndarray, rn: np.ndarray, rk2: np.ndarray,
+                       best: np.ndarray) -> np.ndarray:
+        """The exact realism score of each fake of the block against the block's reals (0 where none
+        can beat ``best``): the |f|^2 - 2 f.r + |r|^2 expansion bounds every ratio, and the pairs that
+        can hold a fake's maximum are recomputed from float64 differences."""
+        d2 = fb @ rb.T
+        d2 *= -2
+        d2 += fn
+        d2 += rn
+        # The expansion's rounding, at most ~(D + 4) float64 units of |f|^2 + |r|^2; 4x that is safe.
+        err = (4 * fb.shape[1] + 16) * np.finfo(np.float64).eps / 2 * (fn + rn)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            low = rk2 / (d2 + err)                      # r^2 / d^2 at least this (= the score's order)
+            high = rk2 / np.maximum(d2 - err, 0.0)      # and at most this (inf where d may be 0)
+        floor = np.maximum(low.max(1), self._squared_ratio(best))[:, None]
+        a, b = np.nonzero(high >= floor)
+        out = np.zeros(fb.shape[0])
+        step = max(1, REALISM_BLOCK * REALISM_BLOCK // max(1, fb.shape[1]))
+        for p in range(0, a.size, step):
+            aa, bb = a[p:p + step], b[p:p + step]
+            diff = fb[aa] - rb[bb]
+            exact = np.einsum("ij,ij->i", diff, diff)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # euclidean: r / d; cosine: (r2 / 2) / (d2 / 2). A fake equal to a real centre scores inf.
+                ratio = rk2[0, bb] / exact if self.metric == "cosine" else np.sqrt(rk2[0, bb]) / np.sqrt(exact)
+            np.maximum.at(out, aa, np.nan_to_num(ratio, nan=0.0, posinf=np.inf))
+        return out
+
+    def _squared_ratio(self, score: np.ndarray) -> np.ndarray:
+        """r^2 / d^2 of a realism score (r / d for euclidean, r^2 / d^2 for cosine), a little below."""
+        q = score if self.metric == "cosine" else score * score
+        return q * (1 - 1e-9)
 
     def evaluate(self, fake: Any, *, k_pr: int = 3, k_dc: int = 5, k_rarity: int = 3, realism: bool = True,
                  k_realism: int = 3, clamp_to_percentile: float | None = 50, out_of_manifold: str = "exclude",
@@ -407,7 +453,6 @@ class Manifold:
             if real_score is not None:
                 boot["realism_mean"] = _bootstrap_mean(real_score[np.isfinite(real_score)], n_boot, rng)
             lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
-            intervals = {name: (float(np.nanpercentile(v, lo)), float(np.nanpercentile(v, hi)))
-                         for name, v in boot.items()}
+            intervals = {name: _percentiles(v, lo, hi) for name, v in boot.items()}
         return Evaluation(precision, recall, f_score(precision, recall), density, coverage, prdc, rarity,
                           real_score, intervals)

@@ -244,4 +244,5 @@ def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: A
     m = root1 @ s2 @ root1
     tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
-    return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt)
+    # The distance is >= 0 (a squared Wasserstein-2 distance); rounding can leave about -1e-15 on equal inputs.
+    return max(0.0, float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_sqrt))

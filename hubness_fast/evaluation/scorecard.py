@@ -61,16 +61,27 @@ def read_side(spec: str | Path, detector: Any, *, what: str, batch_size: int = 6
     return features(source, detector, batch_size=batch_size, device=device, cache_dir=cache_dir, progress=progress)
 
 
+def _mean(values: np.ndarray) -> float | None:
+    """The mean, or None (null in JSON) for no values."""
+    return float(np.mean(values)) if values.size else None
+
+
 def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, ...] = DEFAULT_METRICS, *,
-             k: int = 3, k_dc: int = 5, n_boot: int = 0, seed: int = 0) -> dict[str, float]:
+             k: int = 3, k_dc: int = 5, n_boot: int = 0, seed: int = 0) -> dict[str, float | None]:
     """The chosen metrics of ``fake`` against ``real``: {name: value}, with ``name_low`` /
-    ``name_high`` bootstrap bounds for the k-NN metrics when ``n_boot`` > 0."""
+    ``name_high`` bootstrap bounds for the k-NN metrics when ``n_boot`` > 0.
+
+    Every value is finite or None (undefined; null in JSON), and each bound describes the same
+    statistic as its value: ``rarity_mean`` is the mean rarity score of the fakes inside the real
+    manifold (Han et al. score no other fake), ``rarity_in_manifold`` their share; ``realism_mean``
+    the mean of the finite realism scores, ``realism_inf`` the number of fakes that score infinity
+    (each equal to a kept real sample: copies of training data)."""
     ks = sorted({k, k_dc})
     manifold = real if isinstance(real, Manifold) else Manifold(real, ks)
     missing = [kk for kk in ks if kk not in manifold.k]
     if missing:
         raise ValueError(f"the fitted reference has radii for k = {list(manifold.k)}, not for {missing}")
-    out: dict[str, float] = {}
+    out: dict[str, float | None] = {}
     if "fid" in chosen:
         out["fid"] = metrics.frechet_distance(manifold.features, fake)
     knn_metrics = {"pr", "dc", "prdc", "rarity", "realism"} & set(chosen)
@@ -83,21 +94,25 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
                 out.update({name: float(getattr(ev, name)) for name in names})
         if "prdc" in chosen:
             out.update({f"prdc_{name}": float(v) for name, v in ev.prdc.items()})
-        if "rarity" in chosen:
-            out["rarity_mean"] = float(np.nanmean(ev.rarity.scores)) if np.isfinite(ev.rarity.scores).any() \
-                else float("nan")
+        if "rarity" in chosen:  # the statistic Manifold.evaluate's interval resamples
+            out["rarity_mean"] = _mean(ev.rarity.scores[ev.rarity.in_manifold])
+            out["rarity_in_manifold"] = float(np.mean(ev.rarity.in_manifold))
         if "realism" in chosen and ev.realism is not None:
-            out["realism_mean"] = float(np.mean(ev.realism))
+            finite = np.isfinite(ev.realism)
+            out["realism_mean"] = _mean(ev.realism[finite])
+            out["realism_inf"] = int(np.count_nonzero(~finite))
         for name, (low, high) in (ev.intervals or {}).items():
             if name in out:
-                out[f"{name}_low"], out[f"{name}_high"] = float(low), float(high)
+                out[f"{name}_low"], out[f"{name}_high"] = (float(low), float(high)) if out[name] is not None \
+                    else (None, None)
     if "eprc" in chosen:
         e = metrics.efficient_precision_recall(manifold.features, fake, k=k)
         out["eprc_precision"], out["eprc_recall"] = e.precision, e.recall
     return out
 
 
-def table(values: dict[str, float]) -> str:
-    """Two columns, one metric a line (4 significant digits)."""
+def table(values: dict[str, float | None]) -> str:
+    """Two columns, one metric a line (4 significant digits; "nan" for an undefined value)."""
     width = max(map(len, values)) if values else 0
-    return "\n".join(f"{name:<{width}}  {value:.4g}" for name, value in values.items())
+    return "\n".join(f"{name:<{width}}  {float('nan') if value is None else value:.4g}"
+                     for name, value in values.items())

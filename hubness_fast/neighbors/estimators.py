@@ -18,12 +18,13 @@ import numpy as np
 from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads
 from .._types import Device, Metric
 from .measures import Hubness
+from ._rows import RowIndex
 from .reduction import make_reduction
 
 __all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "radius_neighbors_graph", "Hubness",
            "umap_knn"]
 from ..engine import describe, run
-from ..engine.radius import radius_neighbors
+from ..engine.radius import RadiusNeighbors, radius_neighbors
 
 try:
     import scipy.sparse as sp
@@ -76,8 +77,11 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       each query's ``n_candidates`` nearest points (default max(3 n_neighbors, n_neighbors + 10),
       at most the fitted points) are re-ranked by their secondary distance and the best n_neighbors
       kept; the graph then holds secondary distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and
-      csls can be negative, which estimators that need distances >= 0 refuse). A fitted point
-      queried as itself keeps itself first at 0, as without a reduction. In a Pipeline before
+      csls can be negative, which estimators that need distances >= 0 refuse). Row by row: a query
+      row equal value for value to a fitted point (the lowest index among exact duplicates) is that
+      point, with its fitted statistics and itself first at 0, as without a reduction; any other row
+      is a new query. A row's output never depends on the rows passed with it (except with
+      ``compat="skhubness"`` DisSimLocal, which shifts each call's values). In a Pipeline before
       ``KNeighborsClassifier(metric="precomputed")`` this is scikit-hubness's hubness-reduced
       classifier.
 
@@ -139,6 +143,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             c = self._candidates(self.n_neighbors + 1)
             self._fit_lists = _exact(X, c, self.metric, n_jobs_to_threads(self.n_jobs), self.device)
             self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
+            self._rows = RowIndex(X)
         return self
 
     def transform(self, X: Any) -> Any:
@@ -147,7 +152,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         return self.kneighbors_graph(X, mode=self.mode, n_neighbors=self.n_neighbors + (self.mode == "distance"))
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
-        """fit(X) then transform(X), computed as one self-join of X (self included)."""
+        """fit(X) then transform(X) (without a reduction, computed as one self-join of X, self included)."""
         return self.fit(X).transform(X)
 
     # ---- neighbours -----------------------------------------------------------------------------
@@ -184,37 +189,45 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                 d, i = _exact(self._fit_X, k, self.metric, threads, self.device, exclude_self=False)
             else:
                 d, i = _exact(self._fit_X, k, self.metric, threads, self.device, queries=Q)
-        d = d.astype(self._fit_X.dtype, copy=False)  # scikit-learn's dtype: float32 in, float32 out
-        return (d, i) if return_distance else i
+        return (d, i) if return_distance else i  # float64 distances, as scikit-learn's (float32 input too)
 
     def _reduced(self, X: Any, k: int, threads: int | None, return_distance: bool) -> Any:
-        """kneighbors through the hubness reduction: candidates re-ranked by secondary distance."""
+        """kneighbors through the hubness reduction: candidates re-ranked by secondary distance.
+
+        Row by row: a query row equal to a fitted point (value for value; the lowest index among
+        exact duplicates) is that point: its fit list re-ranked, itself first at 0; any other row is
+        a query, its candidates searched among the fitted points. So a row's output depends on that
+        row and the fitted data only, never on the rows passed with it."""
         red = self._reduction
-        assert red is not None
-        own = X is None
-        if not own:
-            Q = self._query(X).astype(self._fit_X.dtype, copy=False)
-            own = Q.shape == self._fit_X.shape and np.array_equal(Q, self._fit_X)
-        if own:  # the fitted points: their fit lists (self left out), then self first when queried as X
-            with_self = X is not None
-            limit = self.n_samples_fit_ - 1
-            if k - with_self > limit or k - with_self > self._fit_lists[0].shape[1]:
-                raise ValueError(f"n_neighbors = {k} is more than the {min(limit, self._fit_lists[0].shape[1])} "
-                                 f"candidates kept at fit; raise n_candidates")
-            sec, ind = red.transform(*self._fit_lists, self._fit_X if red.needs_vectors else None)
-            sec, ind = sec[:, :k - with_self], ind[:, :k - with_self]
-            if with_self:
-                n = self.n_samples_fit_
-                sec = np.concatenate([np.zeros((n, 1)), sec], axis=1)
-                ind = np.concatenate([np.arange(n, dtype=ind.dtype)[:, None], ind], axis=1)
+        if red is None:
+            raise RuntimeError("_reduced is called with a hubness reduction only")
+        fit_d, fit_i = self._fit_lists
+        if X is None:  # the fitted points: their fit lists, self left out by index
+            Q, fitted = self._fit_X, np.arange(self.n_samples_fit_)
         else:
-            if k > self.n_samples_fit_:
-                raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, "
-                                 f"but n_neighbors = {k}")
+            Q = self._query(X).astype(self._fit_X.dtype, copy=False)
+            fitted = self._rows.find(self._fit_X, Q)
+        with_self = X is not None
+        own = fitted >= 0
+        if own.any() and k - with_self > fit_i.shape[1]:
+            raise ValueError(f"n_neighbors = {k} is more than the {fit_i.shape[1]} candidates kept at fit for the "
+                             f"fitted points{' (plus the point itself)' if with_self else ''}; raise n_candidates")
+        if not own.all() and k > self.n_samples_fit_:
+            raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, but n_neighbors = {k}")
+        sec, ind = np.empty((len(Q), k)), np.empty((len(Q), k), np.int64)
+        if own.any():
+            f = fitted[own]
+            s, i = red.transform(fit_d[f], fit_i[f], self._fit_X[f] if red.needs_vectors else None, fitted=f)
+            if with_self:  # itself first at 0, as without a reduction
+                s = np.concatenate([np.zeros((len(f), 1)), s[:, :k - 1]], axis=1)
+                i = np.concatenate([f[:, None], i[:, :k - 1]], axis=1)
+            sec[own], ind[own] = s[:, :k], i[:, :k]
+        if not own.all():
+            q = Q[~own]
             c = int(min(max(self._candidates(k), k), self.n_samples_fit_))
-            d, i = _exact(self._fit_X, c, self.metric, threads, self.device, queries=Q)
-            sec, ind = red.transform(d, i, Q if red.needs_vectors else None)
-            sec, ind = sec[:, :k], ind[:, :k]
+            d, i = _exact(self._fit_X, c, self.metric, threads, self.device, queries=q)
+            s, i = red.transform(d, i, q if red.needs_vectors else None)
+            sec[~own], ind[~own] = s[:, :k], i[:, :k]
         return (sec, ind) if return_distance else ind
 
     def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
@@ -247,6 +260,10 @@ def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_t
     """
     check_metric(metric, GRAPH_METRICS)
     check_int(n_neighbors, "n_neighbors (self plus at least one neighbour)", minimum=2)
+    rows = X.shape[0] if hasattr(X, "shape") and len(X.shape) else None
+    if rows is not None and n_neighbors > rows:
+        raise ValueError(f"n_neighbors counts the point itself, so it can be at most the {rows} rows of X, got "
+                         f"n_neighbors = {n_neighbors}")
     d, i = _exact(X, n_neighbors - 1, metric, n_threads, device)
     n = i.shape[0]
     ids = np.concatenate([np.arange(n, dtype=np.int64)[:, None], i.astype(np.int64)], axis=1)
@@ -284,7 +301,8 @@ class NearestNeighbors(BaseEstimator):
     are sorted by (distance, index); ``radius_neighbors`` returns points with distance
     <= radius, always sorted by (distance, index) (``sort_results`` is accepted), with
     memory of the output's size (:func:`hubness_fast.engine.radius.radius_neighbors`). Distances
-    have the fitted data's dtype (float32 in, float32 out).
+    are float64 in every method and graph, as scikit-learn's (float32 data included; the search
+    itself runs in the data's dtype, exact either way).
     """
 
     def __init__(self, *, n_neighbors: int = 5, radius: float = 1.0, algorithm: str = "auto", leaf_size: int = 30,
@@ -334,7 +352,6 @@ class NearestNeighbors(BaseEstimator):
                              f"n_neighbors = {k}")
         d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device,
                       queries=self._queries(X))
-        d = d.astype(self._fit_X.dtype, copy=False)
         return (d, i) if return_distance else i
 
     def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
@@ -348,6 +365,14 @@ class NearestNeighbors(BaseEstimator):
         check_is_fitted(self)
         metric = self._check_params()
         r = self.radius if radius is None else radius
+        if isinstance(r, (float, np.floating)) and r == np.inf:  # every point, as scikit-learn gives it
+            k = self.n_samples_fit_ - (X is None)
+            q = self._queries(X)
+            m = self.n_samples_fit_ if q is None else len(q)
+            if k == 0:
+                return RadiusNeighbors(np.zeros(m + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
+            d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, queries=q)
+            return RadiusNeighbors(np.arange(0, m * k + 1, k, dtype=np.int64), i.ravel().astype(np.int64), d.ravel())
         return radius_neighbors(self._fit_X, r, queries=self._queries(X), metric=metric,
                                 n_threads=n_jobs_to_threads(self.n_jobs), device=self.device)
 
@@ -362,7 +387,7 @@ class NearestNeighbors(BaseEstimator):
         if not return_distance:
             return ind
         dist = np.empty(m, dtype=object)
-        dist[:] = np.split(res.distances.astype(self._fit_X.dtype, copy=False), res.indptr[1:-1])
+        dist[:] = np.split(np.asarray(res.distances, np.float64), res.indptr[1:-1])
         return dist, ind
 
     def radius_neighbors_graph(self, X: Any = None, radius: float | None = None, mode: str = "connectivity",
@@ -371,7 +396,7 @@ class NearestNeighbors(BaseEstimator):
         if mode not in MODES:
             raise ValueError(f"mode must be 'connectivity' or 'distance', got {mode!r}")
         res = self._radius(X, radius)
-        data = np.ones(len(res.indices)) if mode == "connectivity" else res.distances
+        data = np.ones(len(res.indices)) if mode == "connectivity" else np.asarray(res.distances, np.float64)
         shape = (len(res.indptr) - 1, self.n_samples_fit_)
         return _sparse(sp.csr_matrix((data, res.indices, res.indptr), shape=shape))
 

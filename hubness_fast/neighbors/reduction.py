@@ -17,7 +17,9 @@ Protocol, shared by every reduction:
   scaling), the original ranking decides rather than the index, which would favour low indices;
 - for the fitted points themselves pass the fit lists again (or call ``fit_transform``): each point
   is then a query whose list leaves itself out, so its query statistics equal its fitted ones and it
-  never appears among its own neighbours.
+  never appears among its own neighbours. Rows of some fitted points, in any order and mixed with
+  queries, are marked by ``transform(..., fitted=rows)`` (row r is fitted point rows[r]'s fit list,
+  -1 a query): each row's result then depends on that row only.
 
 Only the listed candidates are re-ranked: to reduce hubness among n neighbours, pass lists of more
 candidates (say 3n) and keep the first n columns of the result. Rows must be sorted by distance, as
@@ -187,7 +189,8 @@ class HubnessReduction(BaseEstimator):
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
         raise NotImplementedError
 
-    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
+    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any, own: np.ndarray) -> np.ndarray:
+        """The secondary values of the lists; own[r] >= 0: row r is that fitted point's fit list."""
         raise NotImplementedError
 
     def _descending(self) -> bool:
@@ -198,11 +201,26 @@ class HubnessReduction(BaseEstimator):
         """True where the fit lists must index the fitted points themselves (all but CSLS)."""
         return True
 
-    def _is_fit_lists(self, i: np.ndarray) -> bool:
-        """True where transform was given the fit lists again (the fitted points as their own queries);
-        for reductions whose _fit kept the fit indices as ``_fit_ind`` (those that need to know)."""
-        fit_i = self._fit_ind
-        return i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
+    def _fitted_rows(self, i: np.ndarray, fitted: Any) -> np.ndarray:
+        """The fitted point each row of transform's lists stands for (-1: a query): ``fitted`` as given,
+        else every row where the lists are the fit lists again (for reductions whose _fit kept the fit
+        indices as ``_fit_ind``, those whose values depend on it), else none."""
+        m = len(i)
+        if fitted is None:
+            fit_i = getattr(self, "_fit_ind", None)
+            own = fit_i is not None and i.shape == fit_i.shape and bool(np.array_equal(i, fit_i))
+            return np.arange(m) if own else np.full(m, -1)
+        f = to_numpy(fitted)
+        if f.shape != (m,) or f.dtype.kind not in "iu":
+            raise ValueError(f"fitted must hold one integer per list row ({m}), got shape {f.shape} and dtype "
+                             f"{f.dtype}")
+        f = f.astype(np.int64, copy=False)
+        if np.any((f < -1) | (f >= self.n_samples_fit_)):
+            raise ValueError(f"fitted holds the fitted point of each row (0 to {self.n_samples_fit_ - 1}) or -1 "
+                             f"for a query")
+        if np.any(i == f[:, None]):
+            raise ValueError("a row marked as fitted point j lists j itself: pass j's fit list (self excluded)")
+        return f
 
     def fit(self: R, neigh_dist: Any, neigh_ind: Any, X: Any = None) -> R:
         """Learn each fitted point's statistics from its k-NN list among the fitted points.
@@ -227,7 +245,8 @@ class HubnessReduction(BaseEstimator):
         self.n_samples_fit_ = n
         return self
 
-    def transform(self, neigh_dist: Any, neigh_ind: Any, X: Any = None, return_distance: bool = True) -> Lists:
+    def transform(self, neigh_dist: Any, neigh_ind: Any, X: Any = None, return_distance: bool = True, *,
+                  fitted: Any = None) -> Lists:
         """Secondary distances of query lists against the fitted points.
 
         neigh_dist, neigh_ind : (M, k) float and int arrays
@@ -235,6 +254,11 @@ class HubnessReduction(BaseEstimator):
             for the fitted points themselves, their fit lists.
         X : (M, D) array
             The queries as vectors, where ``needs_vectors``; otherwise not read.
+        fitted : (M,) int array or None
+            Row r is fitted point ``fitted[r]``'s fit list (its row of the lists given to fit), or a
+            query where -1: the rows of any fitted points, in any order, mixed with queries. None (the
+            default): all rows are the fitted points' where the lists equal the fit lists, else all
+            are queries.
 
         Returns (secondary float64 (M, k), indices int64 (M, k)), each row sorted by secondary
         distance, equal ones by the primary distance, then by index (by decreasing values for
@@ -248,7 +272,7 @@ class HubnessReduction(BaseEstimator):
         if i.max() >= self.n_samples_fit_:
             raise ValueError(f"neigh_ind holds index {int(i.max())}, but {self.n_samples_fit_} points were fitted: "
                              f"transform takes lists against the fitted points")
-        sec = self._secondary(d, i, X)
+        sec = self._secondary(d, i, X, self._fitted_rows(i, fitted))
         sign = -1.0 if self._descending() else 1.0
         order = np.lexsort((i, sign * d, sign * sec), axis=1)
         ind = np.take_along_axis(i, order, axis=1)
@@ -309,7 +333,8 @@ class MutualProximity(HubnessReduction):
         count. The self entry itself is never returned. The ranking within a row is this package's
         (ties by primary distance, then index).
 
-    A transform given the fit lists themselves (equal neigh_ind) takes row i as fitted point i.
+    A transform given the fit lists themselves (equal neigh_ind) takes row i as fitted point i; rows
+    marked with ``fitted=`` are those fitted points.
     ``X`` is not read. The lists may hold any symmetric distance (euclidean, sqeuclidean, cosine).
     """
 
@@ -333,18 +358,20 @@ class MutualProximity(HubnessReduction):
             self._pair_keys, self._pair_dist = keys[order], d.ravel()[order]
             self._fit_dist = d.copy()
 
-    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
+    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any, own: np.ndarray) -> np.ndarray:
         if self.method == "normal":
-            mean, std = _mean_std(_with_self(d) if self.compat and self._is_fit_lists(i) else d)
+            mean, std = _mean_std(d)
+            sel = own >= 0
+            if self.compat and sel.any():
+                mean[sel], std[sel] = _mean_std(_with_self(d[sel]))
             return 1.0 - _normal_sf(d, mean[:, None], std[:, None]) * _normal_sf(d, self.mean_fit_[i], self.std_fit_[i])
-        return 1.0 - self._empiric(d, i)
+        return 1.0 - self._empiric(d, i, own)
 
-    def _empiric(self, d: np.ndarray, i: np.ndarray) -> np.ndarray:
+    def _empiric(self, d: np.ndarray, i: np.ndarray, own: np.ndarray) -> np.ndarray:
         n, m, k = self.n_samples_fit_, d.shape[0], d.shape[1]
         fit_d, fit_i = self._fit_dist, self._fit_ind
         k_fit = fit_i.shape[1]
         last = fit_d[:, -1]  # the radius of each fitted point's list
-        self_rows = self._is_fit_lists(i)
         unlisted = self.compat is None  # scikit-hubness counts the listed objects only
         keys, key_dist = self._pair_keys, self._pair_dist
         mp = np.empty((m, k))
@@ -362,17 +389,17 @@ class MutualProximity(HubnessReduction):
             count = ((dq[:, None, :] > dxy) & far_y).sum(axis=2)
             # j in L(y) but not in L(x): farther from x than y; farther from y than x if listed so
             ly = fit_i[iq]                                    # (rows, a, c)
-            own = (np.arange(rows)[:, None] * n + iq).ravel()
-            own.sort()
+            lx = (np.arange(rows)[:, None] * n + iq).ravel()
+            lx.sort()
             probe = np.arange(rows)[:, None, None] * n + ly
-            in_lx = own[np.minimum(np.searchsorted(own, probe), len(own) - 1)] == probe
+            in_lx = lx[np.minimum(np.searchsorted(lx, probe), len(lx) - 1)] == probe
             only_ly = ~in_lx & (fit_d[iq] > dxy)
-            x_id = (np.arange(s, s + rows) if self_rows else np.full(rows, -1))[:, None, None]
+            x_id = own[s:s + rows, None, None]                # the fitted point x is, or -1
             is_x = ly == x_id                                 # x itself in L(y): never counted
             count += (only_ly & ~is_x).sum(axis=2)
             # neither in L(x) nor in L(y) (nor x itself): farther from x; from y only within its radius
             union = k + k_fit - in_ly.sum(axis=2)
-            x_outside = self_rows & ~is_x.any(axis=2)
+            x_outside = (x_id[:, :, 0] >= 0) & ~is_x.any(axis=2)
             if unlisted:
                 count += np.where(y_within, n - union - x_outside, 0)
             mp[s:s + rows] = count / n
@@ -456,13 +483,16 @@ class LocalScaling(HubnessReduction):
             self._fit_ind = i.copy()
         self.scale_fit_ = self._scale(d, "fit")
 
-    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
+    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any, own: np.ndarray) -> np.ndarray:
         if self.compat is None:
             r = self._scale(d, "query")
-        elif self._is_fit_lists(i):
-            r = self._scale(_with_self(d), "fit", skip=1)
         else:
-            r = self._scale(d, "query", skip=1)
+            r = np.empty(len(d))
+            sel = own >= 0
+            if sel.any():
+                r[sel] = self._scale(_with_self(d[sel]), "fit", skip=1)
+            if not sel.all():
+                r[~sel] = self._scale(d[~sel], "query", skip=1)
         scale = r[:, None] * self.scale_fit_[i]
         if self.method == "nicdm":
             return _ratio(d, np.sqrt(scale))
@@ -540,27 +570,29 @@ class DisSimLocal(HubnessReduction):
             self.spread_fit_ = _sq_dist_to_mean(v, v, i[:, :k])
             return
         self._fit_ind = i.copy()
-        self.centroid_fit_ = _row_means(v, self._self_first(i, k))
+        self.centroid_fit_ = _row_means(v, self._self_first(i, k, np.arange(len(i))))
         self.spread_fit_ = ((v.astype(np.float64) - self.centroid_fit_) ** 2).sum(axis=1)
 
     @staticmethod
-    def _self_first(i: np.ndarray, k: int) -> np.ndarray:
-        """The first k entries of the fitted points' rows with each point itself first."""
-        return np.concatenate([np.arange(len(i))[:, None], i[:, :k - 1]], axis=1)
+    def _self_first(i: np.ndarray, k: int, ids: np.ndarray) -> np.ndarray:
+        """The first k entries of fitted points' rows with each point (ids, one per row) itself first."""
+        return np.concatenate([ids[:, None], i[:, :k - 1]], axis=1)
 
-    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
+    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any, own: np.ndarray) -> np.ndarray:
         k = _check_k(self.k, i, "query")
         q = self._vectors(X, len(i), "queries", self._fit_X.shape[1])
         if self.compat is None:
             dsl = _sq_dist_pairs(q, self._fit_X, i) - _sq_dist_to_mean(q, self._fit_X, i[:, :k])[:, None] \
                 - self.spread_fit_[i]
             return dsl if self.squared else np.sign(dsl) * np.sqrt(np.abs(dsl))
-        own = self._is_fit_lists(i)
-        spread = _sq_dist_to_mean(q, self.centroid_fit_, self._self_first(i, k) if own else i[:, :k])
+        sel = own >= 0
+        first = i[:, :k].copy()
+        first[sel] = self._self_first(i[sel], k, own[sel])
+        spread = _sq_dist_to_mean(q, self.centroid_fit_, first)
         dsl = _sq_dist_pairs(q, self._fit_X, i) - spread[:, None] - self.spread_fit_[i]
         low = min(0.0, float(dsl.min()))
-        if own:  # the self entries scikit-hubness transforms with the rest: 0 - spread - spread_fit
-            low = min(low, float((-spread - self.spread_fit_).min()))
+        if sel.any():  # the self entries scikit-hubness transforms with the rest: 0 - spread - spread_fit
+            low = min(low, float((-spread[sel] - self.spread_fit_[own[sel]]).min()))
         dsl -= low
         return dsl if self.squared else np.sqrt(dsl)
 
@@ -606,7 +638,7 @@ class CSLS(HubnessReduction):
     def _fit(self, d: np.ndarray, i: np.ndarray, X: Any) -> None:
         self.mean_fit_ = d[:, :_check_k(self.k, d, "fit")].mean(axis=1)
 
-    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any) -> np.ndarray:
+    def _secondary(self, d: np.ndarray, i: np.ndarray, X: Any, own: np.ndarray) -> np.ndarray:
         r = d[:, :_check_k(self.k, d, "query")].mean(axis=1)
         return 2.0 * d - r[:, None] - self.mean_fit_[i]
 

@@ -120,3 +120,12 @@ def test_tasks_route_to_a_gpu_worker(monkeypatch, rng):
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as c:
         with pytest.raises(ValueError, match="device must be"):
             hfd.hub_counts(x, 4, client=c, device="gpu")
+
+
+@pytest.mark.parametrize("chunk_rows", [0, -5, 2.5])
+def test_bad_chunk_rows_is_named(tmp_path, chunk_rows):
+    np.save(tmp_path / "x.npy", np.zeros((10, 3)))
+    with pytest.raises(ValueError, match="chunk_rows"):
+        hfd.from_npy(tmp_path / "x.npy", chunk_rows=chunk_rows)
+    with pytest.raises(ValueError, match="chunk_rows"):
+        hfd.knn(np.zeros((10, 3)), 2, chunk_rows=chunk_rows)

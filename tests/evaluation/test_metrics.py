@@ -128,3 +128,42 @@ def test_hubness_stats_hand_computed():
     assert st["gini"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="either"):
         hf.hubness_stats()
+
+
+def realism_by_differences(real, fake, k):
+    """max_i r_i / d(fake, real_i), every real ball kept, from float64 differences."""
+    def d2(a, b):
+        diff = a[:, None, :] - b[None, :, :]
+        return (diff * diff).sum(axis=2)
+    rr = d2(real, real)
+    np.fill_diagonal(rr, np.inf)
+    r = np.sqrt(np.sort(rr, axis=1)[:, k - 1])
+    with np.errstate(divide="ignore"):
+        return (r[None] / np.sqrt(d2(fake, real))).max(axis=1)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_realism_uses_exact_float64_distances(offset):
+    rng = np.random.default_rng(4)
+    real = rng.standard_normal((300, 8)) + offset
+    fake = np.concatenate([rng.standard_normal((100, 8)) + offset, real[:50]])  # 50 fakes on real centres
+    got = metrics.realism_score(real, fake, clamp_to_percentile=None)
+    want = realism_by_differences(real, fake, 3)
+    assert np.isinf(got[100:]).all() and np.isinf(want[100:]).all()
+    np.testing.assert_allclose(got[:100], want[:100], rtol=1e-13)
+
+
+@pytest.mark.parametrize("side", ["real", "fake"])
+def test_too_large_values_name_their_set(features, side):
+    real, fake = features
+    big = (real if side == "real" else fake).copy()
+    big[17] *= 1e19
+    args = (big, fake) if side == "real" else (real, big)
+    with pytest.raises(ValueError, match=f"^{side} row 17 has a squared norm above 1e36"):
+        metrics.prdc(*args)
+    metrics.rarity_score(*args, metric="cosine")  # rows scaled to unit norm first: no such limit
+
+
+def test_frechet_distance_of_a_set_to_itself_is_zero(rng):
+    x = rng.standard_normal((200, 5))
+    assert metrics.frechet_distance(x, x) == 0.0

@@ -142,7 +142,7 @@ def test_inputs_scikit_learn_takes():
     for data in (pd.DataFrame(x32), torch.from_numpy(x32)):
         got = NearestNeighbors(n_neighbors=4).fit(data).kneighbors()
         np.testing.assert_array_equal(got[1], want[1])
-        assert got[0].dtype == np.float32
+        assert got[0].dtype == np.float64  # scikit-learn's distance dtype, float32 data included
 
 
 def test_memmap_input(tmp_path):
@@ -173,3 +173,40 @@ def test_bad_queries_are_refused():
         nn.radius_neighbors(Q, radius=-1.0)
     with pytest.raises(ValueError, match="metric_params"):
         kneighbors_graph(X, 3, metric_params={"w": 1})
+
+
+def test_distance_dtypes_are_scikit_learns():
+    from sklearn import neighbors as skn
+
+    from hubness_fast.neighbors import KNeighborsTransformer
+
+    x32 = X[:200].astype(np.float32)
+    a, b = NearestNeighbors(n_neighbors=3).fit(x32), skn.NearestNeighbors(n_neighbors=3).fit(x32)
+    assert a.kneighbors()[0].dtype == b.kneighbors()[0].dtype
+    assert a.kneighbors(x32)[0].dtype == b.kneighbors(x32)[0].dtype
+    assert a.kneighbors_graph(mode="distance").dtype == b.kneighbors_graph(mode="distance").dtype
+    assert a.radius_neighbors_graph(radius=3, mode="distance").dtype == \
+        b.radius_neighbors_graph(radius=3, mode="distance").dtype
+    assert a.radius_neighbors(radius=3)[0][0].dtype == b.radius_neighbors(radius=3)[0][0].dtype
+    for hubness in (None, "mp"):
+        assert KNeighborsTransformer(hubness=hubness).fit_transform(x32).dtype == \
+            skn.KNeighborsTransformer().fit_transform(x32).dtype
+
+
+def test_infinite_radius_lists_every_point_as_scikit_learn(rng):
+    from sklearn import neighbors as skn
+
+    x, q = rng.standard_normal((60, 4)), rng.standard_normal((7, 4))
+    ours = NearestNeighbors(radius=np.inf).fit(x)
+    theirs = skn.NearestNeighbors(radius=np.inf, algorithm="brute").fit(x)
+    for queries in (None, q):
+        d, i = ours.radius_neighbors(queries)
+        sd, si = theirs.radius_neighbors(queries, sort_results=True)
+        assert len(i) == len(si)
+        for a, b, c, e in zip(i, si, d, sd):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(c, e, rtol=1e-12)
+        g, sg = ours.radius_neighbors_graph(queries, mode="distance"), theirs.radius_neighbors_graph(queries,
+                                                                                                      mode="distance")
+        np.testing.assert_allclose(g.toarray(), sg.toarray(), rtol=1e-12)
+    assert NearestNeighbors(radius=np.inf).fit(x[:1]).radius_neighbors()[1][0].size == 0

@@ -238,3 +238,48 @@ def test_which_reductions_a_precomputed_classifier_takes(rng):
         with pytest.raises(ValueError, match="Negative values in data passed to precomputed distance matrix"):
             make_pipeline(KNeighborsTransformer(n_neighbors=10, hubness=name),
                           KNeighborsClassifier(n_neighbors=10, metric="precomputed")).fit(X, y).predict(X)
+
+
+ROW_WISE = [(name, {}) for name in ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"]] \
+    + [(name, {"compat": "skhubness"}) for name in ["mp", "mp_empiric", "ls", "nicdm"]]
+
+
+@pytest.mark.parametrize("name, params", ROW_WISE)
+def test_hubness_transform_of_a_row_does_not_depend_on_the_other_rows(rng, name, params):
+    x = rng.standard_normal((200, 8))
+    x[150] = x[20]  # an exact duplicate: both are fitted point 20, the lower index
+    both = np.concatenate([x, rng.standard_normal((20, 8))])  # fitted rows, then new queries
+    t = KNeighborsTransformer(n_neighbors=5, hubness=name, hubness_params=params).fit(x)
+    full = t.transform(both).toarray()
+    idx = rng.permutation(len(both))[:70]
+    np.testing.assert_array_equal(t.transform(both[idx]).toarray(), full[idx])        # subset, shuffled
+    np.testing.assert_array_equal(t.transform(x[::-1]).toarray(), full[:200][::-1])   # reordered
+    np.testing.assert_array_equal(t.transform(x.copy()).toarray(), full[:200])        # a copy
+    np.testing.assert_array_equal(t.fit_transform(x).toarray(), full[:200])
+    np.testing.assert_array_equal(full[150], full[20])
+    g = t.transform(x[:100])  # fitted rows: themselves first at 0, then their re-ranked fit lists
+    np.testing.assert_array_equal(g.indices.reshape(100, 6)[:, 0], np.arange(100))
+    np.testing.assert_array_equal(g.indices.reshape(100, 6)[:, 1:], t.kneighbors()[1][:100])
+
+
+def test_hubness_transform_takes_negative_zero_as_the_fitted_point(rng):
+    x = rng.standard_normal((100, 4))
+    x[3, 1] = 0.0
+    t = KNeighborsTransformer(n_neighbors=5, hubness="mp").fit(x)
+    q = x[3:4].copy()
+    q[0, 1] = -0.0
+    np.testing.assert_array_equal(t.transform(q).toarray(), t.transform(x[3:4]).toarray())
+
+
+@parametrize_with_checks([KNeighborsTransformer(hubness=name) for name in ["mp", "mp_empiric", "ls", "nicdm", "dsl"]]
+                         + [KNeighborsTransformer(hubness="csls", hubness_params={"k": 5})],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
+def test_sklearn_estimator_checks_with_hubness_reduction(estimator, check):
+    check(estimator)
+
+
+def test_umap_knn_names_the_n_neighbors_passed(rng):
+    with pytest.raises(ValueError, match="at most the 30 rows of X, got n_neighbors = 31"):
+        umap_knn(rng.standard_normal((30, 4)), 31)
+    ids, _ = umap_knn(rng.standard_normal((30, 4)), 30)  # self plus every other point
+    assert ids.shape == (30, 30)

@@ -476,3 +476,33 @@ def test_hubness_params_verbatim_and_clone():
                                       "include_self": False, "n_jobs": None, "device": "auto"}
     for red in [MutualProximity("empiric"), LocalScaling(3, "nicdm"), DisSimLocal(2, False), CSLS(4, "similarity")]:
         assert clone(red).get_params() == red.get_params()
+
+
+@pytest.mark.parametrize("name, params", [(name, {}) for name in ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"]]
+                         + [(name, {"compat": "skhubness"}) for name in ["mp", "mp_empiric", "ls", "nicdm", "dsl"]])
+def test_transform_of_fitted_rows_marked_by_index_equals_the_fit_lists_rows(data, name, params):
+    red = make_reduction(name, **params)
+    x = data.x if red.needs_vectors else None
+    full = red.fit(*data.fit, x).transform(*data.fit, x)
+    rows = np.array([7, 3, 3, 100, 0])
+    d, i = data.fit[0][rows], data.fit[1][rows]
+    sec, ind = red.transform(d, i, None if x is None else x[rows], fitted=rows)
+    np.testing.assert_array_equal(ind, full[1][rows])
+    if params.get("compat") and name == "dsl":  # its values are shifted by the call's minimum
+        np.testing.assert_allclose(np.diff(sec, axis=1), np.diff(full[0][rows], axis=1), atol=1e-12)
+    else:
+        np.testing.assert_array_equal(sec, full[0][rows])
+    mixed = red.transform(np.concatenate([d, data.query[0]]), np.concatenate([i, data.query[1]]),
+                          None if x is None else np.concatenate([x[rows], data.q]),
+                          fitted=np.concatenate([rows, np.full(len(data.q), -1)]))
+    np.testing.assert_array_equal(mixed[1], np.concatenate([full[1][rows], red.transform(*data.query, data.q)[1]]))
+
+
+def test_transform_refuses_bad_fitted_rows(data):
+    red = MutualProximity("empiric").fit(*data.fit)
+    with pytest.raises(ValueError, match="one integer per list row"):
+        red.transform(*data.fit, fitted=np.arange(3))
+    with pytest.raises(ValueError, match="lists j itself"):
+        red.transform(*data.query, fitted=data.query[1][:, 0])
+    with pytest.raises(ValueError, match="or -1"):
+        red.transform(*data.query, fitted=np.full(len(data.q), 120))
