@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import re
 import sys
 import time
@@ -21,6 +22,7 @@ from ._inputs import as_path, writable_dir, writable_file
 BATCH_SIZE = 64  # images per generator / detector call, in every command (features() uses the same)
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package, on MNIST digits
+SIGPIPE_EXIT = 141  # 128 + SIGPIPE: the status a shell reports for a tool that a closed pipe ended
 
 # Flags that set a generator family's options, and the family each applies to.
 GENERATOR_FLAGS = {"noise_mode": "stylegan", "truncation": "biggan", "z_dim": "callable", "latent_shape": "callable",
@@ -30,7 +32,8 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "pool_size": "--pool-size", "k": "--k", "batch_size": "--batch-size", "psi": "--psi",
                  "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
                  "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
-                 "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg"}
+                 "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
+                 "cls": "--class", "class": "--class", "offset": "--offset"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
 
 
@@ -68,9 +71,19 @@ def _read_npy(path: Path, what: str) -> np.ndarray:
         _fail(f"{what} {path} is not a readable .npy file ({exc.strerror or 'unreadable'})")
 
 
+def _importable_cwd() -> None:
+    """Put the current folder first on the import path, as ``python -m`` does, so that unpickling a
+    network or detector finds the classes defined there under the ``hubness-fast`` command too
+    (``module:attr`` specs already import from it)."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def _network(spec: str) -> Any:
     from .sampling.networks import load_network
 
+    _importable_cwd()
     G = load_network(spec)
     if ":" in spec and not spec.endswith("()") and _is_factory(G):
         _fail(f"--network {spec} names a function that takes no arguments, so it cannot be G(z): to call it and "
@@ -140,6 +153,7 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         detector = MnistDetector()
         return detector if flag == "--detector" else detector.confidence
     path = as_path(spec)
+    _importable_cwd()
     if path.is_file():
         try:
             return TorchScriptDetector(path, device)
@@ -209,6 +223,17 @@ def _hubs(args: argparse.Namespace) -> int:
 
 
 HUB_FLAGS = ("k", "threshold", "top", "pool_size", "include_self")
+BANK_FIXED = ("space", *HUB_FLAGS, "seed")  # how a bank's latents were chosen: `sample --bank` takes them from it
+
+
+def _given(args: argparse.Namespace, dests: Any) -> list[str]:
+    """Those of ``dests`` that the command line set to something other than the option's default."""
+    parser = args.command_parser
+    return [d for d in dests if getattr(args, d) != parser.get_default(d)]
+
+
+def _flag(dest: str) -> str:
+    return KEYWORD_FLAGS.get(dest, "--" + dest.replace("_", "-"))
 
 
 def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -226,6 +251,8 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.bank is not None:
         return _sample_bank(args)
+    if args.offset is not None:
+        _fail("--offset applies to --bank (the bank's row to start at)")
     settings = _method_settings(args)
     outdir = writable_dir(args.outdir, "output folder")  # before any work
     gen, family = _adapter(args)
@@ -244,27 +271,67 @@ def _sample(args: argparse.Namespace) -> int:
 def _sample_bank(args: argparse.Namespace) -> int:
     from .sampling.mining import open_bank, sample_bank
 
+    if args.method != "hubs":
+        _fail(f"--bank renders mined hub latents: --method {args.method} does not apply")
+    if args.psi is not None:
+        _fail("--psi applies to --method truncation; --bank renders mined hub latents")
     bank = open_bank(args.bank)  # before any work: a missing or unfinished bank says so
+    _check_bank_flags(args, bank.settings)
     outdir = writable_dir(args.outdir, "output folder")
     gen, family = _adapter(args)
-    out = sample_bank(gen, bank, args.n, offset=args.offset, batch_size=args.batch_size, output="uint8",
-                      outdir=outdir, network=args.network, progress=not args.quiet)
+    out = sample_bank(gen, bank, args.n, offset=args.offset, classes=_parse_classes(args.classes),
+                      batch_size=args.batch_size, output="uint8", outdir=outdir, device=_device(args.device),
+                      network=args.network, progress=not args.quiet)
     values = np.asarray(out.hub_values)
     print(f"{args.n} images from the bank {bank.path} ({family}, {bank.settings['space'].upper()} space; hub values "
           f"{int(values.min())}..{int(values.max())}) -> {out.outdir}/")
     return 0
 
 
+def _check_bank_flags(args: argparse.Namespace, settings: dict[str, Any]) -> None:
+    """`sample --bank`: a flag that says how latents are chosen is refused unless it equals the bank's
+    own setting (the bank fixed it when it was mined)."""
+    rule = "top" if settings["top"] is not None else "threshold"  # the one of the two the bank kept by
+    for dest in _given(args, BANK_FIXED):
+        value = getattr(args, dest)
+        mined_as = rule if dest in ("threshold", "top") else dest
+        if dest == mined_as and value == settings[dest]:
+            continue
+        mined = ("hub values that do not count self (no --include-self)" if mined_as == "include_self" else
+                 f"{_flag(mined_as)} {settings[mined_as]}")
+        shown = _flag(dest) if dest == "include_self" else f"{_flag(dest)} {value}"
+        _fail(f"the bank {args.bank} was mined with {mined}: drop {shown} (a bank fixes how its latents were "
+              f"chosen; mine another bank for {shown})")
+
+
 def _mine(args: argparse.Namespace) -> int:
     from .sampling.mining import mine, network_identity, status
 
     if args.status is not None:
+        others = _given(args, [d for d in vars(args) if d not in ("command", "func", "command_parser", "status",
+                                                                  "quiet", "debug")])
+        if others:
+            _fail(f"--status only reports what a bank holds: drop {', '.join(_flag(d) for d in others)}")
         print(status(args.status))
         return 0
     if args.n is None or args.outdir is None:
         _fail("--n and --outdir are required (or --status BANK)")
     if args.network is None and args.z_dim is None:
         _fail("--network NETWORK, or --z-dim D to mine latents of N(0, I) without a network")
+    rendering = _given(args, ["batch_size", "noise_mode"])
+    if rendering:
+        _fail(f"{_flag(rendering[0])} applies to rendering images, and mine renders none: give it to "
+              "`hubness-fast sample --bank`")
+    if args.network is None and _given(args, ["device"]):
+        _fail("--device says where the generator runs, and without --network there is none (hub values are "
+              "counted on a GPU when one is present and the pool is large)")
+    cls = None
+    if args.classes is not None:
+        try:
+            cls = int(args.classes)
+        except ValueError:
+            _fail(f"--class takes one class index when mining: a bank holds one class (mine each class into a bank "
+                  f"of its own); got {args.classes!r}")
     writable_dir(args.outdir, "bank folder")  # before any work
     gen = _adapter(args)[0] if args.network is not None else None
     client = None
@@ -272,12 +339,11 @@ def _mine(args: argparse.Namespace) -> int:
         from distributed import Client
 
         client = Client(args.scheduler)
-    classes = _parse_classes(args.classes)
     r = mine(gen, args.n, args.outdir, space=args.space, k=args.k or 5,
              threshold=args.threshold if args.threshold is not None else 50, top=args.top,
-             pool_size=args.pool_size or 10_000, include_self=bool(args.include_self),
-             cls=None if classes is None else int(np.atleast_1d(classes)[0]), seed=args.seed,
-             z_dim=args.z_dim if gen is None else None, device=args.device, workers=args.workers, client=client,
+             pool_size=args.pool_size or 10_000, include_self=bool(args.include_self), cls=cls, seed=args.seed,
+             z_dim=args.z_dim if gen is None else None, device=None if gen is None else _device(args.device),
+             workers=args.workers, client=client,
              network=None if args.network is None else network_identity(args.network), progress=not args.quiet)
     print(f"{r.rows} latents in {r.path}/ from {r.pools} pools ({r.computed} mined now, acceptance "
           f"{r.acceptance_rate:.4f}); hub values {r.hub_values['min']:g}..{r.hub_values['max']:g}, median "
@@ -384,11 +450,13 @@ class _Parser(argparse.ArgumentParser):
         _fail(message)
 
 
-def _generator_flags(p: argparse.ArgumentParser) -> None:
+def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False) -> None:
     """The flags `sample` and `study` share: classes, family options, batching, device, seed, output."""
     p.add_argument("--class", dest="classes", default=None, metavar="C",
-                   help="conditional models: a class, a comma-separated list, or 'uniform' (default: none; "
-                        "required when the model is conditional)")
+                   help="conditional models: the one class index the bank holds (default: none; required when the "
+                        "model is conditional)" if one_class else
+                   "conditional models: a class, a comma-separated list, or 'uniform' (default: none; "
+                   "required when the model is conditional)")
     p.add_argument("--truncation", type=float, default=None, help="BigGAN's truncation in (0, 1] (default 1)")
     p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
                    help="StyleGAN noise (default const: a seed fixes the images)")
@@ -474,13 +542,15 @@ def _parser() -> _Parser:
     p.add_argument("--offset", type=int, default=None, help="--bank: start at this row instead (default: the next "
                                                                "unused row)")
     _generator_flags(p)
-    p.set_defaults(func=_sample)
+    p.set_defaults(func=_sample, command_parser=p)
     p = sub.add_parser(
         "mine", help="mine hub latents once into a bank (resumable, deterministic); --status BANK says what it holds",
         description="Mine N hub latents of a network into the bank DIR: pool i is drawn from a seed of (seed, class, "
                     "i) alone, so the bank is the same for any number of workers or interruptions. Each pool is "
                     "committed atomically with a checksum; running the same command again resumes. Without "
-                    "--network, --z-dim D mines latents of N(0, I). `hubness-fast sample --bank DIR` renders them.")
+                    "--network, --z-dim D mines latents of N(0, I). --device says where the generator runs (it "
+                    "maps W pools there); hub values are counted where the pool is. A bank holds one --class of a "
+                    "conditional model. `hubness-fast sample --bank DIR` renders them.")
     p.add_argument("--network", "--generator", dest="network", default=None, metavar="NETWORK",
                    help="the generator, as for `sample` (default: none, with --z-dim)")
     p.add_argument("--n", type=int, default=None, help="latents to mine (default: none; required unless --status)")
@@ -493,8 +563,8 @@ def _parser() -> _Parser:
     p.add_argument("--workers", type=int, default=1, help="pools mined at once in local processes (default 1)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="a Dask scheduler: pools become tasks on its workers (default: local)")
-    _generator_flags(p)
-    p.set_defaults(func=_mine)
+    _generator_flags(p, one_class=True)
+    p.set_defaults(func=_mine, command_parser=p)
 
     p = sub.add_parser(
         "study", help="does the hubness prior help this generator? the paper's table, curves and figures",
@@ -594,7 +664,14 @@ def main(argv: list[str] | None = None) -> int:
     elif rest:
         _fail(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside this handler
+        return code
+    except BrokenPipeError:
+        # stdout was closed early (`hubness-fast mine --status B | head -1`): stop quietly, as Unix tools
+        # do; stdout goes to /dev/null so that the interpreter's last flush does not report it again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return SIGPIPE_EXIT
     except KeyboardInterrupt:
         print("hubness-fast: interrupted", file=sys.stderr)
         return 130

@@ -63,6 +63,18 @@ def test_hubs_on_the_gpu(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "d.npy"), brute_hub_counts(x, 5))
 
 
+def test_a_closed_stdout_ends_the_command_quietly(tmp_path):
+    (tmp_path / "empty").mkdir()
+    read, write = os.pipe()
+    os.close(read)  # nobody reads: the first write fails with EPIPE, as under `| head -1` once head has quit
+    try:
+        r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "mine", "--status", str(tmp_path / "empty")],
+                           stdout=write, stderr=subprocess.PIPE, text=True)
+    finally:
+        os.close(write)
+    assert r.stderr == "" and r.returncode == 141  # 128 + SIGPIPE, as a shell reports for Unix tools
+
+
 def test_help_on_each_command():
     for cmd in ("demo", "hubs", "sample", "study", "bench"):
         r = cli(cmd, "--help")

@@ -22,13 +22,17 @@ numpy's streams, are refused: mine them again):
 - ``z.npy`` float32 [n, z_dim] (as drawn), ``w.npy`` float32 [n, w_dim] (W space only),
   ``labels.npy`` int64 [n] (a conditional model's class), ``hub_values.npy`` int64 [n],
   ``pool_index.npy`` int64 [n] and ``position.npy`` int64 [n] (where each row was drawn);
-- ``bank.json``: format, settings, network identity, package version, the pools recorded (rows,
-  SHA-256) and ``complete``; ``cursor.json``: the next unused row for :func:`sample_bank`.
+- ``bank.json``: format, settings, network identity (the file's SHA-256 or the spec, as the command
+  line gives it) and generator identity (:func:`generator_identity`), package version, the pools
+  recorded (rows, SHA-256) and ``complete``; ``cursor.json``: the next unused row for
+  :func:`sample_bank`.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
 import tempfile
 import time
@@ -40,14 +44,21 @@ import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
-from .._inputs import as_path, check_int, to_numpy, writable_dir
+from .._inputs import as_path, check_int, is_torch, to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from .._types import Device
+from .generators import GeneratorAdapter
 from .samplers import HubnessSampler, Latents, LatentSampler, Samples
 
 FORMAT = "hubness_fast.bank/3"
 FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")
 SETTINGS = ("space", "k", "threshold", "top", "pool_size", "include_self", "class", "seed", "z_dim", "network")
+# A bank recognises its network by the w that its mapping gives a few fixed latents: PROBE_ROWS latents
+# drawn with PROBE_SEED, the first PROBE_COLS coordinates of each w kept (any other mapping changes them all).
+PROBE_ROWS, PROBE_COLS, PROBE_SEED = 4, 16, 0
+# The same mapping on another device or BLAS gives w within about 1e-6 of each other (relative to |w|);
+# TF32 matmuls within about 1e-3; another network's mapping differs by order 1.
+PROBE_RTOL = 1e-2
 
 
 class PoolRng(np.random.Generator):
@@ -78,15 +89,19 @@ def pool_rng(seed: int, cls: int | None, i: int) -> np.random.Generator:
     return PoolRng(np.random.SeedSequence([int(seed), 0 if cls is None else int(cls) + 1, int(i)]))
 
 
-def _sampler(settings: dict[str, Any], device: Device) -> HubnessSampler:
+def _sampler(settings: dict[str, Any], hub_device: Device) -> HubnessSampler:
     return HubnessSampler(settings["z_dim"], k=settings["k"], threshold=settings["threshold"], top=settings["top"],
                           pool_size=settings["pool_size"], include_self=settings["include_self"],
-                          space=settings["space"], device=device)
+                          space=settings["space"], device=hub_device)
 
 
-def mine_pool(G: Any, settings: dict[str, Any], i: int, device: Device = "auto") -> dict[str, np.ndarray]:
-    """Pool i: drawn from :func:`pool_rng`, counted, and its kept rows (as arrays of FIELDS)."""
-    s = _sampler(settings, device)
+def mine_pool(G: Any, settings: dict[str, Any], i: int, hub_device: Device = "auto",
+              device: Any = None) -> dict[str, np.ndarray]:
+    """Pool i: drawn from :func:`pool_rng`, counted (on ``hub_device``), and its kept rows (as arrays of
+    FIELDS). G is moved to ``device`` first (None: it runs where it is)."""
+    s = _sampler(settings, hub_device)
+    if G is not None and device is not None:
+        s.adapter(G).to(device)
     s.rng = pool_rng(settings["seed"], settings["class"], i)
     cls = settings["class"]
     z, rows = s.draw_pool(G, classes=None if cls is None else [cls])
@@ -142,6 +157,51 @@ def network_identity(network: Any) -> str | None:
     return f"sha256:{_sha256(path)}" if path.is_file() else f"spec:{text}"
 
 
+def generator_identity(side: GeneratorAdapter | None, cls: int | None = None) -> dict[str, Any] | None:
+    """What a bank records of the generator it was mined for (None: mined without one): its family,
+    z_dim, c_dim and w_dim and, for a generator with a W space, ``probe``: the first PROBE_COLS
+    coordinates of the w its mapping gives PROBE_ROWS fixed latents (of class ``cls``), which tell
+    one network from another whichever device maps them (see :func:`check_generator`)."""
+    if side is None:
+        return None
+    ident: dict[str, Any] = {"family": side.family, "z_dim": int(side.z_dim), "c_dim": int(side.c_dim),
+                             "w_dim": None if not side.w_dim else int(side.w_dim)}
+    if "w" in side.spaces:
+        import torch
+
+        z = np.random.default_rng(PROBE_SEED).standard_normal((PROBE_ROWS, side.z_dim)).astype(np.float32)
+        c = None if cls is None else side.one_hot(np.full(PROBE_ROWS, cls))
+        with torch.no_grad():
+            rows = side.map(torch.from_numpy(z).to(side.device), c)[:, 0]
+        rows = to_numpy(rows.float() if is_torch(rows) else rows, np.float64)[:, :PROBE_COLS]
+        ident["probe"] = [[float(v) for v in row] for row in rows]
+    return ident
+
+
+def check_generator(recorded: dict[str, Any] | None, now: dict[str, Any] | None, bank: Path,
+                    mining: bool = False) -> None:
+    """Refuse a generator other than the one the bank was mined for (both as :func:`generator_identity`
+    gives them). A bank mined without a generator serves any generator with its z_dim when sampled,
+    but is continued only without one."""
+    if recorded is None:
+        if mining and now is not None:
+            raise ValueError(f"the bank {bank} was mined without a network (latents of N(0, I)): continue it "
+                             "without one, or mine the network into another folder")
+        return
+    if now is None:
+        raise ValueError(f"the bank {bank} was mined for a {recorded['family']} network: pass that network")
+    differ = [f"{key} {recorded[key]} (this one: {now[key]})" for key in ("family", "z_dim", "c_dim", "w_dim")
+              if recorded.get(key) != now.get(key)]
+    if not differ and "probe" in recorded and "probe" in now:
+        want, got = np.asarray(recorded["probe"]), np.asarray(now["probe"])
+        err = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))
+        if err > PROBE_RTOL:
+            differ.append(f"its mapping gives other w for the same z (relative difference {err:.2g})")
+    if differ:
+        raise ValueError(f"the bank {bank} was mined for another network: {'; '.join(differ)}. Pass the network "
+                         "it was mined for, or mine this one into another folder")
+
+
 # -- mining ---------------------------------------------------------------------------------
 
 class MineResult(NamedTuple):
@@ -149,22 +209,30 @@ class MineResult(NamedTuple):
     rows: int
     pools: int            # pools the bank's rows come from
     computed: int         # pools computed by this call (the rest were already in the bank)
-    acceptance_rate: float
+    acceptance_rate: float  # latents those pools kept (before the cut at n) over the latents they drew
     hub_values: dict[str, float]
     seconds: float
     writer_seconds: float  # of which the writer's own work: committing pools and the consolidation
 
 
 def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = None, k: int = 5,
-         threshold: int = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
-         cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: Device = "auto", workers: int = 1,
-         client: Any = None, network: str | None = None, max_pools: int = 100_000,
-         progress: bool = True) -> MineResult:
+         threshold: float = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
+         cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: Any = None,
+         hub_device: Device = "auto", workers: int = 1, client: Any = None, network: str | None = None,
+         max_pools: int = 100_000, progress: bool = True) -> MineResult:
     """Mine ``n`` hub latents of ``G`` (any generator the sampler serves; ``None`` with ``z_dim``:
     latents only, Z space, N(0, I)) into the bank ``outdir``, or continue a bank mined with the same
-    settings. The settings are those of :class:`~hubness_fast.sampling.HubnessSampler`; ``cls``: one
-    class of a conditional model; ``network``: what identifies the network in the bank (see
-    :func:`network_identity`; the command line passes the file or spec).
+    settings and network; a smaller n than the bank holds cuts the bank's rows there and keeps its
+    pools for a later, larger n. The settings are those of
+    :class:`~hubness_fast.sampling.HubnessSampler` (a fractional ``threshold`` keeps the values that
+    reach it, as ``sample`` does: 10.5 keeps 11 and up, and is recorded as 11); ``cls``: the one class
+    of a conditional model that the bank holds; ``device``: where G runs ("cpu", "cuda", ...: G is
+    moved there, as ``sample``'s ``device=`` moves it; with workers, each moves its own copy;
+    default: where G is); ``hub_device``: where hub values are counted ("auto": a W pool where G
+    put it, a Z pool as :func:`hubness_fast.hub_counts` chooses); ``network``: what identifies the
+    network file in the bank (see :func:`network_identity`; the command line passes the file or
+    spec). The bank also records :func:`generator_identity`, and a bank mined for another generator
+    is refused.
 
     Pools run ``workers`` at a time in local processes (each uses the engine's threads), or as Dask
     tasks on ``client``; this process writes the bank. Memory: a few pools, whatever n is.
@@ -175,31 +243,43 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         raise ValueError("without a network, z_dim= (the latent size) is needed")
     if G is None and (space or "z") != "z":
         raise ValueError("without a network, latents are mined in Z space")
+    if G is None and device is not None:
+        raise ValueError("device= moves the generator, and there is none: hub_device= says where hub values are "
+                         "counted")
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    threshold = math.ceil(threshold)  # hub values are integers: >= 10.5 keeps what >= 11 keeps, as sample() does
     probe = HubnessSampler(z_dim, k=k, threshold=threshold, top=top, pool_size=pool_size, include_self=include_self,
-                           space=space, device=device)  # validates every setting now
+                           space=space, device=hub_device)  # validates every setting now
     side = probe.adapter(G) if G is not None else None
     resolved_space = space or (side.default_space if side is not None else "z")
     if side is not None and cls is None and side.c_dim:
         raise ValueError(f"the generator is conditional ({side.c_dim} classes): mine one class at a time (cls=)")
-    if cls is not None and (side is None or not side.c_dim):
-        raise ValueError("cls= applies to a conditional generator")
+    if cls is not None:
+        if side is None or not side.c_dim:
+            raise ValueError("cls= applies to a conditional generator")
+        if isinstance(cls, bool) or not isinstance(cls, numbers.Integral):
+            raise ValueError(f"cls= is one class index (a bank holds one class: mine each class into a folder of "
+                             f"its own), got {cls!r}")
+        if not 0 <= cls < side.c_dim:
+            raise ValueError(f"class {cls} is outside 0..{side.c_dim - 1}")
     settings = {"space": resolved_space, "k": int(k), "threshold": int(threshold), "top": top,
                 "pool_size": int(pool_size), "include_self": bool(include_self),
                 "class": None if cls is None else int(cls), "seed": int(seed),
-                "z_dim": int(side.z_dim) if side is not None else int(z_dim),  # type: ignore[arg-type]
+                "z_dim": int(side.z_dim) if side is not None else int(z_dim),
                 "network": network}
     bank = writable_dir(outdir, "bank folder")
     (bank / "pools").mkdir(exist_ok=True)
-    manifest = _open_manifest(bank, settings)
+    manifest = _open_manifest(bank, settings, generator_identity(side, settings["class"]))
     done = manifest["pools"]
     t0 = time.perf_counter()
     have = _contiguous_rows(done)
     bar = progress_bar(progress, n, "mining", "latent")
     if bar is not None:
         bar.update(min(have[1], n))
-    computed, next_pool, writer = 0, have[0], 0.0
-    pool_args = {"settings": settings, "device": device}
-    runner = _Runner(G, pool_args, workers, client)
+    mined_now: list[int] = []
+    next_pool, writer = have[0], 0.0
+    runner = _Runner(G, {"settings": settings, "hub_device": hub_device, "device": device}, workers, client)
     try:
         while have[1] < n:
             if next_pool >= max_pools:
@@ -210,7 +290,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                 tw = time.perf_counter()
                 _commit(bank, manifest, i, arrays)
                 writer += time.perf_counter() - tw
-                computed += 1
+                mined_now.append(i)
             next_pool += max(workers, 1)
             before = have[1]
             have = _contiguous_rows(done)
@@ -222,12 +302,17 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
             bar.close()
     pools_used = _pools_for(done, n)
     tw = time.perf_counter()
-    _consolidate(bank, manifest, n, pools_used)
+    _consolidate(bank, manifest, n, pools_used, drop=[i for i in mined_now if i >= pools_used])
     writer += time.perf_counter() - tw
     values = np.load(bank / "hub_values.npy", mmap_mode="r")
     summary = {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
-    return MineResult(bank, n, pools_used, computed, n / (pools_used * pool_size), summary, time.perf_counter() - t0,
-                      writer)
+    return MineResult(bank, n, pools_used, len(mined_now), _acceptance(done, pools_used, pool_size), summary,
+                      time.perf_counter() - t0, writer)
+
+
+def _acceptance(done: dict[str, Any], pools: int, pool_size: int) -> float:
+    """What pools 0 .. pools - 1 kept (all their rows, also those past the cut at n) over what they drew."""
+    return sum(done[str(i)]["rows"] for i in range(pools)) / (pools * pool_size)
 
 
 class _Runner:
@@ -244,12 +329,11 @@ class _Runner:
 
     def map(self, pools: list[int]) -> list[dict[str, np.ndarray]]:
         if self.client is not None:
-            futures = [self.client.submit(mine_pool, self.G, self.args["settings"], i, self.args["device"], pure=False)
-                       for i in pools]
+            futures = [self.client.submit(mine_pool, self.G, i=i, pure=False, **self.args) for i in pools]
             return self.client.gather(futures)
         if self.pool is not None:
             return list(self.pool.map(_pool_in_worker, [(self.G, self.args, i) for i in pools]))
-        return [mine_pool(self.G, self.args["settings"], i, self.args["device"]) for i in pools]
+        return [mine_pool(self.G, i=i, **self.args) for i in pools]
 
     def close(self) -> None:
         if self.pool is not None:
@@ -258,17 +342,18 @@ class _Runner:
 
 def _pool_in_worker(job: tuple[Any, dict[str, Any], int]) -> dict[str, np.ndarray]:
     G, args, i = job
-    return mine_pool(G, args["settings"], i, args["device"])
+    return mine_pool(G, i=i, **args)
 
 
-def _open_manifest(bank: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """The bank's manifest (a new one for an empty folder); settings must match; recorded pools
-    whose file is missing or fails its checksum are forgotten (they are mined again)."""
+def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, Any] | None) -> dict[str, Any]:
+    """The bank's manifest (a new one for an empty folder); settings and generator must match;
+    recorded pools whose file is missing or fails its checksum are forgotten (they are mined again)."""
     from .._version import __version__
 
     path = bank / "bank.json"
     if not path.exists():
-        manifest = {"format": FORMAT, "settings": settings, "version": __version__, "pools": {}, "complete": False}
+        manifest = {"format": FORMAT, "settings": settings, "generator": generator, "version": __version__,
+                    "pools": {}, "complete": False}
         _write_json(path, manifest)
         return manifest
     try:
@@ -281,6 +366,8 @@ def _open_manifest(bank: Path, settings: dict[str, Any]) -> dict[str, Any]:
               if manifest["settings"].get(key) != settings[key]]
     if differ:
         raise ValueError(f"the bank {bank} was mined with other settings: {', '.join(differ)}; use another --outdir")
+    if "generator" in manifest:  # banks written before generators were recorded are not checked
+        check_generator(manifest["generator"], generator, bank, mining=True)
     for i, rec in list(manifest["pools"].items()):
         shard = _shard(bank, int(i))
         if not shard.is_file() or _sha256(shard) != rec["sha256"]:
@@ -313,10 +400,11 @@ def _pools_for(done: dict[str, Any], n: int) -> int:
     return i
 
 
-def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int) -> None:
+def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int, drop: list[int]) -> None:
     """Pools 0 .. pools-1 cut at n rows, one .npy per field, appended a pool at a time with plain
-    writes (no memory map: the process's memory stays a pool's, whatever n is); pools mined beyond
-    them (by parallel workers) are dropped, so the bank is the same however it ran."""
+    writes (no memory map: the process's memory stays a pool's, whatever n is). ``drop``: pools
+    this call mined past them (parallel workers run ahead), dropped so that the bank's pools are the
+    same however it ran; pools mined before (for a larger n) stay for a later, larger n."""
     with np.load(_shard(bank, 0)) as first:
         fields = {f: (first[f].dtype, first[f].shape[1:]) for f in FIELDS if f in first}
     files, tmps = {}, {}
@@ -343,7 +431,7 @@ def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int) -> No
         for f, fh in files.items():
             fh.close()
             tmps[f].unlink(missing_ok=True)
-    for i in [int(j) for j in manifest["pools"] if int(j) >= pools]:
+    for i in drop:
         del manifest["pools"][str(i)]
         _shard(bank, i).unlink(missing_ok=True)
     manifest["complete"], manifest["rows"] = True, n
@@ -394,24 +482,31 @@ def open_bank(path: str | os.PathLike[str]) -> Bank:
 
 
 def status(path: str | os.PathLike[str]) -> str:
-    """What a bank folder holds, in a few lines (empty, partial or complete)."""
+    """What a bank folder holds, in a few lines (no bank, partial or complete); a ValueError for a
+    folder that does not exist."""
     bank = as_path(path)
+    if not bank.is_dir():
+        raise ValueError(f"{bank} is not a folder" if bank.exists() else f"{bank} does not exist (no such folder)")
     try:
         manifest = json.loads((bank / "bank.json").read_text())
     except FileNotFoundError:
-        return f"{bank}: no bank here (empty)"
+        return f"{bank}: no bank here (no bank.json)"
     s, pools = manifest["settings"], manifest["pools"]
     rows = sum(p["rows"] for p in pools.values())
     rule = f"top {s['top']:g}" if s["top"] is not None else f"t = {s['threshold']}"
     head = (f"{bank}: {s['space'].upper()} space, k = {s['k']}, {rule}, pool {s['pool_size']}, seed {s['seed']}"
             + (f", class {s['class']}" if s["class"] is not None else "") + f"; network {s['network'] or 'none'}")
     if manifest.get("complete"):
+        n = manifest["rows"]
+        used = _pools_for(pools, n)
         values = np.load(bank / "hub_values.npy", mmap_mode="r")
         cursor = _cursor(bank)
-        return (f"{head}\ncomplete: {manifest['rows']} latents from {len(pools)} pools "
-                f"(acceptance {manifest['rows'] / (len(pools) * s['pool_size']):.4f}); hub values "
-                f"{int(values.min())}..{int(values.max())}, median {float(np.median(values)):g}; "
-                f"{cursor} used by sample_bank, {manifest['rows'] - cursor} unused")
+        usage = (f"{cursor} used by sample_bank, {n - cursor} unused" if cursor <= n else
+                 f"all {n} used by sample_bank (its next row is {cursor}: a larger n continues there)")
+        spare = f"\n{len(pools) - used} more pools in pools/ for a larger n" if len(pools) > used else ""
+        return (f"{head}\ncomplete: {n} latents from {used} pools "
+                f"(acceptance {_acceptance(pools, used, s['pool_size']):.4f}); hub values "
+                f"{int(values.min())}..{int(values.max())}, median {float(np.median(values)):g}; {usage}{spare}")
     return f"{head}\npartial: {len(pools)} pools mined, {rows} latents kept so far; run the mine command again"
 
 
@@ -432,16 +527,26 @@ class BankSampler(LatentSampler):
         self.offset = None if offset is None else check_int(offset, "offset", minimum=0)
 
     def latents(self, G: Any = None, n: int = 1, classes: Any = None) -> Latents:
+        """The bank's next n rows (see the class); ``classes``: None or the bank's one class. G is
+        checked against the generator the bank was mined for."""
         n = check_int(n, "n")
         b = self.bank
         if G is not None:
             side = self.adapter(G)
             if side.z_dim != b.settings["z_dim"]:
                 raise ValueError(f"the bank holds {b.settings['z_dim']}-d latents but the generator takes {side.z_dim}")
+            if b.manifest.get("generator") is not None:
+                check_generator(b.manifest["generator"], generator_identity(side, b.settings["class"]), b.path)
         only = b.settings["class"]
-        if classes is not None and (only is None or set(np.atleast_1d(classes).tolist()) != {only}):
-            raise ValueError(f"the bank holds class {b.settings['class']} only; classes= cannot choose others")
+        if classes is not None and only is None:
+            raise ValueError(f"the bank {b.path} holds latents of an unconditional model: no class can be chosen")
+        if classes is not None and (isinstance(classes, str) or set(np.atleast_1d(classes).tolist()) != {only}):
+            raise ValueError(f"the bank {b.path} holds class {only} only ({classes!r} asked): mine other classes into "
+                             "banks of their own")
         start = _cursor(b.path) if self.offset is None else self.offset
+        if start >= len(b):
+            raise ValueError(f"the bank {b.path} has no rows from row {start} (it holds {len(b)}): mine more (the same "
+                             "command with a larger n) or pass offset=")
         if start + n > len(b):
             raise ValueError(f"the bank {b.path} has {len(b) - start} rows from row {start}, {n} asked: mine more "
                              "(the same command with a larger n) or pass offset=")
@@ -455,13 +560,17 @@ class BankSampler(LatentSampler):
 
 
 def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
-                batch_size: int = 32, output: str = "float", outdir: str | os.PathLike[str] | None = None,
-                network: str | None = None, progress: bool = False) -> Samples:
+                classes: Any = None, batch_size: int = 32, output: str = "float",
+                outdir: str | os.PathLike[str] | None = None, device: Any = None, network: str | None = None,
+                progress: bool = False) -> Samples:
     """Render n banked latents with ``G``, exactly as :func:`~hubness_fast.sampling.sample` renders
     what it chose: rows ``offset`` .. ``offset + n - 1``, or (no offset) the next n unused rows,
-    after which they count as used (``cursor.json``). ``network``: checked against the bank's."""
+    after which they count as used (``cursor.json``). ``classes``: None or the bank's one class;
+    ``device``: move G there first, as ``sample`` does. G is checked against the generator the bank
+    was mined for, and ``network`` (a file or spec) against the network it records."""
     b = bank if isinstance(bank, Bank) else open_bank(bank)
     if network is not None and b.settings["network"] is not None and network_identity(network) != b.settings["network"]:
         raise ValueError(f"the bank {b.path} was mined for another network ({b.settings['network']})")
-    return b.sampler(offset).sample(G, n, batch_size, output=output,
-                                    outdir=None if outdir is None else as_path(outdir), progress=progress)
+    return b.sampler(offset).sample(G, n, batch_size, classes=classes, output=output,
+                                    outdir=None if outdir is None else as_path(outdir), device=device,
+                                    progress=progress)

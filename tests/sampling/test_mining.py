@@ -138,7 +138,10 @@ def test_a_corrupt_or_missing_pool_is_mined_again(tmp_path):
 
 
 def test_other_settings_are_refused_and_status_reports(tmp_path):
-    assert "empty" in status(tmp_path / "b")
+    (tmp_path / "b").mkdir()
+    assert "no bank here" in status(tmp_path / "b")
+    with pytest.raises(ValueError, match="does not exist"):
+        status(tmp_path / "nothing")
     mine(None, 200, tmp_path / "b", **Z_BANK)
     assert "complete: 200 latents" in status(tmp_path / "b")
     with pytest.raises(ValueError, match=r"other settings: k=5 \(asked 6\)"):
@@ -222,3 +225,140 @@ def test_one_class_of_a_conditional_model(tmp_path):
     with torch.no_grad():
         own = G.synthesis(torch.from_numpy(np.array(bank.w[:4]))[:, None].repeat(1, G.num_ws, 1), noise_mode="const")
     torch.testing.assert_close(images, own, rtol=0, atol=0)
+
+
+TINY_Z = dict(z_dim=8, k=5, threshold=12, pool_size=400, progress=False)  # about 20 latents a pool
+
+
+def pool_rows(bank_dir):
+    return [p["rows"] for _, p in sorted(json.loads((bank_dir / "bank.json").read_text())["pools"].items(),
+                                         key=lambda item: int(item[0]))]
+
+
+def test_a_smaller_n_cuts_the_bank_keeps_its_pools_and_its_cursor(tmp_path):
+    b = tmp_path / "b"
+    whole = mine(None, 50, b, **TINY_Z)
+    z50 = np.load(b / "z.npy")
+    assert whole.pools >= 2
+    open_bank(b).sampler().latents(None, 40)  # rows 0..39 used
+    cut = mine(None, 20, b, **TINY_Z)
+    assert cut.rows == 20 and cut.computed == 0
+    assert sorted(p.name for p in (b / "pools").iterdir()) == [f"{i:06d}.npz" for i in range(whole.pools)]
+    np.testing.assert_array_equal(np.load(b / "z.npy"), z50[:20])
+    text = status(b)
+    assert "all 20 used by sample_bank (its next row is 40" in text and "more pools in pools/" in text
+    with pytest.raises(ValueError, match="no rows from row 40"):
+        open_bank(b).sampler().latents(None, 1)
+    again = mine(None, 50, b, **TINY_Z)  # the pools were kept: nothing to mine again
+    assert again.computed == 0
+    np.testing.assert_array_equal(np.load(b / "z.npy"), z50)
+    np.testing.assert_array_equal(open_bank(b).sampler().latents(None, 10).z, z50[40:])
+
+
+def test_acceptance_is_what_the_pools_kept(tmp_path):
+    r = mine(None, 30, tmp_path / "b", **TINY_Z)
+    kept = sum(pool_rows(tmp_path / "b")[:r.pools])
+    assert kept > 30  # the last pool is cut at n: its other rows still count as kept
+    assert r.acceptance_rate == pytest.approx(kept / (r.pools * 400))
+    assert f"(acceptance {kept / (r.pools * 400):.4f})" in status(tmp_path / "b")
+
+
+def test_a_fractional_threshold_keeps_what_sample_keeps(tmp_path):
+    from hubness_fast.sampling import HubnessSampler
+
+    r = mine(None, 20, tmp_path / "b", **{**TINY_Z, "threshold": 10.5})
+    bank = open_bank(r.path)
+    assert bank.settings["threshold"] == 11 and "t = 11" in status(r.path)
+    z = standard_normal(np.random.SeedSequence([0, 0, 0]).generate_state(4), (400, 8))
+    values = brute_hub_counts(z, 5)
+    sampler = HubnessSampler(8, k=5, threshold=10.5, pool_size=400)
+    np.testing.assert_array_equal(bank.position, np.flatnonzero(sampler.keeps(values))[:20])
+    assert bank.hub_values.min() >= 11
+    with pytest.raises(ValueError, match="threshold must be a number"):
+        mine(None, 20, tmp_path / "c", **{**TINY_Z, "threshold": "12"})
+
+
+def test_a_bank_refuses_another_network(tmp_path):
+    from hubness_fast.sampling import sample
+    from standins import PlainGenerator
+
+    G = StyleGANStandIn(img_resolution=4, img_channels=1, seed=3)
+    other = StyleGANStandIn(img_resolution=4, img_channels=1, seed=4)  # the same shapes, other weights
+    mine(G, 10, tmp_path / "b", threshold=8, pool_size=400, progress=False)
+    recorded = json.loads((tmp_path / "b" / "bank.json").read_text())["generator"]
+    assert recorded["family"] == "stylegan" and recorded["w_dim"] == G.w_dim and len(recorded["probe"]) == 4
+    with pytest.raises(ValueError, match="mined for another network: its mapping gives other w"):
+        mine(other, 10, tmp_path / "b", threshold=8, pool_size=400, progress=False)
+    bank = open_bank(tmp_path / "b")
+    with pytest.raises(ValueError, match="another network"):
+        sample(other, 3, bank=bank, progress=False)
+    with pytest.raises(ValueError, match="another network: family stylegan"):
+        sample_bank(PlainGenerator(z_dim=G.z_dim), bank, 3)
+    assert sample_bank(G, bank, 3).images.shape[0] == 3  # its own network, on its own or as the same file
+    mine(G, 20, tmp_path / "b", threshold=8, pool_size=400, progress=False)
+
+
+def test_mining_takes_one_class_index(tmp_path):
+    G = StyleGANStandIn(img_resolution=4, img_channels=1, c_dim=3, seed=5)
+    for bad, message in (([1, 2], "one class index"), ("uniform", "one class index"), (3, "outside 0..2")):
+        with pytest.raises(ValueError, match=message):
+            mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, cls=bad, progress=False)
+    assert not (tmp_path / "b").exists()  # refused before any work
+
+
+def test_device_moves_the_generator_as_sample_does(tmp_path):
+    class Logged(StyleGANStandIn):
+        moves = []
+
+        def to(self, *args, **kwargs):
+            Logged.moves.append(args)
+            return super().to(*args, **kwargs)
+
+    G = Logged(img_resolution=4, img_channels=1, seed=3)
+    mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, device="cpu", hub_device="cpu", progress=False)
+    assert Logged.moves and Logged.moves[0] == ("cpu",)
+    Logged.moves.clear()
+    mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, progress=False)  # no device: G stays where it is
+    assert Logged.moves == []
+    with pytest.raises(ValueError, match="hub_device= says where hub values are counted"):
+        mine(None, 5, tmp_path / "z", device="cpu", **TINY_Z)
+
+
+def test_mine_command_flags(tmp_path, monkeypatch, capsys):
+    from hubness_fast.cli import main
+
+    def run(*args):  # in this process: (exit code, stdout, stderr)
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, " ".join(out.err.split())
+
+    (tmp_path / "cond3.py").write_text("from standins import StyleGANStandIn\n\n\ndef G():\n"
+                                       "    return StyleGANStandIn(img_resolution=4, img_channels=1, c_dim=3)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # module:attr puts the current folder on it
+    monkeypatch.delitem(sys.modules, "cond3", raising=False)
+    net = ["--network", "cond3:G()", "--n", "5", "--outdir", "b", "--threshold", "8", "--pool-size", "400", "--quiet"]
+    try:
+        for classes in ("1,2", "uniform"):
+            code, _, err = run("mine", *net, "--class", classes)
+            assert code == 2 and "--class takes one class index when mining" in err, err
+        assert not (tmp_path / "b").exists()  # refused before any work
+        code, _, err = run("mine", *net)
+        assert code == 2 and "mine one class at a time (--class N)" in err and "cls=" not in err
+    finally:
+        sys.modules.pop("cond3", None)
+    z_bank = ["--z-dim", "8", "--n", "5", "--outdir", "z", "--threshold", "12", "--pool-size", "400", "--quiet"]
+    code, _, err = run("mine", *z_bank, "--device", "cpu")
+    assert code == 2 and "--device says where the generator runs" in err
+    code, _, err = run("mine", *z_bank, "--batch-size", "8")
+    assert code == 2 and "--batch-size applies to rendering images, and mine renders none" in err
+    assert run("mine", *z_bank)[0] == 0
+    code, _, err = run("mine", "--status", "z", "--n", "5", "--threshold", "99")
+    assert code == 2 and "--status only reports what a bank holds: drop --n, --threshold" in err
+    code, out, _ = run("mine", "--status", "z", "--quiet")
+    assert code == 0 and "complete: 5 latents" in out
+    code, _, err = run("mine", "--status", "nothing")
+    assert code == 2 and "nothing does not exist" in err

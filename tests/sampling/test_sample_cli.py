@@ -143,6 +143,86 @@ def test_module_factory_from_the_current_directory_conditional(tmp_path):
     assert one_line_error(r) and "nothing" in r.stderr
 
 
+# The hubness-fast script's situation: the current folder is not on sys.path (python -P), unlike python -m.
+ENTRY_POINT = "import sys; from hubness_fast.cli import main; sys.exit(main())"
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="python -P (no current folder on sys.path) is 3.11's")
+def test_network_files_find_classes_defined_in_the_current_folder(tmp_path):
+    (tmp_path / "here_nets.py").write_text(textwrap.dedent("""
+        import torch
+
+        class Tiny(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.z_dim = 8
+                self.lin = torch.nn.Linear(8, 16)
+
+            def forward(self, z):
+                return torch.tanh(self.lin(z)).view(-1, 1, 4, 4)
+    """))
+    subprocess.run([sys.executable, "-c", "import pickle, torch, here_nets; G = here_nets.Tiny(); "
+                    "pickle.dump({'G_ema': G}, open('g.pkl', 'wb')); torch.save(G, 'g.pt')"], cwd=tmp_path, check=True)
+    for name in ("g.pkl", "g.pt"):
+        r = subprocess.run([sys.executable, "-P", "-c", ENTRY_POINT, "sample", "--network", name, "--n", "2",
+                            "--outdir", f"out_{name}", "--method", "random", "--quiet"], cwd=tmp_path,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert len(list((tmp_path / f"out_{name}").glob("0*.png"))) == 2
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    """The command run in this process from tmp_path, which holds cond_net.py (G(): a conditional
+    StyleGAN stand-in with 3 classes); ``here(capsys, *args)`` -> (exit code, stdout, stderr)."""
+    from hubness_fast.cli import main
+
+    (tmp_path / "cond_net.py").write_text("from standins import StyleGANStandIn\n"
+                                          "def G():\n    return StyleGANStandIn(img_resolution=4, img_channels=1, "
+                                          "c_dim=3, seed=5)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # module:attr puts the current folder on it
+
+    def run(capsys, *args):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    yield run
+    sys.modules.pop("cond_net", None)
+
+
+def test_sample_bank_takes_only_the_banks_own_settings(here, capsys, tmp_path):
+    net = ["--network", "cond_net:G()"]
+    code, _, err = here(capsys, "mine", *net, "--n", "6", "--outdir", "bank", "--threshold", "8", "--pool-size", "400",
+                        "--class", "1", "--quiet")
+    assert code == 0, err
+    for bad, says in ((["--class", "2"], "holds class 1 only (2 asked)"),
+                      (["--class", "uniform"], "holds class 1 only"),
+                      (["--k", "9"], "mined with --k 5: drop --k 9"),
+                      (["--threshold", "40"], "mined with --threshold 8: drop --threshold 40"),
+                      (["--top", "0.1"], "mined with --threshold 8: drop --top 0.1"),
+                      (["--pool-size", "500"], "mined with --pool-size 400: drop --pool-size 500"),
+                      (["--space", "z"], "mined with --space w: drop --space z"),
+                      (["--include-self"], "drop --include-self"),
+                      (["--seed", "3"], "mined with --seed 0: drop --seed 3"),
+                      (["--method", "truncation", "--psi", "0.5"], "--method truncation does not apply"),
+                      (["--method", "random"], "--method random does not apply"),
+                      (["--psi", "0.5"], "--psi applies to --method truncation")):
+        code, _, err = here(capsys, "sample", *net, "--bank", "bank", "--n", "2", "--outdir", "o", "--quiet", *bad)
+        assert code == 2 and says in err, (bad, err)
+    # the bank's own settings are accepted, and its class is rendered
+    code, _, err = here(capsys, "sample", *net, "--bank", "bank", "--n", "2", "--outdir", "o", "--quiet",
+                        "--class", "1", "--k", "5", "--threshold", "8", "--pool-size", "400", "--space", "w")
+    assert code == 0, err
+    assert np.load(tmp_path / "o" / "latents.npz")["labels"].tolist() == [1, 1]
+    code, _, err = here(capsys, "sample", *net, "--n", "2", "--outdir", "o2", "--class", "1", "--offset", "3")
+    assert code == 2 and "--offset applies to --bank" in err
+
+
 def test_help_names_the_pickle_risk():
     r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "sample", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "runs code from the file" in " ".join(r.stdout.split())
