@@ -382,8 +382,10 @@ def _eval(args: argparse.Namespace) -> int:
     from .sampling.samplers import make_sampler
 
     chosen = scorecard.parse_metrics(args.metrics)
-    if (args.fake is None) == (args.network is None):
+    if args.fake is not None and args.network is not None:
         _fail("give the fake set as --fake (a folder, an .npy) or as --network NETWORK --n N, not both")
+    if args.fake is None and args.network is None:
+        _fail("give the fake set: --fake (a folder, an .npy) or --network NETWORK --n N")
     if args.network is not None and args.n is None:
         _fail("--network needs --n (how many images to generate)")
     json_out = writable_file(args.json, "--json", ".json") if args.json else None

@@ -369,8 +369,8 @@ class _ArraySource(ImageSource):
 
     def _batch(self, s: int, e: int) -> torch.Tensor:
         x = self.images[s:e]
-        if not is_torch(x):
-            x = _torch().from_numpy(np.ascontiguousarray(x))
+        if not is_torch(x):  # a read-only array (a memory map) is copied: one batch, never written to
+            x = _torch().from_numpy(np.ascontiguousarray(x) if x.flags.writeable else np.array(x))
         return images_to_uint8(x.detach(), s)  # converted where the images are
 
     def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:

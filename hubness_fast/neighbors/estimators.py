@@ -67,7 +67,10 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       ``n_neighbors`` per row), as scikit-learn's transformer;
     - ``n_neighbors``: 5;
     - ``metric``: "euclidean" (default: distances, not squares; t-SNE squares what it is given),
-      "sqeuclidean" or "cosine" (1 - cos);
+      "sqeuclidean" or "cosine" (1 - cos); scikit-learn's "l2" and "minkowski" with ``p=2`` are
+      "euclidean";
+    - ``algorithm``, ``leaf_size``, ``p``, ``metric_params`` (None): scikit-learn's, accepted for
+      drop-in use (the search is always exact and brute force);
     - ``n_jobs``: threads (None: the default, -1: every core);
     - ``device``: "auto", "cpu" or "cuda", as :func:`hubness_fast.knn`;
     - ``hubness``: None, or a hubness reduction of :mod:`hubness_fast.reduction` by name ("mp",
@@ -91,12 +94,17 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     (the symmetric self-join of the engine, self included, for ``fit_transform``).
     """
 
-    def __init__(self, *, mode: str = "distance", n_neighbors: int = 5, metric: Metric = "euclidean",
+    def __init__(self, *, mode: str = "distance", n_neighbors: int = 5, algorithm: str = "auto", leaf_size: int = 30,
+                 metric: str = "euclidean", p: float = 2, metric_params: dict[str, Any] | None = None,
                  n_jobs: int | None = None, device: Device = "auto", hubness: str | None = None,
                  hubness_params: dict[str, Any] | None = None, n_candidates: int | None = None) -> None:
         self.mode = mode
         self.n_neighbors = n_neighbors
+        self.algorithm = algorithm
+        self.leaf_size = leaf_size
         self.metric = metric
+        self.p = p
+        self.metric_params = metric_params
         self.n_jobs = n_jobs
         self.device = device
         self.hubness = hubness
@@ -114,10 +122,12 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _check_params(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be 'connectivity' or 'distance', got {self.mode!r}")
-        if self.metric not in GRAPH_METRICS:
-            extra = " (inner_product is a similarity, not a distance a graph can hold)" \
-                if self.metric == "inner_product" else ""
-            raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got {self.metric!r}{extra}")
+        if self.metric == "inner_product":
+            raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got 'inner_product' (a similarity, "
+                             f"not a distance a graph can hold)")
+        if self.metric_params:
+            raise ValueError(f"metric_params are not used by the exact metrics here, got {self.metric_params!r}")
+        self.effective_metric_ = _metric(self.metric, self.p)
         n = self.n_neighbors
         check_int(n, "n_neighbors")
         n_jobs_to_threads(self.n_jobs)
@@ -141,7 +151,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._reduction = make_reduction(self.hubness, **(self.hubness_params or {}))
         if self._reduction is not None:
             c = self._candidates(self.n_neighbors + 1)
-            self._fit_lists = _exact(X, c, self.metric, n_jobs_to_threads(self.n_jobs), self.device)
+            self._fit_lists = _exact(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs), self.device)
             self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
             self._rows = RowIndex(X)
         return self
@@ -176,7 +186,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             if k > n_cand:
                 raise ValueError(f"Expected n_neighbors <= n_samples_fit - 1 = {n_cand} (the fitted points, self "
                                  f"excluded), but n_neighbors = {k}")
-            d, i = _exact(self._fit_X, k, self.metric, threads, self.device)
+            d, i = _exact(self._fit_X, k, self.effective_metric_, threads, self.device)
         else:
             Q = self._query(X)
             if Q.dtype != self._fit_X.dtype:
@@ -186,9 +196,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                                  f"n_neighbors = {k}")
             if Q is self._fit_X or (Q.shape == self._fit_X.shape and np.array_equal(Q, self._fit_X)):
                 # the fitted points themselves: the symmetric self-join, each point counted once per pair
-                d, i = _exact(self._fit_X, k, self.metric, threads, self.device, exclude_self=False)
+                d, i = _exact(self._fit_X, k, self.effective_metric_, threads, self.device, exclude_self=False)
             else:
-                d, i = _exact(self._fit_X, k, self.metric, threads, self.device, queries=Q)
+                d, i = _exact(self._fit_X, k, self.effective_metric_, threads, self.device, queries=Q)
         return (d, i) if return_distance else i  # float64 distances, as scikit-learn's (float32 input too)
 
     def _reduced(self, X: Any, k: int, threads: int | None, return_distance: bool) -> Any:
@@ -225,7 +235,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if not own.all():
             q = Q[~own]
             c = int(min(max(self._candidates(k), k), self.n_samples_fit_))
-            d, i = _exact(self._fit_X, c, self.metric, threads, self.device, queries=q)
+            d, i = _exact(self._fit_X, c, self.effective_metric_, threads, self.device, queries=q)
             s, i = red.transform(d, i, q if red.needs_vectors else None)
             sec[~own], ind[~own] = s[:, :k], i[:, :k]
         return (sec, ind) if return_distance else ind

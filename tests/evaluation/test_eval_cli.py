@@ -120,7 +120,8 @@ def test_a_generator_as_the_fake_side(tmp_path):
     (["--real", "missing.npy", "--fake", "fake.npy"], "not found"),
     (["--real", "bad.npy", "--fake", "fake.npy"], "not a readable .npy"),
     (["--real", "real.npy", "--fake", "images.npy"], "give a detector"),
-    (["--real", "real.npy"], "--fake"),
+    (["--real", "real.npy"], "give the fake set: --fake"),
+    (["--real", "real.npy", "--fake", "fake.npy", "--network", "mygans:G()"], "not both"),
     (["--real", "real.npy", "--fake", "fake.npy", "--json", "nodir/o.json"], "--json"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):

@@ -436,3 +436,14 @@ def test_extractor_output_kinds():
     out = features(x, module, batch_size=2, progress=False)
     assert out.shape == (5, 2) and seen == [(False, False)] * 3  # eval mode and no grad while extracting
     assert module.training  # its mode is restored
+
+
+def test_read_only_image_arrays_are_read_quietly(tmp_path, detector_path):
+    # np.load(mmap_mode="r") gives a read-only array: each batch is copied, not handed to torch as it is
+    # (torch warns about non-writable arrays, and warnings fail this suite)
+    images = np.random.default_rng(5).integers(0, 256, (7, 3, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    assert not mapped.flags.writeable
+    got = features(mapped, detector_path, batch_size=3, progress=False)
+    np.testing.assert_array_equal(got, features(images, detector_path, batch_size=3, progress=False))

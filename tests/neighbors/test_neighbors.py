@@ -283,3 +283,20 @@ def test_umap_knn_names_the_n_neighbors_passed(rng):
         umap_knn(rng.standard_normal((30, 4)), 31)
     ids, _ = umap_knn(rng.standard_normal((30, 4)), 30)  # self plus every other point
     assert ids.shape == (30, 30)
+
+
+def test_transformer_takes_scikit_learns_arguments(rng):
+    X = rng.standard_normal((120, 6))
+    sk = SkTransformer(n_neighbors=7, metric="minkowski", p=2, algorithm="brute").fit_transform(X)
+    for kwargs in ({"metric": "minkowski", "p": 2, "algorithm": "ball_tree", "leaf_size": 10},
+                   {"metric": "l2"}, {"metric": "euclidean", "metric_params": None}):
+        ours = KNeighborsTransformer(n_neighbors=7, **kwargs).fit_transform(X)
+        np.testing.assert_array_equal(ours.indices, sk.indices)
+        np.testing.assert_allclose(ours.data, sk.data, rtol=1e-12, atol=1e-12)
+        assert clone(KNeighborsTransformer(**kwargs)).get_params()["metric"] == kwargs["metric"]
+    with pytest.raises(ValueError, match="p=2 only, got p=1"):
+        KNeighborsTransformer(metric="minkowski", p=1).fit(X)
+    with pytest.raises(ValueError, match="metric_params"):
+        KNeighborsTransformer(metric_params={"w": 1}).fit(X)
+    with pytest.raises(ValueError, match="inner_product"):
+        KNeighborsTransformer(metric="inner_product").fit(X)
