@@ -71,19 +71,9 @@ def _read_npy(path: Path, what: str) -> np.ndarray:
         _fail(f"{what} {path} is not a readable .npy file ({exc.strerror or 'unreadable'})")
 
 
-def _importable_cwd() -> None:
-    """Put the current folder first on the import path, as ``python -m`` does, so that unpickling a
-    network or detector finds the classes defined there under the ``hubness-fast`` command too
-    (``module:attr`` specs already import from it)."""
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-
-
 def _network(spec: str) -> Any:
     from .sampling.networks import load_network
 
-    _importable_cwd()
     G = load_network(spec)
     if ":" in spec and not spec.endswith("()") and _is_factory(G):
         _fail(f"--network {spec} names a function that takes no arguments, so it cannot be G(z): to call it and "
@@ -153,7 +143,6 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         detector = MnistDetector()
         return detector if flag == "--detector" else detector.confidence
     path = as_path(spec)
-    _importable_cwd()
     if path.is_file():
         try:
             return TorchScriptDetector(path, device)
@@ -332,8 +321,14 @@ def _mine(args: argparse.Namespace) -> int:
         except ValueError:
             _fail(f"--class takes one class index when mining: a bank holds one class (mine each class into a bank "
                   f"of its own); got {args.classes!r}")
-    writable_dir(args.outdir, "bank folder")  # before any work
     gen = _adapter(args)[0] if args.network is not None else None
+    if gen is not None and gen.c_dim and cls is None:
+        _fail(f"the network is conditional ({gen.c_dim} classes): mine one class into each bank, --class C")
+    if cls is not None and (gen is None or not gen.c_dim):
+        _fail("--class applies to a conditional network")
+    if cls is not None and gen is not None and not 0 <= cls < gen.c_dim:
+        _fail(f"--class {cls} is outside 0..{gen.c_dim - 1}")
+    writable_dir(args.outdir, "bank folder")  # before any mining, and after every check that needs the network
     client = None
     if args.scheduler is not None:
         from distributed import Client

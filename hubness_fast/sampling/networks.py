@@ -43,8 +43,18 @@ def _missing_module_message(exc: ModuleNotFoundError, path: str | Path) -> str:
     return f"unpickling {path} needs the module '{exc.name}', which is not importable"
 
 
+def import_from_cwd() -> None:
+    """Put the current folder first on the import path, as ``python -m`` does, so that the classes
+    a pickle or a ``module:attr`` spec names are found there whatever started the process."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def load_pickle(path: str | Path) -> Any:
-    """A network pickle (NVIDIA's: the ``G_ema`` entry is returned)."""
+    """A network pickle (NVIDIA's: the ``G_ema`` entry is returned); its classes may live in the
+    current folder (:func:`import_from_cwd`)."""
+    import_from_cwd()
     try:
         with open(path, "rb") as f:
             obj = pickle.load(f)
@@ -56,9 +66,11 @@ def load_pickle(path: str | Path) -> Any:
 
 
 def load_torch(path: str | Path) -> Any:
-    """A ``torch.save``d module (or a dict holding ``G_ema`` / ``G``); weights_only=False runs the file's code."""
+    """A ``torch.save``d module (or a dict holding ``G_ema`` / ``G``); weights_only=False runs the file's code.
+    Its classes may live in the current folder (:func:`import_from_cwd`)."""
     import torch
 
+    import_from_cwd()
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except ModuleNotFoundError as exc:
@@ -79,9 +91,7 @@ def load_attr(spec: str) -> Any:
     mod_name, _, attr = spec[:-2 if build else None].partition(":")
     if not mod_name or not attr:
         raise NetworkError(f"expected a file, module:attr or module:factory(), got {spec!r}")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    import_from_cwd()
     obj: Any
     try:
         obj = importlib.import_module(mod_name)

@@ -97,7 +97,7 @@ def test_the_same_bank_for_any_number_of_workers(tmp_path):
     same_bank(tmp_path / "one", tmp_path / "two")
     assert sorted(p.name for p in (tmp_path / "two" / "pools").iterdir()) == \
         sorted(p.name for p in (tmp_path / "one" / "pools").iterdir())
-    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None) as client:
+    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=":0") as client:
         mine(None, 700, tmp_path / "dask", client=client, workers=2, **Z_BANK)
     same_bank(tmp_path / "one", tmp_path / "dask")
 
@@ -347,7 +347,10 @@ def test_mine_command_flags(tmp_path, monkeypatch, capsys):
             assert code == 2 and "--class takes one class index when mining" in err, err
         assert not (tmp_path / "b").exists()  # refused before any work
         code, _, err = run("mine", *net)
-        assert code == 2 and "mine one class at a time (--class N)" in err and "cls=" not in err
+        assert code == 2 and "mine one class into each bank, --class C" in err and "cls=" not in err
+        code, _, err = run("mine", *net, "--class", "3")
+        assert code == 2 and "--class 3 is outside 0..2" in err
+        assert not (tmp_path / "b").exists()  # the network's checks come before the folder is made
     finally:
         sys.modules.pop("cond3", None)
     z_bank = ["--z-dim", "8", "--n", "5", "--outdir", "z", "--threshold", "12", "--pool-size", "400", "--quiet"]

@@ -169,6 +169,10 @@ def test_network_files_find_classes_defined_in_the_current_folder(tmp_path):
                            capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         assert len(list((tmp_path / f"out_{name}").glob("0*.png"))) == 2
+        r = subprocess.run([sys.executable, "-P", "-c", "from hubness_fast.sampling.networks import load_network; "
+                            f"print(type(load_network({name!r})).__name__)"], cwd=tmp_path, capture_output=True,
+                           text=True)  # the Python loaders find them too
+        assert r.returncode == 0 and r.stdout.strip() == "Tiny", r.stderr
 
 
 @pytest.fixture
