@@ -33,6 +33,7 @@ so sampling never updates a tracked ``w_avg`` or batch-norm statistics.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -71,30 +72,29 @@ def draw_prior(prior: str | Callable[..., Any], rng: np.random.Generator, n: int
     return z * np.float32(scale) if scale != 1 else z
 
 
-def module_device(obj: Any) -> torch.device:
-    """The device of a module's (or a bound method's module's) first parameter or buffer; CPU otherwise."""
-    torch = _torch()
+def _tensors_of(obj: Any) -> Iterator[Any]:
+    """The parameters, then the buffers, of a module (or of a bound method's module)."""
     owner = getattr(obj, "__self__", obj)
     for attr in ("parameters", "buffers"):
         fn = getattr(owner, attr, None)
         if callable(fn):
-            for p in fn():
-                return p.device
-    return torch.device("cpu")
+            yield from fn()
+
+
+def module_device(obj: Any) -> torch.device:
+    """The device of a module's (or a bound method's module's) first parameter or buffer; CPU otherwise."""
+    for p in _tensors_of(obj):
+        return p.device
+    return _torch().device("cpu")
 
 
 def module_dtype(obj: Any) -> torch.dtype:
     """The dtype of a module's (or a bound method's module's) first floating parameter or buffer;
     float32 otherwise."""
-    torch = _torch()
-    owner = getattr(obj, "__self__", obj)
-    for attr in ("parameters", "buffers"):
-        fn = getattr(owner, attr, None)
-        if callable(fn):
-            for p in fn():
-                if p.is_floating_point():
-                    return p.dtype
-    return torch.float32
+    for p in _tensors_of(obj):
+        if p.is_floating_point():
+            return p.dtype
+    return _torch().float32
 
 
 WRAPPERS = ("DataParallel", "DistributedDataParallel")  # torch's wrappers that hide a network's attributes
