@@ -159,13 +159,15 @@ def network_identity(network: Any) -> str | None:
 
 def generator_identity(side: GeneratorAdapter | None, cls: int | None = None) -> dict[str, Any] | None:
     """What a bank records of the generator it was mined for (None: mined without one): its family,
-    z_dim, c_dim and w_dim and, for a generator with a W space, ``probe``: the first PROBE_COLS
+    z_dim, c_dim, w_dim, prior and prior scale (BigGAN's truncation) and, for a generator with a W space, ``probe``: the first PROBE_COLS
     coordinates of the w its mapping gives PROBE_ROWS fixed latents (of class ``cls``), which tell
     one network from another whichever device maps them (see :func:`check_generator`)."""
     if side is None:
         return None
     ident: dict[str, Any] = {"family": side.family, "z_dim": int(side.z_dim), "c_dim": int(side.c_dim),
-                             "w_dim": None if not side.w_dim else int(side.w_dim)}
+                             "w_dim": None if not side.w_dim else int(side.w_dim),
+                             "prior": side.prior if isinstance(side.prior, str) else "callable",
+                             "prior_scale": float(side.prior_scale)}  # BigGAN's truncation scales its prior
     if "w" in side.spaces:
         import torch
 
@@ -190,8 +192,9 @@ def check_generator(recorded: dict[str, Any] | None, now: dict[str, Any] | None,
         return
     if now is None:
         raise ValueError(f"the bank {bank} was mined for a {recorded['family']} network: pass that network")
-    differ = [f"{key} {recorded[key]} (this one: {now[key]})" for key in ("family", "z_dim", "c_dim", "w_dim")
-              if recorded.get(key) != now.get(key)]
+    keys = [key for key in ("family", "z_dim", "c_dim", "w_dim", "prior", "prior_scale")
+            if key in recorded]  # banks of an earlier version record the first four only
+    differ = [f"{key} {recorded[key]} (this one: {now.get(key)})" for key in keys if recorded[key] != now.get(key)]
     if not differ and "probe" in recorded and "probe" in now:
         want, got = np.asarray(recorded["probe"]), np.asarray(now["probe"])
         err = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))

@@ -298,6 +298,21 @@ def test_a_bank_refuses_another_network(tmp_path):
     mine(G, 20, tmp_path / "b", threshold=8, pool_size=400, progress=False)
 
 
+def test_a_bank_records_the_prior_its_latents_came_from(tmp_path):
+    from hubness_fast.generators import BigGANAdapter, as_generator
+    from standins import PlainGenerator, small_biggan
+
+    G = PlainGenerator(z_dim=12)
+    mine(as_generator(G, prior="truncnorm"), 10, tmp_path / "b", threshold=8, pool_size=400, progress=False)
+    with pytest.raises(ValueError, match=r"prior truncnorm \(this one: normal\)"):
+        mine(as_generator(G), 10, tmp_path / "b", threshold=8, pool_size=400, progress=False)
+    B = small_biggan()  # BigGAN's truncation scales its prior: a bank mined at 0.5 serves 0.5 only
+    mine(BigGANAdapter(B, truncation=0.5), 5, tmp_path / "g", threshold=8, pool_size=400, cls=1, progress=False)
+    with pytest.raises(ValueError, match=r"prior_scale 0.5 \(this one: 1.0\)"):
+        sample_bank(BigGANAdapter(B), open_bank(tmp_path / "g"), 2)
+    assert sample_bank(BigGANAdapter(B, truncation=0.5), open_bank(tmp_path / "g"), 2).images.shape[0] == 2
+
+
 def test_mining_takes_one_class_index(tmp_path):
     G = StyleGANStandIn(img_resolution=4, img_channels=1, c_dim=3, seed=5)
     for bad, message in (([1, 2], "one class index"), ("uniform", "one class index"), (3, "outside 0..2")):
