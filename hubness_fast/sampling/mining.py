@@ -159,9 +159,10 @@ def network_identity(network: Any) -> str | None:
 
 def generator_identity(side: GeneratorAdapter | None, cls: int | None = None) -> dict[str, Any] | None:
     """What a bank records of the generator it was mined for (None: mined without one): its family,
-    z_dim, c_dim, w_dim, prior and prior scale (BigGAN's truncation) and, for a generator with a W space, ``probe``: the first PROBE_COLS
-    coordinates of the w its mapping gives PROBE_ROWS fixed latents (of class ``cls``), which tell
-    one network from another whichever device maps them (see :func:`check_generator`)."""
+    z_dim, c_dim, w_dim, prior and prior scale (BigGAN's truncation) and, for a generator with a W
+    space, ``probe``: the first PROBE_COLS coordinates of the w its mapping gives PROBE_ROWS fixed
+    latents (of class ``cls``), which tell one network from another whichever device maps them (see
+    :func:`check_generator`)."""
     if side is None:
         return None
     ident: dict[str, Any] = {"family": side.family, "z_dim": int(side.z_dim), "c_dim": int(side.c_dim),
