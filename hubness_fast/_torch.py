@@ -4,6 +4,7 @@ module run in eval mode under no_grad."""
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -37,10 +38,19 @@ def check_image_shape(shape: tuple[int, ...], what: str) -> None:
         raise ValueError(f"{what} are empty (shape {shape})")
 
 
+# |x| above this is no [-1, 1] image: an unclamped generator overshoots 1 a little, 0..255 floats go far beyond
+FLOAT_IMAGE_LIMIT = 2.0
+UNIT_RANGE_MIN_VALUES = 64  # fewer values than this may lack a negative one by chance
+
+
 def to_uint8(images: torch_module.Tensor) -> torch_module.Tensor:
     """Images as uint8: uint8 ones as they are; float ones, about [-1, 1], as NVIDIA's scripts
     convert them, (x * 127.5 + 128).clamp(0, 255), computed in float32 at least (half
-    precision would round 255 x coarsely)."""
+    precision would round 255 x coarsely).
+
+    A float batch that is likely in another range gets a UserWarning saying how to fix it: no
+    negative value (likely [0, 1], which the conversion washes out) or a value beyond
+    ``FLOAT_IMAGE_LIMIT`` in magnitude (likely 0..255, which it saturates)."""
     t = torch()
     if images.dtype == t.uint8:
         return images
@@ -48,7 +58,22 @@ def to_uint8(images: torch_module.Tensor) -> torch_module.Tensor:
         raise ValueError(f"images must be uint8 (0..255) or float (about [-1, 1]), got {images.dtype}")
     if images.dtype not in (t.float32, t.float64):
         images = images.float()
+    _warn_if_out_of_range(images)
     return (images * 127.5 + 128).clamp(0, 255).to(dtype=t.uint8)
+
+
+def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
+    if images.numel() == 0:
+        return
+    low, high = (float(v) for v in torch().aminmax(images))
+    if max(-low, high) > FLOAT_IMAGE_LIMIT:
+        warnings.warn(f"float images reach {low if -low > high else high:.4g}, far outside [-1, 1]: if they are "
+                      f"0..255, the conversion to uint8 (for images in about [-1, 1], as NVIDIA's) saturates them; "
+                      f"pass uint8 images, or rescale to [-1, 1] (x / 127.5 - 1)", UserWarning, stacklevel=3)
+    elif low >= 0 and images.numel() >= UNIT_RANGE_MIN_VALUES:
+        warnings.warn("the images have no negative values: if they lie in [0, 1], the conversion to uint8 (for "
+                      "images in about [-1, 1], as NVIDIA's) washes them out; rescale them to [-1, 1] (2 * x - 1; "
+                      "for a generator, lambda z: 2 * G(z) - 1) or pass uint8 images", UserWarning, stacklevel=3)
 
 
 def networks_of(fn: Any) -> list[Any]:

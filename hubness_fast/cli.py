@@ -33,7 +33,7 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
                  "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
-                 "cls": "--class", "class": "--class", "offset": "--offset"}
+                 "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
 
 
@@ -114,10 +114,12 @@ def _generator_options(family: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _device(name: str) -> str:
-    if name != "auto":
-        return name
     import torch
 
+    if name == "cuda" and not torch.cuda.is_available():
+        _fail("--device cuda: torch sees no GPU here (use --device cpu, or auto)")
+    if name != "auto":
+        return name
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -161,7 +163,7 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
 
 def _demo(args: argparse.Namespace) -> int:
     if not args.engine:
-        for flag in ("dim",):
+        for flag in ("dim", "threads"):
             if getattr(args, flag) is not None:
                 _fail(f"--{flag} applies to --engine only")
         try:
@@ -383,6 +385,12 @@ def _eval(args: argparse.Namespace) -> int:
         _fail("give the fake set: --fake (a folder, an .npy) or --network NETWORK --n N")
     if args.network is not None and args.n is None:
         _fail("--network needs --n (how many images to generate)")
+    if args.fake is not None:
+        ignored = _given(args, ["n", "method", "truncation", "classes", "noise_mode", "z_dim", "latent_shape",
+                                "c_dim", "label_format", "label_arg", "family"])
+        if ignored:
+            _fail(f"{', '.join(_flag(d) for d in ignored)} set how --network generates the fake set; --fake gives "
+                  f"it as it is: drop {'it' if len(ignored) == 1 else 'them'}")
     json_out = writable_file(args.json, "--json", ".json") if args.json else None
     device = _device(args.device)
     detector = _detector(args.detector, "--detector", device) if args.detector else None
@@ -447,7 +455,8 @@ class _Parser(argparse.ArgumentParser):
         _fail(message)
 
 
-def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False) -> None:
+def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
+                     device_help: str = "where the generator runs (auto: CUDA when torch sees a GPU)") -> None:
     """The flags `sample` and `study` share: classes, family options, batching, device, seed, output."""
     p.add_argument("--class", dest="classes", default=None, metavar="C",
                    help="conditional models: the one class index the bank holds (default: none; required when the "
@@ -471,8 +480,7 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False) -> Non
     p.add_argument("--family", choices=["stylegan", "biggan", "gan_zoo", "rosinality", "callable"], default=None,
                    help="adapter to use (default: detected)")
     p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="where the generator runs (auto: CUDA when torch sees a GPU)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=device_help)
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
@@ -511,7 +519,7 @@ def _parser() -> _Parser:
     p.add_argument("--pool-size", type=int, default=10_000, help="latents per pool")
     p.add_argument("--out", type=as_path, default="demo_out", help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads, with --engine only (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=_demo)
@@ -590,7 +598,8 @@ def _parser() -> _Parser:
     p.add_argument("--pool-size", type=int, default=10_000, help="latents per pool")
     p.add_argument("--include-self", action="store_true",
                    help="count each latent as its own neighbour, as the paper's notebook does (default: not counted)")
-    _generator_flags(p)
+    _generator_flags(p, device_help="where the generator runs and a detector file (.pt) is loaded (auto: CUDA when "
+                                    "torch sees a GPU)")
     p.set_defaults(func=_study)
 
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
@@ -633,8 +642,9 @@ def _parser() -> _Parser:
                    help="keep image features by content hash: ten checkpoints extract the real features once "
                         "(default: no cache)")
     p.add_argument("--json", type=as_path, default=None, help="also write the values to this JSON file (default: none)")
-    _generator_flags(p)
-    p.set_defaults(func=_eval)
+    _generator_flags(p, device_help="where the generator runs, a detector file (.pt) is loaded and image batches "
+                                    "go to the detector (auto: CUDA when torch sees a GPU)")
+    p.set_defaults(func=_eval, command_parser=p)
 
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
                                      "every other argument goes to the runner (e.g. --quick, --cases 0)")

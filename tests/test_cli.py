@@ -221,3 +221,9 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "c.npy").exists()
+
+
+def test_demo_refuses_threads_without_engine(tmp_path):
+    r = cli("demo", "--threads", "2", "--out", "d", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == "hubness-fast: error: --threads applies to --engine only"
+    assert not (tmp_path / "d").exists()

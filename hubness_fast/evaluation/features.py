@@ -16,7 +16,8 @@ Every source becomes uint8 [B, C, H, W] batches (C = 1 or 3) on ``device``:
   half precision is computed in float32), on the tensor's device, then moved;
 - a folder: its ``.png`` / ``.jpg`` / ``.jpeg`` files (no subfolders) read with
   Pillow in sorted file-name order; grey stays one channel (a folder mixing grey
-  and colour is read as RGB throughout), RGBA and palette images become RGB;
+  and colour is read as RGB throughout), RGBA and palette images become RGB; in a
+  folder sampling wrote (it holds ``latents.npz``) the ``grid.png`` is skipped;
 - an :class:`ImageSource`: its batches, checked and converted as arrays are. The
   sampling layer's :class:`~hubness_fast.sampling.GeneratorImages` renders a
   generator's samples batch by batch, so memory holds one batch of images, never n
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -51,6 +53,9 @@ if TYPE_CHECKING:
     import torch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # compared in lower case
+# A folder that sampling wrote (hubness_fast.sampling.sample(outdir=), `hubness-fast sample`) holds its
+# latents in SAMPLES_LATENTS and a grid of the samples in SAMPLES_GRID, which is not read as one.
+SAMPLES_LATENTS, SAMPLES_GRID = "latents.npz", "grid.png"
 CACHE_FORMAT = "hubness_fast.features/1"  # part of every cache key: bump when what a key covers changes
 HASH_CHUNK = 1 << 20  # bytes read per step when hashing a detector file
 HASH_BATCH = 256  # images converted per step when hashing an array's pixels
@@ -80,7 +85,9 @@ class TorchScriptDetector:
     Called with uint8 [B, C, H, W] images (torch or numpy; C = 1 or 3), it repeats
     grey images to 3 channels and returns ``module(images, return_features=True)``
     under ``torch.no_grad()``, as NVIDIA's metrics code does. The detectors resize
-    to their own input size themselves. ``cache_key`` is the SHA-256 of the file.
+    to their own input size themselves. A TorchScript module whose forward takes no
+    ``return_features`` is called as ``module(images)``, with the channels as they
+    are (as any callable extractor). ``cache_key`` is the SHA-256 of the file.
     """
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu") -> None:
@@ -99,13 +106,16 @@ class TorchScriptDetector:
                 self.module = torch.jit.load(str(self.path), map_location=self.device).eval()
         except (RuntimeError, ValueError) as exc:
             raise ValueError(f"cannot load {self.path} as a TorchScript module on {self.device}: {exc}") from None
+        self.return_features = _takes_return_features(self.module)
 
     @classmethod
     def from_module(cls, module: Any) -> "TorchScriptDetector":
-        """Wrap a TorchScript detector already loaded (``torch.jit.load``): it runs where its
-        parameters are; without a file it has no ``cache_key``."""
+        """Wrap a detector module already loaded (``torch.jit.load``, or an eager ``nn.Module``
+        written as NVIDIA's, ``forward(x, return_features=False)``): it runs where its parameters
+        are; without a file it has no ``cache_key``."""
         det = cls.__new__(cls)
         det.path, det.module = None, module.eval()
+        det.return_features = _takes_return_features(module)
         params = list(module.parameters())
         det.device = params[0].device if params else _torch().device("cpu")
         return det
@@ -128,6 +138,9 @@ class TorchScriptDetector:
     def __call__(self, images: Array) -> torch.Tensor:
         torch = _torch()
         x = images if is_torch(images) else torch.from_numpy(np.ascontiguousarray(images))
+        if not self.return_features:
+            with torch.no_grad():
+                return self.module(x.to(self.device))
         if x.ndim != 4 or x.dtype != torch.uint8:
             raise ValueError(f"the detector takes uint8 [B, C, H, W] images, got {x.dtype} of shape {tuple(x.shape)}")
         if x.shape[1] == 1:
@@ -197,9 +210,9 @@ def as_extractor(extractor: Extractor, device: Any = "cpu") -> Callable[..., Any
     """The one detector path: what every function that takes a detector calls it through.
 
     A path (str or Path, ``~`` expanded) is loaded as a :class:`TorchScriptDetector` on
-    ``device``; a TorchScript module already loaded (``torch.jit.load``) whose forward takes
-    ``return_features`` is wrapped as one, so it gets uint8 RGB images and returns features,
-    not logits; any other callable is used as it is and receives uint8 [B, C, H, W] images.
+    ``device``; a torch module (TorchScript or eager) whose forward takes ``return_features``
+    is wrapped as one, so it gets uint8 RGB images and returns features, not class
+    probabilities; any other callable is used as it is and receives uint8 [B, C, H, W] images.
     """
     if isinstance(extractor, (str, Path)):
         if Path(extractor).suffix != ".pt":
@@ -216,15 +229,22 @@ def as_extractor(extractor: Extractor, device: Any = "cpu") -> Callable[..., Any
 
 
 def _takes_return_features(module: Any) -> bool:
-    """A TorchScript module with NVIDIA's detector signature forward(x, return_features=...)."""
+    """A torch module with NVIDIA's detector signature forward(x, return_features=...): read from
+    the TorchScript schema, or from the signature of an eager module's forward."""
     torch = sys.modules.get("torch")
-    if torch is None or not isinstance(module, torch.jit.ScriptModule):
+    if torch is None or not isinstance(module, (torch.jit.ScriptModule, torch.nn.Module)):
         return False
+    if isinstance(module, torch.jit.ScriptModule):
+        try:
+            args = module.forward.schema.arguments
+        except (AttributeError, RuntimeError):
+            return False
+        return any(a.name == "return_features" for a in args)
     try:
-        args = module.forward.schema.arguments
-    except (AttributeError, RuntimeError):
+        param = inspect.signature(module.forward).parameters.get("return_features")
+    except (TypeError, ValueError):  # a forward whose signature cannot be read
         return False
-    return any(a.name == "return_features" for a in args)
+    return param is not None and param.kind in (param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY)
 
 
 class DetectorError(RuntimeError):
@@ -395,6 +415,8 @@ class _FolderSource(ImageSource):
         if not self.folder.is_dir():
             raise ValueError(f"{self.folder} is not a folder")
         self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if (self.folder / SAMPLES_LATENTS).is_file():  # written by sampling: its grid is no sample
+            self.files = [p for p in self.files if p.name != SAMPLES_GRID]
         if not self.files:
             raise ValueError(f"{self.folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (subfolders are not read)")
         grey, first = [], None
@@ -422,8 +444,11 @@ class _FolderSource(ImageSource):
         for s in range(0, self.n, batch_size):
             arrays = []
             for p in self.files[s:s + batch_size]:
-                with Image.open(p) as im:
-                    arrays.append(np.asarray(im.convert(self.mode)))
+                try:
+                    with Image.open(p) as im:
+                        arrays.append(np.asarray(im.convert(self.mode)))
+                except (OSError, SyntaxError) as exc:  # a header that reads but a body that does not
+                    raise ValueError(f"cannot read {p}: {exc}") from None
             x = np.stack(arrays)
             x = x[:, None] if x.ndim == 3 else x.transpose(0, 3, 1, 2)
             yield torch.from_numpy(np.ascontiguousarray(x)).to(device)

@@ -87,6 +87,14 @@ def _check_finite(m: np.ndarray, name: str, norms: bool) -> None:
                              f"for float32 arithmetic; rescale the data")
 
 
+def checked_features(x: Any, name: str) -> np.ndarray:
+    """Features [N, D] as given, validated: a 2-d numeric matrix with no NaN or Inf (the first bad
+    row named, with ``name`` for the set)."""
+    m = as_matrix(x, name)
+    _check_finite(m, name, norms=False)
+    return m
+
+
 def _prepare(x: Any, metric: str, name: str) -> np.ndarray:
     m = as_matrix(x, name)
     _check_finite(m, name, norms=metric != "cosine")
@@ -193,9 +201,10 @@ class Manifold:
     ``radius2``, ``hash`` and ``compared`` rebuild a manifold without a k-NN pass (``load`` uses them):
     the radii, the features' hash, and whether ``real`` is already as compared.
 
-    Attributes: ``features`` (as compared: unit rows for cosine), ``k`` (sorted tuple), ``metric``,
-    ``radius2`` {k: float64 [N] squared radii in the compared space}, ``hash`` (features_hash of
-    the features as given).
+    Attributes: ``features`` (as compared: unit rows for cosine), ``raw`` (the features as given,
+    for statistics of the features themselves such as FD; None for a cosine manifold read from a
+    file that holds only its unit rows), ``k`` (sorted tuple), ``metric``, ``radius2`` {k: float64
+    [N] squared radii in the compared space}, ``hash`` (features_hash of the features as given).
     """
 
     def __init__(self, real: Any, k: int | Sequence[int] = (3, 5), *, metric: str = "euclidean",
@@ -208,6 +217,7 @@ class Manifold:
         self._given, self._hash = given, hash
         # compared=True: real is already as compared (unit rows for cosine), e.g. read back from a file
         self.features = given if compared else _prepare(given, self.metric, "real")
+        self.raw: np.ndarray | None = None if compared and self.metric == "cosine" else given
         self.n_threads, self.progress, self.device = n_threads, progress, device
         self._source = getattr(real, "filename", None)  # a memmap's file, recorded by save()
         if radius2 is None:
@@ -230,13 +240,16 @@ class Manifold:
 
     def save(self, path: str | os.PathLike[str], *, include_features: bool = True) -> Path:
         """Write the manifold to ``path`` (.npz): radii, k, metric, the features' hash, and the
-        features themselves (``include_features=True``) or the path of the memmap they came from."""
+        features as given (``include_features=True``; cosine rows are scaled again on load) or the
+        path of the memmap they came from."""
         path = as_path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {}
-        if include_features:
+        if include_features and self.raw is not None:
+            extra["raw_features"] = self.raw
+        elif include_features:  # read from a file holding only the unit rows: keep those
             extra["features"] = self.features
         elif self._source:
             extra["features_path"] = np.array(str(self._source))
@@ -250,18 +263,24 @@ class Manifold:
         """Read a saved manifold. ``features`` (an array, or the path of a .npy file, opened as a
         memmap) is needed when the file holds none; given features must hash to the saved hash.
 
-        Features saved inside the file are the compared ones (unit rows for cosine) and are not
-        re-hashed; features given here are the raw ones and are checked against the hash."""
+        Features saved inside the file are not re-hashed (files written before ``raw_features``
+        hold the compared ones, unit rows for cosine, and such a manifold has ``raw`` None);
+        features given here are the raw ones and are checked against the hash."""
         path = as_path(path)
         with np.load(path, allow_pickle=False) as z:
             ks = tuple(int(v) for v in z["k"])
             r2 = z["radius2"]
             metric, saved_hash = str(z["metric"]), str(z["hash"])
+            raw = z["raw_features"] if "raw_features" in z.files else None
             stored = z["features"] if "features" in z.files else None
             source = str(z["features_path"]) if "features_path" in z.files else None
         radius2 = {k: np.ascontiguousarray(r2[:, i]) for i, k in enumerate(ks)}
+        if features is None and raw is not None:
+            return cls(raw, ks, metric=metric, n_threads=n_threads, progress=progress, device=device,
+                       radius2=radius2, hash=saved_hash)
         if features is None and stored is None and source is None:
-            raise ValueError(f"{path} holds no features: pass features= (the real features it was fitted on)")
+            raise ValueError(f"{path} holds no features (saved with include_features=False): pass features= "
+                             f"(the real features it was fitted on), or save it with include_features=True")
         if features is None and stored is not None:
             return cls(stored, ks, metric=metric, n_threads=n_threads, progress=progress, device=device,
                        radius2=radius2, hash=saved_hash, compared=True)
@@ -449,6 +468,8 @@ class Manifold:
                 "prdc_recall": _bootstrap_mean((c.real.in_count[:, dc] > 0).astype(np.float64), n_boot, rng),
                 "rarity_mean": _bootstrap_mean(rarity.scores[rarity.in_manifold], n_boot, rng),
             }
+            # prdc's density and coverage are the statistics above (same k, same strict test)
+            boot["prdc_density"], boot["prdc_coverage"] = boot["density"], boot["coverage"]
             boot["f_score"] = np.array([f_score(p, r) for p, r in zip(boot["precision"], boot["recall"])])
             if real_score is not None:
                 boot["realism_mean"] = _bootstrap_mean(real_score[np.isfinite(real_score)], n_boot, rng)

@@ -266,14 +266,17 @@ def load_mnist_classifier(path: str | Path = CLASSIFIER_WEIGHTS) -> MnistClassif
 
 class MnistDetector:
     """The bundled LeNet's 128-d features as a detector, with the interface NVIDIA's have:
-    uint8 [B, 1, 28, 28] images (0..255) in, features [B, 128] out (``hubness-fast study
-    --detector bundled``). ``confidence`` is the classifier's top softmax probability per image."""
+    uint8 [B, 1, 28, 28] images (0..255) in, or RGB ones whose three channels are equal,
+    features [B, 128] out (``hubness-fast study --detector bundled``). ``confidence`` is the
+    classifier's top softmax probability per image."""
 
     def __init__(self, classifier: MnistClassifier | None = None) -> None:
         self.classifier = classifier if classifier is not None else load_mnist_classifier()
         self.cache_key = f"hubness_fast.models.mnist.MnistDetector/{_file_digest(CLASSIFIER_WEIGHTS)}"
 
     def _float(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() == 4 and images.shape[1] == 3 and bool((images[:, 1:] == images[:, :1]).all()):
+            images = images[:, :1]  # grey digits saved as RGB (torchvision's save_image writes them so)
         if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != (1, 28, 28):
             raise ValueError(f"the MNIST detector takes uint8 [B, 1, 28, 28] images, got {images.dtype} of shape "
                              f"{tuple(images.shape)}")

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import time
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
@@ -587,8 +586,6 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
             if s == 0 and writer is not None:
                 check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
             if output == "uint8" or writer is not None:
-                if s == 0:
-                    _warn_if_unit_range(images)
                 as_u8 = to_uint8(images)
                 if writer is not None:
                     writer.add(as_u8)
@@ -605,15 +602,6 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output
         if writer is not None:
             writer.close(complete)
     return None if writer is not None else torch.cat(held)
-
-
-def _warn_if_unit_range(images: Any) -> None:
-    """A float batch with no negative value at all: the model's images are likely in [0, 1], which
-    NVIDIA's conversion (for about [-1, 1]) turns into washed-out greys."""
-    if images.is_floating_point() and images.numel() >= 64 and float(images.min()) >= 0:
-        warnings.warn("the generator's images have no negative values: if they lie in [0, 1], the conversion to "
-                      "uint8 (for images in about [-1, 1], as NVIDIA's) makes them washed out; rescale them "
-                      "(e.g. lambda z: 2 * G(z) - 1)", stacklevel=3)
 
 
 def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cutoff: int | None) -> torch.Tensor:

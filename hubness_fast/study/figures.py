@@ -63,7 +63,8 @@ def hub_vs_quality(path: Path, values: np.ndarray, scores: dict[str, np.ndarray]
         ax.errorbar(d["hub_value"], d["mean"], yerr=d["sem"], fmt="r-o", label="mean per decile of hub value")
         ax.set_xlabel(f"hub value N_{k} ({hub_space.upper()}, pool of {pool_size})")
         ax.set_ylabel("log realism score" if label == "realism score" else label)
-        ax.set_title(f"Spearman rho {d['spearman']:+.3f}")
+        rho = d["spearman"]
+        ax.set_title("Spearman rho undefined (a constant score)" if rho is None else f"Spearman rho {rho:+.3f}")
         ax.legend(fontsize=8)
     _save(plt, fig, path)
 

@@ -189,6 +189,7 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
         raise ValueError(f"real_features must be [N, D], got shape {real.shape}")
     _check_spread(real, "real images")
     out = writable_dir(outdir, "output folder")
+    _check_dimensions(gen, extractor, real, seed, classes, batch_size)
     t0 = time.perf_counter()
     factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
     bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")
@@ -203,6 +204,17 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     if verbose:
         print_table(report)
     return report
+
+
+def _check_dimensions(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, seed: int,
+                      classes: Any, batch_size: int) -> None:
+    """The detector's features of two images have the real features' dimension, before any method runs."""
+    cls = None if classes is None else _first_class(classes)
+    probe = RandomSampler(space=gen.default_space, seed=seed).sample(gen, 2, batch_size, classes=cls, progress=False)
+    dim = image_features(probe.images, extractor, batch_size=batch_size, progress=False).shape[1]
+    if dim != real.shape[1]:
+        raise ValueError(f"the real features have {real.shape[1]} dimensions but the detector gives {dim}: compute "
+                         f"the real features with the same detector")
 
 
 def _step(bar: Any, what: str) -> None:
@@ -234,8 +246,13 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     figures.distance_to_mean(out / "distance_to_mean.png", dists, hub_space)
     if bar is not None:
         bar.update(1)
+    grids = set()
     for m, res in first.items():
+        grids.add(f"grid_{m.replace(' ', '_')}.png")
         figures.image_grid(out / f"grid_{m.replace(' ', '_')}.png", res.images[:grid_size], m, grid_scale)
+    for stale in out.glob("grid_*.png"):  # a grid an earlier run into this folder wrote for a method this one lacks
+        if stale.name not in grids:
+            stale.unlink()
 
     values_summary = {"max": int(values.max()), "mean": float(values.mean()),
                       "quantiles": {q: float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99, 0.999)},
@@ -250,8 +267,19 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
               "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
               "claim": _claim(hub_pts, trunc_pts, comparisons, f"hubs {hub_space.upper()}"),
               "seconds": time.perf_counter() - t0}
-    (out / "table.json").write_text(json.dumps(report, indent=2))
+    (out / "table.json").write_text(json.dumps(_json_ready(report), indent=2, allow_nan=False))
     return report
+
+
+def _json_ready(obj: Any) -> Any:
+    """The report with every NaN or infinite float as None: table.json stays valid JSON (null)."""
+    if isinstance(obj, dict):
+        return {key: _json_ready(v) for key, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_ready(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
 
 
 def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any,
@@ -364,10 +392,29 @@ def _first_class(classes: Any) -> int | None:
     return int(arr[0])
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra = np.argsort(np.argsort(a, kind="stable"), kind="stable").astype(float)
-    rb = np.argsort(np.argsort(b, kind="stable"), kind="stable").astype(float)
-    return float(np.corrcoef(ra, rb)[0, 1])
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1, tied values sharing the mean of their ranks (as scipy.stats.rankdata)."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], xs.size]
+    ranks = np.empty(x.size)
+    ranks[order] = np.repeat((starts + ends - 1) / 2, ends - starts)
+    return ranks
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson's r, or None (null in JSON) where it is undefined: fewer than 2 values or a constant one."""
+    if a.size < 2:
+        return None
+    da, db = a - a.mean(), b - b.mean()
+    den = np.sqrt((da * da).sum() * (db * db).sum())
+    return float(np.clip((da * db).sum() / den, -1, 1)) if den > 0 else None
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rho: Pearson's r of the average ranks (as scipy.stats.spearmanr); None where undefined."""
+    return _pearson(_average_ranks(np.asarray(a, np.float64)), _average_ranks(np.asarray(b, np.float64)))
 
 
 def _decile_means(values: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
@@ -382,7 +429,7 @@ def _decile_means(values: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str
                 for b in range(len(edges) - 1) if ((bins == b) & finite).sum() > 1]
         out[label] = {"hub_value": [float(r[0]) for r in rows], "mean": [float(r[1]) for r in rows],
                       "sem": [float(r[2]) for r in rows], "spearman": _spearman(values[finite], sc[finite]),
-                      "pearson": float(np.corrcoef(values[finite], sc[finite])[0, 1])}
+                      "pearson": _pearson(values[finite].astype(np.float64), sc[finite].astype(np.float64))}
     return out
 
 
@@ -396,15 +443,20 @@ def _cell(metric: str, mean: float, std: float) -> str:
 def print_table(report: dict[str, Any]) -> None:
     """The table (mean ± std over seeds; + / -: beyond the spreads) and the verdict, as printed by the study."""
     table, comp = report["table"], report["compared_to_random"]
-    print(f"{'method':<18}" + "".join(f"{m:>20}" for m in METRICS))
+    rows = {}
     for name, row in table.items():
         cells = []
         for m in METRICS:
             mark = "  "
             if name in comp and comp[name][m]["beyond_spread"]:
                 mark = " +" if comp[name][m]["verdict"] == "better" else " -"
-            cells.append(f"{_cell(m, row[m]['mean'], row[m]['std'])}{mark}".rjust(20))
-        print(f"{name:<18}" + "".join(cells))
+            cells.append(f"{_cell(m, row[m]['mean'], row[m]['std'])}{mark}")
+        rows[name] = cells
+    # 20 characters a column, wider where a cell needs it (FD of 1e4 and more, say)
+    widths = [max([20] + [len(cells[i]) + 1 for cells in rows.values()]) for i in range(len(METRICS))]
+    print(f"{'method':<18}" + "".join(f"{m:>{w}}" for m, w in zip(METRICS, widths)))
+    for name, cells in rows.items():
+        print(f"{name:<18}" + "".join(c.rjust(w) for c, w in zip(cells, widths)))
     print("(mean ± standard deviation over the seeds; + / -: better / worse than random by more than the two "
           "spreads together)")
     c = report["claim"]

@@ -132,3 +132,94 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     r = cli(*args, cwd=tmp_path)
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_a_cosine_reference_gives_fd_of_the_raw_features(tmp_path):
+    Manifold(REAL, (3, 5), metric="cosine").save(tmp_path / "cos.npz")
+    np.save(tmp_path / "fake.npy", FAKE)
+    r = cli("--real", "cos.npz", "--fake", "fake.npy", "--metrics", "fid,pr", "--json", "o.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    values = json.loads((tmp_path / "o.json").read_text())["metrics"]
+    assert values["fid"] == pytest.approx(metrics.frechet_distance(REAL, FAKE), rel=1e-12)
+    unit = lambda x: x / np.linalg.norm(x.astype(np.float64), axis=1, keepdims=True)  # noqa: E731
+    p, rec = metrics.precision_recall(unit(REAL), unit(FAKE), k=3)
+    assert values["precision"] == pytest.approx(p) and values["recall"] == pytest.approx(rec)
+
+
+def test_a_reference_fitted_for_one_k_serves_the_metrics_that_use_it(tmp_path):
+    Manifold(REAL, 3).save(tmp_path / "ref3.npz")
+    np.save(tmp_path / "fake.npy", FAKE)
+    for chosen in ("fid", "pr"):
+        r = cli("--real", "ref3.npz", "--fake", "fake.npy", "--metrics", chosen, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+
+
+def test_a_sample_folder_is_read_without_its_grid(tmp_path):
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (12, 3, 16, 16), dtype=np.uint8)
+    make_folder(tmp_path / "smp", images)
+    write_png(tmp_path / "smp" / "grid.png", np.zeros((40, 50, 3), np.uint8))
+    np.savez(tmp_path / "smp" / "latents.npz", z=np.zeros((12, 4), np.float32))
+    save_scripted(TinyDetector(), tmp_path / "det.pt")
+    np.save(tmp_path / "real.npy", rng.standard_normal((40, 16)).astype(np.float32))
+    r = cli("--real", "real.npy", "--fake", "smp", "--detector", "det.pt", "--metrics", "fid", "--json", "o.json",
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with torch.no_grad():
+        ff = TinyDetector()(torch.from_numpy(images), return_features=True).numpy()
+    assert json.loads((tmp_path / "o.json").read_text())["metrics"]["fid"] == pytest.approx(
+        metrics.frechet_distance(np.load(tmp_path / "real.npy"), ff), rel=1e-12)
+
+
+def test_rgb_pngs_of_grey_digits_go_through_the_bundled_detector_as_grey(tmp_path):
+    from hubness_fast.models.mnist import MnistDetector, load_mnist
+
+    from hubness_fast.generators import to_uint8
+
+    digits = to_uint8(torch.as_tensor(load_mnist("test")[0][:20])).numpy()  # uint8 [20, 1, 28, 28]
+    make_folder(tmp_path / "rgb", np.repeat(digits, 3, axis=1))
+    det = MnistDetector()
+    np.testing.assert_array_equal(features(tmp_path / "rgb", det, progress=False),
+                                  features(np.asarray(digits), det, progress=False))
+    with pytest.raises(Exception, match=r"\[B, 1, 28, 28\]"):  # real colour is still refused
+        features(np.concatenate([digits, digits, digits // 2], axis=1), det, progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the message is for a machine without CUDA")
+def test_device_cuda_without_cuda_is_one_clear_line(tmp_path):
+    np.save(tmp_path / "real.npy", REAL)
+    r = cli("--real", "real.npy", "--fake", "real.npy", "--device", "cuda", cwd=tmp_path)
+    assert r.returncode == 2 and r.stderr.strip() == \
+        "hubness-fast: error: --device cuda: torch sees no GPU here (use --device cpu, or auto)"
+
+
+def test_a_truncated_png_is_named(tmp_path):
+    images = np.random.default_rng(4).integers(0, 256, (8, 3, 16, 16), dtype=np.uint8)
+    make_folder(tmp_path / "trunc", images)
+    data = (tmp_path / "trunc" / "0005.png").read_bytes()
+    (tmp_path / "trunc" / "0005.png").write_bytes(data[:len(data) // 2])
+    save_scripted(TinyDetector(), tmp_path / "det.pt")
+    np.save(tmp_path / "real.npy", REAL)
+    r = cli("--real", "real.npy", "--fake", "trunc", "--detector", "det.pt", cwd=tmp_path)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "0005.png" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--real", "real.npy", "--fake", "five.npy", "--metrics", "dc"], "the fake set has 5 samples: --k-dc 5 needs "
+                                                                      "at least 6"),
+    (["--real", "real.npy", "--fake", "nan.npy"], "fake contains NaN or Inf (first at row 7)"),
+    (["--real", "nofeat.npz", "--fake", "fake.npy"], "saved without its features"),
+    (["--real", "real.npy", "--fake", "fake.npy", "--n", "5", "--method", "hubs"], "--n, --method set how"),
+])
+def test_more_bad_input_names_the_side_and_the_flag(tmp_path, args, message):
+    np.save(tmp_path / "real.npy", REAL)
+    np.save(tmp_path / "fake.npy", FAKE)
+    np.save(tmp_path / "five.npy", FAKE[:5])
+    nan = FAKE.copy()
+    nan[7, 2] = np.inf
+    np.save(tmp_path / "nan.npy", nan)
+    Manifold(REAL, (3, 5)).save(tmp_path / "nofeat.npz", include_features=False)
+    r = cli(*args, cwd=tmp_path)
+    lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr

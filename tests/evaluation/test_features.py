@@ -447,3 +447,49 @@ def test_read_only_image_arrays_are_read_quietly(tmp_path, detector_path):
     assert not mapped.flags.writeable
     got = features(mapped, detector_path, batch_size=3, progress=False)
     np.testing.assert_array_equal(got, features(images, detector_path, batch_size=3, progress=False))
+
+
+# -- float images in another range, detectors written as NVIDIA's -------------------------
+
+@pytest.mark.parametrize("scale, match", [(1 / 255, "no negative values"), (1.0, "far outside")])
+def test_float_images_in_zero_one_or_0_255_get_a_warning_saying_how_to_fix_them(scale, match):
+    x = images_u8(8).astype(np.float32) * scale  # [0, 1] (ToTensor) or float 0..255
+    with pytest.warns(UserWarning, match=match):
+        features(x, Recorder(), progress=False)
+    features(x / (255 * scale) * 2 - 1, Recorder(), progress=False)  # [-1, 1]: quiet (warnings are errors here)
+
+
+def test_to_uint8_is_quiet_for_a_slight_overshoot_and_for_a_tiny_positive_batch():
+    from hubness_fast.generators import to_uint8
+
+    assert to_uint8(torch.tensor([-1.4, 0.0, 1.6]).reshape(1, 1, 1, 3)).tolist() == [[[[0, 128, 255]]]]
+    to_uint8(torch.full((1, 1, 2, 2), 0.5))  # 4 values may lack a negative one by chance
+
+
+class EagerNvidiaLike(TinyDetector):
+    """An eager (not scripted) module with NVIDIA's signature; records the keyword it was called with."""
+
+    def forward(self, x, return_features=False):
+        self.asked = return_features
+        return super().forward(x, return_features)
+
+
+def test_an_eager_module_with_nvidia_signature_is_asked_for_features():
+    x = images_u8(10, h=8, w=8)
+    det = EagerNvidiaLike()
+    np.testing.assert_array_equal(features(x, det, progress=False), oracle(x))
+    assert det.asked is True
+
+
+class PlainFeatures(nn.Module):
+    def forward(self, x):
+        return x.flatten(1).float()
+
+
+def test_a_torchscript_file_without_return_features_works_by_path_as_loaded(tmp_path):
+    save_scripted(PlainFeatures(), tmp_path / "plain.pt")
+    x = images_u8(6, h=4, w=4)
+    by_path = features(x, tmp_path / "plain.pt", progress=False)
+    np.testing.assert_array_equal(by_path, x.reshape(6, -1).astype(np.float32))
+    loaded = TorchScriptDetector(tmp_path / "plain.pt").module  # torch.jit.load, its deprecation silenced
+    np.testing.assert_array_equal(features(x, loaded, progress=False), by_path)

@@ -3,6 +3,7 @@ bootstrap bounds describe one statistic, against numpy float64 formulas; every v
 import json
 
 import numpy as np
+import pytest
 
 from hubness_fast.evaluation import scorecard
 
@@ -69,3 +70,92 @@ def test_undefined_values_are_null():
     assert values["rarity_in_manifold"] == 0.0
     json.dumps(values, allow_nan=False)
     assert "nan" in scorecard.table(values)
+
+
+def fd_oracle(a, b):
+    """FD by scipy's matrix square root, in float64."""
+    import scipy.linalg
+
+    m1, m2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((m1 - m2) ** 2).sum() + np.trace(s1 + s2 - 2 * root))
+
+
+def unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_a_saved_cosine_reference_gives_fd_of_raw_features_and_knn_metrics_of_unit_rows(tmp_path):
+    from hubness_fast import metrics
+    from hubness_fast.evaluation.manifold import Manifold
+
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((300, 12)) * 3 + 1
+    fake = rng.standard_normal((250, 12)) * 3 + 1.6
+    path = Manifold(real, (3, 5), metric="cosine").save(tmp_path / "cos.npz")
+    values = scorecard.evaluate(Manifold.load(path), fake, ("fid", "pr", "eprc"))
+    np.testing.assert_allclose(values["fid"], fd_oracle(real, fake), rtol=1e-9)
+    ur, uf = unit(real), unit(fake)
+    inside = sq_dist(uf, ur) <= radii2(ur, 3)[None]
+    assert values["precision"] == inside.any(1).mean()
+    assert values["recall"] == (sq_dist(ur, uf) <= radii2(uf, 3)[None]).any(1).mean()
+    e = metrics.efficient_precision_recall(ur, uf, k=3)
+    assert (values["eprc_precision"], values["eprc_recall"]) == (e.precision, e.recall)
+
+
+def test_a_reference_holding_only_unit_rows_refuses_fd(tmp_path):
+    from hubness_fast.evaluation.manifold import Manifold
+
+    rng = np.random.default_rng(3)
+    real = rng.standard_normal((50, 4)) + 1
+    m = Manifold(real, 3, metric="cosine")
+    np.savez(tmp_path / "old.npz", k=np.array(m.k), radius2=m.radius2[3][:, None], metric=np.array("cosine"),
+             hash=np.array(m.hash), features=m.features)  # the layout of files written before raw_features
+    old = Manifold.load(tmp_path / "old.npz")
+    assert old.raw is None
+    with pytest.raises(ValueError, match="unit-normalised"):
+        scorecard.evaluate(old, real, ("fid",))
+    assert scorecard.evaluate(old, real, ("pr",))["precision"] == 1.0
+
+
+def test_only_the_radii_the_chosen_metrics_need_are_fitted(monkeypatch):
+    from hubness_fast.evaluation import manifold
+
+    fitted = []
+    real_radii2 = manifold.radii2
+    monkeypatch.setattr(manifold, "radii2", lambda x, ks, **kw: fitted.append(tuple(ks)) or real_radii2(x, ks, **kw))
+    rng = np.random.default_rng(4)
+    real, fake = rng.standard_normal((5, 3)), rng.standard_normal((40, 3))
+    np.testing.assert_allclose(scorecard.evaluate(real, fake, ("fid",), k_dc=7)["fid"], fd_oracle(real, fake),
+                               rtol=1e-9)
+    assert fitted == []  # no neighbour search for FD, and 5 real samples are enough
+    scorecard.evaluate(real, fake, ("pr",), k=3, k_dc=7)
+    assert fitted == [(3,), (3,)]  # the real and the fake radii, k only
+
+
+@pytest.mark.parametrize("real_n, fake_n, chosen, message", [
+    (40, 5, ("dc",), "the fake set has 5 samples: k_dc=5 needs at least 6"),
+    (3, 40, ("pr",), "the real set has 3 samples: k=3 needs at least 4"),
+])
+def test_too_few_samples_name_the_side_and_the_parameter(real_n, fake_n, chosen, message):
+    rng = np.random.default_rng(5)
+    with pytest.raises(ValueError, match=message):
+        scorecard.evaluate(rng.standard_normal((real_n, 3)), rng.standard_normal((fake_n, 3)), chosen)
+
+
+def test_nan_in_the_fake_features_names_the_side_and_row_before_fd():
+    rng = np.random.default_rng(6)
+    fake = rng.standard_normal((30, 3))
+    fake[7, 1] = np.inf
+    with pytest.raises(ValueError, match=r"fake contains NaN or Inf \(first at row 7\)"):
+        scorecard.evaluate(rng.standard_normal((30, 3)), fake)
+
+
+def test_prdc_density_and_coverage_get_the_intervals_of_density_and_coverage():
+    rng = np.random.default_rng(7)
+    values = scorecard.evaluate(rng.standard_normal((100, 4)), rng.standard_normal((90, 4)), ("dc", "prdc"),
+                                n_boot=30)
+    for name in ("density", "coverage"):
+        assert values[f"prdc_{name}_low"] == values[f"{name}_low"]
+        assert values[f"prdc_{name}_high"] == values[f"{name}_high"]

@@ -206,7 +206,8 @@ def test_a_failing_detector_is_reported_in_one_readable_line(tmp_path):
     assert r.returncode == 2
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, r.stderr
-    assert "expects 299 x 299 images" in lines[0] and "uint8" in lines[0] and "(20, 3, 6, 6)" in lines[0]
+    # the two images that check the feature dimension, before any method
+    assert "expects 299 x 299 images" in lines[0] and "uint8" in lines[0] and "(2, 3, 6, 6)" in lines[0]
     assert len(lines[0]) < 400  # the detector's own error, not TorchScript's whole serialized traceback
 
 
@@ -265,3 +266,82 @@ def test_printed_table_uses_significant_digits_for_small_fd(capsys):
     assert "2 of the 4 hub points" in out and "1 of the 5 truncation points" in out
     assert "1 of the hub points lie at a precision no truncation point reaches" in out
     assert out.count("method") == 1
+
+
+@pytest.mark.parametrize("a, b", [
+    (np.arange(1000) % 50, np.arange(1000) % 7 == 0),                 # heavy ties on both sides
+    (np.repeat(np.arange(10), 100), (np.arange(1000) % 7 == 0) * 1.0),
+    (np.array([3, 1, 4, 1, 5, 9, 2, 6]), np.array([2.7, 1.8, 2.8, 1.8, 4.5, 9.0, 4.5, 1.0])),
+])
+def test_spearman_uses_average_ranks_as_scipy(a, b):
+    from scipy import stats
+
+    from hubness_fast.study.run import _pearson, _spearman
+
+    np.testing.assert_allclose(_spearman(a, b), stats.spearmanr(a, b).statistic, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(_pearson(a * 1.0, b * 1.0), stats.pearsonr(a, b * 1.0).statistic, rtol=1e-12)
+
+
+def test_a_constant_quality_gives_null_correlations_in_valid_json(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1)
+    extractor = projector(64)
+    with torch.no_grad():
+        real = extractor(to_uint8(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9)).numpy()
+    report = run_study(G, extractor, real, tmp_path, n=30, seeds=2, k=5, threshold=6, pool_size=200,
+                       curve_tops=(0.3,), curve_psis=(1.0,), quality=lambda x: torch.ones(len(x)), grid_size=4,
+                       verbose=False)
+
+    def reject(name):
+        raise ValueError(f"{name} in table.json")
+
+    saved = json.loads((tmp_path / "table.json").read_text(), parse_constant=reject)
+    for d in (report["hub_vs_quality"]["quality"], saved["hub_vs_quality"]["quality"]):
+        assert d["spearman"] is None and d["pearson"] is None
+
+
+def test_a_rerun_removes_the_grids_of_methods_it_lacks_and_keeps_other_files(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1)
+    extractor = projector(64)
+    with torch.no_grad():
+        real = extractor(to_uint8(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9)).numpy()
+    (tmp_path / "grid_truncation_0.5.png").write_bytes(b"an earlier run's grid")
+    (tmp_path / "notes.png").write_bytes(b"the user's")
+    run_study(G, extractor, real, tmp_path, n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,),
+              curve_psis=(1.0,), grid_size=4, verbose=False)
+    assert not (tmp_path / "grid_truncation_0.5.png").exists() and (tmp_path / "grid_truncation_0.7.png").exists()
+    assert (tmp_path / "notes.png").read_bytes() == b"the user's"
+
+
+def test_a_wrong_feature_dimension_stops_the_study_before_any_method_runs(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1)
+    seen = []
+    extractor = projector(64)
+
+    def recording(images):
+        seen.append(len(images))
+        return extractor(images)
+
+    with pytest.raises(ValueError, match="real features have 4 dimensions but the detector gives 8"):
+        run_study(G, recording, np.random.default_rng(0).standard_normal((50, 4)), tmp_path, n=30, seeds=2,
+                  pool_size=200, threshold=6, verbose=False)
+    assert seen == [2]  # two probe images, no method sampled
+
+
+def test_printed_table_stays_aligned_for_large_fd(capsys):
+    from hubness_fast.study.run import print_table
+
+    row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
+    table = {"random": dict(row, FD={"mean": 91160.0, "std": 100.0}),
+             "hubs W": dict(row, FD={"mean": 51160.0, "std": 11000.0})}
+    report = {"table": table, "compared_to_random": compare_to_random(table),
+              "pr_curve": {"hubs": [{}] * 4, "truncation": [{}] * 5},
+              "claim": {"hub_points_above_truncation": 0.5, "truncation_points_above_hubs": 0.2,
+                        "hub_points_with_a_truncation_rival": 4, "of_those_above": 2,
+                        "hub_curve_above_truncation": False, "hubs_beat_random_precision": False,
+                        "hubs_beat_random_FD": True, "holds": False}}
+    print_table(report)
+    lines = capsys.readouterr().out.splitlines()[:3]
+    assert "5.116e+04 ± 1.1e+04 +" in lines[2]
+    assert len({len(line) for line in lines}) == 1  # header and rows end at the same column
+    plus_minus = [[i for i, ch in enumerate(line) if ch == "±"] for line in lines[1:]]
+    assert plus_minus[0][1:] == plus_minus[1][1:]  # the columns after FD line up row to row
