@@ -60,6 +60,10 @@ struct Tally {
     }
 };
 
+// Twice the absolute part of a key's bound (kAbsSlack: fp32 underflow, which the relative part misses):
+// without it, pairs whose squared distances are fp32 subnormals were rejected here unchecked.
+constexpr float kTwiceAbsSlack = 2 * static_cast<float>(kAbsSlack);
+
 // near[j] = 1 where pair (row, j) may lie inside a ball: its fp32 key less twice its bound is within the
 // column's radius (br2) or the row's (ar2). Branch-free, so the compiler vectorises it; cloned per ISA.
 // Rounding of `far` (with or without fused multiply-adds) stays far inside the doubled bound.
@@ -67,7 +71,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void near_fp32(
     const float* crow, int n, float ai, const float* boff, float astat, const float* bstat, float scale,
     const float* br2, float ar2, unsigned char* near) {
     for (int j = 0; j < n; ++j) {
-        const float far = ai + boff[j] - 2.0f * crow[j] - 2.0f * scale * (astat + bstat[j]);
+        const float far = ai + boff[j] - 2.0f * crow[j] - 2.0f * scale * (astat + bstat[j]) - kTwiceAbsSlack;
         near[j] = static_cast<unsigned char>((far <= br2[j]) | (far <= ar2));
     }
 }

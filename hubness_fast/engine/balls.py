@@ -58,7 +58,8 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
 
     radii: one per centre, or one number for every ball. A query q is inside ball j when
     |q - c_j|^2 < radii[j]^2 (``inclusive=True``:
-    <=), both sides in float64; the fp32 tiled pass re-checks every pair near a
+    <=), both sides in float64 (queries first take the centres' dtype, as knn's queries take
+    the database's); the fp32 tiled pass re-checks every pair near a
     ball boundary in float64, so the answer is exact. No distance matrix is
     formed: memory is O(M + N) plus per-thread tiles. The nearest centre comes
     from a second, exact 1-NN pass.

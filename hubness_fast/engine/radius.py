@@ -106,12 +106,24 @@ def _largest_square_within(r: float) -> float:
     return s
 
 
+COSINE_MIN_SQUARED_NORM = 2.0 ** -969  # as the engine's: below it float64 norms and products underflow
+
+
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
+    """Rows scaled to unit length in float64; rows of zeros, and rows too small for float64 cosine,
+    refused as the k-NN engine refuses them."""
     x = np.asarray(x, np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", x, x))
-    if np.any(norms == 0):
-        raise ValueError(f"{name} has a zero row: the cosine distance is undefined for it")
-    return x / norms[:, None]
+    sq = np.einsum("ij,ij->i", x, x)
+    small = np.flatnonzero(sq < COSINE_MIN_SQUARED_NORM)
+    if small.size:
+        i = int(small[0])
+        if not np.any(x[i]):
+            raise ValueError(f"{name} row {i} is all zeros: cosine distance is undefined for it; drop it or use "
+                             f"another metric")
+        raise ValueError(f"{name} row {i} has a squared norm below 2^-969 (about 2e-292): its float64 cosine "
+                         f"would lose precision to underflow; rescale the rows (cosine does not depend on their "
+                         f"scale)")
+    return x / np.sqrt(sq)[:, None]
 
 
 def _groups(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:

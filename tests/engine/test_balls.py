@@ -94,3 +94,26 @@ def test_ball_query_takes_one_radius_for_every_ball(rng):
     np.testing.assert_array_equal(one.count, each.count)
     with pytest.raises(ValueError, match="finite and non-negative"):
         hf.ball_query(q, c, -1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_balls_whose_squared_radii_are_fp32_subnormals(simd, rng, dtype):
+    # squared distances near 1e-44 are fp32 subnormals: their rounding is absolute, not relative, and
+    # the quick rejection once dropped pairs inside such balls without the float64 check
+    c = np.array([[1.3324398427833257e-22, 2.2438625753052625e-24]])
+    q = np.array([[2.0395990993288524e-22, 1.8035755337071213e-22]])
+    r = 1.9165744024950428e-22  # |q - c|^2 = 3.67252e-44 < r^2 = 3.67326e-44
+    assert hf.ball_query(q, c, r).count.tolist() == [1]
+    from hubness_fast.neighbors import NearestNeighbors
+
+    found = NearestNeighbors(radius=r).fit(np.vstack([c, q])).radius_neighbors()[1]
+    assert [list(row) for row in found] == [[1], [0]]
+    for scale in (1e-22, 1e-19):  # many pairs at such scales, against the float64 brute force
+        cc = (rng.standard_normal((200, 3)) * scale).astype(dtype)
+        qq = (rng.standard_normal((150, 3)) * scale).astype(dtype)
+        radii = rng.uniform(0.5, 2.0, 200) * scale
+        d = sq_dists(qq, cc)
+        for inclusive in (False, True):
+            got = hf.ball_query(qq, cc, radii, inclusive=inclusive).count
+            want = ((d <= radii ** 2) if inclusive else (d < radii ** 2)).sum(1)
+            np.testing.assert_array_equal(got, want)

@@ -204,3 +204,15 @@ def test_ball_counts_thread_invariant_across_many_blocks(rng):
         got = hf.ball_query(x[::3], x, r2, inclusive=True, n_threads=t)
         for a, b in zip(ref, got):
             np.testing.assert_array_equal(a, b)
+
+
+def test_euclidean_is_ranked_by_the_squared_distance(simd):
+    # two squared distances one ulp apart with the same float64 square root: the smaller square
+    # comes first (docs/semantics.md), here at the larger index
+    X = np.array([[2.3784068564593306e-22, 1.8856805971055787e-24],
+                  [-7.4497955448155167e-26, 1.4885046676614042e-25]])
+    q = np.array([[-1.2674297711184766e-06, -1.8448052740260092e-06]])
+    sq = [float(((q[0] - x) ** 2).sum()) for x in X]
+    assert sq[1] < sq[0] and np.sqrt(sq[1]) == np.sqrt(sq[0])
+    for metric in ("euclidean", "sqeuclidean"):
+        assert hf.knn(X, 1, queries=q, metric=metric).indices.tolist() == [[1]]

@@ -210,3 +210,17 @@ def test_infinite_radius_lists_every_point_as_scikit_learn(rng):
                                                                                                       mode="distance")
         np.testing.assert_allclose(g.toarray(), sg.toarray(), rtol=1e-12)
     assert NearestNeighbors(radius=np.inf).fit(x[:1]).radius_neighbors()[1][0].size == 0
+
+
+def test_cosine_radius_refuses_the_rows_knn_refuses(rng):
+    x = rng.standard_normal((30, 3))
+    small = x.copy()
+    small[4] = np.array([1.0, 3.0, 7.0]) * 1e-158  # |x|^2 about 6e-315: float64 cosine would underflow
+    with pytest.raises(ValueError, match="row 4 has a squared norm below 2\\^-969"):
+        radius_neighbors(small, 0.1, metric="cosine")
+    zero = x.copy()
+    zero[9] = 0
+    with pytest.raises(ValueError, match="row 9 is all zeros"):
+        radius_neighbors(zero, 0.1, metric="cosine")
+    with pytest.raises(ValueError, match="row 4 has a squared norm below"):  # the same rule as knn
+        NearestNeighbors(n_neighbors=3, metric="cosine").fit(small).kneighbors()
