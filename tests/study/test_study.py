@@ -248,19 +248,23 @@ def test_bundled_detector_matches_the_classifier_on_the_digits_own_pixels():
         MnistDetector()(torch.from_numpy(images[:2]))
 
 
+def table_report(fd_random, fd_hubs):
+    """A study report around two FD rows (mean, std), the other columns fixed: what print_table reads."""
+    row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
+    table = {"random": dict(row, FD={"mean": fd_random[0], "std": fd_random[1]}),
+             "hubs W": dict(row, FD={"mean": fd_hubs[0], "std": fd_hubs[1]})}
+    return {"table": table, "compared_to_random": compare_to_random(table),
+            "pr_curve": {"hubs": [{}] * 4, "truncation": [{}] * 5},
+            "claim": {"hub_points_above_truncation": 0.5, "truncation_points_above_hubs": 0.2,
+                      "hub_points_with_a_truncation_rival": 3, "of_those_above": 1,
+                      "hub_curve_above_truncation": False, "hubs_beat_random_precision": False,
+                      "hubs_beat_random_FD": True, "holds": False}}
+
+
 def test_printed_table_uses_significant_digits_for_small_fd(capsys):
     from hubness_fast.study.run import print_table
 
-    row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
-    table = {"random": dict(row, FD={"mean": 0.000123456, "std": 0.0000211}),
-             "hubs W": dict(row, FD={"mean": 0.0000987, "std": 0.00001})}
-    report = {"table": table, "compared_to_random": compare_to_random(table),
-              "pr_curve": {"hubs": [{}] * 4, "truncation": [{}] * 5},
-              "claim": {"hub_points_above_truncation": 0.5, "truncation_points_above_hubs": 0.2,
-                        "hub_points_with_a_truncation_rival": 3, "of_those_above": 1,
-                        "hub_curve_above_truncation": False, "hubs_beat_random_precision": False,
-                        "hubs_beat_random_FD": True, "holds": False}}
-    print_table(report)
+    print_table(table_report((0.000123456, 0.0000211), (0.0000987, 0.00001)))
     out = capsys.readouterr().out
     assert "0.0001235 ± 2.1e-05" in out and "9.87e-05 ± 1e-05" in out and "0.000 ±" not in out
     assert "2 of the 4 hub points" in out and "1 of the 5 truncation points" in out
@@ -330,16 +334,7 @@ def test_a_wrong_feature_dimension_stops_the_study_before_any_method_runs(tmp_pa
 def test_printed_table_stays_aligned_for_large_fd(capsys):
     from hubness_fast.study.run import print_table
 
-    row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
-    table = {"random": dict(row, FD={"mean": 91160.0, "std": 100.0}),
-             "hubs W": dict(row, FD={"mean": 51160.0, "std": 11000.0})}
-    report = {"table": table, "compared_to_random": compare_to_random(table),
-              "pr_curve": {"hubs": [{}] * 4, "truncation": [{}] * 5},
-              "claim": {"hub_points_above_truncation": 0.5, "truncation_points_above_hubs": 0.2,
-                        "hub_points_with_a_truncation_rival": 4, "of_those_above": 2,
-                        "hub_curve_above_truncation": False, "hubs_beat_random_precision": False,
-                        "hubs_beat_random_FD": True, "holds": False}}
-    print_table(report)
+    print_table(table_report((91160.0, 100.0), (51160.0, 11000.0)))
     lines = capsys.readouterr().out.splitlines()[:3]
     assert "5.116e+04 ± 1.1e+04 +" in lines[2]
     assert len({len(line) for line in lines}) == 1  # header and rows end at the same column
