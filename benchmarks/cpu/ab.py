@@ -1,13 +1,13 @@
 """A/B two builds of the native CPU module in one process.
 
     python benchmarks/cpu/ab.py A.so B.so [--n 50000] [--d 64] [--k 5] [--rounds 9] [--threads 2] [--queries 0]
-                                [--simd auto] [--simd-a LEVEL] [--simd-b LEVEL]
+                                [--balls] [--simd auto] [--simd-a LEVEL] [--simd-b LEVEL]
 
 Loads both shared objects (for example the _cpu module of two commits, built
 with `cmake -S . -B build-x -DHUBNESS_FAST_CUDA=OFF && ninja -C build-x _cpu`)
 side by side, checks that they return the same neighbours, then alternates
 them on the same self-join (or, with --queries M, a search of M other points
-against the N) and prints the medians, their ratio and each one's
+against the N; with --balls, the metrics' ball pass) and prints the medians, their ratio and each one's
 fraction of the FMA peak. Alternating in one process is what makes a few per
 cent visible on a shared machine whose speed drifts by more than that between
 runs. --simd picks the kernel level of both builds (--simd-a / --simd-b of
@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--queries", type=int, default=0, help="M > 0: a search of M query points instead of the self-join")
+    ap.add_argument("--balls", action="store_true",
+                    help="time the ball pass of the metrics instead: N other points against N balls of radius "
+                         "their k-th neighbour distance (strict), as precision/recall use it")
     ap.add_argument("--simd", default="auto", help="kernel level of both builds (default auto)")
     ap.add_argument("--simd-a", default=None, help="kernel level of build A (default --simd)")
     ap.add_argument("--simd-b", default=None, help="kernel level of build B (default --simd)")
@@ -65,8 +68,17 @@ def main(argv=None) -> int:
     x = rng.standard_normal((args.n, args.d)).astype(np.float32)
     q = rng.standard_normal((args.queries, args.d)).astype(np.float32) if args.queries else None
 
+    if args.balls:
+        import hubness_fast as hf  # the radii, once, from the installed package
+
+        fake = (rng.standard_normal((args.n, args.d)) * 1.1).astype(np.float32)
+        r2 = np.asarray(hf.kth_neighbor_distance(x, args.k), np.float64) ** 2
+
     def run(name):
         m, level = mods[name], levels[name]
+        if args.balls:  # the counts come first, as the neighbours do below
+            out = m.balls(fake, None, x, r2, [False], args.threads, level, None)
+            return np.asarray(out[0]["in_count"]), None, {}
         try:  # the binding takes the metric's name; builds before 2026-12-01 took its integer code
             return m.knn(x, q, args.k, "sqeuclidean", q is None, args.threads, level, None, False)
         except TypeError:
@@ -83,13 +95,14 @@ def main(argv=None) -> int:
             times[name].append(time.perf_counter() - t0)
     probe, peak_level = widest_probe(mods)
     peak = max(probe.peak_gflops(args.threads, 20_000_000, peak_level) for _ in range(3))
-    # N^2/2 pairs (self-join) or M N pairs (search), x D multiply-adds of 2 flops
-    gflop = (args.n**2 if q is None else 2 * args.queries * args.n) * args.d / 1e9
+    # N^2/2 pairs (self-join) or M N pairs (search, balls), x D multiply-adds of 2 flops
+    pairs = 2 * args.n**2 if args.balls else args.n**2 if q is None else 2 * args.queries * args.n
+    gflop = pairs * args.d / 1e9
     med = {name: statistics.median(t) for name, t in times.items()}
     for name in mods:
         print(f"{name} ({ran[name]} kernels): median {med[name]:.3f} s, {gflop / med[name] / peak:.3f} of the "
               f"{peak_level} FMA peak ({peak:.0f} GFLOP/s)")
-    what = "self-join" if q is None else f"search of {args.queries} queries"
+    what = "ball pass" if args.balls else "self-join" if q is None else f"search of {args.queries} queries"
     print(f"B is {med['A'] / med['B']:.3f}x as fast as A ({what}, N={args.n}, D={args.d}, k={args.k}, "
           f"{args.rounds} rounds)")
     return 0
