@@ -67,9 +67,10 @@ def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
         return
     low, high = (float(v) for v in torch().aminmax(images))
     if max(-low, high) > FLOAT_IMAGE_LIMIT:
-        warnings.warn(f"float images reach {low if -low > high else high:.4g}, far outside [-1, 1]: if they are "
+        warnings.warn(f"float images reach beyond +-{FLOAT_IMAGE_LIMIT:g}, far outside [-1, 1]: if they are "
                       f"0..255, the conversion to uint8 (for images in about [-1, 1], as NVIDIA's) saturates them; "
                       f"pass uint8 images, or rescale to [-1, 1] (x / 127.5 - 1)", UserWarning, stacklevel=3)
+        # (one text for every batch: Python shows a repeated warning once)
     elif low >= 0 and images.numel() >= UNIT_RANGE_MIN_VALUES:
         warnings.warn("the images have no negative values: if they lie in [0, 1], the conversion to uint8 (for "
                       "images in about [-1, 1], as NVIDIA's) washes them out; rescale them to [-1, 1] (2 * x - 1; "

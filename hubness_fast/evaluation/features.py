@@ -112,9 +112,10 @@ class TorchScriptDetector:
     def from_module(cls, module: Any) -> "TorchScriptDetector":
         """Wrap a detector module already loaded (``torch.jit.load``, or an eager ``nn.Module``
         written as NVIDIA's, ``forward(x, return_features=False)``): it runs where its parameters
-        are; without a file it has no ``cache_key``."""
+        are, in eval mode for each call (its own mode restored after); without a file it has no
+        ``cache_key``."""
         det = cls.__new__(cls)
-        det.path, det.module = None, module.eval()
+        det.path, det.module = None, module
         det.return_features = _takes_return_features(module)
         params = list(module.parameters())
         det.device = params[0].device if params else _torch().device("cpu")
@@ -139,7 +140,7 @@ class TorchScriptDetector:
         torch = _torch()
         x = images if is_torch(images) else torch.from_numpy(np.ascontiguousarray(images))
         if not self.return_features:
-            with torch.no_grad():
+            with evaluating(self.module):
                 return self.module(x.to(self.device))
         if x.ndim != 4 or x.dtype != torch.uint8:
             raise ValueError(f"the detector takes uint8 [B, C, H, W] images, got {x.dtype} of shape {tuple(x.shape)}")
@@ -147,7 +148,7 @@ class TorchScriptDetector:
             x = x.repeat([1, 3, 1, 1])  # grey to RGB, as NVIDIA's metrics code does
         if x.shape[1] != 3:
             raise ValueError(f"the detector takes 1 or 3 channels, got {x.shape[1]}")
-        with torch.no_grad():
+        with evaluating(self.module):
             return self.module(x.to(self.device), return_features=True)
 
 

@@ -405,7 +405,7 @@ class Manifold:
         # The expansion's rounding, at most ~(D + 4) float64 units of |f|^2 + |r|^2; 4x that is safe.
         err = (4 * fb.shape[1] + 16) * np.finfo(np.float64).eps / 2 * (fn + rn)
         with np.errstate(divide="ignore", invalid="ignore"):
-            low = rk2 / (d2 + err)                      # r^2 / d^2 at least this (= the score's order)
+            low = np.nan_to_num(rk2 / (d2 + err), nan=0.0)  # r^2 / d^2 at least this (0 / 0: a zero radius at 0)
             high = rk2 / np.maximum(d2 - err, 0.0)      # and at most this (inf where d may be 0)
         floor = np.maximum(low.max(1), self._squared_ratio(best))[:, None]
         a, b = np.nonzero(high >= floor)

@@ -118,5 +118,7 @@ class FolderWriter:
             write_png(self.outdir / "grid.png", grid(np.stack(self.tiles)))
         if complete:
             for path in self.outdir.glob("*.png"):
-                if path.stem.isdigit() and len(path.stem) >= 6 and int(path.stem) >= self.count:
+                # not one of this run's names: past its count, or written at another width
+                if path.stem.isdigit() and len(path.stem) >= 6 and (int(path.stem) >= self.count or
+                                                                    path.name != self.name(int(path.stem))):
                     path.unlink()

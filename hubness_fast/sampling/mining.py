@@ -247,9 +247,20 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         raise ValueError("without a network, z_dim= (the latent size) is needed")
     if G is None and (space or "z") != "z":
         raise ValueError("without a network, latents are mined in Z space")
+    if device == "auto":  # the default of this argument before it moved the generator: leave G where it is
+        device = None
     if G is None and device is not None:
         raise ValueError("device= moves the generator, and there is none: hub_device= says where hub values are "
                          "counted")
+    if device is not None:
+        import torch
+
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError, ValueError):
+            raise ValueError(f"device= is where the generator runs ('cpu', 'cuda', 'cuda:1', a torch.device, or "
+                             f"None: where it is), got {device!r}; hub_device= says where hub values are "
+                             f"counted") from None
     if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     threshold = math.ceil(threshold)  # hub values are integers: >= 10.5 keeps what >= 11 keeps, as sample() does

@@ -493,3 +493,22 @@ def test_a_torchscript_file_without_return_features_works_by_path_as_loaded(tmp_
     np.testing.assert_array_equal(by_path, x.reshape(6, -1).astype(np.float32))
     loaded = TorchScriptDetector(tmp_path / "plain.pt").module  # torch.jit.load, its deprecation silenced
     np.testing.assert_array_equal(features(x, loaded, progress=False), by_path)
+
+
+def test_an_eager_detector_runs_in_eval_mode_and_keeps_its_own():
+    class Det(torch.nn.Module):  # NVIDIA's calling convention, with a batch norm: its mode matters
+        def __init__(self):
+            super().__init__()
+            self.bn = torch.nn.BatchNorm1d(3 * 8 * 12)
+
+        def forward(self, x, return_features=False):
+            return self.bn(x.float().flatten(1) / 255)
+
+    det = Det().train()
+    images = images_u8(12)
+    got = features(images, det, batch_size=5, progress=False)
+    assert det.training  # its own mode, restored
+    np.testing.assert_array_equal(det.bn.running_mean.numpy(), np.zeros(3 * 8 * 12))  # statistics untouched
+    with torch.no_grad():
+        want = det.eval()(torch.from_numpy(images), return_features=True).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)

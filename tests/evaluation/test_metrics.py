@@ -153,6 +153,30 @@ def test_realism_uses_exact_float64_distances(offset):
     np.testing.assert_allclose(got[:100], want[:100], rtol=1e-13)
 
 
+def test_realism_where_zero_rows_meet_a_zero_radius():
+    # five real rows of zeros have radius 0; a fake row of zeros is at 0 from them: 0 / 0 there must not
+    # hide the other reals' ratios
+    rng = np.random.default_rng(0)
+    real = rng.standard_normal((40, 4))
+    real[:5] = 0
+    fake = np.vstack([np.zeros((1, 4)), rng.standard_normal((3, 4))])
+    got = metrics.realism_score(real, fake, clamp_to_percentile=None)
+    with np.errstate(invalid="ignore"):
+        want = np.nan_to_num(realism_by_differences_with_nan(real, fake, 3), nan=0.0)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    assert got[0] > 0
+
+
+def realism_by_differences_with_nan(real, fake, k):
+    """max over reals of r_i / d, with 0 / 0 taken as no ratio (NaN, skipped by nanmax)."""
+    rr = ((real[:, None] - real[None]) ** 2).sum(-1)
+    np.fill_diagonal(rr, np.inf)
+    r = np.sqrt(np.sort(rr, axis=1)[:, k - 1])
+    d = np.sqrt(((fake[:, None] - real[None]) ** 2).sum(-1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.nanmax(r[None] / d, axis=1)
+
+
 @pytest.mark.parametrize("side", ["real", "fake"])
 def test_too_large_values_name_their_set(features, side):
     real, fake = features

@@ -337,6 +337,11 @@ def test_device_moves_the_generator_as_sample_does(tmp_path):
     assert Logged.moves == []
     with pytest.raises(ValueError, match="hub_device= says where hub values are counted"):
         mine(None, 5, tmp_path / "z", device="cpu", **TINY_Z)
+    mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, device="auto", progress=False)  # the old default: stays
+    assert Logged.moves == []
+    with pytest.raises(ValueError, match="device= is where the generator runs .* got 'gpu'"):
+        mine(G, 5, tmp_path / "c", threshold=8, pool_size=400, device="gpu", progress=False)
+    assert not (tmp_path / "c").exists()  # refused before the bank folder is made
 
 
 def test_mine_command_flags(tmp_path, monkeypatch, capsys):

@@ -169,6 +169,9 @@ def test_a_rerun_into_the_same_folder_leaves_only_its_own_images(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["000000.png", "000001.png", "000002.png", "grid.png",
                                                               "notes.png"]
     assert len(np.load(tmp_path / "latents.npz")["z"]) == 3
+    (tmp_path / "0000001.png").write_bytes(b"x")  # as a run of more than a million images names them
+    sample(G, 3, seed=1, outdir=tmp_path, **QUICK)
+    assert not (tmp_path / "0000001.png").exists() and (tmp_path / "000001.png").exists()
 
 
 def test_images_in_zero_one_get_a_warning_when_converted():
