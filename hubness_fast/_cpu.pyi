@@ -4,6 +4,9 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+COSINE_MIN_SQUARED_NORM: float
+COSINE_ZERO_ROW: str
+COSINE_TINY_ROW: str
 HAS_AVX2: bool
 HAS_AVX512: bool
 HAS_OPENMP: bool

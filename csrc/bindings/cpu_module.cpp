@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "../common/bound.h"
 #include "../common/errors.h"
 #include "../common/topk.h"
 #include "../cpu/amx.h"
@@ -262,6 +263,10 @@ PYBIND11_MODULE(_cpu, m) {
           "One Philox4x32-10 block: the four words for counter ctr (4 words) and key (2 words).");
     m.def("simd_levels", &hf::simd_levels,
           "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
+    // The cosine rows every backend refuses (common/bound.h), for the passes written in Python.
+    m.attr("COSINE_MIN_SQUARED_NORM") = hf::kCosineMinSquaredNorm;
+    m.attr("COSINE_ZERO_ROW") = std::string(hf::kCosineZeroRow);
+    m.attr("COSINE_TINY_ROW") = std::string(hf::kCosineTinyRow);
     m.attr("HAS_AVX2") = hf::cpu_has_avx2();
     m.attr("HAS_AVX512") = hf::cpu_has_avx512();
 #ifdef _OPENMP

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _dispatch
+from . import _dispatch, _native
 from .balls import ball_pass
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
@@ -106,23 +106,16 @@ def _largest_square_within(r: float) -> float:
     return s
 
 
-COSINE_MIN_SQUARED_NORM = 2.0 ** -969  # as the engine's: below it float64 norms and products underflow
-
-
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     """Rows scaled to unit length in float64; rows of zeros, and rows too small for float64 cosine,
-    refused as the k-NN engine refuses them."""
+    refused as the k-NN engine refuses them (its limit and messages)."""
     x = np.asarray(x, np.float64)
     sq = np.einsum("ij,ij->i", x, x)
-    small = np.flatnonzero(sq < COSINE_MIN_SQUARED_NORM)
+    small = np.flatnonzero(sq < _native.cpu.COSINE_MIN_SQUARED_NORM)
     if small.size:
         i = int(small[0])
-        if not np.any(x[i]):
-            raise ValueError(f"{name} row {i} is all zeros: cosine distance is undefined for it; drop it or use "
-                             f"another metric")
-        raise ValueError(f"{name} row {i} has a squared norm below 2^-969 (about 2e-292): its float64 cosine "
-                         f"would lose precision to underflow; rescale the rows (cosine does not depend on their "
-                         f"scale)")
+        defect = _native.cpu.COSINE_TINY_ROW if np.any(x[i]) else _native.cpu.COSINE_ZERO_ROW
+        raise ValueError(f"{name} row {i}{defect}")
     return x / np.sqrt(sq)[:, None]
 
 
