@@ -102,13 +102,18 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
     if (first_bad < n) {
         bool nonfinite = false;
         for (int64_t c = 0; c < d; ++c) nonfinite |= !std::isfinite(static_cast<double>(x[first_bad * d + c]));
-        throw_value_error(std::string(name) + (nonfinite ? " contains NaN or Inf" : " has values too large for float32 arithmetic") +
+        const char* large = metric == Metric::Cosine ? " has a squared norm beyond the float64 range"
+                                                     : " has values too large for float32 arithmetic";
+        throw_value_error(std::string(name) + (nonfinite ? " contains NaN or Inf" : large) +
                           " (first at row " + std::to_string(first_bad) + "); " +
                           (nonfinite ? "drop or impute those rows" : "rescale the data"));
     }
     for (int64_t i = 0; i < n; ++i) {
         const double sq = s.stat[i];
-        if (sq > kMaxSquaredNorm)
+        // Cosine's fp32 pass reads the rows divided by |x| in float64 (unit_value), and its float64
+        // key 1 - <x,y> / (|x| |y|) stays finite while |x|^2 does (|<x,y>| <= |x| |y| <= max |x|^2):
+        // no float32 limit applies to it on the CPU.
+        if (sq > kMaxSquaredNorm && metric != Metric::Cosine)
             throw_value_error(std::string(name) + " row " + std::to_string(i) +
                               " has a squared norm above 1e36, too large for float32 arithmetic; rescale the data");
         // a row whose squares all underflow has sq == 0 without being zeros: the tiny-row message

@@ -24,6 +24,7 @@ from .._types import Array, Device, Progress, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 PAIRS_PER_CHUNK = 1 << 16  # float64 distance recomputation: pairs gathered at a time
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
 class RadiusNeighbors(NamedTuple):
@@ -64,7 +65,12 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         q = db if self_join else _unit_rows(q, "queries")
     elif q.dtype != db.dtype:
         q = q.astype(db.dtype)
-    r2 = {"euclidean": _largest_square_within(r), "sqeuclidean": r, "cosine": 2 * r}[metric]
+    # every cosine distance is at most 2 (|a - b|^2 / 2 <= 2 on unit rows, up to rounding): a larger
+    # radius means every point, and 2 r must stay finite
+    if metric == "euclidean":
+        r2 = _largest_square_within(r)
+    else:
+        r2 = r if metric == "sqeuclidean" else 2 * min(r, 4.0)
     if _dispatch.use_gpu(device, float(len(q)) * len(db) * db.shape[1], op="balls"):
         indptr, indices, sq = _two_passes(q, r2, db, self_join, n_threads, device, progress)
     else:
@@ -98,19 +104,24 @@ def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_thr
 def _largest_square_within(r: float) -> float:
     """The largest float64 s with sqrt(s) <= r: since sqrt is monotone and correctly rounded,
     the points with squared distance <= s are exactly those with distance <= r in float64."""
-    s = r * r
+    s = min(r * r, _FLOAT64_MAX)  # beyond sqrt(max), every finite square is within r
     while s > 0 and np.sqrt(s) > r:
         s = float(np.nextafter(s, -np.inf))
-    while np.sqrt(np.nextafter(s, np.inf)) <= r:
+    while s < _FLOAT64_MAX and np.sqrt(np.nextafter(s, np.inf)) <= r:
         s = float(np.nextafter(s, np.inf))
     return s
 
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     """Rows scaled to unit length in float64; rows of zeros, and rows too small for float64 cosine,
-    refused as the k-NN engine refuses them (its limit and messages)."""
+    refused as the k-NN engine refuses them (its limit and messages), as are rows whose squared
+    norm overflows float64 (they would all become zeros)."""
     x = np.asarray(x, np.float64)
     sq = np.einsum("ij,ij->i", x, x)
+    huge = np.flatnonzero(~np.isfinite(sq))
+    if huge.size:
+        raise ValueError(f"{name} has a squared norm beyond the float64 range (first at row {int(huge[0])}); "
+                         "rescale the data")
     small = np.flatnonzero(sq < _native.cpu.COSINE_MIN_SQUARED_NORM)
     if small.size:
         i = int(small[0])

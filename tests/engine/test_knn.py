@@ -138,6 +138,30 @@ def test_large_norms_and_near_ties(simd, rng):
     check(x, 3)
 
 
+@pytest.mark.parametrize("dtype, scale", [(np.float32, 1e19), (np.float32, 1e35),
+                                          (np.float64, 1e120), (np.float64, 1e150)])
+def test_cosine_has_no_float32_limit(simd, rng, dtype, scale):
+    # cosine's fp32 pass reads rows divided by their float64 norms: rows far beyond |x|^2 = 1e36
+    # (the euclidean family's limit) keep exact results, power-of-two multiples and near-duplicates included
+    x = rng.standard_normal((400, 12)) * scale
+    x[5], x[9] = x[3] * 4, x[3] * (1 + 1e-7)
+    x[100:200] *= 1e-3  # rows of several magnitudes side by side
+    x = x.astype(dtype)
+    check(x, 5, metric="cosine")
+    check(x[:300], 4, metric="cosine", queries=x[300:])
+    with pytest.raises(ValueError, match="squared norm above 1e36"):
+        hf.knn(x, 3)
+
+
+def test_cosine_refuses_squared_norms_beyond_float64(rng):
+    x = rng.standard_normal((20, 3))
+    x[7] = 1e200
+    with pytest.raises(ValueError, match=r"x has a squared norm beyond the float64 range \(first at row 7\)"):
+        hf.knn(x, 3, metric="cosine")
+    with pytest.raises(ValueError, match="too large for float32 arithmetic"):
+        hf.knn(x, 3)
+
+
 def test_kth_neighbor_distance(rng):
     x = rng.standard_normal((700, 9))
     r = hf.kth_neighbor_distance(x, 3)

@@ -212,6 +212,34 @@ def test_infinite_radius_lists_every_point_as_scikit_learn(rng):
     assert NearestNeighbors(radius=np.inf).fit(x[:1]).radius_neighbors()[1][0].size == 0
 
 
+def test_cosine_radius_refuses_rows_whose_norms_overflow(rng):
+    x = rng.standard_normal((30, 4))
+    x[6] *= 1e200  # |x|^2 overflows: normalised, the row would be zeros, at distance 0.5 from everything
+    with pytest.raises(ValueError, match=r"x has a squared norm beyond the float64 range \(first at row 6\)"):
+        radius_neighbors(x, 0.5, metric="cosine")
+    with pytest.raises(ValueError, match=r"queries has a squared norm beyond the float64 range \(first at row 6\)"):
+        radius_neighbors(rng.standard_normal((30, 4)), 0.5, metric="cosine", queries=x)
+    x[6] /= 1e200
+    big = radius_neighbors(x * 1e150, 0.5, metric="cosine")  # |x|^2 near 1e300: cosine does not depend on scale
+    small = radius_neighbors(x, 0.5, metric="cosine")
+    np.testing.assert_array_equal(big.indptr, small.indptr)
+    np.testing.assert_array_equal(big.indices, small.indices)
+
+
+@pytest.mark.parametrize("metric, radius", [("cosine", 2.5), ("cosine", 1e308), ("euclidean", 1e200),
+                                            ("euclidean", 1e308)])
+def test_radius_beyond_every_distance_finds_every_pair(rng, metric, radius):
+    x = rng.standard_normal((25, 3))
+    got = radius_neighbors(x, radius, metric=metric)
+    assert np.all(np.diff(got.indptr) == 24)
+    theirs = sklearn_neighbors.NearestNeighbors(radius=radius, metric=metric, algorithm="brute").fit(x)
+    ref_d, _ = theirs.radius_neighbors(sort_results=True)
+    order = [np.argsort(got.distances[s:e], kind="stable") for s, e in zip(got.indptr[:-1], got.indptr[1:])]
+    np.testing.assert_allclose(np.concatenate([got.distances[s:e][o] for (s, e), o in
+                                               zip(zip(got.indptr[:-1], got.indptr[1:]), order)]),
+                               np.concatenate(ref_d), rtol=1e-9, atol=1e-12)
+
+
 def test_cosine_radius_refuses_the_rows_knn_refuses(rng):
     x = rng.standard_normal((30, 3))
     small = x.copy()
