@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 import re
+import select
 import sys
 import time
 from pathlib import Path
@@ -157,6 +158,14 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         return as_extractor(obj)
     _fail(f"{flag} {path} not found" if path.suffix or "/" in spec else
           f"{flag} {spec!r} is neither a file, module:attr, nor '{BUNDLED}'")
+
+
+def _quality_label(spec: str) -> str:
+    """The name of a --quality score on the study's figure: the file's or attribute's name."""
+    if spec == BUNDLED:
+        return "classifier confidence"
+    name = spec.rsplit(":", 1)[1] if ":" in spec and not as_path(spec).is_file() else as_path(spec).stem
+    return name.removesuffix("()") or "quality"
 
 
 # ---- commands ---------------------------------------------------------------------------------
@@ -368,6 +377,7 @@ def _study(args: argparse.Namespace) -> int:
         gen.module.to(device)
     run_study(gen, detector, real, outdir, n=args.n, seeds=args.seeds, seed=args.seed, k=args.k,
               threshold=args.threshold, pool_size=args.pool_size, include_self=args.include_self, quality=quality,
+              quality_label=args.quality_label or _quality_label(args.quality or ""),
               classes=_parse_classes(args.classes), batch_size=args.batch_size, verbose=True,
               progress=not args.quiet)
     return 0
@@ -590,6 +600,8 @@ def _parser() -> _Parser:
     p.add_argument("--quality", default=None,
                    help="uint8 images -> one score per image, e.g. a classifier's confidence; 'bundled': the "
                         "bundled LeNet's confidence (default: realism score only)")
+    p.add_argument("--quality-label", default=None, metavar="NAME",
+                   help="the --quality score's name on the figure (default: the file's or attribute's name)")
     p.add_argument("--outdir", type=as_path, required=True, metavar="DIR", help="output folder, created if needed")
     p.add_argument("--n", type=int, default=1000, help="images per method and seed")
     p.add_argument("--seeds", type=int, default=5, help="independent seeds per method")
@@ -674,7 +686,9 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside this handler
         return code
-    except BrokenPipeError:
+    except BrokenPipeError as exc:
+        if not _stdout_is_broken():  # another pipe (a worker's, a socket's): an error like any other
+            return _report(exc, args)
         # stdout was closed early (`hubness-fast mine --status B | head -1`): stop quietly, as Unix tools
         # do; stdout goes to /dev/null so that the interpreter's last flush does not report it again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -684,10 +698,25 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except SystemExit:
         raise
-    except Exception as exc:  # one line on stderr, exit 2; --debug shows the traceback
-        if getattr(args, "debug", False):
-            raise
-        _fail(flags_for_keywords(str(exc)) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        return _report(exc, args)
+
+
+def _report(exc: Exception, args: argparse.Namespace) -> NoReturn:
+    """One line on stderr, exit 2; --debug shows the traceback."""
+    if getattr(args, "debug", False):
+        raise exc
+    _fail(flags_for_keywords(str(exc)) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+
+
+def _stdout_is_broken() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a captured stdout), or no poll
+        return False
 
 
 if __name__ == "__main__":

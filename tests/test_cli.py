@@ -75,6 +75,16 @@ def test_a_closed_stdout_ends_the_command_quietly(tmp_path):
     assert r.stderr == "" and r.returncode == 141  # 128 + SIGPIPE, as a shell reports for Unix tools
 
 
+def test_a_broken_pipe_other_than_stdout_is_an_error(tmp_path):
+    # a worker's or a socket's pipe breaking is a failure to report, not `| head` closing stdout
+    script = ("import sys, hubness_fast.cli as c\n"
+              "def boom(args):\n    raise BrokenPipeError(32, 'Broken pipe (a worker)')\n"
+              "c._hubs = boom\n"
+              f"sys.exit(c.main(['hubs', {str(tmp_path / 'z.npy')!r}, '--out', {str(tmp_path / 'c.npy')!r}]))\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr == "hubness-fast: error: BrokenPipeError: [Errno 32] Broken pipe (a worker)\n"
+
+
 def test_help_on_each_command():
     for cmd in ("demo", "hubs", "sample", "study", "bench"):
         r = cli(cmd, "--help")
@@ -227,3 +237,24 @@ def test_demo_refuses_threads_without_engine(tmp_path):
     r = cli("demo", "--threads", "2", "--out", "d", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip() == "hubness-fast: error: --threads applies to --engine only"
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("spec, given, label", [
+    ("bundled", None, "classifier confidence"),
+    ("mymodels:sharpness", None, "sharpness"),
+    ("mymodels:make_scorer()", None, "make_scorer"),
+    ("bundled", "digit confidence", "digit confidence"),
+])
+def test_study_names_the_quality_score_on_its_figure(tmp_path, monkeypatch, spec, given, label):
+    pytest.importorskip("torch")
+    import hubness_fast.cli as cli_module
+    import hubness_fast.study.run as study_run
+
+    seen = {}
+    monkeypatch.setattr(study_run, "run_study", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(cli_module, "_detector", lambda spec, flag, device: (lambda images: images))
+    np.save(tmp_path / "r.npy", np.zeros((10, 4), np.float32))
+    argv = ["study", "--network", "hubness_fast.models:load_generator()", "--latent-dim", "64", "--real",
+            str(tmp_path / "r.npy"), "--detector", "bundled", "--quality", spec, "--outdir", str(tmp_path / "o")]
+    assert cli_module.main(argv + (["--quality-label", given] if given else [])) == 0
+    assert seen["quality_label"] == label
