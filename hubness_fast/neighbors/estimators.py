@@ -77,9 +77,10 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       "mp_empiric", "ls", "nicdm", "dsl", "csls"), with ``hubness_params`` (a dict) for its class
       (``{"compat": "skhubness"}``: scikit-hubness's formulas rather than the papers', see
       docs/HUBNESS_REDUCTION.md):
-      each query's ``n_candidates`` nearest points (default max(3 n_neighbors, n_neighbors + 10),
-      at most the fitted points) are re-ranked by their secondary distance and the best n_neighbors
-      kept; the graph then holds secondary distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and
+      each query's ``n_candidates`` nearest points (default max(3 m, m + 10) with m = n_neighbors + 1,
+      and at least the reduction's own k; at most the fitted points, its others for a fitted point;
+      the same count whatever number of neighbours a call asks for, raised to it when more are asked)
+      are re-ranked by their secondary distance and the best kept; the graph then holds secondary distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and
       csls can be negative, which estimators that need distances >= 0 refuse). Row by row: a query
       row equal value for value to a fitted point (the lowest index among exact duplicates) is that
       point, with its fitted statistics and itself first at 0, as without a reduction; any other row
@@ -135,11 +136,20 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         c = self.n_candidates
         if c is not None:
             check_int(c, "n_candidates", minimum=n)
-        make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
+        red = make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
+        own_k = getattr(red, "k", None)
+        if c is not None and own_k is not None and own_k > c:
+            raise ValueError(f"n_candidates = {c} is fewer than the {type(red).__name__} reduction's k = {own_k}: "
+                             f"it scales by the k-th of each point's candidates; raise n_candidates or lower its k")
 
-    def _candidates(self, k: int) -> int:
-        c = self.n_candidates if self.n_candidates is not None else max(3 * k, k + 10)
-        return int(min(max(c, k), self.n_samples_fit_ - 1))
+    def _candidates(self) -> int:
+        """Candidates per query, before the data's cap: ``n_candidates``, by default max(3 m, m + 10)
+        for m = n_neighbors + 1 (a distance-mode row: the point, then its neighbours), and at least
+        the reduction's own k. One count for every call, so that a row's neighbours do not depend
+        on how many are asked for."""
+        m = self.n_neighbors + 1
+        own_k = int(getattr(self._reduction, "k", 0))
+        return int(self.n_candidates if self.n_candidates is not None else max(3 * m, m + 10, own_k))
 
     def fit(self, X: Any, y: Any = None) -> "KNeighborsTransformer":
         """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""
@@ -150,7 +160,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._n_features_out = X.shape[0]
         self._reduction = make_reduction(self.hubness, **(self.hubness_params or {}))
         if self._reduction is not None:
-            c = self._candidates(self.n_neighbors + 1)
+            c = min(max(self._candidates(), self.n_neighbors + 1), self.n_samples_fit_ - 1)  # self left out
             self._fit_lists = _exact(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs), self.device)
             self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
             self._rows = RowIndex(X)
@@ -234,7 +244,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             sec[own], ind[own] = s[:, :k], i[:, :k]
         if not own.all():
             q = Q[~own]
-            c = int(min(max(self._candidates(k), k), self.n_samples_fit_))
+            c = min(max(self._candidates(), k), self.n_samples_fit_)  # every fitted point may be one
             d, i = _exact(self._fit_X, c, self.effective_metric_, threads, self.device, queries=q)
             s, i = red.transform(d, i, q if red.needs_vectors else None)
             sec[~own], ind[~own] = s[:, :k], i[:, :k]

@@ -300,3 +300,42 @@ def test_transformer_takes_scikit_learns_arguments(rng):
         KNeighborsTransformer(metric_params={"w": 1}).fit(X)
     with pytest.raises(ValueError, match="inner_product"):
         KNeighborsTransformer(metric="inner_product").fit(X)
+
+
+@pytest.mark.parametrize("name", ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"])
+def test_a_rows_neighbours_do_not_depend_on_how_many_are_asked_for(rng, name):
+    x = rng.standard_normal((300, 10))
+    q = rng.standard_normal((60, 10))
+    t = KNeighborsTransformer(n_neighbors=5, hubness=name).fit(x)
+    d6, i6 = t.kneighbors(q, 6)
+    d5, i5 = t.kneighbors(q, 5)
+    np.testing.assert_array_equal(i5, i6[:, :5])
+    np.testing.assert_array_equal(d5, d6[:, :5])
+    # distance mode asks for n_neighbors + 1 per row, connectivity for n_neighbors: the same ranking
+    dist = KNeighborsTransformer(n_neighbors=5, hubness=name, mode="distance").fit(x).transform(q)
+    conn = KNeighborsTransformer(n_neighbors=5, hubness=name, mode="connectivity").fit(x).transform(q)
+    np.testing.assert_array_equal(dist.indices.reshape(60, 6), i6)
+    np.testing.assert_array_equal(dist.data.reshape(60, 6), d6)
+    np.testing.assert_array_equal(conn.indices.reshape(60, 5), i5)
+
+
+def test_new_queries_may_use_every_fitted_point_as_a_candidate(rng):
+    from hubness_fast.reduction import make_reduction
+
+    x = rng.standard_normal((40, 5))
+    q = rng.standard_normal((7, 5))
+    t = KNeighborsTransformer(n_neighbors=4, hubness="mp", n_candidates=40).fit(x)
+    red = make_reduction("mp")
+    red.fit(*brute_knn(x, 39, metric="euclidean"))  # a fitted point's others: all of them
+    sec, ind = red.transform(*brute_knn(x, 40, queries=q, metric="euclidean"))  # a query's: all 40
+    got_d, got_i = t.kneighbors(q)
+    np.testing.assert_array_equal(got_i, ind[:, :4])
+    np.testing.assert_allclose(got_d, sec[:, :4], rtol=1e-12)
+
+
+def test_the_candidates_cover_the_reductions_own_k(rng):
+    x = rng.standard_normal((120, 6))
+    t = KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15}).fit(x)
+    assert t._fit_lists[1].shape[1] == 15 and t.kneighbors(x[:3] + 0.01)[1].shape == (3, 2)
+    with pytest.raises(ValueError, match="n_candidates = 12 is fewer than the LocalScaling reduction's k = 15"):
+        KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15}, n_candidates=12).fit(x)
