@@ -106,6 +106,13 @@ def _ppca_loglik(x: np.ndarray, variance: float, reference_components: bool) -> 
     return -0.5 * (d * np.log(2 * np.pi) + logdet + maha)
 
 
+def _check_finite(x: np.ndarray) -> None:
+    """The Gaussian and PPCA fits would give NaN for every score, or fail inside numpy."""
+    bad = np.flatnonzero(~np.isfinite(x).all(1))
+    if bad.size:
+        raise ValueError(f"embeddings contains NaN or Inf (first at row {int(bad[0])}); drop or impute those rows")
+
+
 def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, variance: float = 0.95,
                     reference_components: bool = False,
                     n_threads=None, progress=False):
@@ -126,6 +133,7 @@ def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, 
     Returns float64 [N].
     """
     x = np.asarray(as_matrix(embeddings, "embeddings"), dtype=np.float64)
+    _check_finite(x)
     if method == "gaussian":
         return _gaussian_loglik(x)
     if method == "ppca":
@@ -146,6 +154,7 @@ def select_instances(embeddings: Array, labels: Array | None = None, *, retentio
     as the reference implementation does (so ties at the threshold are dropped).
     ``labels=None`` treats the data as one class."""
     x = as_matrix(embeddings, "embeddings")
+    _check_finite(x)  # rows named in the whole set, not in their class
     if not 0 < retention <= 100:
         raise ValueError(f"retention is a percentage in (0, 100], got {retention}")
     labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else np.asarray(labels)

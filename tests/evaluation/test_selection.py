@@ -140,3 +140,16 @@ def test_selection_bad_input(rng):
         selection.select_instances(x, retention=0)
     with pytest.raises(ValueError, match="labels"):
         selection.select_instances(x, labels=np.zeros(5))
+
+
+@pytest.mark.parametrize("method", ["gaussian", "ppca", "knn"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_embeddings_are_refused_by_name(rng, method, bad):
+    # the Gaussian scores were all NaN (nothing selected, no error); PPCA failed inside numpy's SVD
+    x = rng.standard_normal((40, 3))
+    x[23, 1] = bad
+    with pytest.raises(ValueError, match=r"embeddings contains NaN or Inf \(first at row 23\)"):
+        selection.instance_scores(x, method=method)
+    labels = np.arange(40) % 2
+    with pytest.raises(ValueError, match=r"embeddings contains NaN or Inf \(first at row 23\)"):
+        selection.select_instances(x, labels, method=method)
