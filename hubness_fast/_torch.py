@@ -4,10 +4,11 @@ module run in eval mode under no_grad."""
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from ._warn import warn_user
 
 if TYPE_CHECKING:
     import torch as torch_module
@@ -67,14 +68,14 @@ def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
         return
     low, high = (float(v) for v in torch().aminmax(images))
     if max(-low, high) > FLOAT_IMAGE_LIMIT:
-        warnings.warn(f"float images reach beyond +-{FLOAT_IMAGE_LIMIT:g}, far outside [-1, 1]: if they are "
-                      f"0..255, the conversion to uint8 (for images in about [-1, 1], as NVIDIA's) saturates them; "
-                      f"pass uint8 images, or rescale to [-1, 1] (x / 127.5 - 1)", UserWarning, stacklevel=3)
+        warn_user(f"float images reach beyond +-{FLOAT_IMAGE_LIMIT:g}, far outside [-1, 1]: if they are "
+                  f"0..255, the conversion to uint8 (for images in about [-1, 1], as NVIDIA's) saturates them; "
+                  f"pass uint8 images, or rescale to [-1, 1] (x / 127.5 - 1)")
         # (one text for every batch: Python shows a repeated warning once)
     elif low >= 0 and images.numel() >= UNIT_RANGE_MIN_VALUES:
-        warnings.warn("the images have no negative values: if they lie in [0, 1], the conversion to uint8 (for "
-                      "images in about [-1, 1], as NVIDIA's) washes them out; rescale them to [-1, 1] (2 * x - 1; "
-                      "for a generator, lambda z: 2 * G(z) - 1) or pass uint8 images", UserWarning, stacklevel=3)
+        warn_user("the images have no negative values: if they lie in [0, 1], the conversion to uint8 (for "
+                  "images in about [-1, 1], as NVIDIA's) washes them out; rescale them to [-1, 1] (2 * x - 1; "
+                  "for a generator, lambda z: 2 * G(z) - 1) or pass uint8 images")
 
 
 def networks_of(fn: Any) -> list[Any]:

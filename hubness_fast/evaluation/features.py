@@ -48,6 +48,7 @@ from .._progress import bar as progress_bar
 from .._types import Array
 from .._torch import check_image_shape, evaluating, to_uint8
 from .._torch import torch as _torch
+from .._warn import warn_user
 
 if TYPE_CHECKING:
     import torch
@@ -472,13 +473,13 @@ def _cache_path(src: ImageSource, extractor: Callable[..., Any], cache_dir: str 
         return None
     ext_key = _extractor_key(extractor)
     if ext_key is None:
-        warnings.warn(f"features are not cached: the extractor ({type(extractor).__name__}) has no cache_key "
-                      f"attribute (set extractor.cache_key to a str naming it)", NotCachedWarning, stacklevel=3)
+        warn_user(f"features are not cached: the extractor ({type(extractor).__name__}) has no cache_key "
+                  f"attribute (set extractor.cache_key to a str naming it)", NotCachedWarning)
         return None
     src_key = f"user:{cache_key}" if cache_key is not None else src.digest()
     if src_key is None:
-        warnings.warn("features are not cached: a generator source needs cache_key= (a str naming the network, "
-                      "sampler and seed)", NotCachedWarning, stacklevel=3)
+        warn_user("features are not cached: a generator source needs cache_key= (a str naming the network, "
+                  "sampler and seed)", NotCachedWarning)
         return None
     spec = json.dumps({"format": CACHE_FORMAT, "source": src_key, "n": src.n, "extractor": ext_key}, sort_keys=True)
     folder = as_path(cache_dir)

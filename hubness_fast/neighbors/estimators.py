@@ -80,8 +80,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       each query's ``n_candidates`` nearest points (default max(3 m, m + 10) with m = n_neighbors + 1,
       and at least the reduction's own k; at most the fitted points, its others for a fitted point;
       the same count whatever number of neighbours a call asks for, raised to it when more are asked)
-      are re-ranked by their secondary distance and the best kept; the graph then holds secondary distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and
-      csls can be negative, which estimators that need distances >= 0 refuse). Row by row: a query
+      are re-ranked by their secondary distance and the best kept; the graph then holds secondary
+      distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and csls can be negative, which
+      estimators that need distances >= 0 refuse). Row by row: a query
       row equal value for value to a fitted point (the lowest index among exact duplicates) is that
       point, with its fitted statistics and itself first at 0, as without a reduction; any other row
       is a new query. A row's output never depends on the rows passed with it (except with

@@ -306,8 +306,9 @@ def test_cache_folder_keyed_by_names_sizes_mtimes(tmp_path):
 def test_cache_generator_needs_cache_key(tmp_path, detector_path):
     G = StyleGANStandIn()
     rec = Recorder(cache_key="flatten")
-    with pytest.warns(NotCachedWarning, match="cache_key="):
+    with pytest.warns(NotCachedWarning, match="cache_key=") as seen:
         features(G, rec, n=6, sampler=RandomSampler(space="w", seed=0), cache_dir=tmp_path, progress=False)
+    assert [w.filename for w in seen] == [__file__]
     assert rec.calls == 1 and not list(tmp_path.glob("*.npy"))
     kw = {"sampler": RandomSampler(space="w", seed=0), "cache_dir": tmp_path, "cache_key": "standin-random-seed0",
           "progress": False}
@@ -324,8 +325,9 @@ def test_callable_without_cache_key_is_computed_with_a_warning(tmp_path):
     rec = Recorder()
     x = images_u8(4)
     for _ in range(2):
-        with pytest.warns(NotCachedWarning, match="cache_key attribute"):
+        with pytest.warns(NotCachedWarning, match="cache_key attribute") as seen:
             features(x, rec, cache_dir=tmp_path, progress=False)
+        assert [w.filename for w in seen] == [__file__]  # the user's line, not the package's wrapper
     assert rec.calls == 2 and not list(tmp_path.iterdir())
 
 
@@ -454,8 +456,9 @@ def test_read_only_image_arrays_are_read_quietly(tmp_path, detector_path):
 @pytest.mark.parametrize("scale, match", [(1 / 255, "no negative values"), (1.0, "far outside")])
 def test_float_images_in_zero_one_or_0_255_get_a_warning_saying_how_to_fix_them(scale, match):
     x = images_u8(8).astype(np.float32) * scale  # [0, 1] (ToTensor) or float 0..255
-    with pytest.warns(UserWarning, match=match):
+    with pytest.warns(UserWarning, match=match) as seen:
         features(x, Recorder(), progress=False)
+    assert [w.filename for w in seen] == [__file__]  # shown at the user's call, not inside the package
     features(x / (255 * scale) * 2 - 1, Recorder(), progress=False)  # [-1, 1]: quiet (warnings are errors here)
 
 
