@@ -169,6 +169,7 @@ class GeneratorAdapter:
     prior: str | Callable[..., Any] = "normal"
     prior_scale = 1.0
     module: Any = None
+    truncated_by_trick = False  # set on the adapter truncation_trick returns
 
     @property
     def spaces(self) -> tuple[str, ...]:
@@ -195,8 +196,16 @@ class GeneratorAdapter:
         if self.module is not None and hasattr(self.module, "to"):
             self.module.to(device)
 
-    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return draw_prior(self.prior, rng, n, self.z_dim, self.prior_scale)
+    def draw(self, rng: np.random.Generator, n: int, prior: str | Callable[..., Any] | None = None) -> np.ndarray:
+        """n latents from the family's prior, or from ``prior`` when given; either way times the
+        family's ``prior_scale`` (BigGAN's truncation), which belongs to the model, not the prior."""
+        return draw_prior(self.prior if prior is None else prior, rng, n, self.z_dim, self.prior_scale)
+
+    def truncation_trick(self, psi: float) -> GeneratorAdapter | None:
+        """The adapter that renders this model truncated at ``psi`` by the family's own rule, for a
+        family whose truncation is not a move of the latents toward their mean (BigGAN's scales the
+        prior and goes to G as well); None: the sampler's x' = avg + psi (x - avg) applies."""
+        return None
 
     def map(self, z: Array, c: torch.Tensor | None) -> Array:
         raise ValueError(f"the {self.family} generator has no W space; use space='z'")
@@ -292,6 +301,18 @@ class BigGANAdapter(GeneratorAdapter):
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):
             return self.module(self.cast(z), self.cast(c), self.truncation)
+
+    def truncation_trick(self, psi: float) -> GeneratorAdapter:
+        """BigGAN's own trick: latents of the truncated normal times psi, and psi to G."""
+        if self.truncation != 1.0:
+            raise ValueError(f"BigGAN's truncation is set twice: truncation={self.truncation:g} (the generator's "
+                             f"option, --truncation) and psi={psi:g} (method 'truncation'); the trick is one "
+                             f"value: pass truncation=psi with method 'random' or 'hubs', or psi alone")
+        if not 0 < psi <= 1:
+            raise ValueError(f"BigGAN's truncation must be in (0, 1], got psi={psi}")
+        trick = BigGANAdapter(self.module, truncation=psi)
+        trick.truncated_by_trick = True
+        return trick
 
 
 LABEL_FORMATS = ("onehot", "index")

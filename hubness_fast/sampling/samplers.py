@@ -173,7 +173,7 @@ class LatentSampler:
             self.rng = shared
 
     def _draw_z(self, side: GeneratorAdapter, n: int) -> np.ndarray:
-        return draw_prior(self.prior, self.rng, n, side.z_dim) if self.prior is not None else side.draw(self.rng, n)
+        return side.draw(self.rng, n, self.prior)
 
     def _to_space(self, side: GeneratorAdapter, z: np.ndarray, c: torch.Tensor | None) -> Array:
         """z (numpy) -> the rows hubs are counted on: z itself, or ws[:, 0] (a tensor on the generator's device)."""
@@ -251,7 +251,7 @@ class LatentSampler:
                         progress=self.progress if progress is None else progress,
                         truncation_cutoff=getattr(self, "cutoff", None))
         if outdir is not None:
-            save_latents(outdir / "latents.npz", lat)
+            save_latents(outdir / "latents.npz", lat, truncation=getattr(gen, "truncation", None))
         return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, outdir)
 
 
@@ -338,7 +338,8 @@ def _numpy32(x: Array) -> np.ndarray:
 
 
 class TruncationSampler(LatentSampler):
-    """The truncation trick: x' = avg + psi (x - avg).
+    """The truncation trick: x' = avg + psi (x - avg); for BigGAN its own (latents of the
+    truncated normal times psi, and psi to G as its ``truncation``).
 
     In W this is NVIDIA's ``truncation_psi``: avg is ``average`` when given, else
     the mapping's tracked ``w_avg``; ``truncation_cutoff`` truncates only the first
@@ -364,6 +365,16 @@ class TruncationSampler(LatentSampler):
         self.n_average = check_int(n_average, "n_average")
         self._estimated: dict[int | None, np.ndarray] = {}
 
+    def adapter(self, G: Any) -> GeneratorAdapter:
+        """G's adapter, or the one that applies the family's own truncation trick at psi (BigGAN)."""
+        gen = super().adapter(G)
+        if gen.truncated_by_trick:
+            return gen
+        trick = gen.truncation_trick(self.psi)
+        if trick is not None and self.average is not None:
+            raise ValueError(f"average= does not apply to the {gen.family} generator's own truncation trick")
+        return gen if trick is None else trick
+
     def _avg(self, side: GeneratorAdapter, c: torch.Tensor | None) -> np.ndarray:
         if self.average is not None:
             return self.average
@@ -378,14 +389,15 @@ class TruncationSampler(LatentSampler):
         key = None if c is None else int(to_numpy(c[0]).argmax())
         if key not in self._estimated:  # the mean of n_average draws, from a generator seeded apart
             rng = np.random.default_rng([0 if self.seed is None else self.seed, 1])
-            z = draw_prior(self.prior, rng, self.n_average, side.z_dim) if self.prior is not None \
-                else side.draw(rng, self.n_average)
+            z = side.draw(rng, self.n_average, self.prior)
             cc = None if c is None else c[:1].expand(self.n_average, -1)
             self._estimated[key] = _numpy32(self._to_space(side, z, cc)).mean(0)
         return self._estimated[key]
 
     def _choose(self, side: GeneratorAdapter, n: int, c: torch.Tensor | None, cls: int | None) -> Latents:
         z = self._draw_z(side, n)
+        if side.truncated_by_trick:  # the prior already carries psi (BigGAN: psi times the truncated normal)
+            return Latents(z=z)
         x = _numpy32(self._to_space(side, z, c))
         avg = self._avg(side, c)
         if avg.shape != (x.shape[1],):
@@ -619,14 +631,17 @@ def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cut
         return target(gen.cast(w))
 
 
-def save_latents(path: str | Path, latents: Latents) -> None:
+def save_latents(path: str | Path, latents: Latents, truncation: float | None = None) -> None:
     """latents.npz: z (N, z_dim); w (N, w_dim) in W space; w_tail (N, w_dim), the untruncated w of
     the layers from ``truncation_cutoff`` on, when there is a cutoff; labels (N,) for conditional
-    models; hub_values (N,) for hub sampling."""
+    models; hub_values (N,) for hub sampling; truncation (a scalar) for BigGAN, the value its G
+    was called with (``G(z, one_hot(labels), truncation)`` renders the images again)."""
     arrays: dict[str, np.ndarray] = {"z": latents.z}
     for name in ("w", "w_tail", "labels", "hub_values"):
         if getattr(latents, name) is not None:
             arrays[name] = getattr(latents, name)
+    if truncation is not None:
+        arrays["truncation"] = np.float64(truncation)  # type: ignore[assignment]
     np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
 
 

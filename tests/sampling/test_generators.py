@@ -174,6 +174,38 @@ def test_biggan_truncated_normal_prior_and_render():
     assert hubs.w is None and np.all(hubs.hub_values >= 6) and np.abs(hubs.z).max() <= 2
 
 
+def test_biggan_truncation_method_is_biggans_own_trick(tmp_path):
+    # BigGAN's trick is z = psi * truncnorm and psi passed to G; moving z toward 0 and calling
+    # G(z, y, 1.0), the generic rule, renders other images (up to 2.0 apart on the real network)
+    pytest.importorskip("pytorch_pretrained_biggan")
+    G = small_biggan()
+    out = sample(G, 12, method="truncation", psi=0.4, classes=2, seed=0, progress=False)
+    ref = sample(G, 12, method="random", classes=2, seed=0, progress=False, generator_options={"truncation": 0.4})
+    np.testing.assert_array_equal(out.z, ref.z)
+    assert np.abs(out.z).max() <= 0.8 and np.abs(out.z).max() > 0.4  # 0.4 times [-2, 2]
+    with torch.no_grad():
+        own = G(torch.from_numpy(out.z), one_hot(out.labels, 5), 0.4)
+    torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+    sample(G, 12, method="truncation", psi=0.4, classes=2, seed=0, progress=False, outdir=tmp_path)
+    saved = np.load(tmp_path / "latents.npz")
+    np.testing.assert_array_equal(saved["z"], out.z)
+    assert float(saved["truncation"]) == 0.4  # the images are G(z, one_hot(labels), truncation) again
+    with pytest.raises(ValueError, match="truncation is set twice: truncation=0.5 .* and psi=0.4"):
+        sample(G, 2, method="truncation", psi=0.4, classes=2, progress=False, generator_options={"truncation": 0.5})
+    with pytest.raises(ValueError, match=r"BigGAN's truncation must be in \(0, 1\], got psi=0"):
+        sample(G, 2, method="truncation", psi=0.0, classes=2, progress=False)
+
+
+def test_an_explicit_prior_keeps_biggans_truncation_scale():
+    pytest.importorskip("pytorch_pretrained_biggan")
+    G = small_biggan()
+    kw = {"classes": 3, "seed": 0, "progress": False, "generator_options": {"truncation": 0.5}}
+    given = sample(G, 30, method="random", prior="truncnorm", **kw)
+    default = sample(G, 30, method="random", **kw)
+    np.testing.assert_array_equal(given.z, default.z)  # the model's prior named, or left implied
+    assert np.abs(given.z).max() <= 1.0
+
+
 def test_plain_generator_with_keyword_arguments_and_chosen_prior():
     G = PlainGenerator()
     out = sample(G, 10, method="random", seed=0, progress=False, generator_options={"z_dim": 12, "gain": 2.0})
