@@ -33,6 +33,7 @@ so sampling never updates a tracked ``w_avg`` or batch-norm statistics.
 """
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -506,10 +507,16 @@ class GANZooAdapter(GeneratorAdapter):
     "StyleGAN")``): ``model.config.noiseVectorDim``, ``buildNoiseData``, ``test``, ``getOriginalG``.
 
     z is drawn from N(0, I) as ``buildNoiseData`` does and rendered with ``model.test(z,
-    getAvG=True, toCPU=True)`` (the averaged generator, ``netG`` when a model has none);
-    hubs are counted in Z, as the paper did for ProGAN. Models trained with attributes
-    (``config.categoryVectorDim`` > 0) append label codes of their own criterion to z
-    and are refused.
+    getAvG=True, toCPU=True)`` (the averaged generator, ``netG`` when a model has none), in
+    the network's own mode, as the zoo renders (it never puts its networks in eval mode; its
+    averaging copies parameters, not batch-norm statistics, so a DCGAN's averaged generator
+    renders well only with batch statistics, which makes an image depend on its batch); the
+    buffers a render changes (batch-norm statistics, StyleGAN's ``mean_w``) are put back
+    afterwards, and torch's random stream, from which the zoo's StyleGAN draws its noise, is
+    seeded from each batch's latents, so a seed and a batch size fix the images. Hubs are
+    counted in Z, as the paper did for ProGAN. Models trained with attributes
+    (``config.categoryVectorDim`` > 0) append label codes of their own criterion to z and are
+    refused.
     """
 
     family = "gan_zoo"
@@ -526,7 +533,7 @@ class GANZooAdapter(GeneratorAdapter):
                              f"criterion, which is not supported; sample an unconditional model")
         self.model, self.z_dim = G, check_int(int(noise), "config.noiseVectorDim")
         self.use_average = getattr(G, "avgG", None) is not None
-        self.module = G.avgG if self.use_average else G.netG  # the network test() calls: eval mode goes there
+        self.module = G.avgG if self.use_average else G.netG  # the network test() calls
 
     def to(self, device: Any) -> None:
         """Both networks and the model's own ``device``, which ``test`` moves z to."""
@@ -538,8 +545,26 @@ class GANZooAdapter(GeneratorAdapter):
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         if c is not None:
             raise ValueError("this pytorch_GAN_zoo model is unconditional: it takes no classes")
-        with evaluating(self.module):
-            return self.model.test(self.cast(z), getAvG=self.use_average, toCPU=True)
+        torch = _torch()
+        kept = _buffers(self.module)
+        devices = [self.device] if self.device.type == "cuda" else []
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
+                torch.manual_seed(zlib.crc32(z.detach().cpu().numpy().tobytes()))
+                return self.model.test(self.cast(z), getAvG=self.use_average, toCPU=True)
+        finally:
+            with torch.no_grad():
+                for owner, name, tensor, values in kept:
+                    tensor.copy_(values)
+                    setattr(owner, name, tensor)  # also where forward rebound it (self.mean_w = ...)
+
+
+def _buffers(module: Any) -> list[tuple[Any, str, Any, Any]]:
+    """(owner, name, tensor, a copy of its values) for every buffer of a torch module."""
+    if not hasattr(module, "named_modules"):
+        return []
+    return [(owner, name, tensor, tensor.detach().clone()) for _, owner in module.named_modules()
+            for name, tensor in owner.named_buffers(recurse=False) if tensor is not None]
 
 
 class RosinalityAdapter(GeneratorAdapter):

@@ -159,18 +159,63 @@ def test_a_class_count_the_generator_states_is_checked():
 def test_gan_zoo_model_renders_its_averaged_generator_with_hubs_in_z():
     model = GANZooStandIn(noise=16)
     assert detect_family(model) == "gan_zoo" and as_generator(model).default_space == "z"
-    model.avgG.train()
+    model.avgG.eval()
     out = sample(model, 8, k=5, threshold=12, pool_size=400, seed=4, progress=False)
     z = z_pool(4, 400, 16)
     want_z, want_v = kept(z, z, 5, 12, 8)
     np.testing.assert_array_equal(out.z, want_z)
     np.testing.assert_array_equal(out.hub_values, want_v)
-    assert model.avgG.training  # restored
     with torch.no_grad():
-        own = model.avgG.eval()(torch.from_numpy(out.z))
+        own = model.avgG(torch.from_numpy(out.z))
         net = model.netG.eval()(torch.from_numpy(out.z))
     torch.testing.assert_close(out.images, own, rtol=0, atol=0)
     assert not torch.allclose(out.images, net)  # the averaged generator, as test(getAvG=True)
+
+
+def test_gan_zoo_renders_in_the_networks_own_mode_as_the_zoo_does():
+    # the zoo never calls eval(): its averaged DCGAN renders with batch statistics (its running ones are
+    # never averaged); the package renders what model.test(z, getAvG=True) gives, batch by batch, and
+    # puts back the statistics the render moved
+    model = GANZooStandIn(noise=16)
+    assert model.avgG.training
+    stats = [b.clone() for b in model.avgG.buffers()]
+    out = sample(model, 10, method="random", seed=2, batch_size=4, progress=False)
+    assert model.avgG.training and all(torch.equal(a, b) for a, b in zip(stats, model.avgG.buffers()))
+    z = torch.from_numpy(out.z)
+    with torch.no_grad():
+        own = torch.cat([GANZooStandIn(noise=16).test(z[s:s + 4], getAvG=True) for s in range(0, 10, 4)])
+        frozen = GANZooStandIn(noise=16).avgG.eval()(z)
+    torch.testing.assert_close(out.images, own, rtol=0, atol=0)
+    assert not torch.allclose(out.images, frozen, atol=1e-3)
+
+
+class _NoisyZooNet(torch.nn.Module):
+    """The zoo StyleGAN's habit: noise from torch.randn inside forward, and a buffer updated in train mode."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(16, 3 * 8 * 8)
+        self.register_buffer("mean_w", torch.zeros(16))
+
+    def forward(self, x):
+        if self.training:
+            self.mean_w = 0.99 * self.mean_w + 0.01 * x.mean(0)
+        h = self.lin(x - self.mean_w) + 0.5 * torch.randn(len(x), 3 * 8 * 8)
+        return torch.tanh(h).view(-1, 3, 8, 8)
+
+
+def test_gan_zoo_noise_is_fixed_by_the_seed_and_its_buffers_are_kept():
+    model = GANZooStandIn(noise=16)
+    model.avgG = _NoisyZooNet()
+    a = sample(model, 6, method="random", seed=5, progress=False)
+    torch.manual_seed(123)  # torch's own stream must not matter, and must be left as it was
+    state = torch.random.get_rng_state()
+    b = sample(model, 6, method="random", seed=5, progress=False)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    torch.testing.assert_close(a.images, b.images, rtol=0, atol=0)
+    assert torch.equal(model.avgG.mean_w, torch.zeros(16))
+    c = sample(model, 6, method="random", seed=6, progress=False)
+    assert not torch.allclose(a.images, c.images)
 
 
 def test_gan_zoo_device_moves_both_networks_and_the_models_own_device():
@@ -249,8 +294,9 @@ FAMILY_RUNS = {
     "index": ("standins:EmbeddingCGAN()", ["--c-dim", "4", "--label-format", "index", "--label-arg", "labels",
                                            "--class", "3"],
               lambda lat: EmbeddingCGAN()(torch.from_numpy(lat["z"]), torch.from_numpy(lat["labels"]))),
-    "gan_zoo": ("standins:GANZooStandIn()", [],
-                lambda lat: GANZooStandIn().avgG.eval()(torch.from_numpy(lat["z"]))),
+    "gan_zoo": ("standins:GANZooStandIn()", [],  # train mode, as the zoo renders: batch by batch (of 4)
+                lambda lat: torch.cat([GANZooStandIn().test(torch.from_numpy(lat["z"][s:s + 4]), getAvG=True)
+                                       for s in range(0, len(lat["z"]), 4)])),
     "rosinality": ("standins:RosinalityStandIn()", [],
                    lambda lat: RosinalityStandIn()([torch.from_numpy(lat["w"])], input_is_latent=True,
                                                    randomize_noise=False)[0]),
