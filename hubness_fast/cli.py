@@ -223,6 +223,7 @@ def _hubs(args: argparse.Namespace) -> int:
 
 
 HUB_FLAGS = ("k", "threshold", "top", "pool_size", "include_self")
+TRUNCATION_FLAGS = ("psi", "truncation_cutoff")
 BANK_FIXED = ("space", *HUB_FLAGS, "seed")  # how a bank's latents were chosen: `sample --bank` takes them from it
 
 
@@ -238,8 +239,8 @@ def _flag(dest: str) -> str:
 
 def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The sampler's settings for --method, refusing flags that belong to another method."""
-    given = {f: getattr(args, f) for f in (*HUB_FLAGS, "psi") if getattr(args, f) is not None}
-    owner = {f: "hubs" for f in HUB_FLAGS} | {"psi": "truncation"}
+    given = {f: getattr(args, f) for f in (*HUB_FLAGS, *TRUNCATION_FLAGS) if getattr(args, f) is not None}
+    owner = {f: "hubs" for f in HUB_FLAGS} | {f: "truncation" for f in TRUNCATION_FLAGS}
     for flag in given:
         if owner[flag] != args.method:
             _fail(f"--{flag.replace('_', '-')} applies to --method {owner[flag]}; this run uses --method {args.method}")
@@ -273,8 +274,9 @@ def _sample_bank(args: argparse.Namespace) -> int:
 
     if args.method != "hubs":
         _fail(f"--bank renders mined hub latents: --method {args.method} does not apply")
-    if args.psi is not None:
-        _fail("--psi applies to --method truncation; --bank renders mined hub latents")
+    for dest in TRUNCATION_FLAGS:
+        if getattr(args, dest) is not None:
+            _fail(f"{_flag(dest)} applies to --method truncation; --bank renders mined hub latents")
     bank = open_bank(args.bank)  # before any work: a missing or unfinished bank says so
     _check_bank_flags(args, bank.settings)
     outdir = writable_dir(args.outdir, "output folder")
@@ -551,6 +553,9 @@ def _parser() -> _Parser:
     p.add_argument("--space", choices=["z", "w"], default=None, help="latent space (default: w for StyleGAN, else z)")
     _hub_flags(p, ", --method hubs")
     p.add_argument("--psi", type=float, default=None, help="--method truncation: truncation strength (default 0.7)")
+    p.add_argument("--truncation-cutoff", type=int, default=None, metavar="L",
+                   help="--method truncation in W: truncate only the first L layers' ws, as NVIDIA's "
+                        "truncation_cutoff (default: every layer)")
     p.add_argument("--bank", default=None, metavar="BANK",
                    help="render latents mined by `hubness-fast mine` instead of drawing pools: the next N unused "
                         "rows (default: none)")

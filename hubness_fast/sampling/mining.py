@@ -196,6 +196,8 @@ def check_generator(recorded: dict[str, Any] | None, now: dict[str, Any] | None,
     keys = [key for key in ("family", "z_dim", "c_dim", "w_dim", "prior", "prior_scale")
             if key in recorded]  # banks of an earlier version record the first four only
     differ = [f"{key} {recorded[key]} (this one: {now.get(key)})" for key in keys if recorded[key] != now.get(key)]
+    if recorded["family"] == "biggan" and any(d.startswith("prior_scale") for d in differ):
+        differ.append(f"BigGAN's truncation scales its prior: pass truncation={recorded['prior_scale']:g}")
     if not differ and "probe" in recorded and "probe" in now:
         want, got = np.asarray(recorded["probe"]), np.asarray(now["probe"])
         err = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))

@@ -29,7 +29,13 @@ def _from_container(obj: Any, source: str | Path) -> Any:
         for key in PICKLE_KEYS:
             if key in obj:
                 return obj[key]
-        raise NetworkError(f"{source} holds a dict without a generator (keys: {sorted(map(str, obj))[:8]}); "
+        keys = sorted(map(str, obj))[:8]
+        weights = [k for k in keys if isinstance(obj.get(k), dict)]  # rosinality's {"g", "d", "g_ema", "args"}
+        if weights:
+            raise NetworkError(f"{source} holds weights, not a network (keys: {keys}; {weights[0]!r} is a "
+                               f"state_dict): build the generator in Python, load_state_dict(checkpoint["
+                               f"{('g_ema' if 'g_ema' in weights else weights[0])!r}]) and pass module:factory()")
+        raise NetworkError(f"{source} holds a dict without a generator (keys: {keys}); "
                            f"expected one of {list(PICKLE_KEYS)}")
     return obj
 

@@ -308,7 +308,8 @@ def test_a_bank_records_the_prior_its_latents_came_from(tmp_path):
         mine(as_generator(G), 10, tmp_path / "b", threshold=8, pool_size=400, progress=False)
     B = small_biggan()  # BigGAN's truncation scales its prior: a bank mined at 0.5 serves 0.5 only
     mine(BigGANAdapter(B, truncation=0.5), 5, tmp_path / "g", threshold=8, pool_size=400, cls=1, progress=False)
-    with pytest.raises(ValueError, match=r"prior_scale 0.5 \(this one: 1.0\)"):
+    with pytest.raises(ValueError, match=r"prior_scale 0.5 \(this one: 1.0\); BigGAN's truncation scales its "
+                                         r"prior: pass truncation=0.5"):
         sample_bank(BigGANAdapter(B), open_bank(tmp_path / "g"), 2)
     assert sample_bank(BigGANAdapter(B, truncation=0.5), open_bank(tmp_path / "g"), 2).images.shape[0] == 2
 

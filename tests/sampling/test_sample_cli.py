@@ -254,3 +254,31 @@ def test_streaming_to_a_folder_does_not_grow_the_peak_with_n(tmp_path):
     assert len(list((tmp_path / "2000").glob("[0-9]*.png"))) == 2000
     # holding 1 800 more images would add 1800 * 3 * 128 * 128 * 4 bytes = 338 MiB (88 MiB as uint8)
     assert peaks[2000] - peaks[200] < 30, peaks
+
+
+def test_truncation_cutoff_flag_is_nvidias(tmp_path):
+    (tmp_path / "net4.py").write_text("from standins import StyleGANStandIn\n\n"
+                                      "def build():\n    return StyleGANStandIn(num_ws=4, seed=2)\n")
+    r = cli("--network", "net4:build()", "--n", "5", "--outdir", str(tmp_path / "o"), "--method", "truncation",
+            "--psi", "0.3", "--truncation-cutoff", "2", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    G = StyleGANStandIn(num_ws=4, seed=2)
+    lat = np.load(tmp_path / "o" / "latents.npz")
+    with torch.no_grad():  # NVIDIA's G with the same psi and cutoff, from the saved z
+        own = to_uint8(G(torch.from_numpy(lat["z"]), torch.zeros(5, 0), truncation_psi=0.3, truncation_cutoff=2,
+                         noise_mode="const")).numpy()
+    for i in range(5):
+        np.testing.assert_array_equal(read_png(tmp_path / "o" / f"{i:06d}.png"), own[i].transpose(1, 2, 0))
+    r = cli("--network", "net4:build()", "--n", "5", "--outdir", str(tmp_path / "p"), "--truncation-cutoff", "2",
+            cwd=tmp_path)
+    assert one_line_error(r) and "--truncation-cutoff applies to --method truncation" in r.stderr
+
+
+def test_a_checkpoint_of_weights_says_how_to_load_it(tmp_path):
+    # rosinality's train.py saves {"g", "d", "g_ema", "g_optim", "d_optim", "args"}: weights, not a network
+    G = StyleGANStandIn()
+    torch.save({"g": G.state_dict(), "d": {}, "g_ema": G.state_dict(), "args": None}, tmp_path / "550000.pt")
+    r = cli("--network", str(tmp_path / "550000.pt"), "--n", "2", "--outdir", "o", cwd=tmp_path)
+    assert one_line_error(r)
+    assert "holds weights, not a network" in r.stderr and "load_state_dict(checkpoint['g_ema'])" in r.stderr \
+        and "module:factory()" in r.stderr
