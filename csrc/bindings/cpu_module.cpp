@@ -263,7 +263,9 @@ PYBIND11_MODULE(_cpu, m) {
           "One Philox4x32-10 block: the four words for counter ctr (4 words) and key (2 words).");
     m.def("simd_levels", &hf::simd_levels,
           "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
-    // The cosine rows every backend refuses (common/bound.h), for the passes written in Python.
+    // The rows every backend refuses (common/bound.h), for the passes and checks written in Python.
+    m.attr("MAX_SQUARED_NORM") = hf::kMaxSquaredNorm;
+    m.attr("HUGE_ROW") = std::string(hf::kHugeRow);
     m.attr("COSINE_MIN_SQUARED_NORM") = hf::kCosineMinSquaredNorm;
     m.attr("COSINE_ZERO_ROW") = std::string(hf::kCosineZeroRow);
     m.attr("COSINE_TINY_ROW") = std::string(hf::kCosineTinyRow);

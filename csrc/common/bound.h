@@ -7,6 +7,7 @@ namespace hf {
 constexpr double kUnit = 1.0 / (1 << 24);  // fp32 unit roundoff
 constexpr double kAbsSlack = 1e-30;  // covers fp32 underflow of tiny products, which the relative bound ignores
 constexpr double kMaxSquaredNorm = 1e36;  // keys up to ~4x this must stay finite in fp32 (max 3.4e38)
+constexpr const char* kHugeRow = " has a squared norm above 1e36, too large for float32 arithmetic; rescale the data";
 
 // Cosine rows need |x|^2 >= 2^-969 (float64 input only: float32 values cannot
 // go below it): then every rounding of a subnormal square or product in the

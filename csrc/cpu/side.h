@@ -114,8 +114,7 @@ Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* nam
         // key 1 - <x,y> / (|x| |y|) stays finite while |x|^2 does (|<x,y>| <= |x| |y| <= max |x|^2):
         // no float32 limit applies to it on the CPU.
         if (sq > kMaxSquaredNorm && metric != Metric::Cosine)
-            throw_value_error(std::string(name) + " row " + std::to_string(i) +
-                              " has a squared norm above 1e36, too large for float32 arithmetic; rescale the data");
+            throw_value_error(std::string(name) + " row " + std::to_string(i) + kHugeRow);
         // a row whose squares all underflow has sq == 0 without being zeros: the tiny-row message
         if (metric == Metric::Cosine && sq == 0 && std::all_of(x + i * d, x + (i + 1) * d, [](T v) { return v == 0; }))
             throw_value_error(std::string(name) + " row " + std::to_string(i) + kCosineZeroRow);

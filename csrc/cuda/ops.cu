@@ -239,8 +239,7 @@ void prepare(const Matrix& m, Metric metric, const char* name, cudaStream_t stre
         throw_value_error(who + " contains NaN or Inf (first at row " + std::to_string(got.bad) +
                           "); drop or impute those rows");
     if (got.huge != ~0ULL)
-        throw_value_error(who + " row " + std::to_string(got.huge) +
-                          " has a squared norm above 1e36, too large for float32 arithmetic; rescale the data");
+        throw_value_error(who + " row " + std::to_string(got.huge) + kHugeRow);
     if (got.zero != ~0ULL)
         throw_value_error(who + " row " + std::to_string(got.zero) + kCosineZeroRow);
     if (got.tiny != ~0ULL) throw_value_error(who + " row " + std::to_string(got.tiny) + kCosineTinyRow);

@@ -10,7 +10,8 @@ enough, device="cuda" always (a pair task then runs as two query-vs-block
 searches, certified on the worker's CPU). Every task returns exact
 partial lists (float64 distances, ties by index); a tree reduction merges the
 lists of each block by (distance, index), so the result equals the
-single-machine engine exactly. Hub counts are a last reduction of bincounts.
+single-machine engine exactly. Hub counts are a last reduction of each block's
+occurrence counts (sparse: its distinct ids and their counts), made dense at the end.
 
     import dask.array as da, hubness_fast.dask as hfd
     x = hfd.from_npy("latents.npy", chunk_rows=50_000)   # or da.from_zarr(...)
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _native
 from ._dispatch import describe, run, run_pair
 from .._inputs import as_matrix, check_device, check_int, check_k, check_metric
 from .._types import Device, Metric, Threads
@@ -64,19 +66,42 @@ def _as_dask(x, chunk_rows):
                          "use x.rechunk({1: -1})")
     if x.dtype.kind not in "fiu":
         raise ValueError(f"x has dtype {x.dtype}, which is not a real number type")
+    if any(np.isnan(c) for c in x.chunks[0]):
+        raise ValueError("x has row blocks of unknown size (as after boolean indexing): call "
+                         "x.compute_chunk_sizes() first")
     if any(c == 0 for c in x.chunks[0]):
         x = x.rechunk({0: tuple(c for c in x.chunks[0] if c)})
     return x
 
 
 # ---- tasks (pure functions of numpy blocks) ---------------------------------------------
-def _checked(block, offset):
-    """The block as the engine wants it, with errors naming global rows."""
+def _checked(block, offset, rows, metric="sqeuclidean"):
+    """The block as the engine wants it, refusing what the engine refuses, with errors naming
+    global rows (the engine would name a row of the block); ``rows``: the block's declared length."""
     b = as_matrix(block, "x")
+    if b.shape[0] != rows:
+        raise ValueError(f"x's block at row {offset} holds {b.shape[0]} rows where its chunks declare {rows}; "
+                         "the array's chunk sizes must be its blocks' own")
     finite = np.isfinite(b).all(1)
     if not finite.all():
         raise ValueError(f"x contains NaN or Inf (first at row {offset + int(np.argmin(finite))}); "
                          "drop or impute those rows")
+    with np.errstate(over="ignore"):
+        sq = np.einsum("ij,ij->i", b, b, dtype=np.float64)
+    if metric != "cosine":
+        bad = np.flatnonzero(sq > _native.cpu.MAX_SQUARED_NORM)
+        if bad.size:
+            raise ValueError(f"x row {offset + int(bad[0])}{_native.cpu.HUGE_ROW}")
+        return b
+    bad = np.flatnonzero(~np.isfinite(sq))
+    if bad.size:
+        raise ValueError(f"x has a squared norm beyond the float64 range (first at row {offset + int(bad[0])}); "
+                         "rescale the data")
+    bad = np.flatnonzero(sq < _native.cpu.COSINE_MIN_SQUARED_NORM)
+    if bad.size:
+        i = int(bad[0])
+        defect = _native.cpu.COSINE_TINY_ROW if np.any(b[i]) else _native.cpu.COSINE_ZERO_ROW
+        raise ValueError(f"x row {offset + i}{defect}")
     return b
 
 
@@ -105,12 +130,23 @@ def _merge(k, *parts):
     return np.take_along_axis(keys, order, 1), np.take_along_axis(ids, order, 1)
 
 
-def _bincount(ids, n):
-    return np.bincount(ids.ravel(), minlength=n).astype(np.int64)
+def _occurrences(ids):
+    """A block's neighbour ids as (distinct ids, how often each occurs): at most the block's k per
+    row, where a dense bincount would be N long for every block."""
+    return np.unique(ids.ravel(), return_counts=True)
 
 
-def _sum(*arrays):
-    return np.sum(arrays, axis=0)
+def _add_occurrences(*parts):
+    ids, inverse = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+    counts = np.zeros(len(ids), np.int64)
+    np.add.at(counts, inverse, np.concatenate([p[1] for p in parts]))  # integers throughout
+    return ids, counts
+
+
+def _dense(n, part):
+    counts = np.zeros(n, np.int64)
+    counts[part[0]] = part[1]
+    return counts
 
 
 # ---- graph ----------------------------------------------------------------------------
@@ -128,7 +164,7 @@ def _graph(x, k, metric, threads, device="cpu"):
 
     blocks = x.to_delayed().ravel()
     offsets = np.concatenate([[0], np.cumsum(x.chunks[0])])[:-1]
-    checked = [dask.delayed(_checked)(b, int(o)) for b, o in zip(blocks, offsets)]
+    checked = [dask.delayed(_checked)(b, int(o), int(m), metric) for b, o, m in zip(blocks, offsets, x.chunks[0])]
     parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device)] for c, o in zip(checked, offsets)]
     for i in range(len(checked)):
         for j in range(i + 1, len(checked)):
@@ -165,7 +201,8 @@ def _run(x, k, metric, client, threads, progress, want, device):
             threads = max(1, min(client.nthreads().values()))
         finals = _graph(x, k, metric, threads, device)
         if want == "counts":
-            target = _tree(_sum, [dask.delayed(_bincount)(f[1], n) for f in finals])
+            occurrences = [dask.delayed(_occurrences)(f[1]) for f in finals]
+            target = dask.delayed(_dense)(n, _tree(_add_occurrences, occurrences))
         else:
             target = finals
         futures = client.compute(target)

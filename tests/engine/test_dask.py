@@ -92,6 +92,40 @@ def test_bad_input(client):
         hfd.hub_counts(da.from_array(np.ones((300, 2)), chunks=(100, 2)), 300, client=client)
 
 
+@pytest.mark.parametrize("metric, row, value, says", [
+    ("cosine", 177, 0.0, "is all zeros"),
+    ("cosine", 177, 1e-160, "squared norm below 2\\^-969"),
+    ("cosine", 177, 1e200, "squared norm beyond the float64 range"),
+    ("sqeuclidean", 177, 1e19, "squared norm above 1e36"),
+])
+def test_refused_rows_are_named_by_their_global_index(client, metric, row, value, says):
+    # the engine names a row of the block it sees ("a row 77"); the runner names the row of x
+    x = np.random.default_rng(6).standard_normal((300, 4))
+    x[row] = value
+    for fn in (hfd.hub_counts, hfd.knn):
+        with pytest.raises(ValueError, match=f"row {row}"):
+            fn(da.from_array(x, chunks=(100, 4)), 3, metric=metric, client=client)
+        with pytest.raises(ValueError, match=says):
+            fn(da.from_array(x, chunks=(100, 4)), 3, metric=metric, client=client)
+
+
+def test_unknown_or_false_chunk_sizes_are_refused(client):
+    x = da.from_array(np.random.default_rng(7).standard_normal((300, 4)), chunks=(100, 4))
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        hfd.hub_counts(x[x[:, 0] > 0], 3, client=client)  # boolean indexing: sizes unknown
+    short = da.concatenate([x[:100], x[100:200].map_blocks(lambda b: b[:90], dtype=x.dtype), x[200:]])
+    with pytest.raises(ValueError, match="block at row 100 holds 90 rows where its chunks declare 100"):
+        hfd.hub_counts(short, 3, client=client)  # the metadata says 100 rows: the results would be shifted
+
+
+def test_hub_counts_with_many_blocks_and_sparse_occurrences(client):
+    # 40 blocks: each block's counts travel as its distinct ids, summed to the exact dense counts
+    x = np.random.default_rng(8).standard_normal((400, 3))
+    x[200:210] = x[5]  # a hub of duplicates, counted across many blocks
+    np.testing.assert_array_equal(hfd.hub_counts(da.from_array(x, chunks=(10, 3)), 4, client=client),
+                                  brute_hub_counts(x, 4))
+
+
 def test_progress_prints_dashboard_link(client, capsys):
     x = np.random.default_rng(5).standard_normal((600, 4))
     hfd.hub_counts(da.from_array(x, chunks=(200, 4)), 3, client=client, progress=True)
