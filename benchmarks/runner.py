@@ -105,17 +105,6 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def _available(name: str) -> bool:
-    module = {"faiss-cpu": "faiss", "torch": "torch", "sklearn-brute": "sklearn"}.get(name)
-    if module is None:
-        return True
-    try:
-        __import__(module)
-        return True
-    except ImportError:
-        return False
-
-
 def make_data(case):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((case["n"], case["d"]), dtype=np.float32)
@@ -130,7 +119,7 @@ def run_case(case, names, rounds, slow_rounds, threads, *, data=None, budget=ora
     x, q = make_data(case) if data is None else data
     k = case["k"]
     table = peers.SELF_JOIN_LISTS if q is None else peers.CROSS
-    names = [n for n in names if n in table and _available(n)]
+    names = [n for n in names if n in table and not peers.missing(n)]
     times = {n: [] for n in names}
     peaks = []  # a register-only FMA sample taken just before each of our runs
     results = {}  # self-join: (counts, lists or None); search: lists
@@ -226,6 +215,12 @@ def main(argv=None) -> int:
                     "keep a quoted run under benchmarks/results/)")
     args = ap.parse_args(argv)
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
+    known = {*peers.SELF_JOIN_LISTS, *peers.CROSS}
+    for name in names:
+        if name not in known:
+            ap.error(f"unknown peer {name!r} (known: {', '.join(sorted(known))})")
+    skipped = {name: peers.missing(name) for name in names if peers.missing(name)}
+    names = [name for name in names if name not in skipped]
     cases = QUICK_CASES if args.quick else FULL_CASES
     if args.cases:
         cases = [cases[int(i)] for i in args.cases.split(",")]
@@ -241,7 +236,9 @@ def main(argv=None) -> int:
                           "amx_peak_gflops": amx_peak,
                           "peak_level": widest_vector_level(), "kernels": kernels,
                           "platform": platform.platform()},
-              "date": datetime.datetime.now().isoformat(timespec="seconds"), "cases": []}
+              "date": datetime.datetime.now().isoformat(timespec="seconds"), "skipped": skipped, "cases": []}
+    for name, why in skipped.items():
+        print(f"skipped {name}: {why}")
     for case in cases:
         rows, check = run_case(case, names, args.rounds, args.slow_rounds, args.threads,
                                budget=args.oracle_budget, sample=args.oracle_rows)

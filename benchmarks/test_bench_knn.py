@@ -110,6 +110,21 @@ def test_runner_json_carries_the_oracle_per_side(quiet_runner, monkeypatch, tmp_
     assert "oracle (float64 brute force" in capsys.readouterr().out
 
 
+def test_runner_names_the_peers_it_skips(quiet_runner, monkeypatch, tmp_path, capsys):
+    import json
+
+    monkeypatch.setattr(quiet_runner, "QUICK_CASES", [{"kind": "self", "n": 200, "d": 8, "k": 3}])
+    monkeypatch.setitem(peers.NEEDS, "faiss-cpu", "no_such_module_here")  # as without faiss installed
+    out = tmp_path / "run.json"
+    assert quiet_runner.main(["--quick", "--rounds", "1", "--threads", "1", "--peers", "faiss-cpu",
+                              "--out", str(out)]) == 0
+    assert "skipped faiss-cpu: not installed (pip install faiss-cpu)" in capsys.readouterr().out
+    assert json.loads(out.read_text())["skipped"] == {"faiss-cpu": "not installed (pip install faiss-cpu)"}
+    with pytest.raises(SystemExit):  # a misspelt peer is an error, not a silent gap in the table
+        quiet_runner.main(["--quick", "--peers", "fiass"])
+    assert "unknown peer 'fiass'" in capsys.readouterr().err
+
+
 def test_every_results_file_names_the_machine(tmp_path):
     from benchmarks.report import write_report
     from hubness_fast.engine import machine_record

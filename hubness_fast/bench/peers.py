@@ -8,6 +8,8 @@ the repository's benchmarks/ use the same functions.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from ..engine.hubness import hub_counts
@@ -179,6 +181,15 @@ def numpy_search(q, x, k, threads, block=2048):
 
 CROSS = {"hubness_fast": hubness_fast_search, "faiss-cpu": faiss_search, "torch": torch_search,
          "sklearn-brute": sklearn_search, "numpy-argpartition": numpy_search}
-# the Python package each peer needs (a peer whose package is missing is skipped)
+# the module each peer imports and the distribution that installs it (a peer whose module is missing is skipped)
 NEEDS = {"faiss-cpu": "faiss", "torch": "torch", "sklearn-brute": "sklearn"}
+PIP = {"faiss-cpu": "faiss-cpu", "torch": "torch", "sklearn-brute": "scikit-learn"}
+
+
+def missing(peer: str) -> str | None:
+    """Why ``peer`` cannot run here (its module is not installed: what to pip install), or None."""
+    module = NEEDS.get(peer)
+    if module is None or importlib.util.find_spec(module) is not None:
+        return None
+    return f"not installed (pip install {PIP[peer]})"
 SLOW = {"numpy-naive", "numpy-argpartition", "sklearn-brute"}  # measured once per case by default

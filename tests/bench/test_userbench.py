@@ -40,6 +40,27 @@ def test_self_join_report_checks_every_tool(files, monkeypatch):
     x = np.load(files / "x.npy")
     report = userbench.run(x, None, 4, ["hubness_fast", "torch", "frobnicate"], 1, 1)
     assert "not installed" in report["skipped"]["torch"] and "unknown peer" in report["skipped"]["frobnicate"]
+    monkeypatch.setitem(peers.NEEDS, "sklearn-brute", "no_such_package_here")
+    monkeypatch.setitem(peers.NEEDS, "faiss-cpu", "no_such_package_here")
+    report = userbench.run(x, None, 4, ["hubness_fast", "sklearn-brute", "faiss-cpu"], 1, 1)
+    assert report["skipped"] == {"sklearn-brute": "not installed (pip install scikit-learn)",  # what pip installs
+                                 "faiss-cpu": "not installed (pip install faiss-cpu)"}
+
+
+@pytest.mark.parametrize("queries", [False, True])
+def test_each_peer_is_warmed_up_before_the_timed_rounds(monkeypatch, queries):
+    # a peer's first call imports its library (about a second for torch or scikit-learn): untimed, on few rows
+    x = np.random.default_rng(3).standard_normal((600, 8)).astype(np.float32)
+    q = x[:300] + 0.01 if queries else None
+    calls = []
+
+    def recording(*args):  # (q, x, k, threads) for a search; (x, k, threads) for a self-join's hub counts
+        calls.append(len(args[0]))
+        return knn(args[1], args[2], queries=args[0]).indices if queries else peers.hubness_fast_hubs(*args)
+    monkeypatch.setitem(peers.CROSS if queries else peers.SELF_JOIN, "recording", recording)
+    monkeypatch.setitem(peers.SELF_JOIN_LISTS, "recording", lambda x, k, t: knn(x, k).indices)
+    userbench.run(x, q, 4, ["hubness_fast", "recording"], 2, 1)
+    assert calls == [userbench.WARM_UP_ROWS, 300 if queries else 600, 300 if queries else 600]
 
 
 def test_search_report(files):
