@@ -381,7 +381,7 @@ def _study(args: argparse.Namespace) -> int:
               threshold=args.threshold, pool_size=args.pool_size, include_self=args.include_self, quality=quality,
               quality_label=args.quality_label or _quality_label(args.quality or ""),
               classes=_parse_classes(args.classes), batch_size=args.batch_size, verbose=True,
-              progress=not args.quiet)
+              progress=not args.quiet, device=device)
     return 0
 
 

@@ -159,7 +159,8 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
               curve_tops: Sequence[float] = CURVE_TOPS, curve_psis: Sequence[float] = CURVE_PSIS,
               quality: Callable[[Any], Any] | None = None, quality_label: str = "quality", classes: Any = None,
               batch_size: int = 64, grid_size: int = 100, grid_scale: int = 3, verbose: bool = True,
-              progress: bool = True, generator_options: dict[str, Any] | None = None) -> dict[str, Any]:
+              progress: bool = True, generator_options: dict[str, Any] | None = None,
+              device: Any = "cpu") -> dict[str, Any]:
     """Run the study (module docstring) and write its files; returns the table as a dict.
 
     G : a generator (or adapter) the samplers serve; ``generator_options`` as in
@@ -176,6 +177,9 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     classes : for conditional generators (as in sample()).
     verbose : print the table and the verdict at the end; progress : a bar over the
         study's steps (method and seed, curve points, the probe pool).
+    device : where image batches go before the detector and ``quality`` see them (a
+        detector path is loaded there), as :func:`hubness_fast.features.features`' device;
+        the generator runs where it is.
 
     Raises ValueError when the real features, or the features of a method's images,
     are all equal (a detector given the wrong input, or a constant).
@@ -183,7 +187,8 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     if seeds < 2:
         raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
     gen = as_generator(G, **(generator_options or {}))
-    extractor = as_extractor(extractor)
+    extractor = _on(device, as_extractor(extractor, device))
+    quality = None if quality is None else _on(device, quality)
     real = np.ascontiguousarray(real_features, dtype=np.float32)
     if real.ndim != 2:
         raise ValueError(f"real_features must be [N, D], got shape {real.shape}")
@@ -204,6 +209,11 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     if verbose:
         print_table(report)
     return report
+
+
+def _on(device: Any, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """fn, given its image batches on ``device`` (features() hands them over on the CPU here)."""
+    return lambda images: fn(images.to(device))
 
 
 def _check_dimensions(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, seed: int,

@@ -211,6 +211,20 @@ def test_a_failing_detector_is_reported_in_one_readable_line(tmp_path):
     assert len(lines[0]) < 400  # the detector's own error, not TorchScript's whole serialized traceback
 
 
+def test_the_detector_and_quality_get_their_images_on_the_study_device(tmp_path):
+    # as features(device=) and `eval --device` hand them over: a detector on a GPU gets GPU images
+    G = StyleGANStandIn(img_resolution=8, img_channels=1)
+    seen, rng = set(), np.random.default_rng(1)
+
+    def on_meta(images):  # a meta tensor has a shape but no values: answer with features of our own
+        seen.add(images.device.type)
+        return rng.standard_normal((len(images), 4)).astype(np.float32)
+    real = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
+    run_study(G, on_meta, real, tmp_path, n=20, seeds=2, pool_size=100, threshold=3, curve_tops=(0.3,),
+              curve_psis=(0.5,), quality=lambda x: on_meta(x)[:, 0], verbose=False, progress=False, device="meta")
+    assert seen == {"meta"}
+
+
 def test_constant_features_stop_the_study(tmp_path):
     G = StyleGANStandIn(img_resolution=8, img_channels=1)
     real = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
