@@ -63,7 +63,7 @@ def test_study_on_a_stand_in_writes_every_file_with_independent_seeds(tmp_path):
     assert json.loads((tmp_path / "table.json").read_text())["claim"] == report["claim"]
     assert report["machine"]["cpu"] and report["machine"]["kernel_level"]  # the file names where it ran
     assert {"hub_vs_quality", "distance_to_mean", "hub_values", "pr_curve"} <= set(report)
-    assert set(report["hub_vs_quality"]) == {"realism score", "quality"}
+    assert set(report["hub_vs_quality"]) == {"realism score", "classifier confidence"}  # --quality bundled, named
     # truncation towards w_avg pulls latents to the centre: a smaller distance to the mean than random
     assert report["distance_to_mean"]["truncation 0.3"]["mean"] < report["distance_to_mean"]["random"]["mean"]
 
@@ -244,7 +244,7 @@ def test_study_cli_on_the_bundled_model_with_the_bundled_detector(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "out" / "table.json").read_text())
     assert report["settings"]["real_samples"] == 1000  # the held-out digits
-    assert set(report["hub_vs_quality"]) == {"realism score", "quality"}
+    assert set(report["hub_vs_quality"]) == {"realism score", "classifier confidence"}  # --quality bundled, named
     assert report["table"]["random"]["precision"]["mean"] > 0.5
     r = study_cli("--network", "hubness_fast.models:load_mnist_generator()", "--detector", "x:y", "--outdir",
                   str(tmp_path / "o2"))
