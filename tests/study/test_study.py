@@ -63,7 +63,7 @@ def test_study_on_a_stand_in_writes_every_file_with_independent_seeds(tmp_path):
     assert json.loads((tmp_path / "table.json").read_text())["claim"] == report["claim"]
     assert report["machine"]["cpu"] and report["machine"]["kernel_level"]  # the file names where it ran
     assert {"hub_vs_quality", "distance_to_mean", "hub_values", "pr_curve"} <= set(report)
-    assert set(report["hub_vs_quality"]) == {"realism score", "classifier confidence"}  # --quality bundled, named
+    assert set(report["hub_vs_quality"]) == {"realism score", "quality"}
     # truncation towards w_avg pulls latents to the centre: a smaller distance to the mean than random
     assert report["distance_to_mean"]["truncation 0.3"]["mean"] < report["distance_to_mean"]["random"]["mean"]
 
