@@ -224,6 +224,7 @@ def _hubs(args: argparse.Namespace) -> int:
 
 HUB_FLAGS = ("k", "threshold", "top", "pool_size", "include_self")
 TRUNCATION_FLAGS = ("psi", "truncation_cutoff")
+EVAL_SAMPLER_FLAGS = ("space", "hub_k", "threshold", "top", "pool_size", "include_self", *TRUNCATION_FLAGS)
 BANK_FIXED = ("space", *HUB_FLAGS, "seed")  # how a bank's latents were chosen: `sample --bank` takes them from it
 
 
@@ -237,10 +238,11 @@ def _flag(dest: str) -> str:
     return KEYWORD_FLAGS.get(dest, "--" + dest.replace("_", "-"))
 
 
-def _method_settings(args: argparse.Namespace) -> dict[str, Any]:
+def _method_settings(args: argparse.Namespace, flags: Any = None) -> dict[str, Any]:
     """The sampler's settings for --method, refusing flags that belong to another method."""
-    given = {f: getattr(args, f) for f in (*HUB_FLAGS, *TRUNCATION_FLAGS) if getattr(args, f) is not None}
-    owner = {f: "hubs" for f in HUB_FLAGS} | {f: "truncation" for f in TRUNCATION_FLAGS}
+    flags = (*HUB_FLAGS, *TRUNCATION_FLAGS) if flags is None else flags
+    given = {f: getattr(args, f) for f in flags if getattr(args, f) is not None and f != "space"}
+    owner = {f: "truncation" if f in TRUNCATION_FLAGS else "hubs" for f in given}
     for flag in given:
         if owner[flag] != args.method:
             _fail(f"--{flag.replace('_', '-')} applies to --method {owner[flag]}; this run uses --method {args.method}")
@@ -399,7 +401,7 @@ def _eval(args: argparse.Namespace) -> int:
         _fail("--network needs --n (how many images to generate)")
     if args.fake is not None:
         ignored = _given(args, ["n", "method", "truncation", "classes", "noise_mode", "z_dim", "latent_shape",
-                                "c_dim", "label_format", "label_arg", "family"])
+                                "c_dim", "label_format", "label_arg", "family", *EVAL_SAMPLER_FLAGS])
         if ignored:
             _fail(f"{', '.join(_flag(d) for d in ignored)} set how --network generates the fake set; --fake gives "
                   f"it as it is: drop {'it' if len(ignored) == 1 else 'them'}")
@@ -414,7 +416,11 @@ def _eval(args: argparse.Namespace) -> int:
             _fail("--network needs --detector (the generator's images become features through it)")
         gen, _ = _adapter(args)
         gen.to(device)
-        sampler = make_sampler(args.method, space=gen.default_space, seed=args.seed, progress=not args.quiet)
+        settings = _method_settings(args, EVAL_SAMPLER_FLAGS)
+        if "hub_k" in settings:
+            settings["k"] = settings.pop("hub_k")
+        sampler = make_sampler(args.method, space=args.space or gen.default_space, seed=args.seed,
+                               progress=not args.quiet, **settings)
         fake: Any = features(gen, detector, n=args.n, sampler=sampler, classes=_parse_classes(args.classes),
                         batch_size=args.batch_size, device=device, progress=not args.quiet)
     else:
@@ -645,7 +651,22 @@ def _parser() -> _Parser:
     p.add_argument("--network", default=None, help="generate the fake side: a network as for `sample` (default: none)")
     p.add_argument("--n", type=int, default=None, help="images to generate with --network (default: none)")
     p.add_argument("--method", default="random", choices=["hubs", "random", "truncation"],
-                   help="how --network's latents are chosen (the sampler's defaults)")
+                   help="how --network's latents are chosen (default: random, the usual FID set)")
+    p.add_argument("--space", choices=["z", "w"], default=None,
+                   help="--network: latent space of hubs and truncation (default: w for StyleGAN, else z)")
+    p.add_argument("--hub-k", type=int, default=None, dest="hub_k",
+                   help="--method hubs: neighbours per latent for hub values (default 5; --k is the metrics' k)")
+    p.add_argument("--pool-size", type=int, default=None, help="--method hubs: latents per pool (default 10000)")
+    p.add_argument("--include-self", action="store_true", default=None,
+                   help="--method hubs: count each latent as its own neighbour (default: not counted)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--threshold", type=int, default=None,
+                       help="--method hubs: keep latents whose hub value is >= this (default 50)")
+    group.add_argument("--top", type=float, default=None,
+                       help="--method hubs: keep this top fraction of each pool instead of a threshold")
+    p.add_argument("--psi", type=float, default=None, help="--method truncation: truncation strength (default 0.7)")
+    p.add_argument("--truncation-cutoff", type=int, default=None, metavar="L",
+                   help="--method truncation in W: truncate only the first L layers' ws (default: every layer)")
     p.add_argument("--detector", default=None,
                    help="turns images into features: a TorchScript file (NVIDIA's inception-2015-12-05.pt, vgg16.pt), "
                         f"module:attr, or '{BUNDLED}' (the MNIST LeNet); needed when a side is images (default: none)")

@@ -703,8 +703,12 @@ def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, cl
     Other arguments as :meth:`LatentSampler.sample`. Returns :class:`Samples`.
     """
     if bank is not None:
-        if settings or method != "hubs" or space is not None:
-            raise ValueError("bank= renders mined latents: method, space and sampler settings do not apply")
+        if not callable(getattr(bank, "sampler", None)):
+            raise ValueError(f"bank= takes an opened bank, bank=open_bank({str(bank)!r}) "
+                             f"(hubness_fast.sampling.mining), or call sample_bank(G, {str(bank)!r}, n)")
+        if settings or method != "hubs" or space is not None or seed != 0:
+            raise ValueError("bank= renders mined latents: method, space, seed and sampler settings do not apply "
+                             "(the bank fixed them when it was mined)")
         return bank.sampler().sample(G, n, batch_size, classes=classes, output=output, outdir=outdir, device=device,
                                      progress=progress)
     options = dict(generator_options or {})

@@ -115,6 +115,36 @@ def test_a_generator_as_the_fake_side(tmp_path):
     assert values["precision"] == pytest.approx(p) and values["recall"] == pytest.approx(rec)
 
 
+def test_a_generator_scored_with_hub_or_truncation_settings(tmp_path):
+    # eval's --method takes the sampler's settings, as sample does: the same latents as the Python sampler
+    save_scripted(TinyDetector(), tmp_path / "det.pt")
+    np.save(tmp_path / "real.npy", np.random.default_rng(2).standard_normal((80, 16)).astype(np.float32))
+    sys.path.insert(0, str(TESTS))
+    from standins import DCGANGenerator
+    from hubness_fast.generators import to_uint8
+    from hubness_fast.sampling import HubnessSampler, TruncationSampler
+
+    G = DCGANGenerator().eval()
+    for flags, sampler in ((["--method", "hubs", "--hub-k", "4", "--threshold", "7", "--pool-size", "300"],
+                            HubnessSampler(16, k=4, threshold=7, pool_size=300, seed=0)),
+                           (["--method", "truncation", "--psi", "0.4"], TruncationSampler(16, psi=0.4, seed=0))):
+        r = cli("--real", "real.npy", "--network", "standins:DCGANGenerator()", "--n", "30", "--detector", "det.pt",
+                "--metrics", "pr", "--json", "o.json", *flags, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        z = sampler.sample_latents(30)
+        with torch.no_grad():
+            ff = TinyDetector()(to_uint8(G(torch.from_numpy(z)[:, :, None, None])), return_features=True).numpy()
+        p, rec = metrics.precision_recall(np.load(tmp_path / "real.npy"), ff, k=3)
+        values = json.loads((tmp_path / "o.json").read_text())["metrics"]
+        assert values["precision"] == pytest.approx(p) and values["recall"] == pytest.approx(rec), flags
+    r = cli("--real", "real.npy", "--network", "standins:DCGANGenerator()", "--n", "30", "--detector", "det.pt",
+            "--psi", "0.4", cwd=tmp_path)
+    assert r.returncode == 2 and "--psi applies to --method truncation; this run uses --method random" in r.stderr
+    np.save(tmp_path / "fake.npy", FAKE)
+    r = cli("--real", "real.npy", "--fake", "fake.npy", "--threshold", "7", cwd=tmp_path)
+    assert r.returncode == 2 and "--threshold set how --network generates the fake set" in r.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["--real", "real.npy", "--fake", "fake.npy", "--metrics", "fid,kid"], "metrics must be"),
     (["--real", "missing.npy", "--fake", "fake.npy"], "not found"),

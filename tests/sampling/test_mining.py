@@ -183,6 +183,10 @@ def test_sampling_from_a_bank_renders_the_banked_latents(tmp_path):
                                                         .repeat(1, G.num_ws, 1), noise_mode="const"), rtol=0, atol=0)
     with pytest.raises(ValueError, match="do not apply"):
         sample(G, 5, method="random", bank=bank)
+    with pytest.raises(ValueError, match="seed and sampler settings do not apply"):
+        sample(G, 5, bank=bank, seed=12345)  # the bank's latents were drawn from its own seed
+    with pytest.raises(ValueError, match=r"bank= takes an opened bank, bank=open_bank\("):
+        sample(G, 5, bank=str(r.path))  # a path: it said 'str' object has no attribute 'sampler'
     flat = (lambda u8: u8.flatten(1).float())  # noqa: E731  a detector: uint8 images -> features
     feats = features(G, flat, n=8, sampler=bank.sampler(offset=0), progress=False)
     want = (own[:8] * 127.5 + 128).clamp(0, 255).to(torch.uint8).flatten(1).float().numpy()
