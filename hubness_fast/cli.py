@@ -371,7 +371,13 @@ def _study(args: argparse.Namespace) -> int:
     detector = _detector(args.detector, "--detector", device)
     quality = _detector(args.quality, "--quality", device) if args.quality else None
     if args.real is not None:
-        real = np.asarray(_read_npy(as_path(args.real), "--real"))
+        from .evaluation import scorecard
+
+        read = scorecard.read_side(args.real, detector, what="real", batch_size=args.batch_size, device=device,
+                                   progress=not args.quiet)
+        if not isinstance(read, np.ndarray):
+            _fail(f"--real {args.real} is a fitted reference (.npz); the study takes real features (.npy) or images")
+        real = read
     else:
         from .models.mnist import held_out_features
 
@@ -602,9 +608,10 @@ def _parser() -> _Parser:
                     "--detector bundled (the bundled LeNet; --real defaults to the held-out digits). "
                     "Loading a pickle or a whole module runs code from the file: load only files you trust.")
     p.add_argument("--network", required=True, metavar="NETWORK", help="the generator, as for `sample`")
-    p.add_argument("--real", type=str, default=None, metavar="FEATURES.npy",
-                   help="features [N, D] of held-out real images, by the same detector (default: the held-out "
-                        "MNIST digits with --detector bundled; required otherwise)")
+    p.add_argument("--real", type=str, default=None, metavar="REAL",
+                   help="held-out real images: a folder of images, an .npy of images [N, C, H, W] (both go "
+                        "through --detector), or their features [N, D] by the same detector (default: the "
+                        "held-out MNIST digits with --detector bundled; required otherwise)")
     p.add_argument("--detector", required=True, metavar="DETECTOR",
                    help="images -> features: NVIDIA's TorchScript detector file (e.g. inception-2015-12-05.pt), a "
                         "torch.save'd module, module:attr, or 'bundled' (the bundled MNIST LeNet)")

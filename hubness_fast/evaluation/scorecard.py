@@ -66,7 +66,8 @@ def read_side(spec: str | Path, detector: Any, *, what: str, batch_size: int = 6
     else:
         source = path
     if detector is None:
-        raise ValueError(f"{what} {path} holds images: give a detector to turn them into features")
+        raise ValueError(f"{what} {path} holds images: give a detector to turn them into features (--detector "
+                         f"on the command line)")
     return features(source, detector, batch_size=batch_size, device=device, cache_dir=cache_dir, progress=progress)
 
 

@@ -186,6 +186,31 @@ def test_study_cli_with_a_torchscript_detector_file(tmp_path):
     assert "study" not in r.stderr  # ... and no progress bar
 
 
+def test_study_cli_takes_real_images_as_eval_does(tmp_path):
+    # a folder of real PNGs goes through --detector: the same table as its features given as an .npy
+    from hubness_fast.features import features
+    from hubness_fast.sampling.images import write_png
+
+    (tmp_path / "tsnet.py").write_text("from standins import StyleGANStandIn\n"
+                                       "def build():\n    return StyleGANStandIn(img_resolution=16, img_channels=1)\n")
+    path = _script_detector(tmp_path)
+    G = StyleGANStandIn(img_resolution=16, img_channels=1)
+    with torch.no_grad():
+        images = to_uint8(G(torch.randn(120, G.z_dim, generator=torch.Generator().manual_seed(1)), None,
+                            noise_mode="const"))
+    (tmp_path / "real").mkdir()
+    for i, img in enumerate(images.numpy()):
+        write_png(tmp_path / "real" / f"{i:04d}.png", img[0])  # grey: [H, W]
+    np.save(tmp_path / "real.npy", features(tmp_path / "real", str(path), progress=False))
+    tables = []
+    for real in ("real", "real.npy"):
+        r = study_cli("--network", "tsnet:build()", "--real", real, "--detector", "detector.pt", *SMALL_RUN,
+                      cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        tables.append(json.loads((tmp_path / "out" / "table.json").read_text())["table"])
+    assert tables[0] == tables[1]
+
+
 def test_a_failing_detector_is_reported_in_one_readable_line(tmp_path):
     # A detector whose assertion fails (it wants 3 channels at 8 x 8 from 4 x 4 blocks: 6 x 6 is not divisible)
     (tmp_path / "tsnet6.py").write_text("from standins import StyleGANStandIn\n"
