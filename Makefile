@@ -17,7 +17,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(VENV)/.deps: $(PY)
-	$(PIP) install --quiet numpy tqdm setuptools wheel pybind11 cmake ninja
+	$(PIP) install --quiet numpy tqdm "setuptools>=77" wheel pybind11 cmake ninja
 	touch $@
 
 # torch is pinned here, for this environment (a CPU build on local disk), not in the package metadata.

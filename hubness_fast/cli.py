@@ -6,6 +6,7 @@ output paths are checked before any work; messages name the command's flags.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import os
@@ -19,6 +20,7 @@ from typing import Any, Callable, NoReturn
 import numpy as np
 
 from ._inputs import as_path, writable_dir, writable_file
+from ._version import __version__
 
 BATCH_SIZE = 64  # images per generator / detector call, in every command (features() uses the same)
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
@@ -114,9 +116,41 @@ def _generator_options(family: str, args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
-def _device(name: str) -> str:
-    import torch
+# what to pip install for a module the command needs and does not find (the package's optional dependencies)
+INSTALL = {"torch": "torch", "sklearn": "scikit-learn", "matplotlib": "matplotlib", "mlxtend": "mlxtend",
+           "PIL": "Pillow", "scipy": "scipy", "tqdm": "tqdm", "faiss": "faiss-cpu", "zarr": "zarr",
+           "dask": "'dask[array,distributed]'", "distributed": "'dask[array,distributed]'"}
 
+
+def missing_dependency(exc: BaseException) -> str | None:
+    """'this needs X, which is not installed: pip install Y' for an error caused by a missing optional
+    dependency (the error itself or one it was raised from), else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        name = (getattr(seen, "name", None) or "").split(".")[0] if isinstance(seen, ImportError) else ""
+        if name in INSTALL:
+            return f"this needs {name}, which is not installed: pip install {INSTALL[name]}"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _require(module: str) -> None:
+    """Stop before any work (or any folder is made) when a command's dependency is missing."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        _fail(missing_dependency(exc) or str(exc))
+
+
+def _device(name: str) -> str:
+    if name == "cpu":
+        return name
+    try:
+        import torch
+    except ImportError:  # nothing here runs on a GPU without torch
+        if name == "cuda":
+            _fail("--device cuda needs torch, which is not installed: pip install torch")
+        return "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         _fail("--device cuda: torch sees no GPU here (use --device cpu, or auto)")
     if name != "auto":
@@ -175,10 +209,10 @@ def _demo(args: argparse.Namespace) -> int:
         for flag in ("dim", "threads"):
             if getattr(args, flag) is not None:
                 _fail(f"--{flag} applies to --engine only")
-        try:
-            from .study.demo import run_demo
-        except ImportError as exc:
-            _fail(f"the sampling demo needs torch, matplotlib and mlxtend ({exc}); or run with --engine")
+        for module in ("torch", "matplotlib", "mlxtend"):
+            _require(module)  # the sampling demo's; --engine needs none of them
+        from .study.demo import run_demo
+
         writable_dir(args.out, "output folder")
         run_demo(out_dir=args.out, n=args.n or 500, seeds=args.seeds, pool_size=args.pool_size, k=args.k,
                  threshold=args.threshold, include_self=args.include_self, seed=args.seed, progress=not args.quiet)
@@ -250,6 +284,7 @@ def _method_settings(args: argparse.Namespace, flags: Any = None) -> dict[str, A
 
 
 def _sample(args: argparse.Namespace) -> int:
+    _require("torch")
     from .sampling.samplers import sample
 
     if args.bank is not None:
@@ -322,10 +357,6 @@ def _mine(args: argparse.Namespace) -> int:
         _fail("--n and --outdir are required (or --status BANK)")
     if args.network is None and args.z_dim is None:
         _fail("--network NETWORK, or --z-dim D to mine latents of N(0, I) without a network")
-    rendering = _given(args, ["batch_size", "noise_mode"])
-    if rendering:
-        _fail(f"{_flag(rendering[0])} applies to rendering images, and mine renders none: give it to "
-              "`hubness-fast sample --bank`")
     if args.network is None and _given(args, ["device"]):
         _fail("--device says where the generator runs, and without --network there is none (hub values are "
               "counted on a GPU when one is present and the pool is large)")
@@ -362,6 +393,8 @@ def _mine(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
+    for module in ("torch", "matplotlib"):
+        _require(module)
     from .study.run import run_study
 
     if args.real is None and args.detector != BUNDLED:
@@ -481,15 +514,17 @@ class _Parser(argparse.ArgumentParser):
 
 def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
                      device_help: str = "where the generator runs (auto: CUDA when torch sees a GPU)") -> None:
-    """The flags `sample` and `study` share: classes, family options, batching, device, seed, output."""
+    """The flags `sample` and `study` share: classes, family options, batching, device, seed, output
+    (`mine`, one_class, renders no image: no --noise-mode nor --batch-size)."""
     p.add_argument("--class", dest="classes", default=None, metavar="C",
                    help="conditional models: the one class index the bank holds (default: none; required when the "
                         "model is conditional)" if one_class else
                    "conditional models: a class, a comma-separated list, or 'uniform' (default: none; "
                    "required when the model is conditional)")
     p.add_argument("--truncation", type=float, default=None, help="BigGAN's truncation in (0, 1] (default 1)")
-    p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
-                   help="StyleGAN noise (default const: a seed fixes the images)")
+    if not one_class:
+        p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
+                       help="StyleGAN noise (default const: a seed fixes the images)")
     p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
                    help="latent size of a plain G(z) (default: G.z_dim, else read from G's first layer)")
     p.add_argument("--z-shape", dest="latent_shape", default=None, metavar="SHAPE",
@@ -503,7 +538,10 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
                    help="pass the labels of a conditional G(z, y) as this keyword (default: second positional)")
     p.add_argument("--family", choices=["stylegan", "biggan", "gan_zoo", "rosinality", "callable"], default=None,
                    help="adapter to use (default: detected)")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
+    if one_class:
+        p.set_defaults(noise_mode=None, batch_size=BATCH_SIZE)
+    else:
+        p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=device_help)
     p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
@@ -521,12 +559,13 @@ def _hub_flags(p: argparse.ArgumentParser, applies: str = "") -> None:
     group.add_argument("--threshold", type=int, default=None,
                        help=f"{prefix}keep latents whose hub value is >= this (default 50)")
     group.add_argument("--top", type=float, default=None,
-                       help=f"{prefix}keep this top fraction of each pool instead of a threshold (default: the "
-                            "threshold)")
+                       help=f"{prefix}keep this top fraction of each pool instead of a threshold (ties at the "
+                            "cut are kept; default: the threshold)")
 
 
 def _parser() -> _Parser:
     parser = _Parser(prog="hubness-fast", description="Exact k-NN, hub counts and hub sampling.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("demo", help="the paper's study on the bundled StyleGAN-shaped MNIST model (--engine: "
@@ -670,7 +709,8 @@ def _parser() -> _Parser:
     group.add_argument("--threshold", type=int, default=None,
                        help="--method hubs: keep latents whose hub value is >= this (default 50)")
     group.add_argument("--top", type=float, default=None,
-                       help="--method hubs: keep this top fraction of each pool instead of a threshold")
+                       help="--method hubs: keep this top fraction of each pool instead of a threshold (ties at "
+                            "the cut are kept; default: the threshold)")
     p.add_argument("--psi", type=float, default=None, help="--method truncation: truncation strength (default 0.7)")
     p.add_argument("--truncation-cutoff", type=int, default=None, metavar="L",
                    help="--method truncation in W: truncate only the first L layers' ws (default: every layer)")
@@ -739,6 +779,9 @@ def _report(exc: Exception, args: argparse.Namespace) -> NoReturn:
     """One line on stderr, exit 2; --debug shows the traceback."""
     if getattr(args, "debug", False):
         raise exc
+    missing = missing_dependency(exc)
+    if missing is not None:
+        _fail(missing)
     _fail(flags_for_keywords(str(exc)) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
 
 

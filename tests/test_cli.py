@@ -258,3 +258,57 @@ def test_study_names_the_quality_score_on_its_figure(tmp_path, monkeypatch, spec
             str(tmp_path / "r.npy"), "--detector", "bundled", "--quality", spec, "--outdir", str(tmp_path / "o")]
     assert cli_module.main(argv + (["--quality-label", given] if given else [])) == 0
     assert seen["quality_label"] == label
+
+
+def test_version():
+    from hubness_fast import __version__
+
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"hubness-fast {__version__}"
+
+
+def _without(module, tmp_path):
+    """A folder whose sitecustomize makes `module` unimportable, as when it is not installed."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name == {module!r} or name.startswith({module + '.'!r}):\n"
+        f"            raise ModuleNotFoundError(f'No module named {{name!r}}', name=name)\n"
+        "sys.meta_path.insert(0, _Hide())\n")
+    return dict(os.environ, PYTHONPATH=str(tmp_path))
+
+
+@pytest.mark.parametrize("args", [
+    ["sample", "--network", "hubness_fast.models:load_generator()", "--n", "2", "--outdir", "o"],
+    ["study", "--network", "hubness_fast.models:load_generator()", "--detector", "bundled", "--outdir", "o"],
+    ["demo", "--out", "o"],
+])
+def test_a_missing_torch_is_one_line_saying_what_to_install_before_any_folder(tmp_path, args):
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", *args], capture_output=True, text=True,
+                       cwd=tmp_path, env=_without("torch", tmp_path))
+    assert r.returncode == 2 and r.stderr == "hubness-fast: error: this needs torch, which is not installed: pip " \
+                                             "install torch\n"
+    assert not (tmp_path / "o").exists()  # nothing made before the check
+
+
+def test_eval_of_features_runs_without_torch(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "r.npy", rng.standard_normal((100, 4)))
+    np.save(tmp_path / "f.npy", rng.standard_normal((90, 4)) + 0.2)
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "eval", "--real", "r.npy", "--fake", "f.npy",
+                        "--quiet"], capture_output=True, text=True, cwd=tmp_path, env=_without("torch", tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "precision" in r.stdout
+
+
+@pytest.mark.parametrize("module, code, says", [
+    ("dask", "import numpy as np, hubness_fast.dask as d; d.hub_counts(np.ones((10, 2)), 2)",
+     "hubness_fast.dask needs dask: pip install 'dask[array,distributed]'"),
+    ("sklearn", "import hubness_fast.neighbors",
+     "the scikit-learn layer (hubness_fast.neighbors, hubness_fast.reduction) needs scikit-learn"),
+])
+def test_a_missing_optional_package_is_named_with_what_to_install(tmp_path, module, code, says):
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                       env=_without(module, tmp_path))
+    assert r.returncode == 1 and says in r.stderr

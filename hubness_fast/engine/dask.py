@@ -32,6 +32,14 @@ FAN_IN = 8  # partial lists merged per reduction task
 
 
 # ---- inputs -------------------------------------------------------------------------
+def _require_dask() -> None:
+    try:
+        import dask.array  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("hubness_fast.dask needs dask: pip install 'dask[array,distributed]'") from exc
+
+
 def _load_rows(path, start, stop):
     return np.ascontiguousarray(np.load(path, mmap_mode="r")[start:stop])
 
@@ -39,6 +47,7 @@ def _load_rows(path, start, stop):
 def from_npy(path: str, chunk_rows: int = 100_000) -> Any:
     """A Dask array over a .npy file whose tasks each read their own rows
     (memory-mapped): the file is never loaded whole, nor pickled to workers."""
+    _require_dask()
     import dask
     import dask.array as da
 
@@ -54,6 +63,7 @@ def from_npy(path: str, chunk_rows: int = 100_000) -> Any:
 
 
 def _as_dask(x, chunk_rows):
+    _require_dask()
     import dask.array as da
 
     if not isinstance(x, da.Array):

@@ -32,7 +32,8 @@ try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as e:  # pragma: no cover - the message is the point
-    raise ImportError("hubness_fast.neighbors needs scikit-learn (pip install scikit-learn)") from e
+    raise ImportError("the scikit-learn layer (hubness_fast.neighbors, hubness_fast.reduction) needs scikit-learn: "
+                      "pip install scikit-learn") from e
 
 GRAPH_METRICS = ("euclidean", "sqeuclidean", "cosine")
 METRIC_ALIASES = {"l2": "euclidean", "minkowski": "euclidean"}  # scikit-learn's names (minkowski with p=2 only)

@@ -45,7 +45,8 @@ try:
     from sklearn.base import BaseEstimator
     from sklearn.utils.validation import check_is_fitted
 except ImportError as e:  # pragma: no cover - the message is the point
-    raise ImportError("hubness_fast.reduction needs scikit-learn (pip install scikit-learn)") from e
+    raise ImportError("the scikit-learn layer (hubness_fast.neighbors, hubness_fast.reduction) needs scikit-learn: "
+                      "pip install scikit-learn") from e
 
 __all__ = ["HubnessReduction", "MutualProximity", "LocalScaling", "DisSimLocal", "CSLS", "make_reduction",
            "REDUCTIONS", "COMPAT", "Hubness", "HUBNESS_MEASURES"]

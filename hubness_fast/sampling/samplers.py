@@ -423,7 +423,10 @@ class HubnessSampler(LatentSampler):
 
     k : neighbours per latent (default 5, the paper's).
     threshold, comparison : keep value >= threshold (default 50, the paper's; ``comparison=">"``: >).
-    top : instead of a count, keep the top fraction of each pool (e.g. 0.01).
+    top : instead of a count, keep the top fraction of each pool (e.g. 0.01): the latents whose
+        hub value reaches the pool's (1 - top) quantile. Hub values are integers and tie at the
+        cut, and every tie is kept, so a pool can give more than that fraction (top=0.5 kept
+        60 % of a 2 000-latent pool).
     pool_size : latents per pool (default 10 000, the paper's).
     include_self : False (default) excludes a latent from its own neighbours;
         True counts it, as the paper's notebook did (value = 1 + N_{k-1}).

@@ -382,7 +382,9 @@ def test_mine_command_flags(tmp_path, monkeypatch, capsys):
     code, _, err = run("mine", *z_bank, "--device", "cpu")
     assert code == 2 and "--device says where the generator runs" in err
     code, _, err = run("mine", *z_bank, "--batch-size", "8")
-    assert code == 2 and "--batch-size applies to rendering images, and mine renders none" in err
+    assert code == 2 and "unrecognized arguments: --batch-size 8" in err  # mine renders no image
+    code, out, _ = run("mine", "--help")
+    assert code == 0 and "--batch-size" not in out and "--noise-mode" not in out
     assert run("mine", *z_bank)[0] == 0
     code, _, err = run("mine", "--status", "z", "--n", "5", "--threshold", "99")
     assert code == 2 and "--status only reports what a bank holds: drop --n, --threshold" in err
