@@ -465,11 +465,16 @@ def _eval(args: argparse.Namespace) -> int:
     else:
         fake = scorecard.read_side(args.fake, what="fake", **read)
     assert isinstance(fake, np.ndarray)  # read_side gives a Manifold for the real side only
-    values = scorecard.evaluate(real, fake, chosen, k=args.k, k_dc=args.k_dc, n_boot=args.n_boot, seed=args.seed)
+    values = scorecard.evaluate(real, fake, chosen, k=args.k, k_dc=args.k_dc, n_boot=args.n_boot, seed=args.seed,
+                                progress=not args.quiet)
     print(scorecard.table(values))
     if json_out is not None:
-        json_out.write_text(json.dumps({"metrics": values, "k": args.k, "k_dc": args.k_dc, "n_fake": len(fake),
-                                        "n_boot": args.n_boot}, indent=2))
+        n_real = len(real.features) if not isinstance(real, np.ndarray) else len(real)
+        json_out.write_text(json.dumps({"metrics": values, "k": args.k, "k_dc": args.k_dc, "n_real": n_real,
+                                        "n_fake": len(fake), "n_boot": args.n_boot,
+                                        "interval": "95 % percentile bootstrap" if args.n_boot else None,
+                                        "real": str(args.real), "fake": str(args.fake or args.network),
+                                        "detector": args.detector}, indent=2))
         print(f"wrote {json_out}")
     return 0
 

@@ -89,7 +89,8 @@ def _check_sizes(name: str, n: int, ks: dict[str, int]) -> None:
 
 
 def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, ...] = DEFAULT_METRICS, *,
-             k: int = 3, k_dc: int = 5, n_boot: int = 0, seed: int = 0) -> dict[str, float | None]:
+             k: int = 3, k_dc: int = 5, n_boot: int = 0, seed: int = 0,
+             progress: bool = False) -> dict[str, float | None]:
     """The chosen metrics of ``fake`` against ``real``: {name: value}, with ``name_low`` /
     ``name_high`` bootstrap bounds for the k-NN metrics when ``n_boot`` > 0.
 
@@ -102,7 +103,9 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
     statistic as its value: ``rarity_mean`` is the mean rarity score of the fakes inside the real
     manifold (Han et al. score no other fake), ``rarity_in_manifold`` their share; ``realism_mean``
     the mean of the finite realism scores, ``realism_inf`` the number of fakes that score infinity
-    (each equal to a kept real sample: copies of training data)."""
+    (each equal to a kept real sample: copies of training data). ``progress``: bars over the
+    neighbour passes (the real radii, the fakes' containment). Bounds are 95 % percentile
+    bootstrap intervals."""
     chosen_set = set(chosen)
     fake = checked_features(fake, "fake")
     sizes: dict[str, int] = {}
@@ -132,7 +135,10 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
                              "nothing: save it again (Manifold.save now keeps the features as given) or give "
                              "the real features themselves")
         out["fid"] = metrics.frechet_distance(real_raw, fake)
-    manifold = real if isinstance(real, Manifold) else Manifold(real_raw, fitted) if fitted else None
+    manifold = real if isinstance(real, Manifold) else Manifold(real_raw, fitted, progress=progress) if fitted \
+        else None
+    if manifold is not None:
+        manifold.progress = progress  # a loaded reference: its containment pass
     if manifold is not None and chosen_set & (KNN_K | KNN_K_DC):
         # a k the chosen metrics do not use is replaced by one fitted: its values are not reported
         k_pr = k if chosen_set & KNN_K else k_dc
@@ -165,7 +171,18 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
 
 
 def table(values: dict[str, float | None]) -> str:
-    """Two columns, one metric a line (4 significant digits; "nan" for an undefined value)."""
-    width = max(map(len, values)) if values else 0
-    return "\n".join(f"{name:<{width}}  {float('nan') if value is None else value:.4g}"
-                     for name, value in values.items())
+    """One metric a line (4 significant digits; "nan" for an undefined value), its 95 % bootstrap
+    interval beside it when there is one."""
+    def fmt(value: float | None) -> str:
+        return f"{float('nan') if value is None else value:.4g}"
+
+    names = [name for name in values if not name.endswith(("_low", "_high"))
+             or name.rsplit("_", 1)[0] not in values]
+    width = max(map(len, names)) if names else 0
+    lines = []
+    for name in names:
+        line = f"{name:<{width}}  {fmt(values[name])}"
+        if f"{name}_low" in values:
+            line = f"{line:<{width + 12}}[{fmt(values[f'{name}_low'])}, {fmt(values[f'{name}_high'])}]  95 % bootstrap"
+        lines.append(line)
+    return "\n".join(lines)

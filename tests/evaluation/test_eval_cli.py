@@ -65,9 +65,25 @@ def test_a_saved_reference_and_bootstrap_bounds(tmp_path):
     np.save(tmp_path / "fake.npy", FAKE)
     r = cli("--real", "ref.npz", "--fake", "fake.npy", "--n-boot", "50", "--json", "o.json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    values = json.loads((tmp_path / "o.json").read_text())["metrics"]
+    report = json.loads((tmp_path / "o.json").read_text())
+    values = report["metrics"]
     check(values, api_values(REAL, FAKE))
     assert values["precision_low"] <= values["precision"] <= values["precision_high"]
+    assert (report["n_real"], report["n_fake"], report["interval"]) == (300, 250, "95 % percentile bootstrap")
+    assert report["real"] == "ref.npz" and report["fake"] == "fake.npy" and report["detector"] is None
+    line = next(s for s in r.stdout.splitlines() if s.startswith("precision "))  # the bounds beside the value
+    assert line.split() == ["precision", f"{values['precision']:.4g}", f"[{values['precision_low']:.4g},",
+                            f"{values['precision_high']:.4g}]", "95", "%", "bootstrap"]
+    assert not any(s.startswith("precision_low") for s in r.stdout.splitlines())
+
+
+def test_eval_shows_progress_of_its_neighbour_passes(tmp_path):
+    np.save(tmp_path / "real.npy", REAL)
+    np.save(tmp_path / "fake.npy", FAKE)
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "eval", "--real", "real.npy", "--fake", "fake.npy"],
+                       capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert r.returncode == 0 and "containment" in r.stderr  # a bar per pass (tqdm writes to stderr)
 
 
 def make_folder(path, images):
