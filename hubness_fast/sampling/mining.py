@@ -518,13 +518,15 @@ def status(path: str | os.PathLike[str]) -> str:
         used = _pools_for(pools, n)
         values = np.load(bank / "hub_values.npy", mmap_mode="r")
         cursor = _cursor(bank)
-        usage = (f"{cursor} used by sample_bank, {n - cursor} unused" if cursor <= n else
-                 f"all {n} used by sample_bank (its next row is {cursor}: a larger n continues there)")
+        usage = (f"{cursor} rendered (sample --bank, sample_bank), {n - cursor} unused" if cursor <= n else
+                 f"all {n} rendered (sample --bank, sample_bank; the next row is {cursor}: a larger n continues "
+                 f"there)")
         spare = f"\n{len(pools) - used} more pools in pools/ for a larger n" if len(pools) > used else ""
         return (f"{head}\ncomplete: {n} latents from {used} pools "
                 f"(acceptance {_acceptance(pools, used, s['pool_size']):.4f}); hub values "
                 f"{int(values.min())}..{int(values.max())}, median {float(np.median(values)):g}; {usage}{spare}")
-    return f"{head}\npartial: {len(pools)} pools mined, {rows} latents kept so far; run the mine command again"
+    return (f"{head}\npartial: {len(pools)} pools mined, {rows} latents kept so far; run the same mine command "
+            f"again (same --n and settings) to finish it")
 
 
 def _cursor(bank: Path) -> int:

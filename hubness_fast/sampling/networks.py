@@ -46,7 +46,8 @@ def _missing_module_message(exc: ModuleNotFoundError, path: str | Path) -> str:
         return (f"{path} is an NVIDIA network pickle: unpickling it needs NVIDIA's '{name}' package. Put a clone "
                 f"of stylegan2-ada-pytorch or stylegan3 on PYTHONPATH (PYTHONPATH=/path/to/stylegan3 hubness-fast "
                 f"...)")
-    return f"unpickling {path} needs the module '{exc.name}', which is not importable"
+    return (f"unpickling {path} needs the module '{exc.name}', which is not importable: run from the folder that "
+            f"holds it, or put that folder on PYTHONPATH (PYTHONPATH=/path/to/code hubness-fast ...)")
 
 
 def import_from_cwd() -> None:

@@ -175,7 +175,7 @@ def test_sampling_from_a_bank_renders_the_banked_latents(tmp_path):
         sample_bank(G, bank, 20)
     again = sample_bank(G, bank, 5, offset=0)  # by offset: the cursor does not move
     torch.testing.assert_close(again.images, own[:5], rtol=0, atol=0)
-    assert "50 used by sample_bank, 10 unused" in status(r.path)
+    assert "50 rendered (sample --bank, sample_bank), 10 unused" in status(r.path)
     from hubness_fast.features import features
     from hubness_fast.sampling import sample
     last = sample(G, 10, bank=bank, progress=False)  # the one-call entry point takes the bank too
@@ -250,7 +250,7 @@ def test_a_smaller_n_cuts_the_bank_keeps_its_pools_and_its_cursor(tmp_path):
     assert sorted(p.name for p in (b / "pools").iterdir()) == [f"{i:06d}.npz" for i in range(whole.pools)]
     np.testing.assert_array_equal(np.load(b / "z.npy"), z50[:20])
     text = status(b)
-    assert "all 20 used by sample_bank (its next row is 40" in text and "more pools in pools/" in text
+    assert "all 20 rendered (sample --bank, sample_bank; the next row is 40" in text and "more pools in pools/" in text
     with pytest.raises(ValueError, match="no rows from row 40"):
         open_bank(b).sampler().latents(None, 1)
     again = mine(None, 50, b, **TINY_Z)  # the pools were kept: nothing to mine again

@@ -282,3 +282,19 @@ def test_a_checkpoint_of_weights_says_how_to_load_it(tmp_path):
     assert one_line_error(r)
     assert "holds weights, not a network" in r.stderr and "load_state_dict(checkpoint['g_ema'])" in r.stderr \
         and "module:factory()" in r.stderr
+
+
+def test_a_pickle_whose_code_is_missing_says_where_to_put_it(tmp_path):
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "mynets.py").write_text("from standins import StyleGANStandIn\n"
+                                                 "class Net(StyleGANStandIn):\n    pass\n")
+    script = ("import pickle, sys; sys.path.insert(0, 'code'); import mynets; "
+              "pickle.dump({'G_ema': mynets.Net()}, open('net.pkl', 'wb'))")
+    env = dict(os.environ, PYTHONPATH=str(TESTS))
+    subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, check=True)
+    r = cli("--network", "net.pkl", "--n", "2", "--outdir", "o", cwd=tmp_path)
+    assert one_line_error(r) and "needs the module 'mynets', which is not importable" in r.stderr
+    assert "put that folder on PYTHONPATH" in r.stderr
+    ok = cli("--network", "net.pkl", "--n", "2", "--outdir", "o", "--method", "random", "--quiet", cwd=tmp_path,
+             pythonpath=(TESTS, tmp_path / "code"))
+    assert ok.returncode == 0, ok.stderr
