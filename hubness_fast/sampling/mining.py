@@ -225,7 +225,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
          threshold: float = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
          cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: Any = None,
          hub_device: Device = "auto", workers: int = 1, client: Any = None, network: str | None = None,
-         max_pools: int = 100_000, progress: bool = True) -> MineResult:
+         max_pools: int = 100_000, progress: bool = True, classes: int | None = None) -> MineResult:
     """Mine ``n`` hub latents of ``G`` (any generator the sampler serves; ``None`` with ``z_dim``:
     latents only, Z space, N(0, I)) into the bank ``outdir``, or continue a bank mined with the same
     settings and network; a smaller n than the bank holds cuts the bank's rows there and keeps its
@@ -238,13 +238,21 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     put it, a Z pool as :func:`hubness_fast.hub_counts` chooses); ``network``: what identifies the
     network file in the bank (see :func:`network_identity`; the command line passes the file or
     spec). The bank also records :func:`generator_identity`, and a bank mined for another generator
-    is refused.
+    is refused. ``classes=`` is another spelling of ``cls`` (the keyword of ``sample`` and
+    ``sample_bank``): one class index.
 
     Pools run ``workers`` at a time in local processes (each uses the engine's threads), or as Dask
     tasks on ``client``; this process writes the bank. Memory: a few pools, whatever n is.
     """
     n = check_int(n, "n")
     workers = check_int(workers, "workers")
+    if classes is not None:
+        if cls is not None and cls != classes:
+            raise ValueError(f"the class is given twice: cls={cls}, classes={classes}")
+        if not isinstance(classes, (int, np.integer)) or isinstance(classes, bool):
+            raise ValueError(f"a bank holds one class: classes= takes one class index, got {classes!r} (mine each "
+                             f"class into a bank of its own)")
+        cls = int(classes)
     if G is None and z_dim is None:
         raise ValueError("without a network, z_dim= (the latent size) is needed")
     if G is None and (space or "z") != "z":

@@ -323,7 +323,16 @@ def test_mining_takes_one_class_index(tmp_path):
     for bad, message in (([1, 2], "one class index"), ("uniform", "one class index"), (3, "outside 0..2")):
         with pytest.raises(ValueError, match=message):
             mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, cls=bad, progress=False)
+    with pytest.raises(ValueError, match="one class index, got \\[1, 2\\]"):
+        mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, classes=[1, 2], progress=False)
+    with pytest.raises(ValueError, match="the class is given twice"):
+        mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, cls=1, classes=2, progress=False)
     assert not (tmp_path / "b").exists()  # refused before any work
+    # classes=, the keyword of sample and sample_bank, names the same bank as cls=
+    a = mine(G, 3, tmp_path / "a", threshold=8, pool_size=400, cls=2, progress=False)
+    c = mine(G, 3, tmp_path / "c", threshold=8, pool_size=400, classes=2, progress=False)
+    np.testing.assert_array_equal(open_bank(a.path).z, open_bank(c.path).z)
+    assert open_bank(c.path).settings["class"] == 2
 
 
 def test_device_moves_the_generator_as_sample_does(tmp_path):
