@@ -274,6 +274,9 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
               "table": table, "runs": runs_log, "compared_to_random": comparisons,
               "pr_curve": {"hubs": hub_pts, "truncation": trunc_pts}, "hub_values": values_summary,
               "hub_vs_quality": deciles,
+              "hub_vs_quality_scales": {name: ("the natural log of the realism score (Kynkaanniemi et al. 2019)"
+                                               if name == "realism score" else "as the quality function returns it")
+                                        for name in deciles},
               "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
               "claim": _claim(hub_pts, trunc_pts, comparisons, f"hubs {hub_space.upper()}"),
               "seconds": time.perf_counter() - t0}
@@ -373,6 +376,11 @@ def _distances_to_mean(first: dict[str, Any], hub_space: str) -> dict[str, np.nd
     return {m: np.linalg.norm(v - centre, axis=1) for m, v in lat.items()}
 
 
+CURVE_RULE = ("the hub curve is above the truncation curve when more than half of the hub points have more recall "
+              "than every truncation point of equal or higher precision, and fewer than half of the truncation "
+              "points beat the hub curve the same way")
+
+
 def _claim(hub_pts: list[dict[str, float]], trunc_pts: list[dict[str, float]],
            comparisons: dict[str, Any], hub_row: str) -> dict[str, Any]:
     """The paper's claim, judged: the hub curve above truncation's, and hubs better than random."""
@@ -385,6 +393,7 @@ def _claim(hub_pts: list[dict[str, float]], trunc_pts: list[dict[str, float]],
         "of_those_above": n_comp_above, "truncation_points_above_hubs": rev_share,
         "hub_curve_above_truncation": bool(share is not None and rev_share is not None and share > 0.5
                                            and rev_share < 0.5),
+        "rule": CURVE_RULE,
         "hubs_beat_random_precision": comparisons[hub_row]["precision"]["verdict"] == "better",
         "hubs_beat_random_FD": comparisons[hub_row]["FD"]["verdict"] == "better",
     }
@@ -475,6 +484,7 @@ def print_table(report: dict[str, Any]) -> None:
     print(f"Precision-recall curves: {_count(c['hub_points_above_truncation'], n_hub)} hub points have more "
           f"recall than every truncation point of equal or higher precision; "
           f"{_count(c['truncation_points_above_hubs'], n_trunc)} truncation points beat the hub curve the same way.")
+    print(f"  (Rule: {CURVE_RULE}.)")
     if c["hub_points_with_a_truncation_rival"] < n_hub:
         print(f"  ({n_hub - c['hub_points_with_a_truncation_rival']} of the hub points lie at a precision no "
               f"truncation point reaches, so they win by default.)")

@@ -64,6 +64,8 @@ def test_study_on_a_stand_in_writes_every_file_with_independent_seeds(tmp_path):
     assert report["machine"]["cpu"] and report["machine"]["kernel_level"]  # the file names where it ran
     assert {"hub_vs_quality", "distance_to_mean", "hub_values", "pr_curve"} <= set(report)
     assert set(report["hub_vs_quality"]) == {"realism score", "quality"}
+    assert "natural log" in report["hub_vs_quality_scales"]["realism score"]  # the table says what it holds
+    assert report["claim"]["rule"].startswith("the hub curve is above the truncation curve when more than half")
     # truncation towards w_avg pulls latents to the centre: a smaller distance to the mean than random
     assert report["distance_to_mean"]["truncation 0.3"]["mean"] < report["distance_to_mean"]["random"]["mean"]
 
