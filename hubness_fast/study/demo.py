@@ -23,6 +23,8 @@ def run_demo(out_dir: str | Path = "demo_out", n: int = 500, seeds: int = 5, poo
 
     The detector is the bundled LeNet (:class:`~hubness_fast.models.mnist.MnistDetector`),
     given uint8 images as NVIDIA's detectors are; the real side is the held-out digits."""
+    if seeds < 2:  # before the models load (run_study says the same)
+        raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
     from ..models.mnist import MnistDetector, held_out_features, load_mnist_generator
     from .run import CURVE_PSIS, CURVE_TOPS, run_study
 

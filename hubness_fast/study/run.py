@@ -359,7 +359,8 @@ def _probe(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     rows_np = np.ascontiguousarray(to_numpy(rows))
     labels = None if gen.c_dim == 0 else np.full(pool_size, _first_class(classes), np.int64)
     pool_lat = Latents(z=z, w=rows_np if hub_space == "w" else None, labels=labels)
-    pool_images = render(gen, pool_lat, hub_space, batch_size=batch_size)
+    # the longest step on a small study (every image of the pool is rendered and scored): a bar of its own
+    pool_images = render(gen, pool_lat, hub_space, batch_size=batch_size, progress=bar is not None)
     pool_feats = _features(extractor, pool_images, batch_size, "images of the probe pool")
     scores = {"realism score": np.log(metrics.realism_score(real, pool_feats, k=3))}
     if quality is not None:
