@@ -238,8 +238,9 @@ def _summarize(counts: np.ndarray, k: int) -> None:
     skew = float(((counts - mean) ** 3).mean() / std**3) if std > 0 else 0.0
     print(f"hub values N_{k}: sum {counts.sum():,} (= N*k), mean {mean:.2f}, max {counts.max()}, "
           f"median {q[0]:.0f}, p90 {q[1]:.0f}, p99 {q[2]:.0f}, p99.9 {q[3]:.0f}")
-    print(f"skewness {skew:.2f}; hubs (N_k >= {2 * k}) {np.mean(counts >= 2 * k):.2%}; "
-          f"antihubs (N_k = 0) {np.mean(counts == 0):.2%} of {n:,} points")
+    print(f"skewness {skew:.2f}; hubs (N_k >= {2 * k}, twice the mean: scikit-hubness's hub_size=2; not the "
+          f"sampler's threshold) {np.mean(counts >= 2 * k):.2%}; antihubs (N_k = 0) {np.mean(counts == 0):.2%} "
+          f"of {n:,} points")
 
 
 def _hubs(args: argparse.Namespace) -> int:
