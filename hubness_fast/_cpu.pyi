@@ -7,6 +7,8 @@ import numpy as np
 COSINE_MIN_SQUARED_NORM: float
 COSINE_ZERO_ROW: str
 COSINE_TINY_ROW: str
+MAX_SQUARED_NORM: float
+HUGE_ROW: str
 HAS_AVX2: bool
 HAS_AVX512: bool
 HAS_OPENMP: bool

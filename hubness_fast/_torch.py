@@ -78,21 +78,24 @@ def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
                   "for a generator, lambda z: 2 * G(z) - 1) or pass uint8 images")
 
 
-def networks_of(fn: Any) -> list[Any]:
+def networks_of(fn: Any, depth: int = 3) -> list[Any]:
     """The torch modules a call of ``fn`` runs: fn itself (or a bound method's module), else the
-    modules a plain function or lambda closes over. A module read as a global is not found."""
+    modules a plain function or lambda closes over, also through the functions, lambdas and bound
+    methods it closes over (``depth`` levels: a wrapper around a user's lambda). A module read as a
+    global is not found."""
     t = torch()
     owner = getattr(fn, "__self__", fn)
     if isinstance(owner, t.nn.Module):
         return [owner]
-    found = []
+    found: list[Any] = []
     for cell in getattr(fn, "__closure__", None) or ():
         try:
             value = cell.cell_contents
         except ValueError:  # an empty cell
             continue
-        if isinstance(value, t.nn.Module):
-            found.append(value)
+        inner = [value] if isinstance(value, t.nn.Module) else \
+            networks_of(value, depth - 1) if depth > 1 and callable(value) else []
+        found.extend(m for m in inner if not any(m is f for f in found))
     return found
 
 

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _native
 from ._dispatch import describe, run, run_pair
+from .refused import check_rows
 from .._inputs import as_matrix, check_device, check_int, check_k, check_metric
 from .._types import Device, Metric, Threads
 
@@ -98,20 +98,7 @@ def _checked(block, offset, rows, metric="sqeuclidean"):
                          "drop or impute those rows")
     with np.errstate(over="ignore"):
         sq = np.einsum("ij,ij->i", b, b, dtype=np.float64)
-    if metric != "cosine":
-        bad = np.flatnonzero(sq > _native.cpu.MAX_SQUARED_NORM)
-        if bad.size:
-            raise ValueError(f"x row {offset + int(bad[0])}{_native.cpu.HUGE_ROW}")
-        return b
-    bad = np.flatnonzero(~np.isfinite(sq))
-    if bad.size:
-        raise ValueError(f"x has a squared norm beyond the float64 range (first at row {offset + int(bad[0])}); "
-                         "rescale the data")
-    bad = np.flatnonzero(sq < _native.cpu.COSINE_MIN_SQUARED_NORM)
-    if bad.size:
-        i = int(bad[0])
-        defect = _native.cpu.COSINE_TINY_ROW if np.any(b[i]) else _native.cpu.COSINE_ZERO_ROW
-        raise ValueError(f"x row {offset + i}{defect}")
+    check_rows(b, sq, metric, "x", offset)
     return b
 
 

@@ -16,8 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _dispatch, _native
+from . import _dispatch
 from .balls import ball_pass
+from .refused import check_rows
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
 from .._types import Array, Device, Progress, Threads
@@ -117,16 +118,9 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     refused as the k-NN engine refuses them (its limit and messages), as are rows whose squared
     norm overflows float64 (they would all become zeros)."""
     x = np.asarray(x, np.float64)
-    sq = np.einsum("ij,ij->i", x, x)
-    huge = np.flatnonzero(~np.isfinite(sq))
-    if huge.size:
-        raise ValueError(f"{name} has a squared norm beyond the float64 range (first at row {int(huge[0])}); "
-                         "rescale the data")
-    small = np.flatnonzero(sq < _native.cpu.COSINE_MIN_SQUARED_NORM)
-    if small.size:
-        i = int(small[0])
-        defect = _native.cpu.COSINE_TINY_ROW if np.any(x[i]) else _native.cpu.COSINE_ZERO_ROW
-        raise ValueError(f"{name} row {i}{defect}")
+    with np.errstate(over="ignore"):
+        sq = np.einsum("ij,ij->i", x, x)
+    check_rows(x, sq, "cosine", name)
     return x / np.sqrt(sq)[:, None]
 
 

@@ -8,6 +8,8 @@ API on the same features: :meth:`Manifold.evaluate`, :func:`metrics.frechet_dist
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +139,13 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
         out["fid"] = metrics.frechet_distance(real_raw, fake)
     manifold = real if isinstance(real, Manifold) else Manifold(real_raw, fitted, progress=progress) if fitted \
         else None
-    if manifold is not None:
-        manifold.progress = progress  # a loaded reference: its containment pass
     if manifold is not None and chosen_set & (KNN_K | KNN_K_DC):
         # a k the chosen metrics do not use is replaced by one fitted: its values are not reported
         k_pr = k if chosen_set & KNN_K else k_dc
         k_ball = k_dc if chosen_set & KNN_K_DC else k
-        ev = manifold.evaluate(fake, k_pr=k_pr, k_dc=k_ball, k_rarity=k_pr, realism="realism" in chosen_set,
-                               k_realism=k_pr, n_boot=n_boot, seed=seed)
+        with _progress_of(manifold, progress):
+            ev = manifold.evaluate(fake, k_pr=k_pr, k_dc=k_ball, k_rarity=k_pr, realism="realism" in chosen_set,
+                                   k_realism=k_pr, n_boot=n_boot, seed=seed)
         picked = {"pr": ("precision", "recall", "f_score"), "dc": ("density", "coverage")}
         for group, names in picked.items():
             if group in chosen_set:
@@ -168,6 +169,17 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
             if manifold is not None else metrics.efficient_precision_recall(real_raw, fake, k=k)
         out["eprc_precision"], out["eprc_recall"] = e.precision, e.recall
     return out
+
+
+@contextlib.contextmanager
+def _progress_of(manifold: Manifold, progress: bool) -> Iterator[None]:
+    """Bars on a reference's containment pass for one call; the caller's own setting given back."""
+    kept = manifold.progress
+    manifold.progress = kept or progress
+    try:
+        yield
+    finally:
+        manifold.progress = kept
 
 
 def table(values: dict[str, float | None]) -> str:

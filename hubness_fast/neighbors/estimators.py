@@ -140,9 +140,10 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             check_int(c, "n_candidates", minimum=n)
         red = make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
         own_k = getattr(red, "k", None)
-        if c is not None and own_k is not None and own_k > c:
-            raise ValueError(f"n_candidates = {c} is fewer than the {type(red).__name__} reduction's k = {own_k}: "
-                             f"it scales by the k-th of each point's candidates; raise n_candidates or lower its k")
+        if c is not None and own_k is not None and own_k + 1 > c:
+            raise ValueError(f"n_candidates = {c} is fewer than the {type(red).__name__} reduction's k = {own_k} "
+                             f"plus one: it scales by the k-th of each point's candidates; raise n_candidates to "
+                             f"{own_k + 1} or more, or lower its k")
 
     def _candidates(self) -> int:
         """Candidates per query, before the data's cap: ``n_candidates``, by default max(3 m, m + 10)
@@ -150,8 +151,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         the reduction's own k. One count for every call, so that a row's neighbours do not depend
         on how many are asked for."""
         m = self.n_neighbors + 1
-        own_k = int(getattr(self._reduction, "k", 0))
-        return int(self.n_candidates if self.n_candidates is not None else max(3 * m, m + 10, own_k))
+        own_k = int(getattr(self._reduction, "k", 0)) + 1  # scikit-hubness's local scaling reads entry k + 1
+        # at least m: distance mode's rows (n_neighbors + 1) and connectivity's must rank among the same
+        return int(max(self.n_candidates, m) if self.n_candidates is not None else max(3 * m, m + 10, own_k))
 
     def fit(self, X: Any, y: Any = None) -> "KNeighborsTransformer":
         """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""

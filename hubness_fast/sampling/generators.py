@@ -303,8 +303,11 @@ class BigGANAdapter(GeneratorAdapter):
         with evaluating(self.module):
             return self.module(self.cast(z), self.cast(c), self.truncation)
 
-    def truncation_trick(self, psi: float) -> GeneratorAdapter:
-        """BigGAN's own trick: latents of the truncated normal times psi, and psi to G."""
+    def truncation_trick(self, psi: float) -> GeneratorAdapter | None:
+        """BigGAN's own trick: latents of the truncated normal times psi, and psi to G (psi = 1: none,
+        whatever truncation the adapter has)."""
+        if psi == 1.0:
+            return None
         if self.truncation != 1.0:
             raise ValueError(f"BigGAN's truncation is set twice: truncation={self.truncation:g} (the generator's "
                              f"option, --truncation) and psi={psi:g} (method 'truncation'); the trick is one "

@@ -159,3 +159,13 @@ def test_prdc_density_and_coverage_get_the_intervals_of_density_and_coverage():
     for name in ("density", "coverage"):
         assert values[f"prdc_{name}_low"] == values[f"{name}_low"]
         assert values[f"prdc_{name}_high"] == values[f"{name}_high"]
+
+
+def test_progress_does_not_change_the_callers_reference(rng):
+    from hubness_fast.evaluation.manifold import Manifold
+
+    real, fake = rng.standard_normal((200, 4)), rng.standard_normal((150, 4))
+    for own in (False, True):
+        m = Manifold(real, (3, 5), progress=own)
+        scorecard.evaluate(m, fake, ("pr",), progress=True)
+        assert m.progress is own

@@ -302,18 +302,21 @@ def test_transformer_takes_scikit_learns_arguments(rng):
         KNeighborsTransformer(metric="inner_product").fit(X)
 
 
+@pytest.mark.parametrize("n_candidates", [None, 5])  # 5 = n_neighbors: distance mode's rows hold 6
 @pytest.mark.parametrize("name", ["mp", "mp_empiric", "ls", "nicdm", "dsl", "csls"])
-def test_a_rows_neighbours_do_not_depend_on_how_many_are_asked_for(rng, name):
+def test_a_rows_neighbours_do_not_depend_on_how_many_are_asked_for(rng, name, n_candidates):
     x = rng.standard_normal((300, 10))
     q = rng.standard_normal((60, 10))
-    t = KNeighborsTransformer(n_neighbors=5, hubness=name).fit(x)
+    params = {"k": 3} if name in ("ls", "nicdm", "dsl", "csls") and n_candidates else {}
+    kw = {"hubness": name, "hubness_params": params, "n_candidates": n_candidates}
+    t = KNeighborsTransformer(n_neighbors=5, **kw).fit(x)
     d6, i6 = t.kneighbors(q, 6)
     d5, i5 = t.kneighbors(q, 5)
     np.testing.assert_array_equal(i5, i6[:, :5])
     np.testing.assert_array_equal(d5, d6[:, :5])
     # distance mode asks for n_neighbors + 1 per row, connectivity for n_neighbors: the same ranking
-    dist = KNeighborsTransformer(n_neighbors=5, hubness=name, mode="distance").fit(x).transform(q)
-    conn = KNeighborsTransformer(n_neighbors=5, hubness=name, mode="connectivity").fit(x).transform(q)
+    dist = KNeighborsTransformer(n_neighbors=5, mode="distance", **kw).fit(x).transform(q)
+    conn = KNeighborsTransformer(n_neighbors=5, mode="connectivity", **kw).fit(x).transform(q)
     np.testing.assert_array_equal(dist.indices.reshape(60, 6), i6)
     np.testing.assert_array_equal(dist.data.reshape(60, 6), d6)
     np.testing.assert_array_equal(conn.indices.reshape(60, 5), i5)
@@ -336,6 +339,8 @@ def test_new_queries_may_use_every_fitted_point_as_a_candidate(rng):
 def test_the_candidates_cover_the_reductions_own_k(rng):
     x = rng.standard_normal((120, 6))
     t = KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15}).fit(x)
-    assert t._fit_lists[1].shape[1] == 15 and t.kneighbors(x[:3] + 0.01)[1].shape == (3, 2)
-    with pytest.raises(ValueError, match="n_candidates = 12 is fewer than the LocalScaling reduction's k = 15"):
+    assert t._fit_lists[1].shape[1] == 16 and t.kneighbors(x[:3] + 0.01)[1].shape == (3, 2)
+    with pytest.raises(ValueError, match="n_candidates = 12 is fewer than the LocalScaling reduction's k = 15 plus"):
         KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15}, n_candidates=12).fit(x)
+    skh = KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15, "compat": "skhubness"}).fit(x)
+    assert skh.kneighbors(x[:3] + 0.01)[1].shape == (3, 2)  # its scale reads a query's entry k + 1

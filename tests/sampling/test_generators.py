@@ -192,6 +192,10 @@ def test_biggan_truncation_method_is_biggans_own_trick(tmp_path):
     assert float(saved["truncation"]) == 0.4  # the images are G(z, one_hot(labels), truncation) again
     with pytest.raises(ValueError, match="truncation is set twice: truncation=0.5 .* and psi=0.4"):
         sample(G, 2, method="truncation", psi=0.4, classes=2, progress=False, generator_options={"truncation": 0.5})
+    half = sample(G, 4, method="truncation", psi=1.0, classes=2, seed=0, progress=False,
+                  generator_options={"truncation": 0.5})  # psi = 1 truncates nothing more
+    np.testing.assert_array_equal(half.z, sample(G, 4, method="random", classes=2, seed=0, progress=False,
+                                                 generator_options={"truncation": 0.5}).z)
     with pytest.raises(ValueError, match=r"BigGAN's truncation must be in \(0, 1\], got psi=0"):
         sample(G, 2, method="truncation", psi=0.0, classes=2, progress=False)
 

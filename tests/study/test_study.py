@@ -252,6 +252,30 @@ def test_the_detector_and_quality_get_their_images_on_the_study_device(tmp_path)
     assert seen == {"meta"}
 
 
+def test_a_detector_in_train_mode_inside_a_users_lambda_runs_in_eval_mode(tmp_path):
+    # the study's device hand-over wraps the detector: the module inside the user's lambda is still found
+    G = StyleGANStandIn(img_resolution=8, img_channels=1)
+    modes = []
+
+    class Recording(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.from_numpy(np.random.default_rng(0).standard_normal((64, 4))
+                                                         .astype(np.float32)))
+
+        def forward(self, x):
+            modes.append(self.training)
+            return x.flatten(1).float() @ self.w
+    net = Recording().train()
+    extractor = (lambda images: net(images))  # noqa: E731  the user's own wrapper
+    with torch.no_grad():
+        real = net(to_uint8(G(torch.randn(100, G.z_dim), None, noise_mode="const"))).numpy()
+    modes.clear()
+    run_study(G, extractor, real, tmp_path, n=20, seeds=2, pool_size=100, threshold=3, curve_tops=(0.3,),
+              curve_psis=(0.5,), verbose=False, progress=False)
+    assert modes and not any(modes) and net.training  # eval mode for every call, its own mode given back
+
+
 def test_constant_features_stop_the_study(tmp_path):
     G = StyleGANStandIn(img_resolution=8, img_channels=1)
     real = np.random.default_rng(0).standard_normal((100, 4)).astype(np.float32)
