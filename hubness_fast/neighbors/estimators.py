@@ -79,7 +79,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       (``{"compat": "skhubness"}``: scikit-hubness's formulas rather than the papers', see
       docs/HUBNESS_REDUCTION.md):
       each query's ``n_candidates`` nearest points (default max(3 m, m + 10) with m = n_neighbors + 1,
-      and at least the reduction's own k; at most the fitted points, its others for a fitted point;
+      and at least the reduction's own k + 1; at most the fitted points, its others for a fitted point;
       the same count whatever number of neighbours a call asks for, raised to it when more are asked)
       are re-ranked by their secondary distance and the best kept; the graph then holds secondary
       distances (mp and ls lie in [0, 1], nicdm is >= 0; dsl and csls can be negative, which
@@ -148,8 +148,8 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def _candidates(self) -> int:
         """Candidates per query, before the data's cap: ``n_candidates``, by default max(3 m, m + 10)
         for m = n_neighbors + 1 (a distance-mode row: the point, then its neighbours), and at least
-        the reduction's own k. One count for every call, so that a row's neighbours do not depend
-        on how many are asked for."""
+        the reduction's own k + 1 (and n_neighbors + 1 when given). One count for every call, so
+        that a row's neighbours do not depend on how many are asked for."""
         m = self.n_neighbors + 1
         own_k = int(getattr(self._reduction, "k", 0)) + 1  # scikit-hubness's local scaling reads entry k + 1
         # at least m: distance mode's rows (n_neighbors + 1) and connectivity's must rank among the same
