@@ -228,10 +228,10 @@ def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, c
     hubness_fast.knn(x, k) on one machine.
     """
     x = _as_dask(x, chunk_rows)
-    finals = _run(x, k, metric, client, n_threads, progress, "knn", device)
+    finals = _run(x, k, _ranking(metric), client, n_threads, progress, "knn", device)
     keys = np.concatenate([f[0] for f in finals])
     ids = np.concatenate([f[1] for f in finals])
-    dist = -keys if metric == "inner_product" else keys
+    dist = -keys if metric == "inner_product" else np.sqrt(keys) if metric == "euclidean" else keys
     return dist.astype(np.float32), ids
 
 
@@ -240,4 +240,12 @@ def hub_counts(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = 
     """Exact k-occurrence N_k (self excluded) of a Dask array's rows, int64 [N];
     equal to hubness_fast.hub_counts(x, k). See knn for the arguments."""
     x = _as_dask(x, chunk_rows)
-    return _run(x, k, metric, client, n_threads, progress, "counts", device)
+    return _run(x, k, _ranking(metric), client, n_threads, progress, "counts", device)
+
+
+def _ranking(metric: str) -> str:
+    """The metric the tasks rank and merge by: euclidean by the float64 squared distance, as the
+    engine ranks it (two squares one unit apart in the last place can share a square root, and a
+    merge of the roots would order them by index instead)."""
+    check_metric(metric)
+    return "sqeuclidean" if metric == "euclidean" else metric

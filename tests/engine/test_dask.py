@@ -22,7 +22,7 @@ def client():
             yield c
 
 
-@pytest.mark.parametrize("metric", ["sqeuclidean", "cosine", "inner_product"])
+@pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "cosine", "inner_product"])
 def test_equals_single_machine_with_uneven_chunks(client, metric):
     x = np.random.default_rng(1).standard_normal((2300, 20)).astype(np.float32)
     dx = da.from_array(x, chunks=((700, 1, 999, 600), 20))  # uneven, with a one-row block
@@ -32,6 +32,24 @@ def test_equals_single_machine_with_uneven_chunks(client, metric):
     np.testing.assert_array_equal(d, d0)
     np.testing.assert_array_equal(hfd.hub_counts(dx, 6, metric=metric, client=client),
                                   hf.hub_counts(x, 6, metric=metric))
+
+
+@pytest.mark.parametrize("chunks", [(1, 2), (2, 1), (1, 1, 1)])
+def test_euclidean_ties_of_the_root_follow_the_squares_across_blocks(client, chunks):
+    # d(0,1)^2 and d(0,2)^2 are adjacent float64 values with one square root: the engine ranks by the
+    # squares (row 2 first), and a merge of the roots across blocks put row 1 first (found by fuzzing)
+    a = float.fromhex("0x1.93e5939a08ceap-6")
+    x = np.array([[3 * a, -a, -a, 0.0], [2 * a, -a, -2 * a, 0.0], [3 * a, -a, 0.0, -a]])
+    sq = ((x[0] - x[1:]) ** 2).sum(1)
+    assert sq[0] != sq[1] and np.sqrt(sq[0]) == np.sqrt(sq[1])  # the case itself
+    dx = da.from_array(x, chunks=(chunks, 4))
+    d, i = hfd.knn(dx, 2, metric="euclidean", client=client)
+    d0, i0 = hf.knn(x, 2, metric="euclidean")
+    np.testing.assert_array_equal(i, i0)
+    np.testing.assert_array_equal(i0, brute_knn(x, 2, metric="euclidean")[1])
+    np.testing.assert_array_equal(d, d0)
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 1, metric="euclidean", client=client),
+                                  hf.hub_counts(x, 1, metric="euclidean"))
 
 
 def test_duplicates_and_ties(client):
