@@ -48,6 +48,15 @@ def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, querie
     return np.asarray(r.distances, np.float64), np.asarray(r.ids)
 
 
+def _candidate_lists(x: Any, k: int, metric: str, threads: int | None, device: str,
+                     queries: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """The lists a hubness reduction re-ranks: cosine distances of parallel rows can round below 0
+    (1 - cos with cos a unit above 1), which local scaling and NICDM refuse; they are taken as 0, as
+    scikit-learn's cosine distances are clipped."""
+    d, i = _exact(x, k, metric, threads, device, queries=queries)
+    return (np.maximum(d, 0.0) if metric == "cosine" else d), i
+
+
 def _sparse(graph: sp.csr_matrix) -> Any:
     """CSR in the sparse interface scikit-learn is configured for (spmatrix or sparray)."""
     return sp.csr_array(graph) if get_config().get("sparse_interface", "spmatrix") == "sparray" else graph
@@ -165,7 +174,8 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._reduction = make_reduction(self.hubness, **(self.hubness_params or {}))
         if self._reduction is not None:
             c = min(max(self._candidates(), self.n_neighbors + 1), self.n_samples_fit_ - 1)  # self left out
-            self._fit_lists = _exact(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs), self.device)
+            self._fit_lists = _candidate_lists(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs),
+                                               self.device)
             self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
             self._rows = RowIndex(X)
         return self
@@ -249,7 +259,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if not own.all():
             q = Q[~own]
             c = min(max(self._candidates(), k), self.n_samples_fit_)  # every fitted point may be one
-            d, i = _exact(self._fit_X, c, self.effective_metric_, threads, self.device, queries=q)
+            d, i = _candidate_lists(self._fit_X, c, self.effective_metric_, threads, self.device, queries=q)
             s, i = red.transform(d, i, q if red.needs_vectors else None)
             sec[~own], ind[~own] = s[:, :k], i[:, :k]
         return (sec, ind) if return_distance else ind

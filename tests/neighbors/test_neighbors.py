@@ -344,3 +344,22 @@ def test_the_candidates_cover_the_reductions_own_k(rng):
         KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15}, n_candidates=12).fit(x)
     skh = KNeighborsTransformer(n_neighbors=2, hubness="ls", hubness_params={"k": 15, "compat": "skhubness"}).fit(x)
     assert skh.kneighbors(x[:3] + 0.01)[1].shape == (3, 2)  # its scale reads a query's entry k + 1
+
+
+@pytest.mark.parametrize("name", ["ls", "nicdm", "mp"])
+def test_cosine_reductions_take_parallel_rows(rng, name):
+    # 1 - cos of parallel rows rounds to -2.2e-16 here: local scaling and NICDM refused the lists
+    from hubness_fast import knn
+    from hubness_fast.reduction import make_reduction
+
+    x = rng.standard_normal((60, 5))
+    x[10], x[11], x[12] = x[3] * 3, x[3] * 0.1, x[3] * 7
+    assert knn(x, 3, metric="cosine").distances.min() < 0  # the case itself
+    t = KNeighborsTransformer(n_neighbors=4, metric="cosine", hubness=name, n_candidates=20).fit(x)
+    red = make_reduction(name)
+    d, i = brute_knn(x, 20, metric="cosine")
+    red.fit(np.maximum(d, 0), i)  # the lists, clipped at 0 as scikit-learn clips cosine distances
+    sec, ind = red.transform(np.maximum(d, 0), i)
+    got_d, got_i = t.kneighbors()
+    np.testing.assert_array_equal(got_i, ind[:, :4])
+    np.testing.assert_allclose(got_d, sec[:, :4], rtol=1e-12, atol=1e-15)
