@@ -25,6 +25,7 @@ from .._types import Array, Device, Progress, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 PAIRS_PER_CHUNK = 1 << 16  # float64 distance recomputation: pairs gathered at a time
+NORM_ROWS = 2048  # cosine's norms: rows summed feature by feature at a time
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
@@ -44,8 +45,9 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     x : (N, D) the database. queries : (M, D); default x itself, each point left out of
     its own list by index (a duplicate at another index is a neighbour at distance 0).
     metric : "euclidean" (default), "sqeuclidean" (radius is then a squared distance) or
-        "cosine" (1 - cosine similarity, computed as ``|a/|a| - b/|b||^2 / 2`` on rows
-        normalised in float64; zero rows are refused).
+        "cosine" (1 - cosine similarity, computed as ``|a/|a| - b/|b||^2 / 2`` on the rows
+        divided in float64 by their norms, |a|^2 summed over the features left to right as the
+        k-NN engine's cosine norms are; zero rows are refused).
     progress : True shows a tqdm bar of the pass over the block pairs; a callable receives
         ``(done, total)`` block pairs.
     Returns :class:`RadiusNeighbors`. Memory beyond the inputs is O(M + output).
@@ -118,10 +120,22 @@ def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
     refused as the k-NN engine refuses them (its limit and messages), as are rows whose squared
     norm overflows float64 (they would all become zeros)."""
     x = np.asarray(x, np.float64)
-    with np.errstate(over="ignore"):
-        sq = np.einsum("ij,ij->i", x, x)
+    sq = _ordered_squared_norms(x)
     check_rows(x, sq, "cosine", name)
     return x / np.sqrt(sq)[:, None]
+
+
+def _ordered_squared_norms(x: np.ndarray) -> np.ndarray:
+    """|x|^2 of each float64 row, summed over the features left to right without fused multiply-add
+    (the k-NN engine's cosine norms): a rows-by-features loop over blocks of rows that stay in cache."""
+    sq = np.zeros(len(x))
+    with np.errstate(over="ignore"):
+        for s in range(0, len(x), NORM_ROWS):
+            block, acc = x[s:s + NORM_ROWS], sq[s:s + NORM_ROWS]
+            for c in range(x.shape[1]):
+                col = block[:, c]
+                acc += col * col
+    return sq
 
 
 def _groups(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:

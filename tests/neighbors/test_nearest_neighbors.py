@@ -252,3 +252,23 @@ def test_cosine_radius_refuses_the_rows_knn_refuses(rng):
         radius_neighbors(zero, 0.1, metric="cosine")
     with pytest.raises(ValueError, match="row 4 has a squared norm below"):  # the same rule as knn
         NearestNeighbors(n_neighbors=3, metric="cosine").fit(small).kneighbors()
+
+
+def test_cosine_radius_is_exact_on_rows_divided_by_norms_summed_left_to_right(rng):
+    # the documented definition, to the bit: |a/|a| - b/|b||^2 / 2, the norms summed left to right
+    # (as the k-NN engine's cosine norms; numpy's einsum sums in another order and moves the last bits)
+    from oracles import sequential_dot, sequential_sqdist
+
+    x = rng.standard_normal((300, 24)) * np.exp(rng.uniform(-30, 30, (300, 1)))
+    x[7] = x[2] * 2.0 ** 40  # parallel rows: distance 0
+    u = x / np.sqrt(sequential_dot(x, x, pairs=True))[:, None]
+    sq = sequential_sqdist(u, u)
+    np.fill_diagonal(sq, np.inf)
+    for r in (float(sq[0, 5] / 2), float(np.quantile(sq[np.isfinite(sq)], 0.02) / 2), 0.0):
+        got = radius_neighbors(x, r, metric="cosine")
+        for i in range(len(x)):
+            inside = np.flatnonzero(sq[i] <= 2 * r)
+            order = np.lexsort((inside, sq[i, inside]))
+            row = slice(got.indptr[i], got.indptr[i + 1])
+            np.testing.assert_array_equal(got.indices[row], inside[order])
+            np.testing.assert_array_equal(got.distances[row], sq[i, inside[order]] / 2)
