@@ -39,11 +39,17 @@ def projector(d_in, d_out=8, seed=0):
     return lambda images: images.flatten(1).float() @ w  # a detector's input: uint8 images
 
 
-def test_study_on_a_stand_in_writes_every_file_with_independent_seeds(tmp_path):
+def stand_in_with_real():
+    """An 8 x 8 grey stand-in, a projection detector, and real features of 200 of its own images."""
     G = StyleGANStandIn(img_resolution=8, img_channels=1)
     extractor = projector(64)
     with torch.no_grad():
         real = extractor(to_uint8(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9)).numpy()
+    return G, extractor, real
+
+
+def test_study_on_a_stand_in_writes_every_file_with_independent_seeds(tmp_path):
+    G, extractor, real = stand_in_with_real()
     report = run_study(G, extractor, real, tmp_path, n=60, seeds=3, k=5, threshold=6, pool_size=300,
                        curve_tops=(0.05, 0.3), curve_psis=(0.3, 1.0), quality=lambda x: x.float().mean((1, 2, 3)),
                        grid_size=16, verbose=False)
@@ -352,10 +358,7 @@ def test_spearman_uses_average_ranks_as_scipy(a, b):
 
 
 def test_a_constant_quality_gives_null_correlations_in_valid_json(tmp_path):
-    G = StyleGANStandIn(img_resolution=8, img_channels=1)
-    extractor = projector(64)
-    with torch.no_grad():
-        real = extractor(to_uint8(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9)).numpy()
+    G, extractor, real = stand_in_with_real()
     report = run_study(G, extractor, real, tmp_path, n=30, seeds=2, k=5, threshold=6, pool_size=200,
                        curve_tops=(0.3,), curve_psis=(1.0,), quality=lambda x: torch.ones(len(x)), grid_size=4,
                        verbose=False)
@@ -369,10 +372,7 @@ def test_a_constant_quality_gives_null_correlations_in_valid_json(tmp_path):
 
 
 def test_a_rerun_removes_the_grids_of_methods_it_lacks_and_keeps_other_files(tmp_path):
-    G = StyleGANStandIn(img_resolution=8, img_channels=1)
-    extractor = projector(64)
-    with torch.no_grad():
-        real = extractor(to_uint8(G(torch.randn(200, G.z_dim), None, noise_mode="const") * 0.9)).numpy()
+    G, extractor, real = stand_in_with_real()
     (tmp_path / "grid_truncation_0.5.png").write_bytes(b"an earlier run's grid")
     (tmp_path / "notes.png").write_bytes(b"the user's")
     run_study(G, extractor, real, tmp_path, n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,),
