@@ -259,7 +259,7 @@ def _hubs(args: argparse.Namespace) -> int:
 
 HUB_FLAGS = ("k", "threshold", "top", "pool_size", "include_self")
 TRUNCATION_FLAGS = ("psi", "truncation_cutoff")
-EVAL_SAMPLER_FLAGS = ("space", "hub_k", "threshold", "top", "pool_size", "include_self", *TRUNCATION_FLAGS)
+EVAL_SAMPLER_FLAGS = ("hub_k", "threshold", "top", "pool_size", "include_self", *TRUNCATION_FLAGS)
 BANK_FIXED = ("space", *HUB_FLAGS, "seed")  # how a bank's latents were chosen: `sample --bank` takes them from it
 
 
@@ -276,7 +276,7 @@ def _flag(dest: str) -> str:
 def _method_settings(args: argparse.Namespace, flags: Any = None) -> dict[str, Any]:
     """The sampler's settings for --method, refusing flags that belong to another method."""
     flags = (*HUB_FLAGS, *TRUNCATION_FLAGS) if flags is None else flags
-    given = {f: getattr(args, f) for f in flags if getattr(args, f) is not None and f != "space"}
+    given = {f: getattr(args, f) for f in flags if getattr(args, f) is not None}
     owner = {f: "truncation" if f in TRUNCATION_FLAGS else "hubs" for f in given}
     for flag in given:
         if owner[flag] != args.method:
@@ -441,7 +441,7 @@ def _eval(args: argparse.Namespace) -> int:
         _fail("--network needs --n (how many images to generate)")
     if args.fake is not None:
         ignored = _given(args, ["n", "method", "truncation", "classes", "noise_mode", "z_dim", "latent_shape",
-                                "c_dim", "label_format", "label_arg", "family", *EVAL_SAMPLER_FLAGS])
+                                "c_dim", "label_format", "label_arg", "family", "space", *EVAL_SAMPLER_FLAGS])
         if ignored:
             _fail(f"{', '.join(_flag(d) for d in ignored)} set how --network generates the fake set; --fake gives "
                   f"it as it is: drop {'it' if len(ignored) == 1 else 'them'}")
