@@ -36,16 +36,35 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
                  "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
-                 "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc"}
+                 "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
+_FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
-def flags_for_keywords(message: str) -> str:
-    """'use top=0.01, threshold=59' -> 'use --top 0.01, --threshold 59'; 'pass z_dim=' -> 'pass --z-dim N'."""
+def flags_for_keywords(message: str, offered: Any = None) -> str:
+    """'use top=0.01, threshold=59' -> 'use --top 0.01, --threshold 59'; 'pass z_dim=' -> 'pass --z-dim N'.
+
+    With ``offered`` (the flags of the command that failed), a comma-separated piece of advice naming a
+    flag the command lacks is left out: `demo` has no --top, so "use top=0.01" is no advice there."""
     def swap(m: re.Match[str]) -> str:
-        return f"{KEYWORD_FLAGS[m.group(1)]} {m.group(2) or 'N'}"
+        value, end = m.group(2), ""
+        if value.endswith("."):  # the sentence's full stop, not part of the value
+            value, end = value[:-1], "."
+        return f"{KEYWORD_FLAGS[m.group(1)]} {value or 'N'}{end}"
 
-    return _KEYWORD.sub(swap, message)
+    message = _KEYWORD.sub(swap, message)
+    if offered is None:
+        return message
+    sentences = []
+    for sentence in re.split(r"(?<=[.;])\s+", message):
+        clauses = sentence.split(", ")
+        kept = [c for c in clauses if all(f in offered for f in _FLAG.findall(c))]
+        if kept and len(kept) < len(clauses):
+            if clauses[-1] not in kept and clauses[-1][-1:] in ".;" and kept[-1][-1:] not in ".;":
+                kept[-1] += clauses[-1][-1]  # the dropped last clause ended the sentence
+            sentence = ", ".join(kept)
+        sentences.append(sentence)
+    return " ".join(sentences)
 
 
 def _fail(msg: Any) -> NoReturn:
@@ -459,10 +478,13 @@ def _eval(args: argparse.Namespace) -> int:
         settings = _method_settings(args, EVAL_SAMPLER_FLAGS)
         if "hub_k" in settings:
             settings["k"] = settings.pop("hub_k")
-        sampler = make_sampler(args.method, space=args.space or gen.default_space, seed=args.seed,
-                               progress=not args.quiet, **settings)
-        fake: Any = features(gen, detector, n=args.n, sampler=sampler, classes=_parse_classes(args.classes),
-                        batch_size=args.batch_size, device=device, progress=not args.quiet)
+        try:
+            sampler = make_sampler(args.method, space=args.space or gen.default_space, seed=args.seed,
+                                   progress=not args.quiet, **settings)
+            fake: Any = features(gen, detector, n=args.n, sampler=sampler, classes=_parse_classes(args.classes),
+                                 batch_size=args.batch_size, device=device, progress=not args.quiet)
+        except ValueError as exc:  # the sampler's k is --hub-k here; --k is the metrics'
+            raise ValueError(re.sub(r"\bk=", "hub_k=", str(exc))) from exc
     else:
         fake = scorecard.read_side(args.fake, what="fake", **read)
     assert isinstance(fake, np.ndarray)  # read_side gives a Manifold for the real side only
@@ -591,7 +613,7 @@ def _parser() -> _Parser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads, with --engine only (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
-    p.set_defaults(func=_demo)
+    p.set_defaults(func=_demo, command_parser=p)
 
     p = sub.add_parser(
         "sample", help="generate images with hub (or random / truncated) latents from a network",
@@ -675,7 +697,7 @@ def _parser() -> _Parser:
                    help="count each latent as its own neighbour, as the paper's notebook does (default: not counted)")
     _generator_flags(p, device_help="where the generator runs and a detector file (.pt) is loaded (auto: CUDA when "
                                     "torch sees a GPU)")
-    p.set_defaults(func=_study)
+    p.set_defaults(func=_study, command_parser=p)
 
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
     p.add_argument("latents", help=".npy file with an (N, D) array (memory-mapped, never loaded whole)")
@@ -692,7 +714,7 @@ def _parser() -> _Parser:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
-    p.set_defaults(func=_hubs)
+    p.set_defaults(func=_hubs, command_parser=p)
 
     p = sub.add_parser("eval", help="k-NN metrics and FD of a fake set against a real one (features or images)")
     p.add_argument("--real", required=True, help="real side: a folder of images, an .npy of features [N, F] or "
@@ -788,7 +810,10 @@ def _report(exc: Exception, args: argparse.Namespace) -> NoReturn:
     missing = missing_dependency(exc)
     if missing is not None:
         _fail(missing)
-    _fail(flags_for_keywords(str(exc)) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
+    if not isinstance(exc, ValueError):
+        _fail(f"{type(exc).__name__}: {exc}")
+    parser = getattr(args, "command_parser", None)
+    _fail(flags_for_keywords(str(exc), None if parser is None else set(_FLAG.findall(parser.format_usage()))))
 
 
 def _stdout_is_broken() -> bool:

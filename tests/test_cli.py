@@ -172,6 +172,19 @@ def test_flags_for_keywords():
     assert flags_for_keywords("use top=0.01, threshold=59 (k=5); pass z_dim=") == \
         "use --top 0.01, --threshold 59 (--k 5); pass --z-dim N"
     assert flags_for_keywords("no keyword here; stop=3") == "no keyword here; stop=3"
+    assert flags_for_keywords("or a larger pool_size=.") == "or a larger --pool-size N."  # not "--pool-size ."
+    advice = "Lower it (e.g. threshold=9), use top=0.01, or a larger pool_size=. Then k=5 holds."
+    assert flags_for_keywords(advice, {"--threshold", "--pool-size", "--k"}) == \
+        "Lower it (e.g. --threshold 9), or a larger --pool-size N. Then --k 5 holds."
+    assert flags_for_keywords(advice, {"--threshold", "--top", "--k"}) == \
+        "Lower it (e.g. --threshold 9), use --top 0.01. Then --k 5 holds."
+
+
+def test_demo_advises_only_flags_it_has(tmp_path):
+    # demo has no --top: an unreachable threshold's advice leaves it out
+    r = cli("demo", "--pool-size", "1000", "--n", "20", "--seeds", "2", "--out", "d", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and "no latent reached hub value" in r.stderr
+    assert "--top" not in r.stderr and "--threshold" in r.stderr and "--pool-size N." in r.stderr
 
 
 @pytest.mark.parametrize("args, message", [

@@ -131,6 +131,17 @@ def test_a_generator_as_the_fake_side(tmp_path):
     assert values["precision"] == pytest.approx(p) and values["recall"] == pytest.approx(rec)
 
 
+def test_an_unreachable_threshold_names_the_hub_flags_of_eval(tmp_path):
+    # the sampler's k is --hub-k in eval (--k is the metrics'); the advice names eval's own flags
+    save_scripted(TinyDetector(), tmp_path / "det.pt")
+    np.save(tmp_path / "real.npy", np.random.default_rng(2).standard_normal((80, 16)).astype(np.float32))
+    r = cli("--real", "real.npy", "--network", "standins:DCGANGenerator()", "--n", "10", "--detector", "det.pt",
+            "--method", "hubs", "--hub-k", "4", "--threshold", "55", "--pool-size", "60", "--quiet", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "(--hub-k 4)" in r.stderr and "--k 4" not in r.stderr
+    assert "use --top 0.01, or a larger --pool-size N." in r.stderr
+
+
 def test_a_generator_scored_with_hub_or_truncation_settings(tmp_path):
     # eval's --method takes the sampler's settings, as sample does: the same latents as the Python sampler
     save_scripted(TinyDetector(), tmp_path / "det.pt")
