@@ -13,6 +13,11 @@ from ._warn import warn_user
 if TYPE_CHECKING:
     import torch as torch_module
 
+# Images per generator or detector call, wherever the caller does not say: one figure for the Python
+# calls and the command line, because a generator rendered with batch statistics (pytorch_GAN_zoo's
+# DCGAN, any batch-norm net in train mode) draws different images at another batch size.
+BATCH_SIZE = 64
+
 
 def torch() -> ModuleType:
     """The torch module, or an ImportError that says how to get it."""

@@ -20,9 +20,9 @@ from typing import Any, Callable, NoReturn
 import numpy as np
 
 from ._inputs import as_path, writable_dir, writable_file
+from ._torch import BATCH_SIZE
 from ._version import __version__
 
-BATCH_SIZE = 64  # images per generator / detector call, in every command (features() uses the same)
 NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package, on MNIST digits
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: the status a shell reports for a tool that a closed pipe ended

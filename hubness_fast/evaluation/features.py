@@ -46,7 +46,7 @@ import numpy as np
 from .._inputs import as_path, check_int, is_torch
 from .._progress import bar as progress_bar
 from .._types import Array
-from .._torch import check_image_shape, evaluating, to_uint8
+from .._torch import BATCH_SIZE, check_image_shape, evaluating, to_uint8
 from .._torch import torch as _torch
 from .._warn import warn_user
 
@@ -153,7 +153,7 @@ class TorchScriptDetector:
             return self.module(x.to(self.device), return_features=True)
 
 
-def features(source: Any, extractor: Extractor, *, batch_size: int = 64, device: str | torch.device = "cpu",
+def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE, device: str | torch.device = "cpu",
              progress: bool = True, cache_dir: str | Path | None = None, cache_key: str | None = None) -> np.ndarray:
     """Features [N, F] of a set of images: float32, or float64 when the extractor returns float64.
 

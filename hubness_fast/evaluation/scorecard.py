@@ -17,6 +17,7 @@ import numpy as np
 
 from . import metrics
 from .._inputs import as_path
+from .._torch import BATCH_SIZE
 from .features import features
 from .manifold import Manifold, checked_features
 
@@ -33,7 +34,7 @@ def parse_metrics(text: str) -> tuple[str, ...]:
     return names
 
 
-def read_side(spec: str | Path, detector: Any, *, what: str, batch_size: int = 64, device: str = "cpu",
+def read_side(spec: str | Path, detector: Any, *, what: str, batch_size: int = BATCH_SIZE, device: str = "cpu",
               cache_dir: str | Path | None = None, progress: bool = True) -> np.ndarray | Manifold:
     """Features [N, F] of a side given as a path (see the module docstring); a saved reference
     (``.npz``) comes back as the fitted :class:`Manifold`."""

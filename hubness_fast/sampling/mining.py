@@ -45,6 +45,7 @@ import numpy as np
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
 from .._inputs import as_path, check_int, is_torch, to_numpy, writable_dir
+from .._torch import BATCH_SIZE
 from .._progress import bar as progress_bar
 from .._types import Device
 from .generators import GeneratorAdapter
@@ -587,7 +588,7 @@ class BankSampler(LatentSampler):
 
 
 def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
-                classes: Any = None, batch_size: int = 32, output: str = "float",
+                classes: Any = None, batch_size: int = BATCH_SIZE, output: str = "float",
                 outdir: str | os.PathLike[str] | None = None, device: Any = None, network: str | None = None,
                 progress: bool = False) -> Samples:
     """Render n banked latents with ``G``, exactly as :func:`~hubness_fast.sampling.sample` renders

@@ -32,7 +32,7 @@ import numpy as np
 
 from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
 from .._progress import bar as progress_bar
-from .._torch import check_image_shape
+from .._torch import BATCH_SIZE, check_image_shape
 from .._types import Array, Device
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
 from .generators import (
@@ -221,7 +221,7 @@ class LatentSampler:
         lat = self.latents(None, n, classes)
         return lat.w if self.space == "w" and lat.w is not None else lat.z  # W-space samplers always set w
 
-    def sample(self, G: Any, n: int, batch_size: int = 32, *, classes: Any = None, output: str = "float",
+    def sample(self, G: Any, n: int, batch_size: int = BATCH_SIZE, *, classes: Any = None, output: str = "float",
                outdir: str | Path | None = None, device: Any = None, progress: bool | None = None) -> Samples:
         """Choose n latents and render them with G, in batches under ``torch.no_grad()``.
 
@@ -573,7 +573,7 @@ def _index(idx: np.ndarray, x: Array) -> Array:
     return idx
 
 
-def render(G: Any, latents: Latents, space: str, *, batch_size: int = 32, output: str = "float",
+def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE, output: str = "float",
            outdir: str | Path | None = None, progress: bool = False, truncation_cutoff: int | None = None) -> Any:
     """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
 
@@ -685,7 +685,7 @@ def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | 
 
 
 def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, classes: Any = None,
-           batch_size: int = 32, output: str = "float", outdir: str | Path | None = None, device: Any = None,
+           batch_size: int = BATCH_SIZE, output: str = "float", outdir: str | Path | None = None, device: Any = None,
            seed: int | None = 0, progress: bool = True, family: str | None = None,
            generator_options: dict[str, Any] | None = None, bank: Any = None, **settings: Any) -> Samples:
     """Sample n images from G with the hubness prior (or a baseline): the one-call entry point.

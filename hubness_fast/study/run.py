@@ -44,7 +44,7 @@ from .._inputs import to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from ..evaluation.features import as_extractor
 from ..features import features as image_features
-from .._torch import to_uint8
+from .._torch import BATCH_SIZE, to_uint8
 from ..engine import machine_record
 from ..sampling.generators import GeneratorAdapter, as_generator
 from . import figures
@@ -158,7 +158,7 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
               include_self: bool = False, psis: Sequence[float] = (0.7, 0.3),
               curve_tops: Sequence[float] = CURVE_TOPS, curve_psis: Sequence[float] = CURVE_PSIS,
               quality: Callable[[Any], Any] | None = None, quality_label: str = "quality", classes: Any = None,
-              batch_size: int = 64, grid_size: int = 100, grid_scale: int = 3, verbose: bool = True,
+              batch_size: int = BATCH_SIZE, grid_size: int = 100, grid_scale: int = 3, verbose: bool = True,
               progress: bool = True, generator_options: dict[str, Any] | None = None,
               device: Any = "cpu") -> dict[str, Any]:
     """Run the study (module docstring) and write its files; returns the table as a dict.

@@ -298,3 +298,20 @@ def test_a_pickle_whose_code_is_missing_says_where_to_put_it(tmp_path):
     ok = cli("--network", "net.pkl", "--n", "2", "--outdir", "o", "--method", "random", "--quiet", cwd=tmp_path,
              pythonpath=(TESTS, tmp_path / "code"))
     assert ok.returncode == 0, ok.stderr
+
+
+def test_python_and_command_line_default_to_the_same_batches(tmp_path):
+    # the zoo's DCGAN renders with batch statistics, so its images depend on the batch size: sample() and
+    # `hubness-fast sample` must cut the same batches by default for one seed to give one set of images
+    from hubness_fast.sampling import sample
+    from standins import GANZooStandIn
+
+    n = 70  # two batches of 64 in one, three of 32 in the other
+    r = cli("--network", "standins:GANZooStandIn()", "--n", str(n), "--method", "random", "--outdir", "o",
+            "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    images = np.asarray(sample(GANZooStandIn(), n, method="random", output="uint8", seed=0, progress=False).images)
+    by_32 = sample(GANZooStandIn(), n, method="random", batch_size=32, output="uint8", seed=0, progress=False)
+    assert not np.array_equal(images, np.asarray(by_32.images))  # the batch size shows in this model
+    for i in range(n):
+        np.testing.assert_array_equal(read_png(tmp_path / "o" / f"{i:06d}.png"), images[i].transpose(1, 2, 0))
