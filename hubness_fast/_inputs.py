@@ -135,14 +135,24 @@ def check_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity mask (taskset, Slurm, a container's cpuset), as
+    OpenMP and joblib count them; every core where the platform has no mask."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def n_jobs_to_threads(n_jobs) -> int | None:
-    """scikit-learn's n_jobs as the engine's n_threads: None the default, -1 every core, -2 all but one, k > 0 k."""
+    """scikit-learn's n_jobs as the engine's n_threads: None the default, -1 every usable core, -2 all but
+    one, k > 0 k."""
     if n_jobs is None:
         return None
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or int(n_jobs) == 0:
         raise ValueError(f"n_jobs must be None, a positive integer or a negative one (-1: all cores), got {n_jobs!r}")
     n = int(n_jobs)
-    return n if n > 0 else max(1, (os.cpu_count() or 1) + 1 + n)
+    return n if n > 0 else max(1, usable_cpus() + 1 + n)
 
 
 def check_choice(value: Any, choices: Any, name: str) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import oracle, peers
-from .._inputs import as_path, writable_file
+from .._inputs import as_path, usable_cpus, writable_file
 from ..engine import HAS_AVX2, HAS_AVX512, machine_record, peak_gflops
 
 PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)
@@ -124,9 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     limit = len(x) - (q is None)
     if not 1 <= args.k <= limit or args.rounds < 1:
         raise ValueError(f"--k must be in 1..{limit} and --rounds >= 1")
-    import os
-
-    threads = args.threads or os.cpu_count() or 1
+    threads = args.threads or usable_cpus()
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     report = {"data": str(args.data), "shape": list(x.shape), "queries": None if q is None else list(q.shape),
               "k": args.k, **machine(threads), **run(x, q, args.k, names, args.rounds, threads)}

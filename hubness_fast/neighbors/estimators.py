@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads
+from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads, to_numpy
 from .._types import Device, Metric
 from .measures import Hubness
 from ._rows import RowIndex
@@ -42,19 +42,40 @@ MODES = ("connectivity", "distance")
 
 def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, queries: Any = None,
            exclude_self: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(float64 distances, int64 indices) from the engine, rows sorted by (distance, index)."""
+    """(float64 distances, int64 indices) from the engine, rows sorted by (distance, index); cosine
+    distances as scikit-learn reports them (:func:`_cosine_as_scikit`)."""
     p = describe(x, k, queries=queries, metric=metric, exclude_self=exclude_self, device=device, n_threads=threads)
     r = run(p, ids=True, distances=True)
-    return np.asarray(r.distances, np.float64), np.asarray(r.ids)
+    d, i = np.asarray(r.distances, np.float64), np.asarray(r.ids)
+    return _cosine_as_scikit(d, i, x, queries) if metric == "cosine" else (d, i)
 
 
-def _candidate_lists(x: Any, k: int, metric: str, threads: int | None, device: str,
-                     queries: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """The lists a hubness reduction re-ranks: cosine distances of parallel rows can round below 0
-    (1 - cos with cos a unit above 1), which local scaling and NICDM refuse; they are taken as 0, as
-    scikit-learn's cosine distances are clipped."""
-    d, i = _exact(x, k, metric, threads, device, queries=queries)
-    return (np.maximum(d, 0.0) if metric == "cosine" else d), i
+# Cosine distances at most this small are checked for identical rows (1 - cos of a row with itself
+# rounds to a few units of 2^-53 times the row's length; far below it only near-duplicates lie).
+IDENTICAL_CHECK = 1e-9
+
+
+def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, x: Any, queries: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine distances with scikit-learn's floor and UMAP's zero: 1 - cos rounds to -2e-16 for
+    parallel rows, which is taken as 0 (scikit-learn clips it; estimators that take a precomputed
+    graph refuse negative entries), and a row identical value for value to the fitted point it
+    lists (itself, or an exact duplicate) is at exactly 0, not at the unit of rounding the float64
+    1 - cos leaves there (scikit-learn zeroes a point's own distance; UMAP reads the first
+    distance above 0 as a scale). Rows where an entry changed are sorted again by (distance,
+    index); which k points are listed stays the engine's choice, by its float64 value."""
+    d = np.maximum(d, 0.0) + 0.0  # + 0.0: no -0.0
+    near_r, near_c = np.nonzero(d <= IDENTICAL_CHECK)
+    if near_r.size:
+        fit = to_numpy(x)
+        rows = fit[near_r] if queries is None else to_numpy(queries)[near_r]
+        same = np.all(rows == fit[i[near_r, near_c]], axis=1)
+        d[near_r[same], near_c[same]] = 0.0
+    moved = np.unique(near_r)
+    if moved.size:
+        order = np.lexsort((i[moved], d[moved]), axis=-1)
+        d[moved] = np.take_along_axis(d[moved], order, axis=1)
+        i[moved] = np.take_along_axis(i[moved], order, axis=1)
+    return d, i
 
 
 def _sparse(graph: sp.csr_matrix) -> Any:
@@ -100,8 +121,12 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       ``KNeighborsClassifier(metric="precomputed")`` this is scikit-hubness's hubness-reduced
       classifier.
 
-    Rows are sorted by (distance, index). ``kneighbors(X=None)`` and ``kneighbors_graph(X=None)``
-    answer for the fitted points with each point left out by index, as scikit-learn does;
+    Rows are sorted by (distance, index) (with a reduction, a fitted point's own row starts with itself
+    at 0, ahead of dsl's and csls's negative values). Cosine distances are clipped at 0 and are exactly
+    0 between identical rows (:func:`_cosine_as_scikit`). Queries are cast to the fitted data's dtype
+    (a float64 query against float32 fitted data is rounded to float32 first). ``kneighbors(X=None)``
+    and ``kneighbors_graph(X=None)`` answer for the fitted points with each point left out by index, as
+    scikit-learn does;
     ``transform(X)`` and ``fit_transform(X)`` query X itself, so a point meets itself at distance 0
     (the symmetric self-join of the engine, self included, for ``fit_transform``).
     """
@@ -131,7 +156,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         tags.transformer_tags.preserves_dtype = []  # the output is a graph over the fitted points
         return tags
 
-    def _check_params(self) -> None:
+    def _check_params(self) -> str:
+        """Validate the parameters; the metric they name (``fit`` keeps it: a fitted estimator answers
+        with the metric and reduction it was fitted with, as scikit-learn's do, until fitted again)."""
         if self.mode not in MODES:
             raise ValueError(f"mode must be 'connectivity' or 'distance', got {self.mode!r}")
         if self.metric == "inner_product":
@@ -139,7 +166,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
                              f"not a distance a graph can hold)")
         if self.metric_params:
             raise ValueError(f"metric_params are not used by the exact metrics here, got {self.metric_params!r}")
-        self.effective_metric_ = _metric(self.metric, self.p)
+        metric = _metric(self.metric, self.p)
         n = self.n_neighbors
         check_int(n, "n_neighbors")
         n_jobs_to_threads(self.n_jobs)
@@ -153,6 +180,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             raise ValueError(f"n_candidates = {c} is fewer than the {type(red).__name__} reduction's k = {own_k} "
                              f"plus one: it scales by the k-th of each point's candidates; raise n_candidates to "
                              f"{own_k + 1} or more, or lower its k")
+        return metric
 
     def _candidates(self) -> int:
         """Candidates per query, before the data's cap: ``n_candidates``, by default max(3 m, m + 10)
@@ -166,7 +194,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
     def fit(self, X: Any, y: Any = None) -> "KNeighborsTransformer":
         """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""
-        self._check_params()
+        self.effective_metric_ = self._check_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2)
         self._fit_X = X
         self.n_samples_fit_ = X.shape[0]
@@ -174,7 +202,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._reduction = make_reduction(self.hubness, **(self.hubness_params or {}))
         if self._reduction is not None:
             c = min(max(self._candidates(), self.n_neighbors + 1), self.n_samples_fit_ - 1)  # self left out
-            self._fit_lists = _candidate_lists(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs),
+            self._fit_lists = _exact(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs),
                                                self.device)
             self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
             self._rows = RowIndex(X)
@@ -259,7 +287,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if not own.all():
             q = Q[~own]
             c = min(max(self._candidates(), k), self.n_samples_fit_)  # every fitted point may be one
-            d, i = _candidate_lists(self._fit_X, c, self.effective_metric_, threads, self.device, queries=q)
+            d, i = _exact(self._fit_X, c, self.effective_metric_, threads, self.device, queries=q)
             s, i = red.transform(d, i, q if red.needs_vectors else None)
             sec[~own], ind[~own] = s[:, :k], i[:, :k]
         return (sec, ind) if return_distance else ind
@@ -336,7 +364,9 @@ class NearestNeighbors(BaseEstimator):
     <= radius, always sorted by (distance, index) (``sort_results`` is accepted), with
     memory of the output's size (:func:`hubness_fast.engine.radius.radius_neighbors`). Distances
     are float64 in every method and graph, as scikit-learn's (float32 data included; the search
-    itself runs in the data's dtype, exact either way).
+    itself runs in the data's dtype, exact either way; queries are cast to the fitted data's dtype).
+    Cosine distances are clipped at 0 and are exactly 0 between identical rows, as in
+    :class:`KNeighborsTransformer`. A fitted estimator answers with the metric it was fitted with.
     """
 
     def __init__(self, *, n_neighbors: int = 5, radius: float = 1.0, algorithm: str = "auto", leaf_size: int = 30,
@@ -378,7 +408,8 @@ class NearestNeighbors(BaseEstimator):
     def kneighbors(self, X: Any = None, n_neighbors: int | None = None, return_distance: bool = True) -> Any:
         """(distances, indices) [n_queries, n_neighbors], rows sorted by (distance, index)."""
         check_is_fitted(self)
-        metric = self._check_params()
+        self._check_params()
+        metric = self.effective_metric_  # the fitted one, as scikit-learn's
         k = check_int(self.n_neighbors if n_neighbors is None else n_neighbors, "n_neighbors")
         limit = self.n_samples_fit_ - (X is None)
         if k > limit:
@@ -397,7 +428,8 @@ class NearestNeighbors(BaseEstimator):
 
     def _radius(self, X: Any, radius: float | None) -> Any:
         check_is_fitted(self)
-        metric = self._check_params()
+        self._check_params()
+        metric = self.effective_metric_
         r = self.radius if radius is None else radius
         if isinstance(r, (float, np.floating)) and r == np.inf:  # every point, as scikit-learn gives it
             k = self.n_samples_fit_ - (X is None)

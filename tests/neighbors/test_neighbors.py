@@ -363,3 +363,96 @@ def test_cosine_reductions_take_parallel_rows(rng, name):
     got_d, got_i = t.kneighbors()
     np.testing.assert_array_equal(got_i, ind[:, :4])
     np.testing.assert_allclose(got_d, sec[:, :4], rtol=1e-12, atol=1e-15)
+
+
+def scikit_cosine_oracle(x, k, queries=None, exclude_self=True):
+    """The float64 oracle's cosine lists as scikit-learn reports cosine distances: none below 0, and 0
+    between identical rows; rows sorted again by (distance, index)."""
+    d, i = brute_knn(x, k, queries=queries, metric="cosine", exclude_self=exclude_self)
+    q = x if queries is None else queries
+    d = np.maximum(d, 0.0)
+    d[np.all(q[:, None, :] == x[i], axis=2)] = 0.0
+    order = np.lexsort((i, d), axis=1)
+    return np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+
+
+def cosine_adversarial(rng):
+    x = rng.standard_normal((120, 9))
+    x[50:58] = x[5]  # exact duplicates: 1 - cos of a row with itself rounds to +-2.2e-16
+    x[60], x[61], x[62] = x[7] * 3, x[7] * 0.25, x[7] * 1e3  # parallel rows: 1 - cos rounds below 0
+    return x
+
+
+def test_cosine_graph_has_no_negative_entries_and_identical_rows_at_zero(rng):
+    # scikit-learn's estimators refuse a precomputed graph with a negative entry, and UMAP reads a
+    # point's first distance above 0 as its scale: a point's own entry and its duplicates' are exact zeros
+    from hubness_fast import knn
+
+    x = cosine_adversarial(rng)
+    raw = knn(x, 12, metric="cosine", exclude_self=False).distances
+    assert raw.min() < 0 and np.any((raw > 0) & (raw < 1e-15))  # the case itself, in the engine's values
+    t = KNeighborsTransformer(n_neighbors=11, metric="cosine")
+    g = t.fit_transform(x).toarray()
+    d, i = scikit_cosine_oracle(x, 12, exclude_self=False)
+    expected = np.zeros_like(g)
+    np.put_along_axis(expected, i, d, axis=1)
+    np.testing.assert_array_equal(g, expected)
+    assert np.all(np.diag(g) == 0) and g.min() == 0
+    gd, gi = t.kneighbors()  # each point left out by index: its duplicates still at 0
+    od, oi = scikit_cosine_oracle(x, 11)
+    np.testing.assert_array_equal(gi, oi)
+    np.testing.assert_array_equal(gd, od)
+    q = np.concatenate([x[[5, 7, 60]], rng.standard_normal((5, 9))])
+    qd, qi = t.kneighbors(q, 11)
+    od, oi = scikit_cosine_oracle(x, 11, queries=q)
+    np.testing.assert_array_equal(qi, oi)
+    np.testing.assert_array_equal(qd, od)
+    ids, dists = umap_knn(x, 12, metric="cosine")
+    assert np.all(dists[50:58, :8] == 0) and np.all(dists >= 0)
+
+
+def test_cosine_graph_feeds_precomputed_estimators(rng):
+    from sklearn.cluster import DBSCAN
+    from sklearn.manifold import TSNE, Isomap
+
+    x = cosine_adversarial(rng)
+    for est in (TSNE(metric="precomputed", init="random", perplexity=3, max_iter=250, random_state=0),
+                Isomap(metric="precomputed", n_neighbors=10), DBSCAN(metric="precomputed", eps=0.3)):
+        make_pipeline(KNeighborsTransformer(n_neighbors=10, metric="cosine"), est).fit(x)
+
+
+def test_parameters_changed_after_fit_wait_for_the_next_fit(x):
+    # scikit-learn's estimators answer with the metric they were fitted with until fitted again; the
+    # reduction's statistics are the fit's too, so a changed metric must not mix into its query lists
+    from sklearn.neighbors import NearestNeighbors as SkNearestNeighbors
+
+    from hubness_fast.neighbors import NearestNeighbors
+
+    q = x[:20] + 0.01
+    for ours, theirs in ((KNeighborsTransformer(n_neighbors=5), sk("distance", 5)),
+                         (NearestNeighbors(n_neighbors=5), SkNearestNeighbors(n_neighbors=5, algorithm="brute"))):
+        ours.fit(x), theirs.fit(x)
+        before = ours.kneighbors(q)
+        ours.set_params(metric="cosine"), theirs.set_params(metric="cosine")
+        after = ours.kneighbors(q)
+        np.testing.assert_array_equal(after[1], before[1])
+        np.testing.assert_array_equal(after[1], theirs.kneighbors(q)[1])
+        np.testing.assert_array_equal(ours.fit(x).kneighbors(q)[1], theirs.fit(x).kneighbors(q)[1])
+    t = KNeighborsTransformer(n_neighbors=5, hubness="mp").fit(x)
+    mp = t.transform(q).toarray()
+    t.set_params(metric="cosine")
+    np.testing.assert_array_equal(t.transform(q).toarray(), mp)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_n_jobs_minus_one_counts_the_cpus_this_process_may_use():
+    # under taskset or a Slurm/cgroup cpuset, -1 means the cores the process may run on, not the machine's
+    import os
+
+    mask = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(mask)})
+        assert n_jobs_to_threads(-1) == 1 and n_jobs_to_threads(-2) == 1
+    finally:
+        os.sched_setaffinity(0, mask)
+    assert n_jobs_to_threads(-1) == len(mask)
