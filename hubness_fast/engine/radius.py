@@ -45,9 +45,13 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     x : (N, D) the database. queries : (M, D); default x itself, each point left out of
     its own list by index (a duplicate at another index is a neighbour at distance 0).
     metric : "euclidean" (default), "sqeuclidean" (radius is then a squared distance) or
-        "cosine" (1 - cosine similarity, computed as ``|a/|a| - b/|b||^2 / 2`` on the rows
-        divided in float64 by their norms, |a|^2 summed over the features left to right as the
-        k-NN engine's cosine norms are; zero rows are refused).
+        "cosine": the k-NN engine's cosine, 1 - <a, b> / (|a| |b|) in float64 with the dot
+        product and the squared norms summed over the features left to right, so that
+        ``knn`` and ``radius_neighbors`` give a pair one value (it can round below 0 for
+        parallel rows). Zero rows are refused. Its candidates come from the ball pass on the
+        rows divided by their norms, with the radius widened by a bound on how far the two
+        float64 forms of one distance can differ (:func:`cosine_slack`); each is then
+        decided on its own value.
     progress : True shows a tqdm bar of the pass over the block pairs; a callable receives
         ``(done, total)`` block pairs.
     Returns :class:`RadiusNeighbors`. Memory beyond the inputs is O(M + output).
@@ -63,24 +67,53 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     q = db if self_join else as_matrix(queries, "queries")
     if q.shape[1] != db.shape[1]:
         raise ValueError(f"queries have {q.shape[1]} features but x has {db.shape[1]}")
+    if q.dtype != db.dtype:
+        q = q.astype(db.dtype)  # as knn casts its queries
     if metric == "cosine":
-        db = _unit_rows(db, "x")
-        q = db if self_join else _unit_rows(q, "queries")
-    elif q.dtype != db.dtype:
-        q = q.astype(db.dtype)
+        rows = (db, q)  # q is db in a self-join
+        db, db_sq = _unit_rows(db, "x")
+        q, q_sq = (db, db_sq) if self_join else _unit_rows(q, "queries")
     # every cosine distance is at most 2 (|a - b|^2 / 2 <= 2 on unit rows, up to rounding): a larger
     # radius means every point, and 2 r must stay finite
     if metric == "euclidean":
         r2 = _largest_square_within(r)
     else:
-        r2 = r if metric == "sqeuclidean" else 2 * min(r, 4.0)
+        r2 = r if metric == "sqeuclidean" else 2 * min(r + cosine_slack(db.shape[1]), 4.0)
     if _dispatch.use_gpu(device, float(len(q)) * len(db) * db.shape[1], op="balls"):
         indptr, indices, sq = _two_passes(q, r2, db, self_join, n_threads, device, progress)
     else:
         indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads,
                                                      progress=progress)
-    dist = {"euclidean": np.sqrt(sq), "sqeuclidean": sq, "cosine": sq / 2}[metric]
-    return RadiusNeighbors(indptr, indices, dist)
+    if metric == "cosine":
+        return _cosine_within(rows[0], db_sq, rows[1], q_sq, r, indptr, indices)
+    return RadiusNeighbors(indptr, indices, np.sqrt(sq) if metric == "euclidean" else sq)
+
+
+def cosine_slack(dim: int) -> float:
+    """A bound on |d1 - d2| for one pair's two float64 cosine forms, d1 = |u - v|^2 / 2 on the rows
+    divided by their norms (u = a / |a|) and d2 = 1 - <a, b> / (|a| |b|), each summed over ``dim``
+    features: both lie within about 2 (dim + 4) units of 2^-53 of the true 1 - cos (the sums'
+    rounding, the norms' square roots and divisions; |u - v| <= 2), so 8 (dim + 16) 2^-52 holds with
+    room to spare. It only widens the candidates: each is then decided on d2 itself."""
+    return 8.0 * (dim + 16) * 2.0 ** -52
+
+
+def _cosine_within(x: np.ndarray, x_sq: np.ndarray, q: np.ndarray, q_sq: np.ndarray, r: float, indptr: np.ndarray,
+                   indices: np.ndarray) -> RadiusNeighbors:
+    """The candidate pairs (CSR) with d = 1 - <q, x> / (|q| |x|) <= r, in float64 summed left to right
+    (the k-NN engine's cosine), each row sorted by (d, index)."""
+    owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    d = np.empty(len(indices))
+    qn, xn = np.sqrt(q_sq), np.sqrt(x_sq)
+    for s in range(0, len(indices), PAIRS_PER_CHUNK):
+        o, j = owner[s:s + PAIRS_PER_CHUNK], indices[s:s + PAIRS_PER_CHUNK]
+        d[s:s + PAIRS_PER_CHUNK] = 1.0 - _ordered_dots(q[o], x[j]) / (qn[o] * xn[j])
+    keep = d <= r
+    owner, indices, d = owner[keep], indices[keep], d[keep]
+    order = np.lexsort((indices, d, owner))
+    out = np.zeros(len(indptr), np.int64)
+    np.cumsum(np.bincount(owner, minlength=len(indptr) - 1), out=out[1:])
+    return RadiusNeighbors(out, indices[order], d[order])
 
 
 def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_threads: Threads, device: Device,
@@ -115,27 +148,26 @@ def _largest_square_within(r: float) -> float:
     return s
 
 
-def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    """Rows scaled to unit length in float64; rows of zeros, and rows too small for float64 cosine,
-    refused as the k-NN engine refuses them (its limit and messages), as are rows whose squared
-    norm overflows float64 (they would all become zeros)."""
+def _unit_rows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows scaled to unit length in float64, their squared norms); rows of zeros, and rows too small
+    for float64 cosine, refused as the k-NN engine refuses them (its limit and messages), as are rows
+    whose squared norm overflows float64 (they would all become zeros)."""
     x = np.asarray(x, np.float64)
-    sq = _ordered_squared_norms(x)
+    sq = _ordered_dots(x, x)
     check_rows(x, sq, "cosine", name)
-    return x / np.sqrt(sq)[:, None]
+    return x / np.sqrt(sq)[:, None], sq
 
 
-def _ordered_squared_norms(x: np.ndarray) -> np.ndarray:
-    """|x|^2 of each float64 row, summed over the features left to right without fused multiply-add
-    (the k-NN engine's cosine norms): a rows-by-features loop over blocks of rows that stay in cache."""
-    sq = np.zeros(len(x))
+def _ordered_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """<a_i, b_i> of each pair of float64 rows, summed over the features left to right without fused
+    multiply-add (the k-NN engine's cosine sums): a rows-by-features loop over blocks that stay in cache."""
+    out = np.zeros(len(a))
     with np.errstate(over="ignore"):
-        for s in range(0, len(x), NORM_ROWS):
-            block, acc = x[s:s + NORM_ROWS], sq[s:s + NORM_ROWS]
-            for c in range(x.shape[1]):
-                col = block[:, c]
-                acc += col * col
-    return sq
+        for s in range(0, len(a), NORM_ROWS):
+            ab, bb, acc = a[s:s + NORM_ROWS], b[s:s + NORM_ROWS], out[s:s + NORM_ROWS]
+            for c in range(a.shape[1]):
+                acc += ab[:, c].astype(np.float64) * bb[:, c].astype(np.float64)
+    return out
 
 
 def _groups(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
@@ -159,11 +191,12 @@ def _drop_self(ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _sq_distances(q: np.ndarray, db: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.ndarray:
-    """Squared distances of the listed pairs, in float64 from the rows, a chunk of pairs at a time."""
+    """Squared distances of the listed pairs, in float64 from the rows summed left to right (as the
+    CPU pass and the k-NN engine sum them), a chunk of pairs at a time."""
     owner = np.repeat(np.arange(len(q)), np.diff(indptr))
     out = np.empty(len(indices))
     for s in range(0, len(indices), PAIRS_PER_CHUNK):
         e = s + PAIRS_PER_CHUNK
         diff = q[owner[s:e]].astype(np.float64) - db[indices[s:e]].astype(np.float64)
-        out[s:e] = np.einsum("ij,ij->i", diff, diff)
+        out[s:e] = _ordered_dots(diff, diff)
     return out

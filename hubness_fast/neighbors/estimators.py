@@ -47,7 +47,11 @@ def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, querie
     p = describe(x, k, queries=queries, metric=metric, exclude_self=exclude_self, device=device, n_threads=threads)
     r = run(p, ids=True, distances=True)
     d, i = np.asarray(r.distances, np.float64), np.asarray(r.ids)
-    return _cosine_as_scikit(d, i, x, queries) if metric == "cosine" else (d, i)
+    if metric != "cosine":
+        return d, i
+    m, k = i.shape
+    d, i = _cosine_as_scikit(d.ravel(), i.ravel(), np.repeat(np.arange(m), k), x, queries)
+    return d.reshape(m, k), i.reshape(m, k)
 
 
 # Cosine distances at most this small are checked for identical rows (1 - cos of a row with itself
@@ -55,27 +59,25 @@ def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, querie
 IDENTICAL_CHECK = 1e-9
 
 
-def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, x: Any, queries: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances with scikit-learn's floor and UMAP's zero: 1 - cos rounds to -2e-16 for
-    parallel rows, which is taken as 0 (scikit-learn clips it; estimators that take a precomputed
-    graph refuse negative entries), and a row identical value for value to the fitted point it
-    lists (itself, or an exact duplicate) is at exactly 0, not at the unit of rounding the float64
-    1 - cos leaves there (scikit-learn zeroes a point's own distance; UMAP reads the first
-    distance above 0 as a scale). Rows where an entry changed are sorted again by (distance,
-    index); which k points are listed stays the engine's choice, by its float64 value."""
+def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, owner: np.ndarray, x: Any,
+                      queries: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine distances with scikit-learn's floor and UMAP's zero, for pairs (owner row, fitted point
+    i, distance d) listed by owner: 1 - cos rounds to -2e-16 for parallel rows, which is taken as 0
+    (scikit-learn clips it; estimators that take a precomputed graph refuse negative entries), and a
+    row identical value for value to the fitted point it lists (itself, or an exact duplicate) is at
+    exactly 0, not at the unit of rounding the float64 1 - cos leaves there (scikit-learn zeroes a
+    point's own distance; UMAP reads the first distance above 0 as a scale). The pairs are then
+    sorted again by (owner, distance, index); which points are listed stays the caller's choice."""
     d = np.maximum(d, 0.0) + 0.0  # + 0.0: no -0.0
-    near_r, near_c = np.nonzero(d <= IDENTICAL_CHECK)
-    if near_r.size:
-        fit = to_numpy(x)
-        rows = fit[near_r] if queries is None else to_numpy(queries)[near_r]
-        same = np.all(rows == fit[i[near_r, near_c]], axis=1)
-        d[near_r[same], near_c[same]] = 0.0
-    moved = np.unique(near_r)
-    if moved.size:
-        order = np.lexsort((i[moved], d[moved]), axis=-1)
-        d[moved] = np.take_along_axis(d[moved], order, axis=1)
-        i[moved] = np.take_along_axis(i[moved], order, axis=1)
-    return d, i
+    near = np.flatnonzero(d <= IDENTICAL_CHECK)
+    if near.size == 0:
+        return d, i
+    fit = to_numpy(x)
+    rows = fit if queries is None else to_numpy(queries)
+    same = np.all(rows[owner[near]] == fit[i[near]], axis=1)
+    d[near[same]] = 0.0
+    order = np.lexsort((i, d, owner))
+    return d[order], i[order]
 
 
 def _sparse(graph: sp.csr_matrix) -> Any:
@@ -439,8 +441,20 @@ class NearestNeighbors(BaseEstimator):
                 return RadiusNeighbors(np.zeros(m + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
             d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, queries=q)
             return RadiusNeighbors(np.arange(0, m * k + 1, k, dtype=np.int64), i.ravel().astype(np.int64), d.ravel())
-        return radius_neighbors(self._fit_X, r, queries=self._queries(X), metric=metric,
-                                n_threads=n_jobs_to_threads(self.n_jobs), device=self.device)
+        q = self._queries(X)
+        if metric != "cosine":
+            return radius_neighbors(self._fit_X, r, queries=q, metric=metric, n_threads=n_jobs_to_threads(self.n_jobs),
+                                    device=self.device)
+        # cosine as kneighbors reports it (_cosine_as_scikit): a pair taken to 0 may lie just above r
+        real = isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, bool) and r >= 0
+        res = radius_neighbors(self._fit_X, float(r) + IDENTICAL_CHECK if real else r, queries=q, metric=metric,
+                               n_threads=n_jobs_to_threads(self.n_jobs), device=self.device)  # refuses a bad r
+        owner = np.repeat(np.arange(len(res.indptr) - 1), np.diff(res.indptr))
+        d, i = _cosine_as_scikit(np.asarray(res.distances, np.float64), res.indices, owner, self._fit_X, q)
+        keep = d <= r  # the pairs stay grouped by owner, in order
+        indptr = np.zeros(len(res.indptr), np.int64)
+        np.cumsum(np.bincount(owner[keep], minlength=len(indptr) - 1), out=indptr[1:])
+        return RadiusNeighbors(indptr, i[keep], d[keep])
 
     def radius_neighbors(self, X: Any = None, radius: float | None = None, return_distance: bool = True,
                          sort_results: bool = False) -> Any:

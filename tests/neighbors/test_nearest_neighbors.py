@@ -254,21 +254,93 @@ def test_cosine_radius_refuses_the_rows_knn_refuses(rng):
         NearestNeighbors(n_neighbors=3, metric="cosine").fit(small).kneighbors()
 
 
-def test_cosine_radius_is_exact_on_rows_divided_by_norms_summed_left_to_right(rng):
-    # the documented definition, to the bit: |a/|a| - b/|b||^2 / 2, the norms summed left to right
-    # (as the k-NN engine's cosine norms; numpy's einsum sums in another order and moves the last bits)
-    from oracles import sequential_dot, sequential_sqdist
+def cosine_radius_oracle(x, r, queries=None):
+    """Per query, (indices, distances) with the k-NN engine's cosine <= r: exact_keys, the float64
+    1 - <a, b> / (|a| |b|) summed left to right, each point left out of its own row in a self-join."""
+    from oracles import exact_keys
 
-    x = rng.standard_normal((300, 24)) * np.exp(rng.uniform(-30, 30, (300, 1)))
-    x[7] = x[2] * 2.0 ** 40  # parallel rows: distance 0
-    u = x / np.sqrt(sequential_dot(x, x, pairs=True))[:, None]
-    sq = sequential_sqdist(u, u)
-    np.fill_diagonal(sq, np.inf)
-    for r in (float(sq[0, 5] / 2), float(np.quantile(sq[np.isfinite(sq)], 0.02) / 2), 0.0):
-        got = radius_neighbors(x, r, metric="cosine")
-        for i in range(len(x)):
-            inside = np.flatnonzero(sq[i] <= 2 * r)
-            order = np.lexsort((inside, sq[i, inside]))
-            row = slice(got.indptr[i], got.indptr[i + 1])
-            np.testing.assert_array_equal(got.indices[row], inside[order])
-            np.testing.assert_array_equal(got.distances[row], sq[i, inside[order]] / 2)
+    keys = exact_keys(x, queries, "cosine")
+    if queries is None:
+        np.fill_diagonal(keys, np.inf)
+    out = []
+    for row in keys:
+        inside = np.flatnonzero(row <= r)
+        order = np.lexsort((inside, row[inside]))
+        out.append((inside[order], row[inside[order]]))
+    return out
+
+
+def assert_radius_equals(got, expected):
+    assert len(got.indptr) == len(expected) + 1
+    for i, (ind, dist) in enumerate(expected):
+        row = slice(got.indptr[i], got.indptr[i + 1])
+        np.testing.assert_array_equal(got.indices[row], ind)
+        np.testing.assert_array_equal(got.distances[row], dist)  # to the bit
+
+
+def cosine_rows(rng):
+    x = rng.standard_normal((300, 24)) * np.exp(rng.uniform(-30, 30, (300, 1)))  # norms from 1e-13 to 1e13
+    x[7] = x[2] * 2.0 ** 40  # parallel rows: 1 - cos rounds near 0, either side
+    x[8] = x[2] * 3.0
+    x[9] = x[2]  # an exact duplicate
+    x[20:30] = np.round(rng.uniform(-3, 3, (10, 24)))  # an integer grid
+    return x
+
+
+def test_cosine_radius_is_the_knn_engines_cosine_to_the_bit(rng):
+    # one definition for a pair in knn and radius_neighbors: 1 - <a,b> / (|a| |b|) summed left to right;
+    # a radius equal to a distance includes it, one ulp below excludes it
+    from oracles import exact_keys
+
+    from hubness_fast import knn
+
+    x = cosine_rows(rng)
+    keys = exact_keys(x, None, "cosine")
+    np.fill_diagonal(keys, np.inf)
+    at = float(keys[0, 5])
+    quantile = float(np.quantile(keys[np.isfinite(keys)], 0.02))
+    for r in (at, float(np.nextafter(at, -np.inf)), quantile, 0.0, float(keys[keys > 0].min()), 1.9999):
+        assert_radius_equals(radius_neighbors(x, r, metric="cosine"), cosine_radius_oracle(x, r))
+    q = np.concatenate([x[[2, 7, 21]], rng.standard_normal((6, 24))])
+    assert_radius_equals(radius_neighbors(x, quantile, metric="cosine", queries=q),
+                         cosine_radius_oracle(x, quantile, queries=q))
+    f32 = x[:100].astype(np.float32) / np.abs(x[:100]).max(axis=1, keepdims=True).astype(np.float32)
+    assert_radius_equals(radius_neighbors(f32, 0.3, metric="cosine"), cosine_radius_oracle(f32, 0.3))
+    res = knn(x, 4, metric="cosine")  # the values knn reports (as float32) are the ones radius_neighbors decides on
+    within = radius_neighbors(x, float(res.distances[:, 3].max()) * (1 + 1e-6), metric="cosine")
+    for i in range(len(x)):
+        row = slice(within.indptr[i], within.indptr[i + 1])
+        listed = dict(zip(within.indices[row].tolist(), within.distances[row].tolist()))
+        assert all(np.float32(listed[j]) == d for j, d in zip(res.indices[i], res.distances[i]))  # knn's float32
+
+
+def test_nearest_neighbors_radius_and_kneighbors_agree_on_cosine(rng):
+    # a neighbour kneighbors reports at distance d is within radius d (clipped at 0, identical rows at 0)
+    x = cosine_rows(rng)
+    nn = NearestNeighbors(metric="cosine").fit(x)
+    d, i = nn.kneighbors(n_neighbors=3)
+    for r in (0.0, float(d[0, 1]), float(d[:, 2].max())):
+        dr, ir = nn.radius_neighbors(radius=r)
+        for row in range(len(x)):
+            inside = d[row] <= r
+            reported = dict(zip(ir[row].tolist(), dr[row].tolist()))
+            assert all(reported[j] == v for j, v in zip(i[row][inside].tolist(), d[row][inside].tolist()))
+            assert np.all(dr[row] <= r) and np.all(dr[row] >= 0)
+            assert np.all(np.diff(dr[row]) >= 0)
+    assert 9 in ir[2] and dr[2][list(ir[2]).index(9)] == 0.0  # the duplicate, at radius 0
+
+
+def test_the_gpu_routes_distances_are_summed_as_the_cpu_pass_sums_them(rng):
+    # the GPU route recomputes the listed pairs' distances; run here on the CPU, it must give the CPU
+    # pass's float64 values (summed left to right), not numpy's einsum order
+    from hubness_fast.engine import radius as radius_module
+
+    x = rng.standard_normal((400, 37)) * 1e3 + 5e4
+    r2 = float(np.quantile(((x[:50, None] - x[None, :300]) ** 2).sum(-1), 0.05))
+    cpu = radius_module.radius_neighbors(x, r2, metric="sqeuclidean", device="cpu")
+    indptr, indices, sq = radius_module._two_passes(x, r2, x, True, None, "cpu")
+    np.testing.assert_array_equal(indptr, cpu.indptr)
+    for s, e in zip(indptr[:-1], indptr[1:]):  # the same sets; the k-NN pass may order ties otherwise
+        a, b = np.lexsort((indices[s:e], sq[s:e])), np.lexsort((cpu.indices[s:e], cpu.distances[s:e]))
+        np.testing.assert_array_equal(indices[s:e][a], cpu.indices[s:e][b])
+        np.testing.assert_array_equal(sq[s:e][a], cpu.distances[s:e][b])
