@@ -132,6 +132,24 @@ py::tuple radius_pairs(const py::array& a, double radius2, const py::array& b, b
                           owned_array(std::move(out.sqdist)));
 }
 
+py::array_t<double> pair_cosines(const py::array& a, const py::array_t<double, py::array::c_style>& a_norm,
+                                 const py::array& b, const py::array_t<double, py::array::c_style>& b_norm,
+                                 const py::array_t<int64_t, py::array::c_style>& rows,
+                                 const py::array_t<int64_t, py::array::c_style>& cols, int n_threads) {
+    const hf::Matrix ma = hf::bindings::host_matrix(a, "a"), mb = hf::bindings::host_matrix(b, "b");
+    hf::check_arg(a_norm.ndim() == 1 && a_norm.shape(0) == ma.rows && b_norm.ndim() == 1 && b_norm.shape(0) == mb.rows,
+                  "one norm per row of each point set");
+    hf::check_arg(rows.ndim() == 1 && cols.ndim() == 1 && rows.shape(0) == cols.shape(0), "rows and cols pair up");
+    const int64_t n = rows.shape(0);
+    py::array_t<double> out(n);
+    double* op = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        hf::pair_cosines_cpu(ma, a_norm.data(), mb, b_norm.data(), rows.data(), cols.data(), n, n_threads, op);
+    }
+    return out;
+}
+
 py::tuple amx_keys(const py::array& a, const py::array& b, bool tiles, const std::string& scheme) {
     hf::check_arg(scheme == "int8x4" || scheme == "bf16x3", "scheme must be 'int8x4' or 'bf16x3'");
     const hf::Matrix ma = hf::bindings::host_matrix(a, "a"), mb = hf::bindings::host_matrix(b, "b");
@@ -228,6 +246,10 @@ PYBIND11_MODULE(_cpu, m) {
           "Every pair (i, j) with |a_i - b_j|^2 <= radius2 (inclusive; else <), exactly, in CSR form: (indptr int64 "
           "[na + 1], indices int64, squared distances float64), each row sorted by (distance, index); same_set: a is "
           "b and (i, i) is left out.");
+    m.def("pair_cosines", &pair_cosines, py::arg("a"), py::arg("a_norm"), py::arg("b"), py::arg("b_norm"),
+          py::arg("rows"), py::arg("cols"), py::arg("n_threads"),
+          "The k-NN engine's float64 cosine 1 - <a_i, b_j> / (|a_i| |b_j|) of each listed pair (rows[p], cols[p]), "
+          "summed in feature order, the norms given: the value radius searches decide on.");
     m.def("peak_gflops", &peak_gflops, py::arg("n_threads"), py::arg("iterations"), py::arg("simd") = "auto",
           "GFLOP/s of a register-only FMA loop with the vectors of a kernel level ('auto': the widest this CPU "
           "runs): the arithmetic ceiling of this machine (a probe for the benchmarks).");

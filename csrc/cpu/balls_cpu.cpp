@@ -405,4 +405,31 @@ void radius_pairs_cpu(const Matrix& a, double radius2, const Matrix& b, bool sam
     radius_pairs<float>(a, radius2, b, same_set, params, out);
 }
 
+template <class T>
+void pair_cosines(const Matrix& a, const double* a_norm, const Matrix& b, const double* b_norm, const int64_t* rows,
+                  const int64_t* cols, int64_t n, int threads, double* out) {
+    const T* xa = static_cast<const T*>(a.data);
+    const T* xb = static_cast<const T*>(b.data);
+    const int64_t d = a.cols;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t p = 0; p < n; ++p) {
+        const T* u = xa + rows[p] * d;
+        const T* v = xb + cols[p] * d;
+        double acc = 0;
+        for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(u[c]) * static_cast<double>(v[c]);
+        out[p] = 1.0 - acc / (a_norm[rows[p]] * b_norm[cols[p]]);  // as certify.h writes the key
+    }
+}
+
+void pair_cosines_cpu(const Matrix& a, const double* a_norm, const Matrix& b, const double* b_norm,
+                      const int64_t* rows, const int64_t* cols, int64_t n, int n_threads, double* out) {
+    check_arg(a.data && b.data && a.stride() == a.cols && b.stride() == b.cols && a.f64 == b.f64 && a.cols == b.cols,
+              "both point sets must be C-contiguous 2-D arrays of one dtype and width");
+    for (int64_t p = 0; p < n; ++p)
+        check_arg(rows[p] >= 0 && rows[p] < a.rows && cols[p] >= 0 && cols[p] < b.rows, "a pair index is out of range");
+    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    if (a.f64) return pair_cosines<double>(a, a_norm, b, b_norm, rows, cols, n, threads, out);
+    pair_cosines<float>(a, a_norm, b, b_norm, rows, cols, n, threads, out);
+}
+
 }  // namespace hf

@@ -33,4 +33,10 @@ struct RadiusPairs {
 void radius_pairs_cpu(const Matrix& a, double radius2, const Matrix& b, bool same_set, const BallParams& params,
                       RadiusPairs& out);
 
+// The k-NN engine's float64 cosine of listed pairs: out[p] = 1 - <a_i, b_j> / (|a_i| |b_j|) for i = rows[p],
+// j = cols[p], the dot product summed in feature order without fused multiply-add (certify.h's key, bit for
+// bit), with the norms given (|a| and |b|, square roots of in-order sums). Radius searches decide on it.
+void pair_cosines_cpu(const Matrix& a, const double* a_norm, const Matrix& b, const double* b_norm,
+                      const int64_t* rows, const int64_t* cols, int64_t n, int n_threads, double* out);
+
 }  // namespace hf

@@ -277,6 +277,15 @@ def radius_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: boo
                                                                          _native.simd_level(), cb))
 
 
+def pair_cosines(a: np.ndarray, a_norm: np.ndarray, b: np.ndarray, b_norm: np.ndarray, rows: np.ndarray,
+                 cols: np.ndarray, n_threads=None) -> np.ndarray:
+    """The CPU engine's float64 cosine 1 - <a_i, b_j> / (|a_i| |b_j|) of each listed pair (rows[p], cols[p]),
+    the dot product summed in feature order (the certification's key, bit for bit), the norms given."""
+    return _native.cpu.pair_cosines(a, np.ascontiguousarray(a_norm, np.float64), b,
+                                    np.ascontiguousarray(b_norm, np.float64), np.ascontiguousarray(rows, np.int64),
+                                    np.ascontiguousarray(cols, np.int64), check_threads(n_threads))
+
+
 def _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, callback):
     layers = len(inclusive)
 

@@ -24,7 +24,7 @@ from .._inputs import as_matrix, check_device, check_metric, check_threads
 from .._types import Array, Device, Progress, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
-PAIRS_PER_CHUNK = 1 << 16  # float64 distance recomputation: pairs gathered at a time
+CHUNK_ELEMENTS = 1 << 22  # float64 distance recomputation: row elements gathered at a time (32 MiB a side)
 NORM_ROWS = 2048  # cosine's norms: rows summed feature by feature at a time
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
 
@@ -85,7 +85,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads,
                                                      progress=progress)
     if metric == "cosine":
-        return _cosine_within(rows[0], db_sq, rows[1], q_sq, r, indptr, indices)
+        return _cosine_within(rows[0], db_sq, rows[1], q_sq, r, indptr, indices, n_threads)
     return RadiusNeighbors(indptr, indices, np.sqrt(sq) if metric == "euclidean" else sq)
 
 
@@ -99,21 +99,32 @@ def cosine_slack(dim: int) -> float:
 
 
 def _cosine_within(x: np.ndarray, x_sq: np.ndarray, q: np.ndarray, q_sq: np.ndarray, r: float, indptr: np.ndarray,
-                   indices: np.ndarray) -> RadiusNeighbors:
+                   indices: np.ndarray, n_threads: Threads) -> RadiusNeighbors:
     """The candidate pairs (CSR) with d = 1 - <q, x> / (|q| |x|) <= r, in float64 summed left to right
-    (the k-NN engine's cosine), each row sorted by (d, index)."""
+    (the k-NN engine's cosine, computed by its certification's code), each row sorted by (d, index)."""
     owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-    d = np.empty(len(indices))
-    qn, xn = np.sqrt(q_sq), np.sqrt(x_sq)
-    for s in range(0, len(indices), PAIRS_PER_CHUNK):
-        o, j = owner[s:s + PAIRS_PER_CHUNK], indices[s:s + PAIRS_PER_CHUNK]
-        d[s:s + PAIRS_PER_CHUNK] = 1.0 - _ordered_dots(q[o], x[j]) / (qn[o] * xn[j])
+    d = _dispatch.pair_cosines(q, np.sqrt(q_sq), x, np.sqrt(x_sq), owner, indices, n_threads)
     keep = d <= r
     owner, indices, d = owner[keep], indices[keep], d[keep]
-    order = np.lexsort((indices, d, owner))
+    d, indices = sort_pairs(owner, d, indices)
     out = np.zeros(len(indptr), np.int64)
     np.cumsum(np.bincount(owner, minlength=len(indptr) - 1), out=out[1:])
-    return RadiusNeighbors(out, indices[order], d[order])
+    return RadiusNeighbors(out, indices, d)
+
+
+def sort_pairs(owner: np.ndarray, values: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs grouped by ``owner`` (non-decreasing), each group sorted by (value, index): (values,
+    indices). Only the groups out of that order are sorted, so lists that are nearly in order (as a
+    pass's lists are after their values are recomputed) cost a linear check."""
+    values, indices = np.array(values, np.float64), np.array(indices, np.int64)
+    same = owner[1:] == owner[:-1]
+    later, earlier = values[1:], values[:-1]
+    wrong = same & ((later < earlier) | ((later == earlier) & (indices[1:] < indices[:-1])))
+    if wrong.any():
+        sel = np.flatnonzero(np.isin(owner, owner[1:][wrong]))  # every pair of the groups out of order
+        order = np.lexsort((indices[sel], values[sel], owner[sel]))
+        values[sel], indices[sel] = values[sel][order], indices[sel][order]
+    return values, indices
 
 
 def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_threads: Threads, device: Device,
@@ -159,14 +170,16 @@ def _unit_rows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _ordered_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """<a_i, b_i> of each pair of float64 rows, summed over the features left to right without fused
-    multiply-add (the k-NN engine's cosine sums): a rows-by-features loop over blocks that stay in cache."""
-    out = np.zeros(len(a))
+    """<a_i, b_i> of each pair of rows in float64, summed over the features left to right without fused
+    multiply-add (the k-NN engine's cosine sums): the products are laid out feature-major, and numpy
+    reduces a C-ordered array over its first axis one row after the other (its pairwise summation
+    only applies along the contiguous axis), in blocks of rows that stay in cache."""
+    out = np.empty(len(a))
+    step = max(1, CHUNK_ELEMENTS // max(1, a.shape[1]))
     with np.errstate(over="ignore"):
-        for s in range(0, len(a), NORM_ROWS):
-            ab, bb, acc = a[s:s + NORM_ROWS], b[s:s + NORM_ROWS], out[s:s + NORM_ROWS]
-            for c in range(a.shape[1]):
-                acc += ab[:, c].astype(np.float64) * bb[:, c].astype(np.float64)
+        for s in range(0, len(a), step):
+            prod = np.multiply(a[s:s + step], b[s:s + step], dtype=np.float64)
+            np.add.reduce(np.ascontiguousarray(prod.T), axis=0, out=out[s:s + step])
     return out
 
 
@@ -195,8 +208,9 @@ def _sq_distances(q: np.ndarray, db: np.ndarray, indptr: np.ndarray, indices: np
     CPU pass and the k-NN engine sum them), a chunk of pairs at a time."""
     owner = np.repeat(np.arange(len(q)), np.diff(indptr))
     out = np.empty(len(indices))
-    for s in range(0, len(indices), PAIRS_PER_CHUNK):
-        e = s + PAIRS_PER_CHUNK
+    step = max(1, CHUNK_ELEMENTS // max(1, q.shape[1]))
+    for s in range(0, len(indices), step):
+        e = s + step
         diff = q[owner[s:e]].astype(np.float64) - db[indices[s:e]].astype(np.float64)
         out[s:e] = _ordered_dots(diff, diff)
     return out

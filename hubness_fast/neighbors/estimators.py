@@ -24,7 +24,7 @@ from .reduction import make_reduction
 __all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "radius_neighbors_graph", "Hubness",
            "umap_knn"]
 from ..engine import describe, run
-from ..engine.radius import RadiusNeighbors, radius_neighbors
+from ..engine.radius import RadiusNeighbors, radius_neighbors, sort_pairs
 
 try:
     import scipy.sparse as sp
@@ -76,8 +76,7 @@ def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, owner: np.ndarray, x: Any,
     rows = fit if queries is None else to_numpy(queries)
     same = np.all(rows[owner[near]] == fit[i[near]], axis=1)
     d[near[same]] = 0.0
-    order = np.lexsort((i, d, owner))
-    return d[order], i[order]
+    return sort_pairs(owner, d, i)
 
 
 def _sparse(graph: sp.csr_matrix) -> Any:

@@ -344,3 +344,21 @@ def test_the_gpu_routes_distances_are_summed_as_the_cpu_pass_sums_them(rng):
         a, b = np.lexsort((indices[s:e], sq[s:e])), np.lexsort((cpu.indices[s:e], cpu.distances[s:e]))
         np.testing.assert_array_equal(indices[s:e][a], cpu.indices[s:e][b])
         np.testing.assert_array_equal(sq[s:e][a], cpu.distances[s:e][b])
+
+
+def test_sort_pairs_sorts_each_group_by_value_then_index(rng):
+    from hubness_fast.engine.radius import sort_pairs
+
+    owner = np.sort(rng.integers(0, 40, 600))
+    values = rng.integers(0, 5, 600).astype(np.float64)  # many ties: the index decides
+    indices = rng.permutation(600)
+    order = np.lexsort((indices, values, owner))
+    got_v, got_i = sort_pairs(owner, values, indices)
+    np.testing.assert_array_equal(got_v, values[order])
+    np.testing.assert_array_equal(got_i, indices[order])
+    again = sort_pairs(owner, got_v, got_i)  # in order already: unchanged
+    np.testing.assert_array_equal(again[1], got_i)
+    with pytest.raises(ValueError, match="a pair index is out of range"):
+        from hubness_fast.engine import _dispatch
+
+        _dispatch.pair_cosines(X, np.ones(len(X)), X, np.ones(len(X)), np.array([0]), np.array([len(X)]))
