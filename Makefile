@@ -22,7 +22,7 @@ $(VENV)/.deps: $(PY)
 
 # torch is pinned here, for this environment (a CPU build on local disk), not in the package metadata.
 $(VENV)/.demo-deps: $(VENV)/.deps
-	$(PIP) install --quiet torch==2.13.0 scikit-learn matplotlib mlxtend
+	$(PIP) install --quiet torch==2.13.0 "scikit-learn>=1.6" matplotlib mlxtend
 	touch $@
 
 # dask comes with its distributed extra, which pins distributed to the same release (a dask release

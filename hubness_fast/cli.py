@@ -136,7 +136,7 @@ def _generator_options(family: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # what to pip install for a module the command needs and does not find (the package's optional dependencies)
-INSTALL = {"torch": "torch", "sklearn": "scikit-learn", "matplotlib": "matplotlib", "mlxtend": "mlxtend",
+INSTALL = {"torch": "torch", "sklearn": "'scikit-learn>=1.6'", "matplotlib": "matplotlib", "mlxtend": "mlxtend",
            "PIL": "Pillow", "scipy": "scipy", "tqdm": "tqdm", "faiss": "faiss-cpu", "zarr": "zarr",
            "dask": "'dask[array,distributed]'", "distributed": "'dask[array,distributed]'"}
 
@@ -146,7 +146,8 @@ def missing_dependency(exc: BaseException) -> str | None:
     dependency (the error itself or one it was raised from), else None."""
     seen: BaseException | None = exc
     while seen is not None:
-        name = (getattr(seen, "name", None) or "").split(".")[0] if isinstance(seen, ImportError) else ""
+        # a module not found, not a name missing from one that is there (a too old version says so itself)
+        name = (getattr(seen, "name", None) or "").split(".")[0] if isinstance(seen, ModuleNotFoundError) else ""
         if name in INSTALL:
             return f"this needs {name}, which is not installed: pip install {INSTALL[name]}"
         seen = seen.__cause__ or seen.__context__

@@ -325,3 +325,14 @@ def test_a_missing_optional_package_is_named_with_what_to_install(tmp_path, modu
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                        env=_without(module, tmp_path))
     assert r.returncode == 1 and says in r.stderr
+
+
+def test_only_a_module_not_found_is_called_not_installed():
+    # "cannot import name ... from sklearn" means an old scikit-learn, which its own message names
+    from hubness_fast.cli import missing_dependency
+
+    old = ImportError("cannot import name 'validate_data' from 'sklearn.utils.validation'",
+                      name="sklearn.utils.validation")
+    assert missing_dependency(old) is None
+    gone = ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
+    assert missing_dependency(gone) == "this needs sklearn, which is not installed: pip install 'scikit-learn>=1.6'"

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ._sklearn import require_sklearn
 from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads, to_numpy
 from .._types import Device, Metric
 from .measures import Hubness
@@ -26,14 +27,11 @@ __all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "rad
 from ..engine import describe, run
 from ..engine.radius import RadiusNeighbors, radius_neighbors, sort_pairs
 
-try:
-    import scipy.sparse as sp
-    from sklearn import get_config
-    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-    from sklearn.utils.validation import check_is_fitted, validate_data
-except ImportError as e:  # pragma: no cover - the message is the point
-    raise ImportError("the scikit-learn layer (hubness_fast.neighbors, hubness_fast.reduction) needs scikit-learn: "
-                      "pip install scikit-learn") from e
+require_sklearn()  # before its imports: a clear message for a missing or too old scikit-learn
+import scipy.sparse as sp  # noqa: E402
+from sklearn import get_config  # noqa: E402
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 GRAPH_METRICS = ("euclidean", "sqeuclidean", "cosine")
 METRIC_ALIASES = {"l2": "euclidean", "minkowski": "euclidean"}  # scikit-learn's names (minkowski with p=2 only)

@@ -8,17 +8,15 @@ from typing import Any, cast
 
 import numpy as np
 
+from ._sklearn import require_sklearn
 from .._inputs import check_device, check_int, check_metric, n_jobs_to_threads, to_numpy
 from .._types import Device, Metric
 from ..engine.hubness import hub_counts, hubness_stats
 
-try:
-    from scipy.special import ndtr
-    from sklearn.base import BaseEstimator
-    from sklearn.utils.validation import check_is_fitted, validate_data
-except ImportError as e:  # pragma: no cover - the message is the point
-    raise ImportError("the scikit-learn layer (hubness_fast.neighbors, hubness_fast.reduction) needs scikit-learn: "
-                      "pip install scikit-learn") from e
+require_sklearn()  # before its imports: a clear message for a missing or too old scikit-learn
+from scipy.special import ndtr  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
+from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 __all__ = ["Hubness", "HUBNESS_MEASURES"]
 

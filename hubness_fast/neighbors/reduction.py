@@ -38,15 +38,13 @@ from typing import Any, TypeVar, Union
 
 import numpy as np
 
+from ._sklearn import require_sklearn
 from .._inputs import check_int, to_numpy
 
-try:
-    from scipy.special import ndtr
-    from sklearn.base import BaseEstimator
-    from sklearn.utils.validation import check_is_fitted
-except ImportError as e:  # pragma: no cover - the message is the point
-    raise ImportError("the scikit-learn layer (hubness_fast.neighbors, hubness_fast.reduction) needs scikit-learn: "
-                      "pip install scikit-learn") from e
+require_sklearn()  # before its imports: a clear message for a missing or too old scikit-learn
+from scipy.special import ndtr  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
+from sklearn.utils.validation import check_is_fitted  # noqa: E402
 
 __all__ = ["HubnessReduction", "MutualProximity", "LocalScaling", "DisSimLocal", "CSLS", "make_reduction",
            "REDUCTIONS", "COMPAT", "Hubness", "HUBNESS_MEASURES"]
