@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._dispatch import describe, run, run_pair
-from .refused import check_rows
+from .refused import check_rows, squared_norms
 from .._inputs import as_matrix, check_device, check_int, check_k, check_metric
 from .._types import Device, Metric, Threads
 
@@ -96,9 +96,7 @@ def _checked(block, offset, rows, metric="sqeuclidean"):
     if not finite.all():
         raise ValueError(f"x contains NaN or Inf (first at row {offset + int(np.argmin(finite))}); "
                          "drop or impute those rows")
-    with np.errstate(over="ignore"):
-        sq = np.einsum("ij,ij->i", b, b, dtype=np.float64)
-    check_rows(b, sq, metric, "x", offset)
+    check_rows(b, squared_norms(b, metric), metric, "x", offset)  # summed as the engine sums them
     return b
 
 

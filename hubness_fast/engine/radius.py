@@ -18,14 +18,13 @@ import numpy as np
 
 from . import _dispatch
 from .balls import ball_pass
-from .refused import check_rows
+from .refused import check_rows, ordered_dots, squared_norms
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
 from .._types import Array, Device, Progress, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 CHUNK_ELEMENTS = 1 << 22  # float64 distance recomputation: row elements gathered at a time (32 MiB a side)
-NORM_ROWS = 2048  # cosine's norms: rows summed feature by feature at a time
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
@@ -164,23 +163,9 @@ def _unit_rows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     for float64 cosine, refused as the k-NN engine refuses them (its limit and messages), as are rows
     whose squared norm overflows float64 (they would all become zeros)."""
     x = np.asarray(x, np.float64)
-    sq = _ordered_dots(x, x)
+    sq = squared_norms(x, "cosine")
     check_rows(x, sq, "cosine", name)
     return x / np.sqrt(sq)[:, None], sq
-
-
-def _ordered_dots(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """<a_i, b_i> of each pair of rows in float64, summed over the features left to right without fused
-    multiply-add (the k-NN engine's cosine sums): the products are laid out feature-major, and numpy
-    reduces a C-ordered array over its first axis one row after the other (its pairwise summation
-    only applies along the contiguous axis), in blocks of rows that stay in cache."""
-    out = np.empty(len(a))
-    step = max(1, CHUNK_ELEMENTS // max(1, a.shape[1]))
-    with np.errstate(over="ignore"):
-        for s in range(0, len(a), step):
-            prod = np.multiply(a[s:s + step], b[s:s + step], dtype=np.float64)
-            np.add.reduce(np.ascontiguousarray(prod.T), axis=0, out=out[s:s + step])
-    return out
 
 
 def _groups(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
@@ -212,5 +197,5 @@ def _sq_distances(q: np.ndarray, db: np.ndarray, indptr: np.ndarray, indices: np
     for s in range(0, len(indices), step):
         e = s + step
         diff = q[owner[s:e]].astype(np.float64) - db[indices[s:e]].astype(np.float64)
-        out[s:e] = _ordered_dots(diff, diff)
+        out[s:e] = ordered_dots(diff, diff)
     return out

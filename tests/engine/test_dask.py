@@ -181,3 +181,62 @@ def test_bad_chunk_rows_is_named(tmp_path, chunk_rows):
         hfd.from_npy(tmp_path / "x.npy", chunk_rows=chunk_rows)
     with pytest.raises(ValueError, match="chunk_rows"):
         hfd.knn(np.zeros((10, 3)), 2, chunk_rows=chunk_rows)
+
+
+def lane_norm(row):
+    """The engine's |x|^2 of the euclidean family (side.h): 8 interleaved lanes, combined pairwise."""
+    acc = [0.0] * 8
+    for c, v in enumerate(row.tolist()):
+        acc[c % 8] += v * v
+    for w in (4, 2, 1):
+        for lane in range(w):
+            acc[lane] += acc[lane + w]
+    return acc[0]
+
+
+def ordered_norm(row):
+    total = 0.0
+    for v in row.tolist():
+        total += v * v
+    return total
+
+
+def rows_at_the_limit(rng, limit, norm, count=400):
+    """Rows scaled so that their squared norm lands on the limit, to the last bits (half just over)."""
+    out = []
+    for _ in range(count):
+        y = rng.standard_normal(int(rng.integers(3, 40)))
+        for _ in range(3):
+            y = y * np.sqrt(limit / norm(y))
+        out.append(y)
+    return out
+
+
+@pytest.mark.parametrize("metric, limit, norm", [("sqeuclidean", 1e36, lane_norm),
+                                                 ("cosine", 2.0 ** -969, ordered_norm)])
+def test_rows_at_the_refusal_limit_are_refused_as_the_engine_refuses_them(client, rng, metric, limit, norm):
+    # the runner checks rows before the engine (to name rows of x); it must sum |x|^2 as the engine
+    # does, or a row a unit of rounding from the limit is refused by one and not the other
+    from hubness_fast.engine.refused import squared_norms
+
+    rows = rows_at_the_limit(rng, limit, norm)
+    for y in rows:
+        assert squared_norms(y[None], metric)[0] == norm(y)  # bit for bit
+    straddling = [y for y in rows if (norm(y) > limit) != (float(np.einsum("i,i", y, y)) > limit)
+                  or (norm(y) < limit) != (float(np.einsum("i,i", y, y)) < limit)]
+    assert straddling  # rows where numpy's own order of summation would decide otherwise
+    for y in straddling[:6]:
+        x = np.random.default_rng(1).standard_normal((40, len(y)))
+        x[25] = y
+        try:
+            hf.knn(x, 3, metric=metric, device="cpu")
+            engine = None
+        except ValueError as e:
+            engine = str(e)
+        try:
+            hfd.knn(da.from_array(x, chunks=(20, len(y))), 3, metric=metric, client=client)
+            runner = None
+        except ValueError as e:
+            runner = str(e)
+        assert (engine is None) == (runner is None), (engine, runner)
+        assert runner is None or "row 25" in runner
