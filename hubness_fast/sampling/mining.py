@@ -222,6 +222,21 @@ class MineResult(NamedTuple):
     writer_seconds: float  # of which the writer's own work: committing pools and the consolidation
 
 
+def _one_class(cls: Any, classes: Any) -> int | None:
+    """The one class a bank holds, from ``cls=`` or ``classes=`` (sample's and sample_bank's keyword, which
+    also take a one-element list or array), each a class index; both given, they must agree."""
+    if classes is not None and not isinstance(classes, (str, bool)) and np.size(classes) == 1 and np.ndim(classes) <= 1:
+        classes = np.asarray(classes).reshape(-1)[0].item()  # [1], np.array(1), np.array([1]): the index 1
+    for name, value in (("cls", cls), ("classes", classes)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise ValueError(f"{name}= is one class index (a bank holds one class: mine each class into a folder of "
+                             f"its own), got {value!r}")
+    if cls is not None and classes is not None and int(cls) != int(classes):
+        raise ValueError(f"the class is given twice, and differently: cls={cls!r}, classes={classes!r}")
+    chosen = cls if cls is not None else classes
+    return None if chosen is None else int(chosen)
+
+
 def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = None, k: int = 5,
          threshold: float = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
          cls: int | None = None, seed: int = 0, z_dim: int | None = None, device: Any = None,
@@ -247,13 +262,8 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     """
     n = check_int(n, "n")
     workers = check_int(workers, "workers")
-    if classes is not None:
-        if cls is not None and cls != classes:
-            raise ValueError(f"the class is given twice: cls={cls}, classes={classes}")
-        if not isinstance(classes, (int, np.integer)) or isinstance(classes, bool):
-            raise ValueError(f"a bank holds one class: classes= takes one class index, got {classes!r} (mine each "
-                             f"class into a bank of its own)")
-        cls = int(classes)
+    keyword = "classes" if classes is not None and cls is None else "cls"
+    cls = _one_class(cls, classes)
     if G is None and z_dim is None:
         raise ValueError("without a network, z_dim= (the latent size) is needed")
     if G is None and (space or "z") != "z":
@@ -283,10 +293,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         raise ValueError(f"the generator is conditional ({side.c_dim} classes): mine one class at a time (cls=)")
     if cls is not None:
         if side is None or not side.c_dim:
-            raise ValueError("cls= applies to a conditional generator")
-        if isinstance(cls, bool) or not isinstance(cls, numbers.Integral):
-            raise ValueError(f"cls= is one class index (a bank holds one class: mine each class into a folder of "
-                             f"its own), got {cls!r}")
+            raise ValueError(f"{keyword}= applies to a conditional generator")
         if not 0 <= cls < side.c_dim:
             raise ValueError(f"class {cls} is outside 0..{side.c_dim - 1}")
     settings = {"space": resolved_space, "k": int(k), "threshold": int(threshold), "top": top,

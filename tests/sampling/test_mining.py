@@ -323,12 +323,22 @@ def test_mining_takes_one_class_index(tmp_path):
     for bad, message in (([1, 2], "one class index"), ("uniform", "one class index"), (3, "outside 0..2")):
         with pytest.raises(ValueError, match=message):
             mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, cls=bad, progress=False)
-    with pytest.raises(ValueError, match="one class index, got \\[1, 2\\]"):
+    with pytest.raises(ValueError, match="classes= is one class index .*, got \\[1, 2\\]"):
         mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, classes=[1, 2], progress=False)
     with pytest.raises(ValueError, match="the class is given twice"):
         mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, cls=1, classes=2, progress=False)
+    for cls, classes in ((True, 1), (1.0, 1), ("1", 1), (1, np.array([1, 2])), (None, True), (None, 1.5)):
+        with pytest.raises(ValueError, match="one class index"):  # each keyword checked, whatever the other
+            mine(G, 5, tmp_path / "b", threshold=8, pool_size=400, cls=cls, classes=classes, progress=False)
+    with pytest.raises(ValueError, match="classes= applies to a conditional generator"):  # the keyword given
+        mine(StyleGANStandIn(img_resolution=4, img_channels=1, seed=5), 5, tmp_path / "b", threshold=8,
+             pool_size=400, classes=0, progress=False)
     assert not (tmp_path / "b").exists()  # refused before any work
-    # classes=, the keyword of sample and sample_bank, names the same bank as cls=
+    # classes=, the keyword of sample and sample_bank, names the same bank as cls= (and takes what they
+    # take: one index, or a one-element list or array of it)
+    for one in ([2], np.array(2), np.array([2]), np.int64(2)):
+        assert mine(G, 3, tmp_path / "c", threshold=8, pool_size=400, cls=2, classes=one,
+                    progress=False).path == tmp_path / "c"
     a = mine(G, 3, tmp_path / "a", threshold=8, pool_size=400, cls=2, progress=False)
     c = mine(G, 3, tmp_path / "c", threshold=8, pool_size=400, classes=2, progress=False)
     np.testing.assert_array_equal(open_bank(a.path).z, open_bank(c.path).z)
