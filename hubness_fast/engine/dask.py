@@ -104,11 +104,12 @@ def _keys(dist, metric):
     return -dist if metric == "inner_product" else dist  # smaller is nearer
 
 
-def _diag(block, k, metric, threads, offset, device="cpu"):
+def _diag(block, k, metric, threads, offset, device="cpu", include_self=False):
     n = block.shape[0]
-    if n < 2:
+    if n < 2 - include_self:
         return np.empty((n, 0)), np.empty((n, 0), np.int64)
-    r = run(describe(block, min(k, n - 1), metric=metric, device=device, n_threads=threads or None), distances=True)
+    r = run(describe(block, min(k, n - 1 + include_self), metric=metric, exclude_self=not include_self,
+                     device=device, n_threads=threads or None), distances=True)
     return _keys(r.distances, metric), r.ids + offset
 
 
@@ -153,14 +154,15 @@ def _tree(fn, items, *args):
     return items[0]
 
 
-def _graph(x, k, metric, threads, device="cpu"):
+def _graph(x, k, metric, threads, device="cpu", include_self=False):
     """Delayed final (keys, ids) per row block."""
     import dask
 
     blocks = x.to_delayed().ravel()
     offsets = np.concatenate([[0], np.cumsum(x.chunks[0])])[:-1]
     checked = [dask.delayed(_checked)(b, int(o), int(m), metric) for b, o, m in zip(blocks, offsets, x.chunks[0])]
-    parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device)] for c, o in zip(checked, offsets)]
+    parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device, include_self)]
+             for c, o in zip(checked, offsets)]
     for i in range(len(checked)):
         for j in range(i + 1, len(checked)):
             half_i, half_j = dask.delayed(_pair, nout=2)(checked[i], checked[j], k, metric, threads,
@@ -183,18 +185,19 @@ def _client(client):
         return Client(cluster), cluster
 
 
-def _run(x, k, metric, client, threads, progress, want, device):
+def _run(x, k, metric, client, threads, progress, want, device, include_self=False):
     import dask
 
     check_metric(metric)
     check_device(device)
     n = x.shape[0]
-    k = check_k(k, n - 1, "N - 1 for a self-join excluding self")
+    k = check_k(k, n, "N for a self-join including self") if include_self else \
+        check_k(k, n - 1, "N - 1 for a self-join excluding self")
     client, own = _client(client)
     try:
         if threads is None:  # one native thread per worker thread: no oversubscription
             threads = max(1, min(client.nthreads().values()))
-        finals = _graph(x, k, metric, threads, device)
+        finals = _graph(x, k, metric, threads, device, include_self)
         if want == "counts":
             occurrences = [dask.delayed(_occurrences)(f[1]) for f in finals]
             target = dask.delayed(_dense)(n, _tree(_add_occurrences, occurrences))
@@ -214,8 +217,10 @@ def _run(x, k, metric, client, threads, progress, want, device):
 
 
 def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
-        n_threads: Threads = None, progress: bool = False, device: Device = "auto") -> tuple[np.ndarray, np.ndarray]:
-    """Exact k-NN self-join (self excluded by index) of a Dask array's rows.
+        n_threads: Threads = None, progress: bool = False, device: Device = "auto",
+        include_self: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k-NN self-join (self excluded by index; ``include_self=True`` makes each point a candidate
+    of its own list, as ``hubness_fast.knn(x, k, exclude_self=False)``) of a Dask array's rows.
 
     x: a Dask array chunked along rows only (numpy arrays are wrapped with
     `chunk_rows`). client: a distributed.Client; default the current one or a
@@ -223,10 +228,10 @@ def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, c
     workers' threads). device: where each task runs, decided on its worker
     ("auto": the worker's GPU when it has one and the task is large, "cuda",
     "cpu"). Returns (distances float32 [N, k], indices int64 [N, k]), equal to
-    hubness_fast.knn(x, k) on one machine.
+    hubness_fast.knn(x, k, exclude_self=not include_self) on one machine.
     """
     x = _as_dask(x, chunk_rows)
-    finals = _run(x, k, _ranking(metric), client, n_threads, progress, "knn", device)
+    finals = _run(x, k, _ranking(metric), client, n_threads, progress, "knn", device, bool(include_self))
     keys = np.concatenate([f[0] for f in finals])
     ids = np.concatenate([f[1] for f in finals])
     dist = -keys if metric == "inner_product" else np.sqrt(keys) if metric == "euclidean" else keys
@@ -234,11 +239,13 @@ def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, c
 
 
 def hub_counts(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
-               n_threads: Threads = None, progress: bool = False, device: Device = "auto") -> np.ndarray:
-    """Exact k-occurrence N_k (self excluded) of a Dask array's rows, int64 [N];
-    equal to hubness_fast.hub_counts(x, k). See knn for the arguments."""
+               n_threads: Threads = None, progress: bool = False, device: Device = "auto",
+               include_self: bool = False) -> np.ndarray:
+    """Exact k-occurrence N_k of a Dask array's rows, int64 [N]; self excluded, or with
+    ``include_self=True`` counted as the paper's notebook counts it; equal to
+    hubness_fast.hub_counts(x, k, include_self=include_self). See knn for the arguments."""
     x = _as_dask(x, chunk_rows)
-    return _run(x, k, _ranking(metric), client, n_threads, progress, "counts", device)
+    return _run(x, k, _ranking(metric), client, n_threads, progress, "counts", device, bool(include_self))
 
 
 def _ranking(metric: str) -> str:

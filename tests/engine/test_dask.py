@@ -60,6 +60,25 @@ def test_duplicates_and_ties(client):
     np.testing.assert_array_equal(hfd.hub_counts(dx, 7, client=client), hf.hub_counts(x, 7))
 
 
+@pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "cosine"])
+def test_include_self_equals_the_engines(client, metric):
+    # the paper's notebook counts each point as its own neighbour; duplicates straddle the blocks, so a
+    # point's twin with a smaller index (in another block) comes before it
+    g = np.stack(np.meshgrid(np.arange(1, 8), np.arange(1, 8), np.arange(1, 5)), -1).reshape(-1, 3).astype(np.float64)
+    x = np.concatenate([g, g[::3]])
+    dx = da.from_array(x, chunks=((1, 90, 57, len(x) - 148), 3))  # uneven, with a one-row block
+    for k in (1, 5):
+        d, i = hfd.knn(dx, k, metric=metric, client=client, include_self=True)
+        d0, i0 = hf.knn(x, k, metric=metric, exclude_self=False)
+        np.testing.assert_array_equal(i, i0)
+        np.testing.assert_array_equal(d, d0)
+        np.testing.assert_array_equal(hfd.hub_counts(dx, k, metric=metric, client=client, include_self=True),
+                                      hf.hub_counts(x, k, metric=metric, include_self=True))
+    assert hfd.knn(dx, len(x), client=client, include_self=True)[1].shape == (len(x), len(x))  # k = N with self
+    with pytest.raises(ValueError, match="N for a self-join including self"):
+        hfd.knn(dx, len(x) + 1, client=client, include_self=True)
+
+
 def test_npy_memmap_and_zarr_inputs(client, tmp_path):
     x = np.random.default_rng(2).standard_normal((1500, 16)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
