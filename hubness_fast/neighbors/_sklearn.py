@@ -13,6 +13,9 @@ def require_sklearn() -> None:
     try:
         import sklearn
     except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] != "sklearn":  # scikit-learn is there; something it imports is not
+            raise ImportError(f"{_NEEDS}; it is installed but needs {e.name}, which is not: pip install "
+                              f"{e.name}") from e
         raise ImportError(f"{_NEEDS}: pip install 'scikit-learn>=1.6'") from e
     except ImportError as e:  # installed but broken, e.g. built for another numpy
         raise ImportError(f"{_NEEDS}; it is installed but failed to import: {e}") from e

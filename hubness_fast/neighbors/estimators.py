@@ -47,33 +47,66 @@ def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, querie
     d, i = np.asarray(r.distances, np.float64), np.asarray(r.ids)
     if metric != "cosine":
         return d, i
-    m, k = i.shape
-    d, i = _cosine_as_scikit(d.ravel(), i.ravel(), np.repeat(np.arange(m), k), x, queries)
-    return d.reshape(m, k), i.reshape(m, k)
+    return _cosine_lists(d, i, x, queries, exclude_self is not False and queries is None, threads, device)
 
 
-# Cosine distances at most this small are checked for identical rows (1 - cos of a row with itself
-# rounds to a few units of 2^-53 times the row's length; far below it only near-duplicates lie).
+# Cosine distances at most this small are checked for identical rows: 1 - cos of a row with itself
+# rounds to a few units of 2^-53 whatever its length (its norm and its dot product are one sum), and
+# far below this only near-duplicates lie.
 IDENTICAL_CHECK = 1e-9
+# Row elements compared at a time while looking for identical rows (32 MiB of float64 a side).
+CHUNK_ELEMENTS = 1 << 22
+
+
+def _cosine_lists(d: np.ndarray, i: np.ndarray, x: Any, queries: Any, self_excluded: bool, threads: int | None,
+                  device: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The engine's k-NN lists (raw 1 - cos, sorted by it) as each row's k fitted points smallest by
+    (reported distance, index), the distances reported as :func:`_cosine_as_scikit` reports them.
+    Reporting moves only values at most IDENTICAL_CHECK (to 0), so a row whose k-th raw value is above
+    it already holds every point it may move; a row whose k-th is not may have more such points than
+    k, so all of them are taken from the radius search (the same raw values) and the k best kept."""
+    m, k = i.shape
+    if m == 0 or k == 0:
+        return d, i
+    d, i = _cosine_as_scikit(d.ravel(), i.ravel(), np.repeat(np.arange(m), k), x, queries)
+    d, i = d.reshape(m, k), i.reshape(m, k)
+    deep = np.flatnonzero(d[:, -1] <= IDENTICAL_CHECK)
+    if deep.size:
+        fit = to_numpy(x)
+        rows = (fit if queries is None else to_numpy(queries))[deep]
+        res = radius_neighbors(fit, IDENTICAL_CHECK, queries=rows, metric="cosine", n_threads=threads, device=device)
+        owner = np.repeat(np.arange(len(deep)), np.diff(res.indptr))
+        keep = res.indices != deep[owner] if self_excluded else np.ones(len(owner), bool)
+        owner, near_i, near_d = owner[keep], res.indices[keep], res.distances[keep]
+        near_d, near_i = _cosine_as_scikit(near_d, near_i, owner, fit, rows)
+        start = np.searchsorted(owner, np.arange(len(deep)))
+        if np.any(np.bincount(owner, minlength=len(deep)) < k):  # the engine listed k of them
+            raise RuntimeError("the radius search found fewer near points than the k-NN lists hold")
+        take = start[:, None] + np.arange(k)
+        d[deep], i[deep] = near_d[take], near_i[take]
+    return d, i
 
 
 def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, owner: np.ndarray, x: Any,
                       queries: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances with scikit-learn's floor and UMAP's zero, for pairs (owner row, fitted point
-    i, distance d) listed by owner: 1 - cos rounds to -2e-16 for parallel rows, which is taken as 0
-    (scikit-learn clips it; estimators that take a precomputed graph refuse negative entries), and a
-    row identical value for value to the fitted point it lists (itself, or an exact duplicate) is at
-    exactly 0, not at the unit of rounding the float64 1 - cos leaves there (scikit-learn zeroes a
-    point's own distance; UMAP reads the first distance above 0 as a scale). The pairs are then
-    sorted again by (owner, distance, index); which points are listed stays the caller's choice."""
+    """Cosine distances of pairs (owner row, fitted point i, distance d), listed by owner, as this
+    layer reports them: 1 - cos rounds to -2e-16 for parallel rows, which is taken as 0 (scikit-learn
+    clips it; estimators that take a precomputed graph refuse negative entries), and a row identical
+    value for value to the fitted point it lists (itself, or an exact duplicate) is at exactly 0, the
+    cosine distance of identical rows, not at the unit of rounding the float64 1 - cos leaves there
+    (scikit-learn zeroes a point's own distance only; UMAP reads the first distance above 0 as a
+    scale). The pairs are then sorted again by (owner, distance, index)."""
     d = np.maximum(d, 0.0) + 0.0  # + 0.0: no -0.0
     near = np.flatnonzero(d <= IDENTICAL_CHECK)
     if near.size == 0:
         return d, i
     fit = to_numpy(x)
     rows = fit if queries is None else to_numpy(queries)
-    same = np.all(rows[owner[near]] == fit[i[near]], axis=1)
-    d[near[same]] = 0.0
+    step = max(1, CHUNK_ELEMENTS // max(1, fit.shape[1]))
+    for s in range(0, len(near), step):
+        part = near[s:s + step]
+        same = np.all(rows[owner[part]] == fit[i[part]], axis=1)
+        d[part[same]] = 0.0
     return sort_pairs(owner, d, i)
 
 
@@ -122,7 +155,8 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
 
     Rows are sorted by (distance, index) (with a reduction, a fitted point's own row starts with itself
     at 0, ahead of dsl's and csls's negative values). Cosine distances are clipped at 0 and are exactly
-    0 between identical rows (:func:`_cosine_as_scikit`). Queries are cast to the fitted data's dtype
+    0 between identical rows, and each row lists its k points smallest by those values
+    (:func:`_cosine_lists`). Queries are cast to the fitted data's dtype
     (a float64 query against float32 fitted data is rounded to float32 first). ``kneighbors(X=None)``
     and ``kneighbors_graph(X=None)`` answer for the fitted points with each point left out by index, as
     scikit-learn does;

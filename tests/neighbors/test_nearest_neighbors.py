@@ -279,10 +279,15 @@ def assert_radius_equals(got, expected):
 
 
 def cosine_rows(rng):
+    from oracles import sequential_dot
+
     x = rng.standard_normal((300, 24)) * np.exp(rng.uniform(-30, 30, (300, 1)))  # norms from 1e-13 to 1e13
+    own = 1.0 - sequential_dot(x, x, pairs=True) / np.sqrt(sequential_dot(x, x, pairs=True)) ** 2
+    x[2] = x[int(np.flatnonzero(own > 0)[0])]  # a row whose 1 - cos with itself rounds above 0
     x[7] = x[2] * 2.0 ** 40  # parallel rows: 1 - cos rounds near 0, either side
     x[8] = x[2] * 3.0
-    x[9] = x[2]  # an exact duplicate
+    x[9] = x[2]  # an exact duplicate: raw above the parallel rows, reported at 0 among them
+    x[10:14] = x[2] * np.array([5.0, 0.5, 7.0, 2.0 ** -30])[:, None]  # more parallel rows than k = 3
     x[20:30] = np.round(rng.uniform(-3, 3, (10, 24)))  # an integer grid
     return x
 
@@ -327,6 +332,9 @@ def test_nearest_neighbors_radius_and_kneighbors_agree_on_cosine(rng):
             assert all(reported[j] == v for j, v in zip(i[row][inside].tolist(), d[row][inside].tolist()))
             assert np.all(dr[row] <= r) and np.all(dr[row] >= 0)
             assert np.all(np.diff(dr[row]) >= 0)
+            if len(ir[row]) >= 3:  # and the other way: kneighbors lists the radius list's first three
+                np.testing.assert_array_equal(i[row], ir[row][:3])
+                np.testing.assert_array_equal(d[row], dr[row][:3])
     assert 9 in ir[2] and dr[2][list(ir[2]).index(9)] == 0.0  # the duplicate, at radius 0
 
 

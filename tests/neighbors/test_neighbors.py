@@ -366,45 +366,58 @@ def test_cosine_reductions_take_parallel_rows(rng, name):
 
 
 def scikit_cosine_oracle(x, k, queries=None, exclude_self=True):
-    """The float64 oracle's cosine lists as scikit-learn reports cosine distances: none below 0, and 0
-    between identical rows; rows sorted again by (distance, index)."""
-    d, i = brute_knn(x, k, queries=queries, metric="cosine", exclude_self=exclude_self)
+    """Each row's k points smallest by the cosine this layer reports: the float64 oracle's 1 - cos of
+    every pair, clipped at 0 and 0 between identical rows, then by index (the k chosen by these values,
+    not by the raw ones)."""
+    from oracles import exact_keys
+
     q = x if queries is None else queries
-    d = np.maximum(d, 0.0)
-    d[np.all(q[:, None, :] == x[i], axis=2)] = 0.0
-    order = np.lexsort((i, d), axis=1)
-    return np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+    keys = np.maximum(exact_keys(x, queries, "cosine"), 0.0)
+    keys[np.all(q[:, None, :] == x[None, :, :], axis=2)] = 0.0
+    if queries is None and exclude_self:
+        np.fill_diagonal(keys, np.inf)
+    idx = np.broadcast_to(np.arange(keys.shape[1]), keys.shape)
+    order = np.lexsort((idx, keys), axis=1)[:, :k]
+    return np.take_along_axis(keys, order, axis=1), order
 
 
 def cosine_adversarial(rng):
     x = rng.standard_normal((120, 9))
     x[50:58] = x[5]  # exact duplicates: 1 - cos of a row with itself rounds to +-2.2e-16
     x[60], x[61], x[62] = x[7] * 3, x[7] * 0.25, x[7] * 1e3  # parallel rows: 1 - cos rounds below 0
+    x[70:76] = x[8] * np.array([5.0, 7.0, 0.1, 3.0, 0.5, 9.0])[:, None]  # more parallel copies than k of some
+    x[76] = x[8]
     return x
 
 
-def test_cosine_graph_has_no_negative_entries_and_identical_rows_at_zero(rng):
+@pytest.mark.parametrize("n", [1, 3, 11])  # 1 and 3: rows with more points at 0 than their list holds
+def test_cosine_graph_has_no_negative_entries_and_identical_rows_at_zero(rng, n):
     # scikit-learn's estimators refuse a precomputed graph with a negative entry, and UMAP reads a
-    # point's first distance above 0 as its scale: a point's own entry and its duplicates' are exact zeros
+    # point's first distance above 0 as its scale: a point's own entry and its duplicates' are exact zeros,
+    # and each row lists its points smallest by these values (itself always among them)
     from hubness_fast import knn
 
     x = cosine_adversarial(rng)
     raw = knn(x, 12, metric="cosine", exclude_self=False).distances
     assert raw.min() < 0 and np.any((raw > 0) & (raw < 1e-15))  # the case itself, in the engine's values
-    t = KNeighborsTransformer(n_neighbors=11, metric="cosine")
-    g = t.fit_transform(x).toarray()
-    d, i = scikit_cosine_oracle(x, 12, exclude_self=False)
-    expected = np.zeros_like(g)
+    t = KNeighborsTransformer(n_neighbors=n, metric="cosine")
+    graph = t.fit_transform(x).tocsr()
+    d, i = scikit_cosine_oracle(x, n + 1, exclude_self=False)
+    expected = np.zeros((len(x), len(x)))
     np.put_along_axis(expected, i, d, axis=1)
-    np.testing.assert_array_equal(g, expected)
-    assert np.all(np.diag(g) == 0) and g.min() == 0
+    np.testing.assert_array_equal(graph.toarray(), expected)
+    # the stored entries themselves, in order (a missing entry would also read 0 above)
+    np.testing.assert_array_equal(graph.indices.reshape(len(x), n + 1), i)
+    np.testing.assert_array_equal(graph.data.reshape(len(x), n + 1), d)
+    assert all(r in i[r] for r in range(len(x)) if d[r, -1] > 0)  # itself listed, unless zeros fill the row
+    assert graph.data.min() == 0
     gd, gi = t.kneighbors()  # each point left out by index: its duplicates still at 0
-    od, oi = scikit_cosine_oracle(x, 11)
+    od, oi = scikit_cosine_oracle(x, n)
     np.testing.assert_array_equal(gi, oi)
     np.testing.assert_array_equal(gd, od)
-    q = np.concatenate([x[[5, 7, 60]], rng.standard_normal((5, 9))])
-    qd, qi = t.kneighbors(q, 11)
-    od, oi = scikit_cosine_oracle(x, 11, queries=q)
+    q = np.concatenate([x[[5, 7, 8, 60]], rng.standard_normal((5, 9))])
+    qd, qi = t.kneighbors(q, n)
+    od, oi = scikit_cosine_oracle(x, n, queries=q)
     np.testing.assert_array_equal(qi, oi)
     np.testing.assert_array_equal(qd, od)
     ids, dists = umap_knn(x, 12, metric="cosine")

@@ -41,3 +41,15 @@ def test_importing_the_layer_with_an_old_scikit_learn_says_so():
             "try:\n    import hubness_fast.neighbors\nexcept ImportError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "needs scikit-learn>=1.6, found 1.5.2" in out
+
+
+def test_a_missing_dependency_of_scikit_learn_is_named_as_such(monkeypatch):
+    class NoScipy(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name == "sklearn":
+                raise ModuleNotFoundError("No module named 'scipy'", name="scipy")
+
+    monkeypatch.delitem(sys.modules, "sklearn")
+    monkeypatch.setattr(sys, "meta_path", [NoScipy(), *sys.meta_path])
+    with pytest.raises(ImportError, match="installed but needs scipy, which is not: pip install scipy"):
+        require_sklearn()
