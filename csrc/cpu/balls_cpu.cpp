@@ -427,7 +427,8 @@ void pair_cosines_cpu(const Matrix& a, const double* a_norm, const Matrix& b, co
               "both point sets must be C-contiguous 2-D arrays of one dtype and width");
     for (int64_t p = 0; p < n; ++p)
         check_arg(rows[p] >= 0 && rows[p] < a.rows && cols[p] >= 0 && cols[p] < b.rows, "a pair index is out of range");
-    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+    constexpr int64_t kSmallPairs = 4096;  // fewer pairs than this: one thread (a team costs more)
+    const int threads = n < kSmallPairs ? 1 : n_threads > 0 ? n_threads : omp_get_max_threads();
     if (a.f64) return pair_cosines<double>(a, a_norm, b, b_norm, rows, cols, n, threads, out);
     pair_cosines<float>(a, a_norm, b, b_norm, rows, cols, n, threads, out);
 }

@@ -91,9 +91,12 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
 def cosine_slack(dim: int) -> float:
     """A bound on |d1 - d2| for one pair's two float64 cosine forms, d1 = |u - v|^2 / 2 on the rows
     divided by their norms (u = a / |a|) and d2 = 1 - <a, b> / (|a| |b|), each summed over ``dim``
-    features: both lie within about 2 (dim + 4) units of 2^-53 of the true 1 - cos (the sums'
-    rounding, the norms' square roots and divisions; |u - v| <= 2), so 8 (dim + 16) 2^-52 holds with
-    room to spare. It only widens the candidates: each is then decided on d2 itself."""
+    features. To first order in u = 2^-53, d2 lies within (2 dim + 6) u of the true 1 - cos (the dot
+    product, the norms, the division and the subtraction) and d1 within (4 dim + 8) u (the norms'
+    common scale error times |u - v|^2 <= 4, the sum, each component's rounding); rows whose |x|^2
+    is below 2^-969 are refused, so underflow adds no more than dim 2^-106. So |d1 - d2| is at most
+    (6 dim + 14) u, and 16 (dim + 16) u holds with room to spare. It only widens the candidates:
+    each is then decided on d2 itself."""
     return 8.0 * (dim + 16) * 2.0 ** -52
 
 

@@ -366,7 +366,18 @@ def test_sort_pairs_sorts_each_group_by_value_then_index(rng):
     np.testing.assert_array_equal(got_i, indices[order])
     again = sort_pairs(owner, got_v, got_i)  # in order already: unchanged
     np.testing.assert_array_equal(again[1], got_i)
-    with pytest.raises(ValueError, match="a pair index is out of range"):
-        from hubness_fast.engine import _dispatch
 
-        _dispatch.pair_cosines(X, np.ones(len(X)), X, np.ones(len(X)), np.array([0]), np.array([len(X)]))
+
+def test_pair_cosines_is_the_oracles_cosine_and_checks_its_indices(rng):
+    from oracles import exact_keys, sequential_dot
+
+    from hubness_fast.engine import _dispatch
+
+    x = cosine_rows(rng)
+    rows, cols = rng.integers(0, len(x), 5000), rng.integers(0, len(x), 5000)  # above the one-thread size
+    norms = np.sqrt(sequential_dot(x, x, pairs=True))
+    got = _dispatch.pair_cosines(x, norms, x, norms, rows, cols)
+    np.testing.assert_array_equal(got, exact_keys(x, None, "cosine")[rows, cols])
+    for bad in (len(x), -1):
+        with pytest.raises(ValueError, match="a pair index is out of range"):
+            _dispatch.pair_cosines(x, norms, x, norms, np.array([0]), np.array([bad]))
