@@ -25,7 +25,7 @@ struct ProgressBridge {
             py::gil_scoped_acquire gil;
             try {
                 if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                if (!callback.is_none()) callback(done, total);
+                if (done >= 0 && !callback.is_none()) callback(done, total);  // done < 0: a poll only
                 return true;
             } catch (py::error_already_set& e) {
                 pending = std::make_unique<py::error_already_set>(std::move(e));

@@ -22,7 +22,8 @@ inline Metric parse_metric(const std::string& name) {
 
 // Called on the calling thread with (done, total) work units (about every 100 ms
 // on the CPU, between kernel launches on the GPU); returning false stops the run,
-// which then throws hf::Interrupted.
+// which then throws hf::Interrupted. done < 0 is a poll for an interrupt only, not
+// a report (the float64 certification, which has no work units of the bar's).
 using Progress = std::function<bool(int64_t, int64_t)>;
 
 // A row-major matrix of float32 or float64 owned by the caller, in host or

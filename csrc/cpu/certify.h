@@ -5,6 +5,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -12,6 +14,7 @@
 #include <vector>
 
 #include "../common/bound.h"
+#include "../common/errors.h"
 #include "../common/topk.h"
 #include "../common/types.h"
 #include "side.h"
@@ -35,6 +38,10 @@ public:
         additive_bound_ = true;
         if (metric_ == Metric::Cosine) abs_slack_ += cosine_rows_slack(d_);
     }
+
+    // Ctrl-C during the certification: the caller's thread polls progress(-1, 0) about every 100 ms
+    // (a row's float64 scan of every point can take long on data full of ties).
+    void poll_with(const Progress& progress) { progress_ = progress ? &progress : nullptr; }
 
     // Upper limit of |fp32 key - exact key| for a row and a column with these stats.
     double bound(double row_stat, double col_stat) const {
@@ -60,12 +67,22 @@ public:
     void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
                  bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats, const Bounds& bounds) const {
         int64_t certified = 0, recomputed = 0, scanned = 0;
+        std::atomic<bool> stop{false};
+        auto last_poll = std::chrono::steady_clock::now();  // thread 0's
 #pragma omp parallel num_threads(threads_) reduction(+ : certified, recomputed, scanned)
         {
             std::vector<std::pair<float, int64_t>> cand;
             std::vector<std::pair<double, int64_t>> exact;
 #pragma omp for schedule(dynamic, 64)
             for (int64_t i = 0; i < rows.n; ++i) {
+                if (stop.load(std::memory_order_relaxed)) continue;  // no break out of a worksharing loop
+                if (progress_ && (i & 63) == 0 && omp_get_thread_num() == 0) {  // a chunk's first row
+                    const auto now = std::chrono::steady_clock::now();
+                    if (now - last_poll >= std::chrono::milliseconds(100)) {
+                        last_poll = now;
+                        if (!(*progress_)(-1, 0)) stop = true;
+                    }
+                }
                 const int c = set.size(i);
                 cand.resize(c);
                 for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
@@ -108,6 +125,7 @@ public:
                 }
             }
         }
+        if (stop) throw Interrupted();
         stats.rows += rows.n;
         stats.rows_certified += certified;
         stats.rows_recomputed += recomputed;
@@ -155,6 +173,7 @@ private:
     Metric metric_;
     int64_t d_;
     int threads_;
+    const Progress* progress_ = nullptr;
     bool additive_;        // the float64 key is a squared distance (else a dot product or cosine)
     bool additive_bound_;  // the bound is bound_scale (stat_i + stat_j) (else bound_scale stat_i stat_j)
     double abs_slack_ = kAbsSlack;

@@ -106,6 +106,7 @@ public:
         : p_(params), level_(select_kernels(params.simd)), kern_(fp32_kernels(level_)), d_(db.cols),
           self_(queries.data == nullptr), pair_(pair), threads_(threads_of(params)),
           cert_(params.metric, db.cols, threads_) {
+        cert_.poll_with(p_.progress);
         db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : (pair ? "b" : "x (database)"),
                          threads_);
         if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, pair ? "a" : "queries",

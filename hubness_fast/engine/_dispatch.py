@@ -111,7 +111,7 @@ def describe(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, dev
     """Validate a k-NN problem once. Device arrays stay on their GPU unless device="cpu"."""
     check_device(device)
     check_metric(metric)
-    threads = check_threads(n_threads)
+    threads = _native.threads(check_threads(n_threads))
     on_gpu = device != "cpu" and is_device_array(x)
     check_precision(precision, on_gpu)
     if on_gpu:
@@ -254,7 +254,7 @@ def run_pair(a: np.ndarray, b: np.ndarray, k: int, metric: str, threads: int, de
         rb = run(describe(a, min(k, a.shape[0]), queries=b, metric=metric, device="cuda", n_threads=threads or None),
                  distances=True)
         return ra.ids, ra.distances, rb.ids, rb.distances
-    return _native.cpu.knn_pair(a, b, k, check_metric(metric), threads, _native.simd_level(), None)
+    return _native.cpu.knn_pair(a, b, k, check_metric(metric), _native.threads(threads), _native.simd_level(), None)
 
 
 def balls(a, a_radius2, b, b_radius2, *, inclusive: list[bool], n_threads=None, progress=False, desc="balls",
@@ -265,7 +265,8 @@ def balls(a, a_radius2, b, b_radius2, *, inclusive: list[bool], n_threads=None, 
     if use_gpu(device, float(a.shape[0]) * b.shape[0] * a.shape[1] * len(inclusive), op="balls"):
         return _with_bar(progress, desc, lambda cb: _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, cb))
     return _with_bar(progress, desc, lambda cb: _native.cpu.balls(a, a_radius2, b, b_radius2, inclusive,
-                                                                  check_threads(n_threads), _native.simd_level(), cb))
+                                                                  _native.threads(check_threads(n_threads)),
+                                                                  _native.simd_level(), cb))
 
 
 def radius_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: bool, n_threads=None, progress=False,
@@ -273,7 +274,7 @@ def radius_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: boo
     """The CPU engine's radius pass (inclusive): CSR (indptr, indices, float64 squared distances) of the
     pairs within radius2, rows sorted by (distance, index); same_set leaves each point out of its own row."""
     return _with_bar(progress, desc, lambda cb: _native.cpu.radius_pairs(q, radius2, db, True, same_set,
-                                                                         check_threads(n_threads),
+                                                                         _native.threads(check_threads(n_threads)),
                                                                          _native.simd_level(), cb))
 
 
@@ -283,7 +284,7 @@ def pair_cosines(a: np.ndarray, a_norm: np.ndarray, b: np.ndarray, b_norm: np.nd
     the dot product summed in feature order (the certification's key, bit for bit), the norms given."""
     return _native.cpu.pair_cosines(a, np.ascontiguousarray(a_norm, np.float64), b,
                                     np.ascontiguousarray(b_norm, np.float64), np.ascontiguousarray(rows, np.int64),
-                                    np.ascontiguousarray(cols, np.int64), check_threads(n_threads))
+                                    np.ascontiguousarray(cols, np.int64), _native.threads(check_threads(n_threads)))
 
 
 def _balls_gpu_by_layer(a, a_radius2, b, b_radius2, inclusive, callback):

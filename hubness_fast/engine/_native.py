@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from .. import _cpu as cpu
+from .._warn import warn_user
 
 HAS_AVX2 = bool(cpu.HAS_AVX2)
 HAS_AVX512 = bool(cpu.HAS_AVX512)
@@ -44,6 +45,41 @@ def simd_level() -> str:
         raise ValueError(f"HUBNESS_FAST_SIMD={level!r} is not available on this CPU and build; "
                          f"set it to 'auto' or one of {', '.join(SIMD_LEVELS)}, or unset it")
     return level
+
+
+# GNU libgomp cannot start a thread team in a child forked after its parent started one: the child
+# waits for the parent's threads, which fork did not copy, for ever (os.fork, multiprocessing's "fork",
+# PyTorch DataLoader workers). Such a child runs the engine on one thread.
+_team_started = False
+_forked_after_team = False
+_warned_fork = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_team
+    _forked_after_team = _forked_after_team or _team_started
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def threads(n: int) -> int:
+    """The thread count to hand a native call (0: OpenMP's default, every core): ``n``, or 1 in a child
+    forked after this process ran the engine on several threads (with a warning, once), where more
+    would hang."""
+    global _team_started, _warned_fork
+    if _forked_after_team:
+        if n != 1 and not _warned_fork:
+            _warned_fork = True
+            warn_user("hubness_fast runs on one thread in this process: it was forked after its parent ran "
+                      "OpenMP threads, which cannot start again after fork; for parallel workers use the "
+                      "'spawn' start method (multiprocessing.set_start_method('spawn'), or DataLoader's "
+                      "multiprocessing_context='spawn')", RuntimeWarning)
+        return 1
+    if n != 1:
+        _team_started = True
+    return n
 
 
 def gpu_chunk_rows() -> int:

@@ -12,7 +12,8 @@ scikit-learn estimators, the sampler's pools) made inside the block is recorded.
 *certified* when its fp32 / bf16 / tf32 candidate list provably holds the exact answer as it
 stands, *recomputed* when its boundary was redone in float64, *scanned* when that needed a float64
 pass over every point, *widened* (GPU) when a wider candidate pass was run. Blocks may nest; each
-sees the calls made while it was open.
+sees the calls made while it was open, by any thread of the process (a block open in one thread also
+records another thread's calls, as it records those of a local Dask worker thread).
 """
 from __future__ import annotations
 

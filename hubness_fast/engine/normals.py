@@ -46,4 +46,5 @@ def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0:
     if int(chunk0) + chunks(n) > STREAM_CHUNKS:
         raise ValueError(f"a draw of {n} values from chunk {chunk0} runs past the end of the stream "
                          f"(2^60 chunks)")
-    return _native.cpu.standard_normal(words, int(chunk0), n, int(threads), _native.simd_level()).reshape(dims)
+    return _native.cpu.standard_normal(words, int(chunk0), n, _native.threads(int(threads)),
+                                       _native.simd_level()).reshape(dims)

@@ -1,4 +1,5 @@
 """Input kinds (memmap, torch, dtypes, orders), bad input, progress and interrupts."""
+import os
 import signal
 import subprocess
 import sys
@@ -156,6 +157,54 @@ def test_ctrl_c_stops_a_long_run_quickly(tmp_path):
     out, _ = proc.communicate(timeout=60)
     assert "interrupted" in out
     assert time.perf_counter() - sent < 3.0
+
+
+def test_ctrl_c_stops_the_float64_certification_too(tmp_path):
+    # on a 0/1 grid nearly every row ties and is scanned in float64 after the tile pass: that phase polls
+    # for Ctrl-C as well (it ran to its end before, over 10 s here)
+    script = textwrap.dedent("""
+        import sys, time, numpy as np, hubness_fast as hf
+        g = np.random.default_rng(0).integers(0, 2, (30000, 32)).astype(np.float32)
+        hf.knn(g[:3000], 10)  # warm up
+        print("ready", flush=True)
+        try:
+            hf.knn(g, 10)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(0)
+        print("finished", flush=True)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)  # the tile pass of this grid takes a fraction of that: the scan is under way
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert "interrupted" in out
+    assert time.perf_counter() - sent < 3.0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_after_threaded_work_runs_on_one_thread_instead_of_hanging():
+    # GNU libgomp: a team cannot start in a child forked after the parent started one (DataLoader workers,
+    # multiprocessing's "fork"); the child hung for ever on its first call
+    script = textwrap.dedent("""
+        import os, warnings, numpy as np, hubness_fast as hf
+        x = np.random.default_rng(0).standard_normal((3000, 32), dtype=np.float32)
+        ref = hf.knn(x, 5, n_threads=2).indices
+        pid = os.fork()
+        if pid == 0:
+            with warnings.catch_warnings(record=True) as seen:
+                warnings.simplefilter("always")
+                same = np.array_equal(hf.knn(x, 5, n_threads=2).indices, ref)
+                same &= np.array_equal(hf.hub_counts(x, 5), np.bincount(ref.ravel(), minlength=len(x)))
+            told = any("forked after its parent ran OpenMP threads" in str(w.message) for w in seen)
+            os._exit(0 if same and told and len(seen) == 1 else 1)
+        print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+        print("parent", np.array_equal(hf.knn(x, 5, n_threads=2).indices, ref), flush=True)  # unaffected
+    """)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["child", "0", "parent", "True"], r.stdout + r.stderr
 
 
 # ---- paths typed by a user: ~ and environment variables ------------------------------------------
