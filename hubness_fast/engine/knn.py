@@ -45,7 +45,8 @@ def knn(x: Array, k: int, *, queries: Array | None = None, metric: Metric = "sqe
     n_threads : int, optional
         OpenMP threads (default: all cores).
     progress : bool or callable
-        True shows a tqdm bar; a callable receives ``(done, total)`` tiles.
+        True shows a tqdm bar; a callable receives ``(done, total)`` tiles on the calling thread
+        (its return value is ignored; an exception it raises stops the run and propagates).
     device : {"auto", "cpu", "cuda"}
         "auto" (default): GPU arrays run on their GPU; host arrays run on the
         GPU when one is present and the problem is large enough to pay for
