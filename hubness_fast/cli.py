@@ -62,6 +62,9 @@ def flags_for_keywords(message: str, offered: Any = None) -> str:
         if kept and len(kept) < len(clauses):
             if clauses[-1] not in kept and clauses[-1][-1:] in ".;" and kept[-1][-1:] not in ".;":
                 kept[-1] += clauses[-1][-1]  # the dropped last clause ended the sentence
+            verb = re.match(r"(\w+ )--", clauses[0])
+            if clauses[0] not in kept and verb and kept[0].startswith("--"):
+                kept[0] = verb.group(1) + kept[0]  # "use --top 0.01, --threshold 59": "use --threshold 59"
             sentence = ", ".join(kept)
         sentences.append(sentence)
     return " ".join(sentences)

@@ -178,6 +178,7 @@ def test_flags_for_keywords():
         "Lower it (e.g. --threshold 9), or a larger --pool-size N. Then --k 5 holds."
     assert flags_for_keywords(advice, {"--threshold", "--top", "--k"}) == \
         "Lower it (e.g. --threshold 9), use --top 0.01. Then --k 5 holds."
+    assert flags_for_keywords("use top=0.01, threshold=59", {"--threshold"}) == "use --threshold 59"
 
 
 def test_demo_advises_only_flags_it_has(tmp_path):
