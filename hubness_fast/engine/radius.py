@@ -8,7 +8,9 @@ and lists it both ways). On a GPU, two passes: the ball pass counts each query's
 within the radius, then an exact k-NN pass with k = that count hands back exactly those
 points (any point outside is strictly farther than every point inside); queries are
 grouped by count (powers of two) so each group's pass asks for about the neighbours it
-needs, and distances are recomputed in float64 from the rows.
+needs, and distances are recomputed in float64 from the rows. Cosine runs either pass on the
+rows divided by their norms, with the radius widened a little, and decides each candidate on
+the k-NN engine's own float64 cosine.
 """
 from __future__ import annotations
 
@@ -69,7 +71,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     if q.dtype != db.dtype:
         q = q.astype(db.dtype)  # as knn casts its queries
     if metric == "cosine":
-        rows = (db, q)  # q is db in a self-join
+        db_rows, q_rows = db, q  # as given: the pairs' values come from them (q is db in a self-join)
         db, db_sq = _unit_rows(db, "x")
         q, q_sq = (db, db_sq) if self_join else _unit_rows(q, "queries")
     # every cosine distance is at most 2 (|a - b|^2 / 2 <= 2 on unit rows, up to rounding): a larger
@@ -84,7 +86,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads,
                                                      progress=progress)
     if metric == "cosine":
-        return _cosine_within(rows[0], db_sq, rows[1], q_sq, r, indptr, indices, n_threads)
+        return _cosine_within(db_rows, db_sq, q_rows, q_sq, r, indptr, indices, n_threads)
     return RadiusNeighbors(indptr, indices, np.sqrt(sq) if metric == "euclidean" else sq)
 
 
