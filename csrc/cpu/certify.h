@@ -69,6 +69,14 @@ public:
         int64_t certified = 0, recomputed = 0, scanned = 0;
         std::atomic<bool> stop{false};
         auto last_poll = std::chrono::steady_clock::now();  // thread 0's
+        // Thread 0 polls at its chunks' first rows and after each float64 scan (a scan can take long).
+        const auto poll = [&] {
+            if (!progress_ || omp_get_thread_num() != 0) return;
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_poll < std::chrono::milliseconds(100)) return;
+            last_poll = now;
+            if (!(*progress_)(-1, 0)) stop = true;
+        };
 #pragma omp parallel num_threads(threads_) reduction(+ : certified, recomputed, scanned)
         {
             std::vector<std::pair<float, int64_t>> cand;
@@ -76,13 +84,7 @@ public:
 #pragma omp for schedule(dynamic, 64)
             for (int64_t i = 0; i < rows.n; ++i) {
                 if (stop.load(std::memory_order_relaxed)) continue;  // no break out of a worksharing loop
-                if (progress_ && (i & 63) == 0 && omp_get_thread_num() == 0) {  // a chunk's first row
-                    const auto now = std::chrono::steady_clock::now();
-                    if (now - last_poll >= std::chrono::milliseconds(100)) {
-                        last_poll = now;
-                        if (!(*progress_)(-1, 0)) stop = true;
-                    }
-                }
+                if ((i & 63) == 0) poll();  // a chunk's first row (the loop starts at 0, chunks of 64)
                 const int c = set.size(i);
                 cand.resize(c);
                 for (int s = 0; s < c; ++s) cand[s] = {set.keys(i)[s], set.ids(i)[s]};
@@ -117,6 +119,7 @@ public:
                     if (c < k || !(exact[k - 1].first * bounds.key_scale < unseen_lo)) {
                         ++scanned;
                         scan_all(rows, i, cols, k, skip_self, exact);
+                        poll();
                     }
                 }
                 for (int s = 0; s < k; ++s) {

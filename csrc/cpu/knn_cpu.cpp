@@ -457,8 +457,9 @@ KnnStats certify_external(const Matrix& db, const Matrix& queries, const KnnPara
     }
     KnnStats stats;
     stats.kernels = "external";
-    Certifier<T>(p.metric, db.cols, threads).certify(set, rows, x, n_cand, p.k, self && p.exclude_self, out_ids,
-                                                     out_dist, stats);
+    Certifier<T> cert(p.metric, db.cols, threads);
+    cert.poll_with(p.progress);  // the CUDA module's host certification: Ctrl-C there too
+    cert.certify(set, rows, x, n_cand, p.k, self && p.exclude_self, out_ids, out_dist, stats);
     return stats;
 }
 

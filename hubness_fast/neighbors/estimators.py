@@ -153,8 +153,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
       ``KNeighborsClassifier(metric="precomputed")`` this is scikit-hubness's hubness-reduced
       classifier.
 
-    Rows are sorted by (distance, index) (with a reduction, a fitted point's own row starts with itself
-    at 0, ahead of dsl's and csls's negative values). Cosine distances are clipped at 0 and are exactly
+    Rows are sorted by (distance, index); with a reduction by (secondary distance, primary distance,
+    index), as :mod:`hubness_fast.reduction` ranks them, a fitted point's own row starting with itself
+    at 0 (ahead of dsl's and csls's negative values). Cosine distances are clipped at 0 and are exactly
     0 between identical rows, and each row lists its k points smallest by those values
     (:func:`_cosine_lists`). Queries are cast to the fitted data's dtype
     (a float64 query against float32 fitted data is rounded to float32 first). ``kneighbors(X=None)``
