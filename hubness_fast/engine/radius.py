@@ -38,6 +38,17 @@ class RadiusNeighbors(NamedTuple):
     indices: np.ndarray    # int64 [nnz]
     distances: np.ndarray  # float64 [nnz]
 
+    def owners(self) -> np.ndarray:
+        """The query of each listed pair: the CSR rows, expanded."""
+        return np.repeat(np.arange(len(self.indptr) - 1), np.diff(self.indptr))
+
+    def within(self, radius: float) -> RadiusNeighbors:
+        """The pairs at distance <= radius, in their order."""
+        keep = self.distances <= radius
+        indptr = np.zeros(len(self.indptr), np.int64)
+        np.cumsum(np.bincount(self.owners()[keep], minlength=len(indptr) - 1), out=indptr[1:])
+        return RadiusNeighbors(indptr, self.indices[keep], self.distances[keep])
+
 
 def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, metric: str = "euclidean",
                      n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> RadiusNeighbors:
@@ -108,12 +119,8 @@ def _cosine_within(x: np.ndarray, x_sq: np.ndarray, q: np.ndarray, q_sq: np.ndar
     (the k-NN engine's cosine, computed by its certification's code), each row sorted by (d, index)."""
     owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     d = _dispatch.pair_cosines(q, np.sqrt(q_sq), x, np.sqrt(x_sq), owner, indices, n_threads)
-    keep = d <= r
-    owner, indices, d = owner[keep], indices[keep], d[keep]
     d, indices = sort_pairs(owner, d, indices)
-    out = np.zeros(len(indptr), np.int64)
-    np.cumsum(np.bincount(owner, minlength=len(indptr) - 1), out=out[1:])
-    return RadiusNeighbors(out, indices, d)
+    return RadiusNeighbors(indptr, indices, d).within(r)
 
 
 def sort_pairs(owner: np.ndarray, values: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

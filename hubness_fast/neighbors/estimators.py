@@ -75,7 +75,7 @@ def _cosine_lists(d: np.ndarray, i: np.ndarray, x: Any, queries: Any, self_exclu
         fit = to_numpy(x)
         rows = (fit if queries is None else to_numpy(queries))[deep]
         res = radius_neighbors(fit, IDENTICAL_CHECK, queries=rows, metric="cosine", n_threads=threads, device=device)
-        owner = np.repeat(np.arange(len(deep)), np.diff(res.indptr))
+        owner = res.owners()
         keep = res.indices != deep[owner] if self_excluded else np.ones(len(owner), bool)
         owner, near_i, near_d = owner[keep], res.indices[keep], res.distances[keep]
         near_d, near_i = _cosine_as_scikit(near_d, near_i, owner, fit, rows)
@@ -481,12 +481,8 @@ class NearestNeighbors(BaseEstimator):
         real = isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, bool) and r >= 0
         res = radius_neighbors(self._fit_X, float(r) + IDENTICAL_CHECK if real else r, queries=q, metric=metric,
                                n_threads=n_jobs_to_threads(self.n_jobs), device=self.device)  # refuses a bad r
-        owner = np.repeat(np.arange(len(res.indptr) - 1), np.diff(res.indptr))
-        d, i = _cosine_as_scikit(np.asarray(res.distances, np.float64), res.indices, owner, self._fit_X, q)
-        keep = d <= r  # the pairs stay grouped by owner, in order
-        indptr = np.zeros(len(res.indptr), np.int64)
-        np.cumsum(np.bincount(owner[keep], minlength=len(indptr) - 1), out=indptr[1:])
-        return RadiusNeighbors(indptr, i[keep], d[keep])
+        d, i = _cosine_as_scikit(np.asarray(res.distances, np.float64), res.indices, res.owners(), self._fit_X, q)
+        return RadiusNeighbors(res.indptr, i, d).within(r)
 
     def radius_neighbors(self, X: Any = None, radius: float | None = None, return_distance: bool = True,
                          sort_results: bool = False) -> Any:
