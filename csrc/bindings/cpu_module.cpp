@@ -117,8 +117,9 @@ py::array owned_array(V&& v) {
     return py::array_t<typename std::decay_t<V>::value_type>(static_cast<py::ssize_t>(heap->size()), heap->data(), owner);
 }
 
-py::tuple radius_pairs(const py::array& a, double radius2, const py::array& b, bool inclusive, bool same_set,
-                       int n_threads, const std::string& simd, const py::object& progress) {
+py::tuple radius_pass(const py::array& a, double radius2, const py::array& b, bool inclusive, bool same_set,
+                      int n_threads, const std::string& simd, const py::object& progress,
+                      const hf::CosineValues* cosine) {
     const hf::Matrix ma = hf::bindings::host_matrix(a, "queries"), mb = hf::bindings::host_matrix(b, "x");
     hf::BallParams p;
     p.inclusive = {static_cast<unsigned char>(inclusive)};
@@ -127,9 +128,29 @@ py::tuple radius_pairs(const py::array& a, double radius2, const py::array& b, b
     ProgressBridge bridge{progress, nullptr};
     p.progress = bridge.make();
     hf::RadiusPairs out;
-    bridge.run([&] { hf::radius_pairs_cpu(ma, radius2, mb, same_set, p, out); });
+    bridge.run([&] { hf::radius_pairs_cpu(ma, radius2, mb, same_set, p, out, cosine); });
     return py::make_tuple(owned_array(std::move(out.indptr)), owned_array(std::move(out.indices)),
-                          owned_array(std::move(out.sqdist)));
+                          owned_array(std::move(out.values)));
+}
+
+py::tuple radius_pairs(const py::array& a, double radius2, const py::array& b, bool inclusive, bool same_set,
+                       int n_threads, const std::string& simd, const py::object& progress) {
+    return radius_pass(a, radius2, b, inclusive, same_set, n_threads, simd, progress, nullptr);
+}
+
+py::tuple radius_cosine_pairs(const py::array& a, double radius2, const py::array& b, bool same_set,
+                              const py::array& a_rows, const py::array_t<double, py::array::c_style>& a_norm,
+                              const py::array& b_rows, const py::array_t<double, py::array::c_style>& b_norm,
+                              double radius, int n_threads, const std::string& simd, const py::object& progress) {
+    hf::CosineValues c;
+    c.a = hf::bindings::host_matrix(a_rows, "a_rows");
+    c.b = hf::bindings::host_matrix(b_rows, "b_rows");
+    hf::check_arg(a_norm.ndim() == 1 && a_norm.shape(0) == c.a.rows && b_norm.ndim() == 1 && b_norm.shape(0) == c.b.rows,
+                  "one norm per row of each point set");
+    c.a_norm = a_norm.data();
+    c.b_norm = b_norm.data();
+    c.radius = radius;
+    return radius_pass(a, radius2, b, true, same_set, n_threads, simd, progress, &c);
 }
 
 py::array_t<double> pair_cosines(const py::array& a, const py::array_t<double, py::array::c_style>& a_norm,
@@ -246,6 +267,12 @@ PYBIND11_MODULE(_cpu, m) {
           "Every pair (i, j) with |a_i - b_j|^2 <= radius2 (inclusive; else <), exactly, in CSR form: (indptr int64 "
           "[na + 1], indices int64, squared distances float64), each row sorted by (distance, index); same_set: a is "
           "b and (i, i) is left out.");
+    m.def("radius_cosine_pairs", &radius_cosine_pairs, py::arg("a"), py::arg("radius2"), py::arg("b"),
+          py::arg("same_set"), py::arg("a_rows"), py::arg("a_norm"), py::arg("b_rows"), py::arg("b_norm"),
+          py::arg("radius"), py::arg("n_threads"), py::arg("simd"), py::arg("progress"),
+          "A cosine radius search: the pass of radius_pairs (inclusive) on a and b, the rows divided by their norms, "
+          "with radius2 widened to hold every pair wanted; each listed pair is valued by the k-NN engine's float64 "
+          "cosine of a_rows and b_rows (the rows as given, norms given), sorted by it and kept where <= radius.");
     m.def("pair_cosines", &pair_cosines, py::arg("a"), py::arg("a_norm"), py::arg("b"), py::arg("b_norm"),
           py::arg("rows"), py::arg("cols"), py::arg("n_threads"),
           "The k-NN engine's float64 cosine 1 - <a_i, b_j> / (|a_i| |b_j|) of each listed pair (rows[p], cols[p]), "

@@ -311,17 +311,19 @@ private:
     bool same_set_ = false;
 };
 
-// The CSR of the pairs the threads listed, each row sorted by (exact squared distance, column).
-template <class T>
-void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& lists, RadiusPairs& out) {
+// The CSR of the pairs the threads listed, each row sorted by (value(i, j), column) and cut after the
+// last value <= keep (every pair is kept when keep is +inf).
+template <class T, class Value>
+void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& lists, Value value, double keep,
+                    RadiusPairs& out) {
     constexpr int64_t kLow = (int64_t{1} << 32) - 1;
-    const int64_t n = e.a_side().n, d = e.dim();
+    const int64_t n = e.a_side().n;
     out.indptr.assign(n + 1, 0);
     for (const auto& list : lists)
         for (int64_t v : list) ++out.indptr[(v >> 32) + 1];
     std::partial_sum(out.indptr.begin(), out.indptr.end(), out.indptr.begin());
     out.indices.resize(out.indptr[n]);
-    out.sqdist.resize(out.indptr[n]);
+    out.values.resize(out.indptr[n]);
     {
         std::vector<int64_t> fill(out.indptr.begin(), out.indptr.end() - 1);
         for (auto& list : lists) {
@@ -329,6 +331,7 @@ void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& l
             std::vector<int64_t>().swap(list);
         }
     }
+    std::vector<int64_t> kept(n);
     std::exception_ptr error;  // no exception may leave the parallel region (a row too long to sort in memory)
 #pragma omp parallel num_threads(e.threads())
     {
@@ -338,13 +341,12 @@ void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& l
             try {
                 const int64_t s = out.indptr[i], len = out.indptr[i + 1] - s;
                 row.resize(len);
-                for (int64_t t = 0; t < len; ++t) {
-                    const int64_t j = out.indices[s + t];
-                    row[t] = {exact_sqdist(e.a_side().x + i * d, e.b_side().x + j * d, d), j};
-                }
+                for (int64_t t = 0; t < len; ++t) row[t] = {value(i, out.indices[s + t]), out.indices[s + t]};
                 std::sort(row.begin(), row.end());
+                kept[i] = std::partition_point(row.begin(), row.end(), [&](const auto& p) { return p.first <= keep; }) -
+                          row.begin();
                 for (int64_t t = 0; t < len; ++t) {
-                    out.sqdist[s + t] = row[t].first;
+                    out.values[s + t] = row[t].first;
                     out.indices[s + t] = row[t].second;
                 }
             } catch (...) {
@@ -354,6 +356,17 @@ void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& l
         }
     }
     if (error) std::rethrow_exception(error);
+    int64_t w = 0;  // each row's kept head moved down over the cut tails before it
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t s = out.indptr[i];
+        std::copy(out.indices.begin() + s, out.indices.begin() + s + kept[i], out.indices.begin() + w);
+        std::copy(out.values.begin() + s, out.values.begin() + s + kept[i], out.values.begin() + w);
+        out.indptr[i] = w;
+        w += kept[i];
+    }
+    out.indptr[n] = w;
+    out.indices.resize(w);
+    out.values.resize(w);
 }
 
 }  // namespace
@@ -375,7 +388,7 @@ namespace {
 
 template <class T>
 void radius_pairs(const Matrix& a, double radius2, const Matrix& b, bool same_set, const BallParams& params,
-                  RadiusPairs& out) {
+                  RadiusPairs& out, const CosineValues* cosine) {
     BallEngine<T> e(a, b, params);
     std::vector<double> r2(a.rows, radius2);
     std::vector<int64_t> counts(2 * (a.rows + b.rows));
@@ -385,13 +398,29 @@ void radius_pairs(const Matrix& a, double radius2, const Matrix& b, bool same_se
     std::vector<std::vector<int64_t>> blocks;
     e.collect_pairs(&blocks, same_set);
     e.run(sa, sb);
-    assemble_pairs(e, blocks, out);
+    const int64_t d = e.dim();
+    if (!cosine) {
+        const T* xa = e.a_side().x;
+        const T* xb = e.b_side().x;
+        return assemble_pairs(e, blocks, [=](int64_t i, int64_t j) { return exact_sqdist(xa + i * d, xb + j * d, d); },
+                              std::numeric_limits<double>::infinity(), out);
+    }
+    const CosineValues c = *cosine;
+    auto values = [&](auto* xa, auto* xb) {
+        assemble_pairs(e, blocks, [=](int64_t i, int64_t j) {
+            return exact_cosine(xa + i * d, xb + j * d, d, c.a_norm[i], c.b_norm[j]);
+        }, c.radius, out);
+    };
+    if (c.a.f64)
+        values(static_cast<const double*>(c.a.data), static_cast<const double*>(c.b.data));
+    else
+        values(static_cast<const float*>(c.a.data), static_cast<const float*>(c.b.data));
 }
 
 }  // namespace
 
 void radius_pairs_cpu(const Matrix& a, double radius2, const Matrix& b, bool same_set, const BallParams& params,
-                      RadiusPairs& out) {
+                      RadiusPairs& out, const CosineValues* cosine) {
     check_arg(a.data && a.rows > 0 && b.data && b.rows > 0 && a.stride() == a.cols && b.stride() == b.cols,
               "both point sets must be non-empty C-contiguous 2-D arrays");
     check_arg(a.cols == b.cols, "queries have " + std::to_string(a.cols) + " features but x has " +
@@ -401,8 +430,16 @@ void radius_pairs_cpu(const Matrix& a, double radius2, const Matrix& b, bool sam
     check_arg(params.inclusive.size() == 1, "a radius search has one boundary rule");
     check_arg(!same_set || (a.data == b.data && a.rows == b.rows), "same_set needs one point set on both sides");
     check_arg(a.rows < (int64_t{1} << 31) && b.rows < (int64_t{1} << 31), "a radius search takes up to 2^31 points a side");
-    if (a.f64) return radius_pairs<double>(a, radius2, b, same_set, params, out);
-    radius_pairs<float>(a, radius2, b, same_set, params, out);
+    if (cosine) {
+        const CosineValues& c = *cosine;
+        check_arg(c.a.data && c.b.data && c.a.rows == a.rows && c.b.rows == b.rows && c.a.cols == a.cols &&
+                      c.b.cols == b.cols && c.a.stride() == c.a.cols && c.b.stride() == c.b.cols && c.a.f64 == c.b.f64,
+                  "the cosine rows must be C-contiguous, of one dtype, shaped as the pass's rows");
+        check_arg(c.a_norm && c.b_norm && std::isfinite(c.radius), "a cosine search needs the norms and a finite radius");
+        check_arg(!same_set || (c.a.data == c.b.data && c.a_norm == c.b_norm), "same_set needs one set of cosine rows");
+    }
+    if (a.f64) return radius_pairs<double>(a, radius2, b, same_set, params, out, cosine);
+    radius_pairs<float>(a, radius2, b, same_set, params, out, cosine);
 }
 
 template <class T>
@@ -413,11 +450,7 @@ void pair_cosines(const Matrix& a, const double* a_norm, const Matrix& b, const 
     const int64_t d = a.cols;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t p = 0; p < n; ++p) {
-        const T* u = xa + rows[p] * d;
-        const T* v = xb + cols[p] * d;
-        double acc = 0;
-        for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(u[c]) * static_cast<double>(v[c]);
-        out[p] = 1.0 - acc / (a_norm[rows[p]] * b_norm[cols[p]]);  // as certify.h writes the key
+        out[p] = exact_cosine(xa + rows[p] * d, xb + cols[p] * d, d, a_norm[rows[p]], b_norm[cols[p]]);
     }
 }
 

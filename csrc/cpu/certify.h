@@ -145,12 +145,9 @@ private:
     double exact_key(const Side<T>& rows, int64_t i, const Side<T>& cols, int64_t j) const {
         const T* a = rows.x + i * d_;
         const T* b = cols.x + j * d_;
-        double acc = 0;
         if (additive_) return exact_sqdist(a, b, d_);
-        for (int64_t c = 0; c < d_; ++c) acc += static_cast<double>(a[c]) * static_cast<double>(b[c]);
-        // 1 - <x,y> / (|x| |y|) exactly as written, so that parallel vectors tie exactly.
-        if (metric_ == Metric::Cosine) return 1.0 - acc / (rows.norm[i] * cols.norm[j]);
-        return -acc;
+        if (metric_ == Metric::Cosine) return exact_cosine(a, b, d_, rows.norm[i], cols.norm[j]);
+        return -exact_dot(a, b, d_);
     }
 
     double to_distance(double key) const {

@@ -269,4 +269,19 @@ double exact_sqdist(const T* a, const T* b, int64_t d) {
     return acc;
 }
 
+// Exact dot product in float64, summed in feature order (no fused multiply-add).
+template <class T>
+double exact_dot(const T* a, const T* b, int64_t d) {
+    double acc = 0;
+    for (int64_t c = 0; c < d; ++c) acc += static_cast<double>(a[c]) * static_cast<double>(b[c]);
+    return acc;
+}
+
+// The k-NN engine's float64 cosine distance, 1 - <a, b> / (|a| |b|) exactly as written (so that parallel
+// rows tie exactly), with the norms given (square roots of in-order sums).
+template <class T>
+double exact_cosine(const T* a, const T* b, int64_t d, double norm_a, double norm_b) {
+    return 1.0 - exact_dot(a, b, d) / (norm_a * norm_b);
+}
+
 }  // namespace hf

@@ -278,6 +278,18 @@ def radius_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: boo
                                                                          _native.simd_level(), cb))
 
 
+def radius_cosine_pairs(q: np.ndarray, radius2: float, db: np.ndarray, *, same_set: bool, q_rows: np.ndarray,
+                        q_norm: np.ndarray, db_rows: np.ndarray, db_norm: np.ndarray, radius: float, n_threads=None,
+                        progress=False, desc: str = "radius") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CPU engine's cosine radius pass: the pass of :func:`radius_pairs` on q and db (the rows divided
+    by their norms, radius2 widened), each listed pair valued by the float64 cosine of q_rows and db_rows
+    (the certification's key, bit for bit), rows sorted by (value, index) and cut at value <= radius."""
+    return _with_bar(progress, desc, lambda cb: _native.cpu.radius_cosine_pairs(
+        q, radius2, db, same_set, q_rows, np.ascontiguousarray(q_norm, np.float64), db_rows,
+        np.ascontiguousarray(db_norm, np.float64), radius, _native.threads(check_threads(n_threads)),
+        _native.simd_level(), cb))
+
+
 def pair_cosines(a: np.ndarray, a_norm: np.ndarray, b: np.ndarray, b_norm: np.ndarray, rows: np.ndarray,
                  cols: np.ndarray, n_threads=None) -> np.ndarray:
     """The CPU engine's float64 cosine 1 - <a_i, b_j> / (|a_i| |b_j|) of each listed pair (rows[p], cols[p]),

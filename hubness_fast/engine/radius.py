@@ -10,7 +10,8 @@ points (any point outside is strictly farther than every point inside); queries 
 grouped by count (powers of two) so each group's pass asks for about the neighbours it
 needs, and distances are recomputed in float64 from the rows. Cosine runs either pass on the
 rows divided by their norms, with the radius widened a little, and decides each candidate on
-the k-NN engine's own float64 cosine.
+the k-NN engine's own float64 cosine of the rows as given (on the CPU inside the native pass,
+which sorts and cuts each query's list by it).
 """
 from __future__ import annotations
 
@@ -93,11 +94,16 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         r2 = r if metric == "sqeuclidean" else 2 * min(r + cosine_slack(db.shape[1]), 4.0)
     if _dispatch.use_gpu(device, float(len(q)) * len(db) * db.shape[1], op="balls"):
         indptr, indices, sq = _two_passes(q, r2, db, self_join, n_threads, device, progress)
+        if metric == "cosine":
+            return _cosine_within(db_rows, db_sq, q_rows, q_sq, r, indptr, indices, n_threads)
+    elif metric == "cosine":  # the pairs valued, sorted and cut by the native pass itself
+        db_norm = np.sqrt(db_sq)
+        return RadiusNeighbors(*_dispatch.radius_cosine_pairs(
+            q, r2, db, same_set=self_join, q_rows=q_rows, q_norm=db_norm if self_join else np.sqrt(q_sq),
+            db_rows=db_rows, db_norm=db_norm, radius=r, n_threads=n_threads, progress=progress))
     else:
         indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads,
                                                      progress=progress)
-    if metric == "cosine":
-        return _cosine_within(db_rows, db_sq, q_rows, q_sq, r, indptr, indices, n_threads)
     return RadiusNeighbors(indptr, indices, np.sqrt(sq) if metric == "euclidean" else sq)
 
 
@@ -115,8 +121,9 @@ def cosine_slack(dim: int) -> float:
 
 def _cosine_within(x: np.ndarray, x_sq: np.ndarray, q: np.ndarray, q_sq: np.ndarray, r: float, indptr: np.ndarray,
                    indices: np.ndarray, n_threads: Threads) -> RadiusNeighbors:
-    """The candidate pairs (CSR) with d = 1 - <q, x> / (|q| |x|) <= r, in float64 summed left to right
-    (the k-NN engine's cosine, computed by its certification's code), each row sorted by (d, index)."""
+    """The GPU route's cosine: the candidate pairs (CSR) with d = 1 - <q, x> / (|q| |x|) <= r, in float64
+    summed left to right (the k-NN engine's cosine, computed by its certification's code), each row
+    sorted by (d, index)."""
     owner = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
     d = _dispatch.pair_cosines(q, np.sqrt(q_sq), x, np.sqrt(x_sq), owner, indices, n_threads)
     d, indices = sort_pairs(owner, d, indices)

@@ -354,6 +354,44 @@ def test_the_gpu_routes_distances_are_summed_as_the_cpu_pass_sums_them(rng):
         np.testing.assert_array_equal(sq[s:e][a], cpu.distances[s:e][b])
 
 
+def test_the_cpu_pass_and_the_gpu_route_give_one_cosine_radius_result(rng):
+    # the CPU pass values, sorts and cuts the pairs natively; the GPU route (run here on the CPU) does it
+    # in Python from the same candidates: both must hand back the same lists, to the bit
+    from hubness_fast.engine import radius as radius_module
+
+    x = cosine_rows(rng)
+    q = np.concatenate([x[[2, 7, 9, 21]], rng.standard_normal((5, 24))])
+    for queries, r in ((None, 0.0), (None, 0.05), (None, 1.0), (q, 0.3)):
+        cpu = radius_neighbors(x, r, metric="cosine", queries=queries, device="cpu")
+        rows = x if queries is None else q
+        unit, sq = radius_module._unit_rows(x, "x")
+        q_unit, q_sq = (unit, sq) if queries is None else radius_module._unit_rows(q, "queries")
+        r2 = 2 * min(r + radius_module.cosine_slack(x.shape[1]), 4.0)
+        indptr, indices, _ = radius_module._two_passes(q_unit, r2, unit, queries is None, None, "cpu")
+        gpu = radius_module._cosine_within(x, sq, rows, q_sq, r, indptr, indices, None)
+        for got, want in zip(cpu, gpu):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_the_native_cosine_pass_refuses_rows_that_do_not_match_its_pass(rng):
+    from hubness_fast import _cpu
+
+    x = rng.standard_normal((20, 6))
+    norms = np.linalg.norm(x, axis=1)
+    unit = x / norms[:, None]
+    call = dict(a=unit, radius2=1.0, b=unit, same_set=True, a_rows=x, a_norm=norms, b_rows=x, b_norm=norms,
+                radius=0.5, n_threads=1, simd="auto", progress=None)
+    indptr, _, values = _cpu.radius_cosine_pairs(**call)
+    assert indptr[-1] > 0 and values.max() <= 0.5
+    for change, message in ((dict(a_rows=x[:10], a_norm=norms[:10]), "shaped as the pass's rows"),
+                            (dict(a_rows=x.astype(np.float32)), "one dtype"),
+                            (dict(a_norm=norms[:5]), "one norm per row"),
+                            (dict(a_norm=norms.copy()), "same_set needs one set of cosine rows"),
+                            (dict(radius=np.inf), "finite radius")):
+        with pytest.raises(ValueError, match=message):
+            _cpu.radius_cosine_pairs(**{**call, **change})
+
+
 def test_sort_pairs_sorts_each_group_by_value_then_index(rng):
     from hubness_fast.engine.radius import sort_pairs
 
