@@ -267,8 +267,10 @@ def load_mnist_classifier(path: str | Path = CLASSIFIER_WEIGHTS) -> MnistClassif
 class MnistDetector:
     """The bundled LeNet's 128-d features as a detector, with the interface NVIDIA's have:
     uint8 [B, 1, 28, 28] images (0..255) in, or RGB ones whose three channels are equal,
-    features [B, 128] out (``hubness-fast study --detector bundled``). ``confidence`` is the
-    classifier's top softmax probability per image."""
+    features [B, 128] out (``hubness-fast study --detector bundled``); called as NVIDIA's metrics
+    code calls its detectors, ``detector(images, return_features=True)``, the same features, and
+    with ``return_features=False`` the classifier's softmax probabilities [B, 10] (as NVIDIA's
+    Inception gives its class probabilities). ``confidence`` is the top probability per image."""
 
     def __init__(self, classifier: MnistClassifier | None = None) -> None:
         self.classifier = classifier if classifier is not None else load_mnist_classifier()
@@ -282,13 +284,16 @@ class MnistDetector:
                              f"{tuple(images.shape)}")
         return images.float() / 127.5 - 1.0  # the classifier was trained on x / 127.5 - 1
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+        if not isinstance(return_features, bool):
+            raise TypeError(f"return_features must be True or False, got {return_features!r}")
         with torch.no_grad():
-            return self.classifier.features(self._float(images))
+            if return_features:
+                return self.classifier.features(self._float(images))
+            return torch.softmax(self.classifier(self._float(images)), 1)
 
     def confidence(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return torch.softmax(self.classifier(self._float(images)), 1).max(1).values
+        return self(images, return_features=False).max(1).values
 
 
 def _file_digest(path: Path) -> str:

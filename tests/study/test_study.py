@@ -319,6 +319,23 @@ def test_bundled_detector_matches_the_classifier_on_the_digits_own_pixels():
         MnistDetector()(torch.from_numpy(images[:2]))
 
 
+def test_bundled_detector_takes_nvidias_return_features_keyword():
+    # NVIDIA's metrics code calls detector(images, return_features=True); False gives class probabilities
+    from hubness_fast.models.mnist import MnistDetector, load_mnist, load_mnist_classifier
+
+    images, _ = load_mnist("test")
+    u8 = torch.from_numpy(np.rint((images[:16].astype(np.float64) + 1.0) * 127.5).astype(np.uint8))
+    det = MnistDetector()
+    torch.testing.assert_close(det(u8, return_features=True), det(u8), rtol=0, atol=0)
+    with torch.no_grad():
+        logits = load_mnist_classifier()(u8.float() / 127.5 - 1.0)
+    probs = det(u8, return_features=False)
+    torch.testing.assert_close(probs, torch.softmax(logits, 1))
+    torch.testing.assert_close(det.confidence(u8), probs.max(1).values, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="return_features must be True or False"):
+        det(u8, return_features="yes")
+
+
 def table_report(fd_random, fd_hubs):
     """A study report around two FD rows (mean, std), the other columns fixed: what print_table reads."""
     row = {m: {"mean": 0.5, "std": 0.01} for m in ("precision", "recall", "density", "coverage")}
