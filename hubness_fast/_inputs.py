@@ -12,9 +12,10 @@ from __future__ import annotations
 import numbers
 import os
 import operator
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -116,6 +117,8 @@ def writable_file(path: str | os.PathLike[str], what: str, suffix: str | None = 
     """The output file ``path`` (expanded, ``suffix`` appended when it has another), checked before any
     work: its folder must exist and be writable, and the path must not be a folder."""
     file = as_path(path)
+    if file.is_dir():
+        raise ValueError(f"cannot write the {what} {file}: it is a folder (name a file in it)")
     if suffix is not None and file.suffix != suffix:
         file = file.with_name(file.name + suffix)
     folder = file.parent
@@ -126,6 +129,22 @@ def writable_file(path: str | os.PathLike[str], what: str, suffix: str | None = 
     if not os.access(folder, os.W_OK | os.X_OK) or (file.exists() and not os.access(file, os.W_OK)):
         raise ValueError(f"cannot write the {what} {file}: permission denied")
     return file
+
+
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write ``path`` through a temporary file in its folder, fsync'd, then renamed over it: a reader (or
+    a later run) sees the old file or the whole new one, never part of one, and a failed write (a full
+    disk, Ctrl-C) leaves the old file as it was. ``write`` receives the open binary file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def check_int(value, name: str, minimum: int = 1) -> int:

@@ -19,7 +19,7 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from ._inputs import as_path, writable_dir, writable_file
+from ._inputs import as_path, atomic_write, writable_dir, writable_file
 from ._torch import BATCH_SIZE
 from ._version import __version__
 
@@ -36,8 +36,12 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
                  "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
-                 "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k"}
+                 "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k",
+                 "n_threads": "--threads", "n_boot": "--n-boot"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
+# "pool_size must be ...": a keyword named as the subject of a rule (not the one-letter ones, which are words too)
+_SUBJECT = re.compile(r"(?<![\w-])(" + "|".join(k for k in KEYWORD_FLAGS if len(k) > 1) + r") must\b")
+_K_SUBJECT = re.compile(r"^k must\b")  # "k must be ..." as the whole message's subject: the command's --k
 _FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -53,6 +57,9 @@ def flags_for_keywords(message: str, offered: Any = None) -> str:
         return f"{KEYWORD_FLAGS[m.group(1)]} {value or 'N'}{end}"
 
     message = _KEYWORD.sub(swap, message)
+    message = _SUBJECT.sub(lambda m: f"{KEYWORD_FLAGS[m.group(1)]} must", message)
+    if offered is not None and "--k" in offered:
+        message = _K_SUBJECT.sub("--k must", message)
     if offered is None:
         return message
     sentences = []
@@ -237,17 +244,25 @@ def _demo(args: argparse.Namespace) -> int:
         from .study.demo import run_demo
 
         writable_dir(args.out, "output folder")
-        run_demo(out_dir=args.out, n=args.n or 500, seeds=args.seeds, pool_size=args.pool_size, k=args.k,
-                 threshold=args.threshold, include_self=args.include_self, seed=args.seed, progress=not args.quiet)
+        run_demo(out_dir=args.out, n=500 if args.n is None else args.n, seeds=args.seeds, pool_size=args.pool_size,
+                 k=args.k, threshold=args.threshold, include_self=args.include_self, seed=args.seed,
+                 progress=not args.quiet)
         return 0
     from . import hub_counts
 
-    n, dim = args.n or 100_000, args.dim or 512
+    sampling_only = _given(args, ("seeds", "threshold", "pool_size", "out"))
+    if sampling_only:
+        _fail(f"{', '.join(_flag(d) for d in sampling_only)} applies to the sampling demo, not --engine")
+    n = 100_000 if args.n is None else args.n
+    dim = 512 if args.dim is None else args.dim
+    for flag, value, least in (("--n", n, 2), ("--dim", dim, 1)):
+        if value < least:
+            _fail(f"{flag} must be an integer >= {least}, got {value}")
     rng = np.random.default_rng(args.seed)
     print(f"Sampling {n:,} Gaussian latents of dimension {dim} (seed {args.seed})")
     z = rng.standard_normal((n, dim), dtype=np.float32)
     t0 = time.perf_counter()
-    counts = hub_counts(z, k=args.k, progress=not args.quiet, n_threads=args.threads)
+    counts = hub_counts(z, k=args.k, include_self=args.include_self, progress=not args.quiet, n_threads=args.threads)
     secs = time.perf_counter() - t0
     _summarize(counts, args.k)
     print(f"Exact self-join hub counts of {n:,} x {dim} (k={args.k}) in {secs:.1f} s")
@@ -270,10 +285,16 @@ def _hubs(args: argparse.Namespace) -> int:
     from . import hub_counts
 
     out = writable_file(args.out, "output file", ".npy")  # before any work
-    x = _read_npy(as_path(args.latents), "the latents file")
+    latents = as_path(args.latents)
+    if out.exists() and latents.exists() and out.samefile(latents):
+        _fail(f"--out {out} is the latents file itself: name another file for the counts")
+    x = _read_npy(latents, "the latents file")
     counts = hub_counts(x, k=args.k, include_self=args.include_self, metric=args.metric, n_threads=args.threads,
                         progress=not args.quiet, device=args.device)
-    np.save(out, counts)
+    try:
+        atomic_write(out, lambda f: np.save(f, counts))  # a failed write leaves an earlier file whole
+    except OSError as exc:
+        _fail(f"cannot write the output file {out} (nothing was changed there): {exc.strerror or exc}")
     if not args.quiet:
         _summarize(counts, args.k)
     print(f"wrote {out}")
@@ -316,7 +337,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.offset is not None:
         _fail("--offset applies to --bank (the bank's row to start at)")
     settings = _method_settings(args)
-    outdir = writable_dir(args.outdir, "output folder")  # before any work
+    outdir = _sample_folder(args.outdir)
     gen, family = _adapter(args)
     out = sample(gen, args.n, args.method, space=args.space, classes=_parse_classes(args.classes),
                  batch_size=args.batch_size, output="uint8", outdir=outdir, device=_device(args.device),
@@ -330,6 +351,15 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample_folder(path: str) -> Path:
+    """The output folder of `sample`, made and checked before any work: new, empty, or a sample run's."""
+    from .sampling.images import check_sample_folder
+
+    outdir = writable_dir(path, "output folder")
+    check_sample_folder(outdir)
+    return outdir
+
+
 def _sample_bank(args: argparse.Namespace) -> int:
     from .sampling.mining import open_bank, sample_bank
 
@@ -340,7 +370,7 @@ def _sample_bank(args: argparse.Namespace) -> int:
             _fail(f"{_flag(dest)} applies to --method truncation; --bank renders mined hub latents")
     bank = open_bank(args.bank)  # before any work: a missing or unfinished bank says so
     _check_bank_flags(args, bank.settings)
-    outdir = writable_dir(args.outdir, "output folder")
+    outdir = _sample_folder(args.outdir)
     gen, family = _adapter(args)
     out = sample_bank(gen, bank, args.n, offset=args.offset, classes=_parse_classes(args.classes),
                       batch_size=args.batch_size, output="uint8", outdir=outdir, device=_device(args.device),
@@ -404,9 +434,10 @@ def _mine(args: argparse.Namespace) -> int:
         from distributed import Client
 
         client = Client(args.scheduler)
-    r = mine(gen, args.n, args.outdir, space=args.space, k=args.k or 5,
+    r = mine(gen, args.n, args.outdir, space=args.space, k=5 if args.k is None else args.k,
              threshold=args.threshold if args.threshold is not None else 50, top=args.top,
-             pool_size=args.pool_size or 10_000, include_self=bool(args.include_self), cls=cls, seed=args.seed,
+             pool_size=10_000 if args.pool_size is None else args.pool_size, include_self=bool(args.include_self),
+             cls=cls, seed=args.seed,
              z_dim=args.z_dim if gen is None else None, device=None if gen is None else _device(args.device),
              workers=args.workers, client=client,
              network=None if args.network is None else network_identity(args.network), progress=not args.quiet)
@@ -488,7 +519,7 @@ def _eval(args: argparse.Namespace) -> int:
             fake: Any = features(gen, detector, n=args.n, sampler=sampler, classes=_parse_classes(args.classes),
                                  batch_size=args.batch_size, device=device, progress=not args.quiet)
         except ValueError as exc:  # the sampler's k is --hub-k here; --k is the metrics'
-            raise ValueError(re.sub(r"\bk=", "hub_k=", str(exc))) from exc
+            raise ValueError(re.sub(r"^k must\b", "hub_k must", re.sub(r"\bk=", "hub_k=", str(exc)))) from exc
     else:
         fake = scorecard.read_side(args.fake, what="fake", **read)
     assert isinstance(fake, np.ndarray)  # read_side gives a Manifold for the real side only
@@ -514,7 +545,10 @@ def _bench(args: argparse.Namespace) -> int:
     if args.data is not None:
         from .bench import userbench
 
-        return userbench.main(["--data", str(args.data), *args.rest])
+        return userbench.main(["--data", str(args.data), *args.rest, *(["--help"] if args.help else [])])
+    if args.help:
+        args.command_parser.print_help()
+        return 0
 
     if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
         _fail("the benchmark runners live in the source tree: run this from a checkout (python -m benchmarks)")
@@ -612,7 +646,7 @@ def _parser() -> _Parser:
     p.add_argument("--include-self", action="store_true",
                    help="count each latent as its own neighbour, as the paper's notebook does (default: not counted)")
     p.add_argument("--pool-size", type=int, default=10_000, help="latents per pool")
-    p.add_argument("--out", type=as_path, default="demo_out", help="output folder")
+    p.add_argument("--out", type=as_path, default=as_path("demo_out"), help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=int, default=None, help="CPU threads, with --engine only (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
@@ -764,13 +798,17 @@ def _parser() -> _Parser:
     p.set_defaults(func=_eval, command_parser=p)
 
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
-                                     "every other argument goes to the runner (e.g. --quick, --cases 0)")
+                                     "every other argument goes to the runner (e.g. --quick, --cases 0)",
+                       add_help=False)
+    p.add_argument("-h", "--help", action="store_true",
+                   help="show this help and exit; with --data, the installed runner's options")
     p.add_argument("--data", type=as_path, default=None,
                    help="benchmark on this .npy instead (installed runner: --queries, --k, --peers, --rounds, "
-                        "--threads, --json; see `hubness-fast bench --data X --help`; default: the project's runner)")
+                        "--threads, --json; `hubness-fast bench --data X --help` lists them; default: the "
+                        "project's runner)")
     p.add_argument("--gpu", action="store_true",
                    help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
-    p.set_defaults(func=_bench)
+    p.set_defaults(func=_bench, command_parser=p)
     return parser
 
 

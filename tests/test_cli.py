@@ -179,6 +179,12 @@ def test_flags_for_keywords():
     assert flags_for_keywords(advice, {"--threshold", "--top", "--k"}) == \
         "Lower it (e.g. --threshold 9), use --top 0.01. Then --k 5 holds."
     assert flags_for_keywords("use top=0.01, threshold=59", {"--threshold"}) == "use --threshold 59"
+    # a keyword as the subject of a rule; one-letter keywords are words too and stay
+    assert flags_for_keywords("pool_size must be an integer >= 2") == "--pool-size must be an integer >= 2"
+    assert flags_for_keywords("n_threads must be positive; k must be >= 1") == \
+        "--threads must be positive; k must be >= 1"
+    assert flags_for_keywords("k must be between 1 and 9", {"--k"}) == "--k must be between 1 and 9"
+    assert flags_for_keywords("k must be between 1 and 9", {"--hub-k"}) == "k must be between 1 and 9"
 
 
 def test_demo_advises_only_flags_it_has(tmp_path):
@@ -225,7 +231,9 @@ def test_bench_passes_its_options_to_the_runner():
     r = cli("bench", "--rounds", "not-a-number", cwd=root)
     assert r.returncode == 2 and "python -m benchmarks" in r.stderr and "--rounds" in r.stderr
     r = cli("bench", "--help", cwd=root)
-    assert r.returncode == 0
+    assert r.returncode == 0 and "--data DATA" in r.stdout and "--queries QUERIES" not in r.stdout
+    r = cli("bench", "--data", "latents.npy", "--help", cwd=root)  # the installed runner's own options
+    assert r.returncode == 0 and "--queries QUERIES" in r.stdout and "--rounds ROUNDS" in r.stdout
 
 
 def test_sample_rejects_flags_for_other_commands_by_name(tmp_path):
@@ -245,6 +253,38 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "c.npy").exists()
+
+
+def test_demo_engine_takes_its_own_flags_and_refuses_the_sampling_demos(tmp_path):
+    base = ("demo", "--engine", "--n", "400", "--dim", "8", "--k", "3", "--quiet")
+    plain, own = cli(*base, cwd=tmp_path), cli(*base, "--include-self", cwd=tmp_path)
+    assert plain.returncode == 0 and own.returncode == 0
+    assert plain.stdout.splitlines()[1] != own.stdout.splitlines()[1]  # self-counting changes the hub values
+    for flags, named in ((("--threshold", "9"), "--threshold"), (("--out", "d"), "--out"),
+                         (("--seeds", "2", "--pool-size", "500"), "--seeds, --pool-size")):
+        r = cli(*base, *flags, cwd=tmp_path)
+        assert r.returncode == 2 and f"{named} applies to the sampling demo, not --engine" in r.stderr
+    for flag in ("--n", "--dim"):  # 0 was taken as "the default" (100 000 latents, 512 dimensions)
+        r = cli(*base, flag, "0", cwd=tmp_path)
+        assert r.returncode == 2 and f"{flag} must be an integer >=" in r.stderr
+
+
+def test_hubs_refuses_to_overwrite_its_own_input(tmp_path):
+    x = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    np.save(tmp_path / "z.npy", x)
+    r = cli("hubs", "z.npy", "--out", "z.npy", "--k", "3", cwd=tmp_path)
+    assert r.returncode == 2 and "is the latents file itself" in r.stderr
+    np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), x)
+    (tmp_path / "adir").mkdir()
+    r = cli("hubs", "z.npy", "--out", "adir", "--k", "3", cwd=tmp_path)
+    assert r.returncode == 2 and "it is a folder" in r.stderr and not (tmp_path / "adir.npy").exists()
+
+
+def test_mine_refuses_zero_instead_of_taking_the_default(tmp_path):
+    for flag, value in (("--k", "0"), ("--pool-size", "0")):
+        r = cli("mine", "--z-dim", "4", "--n", "5", "--outdir", "b", "--threshold", "3", flag, value, cwd=tmp_path)
+        assert r.returncode == 2 and flag in r.stderr, r.stderr
+        assert not (tmp_path / "b" / "z.npy").exists()
 
 
 def test_demo_refuses_threads_without_engine(tmp_path):

@@ -17,7 +17,8 @@ Every source becomes uint8 [B, C, H, W] batches (C = 1 or 3) on ``device``:
 - a folder: its ``.png`` / ``.jpg`` / ``.jpeg`` files (no subfolders) read with
   Pillow in sorted file-name order; grey stays one channel (a folder mixing grey
   and colour is read as RGB throughout), RGBA and palette images become RGB; in a
-  folder sampling wrote (it holds ``latents.npz``) the ``grid.png`` is skipped;
+  folder sampling wrote (it holds ``latents.npz``) the ``grid.png`` is skipped, and
+  one whose sample run did not finish is refused;
 - an :class:`ImageSource`: its batches, checked and converted as arrays are. The
   sampling layer's :class:`~hubness_fast.sampling.GeneratorImages` renders a
   generator's samples batch by batch, so memory holds one batch of images, never n
@@ -33,9 +34,7 @@ import functools
 import hashlib
 import inspect
 import json
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,8 +42,9 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
-from .._inputs import as_path, check_int, is_torch
+from .._inputs import as_path, atomic_write, check_int, is_torch
 from .._progress import bar as progress_bar
+from .._samples import GRID, LATENTS, is_unfinished
 from .._types import Array
 from .._torch import BATCH_SIZE, check_image_shape, evaluating, to_uint8
 from .._torch import torch as _torch
@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # compared in lower case
 # A folder that sampling wrote (hubness_fast.sampling.sample(outdir=), `hubness-fast sample`) holds its
-# latents in SAMPLES_LATENTS and a grid of the samples in SAMPLES_GRID, which is not read as one.
-SAMPLES_LATENTS, SAMPLES_GRID = "latents.npz", "grid.png"
+# latents in LATENTS and a grid of the samples in GRID, which is not read as one; an unfinished one
+# (hubness_fast._samples) is refused.
 CACHE_FORMAT = "hubness_fast.features/1"  # part of every cache key: bump when what a key covers changes
 HASH_CHUNK = 1 << 20  # bytes read per step when hashing a detector file
 HASH_BATCH = 256  # images converted per step when hashing an array's pixels
@@ -416,9 +416,12 @@ class _FolderSource(ImageSource):
         self.folder = as_path(folder)
         if not self.folder.is_dir():
             raise ValueError(f"{self.folder} is not a folder")
+        if is_unfinished(self.folder):
+            raise ValueError(f"{self.folder} is a sample run's folder that was not finished (interrupted, or still "
+                             "being written): its images are not all one run's; run the sample again")
         self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if (self.folder / SAMPLES_LATENTS).is_file():  # written by sampling: its grid is no sample
-            self.files = [p for p in self.files if p.name != SAMPLES_GRID]
+        if (self.folder / LATENTS).is_file():  # written by sampling: its grid is no sample
+            self.files = [p for p in self.files if p.name != GRID]
         if not self.files:
             raise ValueError(f"{self.folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (subfolders are not read)")
         grey, first = [], None
@@ -489,11 +492,4 @@ def _cache_path(src: ImageSource, extractor: Callable[..., Any], cache_dir: str 
 def _save(path: Path, features: np.ndarray) -> None:
     """Write to a temporary file beside ``path``, then rename: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".features-", suffix=".npy", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, features)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.save(f, features))

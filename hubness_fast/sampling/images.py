@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._inputs import to_numpy
+from .._samples import GRID, LATENTS, UNFINISHED, is_image_name, is_sample_folder
 from .._types import Array
 
 
@@ -89,15 +90,34 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
     Path(path).write_bytes(encode_png(image))
 
 
+def check_sample_folder(folder: Path) -> None:
+    """Refuse an output folder that holds files but was not written by a sample run (see
+    :class:`FolderWriter`); a folder that does not exist yet is fine."""
+    others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if others and not is_sample_folder(folder):
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise ValueError(f"the output folder {folder} holds files that no sample run wrote ({shown}): write the "
+                         "samples to a new or empty folder (nothing of yours is overwritten)")
+
+
 class FolderWriter:
     """Writes images one batch at a time as ``000000.png, 000001.png, ...`` (zero-padded
     so that sorted names follow the row order), keeps the first ``grid_size`` for
-    ``grid.png`` and holds nothing else. A run that completes removes the numbered PNGs an
-    earlier, longer run left past its own (the folder then matches its latents.npz)."""
+    ``grid.png`` and holds nothing else.
+
+    The folder must be new, empty, or one a sample run wrote (``hubness_fast._samples``): a
+    folder of other files is refused, so that nothing of the user's is overwritten or removed.
+    While the run writes, the folder is marked unfinished and holds no ``latents.npz``; a run
+    that completes removes the numbered PNGs an earlier, longer run left past its own, and
+    :meth:`finish` (after the caller wrote ``latents.npz``) removes the mark."""
 
     def __init__(self, outdir: str | Path, n: int, grid_size: int = 64) -> None:
         self.outdir = Path(outdir)
         self.outdir.mkdir(parents=True, exist_ok=True)
+        check_sample_folder(self.outdir)
+        (self.outdir / UNFINISHED).write_text("a sample run is writing this folder; it is finished when this file "
+                                              "is gone and latents.npz is here\n")
+        (self.outdir / LATENTS).unlink(missing_ok=True)  # the images are about to change
         self.width = max(6, len(str(n - 1)))
         self.count, self.grid_size = 0, grid_size
         self.tiles: list[np.ndarray] = []
@@ -115,10 +135,14 @@ class FolderWriter:
 
     def close(self, complete: bool = True) -> None:
         if self.tiles:
-            write_png(self.outdir / "grid.png", grid(np.stack(self.tiles)))
+            write_png(self.outdir / GRID, grid(np.stack(self.tiles)))
         if complete:
             for path in self.outdir.glob("*.png"):
                 # not one of this run's names: past its count, or written at another width
-                if path.stem.isdigit() and len(path.stem) >= 6 and (int(path.stem) >= self.count or
-                                                                    path.name != self.name(int(path.stem))):
+                if is_image_name(path.name) and (int(path.stem) >= self.count or
+                                                 path.name != self.name(int(path.stem))):
                     path.unlink()
+
+    def finish(self) -> None:
+        """The run is complete and its latents.npz written: the folder is no longer unfinished."""
+        (self.outdir / UNFINISHED).unlink(missing_ok=True)

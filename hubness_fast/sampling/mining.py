@@ -38,13 +38,13 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
-from .._inputs import as_path, check_int, is_torch, to_numpy, writable_dir
+from .._inputs import as_path, atomic_write, check_int, is_torch, to_numpy, writable_dir
 from .._torch import BATCH_SIZE
 from .._progress import bar as progress_bar
 from .._types import Device
@@ -119,20 +119,6 @@ def mine_pool(G: Any, settings: dict[str, Any], i: int, hub_device: Device = "au
 
 # -- files ----------------------------------------------------------------------------------
 
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write through a temporary file in the same folder, fsync it, rename it over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -142,7 +128,7 @@ def _sha256(path: Path) -> str:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    _atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
+    atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
 
 def _shard(bank: Path, i: int) -> Path:
@@ -302,8 +288,8 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                 "z_dim": int(side.z_dim) if side is not None else int(z_dim),
                 "network": network}
     bank = writable_dir(outdir, "bank folder")
-    (bank / "pools").mkdir(exist_ok=True)
     manifest = _open_manifest(bank, settings, generator_identity(side, settings["class"]))
+    (bank / "pools").mkdir(exist_ok=True)
     done = manifest["pools"]
     t0 = time.perf_counter()
     have = _contiguous_rows(done)
@@ -385,6 +371,11 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
 
     path = bank / "bank.json"
     if not path.exists():
+        others = sorted(p.name for p in bank.iterdir())
+        if others:
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise ValueError(f"the folder {bank} holds files but no bank ({shown}): mine into a new or empty folder "
+                             "(nothing of yours is overwritten)")
         manifest = {"format": FORMAT, "settings": settings, "generator": generator, "version": __version__,
                     "pools": {}, "complete": False}
         _write_json(path, manifest)
@@ -406,12 +397,13 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
         if not shard.is_file() or _sha256(shard) != rec["sha256"]:
             del manifest["pools"][i]  # torn or corrupt: mined again
     manifest["complete"] = False
+    _write_json(path, manifest)  # on disk before any field file changes: an interrupted run is never "complete"
     return manifest
 
 
 def _commit(bank: Path, manifest: dict[str, Any], i: int, arrays: dict[str, np.ndarray]) -> None:
     shard = _shard(bank, i)
-    _atomic_write(shard, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
+    atomic_write(shard, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
     manifest["pools"][str(i)] = {"rows": int(arrays["z"].shape[0]), "sha256": _sha256(shard)}
     _write_json(bank / "bank.json", manifest)
 
@@ -554,12 +546,15 @@ def _cursor(bank: Path) -> int:
 
 class BankSampler(LatentSampler):
     """Latents from a bank instead of pools: rows ``offset`` on, or (no offset) the bank's next unused
-    rows, which then count as used (``cursor.json``). Rendered as every sampler renders."""
+    rows, which count as used (``cursor.json``) once they are rendered: ``sample`` and a generator's
+    image source call :meth:`commit` then, so an interrupted render leaves them unused. Rendered as
+    every sampler renders."""
 
     def __init__(self, bank: Bank, offset: int | None = None) -> None:
         super().__init__(bank.settings["z_dim"], space=bank.settings["space"])
         self.bank = bank
         self.offset = None if offset is None else check_int(offset, "offset", minimum=0)
+        self.handed_out: int | None = None  # the cursor once the rows handed out are rendered
 
     def latents(self, G: Any = None, n: int = 1, classes: Any = None) -> Latents:
         """The bank's next n rows (see the class); ``classes``: None or the bank's one class. G is
@@ -578,7 +573,10 @@ class BankSampler(LatentSampler):
         if classes is not None and (isinstance(classes, str) or set(np.atleast_1d(classes).tolist()) != {only}):
             raise ValueError(f"the bank {b.path} holds class {only} only ({classes!r} asked): mine other classes into "
                              "banks of their own")
-        start = _cursor(b.path) if self.offset is None else self.offset
+        if self.offset is not None:
+            start = self.offset
+        else:
+            start = _cursor(b.path) if self.handed_out is None else self.handed_out
         if start >= len(b):
             raise ValueError(f"the bank {b.path} has no rows from row {start} (it holds {len(b)}): mine more (the same "
                              "command with a larger n) or pass offset=")
@@ -587,12 +585,19 @@ class BankSampler(LatentSampler):
                              "(the same command with a larger n) or pass offset=")
         lat = b.rows(start, start + n)
         if self.offset is None:
-            _write_json(b.path / "cursor.json", {"next": start + n})
+            self.handed_out = start + n
         else:
             self.offset += n
         self.stats = {"pools": 0, "drawn": 0, "kept": n}
         return lat
 
+    def commit(self) -> None:
+        """The rows handed out so far are rendered: they count as used (``cursor.json``). Without an
+        offset only; called by ``sample`` and a generator's image source, and by the caller of
+        :meth:`latents` who renders them another way."""
+        if self.handed_out is not None:
+            _write_json(self.bank.path / "cursor.json", {"next": self.handed_out})
+            self.handed_out = None
 
 def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
                 classes: Any = None, batch_size: int = BATCH_SIZE, output: str = "float",

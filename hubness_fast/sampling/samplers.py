@@ -32,6 +32,7 @@ import numpy as np
 
 from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
 from .._progress import bar as progress_bar
+from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape
 from .._types import Array, Device
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
@@ -46,7 +47,7 @@ from .generators import (
     image_batch,
     to_uint8,
 )
-from .images import FolderWriter
+from .images import FolderWriter, check_sample_folder
 
 if TYPE_CHECKING:
     import torch
@@ -243,6 +244,7 @@ class LatentSampler:
             raise ValueError(f"output must be 'float' or 'uint8', got {output!r}")
         if outdir is not None:
             outdir = writable_dir(outdir, "output folder")  # before any work
+            check_sample_folder(outdir)
         gen = self.adapter(G)
         if device is not None:
             gen.to(device)
@@ -250,9 +252,13 @@ class LatentSampler:
         images = render(gen, lat, self.space, batch_size=batch_size, output=output, outdir=outdir,
                         progress=self.progress if progress is None else progress,
                         truncation_cutoff=getattr(self, "cutoff", None))
-        if outdir is not None:
-            save_latents(outdir / "latents.npz", lat, truncation=getattr(gen, "truncation", None))
+        self.commit()
         return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, outdir)
+
+    def commit(self) -> None:
+        """Called once the latents handed out have been rendered (by ``sample`` and by a generator's
+        image source): a sampler that keeps a record of what it handed out (a bank's cursor) writes it
+        now, so that an interrupted render hands the same latents out again. Nothing here."""
 
 
 def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -> np.ndarray | None:
@@ -577,6 +583,11 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
            outdir: str | Path | None = None, progress: bool = False, truncation_cutoff: int | None = None) -> Any:
     """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
 
+    outdir : a new or empty folder, or one a sample run wrote (a folder of other files is refused);
+        it receives ``000000.png...`` in row order, ``grid.png`` and, once every image is written,
+        ``latents.npz`` (:func:`save_latents`). Until then it is marked unfinished, and folders read
+        as images (``features``, ``hubness-fast eval``) refuse it.
+
     W space: ws = w broadcast to every layer (the rows from ``truncation_cutoff`` on
     untruncated) and ``synthesis(ws)`` is called; a G without synthesis gets w itself.
     Z space: G(z, c) through its adapter.
@@ -616,6 +627,9 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
             bar.close()
         if writer is not None:
             writer.close(complete)
+    if writer is not None:
+        save_latents(writer.outdir / LATENTS, latents, truncation=getattr(gen, "truncation", None))
+        writer.finish()
     return None if writer is not None else torch.cat(held)
 
 

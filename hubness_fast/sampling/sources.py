@@ -42,6 +42,7 @@ class GeneratorImages(ImageSource):
             images = render(self.gen, part, self.sampler.space, batch_size=batch_size, truncation_cutoff=cutoff)
             check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
             yield images_to_uint8(images, s).to(device)  # converted where rendered, as NVIDIA's code does
+        self.sampler.commit()  # every latent rendered (a bank's rows count as used only now)
 
     def digest(self) -> None:
         return None  # a network and a sampler have no content hash: the caller names them with cache_key=

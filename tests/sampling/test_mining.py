@@ -244,7 +244,9 @@ def test_a_smaller_n_cuts_the_bank_keeps_its_pools_and_its_cursor(tmp_path):
     whole = mine(None, 50, b, **TINY_Z)
     z50 = np.load(b / "z.npy")
     assert whole.pools >= 2
-    open_bank(b).sampler().latents(None, 40)  # rows 0..39 used
+    used = open_bank(b).sampler()
+    used.latents(None, 40)
+    used.commit()  # rows 0..39 rendered another way: they count as used
     cut = mine(None, 20, b, **TINY_Z)
     assert cut.rows == 20 and cut.computed == 0
     assert sorted(p.name for p in (b / "pools").iterdir()) == [f"{i:06d}.npz" for i in range(whole.pools)]
