@@ -31,9 +31,10 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..engine import describe, run
-from .._inputs import as_matrix, as_path, check_int, check_metric
+from .._inputs import as_matrix, as_path, check_int, check_k, check_metric
 from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
+from ..engine.refused import check_rows
 
 METRICS = ("euclidean", "cosine")
 
@@ -55,15 +56,16 @@ def _check_metric(metric: str) -> str:
 
 
 def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    """Rows scaled to unit norm in float64, returned in x's dtype (cosine)."""
+    """Rows scaled to unit norm in float64, returned in x's dtype (cosine); the rows the k-NN engine's
+    cosine refuses (zeros, squared norms below 2^-969, whose squares lose their digits to underflow,
+    or beyond the float64 range) are refused here too, with its messages."""
     out = np.empty_like(x)
     for s in range(0, x.shape[0], 65536):
         b = np.asarray(x[s:s + 65536], np.float64)
-        norm = np.sqrt((b * b).sum(1))
-        if np.any(norm == 0):
-            raise ValueError(f"{name} row {s + int(np.flatnonzero(norm == 0)[0])} is all zeros: cosine distance is "
-                             f"undefined for it; drop it or use metric='euclidean'")
-        out[s:s + 65536] = b / norm[:, None]
+        with np.errstate(over="ignore"):
+            sq = (b * b).sum(1)
+        check_rows(b, sq, "cosine", name, offset=s)
+        out[s:s + 65536] = b / np.sqrt(sq)[:, None]
     return out
 
 
@@ -102,16 +104,17 @@ def _prepare(x: Any, metric: str, name: str) -> np.ndarray:
 
 
 def _ks(k: int | Sequence[int]) -> tuple[int, ...]:
-    ks = (k,) if isinstance(k, (int, np.integer)) else tuple(k)
+    ks = tuple(k) if np.iterable(k) and not isinstance(k, (str, bytes)) else (k,)
     if not ks:
         raise ValueError("k needs at least one value")
     return tuple(sorted({check_int(v, "k", minimum=1) for v in ks}))
 
 
 def radii2(x: np.ndarray, ks: Sequence[int], *, n_threads: Threads = None, progress: Progress = False,
-           device: Device = "auto", desc: str = "radii") -> dict[int, np.ndarray]:
+           device: Device = "auto", desc: str = "radii", name: str = "x") -> dict[int, np.ndarray]:
     """Squared distance (float64) from each point to its k-th neighbour (self excluded), for every k
-    in ks, from one k-NN pass with k = max(ks)."""
+    in ks, from one k-NN pass with k = max(ks); too few points for k are refused naming the set."""
+    check_k(max(ks), x.shape[0] - 1, f"{name} samples other than the point itself; {name} has {x.shape[0]}")
     p = describe(x, max(ks), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
                  progress=progress, desc=desc)
     dist = np.asarray(run(p, ids=False, distances=True).distances)
@@ -222,7 +225,7 @@ class Manifold:
         self._source = getattr(real, "filename", None)  # a memmap's file, recorded by save()
         if radius2 is None:
             radius2 = radii2(self.features, self.k, n_threads=n_threads, progress=progress, device=device,
-                             desc="real radii")
+                             desc="real radii", name="real")
         self.radius2 = {int(kk): np.asarray(v, np.float64) for kk, v in radius2.items()}
 
     @property
@@ -353,7 +356,7 @@ class Manifold:
         if fake_balls:
             ks = sorted({k for k, _ in layers})
             fr = radii2(f, ks, n_threads=self.n_threads, progress=self.progress, device=self.device,
-                        desc="fake radii")
+                        desc="fake radii", name="fake")
             fake_r2 = np.stack([fr[k] for k, _ in layers], axis=1)
         sf, sr = ball_pass(f, fake_r2, r, real_r2, inclusive=[inc for _, inc in layers], n_threads=self.n_threads,
                            progress=self.progress, desc="containment", device=self.device)

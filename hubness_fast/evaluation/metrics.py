@@ -30,7 +30,7 @@ from ..engine import describe, run
 from .._inputs import as_matrix, check_int, check_k
 from .._types import Array, Device, Progress, Threads
 from ..engine.balls import ball_pass
-from .manifold import Manifold, RarityResult, radii2, rarity_from_containment
+from .manifold import Manifold, RarityResult, checked_features, radii2, rarity_from_containment
 
 __all__ = ["kth_radius2", "PrecisionRecall", "DensityCoverage", "precision_recall", "density_coverage", "prdc",
            "RarityResult", "rarity_score", "realism_score", "EfficientPrecisionRecall", "efficient_precision_recall",
@@ -54,8 +54,8 @@ class DensityCoverage(NamedTuple):
 
 
 def _pair(real: Array, fake: Array, k: int, fake_balls: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Both sets validated before any pass: 2-D, the same width, enough fakes for fake balls."""
-    r, f = as_matrix(real, "real"), as_matrix(fake, "fake")
+    """Both sets validated before any pass: 2-D, finite, the same width, enough fakes for fake balls."""
+    r, f = checked_features(real, "real"), checked_features(fake, "fake")
     if r.shape[1] != f.shape[1]:
         raise ValueError(f"real features have {r.shape[1]} dimensions but fake features have {f.shape[1]}")
     if fake_balls:
@@ -208,10 +208,10 @@ def efficient_precision_recall(real: Array, fake: Array, *, k: int = 3, hub_k: i
                                     int(keep_r.size), int(keep_f.size))
 
 
-def _mean_cov(x):
-    x = np.asarray(as_matrix(x, "features"), dtype=np.float64)
+def _mean_cov(x: Array, name: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(checked_features(x, name), dtype=np.float64)
     if x.shape[0] < 2:
-        raise ValueError("at least two samples are needed for a covariance")
+        raise ValueError(f"at least two samples are needed for a covariance; {name} has {x.shape[0]}")
     return x.mean(0), np.cov(x, rowvar=False)
 
 
@@ -219,7 +219,11 @@ def frechet_distance(real: Array, fake: Array) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (FID when
     the features are Inception pool features): |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2)).
     Covariances are unbiased (n - 1), as pytorch-fid."""
-    return frechet_distance_from_stats(*_mean_cov(real), *_mean_cov(fake))
+    real_stats, fake_stats = _mean_cov(real, "real"), _mean_cov(fake, "fake")
+    if real_stats[0].shape != fake_stats[0].shape:
+        raise ValueError(f"real features have {real_stats[0].shape[0]} dimensions but fake features have "
+                         f"{fake_stats[0].shape[0]}")
+    return frechet_distance_from_stats(*real_stats, *fake_stats)
 
 
 def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array) -> float:

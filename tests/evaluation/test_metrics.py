@@ -4,6 +4,7 @@ import pytest
 
 import hubness_fast as hf
 from hubness_fast import metrics
+from hubness_fast.evaluation.manifold import Manifold
 from oracles import brute_hub_counts, brute_prdc, brute_rarity
 
 
@@ -191,3 +192,54 @@ def test_too_large_values_name_their_set(features, side):
 def test_frechet_distance_of_a_set_to_itself_is_zero(rng):
     x = rng.standard_normal((200, 5))
     assert metrics.frechet_distance(x, x) == 0.0
+
+
+def test_cosine_refuses_the_rows_the_engines_cosine_refuses(rng):
+    # rows at 1e-160 kept underflowed squares (a "unit" row of norm 0.9998) and from about 1e-162 were called
+    # "all zeros"; rows beyond the float64 range became zeros. The engine's limits and messages apply.
+    real, fake = rng.standard_normal((60, 8)), rng.standard_normal((50, 8))
+    ref = Manifold(real, k=3, metric="cosine")
+    np.testing.assert_allclose(ref.realism(fake * 1e-100), ref.realism(fake), rtol=1e-12)
+    for scale, message in ((1e-160, "fake row 3 has a squared norm below 2\\^-969"),
+                           (1e-170, "fake row 3 has a squared norm below 2\\^-969"),
+                           (1e200, "fake has a squared norm beyond the float64 range \\(first at row 3\\)")):
+        bad = fake.copy()
+        bad[3] *= scale
+        with pytest.raises(ValueError, match=message):
+            ref.realism(bad)
+        with pytest.raises(ValueError, match=message.replace("fake", "x")):
+            hf.knn(bad, 3, metric="cosine")  # the same words as the k-NN engine's
+    zero = fake.copy()
+    zero[5] = 0
+    with pytest.raises(ValueError, match="fake row 5 is all zeros"):
+        ref.realism(zero)
+
+
+def test_a_float_k_is_a_value_error(rng):
+    real, fake = rng.standard_normal((40, 4)), rng.standard_normal((40, 4))
+    for call in (lambda: metrics.density_coverage(real, fake, k=2.0), lambda: metrics.rarity_score(real, fake, k=2.0),
+                 lambda: metrics.realism_score(real, fake, k=2.0), lambda: Manifold(real, k=2.0)):
+        with pytest.raises(ValueError, match="k must be an integer >= 1, got 2.0"):
+            call()
+
+
+def test_too_few_samples_name_the_set(rng):
+    real, fake = rng.standard_normal((40, 4)), rng.standard_normal((40, 4))
+    with pytest.raises(ValueError, match="fake samples other than the point itself; fake has 4"):
+        Manifold(real, k=(3, 5)).evaluate(fake[:4])
+    with pytest.raises(ValueError, match="real samples other than the point itself; real has 3"):
+        metrics.density_coverage(real[:3], fake, k=3)
+
+
+def test_bad_rows_are_named_by_set_before_any_pass(rng, monkeypatch):
+    from hubness_fast.evaluation import metrics as metrics_module
+
+    real, fake = rng.standard_normal((40, 4)), rng.standard_normal((40, 4))
+    fake[2, 1] = np.nan
+    monkeypatch.setattr(metrics_module, "_hubs_and_radii", lambda *a, **k: pytest.fail("a pass ran"))
+    with pytest.raises(ValueError, match=r"fake contains NaN or Inf \(first at row 2\)"):
+        metrics.efficient_precision_recall(real, fake)
+    with pytest.raises(ValueError, match=r"fake contains NaN or Inf \(first at row 2\)"):
+        metrics.frechet_distance(real, fake)
+    with pytest.raises(ValueError, match="real features have 4 dimensions but fake features have 3"):
+        metrics.frechet_distance(real, np.nan_to_num(fake)[:, :3])
