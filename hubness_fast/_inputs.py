@@ -113,6 +113,29 @@ def writable_dir(path: str | os.PathLike[str], what: str) -> Path:
     return folder
 
 
+def creatable_dir(path: str | os.PathLike[str], what: str) -> Path:
+    """The output folder ``path`` (expanded), checked before any work without creating it: an existing
+    folder must be writable; else its nearest existing parent must be a writable folder. The work
+    creates it (:func:`writable_dir`) once its settings hold, so a refused run leaves no empty folder."""
+    folder = as_path(path)
+    if folder.exists():
+        if not folder.is_dir():
+            raise ValueError(f"cannot use the {what} {folder}: it is a file")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ValueError(f"cannot write to the {what} {folder}: permission denied")
+        return folder
+    parent = folder.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"cannot create the {what} {folder}: {parent} is a file")
+    try:  # a folder made and removed at once: access() says yes to root where mkdir fails (/proc, read-only mounts)
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".hubness-fast-probe-"))
+    except OSError as exc:
+        raise ValueError(f"cannot create the {what} {folder}: {exc.strerror or exc}") from None
+    return folder
+
+
 def writable_file(path: str | os.PathLike[str], what: str, suffix: str | None = None) -> Path:
     """The output file ``path`` (expanded, ``suffix`` appended when it has another), checked before any
     work: its folder must exist and be writable, and the path must not be a folder."""
@@ -131,20 +154,65 @@ def writable_file(path: str | os.PathLike[str], what: str, suffix: str | None = 
     return file
 
 
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
+
+
+def load_npy(path: Path, what: str) -> np.ndarray:
+    """A numeric .npy file, memory-mapped; a ValueError that names ``what`` and the path otherwise
+    (missing, a folder, no .npy header, Python objects, a damaged header), never numpy's hint to
+    load it with allow_pickle."""
+    if not path.is_file():
+        raise ValueError(f"{what} {path} not found" if not path.exists() else f"{what} {path} is not a file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(NPY_MAGIC))
+        if head != NPY_MAGIC:
+            raise ValueError(f"{what} {path} is not a readable .npy file (no .npy header; save arrays with np.save)")
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        text = str(exc)
+        if text.startswith(f"{what} {path}"):
+            raise
+        if "pickle" in text.lower() or "object" in text.lower():  # refuse, never suggest unpickling
+            raise ValueError(f"{what} {path} holds Python objects, not a numeric array: save it with np.save(path, "
+                             f"array.astype(np.float32))") from None
+        raise ValueError(f"{what} {path} is not a readable .npy file (a damaged or truncated header)") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {path} is not a readable .npy file ({exc.strerror or 'unreadable'})") from None
+
+
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write ``path`` through a temporary file in its folder, fsync'd, then renamed over it: a reader (or
     a later run) sees the old file or the whole new one, never part of one, and a failed write (a full
-    disk, Ctrl-C) leaves the old file as it was. ``write`` receives the open binary file."""
+    disk, Ctrl-C) leaves the old file as it was. ``write`` receives the open binary file. The file gets
+    the permissions a plain ``open`` would give it (0666 less the umask), not the temporary file's 0600."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
+            plain_permissions(f.fileno())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def plain_permissions(fd: int) -> None:
+    """Give an open file (a temporary one, created 0600) the permissions a plain ``open`` gives: 0666
+    less the process's umask (read from /proc where it is there: setting it to read it races with
+    other threads creating files)."""
+    mask = None
+    try:
+        with open("/proc/self/status") as status:
+            mask = next((int(line.split()[1], 8) for line in status if line.startswith("Umask:")), None)
+    except OSError:
+        pass
+    if mask is None:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
 
 
 def check_int(value, name: str, minimum: int = 1) -> int:

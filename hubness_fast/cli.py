@@ -19,11 +19,10 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from ._inputs import as_path, atomic_write, writable_dir, writable_file
+from ._inputs import as_path, atomic_write, creatable_dir, load_npy, writable_file
 from ._torch import BATCH_SIZE
 from ._version import __version__
 
-NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package, on MNIST digits
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: the status a shell reports for a tool that a closed pipe ended
 
@@ -84,24 +83,6 @@ def _fail(msg: Any) -> NoReturn:
 
 
 # ---- inputs -----------------------------------------------------------------------------------
-
-def _read_npy(path: Path, what: str) -> np.ndarray:
-    """A numeric .npy file, memory-mapped; a clear error otherwise (never a hint to unpickle)."""
-    if not path.is_file():
-        _fail(f"{what} {path} not found" if not path.exists() else f"{what} {path} is not a file")
-    try:
-        with open(path, "rb") as f:
-            if f.read(len(NPY_MAGIC)) != NPY_MAGIC:
-                _fail(f"{what} {path} is not a readable .npy file (no .npy header; save arrays with np.save)")
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower() or "object" in str(exc).lower():  # refuse, never suggest unpickling
-            _fail(f"{what} {path} holds Python objects, not a numeric array: save it with np.save(path, "
-                  f"array.astype(np.float32))")
-        _fail(f"{what} {path} is not a readable .npy file (a damaged or truncated header)")
-    except OSError as exc:
-        _fail(f"{what} {path} is not a readable .npy file ({exc.strerror or 'unreadable'})")
-
 
 def _network(spec: str) -> Any:
     from .sampling.networks import load_network
@@ -243,7 +224,7 @@ def _demo(args: argparse.Namespace) -> int:
             _require(module)  # the sampling demo's; --engine needs none of them
         from .study.demo import run_demo
 
-        writable_dir(args.out, "output folder")
+        creatable_dir(args.out, "output folder")
         run_demo(out_dir=args.out, n=500 if args.n is None else args.n, seeds=args.seeds, pool_size=args.pool_size,
                  k=args.k, threshold=args.threshold, include_self=args.include_self, seed=args.seed,
                  progress=not args.quiet)
@@ -288,7 +269,7 @@ def _hubs(args: argparse.Namespace) -> int:
     latents = as_path(args.latents)
     if out.exists() and latents.exists() and out.samefile(latents):
         _fail(f"--out {out} is the latents file itself: name another file for the counts")
-    x = _read_npy(latents, "the latents file")
+    x = load_npy(latents, "the latents file")
     counts = hub_counts(x, k=args.k, include_self=args.include_self, metric=args.metric, n_threads=args.threads,
                         progress=not args.quiet, device=args.device)
     try:
@@ -355,7 +336,7 @@ def _sample_folder(path: str) -> Path:
     """The output folder of `sample`, made and checked before any work: new, empty, or a sample run's."""
     from .sampling.images import check_sample_folder
 
-    outdir = writable_dir(path, "output folder")
+    outdir = creatable_dir(path, "output folder")
     check_sample_folder(outdir)
     return outdir
 
@@ -428,7 +409,7 @@ def _mine(args: argparse.Namespace) -> int:
         _fail("--class applies to a conditional network")
     if cls is not None and gen is not None and not 0 <= cls < gen.c_dim:
         _fail(f"--class {cls} is outside 0..{gen.c_dim - 1}")
-    writable_dir(args.outdir, "bank folder")  # before any mining, and after every check that needs the network
+    creatable_dir(args.outdir, "bank folder")  # before any mining, and after every check that needs the network
     client = None
     if args.scheduler is not None:
         from distributed import Client
@@ -454,7 +435,7 @@ def _study(args: argparse.Namespace) -> int:
 
     if args.real is None and args.detector != BUNDLED:
         _fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
-    outdir = writable_dir(args.outdir, "output folder")  # before any work
+    outdir = creatable_dir(args.outdir, "output folder")  # before any work
     device = _device(args.device)
     detector = _detector(args.detector, "--detector", device)
     quality = _detector(args.quality, "--quality", device) if args.quality else None
@@ -609,7 +590,8 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
     else:
         p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=device_help)
-    p.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed: the same seed gives the same latents" + ("" if one_class else " and images"))
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
@@ -646,7 +628,7 @@ def _parser() -> _Parser:
     p.add_argument("--include-self", action="store_true",
                    help="count each latent as its own neighbour, as the paper's notebook does (default: not counted)")
     p.add_argument("--pool-size", type=int, default=10_000, help="latents per pool")
-    p.add_argument("--out", type=as_path, default=as_path("demo_out"), help="output folder")
+    p.add_argument("--out", "--outdir", dest="out", type=as_path, default=as_path("demo_out"), help="output folder")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--threads", type=int, default=None, help="CPU threads, with --engine only (default: every core)")
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
@@ -712,7 +694,8 @@ def _parser() -> _Parser:
                     "On the bundled MNIST model: --network 'hubness_fast.models:load_mnist_generator()' "
                     "--detector bundled (the bundled LeNet; --real defaults to the held-out digits). "
                     "Loading a pickle or a whole module runs code from the file: load only files you trust.")
-    p.add_argument("--network", required=True, metavar="NETWORK", help="the generator, as for `sample`")
+    p.add_argument("--network", "--generator", dest="network", required=True, metavar="NETWORK",
+                   help="the generator, as for `sample`")
     p.add_argument("--real", type=str, default=None, metavar="REAL",
                    help="held-out real images: a folder of images, an .npy of images [N, C, H, W] (both go "
                         "through --detector), or their features [N, D] by the same detector (default: the "
@@ -725,7 +708,8 @@ def _parser() -> _Parser:
                         "bundled LeNet's confidence (default: realism score only)")
     p.add_argument("--quality-label", default=None, metavar="NAME",
                    help="the --quality score's name on the figure (default: the file's or attribute's name)")
-    p.add_argument("--outdir", type=as_path, required=True, metavar="DIR", help="output folder, created if needed")
+    p.add_argument("--outdir", "--out", dest="outdir", type=as_path, required=True, metavar="DIR",
+                   help="output folder, created if needed")
     p.add_argument("--n", type=int, default=1000, help="images per method and seed")
     p.add_argument("--seeds", type=int, default=5, help="independent seeds per method")
     p.add_argument("--k", type=int, default=5, help="neighbours per latent for hub values")
@@ -760,7 +744,8 @@ def _parser() -> _Parser:
                                                  "(.npz)")
     p.add_argument("--fake", default=None, help="fake side: a folder of images or an .npy (as --real); or use "
                                                 "--network (default: none)")
-    p.add_argument("--network", default=None, help="generate the fake side: a network as for `sample` (default: none)")
+    p.add_argument("--network", "--generator", dest="network", default=None, metavar="NETWORK",
+                   help="generate the fake side: a network as for `sample` (default: none)")
     p.add_argument("--n", type=int, default=None, help="images to generate with --network (default: none)")
     p.add_argument("--method", default="random", choices=["hubs", "random", "truncation"],
                    help="how --network's latents are chosen (default: random, the usual FID set)")

@@ -377,3 +377,43 @@ def test_only_a_module_not_found_is_called_not_installed():
     assert missing_dependency(old) is None
     gone = ModuleNotFoundError("No module named 'sklearn'", name="sklearn")
     assert missing_dependency(gone) == "this needs sklearn, which is not installed: pip install 'scikit-learn>=1.6'"
+
+
+def test_unreadable_inputs_are_one_line_errors_everywhere(tmp_path):
+    # a text file as .npy: every command says so in its own words (eval, study and bench printed numpy's
+    # "load it unsafely using allow_pickle"); a bank that is a file or missing, a cache folder that is a file
+    (tmp_path / "junk.npy").write_text("not an array")
+    np.savez(tmp_path / "other.npz", a=np.zeros(3))
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).standard_normal((30, 4)).astype(np.float32))
+    from hubness_fast.sampling.images import write_png
+
+    (tmp_path / "digits").mkdir()
+    for i in range(3):
+        write_png(tmp_path / "digits" / f"{i}.png", np.full((28, 28), 40 * i, np.uint8))
+    cases = [(("eval", "--real", "f.npy", "--fake", "junk.npy"), "fake junk.npy is not a readable .npy file"),
+             (("bench", "--data", "junk.npy"), "junk.npy is not a readable .npy file"),
+             (("hubs", "junk.npy", "--out", "c.npy"), "junk.npy is not a readable .npy file"),
+             (("eval", "--real", "other.npz", "--fake", "f.npy"), "is not a fitted reference"),
+             (("sample", "--network", "x:y", "--bank", "f.npy", "--n", "2", "--outdir", "o"), "is not a folder"),
+             (("sample", "--network", "x:y", "--bank", "nowhere", "--n", "2", "--outdir", "o"), "not found"),
+             (("eval", "--real", "f.npy", "--fake", "digits", "--detector", "bundled", "--cache-dir", "f.npy"),
+              "the cache folder f.npy is a file")]
+    for args, message in cases:
+        r = cli(*args, cwd=tmp_path)
+        lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and message in lines[0], (args, r.stderr)
+        assert "allow_pickle" not in r.stderr and "Error:" not in r.stderr
+
+
+def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_path):
+    for args in (("demo", "--seeds", "1", "--out", "d1"),
+                 ("mine", "--z-dim", "4", "--n", "5", "--outdir", "m0", "--threshold", "1000", "--pool-size", "50")):
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # --generator / --network and --out / --outdir name the same thing in every command that has them
+    for args in (("study", "--generator", "nowhere:G", "--out", "s", "--detector", "bundled"),
+                 ("eval", "--generator", "nowhere:G", "--real", "r.npy", "--detector", "bundled"),
+                 ("demo", "--outdir", "d", "--engine")):
+        r = cli(*args, cwd=tmp_path)
+        assert "unrecognized arguments" not in r.stderr and "expected one argument" not in r.stderr, r.stderr

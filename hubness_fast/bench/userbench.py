@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import oracle, peers
-from .._inputs import as_path, usable_cpus, writable_file
+from .._inputs import as_path, load_npy, usable_cpus, writable_file
 from ..engine import HAS_AVX2, HAS_AVX512, machine_record, peak_gflops
 
 PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)
@@ -28,12 +28,7 @@ WARM_UP_ROWS = 256  # each peer's untimed first call, on this many rows
 
 
 def load(path: Path, what: str) -> np.ndarray:
-    try:
-        x = np.load(path, mmap_mode="r", allow_pickle=False)
-    except FileNotFoundError:
-        raise ValueError(f"{what} {path} not found") from None
-    except (ValueError, OSError) as exc:
-        raise ValueError(f"{what} {path} is not a readable .npy file ({exc})") from None
+    x = load_npy(path, what)
     if x.ndim != 2 or x.dtype.kind not in "fiu":
         raise ValueError(f"{what} {path} holds {x.dtype} {x.shape}; a 2-D numeric array is needed")
     return np.array(x, dtype=np.float32)  # a writable copy: torch refuses read-only arrays

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .._inputs import as_path
+from .._inputs import as_path, load_npy
 from .._torch import BATCH_SIZE
 from .features import features
 from .manifold import Manifold, checked_features
@@ -49,6 +49,9 @@ def read_side(spec: str | Path, detector: Any, *, what: str, batch_size: int = B
                 holds = set(z.files)
         except (ValueError, OSError) as exc:
             raise ValueError(f"{what} {path} is not a readable .npz file ({exc})") from None
+        if not {"k", "radius2", "metric", "hash"} <= holds:
+            raise ValueError(f"{what} {path} is not a fitted reference (Manifold.save writes k, radius2, metric and "
+                             f"hash; it holds {', '.join(sorted(holds)) or 'nothing'})")
         if not holds & {"raw_features", "features", "features_path"}:
             raise ValueError(f"{what} {path} is a reference saved without its features (include_features=False), "
                              f"which FD and the k-NN metrics need: give the real features themselves (.npy) as "
@@ -57,10 +60,7 @@ def read_side(spec: str | Path, detector: Any, *, what: str, batch_size: int = B
     if path.is_file():
         if path.suffix != ".npy":
             raise ValueError(f"{what} {path} is neither a folder of images, a .npy nor a fitted reference (.npz)")
-        try:
-            data = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"{what} {path} is not a readable .npy file ({exc})") from None
+        data = load_npy(path, what)
         if data.ndim == 2:
             return np.asarray(data)
         if data.ndim != 4:

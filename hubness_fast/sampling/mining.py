@@ -44,7 +44,7 @@ import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
-from .._inputs import as_path, atomic_write, check_int, is_torch, to_numpy, writable_dir
+from .._inputs import as_path, atomic_write, check_int, is_torch, plain_permissions, to_numpy, writable_dir
 from .._torch import BATCH_SIZE
 from .._progress import bar as progress_bar
 from .._types import Device
@@ -438,6 +438,7 @@ def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int, drop:
             fd, name = tempfile.mkstemp(dir=bank, prefix=f".{f}.", suffix=".npy")
             tmps[f] = Path(name)
             files[f] = os.fdopen(fd, "wb")
+            plain_permissions(fd)
             header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n, *tail)}
             np.lib.format.write_array_header_1_0(files[f], header)
         at = 0
@@ -495,6 +496,9 @@ class Bank:
 def open_bank(path: str | os.PathLike[str]) -> Bank:
     """A complete bank, memory-mapped; a ValueError for a folder that holds none or an unfinished one."""
     bank = as_path(path)
+    if not bank.is_dir():
+        raise ValueError(f"the bank {bank} is not a folder (a bank is the folder mine wrote)" if bank.exists() else
+                         f"the bank {bank} not found (no such folder)")
     try:
         manifest = json.loads((bank / "bank.json").read_text())
     except FileNotFoundError:

@@ -193,10 +193,10 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     if real.ndim != 2:
         raise ValueError(f"real_features must be [N, D], got shape {real.shape}")
     _check_spread(real, "real images")
-    out = writable_dir(outdir, "output folder")
     _check_dimensions(gen, extractor, real, seed, classes, batch_size)
-    t0 = time.perf_counter()
     factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
+    out = writable_dir(outdir, "output folder")  # once the settings hold: a refused run leaves no folder
+    t0 = time.perf_counter()
     bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")
     try:
         report = _study(gen, extractor, real, out, bar, factories, t0, n=n, seeds=seeds, seed=seed, k=k,

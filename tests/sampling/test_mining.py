@@ -154,8 +154,10 @@ def test_other_settings_are_refused_and_status_reports(tmp_path):
     more = mine(None, 600, tmp_path / "b", **Z_BANK)  # a larger n continues the same bank
     assert more.rows == 600 and len(open_bank(tmp_path / "b")) == 600
     np.testing.assert_array_equal(open_bank(tmp_path / "b").z[:200], first)
-    with pytest.raises(ValueError, match="no bank"):
+    with pytest.raises(ValueError, match="nothing not found"):
         open_bank(tmp_path / "nothing")
+    with pytest.raises(ValueError, match="holds no bank"):
+        open_bank(tmp_path)
 
 
 def test_sampling_from_a_bank_renders_the_banked_latents(tmp_path):
@@ -210,7 +212,7 @@ def test_sample_command_with_a_bank(tmp_path):
     for i in range(12):
         np.testing.assert_array_equal(read_png(tmp_path / "o" / f"{i:06d}.png"), own_u8[i, 0])
     r = cli("sample", "--network", "net:G()", "--bank", "missing", "--n", "3", "--outdir", "o2", cwd=tmp_path)
-    assert r.returncode == 2 and "no bank" in r.stderr
+    assert r.returncode == 2 and "the bank missing not found" in r.stderr
 
 
 def test_one_class_of_a_conditional_model(tmp_path):

@@ -151,3 +151,15 @@ def test_an_output_file_is_replaced_whole_or_not_at_all(tmp_path):
     (tmp_path / "adir").mkdir()
     with pytest.raises(ValueError, match="it is a folder"):
         writable_file(tmp_path / "adir", "output file", ".npy")  # it wrote adir.npy beside the folder
+
+
+def test_files_written_through_a_temporary_name_get_the_umasks_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "counts.npy", lambda f: np.save(f, np.arange(3)))
+        mine(None, 20, tmp_path / "b", **TINY_Z)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "counts.npy").stat().st_mode & 0o777 == 0o644  # mkstemp's 0600 before
+    for name in ("bank.json", "z.npy", "hub_values.npy"):
+        assert (tmp_path / "b" / name).stat().st_mode & 0o777 == 0o644, name
