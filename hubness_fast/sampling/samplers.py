@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
-from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
+from .._inputs import atomic_write, check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape
@@ -652,14 +652,19 @@ def save_latents(path: str | Path, latents: Latents, truncation: float | None = 
     """latents.npz: z (N, z_dim); w (N, w_dim) in W space; w_tail (N, w_dim), the untruncated w of
     the layers from ``truncation_cutoff`` on, when there is a cutoff; labels (N,) for conditional
     models; hub_values (N,) for hub sampling; truncation (a scalar) for BigGAN, the value its G
-    was called with (``G(z, one_hot(labels), truncation)`` renders the images again)."""
+    was called with (``G(z, one_hot(labels), truncation)`` renders the images again). Written whole
+    or not at all (:func:`~hubness_fast._inputs.atomic_write`); ``.npz`` is appended to another name,
+    as numpy does."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
     arrays: dict[str, np.ndarray] = {"z": latents.z}
     for name in ("w", "w_tail", "labels", "hub_values"):
         if getattr(latents, name) is not None:
             arrays[name] = getattr(latents, name)
     if truncation is not None:
         arrays["truncation"] = np.float64(truncation)  # type: ignore[assignment]
-    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as its allow_pickle flag
+    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
 
 
 METHODS = ("hubs", "random", "truncation")

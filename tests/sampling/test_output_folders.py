@@ -163,3 +163,14 @@ def test_files_written_through_a_temporary_name_get_the_umasks_permissions(tmp_p
     assert (tmp_path / "counts.npy").stat().st_mode & 0o777 == 0o644  # mkstemp's 0600 before
     for name in ("bank.json", "z.npy", "hub_values.npy"):
         assert (tmp_path / "b" / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_save_latents_writes_whole_files_and_appends_npz(tmp_path):
+    from hubness_fast.sampling.samplers import Latents, save_latents
+
+    lat = Latents(np.arange(6, dtype=np.float32).reshape(3, 2), labels=np.array([0, 1, 0]))
+    save_latents(tmp_path / "chosen", lat, truncation=0.5)
+    with np.load(tmp_path / "chosen.npz") as z:
+        assert sorted(z.files) == ["labels", "truncation", "z"] and float(z["truncation"]) == 0.5
+        np.testing.assert_array_equal(z["z"], lat.z)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chosen.npz"]
