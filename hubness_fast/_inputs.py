@@ -184,16 +184,21 @@ def load_npy(path: Path, what: str) -> np.ndarray:
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """Write ``path`` through a temporary file in its folder, fsync'd, then renamed over it: a reader (or
     a later run) sees the old file or the whole new one, never part of one, and a failed write (a full
-    disk, Ctrl-C) leaves the old file as it was. ``write`` receives the open binary file. The file gets
-    the permissions a plain ``open`` would give it (0666 less the umask), not the temporary file's 0600."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    disk, Ctrl-C) leaves the old file as it was. ``write`` receives the open binary file. As a plain
+    ``open`` would, it writes through a symbolic link (the link stays, its target is replaced), keeps an
+    existing file's permissions and gives a new one 0666 less the umask (not the temporary file's 0600)."""
+    target = Path(os.path.realpath(path))
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
-            plain_permissions(f.fileno())
+            if target.exists():
+                os.fchmod(f.fileno(), target.stat().st_mode & 0o7777)
+            else:
+                plain_permissions(f.fileno())
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -38,8 +38,10 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k",
                  "n_threads": "--threads", "n_boot": "--n-boot"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
-# "pool_size must be ...": a keyword named as the subject of a rule (not the one-letter ones, which are words too)
-_SUBJECT = re.compile(r"(?<![\w-])(" + "|".join(k for k in KEYWORD_FLAGS if len(k) > 1) + r") must\b")
+# "pool_size must be ...": a keyword named as the subject of a rule: the keywords that are no English word
+# (not "top", "threshold", "truncation", "n", "k", ...: "BigGAN's truncation must" is about the model)
+_SUBJECT = re.compile(r"(?<![\w'-])(" + "|".join(k for k in KEYWORD_FLAGS if "_" in k or k in ("psi", "offset"))
+                      + r") must\b")
 _K_SUBJECT = re.compile(r"^k must\b")  # "k must be ..." as the whole message's subject: the command's --k
 _FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
@@ -56,7 +58,8 @@ def flags_for_keywords(message: str, offered: Any = None) -> str:
         return f"{KEYWORD_FLAGS[m.group(1)]} {value or 'N'}{end}"
 
     message = _KEYWORD.sub(swap, message)
-    message = _SUBJECT.sub(lambda m: f"{KEYWORD_FLAGS[m.group(1)]} must", message)
+    message = _SUBJECT.sub(lambda m: m.group(0) if offered is not None and KEYWORD_FLAGS[m.group(1)] not in offered
+                           else f"{KEYWORD_FLAGS[m.group(1)]} must", message)  # a flag the command has, only
     if offered is not None and "--k" in offered:
         message = _K_SUBJECT.sub("--k must", message)
     if offered is None:

@@ -185,6 +185,11 @@ def test_flags_for_keywords():
         "--threads must be positive; k must be >= 1"
     assert flags_for_keywords("k must be between 1 and 9", {"--k"}) == "--k must be between 1 and 9"
     assert flags_for_keywords("k must be between 1 and 9", {"--hub-k"}) == "k must be between 1 and 9"
+    # a subject whose flag the command lacks stays a keyword, and its clause stays whole
+    assert flags_for_keywords("batch_size must be an integer >= 1, got 0", {"--n"}) == \
+        "batch_size must be an integer >= 1, got 0"
+    assert flags_for_keywords("BigGAN's truncation must be in (0, 1], got psi=0.0", {"--truncation", "--psi"}) == \
+        "BigGAN's truncation must be in (0, 1], got --psi 0.0"
 
 
 def test_demo_advises_only_flags_it_has(tmp_path):
@@ -406,7 +411,8 @@ def test_unreadable_inputs_are_one_line_errors_everywhere(tmp_path):
 
 
 def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_path):
-    for args in (("demo", "--seeds", "1", "--out", "d1"),
+    for args in (("demo", "--seeds", "1", "--out", "d1"), ("demo", "--pool-size", "0", "--out", "d2"),
+                 ("sample", "--network", "hubness_fast.models:load_mnist_generator()", "--n", "0", "--outdir", "s0"),
                  ("mine", "--z-dim", "4", "--n", "5", "--outdir", "m0", "--threshold", "1000", "--pool-size", "50")):
         r = cli(*args, cwd=tmp_path)
         assert r.returncode == 2, r.stderr

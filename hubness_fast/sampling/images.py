@@ -96,8 +96,9 @@ def check_sample_folder(folder: Path) -> None:
     others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     if others and not is_sample_folder(folder):
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise ValueError(f"the output folder {folder} holds files that no sample run wrote ({shown}): write the "
-                         "samples to a new or empty folder (nothing of yours is overwritten)")
+        raise ValueError(f"the output folder {folder} holds files and is not a sample folder of this version (no "
+                         f"latents.npz, no mark of an unfinished run; it holds {shown}): write the samples to a new "
+                         "or empty folder (nothing in this one is overwritten)")
 
 
 class FolderWriter:

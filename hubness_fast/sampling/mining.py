@@ -34,6 +34,7 @@ import json
 import math
 import numbers
 import os
+import socket
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -551,8 +552,11 @@ def _cursor(bank: Path) -> int:
 class BankSampler(LatentSampler):
     """Latents from a bank instead of pools: rows ``offset`` on, or (no offset) the bank's next unused
     rows, which count as used (``cursor.json``) once they are rendered: ``sample`` and a generator's
-    image source call :meth:`commit` then, so an interrupted render leaves them unused. Rendered as
-    every sampler renders."""
+    image source call :meth:`commit` then, and :meth:`release` when a render fails, so an interrupted
+    render leaves them unused. While rows are handed out and not yet rendered, the bank holds
+    ``cursor.lock`` (host, process): another sampler that asks for the next unused rows meanwhile is
+    refused rather than given the same rows (two renders at once take rows by ``offset=``). A lock
+    left by a process that has ended is taken over. Rendered as every sampler renders."""
 
     def __init__(self, bank: Bank, offset: int | None = None) -> None:
         super().__init__(bank.settings["z_dim"], space=bank.settings["space"])
@@ -577,17 +581,25 @@ class BankSampler(LatentSampler):
         if classes is not None and (isinstance(classes, str) or set(np.atleast_1d(classes).tolist()) != {only}):
             raise ValueError(f"the bank {b.path} holds class {only} only ({classes!r} asked): mine other classes into "
                              "banks of their own")
-        if self.offset is not None:
-            start = self.offset
-        else:
-            start = _cursor(b.path) if self.handed_out is None else self.handed_out
-        if start >= len(b):
-            raise ValueError(f"the bank {b.path} has no rows from row {start} (it holds {len(b)}): mine more (the same "
-                             "command with a larger n) or pass offset=")
-        if start + n > len(b):
-            raise ValueError(f"the bank {b.path} has {len(b) - start} rows from row {start}, {n} asked: mine more "
-                             "(the same command with a larger n) or pass offset=")
-        lat = b.rows(start, start + n)
+        locked = self.offset is None and self.handed_out is None
+        if locked:
+            self._lock()  # before the cursor is read: no other sampler reads it until these rows are committed
+        try:
+            if self.offset is not None:
+                start = self.offset
+            else:
+                start = _cursor(b.path) if self.handed_out is None else self.handed_out
+            if start >= len(b):
+                raise ValueError(f"the bank {b.path} has no rows from row {start} (it holds {len(b)}): mine more (the "
+                                 "same command with a larger n) or pass offset=")
+            if start + n > len(b):
+                raise ValueError(f"the bank {b.path} has {len(b) - start} rows from row {start}, {n} asked: mine more "
+                                 "(the same command with a larger n) or pass offset=")
+            lat = b.rows(start, start + n)
+        except BaseException:
+            if locked:
+                self._unlock()
+            raise
         if self.offset is None:
             self.handed_out = start + n
         else:
@@ -602,6 +614,65 @@ class BankSampler(LatentSampler):
         if self.handed_out is not None:
             _write_json(self.bank.path / "cursor.json", {"next": self.handed_out})
             self.handed_out = None
+            self._unlock()
+
+    def release(self) -> None:
+        """The rows handed out since the last commit were not all rendered: they stay unused, and the
+        next call hands them out again."""
+        if self.handed_out is not None:
+            self.handed_out = None
+            self._unlock()
+
+    def _token(self) -> str:
+        return f"{socket.gethostname()} {os.getpid()} {id(self)}"
+
+    def _lock(self) -> None:
+        path = self.bank.path / LOCK
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                holder = _lock_holder(path)
+                if holder is None:  # its process has ended (or the file vanished): take it over
+                    path.unlink(missing_ok=True)
+                    continue
+                raise ValueError(f"another render from the bank {self.bank.path} is running ({holder}): its rows "
+                                 f"are not yet counted as used. Wait for it, or give each render its own rows "
+                                 f"with offset= (--offset); if no render is running, remove {path}") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(self._token() + "\n")
+            return
+
+    def _unlock(self) -> None:
+        path = self.bank.path / LOCK
+        try:
+            if path.read_text().strip() == self._token():
+                path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+LOCK = "cursor.lock"
+
+
+def _lock_holder(path: Path) -> str | None:
+    """Who holds a bank's cursor lock ('process P on host H'), or None when that process has ended
+    (on this host) or the file is gone."""
+    try:
+        host, pid, _ = path.read_text().split()
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return "a lock file this version cannot read"
+    if host == socket.gethostname() and int(pid) != os.getpid():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # another user's live process
+    where = "this process" if host == socket.gethostname() and int(pid) == os.getpid() else f"process {pid} on {host}"
+    return where
 
 def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
                 classes: Any = None, batch_size: int = BATCH_SIZE, output: str = "float",

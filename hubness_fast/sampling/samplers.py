@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
-from .._inputs import atomic_write, check_choice, check_int, check_k, is_device_array, to_numpy, writable_dir
+from .._inputs import (atomic_write, check_choice, check_int, check_k, creatable_dir, is_device_array, to_numpy,
+                       writable_dir)
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape
@@ -239,26 +240,36 @@ class LatentSampler:
 
         Images come back on the CPU, batch by batch: never all on the device.
         """
+        n = check_int(n, "n")
         batch_size = check_int(batch_size, "batch_size")
         if output not in ("float", "uint8"):
             raise ValueError(f"output must be 'float' or 'uint8', got {output!r}")
         if outdir is not None:
-            outdir = writable_dir(outdir, "output folder")  # before any work
+            outdir = creatable_dir(outdir, "output folder")  # before any work; render creates it
             check_sample_folder(outdir)
         gen = self.adapter(G)
         if device is not None:
             gen.to(device)
         lat = self.latents(gen, n, classes)
-        images = render(gen, lat, self.space, batch_size=batch_size, output=output, outdir=outdir,
-                        progress=self.progress if progress is None else progress,
-                        truncation_cutoff=getattr(self, "cutoff", None))
+        try:
+            images = render(gen, lat, self.space, batch_size=batch_size, output=output, outdir=outdir,
+                            progress=self.progress if progress is None else progress,
+                            truncation_cutoff=getattr(self, "cutoff", None))
+        except BaseException:
+            self.release()
+            raise
         self.commit()
         return Samples(images, lat.z, lat.w, lat.labels, lat.hub_values, outdir)
 
     def commit(self) -> None:
         """Called once the latents handed out have been rendered (by ``sample`` and by a generator's
         image source): a sampler that keeps a record of what it handed out (a bank's cursor) writes it
-        now, so that an interrupted render hands the same latents out again. Nothing here."""
+        now. Nothing here."""
+
+    def release(self) -> None:
+        """Called when the latents handed out were not all rendered (an error, Ctrl-C, a consumer that
+        stopped early): a sampler that keeps such a record forgets them, so that they are handed out
+        again. Nothing here."""
 
 
 def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -> np.ndarray | None:

@@ -37,11 +37,15 @@ class GeneratorImages(ImageSource):
     def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
         latents = self.sampler.latents(self.gen, self.n, self.classes)
         cutoff = getattr(self.sampler, "cutoff", None)  # TruncationSampler's truncation_cutoff
-        for s in range(0, self.n, batch_size):
-            part = latents.rows(s, s + batch_size)
-            images = render(self.gen, part, self.sampler.space, batch_size=batch_size, truncation_cutoff=cutoff)
-            check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
-            yield images_to_uint8(images, s).to(device)  # converted where rendered, as NVIDIA's code does
+        try:
+            for s in range(0, self.n, batch_size):
+                part = latents.rows(s, s + batch_size)
+                images = render(self.gen, part, self.sampler.space, batch_size=batch_size, truncation_cutoff=cutoff)
+                check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
+                yield images_to_uint8(images, s).to(device)  # converted where rendered, as NVIDIA's code does
+        except BaseException:  # an error, Ctrl-C, or a consumer that stopped early (GeneratorExit)
+            self.sampler.release()
+            raise
         self.sampler.commit()  # every latent rendered (a bank's rows count as used only now)
 
     def digest(self) -> None:

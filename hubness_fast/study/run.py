@@ -195,6 +195,8 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     _check_spread(real, "real images")
     _check_dimensions(gen, extractor, real, seed, classes, batch_size)
     factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
+    for make in factories.values():
+        make(seed)  # each sampler checks its settings when it is made
     out = writable_dir(outdir, "output folder")  # once the settings hold: a refused run leaves no folder
     t0 = time.perf_counter()
     bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")

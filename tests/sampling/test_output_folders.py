@@ -44,7 +44,7 @@ def test_a_folder_of_other_files_is_refused_and_left_alone(tmp_path):
     photos.mkdir()
     (photos / "20240101.png").write_bytes(b"mine")  # a name of six digits or more: it was deleted before
     (photos / "holiday.png").write_bytes(b"also mine")
-    with pytest.raises(ValueError, match=r"holds files that no sample run wrote \(20240101.png, holiday.png\)"):
+    with pytest.raises(ValueError, match=r"not a sample folder of this version .*it holds 20240101.png, holiday.png"):
         sample(G, 3, "random", outdir=photos, progress=False)
     assert sorted(p.name for p in photos.iterdir()) == ["20240101.png", "holiday.png"]
     assert (photos / "20240101.png").read_bytes() == b"mine"
@@ -174,3 +174,57 @@ def test_save_latents_writes_whole_files_and_appends_npz(tmp_path):
         assert sorted(z.files) == ["labels", "truncation", "z"] and float(z["truncation"]) == 0.5
         np.testing.assert_array_equal(z["z"], lat.z)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["chosen.npz"]
+
+
+def test_a_failed_render_gives_its_rows_back_to_the_same_sampler(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1, seed=3)
+    bank = open_bank(mine(G, 40, tmp_path / "b", space="w", k=5, threshold=8, pool_size=500, progress=False).path)
+    s = bank.sampler()
+    with pytest.raises(KeyboardInterrupt):
+        s.sample(Interrupted(good=4), 12, 4)
+    again = s.sample(G, 12, 4)  # the same sampler, retried (a notebook after an out-of-memory error)
+    np.testing.assert_array_equal(again.hub_values, bank.hub_values[:12])
+    assert "12 rendered" in status(bank.path)
+
+    def failing(u8):
+        raise RuntimeError("the detector failed")
+
+    with pytest.raises(RuntimeError):
+        features(G, failing, n=5, sampler=s, progress=False)
+    assert "12 rendered" in status(bank.path) and not (bank.path / mining.LOCK).exists()
+    np.testing.assert_array_equal(s.latents(G, 2).w, bank.w[12:14])
+    s.release()
+
+
+def test_two_renders_from_one_bank_do_not_get_the_same_rows(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1, seed=3)
+    bank = open_bank(mine(G, 40, tmp_path / "b", space="w", k=5, threshold=8, pool_size=500, progress=False).path)
+    first, second = bank.sampler(), bank.sampler()
+    first.latents(G, 10)  # handed out, not yet rendered
+    with pytest.raises(ValueError, match="another render from the bank .* is running \\(this process\\)"):
+        second.latents(G, 10)
+    np.testing.assert_array_equal(bank.sampler(offset=10).latents(G, 5).w, bank.w[10:15])  # by offset: allowed
+    first.commit()
+    np.testing.assert_array_equal(second.latents(G, 10).w, bank.w[10:20])
+    second.release()
+    (bank.path / mining.LOCK).write_text(f"{mining.socket.gethostname()} 999999999 1\n")  # a process that ended
+    np.testing.assert_array_equal(bank.sampler().latents(G, 3).w, bank.w[10:13])
+
+
+def test_an_output_file_behind_a_link_is_written_through_it(tmp_path):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "counts.npy"
+    np.save(target, np.arange(4))
+    target.chmod(0o640)
+    (tmp_path / "out.npy").symlink_to(target)
+    atomic_write(tmp_path / "out.npy", lambda f: np.save(f, np.arange(2)))
+    assert (tmp_path / "out.npy").is_symlink()
+    np.testing.assert_array_equal(np.load(target), np.arange(2))
+    assert target.stat().st_mode & 0o777 == 0o640  # an existing file keeps its permissions
+
+
+def test_a_refused_sample_leaves_no_folder(tmp_path):
+    G = StyleGANStandIn(img_resolution=8, img_channels=1, seed=3)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
+        sample(G, 0, "random", outdir=tmp_path / "never", progress=False)
+    assert not (tmp_path / "never").exists()
