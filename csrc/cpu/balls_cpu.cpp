@@ -359,8 +359,10 @@ void assemble_pairs(const BallEngine<T>& e, std::vector<std::vector<int64_t>>& l
     int64_t w = 0;  // each row's kept head moved down over the cut tails before it
     for (int64_t i = 0; i < n; ++i) {
         const int64_t s = out.indptr[i];
-        std::copy(out.indices.begin() + s, out.indices.begin() + s + kept[i], out.indices.begin() + w);
-        std::copy(out.values.begin() + s, out.values.begin() + s + kept[i], out.values.begin() + w);
+        if (w != s) {  // w < s: std::copy may write over its source's earlier part, not over its start
+            std::copy(out.indices.begin() + s, out.indices.begin() + s + kept[i], out.indices.begin() + w);
+            std::copy(out.values.begin() + s, out.values.begin() + s + kept[i], out.values.begin() + w);
+        }
         out.indptr[i] = w;
         w += kept[i];
     }
