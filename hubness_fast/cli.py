@@ -273,8 +273,11 @@ def _hubs(args: argparse.Namespace) -> int:
     if out.exists() and latents.exists() and out.samefile(latents):
         _fail(f"--out {out} is the latents file itself: name another file for the counts")
     x = load_npy(latents, "the latents file")
-    counts = hub_counts(x, k=args.k, include_self=args.include_self, metric=args.metric, n_threads=args.threads,
-                        progress=not args.quiet, device=args.device)
+    try:
+        counts = hub_counts(x, k=args.k, include_self=args.include_self, metric=args.metric, n_threads=args.threads,
+                            progress=not args.quiet, device=args.device)
+    except ValueError as exc:  # the engine calls its data x: here it is the file
+        raise ValueError(re.sub(r"^x\b", f"the latents file {latents}", str(exc))) from exc
     try:
         atomic_write(out, lambda f: np.save(f, counts))  # a failed write leaves an earlier file whole
     except OSError as exc:

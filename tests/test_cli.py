@@ -276,6 +276,11 @@ def test_demo_engine_takes_its_own_flags_and_refuses_the_sampling_demos(tmp_path
 
 def test_hubs_refuses_to_overwrite_its_own_input(tmp_path):
     x = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float32)
+    bad = x.copy()
+    bad[3, 1] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    r = cli("hubs", "bad.npy", "--out", "c.npy", "--k", "3", cwd=tmp_path)
+    assert r.returncode == 2 and "the latents file bad.npy contains NaN or Inf (first at row 3)" in r.stderr
     np.save(tmp_path / "z.npy", x)
     r = cli("hubs", "z.npy", "--out", "z.npy", "--k", "3", cwd=tmp_path)
     assert r.returncode == 2 and "is the latents file itself" in r.stderr
