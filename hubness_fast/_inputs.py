@@ -151,6 +151,12 @@ def writable_file(path: str | os.PathLike[str], what: str, suffix: str | None = 
         raise ValueError(f"cannot write the {what} {file}: it is a folder")
     if not os.access(folder, os.W_OK | os.X_OK) or (file.exists() and not os.access(file, os.W_OK)):
         raise ValueError(f"cannot write the {what} {file}: permission denied")
+    try:  # a file made and removed at once, where atomic_write makes its own: access() says yes to root in /proc
+        fd, probe = tempfile.mkstemp(dir=Path(os.path.realpath(file)).parent, prefix=".hubness-fast-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"cannot write the {what} {file}: {exc.strerror or exc}") from None
     return file
 
 

@@ -107,6 +107,8 @@ def test_output_paths_are_checked_before_any_work(tmp_path):
     # The latents file does not exist either: a check made after reading it would name it instead.
     r = cli("hubs", "missing.npy", "--out", "nodir/c.npy", cwd=tmp_path)
     assert r.returncode == 2 and "nodir" in r.stderr and "does not exist" in r.stderr
+    r = cli("hubs", "missing.npy", "--out", "/proc/c.npy", cwd=tmp_path)  # access() lets root "write" there
+    assert r.returncode == 2 and "cannot write the output file /proc/c.npy" in r.stderr
     # sample: the network cannot be loaded either, so the folder is checked first.
     r = cli("sample", "--network", "no_such_module:G", "--n", "3", "--outdir", "/proc/nope", cwd=tmp_path)
     assert r.returncode == 2 and "/proc/nope" in r.stderr and "no_such_module" not in r.stderr
