@@ -4,6 +4,7 @@ module run in eval mode under no_grad."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -85,19 +86,28 @@ def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
 
 def networks_of(fn: Any, depth: int = 3) -> list[Any]:
     """The torch modules a call of ``fn`` runs: fn itself (or a bound method's module), else the
-    modules a plain function or lambda closes over, also through the functions, lambdas and bound
-    methods it closes over (``depth`` levels: a wrapper around a user's lambda). A module read as a
-    global is not found."""
+    modules a plain function or lambda closes over, or a callable object (or a bound method's
+    object) holds as attributes, also through the functions, lambdas, bound methods and objects
+    found there (``depth`` levels: a wrapper around a user's lambda). A module read as a global is
+    not found."""
     t = torch()
     owner = getattr(fn, "__self__", fn)
     if isinstance(owner, t.nn.Module):
         return [owner]
     found: list[Any] = []
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:  # an empty cell
-            continue
+    closure = getattr(fn, "__closure__", None)
+    if closure is not None:
+        values = []
+        for cell in closure:
+            try:
+                values.append(cell.cell_contents)
+            except ValueError:  # an empty cell
+                continue
+    elif not isinstance(owner, type) and not inspect.isroutine(owner) and hasattr(owner, "__dict__"):
+        values = list(vars(owner).values())  # a class instance used as an extractor: the modules it holds
+    else:
+        values = []
+    for value in values:
         inner = [value] if isinstance(value, t.nn.Module) else \
             networks_of(value, depth - 1) if depth > 1 and callable(value) else []
         found.extend(m for m in inner if not any(m is f for f in found))

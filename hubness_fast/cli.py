@@ -197,8 +197,11 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
     if path.is_file():
         try:
             return TorchScriptDetector(path, device)
-        except ValueError:  # not TorchScript: a whole module saved with torch.save
-            return as_extractor(load_torch(path))
+        except ValueError:  # not TorchScript: a whole module saved with torch.save, cached by its file's hash
+            module = load_torch(path)
+            if getattr(module, "cache_key", None) is None:
+                module.cache_key = f"file-sha256:{_file_sha256(path)}"
+            return as_extractor(module)
     if ":" in spec and path.suffix.lower() not in (".pt", ".pth"):
         obj = load_attr(spec)
         if not callable(obj):
@@ -206,6 +209,16 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         return as_extractor(obj)
     _fail(f"{flag} {path} not found" if path.suffix or "/" in spec else
           f"{flag} {spec!r} is neither a file, module:attr, nor '{BUNDLED}'")
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _quality_label(spec: str) -> str:

@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 
 from .evaluation.features import (IMAGE_SUFFIXES, DetectorError, Extractor, ImageSource, NotCachedWarning,
-                                  TorchScriptDetector, as_extractor, is_images)
+                                  TorchScriptDetector, as_extractor, image_files, is_images)
 from .evaluation.features import features as _image_features
 from .sampling.samplers import LatentSampler
 from .sampling.sources import GeneratorImages
 
 __all__ = ["features", "as_extractor", "TorchScriptDetector", "DetectorError", "NotCachedWarning", "ImageSource",
-           "GeneratorImages", "IMAGE_SUFFIXES"]
+           "GeneratorImages", "IMAGE_SUFFIXES", "image_files"]
 
 
 def features(source: Any, extractor: Extractor, *, n: int | None = None, sampler: LatentSampler | None = None,

@@ -14,8 +14,9 @@ Every source becomes uint8 [B, C, H, W] batches (C = 1 or 3) on ``device``:
   about [-1, 1]) converted as NVIDIA's metrics code does, ``(x * 127.5 +
   128).clamp(0, 255).to(uint8)`` (:func:`hubness_fast.generators.to_uint8`;
   half precision is computed in float32), on the tensor's device, then moved;
-- a folder: its ``.png`` / ``.jpg`` / ``.jpeg`` files (no subfolders) read with
-  Pillow in sorted file-name order; grey stays one channel (a folder mixing grey
+- a folder: its ``.png`` / ``.jpg`` / ``.jpeg`` files (no subfolders, no hidden
+  files) read with Pillow in the order of :func:`image_files`, as stored (no EXIF
+  rotation; 16-bit PNGs refused); grey stays one channel (a folder mixing grey
   and colour is read as RGB throughout), RGBA and palette images become RGB; in a
   folder sampling wrote (it holds ``latents.npz``) the ``grid.png`` is skipped, and
   one whose sample run did not finish is refused;
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
-from .._inputs import as_path, atomic_write, check_int, is_torch
+from .._inputs import as_path, atomic_write, check_int, is_torch, writable_dir
 from .._progress import bar as progress_bar
 from .._samples import GRID, LATENTS, is_unfinished
 from .._types import Array
@@ -98,6 +99,7 @@ class TorchScriptDetector:
             raise ValueError(f"no detector file at {self.path}: this package downloads nothing; fetch the file "
                              f"(see TorchScriptDetector's docstring for NVIDIA's URLs) and pass its path")
         self.device = torch.device(device)
+        self.module_key: str | None = None  # a wrapped module's own cache_key (from_module)
         try:
             with warnings.catch_warnings():
                 # NVIDIA publishes these detectors as TorchScript only: nothing else reads them, so
@@ -113,10 +115,11 @@ class TorchScriptDetector:
     def from_module(cls, module: Any) -> "TorchScriptDetector":
         """Wrap a detector module already loaded (``torch.jit.load``, or an eager ``nn.Module``
         written as NVIDIA's, ``forward(x, return_features=False)``): it runs where its parameters
-        are, in eval mode for each call (its own mode restored after); without a file it has no
-        ``cache_key``."""
+        are, in eval mode for each call (its own mode restored after); without a file its
+        ``cache_key`` is the module's own ``cache_key`` attribute, if it has one."""
         det = cls.__new__(cls)
         det.path, det.module = None, module
+        det.module_key = getattr(module, "cache_key", None)
         det.return_features = _takes_return_features(module)
         params = list(module.parameters())
         det.device = params[0].device if params else _torch().device("cpu")
@@ -135,7 +138,7 @@ class TorchScriptDetector:
 
     @property
     def cache_key(self) -> str | None:
-        return None if self.path is None else f"torchscript-sha256:{self.sha256}"
+        return self.module_key if self.path is None else f"torchscript-sha256:{self.sha256}"
 
     def __call__(self, images: Array) -> torch.Tensor:
         torch = _torch()
@@ -196,10 +199,9 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
     src = _as_source(source)
     path = _cache_path(src, run, cache_dir, cache_key)
     if path is not None and path.is_file():
-        cached = np.load(path)
-        if cached.ndim != 2 or cached.shape[0] != src.n:
-            raise ValueError(f"the cache file {path} holds shape {cached.shape}, expected {src.n} rows; delete it")
-        return cached
+        cached = _read_cached(path, src.n)
+        if cached is not None:
+            return cached
     out = _extract(src, run, batch_size, device, progress)
     if path is not None:
         _save(path, out)
@@ -410,6 +412,33 @@ GREY_MODES = ("1", "L", "LA", "La")
 WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The images of a folder in the order ``features()`` reads them (row i of its features is file i):
+    the ``.png`` / ``.jpg`` / ``.jpeg`` files (any case) sorted by name as plain strings (``10.png``
+    before ``9.png``), without subfolders and hidden files (a leading dot: macOS's ``._name.png``
+    resource forks); a sample folder's ``grid.png`` is left out. A link to a missing file is an error,
+    not a file skipped."""
+    folder = as_path(folder)
+    files = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in IMAGE_SUFFIXES or p.name.startswith("."):
+            continue
+        if p.is_symlink() and not p.exists():
+            raise ValueError(f"{p} is a link to a file that does not exist")
+        if p.is_file():
+            files.append(p)
+    if (folder / LATENTS).is_file():  # written by sampling: its grid is no sample
+        files = [p for p in files if p.name != GRID]
+    return files
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    """A PNG file's bit depth from its header (None for another format)."""
+    with open(path, "rb") as f:
+        head = f.read(25)
+    return head[24] if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 25 else None
+
+
 class _FolderSource(ImageSource):
     def __init__(self, folder: str | Path) -> None:
         Image = _image_module()
@@ -419,9 +448,7 @@ class _FolderSource(ImageSource):
         if is_unfinished(self.folder):
             raise ValueError(f"{self.folder} is a sample run's folder that was not finished (interrupted, or still "
                              "being written): its images are not all one run's; run the sample again")
-        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if (self.folder / LATENTS).is_file():  # written by sampling: its grid is no sample
-            self.files = [p for p in self.files if p.name != GRID]
+        self.files = image_files(self.folder)
         if not self.files:
             raise ValueError(f"{self.folder} holds no {'/'.join(IMAGE_SUFFIXES)} files (subfolders are not read)")
         grey, first = [], None
@@ -431,8 +458,8 @@ class _FolderSource(ImageSource):
                     mode, size = im.mode, im.size
             except (OSError, SyntaxError) as exc:
                 raise ValueError(f"cannot read {p}: {exc}") from None
-            if mode in WIDE_MODES:
-                raise ValueError(f"{p} has {mode} pixels; only 8-bit images are read (convert it to 8-bit)")
+            if mode in WIDE_MODES or _png_bit_depth(p) == 16:  # Pillow reads 16-bit RGB as 8-bit RGB, silently
+                raise ValueError(f"{p} has 16-bit or wider pixels; only 8-bit images are read (convert it to 8-bit)")
             if first is None:
                 first = (p, size)
             elif size != first[1]:
@@ -476,6 +503,7 @@ def _cache_path(src: ImageSource, extractor: Callable[..., Any], cache_dir: str 
         return None
     if as_path(cache_dir).exists() and not as_path(cache_dir).is_dir():  # before the images are hashed
         raise ValueError(f"the cache folder {as_path(cache_dir)} is a file: name a folder (it is created if needed)")
+    writable_dir(cache_dir, "cache folder")  # before any extraction: a save that fails at the end loses it all
     ext_key = _extractor_key(extractor)
     if ext_key is None:
         warn_user(f"features are not cached: the extractor ({type(extractor).__name__}) has no cache_key "
@@ -489,6 +517,21 @@ def _cache_path(src: ImageSource, extractor: Callable[..., Any], cache_dir: str 
     spec = json.dumps({"format": CACHE_FORMAT, "source": src_key, "n": src.n, "extractor": ext_key}, sort_keys=True)
     folder = as_path(cache_dir)
     return folder / f"{hashlib.sha256(spec.encode()).hexdigest()}.npy"
+
+
+def _read_cached(path: Path, n: int) -> np.ndarray | None:
+    """A cache file's features, or None (with a warning naming the file, which is then computed and
+    written again) when it cannot be read or does not hold n rows of numbers."""
+    try:
+        cached = np.load(path, allow_pickle=False)
+        fits = cached.ndim == 2 and cached.shape[0] == n and cached.dtype.kind == "f"
+        problem = "" if fits else f"holds {cached.dtype} of shape {cached.shape}, not {n} rows of features"
+    except (OSError, ValueError, EOFError) as exc:
+        problem, cached = f"cannot be read ({exc})", None
+    if problem:
+        warn_user(f"the cache file {path} {problem}: computing the features again and replacing it")
+        return None
+    return cached
 
 
 def _save(path: Path, features: np.ndarray) -> None:

@@ -274,7 +274,9 @@ class MnistDetector:
 
     def __init__(self, classifier: MnistClassifier | None = None) -> None:
         self.classifier = classifier if classifier is not None else load_mnist_classifier()
-        self.cache_key = f"hubness_fast.models.mnist.MnistDetector/{_file_digest(CLASSIFIER_WEIGHTS)}"
+        # the weights the features come from: the bundled file's, or those of the classifier given
+        weights = _file_digest(CLASSIFIER_WEIGHTS) if classifier is None else _weights_digest(classifier)
+        self.cache_key = f"hubness_fast.models.mnist.MnistDetector/{weights}"
 
     def _float(self, images: torch.Tensor) -> torch.Tensor:
         if images.dim() == 4 and images.shape[1] == 3 and bool((images[:, 1:] == images[:, :1]).all()):
@@ -294,6 +296,18 @@ class MnistDetector:
 
     def confidence(self, images: torch.Tensor) -> torch.Tensor:
         return self(images, return_features=False).max(1).values
+
+
+def _weights_digest(module: torch.nn.Module) -> str:
+    """SHA-256 (16 hex digits) of a module's parameters and buffers: names, dtypes, shapes and values."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}\0{t.dtype}\0{tuple(t.shape)}\0".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _file_digest(path: Path) -> str:

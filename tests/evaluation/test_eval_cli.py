@@ -109,6 +109,13 @@ def test_image_folders_through_a_torchscript_detector_with_a_cache(tmp_path):
     np.testing.assert_array_equal(features(tmp_path / "real", str(tmp_path / "det.pt"), progress=False), fr)
     check(json.loads((tmp_path / "o.json").read_text())["metrics"], api_values(fr, ff))
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # both sides cached by content
+    torch.save(TinyDetector(), tmp_path / "eager.pt")  # a whole module saved with torch.save, not TorchScript
+    again = cli("--real", "real", "--fake", "fake", "--detector", "eager.pt", "--cache-dir", "cache2", "--json",
+                "o2.json", cwd=tmp_path)
+    assert again.returncode == 0 and "not cached" not in again.stderr, again.stderr
+    assert json.loads((tmp_path / "o2.json").read_text())["metrics"] == json.loads((tmp_path / "o.json").read_text())[
+        "metrics"]
+    assert len(list((tmp_path / "cache2").glob("*.npy"))) == 2  # keyed by the file's SHA-256 (it was never cached)
 
 
 def test_a_generator_as_the_fake_side(tmp_path):

@@ -515,3 +515,94 @@ def test_an_eager_detector_runs_in_eval_mode_and_keeps_its_own():
     with torch.no_grad():
         want = det.eval()(torch.from_numpy(images), return_features=True).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
+
+# -- what a demanding user's folders and caches hold ---------------------------------------
+
+class Wrapped:
+    """An extractor as a class instance holding its module (how one attaches a cache_key)."""
+
+    def __init__(self, module, cache_key="wrapped"):
+        self.module, self.cache_key = module, cache_key
+
+    def __call__(self, x):
+        return self.module(x.float().flatten(1))
+
+
+def test_a_class_instance_extractors_module_runs_in_eval_mode():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3 * 8 * 12, 16), nn.BatchNorm1d(16), nn.Dropout(0.5))
+    x = images_u8(20)
+    a = features(x, Wrapped(net), batch_size=4, progress=False)
+    b = features(x, Wrapped(net), batch_size=20, progress=False)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # train mode: batch statistics and dropout differed
+    assert net.training  # the user's mode is given back
+
+
+def test_the_bundled_detector_keys_its_cache_by_the_weights_it_uses(tmp_path):
+    from hubness_fast.models.mnist import MnistDetector, load_mnist_classifier
+
+    other = load_mnist_classifier()
+    with torch.no_grad():
+        next(other.parameters()).mul_(1.5)
+    assert MnistDetector().cache_key != MnistDetector(other).cache_key
+    digits = np.random.default_rng(0).integers(0, 256, (6, 1, 28, 28), dtype=np.uint8)
+    first = features(digits, MnistDetector(), cache_dir=tmp_path, progress=False)
+    second = features(digits, MnistDetector(other), cache_dir=tmp_path, progress=False)
+    assert not np.array_equal(first, second)  # the retrained classifier's own features, not the cached ones
+
+
+def test_hidden_files_broken_links_and_16_bit_pngs(tmp_path):
+    from hubness_fast.features import image_files
+
+    x = images_u8(4, seed=2)
+    write_folder(tmp_path / "f", x)
+    (tmp_path / "f" / "._img000.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")  # macOS resource fork
+    np.testing.assert_array_equal(features(tmp_path / "f", Recorder(), progress=False), x.reshape(4, -1))
+    assert [p.name for p in image_files(tmp_path / "f")] == [f"img{i:03d}.png" for i in range(4)]
+    (tmp_path / "f" / "img009.png").symlink_to(tmp_path / "gone.png")
+    with pytest.raises(ValueError, match="img009.png is a link to a file that does not exist"):
+        features(tmp_path / "f", Recorder(), progress=False)
+    (tmp_path / "f" / "img009.png").unlink()
+    wide = np.random.default_rng(1).integers(0, 65535, (8, 12, 3), dtype=np.uint16)
+    import zlib
+    import struct
+
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in wide)  # 16-bit RGB, filter 0 per row
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 12, 8, 16, 2, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    (tmp_path / "f" / "img005.png").write_bytes(png)
+    with pytest.raises(ValueError, match="img005.png has 16-bit or wider pixels"):
+        features(tmp_path / "f", Recorder(), progress=False)
+
+
+def test_the_cache_folder_is_checked_first_and_a_bad_cache_file_is_replaced(tmp_path):
+    x = images_u8(6)
+    (tmp_path / "afile").write_text("")
+    rec = Recorder(cache_key="rec")
+    with pytest.raises(ValueError, match="cannot create the cache folder"):
+        features(x, rec, cache_dir=tmp_path / "afile" / "sub", progress=False)
+    assert rec.calls == 0  # refused before any batch ran
+    want = features(x, rec, cache_dir=tmp_path / "c", progress=False)
+    (cached,) = list((tmp_path / "c").iterdir())
+    cached.write_bytes(cached.read_bytes()[:100])  # truncated
+    with pytest.warns(UserWarning, match="cannot be read"):
+        np.testing.assert_array_equal(features(x, rec, cache_dir=tmp_path / "c", progress=False), want)
+    np.testing.assert_array_equal(np.load(cached), want)  # replaced whole
+    np.save(cached, np.zeros((3, 2)))
+    with pytest.warns(UserWarning, match="not 6 rows of features"):
+        features(x, rec, cache_dir=tmp_path / "c", progress=False)
+
+
+def test_a_module_keeps_its_own_cache_key_when_wrapped():
+    class NvidiaStyle(nn.Module):
+        cache_key = "my-detector-v1"
+
+        def forward(self, x, return_features=False):
+            return x.float().flatten(1)
+
+    assert TorchScriptDetector.from_module(NvidiaStyle()).cache_key == "my-detector-v1"
