@@ -19,7 +19,8 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from ._inputs import as_path, atomic_write, creatable_dir, load_npy, writable_file
+from ._files import atomic_write, creatable_dir, load_npy, writable_file
+from ._inputs import as_path
 from ._torch import BATCH_SIZE
 from ._version import __version__
 

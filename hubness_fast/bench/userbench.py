@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from . import oracle, peers
-from .._inputs import as_path, load_npy, usable_cpus, writable_file
+from .._files import load_npy, writable_file
+from .._inputs import as_path, usable_cpus
 from ..engine import HAS_AVX2, HAS_AVX512, machine_record, peak_gflops
 
 PEAK_ITERATIONS = 20_000_000  # register-only FMA loop iterations for the peak probe (0.1-0.3 s)

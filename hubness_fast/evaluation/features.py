@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
-from .._inputs import as_path, atomic_write, check_int, is_torch, writable_dir
+from .._files import atomic_write, writable_dir
+from .._inputs import as_path, check_int, is_torch
 from .._progress import bar as progress_bar
 from .._samples import GRID, LATENTS, is_unfinished
 from .._types import Array

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .._inputs import as_path, load_npy
+from .._files import load_npy
+from .._inputs import as_path
 from .._torch import BATCH_SIZE
 from .features import features
 from .manifold import Manifold, checked_features

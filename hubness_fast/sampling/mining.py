@@ -45,7 +45,8 @@ import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
-from .._inputs import as_path, atomic_write, check_int, is_torch, plain_permissions, to_numpy, writable_dir
+from .._files import atomic_write, plain_permissions, writable_dir
+from .._inputs import as_path, check_int, is_torch, to_numpy
 from .._torch import BATCH_SIZE
 from .._progress import bar as progress_bar
 from .._types import Device

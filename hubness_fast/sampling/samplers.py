@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 import numpy as np
 
-from .._inputs import (atomic_write, check_choice, check_int, check_k, creatable_dir, is_device_array, to_numpy,
-                       writable_dir)
+from .._files import atomic_write, creatable_dir, writable_dir
+from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape

@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from ..evaluation import metrics
-from .._inputs import to_numpy, writable_dir
+from .._files import writable_dir
+from .._inputs import to_numpy
 from .._progress import bar as progress_bar
 from ..evaluation.features import as_extractor
 from ..features import features as image_features

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hubness_fast._inputs import atomic_write, writable_file
+from hubness_fast._files import atomic_write, writable_file
 from hubness_fast._samples import UNFINISHED
 from hubness_fast.features import features
 from hubness_fast.sampling import sample
