@@ -5,6 +5,7 @@ be unreadable.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -138,3 +139,12 @@ def plain_permissions(fd: int) -> None:
         mask = os.umask(0o022)
         os.umask(mask)
     os.fchmod(fd, 0o666 & ~mask)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (hex), read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -19,7 +19,7 @@ from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from ._files import atomic_write, creatable_dir, load_npy, writable_file
+from ._files import atomic_write, creatable_dir, file_sha256, load_npy, writable_file
 from ._inputs import as_path
 from ._torch import BATCH_SIZE
 from ._version import __version__
@@ -201,7 +201,7 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         except ValueError:  # not TorchScript: a whole module saved with torch.save, cached by its file's hash
             module = load_torch(path)
             if getattr(module, "cache_key", None) is None:
-                module.cache_key = f"file-sha256:{_file_sha256(path)}"
+                module.cache_key = f"file-sha256:{file_sha256(path)}"
             return as_extractor(module)
     if ":" in spec and path.suffix.lower() not in (".pt", ".pth"):
         obj = load_attr(spec)
@@ -210,16 +210,6 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         return as_extractor(obj)
     _fail(f"{flag} {path} not found" if path.suffix or "/" in spec else
           f"{flag} {spec!r} is neither a file, module:attr, nor '{BUNDLED}'")
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _quality_label(spec: str) -> str:

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Callable, Union
 
 import numpy as np
 
-from .._files import atomic_write, writable_dir
+from .._files import atomic_write, file_sha256, writable_dir
 from .._inputs import as_path, check_int, is_torch
 from .._progress import bar as progress_bar
 from .._samples import GRID, LATENTS, is_unfinished
@@ -60,7 +60,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # compared in lower case
 # latents in LATENTS and a grid of the samples in GRID, which is not read as one; an unfinished one
 # (hubness_fast._samples) is refused.
 CACHE_FORMAT = "hubness_fast.features/1"  # part of every cache key: bump when what a key covers changes
-HASH_CHUNK = 1 << 20  # bytes read per step when hashing a detector file
 HASH_BATCH = 256  # images converted per step when hashing an array's pixels
 Extractor = Union[str, Path, "TorchScriptDetector", Callable[..., Any]]
 
@@ -131,11 +130,7 @@ class TorchScriptDetector:
         """SHA-256 of the file's bytes (computed once, on first use)."""
         if self.path is None:
             raise ValueError("a detector wrapped from a loaded module has no file to hash")
-        digest = hashlib.sha256()
-        with open(self.path, "rb") as f:
-            for block in iter(lambda: f.read(HASH_CHUNK), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_sha256(self.path)
 
     @property
     def cache_key(self) -> str | None:

@@ -37,6 +37,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._files import file_sha256
+
 HERE = Path(__file__).resolve().parent
 GENERATOR_WEIGHTS = HERE / "mnist_generator.pt"
 CLASSIFIER_WEIGHTS = HERE / "mnist_classifier.pt"
@@ -311,9 +313,7 @@ def _weights_digest(module: torch.nn.Module) -> str:
 
 
 def _file_digest(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def held_out_features(detector: MnistDetector | None = None) -> np.ndarray:

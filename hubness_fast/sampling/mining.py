@@ -29,7 +29,6 @@ numpy's streams, are refused: mine them again):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import numbers
@@ -45,7 +44,7 @@ import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
-from .._files import atomic_write, plain_permissions, writable_dir
+from .._files import atomic_write, file_sha256, plain_permissions, writable_dir
 from .._inputs import as_path, check_int, is_torch, to_numpy
 from .._torch import BATCH_SIZE
 from .._progress import bar as progress_bar
@@ -121,14 +120,6 @@ def mine_pool(G: Any, settings: dict[str, Any], i: int, hub_device: Device = "au
 
 # -- files ----------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_json(path: Path, obj: Any) -> None:
     atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()))
 
@@ -143,7 +134,7 @@ def network_identity(network: Any) -> str | None:
         return None
     text = str(network)
     path = as_path(text)
-    return f"sha256:{_sha256(path)}" if path.is_file() else f"spec:{text}"
+    return f"sha256:{file_sha256(path)}" if path.is_file() else f"spec:{text}"
 
 
 def generator_identity(side: GeneratorAdapter | None, cls: int | None = None) -> dict[str, Any] | None:
@@ -396,7 +387,7 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
         check_generator(manifest["generator"], generator, bank, mining=True)
     for i, rec in list(manifest["pools"].items()):
         shard = _shard(bank, int(i))
-        if not shard.is_file() or _sha256(shard) != rec["sha256"]:
+        if not shard.is_file() or file_sha256(shard) != rec["sha256"]:
             del manifest["pools"][i]  # torn or corrupt: mined again
     manifest["complete"] = False
     _write_json(path, manifest)  # on disk before any field file changes: an interrupted run is never "complete"
@@ -406,7 +397,7 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
 def _commit(bank: Path, manifest: dict[str, Any], i: int, arrays: dict[str, np.ndarray]) -> None:
     shard = _shard(bank, i)
     atomic_write(shard, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
-    manifest["pools"][str(i)] = {"rows": int(arrays["z"].shape[0]), "sha256": _sha256(shard)}
+    manifest["pools"][str(i)] = {"rows": int(arrays["z"].shape[0]), "sha256": file_sha256(shard)}
     _write_json(bank / "bank.json", manifest)
 
 
