@@ -25,7 +25,7 @@ import numpy as np
 
 from ._dispatch import describe, run, run_pair
 from .refused import check_rows, squared_norms
-from .._inputs import as_matrix, check_device, check_int, check_k, check_metric
+from .._inputs import as_matrix, as_path, check_device, check_int, check_k, check_metric
 from .._types import Device, Metric, Threads
 
 FAN_IN = 8  # partial lists merged per reduction task
@@ -46,17 +46,22 @@ def _load_rows(path, start, stop):
 
 def from_npy(path: str, chunk_rows: int = 100_000) -> Any:
     """A Dask array over a .npy file whose tasks each read their own rows
-    (memory-mapped): the file is never loaded whole, nor pickled to workers."""
+    (memory-mapped): the file is never loaded whole, nor pickled to workers. The path is made
+    absolute here (``~`` and environment variables expanded), so workers started in another
+    folder read the same file."""
     _require_dask()
     import dask
     import dask.array as da
 
     chunk_rows = check_int(chunk_rows, "chunk_rows (rows per task)")
-    mm = np.load(path, mmap_mode="r")
+    file = as_path(path).absolute()
+    mm = np.load(file, mmap_mode="r")
     if mm.ndim != 2:
-        raise ValueError(f"{path} holds a {mm.ndim}-D array; an (N, D) array is needed")
+        raise ValueError(f"{file} holds a {mm.ndim}-D array; an (N, D) array is needed")
     n = mm.shape[0]
-    parts = [da.from_delayed(dask.delayed(_load_rows)(str(path), s, min(s + chunk_rows, n)),
+    if n == 0:
+        raise ValueError(f"{file} holds no rows")
+    parts = [da.from_delayed(dask.delayed(_load_rows)(str(file), s, min(s + chunk_rows, n)),
                              shape=(min(s + chunk_rows, n) - s, mm.shape[1]), dtype=mm.dtype)
              for s in range(0, n, chunk_rows)]
     return da.concatenate(parts, axis=0)
@@ -68,9 +73,14 @@ def _as_dask(x, chunk_rows):
 
     if not isinstance(x, da.Array):
         chunk_rows = check_int(chunk_rows, "chunk_rows (rows per task)")
-        x = da.from_array(np.asarray(x), chunks=(chunk_rows, -1))
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ValueError(f"x must be 2-D (n_samples, n_features), got {x.ndim}-D")
+        x = da.from_array(x, chunks=(chunk_rows, -1))
     if x.ndim != 2:
         raise ValueError(f"x must be 2-D (n_samples, n_features), got {x.ndim}-D")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x is empty (shape {x.shape}): it needs rows and features")
     if len(x.chunks[1]) != 1:
         raise ValueError(f"x has {len(x.chunks[1])} chunks along the feature axis; each task needs whole rows: "
                          "use x.rechunk({1: -1})")
@@ -94,8 +104,8 @@ def _checked(block, offset, rows, metric="sqeuclidean"):
                          "the array's chunk sizes must be its blocks' own")
     finite = np.isfinite(b).all(1)
     if not finite.all():
-        raise ValueError(f"x contains NaN or Inf (first at row {offset + int(np.argmin(finite))}); "
-                         "drop or impute those rows")
+        raise ValueError(f"x contains NaN or Inf (at row {offset + int(np.argmin(finite))}, the first of its "
+                         "block; blocks are checked as they run); drop or impute those rows")
     check_rows(b, squared_norms(b, metric), metric, "x", offset)  # summed as the engine sums them
     return b
 
@@ -196,7 +206,8 @@ def _run(x, k, metric, client, threads, progress, want, device, include_self=Fal
     client, own = _client(client)
     try:
         if threads is None:  # one native thread per worker thread: no oversubscription
-            threads = max(1, min(client.nthreads().values()))
+            # an adaptive cluster may have no worker yet: the tasks then start them, on one native thread each
+            threads = max(1, min(client.nthreads().values(), default=1))
         finals = _graph(x, k, metric, threads, device, include_self)
         if want == "counts":
             occurrences = [dask.delayed(_occurrences)(f[1]) for f in finals]

@@ -127,6 +127,24 @@ def test_bad_input(client):
         hfd.hub_counts(da.from_array(x, chunks=(100, 8)), 3, client=client)
     with pytest.raises(ValueError, match="between 1 and 299"):
         hfd.hub_counts(da.from_array(np.ones((300, 2)), chunks=(100, 2)), 300, client=client)
+    with pytest.raises(ValueError, match="x must be 2-D .*got 1-D"):  # it said dask's "Chunks do not add up"
+        hfd.hub_counts(np.ones(300), 3, client=client)
+    with pytest.raises(ValueError, match="x is empty"):
+        hfd.hub_counts(da.zeros((0, 4), chunks=(10, 4)), 3, client=client)
+
+
+def test_from_npy_reads_the_same_file_from_any_folder(client, tmp_path, monkeypatch):
+    x = np.random.default_rng(3).standard_normal((90, 5)).astype(np.float32)
+    np.save(tmp_path / "latents.npy", x)
+    monkeypatch.chdir(tmp_path)
+    lazy = hfd.from_npy("latents.npy", chunk_rows=40)  # relative: the workers run in another folder
+    monkeypatch.chdir(tmp_path.parent)
+    np.testing.assert_array_equal(hfd.hub_counts(lazy, 4, client=client), hf.hub_counts(x, 4))
+    monkeypatch.setenv("LATENTS_DIR", str(tmp_path))
+    np.testing.assert_array_equal(hfd.from_npy("$LATENTS_DIR/latents.npy").compute(), x)
+    np.save(tmp_path / "empty.npy", np.zeros((0, 5), np.float32))
+    with pytest.raises(ValueError, match="holds no rows"):
+        hfd.from_npy(tmp_path / "empty.npy")
 
 
 @pytest.mark.parametrize("metric, row, value, says", [
