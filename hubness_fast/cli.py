@@ -445,6 +445,9 @@ def _study(args: argparse.Namespace) -> int:
 
     if args.real is None and args.detector != BUNDLED:
         _fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
+    for flag, value, least in (("--n", args.n, 1), ("--seeds", args.seeds, 2)):  # before the network is loaded
+        if value < least:
+            _fail(f"{flag} must be an integer >= {least}, got {value}")
     outdir = creatable_dir(args.outdir, "output folder")  # before any work
     device = _device(args.device)
     detector = _detector(args.detector, "--detector", device)

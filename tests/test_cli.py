@@ -425,6 +425,8 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
         assert r.returncode == 2, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     # --generator / --network and --out / --outdir name the same thing in every command that has them
+    r = cli("study", "--network", "nowhere:G", "--detector", "bundled", "--n", "0", "--outdir", "s", cwd=tmp_path)
+    assert r.returncode == 2 and "--n must be an integer >= 1, got 0" in r.stderr  # not the network's error first
     for args in (("study", "--generator", "nowhere:G", "--out", "s", "--detector", "bundled"),
                  ("eval", "--generator", "nowhere:G", "--real", "r.npy", "--detector", "bundled"),
                  ("demo", "--outdir", "d", "--engine")):
