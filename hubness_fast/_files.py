@@ -19,6 +19,7 @@ from ._inputs import as_path
 def writable_dir(path: str | os.PathLike[str], what: str) -> Path:
     """Create the output folder ``path`` (expanded) now, before any work, or say why it cannot be written."""
     folder = as_path(path)
+    _not_a_file(folder, what)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -28,14 +29,24 @@ def writable_dir(path: str | os.PathLike[str], what: str) -> Path:
     return folder
 
 
+def _not_a_file(folder: Path, what: str) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"the {what} {folder} is a file: name a folder (it is created if needed)")
+
+
+def listing(names: list[str], shown: int = 3) -> str:
+    """The first few of ``names`` and how many more: 'a.png, b.png, c.png and 4 more'."""
+    rest = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {rest} more" if rest > 0 else "")
+
+
 def creatable_dir(path: str | os.PathLike[str], what: str) -> Path:
     """The output folder ``path`` (expanded), checked before any work without creating it: an existing
     folder must be writable; else its nearest existing parent must be a writable folder. The work
     creates it (:func:`writable_dir`) once its settings hold, so a refused run leaves no empty folder."""
     folder = as_path(path)
+    _not_a_file(folder, what)
     if folder.exists():
-        if not folder.is_dir():
-            raise ValueError(f"cannot use the {what} {folder}: it is a file")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ValueError(f"cannot write to the {what} {folder}: permission denied")
         return folder

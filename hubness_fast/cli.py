@@ -243,9 +243,7 @@ def _demo(args: argparse.Namespace) -> int:
         _fail(f"{', '.join(_flag(d) for d in sampling_only)} applies to the sampling demo, not --engine")
     n = 100_000 if args.n is None else args.n
     dim = 512 if args.dim is None else args.dim
-    for flag, value, least in (("--n", n, 2), ("--dim", dim, 1)):
-        if value < least:
-            _fail(f"{flag} must be an integer >= {least}, got {value}")
+    _at_least(("--n", n, 2), ("--dim", dim, 1))
     rng = np.random.default_rng(args.seed)
     print(f"Sampling {n:,} Gaussian latents of dimension {dim} (seed {args.seed})")
     z = rng.standard_normal((n, dim), dtype=np.float32)
@@ -255,6 +253,13 @@ def _demo(args: argparse.Namespace) -> int:
     _summarize(counts, args.k)
     print(f"Exact self-join hub counts of {n:,} x {dim} (k={args.k}) in {secs:.1f} s")
     return 0
+
+
+def _at_least(*rules: tuple[str, int, int]) -> None:
+    """Refuse, before any work, a flag's value below its least (flag, value, least)."""
+    for flag, value, least in rules:
+        if value < least:
+            _fail(f"{flag} must be an integer >= {least}, got {value}")
 
 
 def _summarize(counts: np.ndarray, k: int) -> None:
@@ -445,9 +450,7 @@ def _study(args: argparse.Namespace) -> int:
 
     if args.real is None and args.detector != BUNDLED:
         _fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
-    for flag, value, least in (("--n", args.n, 1), ("--seeds", args.seeds, 2)):  # before the network is loaded
-        if value < least:
-            _fail(f"{flag} must be an integer >= {least}, got {value}")
+    _at_least(("--n", args.n, 1), ("--seeds", args.seeds, 2))  # before the network is loaded
     outdir = creatable_dir(args.outdir, "output folder")  # before any work
     device = _device(args.device)
     detector = _detector(args.detector, "--detector", device)

@@ -497,9 +497,7 @@ def _cache_path(src: ImageSource, extractor: Callable[..., Any], cache_dir: str 
         if cache_key is not None:
             raise ValueError("cache_key= names the images for the cache: pass cache_dir= with it")
         return None
-    if as_path(cache_dir).exists() and not as_path(cache_dir).is_dir():  # before the images are hashed
-        raise ValueError(f"the cache folder {as_path(cache_dir)} is a file: name a folder (it is created if needed)")
-    writable_dir(cache_dir, "cache folder")  # before any extraction: a save that fails at the end loses it all
+    writable_dir(cache_dir, "cache folder")  # before hashing and extraction: a save failing at the end loses it all
     ext_key = _extractor_key(extractor)
     if ext_key is None:
         warn_user(f"features are not cached: the extractor ({type(extractor).__name__}) has no cache_key "

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .._inputs import to_numpy
+from .._files import listing
 from .._samples import GRID, LATENTS, UNFINISHED, is_image_name, is_sample_folder
 from .._types import Array
 
@@ -95,10 +96,9 @@ def check_sample_folder(folder: Path) -> None:
     :class:`FolderWriter`); a folder that does not exist yet is fine."""
     others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     if others and not is_sample_folder(folder):
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         raise ValueError(f"the output folder {folder} holds files and is not a sample folder of this version (no "
-                         f"latents.npz, no mark of an unfinished run; it holds {shown}): write the samples to a new "
-                         "or empty folder (nothing in this one is overwritten)")
+                         f"latents.npz, no mark of an unfinished run; it holds {listing(others)}): write the samples "
+                         "to a new or empty folder (nothing in this one is overwritten)")
 
 
 class FolderWriter:

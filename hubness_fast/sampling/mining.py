@@ -44,7 +44,7 @@ import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
-from .._files import atomic_write, file_sha256, plain_permissions, writable_dir
+from .._files import atomic_write, file_sha256, listing, plain_permissions, writable_dir
 from .._inputs import as_path, check_int, is_torch, to_numpy
 from .._torch import BATCH_SIZE
 from .._progress import bar as progress_bar
@@ -366,9 +366,8 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
     if not path.exists():
         others = sorted(p.name for p in bank.iterdir())
         if others:
-            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            raise ValueError(f"the folder {bank} holds files but no bank ({shown}): mine into a new or empty folder "
-                             "(nothing of yours is overwritten)")
+            raise ValueError(f"the folder {bank} holds files but no bank ({listing(others)}): mine into a new or "
+                             "empty folder (nothing of yours is overwritten)")
         manifest = {"format": FORMAT, "settings": settings, "generator": generator, "version": __version__,
                     "pools": {}, "complete": False}
         _write_json(path, manifest)
