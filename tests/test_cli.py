@@ -299,6 +299,15 @@ def test_mine_refuses_zero_instead_of_taking_the_default(tmp_path):
         assert not (tmp_path / "b" / "z.npy").exists()
 
 
+def test_a_negative_threshold_is_refused_by_every_command_that_takes_one(tmp_path):
+    for args in (["mine", "--z-dim", "4", "--n", "5", "--outdir", "b"],
+                 ["sample", "--generator", "hubness_fast.models:load_generator()", "--n", "3", "--out", "s"]):
+        r = cli(*args, "--threshold", "-1", cwd=tmp_path)
+        assert r.returncode == 2, r.stderr
+        assert "--threshold -1 is below 0" in r.stderr and "--threshold 0 keeps every latent" in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_demo_refuses_threads_without_engine(tmp_path):
     r = cli("demo", "--threads", "2", "--out", "d", cwd=tmp_path)
     assert r.returncode == 2 and r.stderr.strip() == "hubness-fast: error: --threads applies to --engine only"

@@ -261,11 +261,9 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
             raise ValueError(f"device= is where the generator runs ('cpu', 'cuda', 'cuda:1', a torch.device, or "
                              f"None: where it is), got {device!r}; hub_device= says where hub values are "
                              f"counted") from None
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not math.isfinite(threshold):
-        raise ValueError(f"threshold must be a number, got {threshold!r}")
-    threshold = math.ceil(threshold)  # hub values are integers: >= 10.5 keeps what >= 11 keeps, as sample() does
     probe = HubnessSampler(z_dim, k=k, threshold=threshold, top=top, pool_size=pool_size, include_self=include_self,
                            space=space, device=hub_device)  # validates every setting now
+    threshold = math.ceil(threshold)  # hub values are integers: >= 10.5 keeps what >= 11 keeps, as sample() does
     side = probe.adapter(G) if G is not None else None
     resolved_space = space or (side.default_space if side is not None else "z")
     if side is not None and cls is None and side.c_dim:
@@ -275,13 +273,13 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
             raise ValueError(f"{keyword}= applies to a conditional generator")
         if not 0 <= cls < side.c_dim:
             raise ValueError(f"class {cls} is outside 0..{side.c_dim - 1}")
+    bank_class = None if cls is None else int(cls)
     settings = {"space": resolved_space, "k": int(k), "threshold": int(threshold), "top": top,
-                "pool_size": int(pool_size), "include_self": bool(include_self),
-                "class": None if cls is None else int(cls), "seed": int(seed),
-                "z_dim": int(side.z_dim) if side is not None else int(z_dim),
+                "pool_size": int(pool_size), "include_self": bool(include_self), "class": bank_class,
+                "seed": int(seed), "z_dim": int(side.z_dim) if side is not None else check_int(z_dim, "z_dim"),
                 "network": network}
     bank = writable_dir(outdir, "bank folder")
-    manifest = _open_manifest(bank, settings, generator_identity(side, settings["class"]))
+    manifest = _open_manifest(bank, settings, generator_identity(side, bank_class))
     (bank / "pools").mkdir(exist_ok=True)
     done = manifest["pools"]
     t0 = time.perf_counter()

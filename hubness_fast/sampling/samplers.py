@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
+import numbers
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -456,7 +458,7 @@ class HubnessSampler(LatentSampler):
     After sampling, ``stats`` holds pools, drawn, kept, acceptance_rate, seconds.
     """
 
-    def __init__(self, latent_dim: int | None = None, k: int = 5, threshold: int = 50, pool_size: int = 10_000,
+    def __init__(self, latent_dim: int | None = None, k: int = 5, threshold: float = 50, pool_size: int = 10_000,
                  include_self: bool = False, comparison: str = ">=", mapping: Any = None, device: Device = "auto",
                  seed: int | None = None, top: float | None = None, max_pools: int = 10_000, progress: bool = False,
                  *, space: str | None = None, prior: str | Callable[..., Any] | None = None) -> None:
@@ -467,6 +469,12 @@ class HubnessSampler(LatentSampler):
         check_k(k, pool_size if include_self else pool_size - 1, f"a pool of {pool_size}")
         if top is not None and not 0 < top < 1:
             raise ValueError(f"top is a fraction in (0, 1), got {top}")
+        given: Any = threshold  # checked as given: the annotation is what it should be
+        if isinstance(given, bool) or not isinstance(given, numbers.Real) or not math.isfinite(given):
+            raise ValueError(f"threshold must be a number, got {threshold!r}")
+        if threshold < 0:
+            raise ValueError(f"threshold={threshold} is below 0, and a hub value never is: threshold=0 keeps "
+                             f"every latent")
         use_gpu(device)  # validates: unknown names, or "cuda" without a GPU, raise here
         self.device = device
         self.k, self.threshold, self.pool_size = int(k), threshold, pool_size
@@ -697,7 +705,7 @@ def _latent_size(settings: dict[str, Any], options: dict[str, Any]) -> int | Non
 
 
 def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int = 5,
-                 threshold: int = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
+                 threshold: float = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
                  psi: float = 0.7, truncation_cutoff: int | None = None, hub_device: Device = "auto", prior: Any = None,
                  progress: bool = False, latent_dim: int | None = None) -> LatentSampler:
     """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings."""

@@ -85,6 +85,18 @@ def test_reference_mode_sampling_meets_threshold():
     assert np.all(s.reference_hub_values(z) >= 12)
 
 
+def test_a_negative_or_non_numeric_threshold_is_refused_and_zero_keeps_every_latent():
+    for bad in (-1, -0.5):
+        with pytest.raises(ValueError, match=f"threshold={bad} is below 0"):
+            HubnessSampler(8, threshold=bad, pool_size=100)
+    for bad in ("12", True, float("nan"), None):
+        with pytest.raises(ValueError, match="threshold must be a number"):
+            HubnessSampler(8, threshold=bad, pool_size=100)
+    s = HubnessSampler(8, k=5, threshold=0, pool_size=100, seed=1)
+    z = s.sample_latents(100)
+    assert z.shape == (100, 8) and s.stats["drawn"] == 100 and s.stats["acceptance_rate"] == 1.0
+
+
 def test_unreachable_threshold_errors_with_suggestion():
     with pytest.raises(ValueError, match="at most 99"):
         HubnessSampler(8, k=5, threshold=100, pool_size=100)
