@@ -856,6 +856,8 @@ def _report(exc: Exception, args: argparse.Namespace) -> NoReturn:
     if not isinstance(exc, ValueError):
         _fail(f"{type(exc).__name__}: {exc}")
     parser = getattr(args, "command_parser", None)
+    if args.command == "bench":  # the runner parses its own flags (not in this parser), and its messages name them
+        _fail(exc)
     _fail(flags_for_keywords(str(exc), None if parser is None else set(_FLAG.findall(parser.format_usage()))))
 
 

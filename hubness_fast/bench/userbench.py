@@ -100,8 +100,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = _Parser(prog="hubness-fast bench --data", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = _Parser(prog="hubness-fast bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=as_path, required=True, help="the database (.npy, [N, D])")
     ap.add_argument("--queries", type=as_path, default=None, help="queries (.npy, [M, D]): a search instead of a "
                                                                  "self-join")
@@ -118,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     if q is not None and q.shape[1] != x.shape[1]:
         raise ValueError(f"--queries have {q.shape[1]} features but --data has {x.shape[1]}")
     limit = len(x) - (q is None)
-    if not 1 <= args.k <= limit or args.rounds < 1:
-        raise ValueError(f"--k must be in 1..{limit} and --rounds >= 1")
+    if not 1 <= args.k <= limit:
+        raise ValueError(f"--k must be in 1..{limit} (the {'rows of --data' if q is not None else 'other rows'}), "
+                         f"got {args.k}")
+    for flag, value in (("--rounds", args.rounds), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
     threads = args.threads or usable_cpus()
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     report = {"data": str(args.data), "shape": list(x.shape), "queries": None if q is None else list(q.shape),

@@ -99,10 +99,17 @@ def test_the_oracle_check_catches_wrong_rows():
     (["--data", "bad.npy"], "not a readable .npy"),
     (["--data", "missing.npy"], "not found"),
     (["--data", "x.npy", "--queries", "bad.npy"], "--queries"),
-    (["--data", "x.npy", "--k", "0"], "--k must be"),
+    (["--data", "x.npy", "--k", "0"], "--k must be in 1.."),
+    (["--data", "x.npy", "--rounds", "0"], "--rounds must be at least 1, got 0"),
+    (["--data", "x.npy", "--threads", "0"], "--threads must be at least 1, got 0"),
     (["--data", "x.npy", "--frobnicate"], "unrecognized arguments"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(files, args, message):
     r = cli(*args, cwd=files)
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_help_names_the_command_as_it_is_typed(files):
+    r = cli("--data", "x.npy", "--help", cwd=files)
+    assert r.returncode == 0 and r.stdout.startswith("usage: hubness-fast bench [-h] --data DATA"), r.stdout
