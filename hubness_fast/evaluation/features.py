@@ -51,6 +51,7 @@ from .._types import Array
 from .._torch import BATCH_SIZE, check_image_shape, evaluating, to_uint8
 from .._torch import torch as _torch
 from .._warn import warn_user
+from .partial import PartialRows
 
 if TYPE_CHECKING:
     import torch
@@ -178,6 +179,11 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
         key of its own: pass ``cache_key=``.
         Without a key for either side the features are computed, not cached, and a
         :class:`NotCachedWarning` says so. The device is not part of the key.
+        A cached extraction that is cut off (Ctrl-C, an error, a crash) keeps the features
+        done so far in ``<cache_dir>/<sha256>.partial/`` (saved every minute and when
+        cut off), and the next call with the same key resumes from them
+        (:mod:`hubness_fast.evaluation.partial`); they are removed once the cache file
+        is written.
     cache_key : a str naming the images, used in place of hashing the source (with
         its N): required to cache a generator's features (name the
         network, sampler and seed in it); for an array or folder it skips the
@@ -194,13 +200,16 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
     run = as_extractor(extractor, device)
     src = _as_source(source)
     path = _cache_path(src, run, cache_dir, cache_key)
-    if path is not None and path.is_file():
+    saved = None if path is None else PartialRows(path.with_name(path.stem + ".partial"), src.n)
+    if path is not None and saved is not None and path.is_file():
         cached = _read_cached(path, src.n)
         if cached is not None:
+            saved.discard()  # rows a run cut off after writing the cache file left behind
             return cached
-    out = _extract(src, run, batch_size, device, progress)
-    if path is not None:
+    out = _extract(src, run, batch_size, device, progress, saved)
+    if path is not None and saved is not None:
         _save(path, out)
+        saved.discard()
     return out
 
 
@@ -298,12 +307,20 @@ def _call(extractor: Callable[..., Any], images: torch.Tensor, start: int) -> np
 
 
 def _extract(src: ImageSource, extractor: Callable[..., Any], batch_size: int, device: Any,
-             progress: bool) -> np.ndarray:
+             progress: bool, saved: PartialRows | None) -> np.ndarray:
+    """The features of ``src``, batch by batch; with ``saved``, resumed from the rows an earlier run
+    saved there, and saved there as they come (also when cut off)."""
     out: np.ndarray | None = None
-    done = 0
-    bar = progress_bar(progress, src.n, "features", "image")
+    earlier = None if saved is None else saved.load()
+    if earlier is not None:
+        out = np.empty((src.n, earlier.shape[1]), earlier.dtype)
+        out[:len(earlier)] = earlier
+    done = 0 if earlier is None else len(earlier)
+    bar = progress_bar(progress, src.n, "features" if earlier is None else f"features (resumed at {done})", "image")
+    if bar is not None and done:
+        bar.update(done)
     try:
-        for raw in src.batches(batch_size, device):
+        for raw in src.batches_from(done, batch_size, device):
             check_image_shape(tuple(int(d) for d in raw.shape), "the source's images")
             images = images_to_uint8(raw, done)
             del raw
@@ -317,9 +334,13 @@ def _extract(src: ImageSource, extractor: Callable[..., Any], batch_size: int, d
                                  f"{done}.., {out.shape[1]} {out.dtype} before")
             out[done:done + rows] = feats
             done += rows
+            if saved is not None:
+                saved.add(feats)
             if bar is not None:
                 bar.update(rows)
     finally:
+        if saved is not None:
+            saved.flush()  # rows done before an error or Ctrl-C stay for the next run
         if bar is not None:
             bar.close()
     if out is None or done != src.n:
@@ -337,6 +358,16 @@ class ImageSource:
 
     def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
         raise NotImplementedError
+
+    def batches_from(self, start: int, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        """The batches of images ``start``.. (a run resumed from saved rows). This one reads the
+        images before ``start`` through :meth:`batches` and drops them; a source that can begin
+        anywhere overrides it."""
+        seen = 0
+        for batch in self.batches(batch_size, device):
+            if seen + len(batch) > start:
+                yield batch[max(start - seen, 0):]
+            seen += len(batch)
 
     def digest(self) -> str | None:
         raise NotImplementedError
@@ -394,7 +425,10 @@ class _ArraySource(ImageSource):
         return images_to_uint8(x.detach(), s)  # converted where the images are
 
     def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
-        for s in range(0, self.n, batch_size):
+        return self.batches_from(0, batch_size, device)
+
+    def batches_from(self, start: int, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        for s in range(start, self.n, batch_size):
             yield self._batch(s, s + batch_size).to(device)
 
     def digest(self) -> str:
@@ -468,8 +502,11 @@ class _FolderSource(ImageSource):
         self.n = len(self.files)
 
     def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        return self.batches_from(0, batch_size, device)
+
+    def batches_from(self, start: int, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
         Image, torch = _image_module(), _torch()
-        for s in range(0, self.n, batch_size):
+        for s in range(start, self.n, batch_size):
             arrays = []
             for p in self.files[s:s + batch_size]:
                 try:

@@ -35,10 +35,15 @@ class GeneratorImages(ImageSource):
         self.classes = classes
 
     def batches(self, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        return self.batches_from(0, batch_size, device)
+
+    def batches_from(self, start: int, batch_size: int, device: Any) -> Iterator[torch.Tensor]:
+        """All n latents are drawn (the same n as a run from 0: the sampler's draws do not depend on
+        where rendering starts); the images start.. are rendered."""
         latents = self.sampler.latents(self.gen, self.n, self.classes)
         cutoff = getattr(self.sampler, "cutoff", None)  # TruncationSampler's truncation_cutoff
         try:
-            for s in range(0, self.n, batch_size):
+            for s in range(start, self.n, batch_size):
                 part = latents.rows(s, s + batch_size)
                 images = render(self.gen, part, self.sampler.space, batch_size=batch_size, truncation_cutoff=cutoff)
                 check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")

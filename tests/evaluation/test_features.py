@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from hubness_fast.features import NotCachedWarning, TorchScriptDetector, features
+from hubness_fast.features import DetectorError, ImageSource, NotCachedWarning, TorchScriptDetector, features
 from hubness_fast.generators import as_generator
 from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler, sample
 from standins import PlainGenerator, StyleGANStandIn, TinyDetector, save_scripted
@@ -606,3 +606,103 @@ def test_a_module_keeps_its_own_cache_key_when_wrapped():
             return x.float().flatten(1)
 
     assert TorchScriptDetector.from_module(NvidiaStyle()).cache_key == "my-detector-v1"
+
+
+# -- resuming a cut-off extraction ---------------------------------------------------------
+
+class CutOff(Recorder):
+    """A Recorder that is cut off (Ctrl-C) at its ``at``-th call, after keeping the images it saw."""
+
+    def __init__(self, at, cache_key="flatten"):
+        super().__init__(cache_key)
+        self.at, self.images = at, 0
+
+    def __call__(self, x):
+        if self.calls + 1 == self.at:
+            raise KeyboardInterrupt
+        self.images += len(x)
+        return super().__call__(x)
+
+
+class OnlyBatches(ImageSource):
+    """A user's source with batches() alone: resuming drops the images before the start."""
+
+    def __init__(self, images):
+        self.images, self.n = images, len(images)
+
+    def batches(self, batch_size, device):
+        for s in range(0, self.n, batch_size):
+            yield torch.from_numpy(self.images[s:s + batch_size]).to(device)
+
+    def digest(self):
+        return "only-batches-" + str(self.images.sum())
+
+
+def _folder(path, x):
+    path.mkdir()
+    for i, im in enumerate(x):
+        Image.fromarray(im.transpose(1, 2, 0)).save(path / f"img{i:03d}.png")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["array", "folder", "source"])
+def test_a_cut_off_extraction_resumes_where_it_stopped(tmp_path, kind):
+    x = images_u8(20, seed=5)
+    source = {"array": lambda: x, "folder": lambda: _folder(tmp_path / "imgs", x),
+              "source": lambda: OnlyBatches(x)}[kind]()
+    want = features(x, Recorder(), progress=False)  # uncached, in one go
+    first = CutOff(at=3)
+    with pytest.raises(KeyboardInterrupt):
+        features(source, first, batch_size=4, cache_dir=tmp_path / "c", progress=False)
+    assert first.images == 8
+    (partial,) = (tmp_path / "c").glob("*.partial")
+    assert sorted(p.name for p in partial.iterdir()) == ["0000000000-0000000008.npy"]
+    again = CutOff(at=0)
+    got = features(source, again, batch_size=3, cache_dir=tmp_path / "c", progress=False)
+    assert again.images == 12  # images 8..19 only, in batches of 3 from image 8
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == want.dtype
+    assert [p.suffix for p in (tmp_path / "c").iterdir()] == [".npy"]  # the saved rows went with the cache file
+    third = CutOff(at=0)
+    np.testing.assert_array_equal(features(source, third, cache_dir=tmp_path / "c", progress=False), want)
+    assert third.images == 0
+
+
+def test_a_cut_off_generator_extraction_resumes_and_renders_only_the_rest(tmp_path, detector_path):
+    G = StyleGANStandIn()
+    kw = {"n": 10, "cache_dir": tmp_path, "cache_key": "standin-seed1", "batch_size": 4, "progress": False}
+    want = features(G, Recorder(), n=10, sampler=RandomSampler(space="w", seed=1), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        features(G, CutOff(at=2), sampler=RandomSampler(space="w", seed=1), **kw)
+    rendered = []
+    G.synthesis.register_forward_hook(lambda m, args, out: rendered.append(len(out)))
+    again = CutOff(at=0)
+    got = features(G, again, sampler=RandomSampler(space="w", seed=1), **kw)
+    np.testing.assert_array_equal(got, want)
+    assert again.images == 6 and sum(rendered) == 6
+
+
+def test_an_extractor_error_keeps_the_rows_done_and_saves_come_every_minute(tmp_path, monkeypatch):
+    from hubness_fast.evaluation import partial
+
+    x = images_u8(12, seed=2)
+
+    class Fails(CutOff):
+        def __call__(self, x):
+            if self.calls + 1 == self.at:
+                raise RuntimeError("out of memory")
+            return super().__call__(x)
+
+    saves = []
+    real_flush = partial.PartialRows.flush
+    monkeypatch.setattr(partial.PartialRows, "flush",
+                        lambda self: (saves.append(sum(len(p) for p in self.pending)), real_flush(self)))
+    with pytest.raises(DetectorError, match="out of memory"):
+        features(x, Fails(at=3), batch_size=2, cache_dir=tmp_path, progress=False)
+    assert saves == [4]  # no minute passed: one save, when it failed
+    monkeypatch.setattr(partial, "SAVE_EVERY_S", 0.0)
+    saves.clear()
+    again = CutOff(at=0)
+    np.testing.assert_array_equal(features(x, again, batch_size=2, cache_dir=tmp_path, progress=False),
+                                  features(x, Recorder(), progress=False))
+    assert again.images == 8 and saves[:4] == [2, 2, 2, 2]
