@@ -838,12 +838,22 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return SIGPIPE_EXIT
     except KeyboardInterrupt:
-        print("hubness-fast: interrupted", file=sys.stderr)
+        print(f"hubness-fast: interrupted{_kept(args)}", file=sys.stderr)
         return 130
     except SystemExit:
         raise
     except Exception as exc:
         return _report(exc, args)
+
+
+def _kept(args: argparse.Namespace) -> str:
+    """What an interrupted command kept, for the commands that go on where they stopped."""
+    if args.command == "mine" and getattr(args, "outdir", None) is not None and args.status is None:
+        return f"; the pools mined so far are in {args.outdir}: the same command again goes on from them"
+    if args.command == "eval" and getattr(args, "cache_dir", None) is not None:
+        return (f"; the features extracted so far are kept in {args.cache_dir}: the same command again goes on "
+                f"from them")
+    return ""
 
 
 def _report(exc: Exception, args: argparse.Namespace) -> NoReturn:

@@ -441,3 +441,24 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
                  ("demo", "--outdir", "d", "--engine")):
         r = cli(*args, cwd=tmp_path)
         assert "unrecognized arguments" not in r.stderr and "expected one argument" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, kept", [
+    (["mine", "--z-dim", "4", "--n", "5", "--outdir", "bank"], "the pools mined so far are in bank: the same command"),
+    (["eval", "--real", "r.npy", "--fake", "f.npy", "--cache-dir", "cache"],
+     "the features extracted so far are kept in cache: the same command again"),
+    (["eval", "--real", "r.npy", "--fake", "f.npy"], None),
+    (["hubs", "z.npy", "--out", "c.npy"], None),
+])
+def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, args, kept):
+    from hubness_fast import cli as cli_module
+
+    def interrupted(parsed):
+        raise KeyboardInterrupt
+
+    for name in ("_mine", "_eval", "_hubs"):
+        monkeypatch.setattr(cli_module, name, interrupted)
+    assert cli_module.main(args) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hubness-fast: interrupted")
+    assert (kept in err) if kept else err == "hubness-fast: interrupted"
