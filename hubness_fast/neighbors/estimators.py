@@ -198,9 +198,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if self.metric == "inner_product":
             raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)}, got 'inner_product' (a similarity, "
                              f"not a distance a graph can hold)")
-        if self.metric_params:
-            raise ValueError(f"metric_params are not used by the exact metrics here, got {self.metric_params!r}")
-        metric = _metric(self.metric, self.p)
+        metric = _metric(self.metric, self.p, self.metric_params)
         n = self.n_neighbors
         check_int(n, "n_neighbors")
         n_jobs_to_threads(self.n_jobs)
@@ -229,6 +227,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
     def fit(self, X: Any, y: Any = None) -> "KNeighborsTransformer":
         """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""
         self.effective_metric_ = self._check_params()
+        self.effective_metric_params_: dict[str, Any] = {}
         X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2)
         self._fit_X = X
         self.n_samples_fit_ = X.shape[0]
@@ -372,10 +371,13 @@ def _host(X: Any) -> Any:
     return X.detach().cpu().numpy() if is_torch(X) else X
 
 
-def _metric(metric: str, p: float = 2) -> str:
-    """scikit-learn's metric names for the ones computed exactly here; others refused by name."""
+def _metric(metric: str, p: float = 2, metric_params: Any = None) -> str:
+    """scikit-learn's metric names for the ones computed exactly here; others refused by name, as are
+    metric parameters (none of these metrics takes any: None or {} only)."""
+    if metric_params:
+        raise ValueError(f"metric_params are not used by the exact metrics here, got {metric_params!r}")
     if metric == "minkowski" and p != 2:
-        raise ValueError(f"metric='minkowski' is computed exactly for p=2 only, got p={p}")
+        raise ValueError(f"metric='minkowski' is computed exactly for p=2 only, got p={p!r}")
     name = METRIC_ALIASES.get(metric, metric)
     if name not in GRAPH_METRICS:
         raise ValueError(f"metric must be one of {', '.join(GRAPH_METRICS)} (or 'l2', 'minkowski' with p=2), got "
@@ -389,8 +391,9 @@ class NearestNeighbors(BaseEstimator):
 
     Parameters as scikit-learn's: ``n_neighbors=5``, ``radius=1.0``, ``metric="minkowski"``
     with ``p=2`` (euclidean; also "euclidean", "l2", "sqeuclidean", "cosine"; any other is
-    refused), ``n_jobs``; ``algorithm`` and ``leaf_size`` are accepted for drop-in use and
-    ignored (the search is always exact); ``device`` as :func:`hubness_fast.knn`.
+    refused), ``metric_params`` (None or {}: these metrics take none), ``n_jobs``; ``algorithm``
+    and ``leaf_size`` are accepted for drop-in use and ignored (the search is always exact);
+    ``device`` as :func:`hubness_fast.knn`.
 
     Results equal scikit-learn's brute force on data without ties; ties go to the smaller
     index. ``X=None`` queries the fitted points, each left out by index. ``kneighbors`` rows
@@ -404,13 +407,15 @@ class NearestNeighbors(BaseEstimator):
     """
 
     def __init__(self, *, n_neighbors: int = 5, radius: float = 1.0, algorithm: str = "auto", leaf_size: int = 30,
-                 metric: str = "minkowski", p: float = 2, n_jobs: int | None = None, device: Device = "auto") -> None:
+                 metric: str = "minkowski", p: float = 2, metric_params: dict[str, Any] | None = None,
+                 n_jobs: int | None = None, device: Device = "auto") -> None:
         self.n_neighbors = n_neighbors
         self.radius = radius
         self.algorithm = algorithm
         self.leaf_size = leaf_size
         self.metric = metric
         self.p = p
+        self.metric_params = metric_params
         self.n_jobs = n_jobs
         self.device = device
 
@@ -423,11 +428,12 @@ class NearestNeighbors(BaseEstimator):
         check_int(self.n_neighbors, "n_neighbors")
         n_jobs_to_threads(self.n_jobs)
         check_device(self.device)
-        return _metric(self.metric, self.p)
+        return _metric(self.metric, self.p, self.metric_params)
 
     def fit(self, X: Any, y: Any = None) -> "NearestNeighbors":
         """Store the points (validated: 2-D, finite, float32 kept, others as float64)."""
         self.effective_metric_ = self._check_params()
+        self.effective_metric_params_: dict[str, Any] = {}
         X = validate_data(self, _host(X), dtype=[np.float64, np.float32], order="C")
         self._fit_X = X
         self.n_samples_fit_ = X.shape[0]
@@ -510,26 +516,55 @@ class NearestNeighbors(BaseEstimator):
 
 
 def kneighbors_graph(X: Any, n_neighbors: int, *, mode: str = "connectivity", metric: str = "minkowski", p: float = 2,
-                     metric_params: Any = None, include_self: bool = False, n_jobs: int | None = None,
+                     metric_params: Any = None, include_self: bool | str = False, n_jobs: int | None = None,
                      device: Device = "auto") -> Any:
     """scikit-learn's ``sklearn.neighbors.kneighbors_graph``, exact: CSR (N, N).
 
-    ``include_self=True`` makes each point a candidate of its own list (it comes first, at
-    distance 0, unless an identical point has a smaller index): the column sums are then the
-    self-counting hub values of the paper's notebook, whose scikit-hubness call passed X
-    explicitly.
+    ``X``: the data, or a fitted :class:`NearestNeighbors` (its points, with ``metric``, ``p`` and
+    ``metric_params`` as it was made with). ``include_self=True`` makes each point a candidate of its
+    own list (it comes first, at distance 0, unless an identical point has a smaller index): the
+    column sums are then the self-counting hub values of the paper's notebook, whose scikit-hubness
+    call passed X explicitly; ``"auto"``, as scikit-learn's: True in connectivity mode, False in
+    distance mode.
     """
-    if metric_params:
-        raise ValueError("metric_params is not supported: the metrics computed exactly take none")
-    nn = NearestNeighbors(n_neighbors=n_neighbors, metric=metric, p=p, n_jobs=n_jobs, device=device).fit(X)
-    return nn.kneighbors_graph(X if include_self else None, mode=mode)
+    nn = _fitted(X, metric, p, metric_params, NearestNeighbors(n_neighbors=n_neighbors, metric=metric, p=p,
+                                                               n_jobs=n_jobs, device=device))
+    return nn.kneighbors_graph(_self_queries(nn, include_self, mode), n_neighbors, mode=mode)
 
 
 def radius_neighbors_graph(X: Any, radius: float, *, mode: str = "connectivity", metric: str = "minkowski",
-                           p: float = 2, metric_params: Any = None, include_self: bool = False,
+                           p: float = 2, metric_params: Any = None, include_self: bool | str = False,
                            n_jobs: int | None = None, device: Device = "auto") -> Any:
-    """scikit-learn's ``sklearn.neighbors.radius_neighbors_graph``, exact: CSR (N, N)."""
-    if metric_params:
-        raise ValueError("metric_params is not supported: the metrics computed exactly take none")
-    nn = NearestNeighbors(radius=radius, metric=metric, p=p, n_jobs=n_jobs, device=device).fit(X)
-    return nn.radius_neighbors_graph(X if include_self else None, mode=mode)
+    """scikit-learn's ``sklearn.neighbors.radius_neighbors_graph``, exact: CSR (N, N). ``X`` and
+    ``include_self`` as in :func:`kneighbors_graph`."""
+    nn = _fitted(X, metric, p, metric_params, NearestNeighbors(radius=radius, metric=metric, p=p, n_jobs=n_jobs,
+                                                               device=device))
+    return nn.radius_neighbors_graph(_self_queries(nn, include_self, mode), radius, mode=mode)
+
+
+def _fitted(X: Any, metric: str, p: float, metric_params: Any, new: NearestNeighbors) -> NearestNeighbors:
+    """The graph functions' estimator: ``X`` when it is a fitted NearestNeighbors of this package (its
+    metric, p and metric_params must be the ones asked for, as scikit-learn checks), else ``new``
+    fitted to ``X``."""
+    if isinstance(X, BaseEstimator):
+        if not isinstance(X, NearestNeighbors):
+            raise ValueError(f"X must be the data or a fitted hubness_fast.neighbors.NearestNeighbors, got "
+                             f"{type(X).__module__}.{type(X).__name__}: pass the data it was fitted with")
+        check_is_fitted(X)
+        for name, asked in (("metric", metric), ("p", p), ("metric_params", metric_params)):
+            if getattr(X, name) != asked:
+                raise ValueError(f"the fitted estimator has {name}={getattr(X, name)!r}, but {name}={asked!r} "
+                                 f"was asked for")
+        return X
+    _metric(metric, p, metric_params)
+    return new.fit(X)
+
+
+def _self_queries(nn: NearestNeighbors, include_self: bool | str, mode: str) -> Any:
+    """The queries of a graph function: the fitted points themselves (each is then its own candidate)
+    or None (each left out by index); ``"auto"``: themselves in connectivity mode, as scikit-learn."""
+    if isinstance(include_self, str):
+        if include_self != "auto":
+            raise ValueError(f"include_self must be True, False or 'auto', got {include_self!r}")
+        include_self = mode == "connectivity"
+    return nn._fit_X if include_self else None

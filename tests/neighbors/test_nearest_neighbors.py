@@ -157,6 +157,8 @@ def test_memmap_input(tmp_path):
     ({"metric": "minkowski", "p": 1}, "p=2 only"),
     ({"n_neighbors": 0}, "n_neighbors"),
     ({"device": "tpu"}, "device"),
+    ({"metric": "minkowski", "p": "2"}, "p=2 only, got p='2'"),
+    ({"metric_params": {"w": 1}}, "metric_params are not used"),
 ])
 def test_bad_parameters_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -419,3 +421,44 @@ def test_pair_cosines_is_the_oracles_cosine_and_checks_its_indices(rng):
     for bad in (len(x), -1):
         with pytest.raises(ValueError, match="a pair index is out of range"):
             _dispatch.pair_cosines(x, norms, x, norms, np.array([0]), np.array([bad]))
+
+
+def test_metric_params_and_effective_metric_params_as_scikit_learn():
+    from sklearn.base import clone
+
+    for params in (None, {}):
+        nn = NearestNeighbors(n_neighbors=3, metric_params=params).fit(X)
+        assert nn.get_params()["metric_params"] == params and clone(nn).metric_params == params
+        assert nn.effective_metric_params_ == ref(n_neighbors=3, metric_params=params).effective_metric_params_ == {}
+        np.testing.assert_array_equal(nn.kneighbors()[1], ref(n_neighbors=3).kneighbors()[1])
+    from hubness_fast.neighbors import KNeighborsTransformer
+    assert KNeighborsTransformer().fit(X).effective_metric_params_ == {}
+
+
+@pytest.mark.parametrize("mode", ["connectivity", "distance"])
+def test_include_self_auto_is_scikit_learns(mode):
+    for ours, theirs, size in ((kneighbors_graph, sklearn_neighbors.kneighbors_graph, 5),
+                               (radius_neighbors_graph, sklearn_neighbors.radius_neighbors_graph, 4.2)):
+        g, rg = ours(X, size, mode=mode, include_self="auto"), theirs(X, size, mode=mode, include_self="auto")
+        assert g.nnz == rg.nnz and abs(g - rg).max() < 1e-6
+        assert np.count_nonzero(g.diagonal()) == (600 if mode == "connectivity" else 0)
+        with pytest.raises(ValueError, match="include_self must be True, False or 'auto', got 'yes'"):
+            ours(X, size, mode=mode, include_self="yes")
+
+
+def test_graph_functions_take_a_fitted_estimator_as_scikit_learn():
+    nn = NearestNeighbors(n_neighbors=2, radius=0.5).fit(X)
+    for include_self in (False, True):
+        g = kneighbors_graph(nn, 4, mode="distance", include_self=include_self)
+        rg = sklearn_neighbors.kneighbors_graph(ref(), 4, mode="distance", include_self=include_self)
+        assert g.nnz == rg.nnz == 600 * 4 and abs(g - rg).max() < 1e-6
+        r = radius_neighbors_graph(nn, 4.2, include_self=include_self)
+        rr = sklearn_neighbors.radius_neighbors_graph(ref(), 4.2, include_self=include_self)
+        assert (r != rr).nnz == 0
+    with pytest.raises(ValueError, match="has metric='minkowski', but metric='cosine' was asked for"):
+        kneighbors_graph(nn, 4, metric="cosine")
+    with pytest.raises(ValueError, match="NearestNeighbors"):
+        kneighbors_graph(ref(), 4)  # scikit-learn's own: its data is not ours to read
+    from sklearn.exceptions import NotFittedError
+    with pytest.raises(NotFittedError):
+        radius_neighbors_graph(NearestNeighbors(), 1.0)
