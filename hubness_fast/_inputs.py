@@ -43,6 +43,7 @@ def as_matrix(x, name: str) -> np.ndarray:
             raise ValueError(f"{name} is a scipy sparse matrix ({type(x).__name__}, shape {x.shape}); the engine "
                              f"computes on dense rows: pass {name}.toarray() (or reduce the features first, "
                              f"e.g. TruncatedSVD)")
+        columns = getattr(x, "columns", None)  # a DataFrame's, to name a bad cell by
         try:
             x = np.asarray(x)
         except Exception as exc:  # ragged lists, objects numpy cannot hold
@@ -51,8 +52,9 @@ def as_matrix(x, name: str) -> np.ndarray:
             try:
                 x = x.astype(np.float64)
             except (TypeError, ValueError):
-                raise ValueError(f"{name} holds missing values (pd.NA / None) or non-numbers; drop or impute "
-                                 f"them, then pass float32 or float64 data") from None
+                raise ValueError(f"{name} holds missing values (pd.NA / None) or non-numbers, the first "
+                                 f"{_first_non_number(x, columns)}; drop or impute them, then pass float32 or "
+                                 f"float64 data") from None
     kind = x.dtype.kind
     if kind not in "fiu":
         raise ValueError(
@@ -68,6 +70,17 @@ def as_matrix(x, name: str) -> np.ndarray:
     # float16 and small integers fit float32 exactly; wider integers go to float64.
     target = np.float32 if x.dtype.itemsize <= 2 else np.float64
     return np.ascontiguousarray(x, dtype=target)
+
+
+def _first_non_number(x: np.ndarray, columns: Any) -> str:
+    """'at row 3, column "b" (<NA>)': the first cell (in row order) that float() refuses."""
+    for (row, col), value in np.ndenumerate(x):
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            named = repr(columns[col]) if columns is not None else str(col)  # a DataFrame's label
+            return f"at row {row}, column {named} ({value!r})"
+    return "one numpy cannot convert"  # float() takes every cell but the array cast does not: not met in practice
 
 
 def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:

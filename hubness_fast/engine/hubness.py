@@ -36,7 +36,7 @@ def hub_counts(x: Array, k: int, *, queries: Array | None = None, include_self: 
     return counts if p.on_gpu else to_output(counts, x)
 
 
-def hubness_stats(x: Array | None = None, *, k: int = 5, counts: Array | None = None, hub_size: float = 2.0,
+def hubness_stats(x: Array | None = None, k: int = 5, *, counts: Array | None = None, hub_size: float = 2.0,
                   n_threads: Threads = None, progress: Progress = False) -> dict[str, float]:
     """Hubness statistics of the k-occurrence distribution (self excluded).
 

@@ -69,7 +69,7 @@ def _manifold(real: Array, fake: Array, k: int, n_threads: Threads, progress: Pr
     return Manifold(r, k, metric=metric, n_threads=n_threads, progress=progress, device=device), f
 
 
-def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = True, n_threads: Threads = None,
+def precision_recall(real: Array, fake: Array, k: int = 3, *, inclusive: bool = True, n_threads: Threads = None,
                      progress: Progress = False, device: Device = "auto") -> PrecisionRecall:
     """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
 
@@ -85,7 +85,7 @@ def precision_recall(real: Array, fake: Array, *, k: int = 3, inclusive: bool = 
     return PrecisionRecall(float(np.mean(c.fake.in_count[:, 0] > 0)), float(np.mean(c.real.in_count[:, 0] > 0)))
 
 
-def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = False, n_threads: Threads = None,
+def density_coverage(real: Array, fake: Array, k: int = 5, *, inclusive: bool = False, n_threads: Threads = None,
                      progress: Progress = False, device: Device = "auto") -> DensityCoverage:
     """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
 
@@ -102,7 +102,7 @@ def density_coverage(real: Array, fake: Array, *, k: int = 5, inclusive: bool = 
                            float(np.mean(c.real.own_count[:, 0] > 0)))
 
 
-def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, progress: Progress = False,
+def prdc(real: Array, fake: Array, k: int = 5, *, n_threads: Threads = None, progress: Progress = False,
          device: Device = "auto") -> dict[str, float]:
     """precision, recall, density and coverage exactly as the prdc package
     defines them (one k for all four, strict d < r), in one containment pass.
@@ -120,7 +120,7 @@ def prdc(real: Array, fake: Array, *, k: int = 5, n_threads: Threads = None, pro
     }
 
 
-def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str = "exclude", metric: str = "euclidean",
+def rarity_score(real: Array, fake: Array, k: int = 3, *, out_of_manifold: str = "exclude", metric: str = "euclidean",
                  n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> RarityResult:
     """Rarity score (Han et al., 2022): for each fake, the smallest radius among
     the real balls that contain it (strict d < r; radius = distance to the k-th
@@ -138,7 +138,7 @@ def rarity_score(real: Array, fake: Array, *, k: int = 3, out_of_manifold: str =
     return rarity_from_containment(m.containment(f, [(k, False)], fake_balls=False), k, metric, out_of_manifold)
 
 
-def realism_score(real: Array, fake: Array, *, k: int = 3, clamp_to_percentile: float | None = 50,
+def realism_score(real: Array, fake: Array, k: int = 3, *, clamp_to_percentile: float | None = 50,
                   n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> np.ndarray:
     """Realism score (Kynkaenniemi et al., NeurIPS 2019, Eq. 3) of each fake sample:
     max over real samples i of r_i / ||fake - real_i||, r_i = distance from real i to
@@ -175,7 +175,7 @@ def _hubs_and_radii(x: np.ndarray, k: int, hub_k: int, n_threads: Threads, progr
     return hubs, np.ascontiguousarray(dist[:, k - 1])
 
 
-def efficient_precision_recall(real: Array, fake: Array, *, k: int = 3, hub_k: int = 3, level: int = 3,
+def efficient_precision_recall(real: Array, fake: Array, k: int = 3, *, hub_k: int = 3, level: int = 3,
                                inclusive: bool = True, n_threads: Threads = None, progress: Progress = False,
                                device: Device = "auto") -> EfficientPrecisionRecall:
     """Efficient precision and recall with hubness-aware sampling (eP&R; Liang, Wu, Lai and Qin,

@@ -363,9 +363,13 @@ def test_sparse_and_pandas_inputs(rng):
     frame = pd.DataFrame(x).astype("Float64")  # pandas' nullable floats: an object array to numpy
     ids = hf.knn(frame, 3).indices
     np.testing.assert_array_equal(ids, brute_knn(x, 3)[1])
+    frame.iloc[9, 4] = pd.NA
     frame.iloc[7, 2] = pd.NA
-    with pytest.raises(ValueError, match="missing values"):
+    with pytest.raises(ValueError, match="missing values .* the first at row 7, column 2 \\(<NA>\\)"):
         hf.knn(frame, 3)
+    named = frame.rename(columns=lambda c: f"f{c}")
+    with pytest.raises(ValueError, match="the first at row 7, column 'f2'"):
+        hf.hub_counts(named, 3)
 
 
 def test_cosine_rows_whose_squares_underflow_are_not_called_zeros(rng):

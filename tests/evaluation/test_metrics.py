@@ -243,3 +243,19 @@ def test_bad_rows_are_named_by_set_before_any_pass(rng, monkeypatch):
         metrics.frechet_distance(real, fake)
     with pytest.raises(ValueError, match="real features have 4 dimensions but fake features have 3"):
         metrics.frechet_distance(real, np.nan_to_num(fake)[:, :3])
+
+
+def test_k_may_be_given_by_position_after_the_data_as_prdc_takes_it(features):
+    real, fake = features
+    prdc_pkg = pytest.importorskip("prdc")
+    assert metrics.prdc(real, fake, 4) == {key: float(v) for key, v in prdc_pkg.compute_prdc(real, fake, 4).items()}
+    want = brute_prdc(real, fake, 4, inclusive=True)
+    assert tuple(metrics.precision_recall(real, fake, 4)) == pytest.approx((want["precision"], want["recall"]),
+                                                                           abs=1e-12)
+    for fn in (metrics.density_coverage, metrics.rarity_score, metrics.efficient_precision_recall):
+        assert repr(fn(real, fake, 4)) == repr(fn(real, fake, k=4))
+    np.testing.assert_array_equal(metrics.realism_score(real, fake, 4), metrics.realism_score(real, fake, k=4))
+    x = real.astype(np.float32)
+    assert hf.hubness_stats(x, 4) == hf.hubness_stats(x, k=4) != hf.hubness_stats(x, k=5)
+    with pytest.raises(TypeError):
+        metrics.prdc(real, fake, 4, None)  # the rest stays keyword-only
