@@ -87,7 +87,10 @@ def to_numpy(x: Any, dtype: Any = None) -> np.ndarray:
     """``x`` as numpy: arrays as they are (no copy when the dtype matches), torch tensors on any
     device copied to the host."""
     if is_torch(x):
-        x = x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        if x.dtype == _torch_dtype("bfloat16"):  # numpy has no bfloat16: float32 holds each value exactly
+            x = x.float()
+        x = x.numpy()
     return np.asarray(x, dtype=dtype)
 
 

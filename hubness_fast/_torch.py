@@ -29,18 +29,23 @@ def torch() -> ModuleType:
     return module
 
 
-def check_image_shape(shape: tuple[int, ...], what: str) -> None:
+CHANNELS = {1: "grey", 3: "RGB", 4: "RGBA"}
+
+
+def check_image_shape(shape: tuple[int, ...], what: str, channels: tuple[int, ...] = (1, 3)) -> None:
+    """[N, C, H, W] with C in ``channels`` (detectors read grey or RGB; PNG files also hold RGBA)."""
     if len(shape) != 4:
         hint = " (one grey batch? add a channel axis: x[:, None])" if len(shape) == 3 else ""
         raise ValueError(f"{what} must be [N, C, H, W], got shape {shape}{hint}")
-    if shape[1] not in (1, 3):
-        if shape[3] in (1, 3):
+    if shape[1] not in channels:
+        if shape[3] in channels:
             hint = "; for [N, H, W, C] images use x.transpose(0, 3, 1, 2) (torch: x.permute(0, 3, 1, 2))"
         elif shape[1] == 4:
             hint = "; for RGBA drop the alpha channel: x[:, :3]"
         else:
             hint = ""
-        raise ValueError(f"{what} must have 1 (grey) or 3 (RGB) channels, got shape {shape}{hint}")
+        allowed = " or ".join(f"{c} ({CHANNELS[c]})" for c in channels)
+        raise ValueError(f"{what} must have {allowed} channels, got shape {shape}{hint}")
     if 0 in shape:
         raise ValueError(f"{what} are empty (shape {shape})")
 
@@ -119,12 +124,14 @@ def evaluating(module: Any) -> Iterator[None]:
     """no_grad, and eval mode for the torch modules a call of ``module`` runs (:func:`networks_of`;
     their modes are restored afterwards)."""
     t = torch()
-    training = [m for m in networks_of(module) if m.training]
-    for m in training:
+    # every submodule's own flag, restored as it was: m.train() would also set a frozen submodule training
+    nets = networks_of(module)
+    modes = [(sub, sub.training) for m in nets for sub in m.modules()]
+    for m in nets:
         m.eval()
     try:
         with t.no_grad():
             yield
     finally:
-        for m in training:
-            m.train()
+        for sub, was_training in modes:
+            sub.training = was_training

@@ -15,8 +15,8 @@ and a user can write a fourth:
   class_vector, truncation)``; z from a normal truncated to [-2, 2], times
   ``truncation``).
 - :class:`CallableAdapter`: any ``G(z, **kwargs)`` with a chosen prior: DCGAN-style
-  generators (the latent size and shape read from the first layer: ``[N, z_dim, 1, 1]``
-  for a transposed convolution), and conditional ``G(z, y)`` with ``c_dim=``.
+  generators (the latent size and shape read from the first layer and confirmed by a trial
+  call: ``[N, z_dim, 1, 1]`` for a transposed convolution), and conditional ``G(z, y)`` with ``c_dim=``.
 - :class:`GANZooAdapter`: the models of facebookresearch/pytorch_GAN_zoo (PGAN,
   DCGAN, StyleGAN), rendered with ``model.test(z, getAvG=True)``; hubs in Z.
 - :class:`RosinalityAdapter`: rosinality's stylegan2-pytorch ``Generator``; hubs in
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .._inputs import check_choice, check_int
-from .._torch import evaluating, to_uint8  # noqa: F401  (to_uint8: the public path hubness_fast.generators.to_uint8)
+from .._torch import evaluating, networks_of, to_uint8  # noqa: F401  (to_uint8: hubness_fast.generators.to_uint8)
 from .._torch import torch as _torch
 from .._types import Array
 
@@ -74,12 +74,15 @@ def draw_prior(prior: str | Callable[..., Any], rng: np.random.Generator, n: int
 
 
 def _tensors_of(obj: Any) -> Iterator[Any]:
-    """The parameters, then the buffers, of a module (or of a bound method's module)."""
+    """The parameters, then the buffers, of a module (or of a bound method's module, or of the modules
+    a function or lambda such as ``lambda z: 2 * G(z) - 1`` closes over: :func:`networks_of`)."""
     owner = getattr(obj, "__self__", obj)
-    for attr in ("parameters", "buffers"):
-        fn = getattr(owner, attr, None)
-        if callable(fn):
-            yield from fn()
+    modules = [owner] if callable(getattr(owner, "parameters", None)) else networks_of(obj)
+    for module in modules:
+        for attr in ("parameters", "buffers"):
+            fn = getattr(module, attr, None)
+            if callable(fn):
+                yield from fn()
 
 
 def module_device(obj: Any) -> torch.device:
@@ -193,9 +196,11 @@ class GeneratorAdapter:
         return x if x.dtype == dtype else x.to(dtype)
 
     def to(self, device: Any) -> None:
-        """Move the model to ``device`` ("cpu", "cuda", ...)."""
-        if self.module is not None and hasattr(self.module, "to"):
-            self.module.to(device)
+        """Move the model to ``device`` ("cpu", "cuda", ...): a function's or lambda's networks too."""
+        if self.module is None:
+            return
+        for module in [self.module] if hasattr(self.module, "to") else networks_of(self.module):
+            module.to(device)
 
     def draw(self, rng: np.random.Generator, n: int, prior: str | Callable[..., Any] | None = None) -> np.ndarray:
         """n latents from the family's prior, or from ``prior`` when given; either way times the
@@ -259,7 +264,12 @@ class StyleGANAdapter(GeneratorAdapter):
         with evaluating(self.module):
             ws = self.module.mapping(self.cast(z), self.cast(self._c(c, len(z))))
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"G.mapping returned shape {list(ws.shape)}, expected [N, {self.num_ws}, {self.w_dim}]")
+            hint = ""
+            if ws.ndim == 2 and ws.shape[1] == self.w_dim:  # one w per latent: NVIDIA's mapping repeats it
+                hint = (f" (NVIDIA's mapping broadcasts each w to the {self.num_ws} layers: a mapping that returns "
+                        f"[N, w_dim] needs a wrapper returning w[:, None].repeat(1, {self.num_ws}, 1))")
+            raise ValueError(f"G.mapping returned shape {list(ws.shape)}, expected [N, {self.num_ws}, "
+                             f"{self.w_dim}]{hint}")
         return ws
 
     def w_avg(self) -> torch.Tensor:
@@ -375,7 +385,12 @@ def embeds_labels(G: Any, c_dim: int) -> bool:
     return False
 
 
+class LabelsMissing(ValueError):
+    """A G called as G(z) wants a second argument: a conditional model sampled without c_dim=."""
+
+
 CLASS_COUNTS = ("c_dim", "n_classes", "num_classes", "n_class")  # attributes a conditional G may state its classes in
+LATENT_SIZES = ("z_dim", "latent_dim", "nz")  # attributes a G(z) may state its latent size in
 
 
 class CallableAdapter(GeneratorAdapter):
@@ -383,8 +398,9 @@ class CallableAdapter(GeneratorAdapter):
 
     z_dim : latent size; read from ``G.z_dim`` or ``G.latent_dim``, else from G's
         first layer (``ConvTranspose2d`` / ``Conv2d`` in_channels, ``Linear``
-        in_features: the DCGAN tutorial's generator and its descendants). A size
-        that disagrees with that layer is refused.
+        in_features: the DCGAN tutorial's generator and its descendants), confirmed
+        by one trial call on two latents. A size that disagrees with that layer is
+        tried the same way and refused if G does not run on it.
     latent_shape : the shape of one latent as G takes it, e.g. ``(100, 1, 1)``.
         Default: ``(z_dim, 1, 1)`` when the first layer is a convolution, else
         ``(z_dim,)``. Latents are drawn, counted and saved 2-D ``[N, z_dim]`` whatever the shape.
@@ -422,48 +438,68 @@ class CallableAdapter(GeneratorAdapter):
             label_format = "index" if embeds_labels(G, self.c_dim) else "onehot"
         self.label_format, self.label_arg = label_format, label_arg
         self.layer = first_layer(G, self.c_dim)
-        known = z_dim if z_dim is not None else getattr(G, "z_dim", getattr(G, "latent_dim", None))
+        known = z_dim if z_dim is not None else next(
+            (getattr(G, a) for a in LATENT_SIZES if getattr(G, a, None) is not None), None)
         if latent_shape is not None:
             self.latent_shape = _latent_shape(latent_shape)
             self.z_dim = int(np.prod(self.latent_shape))
             if known is not None and check_int(known, "z_dim") != self.z_dim:
                 raise ValueError(f"latent_shape={self.latent_shape} holds {self.z_dim} values but z_dim={known}")
             return
-        self.z_dim = self._size(known)
-        self.latent_shape = (self.z_dim, 1, 1) if is_conv(self.layer) else (self.z_dim,)
+        self.trial_error = ""
+        self.z_dim, self.latent_shape = self._size(known)
 
-    def _size(self, known: Any) -> int:
-        """The latent size: given (checked against the first layer) or read from the first layer."""
-        where = "" if self.layer is None else f" its first layer, {self.layer}, takes {layer_inputs(self.layer)} inputs"
+    def _size(self, known: Any) -> tuple[int, tuple[int, ...]]:
+        """The latent size and shape: given, or read from the first layer, and tried on G (one call on
+        two latents) wherever the first registered layer does not confirm it: that layer may not be
+        where z goes (a layer registered before the input layer, a wrapper holding a discriminator)."""
+        inputs = None if self.layer is None else layer_inputs(self.layer)
+        where = "" if self.layer is None else f" its first registered layer, {self.layer}, takes {inputs} inputs"
         if known is not None:
             size = check_int(known, "z_dim")
-            fits = (size,) if not self.c_dim else (size, size + self.c_dim)
-            if self.layer is not None and layer_inputs(self.layer) not in fits:
-                raise ValueError(f"z_dim={size} disagrees with the generator:{where}; give latent_shape= if G "
-                                 f"reshapes z itself")
-            return size
-        if self.layer is None:
+            if inputs is None or inputs in ((size,) if not self.c_dim else (size, size + self.c_dim)):
+                return size, self._shape(size)
+            shape = self._runs(size)
+            if shape is None:
+                raise ValueError(f"z_dim={size} disagrees with the generator:{where}, and G did not run on latents "
+                                 f"of {size} values ({self.trial_error}); give latent_shape= if G reshapes z itself")
+            return size, shape
+        if inputs is None:
             raise ValueError("cannot tell the generator's latent size (it has no z_dim attribute and no Linear or "
                              "convolution layer to read it from): give it as z_dim=")
-        size = layer_inputs(self.layer)
-        if self.c_dim and size > self.c_dim and not self._runs(size):
-            if not self._runs(size - self.c_dim):
-                raise ValueError(f"cannot tell this conditional generator's latent size:{where}, and neither "
-                                 f"{size} nor {size} - c_dim = {size - self.c_dim} ran: give it as z_dim=")
-            size -= self.c_dim
-        return size
+        sizes = [inputs] + ([inputs - self.c_dim] if self.c_dim and inputs > self.c_dim else [])
+        for size in sizes:
+            shape = self._runs(size)
+            if shape is not None:
+                return size, shape
+        tried = " nor ".join(str(s) for s in sizes)
+        raise ValueError(f"cannot tell the generator's latent size:{where}, but G did not run on latents of "
+                         f"{'neither ' if len(sizes) > 1 else ''}{tried} values ({self.trial_error}): give it as "
+                         f"z_dim= (or latent_shape=)")
 
-    def _runs(self, size: int) -> bool:
-        """One trial call of G on two latents of ``size`` (class 0): does it run?"""
+    def _shape(self, size: int) -> tuple[int, ...]:
+        """A latent's shape as G takes it, by its first layer: [z_dim, 1, 1] into a convolution."""
+        return (size, 1, 1) if is_conv(self.layer) else (size,)
+
+    def _runs(self, size: int) -> tuple[int, ...] | None:
+        """One trial call of G on two latents of ``size`` (class 0), shaped as its first layer says
+        and, failing that, the other way: the shape it ran with, or None (the error kept in
+        ``trial_error``). The trial leaves torch's random state as it was."""
         torch = _torch()
-        self.z_dim = size
-        self.latent_shape = (size, 1, 1) if is_conv(self.layer) else (size,)
-        z = torch.zeros(2, size, device=self.device)
-        try:
-            self.render_z(z, self.one_hot([0, 0]))
-        except (RuntimeError, ValueError, TypeError):
-            return False
-        return True
+        device = self.device
+        for shape in dict.fromkeys((self._shape(size), (size,), (size, 1, 1))):
+            self.z_dim, self.latent_shape = size, shape
+            z = torch.zeros(2, size, device=device)
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                try:
+                    self.render_z(z, self.one_hot([0, 0]) if self.c_dim else None)
+                except LabelsMissing:
+                    return shape  # G wants labels it was not told of: the size stands, the call says why later
+                except (RuntimeError, ValueError, TypeError) as exc:
+                    self.trial_error = " ".join(str(exc).split())[:200]
+                    continue
+            return shape
+        return None
 
     def labels_for(self, c: torch.Tensor) -> torch.Tensor:
         """One-hot labels [N, c_dim] in the format G takes."""
@@ -488,8 +524,8 @@ class CallableAdapter(GeneratorAdapter):
             except TypeError as exc:
                 if self.c_dim or "required positional argument" not in str(exc):
                     raise
-                raise ValueError(f"G(z) failed: {exc}. A conditional G(z, y) is sampled with its number of classes "
-                                 f"as c_dim= and classes=") from None
+                raise LabelsMissing(f"G(z) failed: {exc}. A conditional G(z, y) is sampled with its number of "
+                                    f"classes as c_dim= and classes=") from None
 
 
 def _latent_shape(shape: Any) -> tuple[int, ...]:

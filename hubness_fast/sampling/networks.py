@@ -18,6 +18,7 @@ from .._inputs import as_path
 NVIDIA_MODULES = ("torch_utils", "dnnlib")
 FILE_SUFFIXES = (".pkl", ".pt", ".pth", ".ckpt")  # a spec ending so names a file, even with a ':' in it
 PICKLE_KEYS = ("G_ema", "G")  # NVIDIA's training snapshots hold G, D and G_ema: the EMA generator is the one to sample
+MODULE_KEYS = ("generator", "netG", "gen")  # other training scripts' dicts of whole modules
 
 
 class NetworkError(ValueError):
@@ -29,15 +30,37 @@ def _from_container(obj: Any, source: str | Path) -> Any:
         for key in PICKLE_KEYS:
             if key in obj:
                 return obj[key]
+        for key in MODULE_KEYS:
+            if callable(obj.get(key)) and not isinstance(obj.get(key), dict):
+                return obj[key]
         keys = sorted(map(str, obj))[:8]
-        weights = [k for k in keys if isinstance(obj.get(k), dict)]  # rosinality's {"g", "d", "g_ema", "args"}
+        weights = [k for k in sorted(map(str, obj)) if isinstance(obj.get(k), dict) and obj[k]
+                   and all(hasattr(v, "shape") for v in obj[k].values())]  # rosinality's {"g", "d", "g_ema", ...}
         if weights:
-            raise NetworkError(f"{source} holds weights, not a network (keys: {keys}; {weights[0]!r} is a "
-                               f"state_dict): build the generator in Python, load_state_dict(checkpoint["
-                               f"{('g_ema' if 'g_ema' in weights else weights[0])!r}]) and pass module:factory()")
-        raise NetworkError(f"{source} holds a dict without a generator (keys: {keys}); "
-                           f"expected one of {list(PICKLE_KEYS)}")
+            raise NetworkError(_weights_message(obj, weights, keys, source))
+        raise NetworkError(f"{source} holds a dict without a generator (keys: {keys}); expected a module under "
+                           f"one of {list(PICKLE_KEYS + MODULE_KEYS)}")
     return obj
+
+
+def _weights_message(obj: dict[str, Any], weights: list[str], keys: list[str], source: str | Path) -> str:
+    """What to do with a checkpoint of weights: which entry to load, and (a Lightning checkpoint's
+    'state_dict') the attribute prefix its keys carry."""
+    key = next((k for k in ("g_ema", "state_dict") if k in weights), weights[0])
+    prefixes = sorted({name.split(".")[0] for name in obj[key] if "." in name})
+    hint = ""
+    if key == "state_dict" and prefixes:  # PyTorch Lightning: the LightningModule's weights, by attribute
+        hint = (f" (a Lightning checkpoint: its keys start with the module's attributes {prefixes[:4]}; for the "
+                f"generator alone, load the entries starting with '{prefixes[0]}.' with that prefix removed, or "
+                f"build the LightningModule and load them all)")
+    return (f"{source} holds weights, not a network (keys: {keys}; {key!r} is a state_dict): build the "
+            f"generator in Python, load_state_dict(checkpoint[{key!r}]){hint} and pass module:factory()")
+
+
+def _missing_class_message(exc: AttributeError, path: str | Path) -> str:
+    return (f"cannot load {path}: a class it was saved with is not found now ({exc}). A module saved from a "
+            f"script (its class defined in __main__) loads only where that class can be imported: move the class "
+            f"into a module in the current folder and save again, or save its state_dict and pass module:factory()")
 
 
 def _missing_module_message(exc: ModuleNotFoundError, path: str | Path) -> str:
@@ -67,6 +90,8 @@ def load_pickle(path: str | Path) -> Any:
             obj = pickle.load(f)
     except ModuleNotFoundError as exc:
         raise NetworkError(_missing_module_message(exc, path)) from exc
+    except AttributeError as exc:
+        raise NetworkError(_missing_class_message(exc, path)) from exc
     except (pickle.UnpicklingError, EOFError) as exc:
         raise NetworkError(f"{path} is not a readable pickle: {exc}") from exc
     return _from_container(obj, path)
@@ -82,6 +107,8 @@ def load_torch(path: str | Path) -> Any:
         obj = torch.load(path, map_location="cpu", weights_only=False)
     except ModuleNotFoundError as exc:
         raise NetworkError(_missing_module_message(exc, path)) from exc
+    except AttributeError as exc:
+        raise NetworkError(_missing_class_message(exc, path)) from exc
     except (pickle.UnpicklingError, RuntimeError, EOFError) as exc:
         raise NetworkError(f"{path} is not a readable torch file: {exc}") from exc
     obj = _from_container(obj, path)

@@ -629,7 +629,7 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
                 images = gen.render_z(torch.from_numpy(latents.z[sl]).to(gen.device), c)
             images = image_batch(images).detach().to("cpu")
             if s == 0 and writer is not None:
-                check_image_shape(tuple(int(d) for d in images.shape), "the generator's images")
+                check_image_shape(tuple(int(d) for d in images.shape), "the generator's images", (1, 3, 4))
             if output == "uint8" or writer is not None:
                 as_u8 = to_uint8(images)
                 if writer is not None:

@@ -182,3 +182,160 @@ def test_images_in_zero_one_get_a_warning_when_converted():
     with pytest.warns(UserWarning, match="no negative values"):
         sample(UnitRange(), 8, output="uint8", **QUICK)
     sample(Packed(), 8, output="uint8", **QUICK)  # [-1, 1]: no warning (warnings are errors in this suite)
+
+
+class TinyStyleGAN(nn.Module):
+    """NVIDIA's layout in miniature (mapping to [N, num_ws, w_dim], synthesis of ws), any precision."""
+
+    class Mapping(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+            self.register_buffer("w_avg", torch.zeros(16))
+
+        def forward(self, z, c=None, truncation_psi=1, truncation_cutoff=None, update_emas=False):
+            return self.fc(z)[:, None].repeat(1, 4, 1)
+
+    class Synthesis(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 3 * 8 * 8)
+
+        def forward(self, ws, noise_mode="const", force_fp32=False, update_emas=False):
+            return torch.tanh(self.fc(ws[:, 0])).view(-1, 3, 8, 8)
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.z_dim = self.w_dim = 16
+        self.c_dim, self.num_ws, self.img_resolution, self.img_channels = 0, 4, 8, 3
+        self.mapping, self.synthesis = self.Mapping(), self.Synthesis()
+
+    def forward(self, z, c=None, **kwargs):
+        return self.synthesis(self.mapping(z, c))
+
+
+@pytest.mark.parametrize("method", ["random", "hubs", "truncation"])
+def test_a_bfloat16_stylegan_samples_in_w_as_in_float32(method):
+    G = TinyStyleGAN().to(torch.bfloat16)
+    out = sample(G, 6, method=method, seed=2, pool_size=300, threshold=6, progress=False)
+    assert out.w.dtype == np.float32 and out.images.dtype == torch.bfloat16
+    with torch.no_grad():  # the w handed back are the bf16 ws exactly, and render the images returned
+        ws = torch.from_numpy(out.w).to(torch.bfloat16)[:, None].repeat(1, 4, 1)
+        torch.testing.assert_close(out.images, G.synthesis(ws), rtol=0, atol=0)
+
+
+def test_each_submodules_own_mode_is_restored():
+    G = DCGANGenerator(nz=16).train()
+    frozen = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)][0].eval()  # a frozen layer in a training G
+    sample(G, 4, seed=0, **QUICK)
+    assert G.training and not frozen.training
+    assert all(m.training for m in G.modules() if m is not frozen)
+
+
+class LateInput(nn.Module):
+    """A G whose first registered layer is not where z goes: its output layer is registered first."""
+
+    def __init__(self, stated=None):
+        super().__init__()
+        torch.manual_seed(1)
+        if stated:
+            setattr(self, stated, 24)
+        self.to_rgb = nn.Conv2d(8, 3, 1)
+        self.fc = nn.Linear(24, 8 * 4 * 4)
+
+    def forward(self, z):
+        return torch.tanh(self.to_rgb(self.fc(z).view(-1, 8, 4, 4)))
+
+
+@pytest.mark.parametrize("stated", ["nz", "z_dim", "latent_dim", "argument"])
+def test_a_stated_latent_size_is_tried_when_the_first_registered_layer_disagrees(stated):
+    G = LateInput(None if stated == "argument" else stated)
+    out = sample(G, 5, seed=3, **({"z_dim": 24} if stated == "argument" else {}), **QUICK)
+    assert out.z.shape == (5, 24)
+    torch.testing.assert_close(out.images, own(G, out.z), rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"z_dim=20 disagrees with the generator: its first registered layer, "
+                                         r"Conv2d\(8, 3.*takes 8 inputs, and G did not run on latents of 20 values "
+                                         r"\(.*shapes cannot be multiplied"):
+        sample(LateInput(), 5, z_dim=20, **QUICK)
+
+
+def test_a_latent_size_read_from_a_layer_g_does_not_run_on_is_an_error_before_any_pool():
+    with pytest.raises(ValueError, match=r"cannot tell the generator's latent size: its first registered layer, "
+                                         r"Conv2d\(8, 3.*but G did not run on latents of 8 values .*give it as z_dim="):
+        sample(LateInput(), 64, progress=False)  # hubs: refused before the pool search
+
+
+class EmbeddedLabels(nn.Module):
+    """A cGAN concatenating z with a 5-d embedding of the class index (not of the one-hot width)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.n_classes = 10
+        self.emb = nn.Embedding(10, 5)
+        self.fc = nn.Linear(21, 3 * 4 * 4)
+
+    def forward(self, z, y):
+        return torch.tanh(self.fc(torch.cat([z, self.emb(y)], 1))).view(-1, 3, 4, 4)
+
+
+def test_a_conditional_g_whose_latent_size_no_layer_shows_takes_the_size_given():
+    G = EmbeddedLabels()
+    with pytest.raises(ValueError, match="neither 21 nor 11 values .*give it as z_dim="):
+        sample(G, 4, classes=3, generator_options={"c_dim": 10}, **QUICK)
+    out = sample(G, 4, classes=3, z_dim=16, generator_options={"c_dim": 10}, seed=0, **QUICK)
+    torch.testing.assert_close(out.images, own(G, out.z, torch.full((4,), 3)), rtol=0, atol=0)
+
+
+def test_a_lambda_takes_the_dtype_and_device_of_the_network_it_closes_over():
+    G = Packed().half()
+    f = lambda z: 2 * G(z) - 1  # noqa: E731  (the docs' fix for outputs in [0, 1])
+    side = as_generator(f, z_dim=16)
+    assert side.dtype == torch.float16 and side.device.type == "cpu"
+    out = sample(f, 4, z_dim=16, seed=0, **QUICK)
+    torch.testing.assert_close(out.images, 2 * own(G, out.z.astype(np.float16)) - 1, rtol=0, atol=0)
+    side.to("cpu")  # moves the networks it closes over (a no-op here, and no error)
+
+
+def test_the_trial_call_leaves_torchs_random_state_as_it_was():
+    class Noisy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 16)
+
+        def forward(self, z):
+            return torch.tanh(self.fc(z) + torch.randn(len(z), 16)).view(-1, 1, 4, 4)
+
+    G = Noisy()
+    torch.manual_seed(5)
+    as_generator(G)  # the latent size is read from fc and tried once
+    after = torch.randn(3)
+    torch.manual_seed(5)
+    torch.testing.assert_close(after, torch.randn(3), rtol=0, atol=0)
+
+
+def test_an_rgba_generator_writes_rgba_pngs(tmp_path):
+    class RGBA(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(3)
+            self.fc = nn.Linear(16, 4 * 6 * 5)
+
+        def forward(self, z):
+            return torch.tanh(self.fc(z)).view(-1, 4, 6, 5)
+
+    G = RGBA()
+    out = sample(G, 3, seed=0, outdir=tmp_path / "s", **QUICK)
+    for i in range(3):
+        png = decode_png((tmp_path / "s" / f"{i:06d}.png").read_bytes())
+        np.testing.assert_array_equal(png, to_uint8(own(G, out.z))[i].permute(1, 2, 0).numpy())
+    assert decode_png((tmp_path / "s" / "grid.png").read_bytes()).shape[2] == 4
+
+
+def test_a_mapping_that_returns_one_w_per_latent_is_told_how_to_broadcast():
+    G = TinyStyleGAN()
+    G.mapping.forward = lambda z, c=None, **kw: G.mapping.fc(z)
+    with pytest.raises(ValueError, match=r"returned shape \[300, 16\], expected \[N, 4, 16\] \(NVIDIA's mapping "
+                                         r"broadcasts .* w\[:, None\].repeat\(1, 4, 1\)"):
+        sample(G, 4, pool_size=300, threshold=6, progress=False)

@@ -284,6 +284,37 @@ def test_a_checkpoint_of_weights_says_how_to_load_it(tmp_path):
         and "module:factory()" in r.stderr
 
 
+def test_checkpoints_of_other_training_scripts(tmp_path):
+    from hubness_fast.sampling.networks import NetworkError, load_network
+
+    G = StyleGANStandIn()
+    torch.save({"generator": G, "discriminator": torch.nn.Linear(2, 2), "epoch": 3}, tmp_path / "gd.pt")
+    assert type(load_network(str(tmp_path / "gd.pt"))) is StyleGANStandIn
+    torch.save({"netG": G}, tmp_path / "netg.pth")
+    assert type(load_network(str(tmp_path / "netg.pth"))) is StyleGANStandIn
+    lightning = {"epoch": 3, "global_step": 10, "hyper_parameters": {"latent_dim": 32},
+                 "state_dict": {f"generator.{k}": v for k, v in G.state_dict().items()}
+                 | {"discriminator.weight": torch.zeros(2, 2)}}
+    torch.save(lightning, tmp_path / "lit.ckpt")
+    with pytest.raises(NetworkError, match=r"load_state_dict\(checkpoint\['state_dict'\]\) \(a Lightning checkpoint: "
+                       r"its keys start with the module's attributes \['discriminator', 'generator'\]"):
+        load_network(str(tmp_path / "lit.ckpt"))
+    torch.save({"epoch": 3, "notes": "none"}, tmp_path / "other.pt")
+    with pytest.raises(NetworkError, match="without a generator .* one of \\['G_ema', 'G', 'generator', 'netG'"):
+        load_network(str(tmp_path / "other.pt"))
+
+
+def test_a_module_saved_from_a_script_says_why_it_cannot_be_loaded(tmp_path):
+    script = ("import torch\nclass MainG(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+              "        self.fc = torch.nn.Linear(4, 12)\n    def forward(self, z):\n        return self.fc(z)\n"
+              "torch.save(MainG(), 'main.pt')\n")
+    (tmp_path / "train.py").write_text(script)
+    subprocess.run([sys.executable, "train.py"], cwd=tmp_path, check=True)
+    r = cli("--network", "main.pt", "--n", "2", "--outdir", "o", cwd=tmp_path)
+    assert one_line_error(r) and "MainG" in r.stderr and "defined in __main__" in r.stderr \
+        and "move the class into a module" in r.stderr, r.stderr
+
+
 def test_a_pickle_whose_code_is_missing_says_where_to_put_it(tmp_path):
     (tmp_path / "code").mkdir()
     (tmp_path / "code" / "mynets.py").write_text("from standins import StyleGANStandIn\n"
