@@ -525,11 +525,12 @@ def _eval(args: argparse.Namespace) -> int:
     print(scorecard.table(values))
     if json_out is not None:
         n_real = len(real.features) if not isinstance(real, np.ndarray) else len(real)
-        json_out.write_text(json.dumps({"metrics": values, "k": args.k, "k_dc": args.k_dc, "n_real": n_real,
-                                        "n_fake": len(fake), "n_boot": args.n_boot,
-                                        "interval": "95 % percentile bootstrap" if args.n_boot else None,
-                                        "real": str(args.real), "fake": str(args.fake or args.network),
-                                        "detector": args.detector}, indent=2))
+        report = json.dumps({"metrics": values, "k": args.k, "k_dc": args.k_dc, "n_real": n_real,
+                             "n_fake": len(fake), "n_boot": args.n_boot, "seed": args.seed,
+                             "interval": "95 % percentile bootstrap" if args.n_boot else None,
+                             "real": str(args.real), "fake": str(args.fake or args.network),
+                             "detector": args.detector}, indent=2)
+        atomic_write(json_out, lambda f: f.write(report.encode()))
         print(f"wrote {json_out}")
     return 0
 
@@ -576,7 +577,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
-                     device_help: str = "where the generator runs (auto: CUDA when torch sees a GPU)") -> None:
+                     device_help: str = "where the generator runs (auto: CUDA when torch sees a GPU)",
+                     seed_also: str = "") -> None:
     """The flags `sample` and `study` share: classes, family options, batching, device, seed, output
     (`mine`, one_class, renders no image: no --noise-mode nor --batch-size)."""
     p.add_argument("--class", dest="classes", default=None, metavar="C",
@@ -607,7 +609,8 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
         p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=device_help)
     p.add_argument("--seed", type=int, default=0,
-                   help="random seed: the same seed gives the same latents" + ("" if one_class else " and images"))
+                   help="random seed: the same seed gives the same latents" + ("" if one_class else " and images")
+                   + seed_also)
     p.add_argument("--quiet", action="store_true", help="no progress bars (results are still printed)")
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
@@ -795,7 +798,8 @@ def _parser() -> _Parser:
                         "(default: no cache)")
     p.add_argument("--json", type=as_path, default=None, help="also write the values to this JSON file (default: none)")
     _generator_flags(p, device_help="where the generator runs, a detector file (.pt) is loaded and image batches "
-                                    "go to the detector (auto: CUDA when torch sees a GPU)")
+                                    "go to the detector (auto: CUDA when torch sees a GPU)",
+                     seed_also=", and the same bootstrap resamples (--n-boot)")
     p.set_defaults(func=_eval, command_parser=p)
 
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "

@@ -25,13 +25,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
 from ..engine import describe, run
+from .._files import atomic_write
 from .._inputs import as_matrix, as_path, check_int, check_k, check_metric
+from .._warn import warn_user
 from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
 from ..engine.refused import check_rows
@@ -39,6 +42,7 @@ from ..engine.refused import check_rows
 METRICS = ("euclidean", "cosine")
 
 MAX_SQUARED_NORM = 1e36  # the engine's limit for float32 arithmetic (csrc/cpu/side.h), checked here to name the set
+FORMAT = "hubness_fast.manifold/1"  # written by save, checked by load (files before it carry none)
 REALISM_BLOCK = 1024  # the realism pass holds 1024 fakes x 1024 reals of float64 distances at a time (8 MiB each)
 
 
@@ -49,6 +53,46 @@ def features_hash(x: np.ndarray) -> str:
     for s in range(0, x.shape[0], rows):
         h.update(np.ascontiguousarray(x[s:s + rows]).tobytes())
     return h.hexdigest()
+
+
+def _read_saved(path: Path) -> tuple[tuple[int, ...], np.ndarray, str, str, Any, Any, str | None]:
+    """The entries of a file Manifold.save wrote, checked: (k, radius2, metric, hash, raw_features,
+    features, features_path), the last three None where absent."""
+    def damaged(why: str) -> ValueError:
+        return ValueError(f"cannot read the saved manifold {path}: {why} (cut short, damaged, or not written by "
+                          f"Manifold.save): fit and save it again")
+    if not path.is_file():
+        raise ValueError(f"the saved manifold {path} does not exist" if not path.exists() else
+                         f"the saved manifold {path} is not a file")
+    try:
+        with open(path, "rb") as fh:  # ours to close: numpy leaves a file it fails to read open
+            loaded = np.load(fh, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise damaged("it holds one array (a .npy file), not a manifold's entries")
+            with loaded as z:
+                missing = [name for name in ("k", "radius2", "metric", "hash") if name not in z.files]
+                if missing:
+                    raise damaged(f"it lacks {', '.join(missing)}")
+                fmt = str(z["format"]) if "format" in z.files else FORMAT
+                if fmt != FORMAT:
+                    raise ValueError(f"the saved manifold {path} is in the format {fmt!r}, which this version does "
+                                     f"not read (it reads {FORMAT!r}): upgrade hubness_fast, or fit it again")
+                ks = tuple(int(v) for v in np.atleast_1d(z["k"]))
+                r2, metric, saved_hash = z["radius2"], str(z["metric"]), str(z["hash"])
+                raw = z["raw_features"] if "raw_features" in z.files else None
+                stored = z["features"] if "features" in z.files else None
+                source = str(z["features_path"]) if "features_path" in z.files else None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise damaged(" ".join(str(exc).split()) or type(exc).__name__) from None
+    except ValueError as exc:
+        if str(exc).startswith(("cannot read the saved", "the saved manifold")):
+            raise
+        raise damaged(" ".join(str(exc).split())) from None
+    if r2.ndim != 2 or r2.shape[1] != len(ks) or r2.dtype.kind != "f" or not ks or min(ks) < 1:
+        raise damaged(f"its radii have shape {r2.shape} and dtype {r2.dtype} for k = {ks}")
+    if metric not in METRICS:
+        raise damaged(f"its metric is {metric!r}")
+    return ks, r2, metric, saved_hash, raw, stored, source
 
 
 def _check_metric(metric: str) -> str:
@@ -246,8 +290,8 @@ class Manifold:
         features as given (``include_features=True``; cosine rows are scaled again on load) or the
         path of the memmap they came from."""
         path = as_path(path)
-        if path.suffix != ".npz":
-            path = path.with_suffix(".npz")
+        if path.suffix != ".npz":  # appended, as numpy does: "ffhq-k3.5" -> "ffhq-k3.5.npz"
+            path = path.with_name(path.name + ".npz")
         path.parent.mkdir(parents=True, exist_ok=True)
         extra: dict[str, Any] = {}
         if include_features and self.raw is not None:
@@ -256,8 +300,9 @@ class Manifold:
             extra["features"] = self.features
         elif self._source:
             extra["features_path"] = np.array(str(self._source))
-        np.savez(path, k=np.array(self.k), radius2=np.stack([self.radius2[k] for k in self.k], axis=1),
-                 metric=np.array(self.metric), hash=np.array(self.hash), **extra)
+        arrays = {"format": np.array(FORMAT), "k": np.array(self.k), "metric": np.array(self.metric),
+                  "radius2": np.stack([self.radius2[k] for k in self.k], axis=1), "hash": np.array(self.hash), **extra}
+        atomic_write(path, lambda f: np.savez(f, **arrays))  # a save cut off leaves the earlier file, never half
         return path
 
     @classmethod
@@ -266,18 +311,21 @@ class Manifold:
         """Read a saved manifold. ``features`` (an array, or the path of a .npy file, opened as a
         memmap) is needed when the file holds none; given features must hash to the saved hash.
 
-        Features saved inside the file are not re-hashed (files written before ``raw_features``
-        hold the compared ones, unit rows for cosine, and such a manifold has ``raw`` None);
-        features given here are the raw ones and are checked against the hash."""
+        Features saved inside the file are checked against the saved hash too (files written before
+        ``raw_features`` hold the compared ones, unit rows for cosine, which cannot be; such a
+        manifold has ``raw`` None). A file that cannot be read, is cut short, lacks an entry, holds
+        radii that do not fit its k, or was written by a later format is refused with a ValueError
+        naming it."""
         path = as_path(path)
-        with np.load(path, allow_pickle=False) as z:
-            ks = tuple(int(v) for v in z["k"])
-            r2 = z["radius2"]
-            metric, saved_hash = str(z["metric"]), str(z["hash"])
-            raw = z["raw_features"] if "raw_features" in z.files else None
-            stored = z["features"] if "features" in z.files else None
-            source = str(z["features_path"]) if "features_path" in z.files else None
+        ks, r2, metric, saved_hash, raw, stored, source = _read_saved(path)
         radius2 = {k: np.ascontiguousarray(r2[:, i]) for i, k in enumerate(ks)}
+        for name, held in (("raw_features", raw), ("features", stored)):
+            if held is not None and (held.ndim != 2 or held.shape[0] != r2.shape[0]):
+                raise ValueError(f"the saved manifold {path} is damaged: its {name} have shape {held.shape}, its "
+                                 f"radii {r2.shape[0]} rows")
+        if raw is not None and features_hash(raw) != saved_hash:
+            raise ValueError(f"the saved manifold {path} is damaged: its features do not hash to the hash saved "
+                             f"with them (changed after the save): fit and save it again")
         if features is None and raw is not None:
             return cls(raw, ks, metric=metric, n_threads=n_threads, progress=progress, device=device,
                        radius2=radius2, hash=saved_hash)
@@ -313,7 +361,10 @@ class Manifold:
         key = hashlib.sha256(f"{digest}-{ks}-{_check_metric(metric)}".encode()).hexdigest()[:24]
         path = as_path(cache_dir) / f"manifold-{key}.npz"
         if path.exists():
-            return cls.load(path, real, n_threads=n_threads, progress=progress, device=device)
+            try:
+                return cls.load(path, real, n_threads=n_threads, progress=progress, device=device)
+            except ValueError as exc:  # damaged (a key names its features: a mismatch is damage too)
+                warn_user(f"{exc}; fitting again and replacing it")
         m = cls(real, ks, metric=metric, n_threads=n_threads, progress=progress, device=device, hash=digest)
         path.parent.mkdir(parents=True, exist_ok=True)
         m.save(path, include_features=False)
@@ -443,7 +494,8 @@ class Manifold:
         n_boot = check_int(n_boot, "n_boot", minimum=0)
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-        for k, what in ((k_pr, "precision/recall"), (k_dc, "density/coverage"), (k_rarity, "the rarity score")):
+        for k, what in ((k_pr, "precision/recall"), (k_dc, "density/coverage"), (k_rarity, "the rarity score"),
+                        *([(k_realism, "the realism score")] if realism else [])):
             self._need(k, what)
         f = self.prepare_fake(fake)
         c = self._containment(f, [(k_pr, True), (k_dc, False), (k_rarity, False)], True)

@@ -146,6 +146,9 @@ def realism_score(real: Array, fake: Array, k: int = 3, *, clamp_to_percentile: 
     the largest radii are left out first: only those with r_i at or below the
     ``clamp_to_percentile`` percentile of the radii count (None keeps all). A score
     above 1 means the fake lies inside a kept real ball. Returns float64 [M].
+    This is the paper's ratio of distances; NVIDIA's released code computes it on squared
+    distances, r_i^2 / (d^2 + 1e-5): the square of this score up to that 1e-5 (square
+    these values to compare; above 1 means the same either way).
 
     Exact float64 distances, blocks of fakes against the kept real samples (O(M x N)
     work: meant for evaluation-sized sets). A shortcut over :meth:`Manifold.realism`.

@@ -70,6 +70,8 @@ def test_a_saved_reference_and_bootstrap_bounds(tmp_path):
     check(values, api_values(REAL, FAKE))
     assert values["precision_low"] <= values["precision"] <= values["precision_high"]
     assert (report["n_real"], report["n_fake"], report["interval"]) == (300, 250, "95 % percentile bootstrap")
+    again = Manifold.load(tmp_path / "ref.npz").evaluate(FAKE, n_boot=50, seed=report["seed"])  # reproducible
+    assert (values["precision_low"], values["precision_high"]) == tuple(again.intervals["precision"])
     assert report["real"] == "ref.npz" and report["fake"] == "fake.npy" and report["detector"] is None
     line = next(s for s in r.stdout.splitlines() if s.startswith("precision "))  # the bounds beside the value
     assert line.split() == ["precision", f"{values['precision']:.4g}", f"[{values['precision_low']:.4g},",

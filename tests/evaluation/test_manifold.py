@@ -239,3 +239,79 @@ def test_bad_input(rng):
 
 def test_top_level_export():
     assert hf.Manifold is Manifold
+
+
+def _resave(src, dst, **changes):
+    entries = dict(np.load(src))
+    entries.update(changes)
+    for name in [n for n, v in changes.items() if v is None]:
+        entries.pop(name)
+    np.savez(dst, **entries)
+    return dst
+
+
+def test_a_damaged_or_foreign_file_is_refused_by_name(tmp_path, rng):
+    real = rng.standard_normal((120, 5))
+    path = Manifold(real, (3, 5)).save(tmp_path / "m")
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "noise.npz").write_bytes(rng.integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    np.save(tmp_path / "one.npy", real)
+    shifted = dict(np.load(path))["raw_features"] + 1
+    cases = {
+        tmp_path / "cut.npz": "cannot read the saved manifold .*cut.npz: .*fit and save it again",
+        tmp_path / "empty.npz": "cannot read the saved manifold .*empty.npz",
+        tmp_path / "noise.npz": "cannot read the saved manifold .*noise.npz",
+        tmp_path / "one.npy": "one array \\(a .npy file\\)",
+        _resave(path, tmp_path / "nohash.npz", hash=None): "it lacks hash",
+        _resave(path, tmp_path / "narrow.npz", radius2=dict(np.load(path))["radius2"][:, :1]):
+            "radii have shape \\(120, 1\\) .* k = \\(3, 5\\)",
+        _resave(path, tmp_path / "later.npz", format=np.array("hubness_fast.manifold/99")):
+            "format 'hubness_fast.manifold/99', which this version does not read",
+        _resave(path, tmp_path / "edited.npz", raw_features=shifted): "damaged: its features do not hash",
+        _resave(path, tmp_path / "short.npz", raw_features=real[:100]): "damaged: its raw_features have shape",
+        tmp_path / "missing.npz": "does not exist",
+    }
+    for bad, message in cases.items():
+        with pytest.raises(ValueError, match=message):
+            Manifold.load(bad)
+    legacy = _resave(path, tmp_path / "legacy.npz", format=None)  # saved before the format entry: still read
+    np.testing.assert_array_equal(Manifold.load(legacy).radius2[5], Manifold.load(path).radius2[5])
+
+
+def test_save_appends_npz_and_replaces_a_file_whole(tmp_path, rng, monkeypatch):
+    real = rng.standard_normal((80, 4))
+    m = Manifold(real, 3)
+    assert m.save(tmp_path / "ffhq-vgg16-k3.5").name == "ffhq-vgg16-k3.5.npz"
+    assert m.save(tmp_path / "b.npz").name == "b.npz"
+    before = (tmp_path / "b.npz").read_bytes()
+
+    def cut_off(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        Manifold(real + 1, 3).save(tmp_path / "b.npz")
+    assert (tmp_path / "b.npz").read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "b.npz", "ffhq-vgg16-k3.5.npz"]
+
+
+def test_cached_refits_a_damaged_file_with_a_warning(tmp_path, rng):
+    real = rng.standard_normal((160, 7))
+    want = Manifold.cached(real, (3, 5), cache_dir=tmp_path)
+    (path,) = tmp_path.glob("manifold-*.npz")
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.warns(UserWarning, match="cannot read the saved manifold .*fitting again and replacing it"):
+        got = Manifold.cached(real, (3, 5), cache_dir=tmp_path)
+    np.testing.assert_array_equal(got.radius2[5], want.radius2[5])
+    np.testing.assert_array_equal(Manifold.load(path, real).radius2[3], want.radius2[3])  # replaced whole
+
+
+def test_an_unfitted_realism_k_is_refused_before_any_pass(rng, monkeypatch):
+    m = Manifold(rng.standard_normal((100, 5)), (3, 5))
+    monkeypatch.setattr(m, "_containment", lambda *a, **k: pytest.fail("a pass ran before the check"))
+    with pytest.raises(ValueError, match="the realism score needs k=4"):
+        m.evaluate(rng.standard_normal((50, 5)), k_realism=4)
+    monkeypatch.undo()  # realism=False: k_realism is not used, so not checked
+    assert m.evaluate(rng.standard_normal((50, 5)), k_realism=4, realism=False).realism is None
