@@ -207,6 +207,10 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         if c is not None:
             check_int(c, "n_candidates", minimum=n)
         red = make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
+        if red is not None and red.needs_vectors and metric == "cosine":
+            raise ValueError(f"hubness={self.hubness!r} ({type(red).__name__}) recomputes squared Euclidean "
+                             f"distances from the points: use metric='euclidean' or 'sqeuclidean' (on unit-"
+                             f"normalised rows they rank as cosine does)")
         own_k = getattr(red, "k", None)
         if c is not None and own_k is not None and own_k + 1 > c:
             raise ValueError(f"n_candidates = {c} is fewer than the {type(red).__name__} reduction's k = {own_k} "

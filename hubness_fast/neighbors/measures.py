@@ -52,7 +52,8 @@ class Hubness(BaseEstimator):
       standard normal truncated below at -mean(N_k) / std(N_k) (ddof=1). Despite its name it is
       neither N_k's skewness nor the truncated normal's (it is not centred), and it depends on N_k
       only through mean / std; it is kept for comparison with scikit-hubness. Constant counts put
-      the truncation at -inf, where the moment tends to 0: 0 here, NaN there;
+      the truncation at -inf, where the moment tends to 0: 0 here, and there NaN or 0 as the
+      installed scipy's truncnorm gives it (0 with scipy 1.17);
     - robinhood: sum |N_k - mean| / (2 sum N_k) (Feldbauer et al. 2018);
     - gini: Gini index of N_k (sum_ij |N_i - N_j| / (2 n sum N_k));
     - atkinson: Atkinson index with epsilon 1/2, 1 - mean(sqrt N_k)^2 / mean(N_k);

@@ -8,10 +8,12 @@ read the lists only (``DisSimLocal`` also the vectors); no N x N matrix is forme
 Protocol, shared by every reduction:
 
 - ``fit(neigh_dist, neigh_ind, X=None)`` takes the k-NN lists of the fitted points among
-  themselves, self excluded (``hubness_fast.knn(x, k)``, the default): row i holds point i's
-  nearest other fitted points, nearest first;
+  themselves, self excluded (``hubness_fast.knn(x, k, metric="euclidean")``; knn's default
+  metric is "sqeuclidean", whose squares change NICDM's and mutual proximity's ranking: pass the
+  distance the reduction is meant for): row i holds point i's nearest other fitted points, nearest
+  first;
 - ``transform(neigh_dist, neigh_ind, X=None, return_distance=True)`` takes the lists of a query set
-  against the fitted points (``knn(x, k, queries=q)``) and returns ``(secondary distances float64,
+  against the fitted points (``knn(x, k, queries=q, metric="euclidean")``) and returns ``(secondary distances float64,
   indices int64)`` of the same shape, each row re-sorted by (secondary distance, primary distance,
   index): where secondary distances tie (mutual proximity's undecided pairs, a saturated local
   scaling), the original ranking decides rather than the index, which would favour low indices;
@@ -34,6 +36,7 @@ tabulates every difference.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, TypeVar, Union
 
 import numpy as np
@@ -670,6 +673,11 @@ def make_reduction(name: str | None, **params: Any) -> HubnessReduction | None:
     clash = sorted(set(fixed) & set(params))
     if clash:
         raise ValueError(f"{name!r} fixes {clash[0]}={fixed[clash[0]]!r}; leave it out or use another name")
+    takes = set(inspect.signature(cls).parameters) - set(fixed)
+    unknown = sorted(set(params) - takes)
+    if unknown:
+        raise ValueError(f"{name!r} ({cls.__name__}) takes no parameter {unknown[0]!r}; its parameters: "
+                         f"{', '.join(sorted(takes)) or 'none'}")
     reduction = cls(**fixed, **params)
     reduction.check_params()
     return reduction

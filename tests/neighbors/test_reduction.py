@@ -330,6 +330,19 @@ def test_bad_parameters_raise(data):
         ls.transform(*query)
 
 
+def test_a_parameter_a_reduction_lacks_is_named_with_those_it_has(data):
+    from hubness_fast.neighbors import KNeighborsTransformer
+    from hubness_fast.reduction import make_reduction
+
+    with pytest.raises(ValueError, match="'mp' \\(MutualProximity\\) takes no parameter 'k'; its parameters: compat"):
+        make_reduction("mp", k=5)
+    with pytest.raises(ValueError, match="takes no parameter 'k'"):
+        KNeighborsTransformer(hubness="mp", hubness_params={"k": 5}).fit(data.x)
+    assert make_reduction("ls", k=7).k == 7
+    with pytest.raises(ValueError, match="DisSimLocal\\) recomputes squared Euclidean distances"):
+        KNeighborsTransformer(hubness="dsl", metric="cosine").fit(data.x)
+
+
 def test_dis_sim_local_needs_the_vectors(data):
     x, q, fit, query = data.x, data.q, data.fit, data.query
     with pytest.raises(ValueError, match="needs the vectors"):
