@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "hubness_fast"
-SHARED = {"_files", "_inputs", "_progress", "_samples", "_types", "_torch", "_version", "_warn"}
+SHARED = {"_files", "_inputs", "_lockfile", "_progress", "_samples", "_types", "_torch", "_version", "_warn"}
 NATIVE = {"_cpu", "_cuda"}
 APPLICATION = {"__init__", "cli", "features", "metrics", "selection", "reduction", "dask", "generators"}
 ALLOWED = {  # layer -> layers it may import (besides itself)

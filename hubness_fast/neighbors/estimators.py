@@ -443,6 +443,12 @@ class NearestNeighbors(BaseEstimator):
         self.n_samples_fit_ = X.shape[0]
         return self
 
+    @property
+    def fit_X_(self) -> np.ndarray:
+        """The fitted points, as validated (2-D, C order, float32 kept, others float64)."""
+        check_is_fitted(self)
+        return self._fit_X
+
     def _queries(self, X: Any) -> Any:
         if X is None:
             return None
@@ -571,4 +577,4 @@ def _self_queries(nn: NearestNeighbors, include_self: bool | str, mode: str) -> 
         if include_self != "auto":
             raise ValueError(f"include_self must be True, False or 'auto', got {include_self!r}")
         include_self = mode == "connectivity"
-    return nn._fit_X if include_self else None
+    return nn.fit_X_ if include_self else None

@@ -33,7 +33,8 @@ import json
 import math
 import numbers
 import os
-import socket
+import signal
+import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +45,7 @@ import numpy as np
 
 from ..engine.normals import chunks as normal_chunks
 from ..engine.normals import standard_normal
+from .._lockfile import LockFile
 from .._files import atomic_write, file_sha256, listing, plain_permissions, writable_dir
 from .._inputs import as_path, check_int, is_torch, to_numpy
 from .._torch import BATCH_SIZE
@@ -279,6 +281,23 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                 "seed": int(seed), "z_dim": int(side.z_dim) if side is not None else check_int(z_dim, "z_dim"),
                 "network": network}
     bank = writable_dir(outdir, "bank folder")
+    lock = LockFile(bank / MINE_LOCK)
+    holder = lock.acquire()
+    if holder is not None:
+        raise ValueError(f"another mine into the bank {bank} is running ({holder}): wait for it (the same command "
+                         f"afterwards goes on from what it mined); if none is running, remove {bank / MINE_LOCK}")
+    try:
+        return _mine_locked(G, n, bank, settings, side, bank_class, hub_device, device, workers, client, max_pools,
+                            progress, pool_size)
+    finally:
+        lock.release()
+
+
+def _mine_locked(G: Any, n: int, bank: Path, settings: dict[str, Any], side: GeneratorAdapter | None,
+                 bank_class: int | None, hub_device: Device, device: Any, workers: int, client: Any,
+                 max_pools: int, progress: bool, pool_size: int) -> MineResult:
+    """mine() once its settings hold and the bank's mine lock is this process's."""
+    _remove_leftovers(bank)
     manifest = _open_manifest(bank, settings, generator_identity(side, bank_class))
     (bank / "pools").mkdir(exist_ok=True)
     done = manifest["pools"]
@@ -335,7 +354,8 @@ class _Runner:
         if client is None and workers > 1:
             import multiprocessing
 
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_worker_start, initargs=(os.getpid(),))
 
     def map(self, pools: list[int]) -> list[dict[str, np.ndarray]]:
         if self.client is not None:
@@ -350,6 +370,19 @@ class _Runner:
             self.pool.shutdown(cancel_futures=True)
 
 
+def _worker_start(parent: int) -> None:
+    """A local worker leaves Ctrl-C to the parent (which stops the pool and reports once), and ends
+    when the parent does, even killed (Linux: PR_SET_PDEATHSIG), instead of living on orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the request above
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _pool_in_worker(job: tuple[Any, dict[str, Any], int]) -> dict[str, np.ndarray]:
     G, args, i = job
     return mine_pool(G, i=i, **args)
@@ -362,7 +395,7 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
 
     path = bank / "bank.json"
     if not path.exists():
-        others = sorted(p.name for p in bank.iterdir())
+        others = sorted(p.name for p in bank.iterdir() if p.name not in (MINE_LOCK, f".{MINE_LOCK}.guard"))
         if others:
             raise ValueError(f"the folder {bank} holds files but no bank ({listing(others)}): mine into a new or "
                              "empty folder (nothing of yours is overwritten)")
@@ -413,6 +446,20 @@ def _pools_for(done: dict[str, Any], n: int) -> int:
         rows += done[str(i)]["rows"]
         i += 1
     return i
+
+
+def _remove_leftovers(bank: Path) -> None:
+    """The temporary files of a mine cut off before it renamed them (this process holds the mine lock:
+    no other writer's are in flight): pool files, the manifest and the consolidated fields; a render's
+    cursor.json temporaries are left alone."""
+    for folder in (bank, bank / "pools"):
+        if not folder.is_dir():
+            continue
+        for p in folder.iterdir():
+            parts = p.name.split(".")
+            ours = folder.name == "pools" or parts[1:2] == ["bank"] or parts[1:2] and parts[1] in FIELDS
+            if p.name.startswith(".") and p.is_file() and ours and p.name.endswith((".tmp", ".npy")):
+                p.unlink(missing_ok=True)
 
 
 def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int, drop: list[int]) -> None:
@@ -612,56 +659,22 @@ class BankSampler(LatentSampler):
             self.handed_out = None
             self._unlock()
 
-    def _token(self) -> str:
-        return f"{socket.gethostname()} {os.getpid()} {id(self)}"
-
     def _lock(self) -> None:
         path = self.bank.path / LOCK
-        while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
-            except FileExistsError:
-                holder = _lock_holder(path)
-                if holder is None:  # its process has ended (or the file vanished): take it over
-                    path.unlink(missing_ok=True)
-                    continue
-                raise ValueError(f"another render from the bank {self.bank.path} is running ({holder}): its rows "
-                                 f"are not yet counted as used. Wait for it, or give each render its own rows "
-                                 f"with offset= (--offset); if no render is running, remove {path}") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(self._token() + "\n")
-            return
+        self._held = LockFile(path)
+        holder = self._held.acquire()
+        if holder is not None:
+            raise ValueError(f"another render from the bank {self.bank.path} is running ({holder}): its rows are "
+                             f"not yet counted as used. Wait for it, or give each render its own rows with "
+                             f"offset=; if no render is running, remove {path}")
 
     def _unlock(self) -> None:
-        path = self.bank.path / LOCK
-        try:
-            if path.read_text().strip() == self._token():
-                path.unlink()
-        except FileNotFoundError:
-            pass
+        self._held.release()
 
 
-LOCK = "cursor.lock"
+LOCK = "cursor.lock"  # held by the render handing out a bank's next rows
+MINE_LOCK = "mine.lock"  # held by the process mining into a bank
 
-
-def _lock_holder(path: Path) -> str | None:
-    """Who holds a bank's cursor lock ('process P on host H'), or None when that process has ended
-    (on this host) or the file is gone."""
-    try:
-        host, pid, _ = path.read_text().split()
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        return "a lock file this version cannot read"
-    if host == socket.gethostname() and int(pid) != os.getpid():
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # another user's live process
-    where = "this process" if host == socket.gethostname() and int(pid) == os.getpid() else f"process {pid} on {host}"
-    return where
 
 def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: int | None = None,
                 classes: Any = None, batch_size: int = BATCH_SIZE, output: str = "float",

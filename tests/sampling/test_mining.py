@@ -415,3 +415,61 @@ def test_mine_command_flags(tmp_path, monkeypatch, capsys):
     assert code == 0 and "complete: 5 latents" in out
     code, _, err = run("mine", "--status", "nothing")
     assert code == 2 and "nothing does not exist" in err
+
+
+def test_one_mine_at_a_time_into_a_bank_and_its_leftovers_are_cleared(tmp_path):
+    import socket
+
+    from hubness_fast._lockfile import LockFile
+    from hubness_fast.sampling import mining
+
+    want = mine(None, 30, tmp_path / "ref", **TINY_Z)
+    bank = tmp_path / "b"
+    mine(None, 10, bank, **TINY_Z)
+    held = LockFile(bank / mining.MINE_LOCK)
+    assert held.acquire() is None  # another mine, still running
+    with pytest.raises(ValueError, match="another mine into the bank .* is running \\(this process\\): wait for it"):
+        mine(None, 30, bank, **TINY_Z)
+    held.release()
+    (bank / mining.MINE_LOCK).write_text(f"{socket.gethostname()} 999999999 1\n")  # a mine that was killed
+    leftovers = [".z.k3j2.npy", ".bank.json.x1.tmp", "pools/.000007.npz.ab.tmp"]
+    for name in leftovers:
+        (bank / name).write_bytes(b"cut off")
+    (bank / ".cursor.json.r2.tmp").write_bytes(b"a render's, in flight")
+    r = mine(None, 30, bank, **TINY_Z)
+    assert not any((bank / name).exists() for name in leftovers) and (bank / ".cursor.json.r2.tmp").exists()
+    assert not (bank / mining.MINE_LOCK).exists()
+    np.testing.assert_array_equal(open_bank(r.path).z, open_bank(want.path).z)
+
+
+def _children(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the workers end by PR_SET_PDEATHSIG")
+def test_local_workers_end_when_the_mine_is_killed(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "hubness_fast.cli", "mine", "--z-dim", "32", "--pool-size", "2000",
+                             "--threshold", "1000", "--n", "100", "--workers", "2", "--outdir", "b", "--quiet"],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers, deadline = [], time.time() + 60
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+    assert len(workers) >= 2, "the workers did not start"
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 20
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.2)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text()
+             .rsplit(")", 1)[1].split()[0]]
+    assert not alive, f"workers {alive} outlived the killed mine"

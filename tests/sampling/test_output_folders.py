@@ -2,6 +2,7 @@
 bank's rows count as used only once rendered, a bank folder refuses foreign files and is never
 "complete" while its files change, and output files are replaced whole or not at all."""
 import json
+import socket
 import os
 
 import numpy as np
@@ -207,7 +208,7 @@ def test_two_renders_from_one_bank_do_not_get_the_same_rows(tmp_path):
     first.commit()
     np.testing.assert_array_equal(second.latents(G, 10).w, bank.w[10:20])
     second.release()
-    (bank.path / mining.LOCK).write_text(f"{mining.socket.gethostname()} 999999999 1\n")  # a process that ended
+    (bank.path / mining.LOCK).write_text(f"{socket.gethostname()} 999999999 1\n")  # a process that ended
     np.testing.assert_array_equal(bank.sampler().latents(G, 3).w, bank.w[10:13])
 
 
