@@ -309,6 +309,7 @@ def _mine_locked(G: Any, n: int, bank: Path, settings: dict[str, Any], side: Gen
     mined_now: list[int] = []
     next_pool, writer = have[0], 0.0
     runner = _Runner(G, {"settings": settings, "hub_device": hub_device, "device": device}, workers, client)
+    recorded, last_record = len(done), time.monotonic()
     try:
         while have[1] < n:
             if next_pool >= max_pools:
@@ -321,12 +322,19 @@ def _mine_locked(G: Any, n: int, bank: Path, settings: dict[str, Any], side: Gen
                 writer += time.perf_counter() - tw
                 mined_now.append(i)
             next_pool += max(workers, 1)
+            if time.monotonic() - last_record >= MANIFEST_EVERY_S:  # not every pool: the manifest grows with them
+                tw = time.perf_counter()
+                _write_json(bank / "bank.json", manifest)
+                recorded, last_record = len(done), time.monotonic()
+                writer += time.perf_counter() - tw
             before = have[1]
             have = _contiguous_rows(done)
             if bar is not None:
                 bar.update(min(have[1], n) - min(before, n))
     finally:
         runner.close()
+        if len(done) != recorded:  # the pools committed since the last record, also when cut off
+            _write_json(bank / "bank.json", manifest)
         if bar is not None:
             bar.close()
     pools_used = _pools_for(done, n)
@@ -428,7 +436,6 @@ def _commit(bank: Path, manifest: dict[str, Any], i: int, arrays: dict[str, np.n
     shard = _shard(bank, i)
     atomic_write(shard, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
     manifest["pools"][str(i)] = {"rows": int(arrays["z"].shape[0]), "sha256": file_sha256(shard)}
-    _write_json(bank / "bank.json", manifest)
 
 
 def _contiguous_rows(done: dict[str, Any]) -> tuple[int, int]:
@@ -672,6 +679,8 @@ class BankSampler(LatentSampler):
         self._held.release()
 
 
+MANIFEST_EVERY_S = 1.0  # the most seconds between two writes of bank.json while mining (a pool file not yet
+# recorded when a run is killed is mined again: pools are a function of (seed, class, i))
 LOCK = "cursor.lock"  # held by the render handing out a bank's next rows
 MINE_LOCK = "mine.lock"  # held by the process mining into a bank
 

@@ -473,3 +473,31 @@ def test_local_workers_end_when_the_mine_is_killed(tmp_path):
     alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text()
              .rsplit(")", 1)[1].split()[0]]
     assert not alive, f"workers {alive} outlived the killed mine"
+
+
+def test_the_manifest_is_written_now_and_then_and_when_cut_off(tmp_path, monkeypatch):
+    from hubness_fast.sampling import mining
+
+    writes = []
+    real_write = mining._write_json
+    monkeypatch.setattr(mining, "_write_json", lambda path, obj: (writes.append(path.name), real_write(path, obj)))
+    monkeypatch.setattr(mining, "MANIFEST_EVERY_S", 3600.0)
+    want = mine(None, 200, tmp_path / "ref", **TINY_Z)
+    assert want.pools > 8 and writes.count("bank.json") <= 3  # opened, after the loop, consolidated
+    real_mine_pool, calls = mining.mine_pool, []
+
+    def cut_off_at_the_sixth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real_mine_pool(*args, **kwargs)
+
+    monkeypatch.setattr(mining, "mine_pool", cut_off_at_the_sixth)
+    with pytest.raises(KeyboardInterrupt):
+        mine(None, 200, tmp_path / "b", **TINY_Z)
+    recorded = json.loads((tmp_path / "b" / "bank.json").read_text())["pools"]
+    assert sorted(map(int, recorded)) == [0, 1, 2, 3, 4]  # each committed pool, recorded on the way out
+    monkeypatch.setattr(mining, "mine_pool", real_mine_pool)
+    r = mine(None, 200, tmp_path / "b", **TINY_Z)
+    assert r.computed == want.pools - 5
+    np.testing.assert_array_equal(open_bank(r.path).z, open_bank(want.path).z)
