@@ -407,16 +407,12 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
         if others:
             raise ValueError(f"the folder {bank} holds files but no bank ({listing(others)}): mine into a new or "
                              "empty folder (nothing of yours is overwritten)")
-        manifest = {"format": FORMAT, "settings": settings, "generator": generator, "version": __version__,
-                    "pools": {}, "complete": False}
-        _write_json(path, manifest)
-        return manifest
-    try:
-        manifest = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable bank manifest ({exc}); move the folder away") from None
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{bank} is not a bank of this format ({manifest.get('format')!r}, expected {FORMAT!r})")
+        fresh: dict[str, Any] = {"format": FORMAT, "settings": settings, "generator": generator,
+                                 "version": __version__, "pools": {}, "complete": False}
+        _write_json(path, fresh)
+        return fresh
+    manifest = _read_manifest(bank)
+    assert manifest is not None  # bank.json exists
     differ = [f"{key}={manifest['settings'].get(key)!r} (asked {settings[key]!r})" for key in SETTINGS
               if manifest["settings"].get(key) != settings[key]]
     if differ:
@@ -543,12 +539,9 @@ def open_bank(path: str | os.PathLike[str]) -> Bank:
     if not bank.is_dir():
         raise ValueError(f"the bank {bank} is not a folder (a bank is the folder mine wrote)" if bank.exists() else
                          f"the bank {bank} not found (no such folder)")
-    try:
-        manifest = json.loads((bank / "bank.json").read_text())
-    except FileNotFoundError:
-        raise ValueError(f"{bank} holds no bank (no bank.json)") from None
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{bank} is not a bank of this format")
+    manifest = _read_manifest(bank)
+    if manifest is None:
+        raise ValueError(f"{bank} holds no bank (no bank.json)")
     if not manifest.get("complete"):
         raise ValueError(f"the bank {bank} is not complete: run the same mine command again to finish it")
     return Bank(bank, manifest)
@@ -560,9 +553,8 @@ def status(path: str | os.PathLike[str]) -> str:
     bank = as_path(path)
     if not bank.is_dir():
         raise ValueError(f"{bank} is not a folder" if bank.exists() else f"{bank} does not exist (no such folder)")
-    try:
-        manifest = json.loads((bank / "bank.json").read_text())
-    except FileNotFoundError:
+    manifest = _read_manifest(bank)
+    if manifest is None:
         return f"{bank}: no bank here (no bank.json)"
     s, pools = manifest["settings"], manifest["pools"]
     rows = sum(p["rows"] for p in pools.values())
@@ -585,11 +577,40 @@ def status(path: str | os.PathLike[str]) -> str:
             f"again (same --n and settings) to finish it")
 
 
-def _cursor(bank: Path) -> int:
+def _read_manifest(bank: Path) -> dict[str, Any] | None:
+    """A bank's bank.json, checked (None when there is none): a ValueError names a damaged one."""
+    path = bank / "bank.json"
     try:
-        return int(json.loads((bank / "cursor.json").read_text())["next"])
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"the bank manifest {path} cannot be read ({' '.join(str(exc).split())}): it is damaged; "
+                         f"restore it, or move the bank away and mine again") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ValueError(f"{bank} is not a bank of this format (its bank.json holds {found!r}, this version reads "
+                         f"{FORMAT!r})")
+    if not isinstance(manifest.get("settings"), dict) or not isinstance(manifest.get("pools"), dict):
+        raise ValueError(f"the bank manifest {path} is damaged (no settings or pools): restore it, or move the bank "
+                         f"away and mine again")
+    return manifest
+
+
+def _cursor(bank: Path) -> int:
+    """The bank's next unused row (0 without cursor.json); a ValueError names a damaged cursor."""
+    path = bank / "cursor.json"
+    try:
+        row = json.loads(path.read_text())["next"]
     except FileNotFoundError:
         return 0
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"the bank's cursor {path} cannot be read ({' '.join(str(exc).split()) or 'empty'}): it "
+                         f"holds the next unused row as {{\"next\": N}}; restore it (status shows the bank)") from None
+    if isinstance(row, bool) or not isinstance(row, int) or row < 0:
+        raise ValueError(f"the bank's cursor {path} holds next = {row!r}, not a row number: restore it as "
+                         f"{{\"next\": N}}")
+    return row
 
 
 class BankSampler(LatentSampler):
@@ -669,7 +690,12 @@ class BankSampler(LatentSampler):
     def _lock(self) -> None:
         path = self.bank.path / LOCK
         self._held = LockFile(path)
-        holder = self._held.acquire()
+        try:
+            holder = self._held.acquire()
+        except OSError as exc:  # a read-only bank (a shared dataset, a read-only mount)
+            raise ValueError(f"cannot take the bank's cursor lock {path} ({exc.strerror or exc}): rows counted as "
+                             f"used need a writable bank; a read-only one serves rows by offset= (--offset N), "
+                             f"which neither takes the lock nor moves the cursor") from None
         if holder is not None:
             raise ValueError(f"another render from the bank {self.bank.path} is running ({holder}): its rows are "
                              f"not yet counted as used. Wait for it, or give each render its own rows with "

@@ -501,3 +501,37 @@ def test_the_manifest_is_written_now_and_then_and_when_cut_off(tmp_path, monkeyp
     r = mine(None, 200, tmp_path / "b", **TINY_Z)
     assert r.computed == want.pools - 5
     np.testing.assert_array_equal(open_bank(r.path).z, open_bank(want.path).z)
+
+
+def test_a_damaged_manifest_or_cursor_is_named_everywhere(tmp_path):
+    bank = mine(None, 30, tmp_path / "b", **TINY_Z).path
+    manifest = (bank / "bank.json").read_text()
+    for text, message in ((manifest[:len(manifest) // 2], "bank manifest .*bank.json cannot be read .*damaged"),
+                          ('{"format": "hubness_fast.bank/3"}', "bank manifest .*damaged \\(no settings or pools\\)"),
+                          ("[]", "not a bank of this format \\(its bank.json holds 'list'"),
+                          ('{"format": "hubness_fast.bank/9"}', "holds 'hubness_fast.bank/9', this version reads")):
+        (bank / "bank.json").write_text(text)
+        for call in (lambda: mine(None, 30, bank, **TINY_Z), lambda: open_bank(bank), lambda: status(bank)):
+            with pytest.raises(ValueError, match=message):
+                call()
+    (bank / "bank.json").write_text(manifest)
+    for text, message in (("", "cursor .*cursor.json cannot be read"), ('{"next": -5}', "next = -5, not a row"),
+                          ('{"next": "3"}', "next = '3', not a row"), ('{"row": 3}', "cannot be read \\('next'\\)")):
+        (bank / "cursor.json").write_text(text)
+        for call in (lambda: open_bank(bank).sampler().latents(None, 2), lambda: status(bank)):
+            with pytest.raises(ValueError, match=message):
+                call()
+
+
+def test_a_bank_that_cannot_be_written_serves_rows_by_offset(tmp_path, monkeypatch):
+    from hubness_fast import _lockfile
+
+    bank = open_bank(mine(None, 30, tmp_path / "b", **TINY_Z).path)
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(_lockfile.os, "open", read_only)
+    with pytest.raises(ValueError, match="cursor lock .*Read-only file system.*serves rows by offset="):
+        bank.sampler().latents(None, 5)
+    np.testing.assert_array_equal(bank.sampler(offset=5).latents(None, 5).z, bank.z[5:10])
