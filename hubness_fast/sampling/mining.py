@@ -512,9 +512,25 @@ class Bank:
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path, self.manifest, self.settings = path, manifest, manifest["settings"]
+        rows = manifest.get("rows")
+
         def load(field: str) -> Any:
             file = path / f"{field}.npy"
-            return np.load(file, mmap_mode="r") if file.exists() else None
+            if not file.exists():
+                if field in ("z", "hub_values", "pool_index", "position"):
+                    raise ValueError(f"the bank {path} lacks {file.name}: run the same mine command again to "
+                                     f"rebuild it from its pools")
+                return None
+            try:
+                array = np.load(file, mmap_mode="r")
+            except (OSError, ValueError, EOFError) as exc:
+                raise ValueError(f"the bank file {file} cannot be read ({' '.join(str(exc).split())}): run the "
+                                 f"same mine command again to rebuild it from its pools") from None
+            if rows is not None and array.shape[:1] != (rows,):
+                raise ValueError(f"the bank file {file} holds {array.shape[0] if array.ndim else 0} rows, its "
+                                 f"manifest {rows}: run the same mine command again to rebuild it from its pools")
+            return array
+
         self.z, self.w, self.labels = load("z"), load("w"), load("labels")
         self.hub_values, self.pool_index, self.position = load("hub_values"), load("pool_index"), load("position")
 

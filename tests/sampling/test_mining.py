@@ -535,3 +535,21 @@ def test_a_bank_that_cannot_be_written_serves_rows_by_offset(tmp_path, monkeypat
     with pytest.raises(ValueError, match="cursor lock .*Read-only file system.*serves rows by offset="):
         bank.sampler().latents(None, 5)
     np.testing.assert_array_equal(bank.sampler(offset=5).latents(None, 5).z, bank.z[5:10])
+
+
+def test_a_damaged_field_file_is_named_and_the_same_command_rebuilds_it(tmp_path):
+    want = open_bank(mine(None, 30, tmp_path / "ref", **TINY_Z).path)
+    bank = mine(None, 30, tmp_path / "b", **TINY_Z).path
+    data = (bank / "z.npy").read_bytes()
+    (bank / "z.npy").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ValueError, match="bank file .*z.npy cannot be read .*run the same mine command again"):
+        open_bank(bank)
+    np.save(bank / "hub_values.npy", np.zeros(7, np.int64))
+    mine(None, 30, bank, **TINY_Z)
+    np.testing.assert_array_equal(open_bank(bank).z, want.z)
+    np.save(bank / "position.npy", np.zeros(7, np.int64))
+    with pytest.raises(ValueError, match="position.npy holds 7 rows, its manifest 30"):
+        open_bank(bank)
+    (bank / "position.npy").unlink()
+    with pytest.raises(ValueError, match="lacks position.npy"):
+        open_bank(bank)
