@@ -55,12 +55,16 @@ def features_hash(x: np.ndarray) -> str:
     return h.hexdigest()
 
 
+class SavedManifoldError(ValueError):
+    """A file Manifold.load cannot read as a saved manifold; the message names it and says why."""
+
+
 def _read_saved(path: Path) -> tuple[tuple[int, ...], np.ndarray, str, str, Any, Any, str | None]:
     """The entries of a file Manifold.save wrote, checked: (k, radius2, metric, hash, raw_features,
     features, features_path), the last three None where absent."""
     def damaged(why: str) -> ValueError:
-        return ValueError(f"cannot read the saved manifold {path}: {why} (cut short, damaged, or not written by "
-                          f"Manifold.save): fit and save it again")
+        return SavedManifoldError(f"cannot read the saved manifold {path}: {why} (cut short, damaged, or not "
+                                  f"written by Manifold.save): fit and save it again")
     if not path.is_file():
         raise ValueError(f"the saved manifold {path} does not exist" if not path.exists() else
                          f"the saved manifold {path} is not a file")
@@ -75,8 +79,9 @@ def _read_saved(path: Path) -> tuple[tuple[int, ...], np.ndarray, str, str, Any,
                     raise damaged(f"it lacks {', '.join(missing)}")
                 fmt = str(z["format"]) if "format" in z.files else FORMAT
                 if fmt != FORMAT:
-                    raise ValueError(f"the saved manifold {path} is in the format {fmt!r}, which this version does "
-                                     f"not read (it reads {FORMAT!r}): upgrade hubness_fast, or fit it again")
+                    raise SavedManifoldError(f"the saved manifold {path} is in the format {fmt!r}, which this "
+                                             f"version does not read (it reads {FORMAT!r}): upgrade hubness_fast, "
+                                             f"or fit it again")
                 ks = tuple(int(v) for v in np.atleast_1d(z["k"]))
                 r2, metric, saved_hash = z["radius2"], str(z["metric"]), str(z["hash"])
                 raw = z["raw_features"] if "raw_features" in z.files else None
@@ -84,9 +89,9 @@ def _read_saved(path: Path) -> tuple[tuple[int, ...], np.ndarray, str, str, Any,
                 source = str(z["features_path"]) if "features_path" in z.files else None
     except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise damaged(" ".join(str(exc).split()) or type(exc).__name__) from None
-    except ValueError as exc:
-        if str(exc).startswith(("cannot read the saved", "the saved manifold")):
-            raise
+    except SavedManifoldError:
+        raise
+    except ValueError as exc:  # numpy's, on a file that is no .npz it wrote
         raise damaged(" ".join(str(exc).split())) from None
     if r2.ndim != 2 or r2.shape[1] != len(ks) or r2.dtype.kind != "f" or not ks or min(ks) < 1:
         raise damaged(f"its radii have shape {r2.shape} and dtype {r2.dtype} for k = {ks}")
