@@ -575,7 +575,8 @@ def status(path: str | os.PathLike[str]) -> str:
     s, pools = manifest["settings"], manifest["pools"]
     rows = sum(p["rows"] for p in pools.values())
     rule = f"top {s['top']:g}" if s["top"] is not None else f"t = {s['threshold']}"
-    head = (f"{bank}: {s['space'].upper()} space, k = {s['k']}, {rule}, pool {s['pool_size']}, seed {s['seed']}"
+    head = (f"{bank}: {s['z_dim']}-d latents, {s['space'].upper()} space, k = {s['k']}"
+            + (" (self counted)" if s["include_self"] else "") + f", {rule}, pool {s['pool_size']}, seed {s['seed']}"
             + (f", class {s['class']}" if s["class"] is not None else "") + f"; network {s['network'] or 'none'}")
     if manifest.get("complete"):
         n = manifest["rows"]
@@ -589,8 +590,8 @@ def status(path: str | os.PathLike[str]) -> str:
         return (f"{head}\ncomplete: {n} latents from {used} pools "
                 f"(acceptance {_acceptance(pools, used, s['pool_size']):.4f}); hub values "
                 f"{int(values.min())}..{int(values.max())}, median {float(np.median(values)):g}; {usage}{spare}")
-    return (f"{head}\npartial: {len(pools)} pools mined, {rows} latents kept so far; run the same mine command "
-            f"again (same --n and settings) to finish it")
+    return (f"{head}\npartial: {len(pools)} pools mined, {rows} latents kept so far; run the mine command again "
+            f"with these settings and the --n it was given to finish it")
 
 
 def _read_manifest(bank: Path) -> dict[str, Any] | None:

@@ -553,3 +553,10 @@ def test_a_damaged_field_file_is_named_and_the_same_command_rebuilds_it(tmp_path
     (bank / "position.npy").unlink()
     with pytest.raises(ValueError, match="lacks position.npy"):
         open_bank(bank)
+
+
+def test_status_states_what_resuming_a_bank_needs(tmp_path):
+    bank = mine(None, 30, tmp_path / "b", **{**TINY_Z, "include_self": True}).path
+    head = status(bank).splitlines()[0]
+    assert head.startswith(f"{bank}: 8-d latents, Z space, k = 5 (self counted), t = 12, pool 400, seed 0")
+    assert "self counted" not in status(mine(None, 30, tmp_path / "c", **TINY_Z).path)
