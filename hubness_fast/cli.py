@@ -366,6 +366,9 @@ def _sample_bank(args: argparse.Namespace) -> int:
             _fail(f"{_flag(dest)} applies to --method truncation; --bank renders mined hub latents")
     bank = open_bank(args.bank)  # before any work: a missing or unfinished bank says so
     _check_bank_flags(args, bank.settings)
+    if args.offset is None and not os.access(bank.path, os.W_OK | os.X_OK):  # before the network is loaded
+        _fail(f"cannot write to the bank {bank.path}: the next unused rows are counted in it; a bank that cannot "
+              f"be written serves rows by --offset N, which neither takes its lock nor moves its cursor")
     outdir = _sample_folder(args.outdir)
     gen, family = _adapter(args)
     out = sample_bank(gen, bank, args.n, offset=args.offset, classes=_parse_classes(args.classes),
