@@ -200,17 +200,15 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
     run = as_extractor(extractor, device)
     src = _as_source(source)
     path = _cache_path(src, run, cache_dir, cache_key)
-    saved = None if path is None else PartialRows(path.with_name(path.stem + ".partial"), src.n)
-    if path is not None and saved is not None and path.is_file():
-        cached = _read_cached(path, src.n)
-        if cached is not None:
-            saved.discard()  # rows a run cut off after writing the cache file left behind
-            return cached
-    out = _extract(src, run, batch_size, device, progress, saved)
-    if path is not None and saved is not None:
-        _save(path, out)
-        saved.discard()
-    return out
+    if path is None:
+        return _extract(src, run, batch_size, device, progress, None)
+    saved = PartialRows(path.with_name(path.stem + ".partial"), src.n)
+    cached = _read_cached(path, src.n) if path.is_file() else None
+    if cached is None:
+        cached = _extract(src, run, batch_size, device, progress, saved)
+        _save(path, cached)
+    saved.discard()  # the cache file holds them all (rows a run cut off after writing it left behind, too)
+    return cached
 
 
 # -- extractors -------------------------------------------------------------------------

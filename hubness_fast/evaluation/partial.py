@@ -49,31 +49,31 @@ class PartialRows:
         parts.sort()
         kept: list[np.ndarray] = []
         for i, (start, stop, path) in enumerate(parts):
-            problem = self._problem(start, stop, path, kept)
-            if problem is not None:
-                warn_user(f"the saved rows {path} {problem}: computing rows {start}.. again")
+            rows = self._read(start, stop, path, kept)
+            if isinstance(rows, str):
+                warn_user(f"the saved rows {path} {rows}: computing rows {start}.. again")
                 for _, _, stale in parts[i:]:
                     stale.unlink(missing_ok=True)
                 break
-            kept.append(np.load(path, allow_pickle=False))
+            kept.append(rows)
             self.start = stop
         return np.concatenate(kept) if kept else None
 
-    def _problem(self, start: int, stop: int, path: Path, kept: list[np.ndarray]) -> str | None:
-        """Why the stretch ``path`` (rows start..stop-1) cannot follow ``kept``, or None."""
+    def _read(self, start: int, stop: int, path: Path, kept: list[np.ndarray]) -> np.ndarray | str:
+        """The stretch ``path`` (rows start..stop-1), or why it cannot follow ``kept``."""
         if start != self.start:
             return f"start at row {start}, not at row {self.start}"
         if not start < stop <= self.n:
             return f"end at row {stop - 1}, not inside the {self.n} rows"
         try:
-            rows = np.load(path, allow_pickle=False, mmap_mode="r")
+            rows = np.load(path, allow_pickle=False)
         except (OSError, ValueError, EOFError) as exc:
             return f"cannot be read ({exc})"
         if rows.ndim != 2 or rows.shape[0] != stop - start or rows.dtype.kind != "f":
             return f"hold {rows.dtype} of shape {rows.shape}, not {stop - start} rows of numbers"
         if kept and (rows.shape[1], rows.dtype) != (kept[0].shape[1], kept[0].dtype):
             return f"hold {rows.shape[1]} {rows.dtype} columns, {kept[0].shape[1]} {kept[0].dtype} before"
-        return None
+        return rows
 
     def add(self, rows: np.ndarray) -> None:
         """Append the next rows; save them (with those pending) when ``every_s`` has passed."""

@@ -286,65 +286,57 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     if holder is not None:
         raise ValueError(f"another mine into the bank {bank} is running ({holder}): wait for it (the same command "
                          f"afterwards goes on from what it mined); if none is running, remove {bank / MINE_LOCK}")
-    try:
-        return _mine_locked(G, n, bank, settings, side, bank_class, hub_device, device, workers, client, max_pools,
-                            progress, pool_size)
+    try:  # the lock held: no other mine writes here
+        _remove_leftovers(bank)
+        manifest = _open_manifest(bank, settings, generator_identity(side, bank_class))
+        (bank / "pools").mkdir(exist_ok=True)
+        done = manifest["pools"]
+        t0 = time.perf_counter()
+        have = _contiguous_rows(done)
+        bar = progress_bar(progress, n, "mining", "latent")
+        if bar is not None:
+            bar.update(min(have[1], n))
+        mined_now: list[int] = []
+        next_pool, writer = have[0], 0.0
+        runner = _Runner(G, {"settings": settings, "hub_device": hub_device, "device": device}, workers, client)
+        recorded, last_record = len(done), time.monotonic()
+        try:
+            while have[1] < n:
+                if next_pool >= max_pools:
+                    raise ValueError(f"{max_pools} pools mined and only {have[1]} latents kept: lower the threshold "
+                                     "or use top=")
+                wave = [i for i in range(next_pool, next_pool + max(workers, 1)) if str(i) not in done]
+                for i, arrays in zip(wave, runner.map(wave)):
+                    tw = time.perf_counter()
+                    _commit(bank, manifest, i, arrays)
+                    writer += time.perf_counter() - tw
+                    mined_now.append(i)
+                next_pool += max(workers, 1)
+                if time.monotonic() - last_record >= MANIFEST_EVERY_S:  # not every pool: the manifest grows with them
+                    tw = time.perf_counter()
+                    _write_json(bank / "bank.json", manifest)
+                    recorded, last_record = len(done), time.monotonic()
+                    writer += time.perf_counter() - tw
+                before = have[1]
+                have = _contiguous_rows(done)
+                if bar is not None:
+                    bar.update(min(have[1], n) - min(before, n))
+        finally:
+            runner.close()
+            if len(done) != recorded:  # the pools committed since the last record, also when cut off
+                _write_json(bank / "bank.json", manifest)
+            if bar is not None:
+                bar.close()
+        pools_used = _pools_for(done, n)
+        tw = time.perf_counter()
+        _consolidate(bank, manifest, n, pools_used, drop=[i for i in mined_now if i >= pools_used])
+        writer += time.perf_counter() - tw
+        values = np.load(bank / "hub_values.npy", mmap_mode="r")
+        summary = {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
+        return MineResult(bank, n, pools_used, len(mined_now), _acceptance(done, pools_used, pool_size), summary,
+                          time.perf_counter() - t0, writer)
     finally:
         lock.release()
-
-
-def _mine_locked(G: Any, n: int, bank: Path, settings: dict[str, Any], side: GeneratorAdapter | None,
-                 bank_class: int | None, hub_device: Device, device: Any, workers: int, client: Any,
-                 max_pools: int, progress: bool, pool_size: int) -> MineResult:
-    """mine() once its settings hold and the bank's mine lock is this process's."""
-    _remove_leftovers(bank)
-    manifest = _open_manifest(bank, settings, generator_identity(side, bank_class))
-    (bank / "pools").mkdir(exist_ok=True)
-    done = manifest["pools"]
-    t0 = time.perf_counter()
-    have = _contiguous_rows(done)
-    bar = progress_bar(progress, n, "mining", "latent")
-    if bar is not None:
-        bar.update(min(have[1], n))
-    mined_now: list[int] = []
-    next_pool, writer = have[0], 0.0
-    runner = _Runner(G, {"settings": settings, "hub_device": hub_device, "device": device}, workers, client)
-    recorded, last_record = len(done), time.monotonic()
-    try:
-        while have[1] < n:
-            if next_pool >= max_pools:
-                raise ValueError(f"{max_pools} pools mined and only {have[1]} latents kept: lower the threshold "
-                                 "or use top=")
-            wave = [i for i in range(next_pool, next_pool + max(workers, 1)) if str(i) not in done]
-            for i, arrays in zip(wave, runner.map(wave)):
-                tw = time.perf_counter()
-                _commit(bank, manifest, i, arrays)
-                writer += time.perf_counter() - tw
-                mined_now.append(i)
-            next_pool += max(workers, 1)
-            if time.monotonic() - last_record >= MANIFEST_EVERY_S:  # not every pool: the manifest grows with them
-                tw = time.perf_counter()
-                _write_json(bank / "bank.json", manifest)
-                recorded, last_record = len(done), time.monotonic()
-                writer += time.perf_counter() - tw
-            before = have[1]
-            have = _contiguous_rows(done)
-            if bar is not None:
-                bar.update(min(have[1], n) - min(before, n))
-    finally:
-        runner.close()
-        if len(done) != recorded:  # the pools committed since the last record, also when cut off
-            _write_json(bank / "bank.json", manifest)
-        if bar is not None:
-            bar.close()
-    pools_used = _pools_for(done, n)
-    tw = time.perf_counter()
-    _consolidate(bank, manifest, n, pools_used, drop=[i for i in mined_now if i >= pools_used])
-    writer += time.perf_counter() - tw
-    values = np.load(bank / "hub_values.npy", mmap_mode="r")
-    summary = {"min": float(values.min()), "median": float(np.median(values)), "max": float(values.max())}
-    return MineResult(bank, n, pools_used, len(mined_now), _acceptance(done, pools_used, pool_size), summary,
-                      time.perf_counter() - t0, writer)
 
 
 def _acceptance(done: dict[str, Any], pools: int, pool_size: int) -> float:
@@ -460,7 +452,7 @@ def _remove_leftovers(bank: Path) -> None:
             continue
         for p in folder.iterdir():
             parts = p.name.split(".")
-            ours = folder.name == "pools" or parts[1:2] == ["bank"] or parts[1:2] and parts[1] in FIELDS
+            ours = folder.name == "pools" or (len(parts) > 1 and parts[1] in ("bank", *FIELDS))
             if p.name.startswith(".") and p.is_file() and ours and p.name.endswith((".tmp", ".npy")):
                 p.unlink(missing_ok=True)
 
