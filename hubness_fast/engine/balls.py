@@ -51,15 +51,50 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
     return a_side, b_side
 
 
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
+
+def squared_radii(radii: np.ndarray, inclusive: bool) -> np.ndarray:
+    """The squared radius s of each ball (float64 radii >= 0) for which a squared distance d2 passes
+    the pass's test (d2 <= s inclusive, d2 < s strict) exactly when its float64 distance sqrt(d2)
+    passes it against the radius itself (sqrt(d2) <= r, or < r).
+
+    r * r alone is not that: it rounds, so sqrt(3) ** 2 = 2.9999999999999996 would leave a point at
+    squared distance 3 outside the inclusive ball of radius sqrt(3), its own k-th neighbour distance.
+    Since sqrt is monotone and correctly rounded, inclusive needs the largest s with sqrt(s) <= r and
+    strict the smallest s with sqrt(s) >= r; both are found from r * r in a step or two of one ulp.
+    A radius beyond sqrt(float64 max) holds every finite squared distance (largest finite s, or inf)."""
+    r = np.asarray(radii, np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # at 0 and the top of the range
+        return _squared_radii(r, r * r, inclusive)
+
+
+def _squared_radii(r: np.ndarray, s: np.ndarray, inclusive: bool) -> np.ndarray:
+    if inclusive:
+        s = np.minimum(s, _FLOAT64_MAX)
+        while (over := np.sqrt(s) > r).any():
+            s[over] = np.nextafter(s[over], -np.inf)
+        while (fits := (s < _FLOAT64_MAX) & (np.sqrt(np.nextafter(s, np.inf)) <= r)).any():
+            s[fits] = np.nextafter(s[fits], np.inf)
+    else:
+        while (short := np.sqrt(s) < r).any():
+            s[short] = np.nextafter(s[short], np.inf)
+        while (early := (s > 0) & (np.sqrt(np.nextafter(s, -np.inf)) >= r)).any():
+            s[early] = np.nextafter(s[early], -np.inf)
+    return s
+
+
 def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool = False, return_nearest: bool = False,
                n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> BallQueryResult:
     """For each query point: how many balls contain it, the smallest radius among
     them, and (``return_nearest=True``) the index of the nearest centre.
 
-    radii: one per centre, or one number for every ball. A query q is inside ball j when
-    |q - c_j|^2 < radii[j]^2 (``inclusive=True``:
-    <=), both sides in float64 (queries first take the centres' dtype, as knn's queries take
-    the database's); the fp32 tiled pass re-checks every pair near a
+    radii: one per centre, or one number for every ball. A query q is inside ball j when its
+    float64 distance sqrt(|q - c_j|^2) < radii[j] (``inclusive=True``: <=), the squared
+    distance summed in float64 (queries first take the centres' dtype, as knn's queries take
+    the database's): so a ball whose radius is its centre's k-th neighbour distance
+    (:func:`kth_neighbor_distance`) holds that neighbour when inclusive, as
+    :func:`radius_neighbors` would list it. The fp32 tiled pass re-checks every pair near a
     ball boundary in float64, so the answer is exact. No distance matrix is
     formed: memory is O(M + N) plus per-thread tiles. The nearest centre comes
     from a second, exact 1-NN pass.
@@ -71,10 +106,23 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
     if q.dtype != c.dtype:
         q = np.ascontiguousarray(q, dtype=c.dtype)
     r = check_radii(radii, c.shape[0])
-    sq, _ = ball_pass(q, None, c, r * r, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
+    r2 = squared_radii(r, inclusive)
+    sq, _ = ball_pass(q, None, c, r2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)
     nearest = None
     if return_nearest:
         from .knn import knn
 
         nearest = knn(c, 1, queries=q, n_threads=n_threads, device=device)[1][:, 0]
-    return BallQueryResult(sq.in_count, np.sqrt(sq.min_radius2), nearest)
+    return BallQueryResult(sq.in_count, _radius_of(sq.in_count, sq.min_radius2, r2, r), nearest)
+
+
+def _radius_of(count: np.ndarray, min_r2: np.ndarray, r2: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """The radius of the smallest ball holding each query (inf where none does), read back from its
+    squared radius: the smallest of the radii that map to it (several do beyond sqrt(float64 max))."""
+    keys, which = np.unique(r2, return_inverse=True)
+    smallest = np.full(len(keys), np.inf)
+    np.minimum.at(smallest, which.ravel(), r)
+    out = np.full(len(count), np.inf)
+    held = count > 0
+    out[held] = smallest[np.searchsorted(keys, min_r2[held])]
+    return out

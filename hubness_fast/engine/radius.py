@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _dispatch
-from .balls import ball_pass
+from .balls import ball_pass, squared_radii
 from .refused import check_rows, ordered_dots, squared_norms
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
@@ -89,7 +89,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     # every cosine distance is at most 2 (|a - b|^2 / 2 <= 2 on unit rows, up to rounding): a larger
     # radius means every point, and 2 r must stay finite
     if metric == "euclidean":
-        r2 = _largest_square_within(r)
+        r2 = float(squared_radii(np.array([r]), inclusive=True)[0])
     else:
         r2 = r if metric == "sqeuclidean" else 2 * min(r + cosine_slack(db.shape[1]), 4.0)
     if _dispatch.use_gpu(device, float(len(q)) * len(db) * db.shape[1], op="balls"):
@@ -164,17 +164,6 @@ def _two_passes(q: np.ndarray, r2: float, db: np.ndarray, self_join: bool, n_thr
         keep = slot < counts[rows][:, None]
         indices[(indptr[rows][:, None] + slot)[keep]] = ids[:, :k][keep]
     return indptr, indices, _sq_distances(q, db, indptr, indices)
-
-
-def _largest_square_within(r: float) -> float:
-    """The largest float64 s with sqrt(s) <= r: since sqrt is monotone and correctly rounded,
-    the points with squared distance <= s are exactly those with distance <= r in float64."""
-    s = min(r * r, _FLOAT64_MAX)  # beyond sqrt(max), every finite square is within r
-    while s > 0 and np.sqrt(s) > r:
-        s = float(np.nextafter(s, -np.inf))
-    while s < _FLOAT64_MAX and np.sqrt(np.nextafter(s, np.inf)) <= r:
-        s = float(np.nextafter(s, np.inf))
-    return s
 
 
 def _unit_rows(x: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
+from hubness_fast.engine import radius_neighbors
 from hubness_fast.engine.balls import ball_pass
 from oracles import sq_dists
 
@@ -12,9 +13,12 @@ def test_ball_query_matches_oracle(simd, rng, inclusive):
     c = rng.standard_normal((700, 13))
     q = rng.standard_normal((650, 13))
     radii = rng.uniform(2.0, 5.0, 700)
-    res = hf.ball_query(q, c, radii, inclusive=inclusive, return_nearest=True)
     d = sq_dists(q, c)
-    inside = (d <= radii**2) if inclusive else (d < radii**2)
+    radii[::7] = np.sqrt(d[np.arange(0, 700, 7) % 650, ::7].diagonal())  # some queries exactly on a boundary
+    res = hf.ball_query(q, c, radii, inclusive=inclusive, return_nearest=True)
+    dist = np.sqrt(d)  # the documented test: the float64 distance against the radius
+    inside = (dist <= radii) if inclusive else (dist < radii)
+    assert inside.sum() > (dist < radii).sum() if inclusive else True
     np.testing.assert_array_equal(res.count, inside.sum(1))
     expect_min = np.where(inside, radii[None, :], np.inf).min(1)
     np.testing.assert_array_equal(res.min_radius, expect_min)
@@ -31,6 +35,75 @@ def test_boundary_points_exact_for_both_strictness_settings():
     np.testing.assert_array_equal(strict.count, [0, 0, 1, 0])
     np.testing.assert_array_equal(incl.count, [1, 1, 1, 0])
     assert np.isinf(strict.min_radius[0]) and incl.min_radius[0] == 5.0
+
+
+def test_inclusive_ball_of_the_kth_neighbour_distance_holds_that_neighbour(simd, rng):
+    """sqrt(3) ** 2 rounds to 2.9999999999999996 in float64: a ball tested as |q - c|^2 <= r * r left out
+    the point whose distance is its radius. The test is on the float64 distance itself, as in
+    radius_neighbors, so each centre's inclusive ball of radius kth_neighbor_distance holds its k
+    nearest, and the strict one holds fewer when the k-th is not tied."""
+    x = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    r = hf.kth_neighbor_distance(x, 1)
+    assert r[0] * r[0] < 3.0  # the rounding this is about
+    assert hf.ball_query(x, x, r, inclusive=True).count.tolist() == [2, 2]
+    assert hf.ball_query(x, x, r).count.tolist() == [1, 1]
+    grid = np.stack(np.meshgrid(*[np.arange(6.0)] * 3), -1).reshape(-1, 3)
+    x = np.vstack([grid, grid[::5] + rng.uniform(-0.3, 0.3, (len(grid[::5]), 3))])
+    k = 4
+    r = hf.kth_neighbor_distance(x, k)
+    dist = np.sqrt(sq_dists(x, x))
+    incl = hf.ball_query(x, x, r, inclusive=True)
+    strict = hf.ball_query(x, x, r)
+    np.testing.assert_array_equal(incl.count, (dist <= r[None, :]).sum(1))
+    np.testing.assert_array_equal(strict.count, (dist < r[None, :]).sum(1))
+    held = (dist <= r[:, None]).sum(1)  # points in each centre's own ball: itself and at least k others
+    assert held.min() >= k + 1
+    radius = radius_neighbors(x, r[0])
+    assert radius.indptr[1] == (dist[0] <= r[0]).sum() - 1  # the same test (itself left out)
+    assert (hf.ball_query(x[:1], x, np.full(len(x), r[0]), inclusive=True).count == radius.indptr[1] + 1).all()
+
+
+def test_ball_query_radii_at_the_ends_of_float64(rng):
+    """Radii whose squares overflow hold every point, and the smallest of them is reported (one of
+    several that map to the same squared radius); a radius whose square underflows still holds a
+    point at float64 distance 0 (strictly too: 0 < r). No numpy warnings either way."""
+    q, c = rng.standard_normal((5, 2)), rng.standard_normal((3, 2))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for inclusive in (False, True):
+            res = hf.ball_query(q, c, [1e300, 1e200, 2e200], inclusive=inclusive)
+            assert res.count.tolist() == [3] * 5 and res.min_radius.tolist() == [1e200] * 5
+            res = hf.ball_query(q, c, [1e300, 1.0, 1e250], inclusive=inclusive)
+            within = np.sqrt(sq_dists(q, c[1:2]))[:, 0]
+            held = (within <= 1.0) if inclusive else (within < 1.0)
+            assert res.count.tolist() == (2 + held).tolist()
+            np.testing.assert_array_equal(res.min_radius, np.where(held, 1.0, 1e250))
+        tiny = hf.ball_query([[0.0], [1e-150]], [[0.0]], 1e-200, inclusive=True)
+        assert tiny.count.tolist() == [1, 0] and tiny.min_radius.tolist() == [1e-200, np.inf]
+        assert hf.ball_query([[0.0], [1e-150]], [[0.0]], 1e-200).count.tolist() == [1, 0]  # 0 < 1e-200
+        assert hf.ball_query([[0.0]], [[0.0]], 0.0, inclusive=True).count.tolist() == [1]
+        assert hf.ball_query([[0.0]], [[0.0]], 0.0).count.tolist() == [0]
+
+
+def test_squared_radii_match_the_distance_test():
+    """Each squared radius is the exact threshold: one ulp further would change the test, checked at
+    squares of sums that round (sqrt(n) for integers n, random radii) and at the ends of the range."""
+    from hubness_fast.engine.balls import squared_radii
+
+    r = np.concatenate([np.sqrt(np.arange(1, 2000.0)), np.random.default_rng(3).uniform(0, 10, 2000),
+                        [0.0, 5e-324, 1e-200, 1e-160, 1e154, 1.4e154, 1e300]])
+    with np.errstate(all="ignore"):
+        incl, strict = squared_radii(r, True), squared_radii(r, False)
+        assert np.all(np.sqrt(incl) <= r)
+        up = np.nextafter(incl, np.inf)
+        assert np.all((np.sqrt(up) > r) | (incl == np.finfo(np.float64).max))
+        assert np.all((np.sqrt(strict) >= r) | (strict == np.inf))
+        down = np.nextafter(strict, -np.inf)
+        assert np.all((np.sqrt(down) < r) | (strict == 0))
+    n = np.arange(1, 2000.0)
+    assert np.all(squared_radii(np.sqrt(n), True) >= n)  # integer squared distances at sqrt(n): inside
 
 
 def test_both_directions_in_one_pass(rng):
