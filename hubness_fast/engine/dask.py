@@ -25,7 +25,7 @@ import numpy as np
 
 from ._dispatch import describe, run, run_pair
 from .refused import check_rows, squared_norms
-from .._inputs import as_matrix, as_path, check_device, check_int, check_k, check_metric
+from .._inputs import as_matrix, as_path, check_device, check_int, check_k, check_metric, check_threads
 from .._types import Device, Metric, Threads
 
 FAN_IN = 8  # partial lists merged per reduction task
@@ -95,13 +95,17 @@ def _as_dask(x, chunk_rows):
 
 
 # ---- tasks (pure functions of numpy blocks) ---------------------------------------------
-def _checked(block, offset, rows, metric="sqeuclidean"):
+def _checked(block, offset, rows, metric="sqeuclidean", width=None, dtype=None):
     """The block as the engine wants it, refusing what the engine refuses, with errors naming
-    global rows (the engine would name a row of the block); ``rows``: the block's declared length."""
+    global rows (the engine would name a row of the block); ``rows``, ``width``, ``dtype``: the
+    block's shape and type as the array declares them (a block built by hand, as with
+    ``da.from_delayed``, can hold other ones)."""
     b = as_matrix(block, "x")
-    if b.shape[0] != rows:
-        raise ValueError(f"x's block at row {offset} holds {b.shape[0]} rows where its chunks declare {rows}; "
-                         "the array's chunk sizes must be its blocks' own")
+    declared = (rows, b.shape[1] if width is None else width, b.dtype if dtype is None else np.dtype(dtype))
+    if (b.shape[0], b.shape[1], b.dtype) != declared:
+        raise ValueError(f"x's block at row {offset} holds {b.shape[0]} x {b.shape[1]} {b.dtype} values where the "
+                         f"array declares {declared[0]} x {declared[1]} {declared[2]}; the array's chunks, width "
+                         "and dtype must be its blocks' own (the dtype and shape given to da.from_delayed)")
     finite = np.isfinite(b).all(1)
     if not finite.all():
         raise ValueError(f"x contains NaN or Inf (at row {offset + int(np.argmin(finite))}, the first of its "
@@ -170,7 +174,9 @@ def _graph(x, k, metric, threads, device="cpu", include_self=False):
 
     blocks = x.to_delayed().ravel()
     offsets = np.concatenate([[0], np.cumsum(x.chunks[0])])[:-1]
-    checked = [dask.delayed(_checked)(b, int(o), int(m), metric) for b, o, m in zip(blocks, offsets, x.chunks[0])]
+    kind = as_matrix(np.empty((1, 1), x.dtype), "x").dtype  # the declared dtype as the engine takes it
+    checked = [dask.delayed(_checked)(b, int(o), int(m), metric, int(x.shape[1]), kind)
+               for b, o, m in zip(blocks, offsets, x.chunks[0])]
     parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device, include_self)]
              for c, o in zip(checked, offsets)]
     for i in range(len(checked)):
@@ -183,11 +189,19 @@ def _graph(x, k, metric, threads, device="cpu", include_self=False):
 
 
 def _client(client):
-    """The given client, the current one, or a new LocalCluster (closed after use)."""
+    """(the client to use, what to close after use): the given client; a client of its own on a given
+    scheduler address or cluster object (closed after use, the cluster left running); else the current
+    client, or a new LocalCluster (both closed after use)."""
     from distributed import Client, LocalCluster, get_client
 
-    if client is not None:
+    if isinstance(client, Client):
         return client, None
+    if isinstance(client, str) or hasattr(client, "scheduler_address"):
+        own = Client(client)
+        return own, own
+    if client is not None:
+        raise TypeError(f"client must be a distributed.Client, a scheduler address or a cluster object (as "
+                        f"LocalCluster), got {type(client).__name__}")
     try:
         return get_client(), None
     except ValueError:
@@ -195,19 +209,31 @@ def _client(client):
         return Client(cluster), cluster
 
 
+def _threads_per_task(worker_threads: list[int], blocks: int) -> int:
+    """Native threads per task: a worker runs as many tasks at once as it has threads, so one each
+    keeps its cores busy without oversubscribing them while there are tasks enough for every
+    thread; with fewer tasks (B(B+1)/2 for B row blocks) than threads, each task takes a share of
+    them, at most the smallest worker's count. An adaptive cluster may have no worker yet: one."""
+    tasks = blocks * (blocks + 1) // 2
+    return max(1, min(min(worker_threads, default=1), sum(worker_threads) // tasks))
+
+
 def _run(x, k, metric, client, threads, progress, want, device, include_self=False):
     import dask
 
     check_metric(metric)
     check_device(device)
+    threads = check_threads(threads) or None
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress is True or False here (the cluster's dashboard link and a bar of its tasks); "
+                        f"got {type(progress).__name__}: a callable progress is the single-machine engine's")
     n = x.shape[0]
     k = check_k(k, n, "N for a self-join including self") if include_self else \
         check_k(k, n - 1, "N - 1 for a self-join excluding self")
     client, own = _client(client)
     try:
-        if threads is None:  # one native thread per worker thread: no oversubscription
-            # an adaptive cluster may have no worker yet: the tasks then start them, on one native thread each
-            threads = max(1, min(client.nthreads().values(), default=1))
+        if threads is None:
+            threads = _threads_per_task(list(client.nthreads().values()), len(x.chunks[0]))
         finals = _graph(x, k, metric, threads, device, include_self)
         if want == "counts":
             occurrences = [dask.delayed(_occurrences)(f[1]) for f in finals]
@@ -224,7 +250,8 @@ def _run(x, k, metric, client, threads, progress, want, device, include_self=Fal
     finally:
         if own is not None:
             client.close()
-            own.close()
+            if own is not client:
+                own.close()
 
 
 def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, chunk_rows: int = 50_000,
@@ -234,9 +261,11 @@ def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, c
     of its own list, as ``hubness_fast.knn(x, k, exclude_self=False)``) of a Dask array's rows.
 
     x: a Dask array chunked along rows only (numpy arrays are wrapped with
-    `chunk_rows`). client: a distributed.Client; default the current one or a
-    new LocalCluster. n_threads: native threads per task (default: the
-    workers' threads). device: where each task runs, decided on its worker
+    `chunk_rows`). client: a distributed.Client, a scheduler address or a cluster
+    object; default the current client or a new LocalCluster. n_threads: native
+    threads per task (default: one, or a share of the workers' threads when there
+    are fewer tasks than threads; see :func:`_threads_per_task`). progress: True
+    prints the dashboard link and a bar of the cluster's tasks. device: where each task runs, decided on its worker
     ("auto": the worker's GPU when it has one and the task is large, "cuda",
     "cpu"). Returns (distances float32 [N, k], indices int64 [N, k]), equal to
     hubness_fast.knn(x, k, exclude_self=not include_self) on one machine.

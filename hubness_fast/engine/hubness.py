@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import describe, run
-from .._inputs import to_numpy, to_output
+from .._inputs import check_int, to_numpy, to_output
 from .._types import Array, Device, Metric, Precision, Progress, Threads
 
 
@@ -62,10 +62,18 @@ def hubness_stats(x: Array | None = None, k: int = 5, *, counts: Array | None = 
     reproduces its numbers except groupie_ratio, which its code divides by k
     once more (see Hubness).
     """
+    k = check_int(k, "k")
+    if isinstance(hub_size, bool) or not isinstance(hub_size, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(hub_size) or hub_size <= 0:
+        raise ValueError(f"hub_size must be a positive number (hubs are the points with N_k >= hub_size * k), "
+                         f"got {hub_size!r}")
     if counts is None:
         if x is None:
             raise ValueError("give either the data x or the k-occurrence counts")
         counts = hub_counts(x, k, n_threads=n_threads, progress=progress)
+    elif x is not None:
+        raise ValueError("give either the data x or the k-occurrence counts, not both (the counts would be "
+                         "described and x ignored)")
     counts = to_numpy(counts)  # CUDA tensors too
     if counts.ndim != 1 or counts.size < 2 or counts.dtype.kind not in "iu" or np.any(counts < 0):
         raise ValueError("counts must be a 1-D array of at least two non-negative integers")

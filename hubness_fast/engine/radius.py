@@ -15,13 +15,13 @@ which sorts and cuts each query's list by it).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _dispatch
 from .balls import ball_pass, squared_radii
-from .refused import check_rows, ordered_dots, squared_norms
+from .refused import check_rows, check_values, ordered_dots, squared_norms
 from .knn import knn
 from .._inputs import as_matrix, check_device, check_metric, check_threads
 from .._types import Array, Device, Progress, Threads
@@ -72,7 +72,7 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
     check_metric(metric, RADIUS_METRICS)
     check_device(device)
     check_threads(n_threads)
-    r = float(radius) if np.isscalar(radius) and not isinstance(radius, (bool, str)) else np.nan
+    r = _one_number(radius)
     if not np.isfinite(r) or r < 0:
         raise ValueError(f"radius must be a finite number >= 0, got {radius!r}")
     db = as_matrix(x, "x")
@@ -82,6 +82,10 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         raise ValueError(f"queries have {q.shape[1]} features but x has {db.shape[1]}")
     if q.dtype != db.dtype:
         q = q.astype(db.dtype)  # as knn casts its queries
+    if metric != "cosine":  # the native pass would name x "centres" and a self-join's x "queries"
+        check_values(db, metric, "x")
+        if not self_join:
+            check_values(q, metric, "queries")
     if metric == "cosine":
         db_rows, q_rows = db, q  # as given: the pairs' values come from them (q is db in a self-join)
         db, db_sq = _unit_rows(db, "x")
@@ -105,6 +109,12 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         indptr, indices, sq = _dispatch.radius_pairs(q, r2, db, same_set=self_join, n_threads=n_threads,
                                                      progress=progress)
     return RadiusNeighbors(indptr, indices, np.sqrt(sq) if metric == "euclidean" else sq)
+
+
+def _one_number(radius: Any) -> float:
+    """The radius as a float, NaN (refused) for anything but one real number (a 0-d array is one)."""
+    kind = np.asarray(radius).dtype.kind if np.ndim(radius) == 0 else ""
+    return float(radius) if kind and kind in "iuf" and not isinstance(radius, bool) else np.nan
 
 
 def cosine_slack(dim: int) -> float:

@@ -65,3 +65,19 @@ def check_rows(x: np.ndarray, sq: np.ndarray, metric: str, name: str, offset: in
         i = int(bad[0])
         defect = _native.cpu.COSINE_TINY_ROW if np.any(x[i]) else _native.cpu.COSINE_ZERO_ROW
         raise ValueError(f"{name} row {offset + i}{defect}")
+
+
+def check_values(x: np.ndarray, metric: str, name: str) -> None:
+    """Refuse, naming the first such row of ``name``, the rows the engine refuses before it runs:
+    NaN or Inf values, squares beyond the float64 range, then what :func:`check_rows` refuses. For
+    the passes whose native code names its inputs by their role in the pass (the ball pass's
+    "queries" and "centres"), not by the caller's argument."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = squared_norms(x, metric)
+    bad = np.flatnonzero(~np.isfinite(sq))
+    if bad.size:
+        i = int(bad[0])
+        if not np.isfinite(x[i]).all():
+            raise ValueError(f"{name} contains NaN or Inf (first at row {i}); drop or impute those rows")
+        raise ValueError(f"{name} has values too large for float32 arithmetic (first at row {i}); rescale the data")
+    check_rows(x, sq, metric, name)

@@ -169,8 +169,63 @@ def test_unknown_or_false_chunk_sizes_are_refused(client):
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         hfd.hub_counts(x[x[:, 0] > 0], 3, client=client)  # boolean indexing: sizes unknown
     short = da.concatenate([x[:100], x[100:200].map_blocks(lambda b: b[:90], dtype=x.dtype), x[200:]])
-    with pytest.raises(ValueError, match="block at row 100 holds 90 rows where its chunks declare 100"):
+    with pytest.raises(ValueError,
+                       match="block at row 100 holds 90 x 4 float64 values where the array declares 100 x 4"):
         hfd.hub_counts(short, 3, client=client)  # the metadata says 100 rows: the results would be shifted
+
+
+def test_blocks_of_another_width_or_dtype_than_declared_are_named(client):
+    """A block built by hand (da.from_delayed) can hold another width or dtype than the array declares:
+    refused naming the block, not by the engine's pair check, nor silently run in the block's dtype."""
+    import dask
+
+    x = np.random.default_rng(9).standard_normal((200, 6))
+    good = da.from_array(x[:100], chunks=(100, 6))
+    narrow = da.from_delayed(dask.delayed(lambda: x[100:, :5])(), shape=(100, 6), dtype=x.dtype)
+    with pytest.raises(ValueError, match=r"block at row 100 holds 100 x 5 float64 values where the array declares "
+                                         r"100 x 6 float64"):
+        hfd.hub_counts(da.concatenate([good, narrow]), 3, client=client)
+    mixed = da.from_delayed(dask.delayed(lambda: x[100:])(), shape=(100, 6), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"block at row 100 holds 100 x 6 float64 values where the array declares "
+                                         r"100 x 6 float32"):
+        hfd.hub_counts(da.concatenate([good.astype(np.float32), mixed]), 3, client=client)
+
+
+def test_arguments_checked_before_any_task(client, monkeypatch):
+    """n_threads, progress and client are checked before a graph is built: no task runs, and the
+    messages name the argument (n_threads=0 once ran; a callable progress was taken for True)."""
+    x = da.from_array(np.random.default_rng(3).standard_normal((200, 4)), chunks=(100, 4))
+    built = []
+    monkeypatch.setattr(hfd, "_graph", lambda *a, **kw: built.append(a))
+    for bad in (0, -1, "a", 1.5):
+        with pytest.raises(ValueError, match="n_threads must be a positive integer or None"):
+            hfd.hub_counts(x, 3, n_threads=bad, client=client)
+    with pytest.raises(TypeError, match="progress is True or False here"):
+        hfd.hub_counts(x, 3, progress=lambda done, total: None, client=client)
+    with pytest.raises(TypeError, match="client must be a distributed.Client, a scheduler address or a cluster"):
+        hfd.hub_counts(x, 3, client=42)
+    assert built == []
+
+
+def test_client_given_as_an_address_or_a_cluster(client):
+    """A scheduler address or a cluster object gets a client of its own for the call, closed after
+    it; the cluster keeps running."""
+    x = np.random.default_rng(2).standard_normal((300, 4))
+    dx = da.from_array(x, chunks=(100, 4))
+    want = hf.hub_counts(x, 3)
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 3, client=client.scheduler.address), want)
+    np.testing.assert_array_equal(hfd.hub_counts(dx, 3, client=client.cluster), want)
+    assert client.status == "running" and len(client.nthreads()) == 2
+
+
+def test_threads_per_task_never_oversubscribe_the_workers():
+    from hubness_fast.engine.dask import _threads_per_task
+
+    assert _threads_per_task([2], 8) == 1          # 36 tasks on 2 threads: one each
+    assert _threads_per_task([4, 4], 1) == 4       # one task: the smallest worker's threads
+    assert _threads_per_task([16, 4], 2) == 4      # 3 tasks on 20 threads: 6 each, at most 4
+    assert _threads_per_task([8, 8], 3) == 2       # 6 tasks on 16 threads
+    assert _threads_per_task([], 5) == 1           # an adaptive cluster with no worker yet
 
 
 def test_hub_counts_with_many_blocks_and_sparse_occurrences(client):

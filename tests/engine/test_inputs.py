@@ -311,6 +311,11 @@ def bad_calls():
         "eP&R too few fakes": lambda: metrics.efficient_precision_recall(x, x[:3]),
         "manifold k zero": lambda: Manifold(x, k=0),
         "radius negative": lambda: radius_neighbors(x, -1.0),
+        "radius a one-element list": lambda: radius_neighbors(x, [1.0]),
+        "radius NaN in a 0-d array": lambda: radius_neighbors(x, np.array(np.nan)),
+        "radius a bool": lambda: radius_neighbors(x, True),
+        "radius x with NaN": lambda: radius_neighbors(np.vstack([x, np.full((1, 4), np.nan)]), 1.0),
+        "hubness_stats k zero": lambda: hf.hubness_stats(counts=np.array([1, 2, 3]), k=0),
         "estimator k zero": lambda: NearestNeighbors(n_neighbors=0).fit(x).kneighbors(x),
     }
 
@@ -319,6 +324,28 @@ def bad_calls():
 def test_bad_input_raises_before_any_native_call(tripwire, case):
     with pytest.raises(ValueError):
         bad_calls()[case]()
+
+
+def test_radius_neighbors_names_its_own_arguments_and_takes_a_0d_radius(rng):
+    """The native pass names its inputs by their role ("queries", "centres"); radius_neighbors' own
+    messages name x and queries as the caller passed them, and a numpy 0-d radius is one number."""
+    from hubness_fast.engine.radius import radius_neighbors
+
+    x = rng.standard_normal((20, 3))
+    bad = np.vstack([x, [[np.nan, 0, 0]]])
+    with pytest.raises(ValueError, match=r"^x contains NaN or Inf \(first at row 20\)"):
+        radius_neighbors(bad, 1.0)
+    with pytest.raises(ValueError, match=r"^queries contains NaN or Inf \(first at row 20\)"):
+        radius_neighbors(x, 1.0, queries=bad)
+    with pytest.raises(ValueError, match=r"^x row 0 has a squared norm above 1e36"):
+        radius_neighbors(x.astype(np.float32) * 1e20, 1.0)
+    with pytest.raises(ValueError, match=r"^x has values too large for float32 arithmetic \(first at row 1\)"):
+        radius_neighbors(np.vstack([x[:1], [[1e300, 1e300, 0]]]), 1.0)
+    zero_d = radius_neighbors(x, np.array(1.5))
+    plain = radius_neighbors(x, 1.5)
+    np.testing.assert_array_equal(zero_d.indices, plain.indices)
+    np.testing.assert_array_equal(radius_neighbors(x, np.float32(1.5)).indptr,
+                                  radius_neighbors(x, float(np.float32(1.5))).indptr)
 
 
 def test_non_finite_values_stop_before_any_work(rng):

@@ -131,6 +131,24 @@ def test_hubness_stats_hand_computed():
         hf.hubness_stats()
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"k": 0}, "k must be an integer >= 1"), ({"k": -1}, "k must be an integer >= 1"),
+    ({"k": 2.5}, "k must be an integer >= 1"), ({"k": 2, "hub_size": -1}, "hub_size must be a positive"),
+    ({"k": 2, "hub_size": float("nan")}, "hub_size must be a positive"), ({"k": 2, "hub_size": "2"}, "hub_size"),
+])
+def test_hubness_stats_refuses_meaningless_k_and_hub_size(kwargs, match):
+    counts = np.array([0, 0, 4, 4])
+    with pytest.raises(ValueError, match=match):
+        hf.hubness_stats(counts=counts, **kwargs)
+    assert hf.hubness_stats(counts=counts, k=2, hub_size=1.5)["hub_occurrence"] == 1.0  # 4 >= 3
+
+
+def test_hubness_stats_takes_the_data_or_the_counts_not_both(rng):
+    x = rng.standard_normal((30, 3))
+    with pytest.raises(ValueError, match="not both"):
+        hf.hubness_stats(x, 5, counts=np.array([0, 0, 10]))
+
+
 def realism_by_differences(real, fake, k):
     """max_i r_i / d(fake, real_i), every real ball kept, from float64 differences."""
     def d2(a, b):
