@@ -104,6 +104,9 @@ def check_k(k, n_candidates: int, what: str) -> int:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise ValueError(f"k must be an integer, got {k!r}")
     k = operator.index(k)
+    if n_candidates < 1:
+        raise ValueError(f"no k works here: {what} is {n_candidates}, so there is no candidate neighbour (k = {k} "
+                         f"asked); the data needs more samples")
     if not 1 <= k <= n_candidates:
         raise ValueError(f"k must be between 1 and {n_candidates} ({what}), got {k}")
     return k

@@ -230,8 +230,11 @@ def _demo(args: argparse.Namespace) -> int:
         for module in ("torch", "matplotlib", "mlxtend"):
             _require(module)  # the sampling demo's; --engine needs none of them
         from .study.demo import run_demo
+        from .study.run import K_PR, check_study_folder
 
-        creatable_dir(args.out, "output folder")
+        _at_least(("--n", 500 if args.n is None else args.n, K_PR + 1), ("--seeds", args.seeds, 2),
+                  ("--seed", args.seed, 0))
+        check_study_folder(creatable_dir(args.out, "output folder"))
         run_demo(out_dir=args.out, n=500 if args.n is None else args.n, seeds=args.seeds, pool_size=args.pool_size,
                  k=args.k, threshold=args.threshold, include_self=args.include_self, seed=args.seed,
                  progress=not args.quiet)
@@ -449,12 +452,18 @@ def _mine(args: argparse.Namespace) -> int:
 def _study(args: argparse.Namespace) -> int:
     for module in ("torch", "matplotlib"):
         _require(module)
-    from .study.run import run_study
+    from .study.run import K_PR, MAX_SEEDS, check_real_features, check_study_folder, run_study
 
     if args.real is None and args.detector != BUNDLED:
         _fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
-    _at_least(("--n", args.n, 1), ("--seeds", args.seeds, 2))  # before the network is loaded
+    # before the network is loaded
+    _at_least(("--n", args.n, K_PR + 1), ("--seeds", args.seeds, 2), ("--seed", args.seed, 0))
+    if args.seeds > MAX_SEEDS:
+        _fail(f"--seeds must be at most {MAX_SEEDS}, got {args.seeds}")
     outdir = creatable_dir(args.outdir, "output folder")  # before any work
+    check_study_folder(outdir)
+    if args.quality_label and not args.quality:
+        _fail("--quality-label names the scores of --quality: give --quality too")
     device = _device(args.device)
     detector = _detector(args.detector, "--detector", device)
     quality = _detector(args.quality, "--quality", device) if args.quality else None
@@ -465,7 +474,7 @@ def _study(args: argparse.Namespace) -> int:
                                    progress=not args.quiet)
         if not isinstance(read, np.ndarray):
             _fail(f"--real {args.real} is a fitted reference (.npz); the study takes real features (.npy) or images")
-        real = read
+        real = check_real_features(read)
     else:
         from .models.mnist import held_out_features
 

@@ -328,7 +328,7 @@ def test_study_names_the_quality_score_on_its_figure(tmp_path, monkeypatch, spec
     seen = {}
     monkeypatch.setattr(study_run, "run_study", lambda *a, **kw: seen.update(kw))
     monkeypatch.setattr(cli_module, "_detector", lambda spec, flag, device: (lambda images: images))
-    np.save(tmp_path / "r.npy", np.zeros((10, 4), np.float32))
+    np.save(tmp_path / "r.npy", np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32))
     argv = ["study", "--network", "hubness_fast.models:load_generator()", "--latent-dim", "64", "--real",
             str(tmp_path / "r.npy"), "--detector", "bundled", "--quality", spec, "--outdir", str(tmp_path / "o")]
     assert cli_module.main(argv + (["--quality-label", given] if given else [])) == 0
@@ -435,7 +435,7 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     # --generator / --network and --out / --outdir name the same thing in every command that has them
     r = cli("study", "--network", "nowhere:G", "--detector", "bundled", "--n", "0", "--outdir", "s", cwd=tmp_path)
-    assert r.returncode == 2 and "--n must be an integer >= 1, got 0" in r.stderr  # not the network's error first
+    assert r.returncode == 2 and "--n must be an integer >= 4, got 0" in r.stderr  # not the network's error first
     for args in (("study", "--generator", "nowhere:G", "--out", "s", "--detector", "bundled"),
                  ("eval", "--generator", "nowhere:G", "--real", "r.npy", "--detector", "bundled"),
                  ("demo", "--outdir", "d", "--engine")):

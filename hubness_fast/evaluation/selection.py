@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import as_matrix
+from .._inputs import as_matrix, to_numpy
 from .._types import Array
 
 
@@ -155,16 +155,34 @@ def select_instances(embeddings: Array, labels: Array | None = None, *, retentio
     ``labels=None`` treats the data as one class."""
     x = as_matrix(embeddings, "embeddings")
     _check_finite(x)  # rows named in the whole set, not in their class
-    if not 0 < retention <= 100:
-        raise ValueError(f"retention is a percentage in (0, 100], got {retention}")
-    labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else np.asarray(labels)
-    if labels.shape != (x.shape[0],):
-        raise ValueError(f"labels must have one entry per embedding ({x.shape[0]}), got shape {labels.shape}")
+    if isinstance(retention, bool) or not isinstance(retention, (int, float, np.integer, np.floating)) \
+            or not 0 < retention <= 100:
+        raise ValueError(f"retention is a percentage in (0, 100], got {retention!r}")
+    labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else _checked_labels(labels, x.shape[0])
     keep = []
-    for cls in np.unique(labels):
+    for cls in np.unique(labels).tolist():  # Python scalars: messages say class 3, not np.int64(3)
         idx = np.flatnonzero(labels == cls)
         if idx.size < 2:
             raise ValueError(f"class {cls!r} has {idx.size} sample; each class needs at least two")
-        scores = instance_scores(x[idx], method=method, **score_kwargs)
+        try:
+            scores = instance_scores(x[idx], method=method, **score_kwargs)
+        except ValueError as exc:  # the class's own size, rank or spread: say which class
+            raise ValueError(f"class {cls!r} ({idx.size} samples): {exc}") from None
         keep.append(idx[scores > np.percentile(scores, 100 - retention)])
     return np.sort(np.concatenate(keep)).astype(np.int64)
+
+
+def _checked_labels(labels: Array, n: int) -> np.ndarray:
+    """One label per embedding, of one orderable kind (numbers, strings or booleans), none missing."""
+    out = to_numpy(labels)
+    if out.shape != (n,):
+        raise ValueError(f"labels must have one entry per embedding ({n}), got shape {out.shape}")
+    if out.dtype.kind == "O":  # a list mixing kinds (None and ints, str and ints): numpy cannot sort it
+        kinds = sorted({type(v).__name__ for v in out.tolist()})
+        raise ValueError(f"labels mix {', '.join(kinds)}: give one kind of label (class indices or names)")
+    if out.dtype.kind not in "biufUS":
+        raise ValueError(f"labels must be class indices or names, got dtype {out.dtype}")
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        raise ValueError(f"labels contain NaN or Inf (first at row {int(np.flatnonzero(~np.isfinite(out))[0])}): "
+                         "give every embedding a class")
+    return out

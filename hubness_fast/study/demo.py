@@ -23,10 +23,11 @@ def run_demo(out_dir: str | Path = "demo_out", n: int = 500, seeds: int = 5, poo
 
     The detector is the bundled LeNet (:class:`~hubness_fast.models.mnist.MnistDetector`),
     given uint8 images as NVIDIA's detectors are; the real side is the held-out digits."""
-    if seeds < 2:  # before the models load (run_study says the same)
-        raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
+    from .run import CURVE_PSIS, CURVE_TOPS, check_settings, check_study_folder, run_study
+
+    check_settings(n, seeds, seed)  # before the models load (run_study checks them again)
+    check_study_folder(out_dir)
     from ..models.mnist import MnistDetector, held_out_features, load_mnist_generator
-    from .run import CURVE_PSIS, CURVE_TOPS, run_study
 
     G, detector = load_mnist_generator(), MnistDetector()
     real = held_out_features(detector)

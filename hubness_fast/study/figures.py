@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._files import atomic_write
 from .._torch import to_uint8
 from ..sampling.images import grid
 
@@ -25,9 +26,12 @@ def _pyplot() -> Any:
 
 
 def _save(plt: Any, fig: Any, path: Path, dpi: int = 120) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    """The figure as a PNG at ``path``, replaced whole or not at all."""
+    try:
+        fig.tight_layout()
+        atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def pr_curve(path: Path, hub_pts: list[dict[str, float]], trunc_pts: list[dict[str, float]],

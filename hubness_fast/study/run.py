@@ -28,7 +28,13 @@ features of held-out real images, it measures:
 4. An image grid per method.
 
 Everything goes to ``outdir``: table.json, pr_curve.png, hub_vs_quality.png,
-distance_to_mean.png, hub_histogram.png, grid_<method>.png.
+distance_to_mean.png, hub_histogram.png, grid_<method>.png. The folder must be new, empty or one a
+study wrote (:func:`check_study_folder`); each file is replaced whole or not at all, and while
+they are written the folder is marked unfinished (``STUDY_UNFINISHED``) and holds no table.json.
+
+Seeds: the run of ``seed`` draws from seeds ``seed * SEED_STRIDE + offset`` only (offset 1000 m + i
+for method m, repetition i; 50 000 and 60 000 for the curves, 70 000 for the probe pool), so two
+studies with different ``seed`` share no sample.
 """
 from __future__ import annotations
 
@@ -40,7 +46,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from ..evaluation import metrics
-from .._files import writable_dir
+from ..evaluation.manifold import checked_features
+from .._files import atomic_write, listing, writable_dir
 from .._inputs import to_numpy
 from .._progress import bar as progress_bar
 from ..evaluation.features import as_extractor
@@ -58,6 +65,11 @@ METRICS = ("FD", "precision", "recall", "density", "coverage")
 HIGHER_IS_BETTER = {"FD": False, "precision": True, "recall": True, "density": True, "coverage": True}
 CURVE_TOPS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 CURVE_PSIS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+K_PR, K_DC = 3, 5  # the k of precision/recall and of density/coverage (the papers' defaults)
+SEED_STRIDE = 1_000_000  # a study's seeds lie in [seed * SEED_STRIDE, (seed + 1) * SEED_STRIDE)
+MAX_SEEDS, MAX_METHODS = 1000, 50  # repetitions and methods that fit below the curves' offsets
+TABLE = "table.json"
+STUDY_UNFINISHED = ".hubness-fast-study-unfinished"
 
 
 def _features(extractor: Callable[[Any], Any], images: torch.Tensor, batch_size: int, what: str) -> np.ndarray:
@@ -94,8 +106,8 @@ def _per_image(quality: Callable[[Any], Any], images: torch.Tensor, batch_size: 
 
 def evaluate(real: np.ndarray, fake: np.ndarray) -> dict[str, float]:
     """FD, precision, recall (k = 3, inclusive) and density, coverage (k = 5, strict) of fake features."""
-    p, r = metrics.precision_recall(real, fake, k=3)
-    d, c = metrics.density_coverage(real, fake, k=5)
+    p, r = metrics.precision_recall(real, fake, k=K_PR)
+    d, c = metrics.density_coverage(real, fake, k=K_DC)
     return {"FD": metrics.frechet_distance(real, fake), "precision": p, "recall": r, "density": d, "coverage": c}
 
 
@@ -154,6 +166,52 @@ def above_envelope(points: Sequence[tuple[float, float]],
     return (float(np.mean(above)) if above else None), comparable, comparable_above
 
 
+def is_study_folder(folder: Path) -> bool:
+    """Written by a study, finished (its table.json) or not (the unfinished mark)."""
+    if (folder / STUDY_UNFINISHED).is_file():
+        return True
+    try:
+        report = json.loads((folder / TABLE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(report, dict) and {"settings", "table", "claim"} <= report.keys()
+
+
+def check_study_folder(path: str | Path) -> None:
+    """Refuse, before any work, an output folder that holds files a study did not write (a study
+    replaces its own files and removes grids of methods it lacks: nothing of the user's may go)."""
+    folder = Path(path).expanduser()
+    others = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if others and not is_study_folder(folder):
+        raise ValueError(f"the output folder {folder} holds files and is not a study's folder (no {TABLE} of a study, "
+                         f"no mark of an unfinished one; it holds {listing(others)}): write the study to a new or "
+                         "empty folder (nothing in this one is overwritten)")
+
+
+def check_real_features(real_features: Any) -> np.ndarray:
+    """The real features as the study scores against them (float32 [N, D]), refused before any work:
+    NaN or Inf, too few rows for the density/coverage radii (k = 5), or all rows equal."""
+    real = np.ascontiguousarray(checked_features(real_features, "real"), dtype=np.float32)
+    if real.shape[0] <= K_DC:
+        raise ValueError(f"the real features have {real.shape[0]} rows: density and coverage (k = {K_DC}) need at "
+                         f"least {K_DC + 1}, and a few hundred give a meaningful table")
+    _check_spread(real, "real images")
+    return real
+
+
+def check_settings(n: int, seeds: int, seed: int, methods: int = 0) -> None:
+    """Refuse a study's sizes before any work: n, seeds, seed and the number of methods compared."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= K_PR:
+        raise ValueError(f"n must be an integer of at least {K_PR + 1} (precision and recall take the k = {K_PR} "
+                         f"nearest of each method's images), got {n!r}")
+    if isinstance(seeds, bool) or not isinstance(seeds, (int, np.integer)) or not 2 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"seeds must be an integer from 2 (for a spread) to {MAX_SEEDS}, got {seeds!r}")
+    if methods > MAX_METHODS:
+        raise ValueError(f"the study compares at most {MAX_METHODS} methods; psis= gives {methods}")
+
+
 def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdir: str | Path = "study_out", *,
               n: int = 1000, seeds: int = 5, seed: int = 0, k: int = 5, threshold: int = 50, pool_size: int = 10_000,
               include_self: bool = False, psis: Sequence[float] = (0.7, 0.3),
@@ -182,30 +240,37 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
         detector path is loaded there), as :func:`hubness_fast.features.features`' device;
         the generator runs where it is.
 
-    Raises ValueError when the real features, or the features of a method's images,
-    are all equal (a detector given the wrong input, or a constant).
+    Refused before any sampling (ValueError): real features with NaN or Inf, too few rows or
+    all rows equal; n below 4; an output folder holding files a study did not write; a detector
+    whose features do not match the real ones, or a ``quality`` that does not give one score per
+    image (both tried on two images). Later, a method whose images all get the same features
+    (a detector given the wrong input, or a constant) stops the study. A study that fails
+    leaves no folder it created.
     """
-    if seeds < 2:
-        raise ValueError(f"seeds must be at least 2 for a spread, got {seeds}")
     gen = as_generator(G, **(generator_options or {}))
+    factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
+    check_settings(n, seeds, seed, len(factories))
+    real = check_real_features(real_features)
+    check_study_folder(outdir)
+    base = int(seed) * SEED_STRIDE
     extractor = _on(device, as_extractor(extractor, device))
     quality = None if quality is None else _on(device, quality)
-    real = np.ascontiguousarray(real_features, dtype=np.float32)
-    if real.ndim != 2:
-        raise ValueError(f"real_features must be [N, D], got shape {real.shape}")
-    _check_spread(real, "real images")
-    _check_dimensions(gen, extractor, real, seed, classes, batch_size)
-    factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
+    _check_dimensions(gen, extractor, real, quality, base, classes, batch_size)
     for make in factories.values():
-        make(seed)  # each sampler checks its settings when it is made
+        make(base)  # each sampler checks its settings when it is made
+    existed = Path(outdir).expanduser().exists()
     out = writable_dir(outdir, "output folder")  # once the settings hold: a refused run leaves no folder
     t0 = time.perf_counter()
     bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")
     try:
-        report = _study(gen, extractor, real, out, bar, factories, t0, n=n, seeds=seeds, seed=seed, k=k,
+        report = _study(gen, extractor, real, out, bar, factories, t0, n=n, seeds=seeds, seed=base, k=k,
                         threshold=threshold, pool_size=pool_size, include_self=include_self, curve_tops=curve_tops,
                         curve_psis=curve_psis, quality=quality, quality_label=quality_label, classes=classes,
                         batch_size=batch_size, grid_size=grid_size, grid_scale=grid_scale)
+    except BaseException:
+        if not existed and not any(out.iterdir()):
+            out.rmdir()  # created for this run, and nothing was written
+        raise
     finally:
         if bar is not None:
             bar.close()
@@ -219,15 +284,18 @@ def _on(device: Any, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda images: fn(images.to(device))
 
 
-def _check_dimensions(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, seed: int,
-                      classes: Any, batch_size: int) -> None:
-    """The detector's features of two images have the real features' dimension, before any method runs."""
+def _check_dimensions(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray,
+                      quality: Callable[[Any], Any] | None, seed: int, classes: Any, batch_size: int) -> None:
+    """Before any method runs, on two images: the detector's features have the real features'
+    dimension, and ``quality`` gives one score per image."""
     cls = None if classes is None else _first_class(classes)
     probe = RandomSampler(space=gen.default_space, seed=seed).sample(gen, 2, batch_size, classes=cls, progress=False)
     dim = image_features(probe.images, extractor, batch_size=batch_size, progress=False).shape[1]
     if dim != real.shape[1]:
         raise ValueError(f"the real features have {real.shape[1]} dimensions but the detector gives {dim}: compute "
                          f"the real features with the same detector")
+    if quality is not None:
+        _per_image(quality, probe.images, batch_size)
 
 
 def _step(bar: Any, what: str) -> None:
@@ -253,6 +321,9 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
                                      classes=classes, batch_size=batch_size)
     dists = _distances_to_mean(first, hub_space)
 
+    mark = out / STUDY_UNFINISHED  # the files below are of two runs until table.json is written
+    mark.write_text("a study is writing this folder; it is finished when this file is gone and table.json is here\n")
+    (out / TABLE).unlink(missing_ok=True)
     figures.pr_curve(out / "pr_curve.png", hub_pts, trunc_pts, table["random"], hub_space)
     figures.hub_vs_quality(out / "hub_vs_quality.png", values, scores, deciles, k, hub_space, pool_size)
     figures.hub_histogram(out / "hub_histogram.png", values, threshold, k, pool_size)
@@ -270,7 +341,8 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     values_summary = {"max": int(values.max()), "mean": float(values.mean()),
                       "quantiles": {q: float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99, 0.999)},
                       "share_meeting_threshold": float(np.mean(values >= threshold))}
-    report = {"settings": {"n": n, "seeds": seeds, "k": k, "threshold": threshold, "pool_size": pool_size,
+    report = {"settings": {"n": n, "seeds": seeds, "seed": seed // SEED_STRIDE, "k": k, "threshold": threshold,
+                           "pool_size": pool_size,
                            "include_self": include_self, "family": gen.family, "hub_space": hub_space,
                            "real_samples": int(real.shape[0])},
               "machine": machine_record(),
@@ -283,7 +355,9 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
               "distance_to_mean": {m: {"mean": float(d.mean()), "std": float(d.std())} for m, d in dists.items()},
               "claim": _claim(hub_pts, trunc_pts, comparisons, f"hubs {hub_space.upper()}"),
               "seconds": time.perf_counter() - t0}
-    (out / "table.json").write_text(json.dumps(_json_ready(report), indent=2, allow_nan=False))
+    text = json.dumps(_json_ready(report), indent=2, allow_nan=False).encode()
+    atomic_write(out / TABLE, lambda f: f.write(text))
+    mark.unlink()
     return report
 
 
@@ -308,7 +382,7 @@ def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: n
         runs = []
         for i in range(seeds):
             _step(bar, f"{name}, seed {i + 1}/{seeds}")
-            s = seed + 1000 * mi + i  # independent seeds: a seed per (method, repetition)
+            s = seed + 1000 * mi + i  # a seed per (method, repetition), within the study's stride
             sampler = make(s)
             res = sampler.sample(gen, n, batch_size, classes=classes, progress=False)
             feats = _features(extractor, res.images, batch_size, f"images of {name} (seed {s})")

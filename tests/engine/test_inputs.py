@@ -326,6 +326,14 @@ def test_bad_input_raises_before_any_native_call(tripwire, case):
         bad_calls()[case]()
 
 
+def test_one_sample_has_no_neighbour_to_find():
+    """It said "k must be between 1 and 0"; the data is what is short, not k."""
+    with pytest.raises(ValueError, match=r"^no k works here: N - 1 for a self-join excluding self is 0"):
+        hf.knn(np.ones((1, 3)), 1)
+    with pytest.raises(ValueError, match="no k works here"):
+        hf.hub_counts(np.ones((1, 3)), 2)
+
+
 def test_radius_neighbors_names_its_own_arguments_and_takes_a_0d_radius(rng):
     """The native pass names its inputs by their role ("queries", "centres"); radius_neighbors' own
     messages name x and queries as the caller passed them, and a numpy 0-d radius is one number."""

@@ -142,6 +142,35 @@ def test_selection_bad_input(rng):
         selection.select_instances(x, labels=np.zeros(5))
 
 
+@pytest.mark.parametrize("labels, retention, match", [
+    (np.r_[np.zeros(18), np.nan, np.nan], 50, r"labels contain NaN or Inf \(first at row 18\)"),
+    ([None] * 10 + [1] * 10, 50, "labels mix NoneType, int"),
+    (None, "50", "retention is a percentage"),
+    (None, True, "retention is a percentage"),
+])
+def test_selection_refuses_missing_or_mixed_labels_and_a_text_retention(rng, labels, retention, match):
+    """NaN labels were each a class of 0 samples ("class nan has 0 sample"); mixed kinds and a text
+    retention gave numpy's TypeError."""
+    with pytest.raises(ValueError, match=match):
+        selection.select_instances(rng.standard_normal((20, 3)), labels, retention=retention)
+
+
+def test_selection_errors_name_the_class(rng):
+    """A class too small for the chosen k (or rank-deficient for ppca) is named, with its own size:
+    the engine's message speaks of N, which here is that class's size, not the data's."""
+    x = rng.standard_normal((30, 3))
+    labels = np.array(["big"] * 25 + ["small"] * 5)
+    with pytest.raises(ValueError, match=r"^class 'small' \(5 samples\): k must be between 1 and 4"):
+        selection.select_instances(x, labels, method="knn", k=5)
+    with pytest.raises(ValueError, match=r"^class 3 has 1 sample"):
+        selection.select_instances(x, np.r_[np.zeros(29, int), 3])
+    kept = selection.select_instances(x, labels, method="knn", k=4)
+    for cls in ("big", "small"):  # each class kept by its own rule
+        idx = np.flatnonzero(labels == cls)
+        scores = selection.instance_scores(x[idx], method="knn", k=4)
+        np.testing.assert_array_equal(np.intersect1d(kept, idx), idx[scores > np.percentile(scores, 50)])
+
+
 @pytest.mark.parametrize("method", ["gaussian", "ppca", "knn"])
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_non_finite_embeddings_are_refused_by_name(rng, method, bad):

@@ -75,3 +75,29 @@ def test_demo_prints_its_table_once(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count("\nhubs W ") == 1 and out.count("\nmethod ") == 1  # one table, one row per method
     assert "The paper's claim" in out
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--n", "0"), "--n must be an integer >= 4, got 0"),
+    (("--n", "-5"), "--n must be an integer >= 4, got -5"),
+    (("--seeds", "1"), "--seeds must be an integer >= 2, got 1"),
+])
+def test_demo_sizes_refused_by_their_flags_before_the_models_load(tmp_path, args, says):
+    """demo --n 0 loaded both models, drew a bar and left an empty folder before the library said
+    "n must be an integer >= 1" (a keyword, not the flag)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "demo", "--out", str(tmp_path / "o"), *args],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and says in r.stderr and "Bundled" not in r.stdout, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_demo_refuses_a_folder_of_other_files(tmp_path):
+    from hubness_fast.study.demo import run_demo
+
+    (tmp_path / "paper.png").write_bytes(b"the user's")
+    with pytest.raises(ValueError, match="is not a study's folder"):
+        run_demo(out_dir=tmp_path, n=60, seeds=2, verbose=False, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["paper.png"]

@@ -2,6 +2,7 @@
 on hand-computed cases, and the bundled MNIST model and demo."""
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -390,12 +391,145 @@ def test_a_constant_quality_gives_null_correlations_in_valid_json(tmp_path):
 
 def test_a_rerun_removes_the_grids_of_methods_it_lacks_and_keeps_other_files(tmp_path):
     G, extractor, real = stand_in_with_real()
-    (tmp_path / "grid_truncation_0.5.png").write_bytes(b"an earlier run's grid")
-    (tmp_path / "notes.png").write_bytes(b"the user's")
     run_study(G, extractor, real, tmp_path, n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,),
-              curve_psis=(1.0,), grid_size=4, verbose=False)
+              curve_psis=(1.0,), grid_size=4, verbose=False, psis=(0.5,))
+    assert (tmp_path / "grid_truncation_0.5.png").exists()
+    (tmp_path / "notes.txt").write_bytes(b"the user's")
+    report = run_study(G, extractor, real, tmp_path, n=30, seeds=2, seed=1, k=5, threshold=6, pool_size=200,
+                       curve_tops=(0.3,), curve_psis=(1.0,), grid_size=4, verbose=False)
     assert not (tmp_path / "grid_truncation_0.5.png").exists() and (tmp_path / "grid_truncation_0.7.png").exists()
-    assert (tmp_path / "notes.png").read_bytes() == b"the user's"
+    assert (tmp_path / "notes.txt").read_bytes() == b"the user's"
+    assert not (tmp_path / ".hubness-fast-study-unfinished").exists()
+    # seed 1 draws from its own range: no run shares a seed with a study of seed 0 (they once overlapped)
+    assert report["settings"]["seed"] == 1
+    assert all(1_000_000 <= r["seed"] < 2_000_000 for runs in report["runs"].values() for r in runs)
+
+
+def recording(extractor, seen):
+    def detector(images):
+        seen.append(len(images))
+        return extractor(images)
+    return detector
+
+
+def test_a_folder_of_other_files_is_refused_before_any_work(tmp_path):
+    """A study replaces its files and removes grids of methods it lacks: a folder it did not write
+    (no table.json of a study) is refused, nothing in it touched, before any image is rendered."""
+    G, extractor, real = stand_in_with_real()
+    (tmp_path / "grid_final_paper.png").write_bytes(b"the user's figure")
+    (tmp_path / "table.json").write_text('{"mine": 1}')
+    seen = []
+    with pytest.raises(ValueError, match="holds files and is not a study's folder .*grid_final_paper.png, table.json"):
+        run_study(G, recording(extractor, seen), real, tmp_path, n=30, seeds=2, pool_size=200, threshold=6,
+                  verbose=False, progress=False)
+    assert seen == [] and (tmp_path / "grid_final_paper.png").read_bytes() == b"the user's figure"
+    assert (tmp_path / "table.json").read_text() == '{"mine": 1}'
+    r = study_cli("--network", "standins:StyleGANStandIn(img_resolution=8, img_channels=1)", "--detector", "bundled",
+                  "--outdir", str(tmp_path), "--quiet")
+    assert r.returncode == 2 and "is not a study's folder" in r.stderr
+    assert (tmp_path / "table.json").read_text() == '{"mine": 1}'
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("nan", r"real contains NaN or Inf \(first at row 7\)"),
+    ("few", r"the real features have 5 rows: density and coverage \(k = 5\) need at least 6"),
+])
+def test_bad_real_features_stop_the_study_before_any_image_and_leave_no_folder(tmp_path, bad, match):
+    G, extractor, real = stand_in_with_real()
+    if bad == "nan":
+        real[7, 1] = np.nan
+    else:
+        real = real[:5]
+    seen, out = [], tmp_path / "new"
+    with pytest.raises(ValueError, match=match):
+        run_study(G, recording(extractor, seen), real, out, n=30, seeds=2, pool_size=200, threshold=6,
+                  verbose=False, progress=False)
+    assert seen == [] and not out.exists()
+    np.save(tmp_path / "real.npy", real)
+    r = study_cli("--network", "no_such_module:build()", "--real", "real.npy", "--detector", "bundled",
+                  "--outdir", "out", cwd=tmp_path)  # refused before the network is looked for
+    assert r.returncode == 2 and re.search(match, r.stderr) and not (tmp_path / "out").exists(), r.stderr
+
+
+def test_study_sizes_are_refused_by_their_own_names(tmp_path):
+    """n below 4 used to fail after the first method ran, with a message about --k (precision's k = 3)."""
+    G, extractor, real = stand_in_with_real()
+    for kwargs, match in ((dict(n=3), "n must be an integer of at least 4"), (dict(seeds=1), "seeds must be"),
+                          (dict(seeds=1001), "seeds must be an integer from 2 .* to 1000"),
+                          (dict(seed=-1), "seed must be an integer >= 0")):
+        with pytest.raises(ValueError, match=match):
+            run_study(G, extractor, real, tmp_path / "o", **{"n": 30, "seeds": 2, **kwargs}, verbose=False)
+    for args, says in ((("--n", "3"), "--n must be an integer >= 4, got 3"),
+                       (("--seed", "-2"), "--seed must be an integer >= 0"),
+                       (("--quality-label", "sharpness"), "--quality-label names the scores of --quality")):
+        r = study_cli("--network", "no_such_module:build()", "--detector", "bundled", "--outdir", "o", *args,
+                      cwd=tmp_path)
+        assert r.returncode == 2 and says in r.stderr, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_quality_giving_the_wrong_number_of_scores_is_refused_on_two_images(tmp_path):
+    G, extractor, real = stand_in_with_real()
+    seen = []
+    with pytest.raises(ValueError, match="quality returned 4 scores for 2 images"):
+        run_study(G, recording(extractor, seen), real, tmp_path / "o", n=30, seeds=2, pool_size=200, threshold=6,
+                  quality=lambda x: torch.zeros(2 * len(x)), verbose=False, progress=False)
+    assert seen == [2] and not (tmp_path / "o").exists()  # the probe pair only, no method run
+
+
+def test_a_study_cut_off_while_writing_is_marked_unfinished_and_can_be_rerun(tmp_path, monkeypatch):
+    """The files are written after the table's data: while they are, the folder is marked and holds no
+    table.json, so figures of one run never sit beside the table of another; the same folder is
+    taken again. A study that fails before writing leaves no folder it created."""
+    from hubness_fast.study import figures
+
+    G, extractor, real = stand_in_with_real()
+    small = dict(n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,), curve_psis=(1.0,), grid_size=4,
+                 verbose=False, progress=False)
+    run_study(G, extractor, real, tmp_path, **small)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(figures, "hub_histogram", full_disk)
+    with pytest.raises(OSError):
+        run_study(G, extractor, real, tmp_path, **{**small, "seed": 3})
+    assert (tmp_path / ".hubness-fast-study-unfinished").exists() and not (tmp_path / "table.json").exists()
+    monkeypatch.undo()
+    again = run_study(G, extractor, real, tmp_path, **small)
+    assert json.loads((tmp_path / "table.json").read_text())["claim"] == again["claim"]
+    assert json.loads((tmp_path / "table.json").read_text())["settings"]["seed"] == 0
+    assert not (tmp_path / ".hubness-fast-study-unfinished").exists()
+    calls = []
+
+    def failing(images):
+        calls.append(1)
+        if len(calls) > 3:
+            raise RuntimeError("the detector ran out of memory")
+        return extractor(images)
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_study(G, failing, real, tmp_path / "fresh", **small)
+    assert not (tmp_path / "fresh").exists()
+
+
+def test_figures_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from hubness_fast.study import figures
+
+    path = tmp_path / "hub_histogram.png"
+    figures.hub_histogram(path, np.arange(50) % 7, 5, 5, 50)
+    before = path.read_bytes()
+
+    def half_written(self, f, **kwargs):
+        f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_written)
+    with pytest.raises(OSError):
+        figures.hub_histogram(path, np.arange(50) % 3, 5, 5, 50)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["hub_histogram.png"]
 
 
 def test_a_wrong_feature_dimension_stops_the_study_before_any_method_runs(tmp_path):
