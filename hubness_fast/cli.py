@@ -866,6 +866,14 @@ def _kept(args: argparse.Namespace) -> str:
     """What an interrupted command kept, for the commands that go on where they stopped."""
     if args.command == "mine" and getattr(args, "outdir", None) is not None and args.status is None:
         return f"; the pools mined so far are in {args.outdir}: the same command again goes on from them"
+    folder = args.outdir if args.command == "study" else args.out if args.command == "demo" and not args.engine \
+        else None
+    if folder is not None:
+        from .study.resume import has_progress
+
+        if has_progress(folder):  # a step or more finished (none: the folder was removed, nothing to say)
+            return (f"; the study's finished steps are kept in {folder}: the same command again goes on from "
+                    f"them")
     if args.command == "eval" and getattr(args, "cache_dir", None) is not None:
         return (f"; the features extracted so far are kept in {args.cache_dir}: the same command again goes on "
                 f"from them")

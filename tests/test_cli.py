@@ -449,14 +449,22 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
      "the features extracted so far are kept in cache: the same command again"),
     (["eval", "--real", "r.npy", "--fake", "f.npy"], None),
     (["hubs", "z.npy", "--out", "c.npy"], None),
+    (["study", "--network", "n:G", "--detector", "bundled", "--outdir", "{tmp}/kept"],
+     "the study's finished steps are kept in {tmp}/kept: the same command again goes on from them"),
+    (["demo", "--out", "{tmp}/kept"], "the study's finished steps are kept in {tmp}/kept"),
+    (["study", "--network", "n:G", "--detector", "bundled", "--outdir", "{tmp}/none"], None),
 ])
-def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, args, kept):
+def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, tmp_path, args, kept):
     from hubness_fast import cli as cli_module
 
     def interrupted(parsed):
         raise KeyboardInterrupt
 
-    for name in ("_mine", "_eval", "_hubs"):
+    (tmp_path / "kept" / ".study-progress").mkdir(parents=True)
+    (tmp_path / "kept" / ".study-progress" / "key.json").write_text("{}")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    kept = kept and kept.replace("{tmp}", str(tmp_path))
+    for name in ("_mine", "_eval", "_hubs", "_study", "_demo"):
         monkeypatch.setattr(cli_module, name, interrupted)
     assert cli_module.main(args) == 130
     err = capsys.readouterr().err.strip()

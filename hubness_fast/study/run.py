@@ -31,6 +31,8 @@ Everything goes to ``outdir``: table.json, pr_curve.png, hub_vs_quality.png,
 distance_to_mean.png, hub_histogram.png, grid_<method>.png. The folder must be new, empty or one a
 study wrote (:func:`check_study_folder`); each file is replaced whole or not at all, and while
 they are written the folder is marked unfinished (``STUDY_UNFINISHED``) and holds no table.json.
+Each finished step is kept in ``outdir/.study-progress`` until then
+(:mod:`hubness_fast.study.resume`): the same study, cut off, goes on from its last finished step.
 
 Seeds: the run of ``seed`` draws from seeds ``seed * SEED_STRIDE + offset`` only (offset 1000 m + i
 for method m, repetition i; 50 000 and 60 000 for the curves, 70 000 for the probe pool), so two
@@ -38,7 +40,9 @@ studies with different ``seed`` share no sample.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -56,6 +60,7 @@ from .._torch import BATCH_SIZE, to_uint8
 from ..engine import machine_record
 from ..sampling.generators import GeneratorAdapter, as_generator
 from . import figures
+from .resume import PROGRESS, StudyLog, has_progress
 from ..sampling.samplers import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
 
 if TYPE_CHECKING:
@@ -167,8 +172,8 @@ def above_envelope(points: Sequence[tuple[float, float]],
 
 
 def is_study_folder(folder: Path) -> bool:
-    """Written by a study, finished (its table.json) or not (the unfinished mark)."""
-    if (folder / STUDY_UNFINISHED).is_file():
+    """Written by a study, finished (its table.json) or not (its kept steps, or the unfinished mark)."""
+    if (folder / STUDY_UNFINISHED).is_file() or has_progress(folder):
         return True
     try:
         report = json.loads((folder / TABLE).read_text())
@@ -255,21 +260,32 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     base = int(seed) * SEED_STRIDE
     extractor = _on(device, as_extractor(extractor, device))
     quality = None if quality is None else _on(device, quality)
-    _check_dimensions(gen, extractor, real, quality, base, classes, batch_size)
+    probe = _check_dimensions(gen, extractor, real, quality, base, classes, batch_size)
     for make in factories.values():
         make(base)  # each sampler checks its settings when it is made
     existed = Path(outdir).expanduser().exists()
     out = writable_dir(outdir, "output folder")  # once the settings hold: a refused run leaves no folder
+    key = {"settings": dict(n=n, seeds=seeds, seed=base, k=k, threshold=threshold, pool_size=pool_size,
+                            include_self=include_self, methods=list(factories), curve_tops=list(curve_tops),
+                            curve_psis=list(curve_psis), classes=repr(classes), batch_size=batch_size,
+                            grid_size=grid_size, grid_scale=grid_scale, quality_label=quality_label),
+           "real": hashlib.sha256(real.tobytes()).hexdigest() + f" {real.shape}", "probe": probe}
+    log = StudyLog(out, key)
+    if log.resumed and verbose:
+        print(f"Going on from the {log.resumed} steps kept in {out / PROGRESS} (the same study, cut off)")
     t0 = time.perf_counter()
     bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")
     try:
-        report = _study(gen, extractor, real, out, bar, factories, t0, n=n, seeds=seeds, seed=base, k=k,
+        report = _study(gen, extractor, real, out, bar, factories, t0, log, n=n, seeds=seeds, seed=base, k=k,
                         threshold=threshold, pool_size=pool_size, include_self=include_self, curve_tops=curve_tops,
                         curve_psis=curve_psis, quality=quality, quality_label=quality_label, classes=classes,
                         batch_size=batch_size, grid_size=grid_size, grid_scale=grid_scale)
     except BaseException:
-        if not existed and not any(out.iterdir()):
-            out.rmdir()  # created for this run, and nothing was written
+        if not log.resumed and not any(p.name != PROGRESS for p in out.iterdir()) \
+                and not any(p for p in log.dir.iterdir() if p.name != "key.json"):
+            shutil.rmtree(log.dir)  # nothing done: no steps to keep
+            if not existed:
+                out.rmdir()  # created for this run, and nothing was written
         raise
     finally:
         if bar is not None:
@@ -285,17 +301,20 @@ def _on(device: Any, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _check_dimensions(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray,
-                      quality: Callable[[Any], Any] | None, seed: int, classes: Any, batch_size: int) -> None:
+                      quality: Callable[[Any], Any] | None, seed: int, classes: Any, batch_size: int) -> str:
     """Before any method runs, on two images: the detector's features have the real features'
-    dimension, and ``quality`` gives one score per image."""
+    dimension, and ``quality`` gives one score per image. Returns a hash of both, which tells the
+    generator, the detector and the quality function of one run from another's."""
     cls = None if classes is None else _first_class(classes)
     probe = RandomSampler(space=gen.default_space, seed=seed).sample(gen, 2, batch_size, classes=cls, progress=False)
-    dim = image_features(probe.images, extractor, batch_size=batch_size, progress=False).shape[1]
-    if dim != real.shape[1]:
-        raise ValueError(f"the real features have {real.shape[1]} dimensions but the detector gives {dim}: compute "
-                         f"the real features with the same detector")
+    feats = image_features(probe.images, extractor, batch_size=batch_size, progress=False)
+    if feats.shape[1] != real.shape[1]:
+        raise ValueError(f"the real features have {real.shape[1]} dimensions but the detector gives "
+                         f"{feats.shape[1]}: compute the real features with the same detector")
+    digest = hashlib.sha256(np.ascontiguousarray(feats, np.float32).tobytes())
     if quality is not None:
-        _per_image(quality, probe.images, batch_size)
+        digest.update(_per_image(quality, probe.images, batch_size).tobytes())
+    return digest.hexdigest()
 
 
 def _step(bar: Any, what: str) -> None:
@@ -304,19 +323,21 @@ def _step(bar: Any, what: str) -> None:
 
 
 def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, out: Path, bar: Any,
-           factories: dict[str, Callable[[int], LatentSampler]], t0: float, *, n: int, seeds: int, seed: int, k: int,
-           threshold: int, pool_size: int, include_self: bool, curve_tops: Sequence[float],
+           factories: dict[str, Callable[[int], LatentSampler]], t0: float, log: StudyLog, *, n: int, seeds: int,
+           seed: int, k: int, threshold: int, pool_size: int, include_self: bool, curve_tops: Sequence[float],
            curve_psis: Sequence[float], quality: Callable[[Any], Any] | None, quality_label: str, classes: Any,
            batch_size: int, grid_size: int, grid_scale: int) -> dict[str, Any]:
-    """The study's data, then its figures and table.json."""
-    table, runs_log, first = _method_runs(gen, extractor, real, bar, factories, n=n, seeds=seeds, seed=seed,
-                                          classes=classes, batch_size=batch_size)
+    """The study's data (each step kept in ``log`` as it ends, or read from it), then its figures and
+    table.json."""
+    table, runs_log, first = _method_runs(gen, extractor, real, bar, factories, log, n=n, seeds=seeds, seed=seed,
+                                          classes=classes, batch_size=batch_size, grid_size=grid_size,
+                                          grid_scale=grid_scale)
     comparisons = compare_to_random(table)
     hub_space = "w" if "w" in gen.spaces else "z"
-    hub_pts, trunc_pts = _curves(gen, extractor, real, bar, hub_space, n=n, seed=seed, k=k, pool_size=pool_size,
-                                 include_self=include_self, curve_tops=curve_tops, curve_psis=curve_psis,
-                                 classes=classes, batch_size=batch_size)
-    values, scores, deciles = _probe(gen, extractor, real, bar, hub_space, seed=seed, k=k, pool_size=pool_size,
+    hub_pts, trunc_pts = _curves(gen, extractor, real, bar, hub_space, log, n=n, seed=seed, k=k,
+                                 pool_size=pool_size, include_self=include_self, curve_tops=curve_tops,
+                                 curve_psis=curve_psis, classes=classes, batch_size=batch_size)
+    values, scores, deciles = _probe(gen, extractor, real, bar, hub_space, log, seed=seed, k=k, pool_size=pool_size,
                                      include_self=include_self, quality=quality, quality_label=quality_label,
                                      classes=classes, batch_size=batch_size)
     dists = _distances_to_mean(first, hub_space)
@@ -331,9 +352,11 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     if bar is not None:
         bar.update(1)
     grids = set()
-    for m, res in first.items():
-        grids.add(f"grid_{m.replace(' ', '_')}.png")
-        figures.image_grid(out / f"grid_{m.replace(' ', '_')}.png", res.images[:grid_size], m, grid_scale)
+    for m in first:  # each drawn when the method's first seed ended, kept with the steps
+        name = _grid_name(m)
+        grids.add(name)
+        data = (log.dir / name).read_bytes()
+        atomic_write(out / name, lambda f: f.write(data))
     for stale in out.glob("grid_*.png"):  # a grid an earlier run into this folder wrote for a method this one lacks
         if stale.name not in grids:
             stale.unlink()
@@ -358,7 +381,12 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     text = json.dumps(_json_ready(report), indent=2, allow_nan=False).encode()
     atomic_write(out / TABLE, lambda f: f.write(text))
     mark.unlink()
+    log.close()
     return report
+
+
+def _grid_name(method: str) -> str:
+    return f"grid_{method.replace(' ', '_')}.png"
 
 
 def _json_ready(obj: Any) -> Any:
@@ -373,26 +401,37 @@ def _json_ready(obj: Any) -> Any:
 
 
 def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any,
-                 factories: dict[str, Callable[[int], LatentSampler]], *, n: int, seeds: int, seed: int, classes: Any,
-                 batch_size: int) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]], dict[str, Any]]:
+                 factories: dict[str, Callable[[int], LatentSampler]], log: StudyLog, *, n: int, seeds: int,
+                 seed: int, classes: Any, batch_size: int, grid_size: int,
+                 grid_scale: int) -> tuple[dict[str, Any], dict[str, list[dict[str, float]]], dict[str, Latents]]:
     """Every method at every seed: its metrics (table: mean and spread; runs: each row) and its
-    first seed's samples (for the grids and the distances)."""
+    first seed's latents (for the distances), its grid drawn into the log's folder."""
     table, runs_log, first = {}, {}, {}
     for mi, (name, make) in enumerate(factories.items()):
         runs = []
         for i in range(seeds):
             _step(bar, f"{name}, seed {i + 1}/{seeds}")
-            s = seed + 1000 * mi + i  # a seed per (method, repetition), within the study's stride
-            sampler = make(s)
-            res = sampler.sample(gen, n, batch_size, classes=classes, progress=False)
-            feats = _features(extractor, res.images, batch_size, f"images of {name} (seed {s})")
-            row = evaluate(real, feats)
-            row["seed"] = s
-            if isinstance(sampler, HubnessSampler):
-                row["acceptance_rate"] = sampler.stats["acceptance_rate"]
+            step = f"run {mi} {i}"
+            kept = log.get(step)
+            if kept is None or (i == 0 and not (log.dir / _grid_name(name)).is_file()):
+                s = seed + 1000 * mi + i  # a seed per (method, repetition), within the study's stride
+                sampler = make(s)
+                res = sampler.sample(gen, n, batch_size, classes=classes, progress=False)
+                feats = _features(extractor, res.images, batch_size, f"images of {name} (seed {s})")
+                row = evaluate(real, feats)
+                row["seed"] = s
+                if isinstance(sampler, HubnessSampler):
+                    row["acceptance_rate"] = sampler.stats["acceptance_rate"]
+                arrays = {}
+                if i == 0:
+                    figures.image_grid(log.dir / _grid_name(name), res.images[:grid_size], name, grid_scale)
+                    arrays = {"z": res.z, **({"w": res.w} if res.w is not None else {})}
+                log.put(step, row, arrays)
+            else:
+                row, arrays = kept
             runs.append(row)
             if i == 0:
-                first[name] = res
+                first[name] = Latents(z=arrays["z"], w=arrays.get("w"))
             if bar is not None:
                 bar.update(1)
         table[name] = _summary(runs)
@@ -400,36 +439,55 @@ def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: n
     return table, runs_log, first
 
 
-def _curves(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any, hub_space: str, *,
-            n: int, seed: int, k: int, pool_size: int, include_self: bool, curve_tops: Sequence[float],
-            curve_psis: Sequence[float], classes: Any, batch_size: int) -> tuple[list[dict[str, float]], ...]:
+def _curves(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any, hub_space: str,
+            log: StudyLog, *, n: int, seed: int, k: int, pool_size: int, include_self: bool,
+            curve_tops: Sequence[float], curve_psis: Sequence[float], classes: Any,
+            batch_size: int) -> tuple[list[dict[str, float]], ...]:
     """Precision-recall points: hubs with the top fraction swept, truncation with psi swept."""
     hub_pts, trunc_pts = [], []
-    for top in curve_tops:
+    for j, top in enumerate(curve_tops):
         _step(bar, f"precision-recall curve, hubs top {top:g}")
-        res = HubnessSampler(space=hub_space, k=k, top=top, pool_size=pool_size, include_self=include_self,
-                             seed=seed + 50_000).sample(gen, n, batch_size, classes=classes, progress=False)
-        e = evaluate(real, _features(extractor, res.images, batch_size, f"images of hubs top {top:g}"))
-        hub_pts.append({"top": top, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
+        kept = log.get(f"hubs {j}")
+        if kept is None:
+            res = HubnessSampler(space=hub_space, k=k, top=top, pool_size=pool_size, include_self=include_self,
+                                 seed=seed + 50_000).sample(gen, n, batch_size, classes=classes, progress=False)
+            e = evaluate(real, _features(extractor, res.images, batch_size, f"images of hubs top {top:g}"))
+            point = {"top": top, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]}
+            log.put(f"hubs {j}", point)
+        else:
+            point = kept[0]
+        hub_pts.append(point)
         if bar is not None:
             bar.update(1)
-    for psi in curve_psis:
+    for j, psi in enumerate(curve_psis):
         _step(bar, f"precision-recall curve, truncation {psi:g}")
-        res = TruncationSampler(psi=psi, space=gen.default_space, seed=seed + 60_000).sample(
-            gen, n, batch_size, classes=classes, progress=False)
-        e = evaluate(real, _features(extractor, res.images, batch_size, f"images of truncation {psi:g}"))
-        trunc_pts.append({"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]})
+        kept = log.get(f"truncation {j}")
+        if kept is None:
+            res = TruncationSampler(psi=psi, space=gen.default_space, seed=seed + 60_000).sample(
+                gen, n, batch_size, classes=classes, progress=False)
+            e = evaluate(real, _features(extractor, res.images, batch_size, f"images of truncation {psi:g}"))
+            point = {"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]}
+            log.put(f"truncation {j}", point)
+        else:
+            point = kept[0]
+        trunc_pts.append(point)
         if bar is not None:
             bar.update(1)
     return hub_pts, trunc_pts
 
 
-def _probe(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any, hub_space: str, *,
+def _probe(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray, bar: Any, hub_space: str,
+           log: StudyLog, *,
            seed: int, k: int, pool_size: int, include_self: bool, quality: Callable[[Any], Any] | None,
            quality_label: str, classes: Any,
            batch_size: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, dict[str, Any]]]:
     """One pool's hub values against its images' quality (log realism score, and ``quality``)."""
     _step(bar, f"hub value against quality, one pool of {pool_size}")
+    kept = log.get("probe")
+    if kept is not None:
+        labels_kept, arrays = kept[0]["labels"], kept[1]
+        scores_kept = {label: arrays[f"score_{i}"] for i, label in enumerate(labels_kept)}
+        return arrays["values"], scores_kept, _decile_means(arrays["values"], scores_kept)
     probe = HubnessSampler(space=hub_space, k=k, pool_size=pool_size, include_self=include_self, seed=seed + 70_000)
     z, rows = probe.draw_pool(gen, classes=None if classes is None else _first_class(classes))
     values = np.asarray(probe.hub_values(rows))
@@ -442,6 +500,8 @@ def _probe(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     scores = {"realism score": np.log(metrics.realism_score(real, pool_feats, k=3))}
     if quality is not None:
         scores[quality_label] = _per_image(quality, pool_images, batch_size)
+    log.put("probe", {"labels": list(scores)},
+            {"values": values, **{f"score_{i}": v for i, v in enumerate(scores.values())}})
     return values, scores, _decile_means(values, scores)
 
 

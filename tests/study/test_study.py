@@ -500,16 +500,65 @@ def test_a_study_cut_off_while_writing_is_marked_unfinished_and_can_be_rerun(tmp
     assert json.loads((tmp_path / "table.json").read_text())["claim"] == again["claim"]
     assert json.loads((tmp_path / "table.json").read_text())["settings"]["seed"] == 0
     assert not (tmp_path / ".hubness-fast-study-unfinished").exists()
-    calls = []
 
-    def failing(images):
-        calls.append(1)
-        if len(calls) > 3:
-            raise RuntimeError("the detector ran out of memory")
+
+def counting(extractor, calls, fail_at=None, exc=KeyboardInterrupt):
+    def detector(images):
+        calls.append(len(images))
+        if fail_at is not None and len(calls) == fail_at:
+            raise exc("cut off")
         return extractor(images)
+    return detector
 
-    with pytest.raises(RuntimeError, match="out of memory"):
-        run_study(G, failing, real, tmp_path / "fresh", **small)
+
+SAME_STUDY = ("table", "runs", "compared_to_random", "pr_curve", "hub_values", "hub_vs_quality", "distance_to_mean",
+              "claim", "settings")
+
+
+def test_a_cut_off_study_goes_on_from_its_kept_steps(tmp_path):
+    """Ctrl-C mid-study keeps every finished step in .study-progress; the same study again renders and
+    scores only what is left and writes the table, figures and grids an uninterrupted run writes."""
+    G, extractor, real = stand_in_with_real()
+    small = dict(n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,), curve_psis=(1.0,), grid_size=4,
+                 quality=lambda x: x.float().mean((1, 2, 3)), verbose=False, progress=False)
+    full_calls = []
+    whole = run_study(G, counting(extractor, full_calls), real, tmp_path / "whole", **small)
+    calls = []
+    with pytest.raises(KeyboardInterrupt):
+        run_study(G, counting(extractor, calls, fail_at=6), real, tmp_path / "cut", **small)
+    kept = sorted(p.name for p in (tmp_path / "cut" / ".study-progress").iterdir())
+    assert "run_0_0.json" in kept and "run_0_0.npz" in kept and "grid_hubs_W.png" in kept and "key.json" in kept
+    assert not (tmp_path / "cut" / "table.json").exists()
+    again = []
+    resumed = run_study(G, counting(extractor, again), real, tmp_path / "cut", **small)
+    assert len(again) < len(full_calls) - 3  # the finished steps were not rendered or scored again
+    for part in SAME_STUDY:
+        assert resumed[part] == whole[part], part
+    for name in ("grid_hubs_W.png", "grid_random.png", "hub_histogram.png", "pr_curve.png"):
+        np.testing.assert_array_equal(read_png(tmp_path / "cut" / name), read_png(tmp_path / "whole" / name))
+    assert not (tmp_path / "cut" / ".study-progress").exists()  # gone once the table is written
+
+
+def test_steps_of_another_study_are_not_reused(tmp_path):
+    """Other settings (or data, or models) give another key: the kept steps are dropped, not mixed in."""
+    G, extractor, real = stand_in_with_real()
+    small = dict(n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,), curve_psis=(1.0,), grid_size=4,
+                 verbose=False, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(G, counting(extractor, [], fail_at=5), real, tmp_path, **small)
+    assert (tmp_path / ".study-progress" / "run_0_0.json").exists()
+    calls = []
+    other = run_study(G, counting(extractor, calls), real[::-1].copy(), tmp_path, **small)  # other real features
+    fresh_calls = []
+    fresh = run_study(G, counting(extractor, fresh_calls), real[::-1].copy(), tmp_path / "fresh", **small)
+    assert len(calls) == len(fresh_calls) and other["runs"] == fresh["runs"]
+
+
+def test_a_study_that_fails_before_its_first_step_leaves_no_folder(tmp_path):
+    G, extractor, real = stand_in_with_real()
+    with pytest.raises(RuntimeError, match="cut off"):
+        run_study(G, counting(extractor, [], fail_at=2, exc=RuntimeError), real, tmp_path / "fresh", n=30, seeds=2,
+                  threshold=6, pool_size=200, verbose=False, progress=False)
     assert not (tmp_path / "fresh").exists()
 
 
