@@ -100,15 +100,30 @@ def _read_saved(path: Path) -> tuple[tuple[int, ...], np.ndarray, str, str, Any,
     return ks, r2, metric, saved_hash, raw, stored, source
 
 
+def _whole_npy(x: Any) -> str | None:
+    """The .npy file an array maps whole (as np.load(path, mmap_mode="r") gives it), else None: a
+    slice or view of one keeps the file's name, and a raw np.memmap's file is no .npy."""
+    name = getattr(x, "filename", None)
+    if name is None or not isinstance(x, np.memmap):
+        return None
+    try:
+        whole = np.load(name, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    same = (isinstance(whole, np.memmap) and whole.shape == x.shape and whole.dtype == x.dtype
+            and whole.strides == x.strides and whole.offset == x.offset)
+    return str(name) if same else None
+
+
 def _check_metric(metric: str) -> str:
     return check_metric(metric, METRICS)
 
 
-def _unit_rows(x: np.ndarray, name: str) -> np.ndarray:
-    """Rows scaled to unit norm in float64, returned in x's dtype (cosine); the rows the k-NN engine's
-    cosine refuses (zeros, squared norms below 2^-969, whose squares lose their digits to underflow,
-    or beyond the float64 range) are refused here too, with its messages."""
-    out = np.empty_like(x)
+def _unit_rows(x: np.ndarray, name: str, dtype: Any = None) -> np.ndarray:
+    """Rows scaled to unit norm in float64, returned in ``dtype`` (default x's) (cosine); the rows the
+    k-NN engine's cosine refuses (zeros, squared norms below 2^-969, whose squares lose their digits to
+    underflow, or beyond the float64 range) are refused here too, with its messages."""
+    out = np.empty(x.shape, x.dtype if dtype is None else dtype)
     for s in range(0, x.shape[0], 65536):
         b = np.asarray(x[s:s + 65536], np.float64)
         with np.errstate(over="ignore"):
@@ -146,10 +161,11 @@ def checked_features(x: Any, name: str) -> np.ndarray:
     return m
 
 
-def _prepare(x: Any, metric: str, name: str) -> np.ndarray:
+def _prepare(x: Any, metric: str, name: str, dtype: Any = None) -> np.ndarray:
+    """Validated features as compared: as given, or (cosine) unit rows in ``dtype`` (default x's)."""
     m = as_matrix(x, name)
     _check_finite(m, name, norms=metric != "cosine")
-    return _unit_rows(m, name) if metric == "cosine" else m
+    return _unit_rows(m, name, dtype) if metric == "cosine" else m
 
 
 def _ks(k: int | Sequence[int]) -> tuple[int, ...]:
@@ -271,7 +287,8 @@ class Manifold:
         self.features = given if compared else _prepare(given, self.metric, "real")
         self.raw: np.ndarray | None = None if compared and self.metric == "cosine" else given
         self.n_threads, self.progress, self.device = n_threads, progress, device
-        self._source = getattr(real, "filename", None)  # a memmap's file, recorded by save()
+        self._source = _whole_npy(real)  # the .npy file a memmap maps whole, recorded by save()
+        self._part_of = None if self._source else getattr(real, "filename", None)  # a slice or raw memmap's file
         if radius2 is None:
             radius2 = radii2(self.features, self.k, n_threads=n_threads, progress=progress, device=device,
                              desc="real radii", name="real")
@@ -305,6 +322,10 @@ class Manifold:
             extra["features"] = self.features
         elif self._source:
             extra["features_path"] = np.array(str(self._source))
+        elif self._part_of is not None:
+            raise ValueError(f"the real features map part of {self._part_of} or a file that is not an .npy "
+                             "(a slice, a view or np.memmap): a saved path would not give them back; save with "
+                             "include_features=True, or fit on the whole file from np.load(path, mmap_mode='r')")
         arrays = {"format": np.array(FORMAT), "k": np.array(self.k), "metric": np.array(self.metric),
                   "radius2": np.stack([self.radius2[k] for k in self.k], axis=1), "hash": np.array(self.hash), **extra}
         atomic_write(path, lambda f: np.savez(f, **arrays))  # a save cut off leaves the earlier file, never half
@@ -384,9 +405,11 @@ class Manifold:
         return k
 
     def prepare_fake(self, fake: Any) -> np.ndarray:
-        """Fake features as the manifold compares them: validated, unit rows for cosine, the real dtype
-        (float64 for both when the dtypes differ)."""
-        f = _prepare(fake, self.metric, "fake")
+        """Fake features as the manifold compares them: validated; for cosine, unit rows scaled in float64
+        and stored in the reference's dtype, as its own rows are (so a fake equal in value to a real row
+        has that row's unit row, whatever dtype it comes in); euclidean fakes as given (float64 for both
+        sides when the dtypes differ)."""
+        f = _prepare(fake, self.metric, "fake", self.features.dtype if self.metric == "cosine" else None)
         if f.shape[1] != self.features.shape[1]:
             raise ValueError(f"real features have {self.features.shape[1]} dimensions but fake features have "
                              f"{f.shape[1]}")

@@ -139,6 +139,44 @@ def test_load_from_a_memmap_path(tmp_path, rng):
     assert Manifold.load(path, tmp_path / "real.npy").hash == m.hash
 
 
+def test_a_part_of_a_memmapped_file_is_not_saved_as_its_path(tmp_path, rng):
+    """A slice or view of np.load(mmap_mode="r") keeps the file's name: saved as that path, the load
+    hashed the whole file and refused it as other features; a raw np.memmap's file is no .npy."""
+    np.save(tmp_path / "big.npy", rng.standard_normal((400, 8)))
+    whole = np.load(tmp_path / "big.npy", mmap_mode="r")
+    raw = np.memmap(tmp_path / "raw.dat", dtype=np.float64, mode="w+", shape=(60, 4))
+    raw[:] = rng.standard_normal((60, 4))
+    for part in (whole[:200], whole[::2], whole[:, :4], whole[::-1], raw):
+        m = Manifold(part, 3)
+        with pytest.raises(ValueError, match="map part of .* save with include_features=True"):
+            m.save(tmp_path / "m.npz", include_features=False)
+        back = Manifold.load(m.save(tmp_path / "m.npz"))  # with the features: a round trip
+        np.testing.assert_array_equal(back.radius2[3], m.radius2[3])
+
+
+@pytest.mark.parametrize("real_dtype", [np.float32, np.float64])
+def test_cosine_fakes_compare_alike_whatever_their_dtype(rng, real_dtype):
+    """Cosine unit rows are scaled in float64 and kept in the reference's dtype, fakes too: the same
+    values given as float32 or float64 give the same metrics, and a fake equal to a kept real row
+    scores realism inf either way (a float64 fake against a float32 reference once scored 2e15)."""
+    real = rng.integers(-3, 4, (400, 3))
+    real = real[(real != 0).any(1)].astype(real_dtype)
+    m = Manifold(real, (3, 5), metric="cosine")
+    radius = np.sqrt(m.radius2[3])  # a kept ball of radius 0 scores 0 / 0 = 0 (documented), not inf
+    copied = np.flatnonzero((radius < np.percentile(radius, 50)) & (radius > 0))[:5]
+    fake = rng.integers(-3, 4, (300, 3))
+    fake = np.vstack([fake[(fake != 0).any(1)], real[copied]])
+    a, b = m.evaluate(fake.astype(np.float32)), m.evaluate(fake.astype(np.float64))
+    for name in ("precision", "recall", "density", "coverage"):
+        assert getattr(a, name) == getattr(b, name), name
+    np.testing.assert_array_equal(a.realism, b.realism)
+    assert len(copied) == 5 and np.all(np.isinf(a.realism[-5:]))
+    if real_dtype == np.float64:  # a float32 reference compares float32-rounded unit rows (documented)
+        pr, dc, *_ = oracle(real, fake, "cosine")  # float64 unit rows on both sides
+        assert (a.precision, a.recall, a.coverage) == (pr["precision"], pr["recall"], dc["coverage"])
+        assert a.density == pytest.approx(dc["density"], rel=1e-12)
+
+
 def test_hash_mismatch_and_missing_features(tmp_path, rng):
     real = rng.standard_normal((120, 5))
     path = Manifold(real, 3).save(tmp_path / "m.npz", include_features=False)
