@@ -108,6 +108,9 @@ def load_npy(path: Path, what: str) -> np.ndarray:
         if "pickle" in text.lower() or "object" in text.lower():  # refuse, never suggest unpickling
             raise ValueError(f"{what} {path} holds Python objects, not a numeric array: save it with np.save(path, "
                              f"array.astype(np.float32))") from None
+        if "length is greater than file size" in text:  # the header is whole, the data is not
+            raise ValueError(f"{what} {path} is cut short: its header describes more data than the file holds (an "
+                             f"interrupted copy or download?)") from None
         raise ValueError(f"{what} {path} is not a readable .npy file (a damaged or truncated header)") from None
     except OSError as exc:
         raise ValueError(f"{what} {path} is not a readable .npy file ({exc.strerror or 'unreadable'})") from None

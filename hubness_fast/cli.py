@@ -37,7 +37,7 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
                  "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k",
-                 "n_threads": "--threads", "n_boot": "--n-boot"}
+                 "n_threads": "--threads", "n_boot": "--n-boot", "device": "--device"}
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
 # "pool_size must be ...": a keyword named as the subject of a rule: the keywords that are no English word
 # (not "top", "threshold", "truncation", "n", "k", ...: "BigGAN's truncation must" is about the model)
@@ -56,6 +56,8 @@ def flags_for_keywords(message: str, offered: Any = None) -> str:
         value, end = m.group(2), ""
         if value.endswith("."):  # the sentence's full stop, not part of the value
             value, end = value[:-1], "."
+        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":  # device='cuda': --device cuda
+            value = value[1:-1]
         return f"{KEYWORD_FLAGS[m.group(1)]} {value or 'N'}{end}"
 
     message = _KEYWORD.sub(swap, message)
@@ -246,7 +248,8 @@ def _demo(args: argparse.Namespace) -> int:
         _fail(f"{', '.join(_flag(d) for d in sampling_only)} applies to the sampling demo, not --engine")
     n = 100_000 if args.n is None else args.n
     dim = 512 if args.dim is None else args.dim
-    _at_least(("--n", n, 2), ("--dim", dim, 1))
+    threads = () if args.threads is None else (("--threads", args.threads, 1),)
+    _at_least(("--n", n, 2), ("--dim", dim, 1), *threads)
     rng = np.random.default_rng(args.seed)
     print(f"Sampling {n:,} Gaussian latents of dimension {dim} (seed {args.seed})")
     z = rng.standard_normal((n, dim), dtype=np.float32)
@@ -280,6 +283,8 @@ def _summarize(counts: np.ndarray, k: int) -> None:
 def _hubs(args: argparse.Namespace) -> int:
     from . import hub_counts
 
+    if args.threads is not None:
+        _at_least(("--threads", args.threads, 1))  # the library's message offers None, which no flag takes
     out = writable_file(args.out, "output file", ".npy")  # before any work
     latents = as_path(args.latents)
     if out.exists() and latents.exists() and out.samefile(latents):
@@ -555,6 +560,9 @@ def _bench(args: argparse.Namespace) -> int:
     if args.data is not None:
         from .bench import userbench
 
+        if args.gpu:
+            _fail("--data runs the CPU tools on your file; --gpu runs the project's GPU runner from a checkout: "
+                  "give one of them")
         return userbench.main(["--data", str(args.data), *args.rest, *(["--help"] if args.help else [])])
     if args.help:
         args.command_parser.print_help()

@@ -426,6 +426,27 @@ def test_unreadable_inputs_are_one_line_errors_everywhere(tmp_path):
         assert "allow_pickle" not in r.stderr and "Error:" not in r.stderr
 
 
+def test_hubs_messages_name_flags_and_a_cut_short_file(tmp_path):
+    """--threads 0 was refused as "a positive integer or None" (no flag takes None), --device cuda as
+    device='cuda', and a file cut short in its data was blamed on its header."""
+    x = np.random.default_rng(0).standard_normal((40, 4)).astype(np.float32)
+    np.save(tmp_path / "z.npy", x)
+    whole = (tmp_path / "z.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(whole[:len(whole) // 2])
+    cases = [(("hubs", "z.npy", "--threads", "0", "--out", "c.npy"), "--threads must be an integer >= 1, got 0"),
+             (("demo", "--engine", "--n", "50", "--threads", "0"), "--threads must be an integer >= 1, got 0"),
+             (("hubs", "cut.npy", "--out", "c.npy"), "the latents file cut.npy is cut short: its header describes "
+                                                     "more data than the file holds")]
+    from hubness_fast.engine import HAS_CUDA, gpu_available
+
+    if not HAS_CUDA or not gpu_available():
+        cases.append((("hubs", "z.npy", "--device", "cuda", "--out", "c.npy"), "--device cuda needs the CUDA module"))
+    for args, message in cases:
+        r = cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and message in r.stderr and "None" not in r.stderr, (args, r.stderr)
+    assert not (tmp_path / "c.npy").exists()
+
+
 def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_path):
     for args in (("demo", "--seeds", "1", "--out", "d1"), ("demo", "--pool-size", "0", "--out", "d2"),
                  ("sample", "--network", "hubness_fast.models:load_mnist_generator()", "--n", "0", "--outdir", "s0"),

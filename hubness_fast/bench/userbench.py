@@ -28,11 +28,21 @@ PEAK_SAMPLES = 3  # the best of these (a shared machine's single samples vary tw
 WARM_UP_ROWS = 256  # each peer's untimed first call, on this many rows
 
 
-def load(path: Path, what: str) -> np.ndarray:
+def load(path: Path, what: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """The file as every tool here runs it, float32 (faiss and the others take it), in a writable copy
+    (torch refuses read-only arrays), and what the conversion did: the file's dtype and how many rows
+    it changed (float64 or large integers round; ``hubs`` keeps the file's dtype)."""
     x = load_npy(path, what)
     if x.ndim != 2 or x.dtype.kind not in "fiu":
         raise ValueError(f"{what} {path} holds {x.dtype} {x.shape}; a 2-D numeric array is needed")
-    return np.array(x, dtype=np.float32)  # a writable copy: torch refuses read-only arrays
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{what} {path} is empty (shape {x.shape})")
+    out = np.array(x, dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(out).all(1))
+    if bad.size:
+        raise ValueError(f"{what} {path} contains NaN or Inf, or values beyond float32 (first at row {int(bad[0])})")
+    changed = 0 if x.dtype == np.float32 else int(np.count_nonzero((out != x).any(1)))
+    return out, {"dtype": str(x.dtype), "rows_changed_by_float32": changed}
 
 
 def self_join_ids(x: np.ndarray, k: int) -> np.ndarray:
@@ -112,11 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=as_path, default=None, help="also write the report here")
     args = ap.parse_args(argv)
     out = writable_file(args.json, "--json", ".json") if args.json else None
-    x = load(args.data, "--data")
-    q = load(args.queries, "--queries") if args.queries else None
+    x, converted = load(args.data, "--data")
+    q, q_converted = load(args.queries, "--queries") if args.queries else (None, None)
     if q is not None and q.shape[1] != x.shape[1]:
         raise ValueError(f"--queries have {q.shape[1]} features but --data has {x.shape[1]}")
     limit = len(x) - (q is None)
+    if limit < 1:
+        raise ValueError(f"--data {args.data} holds 1 row: a self-join needs at least 2 (each row's neighbours "
+                         "are the other rows)")
     if not 1 <= args.k <= limit:
         raise ValueError(f"--k must be in 1..{limit} (the {'rows of --data' if q is not None else 'other rows'}), "
                          f"got {args.k}")
@@ -126,9 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or usable_cpus()
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     report = {"data": str(args.data), "shape": list(x.shape), "queries": None if q is None else list(q.shape),
+              "data_dtype": converted, "queries_dtype": q_converted,
               "k": args.k, **machine(threads), **run(x, q, args.k, names, args.rounds, threads)}
     print(f"{report['cpu']}; kernel level {report['kernel_level']}; {threads} threads; "
           f"{report['fma_peak_level']} FMA peak {report['fma_peak_gflops']:.0f} GFLOP/s")
+    for flag, c in (("--data", converted), ("--queries", q_converted)):
+        if c is not None and c["dtype"] != "float32":
+            print(f"{flag} is {c['dtype']}: every tool here runs its float32 copy, in which float32 rounding changed "
+                  f"{c['rows_changed_by_float32']} rows (the checks below are on that copy; `hubness-fast hubs` "
+                  f"runs the file's own dtype)")
     print(f"hubness_fast against float64 brute force: {report['hubness_fast_vs_float64_rows_wrong']} of "
           f"{report['rows_checked_against_float64']} sampled rows wrong")
     for name, e in report["peers"].items():

@@ -21,6 +21,11 @@ def files(tmp_path):
     np.save(tmp_path / "x.npy", rng.standard_normal((700, 12)).astype(np.float32))
     np.save(tmp_path / "q.npy", rng.standard_normal((90, 12)).astype(np.float32))
     (tmp_path / "bad.npy").write_bytes(b"garbage")
+    np.save(tmp_path / "one.npy", np.ones((1, 4), np.float32))
+    np.save(tmp_path / "empty.npy", np.ones((0, 4), np.float32))
+    nan = rng.standard_normal((20, 4))
+    nan[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
     return tmp_path
 
 
@@ -103,11 +108,33 @@ def test_the_oracle_check_catches_wrong_rows():
     (["--data", "x.npy", "--rounds", "0"], "--rounds must be at least 1, got 0"),
     (["--data", "x.npy", "--threads", "0"], "--threads must be at least 1, got 0"),
     (["--data", "x.npy", "--frobnicate"], "unrecognized arguments"),
+    (["--data", "one.npy"], "--data one.npy holds 1 row: a self-join needs at least 2"),
+    (["--data", "empty.npy"], "--data empty.npy is empty (shape (0, 4))"),
+    (["--data", "nan.npy"], "--data nan.npy contains NaN or Inf, or values beyond float32 (first at row 3)"),
+    (["--data", "x.npy", "--gpu"], "--data runs the CPU tools on your file; --gpu runs the project's GPU runner"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(files, args, message):
     r = cli(*args, cwd=files)
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_a_float64_file_is_said_to_run_as_its_float32_copy(tmp_path):
+    """Every tool runs float32; a float64 file whose rows float32 rounding merges was checked on the copy
+    without a word. The report names the file's dtype and how many rows the copy changed."""
+    rng = np.random.default_rng(1)
+    x = 1000 + rng.standard_normal((300, 8)) * 1e-5  # float32 keeps about 1e-4 here: rows merge
+    np.save(tmp_path / "off64.npy", x)
+    r = cli("--data", "off64.npy", "--rounds", "1", "--peers", "numpy-argpartition", "--json", "o.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    changed = int(np.count_nonzero((x.astype(np.float32) != x).any(1)))
+    assert changed > 0 and f"--data is float64: every tool here runs its float32 copy, in which float32 rounding " \
+        f"changed {changed} rows" in r.stdout
+    rep = json.loads((tmp_path / "o.json").read_text())
+    assert rep["data_dtype"] == {"dtype": "float64", "rows_changed_by_float32": changed}
+    np.save(tmp_path / "f32.npy", x.astype(np.float32))
+    r = cli("--data", "f32.npy", "--rounds", "1", "--peers", "numpy-argpartition", cwd=tmp_path)
+    assert r.returncode == 0 and "float32 copy" not in r.stdout
 
 
 def test_help_names_the_command_as_it_is_typed(files):
