@@ -474,6 +474,7 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
      "the study's finished steps are kept in {tmp}/kept: the same command again goes on from them"),
     (["demo", "--out", "{tmp}/kept"], "the study's finished steps are kept in {tmp}/kept"),
     (["study", "--network", "n:G", "--detector", "bundled", "--outdir", "{tmp}/none"], None),
+    (["study", "--network", "n:G", "--detector", "bundled", "--outdir", "{tmp}/keyonly"], None),  # no step ended
 ])
 def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, tmp_path, args, kept):
     from hubness_fast import cli as cli_module
@@ -481,8 +482,10 @@ def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, tmp_path,
     def interrupted(parsed):
         raise KeyboardInterrupt
 
-    (tmp_path / "kept" / ".study-progress").mkdir(parents=True)
-    (tmp_path / "kept" / ".study-progress" / "key.json").write_text("{}")
+    for folder in ("kept", "keyonly"):
+        (tmp_path / folder / ".study-progress").mkdir(parents=True)
+        (tmp_path / folder / ".study-progress" / "key.json").write_text("{}")
+    (tmp_path / "kept" / ".study-progress" / "run_0_0.json").write_text("{}")
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     kept = kept and kept.replace("{tmp}", str(tmp_path))
     for name in ("_mine", "_eval", "_hubs", "_study", "_demo"):

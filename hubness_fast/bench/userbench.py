@@ -38,10 +38,14 @@ def load(path: Path, what: str) -> tuple[np.ndarray, dict[str, Any]]:
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{what} {path} is empty (shape {x.shape})")
     out = np.array(x, dtype=np.float32)
-    bad = np.flatnonzero(~np.isfinite(out).all(1))
-    if bad.size:
-        raise ValueError(f"{what} {path} contains NaN or Inf, or values beyond float32 (first at row {int(bad[0])})")
-    changed = 0 if x.dtype == np.float32 else int(np.count_nonzero((out != x).any(1)))
+    changed, step = 0, max(1, (1 << 22) // x.shape[1])  # row blocks: no N x D temporaries of a large file
+    for s in range(0, len(out), step):
+        bad = np.flatnonzero(~np.isfinite(out[s:s + step]).all(1))
+        if bad.size:
+            raise ValueError(f"{what} {path} contains NaN or Inf, or values beyond float32 (first at row "
+                             f"{s + int(bad[0])})")
+        if x.dtype != np.float32:
+            changed += int(np.count_nonzero((out[s:s + step] != x[s:s + step]).any(1)))
     return out, {"dtype": str(x.dtype), "rows_changed_by_float32": changed}
 
 
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or usable_cpus()
     names = ["hubness_fast"] + [n for n in args.peers.split(",") if n and n != "hubness_fast"]
     report = {"data": str(args.data), "shape": list(x.shape), "queries": None if q is None else list(q.shape),
-              "data_dtype": converted, "queries_dtype": q_converted,
+              "data_conversion": converted, "queries_conversion": q_converted,
               "k": args.k, **machine(threads), **run(x, q, args.k, names, args.rounds, threads)}
     print(f"{report['cpu']}; kernel level {report['kernel_level']}; {threads} threads; "
           f"{report['fma_peak_level']} FMA peak {report['fma_peak_gflops']:.0f} GFLOP/s")

@@ -113,16 +113,36 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
         from .knn import knn
 
         nearest = knn(c, 1, queries=q, n_threads=n_threads, device=device)[1][:, 0]
-    return BallQueryResult(sq.in_count, _radius_of(sq.in_count, sq.min_radius2, r2, r), nearest)
+    return BallQueryResult(sq.in_count, _radius_of(q, c, sq.in_count, sq.min_radius2, r2, r, inclusive, n_threads),
+                           nearest)
 
 
-def _radius_of(count: np.ndarray, min_r2: np.ndarray, r2: np.ndarray, r: np.ndarray) -> np.ndarray:
+def _radius_of(q: np.ndarray, c: np.ndarray, count: np.ndarray, min_r2: np.ndarray, r2: np.ndarray, r: np.ndarray,
+               inclusive: bool, n_threads: Threads) -> np.ndarray:
     """The radius of the smallest ball holding each query (inf where none does), read back from its
-    squared radius: the smallest of the radii that map to it (several do beyond sqrt(float64 max))."""
+    squared radius. Distinct radii share one squared radius only at the ends of the float64 range:
+    beyond sqrt(float64 max) every such ball holds every query (the engine refuses rows whose squared
+    norms pass 1e36), so the smallest radius is right; below about 1e-154 the balls of one squared
+    radius hold different queries, so those queries are decided again on the exact pairs of their
+    group (a near-duplicate pass: the pairs within such radii are few)."""
     keys, which = np.unique(r2, return_inverse=True)
-    smallest = np.full(len(keys), np.inf)
-    np.minimum.at(smallest, which.ravel(), r)
+    which = which.ravel()
+    smallest, largest = np.full(len(keys), np.inf), np.full(len(keys), -np.inf)
+    np.minimum.at(smallest, which, r)
+    np.maximum.at(largest, which, r)
     out = np.full(len(count), np.inf)
-    held = count > 0
-    out[held] = smallest[np.searchsorted(keys, min_r2[held])]
+    held = np.flatnonzero(count > 0)
+    group = np.searchsorted(keys, min_r2[held])
+    out[held] = smallest[group]
+    for g in np.flatnonzero((smallest < largest) & (keys < _FLOAT64_MAX)):
+        rows = held[group == g]
+        test = keys[g] if inclusive else float(np.nextafter(keys[g], -np.inf))  # d2 < s: d2 <= the float below
+        if rows.size == 0 or test < 0:
+            continue
+        cols = np.flatnonzero(which == g)
+        indptr, idx, _ = _dispatch.radius_pairs(np.ascontiguousarray(q[rows]), test, np.ascontiguousarray(c[cols]),
+                                                same_set=False, n_threads=n_threads)
+        best = np.full(rows.size, np.inf)
+        np.minimum.at(best, np.repeat(np.arange(rows.size), np.diff(indptr)), r[cols][idx])
+        out[rows] = best
     return out

@@ -264,7 +264,7 @@ def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, c
     `chunk_rows`). client: a distributed.Client, a scheduler address or a cluster
     object; default the current client or a new LocalCluster. n_threads: native
     threads per task (default: one, or a share of the workers' threads when there
-    are fewer tasks than threads; see :func:`_threads_per_task`). progress: True
+    are fewer tasks than threads, at most the smallest worker's). progress: True
     prints the dashboard link and a bar of the cluster's tasks. device: where each task runs, decided on its worker
     ("auto": the worker's GPU when it has one and the task is large, "cuda",
     "cpu"). Returns (distances float32 [N, k], indices int64 [N, k]), equal to

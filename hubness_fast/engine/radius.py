@@ -28,7 +28,6 @@ from .._types import Array, Device, Progress, Threads
 
 RADIUS_METRICS = ("euclidean", "sqeuclidean", "cosine")
 CHUNK_ELEMENTS = 1 << 22  # float64 distance recomputation: row elements gathered at a time (32 MiB a side)
-_FLOAT64_MAX = float(np.finfo(np.float64).max)
 
 
 class RadiusNeighbors(NamedTuple):

@@ -113,6 +113,13 @@ def _check_finite(x: np.ndarray) -> None:
         raise ValueError(f"embeddings contains NaN or Inf (first at row {int(bad[0])}); drop or impute those rows")
 
 
+METHODS = ("gaussian", "ppca", "knn")
+
+
+def _unknown(method: str) -> ValueError:
+    return ValueError(f"method must be 'gaussian', 'ppca' or 'knn', got {method!r}")
+
+
 def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, variance: float = 0.95,
                     reference_components: bool = False,
                     n_threads=None, progress=False):
@@ -144,7 +151,7 @@ def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, 
         from ..engine.knn import kth_neighbor_distance
 
         return -kth_neighbor_distance(x, k, n_threads=n_threads, progress=progress)
-    raise ValueError(f"method must be 'gaussian', 'ppca' or 'knn', got {method!r}")
+    raise _unknown(method)
 
 
 def select_instances(embeddings: Array, labels: Array | None = None, *, retention: float = 50,
@@ -159,6 +166,8 @@ def select_instances(embeddings: Array, labels: Array | None = None, *, retentio
             or not 0 < retention <= 100:
         raise ValueError(f"retention is a percentage in (0, 100], got {retention!r}")
     labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else _checked_labels(labels, x.shape[0])
+    if method not in METHODS:  # before the classes: an argument's error is no class's
+        raise _unknown(method)
     keep = []
     for cls in np.unique(labels).tolist():  # Python scalars: messages say class 3, not np.int64(3)
         idx = np.flatnonzero(labels == cls)

@@ -40,9 +40,7 @@ studies with different ``seed`` share no sample.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -50,7 +48,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from ..evaluation import metrics
-from ..evaluation.manifold import checked_features
+from ..evaluation.manifold import checked_features, features_hash
 from .._files import atomic_write, listing, writable_dir
 from .._inputs import to_numpy
 from .._progress import bar as progress_bar
@@ -60,7 +58,7 @@ from .._torch import BATCH_SIZE, to_uint8
 from ..engine import machine_record
 from ..sampling.generators import GeneratorAdapter, as_generator
 from . import figures
-from .resume import PROGRESS, StudyLog, has_progress
+from .resume import PROGRESS, StudyLog
 from ..sampling.samplers import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
 
 if TYPE_CHECKING:
@@ -173,7 +171,7 @@ def above_envelope(points: Sequence[tuple[float, float]],
 
 def is_study_folder(folder: Path) -> bool:
     """Written by a study, finished (its table.json) or not (its kept steps, or the unfinished mark)."""
-    if (folder / STUDY_UNFINISHED).is_file() or has_progress(folder):
+    if (folder / STUDY_UNFINISHED).is_file() or (folder / PROGRESS).is_dir():
         return True
     try:
         report = json.loads((folder / TABLE).read_text())
@@ -267,25 +265,26 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     out = writable_dir(outdir, "output folder")  # once the settings hold: a refused run leaves no folder
     key = {"settings": dict(n=n, seeds=seeds, seed=base, k=k, threshold=threshold, pool_size=pool_size,
                             include_self=include_self, methods=list(factories), curve_tops=list(curve_tops),
-                            curve_psis=list(curve_psis), classes=repr(classes), batch_size=batch_size,
-                            grid_size=grid_size, grid_scale=grid_scale, quality_label=quality_label),
-           "real": hashlib.sha256(real.tobytes()).hexdigest() + f" {real.shape}", "probe": probe}
-    log = StudyLog(out, key)
-    if log.resumed and verbose:
-        print(f"Going on from the {log.resumed} steps kept in {out / PROGRESS} (the same study, cut off)")
-    t0 = time.perf_counter()
-    bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study", "step")
+                            curve_psis=list(curve_psis), grid_size=grid_size, grid_scale=grid_scale,
+                            quality_label=quality_label,
+                            classes=None if classes is None or isinstance(classes, str) else
+                            np.asarray(to_numpy(classes)).tolist()),  # whole: repr() elides a long array
+           "real": features_hash(real), "probe": probe}
+    log, bar = None, None
     try:
+        log = StudyLog(out, key)
+        if log.resumed and verbose:
+            print(f"Going on from the {log.resumed} steps kept in {log.dir} (the same study, cut off)")
+        t0 = time.perf_counter()
+        bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study",
+                           "step")
         report = _study(gen, extractor, real, out, bar, factories, t0, log, n=n, seeds=seeds, seed=base, k=k,
                         threshold=threshold, pool_size=pool_size, include_self=include_self, curve_tops=curve_tops,
                         curve_psis=curve_psis, quality=quality, quality_label=quality_label, classes=classes,
                         batch_size=batch_size, grid_size=grid_size, grid_scale=grid_scale)
     except BaseException:
-        if not log.resumed and not any(p.name != PROGRESS for p in out.iterdir()) \
-                and not any(p for p in log.dir.iterdir() if p.name != "key.json"):
-            shutil.rmtree(log.dir)  # nothing done: no steps to keep
-            if not existed:
-                out.rmdir()  # created for this run, and nothing was written
+        if (log is None or log.discard_if_empty()) and not existed and not any(out.iterdir()):
+            out.rmdir()  # created for this run, and nothing was kept
         raise
     finally:
         if bar is not None:
@@ -301,20 +300,20 @@ def _on(device: Any, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _check_dimensions(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndarray,
-                      quality: Callable[[Any], Any] | None, seed: int, classes: Any, batch_size: int) -> str:
+                      quality: Callable[[Any], Any] | None, seed: int, classes: Any, batch_size: int) -> list[float]:
     """Before any method runs, on two images: the detector's features have the real features'
-    dimension, and ``quality`` gives one score per image. Returns a hash of both, which tells the
-    generator, the detector and the quality function of one run from another's."""
+    dimension, and ``quality`` gives one score per image. Returns both, which tell the generator,
+    the detector and the quality function of one run from another's."""
     cls = None if classes is None else _first_class(classes)
     probe = RandomSampler(space=gen.default_space, seed=seed).sample(gen, 2, batch_size, classes=cls, progress=False)
     feats = image_features(probe.images, extractor, batch_size=batch_size, progress=False)
     if feats.shape[1] != real.shape[1]:
         raise ValueError(f"the real features have {real.shape[1]} dimensions but the detector gives "
                          f"{feats.shape[1]}: compute the real features with the same detector")
-    digest = hashlib.sha256(np.ascontiguousarray(feats, np.float32).tobytes())
+    values = np.asarray(feats, np.float64).ravel()
     if quality is not None:
-        digest.update(_per_image(quality, probe.images, batch_size).tobytes())
-    return digest.hexdigest()
+        values = np.concatenate([values, _per_image(quality, probe.images, batch_size)])
+    return values.tolist()
 
 
 def _step(bar: Any, what: str) -> None:
@@ -344,6 +343,7 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
 
     mark = out / STUDY_UNFINISHED  # the files below are of two runs until table.json is written
     mark.write_text("a study is writing this folder; it is finished when this file is gone and table.json is here\n")
+    written_before = _grids_of(out / TABLE)
     (out / TABLE).unlink(missing_ok=True)
     figures.pr_curve(out / "pr_curve.png", hub_pts, trunc_pts, table["random"], hub_space)
     figures.hub_vs_quality(out / "hub_vs_quality.png", values, scores, deciles, k, hub_space, pool_size)
@@ -351,23 +351,20 @@ def _study(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.ndar
     figures.distance_to_mean(out / "distance_to_mean.png", dists, hub_space)
     if bar is not None:
         bar.update(1)
-    grids = set()
-    for m in first:  # each drawn when the method's first seed ended, kept with the steps
-        name = _grid_name(m)
-        grids.add(name)
-        data = (log.dir / name).read_bytes()
+    grids = [_grid_name(m) for m in first]
+    for name in grids:  # each drawn when the method's first seed ended, kept with the steps
+        data = log.file(name).read_bytes()
         atomic_write(out / name, lambda f: f.write(data))
-    for stale in out.glob("grid_*.png"):  # a grid an earlier run into this folder wrote for a method this one lacks
-        if stale.name not in grids:
-            stale.unlink()
+    for stale in set(written_before) - set(grids):  # an earlier study's grid of a method this one lacks
+        (out / stale).unlink(missing_ok=True)
 
     values_summary = {"max": int(values.max()), "mean": float(values.mean()),
                       "quantiles": {q: float(np.quantile(values, q)) for q in (0.5, 0.9, 0.99, 0.999)},
                       "share_meeting_threshold": float(np.mean(values >= threshold))}
-    report = {"settings": {"n": n, "seeds": seeds, "seed": seed // SEED_STRIDE, "k": k, "threshold": threshold,
-                           "pool_size": pool_size,
-                           "include_self": include_self, "family": gen.family, "hub_space": hub_space,
-                           "real_samples": int(real.shape[0])},
+    report = {"grids": grids,
+              "settings": {"n": n, "seeds": seeds, "seed": seed // SEED_STRIDE, "k": k, "threshold": threshold,
+                           "pool_size": pool_size, "include_self": include_self, "family": gen.family,
+                           "hub_space": hub_space, "real_samples": int(real.shape[0])},
               "machine": machine_record(),
               "table": table, "runs": runs_log, "compared_to_random": comparisons,
               "pr_curve": {"hubs": hub_pts, "truncation": trunc_pts}, "hub_values": values_summary,
@@ -389,12 +386,25 @@ def _grid_name(method: str) -> str:
     return f"grid_{method.replace(' ', '_')}.png"
 
 
+def _grids_of(table: Path) -> list[str]:
+    """The grids an earlier study listed in its table.json (none: not a study's, or older than the list):
+    only those are removed when this study has other methods, never another file named grid_*.png."""
+    try:
+        listed = json.loads(table.read_text()).get("grids", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [g for g in listed if isinstance(g, str) and g.startswith("grid_") and "/" not in g and "\\" not in g]
+
+
 def _json_ready(obj: Any) -> Any:
-    """The report with every NaN or infinite float as None: table.json stays valid JSON (null)."""
+    """The report with every NaN or infinite float as None (table.json stays valid JSON: null) and numpy
+    numbers as Python's."""
     if isinstance(obj, dict):
         return {key: _json_ready(v) for key, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_json_ready(v) for v in obj]
+    if isinstance(obj, np.generic):  # a numpy setting (n=np.int64(500)) as the Python number it is
+        obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     return obj
@@ -411,24 +421,26 @@ def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: n
         runs = []
         for i in range(seeds):
             _step(bar, f"{name}, seed {i + 1}/{seeds}")
-            step = f"run {mi} {i}"
-            kept = log.get(step)
-            if kept is None or (i == 0 and not (log.dir / _grid_name(name)).is_file()):
+
+            def run(i: int = i, name: str = name, make: Callable[[int], LatentSampler] = make,
+                    mi: int = mi) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 s = seed + 1000 * mi + i  # a seed per (method, repetition), within the study's stride
                 sampler = make(s)
                 res = sampler.sample(gen, n, batch_size, classes=classes, progress=False)
                 feats = _features(extractor, res.images, batch_size, f"images of {name} (seed {s})")
-                row = evaluate(real, feats)
-                row["seed"] = s
+                row: dict[str, Any] = {**evaluate(real, feats), "seed": s}
                 if isinstance(sampler, HubnessSampler):
                     row["acceptance_rate"] = sampler.stats["acceptance_rate"]
-                arrays = {}
-                if i == 0:
-                    figures.image_grid(log.dir / _grid_name(name), res.images[:grid_size], name, grid_scale)
-                    arrays = {"z": res.z, **({"w": res.w} if res.w is not None else {})}
-                log.put(step, row, arrays)
+                if i:
+                    return row, {}
+                figures.image_grid(log.file(_grid_name(name)), res.images[:grid_size], name, grid_scale)
+                return row, {"z": res.z, **({"w": res.w} if res.w is not None else {})}
+
+            if i == 0 and not log.file(_grid_name(name)).is_file():
+                row, arrays = run()  # the grid is gone from the kept steps: this step again
+                log.put(f"run {mi} {i}", row, arrays)
             else:
-                row, arrays = kept
+                row, arrays = log.get_or(f"run {mi} {i}", run)
             runs.append(row)
             if i == 0:
                 first[name] = Latents(z=arrays["z"], w=arrays.get("w"))
@@ -447,30 +459,26 @@ def _curves(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: np.nda
     hub_pts, trunc_pts = [], []
     for j, top in enumerate(curve_tops):
         _step(bar, f"precision-recall curve, hubs top {top:g}")
-        kept = log.get(f"hubs {j}")
-        if kept is None:
+
+        def hub_point(top: float = top) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             res = HubnessSampler(space=hub_space, k=k, top=top, pool_size=pool_size, include_self=include_self,
                                  seed=seed + 50_000).sample(gen, n, batch_size, classes=classes, progress=False)
             e = evaluate(real, _features(extractor, res.images, batch_size, f"images of hubs top {top:g}"))
-            point = {"top": top, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]}
-            log.put(f"hubs {j}", point)
-        else:
-            point = kept[0]
-        hub_pts.append(point)
+            return {"top": top, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]}, {}
+
+        hub_pts.append(log.get_or(f"hubs {j}", hub_point)[0])
         if bar is not None:
             bar.update(1)
     for j, psi in enumerate(curve_psis):
         _step(bar, f"precision-recall curve, truncation {psi:g}")
-        kept = log.get(f"truncation {j}")
-        if kept is None:
+
+        def truncation_point(psi: float = psi) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             res = TruncationSampler(psi=psi, space=gen.default_space, seed=seed + 60_000).sample(
                 gen, n, batch_size, classes=classes, progress=False)
             e = evaluate(real, _features(extractor, res.images, batch_size, f"images of truncation {psi:g}"))
-            point = {"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]}
-            log.put(f"truncation {j}", point)
-        else:
-            point = kept[0]
-        trunc_pts.append(point)
+            return {"psi": psi, "precision": e["precision"], "recall": e["recall"], "FD": e["FD"]}, {}
+
+        trunc_pts.append(log.get_or(f"truncation {j}", truncation_point)[0])
         if bar is not None:
             bar.update(1)
     return hub_pts, trunc_pts

@@ -131,7 +131,7 @@ def test_a_float64_file_is_said_to_run_as_its_float32_copy(tmp_path):
     assert changed > 0 and f"--data is float64: every tool here runs its float32 copy, in which float32 rounding " \
         f"changed {changed} rows" in r.stdout
     rep = json.loads((tmp_path / "o.json").read_text())
-    assert rep["data_dtype"] == {"dtype": "float64", "rows_changed_by_float32": changed}
+    assert rep["data_conversion"] == {"dtype": "float64", "rows_changed_by_float32": changed}
     np.save(tmp_path / "f32.npy", x.astype(np.float32))
     r = cli("--data", "f32.npy", "--rounds", "1", "--peers", "numpy-argpartition", cwd=tmp_path)
     assert r.returncode == 0 and "float32 copy" not in r.stdout

@@ -18,7 +18,8 @@ def test_ball_query_matches_oracle(simd, rng, inclusive):
     res = hf.ball_query(q, c, radii, inclusive=inclusive, return_nearest=True)
     dist = np.sqrt(d)  # the documented test: the float64 distance against the radius
     inside = (dist <= radii) if inclusive else (dist < radii)
-    assert inside.sum() > (dist < radii).sum() if inclusive else True
+    if inclusive:
+        assert inside.sum() > (dist < radii).sum()  # the boundary cases are there
     np.testing.assert_array_equal(res.count, inside.sum(1))
     expect_min = np.where(inside, radii[None, :], np.inf).min(1)
     np.testing.assert_array_equal(res.min_radius, expect_min)
@@ -85,6 +86,17 @@ def test_ball_query_radii_at_the_ends_of_float64(rng):
         assert hf.ball_query([[0.0], [1e-150]], [[0.0]], 1e-200).count.tolist() == [1, 0]  # 0 < 1e-200
         assert hf.ball_query([[0.0]], [[0.0]], 0.0, inclusive=True).count.tolist() == [1]
         assert hf.ball_query([[0.0]], [[0.0]], 0.0).count.tolist() == [0]
+        # radii below ~1e-154 square to one float64 value: the smallest ball holding each query is found again
+        # on its exact pairs, not taken as the smallest radius of that square (1e-200 here: a ball at 0)
+        cc, radii = np.array([[0.0], [1.0], [1.0], [2.0]]), np.array([1e-200, 3e-200, 2e-200, 0.0])
+        qq = np.array([[1.0], [0.0], [2.0], [5.0]])
+        for inclusive in (False, True):
+            res = hf.ball_query(qq, cc, radii, inclusive=inclusive)
+            dist = np.abs(qq - cc.T)
+            inside = (dist <= radii) if inclusive else (dist < radii)
+            np.testing.assert_array_equal(res.count, inside.sum(1))
+            np.testing.assert_array_equal(res.min_radius, np.where(inside, radii, np.inf).min(1))
+            assert res.min_radius[0] == 2e-200
 
 
 def test_squared_radii_match_the_distance_test():

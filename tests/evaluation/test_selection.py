@@ -155,6 +155,11 @@ def test_selection_refuses_missing_or_mixed_labels_and_a_text_retention(rng, lab
         selection.select_instances(rng.standard_normal((20, 3)), labels, retention=retention)
 
 
+def test_an_unknown_method_is_no_class_error(rng):
+    with pytest.raises(ValueError, match=r"^method must be 'gaussian', 'ppca' or 'knn', got 'bogus'"):
+        selection.select_instances(rng.standard_normal((20, 3)), method="bogus")
+
+
 def test_selection_errors_name_the_class(rng):
     """A class too small for the chosen k (or rank-deficient for ppca) is named, with its own size:
     the engine's message speaks of N, which here is that class's size, not the data's."""

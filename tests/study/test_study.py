@@ -496,7 +496,8 @@ def test_a_study_cut_off_while_writing_is_marked_unfinished_and_can_be_rerun(tmp
         run_study(G, extractor, real, tmp_path, **{**small, "seed": 3})
     assert (tmp_path / ".hubness-fast-study-unfinished").exists() and not (tmp_path / "table.json").exists()
     monkeypatch.undo()
-    again = run_study(G, extractor, real, tmp_path, **small)
+    with pytest.warns(UserWarning, match=r"another study \(the settings differ \(seed\)\)"):  # seed 3's steps
+        again = run_study(G, extractor, real, tmp_path, **small)
     assert json.loads((tmp_path / "table.json").read_text())["claim"] == again["claim"]
     assert json.loads((tmp_path / "table.json").read_text())["settings"]["seed"] == 0
     assert not (tmp_path / ".hubness-fast-study-unfinished").exists()
@@ -548,10 +549,67 @@ def test_steps_of_another_study_are_not_reused(tmp_path):
         run_study(G, counting(extractor, [], fail_at=5), real, tmp_path, **small)
     assert (tmp_path / ".study-progress" / "run_0_0.json").exists()
     calls = []
-    other = run_study(G, counting(extractor, calls), real[::-1].copy(), tmp_path, **small)  # other real features
+    with pytest.warns(UserWarning, match=r"steps kept in .* are of another study \(the real features differ\): "
+                                         r"starting over"):
+        other = run_study(G, counting(extractor, calls), real[::-1].copy(), tmp_path, **small)
     fresh_calls = []
     fresh = run_study(G, counting(extractor, fresh_calls), real[::-1].copy(), tmp_path / "fresh", **small)
     assert len(calls) == len(fresh_calls) and other["runs"] == fresh["runs"]
+
+
+def test_resume_takes_numpy_settings_and_a_detector_with_noise_in_its_last_bits(tmp_path):
+    """A detector whose features vary in their last bits from run to run (a GPU's kernels, noise) is the
+    same study: its probe features are compared to a relative 1e-4, not hashed. numpy integers are
+    settings like any (the key once failed to be written as JSON, leaving an empty folder)."""
+    G, extractor, real = stand_in_with_real()
+    noise = np.random.default_rng(5)
+
+    def noisy(images):
+        out = extractor(images)
+        return out * (1 + 1e-7 * torch.from_numpy(noise.standard_normal(out.shape).astype(np.float32)))
+
+    small = dict(n=np.int64(30), seeds=np.int64(2), k=np.int64(5), threshold=np.int64(6), pool_size=np.int64(200),
+                 curve_tops=(np.float32(0.3),), curve_psis=(1.0,), grid_size=4, verbose=False, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(G, counting(noisy, [], fail_at=5), real, tmp_path, **small)
+    again = []
+    report = run_study(G, counting(noisy, again), real, tmp_path, **small)
+    full = []
+    run_study(G, counting(noisy, full), real, tmp_path / "full", **small)
+    assert len(again) == len(full) - 3 and report["settings"]["n"] == 30
+
+
+def test_a_study_folder_keeps_a_users_grid_and_a_bare_progress_folder_is_a_studys(tmp_path):
+    """Only the grids an earlier study listed in its table.json are removed; a folder holding nothing but
+    an empty .study-progress (a run cut off while creating it) is taken, not refused."""
+    from hubness_fast.study.run import check_study_folder
+
+    G, extractor, real = stand_in_with_real()
+    small = dict(n=30, seeds=2, k=5, threshold=6, pool_size=200, curve_tops=(0.3,), curve_psis=(1.0,), grid_size=4,
+                 verbose=False, progress=False)
+    run_study(G, extractor, real, tmp_path, psis=(0.5,), **small)
+    (tmp_path / "grid_my_own.png").write_bytes(b"the user's")
+    report = run_study(G, extractor, real, tmp_path, **small)
+    assert not (tmp_path / "grid_truncation_0.5.png").exists() and (tmp_path / "grid_my_own.png").exists()
+    assert report["grids"] == ["grid_hubs_W.png", "grid_hubs_Z.png", "grid_random.png", "grid_truncation_0.7.png",
+                               "grid_truncation_0.3.png"]
+    (tmp_path / "bare" / ".study-progress").mkdir(parents=True)
+    check_study_folder(tmp_path / "bare")
+
+
+def test_study_log_keys_compare_whole_class_arrays(tmp_path):
+    """repr() elides arrays past 1 000 elements: two class lists differing in the middle were one study."""
+    from hubness_fast.study.resume import StudyLog
+
+    classes = np.arange(2000) % 7
+    key = {"settings": {"classes": classes.tolist()}, "real": "h", "probe": [1.0, 2.0]}
+    log = StudyLog(tmp_path, key)
+    log.put("run 0 0", {"FD": 1.0})
+    assert StudyLog(tmp_path, key).get("run 0 0") == ({"FD": 1.0}, {})
+    other = classes.copy()
+    other[1000] += 1
+    with pytest.warns(UserWarning, match=r"the settings differ \(classes\)"):
+        assert StudyLog(tmp_path, {**key, "settings": {"classes": other.tolist()}}).get("run 0 0") is None
 
 
 def test_a_study_that_fails_before_its_first_step_leaves_no_folder(tmp_path):
