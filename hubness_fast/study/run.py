@@ -274,7 +274,8 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     try:
         log = StudyLog(out, key)
         if log.resumed and verbose:
-            print(f"Going on from the {log.resumed} steps kept in {log.dir} (the same study, cut off)")
+            steps = "the step" if log.resumed == 1 else f"the {log.resumed} steps"
+            print(f"Going on from {steps} kept in {log.dir} (the same study, cut off)")
         t0 = time.perf_counter()
         bar = progress_bar(progress, len(factories) * seeds + len(curve_tops) + len(curve_psis) + 1, "study",
                            "step")
