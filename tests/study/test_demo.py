@@ -82,15 +82,16 @@ def test_demo_prints_its_table_once(tmp_path, capsys):
     (("--n", "-5"), "--n must be an integer >= 4, got -5"),
     (("--seeds", "1"), "--seeds must be an integer >= 2, got 1"),
 ])
-def test_demo_sizes_refused_by_their_flags_before_the_models_load(tmp_path, args, says):
+def test_demo_sizes_refused_by_their_flags_before_the_models_load(tmp_path, capsys, monkeypatch, args, says):
     """demo --n 0 loaded both models, drew a bar and left an empty folder before the library said
     "n must be an integer >= 1" (a keyword, not the flag)."""
-    import subprocess
-    import sys
+    from hubness_fast import cli
+    from hubness_fast.models import mnist
 
-    r = subprocess.run([sys.executable, "-m", "hubness_fast.cli", "demo", "--out", str(tmp_path / "o"), *args],
-                       capture_output=True, text=True)
-    assert r.returncode == 2 and says in r.stderr and "Bundled" not in r.stdout, r.stderr
+    monkeypatch.setattr(mnist, "load_mnist_generator", lambda: pytest.fail("the model was loaded"))
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["demo", "--out", str(tmp_path / "o"), *args])
+    assert stop.value.code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
