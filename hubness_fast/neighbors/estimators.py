@@ -18,7 +18,7 @@ import numpy as np
 from ._sklearn import require_sklearn
 from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads, to_numpy
 from .._types import Device, Metric
-from .measures import Hubness
+from .measures import METRIC_ALIASES, Hubness
 from ._rows import RowIndex
 from .reduction import make_reduction
 
@@ -34,7 +34,6 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
 
 GRAPH_METRICS = ("euclidean", "sqeuclidean", "cosine")
-METRIC_ALIASES = {"l2": "euclidean", "minkowski": "euclidean"}  # scikit-learn's names (minkowski with p=2 only)
 MODES = ("connectivity", "distance")
 
 

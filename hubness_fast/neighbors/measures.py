@@ -26,6 +26,9 @@ HUBNESS_MEASURES = ("k_skewness", "k_skewness_truncnorm", "robinhood", "gini", "
                     "hub_occurrence", "groupie_ratio", "hubs", "antihubs")
 
 
+# scikit-learn's names for the euclidean metric (minkowski with p=2 only: the estimators check p)
+METRIC_ALIASES = {"l2": "euclidean", "minkowski": "euclidean"}
+
 def _truncnorm_moment3(counts: np.ndarray) -> float:
     """scikit-hubness's k_skewness_truncnorm: E[Z^3] for Z standard normal truncated below at
     a = -mean / std(ddof=1) of the counts, in closed form (a^2 + 2) phi(a) / P(Z > a)."""
@@ -64,7 +67,8 @@ class Hubness(BaseEstimator):
     - "all": a dict of all of the above.
 
     Parameters (stored as given, so clone / get_params / grid search work): ``k`` (10),
-    ``metric`` ("euclidean"; any of knn's), ``hub_size`` (2.0), ``return_value`` ("k_skewness"),
+    ``metric`` ("euclidean"; any of knn's, or scikit-learn's "l2" and "minkowski", both euclidean
+    here), ``hub_size`` (2.0), ``return_value`` ("k_skewness"),
     ``include_self`` (False), ``n_jobs`` (threads; None the default, -1 every core), ``device``
     ("auto", "cpu", "cuda", as knn).
 
@@ -111,7 +115,7 @@ class Hubness(BaseEstimator):
 
     def _check_params(self) -> None:
         check_int(self.k, "k")
-        check_metric(self.metric)
+        check_metric(METRIC_ALIASES.get(self.metric, self.metric))
         hub = self.hub_size
         if isinstance(hub, bool) or not isinstance(hub, (int, float, np.integer, np.floating)) \
                 or not math.isfinite(hub) or hub <= 0:
@@ -136,7 +140,7 @@ class Hubness(BaseEstimator):
         check_is_fitted(self, "n_samples_fit_")
         self._check_params()
         n, k = self.n_samples_fit_, self.k
-        metric, device = cast(Metric, self.metric), cast(Device, self.device)
+        metric, device = cast(Metric, METRIC_ALIASES.get(self.metric, self.metric)), cast(Device, self.device)
         threads = n_jobs_to_threads(self.n_jobs)
         if X is None:
             most = n if self.include_self else n - 1

@@ -199,6 +199,10 @@ def test_hubness_reduced_classifier_lowers_hubness(rng):
 
     assert skew(reduced) < 0.6 * skew(plain)
     assert Hubness(k=10).fit(x).score() == pytest.approx(skew(plain), rel=1e-9)
+    for alias in ("l2", "minkowski"):  # scikit-learn's names, as the other estimators take them
+        assert Hubness(k=10, metric=alias).fit(x).score() == Hubness(k=10).fit(x).score()
+    with pytest.raises(ValueError, match="metric"):
+        Hubness(k=10, metric="manhattan").fit(x).score()
     clf = make_pipeline(KNeighborsTransformer(n_neighbors=10, hubness="mp"),
                         KNeighborsClassifier(n_neighbors=10, metric="precomputed"))
     q = rng.standard_normal((50, 50))
