@@ -510,7 +510,7 @@ class Manifold:
 
     def evaluate(self, fake: Any, *, k_pr: int = 3, k_dc: int = 5, k_rarity: int = 3, realism: bool = True,
                  k_realism: int = 3, clamp_to_percentile: float | None = 50, out_of_manifold: str = "exclude",
-                 n_boot: int = 0, confidence: float = 0.95, seed: int = 0) -> Evaluation:
+                 n_boot: int = 0, confidence: float = 0.95, seed: int = 0, recall: bool = True) -> Evaluation:
         """Every k-NN metric of one fake set (the module's table), the containment tests in one pass.
 
         ``n_boot`` > 0 adds percentile bootstrap intervals at ``confidence``: each metric's
@@ -518,6 +518,10 @@ class Manifold:
         precision, density and rarity; reals for recall and coverage), both sets' balls held as
         fitted (the radii are not refitted on each resample, which keeps the intervals cheap and
         leaves out the variability of the radii themselves). F-scores pair the two resamples.
+
+        ``recall=False`` skips the fake set's own balls, which only the recalls need: recall,
+        F-score and prdc's recall are then NaN (with no intervals), and a fake set of k or fewer
+        samples can be scored for the rest, as :func:`density_coverage` scores it.
         """
         n_boot = check_int(n_boot, "n_boot", minimum=0)
         if not 0 < confidence < 1:
@@ -526,16 +530,19 @@ class Manifold:
                         *([(k_realism, "the realism score")] if realism else [])):
             self._need(k, what)
         f = self.prepare_fake(fake)
-        c = self._containment(f, [(k_pr, True), (k_dc, False), (k_rarity, False)], True)
+        recall = bool(recall)
+        c = self._containment(f, [(k_pr, True), (k_dc, False), (k_rarity, False)], recall)
         pr, dc = c.column(k_pr, True), c.column(k_dc, False)
         fake_in_pr = c.fake.in_count[:, pr] > 0
         real_in_pr = c.real.in_count[:, pr] > 0
         fake_dc = c.fake.in_count[:, dc]
         real_cov = c.real.own_count[:, dc] > 0
-        precision, recall = float(fake_in_pr.mean()), float(real_in_pr.mean())
+        precision = float(fake_in_pr.mean())
+        real_recall = float(real_in_pr.mean()) if recall else float("nan")
         density = float((1.0 / k_dc) * fake_dc.mean())  # prdc's order of operations
         coverage = float(real_cov.mean())
-        prdc = {"precision": float(np.mean(fake_dc > 0)), "recall": float(np.mean(c.real.in_count[:, dc] > 0)),
+        prdc = {"precision": float(np.mean(fake_dc > 0)),
+                "recall": float(np.mean(c.real.in_count[:, dc] > 0)) if recall else float("nan"),
                 "density": density, "coverage": coverage}
         rarity = rarity_from_containment(c, k_rarity, self.metric, out_of_manifold)
         real_score = self._realism(f, k_realism, clamp_to_percentile) if realism else None
@@ -554,9 +561,12 @@ class Manifold:
             # prdc's density and coverage are the statistics above (same k, same strict test)
             boot["prdc_density"], boot["prdc_coverage"] = boot["density"], boot["coverage"]
             boot["f_score"] = np.array([f_score(p, r) for p, r in zip(boot["precision"], boot["recall"])])
+            if not recall:  # no fake balls: nothing to resample for the recalls
+                for name in ("recall", "f_score", "prdc_recall"):
+                    del boot[name]
             if real_score is not None:
                 boot["realism_mean"] = _bootstrap_mean(real_score[np.isfinite(real_score)], n_boot, rng)
             lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)
             intervals = {name: _percentiles(v, lo, hi) for name, v in boot.items()}
-        return Evaluation(precision, recall, f_score(precision, recall), density, coverage, prdc, rarity,
-                          real_score, intervals)
+        return Evaluation(precision, real_recall, f_score(precision, real_recall) if recall else float("nan"),
+                          density, coverage, prdc, rarity, real_score, intervals)

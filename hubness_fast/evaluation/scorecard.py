@@ -82,6 +82,7 @@ def _mean(values: np.ndarray) -> float | None:
 
 KNN_K = {"pr", "rarity", "realism"}  # metrics that use k (the manifold's radii); eprc uses k without them
 KNN_K_DC = {"dc", "prdc"}           # metrics that use k_dc
+FAKE_BALLS = {"pr", "prdc", "eprc"}  # metrics that need the fake set's own radii (their recalls)
 
 
 def _check_sizes(name: str, n: int, ks: dict[str, int]) -> None:
@@ -117,7 +118,9 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
         sizes["k"] = k
     if chosen_set & KNN_K_DC:
         sizes["k_dc"] = k_dc
-    _check_sizes("fake", fake.shape[0], sizes)
+    # the fakes need more than k samples only for their own radii, which only the recalls use (dc, rarity
+    # and realism use the reals'); with a recall, the fitted reference takes them for both k
+    _check_sizes("fake", fake.shape[0], sizes if chosen_set & FAKE_BALLS else {})
     fitted = sorted({kk for kk, used in ((k, KNN_K), (k_dc, KNN_K_DC)) if chosen_set & used})
     if isinstance(real, Manifold):
         missing = [kk for kk in fitted if kk not in real.k]
@@ -147,7 +150,7 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
         k_ball = k_dc if chosen_set & KNN_K_DC else k
         with _progress_of(manifold, progress):
             ev = manifold.evaluate(fake, k_pr=k_pr, k_dc=k_ball, k_rarity=k_pr, realism="realism" in chosen_set,
-                                   k_realism=k_pr, n_boot=n_boot, seed=seed)
+                                   k_realism=k_pr, n_boot=n_boot, seed=seed, recall=bool(chosen_set & FAKE_BALLS))
         picked = {"pr": ("precision", "recall", "f_score"), "dc": ("density", "coverage")}
         for group, names in picked.items():
             if group in chosen_set:

@@ -275,8 +275,8 @@ def test_a_truncated_png_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--real", "real.npy", "--fake", "five.npy", "--metrics", "dc"], "the fake set has 5 samples: --k-dc 5 needs "
-                                                                      "at least 6"),
+    (["--real", "real.npy", "--fake", "five.npy", "--metrics", "prdc"], "the fake set has 5 samples: --k-dc 5 needs "
+                                                                        "at least 6"),
     (["--real", "real.npy", "--fake", "nan.npy"], "fake contains NaN or Inf (first at row 7)"),
     (["--real", "nofeat.npz", "--fake", "fake.npy"], "saved without its features"),
     (["--real", "real.npy", "--fake", "fake.npy", "--n", "5", "--method", "hubs"], "--n, --method set how"),

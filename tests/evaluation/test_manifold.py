@@ -139,6 +139,24 @@ def test_load_from_a_memmap_path(tmp_path, rng):
     assert Manifold.load(path, tmp_path / "real.npy").hash == m.hash
 
 
+def test_evaluate_without_the_fake_balls(rng):
+    """recall=False: no fake radii (a set of k or fewer fakes is fine); the recalls are NaN, with no
+    intervals, and every other metric equals the full evaluation's."""
+    real, fake = rng.standard_normal((200, 5)), rng.standard_normal((120, 5))
+    m = Manifold(real, (3, 5))
+    full, part = m.evaluate(fake, n_boot=20), m.evaluate(fake, n_boot=20, recall=False)
+    assert np.isnan(part.recall) and np.isnan(part.f_score) and np.isnan(part.prdc["recall"])
+    for name in ("precision", "density", "coverage"):
+        assert getattr(part, name) == getattr(full, name), name
+    for name in ("precision", "density", "coverage"):
+        assert part.prdc[name] == full.prdc[name], name
+    np.testing.assert_array_equal(part.rarity.scores, full.rarity.scores)
+    np.testing.assert_array_equal(part.realism, full.realism)
+    assert set(full.intervals) - set(part.intervals) == {"recall", "f_score", "prdc_recall"}
+    few = m.evaluate(fake[:4], recall=False)  # 4 fakes, k_dc = 5
+    assert few.density == metrics.density_coverage(real, fake[:4], k=5).density
+
+
 def test_a_part_of_a_memmapped_file_is_not_saved_as_its_path(tmp_path, rng):
     """A slice or view of np.load(mmap_mode="r") keeps the file's name: saved as that path, the load
     hashed the whole file and refused it as other features; a raw np.memmap's file is no .npy."""

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hubness_fast.evaluation import scorecard
+from hubness_fast.evaluation import metrics, scorecard
 
 
 def sq_dist(a, b):
@@ -135,13 +135,28 @@ def test_only_the_radii_the_chosen_metrics_need_are_fitted(monkeypatch):
 
 
 @pytest.mark.parametrize("real_n, fake_n, chosen, message", [
-    (40, 5, ("dc",), "the fake set has 5 samples: k_dc=5 needs at least 6"),
+    (40, 5, ("prdc",), "the fake set has 5 samples: k_dc=5 needs at least 6"),
+    (40, 3, ("dc", "pr"), "the fake set has 3 samples: k=3 needs at least 4"),
     (3, 40, ("pr",), "the real set has 3 samples: k=3 needs at least 4"),
 ])
 def test_too_few_samples_name_the_side_and_the_parameter(real_n, fake_n, chosen, message):
     rng = np.random.default_rng(5)
     with pytest.raises(ValueError, match=message):
         scorecard.evaluate(rng.standard_normal((real_n, 3)), rng.standard_normal((fake_n, 3)), chosen)
+
+
+def test_a_few_fakes_are_scored_by_the_metrics_that_need_no_fake_radii():
+    """Density, coverage, rarity and realism use only the real balls: 5 fakes at k_dc = 5 were refused
+    although metrics.density_coverage scores them. The recalls need the fakes' own radii."""
+    rng = np.random.default_rng(7)
+    real, fake = rng.standard_normal((60, 4)), rng.standard_normal((5, 4)) * 0.5
+    got = scorecard.evaluate(real, fake, ("dc", "rarity", "realism"), n_boot=30)
+    assert (got["density"], got["coverage"]) == tuple(metrics.density_coverage(real, fake, k=5))
+    rarity = metrics.rarity_score(real, fake, k=3)
+    assert got["rarity_mean"] == pytest.approx(rarity.scores[rarity.in_manifold].mean(), rel=1e-12)
+    realism = metrics.realism_score(real, fake, k=3)
+    assert got["realism_mean"] == pytest.approx(realism[np.isfinite(realism)].mean(), rel=1e-12)
+    assert got["density_low"] <= got["density"] <= got["density_high"] and "recall" not in got
 
 
 def test_nan_in_the_fake_features_names_the_side_and_row_before_fd():
