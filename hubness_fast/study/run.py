@@ -248,7 +248,9 @@ def run_study(G: Any, extractor: Callable[[Any], Any], real_features: Any, outdi
     whose features do not match the real ones, or a ``quality`` that does not give one score per
     image (both tried on two images). Later, a method whose images all get the same features
     (a detector given the wrong input, or a constant) stops the study. A study that fails
-    leaves no folder it created.
+    before its first step ends leaves no folder it created; after that its finished steps are
+    kept in ``outdir/.study-progress``, and the same call goes on from them
+    (:mod:`hubness_fast.study.resume`). ``seconds`` in the report counts the last run only.
     """
     gen = as_generator(G, **(generator_options or {}))
     factories = methods_for(gen, k, threshold, pool_size, include_self, psis)
