@@ -56,6 +56,7 @@ from .samplers import HubnessSampler, Latents, LatentSampler, Samples
 
 FORMAT = "hubness_fast.bank/3"
 FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")
+UNREACHABLE_POOLS = 3  # pools mined in one run with nothing kept in any: the threshold is out of reach (as sample's)
 SETTINGS = ("space", "k", "threshold", "top", "pool_size", "include_self", "class", "seed", "z_dim", "network")
 # A bank recognises its network by the w that its mapping gives a few fixed latents: PROBE_ROWS latents
 # drawn with PROBE_SEED, the first PROBE_COLS coordinates of each w kept (any other mapping changes them all).
@@ -111,7 +112,8 @@ def mine_pool(G: Any, settings: dict[str, Any], i: int, hub_device: Device = "au
     z, rows = s.draw_pool(G, classes=None if cls is None else [cls])
     values = to_numpy(s.hub_values(rows), np.int64)
     idx = np.flatnonzero(s.keeps(values))
-    out = {"z": np.ascontiguousarray(z[idx], np.float32), "hub_values": values[idx],
+    out = {"largest": np.array(values.max()),  # not a field of the bank: mine() reads it off before the commit
+           "z": np.ascontiguousarray(z[idx], np.float32), "hub_values": values[idx],
            "pool_index": np.full(idx.size, i, np.int64), "position": idx.astype(np.int64)}
     if settings["space"] == "w":
         out["w"] = np.ascontiguousarray(to_numpy(rows)[idx], np.float32)
@@ -297,7 +299,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         if bar is not None:
             bar.update(min(have[1], n))
         mined_now: list[int] = []
-        next_pool, writer = have[0], 0.0
+        next_pool, writer, best = have[0], 0.0, 0
         runner = _Runner(G, {"settings": settings, "hub_device": hub_device, "device": device}, workers, client)
         recorded, last_record = len(done), time.monotonic()
         try:
@@ -307,6 +309,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                                      "or use top=")
                 wave = [i for i in range(next_pool, next_pool + max(workers, 1)) if str(i) not in done]
                 for i, arrays in zip(wave, runner.map(wave)):
+                    best = max(best, int(arrays.pop("largest")))
                     tw = time.perf_counter()
                     _commit(bank, manifest, i, arrays)
                     writer += time.perf_counter() - tw
@@ -321,6 +324,9 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                 have = _contiguous_rows(done)
                 if bar is not None:
                     bar.update(min(have[1], n) - min(before, n))
+                if have[1] == 0 and len(mined_now) >= UNREACHABLE_POOLS and not any(p["rows"] for p in done.values()):
+                    raise ValueError(f"{_sampler(settings, hub_device).unreachable_message(len(mined_now), best)} "
+                                     f"The bank {bank} records these settings: mine into a new folder")
         finally:
             runner.close()
             if len(done) != recorded:  # the pools committed since the last record, also when cut off

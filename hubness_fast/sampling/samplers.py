@@ -556,7 +556,7 @@ class HubnessSampler(LatentSampler):
         try:
             while n_kept < n:
                 if pools >= self.max_pools or (pools >= 3 and n_kept == 0):
-                    raise ValueError(self._unreachable_message(pools, best))
+                    raise ValueError(self.unreachable_message(pools, best))
                 z = self._draw_z(side, self.pool_size)
                 pool_c = None if c is None else c[:1].expand(self.pool_size, -1)
                 x = self._to_space(side, z, pool_c)
@@ -583,7 +583,8 @@ class HubnessSampler(LatentSampler):
         w = np.concatenate(ws)[:n] if ws else None
         return Latents(z=z, w=w, hub_values=np.concatenate(vals)[:n])
 
-    def _unreachable_message(self, pools: int, best: int) -> str:
+    def unreachable_message(self, pools: int, best: int) -> str:
+        """Why no latent was kept from ``pools`` pools whose largest hub value was ``best``, and what to change."""
         rule = f"{self.comparison} {self.threshold}"
         return (f"no latent reached hub value {rule} in {pools} pools of {self.pool_size} (k={self.k}); the largest "
                 f"value seen was {best}. Lower the threshold (e.g. threshold={max(best, 1)}), use top=0.01, "

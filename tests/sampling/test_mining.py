@@ -560,3 +560,19 @@ def test_status_states_what_resuming_a_bank_needs(tmp_path):
     head = status(bank).splitlines()[0]
     assert head.startswith(f"{bank}: 8-d latents, Z space, k = 5 (self counted), t = 12, pool 400, seed 0")
     assert "self counted" not in status(mine(None, 30, tmp_path / "c", **TINY_Z).path)
+
+
+def test_a_threshold_no_pool_reaches_stops_after_three_pools(tmp_path):
+    """mine ran up to 100 000 pools without a word when nothing could be kept (sample stops after 3):
+    it now stops after 3 pools that kept nothing, naming the largest hub value they reached."""
+    pools = 400
+    largest = max(int(brute_hub_counts(standard_normal(np.random.SeedSequence([0, 0, i]).generate_state(4),
+                                                       (pools, 8)), 5).max()) for i in range(3))
+    with pytest.raises(ValueError, match=rf"no latent reached hub value >= 300 in 3 pools of 400 \(k=5\); the largest "
+                                         rf"value seen was {largest}\. .* The bank .* records these settings"):
+        mine(None, 5, tmp_path / "b", z_dim=8, k=5, threshold=300, pool_size=pools, progress=False)
+    assert len(list((tmp_path / "b" / "pools").iterdir())) == 3 and not (tmp_path / "b" / "mine.lock").exists()
+    r = cli("mine", "--z-dim", "8", "--n", "5", "--outdir", "c", "--threshold", "300", "--pool-size", "400",
+            "--quiet", cwd=tmp_path)
+    assert r.returncode == 2 and f"the largest value seen was {largest}. Lower the threshold (e.g. --threshold " \
+        f"{largest})" in r.stderr, r.stderr
