@@ -125,6 +125,10 @@ def load_attr(spec: str) -> Any:
     mod_name, _, attr = spec[:-2 if build else None].partition(":")
     if not mod_name or not attr:
         raise NetworkError(f"expected a file, module:attr or module:factory(), got {spec!r}")
+    if "(" in attr or ")" in attr:  # module:Factory(arg=1): arguments are not parsed (nor evaluated)
+        raise NetworkError(f"{spec!r} passes arguments: only module:attr or a call with none, module:factory(), is "
+                           f"taken; write a function of your own that builds the generator and name it, as "
+                           f"mymodels:build()")
     import_from_cwd()
     obj: Any
     try:

@@ -360,3 +360,13 @@ def test_a_bank_that_cannot_be_written_is_refused_before_the_network_loads(tmp_p
                          "--outdir", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "cannot write to the bank" in err and "--offset N" in err, err
+
+
+def test_a_factory_with_arguments_says_only_a_call_with_none_is_taken(tmp_path):
+    """module:Factory(arg=1) was looked up as an attribute named 'Factory(arg=1)' ("has no attribute")."""
+    from hubness_fast.sampling.networks import NetworkError, load_attr
+
+    with pytest.raises(NetworkError, match=r"passes arguments: only module:attr or a call with none, "
+                                           r"module:factory\(\), is taken"):
+        load_attr("standins:StyleGANStandIn(img_resolution=8, img_channels=1)")
+    assert load_attr("standins:StyleGANStandIn").__name__ == "StyleGANStandIn"  # the class itself, as named
