@@ -181,6 +181,13 @@ def test_flags_for_keywords():
     assert flags_for_keywords(advice, {"--threshold", "--top", "--k"}) == \
         "Lower it (e.g. --threshold 9), use --top 0.01. Then --k 5 holds."
     assert flags_for_keywords("use top=0.01, threshold=59", {"--threshold"}) == "use --threshold 59"
+    # the library names the keyword once; the command line names the flag once (it said both)
+    from hubness_fast.sampling.samplers import resolve_labels
+
+    with pytest.raises(ValueError) as told:
+        resolve_labels(None, 4, 2, np.random.default_rng(0))
+    assert flags_for_keywords(str(told.value), {"--class"}) == \
+        "this generator is conditional (4 classes): pass --class N (a class, a list, or 'uniform')"
     # a keyword as the subject of a rule; one-letter keywords are words too and stay
     assert flags_for_keywords("pool_size must be an integer >= 2") == "--pool-size must be an integer >= 2"
     assert flags_for_keywords("n_threads must be positive; k must be >= 1") == \

@@ -288,7 +288,7 @@ def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -
         return None
     if classes is None:
         raise ValueError(f"this generator is conditional ({c_dim} classes): pass classes= (a class, a list, "
-                         f"or 'uniform'; --class on the command line)")
+                         f"or 'uniform')")  # the command line names the flag: --class
     if isinstance(classes, str):
         if classes != "uniform":
             raise ValueError(f"classes must be an int, a list of ints or 'uniform', got {classes!r}")
