@@ -458,15 +458,17 @@ def _children(pid):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; the workers end by PR_SET_PDEATHSIG")
 def test_local_workers_end_when_the_mine_is_killed(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "hubness_fast.cli", "mine", "--z-dim", "32", "--pool-size", "2000",
-                             "--threshold", "1000", "--n", "100", "--workers", "2", "--outdir", "b", "--quiet"],
+                             "--threshold", "10", "--n", "10000000", "--workers", "2", "--outdir", "b", "--quiet"],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workers, deadline = [], time.time() + 60
-    while time.time() < deadline and len(workers) < 2:
-        time.sleep(0.5)
-        workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
-    assert len(workers) >= 2, "the workers did not start"
-    proc.kill()
-    proc.wait()
+    try:  # a mine that runs until killed (its threshold is reachable, its n far off)
+        while time.time() < deadline and len(workers) < 2 and proc.poll() is None:
+            time.sleep(0.5)
+            workers = [k for k in _children(proc.pid) if "spawn_main" in Path(f"/proc/{k}/cmdline").read_text()]
+        assert len(workers) >= 2, f"the workers did not start (the mine's exit code: {proc.poll()})"
+    finally:
+        proc.kill()
+        proc.wait()
     deadline = time.time() + 20
     while time.time() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
         time.sleep(0.2)
