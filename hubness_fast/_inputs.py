@@ -67,9 +67,16 @@ def as_matrix(x, name: str) -> np.ndarray:
         raise ValueError(f"{name} is empty (shape {x.shape}); pass at least one row and one feature")
     if x.dtype == np.float32 or x.dtype == np.float64:
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
-    # float16 and small integers fit float32 exactly; wider integers go to float64.
-    target = np.float32 if x.dtype.itemsize <= 2 else np.float64
-    return np.ascontiguousarray(x, dtype=target)
+    return np.ascontiguousarray(x, dtype=engine_dtype(x.dtype))
+
+
+def engine_dtype(dtype: Any) -> np.dtype:
+    """The dtype the engine computes a real dtype in: float32 and float64 as they are; float16 and small
+    integers fit float32 exactly; wider integers go to float64."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    return np.dtype(np.float32 if dtype.itemsize <= 2 else np.float64)
 
 
 def _first_non_number(x: np.ndarray, columns: Any) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._dispatch import describe, run, run_pair
 from .refused import check_rows, squared_norms
-from .._inputs import as_matrix, as_path, check_device, check_int, check_k, check_metric, check_threads
+from .._inputs import as_matrix, as_path, check_device, check_int, check_k, check_metric, check_threads, engine_dtype
 from .._types import Device, Metric, Threads
 
 FAN_IN = 8  # partial lists merged per reduction task
@@ -174,8 +174,7 @@ def _graph(x, k, metric, threads, device="cpu", include_self=False):
 
     blocks = x.to_delayed().ravel()
     offsets = np.concatenate([[0], np.cumsum(x.chunks[0])])[:-1]
-    kind = as_matrix(np.empty((1, 1), x.dtype), "x").dtype  # the declared dtype as the engine takes it
-    checked = [dask.delayed(_checked)(b, int(o), int(m), metric, int(x.shape[1]), kind)
+    checked = [dask.delayed(_checked)(b, int(o), int(m), metric, int(x.shape[1]), engine_dtype(x.dtype))
                for b, o, m in zip(blocks, offsets, x.chunks[0])]
     parts = [[dask.delayed(_diag)(c, k, metric, threads, int(o), device, include_self)]
              for c, o in zip(checked, offsets)]

@@ -560,10 +560,10 @@ class Manifold:
             }
             # prdc's density and coverage are the statistics above (same k, same strict test)
             boot["prdc_density"], boot["prdc_coverage"] = boot["density"], boot["coverage"]
-            boot["f_score"] = np.array([f_score(p, r) for p, r in zip(boot["precision"], boot["recall"])])
-            if not recall:  # no fake balls: nothing to resample for the recalls
-                for name in ("recall", "f_score", "prdc_recall"):
-                    del boot[name]
+            if recall:
+                boot["f_score"] = np.array([f_score(p, r) for p, r in zip(boot["precision"], boot["recall"])])
+            else:  # no fake balls, no recalls; their resamples were still drawn, so the rest equal recall=True's
+                del boot["recall"], boot["prdc_recall"]
             if real_score is not None:
                 boot["realism_mean"] = _bootstrap_mean(real_score[np.isfinite(real_score)], n_boot, rng)
             lo, hi = 50 * (1 - confidence), 50 * (1 + confidence)

@@ -113,10 +113,11 @@ class StudyLog:
             atomic_write(self._path(step, ".npz"), lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]
         _write_json(self._path(step, ".json"), {**record, "_arrays": bool(arrays)})
 
-    def get_or(self, step: str, compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]]
-               ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """A finished step's record and arrays, computed and kept first if it is not finished."""
-        kept = self.get(step)
+    def get_or(self, step: str, compute: Callable[[], tuple[dict[str, Any], dict[str, np.ndarray]]],
+               redo: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """A finished step's record and arrays, computed and kept first if it is not finished (or
+        ``redo``: a file of its own is gone)."""
+        kept = None if redo else self.get(step)
         if kept is None:
             kept = compute()
             self.put(step, *kept)

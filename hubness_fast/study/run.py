@@ -439,11 +439,8 @@ def _method_runs(gen: GeneratorAdapter, extractor: Callable[[Any], Any], real: n
                 figures.image_grid(log.file(_grid_name(name)), res.images[:grid_size], name, grid_scale)
                 return row, {"z": res.z, **({"w": res.w} if res.w is not None else {})}
 
-            if i == 0 and not log.file(_grid_name(name)).is_file():
-                row, arrays = run()  # the grid is gone from the kept steps: this step again
-                log.put(f"run {mi} {i}", row, arrays)
-            else:
-                row, arrays = log.get_or(f"run {mi} {i}", run)
+            row, arrays = log.get_or(f"run {mi} {i}", run,  # the first seed again if its grid is gone
+                                     redo=i == 0 and not log.file(_grid_name(name)).is_file())
             runs.append(row)
             if i == 0:
                 first[name] = Latents(z=arrays["z"], w=arrays.get("w"))

@@ -153,6 +153,7 @@ def test_evaluate_without_the_fake_balls(rng):
     np.testing.assert_array_equal(part.rarity.scores, full.rarity.scores)
     np.testing.assert_array_equal(part.realism, full.realism)
     assert set(full.intervals) - set(part.intervals) == {"recall", "f_score", "prdc_recall"}
+    assert all(part.intervals[name] == full.intervals[name] for name in part.intervals)  # the same resamples
     few = m.evaluate(fake[:4], recall=False)  # 4 fakes, k_dc = 5
     assert few.density == metrics.density_coverage(real, fake[:4], k=5).density
 
