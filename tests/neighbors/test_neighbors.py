@@ -28,8 +28,29 @@ def x(rng):
     return rng.standard_normal((300, 12))
 
 
-def sk(mode="distance", n_neighbors=5, metric="euclidean"):
-    return SkTransformer(mode=mode, n_neighbors=n_neighbors, metric=metric, algorithm="brute")
+class ExactSkTransformer(SkTransformer):
+    """scikit-learn's brute-force transformer with its Euclidean distances recomputed by explicit
+    differences in float64. From 1.9 on, scikit-learn keeps the rounding of the expansion
+    ||x||^2 - 2 x.y + ||y||^2 in float64 too (a point's distance to itself comes out as 6e-8), which an
+    exact engine does not have; its neighbour order is kept as it is, so an order that differs from
+    the exact one still shows."""
+
+    def fit(self, X, y=None):
+        self.exact_x_ = np.asarray(X, dtype=np.float64)
+        return super().fit(X, y)
+
+    def kneighbors(self, X=None, n_neighbors=None, return_distance=True):
+        result = super().kneighbors(X, n_neighbors, return_distance)
+        if not return_distance or self.effective_metric_ not in ("euclidean", "sqeuclidean"):
+            return result
+        _, ind = result
+        q = self.exact_x_ if X is None else np.asarray(X, dtype=np.float64)
+        d = ((q[:, None, :] - self.exact_x_[ind]) ** 2).sum(axis=2)
+        return (np.sqrt(d) if self.effective_metric_ == "euclidean" else d), ind
+
+
+def sk(mode="distance", n_neighbors=5, metric="euclidean", **kwargs):
+    return ExactSkTransformer(mode=mode, n_neighbors=n_neighbors, metric=metric, algorithm="brute", **kwargs)
 
 
 def assert_same_graph(a, b, rtol=1e-12):
@@ -291,12 +312,12 @@ def test_umap_knn_names_the_n_neighbors_passed(rng):
 
 def test_transformer_takes_scikit_learns_arguments(rng):
     X = rng.standard_normal((120, 6))
-    sk = SkTransformer(n_neighbors=7, metric="minkowski", p=2, algorithm="brute").fit_transform(X)
+    theirs = sk(n_neighbors=7, metric="minkowski", p=2).fit_transform(X)
     for kwargs in ({"metric": "minkowski", "p": 2, "algorithm": "ball_tree", "leaf_size": 10},
                    {"metric": "l2"}, {"metric": "euclidean", "metric_params": None}):
         ours = KNeighborsTransformer(n_neighbors=7, **kwargs).fit_transform(X)
-        np.testing.assert_array_equal(ours.indices, sk.indices)
-        np.testing.assert_allclose(ours.data, sk.data, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(ours.indices, theirs.indices)
+        np.testing.assert_allclose(ours.data, theirs.data, rtol=1e-12, atol=1e-12)
         assert clone(KNeighborsTransformer(**kwargs)).get_params()["metric"] == kwargs["metric"]
     with pytest.raises(ValueError, match="p=2 only, got p=1"):
         KNeighborsTransformer(metric="minkowski", p=1).fit(X)
