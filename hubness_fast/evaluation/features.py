@@ -328,12 +328,15 @@ def _extract(src: ImageSource, extractor: Callable[..., Any], batch_size: int, d
             if out is None:
                 out = np.empty((src.n, feats.shape[1]), feats.dtype)
             elif feats.shape[1] != out.shape[1] or feats.dtype != out.dtype:
+                before = (f"{out.shape[1]} {out.dtype} before" if earlier is None or done > len(earlier) else
+                          f"the {len(earlier)} rows an earlier run that was cut off saved in {saved.folder} have "
+                          f"{out.shape[1]} {out.dtype} (another extractor?): delete that folder to start over")
                 raise ValueError(f"the extractor returned {feats.shape[1]} {feats.dtype} features for images "
-                                 f"{done}.., {out.shape[1]} {out.dtype} before")
+                                 f"{done}.., {before}")
             out[done:done + rows] = feats
+            if saved is not None:  # the rows as stored: an extractor may hand back a view of a buffer it reuses
+                saved.add(out[done:done + rows])
             done += rows
-            if saved is not None:
-                saved.add(feats)
             if bar is not None:
                 bar.update(rows)
     finally:

@@ -706,3 +706,39 @@ def test_an_extractor_error_keeps_the_rows_done_and_saves_come_every_minute(tmp_
     np.testing.assert_array_equal(features(x, again, batch_size=2, cache_dir=tmp_path, progress=False),
                                   features(x, Recorder(), progress=False))
     assert again.images == 8 and saves[:4] == [2, 2, 2, 2]
+
+
+def test_an_extractor_handing_back_views_of_one_buffer_resumes_with_its_own_rows(tmp_path):
+    # an extractor may return a view of an output buffer it reuses: the rows waiting to be saved must
+    # be the rows of their own batch, not whatever the buffer holds when they are written
+    x = images_u8(12, seed=9)
+
+    class Buffered(CutOff):
+        def __init__(self, at):
+            super().__init__(at, cache_key="buffered")
+            self.buf = np.empty((64, 3 * 8 * 12))
+
+        def __call__(self, images):
+            rows = super().__call__(images).cpu().numpy()
+            self.buf[:len(rows)] = rows
+            return self.buf[:len(rows)]
+
+    want = features(x, Recorder(), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        features(x, Buffered(at=3), batch_size=4, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(features(x, Buffered(at=0), batch_size=4, cache_dir=tmp_path, progress=False), want)
+
+
+def test_rows_an_earlier_run_saved_with_another_width_name_their_folder(tmp_path):
+    x = images_u8(12, seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        features(x, CutOff(at=3, cache_key="same-name"), batch_size=4, cache_dir=tmp_path, progress=False)
+
+    def narrower(images):
+        return images.float().flatten(1)[:, :5]
+
+    narrower.cache_key = "same-name"
+    (partial,) = tmp_path.glob("*.partial")
+    with pytest.raises(ValueError, match=f"the 8 rows an earlier run that was cut off saved in {partial} have "
+                                         r"288 float64 \(another extractor\?\): delete that folder"):
+        features(x, narrower, batch_size=4, cache_dir=tmp_path, progress=False)
