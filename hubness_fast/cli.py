@@ -405,7 +405,7 @@ def _check_bank_flags(args: argparse.Namespace, settings: dict[str, Any]) -> Non
 
 
 def _mine(args: argparse.Namespace) -> int:
-    from .sampling.mining import mine, network_identity, status
+    from .sampling.mining import mine, status
 
     if args.status is not None:
         others = _given(args, [d for d in vars(args) if d not in ("command", "func", "command_parser", "status",
@@ -447,7 +447,7 @@ def _mine(args: argparse.Namespace) -> int:
              cls=cls, seed=args.seed,
              z_dim=args.z_dim if gen is None else None, device=None if gen is None else _device(args.device),
              workers=args.workers, client=client,
-             network=None if args.network is None else network_identity(args.network), progress=not args.quiet)
+             network=args.network, progress=not args.quiet)
     print(f"{r.rows} latents in {r.path}/ from {r.pools} pools ({r.computed} mined now, acceptance "
           f"{r.acceptance_rate:.4f}); hub values {r.hub_values['min']:g}..{r.hub_values['max']:g}, median "
           f"{r.hub_values['median']:g}; {r.seconds:.1f} s")

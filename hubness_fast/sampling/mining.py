@@ -57,6 +57,7 @@ from .samplers import HubnessSampler, Latents, LatentSampler, Samples
 FORMAT = "hubness_fast.bank/3"
 FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")
 UNREACHABLE_POOLS = 3  # pools mined in one run with nothing kept in any: the threshold is out of reach (as sample's)
+IDENTITY_PREFIXES = ("sha256:", "spec:")  # how network_identity marks what it records
 SETTINGS = ("space", "k", "threshold", "top", "pool_size", "include_self", "class", "seed", "z_dim", "network")
 # A bank recognises its network by the w that its mapping gives a few fixed latents: PROBE_ROWS latents
 # drawn with PROBE_SEED, the first PROBE_COLS coordinates of each w kept (any other mapping changes them all).
@@ -133,12 +134,21 @@ def _shard(bank: Path, i: int) -> Path:
 
 
 def network_identity(network: Any) -> str | None:
-    """What a bank records of its network: the SHA-256 of a file, or a ``module:attr`` spec as given."""
+    """What a bank records of its network: the SHA-256 of a file, or a ``module:attr`` spec as given
+    (an identity this function gave is returned as it is)."""
     if network is None:
         return None
     text = str(network)
+    if text.startswith(IDENTITY_PREFIXES):
+        return text
     path = as_path(text)
     return f"sha256:{file_sha256(path)}" if path.is_file() else f"spec:{text}"
+
+
+def _recorded_network(settings: dict[str, Any]) -> str | None:
+    """The network identity a bank's settings record (banks that ``mine(network=)`` wrote before it
+    recorded identities hold the file or spec as given: its identity now)."""
+    return network_identity(settings.get("network"))
 
 
 def generator_identity(side: GeneratorAdapter | None, cls: int | None = None) -> dict[str, Any] | None:
@@ -245,6 +255,8 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     """
     n = check_int(n, "n")
     workers = check_int(workers, "workers")
+    seed = check_int(seed, "seed", minimum=0)
+    max_pools = check_int(max_pools, "max_pools")
     keyword = "classes" if classes is not None and cls is None else "cls"
     cls = _one_class(cls, classes)
     if G is None and z_dim is None:
@@ -278,10 +290,11 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         if not 0 <= cls < side.c_dim:
             raise ValueError(f"class {cls} is outside 0..{side.c_dim - 1}")
     bank_class = None if cls is None else int(cls)
-    settings = {"space": resolved_space, "k": int(k), "threshold": int(threshold), "top": top,
+    settings = {"space": resolved_space, "k": int(k), "threshold": int(threshold),
+                "top": None if top is None else float(top),
                 "pool_size": int(pool_size), "include_self": bool(include_self), "class": bank_class,
                 "seed": int(seed), "z_dim": int(side.z_dim) if side is not None else check_int(z_dim, "z_dim"),
-                "network": network}
+                "network": network_identity(network)}
     bank = writable_dir(outdir, "bank folder")
     lock = LockFile(bank / MINE_LOCK)
     holder = lock.acquire()
@@ -289,7 +302,8 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         raise ValueError(f"another mine into the bank {bank} is running ({holder}): wait for it (the same command "
                          f"afterwards goes on from what it mined); if none is running, remove {bank / MINE_LOCK}")
     try:  # the lock held: no other mine writes here
-        _remove_leftovers(bank)
+        if (bank / "bank.json").is_file():  # a folder that is no bank is refused as it is
+            _remove_leftovers(bank)
         manifest = _open_manifest(bank, settings, generator_identity(side, bank_class))
         (bank / "pools").mkdir(exist_ok=True)
         done = manifest["pools"]
@@ -411,8 +425,9 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
         return fresh
     manifest = _read_manifest(bank)
     assert manifest is not None  # bank.json exists
-    differ = [f"{key}={manifest['settings'].get(key)!r} (asked {settings[key]!r})" for key in SETTINGS
-              if manifest["settings"].get(key) != settings[key]]
+    recorded = dict(manifest["settings"], network=_recorded_network(manifest["settings"]))
+    differ = [f"{key}={recorded.get(key)!r} (asked {settings[key]!r})" for key in SETTINGS
+              if recorded.get(key) != settings[key]]
     if differ:
         raise ValueError(f"the bank {bank} was mined with other settings: {', '.join(differ)}; use another --outdir")
     if "generator" in manifest:  # banks written before generators were recorded are not checked
@@ -736,8 +751,9 @@ def sample_bank(G: Any, bank: Bank | str | os.PathLike[str], n: int, *, offset: 
     ``device``: move G there first, as ``sample`` does. G is checked against the generator the bank
     was mined for, and ``network`` (a file or spec) against the network it records."""
     b = bank if isinstance(bank, Bank) else open_bank(bank)
-    if network is not None and b.settings["network"] is not None and network_identity(network) != b.settings["network"]:
-        raise ValueError(f"the bank {b.path} was mined for another network ({b.settings['network']})")
+    recorded = _recorded_network(b.settings)
+    if network is not None and recorded is not None and network_identity(network) != recorded:
+        raise ValueError(f"the bank {b.path} was mined for another network ({recorded})")
     return b.sampler(offset).sample(G, n, batch_size, classes=classes, output=output,
                                     outdir=None if outdir is None else as_path(outdir), device=device,
                                     progress=progress)

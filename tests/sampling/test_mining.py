@@ -578,3 +578,55 @@ def test_a_threshold_no_pool_reaches_stops_after_three_pools(tmp_path):
             "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and f"the largest value seen was {largest}. Lower the threshold (e.g. --threshold " \
         f"{largest})" in r.stderr, r.stderr
+
+
+def test_a_network_file_given_to_mine_serves_the_bank_by_that_same_file(tmp_path):
+    # mine(network=path) recorded the path as given, sample_bank and the command line compared its
+    # SHA-256: the bank refused the very file it was mined with
+    from hubness_fast._files import file_sha256
+
+    G = StyleGANStandIn(img_resolution=4, img_channels=1, seed=3)
+    net = tmp_path / "g.pkl"
+    net.write_bytes(b"the network's bytes")
+    mine(G, 10, tmp_path / "b", threshold=8, pool_size=400, network=str(net), progress=False)
+    assert json.loads((tmp_path / "b" / "bank.json").read_text())["settings"]["network"] == f"sha256:{file_sha256(net)}"
+    assert sample_bank(G, tmp_path / "b", 3, network=str(net)).images.shape[0] == 3
+    assert mine(G, 20, tmp_path / "b", threshold=8, pool_size=400, network=net, progress=False).rows == 20
+    other = tmp_path / "other.pkl"
+    other.write_bytes(b"other bytes")
+    with pytest.raises(ValueError, match="mined for another network"):
+        sample_bank(G, tmp_path / "b", 3, network=str(other))
+    with pytest.raises(ValueError, match="other settings: network='sha256:"):
+        mine(G, 20, tmp_path / "b", threshold=8, pool_size=400, network=other, progress=False)
+    # a bank written when mine() recorded the path as given: read as that file's identity
+    manifest = json.loads((tmp_path / "b" / "bank.json").read_text())
+    manifest["settings"]["network"] = str(net)
+    (tmp_path / "b" / "bank.json").write_text(json.dumps(manifest))
+    assert mine(G, 20, tmp_path / "b", threshold=8, pool_size=400, network=net, progress=False).rows == 20
+    assert sample_bank(G, tmp_path / "b", 3, network=str(net)).images.shape[0] == 3
+
+
+@pytest.mark.parametrize("bad", [{"seed": -1}, {"seed": 1.7}, {"seed": True}, {"max_pools": 0}])
+def test_bad_settings_are_refused_before_the_folder_is_a_bank(tmp_path, bad):
+    # a negative seed was refused only after bank.json recorded it, so the corrected command was refused too
+    (name, value), = bad.items()
+    with pytest.raises(ValueError, match=rf"{name} must be an integer >= {0 if name == 'seed' else 1}, got"):
+        mine(None, 5, tmp_path / "b", **{**TINY_Z, name: value})
+    assert not (tmp_path / "b" / "bank.json").exists()
+    assert mine(None, 5, tmp_path / "b", **TINY_Z).rows == 5
+
+
+def test_a_numpy_top_is_recorded_as_a_number(tmp_path):
+    r = mine(None, 5, tmp_path / "b", z_dim=8, k=5, top=np.float32(0.25), pool_size=400, progress=False)
+    assert json.loads((r.path / "bank.json").read_text())["settings"]["top"] == float(np.float32(0.25))
+
+
+def test_a_folder_that_is_no_bank_is_refused_with_its_hidden_files_left_alone(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "pools").mkdir(parents=True)
+    names = [".labels.npy", ".bank.json.tmp", "pools/.cache.npy"]
+    for name in names:
+        (folder / name).write_bytes(b"the user's")
+    with pytest.raises(ValueError, match="holds files but no bank"):
+        mine(None, 5, folder, **TINY_Z)
+    assert all((folder / name).read_bytes() == b"the user's" for name in names)
