@@ -328,9 +328,10 @@ def _extract(src: ImageSource, extractor: Callable[..., Any], batch_size: int, d
             if out is None:
                 out = np.empty((src.n, feats.shape[1]), feats.dtype)
             elif feats.shape[1] != out.shape[1] or feats.dtype != out.dtype:
-                before = (f"{out.shape[1]} {out.dtype} before" if earlier is None or done > len(earlier) else
-                          f"the {len(earlier)} rows an earlier run that was cut off saved in {saved.folder} have "
-                          f"{out.shape[1]} {out.dtype} (another extractor?): delete that folder to start over")
+                before = f"{out.shape[1]} {out.dtype} before"
+                if saved is not None and earlier is not None and done == len(earlier):
+                    before = (f"the {done} rows an earlier run that was cut off saved in {saved.folder} have "
+                              f"{before[:-7]} (another extractor?): delete that folder to start over")
                 raise ValueError(f"the extractor returned {feats.shape[1]} {feats.dtype} features for images "
                                  f"{done}.., {before}")
             out[done:done + rows] = feats
