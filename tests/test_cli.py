@@ -203,7 +203,7 @@ def test_flags_for_keywords():
 
 def test_demo_advises_only_flags_it_has(tmp_path):
     # demo has no --top: an unreachable threshold's advice leaves it out
-    r = cli("demo", "--pool-size", "1000", "--n", "20", "--seeds", "2", "--out", "d", "--quiet", cwd=tmp_path)
+    r = cli("demo", "--pool-size", "100", "--n", "20", "--seeds", "2", "--out", "d", "--quiet", cwd=tmp_path)
     assert r.returncode == 2 and "no latent reached hub value" in r.stderr
     assert "--top" not in r.stderr and "--threshold" in r.stderr and "--pool-size N." in r.stderr
 

@@ -56,7 +56,6 @@ from .samplers import HubnessSampler, Latents, LatentSampler, Samples
 
 FORMAT = "hubness_fast.bank/3"
 FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")
-UNREACHABLE_POOLS = 3  # pools mined in one run with nothing kept in any: the threshold is out of reach (as sample's)
 IDENTITY_PREFIXES = ("sha256:", "spec:")  # how network_identity marks what it records
 SETTINGS = ("space", "k", "threshold", "top", "pool_size", "include_self", "class", "seed", "z_dim", "network")
 # A bank recognises its network by the w that its mapping gives a few fixed latents: PROBE_ROWS latents
@@ -113,7 +112,7 @@ def mine_pool(G: Any, settings: dict[str, Any], i: int, hub_device: Device = "au
     z, rows = s.draw_pool(G, classes=None if cls is None else [cls])
     values = to_numpy(s.hub_values(rows), np.int64)
     idx = np.flatnonzero(s.keeps(values))
-    out = {"largest": np.array(values.max()),  # not a field of the bank: mine() reads it off before the commit
+    out = {"counts": np.bincount(values),  # latents at each hub value: mine() reads it off before the commit
            "z": np.ascontiguousarray(z[idx], np.float32), "hub_values": values[idx],
            "pool_index": np.full(idx.size, i, np.int64), "position": idx.astype(np.int64)}
     if settings["space"] == "w":
@@ -250,8 +249,12 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     is refused. ``classes=`` is another spelling of ``cls`` (the keyword of ``sample`` and
     ``sample_bank``): one class index.
 
+    ``max_pools``: give up (ValueError) after this many pools, or sooner while no pool has kept any,
+    once the values seen make n out of reach within it (:mod:`hubness_fast.sampling.reach`).
+
     Pools run ``workers`` at a time in local processes (each uses the engine's threads), or as Dask
-    tasks on ``client``; this process writes the bank. Memory: a few pools, whatever n is.
+    tasks on ``client``, one for each of its threads at a time (G is sent to its workers once); this
+    process writes the bank. Memory: a few pools, whatever n is.
     """
     n = check_int(n, "n")
     workers = check_int(workers, "workers")
@@ -313,7 +316,9 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         if bar is not None:
             bar.update(min(have[1], n))
         mined_now: list[int] = []
-        next_pool, writer, best = have[0], 0.0, 0
+        next_pool, writer = have[0], 0.0
+        sampler = _sampler(settings, hub_device)
+        reach = sampler.reach()
         runner = _Runner(G, {"settings": settings, "hub_device": hub_device, "device": device}, workers, client)
         recorded, last_record = len(done), time.monotonic()
         try:
@@ -321,14 +326,16 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                 if next_pool >= max_pools:
                     raise ValueError(f"{max_pools} pools mined and only {have[1]} latents kept: lower the threshold "
                                      "or use top=")
-                wave = [i for i in range(next_pool, next_pool + max(workers, 1)) if str(i) not in done]
+                wave = [i for i in range(next_pool, next_pool + runner.width) if str(i) not in done]
                 for i, arrays in zip(wave, runner.map(wave)):
-                    best = max(best, int(arrays.pop("largest")))
+                    counts = arrays.pop("counts")
+                    if have[1] == 0:
+                        reach.add(counts)
                     tw = time.perf_counter()
                     _commit(bank, manifest, i, arrays)
                     writer += time.perf_counter() - tw
                     mined_now.append(i)
-                next_pool += max(workers, 1)
+                next_pool += runner.width
                 if time.monotonic() - last_record >= MANIFEST_EVERY_S:  # not every pool: the manifest grows with them
                     tw = time.perf_counter()
                     _write_json(bank / "bank.json", manifest)
@@ -338,9 +345,10 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                 have = _contiguous_rows(done)
                 if bar is not None:
                     bar.update(min(have[1], n) - min(before, n))
-                if have[1] == 0 and len(mined_now) >= UNREACHABLE_POOLS and not any(p["rows"] for p in done.values()):
-                    raise ValueError(f"{_sampler(settings, hub_device).unreachable_message(len(mined_now), best)} "
-                                     f"The bank {bank} records these settings: mine into a new folder")
+                if (have[1] == 0 and not any(p["rows"] for p in done.values())
+                        and reach.hopeless(max_pools - next_pool, n)):
+                    raise ValueError(f"{sampler.unreachable_message(reach, max_pools - next_pool, n)} The bank {bank} "
+                                     f"records these settings: mine into a new folder")
         finally:
             runner.close()
             if len(done) != recorded:  # the pools committed since the last record, also when cut off
@@ -371,7 +379,12 @@ class _Runner:
     def __init__(self, G: Any, pool_args: dict[str, Any], workers: int, client: Any) -> None:
         self.G, self.args, self.client = G, pool_args, client
         self.pool = None
-        if client is None and workers > 1:
+        self.width = max(workers, 1)  # pools handed out at a time: a local worker's each, a cluster thread's each
+        if client is not None:
+            self.width = max(self.width, sum(client.nthreads().values()))
+            if G is not None:  # sent to the workers once, not with every pool
+                self.G = client.scatter(G, broadcast=True)
+        elif workers > 1:
             import multiprocessing
 
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),

@@ -51,6 +51,7 @@ from .generators import (
     to_uint8,
 )
 from .images import FolderWriter, check_sample_folder
+from .reach import Reach
 
 if TYPE_CHECKING:
     import torch
@@ -451,7 +452,9 @@ class HubnessSampler(LatentSampler):
         True counts it, as the paper's notebook did (value = 1 + N_{k-1}).
     device : where hub values are counted ("auto", "cpu", "cuda"; see hubness_fast.knn).
         In W space the pool stays on the generator's device for the count.
-    max_pools : give up (ValueError) after this many pools without enough latents.
+    max_pools : give up (ValueError) after this many pools without enough latents, or sooner
+        while no pool has kept any: once the values seen make ``n`` out of reach within it
+        (:mod:`hubness_fast.sampling.reach`).
     Other arguments as :class:`LatentSampler`. In W space hubs are counted on
     ``ws[:, 0]`` (the notebook's choice); conditional models get one pool per class.
 
@@ -551,19 +554,21 @@ class HubnessSampler(LatentSampler):
     def _choose(self, side: GeneratorAdapter, n: int, c: torch.Tensor | None, cls: int | None) -> Latents:
         if self.reference is not None and c is not None:
             raise ValueError("reference mode serves unconditional generators")
-        zs, ws, vals, n_kept, pools, best = [], [], [], 0, 0, 0
+        zs, ws, vals, n_kept, pools = [], [], [], 0, 0
+        reach = self.reach()
         bar = progress_bar(self.progress, n, "hub latents" if cls is None else f"hub latents, class {cls}", "latent")
         try:
             while n_kept < n:
-                if pools >= self.max_pools or (pools >= 3 and n_kept == 0):
-                    raise ValueError(self.unreachable_message(pools, best))
+                if pools >= self.max_pools or (n_kept == 0 and reach.hopeless(self.max_pools - pools, n)):
+                    raise ValueError(self.unreachable_message(reach, self.max_pools - pools, n))
                 z = self._draw_z(side, self.pool_size)
                 pool_c = None if c is None else c[:1].expand(self.pool_size, -1)
                 x = self._to_space(side, z, pool_c)
                 values = self.reference_hub_values(x) if self.reference is not None else self.hub_values(x)
                 values = to_numpy(values, np.int64)
                 pools += 1
-                best = max(best, int(values.max()))
+                if n_kept == 0:
+                    reach.add(np.bincount(values))
                 keep = self._meets(values)
                 idx = np.flatnonzero(keep)
                 zs.append(z[idx])
@@ -583,12 +588,21 @@ class HubnessSampler(LatentSampler):
         w = np.concatenate(ws)[:n] if ws else None
         return Latents(z=z, w=w, hub_values=np.concatenate(vals)[:n])
 
-    def unreachable_message(self, pools: int, best: int) -> str:
-        """Why no latent was kept from ``pools`` pools whose largest hub value was ``best``, and what to change."""
+    def reach(self) -> Reach:
+        """A tally that judges, from the pools that kept nothing, whether the threshold is in reach
+        (:mod:`hubness_fast.sampling.reach`); with ``top=`` every pool keeps some."""
+        target = math.ceil(self.threshold) if self.comparison == ">=" else math.floor(self.threshold) + 1
+        return Reach(target if self.top is None else 0)
+
+    def unreachable_message(self, reach: Reach, pools_left: int, needed: int) -> str:
+        """Why no latent was kept from the pools ``reach`` tallied, and what to change."""
         rule = f"{self.comparison} {self.threshold}"
-        return (f"no latent reached hub value {rule} in {pools} pools of {self.pool_size} (k={self.k}); the largest "
-                f"value seen was {best}. Lower the threshold (e.g. threshold={max(best, 1)}), use top=0.01, "
-                f"or a larger pool_size=.")
+        expected = reach.per_pool() * max(pools_left, 0)
+        outlook = (f"; at the rate the values seen fall off, the {pools_left} pools it may still draw are expected "
+                   f"to keep {expected:.2g} latents, {needed} are needed" if pools_left > 0 else "")
+        return (f"no latent reached hub value {rule} in {reach.pools} pools of {self.pool_size} (k={self.k}); the "
+                f"largest value seen was {reach.best}{outlook}. Lower the threshold (e.g. "
+                f"threshold={max(reach.best, 1)}), use top=0.01, or a larger pool_size=.")
 
 
 def _index(idx: np.ndarray, x: Array) -> Array:

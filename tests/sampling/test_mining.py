@@ -97,9 +97,15 @@ def test_the_same_bank_for_any_number_of_workers(tmp_path):
     same_bank(tmp_path / "one", tmp_path / "two")
     assert sorted(p.name for p in (tmp_path / "two" / "pools").iterdir()) == \
         sorted(p.name for p in (tmp_path / "one" / "pools").iterdir())
+    G = StyleGANStandIn(img_resolution=4, img_channels=1, seed=3)
+    g_bank = dict(threshold=8, pool_size=400, progress=False)
+    mine(G, 30, tmp_path / "g_one", **g_bank)
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=":0") as client:
-        mine(None, 700, tmp_path / "dask", client=client, workers=2, **Z_BANK)
+        r = mine(None, 700, tmp_path / "dask", client=client, **Z_BANK)  # workers= is for local processes
+        assert r.computed % 2 == 0  # a pool for each of the cluster's 2 threads at a time, not one at a time
+        mine(G, 30, tmp_path / "g_dask", client=client, **g_bank)  # the generator sent to the workers once
     same_bank(tmp_path / "one", tmp_path / "dask")
+    same_bank(tmp_path / "g_one", tmp_path / "g_dask", files=("z.npy", "w.npy", "hub_values.npy", "position.npy"))
 
 
 def test_kill_9_then_resume_gives_the_uninterrupted_bank(tmp_path):
@@ -564,20 +570,35 @@ def test_status_states_what_resuming_a_bank_needs(tmp_path):
     assert "self counted" not in status(mine(None, 30, tmp_path / "c", **TINY_Z).path)
 
 
-def test_a_threshold_no_pool_reaches_stops_after_three_pools(tmp_path):
-    """mine ran up to 100 000 pools without a word when nothing could be kept (sample stops after 3):
-    it now stops after 3 pools that kept nothing, naming the largest hub value they reached."""
+def test_a_threshold_out_of_reach_stops_after_three_pools(tmp_path):
+    """mine ran up to 100 000 pools without a word when nothing could be kept: it stops once the pools
+    that kept nothing make the threshold hopeless, naming the largest hub value they reached."""
     pools = 400
     largest = max(int(brute_hub_counts(standard_normal(np.random.SeedSequence([0, 0, i]).generate_state(4),
                                                        (pools, 8)), 5).max()) for i in range(3))
     with pytest.raises(ValueError, match=rf"no latent reached hub value >= 300 in 3 pools of 400 \(k=5\); the largest "
-                                         rf"value seen was {largest}\. .* The bank .* records these settings"):
+                                         rf"value seen was {largest}; at the rate the values seen fall off, the 99997 "
+                                         rf"pools it may still draw are expected to keep .* latents, 5 are needed\. "
+                                         rf".* The bank .* records these settings"):
         mine(None, 5, tmp_path / "b", z_dim=8, k=5, threshold=300, pool_size=pools, progress=False)
     assert len(list((tmp_path / "b" / "pools").iterdir())) == 3 and not (tmp_path / "b" / "mine.lock").exists()
     r = cli("mine", "--z-dim", "8", "--n", "5", "--outdir", "c", "--threshold", "300", "--pool-size", "400",
             "--quiet", cwd=tmp_path)
-    assert r.returncode == 2 and f"the largest value seen was {largest}. Lower the threshold (e.g. --threshold " \
-        f"{largest})" in r.stderr, r.stderr
+    assert r.returncode == 2 and f"the largest value seen was {largest}; at the rate" in r.stderr, r.stderr
+    assert f"Lower the threshold (e.g. --threshold {largest})" in r.stderr, r.stderr
+
+
+def test_a_rare_threshold_is_mined_on(tmp_path):
+    # three pools in a row that keep nothing do not make a threshold unreachable: about one pool in
+    # twenty reaches 19 here, and a fixed three-pool rule refused it more often than not
+    hits = []
+    for i in range(60):
+        x = standard_normal(np.random.SeedSequence([0, 0, i]).generate_state(4), (1000, 8))
+        hits.append(int((brute_hub_counts(x, 5) >= 19).sum()))
+    first = next(i for i, h in enumerate(hits) if h)
+    assert first >= 3  # the first three pools keep nothing
+    r = mine(None, 1, tmp_path / "b", z_dim=8, k=5, threshold=19, pool_size=1000, progress=False)
+    assert r.pools == first + 1 and open_bank(r.path).hub_values[0] >= 19
 
 
 def test_a_network_file_given_to_mine_serves_the_bank_by_that_same_file(tmp_path):

@@ -222,3 +222,31 @@ class _WithZDim:
         import torch
 
         return torch.tanh(z[:, :4]).view(-1, 1, 2, 2)
+
+
+def test_reach_carries_the_tail_on_to_the_threshold():
+    from hubness_fast.sampling.reach import Reach
+
+    r = Reach(9)
+    r.add(np.bincount([0] * 480 + [5] * 15 + [7] * 5))
+    assert not r.hopeless(10**9, 1)  # judged from the third pool on
+    r.add(np.bincount([0] * 480 + [5] * 15 + [7] * 5))
+    # N(t) latents with a value >= t: N(5) = 40 is the highest level reached by 30 or more, N(7) = 10;
+    # rho = (10 / 40) ** (1 / 2) = 0.5 a step, so a pool keeps 10 / 2 * 0.5 ** (9 - 7) = 1.25 at 9
+    assert r.best == 7 and r.per_pool() == pytest.approx(1.25)
+    r.add(np.bincount([0] * 500))
+    assert r.per_pool() == pytest.approx(10 / 3 * 0.25)
+    assert not r.hopeless(12, 10) and r.hopeless(11, 10)  # 12 pools keep 10 on average, 11 fewer
+    edge = Reach(9)
+    for _ in range(3):
+        edge.add(np.bincount([4] * 400))  # every latent the same value: nothing beyond it
+    assert edge.per_pool() == 0 and edge.hopeless(10**9, 1)
+    met = Reach(3)
+    met.add(np.bincount([0] * 10 + [3] * 4))
+    assert met.per_pool() == 4
+
+
+def test_a_rare_threshold_is_sampled_on():
+    s = HubnessSampler(8, k=5, threshold=19, pool_size=1000, seed=0)
+    z = s.sample_latents(1)
+    assert z.shape == (1, 8) and s.stats["pools"] > 3
