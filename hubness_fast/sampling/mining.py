@@ -112,9 +112,10 @@ def mine_pool(G: Any, settings: dict[str, Any], i: int, hub_device: Device = "au
     z, rows = s.draw_pool(G, classes=None if cls is None else [cls])
     values = to_numpy(s.hub_values(rows), np.int64)
     idx = np.flatnonzero(s.keeps(values))
-    out = {"counts": np.bincount(values),  # latents at each hub value: mine() reads it off before the commit
-           "z": np.ascontiguousarray(z[idx], np.float32), "hub_values": values[idx],
-           "pool_index": np.full(idx.size, i, np.int64), "position": idx.astype(np.int64)}
+    # "counts" (latents at each hub value) is no field of the bank: mine() reads it off before the commit
+    out: dict[str, np.ndarray] = {"counts": np.bincount(values), "z": np.ascontiguousarray(z[idx], np.float32),
+                                  "hub_values": values[idx], "pool_index": np.full(idx.size, i, np.int64),
+                                  "position": idx.astype(np.int64)}
     if settings["space"] == "w":
         out["w"] = np.ascontiguousarray(to_numpy(rows)[idx], np.float32)
     if cls is not None:
