@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from ._version import __version__
 
 BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package, on MNIST digits
 SIGPIPE_EXIT = 141  # 128 + SIGPIPE: the status a shell reports for a tool that a closed pipe ended
+SIGTERM_EXIT = 143  # 128 + SIGTERM
 
 # Flags that set a generator family's options, and the family each applies to.
 GENERATOR_FLAGS = {"noise_mode": "stylegan", "truncation": "biggan", "z_dim": "callable", "latent_shape": "callable",
@@ -201,7 +203,7 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         try:
             return TorchScriptDetector(path, device)
         except ValueError:  # not TorchScript: a whole module saved with torch.save, cached by its file's hash
-            module = load_torch(path)
+            module = _moved(load_torch(path), device)
             if getattr(module, "cache_key", None) is None:
                 module.cache_key = f"file-sha256:{file_sha256(path)}"
             return as_extractor(module)
@@ -209,9 +211,17 @@ def _detector(spec: str, flag: str, device: str) -> Callable[..., Any]:
         obj = load_attr(spec)
         if not callable(obj):
             _fail(f"{flag} {spec!r} is not callable")
-        return as_extractor(obj)
+        return as_extractor(_moved(obj, device))
     _fail(f"{flag} {path} not found" if path.suffix or "/" in spec else
           f"{flag} {spec!r} is neither a file, module:attr, nor '{BUNDLED}'")
+
+
+def _moved(detector: Any, device: str) -> Any:
+    """A torch module moved to ``device``, where the images will be; any other callable as it is."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(detector, torch.nn.Module):
+        return detector.to(device)
+    return detector
 
 
 def _quality_label(spec: str) -> str:
@@ -850,6 +860,8 @@ def main(argv: list[str] | None = None) -> int:
         args.rest = rest  # the runner parses its own options
     elif rest:
         _fail(f"unrecognized arguments: {' '.join(rest)}")
+    started = time.time()
+    restore = _stop_on_sigterm()
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside this handler
@@ -861,17 +873,44 @@ def main(argv: list[str] | None = None) -> int:
         # do; stdout goes to /dev/null so that the interpreter's last flush does not report it again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return SIGPIPE_EXIT
-    except KeyboardInterrupt:
-        print(f"hubness-fast: interrupted{_kept(args)}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        stopped = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"hubness-fast: {stopped}{_kept(args, started)}", file=sys.stderr)
+        return SIGTERM_EXIT if isinstance(exc, Terminated) else 130
     except SystemExit:
         raise
     except Exception as exc:
         return _report(exc, args)
+    finally:
+        restore()
 
 
-def _kept(args: argparse.Namespace) -> str:
-    """What an interrupted command kept, for the commands that go on where they stopped."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a job's time limit, ``timeout``, ``docker stop``), raised where Ctrl-C would be, so that a
+    command cut off that way saves what Ctrl-C saves."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """Turn SIGTERM into :class:`Terminated` while a command runs; returns what puts the handler it
+    replaced back (nothing to do outside the main thread, where signals cannot be handled)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:
+        return lambda: None
+    return lambda: _set_sigterm(previous if previous is not None else signal.SIG_DFL)
+
+
+def _set_sigterm(handler: Any) -> None:
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _kept(args: argparse.Namespace, started: float) -> str:
+    """What an interrupted command that started at ``started`` (time.time()) kept, for the commands
+    that go on where they stopped."""
     if args.command == "mine" and getattr(args, "outdir", None) is not None and args.status is None:
         return f"; the pools mined so far are in {args.outdir}: the same command again goes on from them"
     folder = args.outdir if args.command == "study" else args.out if args.command == "demo" and not args.engine \
@@ -882,10 +921,20 @@ def _kept(args: argparse.Namespace) -> str:
         if has_progress(folder):  # a step or more finished (none: the folder was removed, nothing to say)
             return (f"; the study's finished steps are kept in {folder}: the same command again goes on from "
                     f"them")
-    if args.command == "eval" and getattr(args, "cache_dir", None) is not None:
+    if args.command == "eval" and getattr(args, "cache_dir", None) is not None and _saved_since(args.cache_dir,
+                                                                                                    started):
         return (f"; the features extracted so far are kept in {args.cache_dir}: the same command again goes on "
                 f"from them")
     return ""
+
+
+def _saved_since(cache_dir: Path, started: float) -> bool:
+    """Whether features were saved in ``cache_dir`` since ``started``: the rows of a cut-off extraction
+    (a generator's fake set and an extractor without a cache key are not cached)."""
+    try:
+        return any(p.stat().st_mtime >= started - 1 for p in Path(cache_dir).glob("*.partial/*.npy"))
+    except OSError:
+        return False
 
 
 def _report(exc: Exception, args: argparse.Namespace) -> NoReturn:

@@ -3,6 +3,7 @@ import argparse
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -469,8 +470,9 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
 
 @pytest.mark.parametrize("args, kept", [
     (["mine", "--z-dim", "4", "--n", "5", "--outdir", "bank"], "the pools mined so far are in bank: the same command"),
-    (["eval", "--real", "r.npy", "--fake", "f.npy", "--cache-dir", "cache"],
-     "the features extracted so far are kept in cache: the same command again"),
+    (["eval", "--real", "r.npy", "--fake", "f.npy", "--cache-dir", "{tmp}/cache"],
+     "the features extracted so far are kept in {tmp}/cache: the same command again"),
+    (["eval", "--real", "r.npy", "--fake", "f.npy", "--cache-dir", "{tmp}/nothing-cached"], None),
     (["eval", "--real", "r.npy", "--fake", "f.npy"], None),
     (["hubs", "z.npy", "--out", "c.npy"], None),
     (["study", "--network", "n:G", "--detector", "bundled", "--outdir", "{tmp}/kept"],
@@ -483,12 +485,19 @@ def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, tmp_path,
     from hubness_fast import cli as cli_module
 
     def interrupted(parsed):
+        if parsed.command == "eval" and str(parsed.cache_dir).endswith("/cache"):  # rows of features saved
+            (parsed.cache_dir / "ab12.partial").mkdir(parents=True)
+            (parsed.cache_dir / "ab12.partial" / "0000000000-0000000008.npy").write_bytes(b"rows")
         raise KeyboardInterrupt
 
     for folder in ("kept", "keyonly"):
         (tmp_path / folder / ".study-progress").mkdir(parents=True)
         (tmp_path / folder / ".study-progress" / "key.json").write_text("{}")
     (tmp_path / "kept" / ".study-progress" / "run_0_0.json").write_text("{}")
+    stale = tmp_path / "nothing-cached" / "cd34.partial" / "0000000000-0000000004.npy"  # an earlier run's rows
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"rows")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     kept = kept and kept.replace("{tmp}", str(tmp_path))
     for name in ("_mine", "_eval", "_hubs", "_study", "_demo"):

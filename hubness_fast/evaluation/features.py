@@ -181,7 +181,9 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
         :class:`NotCachedWarning` says so. The device is not part of the key.
         A cached extraction that is cut off (Ctrl-C, an error, a crash) keeps the features
         done so far in ``<cache_dir>/<sha256>.partial/`` (saved every minute and when
-        cut off), and the next call with the same key resumes from them
+        cut off: Python's default for SIGTERM ends the process without the last save,
+        ``signal.signal(signal.SIGTERM, signal.default_int_handler)`` makes it Ctrl-C),
+        and the next call with the same key resumes from them
         (:mod:`hubness_fast.evaluation.partial`); they are removed once the cache file
         is written.
     cache_key : a str naming the images, used in place of hashing the source (with

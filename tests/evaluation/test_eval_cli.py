@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +293,63 @@ def test_more_bad_input_names_the_side_and_the_flag(tmp_path, args, message):
     r = cli(*args, cwd=tmp_path)
     lines = [line for line in r.stderr.strip().splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and message in lines[0], r.stderr
+
+
+SLOW_DETECTOR = '''
+import os, pathlib, time
+class Det:
+    cache_key = "slow-v1"
+    calls = 0
+    def __call__(self, images):
+        Det.calls += 1
+        pathlib.Path("calls").write_text(str(Det.calls))
+        if Det.calls == 3 and os.environ.get("SLOW") == "1":
+            pathlib.Path("started").write_text("")
+            time.sleep(120)
+        return images.float().flatten(1)[:, :4]
+det = Det()
+'''
+
+
+def test_sigterm_stops_eval_as_ctrl_c_does_and_keeps_the_rows_done(tmp_path):
+    # a job's time limit, `timeout` and `docker stop` send SIGTERM: Python's default ended the command
+    # at once and the rows of the last minute were lost
+    (tmp_path / "slowdet.py").write_text(SLOW_DETECTOR)
+    images = np.random.default_rng(4).integers(0, 256, (24, 3, 4, 4), dtype=np.uint8)
+    make_folder(tmp_path / "real", images)
+    np.save(tmp_path / "fake.npy", FAKE[:, :4])
+    args = [sys.executable, "-m", "hubness_fast.cli", "eval", "--real", "real", "--fake", "fake.npy", "--detector",
+            "slowdet:det", "--batch-size", "4", "--cache-dir", "cache", "--quiet"]
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}{TESTS}", SLOW="1")
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "started").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.terminate()
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert "hubness-fast: terminated; the features extracted so far are kept in cache" in err
+    (partial,) = (tmp_path / "cache").glob("*.partial")
+    assert [p.name for p in partial.iterdir()] == ["0000000000-0000000008.npy"]  # the two batches done
+    r = subprocess.run(args[:-1] + ["--json", "o.json"], cwd=tmp_path, env=dict(env, SLOW="0"), capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "calls").read_text() == "4"  # images 8..23 only
+    want = api_values(images.reshape(24, -1)[:, :4].astype(np.float32), FAKE[:, :4])
+    check(json.loads((tmp_path / "o.json").read_text())["metrics"], want)
+
+
+def test_a_torch_module_detector_is_moved_to_the_device(tmp_path, monkeypatch):
+    from hubness_fast import cli as cli_module
+
+    torch = pytest.importorskip("torch")
+    torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4)), tmp_path / "plain.pt")
+    (tmp_path / "attrdet.py").write_text("import torch\ndet = torch.nn.Sequential(torch.nn.Flatten(), "
+                                         "torch.nn.Linear(48, 4))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for spec in (str(tmp_path / "plain.pt"), "attrdet:det"):  # "meta" stands in for a GPU here
+        det = cli_module._detector(spec, "--detector", "meta")
+        assert next(det.parameters()).device.type == "meta", spec
