@@ -27,6 +27,10 @@ def features(source: Any, extractor: Extractor, *, n: int | None = None, sampler
     with ``n=`` images (latents from ``sampler``, default the prior; ``classes`` for conditional
     models). ``options``: batch_size, device, progress, cache_dir, cache_key, as
     :func:`hubness_fast.evaluation.features.features` documents them."""
+    if isinstance(source, (list, tuple)):
+        raise ValueError(f"source must be images [N, C, H, W] (one array or tensor: np.stack or torch.stack the "
+                         f"{type(source).__name__} first), a folder, an ImageSource, or a generator with n=; got a "
+                         f"{type(source).__name__} of {len(source)}")
     if is_images(source):
         if n is not None or sampler is not None or classes is not None:
             raise ValueError("n=, sampler= and classes= apply to a generator source, not to images or a folder")

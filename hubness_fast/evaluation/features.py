@@ -285,6 +285,10 @@ def _call(extractor: Callable[..., Any], images: torch.Tensor, start: int) -> np
         raise DetectorError(f"the detector failed on images {start}..{start + len(images) - 1}, given as "
                             f"{str(images.dtype).replace('torch.', '')} of shape {tuple(images.shape)} (0..255, "
                             f"[B, C, H, W], as NVIDIA's detectors take them): {_summary(exc)}") from exc
+    if isinstance(result, tuple):  # (logits, features), say: which one is meant is the caller's to say
+        raise ValueError(f"the extractor returned a tuple of {len(result)} outputs for images {start}..; it must "
+                         f"return one array [B, F] of features (wrap a model with several outputs in a function "
+                         f"that picks the features)")
     if is_torch(result):
         result = result.detach()
         if result.is_floating_point() and result.dtype not in (_torch().float32, _torch().float64):

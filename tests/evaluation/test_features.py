@@ -401,6 +401,9 @@ def test_extractor_result_errors():
         (lambda im: im.float(), r"must be\s+\[B, F\].*flatten"),
         (lambda im: torch.full((len(im), 2), float("inf")), r"NaN or inf for images 0\.\.3"),
         (lambda im: np.array([["a"]] * len(im)), "must be numbers"),
+        # (logits, features): of two widths numpy could not stack them; of one width they became [2, B, F]
+        (lambda im: (im.flatten(1)[:, :3].float(), im.flatten(1)[:, :5].float()), "a tuple of 2 outputs for images 0"),
+        (lambda im: (im.flatten(1).float(), im.flatten(1).float()), r"must return one array \[B, F\]"),
     ]
     for fn, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -742,3 +745,9 @@ def test_rows_an_earlier_run_saved_with_another_width_name_their_folder(tmp_path
     with pytest.raises(ValueError, match=f"the 8 rows an earlier run that was cut off saved in {partial} have "
                                          r"288 float64 \(another extractor\?\): delete that folder"):
         features(x, narrower, batch_size=4, cache_dir=tmp_path, progress=False)
+
+
+def test_a_list_of_images_is_told_to_stack_them():
+    x = images_u8(3)
+    with pytest.raises(ValueError, match=r"np.stack or torch.stack the list first.*got a list of 3"):
+        features(list(x), Recorder(), progress=False)
