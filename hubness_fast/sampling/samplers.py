@@ -132,6 +132,7 @@ class LatentSampler:
         self._seed_seq = np.random.SeedSequence(seed)
         self.rng = np.random.default_rng(self._seed_seq)  # labels, and the latents of unconditional models
         self._class_rngs: dict[int, np.random.Generator] = {}
+        self._rewind: tuple[dict[str, Any], dict[int, dict[str, Any]]] | None = None
         self.stats: dict[str, float] = {}
 
     # -- where latents come from ------------------------------------------------------
@@ -204,6 +205,7 @@ class LatentSampler:
         """Choose n latents for G (or for the mapping / latent_dim alone); see :func:`resolve_labels`."""
         n = check_int(n, "n")
         side = self._latent_side(G)
+        self._rewind = self._random_state()  # release() goes back here
         labels = resolve_labels(classes, side.c_dim, n, self.rng)
         t0 = time.perf_counter()
         self.stats = {"pools": 0, "drawn": 0, "kept": 0}
@@ -271,8 +273,22 @@ class LatentSampler:
 
     def release(self) -> None:
         """Called when the latents handed out were not all rendered (an error, Ctrl-C, a consumer that
-        stopped early): a sampler that keeps such a record forgets them, so that they are handed out
-        again. Nothing here."""
+        stopped early): they are handed out again. Here the random streams go back to where the last
+        :meth:`latents` began, so the next call draws the same latents (a cached extraction that was
+        cut off goes on with the rows it would have had); a sampler that keeps a record of what it
+        handed out forgets them."""
+        if self._rewind is not None:
+            shared, per_class = self._rewind
+            self.rng.bit_generator.state = shared
+            for cls in list(self._class_rngs):
+                if cls in per_class:
+                    self._class_rngs[cls].bit_generator.state = per_class[cls]
+                else:  # first used by that draw: made again from the seed when needed
+                    del self._class_rngs[cls]
+            self._rewind = None
+
+    def _random_state(self) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+        return self.rng.bit_generator.state, {c: r.bit_generator.state for c, r in self._class_rngs.items()}
 
 
 def resolve_labels(classes: Any, c_dim: int, n: int, rng: np.random.Generator) -> np.ndarray | None:

@@ -21,7 +21,8 @@ class GeneratorImages(ImageSource):
     ``G(z)``) with latents from ``sampler`` (default ``RandomSampler(space=<the family's>,
     seed=0)``, the generator's prior); ``classes`` for conditional models, as in
     ``LatentSampler.latents``. A sampler draws from its own random generator: a second source
-    with the same sampler object gets new latents."""
+    with the same sampler object gets new latents, once the first was rendered in full (one cut
+    off hands its latents out again: :meth:`LatentSampler.release`)."""
 
     def __init__(self, G: Any, n: int | None, sampler: LatentSampler | None = None, classes: Any = None) -> None:
         if n is None:

@@ -751,3 +751,36 @@ def test_a_list_of_images_is_told_to_stack_them():
     x = images_u8(3)
     with pytest.raises(ValueError, match=r"np.stack or torch.stack the list first.*got a list of 3"):
         features(list(x), Recorder(), progress=False)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_a_cut_off_generator_extraction_resumes_with_the_same_sampler_object(tmp_path, conditional):
+    # the sampler's stream had moved on: rows 0..7 of the first draw and 8.. of a second one were
+    # cached as one set of features that no single run gives
+    G = StyleGANStandIn(c_dim=3 if conditional else 0)
+    classes = "uniform" if conditional else None
+    kw = {"n": 10, "cache_dir": tmp_path, "cache_key": "standin-seed1", "batch_size": 4, "progress": False,
+          "classes": classes}
+    want = features(G, Recorder(), n=10, sampler=RandomSampler(space="w", seed=1), classes=classes, progress=False)
+    sampler = RandomSampler(space="w", seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        features(G, CutOff(at=2), sampler=sampler, **kw)
+    np.testing.assert_array_equal(features(G, CutOff(at=0), sampler=sampler, **kw), want)
+    # once rendered in full, the same object goes on to new latents
+    assert not np.array_equal(features(G, Recorder(), n=10, sampler=sampler, classes=classes, progress=False), want)
+
+
+def test_a_failed_render_hands_the_same_latents_out_again():
+    G = StyleGANStandIn()
+    want = RandomSampler(space="w", seed=2).sample(G, 6)
+    sampler = RandomSampler(space="w", seed=2)
+
+    def out_of_memory(module, args, out):
+        raise RuntimeError("CUDA out of memory")
+
+    hook = G.synthesis.register_forward_hook(out_of_memory)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        sampler.sample(G, 6)
+    hook.remove()
+    got = sampler.sample(G, 6)
+    np.testing.assert_array_equal(got.z, want.z)
