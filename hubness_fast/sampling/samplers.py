@@ -26,7 +26,7 @@ import difflib
 import math
 import numbers
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
@@ -132,7 +132,7 @@ class LatentSampler:
         self._seed_seq = np.random.SeedSequence(seed)
         self.rng = np.random.default_rng(self._seed_seq)  # labels, and the latents of unconditional models
         self._class_rngs: dict[int, np.random.Generator] = {}
-        self._rewind: tuple[dict[str, Any], dict[int, dict[str, Any]]] | None = None
+        self._rewind: tuple[Mapping[str, Any], dict[int, Mapping[str, Any]]] | None = None
         self.stats: dict[str, float] = {}
 
     # -- where latents come from ------------------------------------------------------
@@ -287,7 +287,7 @@ class LatentSampler:
                     del self._class_rngs[cls]
             self._rewind = None
 
-    def _random_state(self) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    def _random_state(self) -> tuple[Mapping[str, Any], dict[int, Mapping[str, Any]]]:
         return self.rng.bit_generator.state, {c: r.bit_generator.state for c, r in self._class_rngs.items()}
 
 
