@@ -37,6 +37,7 @@ import signal
 import sys
 import tempfile
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -448,11 +449,22 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
         check_generator(manifest["generator"], generator, bank, mining=True)
     for i, rec in list(manifest["pools"].items()):
         shard = _shard(bank, int(i))
-        if not shard.is_file() or file_sha256(shard) != rec["sha256"]:
-            del manifest["pools"][i]  # torn or corrupt: mined again
+        if not shard.is_file() or file_sha256(shard) != rec["sha256"] or _shard_rows(shard) != rec["rows"]:
+            del manifest["pools"][i]  # torn or corrupt, or a record that miscounts it: mined again
     manifest["complete"] = False
     _write_json(path, manifest)  # on disk before any field file changes: an interrupted run is never "complete"
     return manifest
+
+
+def _shard_rows(shard: Path) -> int | None:
+    """The rows a pool's file holds, read from its z array's header (None: no such array)."""
+    try:
+        with zipfile.ZipFile(shard) as zf, zf.open("z.npy") as f:
+            major, minor = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            return int(read(f)[0][0])
+    except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile):
+        return None
 
 
 def _commit(bank: Path, manifest: dict[str, Any], i: int, arrays: dict[str, np.ndarray]) -> None:
@@ -638,6 +650,16 @@ def _read_manifest(bank: Path) -> dict[str, Any] | None:
     if not isinstance(manifest.get("settings"), dict) or not isinstance(manifest.get("pools"), dict):
         raise ValueError(f"the bank manifest {path} is damaged (no settings or pools): restore it, or move the bank "
                          f"away and mine again")
+    missing = [key for key in SETTINGS if key not in manifest["settings"]]
+    bad = [i for i, rec in manifest["pools"].items() if not i.isdigit() or not isinstance(rec, dict)
+           or not isinstance(rec.get("rows"), int) or rec["rows"] < 0 or not isinstance(rec.get("sha256"), str)]
+    if manifest.get("complete") and not isinstance(manifest.get("rows"), int):
+        missing.append("rows")  # a complete bank's row count
+    if missing or bad:
+        what = (f"without {', '.join(missing)}" if missing else
+                f"pool record{'s' if len(bad) > 1 else ''} {', '.join(bad[:5])} without a row count and checksum")
+        raise ValueError(f"the bank manifest {path} is damaged ({what}): restore it, or move the bank away and mine "
+                         f"again")
     return manifest
 
 

@@ -651,3 +651,32 @@ def test_a_folder_that_is_no_bank_is_refused_with_its_hidden_files_left_alone(tm
     with pytest.raises(ValueError, match="holds files but no bank"):
         mine(None, 5, folder, **TINY_Z)
     assert all((folder / name).read_bytes() == b"the user's" for name in names)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["pools"]["1"].pop("rows"), r"pool record 1 without a row count and checksum"),
+    (lambda m: m["pools"]["0"].pop("sha256"), r"pool record 0 without a row count and checksum"),
+    (lambda m: m["pools"].__setitem__("x", {"rows": 1, "sha256": "ab"}), r"pool record x without"),
+    (lambda m: m["settings"].pop("seed"), r"without seed"),
+    (lambda m: m.pop("rows"), r"without rows"),
+])
+def test_a_hand_edited_manifest_is_named_not_a_key_error(tmp_path, edit, message):
+    bank = mine(None, 30, tmp_path / "b", **TINY_Z).path
+    manifest = json.loads((bank / "bank.json").read_text())
+    edit(manifest)
+    (bank / "bank.json").write_text(json.dumps(manifest))
+    for call in (lambda: status(bank), lambda: open_bank(bank), lambda: mine(None, 30, bank, **TINY_Z)):
+        with pytest.raises(ValueError, match=rf"the bank manifest .*bank.json is damaged \({message}"):
+            call()
+
+
+def test_a_record_that_miscounts_its_pool_is_mined_again(tmp_path):
+    # a manifest counting 5 rows too many in pool 1 gave a short z.npy marked complete, which no
+    # command could read or rebuild
+    want = mine(None, 30, tmp_path / "ref", **TINY_Z).path
+    bank = mine(None, 30, tmp_path / "b", **TINY_Z).path
+    manifest = json.loads((bank / "bank.json").read_text())
+    manifest["pools"]["1"]["rows"] += 5
+    (bank / "bank.json").write_text(json.dumps(manifest))
+    mine(None, 30, bank, **TINY_Z)
+    same_bank(want, bank)
