@@ -91,23 +91,24 @@ def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
 
 def networks_of(fn: Any, depth: int = 3) -> list[Any]:
     """The torch modules a call of ``fn`` runs: fn itself (or a bound method's module), else the
-    modules a plain function or lambda closes over, or a callable object (or a bound method's
-    object) holds as attributes, also through the functions, lambdas, bound methods and objects
-    found there (``depth`` levels: a wrapper around a user's lambda). A module read as a global is
-    not found."""
+    modules a plain function or lambda closes over or reads as globals (a script's
+    ``lambda b: model(b)`` with ``model`` defined at its top level), or a callable object (or a
+    bound method's object) holds as attributes, also through the functions, lambdas, bound methods
+    and objects found there (``depth`` levels: a wrapper around a user's lambda)."""
     t = torch()
     owner = getattr(fn, "__self__", fn)
     if isinstance(owner, t.nn.Module):
         return [owner]
     found: list[Any] = []
-    closure = getattr(fn, "__closure__", None)
-    if closure is not None:
+    if inspect.isfunction(fn):
         values = []
-        for cell in closure:
+        for cell in fn.__closure__ or ():
             try:
                 values.append(cell.cell_contents)
             except ValueError:  # an empty cell
                 continue
+        names = fn.__code__.co_names  # the globals (and attributes) its code reads: the globals among them
+        values += [fn.__globals__[name] for name in names if name in fn.__globals__]
     elif not isinstance(owner, type) and not inspect.isroutine(owner) and hasattr(owner, "__dict__"):
         values = list(vars(owner).values())  # a class instance used as an extractor: the modules it holds
     else:

@@ -161,7 +161,8 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
         converted as NVIDIA does), a folder (str or Path), or an :class:`ImageSource`.
         C is 1 (grey) or 3. See the module docstring for how each is read.
     extractor : a callable, called once per batch with uint8 [B, C, H, W] torch images
-        on ``device`` (under ``torch.no_grad()``, a module in eval mode), returning
+        on ``device`` (under ``torch.no_grad()``, a module in eval mode, as are the modules
+        a function or lambda closes over or reads as globals), returning
         [B, F] (torch or anything ``numpy.asarray`` takes); or a
         :class:`TorchScriptDetector`, or the path of a ``.pt`` file to load as one on
         ``device``.

@@ -443,6 +443,22 @@ def test_extractor_output_kinds():
     assert module.training  # its mode is restored
 
 
+GLOBAL_NET = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(3 * 8 * 12))  # a script's top-level model
+
+
+def test_a_lambda_over_a_global_model_runs_it_in_eval_mode():
+    # the model was not found (only closures and attributes were searched): in training mode its batch
+    # norm normalised each batch by its own statistics, so features depended on the batch size
+    x = images_u8(8)
+    GLOBAL_NET.train()
+    stats = GLOBAL_NET[1].running_mean.clone()
+    by = [features(x, lambda im: GLOBAL_NET(im.float()), batch_size=b, progress=False) for b in (2, 8)]
+    np.testing.assert_allclose(by[0], by[1], rtol=1e-6)
+    want = ((x.reshape(8, -1) - stats.numpy()) / np.sqrt(1 + 1e-5)).astype(np.float32)  # running stats: 0 and 1
+    np.testing.assert_allclose(by[0], want, rtol=1e-5, atol=1e-5)
+    assert torch.equal(GLOBAL_NET[1].running_mean, stats) and GLOBAL_NET.training  # untouched, mode restored
+
+
 def test_read_only_image_arrays_are_read_quietly(tmp_path, detector_path):
     # np.load(mmap_mode="r") gives a read-only array: each batch is copied, not handed to torch as it is
     # (torch warns about non-writable arrays, and warnings fail this suite)
