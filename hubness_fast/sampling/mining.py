@@ -286,6 +286,10 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
                            space=space, device=hub_device)  # validates every setting now
     threshold = math.ceil(threshold)  # hub values are integers: >= 10.5 keeps what >= 11 keeps, as sample() does
     side = probe.adapter(G) if G is not None else None
+    if side is not None and z_dim is not None and side.z_dim != z_dim:
+        raise ValueError(f"z_dim={z_dim} disagrees with the generator's z_dim={side.z_dim}")
+    if G is not None and workers > 1 and client is None:
+        _check_picklable(G)
     resolved_space = space or (side.default_space if side is not None else "z")
     if side is not None and cls is None and side.c_dim:
         raise ValueError(f"the generator is conditional ({side.c_dim} classes): mine one class at a time (cls=)")
@@ -454,6 +458,19 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
     manifest["complete"] = False
     _write_json(path, manifest)  # on disk before any field file changes: an interrupted run is never "complete"
     return manifest
+
+
+def _check_picklable(G: Any) -> None:
+    """Local workers receive G pickled: a lambda or a function defined inside another is refused now,
+    before the folder becomes a bank, not by the first pool."""
+    import pickle
+
+    try:
+        pickle.dumps(G)
+    except (pickle.PicklingError, AttributeError, TypeError) as exc:
+        raise ValueError(f"workers= sends the generator to worker processes by pickling it, and it cannot be "
+                         f"pickled ({' '.join(str(exc).split())}): define it at a module's top level (no lambda or "
+                         f"local function), or mine with workers=1") from None
 
 
 def _shard_rows(shard: Path) -> int | None:

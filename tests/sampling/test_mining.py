@@ -680,3 +680,14 @@ def test_a_record_that_miscounts_its_pool_is_mined_again(tmp_path):
     (bank / "bank.json").write_text(json.dumps(manifest))
     mine(None, 30, bank, **TINY_Z)
     same_bank(want, bank)
+
+
+def test_a_generator_workers_cannot_receive_and_a_z_dim_it_contradicts_are_refused_first(tmp_path):
+    G = StyleGANStandIn(img_resolution=4, img_channels=1, seed=3)
+    with pytest.raises(ValueError, match="z_dim=16 disagrees with the generator's z_dim=32"):
+        mine(G, 5, tmp_path / "a", z_dim=16, threshold=8, pool_size=400, progress=False)
+    lin = torch.nn.Linear(8, 16)
+    with pytest.raises(ValueError, match=r"cannot be pickled .*: define it at a module's top level .*workers=1"):
+        mine(lambda z: torch.tanh(lin(z)).reshape(-1, 1, 4, 4), 5, tmp_path / "b", z_dim=8, k=5, threshold=10,
+             pool_size=600, workers=2, progress=False)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any folder
