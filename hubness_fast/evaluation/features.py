@@ -200,6 +200,7 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
     batch_size = check_int(batch_size, "batch_size")
     if cache_key is not None and not isinstance(cache_key, str):
         raise ValueError(f"cache_key must be a str, got {type(cache_key).__name__}")
+    _check_device(device)
     run = as_extractor(extractor, device)
     src = _as_source(source)
     path = _cache_path(src, run, cache_dir, cache_key)
@@ -215,6 +216,19 @@ def features(source: Any, extractor: Extractor, *, batch_size: int = BATCH_SIZE,
 
 
 # -- extractors -------------------------------------------------------------------------
+
+def _check_device(device: Any) -> None:
+    """A device torch can put the batches on: a CUDA one needs a CUDA build that sees a GPU."""
+    torch = _torch()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:1', ... or a torch.device, got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        built = "with" if torch.version.cuda else "without"
+        raise ValueError(f"device={str(device)!r}, but torch sees no CUDA device (torch {torch.__version__}, built "
+                         f"{built} CUDA): use device='cpu'")
+
 
 def as_extractor(extractor: Extractor, device: Any = "cpu") -> Callable[..., Any]:
     """The one detector path: what every function that takes a detector calls it through.
@@ -306,6 +320,8 @@ def _call(extractor: Callable[..., Any], images: torch.Tensor, start: int) -> np
                          f"[B, F] (flatten them, e.g. x.flatten(1))")
     if feats.shape[0] != rows:
         raise ValueError(f"the extractor returned {feats.shape[0]} rows for a batch of {rows} images")
+    if feats.shape[1] == 0:
+        raise ValueError(f"the extractor returned no features (shape {feats.shape}) for images {start}..")
     if not np.isfinite(feats).all():
         raise ValueError(f"the extractor returned NaN or inf for images {start}..{start + rows - 1}")
     return feats

@@ -404,6 +404,7 @@ def test_extractor_result_errors():
         # (logits, features): of two widths numpy could not stack them; of one width they became [2, B, F]
         (lambda im: (im.flatten(1)[:, :3].float(), im.flatten(1)[:, :5].float()), "a tuple of 2 outputs for images 0"),
         (lambda im: (im.flatten(1).float(), im.flatten(1).float()), r"must return one array \[B, F\]"),
+        (lambda im: im.flatten(1)[:, :0].float(), r"no features \(shape \(4, 0\)\) for images 0"),
     ]
     for fn, message in cases:
         with pytest.raises(ValueError, match=message):
@@ -800,3 +801,11 @@ def test_a_failed_render_hands_the_same_latents_out_again():
     hook.remove()
     got = sampler.sample(G, 6)
     np.testing.assert_array_equal(got.z, want.z)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where torch sees no GPU")
+def test_a_cuda_device_torch_cannot_use_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"device='cuda', but torch sees no CUDA device .*use device='cpu'"):
+        features(images_u8(4), Recorder(), device="cuda", progress=False)
+    with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda', .* got 'gpu'"):
+        features(images_u8(4), Recorder(), device="gpu", progress=False)
