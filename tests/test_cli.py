@@ -78,9 +78,9 @@ def test_a_closed_stdout_ends_the_command_quietly(tmp_path):
 
 def test_a_broken_pipe_other_than_stdout_is_an_error(tmp_path):
     # a worker's or a socket's pipe breaking is a failure to report, not `| head` closing stdout
-    script = ("import sys, hubness_fast.cli as c\n"
+    script = ("import sys, hubness_fast.cli as c, hubness_fast.cli.commands as commands\n"
               "def boom(args):\n    raise BrokenPipeError(32, 'Broken pipe (a worker)')\n"
-              "c._hubs = boom\n"
+              "commands.cmd_hubs = boom\n"
               f"sys.exit(c.main(['hubs', {str(tmp_path / 'z.npy')!r}, '--out', {str(tmp_path / 'c.npy')!r}]))\n")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr == "hubness-fast: error: BrokenPipeError: [Errno 32] Broken pipe (a worker)\n"
@@ -223,9 +223,9 @@ def test_flags_of_another_method_are_refused(tmp_path, args, message):
 
 
 def test_every_option_states_what_it_does_and_its_default():
-    from hubness_fast.cli import _parser
+    from hubness_fast.cli import build_parser
 
-    parser = _parser()
+    parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     no_default = {"--quiet", "--debug", "--engine", "--gpu", "--help"}  # switches that are simply off
     for name, p in sub.choices.items():
@@ -331,11 +331,12 @@ def test_demo_refuses_threads_without_engine(tmp_path):
 def test_study_names_the_quality_score_on_its_figure(tmp_path, monkeypatch, spec, given, label):
     pytest.importorskip("torch")
     import hubness_fast.cli as cli_module
+    import hubness_fast.cli.commands as cli_commands
     import hubness_fast.study.run as study_run
 
     seen = {}
     monkeypatch.setattr(study_run, "run_study", lambda *a, **kw: seen.update(kw))
-    monkeypatch.setattr(cli_module, "_detector", lambda spec, flag, device: (lambda images: images))
+    monkeypatch.setattr(cli_commands, "load_detector", lambda spec, flag, device: (lambda images: images))
     np.save(tmp_path / "r.npy", np.random.default_rng(0).standard_normal((10, 4)).astype(np.float32))
     argv = ["study", "--network", "hubness_fast.models:load_generator()", "--latent-dim", "64", "--real",
             str(tmp_path / "r.npy"), "--detector", "bundled", "--quality", spec, "--outdir", str(tmp_path / "o")]
@@ -483,6 +484,7 @@ def test_a_refused_run_leaves_no_empty_folder_and_flags_are_spelled_alike(tmp_pa
 ])
 def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, tmp_path, args, kept):
     from hubness_fast import cli as cli_module
+    from hubness_fast.cli import commands as cli_commands
 
     def interrupted(parsed):
         if parsed.command == "eval" and str(parsed.cache_dir).endswith("/cache"):  # rows of features saved
@@ -500,8 +502,8 @@ def test_an_interrupted_command_says_what_it_kept(monkeypatch, capsys, tmp_path,
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     kept = kept and kept.replace("{tmp}", str(tmp_path))
-    for name in ("_mine", "_eval", "_hubs", "_study", "_demo"):
-        monkeypatch.setattr(cli_module, name, interrupted)
+    for name in ("cmd_mine", "cmd_eval", "cmd_hubs", "cmd_study", "cmd_demo"):
+        monkeypatch.setattr(cli_commands, name, interrupted)
     assert cli_module.main(args) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("hubness-fast: interrupted")

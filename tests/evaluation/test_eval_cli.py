@@ -343,7 +343,7 @@ def test_sigterm_stops_eval_as_ctrl_c_does_and_keeps_the_rows_done(tmp_path):
 
 
 def test_a_torch_module_detector_is_moved_to_the_device(tmp_path, monkeypatch):
-    from hubness_fast import cli as cli_module
+    from hubness_fast.cli import inputs
 
     torch = pytest.importorskip("torch")
     torch.save(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 4)), tmp_path / "plain.pt")
@@ -351,5 +351,5 @@ def test_a_torch_module_detector_is_moved_to_the_device(tmp_path, monkeypatch):
                                          "torch.nn.Linear(48, 4))\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for spec in (str(tmp_path / "plain.pt"), "attrdet:det"):  # "meta" stands in for a GPU here
-        det = cli_module._detector(spec, "--detector", "meta")
+        det = inputs.load_detector(spec, "--detector", "meta")
         assert next(det.parameters()).device.type == "meta", spec

@@ -350,11 +350,12 @@ def test_python_and_command_line_default_to_the_same_batches(tmp_path):
 
 def test_a_bank_that_cannot_be_written_is_refused_before_the_network_loads(tmp_path, monkeypatch, capsys):
     from hubness_fast import cli as cli_module
+    from hubness_fast.cli import commands as cli_commands
     from hubness_fast.sampling.mining import mine
 
     bank = mine(None, 20, tmp_path / "b", z_dim=8, k=5, threshold=12, pool_size=400, progress=False).path
     real_access = os.access
-    monkeypatch.setattr(cli_module.os, "access", lambda p, mode: False if Path(p) == bank else real_access(p, mode))
+    monkeypatch.setattr(cli_commands.os, "access", lambda p, mode: False if Path(p) == bank else real_access(p, mode))
     with pytest.raises(SystemExit) as stop:
         cli_module.main(["sample", "--network", "no_such_module:G", "--bank", str(bank), "--n", "2",
                          "--outdir", str(tmp_path / "o")])
