@@ -216,9 +216,11 @@ class DCGANGenerator(nn.Module):
 
 
 class ConditionalDCGAN(nn.Module):
-    """A conditional DCGAN with two input branches (z and the one-hot label, each through its
-    own transposed convolution, then concatenated): ``forward(noise, labels)``, noise
-    [N, nz, 1, 1], labels one-hot float [N, n_classes] (asserted)."""
+    """A hand-written conditional DCGAN with two input branches (z and the one-hot label, each
+    through its own transposed convolution, then concatenated) that takes 2-D labels and adds
+    their 1 x 1 axes itself: ``forward(noise, labels)``, noise [N, nz, 1, 1], labels one-hot float
+    [N, n_classes] (asserted). :class:`TwoBranchCDCGAN` is the published layout, which takes the
+    labels as [N, n_classes, 1, 1]."""
 
     def __init__(self, nz=16, n_classes=8, ngf=4, seed=1):
         super().__init__()
@@ -237,6 +239,35 @@ class ConditionalDCGAN(nn.Module):
         y = labels.double()[:, :, None, None]
         x = torch.cat([self.deconv_z(noise.double()), self.deconv_y(y)], 1)
         return torch.tanh(self.out(torch.relu(self.bn(x)))).float()
+
+
+class TwoBranchCDCGAN(nn.Module):
+    """The widely copied two-branch conditional DCGAN for MNIST (a ``generator(d)`` class with
+    ``deconv1_1`` taking z [N, 100, 1, 1] and ``deconv1_2`` taking the one-hot label as
+    [N, 10, 1, 1], each followed by batch norm and ReLU, concatenated, then three transposed
+    convolutions to a 32 x 32 tanh image; ``forward(input, label)``). It states no class count and
+    no latent size, and a 2-D label fails inside conv_transpose2d, as in the original."""
+
+    def __init__(self, d=4, seed=3):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.deconv1_1 = nn.ConvTranspose2d(100, d * 2, 4, 1, 0)
+        self.deconv1_1_bn = nn.BatchNorm2d(d * 2)
+        self.deconv1_2 = nn.ConvTranspose2d(10, d * 2, 4, 1, 0)
+        self.deconv1_2_bn = nn.BatchNorm2d(d * 2)
+        self.deconv2 = nn.ConvTranspose2d(d * 4, d * 2, 4, 2, 1)
+        self.deconv2_bn = nn.BatchNorm2d(d * 2)
+        self.deconv3 = nn.ConvTranspose2d(d * 2, d, 4, 2, 1)
+        self.deconv3_bn = nn.BatchNorm2d(d)
+        self.deconv4 = nn.ConvTranspose2d(d, 1, 4, 2, 1)
+        _frozen_batchnorm_stats(self, seed)
+
+    def forward(self, input, label):
+        branches = [torch.relu(self.deconv1_1_bn(self.deconv1_1(input))),
+                    torch.relu(self.deconv1_2_bn(self.deconv1_2(label)))]
+        x = torch.relu(self.deconv2_bn(self.deconv2(torch.cat(branches, 1))))
+        x = torch.relu(self.deconv3_bn(self.deconv3(x)))
+        return torch.tanh(self.deconv4(x))
 
 
 class EmbeddingCGAN(nn.Module):

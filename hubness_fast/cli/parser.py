@@ -54,8 +54,10 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
                         "G's first layer is a convolution, else [z_dim])")
     p.add_argument("--c-dim", type=int, default=None,
                    help="number of classes of a conditional G(z, y) (default: unconditional)")
-    p.add_argument("--label-format", choices=["onehot", "index"], default=None,
-                   help="labels of a conditional G(z, y): one-hot float [N, c_dim] or int [N] (default onehot)")
+    p.add_argument("--label-format", choices=["onehot", "index", "onehot-1x1"], default=None,
+                   help="labels of a conditional G(z, y): one-hot float [N, c_dim], int [N], or one-hot [N, c_dim, "
+                        "1, 1] for a transposed-convolution label branch (default: int [N] beside an Embedding of "
+                        "c_dim rows, else one-hot, [N, c_dim] or [N, c_dim, 1, 1] as G runs on a trial call)")
     p.add_argument("--label-arg", default=None, metavar="NAME",
                    help="pass the labels of a conditional G(z, y) as this keyword (default: second positional)")
     p.add_argument("--family", choices=["stylegan", "biggan", "gan_zoo", "rosinality", "callable"], default=None,

@@ -329,7 +329,7 @@ class BigGANAdapter(GeneratorAdapter):
         return trick
 
 
-LABEL_FORMATS = ("onehot", "index")
+LABEL_FORMATS = ("onehot", "index", "onehot-1x1")  # [N, c_dim] float, [N] int64, [N, c_dim, 1, 1] float
 LATENT_LAYERS = ("Linear", "Conv2d", "ConvTranspose2d")  # layers a generator's latent goes into first
 
 
@@ -408,9 +408,12 @@ class CallableAdapter(GeneratorAdapter):
     c_dim : number of classes of a conditional ``G(z, y)`` (0: unconditional). The
         labels go to G as its second positional argument, or as the keyword
         ``label_arg`` when given, formatted by ``label_format``: "onehot" (float32
-        ``[N, c_dim]``, default) or "index" (int64 ``[N]``). If the first layer takes
-        z and the one-hot label together (``z_dim + c_dim`` inputs) and no size is
-        given, the latent size is found by one trial call on two latents.
+        ``[N, c_dim]``, default), "index" (int64 ``[N]``) or "onehot-1x1" (float32
+        ``[N, c_dim, 1, 1]``, for a label branch that is a transposed convolution, as
+        in two-branch conditional DCGANs). If the first layer takes z and the one-hot
+        label together (``z_dim + c_dim`` inputs) and no size is given, the latent size
+        is found by one trial call on two latents. Without ``label_format`` the one-hot
+        labels are tried [N, c_dim] first, then [N, c_dim, 1, 1], in that trial.
     kwargs : extra keyword arguments passed to every call of G.
     """
 
@@ -434,19 +437,24 @@ class CallableAdapter(GeneratorAdapter):
             if self.c_dim and isinstance(stated, (int, np.integer)) and not isinstance(stated, bool) \
                     and stated != self.c_dim:
                 raise ValueError(f"c_dim={self.c_dim} disagrees with the generator's {name} = {stated}")
+        self.label_layout_free = label_format is None and self.c_dim > 0  # one-hot: 2-D or 1x1, by trial
         if label_format is None:
             label_format = "index" if embeds_labels(G, self.c_dim) else "onehot"
         self.label_format, self.label_arg = label_format, label_arg
+        self.label_layout_free &= label_format == "onehot"
         self.layer = first_layer(G, self.c_dim)
         known = z_dim if z_dim is not None else next(
             (getattr(G, a) for a in LATENT_SIZES if getattr(G, a, None) is not None), None)
+        self.trial_error = ""
         if latent_shape is not None:
             self.latent_shape = _latent_shape(latent_shape)
             self.z_dim = int(np.prod(self.latent_shape))
             if known is not None and check_int(known, "z_dim") != self.z_dim:
                 raise ValueError(f"latent_shape={self.latent_shape} holds {self.z_dim} values but z_dim={known}")
+            if self.label_layout_free:
+                self._runs(self.z_dim, shapes=(self.latent_shape,))  # which way the labels go
+                self.latent_shape = _latent_shape(latent_shape)
             return
-        self.trial_error = ""
         self.z_dim, self.latent_shape = self._size(known)
 
     def _size(self, known: Any) -> tuple[int, tuple[int, ...]]:
@@ -458,7 +466,8 @@ class CallableAdapter(GeneratorAdapter):
         if known is not None:
             size = check_int(known, "z_dim")
             if inputs is None or inputs in ((size,) if not self.c_dim else (size, size + self.c_dim)):
-                return size, self._shape(size)
+                tried = self._runs(size) if self.label_layout_free else None  # which way the labels go
+                return size, tried or self._shape(size)
             shape = self._runs(size)
             if shape is None:
                 raise ValueError(f"z_dim={size} disagrees with the generator:{where}, and G did not run on latents "
@@ -481,29 +490,37 @@ class CallableAdapter(GeneratorAdapter):
         """A latent's shape as G takes it, by its first layer: [z_dim, 1, 1] into a convolution."""
         return (size, 1, 1) if is_conv(self.layer) else (size,)
 
-    def _runs(self, size: int) -> tuple[int, ...] | None:
+    def _runs(self, size: int, shapes: tuple[tuple[int, ...], ...] | None = None) -> tuple[int, ...] | None:
         """One trial call of G on two latents of ``size`` (class 0), shaped as its first layer says
-        and, failing that, the other way: the shape it ran with, or None (the error kept in
-        ``trial_error``). The trial leaves torch's random state as it was."""
+        and, failing that, the other way (one-hot labels of no stated layout: [N, c_dim], then
+        [N, c_dim, 1, 1]): the shape it ran with, the labels' layout kept, or None (the error kept
+        in ``trial_error``). The trial leaves torch's random state as it was."""
         torch = _torch()
         device = self.device
-        for shape in dict.fromkeys((self._shape(size), (size,), (size, 1, 1))):
-            self.z_dim, self.latent_shape = size, shape
-            z = torch.zeros(2, size, device=device)
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                try:
-                    self.render_z(z, self.one_hot([0, 0]) if self.c_dim else None)
-                except LabelsMissing:
-                    return shape  # G wants labels it was not told of: the size stands, the call says why later
-                except (RuntimeError, ValueError, TypeError) as exc:
-                    self.trial_error = " ".join(str(exc).split())[:200]
-                    continue
-            return shape
+        layouts = ("onehot", "onehot-1x1") if self.label_layout_free else (self.label_format,)
+        for shape in dict.fromkeys(shapes or (self._shape(size), (size,), (size, 1, 1))):
+            for layout in layouts:
+                self.z_dim, self.latent_shape, self.label_format = size, shape, layout
+                z = torch.zeros(2, size, device=device)
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    try:
+                        self.render_z(z, self.one_hot([0, 0]) if self.c_dim else None)
+                    except LabelsMissing:
+                        return shape  # G wants labels it was not told of: the size stands, the call says why later
+                    except (RuntimeError, ValueError, TypeError) as exc:
+                        if layout == layouts[0]:  # the error of the usual layout says most
+                            self.trial_error = " ".join(str(exc).split())[:200]
+                        continue
+                return shape
+        self.label_format = layouts[0]
         return None
 
     def labels_for(self, c: torch.Tensor) -> torch.Tensor:
         """One-hot labels [N, c_dim] in the format G takes."""
-        return c.argmax(1) if self.label_format == "index" else self.cast(c)
+        if self.label_format == "index":
+            return c.argmax(1)
+        labels = self.cast(c)
+        return labels[:, :, None, None] if self.label_format == "onehot-1x1" else labels
 
     def render_z(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         if c is not None and not self.c_dim:

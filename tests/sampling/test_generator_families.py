@@ -15,7 +15,8 @@ Image = pytest.importorskip("PIL.Image")
 from hubness_fast.generators import CallableAdapter, as_generator, detect_family, to_uint8
 from hubness_fast.sampling import sample
 from oracles import brute_hub_counts
-from standins import ConditionalDCGAN, DCGANGenerator, EmbeddingCGAN, GANZooStandIn, RosinalityStandIn
+from standins import (ConditionalDCGAN, DCGANGenerator, EmbeddingCGAN, GANZooStandIn, RosinalityStandIn,
+                      TwoBranchCDCGAN)
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 
@@ -104,6 +105,25 @@ def test_conditional_one_hot_labels_second_positional():
     np.testing.assert_array_equal(single.z, want_z)
     np.testing.assert_array_equal(single.hub_values, want_v)
     assert np.all(single.labels == 5)
+
+
+@pytest.mark.parametrize("options", [{}, {"z_dim": 100}, {"latent_shape": (100, 1, 1)},
+                                     {"label_format": "onehot-1x1"}])
+def test_a_label_branch_of_transposed_convolutions_gets_its_labels_as_1x1_maps(options):
+    # the published two-branch cDCGAN takes the one-hot label as [N, 10, 1, 1]: labels of [N, 10] failed
+    # the trial call (a misleading "cannot tell the latent size") or, with z_dim=, the first render
+    G = TwoBranchCDCGAN()
+    gen = as_generator(G, c_dim=10, **options)
+    assert (gen.z_dim, gen.latent_shape, gen.label_format) == (100, (100, 1, 1), "onehot-1x1")
+    out = sample(G, 10, method="random", classes=[2, 7], seed=3, progress=False,
+                 generator_options={"c_dim": 10, **options})
+    assert set(out.labels) == {2, 7}
+    with torch.no_grad():
+        own = G.eval()(torch.from_numpy(out.z)[:, :, None, None], one_hot(out.labels, 10)[:, :, None, None])
+    torch.testing.assert_close(out.images, own, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="conv_transpose2d"):  # the 2-D layout, asked for, fails as in the original
+        sample(G, 2, method="random", classes=1, progress=False,
+               generator_options={"c_dim": 10, "z_dim": 100, "label_format": "onehot"})
 
 
 def test_conditional_mistakes_give_one_clear_error():
@@ -291,6 +311,9 @@ FAMILY_RUNS = {
     "conditional": ("standins:ConditionalDCGAN()", ["--c-dim", "8", "--class", "2,6"],
                     lambda lat: ConditionalDCGAN().eval()(torch.from_numpy(lat["z"])[:, :, None, None],
                                                           one_hot(lat["labels"], 8))),
+    "two_branch": ("standins:TwoBranchCDCGAN()", ["--c-dim", "10", "--class", "4"],
+                   lambda lat: TwoBranchCDCGAN().eval()(torch.from_numpy(lat["z"])[:, :, None, None],
+                                                        one_hot(lat["labels"], 10)[:, :, None, None])),
     "index": ("standins:EmbeddingCGAN()", ["--c-dim", "4", "--label-format", "index", "--label-arg", "labels",
                                            "--class", "3"],
               lambda lat: EmbeddingCGAN()(torch.from_numpy(lat["z"]), torch.from_numpy(lat["labels"]))),
@@ -311,7 +334,7 @@ def test_cli_end_to_end_per_family(tmp_path, family):
                 "--batch-size", "4", *flags, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
         lat = pngs_equal_render(tmp_path / "out", render, 6)
-    assert ("labels" in lat.files) == (family in ("conditional", "index"))
+    assert ("labels" in lat.files) == (family in ("conditional", "two_branch", "index"))
     assert ("w" in lat.files) == (family == "rosinality")
 
 
