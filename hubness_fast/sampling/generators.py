@@ -466,8 +466,8 @@ class CallableAdapter(GeneratorAdapter):
         if known is not None:
             size = check_int(known, "z_dim")
             if inputs is None or inputs in ((size,) if not self.c_dim else (size, size + self.c_dim)):
-                tried = self._runs(size) if self.label_layout_free else None  # which way the labels go
-                return size, tried or self._shape(size)
+                ran = self._runs(size) if self.label_layout_free else None  # which way the labels go
+                return size, ran or self._shape(size)
             shape = self._runs(size)
             if shape is None:
                 raise ValueError(f"z_dim={size} disagrees with the generator:{where}, and G did not run on latents "
