@@ -130,6 +130,13 @@ def small_biggan(num_classes=5, z_dim=16, seed=0):
     with torch.no_grad():  # the package leaves some batch-norm parameters uninitialised (torch.Tensor(n))
         for p in G.parameters():
             p.normal_(0, 0.2) if p.ndim > 1 else p.fill_(1.0)
+        # a converted checkpoint holds batch-norm statistics per truncation step, one row each (all
+        # zeros and ones as built): rows that differ make the images depend on the truncation G is given
+        for name, buf in G.named_buffers():
+            if name.endswith("running_means"):
+                buf.copy_(torch.randn(buf.shape) * 0.5)
+            elif name.endswith("running_vars"):
+                buf.copy_(torch.rand(buf.shape) + 0.5)
     return G.eval()
 
 

@@ -185,7 +185,9 @@ def test_biggan_truncation_method_is_biggans_own_trick(tmp_path):
     assert np.abs(out.z).max() <= 0.8 and np.abs(out.z).max() > 0.4  # 0.4 times [-2, 2]
     with torch.no_grad():
         own = G(torch.from_numpy(out.z), one_hot(out.labels, 5), 0.4)
+        untruncated = G(torch.from_numpy(out.z), one_hot(out.labels, 5), 1.0)
     torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+    assert (own - untruncated).abs().max() > 0.1  # the truncation G is given shows in its images
     sample(G, 12, method="truncation", psi=0.4, classes=2, seed=0, progress=False, outdir=tmp_path)
     saved = np.load(tmp_path / "latents.npz")
     np.testing.assert_array_equal(saved["z"], out.z)
