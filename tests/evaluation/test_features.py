@@ -803,8 +803,8 @@ def test_a_failed_render_hands_the_same_latents_out_again():
     np.testing.assert_array_equal(got.z, want.z)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal where torch sees no GPU")
-def test_a_cuda_device_torch_cannot_use_is_refused_by_name():
+def test_a_cuda_device_torch_cannot_use_is_refused_by_name(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as on a machine without a GPU
     with pytest.raises(ValueError, match=r"device='cuda', but torch sees no CUDA device .*use device='cpu'"):
         features(images_u8(4), Recorder(), device="cuda", progress=False)
     with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda', .* got 'gpu'"):
