@@ -309,11 +309,13 @@ class GANZooStandIn:
     ``netG`` / ``avgG``, ``device``) around a DCGAN-like generator that takes [N, latent]
     and reshapes it itself, as theirs does. Not a torch module, as theirs is not."""
 
-    def __init__(self, noise=16, categories=0, seed=3):
+    def __init__(self, noise=16, categories=0, seed=3, use_gpu=False):
         self.config = _ZooConfig(noise, categories)
         self.device = torch.device("cpu")
         self.netG = _ZooGNet(noise + categories, seed)
         self.avgG = _ZooGNet(noise + categories, seed + 1)  # a distinct average, so the two are told apart
+        if use_gpu:  # the zoo's default (useGPU=True) wraps both networks in nn.DataParallel
+            self.netG, self.avgG = GpuDataParallel(self.netG), GpuDataParallel(self.avgG)
 
     def buildNoiseData(self, n_samples, inputLabels=None):
         return torch.randn(n_samples, self.config.noiseVectorDim).to(self.device), None
@@ -325,7 +327,17 @@ class GANZooStandIn:
         return out.cpu() if toCPU else out
 
     def getOriginalG(self):
-        return self.netG
+        return self.netG.module if isinstance(self.netG, nn.DataParallel) else self.netG
+
+
+class GpuDataParallel(nn.DataParallel):
+    """nn.DataParallel as it is built on a GPU machine (device_ids [0]): it runs the wrapped
+    module only with its parameters on cuda:0 and splits a batch across the GPUs, so on this CPU
+    machine any call of it fails as a moved one does there."""
+
+    def forward(self, *inputs, **kwargs):
+        raise RuntimeError("module must have its parameters and buffers on device cuda:0 (device_ids[0]) but found "
+                           "one of them on device: cpu")
 
 
 class _ZooGNet(nn.Module):

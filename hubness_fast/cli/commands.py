@@ -247,8 +247,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 
         real = held_out_features(detector)  # type: ignore[arg-type]  # the bundled detector, as built above
     gen, _ = adapter(args)
-    if gen.module is not None and hasattr(gen.module, "to"):
-        gen.module.to(device)
+    gen.to(device)  # the adapter's move: a pytorch_GAN_zoo model's networks and its own device together
     run_study(gen, detector, real, outdir, n=args.n, seeds=args.seeds, seed=args.seed, k=args.k,
               threshold=args.threshold, pool_size=args.pool_size, include_self=args.include_self, quality=quality,
               quality_label=args.quality_label or quality_label(args.quality or ""),

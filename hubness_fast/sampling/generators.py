@@ -572,7 +572,9 @@ class GANZooAdapter(GeneratorAdapter):
     seeded from each batch's latents, so a seed and a batch size fix the images. Hubs are
     counted in Z, as the paper did for ProGAN. Models trained with attributes
     (``config.categoryVectorDim`` > 0) append label codes of their own criterion to z and are
-    refused.
+    refused. Networks the zoo wrapped in ``nn.DataParallel`` (its default on a GPU machine) render
+    through the module they wrap, on the one device the model is on: the wrapper fails on any other
+    device and splits a batch across GPUs, whose batch statistics would then depend on their number.
     """
 
     family = "gan_zoo"
@@ -604,11 +606,17 @@ class GANZooAdapter(GeneratorAdapter):
         torch = _torch()
         kept = _buffers(self.module)
         devices = [self.device] if self.device.type == "cuda" else []
+        wrapped = {name: net for name in ("netG", "avgG")
+                   if isinstance(net := getattr(self.model, name, None), torch.nn.DataParallel)}
         try:
+            for name, net in wrapped.items():
+                setattr(self.model, name, net.module)  # test() calls the network itself, unsplit
             with torch.no_grad(), torch.random.fork_rng(devices=devices):
                 torch.manual_seed(zlib.crc32(z.detach().cpu().numpy().tobytes()))
                 return self.model.test(self.cast(z), getAvG=self.use_average, toCPU=True)
         finally:
+            for name, net in wrapped.items():
+                setattr(self.model, name, net)
             with torch.no_grad():
                 for owner, name, tensor, values in kept:
                     tensor.copy_(values)

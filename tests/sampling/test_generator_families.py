@@ -245,6 +245,18 @@ def test_gan_zoo_device_moves_both_networks_and_the_models_own_device():
     assert model.device == torch.device("cpu") and out.images.shape == (3, 3, 8, 8)
 
 
+def test_gan_zoo_networks_wrapped_in_data_parallel_render_through_the_module_they_wrap():
+    # the zoo wraps netG and avgG in nn.DataParallel on a GPU machine (its default): the wrapper fails on
+    # any device but cuda:0 and splits a batch across GPUs; the stand-in's wrapper fails whenever called
+    wrapped, plain = GANZooStandIn(noise=16, use_gpu=True), GANZooStandIn(noise=16)
+    got = sample(wrapped, 6, method="random", seed=2, device="cpu", progress=False)
+    want = sample(plain, 6, method="random", seed=2, progress=False)
+    torch.testing.assert_close(got.images, want.images, rtol=0, atol=0)
+    assert isinstance(wrapped.avgG, torch.nn.DataParallel) and isinstance(wrapped.netG, torch.nn.DataParallel)
+    with pytest.raises(RuntimeError, match="cuda:0"):  # the wrapper itself, as the zoo's test() would call it
+        wrapped.test(torch.zeros(1, 16), getAvG=True)
+
+
 def test_gan_zoo_models_with_attributes_are_refused():
     with pytest.raises(ValueError, match="categoryVectorDim = 3"):
         as_generator(GANZooStandIn(noise=16, categories=3))
