@@ -147,12 +147,14 @@ class GeneratorAdapter:
     z_dim : int             latent size the prior draws
     c_dim : int             number of classes (0: unconditional)
     w_dim : int or None     size of the intermediate space W (None: no W)
+    num_ws : int or None    layers of the ws ``map`` returns and ``render_w`` takes (W families)
     default_space : str     "w" or "z": where hubs are counted unless told
     device                  the torch device the model runs on
 
     Methods
     -------
-    draw(rng, n)            -> float32 numpy [n, z_dim] from the family's prior
+    draw(rng, n, prior=None) -> float32 numpy [n, z_dim] from the family's prior (or ``prior``);
+                            inherited: override it only for a prior of the family's own
     map(z, c)               -> ws tensor [n, num_ws, w_dim] (W families only)
     render_w(ws, c)         -> images [n, C, H, W] from ws (W families only)
     render_z(z, c)          -> images [n, C, H, W] from z
@@ -169,6 +171,7 @@ class GeneratorAdapter:
     z_dim: int
     c_dim: int = 0
     w_dim: int | None = None
+    num_ws: int | None = None
     default_space = "z"
     prior: str | Callable[..., Any] = "normal"
     prior_scale = 1.0

@@ -687,7 +687,10 @@ def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cut
     import torch
 
     w = torch.from_numpy(latents.w[sl]).to(gen.device)  # type: ignore[index]  # W-space latents always carry w
-    num_ws = getattr(gen, "num_ws", None)  # StyleGAN families (NVIDIA's, rosinality's)
+    num_ws = getattr(gen, "num_ws", None)  # StyleGAN families (NVIDIA's, rosinality's), and adapters of W families
+    if num_ws is None and type(gen).render_w is not GeneratorAdapter.render_w:
+        raise ValueError(f"the {gen.family} adapter renders from W (render_w) but states no num_ws, the number of "
+                         f"layers of the ws it takes ([N, num_ws, w_dim]): set num_ws")
     if num_ws is not None:
         ws = w[:, None].repeat(1, num_ws, 1)  # StyleGAN's broadcast: every layer gets w
         if latents.w_tail is not None:
@@ -735,22 +738,34 @@ def _latent_size(settings: dict[str, Any], options: dict[str, Any]) -> int | Non
     return values.pop() if values else None
 
 
-def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int = 5,
-                 threshold: float = 50, top: float | None = None, pool_size: int = 10_000, include_self: bool = False,
-                 psi: float = 0.7, truncation_cutoff: int | None = None, hub_device: Device = "auto", prior: Any = None,
-                 progress: bool = False, latent_dim: int | None = None) -> LatentSampler:
-    """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings."""
+METHOD_SETTINGS = {"hubs": ("k", "threshold", "top", "pool_size", "include_self", "hub_device"),
+                   "truncation": ("psi", "truncation_cutoff"), "random": ()}
+
+
+def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int | None = None,
+                 threshold: float | None = None, top: float | None = None, pool_size: int | None = None,
+                 include_self: bool | None = None, psi: float | None = None, truncation_cutoff: int | None = None,
+                 hub_device: Device | None = None, prior: Any = None, progress: bool = False,
+                 latent_dim: int | None = None) -> LatentSampler:
+    """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings; a
+    setting left None takes the method's default (k=5, threshold=50, pool_size=10_000,
+    include_self=False, hub_device="auto"; psi=0.7), and one given for another method is refused."""
+    check_choice(method, METHODS, "method")
+    given = {"k": k, "threshold": threshold, "top": top, "pool_size": pool_size, "include_self": include_self,
+             "hub_device": hub_device, "psi": psi, "truncation_cutoff": truncation_cutoff}
+    for name, value in given.items():
+        if value is not None and name not in METHOD_SETTINGS[method]:
+            owner = next(m for m, names in METHOD_SETTINGS.items() if name in names)
+            raise ValueError(f"{name}= applies to method='{owner}'; this call samples with method='{method}'")
     if method == "hubs":
-        return HubnessSampler(latent_dim, k=k, threshold=threshold, top=top, pool_size=pool_size,
-                              include_self=include_self, device=hub_device, seed=seed, progress=progress,
-                              space=space, prior=prior)
+        return HubnessSampler(latent_dim, k=5 if k is None else k, threshold=50 if threshold is None else threshold,
+                              top=top, pool_size=10_000 if pool_size is None else pool_size,
+                              include_self=bool(include_self), device="auto" if hub_device is None else hub_device,
+                              seed=seed, progress=progress, space=space, prior=prior)
     if method == "random":
         return RandomSampler(latent_dim, seed=seed, space=space, prior=prior, progress=progress)
-    if method == "truncation":
-        return TruncationSampler(latent_dim, psi=psi, seed=seed, truncation_cutoff=truncation_cutoff, space=space,
-                                 prior=prior, progress=progress)
-    check_choice(method, METHODS, "method")
-    raise AssertionError(f"method {method!r} is listed in METHODS but not handled")
+    return TruncationSampler(latent_dim, psi=0.7 if psi is None else psi, seed=seed,
+                             truncation_cutoff=truncation_cutoff, space=space, prior=prior, progress=progress)
 
 
 def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, classes: Any = None,

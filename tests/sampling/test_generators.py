@@ -5,8 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hubness_fast.generators import (BigGANAdapter, CallableAdapter, StyleGANAdapter, as_generator, detect_family,
-                                     draw_prior, to_uint8)
+from hubness_fast.generators import (BigGANAdapter, CallableAdapter, GeneratorAdapter, StyleGANAdapter, as_generator,
+                                     detect_family, draw_prior, to_uint8)
 from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler, sample
 from oracles import brute_hub_counts
 from standins import PlainGenerator, StyleGANStandIn, small_biggan
@@ -261,3 +261,41 @@ def test_a_gpu_pool_with_a_cpu_only_build_is_counted_on_the_host(monkeypatch):
     monkeypatch.setattr(sampling, "hub_counts", spy)
     out = sample(StyleGANStandIn(), 5, pool_size=300, top=0.05, seed=0, progress=False)
     assert seen and set(seen) == {"cpu"} and len(out.z) == 5
+
+
+class ThreeLayerW(GeneratorAdapter):
+    """A family of the user's own with a W space, written to GeneratorAdapter's contract: z [N, 4] ->
+    w [N, 6] broadcast to 3 layers; the image is a fixed linear function of the three layers' ws."""
+
+    family, z_dim, w_dim, num_ws, default_space = "three-layer", 4, 6, 3, "w"
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(0)
+        self.module = torch.nn.Linear(4, 6)
+        self.out = torch.randn(3 * 6, 16, generator=g)
+        self.avg = torch.zeros(6)
+
+    def map(self, z, c):
+        return self.module(z)[:, None].repeat(1, 3, 1)
+
+    def w_avg(self):
+        return self.avg
+
+    def render_w(self, ws, c):
+        return torch.tanh(ws.flatten(1) @ self.out).reshape(-1, 1, 4, 4)
+
+    def render_z(self, z, c):
+        return self.render_w(self.map(z, c), c)
+
+
+@pytest.mark.parametrize("method", ["hubs", "random", "truncation"])
+def test_a_family_of_ones_own_written_to_the_adapter_contract_samples_in_w(method):
+    gen = ThreeLayerW()
+    settings = {"pool_size": 300, "threshold": 6} if method == "hubs" else {}
+    out = sample(gen, 5, method, seed=1, progress=False, **settings)
+    with torch.no_grad():
+        own = gen.render_w(torch.from_numpy(out.w)[:, None].repeat(1, 3, 1), None)
+    torch.testing.assert_close(out.images, own, rtol=0, atol=0)
+    gen.num_ws = None  # the contract names it: without it the ws cannot be built
+    with pytest.raises(ValueError, match="states no num_ws, the number of layers of the ws it takes"):
+        sample(gen, 2, method, seed=1, progress=False, **settings)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
-from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler
+from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler, sample
 from oracles import brute_hub_counts
 
 
@@ -250,3 +250,18 @@ def test_a_rare_threshold_is_sampled_on():
     s = HubnessSampler(8, k=5, threshold=19, pool_size=1000, seed=0)
     z = s.sample_latents(1)
     assert z.shape == (1, 8) and s.stats["pools"] > 3
+
+
+@pytest.mark.parametrize("method, settings, owner", [("random", {"psi": 0.5}, "truncation"),
+                                                     ("random", {"k": 3}, "hubs"),
+                                                     ("truncation", {"pool_size": 100}, "hubs"),
+                                                     ("hubs", {"truncation_cutoff": 4}, "truncation")])
+def test_a_setting_of_another_method_is_refused_not_ignored(method, settings, owner):
+    # sample(G, n, method="random", psi=0.5) sampled at random as if psi had not been given
+    pytest.importorskip("torch")
+    from standins import PlainGenerator
+
+    (name, _), = settings.items()
+    with pytest.raises(ValueError, match=f"{name}= applies to method='{owner}'; this call samples with "
+                                         f"method='{method}'"):
+        sample(PlainGenerator(), 2, method, progress=False, **settings)
