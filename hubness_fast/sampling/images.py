@@ -114,6 +114,7 @@ class FolderWriter:
 
     def __init__(self, outdir: str | Path, n: int, grid_size: int = 64) -> None:
         self.outdir = Path(outdir)
+        self.was_new = not self.outdir.exists() or not any(self.outdir.iterdir())  # nothing here before this run
         self.outdir.mkdir(parents=True, exist_ok=True)
         check_sample_folder(self.outdir)
         (self.outdir / UNFINISHED).write_text("a sample run is writing this folder; it is finished when this file "
@@ -135,6 +136,12 @@ class FolderWriter:
             self.count += 1
 
     def close(self, complete: bool = True) -> None:
+        """The grid of the images written; a complete run also removes the PNGs an earlier, longer
+        run left. A run that wrote no image into a folder that was new or empty takes its mark away
+        again, leaving the folder empty as it found it (the caller may remove it)."""
+        if not complete and self.count == 0 and self.was_new:
+            (self.outdir / UNFINISHED).unlink(missing_ok=True)
+            return
         if self.tiles:
             write_png(self.outdir / GRID, grid(np.stack(self.tiles)))
         if complete:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import numpy as np
 
 from .._files import atomic_write, creatable_dir, writable_dir
-from .._inputs import check_choice, check_int, check_k, is_device_array, to_numpy
+from .._inputs import as_path, check_choice, check_int, check_k, is_device_array, to_numpy
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape
@@ -646,6 +646,7 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
 
     gen = as_generator(G)
     n = len(latents.z)
+    made = outdir is not None and not as_path(outdir).exists()
     writer = FolderWriter(writable_dir(outdir, "output folder"), n) if outdir is not None else None
     held = []
     bar = progress_bar(progress, n, "images", "image")
@@ -677,6 +678,9 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
             bar.close()
         if writer is not None:
             writer.close(complete)
+            if not complete and made and writer.count == 0:  # a failed first batch leaves no folder it made
+                with contextlib.suppress(OSError):
+                    writer.outdir.rmdir()
     if writer is not None:
         save_latents(writer.outdir / LATENTS, latents, truncation=getattr(gen, "truncation", None))
         writer.finish()

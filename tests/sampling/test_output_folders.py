@@ -229,3 +229,19 @@ def test_a_refused_sample_leaves_no_folder(tmp_path):
     with pytest.raises(ValueError, match="n must be an integer >= 1"):
         sample(G, 0, "random", outdir=tmp_path / "never", progress=False)
     assert not (tmp_path / "never").exists()
+
+
+def test_a_render_that_fails_before_its_first_image_leaves_the_folder_as_it_found_it(tmp_path):
+    # a generator failing on its first batch left a new folder holding only the unfinished mark
+    with pytest.raises(KeyboardInterrupt):
+        sample(Interrupted(good=0), 6, "random", outdir=tmp_path / "new", seed=2, batch_size=2, progress=False)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KeyboardInterrupt):
+        sample(Interrupted(good=0), 6, "random", outdir=tmp_path / "empty", seed=2, batch_size=2, progress=False)
+    assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
+    sample(StyleGANStandIn(img_resolution=8, img_channels=1, seed=3), 4, "random", outdir=tmp_path / "done",
+           seed=1, batch_size=2, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # an earlier run's images stay, marked: its latents.npz is gone
+        sample(Interrupted(good=0), 6, "random", outdir=tmp_path / "done", seed=2, batch_size=2, progress=False)
+    assert (tmp_path / "done" / UNFINISHED).is_file() and (tmp_path / "done" / "000000.png").is_file()
