@@ -93,7 +93,13 @@ def build_parser() -> _Parser:
     parser = _Parser(prog="hubness-fast", description="Exact k-NN, hub counts and hub sampling.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_demo, _sample, _mine, _study, _hubs, _eval, _bench):
+        add(sub)
+    return parser
 
+
+def _demo(sub: Any) -> None:
+    """`demo`: the paper's study on the bundled model, or --engine's hub counts."""
     p = sub.add_parser("demo", help="the paper's study on the bundled StyleGAN-shaped MNIST model (--engine: "
                                     "hub counts only)")
     p.add_argument("--engine", action="store_true", help="only time hub counts of Gaussian latents")
@@ -113,6 +119,9 @@ def build_parser() -> _Parser:
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=commands.cmd_demo, command_parser=p)
 
+
+def _sample(sub: Any) -> None:
+    """`sample`: images with hub, random or truncated latents."""
     p = sub.add_parser(
         "sample", help="generate images with hub (or random / truncated) latents from a network",
         description="Generate images with the hubness prior (Liang et al., ICML 2022) or a baseline. NETWORK is "
@@ -140,6 +149,10 @@ def build_parser() -> _Parser:
                                                                "unused row)")
     _generator_flags(p)
     p.set_defaults(func=commands.cmd_sample, command_parser=p)
+
+
+def _mine(sub: Any) -> None:
+    """`mine`: hub latents into a bank, and --status."""
     p = sub.add_parser(
         "mine", help="mine hub latents once into a bank (resumable, deterministic); --status BANK says what it holds",
         description="Mine N hub latents of a network into the bank DIR: pool i is drawn from a seed of (seed, class, "
@@ -163,6 +176,9 @@ def build_parser() -> _Parser:
     _generator_flags(p, one_class=True)
     p.set_defaults(func=commands.cmd_mine, command_parser=p)
 
+
+def _study(sub: Any) -> None:
+    """`study`: the paper's table, curves and figures for a generator."""
     p = sub.add_parser(
         "study", help="does the hubness prior help this generator? the paper's table, curves and figures",
         description="Samples with hubs (W and Z), random and truncation, over several seeds, and scores them "
@@ -199,6 +215,9 @@ def build_parser() -> _Parser:
                                     "torch sees a GPU)")
     p.set_defaults(func=commands.cmd_study, command_parser=p)
 
+
+def _hubs(sub: Any) -> None:
+    """`hubs`: hub counts of a .npy file."""
     p = sub.add_parser("hubs", help="hub counts of the latents in a .npy file")
     p.add_argument("latents", help=".npy file with an (N, D) array (memory-mapped, never loaded whole)")
     p.add_argument("--k", type=int, default=5, help="neighbours per point")
@@ -216,6 +235,9 @@ def build_parser() -> _Parser:
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     p.set_defaults(func=commands.cmd_hubs, command_parser=p)
 
+
+def _eval(sub: Any) -> None:
+    """`eval`: k-NN metrics and FD of a fake set against a real one."""
     p = sub.add_parser("eval", help="k-NN metrics and FD of a fake set against a real one (features or images)")
     p.add_argument("--real", required=True, help="real side: a folder of images, an .npy of features [N, F] or "
                                                  "images [N, C, H, W], or a fitted reference saved by Manifold.save "
@@ -261,6 +283,9 @@ def build_parser() -> _Parser:
                      seed_also=", and the same bootstrap resamples (--n-boot)")
     p.set_defaults(func=commands.cmd_eval, command_parser=p)
 
+
+def _bench(sub: Any) -> None:
+    """`bench`: the benchmark runners."""
     p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
                                      "every other argument goes to the runner (e.g. --quick, --cases 0)",
                        add_help=False)
@@ -273,7 +298,6 @@ def build_parser() -> _Parser:
     p.add_argument("--gpu", action="store_true",
                    help="the GPU runner instead (python -m benchmarks.gpu_bench: torch, cupy, KeOps)")
     p.set_defaults(func=commands.cmd_bench, command_parser=p)
-    return parser
 
 
 def scorecard_defaults() -> tuple[str, ...]:
