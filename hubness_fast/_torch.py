@@ -4,6 +4,7 @@ module run in eval mode under no_grad."""
 from __future__ import annotations
 
 import contextlib
+import dis
 import inspect
 from collections.abc import Iterator
 from types import ModuleType
@@ -89,12 +90,23 @@ def _warn_if_out_of_range(images: torch_module.Tensor) -> None:
                   "for a generator, lambda z: 2 * G(z) - 1) or pass uint8 images")
 
 
+def globals_read(code: Any) -> list[str]:
+    """The names a code object reads as globals (LOAD_GLOBAL / LOAD_NAME, not attribute names),
+    with those of the comprehensions and lambdas defined inside it."""
+    names = [ins.argval for ins in dis.get_instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")]
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names += globals_read(const)
+    return list(dict.fromkeys(names))
+
+
 def networks_of(fn: Any, depth: int = 3) -> list[Any]:
     """The torch modules a call of ``fn`` runs: fn itself (or a bound method's module), else the
-    modules a plain function or lambda closes over or reads as globals (a script's
-    ``lambda b: model(b)`` with ``model`` defined at its top level), or a callable object (or a
-    bound method's object) holds as attributes, also through the functions, lambdas, bound methods
-    and objects found there (``depth`` levels: a wrapper around a user's lambda)."""
+    modules a plain function or lambda closes over or reads as globals that are modules (a script's
+    ``lambda b: model(b)`` with ``model`` defined at its top level, also inside a comprehension), or
+    a callable object (or a bound method's object) holds as attributes, also through the functions,
+    lambdas, bound methods and objects found there (``depth`` levels: a wrapper around a user's
+    lambda). A module reached through a global object's attribute (``trainer.G``) is not found."""
     t = torch()
     owner = getattr(fn, "__self__", fn)
     if isinstance(owner, t.nn.Module):
@@ -107,8 +119,10 @@ def networks_of(fn: Any, depth: int = 3) -> list[Any]:
                 values.append(cell.cell_contents)
             except ValueError:  # an empty cell
                 continue
-        names = fn.__code__.co_names  # the globals (and attributes) its code reads: the globals among them
-        values += [fn.__globals__[name] for name in names if name in fn.__globals__]
+        for name in globals_read(fn.__code__):  # a global that is a module itself; objects are not walked
+            value = fn.__globals__.get(name)
+            if isinstance(value, t.nn.Module) and not any(value is v for v in values):
+                values.append(value)
     elif not isinstance(owner, type) and not inspect.isroutine(owner) and hasattr(owner, "__dict__"):
         values = list(vars(owner).values())  # a class instance used as an extractor: the modules it holds
     else:

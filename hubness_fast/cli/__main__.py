@@ -1,6 +1,6 @@
 """``python -m hubness_fast.cli``: the `hubness-fast` command."""
 import sys
 
-from .main import main
+from .entry import main
 
 sys.exit(main())

@@ -228,6 +228,9 @@ def _check_device(device: Any) -> None:
         built = "with" if torch.version.cuda else "without"
         raise ValueError(f"device={str(device)!r}, but torch sees no CUDA device (torch {torch.__version__}, built "
                          f"{built} CUDA): use device='cpu'")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}, but torch sees {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
 
 
 def as_extractor(extractor: Extractor, device: Any = "cpu") -> Callable[..., Any]:

@@ -108,18 +108,14 @@ class FolderWriter:
 
     The folder must be new, empty, or one a sample run wrote (``hubness_fast._samples``): a
     folder of other files is refused, so that nothing of the user's is overwritten or removed.
-    While the run writes, the folder is marked unfinished and holds no ``latents.npz``; a run
+    From its first image the run marks the folder unfinished and removes its ``latents.npz``; a run
     that completes removes the numbered PNGs an earlier, longer run left past its own, and
     :meth:`finish` (after the caller wrote ``latents.npz``) removes the mark."""
 
     def __init__(self, outdir: str | Path, n: int, grid_size: int = 64) -> None:
         self.outdir = Path(outdir)
-        self.was_new = not self.outdir.exists() or not any(self.outdir.iterdir())  # nothing here before this run
         self.outdir.mkdir(parents=True, exist_ok=True)
         check_sample_folder(self.outdir)
-        (self.outdir / UNFINISHED).write_text("a sample run is writing this folder; it is finished when this file "
-                                              "is gone and latents.npz is here\n")
-        (self.outdir / LATENTS).unlink(missing_ok=True)  # the images are about to change
         self.width = max(6, len(str(n - 1)))
         self.count, self.grid_size = 0, grid_size
         self.tiles: list[np.ndarray] = []
@@ -128,6 +124,10 @@ class FolderWriter:
         return f"{i:0{self.width}d}.png"
 
     def add(self, batch_uint8: Array) -> None:
+        if self.count == 0:  # the folder changes from here: marked until the run is complete
+            (self.outdir / UNFINISHED).write_text("a sample run is writing this folder; it is finished when this "
+                                                  "file is gone and latents.npz is here\n")
+            (self.outdir / LATENTS).unlink(missing_ok=True)
         for image in batch_uint8:
             hwc = to_hwc(image)
             write_png(self.outdir / self.name(self.count), hwc)
@@ -137,10 +137,8 @@ class FolderWriter:
 
     def close(self, complete: bool = True) -> None:
         """The grid of the images written; a complete run also removes the PNGs an earlier, longer
-        run left. A run that wrote no image into a folder that was new or empty takes its mark away
-        again, leaving the folder empty as it found it (the caller may remove it)."""
-        if not complete and self.count == 0 and self.was_new:
-            (self.outdir / UNFINISHED).unlink(missing_ok=True)
+        run left. A run that wrote no image has changed nothing."""
+        if self.count == 0:
             return
         if self.tiles:
             write_png(self.outdir / GRID, grid(np.stack(self.tiles)))

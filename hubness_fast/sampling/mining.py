@@ -255,7 +255,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
     once the values seen make n out of reach within it (:mod:`hubness_fast.sampling.reach`).
 
     Pools run ``workers`` at a time in local processes (each uses the engine's threads), or as Dask
-    tasks on ``client``, one for each of its threads at a time (G is sent to its workers once); this
+    tasks on ``client``, one for each of its threads at a time (each task with its own copy of G); this
     process writes the bank. Memory: a few pools, whatever n is.
     """
     n = check_int(n, "n")
@@ -311,7 +311,7 @@ def mine(G: Any, n: int, outdir: str | os.PathLike[str], *, space: str | None = 
         raise ValueError(f"another mine into the bank {bank} is running ({holder}): wait for it (the same command "
                          f"afterwards goes on from what it mined); if none is running, remove {bank / MINE_LOCK}")
     try:  # the lock held: no other mine writes here
-        if (bank / "bank.json").is_file():  # a folder that is no bank is refused as it is
+        if (bank / "bank.json").is_file() or not _foreign(bank):  # a folder that is no bank is refused as it is
             _remove_leftovers(bank)
         manifest = _open_manifest(bank, settings, generator_identity(side, bank_class))
         (bank / "pools").mkdir(exist_ok=True)
@@ -386,10 +386,8 @@ class _Runner:
         self.G, self.args, self.client = G, pool_args, client
         self.pool = None
         self.width = max(workers, 1)  # pools handed out at a time: a local worker's each, a cluster thread's each
-        if client is not None:
+        if client is not None:  # each task gets its own copy of G: threads of a worker never share one
             self.width = max(self.width, sum(client.nthreads().values()))
-            if G is not None:  # sent to the workers once, not with every pool
-                self.G = client.scatter(G, broadcast=True)
         elif workers > 1:
             import multiprocessing
 
@@ -434,7 +432,7 @@ def _open_manifest(bank: Path, settings: dict[str, Any], generator: dict[str, An
 
     path = bank / "bank.json"
     if not path.exists():
-        others = sorted(p.name for p in bank.iterdir() if p.name not in (MINE_LOCK, f".{MINE_LOCK}.guard"))
+        others = sorted(p.name for p in _foreign(bank))
         if others:
             raise ValueError(f"the folder {bank} holds files but no bank ({listing(others)}): mine into a new or "
                              "empty folder (nothing of yours is overwritten)")
@@ -466,11 +464,18 @@ def _check_picklable(G: Any) -> None:
     import pickle
 
     try:
-        pickle.dumps(G)
+        pickle.dump(G, _Discard())
     except (pickle.PicklingError, AttributeError, TypeError) as exc:
         raise ValueError(f"workers= sends the generator to worker processes by pickling it, and it cannot be "
                          f"pickled ({' '.join(str(exc).split())}): define it at a module's top level (no lambda or "
                          f"local function), or mine with workers=1") from None
+
+
+class _Discard:
+    """A file that keeps nothing: pickling into it checks that G pickles without holding its bytes."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
 
 
 def _shard_rows(shard: Path) -> int | None:
@@ -507,18 +512,37 @@ def _pools_for(done: dict[str, Any], n: int) -> int:
     return i
 
 
-def _remove_leftovers(bank: Path) -> None:
-    """The temporary files of a mine cut off before it renamed them (this process holds the mine lock:
-    no other writer's are in flight): pool files, the manifest and the consolidated fields; a render's
-    cursor.json temporaries are left alone."""
+def _leftovers(bank: Path) -> list[Path]:
+    """The temporary files of a mine cut off before it renamed them: pool files, the manifest and the
+    consolidated fields (a render's cursor.json temporaries are not among them)."""
+    found = []
     for folder in (bank, bank / "pools"):
         if not folder.is_dir():
             continue
         for p in folder.iterdir():
-            parts = p.name.split(".")
-            ours = folder.name == "pools" or (len(parts) > 1 and parts[1] in ("bank", *FIELDS))
-            if p.name.startswith(".") and p.is_file() and ours and p.name.endswith((".tmp", ".npy")):
-                p.unlink(missing_ok=True)
+            parts = p.name.split(".")  # '', the name's parts, the temporary file's random part, its suffix
+            if folder.name == "pools":
+                ours = len(parts) == 5 and parts[1].isdigit() and parts[2:5:2] == ["npz", "tmp"]
+            else:
+                ours = (len(parts) == 5 and parts[1:3] == ["bank", "json"] and parts[4] == "tmp") or \
+                       (len(parts) == 4 and parts[1] in FIELDS and parts[3] == "npy")
+            if parts[0] == "" and ours and p.is_file():
+                found.append(p)
+    return found
+
+
+def _foreign(bank: Path) -> list[Path]:
+    """What a folder without bank.json holds besides the mine lock and a cut-off first mine's
+    temporaries (an empty pools/ folder included)."""
+    left = set(_leftovers(bank))
+    return [p for p in bank.iterdir() if p.name not in (MINE_LOCK, f".{MINE_LOCK}.guard") and p not in left
+            and not (p.name == "pools" and p.is_dir() and all(q in left for q in p.iterdir()))]
+
+
+def _remove_leftovers(bank: Path) -> None:
+    """Remove :func:`_leftovers` (this process holds the mine lock: no other writer's are in flight)."""
+    for p in _leftovers(bank):
+        p.unlink(missing_ok=True)
 
 
 def _consolidate(bank: Path, manifest: dict[str, Any], n: int, pools: int, drop: list[int]) -> None:
@@ -709,6 +733,7 @@ class BankSampler(LatentSampler):
         super().__init__(bank.settings["z_dim"], space=bank.settings["space"])
         self.bank = bank
         self.offset = None if offset is None else check_int(offset, "offset", minimum=0)
+        self.offset_before: int | None = None  # the offset before the rows handed out, until they are rendered
         self.handed_out: int | None = None  # the cursor once the rows handed out are rendered
 
     def latents(self, G: Any = None, n: int = 1, classes: Any = None) -> Latents:
@@ -750,7 +775,7 @@ class BankSampler(LatentSampler):
         if self.offset is None:
             self.handed_out = start + n
         else:
-            self.offset += n
+            self.offset_before, self.offset = self.offset, self.offset + n  # release() goes back
         self.stats = {"pools": 0, "drawn": 0, "kept": n}
         return lat
 
@@ -758,6 +783,7 @@ class BankSampler(LatentSampler):
         """The rows handed out so far are rendered: they count as used (``cursor.json``). Without an
         offset only; called by ``sample`` and a generator's image source, and by the caller of
         :meth:`latents` who renders them another way."""
+        self.offset_before = None
         if self.handed_out is not None:
             _write_json(self.bank.path / "cursor.json", {"next": self.handed_out})
             self.handed_out = None
@@ -765,7 +791,9 @@ class BankSampler(LatentSampler):
 
     def release(self) -> None:
         """The rows handed out since the last commit were not all rendered: they stay unused, and the
-        next call hands them out again."""
+        next call hands them out again (with an offset: from the same row)."""
+        if self.offset_before is not None:
+            self.offset, self.offset_before = self.offset_before, None
         if self.handed_out is not None:
             self.handed_out = None
             self._unlock()

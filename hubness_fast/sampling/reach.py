@@ -11,7 +11,8 @@ largest value seen, ``best``, at the ratio per step that joins them,
 
 On isotropic Gaussian pools (8 to 512 dimensions, thresholds just past the largest value seen) this
 estimate from 3 pools is 1 to 3 times the rate measured over 60, so it errs towards mining on. A
-tail piled up at its largest value (every latent the same value) is a hard edge: nothing beyond it.
+tail piled up at its largest value (every latent the same value), where the last step's ratio puts
+EDGE_MISSING or more latents above it and none came, is a hard edge: nothing beyond it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 
 MIN_POOLS = 3  # pools seen before a threshold may be judged out of reach
 WELL_MEASURED = 30  # latents reaching a value for its share to anchor the tail
+EDGE_MISSING = 5  # latents the last step's ratio puts above the largest value seen: none there is an edge
 
 
 class Reach:
@@ -53,8 +55,13 @@ class Reach:
             return float(reach[self.target]) / self.pools
         anchored = np.flatnonzero(reach >= WELL_MEASURED)
         t0 = int(anchored.max()) if len(anchored) else 0
-        if t0 >= best:  # even the largest value is common: an edge, nothing above it
-            return 0.0
+        if t0 >= best:  # even the largest value is common
+            if best == 0:
+                return 0.0
+            rho = reach[best] / reach[best - 1]  # the last step's ratio
+            if reach[best] * rho >= EDGE_MISSING:  # that many were due above it, and none came: an edge
+                return 0.0
+            return float(reach[best]) / self.pools * float(rho) ** (self.target - best)
         rho = (reach[best] / reach[t0]) ** (1.0 / (best - t0))
         return float(reach[best]) / self.pools * float(rho) ** (self.target - best)
 

@@ -268,8 +268,9 @@ class LatentSampler:
 
     def commit(self) -> None:
         """Called once the latents handed out have been rendered (by ``sample`` and by a generator's
-        image source): a sampler that keeps a record of what it handed out (a bank's cursor) writes it
-        now. Nothing here."""
+        image source): they are spent, and a later :meth:`release` does not go back before them; a
+        sampler that keeps a record of what it handed out (a bank's cursor) writes it now."""
+        self._rewind = None
 
     def release(self) -> None:
         """Called when the latents handed out were not all rendered (an error, Ctrl-C, a consumer that
@@ -575,6 +576,9 @@ class HubnessSampler(LatentSampler):
         bar = progress_bar(self.progress, n, "hub latents" if cls is None else f"hub latents, class {cls}", "latent")
         try:
             while n_kept < n:
+                if pools >= self.max_pools and n_kept:
+                    raise ValueError(f"max_pools={self.max_pools} pools of {self.pool_size} kept only {n_kept} of the "
+                                     f"{n} latents asked for: raise max_pools, lower the threshold, or use top=")
                 if pools >= self.max_pools or (n_kept == 0 and reach.hopeless(self.max_pools - pools, n)):
                     raise ValueError(self.unreachable_message(reach, self.max_pools - pools, n))
                 z = self._draw_z(side, self.pool_size)
@@ -725,8 +729,8 @@ def save_latents(path: str | Path, latents: Latents, truncation: float | None = 
 
 
 METHODS = ("hubs", "random", "truncation")
-SAMPLER_SETTINGS = ("k", "threshold", "top", "pool_size", "include_self", "psi", "truncation_cutoff", "hub_device",
-                    "prior")  # what sample() passes on to make_sampler
+SAMPLER_SETTINGS = ("k", "threshold", "top", "pool_size", "include_self", "max_pools", "psi", "truncation_cutoff",
+                    "hub_device", "prior")  # what sample() passes on to make_sampler
 SAMPLE_ARGUMENTS = ("space", "classes", "batch_size", "output", "outdir", "device", "seed", "progress", "family",
                     "generator_options", "z_dim", "latent_dim")
 
@@ -742,21 +746,22 @@ def _latent_size(settings: dict[str, Any], options: dict[str, Any]) -> int | Non
     return values.pop() if values else None
 
 
-METHOD_SETTINGS = {"hubs": ("k", "threshold", "top", "pool_size", "include_self", "hub_device"),
+METHOD_SETTINGS = {"hubs": ("k", "threshold", "top", "pool_size", "include_self", "max_pools", "hub_device"),
                    "truncation": ("psi", "truncation_cutoff"), "random": ()}
 
 
 def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int | None = None,
                  threshold: float | None = None, top: float | None = None, pool_size: int | None = None,
-                 include_self: bool | None = None, psi: float | None = None, truncation_cutoff: int | None = None,
-                 hub_device: Device | None = None, prior: Any = None, progress: bool = False,
-                 latent_dim: int | None = None) -> LatentSampler:
+                 include_self: bool | None = None, max_pools: int | None = None, psi: float | None = None,
+                 truncation_cutoff: int | None = None, hub_device: Device | None = None, prior: Any = None,
+                 progress: bool = False, latent_dim: int | None = None) -> LatentSampler:
     """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings; a
     setting left None takes the method's default (k=5, threshold=50, pool_size=10_000,
-    include_self=False, hub_device="auto"; psi=0.7), and one given for another method is refused."""
+    include_self=False, max_pools=10_000, hub_device="auto"; psi=0.7), and one given for another
+    method is refused."""
     check_choice(method, METHODS, "method")
     given = {"k": k, "threshold": threshold, "top": top, "pool_size": pool_size, "include_self": include_self,
-             "hub_device": hub_device, "psi": psi, "truncation_cutoff": truncation_cutoff}
+             "max_pools": max_pools, "hub_device": hub_device, "psi": psi, "truncation_cutoff": truncation_cutoff}
     for name, value in given.items():
         if value is not None and name not in METHOD_SETTINGS[method]:
             owner = next(m for m, names in METHOD_SETTINGS.items() if name in names)
@@ -765,7 +770,8 @@ def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | 
         return HubnessSampler(latent_dim, k=5 if k is None else k, threshold=50 if threshold is None else threshold,
                               top=top, pool_size=10_000 if pool_size is None else pool_size,
                               include_self=bool(include_self), device="auto" if hub_device is None else hub_device,
-                              seed=seed, progress=progress, space=space, prior=prior)
+                              max_pools=10_000 if max_pools is None else max_pools, seed=seed, progress=progress,
+                              space=space, prior=prior)
     if method == "random":
         return RandomSampler(latent_dim, seed=seed, space=space, prior=prior, progress=progress)
     return TruncationSampler(latent_dim, psi=0.7 if psi is None else psi, seed=seed,
@@ -783,7 +789,7 @@ def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, cl
     method : "hubs" (default), "random" or "truncation".
     space : "w" or "z"; default the family's ("w" for StyleGAN: hubs on ws[:, 0]).
     settings : the sampler's (k=5, threshold=50, top, pool_size=10_000,
-        include_self, psi=0.7, truncation_cutoff, hub_device, prior); see
+        include_self, max_pools=10_000, psi=0.7, truncation_cutoff, hub_device, prior); see
         :func:`make_sampler`.
     family, generator_options : passed to :func:`~hubness_fast.generators.as_generator`
         (e.g. ``{"noise_mode": "random"}``, ``{"truncation": 0.5}``, ``{"z_dim": 128}``).

@@ -809,3 +809,47 @@ def test_a_cuda_device_torch_cannot_use_is_refused_by_name(monkeypatch):
         features(images_u8(4), Recorder(), device="cuda", progress=False)
     with pytest.raises(ValueError, match=r"device must be 'cpu', 'cuda', .* got 'gpu'"):
         features(images_u8(4), Recorder(), device="gpu", progress=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # one GPU
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match=r"device='cuda:3', but torch sees 1 CUDA device\(s\), cuda:0 .. cuda:0"):
+        features(images_u8(4), Recorder(), device="cuda:3", progress=False)
+
+
+GLOBAL_OTHER = nn.Linear(2, 2)  # a global module whose name a lambda uses only as an attribute name
+
+
+def test_the_globals_a_function_reads_are_its_names_not_attribute_names():
+    from hubness_fast._torch import networks_of
+
+    holder = type("Holder", (), {"GLOBAL_OTHER": GLOBAL_NET})()
+    assert networks_of(lambda b: holder.GLOBAL_OTHER(b)) == []  # an attribute name, not the global
+    found = networks_of(lambda b: torch.cat([GLOBAL_NET(x) for x in b.split(1)]))  # inside a comprehension
+    assert len(found) == 1 and found[0] is GLOBAL_NET
+
+
+def test_a_release_after_a_later_draw_was_rendered_does_not_replay_it():
+    # release() went back to where the latest draw began, even when that draw was rendered in full
+    from hubness_fast.sampling import GeneratorImages
+
+    G, sampler = StyleGANStandIn(), RandomSampler(space="w", seed=5)
+    peeked = GeneratorImages(G, 4, sampler).batches(2, "cpu")
+    next(peeked)
+    (second,) = list(GeneratorImages(G, 4, sampler).batches(4, "cpu"))  # rendered in full
+    peeked.close()  # the first source ends unrendered, after the second was rendered in full
+    (third,) = list(GeneratorImages(G, 4, sampler).batches(4, "cpu"))
+    assert not torch.equal(third, second)
+
+
+def test_a_bank_sampler_with_an_offset_hands_the_same_rows_out_again_after_a_failed_render(tmp_path):
+    from hubness_fast.sampling import GeneratorImages
+    from hubness_fast.sampling.mining import mine, open_bank
+
+    G = StyleGANStandIn(img_resolution=4, img_channels=1, seed=3)
+    bank = open_bank(mine(G, 12, tmp_path / "b", threshold=8, pool_size=400, progress=False).path)
+    sampler = bank.sampler(offset=2)
+    with pytest.raises(KeyboardInterrupt):
+        features(GeneratorImages(G, 6, sampler), CutOff(at=2), batch_size=3, progress=False)
+    want = features(GeneratorImages(G, 6, bank.sampler(offset=2)), Recorder(), batch_size=3, progress=False)
+    np.testing.assert_array_equal(features(GeneratorImages(G, 6, sampler), Recorder(), batch_size=3,
+                                           progress=False), want)
+    assert sampler.offset == 8  # rendered in full: the next rows follow

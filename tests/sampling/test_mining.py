@@ -100,10 +100,10 @@ def test_the_same_bank_for_any_number_of_workers(tmp_path):
     G = StyleGANStandIn(img_resolution=4, img_channels=1, seed=3)
     g_bank = dict(threshold=8, pool_size=400, progress=False)
     mine(G, 30, tmp_path / "g_one", **g_bank)
-    with distributed.Client(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=":0") as client:
+    with distributed.Client(processes=False, n_workers=3, threads_per_worker=1, dashboard_address=":0") as client:
         r = mine(None, 700, tmp_path / "dask", client=client, **Z_BANK)  # workers= is for local processes
-        assert r.computed % 2 == 0  # a pool for each of the cluster's 2 threads at a time, not one at a time
-        mine(G, 30, tmp_path / "g_dask", client=client, **g_bank)  # the generator sent to the workers once
+        assert r.pools % 3 and r.computed == -(-r.pools // 3) * 3  # a pool for each of the 3 threads at a time
+        mine(G, 30, tmp_path / "g_dask", client=client, **g_bank)
     same_bank(tmp_path / "one", tmp_path / "dask")
     same_bank(tmp_path / "g_one", tmp_path / "g_dask", files=("z.npy", "w.npy", "hub_values.npy", "position.npy"))
 
@@ -691,3 +691,16 @@ def test_a_generator_workers_cannot_receive_and_a_z_dim_it_contradicts_are_refus
         mine(lambda z: torch.tanh(lin(z)).reshape(-1, 1, 4, 4), 5, tmp_path / "b", z_dim=8, k=5, threshold=10,
              pool_size=600, workers=2, progress=False)
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any folder
+
+
+def test_a_first_mine_killed_while_writing_its_manifest_is_run_again(tmp_path):
+    # a mine SIGKILLed during its first manifest write left .bank.json.<random>.tmp, and the same
+    # command was then refused: "holds files but no bank"
+    bank = tmp_path / "b"
+    (bank / "pools").mkdir(parents=True)
+    (bank / ".bank.json.k2x9q1ab.tmp").write_text('{"format": "hubness_fast.ba')
+    (bank / "pools" / ".000000.npz.ab12cd34.tmp").write_bytes(b"cut off")
+    want = mine(None, 30, tmp_path / "ref", **TINY_Z).path
+    mine(None, 30, bank, **TINY_Z)
+    same_bank(want, bank)
+    assert not (bank / ".bank.json.k2x9q1ab.tmp").exists()

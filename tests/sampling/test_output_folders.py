@@ -242,6 +242,8 @@ def test_a_render_that_fails_before_its_first_image_leaves_the_folder_as_it_foun
     assert (tmp_path / "empty").is_dir() and not any((tmp_path / "empty").iterdir())
     sample(StyleGANStandIn(img_resolution=8, img_channels=1, seed=3), 4, "random", outdir=tmp_path / "done",
            seed=1, batch_size=2, progress=False)
-    with pytest.raises(KeyboardInterrupt):  # an earlier run's images stay, marked: its latents.npz is gone
+    before = {p.name: p.read_bytes() for p in (tmp_path / "done").iterdir()}
+    with pytest.raises(KeyboardInterrupt):  # an earlier run's folder stays as it was, latents.npz and all
         sample(Interrupted(good=0), 6, "random", outdir=tmp_path / "done", seed=2, batch_size=2, progress=False)
-    assert (tmp_path / "done" / UNFINISHED).is_file() and (tmp_path / "done" / "000000.png").is_file()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "done").iterdir()} == before
+    assert features(tmp_path / "done", flat, progress=False).shape == (4, 64)

@@ -236,11 +236,15 @@ def test_reach_carries_the_tail_on_to_the_threshold():
     assert r.best == 7 and r.per_pool() == pytest.approx(1.25)
     r.add(np.bincount([0] * 500))
     assert r.per_pool() == pytest.approx(10 / 3 * 0.25)
-    assert not r.hopeless(12, 10) and r.hopeless(11, 10)  # 12 pools keep 10 on average, 11 fewer
+    assert not r.hopeless(13, 10) and r.hopeless(11, 10)  # 13 pools keep 10.8 on average, 11 keep 9.2
     edge = Reach(9)
     for _ in range(3):
         edge.add(np.bincount([4] * 400))  # every latent the same value: nothing beyond it
     assert edge.per_pool() == 0 and edge.hopeless(10**9, 1)
+    steep = Reach(2)  # 40 latents at the largest value, 1 060 at or above the one below: 40 * 40 / 1060 = 1.5
+    for i in range(3):  # were due above it, too few for their absence to mean an edge
+        steep.add(np.bincount([0] * 1000 + [1] * 40) if i == 0 else np.bincount([0] * 10))
+    assert steep.per_pool() == pytest.approx(40 / 3 * 40 / 1060)
     met = Reach(3)
     met.add(np.bincount([0] * 10 + [3] * 4))
     assert met.per_pool() == 4
@@ -265,3 +269,13 @@ def test_a_setting_of_another_method_is_refused_not_ignored(method, settings, ow
     with pytest.raises(ValueError, match=f"{name}= applies to method='{owner}'; this call samples with "
                                          f"method='{method}'"):
         sample(PlainGenerator(), 2, method, progress=False, **settings)
+
+
+def test_max_pools_bounds_sample_and_names_what_was_kept():
+    pytest.importorskip("torch")
+    from standins import PlainGenerator
+
+    # threshold 6 keeps a few latents a pool here: 2 pools cannot give 500
+    with pytest.raises(ValueError, match=r"max_pools=2 pools of 300 kept only \d+ of the 500 latents asked for: "
+                                         r"raise max_pools"):
+        sample(PlainGenerator(), 500, k=5, threshold=6, pool_size=300, max_pools=2, progress=False)
