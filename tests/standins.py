@@ -7,7 +7,9 @@ NVIDIA's StyleGAN2-ADA / StyleGAN3 networks and of pytorch_pretrained_biggan
   ``skip_w_avg_update`` instead, and updates w_avg whenever it runs in training
   mode, as that code does. synthesis(ws, noise_mode='random', force_fp32=False,
   update_emas=False) asserts ws is [N, num_ws, w_dim]; each layer reads its own
-  row of ws, so a truncation cutoff changes the image.
+  row of ws, so a truncation cutoff changes the image. ``num_fp16_res > 0`` rounds
+  the synthesis through float16 unless force_fp32, as NVIDIA's fp16 layers do
+  (StyleGAN3's code only on CUDA, StyleGAN2-ADA's on any device).
 - Both compute in float64 and return float32, so a result does not depend on the
   BLAS path (alignment, threads) taken: the tests compare renders bit for bit.
 - ``small_biggan()``: a real ``pytorch_pretrained_biggan.BigGAN`` built from a
@@ -60,9 +62,12 @@ class MappingADA(StandInMapping):
 
 
 class StandInSynthesis(nn.Module):
-    def __init__(self, w_dim, num_ws, img_resolution, img_channels):
+    def __init__(self, w_dim, num_ws, img_resolution, img_channels, use_fp16=False, fp16_on_cpu=False):
         super().__init__()
         self.w_dim, self.num_ws, self.img_resolution, self.img_channels = w_dim, num_ws, img_resolution, img_channels
+        # NVIDIA's top resolutions (num_fp16_res) compute in float16 unless force_fp32; StyleGAN3's code
+        # only on CUDA, StyleGAN2-ADA's on any device.
+        self.use_fp16, self.fp16_on_cpu = use_fp16, fp16_on_cpu
         self.base = 8
         self.layers = nn.ModuleList(nn.Linear(w_dim, img_channels * self.base * self.base).double()
                                     for _ in range(num_ws))
@@ -73,6 +78,8 @@ class StandInSynthesis(nn.Module):
         assert ws.ndim == 3 and tuple(ws.shape[1:]) == (self.num_ws, self.w_dim), ws.shape
         assert noise_mode in ("random", "const", "none")
         x = (sum(layer(ws[:, i].double()) for i, layer in enumerate(self.layers)) / self.num_ws).float()
+        if self.use_fp16 and not force_fp32 and (self.fp16_on_cpu or x.device.type == "cuda"):
+            x = x.half().float()
         x = x.view(-1, self.img_channels, self.base, self.base)
         x = nn.functional.interpolate(x, size=(self.img_resolution, self.img_resolution), mode="nearest")
         if noise_mode == "random":
@@ -87,14 +94,15 @@ class StyleGANStandIn(nn.Module):
     """G_ema of a network pickle: z_dim, c_dim, w_dim, num_ws, img_resolution, img_channels, mapping, synthesis."""
 
     def __init__(self, z_dim=32, c_dim=0, w_dim=24, num_ws=6, img_resolution=16, img_channels=3, version="sg3",
-                 seed=0):
+                 seed=0, num_fp16_res=0):
         super().__init__()
         torch.manual_seed(seed)
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.img_resolution, self.img_channels = img_resolution, img_channels
         mapping = MappingSG3 if version == "sg3" else MappingADA
         self.mapping = mapping(z_dim, c_dim, w_dim, num_ws, version)
-        self.synthesis = StandInSynthesis(w_dim, num_ws, img_resolution, img_channels)
+        self.synthesis = StandInSynthesis(w_dim, num_ws, img_resolution, img_channels, use_fp16=num_fp16_res > 0,
+                                          fp16_on_cpu=version != "sg3")
         with torch.no_grad():  # a tracked w_avg away from zero, as after training
             self.mapping.w_avg.copy_(self.mapping(torch.randn(2000, z_dim), self._labels(2000))[:, 0].mean(0))
         self.version = version

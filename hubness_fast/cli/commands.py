@@ -269,8 +269,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.network is not None and args.n is None:
         fail("--network needs --n (how many images to generate)")
     if args.fake is not None:
-        ignored = given_flags(args, ["n", "method", "truncation", "classes", "noise_mode", "z_dim", "latent_shape",
-                                     "c_dim", "label_format", "label_arg", "family", "space", *EVAL_SAMPLER_FLAGS])
+        ignored = given_flags(args, ["n", "method", "truncation", "classes", "noise_mode", "force_fp32", "z_dim",
+                                     "latent_shape", "c_dim", "label_format", "label_arg", "family", "space",
+                                     *EVAL_SAMPLER_FLAGS])
         if ignored:
             fail(f"{', '.join(flag_name(d) for d in ignored)} set how --network generates the fake set; --fake gives "
                  f"it as it is: drop {'it' if len(ignored) == 1 else 'them'}")

@@ -17,8 +17,8 @@ BUNDLED = "bundled"  # --detector bundled: the LeNet that ships with the package
 
 
 # Flags that set a generator family's options, and the family each applies to.
-GENERATOR_FLAGS = {"noise_mode": "stylegan", "truncation": "biggan", "z_dim": "callable", "latent_shape": "callable",
-                   "c_dim": "callable", "label_format": "callable", "label_arg": "callable"}
+GENERATOR_FLAGS = {"noise_mode": "stylegan", "force_fp32": "stylegan", "truncation": "biggan", "z_dim": "callable",
+                   "latent_shape": "callable", "c_dim": "callable", "label_format": "callable", "label_arg": "callable"}
 
 
 def open_network(spec: str) -> Any:

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "threshold": "--threshold",
                  "pool_size": "--pool-size", "k": "--k", "batch_size": "--batch-size", "psi": "--psi",
                  "truncation": "--truncation", "noise_mode": "--noise-mode", "classes": "--class", "n": "--n",
-                 "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
+                 "force_fp32": "--force-fp32", "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
                  "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k",
                  "n_threads": "--threads", "n_boot": "--n-boot", "device": "--device"}

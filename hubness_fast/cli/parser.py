@@ -47,6 +47,9 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
     if not one_class:
         p.add_argument("--noise-mode", choices=["const", "random", "none"], default=None,
                        help="StyleGAN noise (default const: a seed fixes the images)")
+        p.add_argument("--force-fp32", action="store_true", default=None,
+                       help="StyleGAN: render every layer in float32, as the paper's notebook does (default: "
+                            "NVIDIA's, fp16 layers in half precision where their code uses it)")
     p.add_argument("--z-dim", "--latent-dim", dest="z_dim", type=int, default=None,
                    help="latent size of a plain G(z) (default: G.z_dim, else read from G's first layer)")
     p.add_argument("--z-shape", dest="latent_shape", default=None, metavar="SHAPE",
@@ -63,7 +66,7 @@ def _generator_flags(p: argparse.ArgumentParser, one_class: bool = False,
     p.add_argument("--family", choices=["stylegan", "biggan", "gan_zoo", "rosinality", "callable"], default=None,
                    help="adapter to use (default: detected)")
     if one_class:
-        p.set_defaults(noise_mode=None, batch_size=BATCH_SIZE)
+        p.set_defaults(noise_mode=None, force_fp32=None, batch_size=BATCH_SIZE)
     else:
         p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="images per generator and detector call")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help=device_help)

@@ -242,7 +242,9 @@ class StyleGANAdapter(GeneratorAdapter):
 
     noise_mode : "const" (default: a seed fixes the images), "random" or "none";
         passed to ``synthesis``.
-    force_fp32 : passed to ``synthesis`` (NVIDIA's networks run fp16 layers on GPUs otherwise).
+    force_fp32 : passed to ``synthesis``. False (NVIDIA's default): their fp16 layers compute in half
+        precision (StyleGAN3's code on GPUs only, StyleGAN2-ADA's on any device); the paper's notebook
+        renders with True.
     """
 
     family = "stylegan"

@@ -105,6 +105,29 @@ def test_torch_saved_module_random_method(tmp_path):
     assert set(lat.files) == {"z", "w"}
 
 
+def test_force_fp32_reaches_the_synthesis_of_an_ada_network_with_fp16_layers(tmp_path):
+    """StyleGAN2-ADA's fp16 layers compute in half precision on any device unless force_fp32 (the
+    paper's notebook passes True): --force-fp32 gives the model's float32 render, no flag its default."""
+    G = StyleGANStandIn(version="ada", num_fp16_res=2, seed=3)
+    torch.save(G, tmp_path / "g.pt")
+    renders = []
+    for flags, fp32 in (((), False), (("--force-fp32",), True)):
+        out = tmp_path / f"o{int(fp32)}"
+        r = cli("--network", str(tmp_path / "g.pt"), "--n", "6", "--outdir", str(out), "--method", "random",
+                "--quiet", *flags, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        z = torch.from_numpy(np.load(out / "latents.npz")["z"])
+        with torch.no_grad():
+            own = to_uint8(G(z, None, noise_mode="const", force_fp32=fp32)).numpy()
+        for i in range(6):
+            np.testing.assert_array_equal(read_png(out / f"{i:06d}.png"), own[i].transpose(1, 2, 0))
+        renders.append(own)
+    assert (renders[0] != renders[1]).any()  # the flag changes the images: the test can tell them apart
+    r = cli("--network", str(tmp_path / "g.pt"), "--n", "2", "--outdir", str(tmp_path / "x"), "--family", "callable",
+            "--force-fp32", "--quiet", cwd=tmp_path)
+    assert one_line_error(r) and "--force-fp32 applies to stylegan generators" in r.stderr
+
+
 def test_module_factory_from_the_current_directory_conditional(tmp_path):
     (tmp_path / "mynet.py").write_text(textwrap.dedent("""
         from standins import StyleGANStandIn
