@@ -52,6 +52,7 @@ class CMakeBuild(build_ext):
         except ImportError:
             pass
         _forget_stale_cache(build_dir)
+        remove_old_modules(out_dir)
         cfg += [a for a in os.environ.get("CMAKE_ARGS", "").split() if a]
         subprocess.run(["cmake", str(ROOT), *cfg], cwd=build_dir, check=True)
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 1))
@@ -73,6 +74,16 @@ def _forget_stale_cache(build_dir: Path) -> None:
             return
 
 
+def remove_old_modules(out_dir: Path) -> None:
+    """CMake writes the modules it builds into the package's build folder, and setuptools packs everything
+    there into the wheel: a _cuda module an earlier build made would ship in a HUBNESS_FAST_CUDA=OFF wheel
+    (and report an old build). Every native module there goes before CMake builds; ninja relinks the ones
+    it builds now."""
+    for path in out_dir.glob("_*.*"):
+        if path.name.split(".")[0] in NATIVE and path.suffix in (".so", ".pyd", ".dylib"):
+            path.unlink()
+
+
 class BuildPy(build_py):
     """The bundled models' training scripts (hubness_fast/models/train_*.py) stay in the repository,
     out of wheels: a user gets the trained weights, not the code that made them."""
@@ -82,12 +93,15 @@ class BuildPy(build_py):
         return [m for m in modules if not (package == "hubness_fast.models" and m[1].startswith("train_"))]
 
 
-CUDA = os.environ.get("HUBNESS_FAST_CUDA", "AUTO").upper()
-modules = [CMakeExtension("hubness_fast._cpu")]
-if CUDA == "ON" or (CUDA == "AUTO" and (shutil.which("nvcc") or os.environ.get("CUDACXX"))):
-    modules.append(CMakeExtension("hubness_fast._cuda"))  # CMake fails loudly for ON without nvcc
+NATIVE = ("_cpu", "_cuda")  # the modules CMakeLists.txt can build
 
-setup(
-    ext_modules=modules,
-    cmdclass={"build_ext": CMakeBuild, "build_py": BuildPy},
-)
+if __name__ == "__main__":  # also under pip: setuptools' build backend runs this file as __main__
+    CUDA = os.environ.get("HUBNESS_FAST_CUDA", "AUTO").upper()
+    modules = [CMakeExtension("hubness_fast._cpu")]
+    if CUDA == "ON" or (CUDA == "AUTO" and (shutil.which("nvcc") or os.environ.get("CUDACXX"))):
+        modules.append(CMakeExtension("hubness_fast._cuda"))  # CMake fails loudly for ON without nvcc
+
+    setup(
+        ext_modules=modules,
+        cmdclass={"build_ext": CMakeBuild, "build_py": BuildPy},
+    )

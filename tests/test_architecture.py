@@ -8,7 +8,7 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "hubness_fast"
 SHARED = {"_files", "_inputs", "_lockfile", "_progress", "_samples", "_types", "_torch", "_version", "_warn"}
 NATIVE = {"_cpu", "_cuda"}
-APPLICATION = {"__init__", "cli", "features", "metrics", "selection", "reduction", "dask", "generators"}
+APPLICATION = {"__init__", "__main__", "cli", "features", "metrics", "selection", "reduction", "dask", "generators"}
 ALLOWED = {  # layer -> layers it may import (besides itself)
     "shared": set(),
     "engine": {"shared", "native"},

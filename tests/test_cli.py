@@ -251,6 +251,11 @@ def test_bench_passes_its_options_to_the_runner():
     assert r.returncode == 0 and "--queries QUERIES" in r.stdout and "--rounds ROUNDS" in r.stdout
 
 
+def test_bench_outside_a_checkout_points_to_the_installed_runner(tmp_path):
+    r = cli("bench", "--quick", cwd=tmp_path)
+    assert r.returncode == 2 and "python -m benchmarks" in r.stderr and "bench --data X.npy" in r.stderr
+
+
 def test_sample_rejects_flags_for_other_commands_by_name(tmp_path):
     r = cli("hubs", "z.npy", "--out", "c.npy", "--frobnicate", cwd=tmp_path)
     assert r.returncode == 2 and "unrecognized arguments: --frobnicate" in r.stderr

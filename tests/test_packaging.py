@@ -37,3 +37,19 @@ def test_the_sdist_holds_the_native_sources_and_the_build_files(tmp_path):
                and not Path(f).name.startswith("train_")}  # the models' training scripts stay in the repository
     assert not needed - names, sorted(needed - names)[:10]
     assert not {n for n in names if n.endswith(".so")}  # no build output of this machine
+    assert not {n for n in names if n.startswith("tests/")}  # no part of a suite that cannot run on its own
+
+
+def test_a_build_removes_the_native_modules_an_earlier_build_left_and_nothing_else(tmp_path):
+    """A wheel packs the build folder: a _cuda module of an earlier build must not reach a CPU-only one."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hubness_fast_setup", ROOT / "setup.py")
+    setup = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(setup)  # not __main__: defines the build, runs no setup()
+    old = ["_cpu.cpython-311-x86_64-linux-gnu.so", "_cuda.cpython-311-x86_64-linux-gnu.so", "_cuda.pyd"]
+    kept = ["_native.py", "_version.py", "_cpu.pyi", "other.cpython-311-x86_64-linux-gnu.so", "__init__.py"]
+    for name in old + kept:
+        (tmp_path / name).write_text("")
+    setup.remove_old_modules(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)

@@ -331,6 +331,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
 
     if not (Path.cwd() / "benchmarks" / "__main__.py").is_file():
-        fail("the benchmark runners live in the source tree: run this from a checkout (python -m benchmarks)")
+        fail("the project's benchmark runners live in the source tree: run this from a checkout (python -m "
+             "benchmarks); an installed copy benchmarks your own data: hubness-fast bench --data X.npy")
     module = "benchmarks.gpu_bench" if args.gpu else "benchmarks"
     return subprocess.call([sys.executable, "-m", module, *args.rest])

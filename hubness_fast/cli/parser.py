@@ -289,8 +289,10 @@ def _eval(sub: Any) -> None:
 
 def _bench(sub: Any) -> None:
     """`bench`: the benchmark runners."""
-    p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn (python -m benchmarks); "
-                                     "every other argument goes to the runner (e.g. --quick, --cases 0)",
+    p = sub.add_parser("bench", help="benchmark against faiss, torch, numpy, scikit-learn: --data X.npy on your "
+                                     "own data (installed runner); without --data, from a checkout of the "
+                                     "source, the project's runner (python -m benchmarks), every other argument "
+                                     "going to it (e.g. --quick, --cases 0)",
                        add_help=False)
     p.add_argument("-h", "--help", action="store_true",
                    help="show this help and exit; with --data, the installed runner's options")
