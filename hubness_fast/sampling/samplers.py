@@ -795,7 +795,7 @@ def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, cl
         (e.g. ``{"noise_mode": "random"}``, ``{"truncation": 0.5}``, ``{"z_dim": 128}``).
         ``z_dim=`` (or its other spelling ``latent_dim=``) may also be given directly: the
         latent size of a plain G(z), checked against G's own where G has one.
-    bank : a mined bank (:func:`hubness_fast.sampling.mining.open_bank`): its next n unused latents
+    bank : a mined bank (:func:`hubness_fast.sampling.bank.open_bank`): its next n unused latents
         are rendered instead of drawing pools (method and settings do not apply).
     Other arguments as :meth:`LatentSampler.sample`. Returns :class:`Samples`.
     """

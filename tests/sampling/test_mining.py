@@ -487,8 +487,8 @@ def test_the_manifest_is_written_now_and_then_and_when_cut_off(tmp_path, monkeyp
     from hubness_fast.sampling import mining
 
     writes = []
-    real_write = mining._write_json
-    monkeypatch.setattr(mining, "_write_json", lambda path, obj: (writes.append(path.name), real_write(path, obj)))
+    real_write = mining.write_json
+    monkeypatch.setattr(mining, "write_json", lambda path, obj: (writes.append(path.name), real_write(path, obj)))
     monkeypatch.setattr(mining, "MANIFEST_EVERY_S", 3600.0)
     want = mine(None, 200, tmp_path / "ref", **TINY_Z)
     assert want.pools > 8 and writes.count("bank.json") <= 3  # opened, after the loop, consolidated

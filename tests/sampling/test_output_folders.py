@@ -14,6 +14,7 @@ from hubness_fast._files import atomic_write, writable_file
 from hubness_fast._samples import UNFINISHED
 from hubness_fast.features import features
 from hubness_fast.sampling import sample
+from hubness_fast.sampling import bank as bank_files
 from hubness_fast.sampling import mining
 from hubness_fast.sampling.mining import mine, open_bank, sample_bank, status
 from standins import StyleGANStandIn
@@ -192,7 +193,7 @@ def test_a_failed_render_gives_its_rows_back_to_the_same_sampler(tmp_path):
 
     with pytest.raises(RuntimeError):
         features(G, failing, n=5, sampler=s, progress=False)
-    assert "12 rendered" in status(bank.path) and not (bank.path / mining.LOCK).exists()
+    assert "12 rendered" in status(bank.path) and not (bank.path / bank_files.LOCK).exists()
     np.testing.assert_array_equal(s.latents(G, 2).w, bank.w[12:14])
     s.release()
 
@@ -208,7 +209,7 @@ def test_two_renders_from_one_bank_do_not_get_the_same_rows(tmp_path):
     first.commit()
     np.testing.assert_array_equal(second.latents(G, 10).w, bank.w[10:20])
     second.release()
-    (bank.path / mining.LOCK).write_text(f"{socket.gethostname()} 999999999 1\n")  # a process that ended
+    (bank.path / bank_files.LOCK).write_text(f"{socket.gethostname()} 999999999 1\n")  # a process that ended
     np.testing.assert_array_equal(bank.sampler().latents(G, 3).w, bank.w[10:13])
 
 
