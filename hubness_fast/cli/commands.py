@@ -127,7 +127,7 @@ def _sample_folder(path: str) -> Path:
 
 
 def _sample_bank(args: argparse.Namespace) -> int:
-    from ..sampling.mining import open_bank, sample_bank
+    from ..sampling.bank import open_bank, sample_bank
 
     if args.method != "hubs":
         fail(f"--bank renders mined hub latents: --method {args.method} does not apply")
@@ -167,7 +167,8 @@ def _check_bank_flags(args: argparse.Namespace, settings: dict[str, Any]) -> Non
 
 
 def cmd_mine(args: argparse.Namespace) -> int:
-    from ..sampling.mining import mine, status
+    from ..sampling.bank import status
+    from ..sampling.mining import mine
 
     if args.status is not None:
         others = given_flags(args, [d for d in vars(args) if d not in ("command", "func", "command_parser", "status",
