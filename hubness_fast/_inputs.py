@@ -31,9 +31,9 @@ def as_matrix(x, name: str) -> np.ndarray:
     """Return `x` as a C-contiguous float32/float64 2-D array, copying only if needed."""
     if is_torch(x):
         x = x.detach().cpu()  # a GPU tensor computed on the host (device="cpu") is copied once
-        if x.dtype not in (_torch_dtype("float32"), _torch_dtype("float64")):
+        if x.dtype == _torch_dtype("bfloat16"):  # numpy has no bfloat16: float32 holds each value exactly
             x = x.float()
-        x = x.contiguous().numpy()
+        x = x.contiguous().numpy()  # other dtypes as numpy's: int32 and int64 go to float64 below, not float32
     elif hasattr(x, "__cuda_array_interface__"):  # cupy & co. with device="cpu"
         import cupy
 
@@ -229,8 +229,9 @@ def _torch_matrix(x, name: str) -> DeviceMatrix:
     if x.dtype.is_complex or x.dtype == torch.bool:
         raise ValueError(f"{name} has dtype {x.dtype}, which is not a real number type; pass float32 or float64 data")
     x = x.detach()
-    if x.dtype not in (torch.float32, torch.float64):
-        x = x.float()  # float16/bfloat16 and small integers: exact in float32
+    if x.dtype not in (torch.float32, torch.float64):  # as engine_dtype: float16/bfloat16 and integers of
+        # 1 or 2 bytes are exact in float32, wider integers need float64
+        x = x.double() if not x.dtype.is_floating_point and x.element_size() > 2 else x.float()
     if x.stride(1) != 1 or x.stride(0) < x.shape[1]:
         x = x.contiguous()
     stream = torch.cuda.current_stream(x.device).cuda_stream

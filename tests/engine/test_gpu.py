@@ -81,6 +81,17 @@ def test_gpu_tensor_path_where_the_bound_matters(rng):
             np.testing.assert_array_equal(counts, np.bincount(want.ravel(), minlength=len(x)))
 
 
+@pytest.mark.skipif(not has_torch_cuda, reason="needs torch with CUDA")
+@pytest.mark.gpu
+def test_gpu_integer_tensors_beyond_float32_are_exact():
+    """CUDA int64 tensors go to float64 on the device, as numpy's integers do on the host."""
+    x = np.array([[2**40 + 3], [2**40], [2**40 + 2]], dtype=np.int64)
+    d, i = hf.knn(torch.from_numpy(x).cuda(), 1)
+    assert i.is_cuda
+    np.testing.assert_array_equal(i.cpu().numpy(), [[2], [2], [0]])  # float32 would tie them all at 0
+    np.testing.assert_array_equal(d.cpu().numpy(), [[1], [4], [1]])
+
+
 def test_precision_argument(rng):
     x = rng.standard_normal((50, 3))
     with pytest.raises(ValueError, match="precision must be"):

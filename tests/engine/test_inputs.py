@@ -11,6 +11,7 @@ import pytest
 
 import hubness_fast as hf
 from hubness_fast.engine import _native
+from hubness_fast.engine.radius import radius_neighbors
 from oracles import brute_knn
 
 
@@ -57,6 +58,25 @@ def test_torch_input_zero_copy_and_output_type():
     np.testing.assert_array_equal(i.numpy(), brute_knn(t.numpy(), 4)[1])
     half = t.to(torch.bfloat16)
     assert hf.knn(half, 2)[1].shape == (300, 2)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+def test_torch_integers_beyond_float32_are_exact(dtype):
+    """Integers above 2**24 are not float32 numbers: torch ones go to float64 as numpy ones do."""
+    torch = pytest.importorskip("torch")
+    base = 2**24 if dtype == "int32" else 2**40
+    x = np.array([[base + 3], [base], [base + 2]], dtype=dtype)
+    t = torch.from_numpy(x)
+    want_d, want_i = brute_knn(x.astype(np.float64), 1)
+    d, i = hf.knn(t, 1)
+    np.testing.assert_array_equal(i.numpy(), want_i)  # [[2], [2], [0]]
+    np.testing.assert_array_equal(d.numpy(), want_d)  # 1, 4, 1 (float32 rounding gives 0 or 4)
+    np.testing.assert_array_equal(hf.hub_counts(t, 1).numpy(), hf.hub_counts(x, 1))
+    r = radius_neighbors(t, 1.0)  # 0 and 2 are 1 apart; float32 puts them at 0 or 4
+    np.testing.assert_array_equal(r.indptr, [0, 1, 1, 2])
+    np.testing.assert_array_equal(r.indices, [2, 0])
+    q = torch.from_numpy(np.array([[base + 3]], dtype=dtype))
+    np.testing.assert_array_equal(hf.knn(x[:2].astype(np.float64), 1, queries=q)[1], [[0]])
 
 
 @pytest.mark.parametrize(
