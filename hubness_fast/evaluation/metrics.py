@@ -168,35 +168,49 @@ class EfficientPrecisionRecall(NamedTuple):
 
 def _hubs_and_radii(x: np.ndarray, k: int, hub_k: int, n_threads: Threads, progress: Progress, device: Device,
                     desc: str) -> tuple[np.ndarray, np.ndarray]:
-    """Hub values (k-occurrences in the set's own hub_k-NN lists, self excluded) and squared k-th
-    neighbour radii, both from one k-NN pass with max(k, hub_k) neighbours."""
-    p = describe(x, max(k, hub_k), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
+    """Hub values as the eP&R authors count them (occurrences in each sample's hub_k + 1 nearest, itself
+    included: ``hub_counts(x, hub_k + 1, include_self=True)``) and squared k-th neighbour radii (self
+    excluded), both from one k-NN pass with max(k, hub_k + 1) neighbours, self excluded.
+
+    A sample's own list holds itself (distance 0) and its hub_k nearest others, unless hub_k + 1 exact
+    duplicates of smaller index come first (ties go by index): then those hub_k + 1 and not itself."""
+    n, lists = x.shape[0], hub_k + 1
+    p = describe(x, max(k, lists), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
                  progress=progress, desc=desc)
     r = run(p, ids=True, distances=True)
     ids, dist = np.asarray(r.ids), np.asarray(r.distances)
-    hubs = np.bincount(ids[:, :hub_k].ravel(), minlength=x.shape[0])
-    return hubs, np.ascontiguousarray(dist[:, k - 1])
+    first = ids[:, :lists]
+    out = np.all((first < np.arange(n)[:, None]) & (dist[:, :lists] == 0), axis=1)
+    for i in np.flatnonzero(out):  # a float32 zero could hide a difference below its range: compare the rows
+        out[i] = all(np.array_equal(x[i], x[j]) for j in first[i])
+    hubs = np.bincount(ids[~out, :hub_k].ravel(), minlength=n) + np.bincount(first[out].ravel(), minlength=n)
+    return hubs + ~out, np.ascontiguousarray(dist[:, k - 1])
 
 
 def efficient_precision_recall(real: Array, fake: Array, k: int = 3, *, hub_k: int = 3, level: int = 3,
-                               inclusive: bool = True, n_threads: Threads = None, progress: Progress = False,
+                               inclusive: bool = False, n_threads: Threads = None, progress: Progress = False,
                                device: Device = "auto") -> EfficientPrecisionRecall:
     """Efficient precision and recall with hubness-aware sampling (eP&R; Liang, Wu, Lai and Qin,
     ICML 2024).
 
-    Definition used here: in each set, a sample's hub value is how often it occurs in the set's own
-    ``hub_k``-nearest-neighbour lists (self excluded by index); the samples whose hub value exceeds
-    ``level`` are that set's hubs (the authors' code: hub_k = 3, hubsK = level = 3). Each hub keeps
-    the radius of its ``k``-th nearest neighbour computed in the whole set. Precision is the share
-    of fake hubs inside at least one real hub's ball, recall the share of real hubs inside at least
-    one fake hub's ball (``inclusive``: d <= r, as improved precision/recall). Only hubs meet in
-    the containment pass, which is where the saving comes from; the radii need one k-NN pass per
-    set, as the full metric does.
+    Definition used here, the authors' code's (``Byronliang8/Hubness_Precision_Recall``): in each
+    set, a sample's hub value is how often it occurs in the lists of each sample's ``hub_k + 1``
+    nearest, itself included (its own list among them: 1 + N_hub_k; ties by index); the samples
+    whose hub value exceeds ``level`` are that set's hubs (their k = 3 and hubsK = 3: ``hub_k`` and
+    ``level``). Each hub keeps the radius of its ``k``-th nearest other sample in the whole set.
+    Precision is the share of fake hubs strictly inside (d < r, as their code; ``inclusive=True``:
+    d <= r, as improved precision/recall) at least one real hub's ball, recall the share of real
+    hubs inside at least one fake hub's ball. Only hubs meet in the containment pass, which is
+    where the saving comes from; the radii need one k-NN pass per set, as the full metric does.
     """
     k, hub_k = check_int(k, "k"), check_int(hub_k, "hub_k")
     level = check_int(level, "level", minimum=0)
-    r, f = _pair(real, fake, max(k, hub_k), fake_balls=True)  # no fit: the hub pass below gives the radii
-    check_k(max(k, hub_k), r.shape[0] - 1, f"real samples other than the point itself; real has {r.shape[0]}")
+    r, f = _pair(real, fake, k, fake_balls=True)  # no fit: the hub pass below gives the radii
+    check_k(k, r.shape[0] - 1, f"real samples other than the point itself; real has {r.shape[0]}")
+    for name, x in (("real", r), ("fake", f)):
+        if hub_k + 1 > x.shape[0] - 1:
+            raise ValueError(f"hub_k={hub_k} lists each sample with its {hub_k} nearest others: the {name} set needs "
+                             f"at least {hub_k + 2} samples, it has {x.shape[0]}")
     if r.dtype != f.dtype:
         r, f = r.astype(np.float64), f.astype(np.float64)
     hr, rr2 = _hubs_and_radii(r, k, hub_k, n_threads, progress, device, "real hubs")

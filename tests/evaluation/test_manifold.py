@@ -242,29 +242,58 @@ def test_bootstrap_intervals_follow_their_definition(rng):
     assert ev.intervals["precision"] == pytest.approx((np.percentile(boot, 2.5), np.percentile(boot, 97.5)))
 
 
-def test_efficient_precision_recall_matches_its_definition(rng):
+def _eprc_hubs(x, k=3, hub_k=3, level=3):
+    """The eP&R authors' hubs (Byronliang8/Hubness_Precision_Recall, getFeature.py): each row's
+    hub_k + 1 smallest distances, itself included (ties by index here), add 1 to each listed sample;
+    hubs have a count above level; a radius is the largest of the k + 1 smallest, itself included."""
+    d = sq_dists(x, x)
+    idx = np.broadcast_to(np.arange(len(x)), d.shape)
+    order = np.lexsort((idx, d), axis=1)
+    counts = np.zeros(len(x))
+    for row in order[:, :hub_k + 1]:
+        counts[row] += 1
+    return counts > level, np.sort(d, 1)[:, k]
+
+
+@pytest.mark.parametrize("inclusive", [False, True])
+def test_efficient_precision_recall_matches_the_authors_code(rng, inclusive):
     real, fake = rng.standard_normal((400, 20)), rng.standard_normal((380, 20)) * 1.1 + 0.2
-    got = metrics.efficient_precision_recall(real, fake, k=3, hub_k=3, level=3)
-
-    def hubs(x):
-        d = sq_dists(x, x)
-        np.fill_diagonal(d, np.inf)
-        idx = np.broadcast_to(np.arange(len(x)), d.shape)
-        order = np.lexsort((idx, d), axis=1)
-        counts = np.bincount(order[:, :3].ravel(), minlength=len(x))
-        return counts > 3, np.sort(d, 1)[:, 2]
-
-    hr, rr = hubs(real)
-    hf_, fr = hubs(fake)
+    kw = {} if not inclusive else {"inclusive": True}  # their code's d < r is the default
+    got = metrics.efficient_precision_recall(real, fake, **kw)
+    hr, rr = _eprc_hubs(real)
+    hf_, fr = _eprc_hubs(fake)
     d = sq_dists(real[hr], fake[hf_])
-    precision = (d <= rr[hr][:, None]).any(0).mean()
-    recall = (d <= fr[hf_][None, :]).any(1).mean()
+    below = np.less_equal if inclusive else np.less
+    precision = below(d, rr[hr][:, None]).any(0).mean()
+    recall = below(d, fr[hf_][None, :]).any(1).mean()
     assert (got.precision, got.recall) == pytest.approx((precision, recall), abs=1e-12)
     assert (got.real_hubs, got.fake_hubs) == (hr.sum(), hf_.sum())
     full = metrics.precision_recall(real, fake)
     assert abs(got.precision - full.precision) < 0.5 and abs(got.recall - full.recall) < 0.5
     with pytest.raises(ValueError, match="lower the level"):
         metrics.efficient_precision_recall(real, fake, level=10_000)
+
+
+def test_efficient_precision_recall_on_duplicates_and_ties():
+    """Exact duplicates push a sample out of its own list when hub_k + 1 of smaller index come first;
+    a lattice puts many distances exactly on the radii, where d < r and d <= r differ."""
+    g = np.random.default_rng(5)
+    real = np.vstack([np.repeat(g.integers(0, 4, (30, 3)), 6, axis=0), g.integers(0, 6, (120, 3))]).astype(float)
+    fake = np.vstack([np.repeat(g.integers(0, 4, (20, 3)), 5, axis=0), g.integers(0, 6, (150, 3))]).astype(float)
+    for hub_k, level in ((3, 3), (2, 1), (5, 4)):
+        for inclusive in (False, True):
+            got = metrics.efficient_precision_recall(real, fake, k=3, hub_k=hub_k, level=level, inclusive=inclusive)
+            hr, rr = _eprc_hubs(real, 3, hub_k, level)
+            hf_, fr = _eprc_hubs(fake, 3, hub_k, level)
+            np.testing.assert_array_equal(hr, hf.hub_counts(real, hub_k + 1, include_self=True) > level)
+            d = sq_dists(real[hr], fake[hf_])
+            below = np.less_equal if inclusive else np.less
+            want = (below(d, rr[hr][:, None]).any(0).mean(), below(d, fr[hf_][None, :]).any(1).mean())
+            assert (got.precision, got.recall) == pytest.approx(want, abs=1e-12), (hub_k, level, inclusive)
+            assert (got.real_hubs, got.fake_hubs) == (hr.sum(), hf_.sum())
+    with pytest.raises(ValueError, match="hub_k=3 lists each sample with its 3 nearest others: the fake set needs at "
+                                         "least 5 samples, it has 4"):
+        metrics.efficient_precision_recall(real, fake[:4])
 
 
 def test_bad_input(rng):
