@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import as_matrix, to_numpy
+from .._inputs import as_matrix, check_int, to_numpy
 from .._types import Array
 
 
@@ -46,9 +46,11 @@ def _ppca_loglik(x: np.ndarray, variance: float, reference_components: bool) -> 
     ``variance`` (``>= variance - 1e-12``; scikit-learn's float
     ``n_components`` takes the first share strictly above it, side="right",
     so the two differ by one component when a share equals ``variance``
-    exactly), minus one with ``reference_components=True`` (the reference
-    code keeps one component fewer), then clamped to [1, d - 1] (q = 1 when
-    d = 1).
+    exactly), then clamped to [1, d - 1] (q = 1 when d = 1). With
+    ``reference_components=True`` q is one fewer, as the reference code keeps
+    (the number of shares below ``variance``), clamped to [0, d - 1]: q = 0,
+    where the first component alone reaches ``variance``, is the reference's
+    ``PCA(n_components=0)``, one isotropic Gaussian of variance mean(ev).
 
     A zero noise variance: when q >= min(n, d) (only d = 1 with this q, since
     the centred data has rank <= n - 1) scikit-learn sets sigma2 = 0 and the
@@ -78,9 +80,10 @@ def _ppca_loglik(x: np.ndarray, variance: float, reference_components: bool) -> 
     ev = s**2 / (n - 1)
     ratio = np.cumsum(ev) / ev.sum()
     q = int(np.searchsorted(ratio, variance - 1e-12) + 1)  # first q whose cumulative share reaches `variance`
-    if reference_components:
-        q -= 1  # the reference keeps one component fewer
-    q = min(max(q, 1), d - 1) if d > 1 else 1
+    if reference_components:  # the reference keeps one component fewer, none when the first reaches variance
+        q = min(q - 1, d - 1)
+    else:
+        q = min(max(q, 1), d - 1) if d > 1 else 1
     rank = int(np.count_nonzero(s > tol))
     if q < k:
         if rank <= q:
@@ -120,8 +123,29 @@ def _unknown(method: str) -> ValueError:
     return ValueError(f"method must be 'gaussian', 'ppca' or 'knn', got {method!r}")
 
 
-def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, variance: float = 0.95,
-                    reference_components: bool = False,
+SETTINGS = {"k": "knn", "variance": "ppca", "reference_components": "ppca"}  # each setting's one method
+
+
+def _settings(method: str, k: int | None, variance: float | None, reference_components: bool | None) -> tuple[
+        int, float, bool]:
+    """The method's settings with their defaults (k 5, variance 0.95, reference_components False); a
+    ValueError for an unknown method, a bad value, or a setting of another method (it would be ignored)."""
+    if method not in METHODS:
+        raise _unknown(method)
+    given = {"k": k, "variance": variance, "reference_components": reference_components}
+    other = [name for name, value in given.items() if value is not None and SETTINGS[name] != method]
+    if other:
+        raise ValueError(f"{', '.join(other)} apply to method={SETTINGS[other[0]]!r}, not method={method!r}")
+    if variance is not None and (isinstance(variance, bool) or not 0 < variance <= 1):
+        raise ValueError(f"variance must be in (0, 1], got {variance}")
+    if k is not None:
+        check_int(k, "k")
+    return (5 if k is None else k, 0.95 if variance is None else float(variance),
+            bool(reference_components))
+
+
+def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int | None = None,
+                    variance: float | None = None, reference_components: bool | None = None,
                     n_threads=None, progress=False):
     """Density score of every embedding (higher = more typical).
 
@@ -132,49 +156,51 @@ def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int = 5, 
         ``PCA(n_components=q, svd_solver="full").fit(x).score_samples(x)``
         (numpy only), with q the fewest components whose cumulative explained
         variance reaches ``variance`` (0.95). The reference code keeps one
-        component fewer; ``reference_components=True`` does too. Raises
+        component fewer (none when the first alone reaches ``variance``);
+        ``reference_components=True`` does too. Raises
         ValueError where the model is singular (data of numerical rank <= q,
         e.g. fewer than q + 2 samples; see ``_ppca_loglik``);
       - "knn": minus the Euclidean distance to the k-th nearest neighbour (self
-        excluded), exact, from the native engine.
-    Returns float64 [N].
+        excluded; k 5), exact, from the native engine.
+    A setting of another method is refused rather than ignored. Returns float64 [N].
     """
+    k, variance, reference_components = _settings(method, k, variance, reference_components)
     x = np.asarray(as_matrix(embeddings, "embeddings"), dtype=np.float64)
     _check_finite(x)
     if method == "gaussian":
         return _gaussian_loglik(x)
     if method == "ppca":
-        if not 0 < variance <= 1:
-            raise ValueError(f"variance must be in (0, 1], got {variance}")
         return _ppca_loglik(x, variance, reference_components)
-    if method == "knn":
-        from ..engine.knn import kth_neighbor_distance
+    from ..engine.knn import kth_neighbor_distance
 
-        return -kth_neighbor_distance(x, k, n_threads=n_threads, progress=progress)
-    raise _unknown(method)
+    return -kth_neighbor_distance(x, k, n_threads=n_threads, progress=progress)
 
 
 def select_instances(embeddings: Array, labels: Array | None = None, *, retention: float = 50,
                      method: str = "gaussian", **score_kwargs: Any) -> np.ndarray:
     """Indices (sorted, int64) of the instances to keep: per class, the scores
     strictly above the (100 - retention)th percentile of that class's scores,
-    as the reference implementation does (so ties at the threshold are dropped).
-    ``labels=None`` treats the data as one class."""
+    as the reference implementation does (so ties at the threshold are dropped);
+    ``retention=100`` keeps every instance, as the reference returns the data
+    unchanged then (the rule would drop each class's lowest score). ``labels=None``
+    treats the data as one class. ``score_kwargs`` go to :func:`instance_scores`."""
     x = as_matrix(embeddings, "embeddings")
     _check_finite(x)  # rows named in the whole set, not in their class
     if isinstance(retention, bool) or not isinstance(retention, (int, float, np.integer, np.floating)) \
             or not 0 < retention <= 100:
         raise ValueError(f"retention is a percentage in (0, 100], got {retention!r}")
     labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else _checked_labels(labels, x.shape[0])
-    if method not in METHODS:  # before the classes: an argument's error is no class's
-        raise _unknown(method)
+    settings = {name: score_kwargs.pop(name, None) for name in SETTINGS}
+    _settings(method, **settings)  # before the classes: an argument's error is no class's
+    if retention == 100:
+        return np.arange(x.shape[0], dtype=np.int64)
     keep = []
     for cls in np.unique(labels).tolist():  # Python scalars: messages say class 3, not np.int64(3)
         idx = np.flatnonzero(labels == cls)
         if idx.size < 2:
             raise ValueError(f"class {cls!r} has {idx.size} sample; each class needs at least two")
         try:
-            scores = instance_scores(x[idx], method=method, **score_kwargs)
+            scores = instance_scores(x[idx], method=method, **settings, **score_kwargs)
         except ValueError as exc:  # the class's own size, rank or spread: say which class
             raise ValueError(f"class {cls!r} ({idx.size} samples): {exc}") from None
         keep.append(idx[scores > np.percentile(scores, 100 - retention)])

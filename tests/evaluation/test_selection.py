@@ -35,10 +35,10 @@ def _sklearn_pca(x, n_components):
 
 def _package_q(x, variance, reference_components):
     """The package's component count, from scikit-learn's explained variance ratios: the fewest
-    reaching `variance`, one fewer with reference_components, clamped to [1, d - 1]."""
+    reaching `variance`, clamped to [1, d - 1]; with reference_components one fewer, in [0, d - 1]."""
     ratio = np.cumsum(_sklearn_pca(x, None).explained_variance_ratio_)
-    q = int(np.argmax(ratio >= variance - 1e-12)) + 1 - int(reference_components)
-    return min(max(q, 1), x.shape[1] - 1)
+    q = int(np.argmax(ratio >= variance - 1e-12)) + 1
+    return min(q - 1, x.shape[1] - 1) if reference_components else min(max(q, 1), x.shape[1] - 1)
 
 
 def _mixed(rng, n, d):
@@ -98,8 +98,11 @@ def test_ppca_rank_deficient(rng):
     # one component fewer leaves a positive noise variance (with four zero tail values in its mean)
     got = selection.instance_scores(low, method="ppca", variance=0.95, reference_components=True)
     np.testing.assert_allclose(got, _sklearn_pca(low, 1).score_samples(low), rtol=1e-9, atol=0)
-    with pytest.raises(ValueError, match="rank 1 <= q = 1"):  # two samples span one direction
-        selection.instance_scores(rng.standard_normal((2, 5)), method="ppca", reference_components=True)
+    two = rng.standard_normal((2, 5))  # two samples span one direction: the package's q = 1 leaves no noise,
+    with pytest.raises(ValueError, match="rank 1 <= q = 1"):
+        selection.instance_scores(two, method="ppca")
+    got = selection.instance_scores(two, method="ppca", reference_components=True)  # the reference's q = 0 does
+    np.testing.assert_allclose(got, _sklearn_pca(two, 0).score_samples(two), rtol=1e-9, atol=0)
     with pytest.raises(ValueError, match="rank 1 <= q = 1"):  # a constant column
         selection.instance_scores(np.c_[rng.standard_normal(20), np.full(20, 3.3)], method="ppca")
     with pytest.raises(ValueError, match="constant"):
@@ -125,6 +128,45 @@ def test_select_instances_per_class_strictly_above_percentile(rng):
         want = idx[s > np.percentile(s, 70)]
         np.testing.assert_array_equal(np.intersect1d(keep, idx), want)
     assert keep.dtype == np.int64 and np.all(np.diff(keep) > 0)
+
+
+def test_reference_components_keeps_none_where_the_first_reaches_the_variance(rng):
+    """The reference counts the shares below 0.95 (0 here) and fits PCA(n_components=0): one isotropic
+    Gaussian; the package's own rule keeps one component."""
+    x = rng.standard_normal((400, 8)) * np.r_[40.0, np.ones(7)]
+    assert _sklearn_pca(x, None).explained_variance_ratio_[0] > 0.95
+    got = selection.instance_scores(x, method="ppca", reference_components=True)
+    np.testing.assert_allclose(got, _sklearn_pca(x, 0).score_samples(x), rtol=1e-9, atol=0)
+    np.testing.assert_allclose(selection.instance_scores(x, method="ppca"), _sklearn_pca(x, 1).score_samples(x),
+                               rtol=1e-9, atol=0)
+    one = 2.0 * rng.standard_normal((60, 1))  # d = 1: q = 0 as well
+    np.testing.assert_allclose(selection.instance_scores(one, method="ppca", reference_components=True),
+                               _sklearn_pca(one, 0).score_samples(one), rtol=1e-9, atol=0)
+
+
+def test_retention_100_keeps_every_instance_as_the_reference():
+    """The rule (strictly above the 0th percentile) would drop each class's lowest score; the reference
+    returns the data unchanged at 100."""
+    x = np.random.default_rng(2).standard_normal((40, 3))
+    labels = np.repeat([0, 1], 20)
+    for method in ("gaussian", "ppca", "knn"):
+        np.testing.assert_array_equal(selection.select_instances(x, labels, retention=100, method=method),
+                                      np.arange(40))
+    assert selection.select_instances(x, labels, retention=99.9).size < 40
+
+
+def test_a_setting_of_another_method_is_refused_before_any_class(rng):
+    x = rng.standard_normal((20, 3))
+    for method, kw, applies in (("gaussian", {"k": 3}, "knn"), ("knn", {"variance": 0.5}, "ppca"),
+                                ("gaussian", {"reference_components": True}, "ppca")):
+        with pytest.raises(ValueError, match=f"^{next(iter(kw))} apply to method='{applies}', not method='{method}'"):
+            selection.select_instances(x, method=method, **kw)
+        with pytest.raises(ValueError, match="apply to method"):
+            selection.instance_scores(x, method=method, **kw)
+    with pytest.raises(ValueError, match=r"^variance must be in \(0, 1\], got 1.5"):
+        selection.select_instances(x, method="ppca", variance=1.5)
+    with pytest.raises(ValueError, match=r"^k must be an integer >= 1, got 0"):
+        selection.select_instances(x, method="knn", k=0)
 
 
 def test_select_instances_drops_ties_at_threshold():
