@@ -317,11 +317,12 @@ class GANZooStandIn:
     ``netG`` / ``avgG``, ``device``) around a DCGAN-like generator that takes [N, latent]
     and reshapes it itself, as theirs does. Not a torch module, as theirs is not."""
 
-    def __init__(self, noise=16, categories=0, seed=3, use_gpu=False):
+    def __init__(self, noise=16, categories=0, seed=3, use_gpu=False, normalize_latent=False):
         self.config = _ZooConfig(noise, categories)
         self.device = torch.device("cpu")
-        self.netG = _ZooGNet(noise + categories, seed)
-        self.avgG = _ZooGNet(noise + categories, seed + 1)  # a distinct average, so the two are told apart
+        # normalize_latent: PGAN's NormalizationLayer on the latent (its default, perChannelNormalization)
+        self.netG = _ZooGNet(noise + categories, seed, normalize_latent)
+        self.avgG = _ZooGNet(noise + categories, seed + 1, normalize_latent)  # a distinct average, told apart
         if use_gpu:  # the zoo's default (useGPU=True) wraps both networks in nn.DataParallel
             self.netG, self.avgG = GpuDataParallel(self.netG), GpuDataParallel(self.avgG)
 
@@ -349,10 +350,10 @@ class GpuDataParallel(nn.DataParallel):
 
 
 class _ZooGNet(nn.Module):
-    def __init__(self, dim_latent, seed):
+    def __init__(self, dim_latent, seed, normalize_latent=False):
         super().__init__()
         torch.manual_seed(seed)
-        self.dimLatent = dim_latent
+        self.dimLatent, self.normalize_latent = dim_latent, normalize_latent
         self.formatLayer = nn.ConvTranspose2d(dim_latent, 8, 4, 1, 0)
         self.bn = nn.BatchNorm2d(8)
         self.outLayer = nn.ConvTranspose2d(8, 3, 4, 2, 1)
@@ -361,7 +362,10 @@ class _ZooGNet(nn.Module):
 
     def forward(self, x):
         assert x.ndim == 2 and x.shape[1] == self.dimLatent
-        x = x.double().view(-1, self.dimLatent, 1, 1)
+        x = x.double()
+        if self.normalize_latent:  # x / sqrt(mean(x^2) + 1e-8), per sample
+            x = x * torch.rsqrt((x * x).mean(dim=1, keepdim=True) + 1e-8)
+        x = x.view(-1, self.dimLatent, 1, 1)
         return torch.tanh(self.outLayer(torch.relu(self.bn(self.formatLayer(x))))).float()
 
 

@@ -216,6 +216,15 @@ class GeneratorAdapter:
         prior and goes to G as well); None: the sampler's x' = avg + psi (x - avg) applies."""
         return None
 
+    def truncate(self, avg: np.ndarray, x: np.ndarray, psi: float) -> np.ndarray:
+        """The truncation trick's avg + psi (x - avg) on float32 rows, rounded as the family's own code
+        rounds it: torch's ``lerp``, NVIDIA's ``w_avg.lerp(x, psi)`` (numpy's formula without torch)."""
+        try:
+            import torch
+        except ImportError:
+            return (avg + np.float32(psi) * (x - avg)).astype(np.float32)
+        return torch.from_numpy(avg).lerp(torch.from_numpy(x), psi).numpy()
+
     def map(self, z: Array, c: torch.Tensor | None) -> Array:
         raise ValueError(f"the {self.family} generator has no W space; use space='z'")
 
@@ -679,6 +688,12 @@ class RosinalityAdapter(GeneratorAdapter):
                 torch.manual_seed(0)
                 self._w_avg = self.module.mean_latent(self.mean_samples).reshape(-1)
         return self._w_avg
+
+    def truncate(self, avg: np.ndarray, x: np.ndarray, psi: float) -> np.ndarray:
+        """rosinality's ``truncation_latent + truncation * (style - truncation_latent)``, in float32."""
+        torch = _torch()
+        avg_t, x_t = torch.from_numpy(avg), torch.from_numpy(x)
+        return (avg_t + psi * (x_t - avg_t)).numpy()
 
     def render_w(self, ws: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         with evaluating(self.module):

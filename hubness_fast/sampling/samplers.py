@@ -38,6 +38,7 @@ from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape
 from .._types import Array, Device
+from .._warn import warn_user
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
 from .generators import (
     GeneratorAdapter,
@@ -401,6 +402,7 @@ class TruncationSampler(LatentSampler):
         self.average = None if average is None else to_numpy(average, np.float32)
         self.n_average = check_int(n_average, "n_average")
         self._estimated: dict[int | None, np.ndarray] = {}
+        self._probed: set[int] = set()  # the generators checked for a normalised z (see _warn_if_no_effect)
 
     def adapter(self, G: Any) -> GeneratorAdapter:
         """G's adapter, or the one that applies the family's own truncation trick at psi (BigGAN)."""
@@ -439,20 +441,46 @@ class TruncationSampler(LatentSampler):
         avg = self._avg(side, c)
         if avg.shape != (x.shape[1],):
             raise ValueError(f"average has shape {avg.shape}, expected ({x.shape[1]},)")
-        truncated = _lerp(avg, x, self.psi)
+        truncated = side.truncate(avg, x, self.psi)
         if self.space == "z":
+            if self.average is None and self.psi < 1:
+                self._warn_if_no_effect(side, c)
             return Latents(z=truncated)
-        tail = x if self.cutoff is not None else None
-        return Latents(z=z, w=truncated, w_tail=tail)
+        if self.cutoff is None:
+            return Latents(z=z, w=truncated)
+        # the first `cutoff` layers get the truncated w, the others x; w is what the first layer gets
+        return Latents(z=z, w=truncated if self.cutoff > 0 else x, w_tail=x)
 
-
-def _lerp(avg: np.ndarray, x: np.ndarray, psi: float) -> np.ndarray:
-    """avg + psi (x - avg), computed as torch's lerp (NVIDIA's truncation) when torch is there."""
-    try:
+    def _warn_if_no_effect(self, side: GeneratorAdapter, c: torch.Tensor | None) -> None:
+        """Truncating z towards 0 changes nothing where G normalises z first (NVIDIA's and rosinality's
+        mappings, the zoo's PGAN; the zoo's DCGAN, run in training mode, normalises each batch): the
+        images would be random samples. Once per generator: render 4 latents and half of them."""
+        module = side.module
+        if module is None or id(module) in self._probed:
+            return
+        self._probed.add(id(module))
         import torch
-    except ImportError:
-        return (avg + np.float32(psi) * (x - avg)).astype(np.float32)
-    return torch.from_numpy(avg).lerp(torch.from_numpy(x), psi).numpy()
+
+        z = torch.from_numpy(side.draw(np.random.default_rng(PROBE_SEED), PROBE_ROWS)).to(side.device)
+        cc = None if c is None else c[:1].expand(PROBE_ROWS, -1)
+        devices = [side.device] if side.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=devices):  # the run's own noise draws stay as they were
+                full, half = (image_batch(side.render_z(x, cc)).detach().double() for x in (z, 0.5 * z))
+        except NotImplementedError:  # an adapter that draws latents but renders none
+            return
+        scale = float(full.abs().max())
+        if float((full - half).abs().max()) <= PROBE_RTOL * max(scale, 1e-30):
+            warn_user(f"truncation in Z has no effect on this {side.family} generator: halving its latents left "
+                      f"the images as they were (it normalises z, as a PixelNorm or batch-norm first layer "
+                      f"does), so these are random samples; truncate in W (space='w') where it has a "
+                      f"mapping, or give it its own truncation")
+
+
+PROBE_SEED, PROBE_ROWS = 0, 4
+# Images of z and z / 2 differ by order 1 wherever scaling z matters; a normalising first layer leaves
+# about 1e-6 of their range (PixelNorm's epsilon), a training-mode batch norm about 1e-3.
+PROBE_RTOL = 1e-2
 
 
 class HubnessSampler(LatentSampler):

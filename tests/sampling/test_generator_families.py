@@ -290,7 +290,10 @@ def test_rosinality_truncation_is_the_models_own_and_z_space_works():
     torch.testing.assert_close(as_generator(g).w_avg(), avg, rtol=0, atol=0)  # the same average every time
     with torch.no_grad():
         own = g([torch.from_numpy(out.z)], truncation=0.6, truncation_latent=avg, randomize_noise=False)[0]
+        style = g.style(torch.from_numpy(out.z)).float()
     torch.testing.assert_close(out.images, own, rtol=0, atol=1e-6)
+    avg32 = avg.float()  # rosinality's formula in float32, not NVIDIA's lerp (which rounds differently)
+    np.testing.assert_array_equal(out.w, (avg32 + 0.6 * (style - avg32)).numpy())
     zs = sample(g, 6, space="z", k=5, threshold=12, pool_size=400, seed=1, progress=False)
     z = z_pool(1, 400, 16)
     np.testing.assert_array_equal(zs.z, kept(z, z, 5, 12, 6)[0])

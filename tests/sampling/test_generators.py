@@ -1,5 +1,7 @@
 """The sampler on the generator families users bring: StyleGAN2-ADA / StyleGAN3 (stand-ins with
 NVIDIA's interface), BigGAN (the real package, random weights) and a plain G(z)."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -78,7 +80,7 @@ def test_z_space_hubs_on_stylegan_render_with_G_of_z():
         torch.testing.assert_close(rand.images, G(torch.from_numpy(z[:6]), None, noise_mode="const"), rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("cutoff", [None, 2])
+@pytest.mark.parametrize("cutoff", [None, 2, 0])  # cutoff 0 truncates no layer: w is ws[:, 0] as mapped
 def test_truncation_equals_the_models_truncation_psi(cutoff):
     G = StyleGANStandIn()
     t = TruncationSampler(G.z_dim, psi=0.6, average=G.mapping.w_avg, mapping=G.mapping, seed=0,
@@ -299,3 +301,31 @@ def test_a_family_of_ones_own_written_to_the_adapter_contract_samples_in_w(metho
     gen.num_ws = None  # the contract names it: without it the ws cannot be built
     with pytest.raises(ValueError, match="states no num_ws, the number of layers of the ws it takes"):
         sample(gen, 2, method, seed=1, progress=False, **settings)
+
+
+def test_truncation_in_z_warns_where_the_generator_normalises_z():
+    """NVIDIA's mapping (normalize_2nd_moment), PGAN's NormalizationLayer and the zoo DCGAN's
+    training-mode batch norm undo z' = psi z: the images are random samples, and the sampler says
+    so (once per generator); where scaling z matters, or in W, nothing is said."""
+    from standins import GANZooStandIn
+
+    for G, kw in ((StyleGANStandIn(), {"space": "z"}), (GANZooStandIn(normalize_latent=True), {}),
+                  (GANZooStandIn(), {})):
+        with pytest.warns(UserWarning, match="truncation in Z has no effect on this .* generator"):
+            out = sample(G, 6, "truncation", psi=0.5, seed=0, progress=False, **kw)
+        rand = sample(G, 6, "random", seed=0, progress=False, **kw)
+        torch.testing.assert_close(out.images, rand.images, rtol=0, atol=1e-3)  # what the warning says
+    plain = PlainGenerator()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = sample(plain, 6, "truncation", psi=0.5, seed=0, progress=False)
+        sample(StyleGANStandIn(), 6, "truncation", psi=0.5, seed=0, progress=False)  # W: NVIDIA's trick
+        sample(StyleGANStandIn(), 6, "truncation", psi=1.0, space="z", seed=0, progress=False)  # no truncation
+    assert (t.images - sample(plain, 6, "random", seed=0, progress=False).images).abs().max() > 0.01
+    s = TruncationSampler(psi=0.5, space="z", seed=0)
+    G = StyleGANStandIn()
+    with pytest.warns(UserWarning):
+        s.sample(G, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s.sample(G, 3)  # once per generator
