@@ -126,6 +126,13 @@ def as_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
 
 
+def check_flag(value, name: str) -> bool:
+    """True or False (numpy's bools too): a string such as 'no' would otherwise count as True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_int(value, name: str, minimum: int = 1) -> int:
     """An integer (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

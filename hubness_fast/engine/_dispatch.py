@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _native, exactness
-from .._inputs import (DeviceMatrix, as_matrix, check_device, check_k, check_metric, check_precision, check_threads,
-                      device_matrix, is_device_array, to_output)
+from .._inputs import (DeviceMatrix, as_matrix, check_device, check_flag, check_k, check_metric, check_precision,
+                      check_threads, device_matrix, is_device_array, to_output)
 from .._progress import Progress
 
 # Below this many multiply-adds the GPU's start-up and transfers cost more than
@@ -111,6 +111,7 @@ def describe(x, k, *, queries=None, metric="sqeuclidean", exclude_self=None, dev
     """Validate a k-NN problem once. Device arrays stay on their GPU unless device="cpu"."""
     check_device(device)
     check_metric(metric)
+    exclude_self = None if exclude_self is None else check_flag(exclude_self, "exclude_self")
     threads = _native.threads(check_threads(n_threads))
     on_gpu = device != "cpu" and is_device_array(x)
     check_precision(precision, on_gpu)

@@ -98,6 +98,9 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
     ball boundary in float64, so the answer is exact. No distance matrix is
     formed: memory is O(M + N) plus per-thread tiles. The nearest centre comes
     from a second, exact 1-NN pass.
+
+    Returns numpy arrays whatever the input (torch tensors included): ``count`` int64 [M],
+    ``min_radius`` float64 [M], ``nearest`` int64 [M] or None.
     """
     c = as_matrix(centres, "centres")
     q = as_matrix(queries, "queries")

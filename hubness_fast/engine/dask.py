@@ -25,8 +25,11 @@ import numpy as np
 
 from ._dispatch import describe, run, run_pair
 from .refused import check_rows, squared_norms
-from .._inputs import as_matrix, as_path, check_device, check_int, check_k, check_metric, check_threads, engine_dtype
+from .._inputs import (as_matrix, as_path, check_device, check_flag, check_int, check_k, check_metric, check_threads,
+                       engine_dtype)
 from .._types import Device, Metric, Threads
+
+__all__ = ["knn", "hub_counts", "from_npy"]
 
 FAN_IN = 8  # partial lists merged per reduction task
 
@@ -269,8 +272,9 @@ def knn(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = None, c
     "cpu"). Returns (distances float32 [N, k], indices int64 [N, k]), equal to
     hubness_fast.knn(x, k, exclude_self=not include_self) on one machine.
     """
+    include_self = check_flag(include_self, "include_self")
     x = _as_dask(x, chunk_rows)
-    finals = _run(x, k, _ranking(metric), client, n_threads, progress, "knn", device, bool(include_self))
+    finals = _run(x, k, _ranking(metric), client, n_threads, progress, "knn", device, include_self)
     keys = np.concatenate([f[0] for f in finals])
     ids = np.concatenate([f[1] for f in finals])
     dist = -keys if metric == "inner_product" else np.sqrt(keys) if metric == "euclidean" else keys
@@ -283,8 +287,9 @@ def hub_counts(x: Any, k: int, *, metric: Metric = "sqeuclidean", client: Any = 
     """Exact k-occurrence N_k of a Dask array's rows, int64 [N]; self excluded, or with
     ``include_self=True`` counted as the paper's notebook counts it; equal to
     hubness_fast.hub_counts(x, k, include_self=include_self). See knn for the arguments."""
+    include_self = check_flag(include_self, "include_self")
     x = _as_dask(x, chunk_rows)
-    return _run(x, k, _ranking(metric), client, n_threads, progress, "counts", device, bool(include_self))
+    return _run(x, k, _ranking(metric), client, n_threads, progress, "counts", device, include_self)
 
 
 def _ranking(metric: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import describe, run
-from .._inputs import check_int, to_numpy, to_output
+from .._inputs import check_flag, check_int, to_numpy, to_output
 from .._types import Array, Device, Metric, Precision, Progress, Threads
 
 
@@ -28,6 +28,7 @@ def hub_counts(x: Array, k: int, *, queries: Array | None = None, include_self: 
     distances are returned, which saves the float64 recomputation wherever
     the fp32 bound already settles a row.
     """
+    include_self = check_flag(include_self, "include_self")
     if queries is not None and include_self:
         raise ValueError("include_self applies only to a self-join (queries=None)")
     p = describe(x, k, queries=queries, metric=metric, exclude_self=None if queries is not None else not include_self,
@@ -41,7 +42,8 @@ def hubness_stats(x: Array | None = None, k: int = 5, *, counts: Array | None = 
     """Hubness statistics of the k-occurrence distribution (self excluded).
 
     Give the data ``x`` (hub counts are computed exactly, with ``k`` neighbours,
-    default 5 as everywhere in this package) or precomputed ``counts`` (N_k of
+    default 5 as :func:`hub_counts`' own; ``neighbors.Hubness`` defaults to 10, as
+    scikit-hubness) or precomputed ``counts`` (N_k of
     every point; then ``k`` must be the k they were counted with: it sets the hub
     size ``hub_size * k``). Returns a dict:
 

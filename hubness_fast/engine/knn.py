@@ -54,6 +54,11 @@ def knn(x: Array, k: int, *, queries: Array | None = None, metric: Metric = "sqe
         the CPU. "cuda" sends host arrays to the GPU in chunks through pinned
         memory (N may exceed GPU memory; the float64 certification runs on
         the host). "cpu" computes on the host, copying GPU arrays there.
+    precision : {"auto", "exact", "tensor"}
+        GPU arrays only (host arrays refuse "tensor"): how the GPU forms its candidates. "exact"
+        multiplies in fp32 on the CUDA cores, "tensor" in tf32 on the tensor cores with a
+        rigorous bound on its error; "auto" (default) takes "tensor" where the GPU has it
+        (sm_80+). Either way the certification below makes the result exact (docs/gpu.md).
 
     Returns
     -------

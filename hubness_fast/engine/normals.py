@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import _native
+from .._inputs import check_threads
 
 CHUNK = 64  # values per chunk: a draw starts at a chunk boundary
 STREAM_CHUNKS = 2 ** 60  # chunks in the stream of one key (the block counter is 64 bits)
@@ -27,9 +28,11 @@ def chunks(n: int) -> int:
 
 
 def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0: int = 0,
-                    threads: int = 0) -> np.ndarray:
+                    n_threads: int | None = None, threads: int | None = None) -> np.ndarray:
     """A float32 array of the given shape, filled in C order with the stream of ``key`` from chunk
-    ``chunk0`` on; on ``threads`` threads (0: all), at the kernel level HUBNESS_FAST_SIMD picks.
+    ``chunk0`` on; on ``n_threads`` threads (None: all, as everywhere; ``threads``, its earlier
+    name, also takes 0 for all), at the kernel level HUBNESS_FAST_SIMD picks. The values do not
+    depend on the thread count.
 
     ``key``: 4 integers in [0, 2^32), for example ``SeedSequence(...).generate_state(4)``."""
     words = [int(w) for w in key]
@@ -38,13 +41,16 @@ def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0:
     dims = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     if any(d < 0 for d in dims):
         raise ValueError(f"negative dimensions are not allowed, got {dims}")
-    if not isinstance(chunk0, (int, np.integer)) or not isinstance(threads, (int, np.integer)):
-        raise TypeError(f"chunk0 and threads are integers, got {chunk0!r} and {threads!r}")
-    if chunk0 < 0 or threads < 0:
-        raise ValueError("chunk0 and threads must be >= 0")
+    if threads is not None and n_threads is not None:
+        raise ValueError("give n_threads or threads (its earlier name), not both")
+    if threads is not None:
+        n_threads = None if threads == 0 else threads
+    count = check_threads(n_threads)
+    if isinstance(chunk0, bool) or not isinstance(chunk0, (int, np.integer)) or chunk0 < 0:
+        raise ValueError(f"chunk0 must be an integer >= 0, got {chunk0!r}")
     n = int(np.prod(dims, dtype=np.int64))
     if int(chunk0) + chunks(n) > STREAM_CHUNKS:
         raise ValueError(f"a draw of {n} values from chunk {chunk0} runs past the end of the stream "
                          f"(2^60 chunks)")
-    return _native.cpu.standard_normal(words, int(chunk0), n, _native.threads(int(threads)),
+    return _native.cpu.standard_normal(words, int(chunk0), n, _native.threads(count),
                                        _native.simd_level()).reshape(dims)

@@ -66,7 +66,8 @@ def radius_neighbors(x: Array, radius: float, *, queries: Array | None = None, m
         decided on its own value.
     progress : True shows a tqdm bar of the pass over the block pairs; a callable receives
         ``(done, total)`` block pairs.
-    Returns :class:`RadiusNeighbors`. Memory beyond the inputs is O(M + output).
+    Returns :class:`RadiusNeighbors` of numpy arrays whatever the input (torch tensors
+    included). Memory beyond the inputs is O(M + output).
     """
     check_metric(metric, RADIUS_METRICS)
     check_device(device)

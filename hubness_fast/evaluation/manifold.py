@@ -39,6 +39,9 @@ from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
 from ..engine.refused import check_rows
 
+__all__ = ["Manifold", "Evaluation", "Containment", "RarityResult", "SavedManifoldError", "f_score", "features_hash",
+           "checked_features", "radii2", "rarity_from_containment"]
+
 METRICS = ("euclidean", "cosine")
 
 MAX_SQUARED_NORM = 1e36  # the engine's limit for float32 arithmetic (csrc/cpu/side.h), checked here to name the set

@@ -13,6 +13,9 @@ from .._inputs import as_matrix, check_int, to_numpy
 from .._types import Array
 
 
+__all__ = ["instance_scores", "select_instances", "METHODS"]
+
+
 def _gaussian_loglik(x: np.ndarray) -> np.ndarray:
     """Log-likelihood under one full-covariance Gaussian fitted to x
     (biased covariance + 1e-5 I, as the reference)."""

@@ -48,6 +48,10 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
+__all__ = ["as_generator", "detect_family", "draw_prior", "image_batch", "GeneratorAdapter", "StyleGANAdapter",
+           "BigGANAdapter", "CallableAdapter", "GANZooAdapter", "RosinalityAdapter", "MappingAdapter", "PriorAdapter",
+           "LabelsMissing", "to_uint8"]
+
 PRIORS = ("normal", "truncnorm")
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 import numpy as np
 
 from .._files import atomic_write, creatable_dir, writable_dir
-from .._inputs import as_path, check_choice, check_int, check_k, is_device_array, to_numpy
+from .._inputs import as_path, check_choice, check_flag, check_int, check_k, is_device_array, to_numpy
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape
@@ -112,7 +112,9 @@ class LatentSampler:
     prior : "normal", "truncnorm" or a callable (rng, n, dim) -> array; default: the
         generator family's prior (BigGAN: truncated normal), else "normal".
     seed : seeds the latents and labels (numpy's default_rng); the same seed gives
-        the same latents, and with ``noise_mode='const'`` the same images.
+        the same latents, and with ``noise_mode='const'`` the same images. None (the
+        classes' default) draws fresh latents each time; :func:`sample` and
+        :func:`make_sampler` default to 0.
     progress : tqdm bars for pools and rendering.
     """
 
@@ -127,6 +129,9 @@ class LatentSampler:
             raise ValueError("a mapping puts the latents in W: drop space='z' or the mapping")
         if prior is not None and not callable(prior):
             draw_prior(prior, np.random.default_rng(0), 1, 1)  # validates the name
+        if mapping is not None and not callable(mapping):  # RandomSampler(512, 5) would take 5 for it
+            raise ValueError(f"mapping must be a callable z -> ws (NVIDIA's G.mapping, say), got "
+                             f"{type(mapping).__name__} {mapping!r}"[:200])
         self.latent_dim, self.mapping, self.prior, self.progress = latent_dim, mapping, prior, progress
         self.space = space or ("w" if mapping is not None else "z")
         self.seed = seed
@@ -526,7 +531,7 @@ class HubnessSampler(LatentSampler):
         use_gpu(device)  # validates: unknown names, or "cuda" without a GPU, raise here
         self.device = device
         self.k, self.threshold, self.pool_size = int(k), threshold, pool_size
-        self.include_self, self.comparison, self.top = bool(include_self), comparison, top
+        self.include_self, self.comparison, self.top = check_flag(include_self, "include_self"), comparison, top
         self.max_pools = check_int(max_pools, "max_pools")
         max_value = pool_size if include_self else pool_size - 1  # every other point lists it
         if top is None and not self._meets(np.array([max_value]))[0]:

@@ -60,6 +60,19 @@ def test_torch_input_zero_copy_and_output_type():
     assert hf.knn(half, 2)[1].shape == (300, 2)
 
 
+def test_self_flags_are_booleans(rng):
+    """A string flag ('no') would count as True: refused, as k=True is."""
+    import hubness_fast.dask as hfd
+
+    x = rng.standard_normal((30, 3))
+    for call in (lambda: hf.knn(x, 2, exclude_self="no"), lambda: hf.hub_counts(x, 2, include_self="no"),
+                 lambda: hf.kth_neighbor_distance(x, 2, exclude_self=1),
+                 lambda: hfd.hub_counts(x, 2, include_self="yes")):
+        with pytest.raises(ValueError, match=r"_self must be True or False, got"):
+            call()
+    np.testing.assert_array_equal(hf.knn(x, 2, exclude_self=np.bool_(True))[1], hf.knn(x, 2)[1])
+
+
 @pytest.mark.parametrize("dtype", ["int32", "int64"])
 def test_torch_integers_beyond_float32_are_exact(dtype):
     """Integers above 2**24 are not float32 numbers: torch ones go to float64 as numpy ones do."""

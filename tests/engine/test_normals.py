@@ -136,6 +136,9 @@ def test_the_same_bits_at_every_level_and_thread_count(monkeypatch):
         monkeypatch.setenv("HUBNESS_FAST_SIMD", level)
         for threads in (1, 2, 3):
             np.testing.assert_array_equal(standard_normal(key, (3001, 67), threads=threads), want)
+            np.testing.assert_array_equal(standard_normal(key, (3001, 67), n_threads=threads), want)
+        for every_core in ({"threads": 0}, {"threads": None}, {"n_threads": None}):
+            np.testing.assert_array_equal(standard_normal(key, (3001, 67), **every_core), want)
     monkeypatch.setenv("HUBNESS_FAST_SIMD", "amx-reference")  # the portable build, on any CPU
     np.testing.assert_array_equal(_native.cpu.standard_normal(key, 0, want.size, 1, "amx-reference"),
                                   want.reshape(-1))
@@ -189,9 +192,13 @@ def test_bad_arguments_are_refused():
         standard_normal([1, 2, 3, 4], (-1, 3))
     with pytest.raises(ValueError, match=">= 0"):
         standard_normal([1, 2, 3, 4], 3, chunk0=-1)
-    with pytest.raises(ValueError, match=">= 0"):
+    with pytest.raises(ValueError, match="n_threads must be a positive integer or None, got -1"):
         standard_normal([1, 2, 3, 4], 3, threads=-1)
-    with pytest.raises(TypeError, match="integers"):
+    with pytest.raises(ValueError, match="n_threads must be a positive integer or None, got 0"):
+        standard_normal([1, 2, 3, 4], 3, n_threads=0)  # 0 is "every core" under the earlier name only
+    with pytest.raises(ValueError, match="not both"):
+        standard_normal([1, 2, 3, 4], 3, n_threads=1, threads=1)
+    with pytest.raises(ValueError, match="chunk0 must be an integer >= 0, got 1.5"):
         standard_normal([1, 2, 3, 4], 3, chunk0=1.5)
     # the block counter is 64 bits: the stream ends at chunk 2^60
     end = engine.normals.STREAM_CHUNKS

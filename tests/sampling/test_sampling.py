@@ -279,3 +279,12 @@ def test_max_pools_bounds_sample_and_names_what_was_kept():
     with pytest.raises(ValueError, match=r"max_pools=2 pools of 300 kept only \d+ of the 500 latents asked for: "
                                          r"raise max_pools"):
         sample(PlainGenerator(), 500, k=5, threshold=6, pool_size=300, max_pools=2, progress=False)
+
+
+def test_a_mapping_that_is_not_callable_is_refused_at_once():
+    """RandomSampler(8, 5) took 5 for its mapping and failed at the first draw ('int' object is not
+    callable); a string include_self counted as True."""
+    with pytest.raises(ValueError, match="mapping must be a callable z -> ws .* got int 5"):
+        RandomSampler(8, 5)
+    with pytest.raises(ValueError, match="include_self must be True or False, got 'no'"):
+        HubnessSampler(8, include_self="no")
