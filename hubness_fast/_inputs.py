@@ -55,6 +55,8 @@ def as_matrix(x, name: str) -> np.ndarray:
                 raise ValueError(f"{name} holds missing values (pd.NA / None) or non-numbers, the first "
                                  f"{_first_non_number(x, columns)}; drop or impute them, then pass float32 or "
                                  f"float64 data") from None
+        if columns is not None and x.dtype.kind == "f":  # a DataFrame's NaN (pandas' missing value): name its cell
+            _refuse_a_missing_cell(x, columns, name)
     kind = x.dtype.kind
     if kind not in "fiu":
         raise ValueError(
@@ -68,6 +70,14 @@ def as_matrix(x, name: str) -> np.ndarray:
     if x.dtype == np.float32 or x.dtype == np.float64:
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
     return np.ascontiguousarray(x, dtype=engine_dtype(x.dtype))
+
+
+def _refuse_a_missing_cell(x: np.ndarray, columns: Any, name: str) -> None:
+    bad = ~np.isfinite(x)
+    if x.ndim == 2 and bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])  # the first in row order
+        raise ValueError(f"{name} holds a missing value or an infinity (NaN / Inf) at row {row}, column "
+                         f"{columns[col]!r} ({x[row, col]}); drop or impute it, then pass float32 or float64 data")
 
 
 def engine_dtype(dtype: Any) -> np.dtype:

@@ -37,7 +37,7 @@ __all__ = ["kth_radius2", "PrecisionRecall", "DensityCoverage", "precision_recal
            "frechet_distance", "frechet_distance_from_stats"]
 
 
-def kth_radius2(x: Array, k: int, n_threads: Threads = None, progress: Progress = False,
+def kth_radius2(x: Array, k: int, *, n_threads: Threads = None, progress: Progress = False,
                 device: Device = "auto") -> np.ndarray:
     """Squared distance (float64) from each point to its k-th neighbour, self excluded."""
     return radii2(as_matrix(x, "x"), [k], n_threads=n_threads, progress=progress, device=device)[k]

@@ -73,6 +73,17 @@ def test_self_flags_are_booleans(rng):
     np.testing.assert_array_equal(hf.knn(x, 2, exclude_self=np.bool_(True))[1], hf.knn(x, 2)[1])
 
 
+def test_k_by_position_and_every_other_argument_by_keyword(rng):
+    """docs/usage.md: in the engine's functions and metrics.*, only k follows the data by position."""
+    from hubness_fast import metrics
+
+    x = rng.standard_normal((30, 3))
+    for fn in (hf.knn, hf.hub_counts, hf.kth_neighbor_distance, metrics.kth_radius2, metrics.precision_recall):
+        args = (x, x, 3, 1) if fn is metrics.precision_recall else (x, 3, 1)
+        with pytest.raises(TypeError, match="positional argument"):
+            fn(*args)
+
+
 @pytest.mark.parametrize("dtype", ["int32", "int64"])
 def test_torch_integers_beyond_float32_are_exact(dtype):
     """Integers above 2**24 are not float32 numbers: torch ones go to float64 as numpy ones do."""
@@ -438,6 +449,14 @@ def test_sparse_and_pandas_inputs(rng):
     named = frame.rename(columns=lambda c: f"f{c}")
     with pytest.raises(ValueError, match="the first at row 7, column 'f2'"):
         hf.hub_counts(named, 3)
+    plain = pd.DataFrame(x, columns=[f"f{c}" for c in range(5)])  # float64 columns: NaN is pandas' missing value
+    plain.iloc[8, 3], plain.iloc[5, 1] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"NaN / Inf\) at row 5, column 'f1' \(inf\)"):
+        hf.knn(plain, 3)
+    mixed = plain.astype(object)
+    mixed.iloc[5, 1], mixed.iloc[3, 2] = 1.0, None  # an object column's None
+    with pytest.raises(ValueError, match=r"at row 3, column 'f2' \(nan\)"):
+        hf.knn(mixed, 3)
 
 
 def test_cosine_rows_whose_squares_underflow_are_not_called_zeros(rng):
