@@ -202,7 +202,9 @@ def check_precision(precision: str, on_gpu_arrays: bool) -> str:
 
 def check_device(device: str) -> None:
     if device not in DEVICES:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+        hint = (" (a torch device: its .type; a GPU array runs on its own GPU)"
+                if str(device).startswith(("cpu", "cuda")) else "")
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto'{hint}, got {device!r}")
 
 
 def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:

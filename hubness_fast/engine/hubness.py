@@ -38,14 +38,16 @@ def hub_counts(x: Array, k: int, *, queries: Array | None = None, include_self: 
 
 
 def hubness_stats(x: Array | None = None, k: int = 5, *, counts: Array | None = None, hub_size: float = 2.0,
-                  n_threads: Threads = None, progress: Progress = False) -> dict[str, float]:
+                  metric: Metric = "sqeuclidean", n_threads: Threads = None, progress: Progress = False,
+                  device: Device = "auto") -> dict[str, float]:
     """Hubness statistics of the k-occurrence distribution (self excluded).
 
     Give the data ``x`` (hub counts are computed exactly, with ``k`` neighbours,
     default 5 as :func:`hub_counts`' own; ``neighbors.Hubness`` defaults to 10, as
     scikit-hubness) or precomputed ``counts`` (N_k of
     every point; then ``k`` must be the k they were counted with: it sets the hub
-    size ``hub_size * k``). Returns a dict:
+    size ``hub_size * k``). ``metric``, ``device``: as :func:`hub_counts` counts x (cosine for
+    embeddings, say). Returns a dict:
 
     - k_skewness: skewness of N_k (population moments, as scipy.stats.skew); 0 for
       constant counts (0 / 0 there; scikit-hubness returns NaN);
@@ -72,7 +74,7 @@ def hubness_stats(x: Array | None = None, k: int = 5, *, counts: Array | None = 
     if counts is None:
         if x is None:
             raise ValueError("give either the data x or the k-occurrence counts")
-        counts = hub_counts(x, k, n_threads=n_threads, progress=progress)
+        counts = hub_counts(x, k, metric=metric, n_threads=n_threads, progress=progress, device=device)
     elif x is not None:
         raise ValueError("give either the data x or the k-occurrence counts, not both (the counts would be "
                          "described and x ignored)")

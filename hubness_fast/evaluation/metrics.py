@@ -69,24 +69,25 @@ def _manifold(real: Array, fake: Array, k: int, n_threads: Threads, progress: Pr
     return Manifold(r, k, metric=metric, n_threads=n_threads, progress=progress, device=device), f
 
 
-def precision_recall(real: Array, fake: Array, k: int = 3, *, inclusive: bool = True, n_threads: Threads = None,
-                     progress: Progress = False, device: Device = "auto") -> PrecisionRecall:
+def precision_recall(real: Array, fake: Array, k: int = 3, *, inclusive: bool = True, metric: str = "euclidean",
+                     n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> PrecisionRecall:
     """Improved precision and recall (Kynkaenniemi et al., NeurIPS 2019).
 
     precision: fraction of fake samples inside at least one real ball; recall:
     fraction of real samples inside at least one fake ball. A ball's radius is
     its centre's distance to the k-th nearest neighbour of its own set (self
-    excluded). ``inclusive=True`` (the paper's d <= r) is the default.
+    excluded). ``inclusive=True`` (the paper's d <= r) is the default. ``metric="cosine"``:
+    cosine distances, as :class:`~hubness_fast.Manifold` (``metric`` in the other shortcuts too).
     Returns PrecisionRecall(precision, recall), floats (unpacks as a tuple).
     A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
     """
-    m, f = _manifold(real, fake, k, n_threads, progress, device)
+    m, f = _manifold(real, fake, k, n_threads, progress, device, metric=metric)
     c = m.containment(f, [(k, inclusive)])
     return PrecisionRecall(float(np.mean(c.fake.in_count[:, 0] > 0)), float(np.mean(c.real.in_count[:, 0] > 0)))
 
 
-def density_coverage(real: Array, fake: Array, k: int = 5, *, inclusive: bool = False, n_threads: Threads = None,
-                     progress: Progress = False, device: Device = "auto") -> DensityCoverage:
+def density_coverage(real: Array, fake: Array, k: int = 5, *, inclusive: bool = False, metric: str = "euclidean",
+                     n_threads: Threads = None, progress: Progress = False, device: Device = "auto") -> DensityCoverage:
     """Density and coverage (Naeem et al., ICML 2020), matching the prdc package.
 
     density = sum over fakes of the number of real balls containing them / (k M);
@@ -95,22 +96,22 @@ def density_coverage(real: Array, fake: Array, k: int = 5, *, inclusive: bool = 
     are 0 (``inclusive=True`` counts the boundary). Returns DensityCoverage(density, coverage).
     A one-call shortcut over :class:`hubness_fast.Manifold` (same values).
     """
-    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False)
+    m, f = _manifold(real, fake, k, n_threads, progress, device, fake_balls=False, metric=metric)
     c = m.containment(f, [(k, inclusive)], fake_balls=False)
     # (1/k) * mean: prdc's order of operations, so that values agree to the last bit
     return DensityCoverage(float((1.0 / k) * c.fake.in_count[:, 0].mean()),
                            float(np.mean(c.real.own_count[:, 0] > 0)))
 
 
-def prdc(real: Array, fake: Array, k: int = 5, *, n_threads: Threads = None, progress: Progress = False,
-         device: Device = "auto") -> dict[str, float]:
+def prdc(real: Array, fake: Array, k: int = 5, *, metric: str = "euclidean", n_threads: Threads = None,
+         progress: Progress = False, device: Device = "auto") -> dict[str, float]:
     """precision, recall, density and coverage exactly as the prdc package
     defines them (one k for all four, strict d < r), in one containment pass.
 
     Returns a dict with keys "precision", "recall", "density", "coverage", the
     prdc package's own return type, so that code written for it runs unchanged.
     """
-    m, f = _manifold(real, fake, k, n_threads, progress, device)
+    m, f = _manifold(real, fake, k, n_threads, progress, device, metric=metric)
     c = m.containment(f, [(k, False)])
     return {
         "precision": float(np.mean(c.fake.in_count[:, 0] > 0)),

@@ -277,3 +277,25 @@ def test_k_may_be_given_by_position_after_the_data_as_prdc_takes_it(features):
     assert hf.hubness_stats(x, 4) == hf.hubness_stats(x, k=4) != hf.hubness_stats(x, k=5)
     with pytest.raises(TypeError):
         metrics.prdc(real, fake, 4, None)  # the rest stays keyword-only
+
+
+def test_the_shortcuts_take_cosine_as_the_manifold_does(rng):
+    """Cosine containment is Euclidean containment of unit rows (|a - b|^2 = 2 (1 - cos)): the oracle
+    normalises, then applies prdc's formulas."""
+    real, fake = rng.standard_normal((300, 8)) + 0.5, rng.standard_normal((250, 8)) * 1.2 + 0.3
+    unit = [x / np.linalg.norm(x, axis=1, keepdims=True) for x in (real, fake)]
+    want = brute_prdc(*unit, 5)
+    assert metrics.prdc(real, fake, 5, metric="cosine") == pytest.approx(want, abs=1e-12)
+    dc = metrics.density_coverage(real, fake, 5, metric="cosine")
+    assert (dc.density, dc.coverage) == pytest.approx((want["density"], want["coverage"]), abs=1e-12)
+    pr = metrics.precision_recall(real, fake, 3, metric="cosine")
+    inclusive = brute_prdc(*unit, 3, inclusive=True)
+    assert tuple(pr) == pytest.approx((inclusive["precision"], inclusive["recall"]), abs=1e-12)
+    assert tuple(pr) != tuple(metrics.precision_recall(real, fake, 3))  # the metric reached the balls
+
+
+def test_hubness_stats_counts_with_the_metric_asked(rng):
+    x = rng.standard_normal((400, 6)) * np.r_[5.0, np.ones(5)] + 2.0
+    cos = hf.hubness_stats(x, 5, metric="cosine", device="cpu")
+    assert cos == hf.hubness_stats(counts=brute_hub_counts(x, 5, metric="cosine"), k=5)
+    assert cos != hf.hubness_stats(x, 5)
