@@ -1,6 +1,7 @@
 """`hubness-fast`'s entry point: parse, run the command, and turn what ends it into one line and
 an exit status: an error (2, ``--debug`` shows the traceback), Ctrl-C (130) or SIGTERM (143) with
-what the command kept, a closed output pipe (141, quietly)."""
+what the command kept, a closed output pipe (141, quietly). A warning is one line too:
+``hubness-fast: warning: ...``."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +10,7 @@ import select
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -30,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         fail(f"unrecognized arguments: {' '.join(rest)}")
     started = time.time()
     restore = _stop_on_sigterm()
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     try:
         code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside this handler
@@ -51,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         return _report(exc, args)
     finally:
         restore()
+        warnings.showwarning = shown
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """A warning as the command's own line, not Python's 'FILE:LINE: Category: message' (whose file,
+    under python -m, is runpy's)."""
+    text = flags_for_keywords(" ".join(str(message).split()))
+    print(f"hubness-fast: warning: {text}", file=sys.stderr if file is None else file)
 
 
 class Terminated(KeyboardInterrupt):

@@ -16,7 +16,7 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "force_fp32": "--force-fp32", "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
                  "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k",
-                 "n_threads": "--threads", "n_boot": "--n-boot", "device": "--device"}
+                 "n_threads": "--threads", "n_boot": "--n-boot", "device": "--device", "space": "--space"}
 
 
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")

@@ -394,3 +394,14 @@ def test_a_factory_with_arguments_says_only_a_call_with_none_is_taken(tmp_path):
                                            r"module:factory\(\), is taken"):
         load_attr("standins:StyleGANStandIn(img_resolution=8, img_channels=1)")
     assert load_attr("standins:StyleGANStandIn").__name__ == "StyleGANStandIn"  # the class itself, as named
+
+
+def test_a_warning_is_one_line_in_the_commands_words(tmp_path):
+    """Not Python's '<frozen runpy>:88: UserWarning: ...': the command's own line, its flags named."""
+    torch.save(StyleGANStandIn(seed=3), tmp_path / "g.pt")
+    r = cli("--network", str(tmp_path / "g.pt"), "--n", "4", "--outdir", str(tmp_path / "o"), "--method", "truncation",
+            "--space", "z", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hubness-fast: warning: truncation in Z has no effect"), r.stderr
+    assert "truncate in W (--space w)" in lines[0] and "runpy" not in r.stderr
