@@ -44,6 +44,8 @@ def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0:
     if threads is not None and n_threads is not None:
         raise ValueError("give n_threads or threads (its earlier name), not both")
     if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 0:
+            raise ValueError(f"threads must be an integer >= 0 (0: every core), got {threads!r}")
         n_threads = None if threads == 0 else threads
     count = check_threads(n_threads)
     if isinstance(chunk0, bool) or not isinstance(chunk0, (int, np.integer)) or chunk0 < 0:

@@ -176,10 +176,12 @@ def _hubs_and_radii(x: np.ndarray, k: int, hub_k: int, n_threads: Threads, progr
     A sample's own list holds itself (distance 0) and its hub_k nearest others, unless hub_k + 1 exact
     duplicates of smaller index come first (ties go by index): then those hub_k + 1 and not itself."""
     n, lists = x.shape[0], hub_k + 1
-    p = describe(x, max(k, lists), metric="sqeuclidean", exclude_self=True, device=device, n_threads=n_threads,
-                 progress=progress, desc=desc)
+    p = describe(x, max(k, min(lists, n - 1)), metric="sqeuclidean", exclude_self=True, device=device,
+                 n_threads=n_threads, progress=progress, desc=desc)
     r = run(p, ids=True, distances=True)
     ids, dist = np.asarray(r.ids), np.asarray(r.distances)
+    if lists == n:  # every sample's list is the whole set: each sample is in all n lists
+        return np.full(n, n, np.int64), np.ascontiguousarray(dist[:, k - 1])
     first = ids[:, :lists]
     out = np.all((first < np.arange(n)[:, None]) & (dist[:, :lists] == 0), axis=1)
     for i in np.flatnonzero(out):  # a float32 zero could hide a difference below its range: compare the rows
@@ -209,9 +211,9 @@ def efficient_precision_recall(real: Array, fake: Array, k: int = 3, *, hub_k: i
     r, f = _pair(real, fake, k, fake_balls=True)  # no fit: the hub pass below gives the radii
     check_k(k, r.shape[0] - 1, f"real samples other than the point itself; real has {r.shape[0]}")
     for name, x in (("real", r), ("fake", f)):
-        if hub_k + 1 > x.shape[0] - 1:
+        if hub_k + 1 > x.shape[0]:
             raise ValueError(f"hub_k={hub_k} lists each sample with its {hub_k} nearest others: the {name} set needs "
-                             f"at least {hub_k + 2} samples, it has {x.shape[0]}")
+                             f"at least {hub_k + 1} samples, it has {x.shape[0]}")
     if r.dtype != f.dtype:
         r, f = r.astype(np.float64), f.astype(np.float64)
     hr, rr2 = _hubs_and_radii(r, k, hub_k, n_threads, progress, device, "real hubs")

@@ -5,11 +5,12 @@ class, as the reference implementation does.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import numpy as np
 
-from .._inputs import as_matrix, check_int, to_numpy
+from .._inputs import as_matrix, check_flag, check_int, to_numpy
 from .._types import Array
 
 
@@ -143,6 +144,8 @@ def _settings(method: str, k: int | None, variance: float | None, reference_comp
         raise ValueError(f"variance must be in (0, 1], got {variance}")
     if k is not None:
         check_int(k, "k")
+    if reference_components is not None:
+        check_flag(reference_components, "reference_components")
     return (5 if k is None else k, 0.95 if variance is None else float(variance),
             bool(reference_components))
 
@@ -195,6 +198,7 @@ def select_instances(embeddings: Array, labels: Array | None = None, *, retentio
     labels = np.zeros(x.shape[0], dtype=np.int64) if labels is None else _checked_labels(labels, x.shape[0])
     settings = {name: score_kwargs.pop(name, None) for name in SETTINGS}
     _settings(method, **settings)  # before the classes: an argument's error is no class's
+    inspect.signature(instance_scores).bind(x, method=method, **settings, **score_kwargs)  # a misspelt name too
     if retention == 100:
         return np.arange(x.shape[0], dtype=np.int64)
     keep = []

@@ -192,7 +192,7 @@ def test_bad_arguments_are_refused():
         standard_normal([1, 2, 3, 4], (-1, 3))
     with pytest.raises(ValueError, match=">= 0"):
         standard_normal([1, 2, 3, 4], 3, chunk0=-1)
-    with pytest.raises(ValueError, match="n_threads must be a positive integer or None, got -1"):
+    with pytest.raises(ValueError, match=r"threads must be an integer >= 0 \(0: every core\), got -1"):
         standard_normal([1, 2, 3, 4], 3, threads=-1)
     with pytest.raises(ValueError, match="n_threads must be a positive integer or None, got 0"):
         standard_normal([1, 2, 3, 4], 3, n_threads=0)  # 0 is "every core" under the earlier name only

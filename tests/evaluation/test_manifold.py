@@ -292,8 +292,16 @@ def test_efficient_precision_recall_on_duplicates_and_ties():
             assert (got.precision, got.recall) == pytest.approx(want, abs=1e-12), (hub_k, level, inclusive)
             assert (got.real_hubs, got.fake_hubs) == (hr.sum(), hf_.sum())
     with pytest.raises(ValueError, match="hub_k=3 lists each sample with its 3 nearest others: the fake set needs at "
-                                         "least 5 samples, it has 4"):
-        metrics.efficient_precision_recall(real, fake[:4])
+                                         "least 4 samples, it has 3"):
+        metrics.efficient_precision_recall(real, fake[:3], k=2)
+    # hub_k + 1 samples: each one's list is the whole set, so every sample is a hub (value 4 > 3)
+    got = metrics.efficient_precision_recall(real, fake[:4], k=3)
+    hr, rr = _eprc_hubs(real)
+    assert got.fake_hubs == 4 and got.real_hubs == hr.sum()
+    d = sq_dists(real[hr], fake[:4])
+    fr = np.sort(sq_dists(fake[:4], fake[:4]), 1)[:, 3]
+    assert (got.precision, got.recall) == pytest.approx(((d < rr[hr][:, None]).any(0).mean(),
+                                                          (d < fr[None, :]).any(1).mean()), abs=1e-12)
 
 
 def test_bad_input(rng):

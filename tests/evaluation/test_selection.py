@@ -167,6 +167,11 @@ def test_a_setting_of_another_method_is_refused_before_any_class(rng):
         selection.select_instances(x, method="ppca", variance=1.5)
     with pytest.raises(ValueError, match=r"^k must be an integer >= 1, got 0"):
         selection.select_instances(x, method="knn", k=0)
+    with pytest.raises(ValueError, match="reference_components must be True or False, got 'no'"):
+        selection.select_instances(x, method="ppca", reference_components="no")
+    for retention in (50, 100):  # nothing is scored at 100, but a misspelt setting is still refused
+        with pytest.raises(TypeError, match="unexpected keyword argument 'refrence_components'"):
+            selection.select_instances(x, retention=retention, method="ppca", refrence_components=True)
 
 
 def test_select_instances_drops_ties_at_threshold():
