@@ -9,7 +9,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._sklearn import require_sklearn
-from .._inputs import check_device, check_int, check_metric, n_jobs_to_threads, to_numpy
+from .._inputs import check_device, check_flag, check_int, check_metric, n_jobs_to_threads, to_numpy
 from .._types import Device, Metric
 from ..engine.hubness import hub_counts, hubness_stats
 
@@ -123,8 +123,7 @@ class Hubness(BaseEstimator):
         if self.return_value != "all" and self.return_value not in HUBNESS_MEASURES:
             raise ValueError(f"unknown return_value {self.return_value!r}; use 'all' or one of "
                              f"{list(HUBNESS_MEASURES)}")
-        if not isinstance(self.include_self, (bool, np.bool_)):
-            raise ValueError(f"include_self must be True or False, got {self.include_self!r}")
+        check_flag(self.include_self, "include_self")
         n_jobs_to_threads(self.n_jobs)
         check_device(self.device)
 

@@ -42,7 +42,7 @@ from typing import Any, TypeVar, Union
 import numpy as np
 
 from ._sklearn import require_sklearn
-from .._inputs import check_int, to_numpy
+from .._inputs import check_flag, check_int, to_numpy
 
 require_sklearn()  # before its imports: a clear message for a missing or too old scikit-learn
 from scipy.special import ndtr  # noqa: E402
@@ -547,8 +547,7 @@ class DisSimLocal(HubnessReduction):
 
     def check_params(self) -> None:
         check_int(self.k, "k")
-        if not isinstance(self.squared, (bool, np.bool_)):
-            raise ValueError(f"squared must be True or False, got {self.squared!r}")
+        check_flag(self.squared, "squared")
         _check_compat(self.compat)
 
     @staticmethod
