@@ -9,7 +9,9 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "../common/bound.h"
@@ -20,6 +22,7 @@
 #include "../cpu/fma_peak.h"
 #include "../cpu/knn_cpu.h"
 #include "../cpu/normals.h"
+#include "../cpu/pair_schedule.h"
 #include "../cpu/simd.h"
 #include "ball_arrays.h"
 #include "knn_arrays.h"
@@ -236,6 +239,48 @@ py::array_t<float> standard_normal(const std::vector<uint32_t>& key, uint64_t ch
     return out;
 }
 
+// Runs the self-join's block-pair schedule with n_threads threads that claim and release pairs as
+// the engine does (keeping the block they hold), doing no work; a test of the schedule itself
+// (n_threads = 0: the schedule is built and measured, not run).
+py::tuple pair_schedule_trace(int64_t n_blocks, int n_threads) {
+    hf::check_arg(n_blocks >= 1 && n_threads >= 0 && n_threads <= 64, "n_blocks >= 1 and 0 <= n_threads <= 64");
+    hf::PairSchedule schedule(n_blocks);
+    std::unique_ptr<std::atomic<int>[]> holders(new std::atomic<int>[n_blocks]);
+    for (int64_t b = 0; b < n_blocks; ++b) holders[b] = 0;
+    std::atomic<int64_t> shared{0};  // claims that found a block held by another thread
+    std::vector<std::vector<int64_t>> claimed(n_threads);
+    {
+        py::gil_scoped_release release;
+        std::vector<std::thread> pool;
+        for (int t = 0; t < n_threads; ++t) {
+            pool.emplace_back([&, t] {
+                std::pair<int64_t, int64_t> pr;
+                int64_t held = -1;
+                while (schedule.acquire(pr, held)) {
+                    auto [I, J] = pr;
+                    if (J == held) std::swap(I, J);
+                    held = I;
+                    if (holders[I].fetch_add(1) != 0) ++shared;
+                    if (J != I && holders[J].fetch_add(1) != 0) ++shared;
+                    claimed[t].push_back(I);
+                    claimed[t].push_back(J);
+                    std::this_thread::yield();
+                    holders[I].fetch_sub(1);
+                    if (J != I) holders[J].fetch_sub(1);
+                    schedule.release(pr);
+                }
+            });
+        }
+        for (std::thread& th : pool) th.join();
+    }
+    int64_t total = 0;
+    for (const auto& c : claimed) total += static_cast<int64_t>(c.size()) / 2;
+    py::array_t<int64_t> pairs({total, int64_t{2}});
+    int64_t* out = pairs.mutable_data();
+    for (const auto& c : claimed) out = std::copy(c.begin(), c.end(), out);
+    return py::make_tuple(pairs, shared.load(), schedule.bytes());
+}
+
 py::tuple philox(const std::vector<uint32_t>& ctr, const std::vector<uint32_t>& key) {
     hf::check_arg(ctr.size() == 4 && key.size() == 2, "Philox4x32 takes a counter of 4 words and a key of 2");
     uint32_t c[4] = {ctr[0], ctr[1], ctr[2], ctr[3]};
@@ -310,6 +355,10 @@ PYBIND11_MODULE(_cpu, m) {
           "chunk0 (64 values each) on: the same bits at every simd level and thread count (csrc/cpu/normals_impl.h).");
     m.def("philox4x32_10", &philox, py::arg("ctr"), py::arg("key"),
           "One Philox4x32-10 block: the four words for counter ctr (4 words) and key (2 words).");
+    m.def("pair_schedule_trace", &pair_schedule_trace, py::arg("n_blocks"), py::arg("n_threads"),
+          "The self-join's block-pair schedule run by n_threads idle threads: (pairs int64 [n_pairs, 2] as claimed, "
+          "claims that met a block another thread held, the schedule's bytes); a test of the schedule (n_threads=0: "
+          "built, not run).");
     m.def("simd_levels", &hf::simd_levels,
           "The simd levels this build and CPU can run, from the portable one up (besides 'auto').");
     // The rows every backend refuses (common/bound.h), for the passes and checks written in Python.
