@@ -29,6 +29,7 @@ from ..engine.radius import RadiusNeighbors, radius_neighbors, sort_pairs
 
 require_sklearn()  # before its imports: a clear message for a missing or too old scikit-learn
 import scipy.sparse as sp  # noqa: E402
+from scipy.sparse.csgraph import connected_components  # noqa: E402
 from sklearn import get_config  # noqa: E402
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin  # noqa: E402
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
@@ -55,6 +56,9 @@ def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, querie
 IDENTICAL_CHECK = 1e-9
 # Row elements compared at a time while looking for identical rows (32 MiB of float64 a side).
 CHUNK_ELEMENTS = 1 << 22
+# Near pairs held at a time while the rows with many identical or parallel points are listed again
+# (a group of g such rows has g^2 pairs).
+NEAR_PAIRS = 1 << 18
 
 
 def _cosine_lists(d: np.ndarray, i: np.ndarray, x: Any, queries: Any, self_excluded: bool, threads: int | None,
@@ -63,27 +67,65 @@ def _cosine_lists(d: np.ndarray, i: np.ndarray, x: Any, queries: Any, self_exclu
     (reported distance, index), the distances reported as :func:`_cosine_as_scikit` reports them.
     Reporting moves only values at most IDENTICAL_CHECK (to 0), so a row whose k-th raw value is above
     it already holds every point it may move; a row whose k-th is not may have more such points than
-    k, so all of them are taken from the radius search (the same raw values) and the k best kept."""
+    k, so all of them are taken from the radius search (the same raw values) and the k best kept.
+
+    Memory: such rows are grouped by the points their lists share (:func:`_groups`); one row of each
+    group is listed first (about one pair per fitted point in all: groups share no near point), and
+    its count sizes the chunks of the others' rows, about NEAR_PAIRS pairs each, not the square of a
+    group's size."""
     m, k = i.shape
     if m == 0 or k == 0:
         return d, i
     d, i = _cosine_as_scikit(d.ravel(), i.ravel(), np.repeat(np.arange(m), k), x, queries)
     d, i = d.reshape(m, k), i.reshape(m, k)
     deep = np.flatnonzero(d[:, -1] <= IDENTICAL_CHECK)
-    if deep.size:
-        fit = to_numpy(x)
-        rows = (fit if queries is None else to_numpy(queries))[deep]
-        res = radius_neighbors(fit, IDENTICAL_CHECK, queries=rows, metric="cosine", n_threads=threads, device=device)
-        owner = res.owners()
-        keep = res.indices != deep[owner] if self_excluded else np.ones(len(owner), bool)
-        owner, near_i, near_d = owner[keep], res.indices[keep], res.distances[keep]
-        near_d, near_i = _cosine_as_scikit(near_d, near_i, owner, fit, rows)
-        start = np.searchsorted(owner, np.arange(len(deep)))
-        if np.any(np.bincount(owner, minlength=len(deep)) < k):  # the engine listed k of them
-            raise RuntimeError("the radius search found fewer near points than the k-NN lists hold")
-        take = start[:, None] + np.arange(k)
-        d[deep], i[deep] = near_d[take], near_i[take]
+    if deep.size == 0:
+        return d, i
+    fit = to_numpy(x)
+    listed = fit if queries is None else to_numpy(queries)
+    group = _groups(deep, i[deep], len(fit), queries is None)
+    order = np.argsort(group, kind="stable")
+    deep, group = deep[order], group[order]
+    first = np.r_[True, group[1:] != group[:-1]]
+    sizes = np.diff(np.r_[np.flatnonzero(first), deep.size])
+    found = _near_lists(fit, listed, deep[first], k, self_excluded, threads, device, d, i)
+    rest, counts = deep[~first], np.repeat(found, sizes - 1)  # each row: the count of its group's first
+    ends = np.cumsum(counts)
+    start = 0
+    while start < rest.size:
+        done = ends[start - 1] if start else 0
+        stop = max(start + 1, int(np.searchsorted(ends, done + NEAR_PAIRS, side="right")))
+        _near_lists(fit, listed, rest[start:stop], k, self_excluded, threads, device, d, i)
+        start = stop
     return d, i
+
+
+def _groups(rows: np.ndarray, lists: np.ndarray, n_fit: int, self_join: bool) -> np.ndarray:
+    """A group label for each of ``rows``: the connected components of the graph linking each row to
+    the fitted points its list holds (a row of a self-join is its own fitted point)."""
+    nodes = rows if self_join else n_fit + np.arange(len(rows))
+    k = lists.shape[1]
+    size = n_fit + (0 if self_join else len(rows))
+    graph = sp.csr_matrix((np.ones(lists.size, np.int8), (np.repeat(nodes, k), lists.ravel())), shape=(size, size))
+    return connected_components(graph, directed=True, connection="weak")[1][nodes]
+
+
+def _near_lists(fit: np.ndarray, listed: np.ndarray, part: np.ndarray, k: int, self_excluded: bool,
+                threads: int | None, device: Any, d: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """Rows ``part`` of (d, i) set to their k best near points (at most IDENTICAL_CHECK) by (reported
+    distance, index); returns how many near points each row has."""
+    rows = listed[part]
+    res = radius_neighbors(fit, IDENTICAL_CHECK, queries=rows, metric="cosine", n_threads=threads, device=device)
+    owner = res.owners()
+    keep = res.indices != part[owner] if self_excluded else np.ones(len(owner), bool)
+    owner, near_i, near_d = owner[keep], res.indices[keep], res.distances[keep]
+    near_d, near_i = _cosine_as_scikit(near_d, near_i, owner, fit, rows)
+    counts = np.bincount(owner, minlength=len(part))
+    if np.any(counts < k):  # the engine listed k of them
+        raise RuntimeError("the radius search found fewer near points than the k-NN lists hold")
+    take = np.searchsorted(owner, np.arange(len(part)))[:, None] + np.arange(k)
+    d[part], i[part] = near_d[take], near_i[take]
+    return counts
 
 
 def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, owner: np.ndarray, x: Any,

@@ -449,6 +449,47 @@ def test_cosine_graph_has_no_negative_entries_and_identical_rows_at_zero(rng, n)
     assert np.all(dists[50:58, :8] == 0) and np.all(dists >= 0)
 
 
+@pytest.mark.parametrize("budget", [1, 40, 1 << 18])
+def test_cosine_groups_of_identical_and_parallel_rows_are_listed_in_bounded_chunks(rng, monkeypatch, budget):
+    # a group of g rows at cosine 0 of each other has g^2 near pairs: listing every group's rows at once
+    # took 0.9 GiB at 40 000 rows with one group of 4 000; the rows now go in chunks of about `budget`
+    # pairs (one row of each group first, whose count sizes the chunks), the lists the oracle's
+    from hubness_fast.engine import radius
+    from hubness_fast.neighbors import estimators
+
+    x = rng.standard_normal((400, 6))
+    direction = rng.integers(0, 3, 150)
+    x[:150] = rng.standard_normal((3, 6))[direction] * rng.uniform(0.5, 2.0, (150, 1))  # 3 groups of parallel rows
+    x[150:190] = x[7]  # and exact duplicates of one of them
+    x[200:230] = x[201]  # a group of its own
+    perm = rng.permutation(len(x))  # the groups' rows interleaved
+    x = x[perm]
+    calls = []
+
+    def spy(*args, **kw):
+        res = radius.radius_neighbors(*args, **kw)
+        calls.append(len(res.indices))
+        return res
+
+    monkeypatch.setattr(estimators, "NEAR_PAIRS", budget)
+    monkeypatch.setattr(estimators, "radius_neighbors", spy)
+    t = KNeighborsTransformer(n_neighbors=4, metric="cosine").fit(x)
+    gd, gi = t.kneighbors()
+    od, oi = scikit_cosine_oracle(x, 4)
+    np.testing.assert_array_equal(gi, oi)
+    np.testing.assert_array_equal(gd, od)
+    q = np.concatenate([x[:20], rng.standard_normal((5, 6))])
+    qd, qi = t.kneighbors(q, 4)
+    od, oi = scikit_cosine_oracle(x, 4, queries=q)
+    np.testing.assert_array_equal(qi, oi)
+    np.testing.assert_array_equal(qd, od)
+    keys, _ = scikit_cosine_oracle(x, len(x), exclude_self=False)
+    largest = int((keys <= estimators.IDENTICAL_CHECK).sum(axis=1).max())  # the most near points of a row
+    # each call: the groups' first rows (a pair or two per point), or a chunk past the budget by one row
+    assert calls and max(calls) <= max(2 * len(x), budget + largest)
+    assert 2 * len(x) < largest ** 2 // 2  # listing a whole group's rows at once breaks the bound
+
+
 def test_cosine_graph_feeds_precomputed_estimators(rng):
     from sklearn.cluster import DBSCAN
     from sklearn.manifold import TSNE, Isomap
