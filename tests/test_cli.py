@@ -1,4 +1,5 @@
-"""The hubness-fast command, through a subprocess."""
+"""The hubness-fast command: main(argv) in this process (tests/clirun.py), and in a process of its own
+where the process itself is tested (signals, pipes, the entry points)."""
 import argparse
 import os
 import subprocess
@@ -9,11 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from clirun import run, run_process
 from oracles import brute_hub_counts
 
 
-def cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", *args], capture_output=True, text=True, **kw)
+def cli(*args, cwd=None, env=None):
+    return run(args, cwd=cwd, env=env)
 
 
 def test_hubs_writes_exact_counts(tmp_path):
@@ -243,7 +245,7 @@ def test_every_option_states_what_it_does_and_its_default():
 
 def test_bench_passes_its_options_to_the_runner():
     root = Path(__file__).resolve().parent.parent
-    r = cli("bench", "--rounds", "not-a-number", cwd=root)
+    r = run_process(["bench", "--rounds", "not-a-number"], cwd=root)  # the runner's process writes the error
     assert r.returncode == 2 and "python -m benchmarks" in r.stderr and "--rounds" in r.stderr
     r = cli("bench", "--help", cwd=root)
     assert r.returncode == 0 and "--data DATA" in r.stdout and "--queries QUERIES" not in r.stdout

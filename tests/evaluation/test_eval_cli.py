@@ -16,6 +16,7 @@ from hubness_fast import metrics
 from hubness_fast.features import features
 from hubness_fast.sampling.images import write_png
 from hubness_fast.evaluation.manifold import Manifold
+from clirun import run
 from standins import TinyDetector, save_scripted
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
@@ -25,9 +26,7 @@ FAKE = (RNG.standard_normal((250, 8)) * 1.2 + 0.3).astype(np.float32)
 
 
 def cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "eval", *args, "--quiet"], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+    return run(["eval", *args, "--quiet"], cwd=cwd)
 
 
 def api_values(real, fake, k=3, k_dc=5):

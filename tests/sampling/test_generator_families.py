@@ -1,9 +1,6 @@
 """The sampler on GAN code beyond NVIDIA's pickles: the DCGAN tutorial's generator, conditional
 G(z, y) with one-hot or index labels, pytorch_GAN_zoo models and rosinality's StyleGAN2, each
 through a stand-in with the model's own signature, layer layout and shape checks."""
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ Image = pytest.importorskip("PIL.Image")
 
 from hubness_fast.generators import CallableAdapter, as_generator, detect_family, to_uint8
 from hubness_fast.sampling import sample
+from clirun import run
 from oracles import brute_hub_counts
 from standins import (ConditionalDCGAN, DCGANGenerator, EmbeddingCGAN, GANZooStandIn, RosinalityStandIn,
                       TwoBranchCDCGAN)
@@ -303,9 +301,7 @@ def test_rosinality_truncation_is_the_models_own_and_z_space_works():
 # -- the command line, one run per family ----------------------------------------------------
 
 def cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "sample", *args, "--quiet"],
-                          capture_output=True, text=True, cwd=cwd, env=env)
+    return run(["sample", *args, "--quiet"], cwd=cwd)
 
 
 def pngs_equal_render(outdir, render, n):

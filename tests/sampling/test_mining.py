@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 
 from hubness_fast.engine import standard_normal
 from hubness_fast.sampling.mining import mine, open_bank, pool_rng, sample_bank, status
+from clirun import run
 from oracles import brute_hub_counts
 from recompute import read_png
 from standins import StyleGANStandIn
@@ -27,9 +28,7 @@ Z_BANK = dict(z_dim=16, k=5, threshold=12, pool_size=2000, progress=False)  # ab
 
 
 def cli(*args, cwd):
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+    return run(args, cwd=cwd)
 
 
 def same_bank(a, b, files=FILES):

@@ -15,15 +15,19 @@ torch = pytest.importorskip("torch")
 from hubness_fast.generators import to_uint8
 from hubness_fast.sampling.images import decode_png
 from recompute import read_png
+from clirun import run, run_process
 from standins import StyleGANStandIn
 
 TESTS = Path(__file__).resolve().parents[1]  # tests/: the stand-ins and oracles
 
 
-def cli(*args, cwd, pythonpath=(TESTS,)):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, pythonpath)))
-    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "sample", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+def cli(*args, cwd, pythonpath=None):
+    """In this process; in a process of its own with pythonpath given (then the whole path of module
+    folders, tests/ included where wanted): what a network file may import is then that process's."""
+    if pythonpath is None:
+        return run(["sample", *args], cwd=cwd)
+    return run_process(["sample", *args], cwd=cwd,
+                       env=dict(os.environ, PYTHONPATH=os.pathsep.join(map(str, pythonpath))))
 
 
 def one_line_error(r):
@@ -275,8 +279,9 @@ def test_streaming_to_a_folder_does_not_grow_the_peak_with_n(tmp_path):
         assert r.returncode == 0, r.stderr
         peaks[n] = int(r.stdout.split()[-1]) / 1024  # MiB
     assert len(list((tmp_path / "2000").glob("[0-9]*.png"))) == 2000
-    # holding 1 800 more images would add 1800 * 3 * 128 * 128 * 4 bytes = 338 MiB (88 MiB as uint8)
-    assert peaks[2000] - peaks[200] < 30, peaks
+    # holding 1 800 more images would add 1800 * 3 * 128 * 128 * 4 bytes = 338 MiB (88 MiB as uint8); the
+    # peak of one run varies by about 30 MiB from run to run on its own (the allocator's arenas)
+    assert peaks[2000] - peaks[200] < 60, peaks
 
 
 def test_truncation_cutoff_flag_is_nvidias(tmp_path):

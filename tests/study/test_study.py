@@ -1,9 +1,7 @@
 """The study (table with spreads, P-R curves, poster figures) on a stand-in generator, its pieces
 on hand-computed cases, and the bundled MNIST model and demo."""
 import json
-import os
 import re
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -17,6 +15,7 @@ pytest.importorskip("matplotlib")
 from hubness_fast import metrics
 from hubness_fast.generators import to_uint8
 from hubness_fast.study.run import above_envelope, compare_to_random, run_study
+from clirun import run
 from recompute import check_rows_independently, read_png
 from standins import StyleGANStandIn
 
@@ -25,10 +24,8 @@ FILES = ("table.json", "pr_curve.png", "hub_vs_quality.png", "distance_to_mean.p
 
 
 def study_cli(*args, cwd=None):
-    """``hubness-fast study ARGS`` in a subprocess, with the test stand-ins importable."""
-    env = dict(os.environ, PYTHONPATH=str(TESTS))
-    return subprocess.run([sys.executable, "-m", "hubness_fast.cli", "study", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env)
+    """``hubness-fast study ARGS`` in this process (tests/clirun.py), the test stand-ins importable."""
+    return run(["study", *args], cwd=cwd)
 
 
 SMALL_RUN = ("--outdir", "out", "--n", "40", "--seeds", "2", "--pool-size", "200", "--threshold", "5", "--quiet",
