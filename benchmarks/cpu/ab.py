@@ -1,14 +1,17 @@
 """A/B two builds of the native CPU module in one process.
 
     python benchmarks/cpu/ab.py A.so B.so [--n 50000] [--d 64] [--k 5] [--rounds 9] [--threads 2] [--queries 0]
-                                [--balls] [--simd auto] [--simd-a LEVEL] [--simd-b LEVEL]
+                                [--balls] [--data gaussian|one-hot|groups|binary] [--metric sqeuclidean]
+                                [--simd auto] [--simd-a LEVEL] [--simd-b LEVEL]
 
 Loads both shared objects (for example the _cpu module of two commits, built
 with `cmake -S . -B build-x -DHUBNESS_FAST_CUDA=OFF && ninja -C build-x _cpu`)
 side by side, checks that they return the same neighbours, then alternates
 them on the same self-join (or, with --queries M, a search of M other points
 against the N; with --balls, the metrics' ball pass) and prints the medians, their ratio and each one's
-fraction of the FMA peak. Alternating in one process is what makes a few per
+fraction of the FMA peak (--data other than gaussian: data full of ties, whose
+rows go to the float64 scan of every point; the fraction is then of the fp32 work
+only). Alternating in one process is what makes a few per
 cent visible on a shared machine whose speed drifts by more than that between
 runs. --simd picks the kernel level of both builds (--simd-a / --simd-b of
 one), so a level of a new build can be set against an older build that has no
@@ -30,6 +33,23 @@ def load(path: str, tag: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+DATA = ("gaussian", "one-hot", "groups", "binary")
+
+
+def make_data(kind, n, d, rng):
+    """float32 [n, d]: standard normal, or a kind full of ties (more than k + 3 points at a row's k-th
+    distance, which the candidate lists cannot settle)."""
+    if kind == "one-hot":
+        x = np.zeros((n, d), np.float32)
+        x[np.arange(n), rng.integers(0, d, n)] = 1
+        return x
+    if kind == "groups":
+        return rng.standard_normal((max(1, n // 10), d)).astype(np.float32)[rng.integers(0, max(1, n // 10), n)]
+    if kind == "binary":
+        return rng.integers(0, 2, (n, d)).astype(np.float32)
+    return rng.standard_normal((n, d)).astype(np.float32)
 
 
 def widest_probe(mods):
@@ -57,6 +77,10 @@ def main(argv=None) -> int:
     ap.add_argument("--balls", action="store_true",
                     help="time the ball pass of the metrics instead: N other points against N balls of radius "
                          "their k-th neighbour distance (strict), as precision/recall use it")
+    ap.add_argument("--data", default="gaussian", choices=DATA,
+                    help="gaussian (default); or data full of ties, rows the float64 scan settles: one-hot rows, "
+                         "groups of about 10 equal rows, or 0/1 values")
+    ap.add_argument("--metric", default="sqeuclidean", help="metric of the self-join or search (default sqeuclidean)")
     ap.add_argument("--simd", default="auto", help="kernel level of both builds (default auto)")
     ap.add_argument("--simd-a", default=None, help="kernel level of build A (default --simd)")
     ap.add_argument("--simd-b", default=None, help="kernel level of build B (default --simd)")
@@ -65,7 +89,7 @@ def main(argv=None) -> int:
 
     mods = {"A": load(args.a, "build_a"), "B": load(args.b, "build_b")}
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((args.n, args.d)).astype(np.float32)
+    x = make_data(args.data, args.n, args.d, rng)
     q = rng.standard_normal((args.queries, args.d)).astype(np.float32) if args.queries else None
 
     if args.balls:
@@ -80,7 +104,7 @@ def main(argv=None) -> int:
             out = m.balls(fake, None, x, r2, [False], args.threads, level, None)
             return np.asarray(out[0]["in_count"]), None, {}
         try:  # the binding takes the metric's name; builds before 2026-12-01 took its integer code
-            return m.knn(x, q, args.k, "sqeuclidean", q is None, args.threads, level, None, False)
+            return m.knn(x, q, args.k, args.metric, q is None, args.threads, level, None, False)
         except TypeError:
             return m.knn(x, q, args.k, 0, q is None, args.threads, level, None, False)
 
@@ -104,7 +128,7 @@ def main(argv=None) -> int:
               f"{peak_level} FMA peak ({peak:.0f} GFLOP/s)")
     what = "ball pass" if args.balls else "self-join" if q is None else f"search of {args.queries} queries"
     print(f"B is {med['A'] / med['B']:.3f}x as fast as A ({what}, N={args.n}, D={args.d}, k={args.k}, "
-          f"{args.rounds} rounds)")
+          f"{args.metric}, {args.data} data, {args.rounds} rounds)")
     return 0
 
 

@@ -21,6 +21,54 @@
 
 namespace hf {
 
+// The float64 scan's inner loop (Certifier::scan_rows): each of 8 lanes sums the pair of a row (a0, a1)
+// and one point of a block (feature-major: block[c * 8 + p]) in feature order, (a - b)^2 for the
+// euclidean family and a b otherwise: the steps of exact_sqdist and exact_dot, one rounding each (this
+// file is built with -ffp-contract=off), so every lane's sum is theirs bit for bit. Two rows share
+// each load, and W-wide vectors hold the lanes: 2 (SSE2, every x86-64) or 4 (AVX2, exact_lanes_wide).
+template <class T, int W>
+__attribute__((always_inline)) inline void exact_lanes(const T* a0, const T* a1, const double* block, int64_t d,
+                                                       bool additive, double* out0, double* out1) {
+    typedef double V __attribute__((vector_size(8 * W)));
+    constexpr int N = 8 / W;
+    V s[N] = {}, t[N] = {};
+    const V* b = reinterpret_cast<const V*>(block);
+    for (int64_t c = 0; c < d; ++c, b += N) {
+        const double x = static_cast<double>(a0[c]), y = static_cast<double>(a1[c]);
+#pragma GCC unroll 4
+        for (int q = 0; q < N; ++q) {
+            if (additive) {
+                const V e = x - b[q], f = y - b[q];
+                s[q] += e * e;
+                t[q] += f * f;
+            } else {
+                s[q] += x * b[q];
+                t[q] += y * b[q];
+            }
+        }
+    }
+    for (int q = 0; q < N; ++q) {
+        for (int p = 0; p < W; ++p) {
+            out0[q * W + p] = s[q][p];
+            out1[q * W + p] = t[q][p];
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+template <class T>
+__attribute__((target("avx2"))) void exact_lanes_wide(const T* a0, const T* a1, const double* block, int64_t d,
+                                                      bool additive, double* out0, double* out1) {
+    exact_lanes<T, 4>(a0, a1, block, d, additive, out0, out1);
+}
+#else
+template <class T>
+void exact_lanes_wide(const T* a0, const T* a1, const double* block, int64_t d, bool additive, double* out0,
+                      double* out1) {
+    exact_lanes<T, 4>(a0, a1, block, d, additive, out0, out1);
+}
+#endif
+
 template <class T>
 class Certifier {
 public:
@@ -38,6 +86,9 @@ public:
         additive_bound_ = true;
         if (metric_ == Metric::Cosine) abs_slack_ += cosine_rows_slack(d_);
     }
+
+    // The float64 scan on AVX2 vectors (the same keys, bit for bit): where the kernel level is above generic.
+    void scan_with_avx2(bool on) { avx2_ = on; }
 
     // Ctrl-C during the certification: the caller's thread polls progress(-1, 0) about every 100 ms
     // (a row's float64 scan of every point can take long on data full of ties).
@@ -77,6 +128,7 @@ public:
             last_poll = now;
             if (!(*progress_)(-1, 0)) stop = true;
         };
+        std::vector<std::vector<int64_t>> to_scan(threads_);  // per thread: rows left to scan_rows
 #pragma omp parallel num_threads(threads_) reduction(+ : certified, recomputed, scanned)
         {
             std::vector<std::pair<float, int64_t>> cand;
@@ -118,8 +170,8 @@ public:
                     // key_scale is a power of two: the product is exact.
                     if (c < k || !(exact[k - 1].first * bounds.key_scale < unseen_lo)) {
                         ++scanned;
-                        scan_all(rows, i, cols, k, skip_self, exact);
-                        poll();
+                        to_scan[omp_get_thread_num()].push_back(i);
+                        continue;
                     }
                 }
                 for (int s = 0; s < k; ++s) {
@@ -128,6 +180,10 @@ public:
                 }
             }
         }
+        if (stop) throw Interrupted();
+        std::vector<int64_t> todo;
+        for (const std::vector<int64_t>& mine : to_scan) todo.insert(todo.end(), mine.begin(), mine.end());
+        scan_rows(rows, cols, todo, k, skip_self, out_ids, out_dist, poll, stop);
         if (stop) throw Interrupted();
         stats.rows += rows.n;
         stats.rows_certified += certified;
@@ -158,22 +214,90 @@ private:
         }
     }
 
-    // The last resort for a row whose boundary fp32 could not settle: every
-    // candidate in float64, the k best by (key, id) left at the front of `out`.
-    void scan_all(const Side<T>& rows, int64_t i, const Side<T>& cols, int k, bool skip_self,
-                  std::vector<std::pair<double, int64_t>>& out) const {
-        out.clear();
-        for (int64_t j = 0; j < cols.n; ++j) {
-            if (skip_self && j == i) continue;
-            out.emplace_back(exact_key(rows, i, cols, j), j);
+    // The last resort for rows whose boundary fp32 could not settle: every point in float64, each
+    // row's k best by (key, id). Rows go in groups sharing each block of kScanLanes points, copied
+    // once per group to float64, feature-major; each lane sums its own pair in feature order with the
+    // operations of exact_key (no fused multiply-add: this file is built with -ffp-contract=off), so
+    // every key is exact_key's bit for bit, at several pairs per cycle instead of one add's latency.
+    static constexpr int kScanLanes = 8;
+    static constexpr int64_t kScanRows = 32;
+    struct alignas(64) Lanes {
+        double v[kScanLanes];
+    };
+
+    template <class Poll>
+    void scan_rows(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k, bool skip_self,
+                   int64_t* out_ids, double* out_dist, const Poll& poll, std::atomic<bool>& stop) const {
+        if (todo.empty()) return;
+        const int64_t n_todo = static_cast<int64_t>(todo.size());
+        const int64_t group = std::max<int64_t>(1, std::min<int64_t>(kScanRows, (n_todo + threads_ - 1) / threads_));
+        const int64_t n_groups = (n_todo + group - 1) / group;
+        const int threads = static_cast<int>(std::min<int64_t>(threads_, n_groups));
+#pragma omp parallel num_threads(threads)
+        {
+            std::vector<Lanes> block(static_cast<size_t>(d_));
+            std::vector<double> keys(static_cast<size_t>(kScanRows) * k);
+            std::vector<int64_t> ids(static_cast<size_t>(kScanRows) * k);
+            std::vector<int> held(kScanRows);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t g = 0; g < n_groups; ++g) {
+                const int64_t first = g * group, m = std::min(group, n_todo - first);
+                std::fill(held.begin(), held.end(), 0);
+                for (int64_t j0 = 0; j0 < cols.n && !stop.load(std::memory_order_relaxed); j0 += kScanLanes) {
+                    const int lanes = static_cast<int>(std::min<int64_t>(kScanLanes, cols.n - j0));
+                    for (int64_t c = 0; c < d_; ++c) {
+                        for (int p = 0; p < kScanLanes; ++p)
+                            block[c].v[p] = p < lanes ? static_cast<double>(cols.x[(j0 + p) * d_ + c]) : 0.0;
+                    }
+                    for (int64_t r = 0; r < m; r += 2) {
+                        const int64_t i0 = todo[first + r], i1 = r + 1 < m ? todo[first + r + 1] : i0;
+                        double acc[2][kScanLanes];
+                        (avx2_ ? exact_lanes_wide<T> : exact_lanes<T, 2>)(rows.x + i0 * d_, rows.x + i1 * d_,
+                                                                           block[0].v, d_, additive_, acc[0], acc[1]);
+                        for (int64_t h = 0; h < 2 && r + h < m; ++h) {
+                            const int64_t i = h ? i1 : i0;
+                            for (int p = 0; p < lanes; ++p) {
+                                const int64_t j = j0 + p;
+                                if (skip_self && j == i) continue;
+                                const double v = acc[h][p];
+                                const double key = additive_ ? v
+                                                   : metric_ == Metric::Cosine ? 1.0 - v / (rows.norm[i] * cols.norm[j])
+                                                                               : -v;
+                                keep_best(key, j, k, &keys[(r + h) * k], &ids[(r + h) * k], held[r + h]);
+                            }
+                        }
+                    }
+                    if ((j0 & 1023) == 0) poll();
+                }
+                for (int64_t r = 0; r < m; ++r) {
+                    const int64_t i = todo[first + r];
+                    for (int s = 0; s < k; ++s) {
+                        out_ids[i * k + s] = ids[r * k + s];
+                        if (out_dist) out_dist[i * k + s] = to_distance(keys[r * k + s]);
+                    }
+                }
+            }
         }
-        std::partial_sort(out.begin(), out.begin() + k, out.end());
+    }
+
+    // Inserts (key, j) into a row's best list (sorted by key, then id; held entries so far). Points
+    // come in increasing id, so a key equal to the worst kept one never displaces it.
+    static void keep_best(double key, int64_t j, int k, double* keys, int64_t* ids, int& held) {
+        if (held == k && !(key < keys[k - 1])) return;
+        int s = held < k ? held++ : k - 1;
+        for (; s > 0 && key < keys[s - 1]; --s) {
+            keys[s] = keys[s - 1];
+            ids[s] = ids[s - 1];
+        }
+        keys[s] = key;
+        ids[s] = j;
     }
 
     Metric metric_;
     int64_t d_;
     int threads_;
     const Progress* progress_ = nullptr;
+    bool avx2_ = false;
     bool additive_;        // the float64 key is a squared distance (else a dot product or cosine)
     bool additive_bound_;  // the bound is bound_scale (stat_i + stat_j) (else bound_scale stat_i stat_j)
     double abs_slack_ = kAbsSlack;

@@ -107,6 +107,7 @@ public:
           self_(queries.data == nullptr), pair_(pair), threads_(threads_of(params)),
           cert_(params.metric, db.cols, threads_) {
         cert_.poll_with(p_.progress);
+        cert_.scan_with_avx2(std::strcmp(level_.name, "generic") != 0);
         db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : (pair ? "b" : "x (database)"),
                          threads_);
         if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, pair ? "a" : "queries",
@@ -459,6 +460,7 @@ KnnStats certify_external(const Matrix& db, const Matrix& queries, const KnnPara
     stats.kernels = "external";
     Certifier<T> cert(p.metric, db.cols, threads);
     cert.poll_with(p.progress);  // the CUDA module's host certification: Ctrl-C there too
+    cert.scan_with_avx2(std::strcmp(select_kernels(p.simd).name, "generic") != 0);
     cert.certify(set, rows, x, n_cand, p.k, self && p.exclude_self, out_ids, out_dist, stats);
     return stats;
 }

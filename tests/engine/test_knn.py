@@ -102,6 +102,37 @@ def test_duplicates_are_neighbours_at_distance_zero(simd, rng):
     assert info["rows_scanned"] > 0  # these rows needed the float64 scan
 
 
+def scan_case(case, rng, n=203, d=13):
+    """Rows whose k-th neighbour ties with more points than a candidate list holds (k + 3), so that
+    they go to the float64 scan of every point; n is not a multiple of the scan's 8 lanes."""
+    if case == "one-hot":  # every pair at the same distance
+        x = np.zeros((n, d))
+        x[np.arange(n), rng.integers(0, d, n)] = 1
+    elif case == "identical groups":  # groups of about 12 equal rows
+        x = rng.standard_normal((n // 12 + 1, d))[rng.integers(0, n // 12 + 1, n)]
+    elif case == "binary":
+        x = rng.integers(0, 2, (n, d)).astype(np.float64)
+        x[:, 0] = 1  # no zero row (cosine refuses one)
+    else:  # "parallel": positive multiples of 4 directions, cosine 0 within each
+        x = rng.standard_normal((4, d))[rng.integers(0, 4, n)] * rng.integers(1, 9, (n, 1))
+    return x
+
+
+@pytest.mark.parametrize("case", ["one-hot", "identical groups", "binary", "parallel"])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_scanned_in_float64_equal_the_oracle(simd, rng, case, metric, dtype):
+    # the scan sums each pair in 8 lanes (2 or 4 to a vector) with exact_sqdist's / exact_dot's steps: the
+    # same keys as the oracle's in-order float64 sums, so the same neighbours and ties broken by index
+    x = scan_case(case, rng).astype(dtype)
+    check(x, 5, metric=metric)
+    check(x, 40, metric=metric, exclude_self=False)  # more than a scan group's rows, itself included
+    check(x, 3, metric=metric, queries=x[:37] * dtype(2) if metric == "cosine" else x[:37])
+    stats = run(describe(x, 5, metric=metric), distances=True).stats
+    if case != "parallel" or metric == "cosine":
+        assert stats["rows_scanned"] > 0  # the path under test
+
+
 def test_self_excluded_by_index_not_position(rng):
     x = rng.standard_normal((200, 5))
     x[17] = x[3]
