@@ -96,7 +96,7 @@ def cmd_hubs(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     require("torch")
-    from ..sampling.samplers import sample
+    from ..sampling.methods import sample
 
     if args.bank is not None:
         return _sample_bank(args)
@@ -260,7 +260,7 @@ def cmd_study(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ..evaluation import scorecard
     from ..features import features
-    from ..sampling.samplers import make_sampler
+    from ..sampling.methods import make_sampler
 
     chosen = scorecard.parse_metrics(args.metrics)
     if args.fake is not None and args.network is not None:

@@ -8,8 +8,10 @@ layer's public ``ImageSource``: a generator's images are one more source of feat
 """
 from . import generators, images, networks
 from .generators import GeneratorAdapter, as_generator, detect_family
-from .samplers import (HubnessSampler, LatentSampler, Latents, RandomSampler, Samples, TruncationSampler, make_sampler,
-                       render, resolve_labels, sample, save_latents)
+from .latents import Latents, Samples, save_latents
+from .methods import make_sampler, sample
+from .render import render
+from .samplers import HubnessSampler, LatentSampler, RandomSampler, TruncationSampler, resolve_labels
 from .sources import GeneratorImages
 
 __all__ = ["sample", "make_sampler", "render", "save_latents", "resolve_labels", "HubnessSampler", "RandomSampler",

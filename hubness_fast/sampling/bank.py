@@ -27,7 +27,8 @@ from .._inputs import as_path, check_int, is_torch, to_numpy
 from .._lockfile import LockFile
 from .._torch import BATCH_SIZE
 from .generators import GeneratorAdapter
-from .samplers import Latents, LatentSampler, Samples
+from .latents import Latents, Samples
+from .samplers import LatentSampler
 
 FORMAT = "hubness_fast.bank/3"
 FIELDS = ("z", "w", "labels", "hub_values", "pool_index", "position")

@@ -1,11 +1,7 @@
-"""GAN latent sampling with the hubness prior (Liang et al., ICML 2022) and the
-random / truncation baselines, for any generator the adapters serve.
-
-    from hubness_fast.sampling import sample
-    out = sample(G, 1000, method="hubs")      # StyleGAN: hubs on ws[:, 0] in W, noise_mode='const'
-    out.images, out.z, out.w, out.labels, out.hub_values
-
-The sampler classes do the same with their parameters fixed once:
+"""The samplers: GAN latent sampling with the hubness prior (Liang et al., ICML 2022) and the
+random / truncation baselines, for any generator the adapters serve. The one-call entry point,
+``sample(G, n, method="hubs")``, is in :mod:`hubness_fast.sampling.methods`; rendering is in
+:mod:`hubness_fast.sampling.render`. The sampler classes fix their parameters once:
 
     s = HubnessSampler(512, mapping=G.mapping)    # W space (hubs on ws[:, 0]); or HubnessSampler(space="w")
     out = s.sample(G, 1000)                       # rendered with G.synthesis(ws)
@@ -22,21 +18,19 @@ on the class).
 from __future__ import annotations
 
 import contextlib
-import difflib
 import math
 import numbers
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .._files import atomic_write, creatable_dir, writable_dir
-from .._inputs import as_path, check_choice, check_flag, check_int, check_k, is_device_array, to_numpy
+from .._files import creatable_dir
+from .._inputs import check_flag, check_int, check_k, is_device_array, to_numpy
 from .._progress import bar as progress_bar
-from .._samples import LATENTS
-from .._torch import BATCH_SIZE, check_image_shape
+from .._torch import BATCH_SIZE
 from .._types import Array, Device
 from .._warn import warn_user
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
@@ -47,58 +41,17 @@ from .generators import (
     as_generator,
     detect_family,
     draw_prior,
-    evaluating,
     image_batch,
-    to_uint8,
 )
-from .images import FolderWriter, check_sample_folder
+from .images import check_sample_folder
+from .latents import Latents, Samples
 from .reach import Reach
+from .render import render
 
 if TYPE_CHECKING:
     import torch
 
 MAP_BATCH = 4096  # latents mapped to W per call while building a pool
-
-
-class Latents(NamedTuple):
-    """The latents a sampler chose (numpy, row i renders image i).
-
-    z : float32 [n, z_dim]   as drawn from the prior (Z-space truncation: after truncation; the z given to G)
-    w : float32 [n, w_dim]   W space only: the w given to synthesis (ws[:, 0], after truncation); else None
-    labels : int64 [n]       conditional models only; else None
-    hub_values : int64 [n]   hub sampling only: each latent's value within its pool; else None
-    w_tail : float32 [n, w_dim] or None   truncation with a cutoff only: the untruncated w of the
-                             layers from the cutoff on
-    """
-
-    z: np.ndarray
-    w: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    hub_values: np.ndarray | None = None
-    w_tail: np.ndarray | None = None
-
-    def rows(self, start: int, stop: int) -> "Latents":
-        """Latents start..stop-1 (every field that is set, sliced alike)."""
-        z, w, labels, hubs, tail = (None if f is None else f[start:stop] for f in self)
-        assert z is not None
-        return Latents(z, w, labels, hubs, tail)
-
-
-class Samples(NamedTuple):
-    """What ``sample`` returns.
-
-    images : torch tensor [n, C, H, W] on the CPU (float in about [-1, 1], or uint8), or None
-        when the images were streamed to a folder
-    z, w, labels, hub_values : as in :class:`Latents`
-    outdir : the folder written to, or None
-    """
-
-    images: Any
-    z: np.ndarray
-    w: np.ndarray | None
-    labels: np.ndarray | None
-    hub_values: np.ndarray | None
-    outdir: Path | None = None
 
 
 class LatentSampler:
@@ -664,197 +617,3 @@ def _index(idx: np.ndarray, x: Array) -> Array:
 
         return torch.from_numpy(idx).to(x.device)
     return idx
-
-
-def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE, output: str = "float",
-           outdir: str | Path | None = None, progress: bool = False, truncation_cutoff: int | None = None) -> Any:
-    """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
-
-    outdir : a new or empty folder, or one a sample run wrote (a folder of other files is refused);
-        it receives ``000000.png...`` in row order, ``grid.png`` and, once every image is written,
-        ``latents.npz`` (:func:`save_latents`). Until then it is marked unfinished, and folders read
-        as images (``features``, ``hubness-fast eval``) refuse it.
-
-    W space: ws = w broadcast to every layer (the rows from ``truncation_cutoff`` on
-    untruncated) and ``synthesis(ws)`` is called; a G without synthesis gets w itself.
-    Z space: G(z, c) through its adapter.
-    """
-    import torch
-
-    gen = as_generator(G)
-    n = len(latents.z)
-    made = outdir is not None and not as_path(outdir).exists()
-    writer = FolderWriter(writable_dir(outdir, "output folder"), n) if outdir is not None else None
-    held = []
-    bar = progress_bar(progress, n, "images", "image")
-    complete = False
-    try:
-        for s in range(0, n, batch_size):
-            sl = slice(s, s + batch_size)
-            c = None if latents.labels is None else gen.one_hot(latents.labels[sl])
-            if space == "w":
-                images = _render_w(gen, latents, sl, c, truncation_cutoff)
-            else:
-                images = gen.render_z(torch.from_numpy(latents.z[sl]).to(gen.device), c)
-            images = image_batch(images).detach().to("cpu")
-            if s == 0 and writer is not None:
-                check_image_shape(tuple(int(d) for d in images.shape), "the generator's images", (1, 3, 4))
-            if output == "uint8" or writer is not None:
-                as_u8 = to_uint8(images)
-                if writer is not None:
-                    writer.add(as_u8)
-                if output == "uint8":
-                    images = as_u8
-            if writer is None:
-                held.append(images)
-            if bar is not None:
-                bar.update(len(images))
-        complete = True
-    finally:
-        if bar is not None:
-            bar.close()
-        if writer is not None:
-            writer.close(complete)
-            if not complete and made and writer.count == 0:  # a failed first batch leaves no folder it made
-                with contextlib.suppress(OSError):
-                    writer.outdir.rmdir()
-    if writer is not None:
-        save_latents(writer.outdir / LATENTS, latents, truncation=getattr(gen, "truncation", None))
-        writer.finish()
-    return None if writer is not None else torch.cat(held)
-
-
-def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cutoff: int | None) -> torch.Tensor:
-    import torch
-
-    w = torch.from_numpy(latents.w[sl]).to(gen.device)  # type: ignore[index]  # W-space latents always carry w
-    num_ws = getattr(gen, "num_ws", None)  # StyleGAN families (NVIDIA's, rosinality's), and adapters of W families
-    if num_ws is None and type(gen).render_w is not GeneratorAdapter.render_w:
-        raise ValueError(f"the {gen.family} adapter renders from W (render_w) but states no num_ws, the number of "
-                         f"layers of the ws it takes ([N, num_ws, w_dim]): set num_ws")
-    if num_ws is not None:
-        ws = w[:, None].repeat(1, num_ws, 1)  # StyleGAN's broadcast: every layer gets w
-        if latents.w_tail is not None:
-            ws[:, cutoff:] = torch.from_numpy(latents.w_tail[sl]).to(gen.device)[:, None]
-        return gen.render_w(ws, c)
-    target = getattr(gen.module, "synthesis", gen.module)  # a custom mapping: its G takes w
-    with evaluating(gen.module):
-        return target(gen.cast(w))
-
-
-def save_latents(path: str | Path, latents: Latents, truncation: float | None = None) -> None:
-    """latents.npz: z (N, z_dim); w (N, w_dim) in W space; w_tail (N, w_dim), the untruncated w of
-    the layers from ``truncation_cutoff`` on, when there is a cutoff; labels (N,) for conditional
-    models; hub_values (N,) for hub sampling; truncation (a scalar) for BigGAN, the value its G
-    was called with (``G(z, one_hot(labels), truncation)`` renders the images again). Written whole
-    or not at all (:func:`~hubness_fast._inputs.atomic_write`); ``.npz`` is appended to another name,
-    as numpy does."""
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")
-    arrays: dict[str, np.ndarray] = {"z": latents.z}
-    for name in ("w", "w_tail", "labels", "hub_values"):
-        if getattr(latents, name) is not None:
-            arrays[name] = getattr(latents, name)
-    if truncation is not None:
-        arrays["truncation"] = np.float64(truncation)  # type: ignore[assignment]
-    atomic_write(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # numpy's stub: **kwds as a flag
-
-
-METHODS = ("hubs", "random", "truncation")
-SAMPLER_SETTINGS = ("k", "threshold", "top", "pool_size", "include_self", "max_pools", "psi", "truncation_cutoff",
-                    "hub_device", "prior")  # what sample() passes on to make_sampler
-SAMPLE_ARGUMENTS = ("space", "classes", "batch_size", "output", "outdir", "device", "seed", "progress", "family",
-                    "generator_options", "z_dim", "latent_dim")
-
-
-def _latent_size(settings: dict[str, Any], options: dict[str, Any]) -> int | None:
-    """sample()'s z_dim= / latent_dim= (taken out of ``settings``), agreeing with generator_options' z_dim."""
-    given: dict[str, Any] = {name: settings.pop(name) for name in ("z_dim", "latent_dim") if name in settings}
-    if "z_dim" in options:
-        given["generator_options['z_dim']"] = options["z_dim"]
-    values = {check_int(v, name) for name, v in given.items()}
-    if len(values) > 1:
-        raise ValueError(f"the latent size is given twice with different values: {given}")
-    return values.pop() if values else None
-
-
-METHOD_SETTINGS = {"hubs": ("k", "threshold", "top", "pool_size", "include_self", "max_pools", "hub_device"),
-                   "truncation": ("psi", "truncation_cutoff"), "random": ()}
-
-
-def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | None = 0, k: int | None = None,
-                 threshold: float | None = None, top: float | None = None, pool_size: int | None = None,
-                 include_self: bool | None = None, max_pools: int | None = None, psi: float | None = None,
-                 truncation_cutoff: int | None = None, hub_device: Device | None = None, prior: Any = None,
-                 progress: bool = False, latent_dim: int | None = None) -> LatentSampler:
-    """The sampler for ``method`` ("hubs", "random", "truncation") with the given settings; a
-    setting left None takes the method's default (k=5, threshold=50, pool_size=10_000,
-    include_self=False, max_pools=10_000, hub_device="auto"; psi=0.7), and one given for another
-    method is refused."""
-    check_choice(method, METHODS, "method")
-    given = {"k": k, "threshold": threshold, "top": top, "pool_size": pool_size, "include_self": include_self,
-             "max_pools": max_pools, "hub_device": hub_device, "psi": psi, "truncation_cutoff": truncation_cutoff}
-    for name, value in given.items():
-        if value is not None and name not in METHOD_SETTINGS[method]:
-            owner = next(m for m, names in METHOD_SETTINGS.items() if name in names)
-            raise ValueError(f"{name}= applies to method='{owner}'; this call samples with method='{method}'")
-    if method == "hubs":
-        return HubnessSampler(latent_dim, k=5 if k is None else k, threshold=50 if threshold is None else threshold,
-                              top=top, pool_size=10_000 if pool_size is None else pool_size,
-                              include_self=bool(include_self), device="auto" if hub_device is None else hub_device,
-                              max_pools=10_000 if max_pools is None else max_pools, seed=seed, progress=progress,
-                              space=space, prior=prior)
-    if method == "random":
-        return RandomSampler(latent_dim, seed=seed, space=space, prior=prior, progress=progress)
-    return TruncationSampler(latent_dim, psi=0.7 if psi is None else psi, seed=seed,
-                             truncation_cutoff=truncation_cutoff, space=space, prior=prior, progress=progress)
-
-
-def sample(G: Any, n: int, method: str = "hubs", *, space: str | None = None, classes: Any = None,
-           batch_size: int = BATCH_SIZE, output: str = "float", outdir: str | Path | None = None, device: Any = None,
-           seed: int | None = 0, progress: bool = True, family: str | None = None,
-           generator_options: dict[str, Any] | None = None, bank: Any = None, **settings: Any) -> Samples:
-    """Sample n images from G with the hubness prior (or a baseline): the one-call entry point.
-
-    G : a StyleGAN2-ADA / StyleGAN3 network (``G_ema``), a BigGAN, any G(z), or a
-        :class:`~hubness_fast.generators.GeneratorAdapter`.
-    method : "hubs" (default), "random" or "truncation".
-    space : "w" or "z"; default the family's ("w" for StyleGAN: hubs on ws[:, 0]).
-    settings : the sampler's (k=5, threshold=50, top, pool_size=10_000,
-        include_self, max_pools=10_000, psi=0.7, truncation_cutoff, hub_device, prior); see
-        :func:`make_sampler`.
-    family, generator_options : passed to :func:`~hubness_fast.generators.as_generator`
-        (e.g. ``{"noise_mode": "random"}``, ``{"truncation": 0.5}``, ``{"z_dim": 128}``).
-        ``z_dim=`` (or its other spelling ``latent_dim=``) may also be given directly: the
-        latent size of a plain G(z), checked against G's own where G has one.
-    bank : a mined bank (:func:`hubness_fast.sampling.bank.open_bank`): its next n unused latents
-        are rendered instead of drawing pools (method and settings do not apply).
-    Other arguments as :meth:`LatentSampler.sample`. Returns :class:`Samples`.
-    """
-    if bank is not None:
-        if not callable(getattr(bank, "sampler", None)):
-            raise ValueError(f"bank= takes an opened bank, bank=open_bank({str(bank)!r}) "
-                             f"(hubness_fast.sampling.mining), or call sample_bank(G, {str(bank)!r}, n)")
-        if settings or method != "hubs" or space is not None or seed != 0:
-            raise ValueError("bank= renders mined latents: method, space, seed and sampler settings do not apply "
-                             "(the bank fixed them when it was mined)")
-        return bank.sampler().sample(G, n, batch_size, classes=classes, output=output, outdir=outdir, device=device,
-                                     progress=progress)
-    options = dict(generator_options or {})
-    latent_dim = _latent_size(settings, options)
-    known = getattr(G, "z_dim", getattr(G, "latent_dim", None))
-    if latent_dim is not None and known is not None and int(known) != latent_dim:
-        raise ValueError(f"latent_dim={latent_dim} disagrees with the generator's z_dim={known}")
-    if latent_dim is not None and "z_dim" not in options and (family or detect_family(G)) == "callable":
-        options["z_dim"] = latent_dim
-    unknown = sorted(set(settings) - set(SAMPLER_SETTINGS))
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], SAMPLER_SETTINGS + SAMPLE_ARGUMENTS, n=1)
-        hint = f" (did you mean {close[0]}=?)" if close else ""
-        raise TypeError(f"sample() got an unexpected keyword argument {unknown[0]!r}{hint}; its settings are "
-                        f"{', '.join(SAMPLER_SETTINGS)}")
-    gen = as_generator(G, family, **options)
-    sampler = make_sampler(method, space=space or gen.default_space, seed=seed, progress=progress,
-                           latent_dim=latent_dim, **settings)
-    return sampler.sample(gen, n, batch_size, classes=classes, output=output, outdir=outdir, device=device)

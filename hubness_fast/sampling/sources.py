@@ -10,7 +10,8 @@ from .._inputs import check_int
 from .._torch import check_image_shape
 from ..evaluation.features import ImageSource, images_to_uint8
 from .generators import as_generator
-from .samplers import LatentSampler, RandomSampler, render
+from .render import render
+from .samplers import LatentSampler, RandomSampler
 
 if TYPE_CHECKING:
     import torch

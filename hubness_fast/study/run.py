@@ -59,7 +59,9 @@ from ..engine import machine_record
 from ..sampling.generators import GeneratorAdapter, as_generator
 from . import figures
 from .resume import PROGRESS, StudyLog
-from ..sampling.samplers import HubnessSampler, Latents, LatentSampler, RandomSampler, TruncationSampler, render
+from ..sampling.latents import Latents
+from ..sampling.render import render
+from ..sampling.samplers import HubnessSampler, LatentSampler, RandomSampler, TruncationSampler
 
 if TYPE_CHECKING:
     import torch

@@ -168,7 +168,7 @@ def test_files_written_through_a_temporary_name_get_the_umasks_permissions(tmp_p
 
 
 def test_save_latents_writes_whole_files_and_appends_npz(tmp_path):
-    from hubness_fast.sampling.samplers import Latents, save_latents
+    from hubness_fast.sampling.latents import Latents, save_latents
 
     lat = Latents(np.arange(6, dtype=np.float32).reshape(3, 2), labels=np.array([0, 1, 0]))
     save_latents(tmp_path / "chosen", lat, truncation=0.5)
