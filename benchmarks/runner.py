@@ -10,7 +10,7 @@ gigabytes, as torch does here, leaves the next seconds measurably slower for
 whoever runs next); the table holds medians over rounds. The slow
 peers (full-matrix numpy, scikit-learn) run once per case unless --slow-rounds
 says otherwise. Every side's result, hubness_fast's included, is checked against
-a float64 brute force (hubness_fast.oracle): every row where the case's n*m*d
+a float64 brute force (hubness_fast.bench.oracle): every row where the case's n*m*d
 multiply-adds fit --oracle-budget (a self-join's hub count of every point,
 within the range that ties allow), else the k-NN lists of --oracle-rows sampled
 rows (a self-join's counts being the tally of those lists). The "oracle" column

@@ -18,7 +18,7 @@ pickle:
   ``[N, num_ws, w_dim]``;
 - ``G(z, c, truncation_psi=1, truncation_cutoff=None, noise_mode='random')``.
 
-Synthesis: a learned 7 x 7 constant, five 3 x 3 convolutions modulated by a
+Synthesis: a learned 7 x 7 constant, four 3 x 3 convolutions modulated by a
 per-layer affine style of w with weight demodulation (StyleGAN2), per-pixel
 noise after each, two nearest-neighbour upsamplings (7 -> 14 -> 28) and a
 modulated 1 x 1 output layer. ``MnistClassifier.features`` is the 128-d
