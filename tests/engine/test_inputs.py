@@ -211,9 +211,9 @@ def test_ctrl_c_stops_a_long_run_quickly():
 
 def test_ctrl_c_stops_the_float64_certification_too():
     # on a 0/1 grid nearly every row ties and is scanned in float64 after the tile pass: that phase polls
-    # for Ctrl-C as well (it ran to its end before, over 10 s here); the tile pass takes a fraction of the
-    # 1.5 s wait, so the scan is under way
-    took = seconds_to_stop("g = np.random.default_rng(0).integers(0, 2, (30000, 32)).astype(np.float32); "
+    # for Ctrl-C as well (it ran to its end before); the tile pass takes a fraction of the 1.5 s wait, so
+    # the scan is under way, and it would take about 40 s on 2 cores (5 s on 16) to its end
+    took = seconds_to_stop("g = np.random.default_rng(0).integers(0, 2, (100000, 32)).astype(np.float32); "
                            "hf.knn(g[:3000], 10)", "hf.knn(g, 10)", wait=1.5)
     assert took is not None and took < 3.0
 
