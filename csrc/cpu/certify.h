@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -183,7 +184,7 @@ public:
         if (stop) throw Interrupted();
         std::vector<int64_t> todo;
         for (const std::vector<int64_t>& mine : to_scan) todo.insert(todo.end(), mine.begin(), mine.end());
-        scan_rows(rows, cols, todo, k, skip_self, out_ids, out_dist, poll, stop);
+        scan_distinct(rows, cols, todo, k, skip_self, out_ids, out_dist, poll, stop);
         if (stop) throw Interrupted();
         stats.rows += rows.n;
         stats.rows_certified += certified;
@@ -215,20 +216,66 @@ private:
     }
 
     // The last resort for rows whose boundary fp32 could not settle: every point in float64, each
-    // row's k best by (key, id). Rows go in groups sharing each block of kScanLanes points, copied
-    // once per group to float64, feature-major; each lane sums its own pair in feature order with the
-    // operations of exact_key (no fused multiply-add: this file is built with -ffp-contract=off), so
-    // every key is exact_key's bit for bit, at several pairs per cycle instead of one add's latency.
+    // row's k best by (key, id) (scan_distinct, scan_rows).
     static constexpr int kScanLanes = 8;
     static constexpr int64_t kScanRows = 32;
     struct alignas(64) Lanes {
         double v[kScanLanes];
     };
 
+    // Rows identical value for value have the same key to every point: one row of each such group is
+    // scanned (for k + 1 points when rows leave themselves out) and every row of the group takes k of
+    // its list, itself left out. Data made of repeated rows then costs one scan per distinct row.
     template <class Poll>
-    void scan_rows(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k, bool skip_self,
-                   int64_t* out_ids, double* out_dist, const Poll& poll, std::atomic<bool>& stop) const {
+    void scan_distinct(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k,
+                       bool skip_self, int64_t* out_ids, double* out_dist, const Poll& poll,
+                       std::atomic<bool>& stop) const {
         if (todo.empty()) return;
+        const size_t bytes = static_cast<size_t>(d_) * sizeof(T);
+        const auto row = [&](int64_t i) { return reinterpret_cast<const unsigned char*>(rows.x + i * d_); };
+        std::vector<std::pair<uint64_t, int64_t>> by_hash(todo.size());
+        for (size_t t = 0; t < todo.size(); ++t) {
+            uint64_t h = 1469598103934665603ull;  // FNV-1a of the row's bytes
+            for (size_t b = 0; b < bytes; ++b) h = (h ^ row(todo[t])[b]) * 1099511628211ull;
+            by_hash[t] = {h, todo[t]};
+        }
+        std::sort(by_hash.begin(), by_hash.end());
+        std::vector<int64_t> reps, rep_of(todo.size());  // rep_of: by_hash's order
+        for (size_t t = 0; t < by_hash.size(); ++t) {
+            int64_t r = static_cast<int64_t>(reps.size());
+            for (size_t u = t; u-- > 0 && by_hash[u].first == by_hash[t].first;) {
+                if (std::memcmp(row(by_hash[u].second), row(by_hash[t].second), bytes) == 0) {
+                    r = rep_of[u];
+                    break;
+                }
+            }
+            if (r == static_cast<int64_t>(reps.size())) reps.push_back(by_hash[t].second);
+            rep_of[t] = r;
+        }
+        const int kk = k + (skip_self ? 1 : 0);
+        std::vector<double> keys(reps.size() * kk);
+        std::vector<int64_t> ids(reps.size() * kk);
+        scan_rows(rows, cols, reps, kk, keys.data(), ids.data(), poll, stop);
+        if (stop) return;
+        for (size_t t = 0; t < by_hash.size(); ++t) {
+            const int64_t i = by_hash[t].second, r = rep_of[t];
+            int s = 0;
+            for (int e = 0; e < kk && s < k; ++e) {
+                if (skip_self && ids[r * kk + e] == i) continue;
+                out_ids[i * k + s] = ids[r * kk + e];
+                if (out_dist) out_dist[i * k + s] = to_distance(keys[r * kk + e]);
+                ++s;
+            }
+        }
+    }
+
+    // The k best (key, id) of every point for each of `todo`'s rows, into keys/ids [todo x k]. Rows go
+    // in groups sharing each block of kScanLanes points, copied once per group to float64,
+    // feature-major; each lane sums its own pair in feature order with the operations of exact_key,
+    // so every key is exact_key's bit for bit, at several pairs per cycle instead of one add's latency.
+    template <class Poll>
+    void scan_rows(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k, double* keys_out,
+                   int64_t* ids_out, const Poll& poll, std::atomic<bool>& stop) const {
         const int64_t n_todo = static_cast<int64_t>(todo.size());
         const int64_t group = std::max<int64_t>(1, std::min<int64_t>(kScanRows, (n_todo + threads_ - 1) / threads_));
         const int64_t n_groups = (n_todo + group - 1) / group;
@@ -236,12 +283,12 @@ private:
 #pragma omp parallel num_threads(threads)
         {
             std::vector<Lanes> block(static_cast<size_t>(d_));
-            std::vector<double> keys(static_cast<size_t>(kScanRows) * k);
-            std::vector<int64_t> ids(static_cast<size_t>(kScanRows) * k);
             std::vector<int> held(kScanRows);
 #pragma omp for schedule(dynamic, 1)
             for (int64_t g = 0; g < n_groups; ++g) {
                 const int64_t first = g * group, m = std::min(group, n_todo - first);
+                double* keys = keys_out + first * k;
+                int64_t* ids = ids_out + first * k;
                 std::fill(held.begin(), held.end(), 0);
                 for (int64_t j0 = 0; j0 < cols.n && !stop.load(std::memory_order_relaxed); j0 += kScanLanes) {
                     const int lanes = static_cast<int>(std::min<int64_t>(kScanLanes, cols.n - j0));
@@ -258,7 +305,6 @@ private:
                             const int64_t i = h ? i1 : i0;
                             for (int p = 0; p < lanes; ++p) {
                                 const int64_t j = j0 + p;
-                                if (skip_self && j == i) continue;
                                 const double v = acc[h][p];
                                 const double key = additive_ ? v
                                                    : metric_ == Metric::Cosine ? 1.0 - v / (rows.norm[i] * cols.norm[j])
@@ -268,13 +314,6 @@ private:
                         }
                     }
                     if ((j0 & 1023) == 0) poll();
-                }
-                for (int64_t r = 0; r < m; ++r) {
-                    const int64_t i = todo[first + r];
-                    for (int s = 0; s < k; ++s) {
-                        out_ids[i * k + s] = ids[r * k + s];
-                        if (out_dist) out_dist[i * k + s] = to_distance(keys[r * k + s]);
-                    }
                 }
             }
         }
