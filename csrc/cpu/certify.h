@@ -129,7 +129,7 @@ public:
             last_poll = now;
             if (!(*progress_)(-1, 0)) stop = true;
         };
-        std::vector<std::vector<int64_t>> to_scan(threads_);  // per thread: rows left to scan_rows
+        std::vector<std::vector<int64_t>> to_scan(threads_);  // per thread: rows left to scan_distinct
 #pragma omp parallel num_threads(threads_) reduction(+ : certified, recomputed, scanned)
         {
             std::vector<std::pair<float, int64_t>> cand;
