@@ -57,18 +57,16 @@ __attribute__((always_inline)) inline void exact_lanes(const T* a0, const T* a1,
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-template <class T>
-__attribute__((target("avx2"))) void exact_lanes_wide(const T* a0, const T* a1, const double* block, int64_t d,
-                                                      bool additive, double* out0, double* out1) {
-    exact_lanes<T, 4>(a0, a1, block, d, additive, out0, out1);
-}
+#define HF_TARGET_AVX2 __attribute__((target("avx2")))
 #else
+#define HF_TARGET_AVX2
+#endif
+
 template <class T>
-void exact_lanes_wide(const T* a0, const T* a1, const double* block, int64_t d, bool additive, double* out0,
-                      double* out1) {
+HF_TARGET_AVX2 void exact_lanes_wide(const T* a0, const T* a1, const double* block, int64_t d, bool additive,
+                                     double* out0, double* out1) {
     exact_lanes<T, 4>(a0, a1, block, d, additive, out0, out1);
 }
-#endif
 
 template <class T>
 class Certifier {
