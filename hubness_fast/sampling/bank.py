@@ -26,7 +26,7 @@ from .._files import atomic_write, file_sha256
 from .._inputs import as_path, check_int, is_torch, to_numpy
 from .._lockfile import LockFile
 from .._torch import BATCH_SIZE
-from .generators import GeneratorAdapter
+from .adapter import GeneratorAdapter
 from .latents import Latents, Samples
 from .samplers import LatentSampler
 

@@ -10,8 +10,9 @@ from .._files import writable_dir
 from .._inputs import as_path
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
-from .._torch import BATCH_SIZE, check_image_shape
-from .generators import GeneratorAdapter, as_generator, evaluating, image_batch, to_uint8
+from .._torch import BATCH_SIZE, check_image_shape, evaluating, to_uint8
+from .adapter import GeneratorAdapter, image_batch
+from .generators import as_generator
 from .images import FolderWriter
 from .latents import Latents, save_latents
 

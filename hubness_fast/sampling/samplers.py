@@ -34,15 +34,8 @@ from .._torch import BATCH_SIZE
 from .._types import Array, Device
 from .._warn import warn_user
 from ..engine import ball_pass, gpu_available, hub_counts, kth_neighbor_distance, use_gpu
-from .generators import (
-    GeneratorAdapter,
-    MappingAdapter,
-    PriorAdapter,
-    as_generator,
-    detect_family,
-    draw_prior,
-    image_batch,
-)
+from .adapter import GeneratorAdapter, MappingAdapter, PriorAdapter, draw_prior, image_batch
+from .generators import as_generator, detect_family
 from .images import check_sample_folder
 from .latents import Latents, Samples
 from .reach import Reach
