@@ -78,6 +78,7 @@ py::tuple certify(const py::array& x, const py::object& queries, int k, const st
     int64_t* ids_ptr = out.ids.mutable_data();
     hf::KnnStats stats;
     {
+        hf::knobs::refresh();  // with the GIL still held
         py::gil_scoped_release release;
         stats = hf::certify_candidates_cpu(db, q, p, keys.data(), ids.data(), ids_ptr, out.dist_ptr);
     }
@@ -339,6 +340,7 @@ PYBIND11_MODULE(_cpu, m) {
         "amx_scheme",
         [](const py::array& x) {
             const hf::Matrix mx = hf::bindings::host_matrix(x, "x");
+            hf::knobs::refresh();
             return std::string(hf::amx_scheme_cpu(mx));
         },
         py::arg("x"), "The scheme ('int8x4' or 'bf16x3') the AMX pass of a self-join on x uses.");

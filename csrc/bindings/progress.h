@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "../common/errors.h"
+#include "../common/knobs.h"
 
 namespace hf::bindings {
 
@@ -38,6 +39,7 @@ struct ProgressBridge {
     template <class Fn>
     void run(Fn fn) {
         try {
+            knobs::refresh();  // with the GIL still held
             py::gil_scoped_release release;
             fn();
         } catch (const hf::Interrupted&) {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "../common/knobs.h"
 #include "amx.h"
 
 namespace hf {
@@ -276,14 +277,6 @@ AmxSide amx_pack(const Side<T>& s, int64_t d, const AmxTransform& t, bool a_layo
     return p;
 }
 
-namespace {
-// The scheme HUBNESS_FAST_AMX_SCHEME forces, if any.
-const char* forced_scheme() {
-    const char* env = std::getenv("HUBNESS_FAST_AMX_SCHEME");
-    return env && (std::strcmp(env, "int8x4") == 0 || std::strcmp(env, "bf16x3") == 0) ? env : nullptr;
-}
-}  // namespace
-
 template <class T>
 bool amx_pack_database(const Side<T>& s, int64_t d, AmxTransform& t, bool a_layout, int threads,
                        int64_t point_layouts, AmxSide& out) {
@@ -299,13 +292,15 @@ bool amx_pack_database(const Side<T>& s, int64_t d, AmxTransform& t, bool a_layo
 AmxScheme amx_scheme_for(int64_t d) {
     const int64_t d_pad = amx_d_pad(d, AmxScheme::Int8x4);
     if (d_pad > kInt8x4MaxDepth) return AmxScheme::Bf16x3;
-    if (const char* forced = forced_scheme()) return forced[0] == 'i' ? AmxScheme::Int8x4 : AmxScheme::Bf16x3;
+    // HUBNESS_FAST_AMX_SCHEME, as the binding read it (knobs.h).
+    if (knobs::amx_force() != knobs::AmxForce::None)
+        return knobs::amx_force() == knobs::AmxForce::Int8x4 ? AmxScheme::Int8x4 : AmxScheme::Bf16x3;
     return d_pad >= kInt8x4MinDepth ? AmxScheme::Int8x4 : AmxScheme::Bf16x3;
 }
 
 bool amx_keep_int8(const AmxSide& db) {
     constexpr double kRatio = 4;  // measured: 2.6-3.1x on Gaussian, ReLU and mapping-network data; 9x on features scaled e^N(0,1)
-    if (forced_scheme() || db.n == 0) return true;
+    if (knobs::amx_force() != knobs::AmxForce::None || db.n == 0) return true;
     const AmxBound int8 = amx_bound(db), bf16 = AmxBound::bf16x3(amx_d_pad(db.d_pad, AmxScheme::Bf16x3));
     // bf16x3's parts from a norm: hi about |a|, mid and res about 2^-9 and 2^-17 of it (rounding to 8 bits, twice).
     auto bf16_like = [](const AmxStats& st) {

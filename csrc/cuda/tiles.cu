@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "../common/errors.h"
+#include "../common/knobs.h"
 #include "tiles.cuh"
 
 namespace hf::cuda {
@@ -494,10 +495,10 @@ int64_t run_tile_pass(const TilePass& pass, cudaStream_t stream, int64_t done0, 
               "cudaMemcpyAsync (tile order)");
         it.prefix = dprefix.get();
     }
-    // HUBNESS_FAST_CUDA_FOLD=warp: the warp-cooperative fold (fold_tile_warp), for lists of <= kLocalCap.
-    const char* fold_env = std::getenv("HUBNESS_FAST_CUDA_FOLD");
+    // HUBNESS_FAST_CUDA_FOLD=warp (as the binding read it, knobs.h): the warp-cooperative fold
+    // (fold_tile_warp), for lists of <= kLocalCap.
     TilePass run = pass;
-    run.warp_fold = fold_env && std::string(fold_env) == "warp" && pass.rows.cap <= kLocalCap &&
+    run.warp_fold = knobs::cuda_warp_fold() && pass.rows.cap <= kLocalCap &&
                     (!pass.update_cols || pass.cols.cap <= kLocalCap);
     auto kernel = pass.tensor ? tile_kernel_tf32 : tile_kernel;
     const size_t smem_bytes = pass.tensor ? kSmemBytesT : kSmemBytes;
