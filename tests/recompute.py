@@ -20,15 +20,22 @@ def fd_oracle(a, b):
 
 
 def check_rows_independently(report, G, extractor, real, n, hub_settings):
-    """Each method's first run again from its recorded seed, through the public samplers, scored by the
-    float64 oracles: the study's row must equal it."""
+    """Every method's first run again from its recorded seed, through the public samplers, scored by the
+    float64 oracles: the study's row must equal it. The generators here have a W space, the default."""
     from hubness_fast.sampling import HubnessSampler, RandomSampler, TruncationSampler
-    make = {"hubs W": lambda s: HubnessSampler(space="w", seed=s, **hub_settings),
-            "random": lambda s: RandomSampler(space="w", seed=s),
-            "truncation 0.3": lambda s: TruncationSampler(psi=0.3, space="w", seed=s)}
-    for name, factory in make.items():
+
+    def sampler(name, seed):
+        if name.startswith("hubs "):
+            return HubnessSampler(space=name[-1].lower(), seed=seed, **hub_settings)
+        if name.startswith("truncation "):
+            return TruncationSampler(psi=float(name.split()[1]), space="w", seed=seed)
+        assert name == "random", name
+        return RandomSampler(space="w", seed=seed)
+
+    assert {"hubs W", "hubs Z", "random"} <= set(report["runs"])
+    for name in report["runs"]:
         row = report["runs"][name][0]
-        images = factory(row["seed"]).sample(G, n, 64, progress=False).images
+        images = sampler(name, row["seed"]).sample(G, n, 64, progress=False).images
         u8 = to_uint8(images)
         with torch.no_grad():  # in the study's batches of 64
             feats = np.concatenate([np.asarray(extractor(u8[i:i + 64]), np.float64) for i in range(0, n, 64)])

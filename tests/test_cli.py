@@ -258,9 +258,10 @@ def test_bench_outside_a_checkout_points_to_the_installed_runner(tmp_path):
     assert r.returncode == 2 and "python -m benchmarks" in r.stderr and "bench --data X.npy" in r.stderr
 
 
-def test_sample_rejects_flags_for_other_commands_by_name(tmp_path):
-    r = cli("hubs", "z.npy", "--out", "c.npy", "--frobnicate", cwd=tmp_path)
-    assert r.returncode == 2 and "unrecognized arguments: --frobnicate" in r.stderr
+@pytest.mark.parametrize("flag", ["--frobnicate", "--method"])  # unknown anywhere; a flag of `sample`
+def test_unknown_flags_and_flags_of_other_commands_are_refused_by_name(tmp_path, flag):
+    r = cli("hubs", "z.npy", "--out", "c.npy", flag, "random", cwd=tmp_path)
+    assert r.returncode == 2 and f"unrecognized arguments: {flag} random" in r.stderr
 
 
 def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):

@@ -164,12 +164,11 @@ def test_adversarial_self_join_equals_oracle_and_fp32(level, name):
         ids, dist, stats = knn(level, x, k, metric=metric)
         assert stats["kernels"] == level
         od, oi = brute_knn(x, k, metric=metric)
+        np.testing.assert_array_equal(ids, oi)  # the oracle sums in the engine's order (oracles.py)
         if metric == "cosine":
-            # the near-parallel copies sit at cosine distances of about 1e-16, where the oracle's float64
-            # evaluation order (BLAS) and the engine's differ: distances agree, ids are checked against fp32
+            # the near-parallel copies sit at cosine distances of about 1e-16: relative agreement means little there
             np.testing.assert_allclose(dist, od, rtol=1e-12, atol=1e-13)
         else:
-            np.testing.assert_array_equal(ids, oi)
             np.testing.assert_allclose(dist, od, rtol=1e-12, atol=0)
         want = knn(FP32, x, k, metric=metric)
         np.testing.assert_array_equal(ids, want[0])
@@ -241,7 +240,6 @@ def test_amx_certifies_most_rows_and_counts_them():
     assert after["calls"] >= before["calls"] + 1 and after["rows"] >= before["rows"] + 3000
 
 
-@pytest.mark.skipif(not HAS_AMX, reason="no AMX here")
 @pytest.mark.parametrize("level", PASSES)
 @pytest.mark.parametrize("name", ["gaussian", "far_clusters", "near_duplicates", "integer_grid", "subnormal"])
 def test_adversarial_balls_equal_fp32(level, name):

@@ -100,7 +100,7 @@ def test_duplicate_ids_are_caught(monkeypatch, rng):
     assert len(fake.calls) == 1
 
 
-def test_lists_shorter_than_k_are_refused():
+def test_lists_shorter_than_k_are_scanned_exactly():
     """A list shorter than k (once read past its end): the row is scanned, the answer exact."""
     script = """
 import numpy as np, pytest, hubness_fast as hf

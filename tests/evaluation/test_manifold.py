@@ -25,7 +25,10 @@ def with_ties(rng, n, d, shift=0.0):
 def sets(request, rng):
     if request.param == "gauss":
         return rng.standard_normal((300, 12)), rng.standard_normal((260, 12)) * 1.2 + 0.2
-    return with_ties(rng, 300, 6), with_ties(rng, 260, 6, shift=0.5)
+    # Fakes on the reals' lattice, one step over: many fakes lie exactly on a real ball's edge, where
+    # prdc's strict d < r and the inclusive d <= r of improved precision and recall part
+    # (test_ties_put_fakes_on_ball_edges).
+    return with_ties(rng, 300, 6), with_ties(rng, 260, 6, shift=1.0)
 
 
 def oracle(real, fake, metric="euclidean"):
@@ -45,6 +48,14 @@ def oracle(real, fake, metric="euclidean"):
         ratio = rr3[keep, None] / d[keep] if metric == "cosine" else radius[keep, None] / np.sqrt(d[keep])
     realism = np.nan_to_num(ratio, nan=0.0, posinf=np.inf).max(0)
     return pr, dc, rarity, inside.any(0), realism
+
+
+def test_ties_put_fakes_on_ball_edges(rng):
+    # The "ties" sets must tell the strict ball from the inclusive one, or the tests that use them
+    # could not see the two swapped.
+    real, fake = with_ties(rng, 300, 6), with_ties(rng, 260, 6, shift=1.0)
+    for k in (3, 5):
+        assert brute_prdc(real, fake, k) != brute_prdc(real, fake, k, inclusive=True)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])

@@ -59,7 +59,8 @@ def test_constant_features_strict_and_inclusive():
 def test_duplicates_and_ties():
     grid = np.stack(np.meshgrid(np.arange(6), np.arange(6)), -1).reshape(-1, 2).astype(np.float64)
     real = np.concatenate([grid, grid[:10]])
-    fake = grid + np.array([0.5, 0.0])
+    fake = grid + np.array([1.0, 0.0])  # on the lattice: fakes on the balls' edges, where < and <= part
+    assert brute_prdc(real, fake, 3) != brute_prdc(real, fake, 3, inclusive=True)
     for inclusive in (False, True):
         want = brute_prdc(real, fake, 3, inclusive=inclusive)
         p, r = metrics.precision_recall(real, fake, k=3, inclusive=inclusive)
