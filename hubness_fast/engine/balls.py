@@ -1,12 +1,12 @@
 """Ball queries: which balls (centre, radius) contain each query point."""
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import Any, NamedTuple, Optional, Sequence, cast
 
 import numpy as np
 
 from . import _dispatch
-from .._inputs import as_matrix, check_radii
+from .._inputs import as_matrix, check_flag, check_radii
 from .._types import Array, Device, Progress, Threads
 
 
@@ -39,8 +39,9 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
     GPU memory) or "auto" (the CPU until the GPU kernel has run on a GPU; see
     hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU).
     """
-    single = not isinstance(inclusive, Sequence)
-    flags = [bool(inclusive)] if not isinstance(inclusive, Sequence) else [bool(f) for f in inclusive]
+    single = not isinstance(inclusive, Sequence) or isinstance(inclusive, str)  # a string is no list of flags
+    given: Sequence[Any] = [inclusive] if single else cast(Sequence[Any], inclusive)
+    flags = [check_flag(f, "inclusive") for f in given]
     if not flags:
         raise ValueError("inclusive needs one flag per layer (at least one)")
     out = _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=flags, n_threads=n_threads, progress=progress,
@@ -108,6 +109,7 @@ def ball_query(queries: Array, centres: Array, radii: Array, *, inclusive: bool 
         raise ValueError(f"queries have {q.shape[1]} features but centres have {c.shape[1]}")
     if q.dtype != c.dtype:
         q = np.ascontiguousarray(q, dtype=c.dtype)
+    inclusive, return_nearest = check_flag(inclusive, "inclusive"), check_flag(return_nearest, "return_nearest")
     r = check_radii(radii, c.shape[0])
     r2 = squared_radii(r, inclusive)
     sq, _ = ball_pass(q, None, c, r2, inclusive=inclusive, n_threads=n_threads, progress=progress, device=device)

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..engine import describe, run
 from .._files import atomic_write
-from .._inputs import as_matrix, as_path, check_int, check_k, check_metric
+from .._inputs import as_matrix, as_path, check_flag, check_int, check_k, check_metric
 from .._warn import warn_user
 from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
@@ -314,6 +314,7 @@ class Manifold:
         """Write the manifold to ``path`` (.npz): radii, k, metric, the features' hash, and the
         features as given (``include_features=True``; cosine rows are scaled again on load) or the
         path of the memmap they came from."""
+        include_features = check_flag(include_features, "include_features")
         path = as_path(path)
         if path.suffix != ".npz":  # appended, as numpy does: "ffhq-k3.5" -> "ffhq-k3.5.npz"
             path = path.with_name(path.name + ".npz")
@@ -427,7 +428,7 @@ class Manifold:
         return self._containment(self.prepare_fake(fake), layers, fake_balls)
 
     def _containment(self, f: np.ndarray, layers: Sequence[tuple[int, bool]], fake_balls: bool) -> Containment:
-        layers = tuple(dict.fromkeys((int(k), bool(inc)) for k, inc in layers))
+        layers = tuple(dict.fromkeys((int(k), check_flag(inc, "inclusive")) for k, inc in layers))
         for k, _ in layers:
             self._need(k, "a ball layer")
         r = self.features
@@ -527,13 +528,13 @@ class Manifold:
         samples can be scored for the rest, as :func:`density_coverage` scores it.
         """
         n_boot = check_int(n_boot, "n_boot", minimum=0)
+        recall, realism = check_flag(recall, "recall"), check_flag(realism, "realism")
         if not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}")
         for k, what in ((k_pr, "precision/recall"), (k_dc, "density/coverage"), (k_rarity, "the rarity score"),
                         *([(k_realism, "the realism score")] if realism else [])):
             self._need(k, what)
         f = self.prepare_fake(fake)
-        recall = bool(recall)
         c = self._containment(f, [(k_pr, True), (k_dc, False), (k_rarity, False)], recall)
         pr, dc = c.column(k_pr, True), c.column(k_dc, False)
         fake_in_pr = c.fake.in_count[:, pr] > 0

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .._inputs import check_choice, check_int
+from .._inputs import check_choice, check_flag, check_int
 from .._torch import evaluating
 from .._torch import to_uint8  # noqa: F401  (hubness_fast.generators.to_uint8, as before)
 from .._torch import torch as _torch
@@ -82,7 +82,7 @@ class StyleGANAdapter(GeneratorAdapter):
         self.module = G
         self.z_dim, self.c_dim, self.w_dim = int(G.z_dim), int(G.c_dim), int(G.w_dim)
         self.num_ws = int(G.num_ws)
-        self.noise_mode, self.force_fp32 = noise_mode, bool(force_fp32)
+        self.noise_mode, self.force_fp32 = noise_mode, check_flag(force_fp32, "force_fp32")
 
     def _c(self, c: torch.Tensor | None, n: int) -> torch.Tensor:
         # NVIDIA's own scripts pass a [n, 0] label tensor to unconditional networks.
@@ -252,7 +252,7 @@ class RosinalityAdapter(GeneratorAdapter):
         for attr in ("style_dim", "n_latent", "style", "mean_latent"):
             if not hasattr(G, attr):
                 raise ValueError(f"a rosinality StyleGAN2 generator needs g.{attr}")
-        self.module, self.randomize_noise = G, bool(randomize_noise)
+        self.module, self.randomize_noise = G, check_flag(randomize_noise, "randomize_noise")
         self.z_dim = self.w_dim = int(G.style_dim)
         self.num_ws = int(G.n_latent)
         self.mean_samples = check_int(mean_samples, "mean_samples")

@@ -10,7 +10,7 @@ import difflib
 from pathlib import Path
 from typing import Any
 
-from .._inputs import check_choice, check_int
+from .._inputs import check_choice, check_flag, check_int
 from .._torch import BATCH_SIZE
 from .._types import Device
 from .generators import as_generator, detect_family
@@ -59,7 +59,8 @@ def make_sampler(method: str = "hubs", *, space: str | None = None, seed: int | 
     if method == "hubs":
         return HubnessSampler(latent_dim, k=5 if k is None else k, threshold=50 if threshold is None else threshold,
                               top=top, pool_size=10_000 if pool_size is None else pool_size,
-                              include_self=bool(include_self), device="auto" if hub_device is None else hub_device,
+                              include_self=False if include_self is None else check_flag(include_self, "include_self"),
+                              device="auto" if hub_device is None else hub_device,
                               max_pools=10_000 if max_pools is None else max_pools, seed=seed, progress=progress,
                               space=space, prior=prior)
     if method == "random":

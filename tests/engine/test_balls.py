@@ -202,3 +202,15 @@ def test_balls_whose_squared_radii_are_fp32_subnormals(simd, rng, dtype):
             got = hf.ball_query(qq, cc, radii, inclusive=inclusive).count
             want = ((d <= radii ** 2) if inclusive else (d < radii ** 2)).sum(1)
             np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: ball_pass(x, None, x, np.ones(len(x)), inclusive="no"),
+    lambda x: ball_pass(x, None, x, np.ones((len(x), 2)), inclusive=[True, "no"]),
+    lambda x: hf.ball_query(x, x, 1.0, inclusive="no"),
+    lambda x: hf.ball_query(x, x, 1.0, return_nearest="no"),
+])
+def test_flags_must_be_bools_not_strings(rng, call):
+    # bool("no") is True: a string read as a flag would silently pick the other boundary rule
+    with pytest.raises(ValueError, match=r"(inclusive|return_nearest) must be True or False, got 'no'"):
+        call(rng.standard_normal((20, 3)).astype(np.float32))

@@ -420,3 +420,23 @@ def test_an_unfitted_realism_k_is_refused_before_any_pass(rng, monkeypatch):
         m.evaluate(rng.standard_normal((50, 5)), k_realism=4)
     monkeypatch.undo()  # realism=False: k_realism is not used, so not checked
     assert m.evaluate(rng.standard_normal((50, 5)), k_realism=4, realism=False).realism is None
+
+
+@pytest.mark.parametrize("call", [
+    lambda r, f: metrics.precision_recall(r, f, 2, inclusive="no"),
+    lambda r, f: metrics.density_coverage(r, f, 2, inclusive="false"),
+    lambda r, f: Manifold(r, 3).containment(f, [(3, "no")]),
+    lambda r, f: Manifold(r, 3).evaluate(f, recall="no"),
+    lambda r, f: Manifold(r, 3).evaluate(f, realism="no"),
+])
+def test_flags_must_be_bools_not_strings(rng, call):
+    # bool("no") is True: precision_recall(..., inclusive="no") gave (1.0, 1.0) where False gives (0.0, 0.0)
+    real = np.repeat(rng.standard_normal((10, 4)), 3, axis=0)
+    with pytest.raises(ValueError, match=r"(inclusive|recall|realism) must be True or False, got '(no|false)'"):
+        call(real, real.copy())
+
+
+def test_save_refuses_a_string_flag(rng, tmp_path):
+    with pytest.raises(ValueError, match="include_features must be True or False"):
+        Manifold(rng.standard_normal((30, 4)), 3).save(tmp_path / "m.npz", include_features="no")
+    assert not (tmp_path / "m.npz").exists()

@@ -329,3 +329,17 @@ def test_truncation_in_z_warns_where_the_generator_normalises_z():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s.sample(G, 3)  # once per generator
+
+
+def test_adapter_and_sampler_flags_must_be_bools_not_strings():
+    # bool("no") is True: force_fp32="no" would render in float32, include_self="no" count self
+    from hubness_fast.sampling import make_sampler
+    from standins import RosinalityStandIn
+    with pytest.raises(ValueError, match="force_fp32 must be True or False, got 'no'"):
+        as_generator(StyleGANStandIn(), force_fp32="no")
+    with pytest.raises(ValueError, match="randomize_noise must be True or False, got 'no'"):
+        as_generator(RosinalityStandIn(), randomize_noise="no")
+    with pytest.raises(ValueError, match="include_self must be True or False, got 'no'"):
+        make_sampler("hubs", include_self="no", latent_dim=8)
+    assert make_sampler("hubs", include_self=True, latent_dim=8).include_self is True
+    assert make_sampler("hubs", latent_dim=8).include_self is False
