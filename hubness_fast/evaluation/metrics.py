@@ -246,6 +246,23 @@ def frechet_distance(real: Array, fake: Array) -> float:
     return frechet_distance_from_stats(*real_stats, *fake_stats)
 
 
+COVARIANCE_RTOL = 1e-5  # asymmetry and negative eigenvalues a covariance may have from rounding, relative
+
+
+def _covariance(s: np.ndarray, name: str) -> np.ndarray:
+    """A covariance symmetric up to rounding, made exactly symmetric; refused otherwise."""
+    gap = float(np.abs(s - s.T).max())
+    if gap > COVARIANCE_RTOL * float(np.abs(s).max()):
+        raise ValueError(f"{name} is not symmetric (largest |S - S^T| {gap:.3g}): not a covariance matrix")
+    return (s + s.T) / 2
+
+
+def _check_semidefinite(eigenvalues: np.ndarray, s: np.ndarray, name: str) -> None:
+    """Eigenvalues (ascending) of a covariance: none below minus rounding."""
+    if eigenvalues[0] < -COVARIANCE_RTOL * max(float(np.abs(s).max()), float(eigenvalues[-1])):
+        raise ValueError(f"{name} has a negative eigenvalue ({eigenvalues[0]:.3g}): not a covariance matrix")
+
+
 def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: Array) -> float:
     """Frechet distance from (mean, covariance) pairs.
 
@@ -253,17 +270,22 @@ def frechet_distance_from_stats(mu1: Array, sigma1: Array, mu2: Array, sigma2: A
     eigenvalues of S1^(1/2) S2 S1^(1/2), a symmetric positive semi-definite
     matrix: no complex parts and no ill-conditioned non-symmetric square root
     (the failure mode of scipy.linalg.sqrtm on near-singular covariances).
-    Tiny negative eigenvalues from rounding are clipped to 0.
+    Tiny negative eigenvalues from rounding are clipped to 0. A covariance must be symmetric and
+    positive semi-definite up to rounding (relative 1e-5 of its largest entry / eigenvalue, room
+    for statistics kept in float32); anything else is refused, not symmetrised or clipped.
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
-    d = mu1.shape[0]
-    if mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
-        raise ValueError(f"shapes do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
+    d = mu1.shape[0] if mu1.ndim == 1 else -1
+    if d < 1 or mu2.shape != (d,) or s1.shape != (d, d) or s2.shape != (d, d):
+        raise ValueError(f"expected means [d] and covariances [d, d] with d >= 1, got mu1 {mu1.shape}, sigma1 "
+                         f"{s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}")
     for name, a in (("mu1", mu1), ("mu2", mu2), ("sigma1", s1), ("sigma2", s2)):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"{name} contains NaN or Inf")
-    w, v = np.linalg.eigh((s1 + s1.T) / 2)
+    w, v = np.linalg.eigh(_covariance(s1, "sigma1"))
+    _check_semidefinite(w, s1, "sigma1")
+    _check_semidefinite(np.linalg.eigvalsh(_covariance(s2, "sigma2")), s2, "sigma2")
     root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     m = root1 @ s2 @ root1
     tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._files import writable_dir
-from .._inputs import as_path
+from .._inputs import as_path, check_choice, check_int
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape, evaluating, to_uint8
@@ -35,6 +35,9 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
     """
     import torch
 
+    check_choice(space, ("z", "w"), "space")
+    check_choice(output, ("float", "uint8"), "output")
+    batch_size = check_int(batch_size, "batch_size")
     gen = as_generator(G)
     n = len(latents.z)
     made = outdir is not None and not as_path(outdir).exists()

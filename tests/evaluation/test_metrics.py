@@ -98,6 +98,29 @@ def test_frechet_distance_against_scipy_sqrtm(rng):
     assert metrics.frechet_distance_from_stats([0.0], [[4.0]], [1.0], [[9.0]]) == pytest.approx(1 + 1)
 
 
+@pytest.mark.parametrize("args, message", [
+    ((np.zeros(3), -np.eye(3), np.zeros(3), np.eye(3)), r"sigma1 has a negative eigenvalue \(-1\)"),
+    ((np.zeros(2), np.eye(2), np.zeros(2), [[1.0, 0.5], [0.0, 1.0]]), "sigma2 is not symmetric"),
+    ((np.zeros(0), np.zeros((0, 0)), np.zeros(0), np.zeros((0, 0))), "d >= 1"),
+    ((np.zeros((3, 3)), np.eye(3), np.zeros(3), np.eye(3)), r"means \[d\] and covariances \[d, d\]"),
+    ((np.zeros(3), np.eye(3), np.zeros(4), np.eye(4)), r"mu2 \(4,\)"),
+])
+def test_frechet_distance_from_stats_refuses_what_is_no_covariance(args, message):
+    # -I gave 0.0 (its eigenvalues clipped to 0) and a non-symmetric matrix was symmetrised, without a word
+    with pytest.raises(ValueError, match=message):
+        metrics.frechet_distance_from_stats(*args)
+
+
+def test_frechet_distance_from_stats_takes_covariances_kept_in_float32(rng):
+    a, b = rng.standard_normal((500, 64)) @ rng.standard_normal((64, 64)), rng.standard_normal((400, 64))
+    s1, s2 = (np.cov(x, rowvar=False).astype(np.float32) for x in (a, b))  # rounding: asymmetry about 1e-7
+    s1 = s1.copy()
+    s1[0, 1] *= np.float32(1 + 2**-20)
+    want = metrics.frechet_distance(a, b)
+    got = metrics.frechet_distance_from_stats(a.mean(0), s1, b.mean(0), s2)
+    assert got == pytest.approx(want, rel=1e-5)
+
+
 def test_frechet_distance_singular_covariance(rng):
     a = np.zeros((100, 5))
     a[:, 0] = rng.standard_normal(100)  # rank one

@@ -343,3 +343,20 @@ def test_adapter_and_sampler_flags_must_be_bools_not_strings():
         make_sampler("hubs", include_self="no", latent_dim=8)
     assert make_sampler("hubs", include_self=True, latent_dim=8).include_self is True
     assert make_sampler("hubs", latent_dim=8).include_self is False
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(space="W"), "space must be one of z, w, got 'W'"),
+    (dict(space="w", output="unit8"), "output must be one of float, uint8, got 'unit8'"),
+    (dict(space="z", batch_size=0), "batch_size must be an integer >= 1, got 0"),
+])
+def test_render_refuses_an_unknown_space_or_output(tmp_path, kwargs, message):
+    # render(G, lat, "W") rendered from z, and output="unit8" returned floats, without a word
+    from hubness_fast.sampling import render
+    from hubness_fast.sampling.latents import Latents
+    G = StyleGANStandIn()
+    z = np.random.default_rng(0).standard_normal((3, G.z_dim)).astype(np.float32)
+    lat = Latents(z, w=z[:, :G.w_dim].copy())
+    with pytest.raises(ValueError, match=message):
+        render(G, lat, outdir=tmp_path / "out", **kwargs)
+    assert not (tmp_path / "out").exists()
