@@ -208,14 +208,31 @@ def check_device(device: str) -> None:
 
 
 def check_radii(radii, n: int, name: str = "radii") -> np.ndarray:
-    """Ball radii as float64 [n], finite and non-negative; one number is every centre's radius."""
-    r = to_numpy(radii, np.float64)
+    """Ball radii as float64 [n], finite and non-negative; one number is every centre's radius.
+    Numbers only: a string or a bool ("1.0", True) is refused, not converted."""
+    raw = to_numpy(radii)
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be numbers, got {raw.dtype} ({type(radii).__name__})")
+    r = raw.astype(np.float64, copy=False)
     if r.ndim == 0:
         r = np.full(n, float(r))
     if r.ndim != 1 or r.shape[0] != n:
         raise ValueError(f"{name} must be 1-D with one value per centre ({n}), got shape {r.shape}")
     if not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError(f"{name} must be finite and non-negative")
+    return r
+
+
+def check_squared_radii(r2, shape: tuple[int, ...], name: str) -> np.ndarray:
+    """Squared ball radii as C-contiguous float64 of ``shape``: numbers >= 0, never NaN (+inf is a ball
+    holding every point: a radius beyond sqrt(float64 max) squares to it)."""
+    r = to_numpy(r2)
+    if r.dtype.kind not in "iuf" or r.shape != shape:
+        raise ValueError(f"{name} must be numbers of shape {shape}, got {r.dtype} {r.shape}")
+    r = np.ascontiguousarray(r, np.float64)
+    if np.isnan(r).any() or (r < 0).any():
+        raise ValueError(f"{name} must be non-negative numbers (first bad one at index "
+                         f"{int(np.flatnonzero(~(r >= 0))[0])} of the flattened array)")
     return r
 
 

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple, Optional, Sequence, cast
 import numpy as np
 
 from . import _dispatch
-from .._inputs import as_matrix, check_flag, check_radii
+from .._inputs import as_matrix, check_flag, check_radii, check_squared_radii
 from .._types import Array, Device, Progress, Threads
 
 
@@ -44,6 +44,9 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
     flags = [check_flag(f, "inclusive") for f in given]
     if not flags:
         raise ValueError("inclusive needs one flag per layer (at least one)")
+    a_radius2, b_radius2 = (None if r2 is None else check_squared_radii(r2, np.shape(x)[:1] + (() if single else
+                                                                                            (len(flags),)), name)
+                            for r2, x, name in ((a_radius2, a, "a_radius2"), (b_radius2, b, "b_radius2")))
     out = _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=flags, n_threads=n_threads, progress=progress,
                           desc=desc, device=device)
     shape = (-1,) if single else (-1, len(flags))

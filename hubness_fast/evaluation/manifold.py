@@ -33,7 +33,7 @@ import numpy as np
 
 from ..engine import describe, run
 from .._files import atomic_write
-from .._inputs import as_matrix, as_path, check_flag, check_int, check_k, check_metric
+from .._inputs import as_matrix, as_path, check_flag, check_int, check_k, check_metric, check_squared_radii
 from .._warn import warn_user
 from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
@@ -295,7 +295,11 @@ class Manifold:
         if radius2 is None:
             radius2 = radii2(self.features, self.k, n_threads=n_threads, progress=progress, device=device,
                              desc="real radii", name="real")
-        self.radius2 = {int(kk): np.asarray(v, np.float64) for kk, v in radius2.items()}
+        elif set(radius2) != set(self.k):
+            raise ValueError(f"radius2 must hold the squared radii of every k in {list(self.k)} and no other, got "
+                             f"keys {sorted(radius2)}")
+        n = len(self.features)
+        self.radius2 = {int(kk): check_squared_radii(v, (n,), f"radius2[{kk}]") for kk, v in radius2.items()}
 
     @property
     def hash(self) -> str:

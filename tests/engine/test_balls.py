@@ -214,3 +214,31 @@ def test_flags_must_be_bools_not_strings(rng, call):
     # bool("no") is True: a string read as a flag would silently pick the other boundary rule
     with pytest.raises(ValueError, match=r"(inclusive|return_nearest) must be True or False, got 'no'"):
         call(rng.standard_normal((20, 3)).astype(np.float32))
+
+
+@pytest.mark.parametrize("a_r2, message", [
+    (np.full(20, np.nan), r"a_radius2 must be non-negative numbers \(first bad one at index 0"),
+    (-np.ones(20), "a_radius2 must be non-negative numbers"),
+    (np.ones(19), r"a_radius2 must be numbers of shape \(20,\), got float64 \(19,\)"),
+    (np.ones((20, 2)), r"a_radius2 must be numbers of shape \(20,\)"),
+    (np.array(["1.0"] * 20), "a_radius2 must be numbers"),
+])
+def test_ball_pass_checks_its_squared_radii(rng, a_r2, message):
+    # NaN radii made every ball empty (precision 0) and a wrong length failed inside the native code
+    x = rng.standard_normal((20, 3))
+    with pytest.raises(ValueError, match=message):
+        ball_pass(x, a_r2, x, None, inclusive=False)
+
+
+def test_ball_pass_takes_infinite_squared_radii(rng):
+    # a radius beyond sqrt(float64 max) squares to inf: a ball holding every point
+    x = rng.standard_normal((20, 3))
+    sa, sb = ball_pass(x, np.full(20, np.inf), x, None, inclusive=False)
+    np.testing.assert_array_equal(sa.own_count, np.full(20, 20))
+
+
+@pytest.mark.parametrize("radii", ["1.0", True, np.array([True] * 10)])
+def test_ball_query_radii_must_be_numbers(rng, radii):
+    x = rng.standard_normal((10, 3))
+    with pytest.raises(ValueError, match="radii must be numbers"):
+        hf.ball_query(x, x, radii)

@@ -440,3 +440,24 @@ def test_save_refuses_a_string_flag(rng, tmp_path):
     with pytest.raises(ValueError, match="include_features must be True or False"):
         Manifold(rng.standard_normal((30, 4)), 3).save(tmp_path / "m.npz", include_features="no")
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("radius2, message", [
+    ({3: np.full(60, np.nan)}, r"radius2\[3\] must be non-negative numbers"),
+    ({3: -np.ones(60)}, r"radius2\[3\] must be non-negative numbers"),
+    ({3: np.ones(59)}, r"radius2\[3\] must be numbers of shape \(60,\)"),
+    ({3: np.ones(60), 5: np.ones(60)}, r"every k in \[3\] and no other, got keys \[3, 5\]"),
+    ({5: np.ones(60)}, r"every k in \[3\] and no other, got keys \[5\]"),
+])
+def test_given_radii_are_checked(rng, radius2, message):
+    # NaN radii gave precision 0.0 and a wrong length failed later inside the native code
+    with pytest.raises(ValueError, match=message):
+        Manifold(rng.standard_normal((60, 4)), 3, radius2=radius2)
+
+
+def test_given_radii_are_the_ones_used(rng):
+    real, fake = rng.standard_normal((60, 4)), rng.standard_normal((50, 4))
+    given = {3: kth_radius2(real, 3) * 4}  # balls of twice the radius
+    ev = Manifold(real, 3, radius2=given).containment(fake, [(3, False)], fake_balls=False)
+    want = (sq_dists(real, fake) < given[3][:, None]).sum(0)
+    np.testing.assert_array_equal(ev.fake.in_count[:, 0], want)
