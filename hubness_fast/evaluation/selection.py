@@ -17,6 +17,17 @@ from .._types import Array
 __all__ = ["instance_scores", "select_instances", "METHODS"]
 
 
+def _check_moments(x: np.ndarray, method: str) -> None:
+    """The second moments of x must fit in float64: n d max|x|^2 below its largest value (1.8e308).
+    Beyond that the Gaussian scores all came out -inf (nothing selected) and PPCA called the data
+    constant."""
+    n, d = x.shape
+    top = float(np.abs(x).max()) if x.size else 0.0
+    if top and top > np.sqrt(np.finfo(np.float64).max / (n * d)):
+        raise ValueError(f"method={method!r}: embeddings as large as {top:.3g} overflow float64 in their "
+                         f"covariance ({n} x {d} values); scale them down")
+
+
 def _gaussian_loglik(x: np.ndarray) -> np.ndarray:
     """Log-likelihood under one full-covariance Gaussian fitted to x
     (biased covariance + 1e-5 I, as the reference)."""
@@ -173,6 +184,8 @@ def instance_scores(embeddings: Array, *, method: str = "gaussian", k: int | Non
     k, variance, reference_components = _settings(method, k, variance, reference_components)
     x = np.asarray(as_matrix(embeddings, "embeddings"), dtype=np.float64)
     _check_finite(x)
+    if method in ("gaussian", "ppca"):
+        _check_moments(x, method)
     if method == "gaussian":
         return _gaussian_loglik(x)
     if method == "ppca":

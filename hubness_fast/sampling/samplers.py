@@ -351,6 +351,8 @@ class TruncationSampler(LatentSampler):
                 raise ValueError("truncation_cutoff applies to W space")
         self.psi, self.cutoff = float(psi), truncation_cutoff
         self.average = None if average is None else to_numpy(average, np.float32)
+        if self.average is not None and not np.isfinite(self.average).all():
+            raise ValueError("average contains NaN or Inf: truncation toward it would give NaN latents")
         self.n_average = check_int(n_average, "n_average")
         self._estimated: dict[int | None, np.ndarray] = {}
         self._probed: set[int] = set()  # the generators checked for a normalised z (see _warn_if_no_effect)

@@ -239,3 +239,12 @@ def test_non_finite_embeddings_are_refused_by_name(rng, method, bad):
     labels = np.arange(40) % 2
     with pytest.raises(ValueError, match=r"embeddings contains NaN or Inf \(first at row 23\)"):
         selection.select_instances(x, labels, method=method)
+
+
+@pytest.mark.parametrize("method", ["gaussian", "ppca"])
+def test_embeddings_whose_covariance_overflows_are_refused(rng, method):
+    # the Gaussian scores were all -inf (nothing selected, numpy warnings only); PPCA called the data constant
+    x = rng.standard_normal((50, 4)) * 1e160
+    with pytest.raises(ValueError, match=rf"method='{method}': embeddings as large as .* overflow float64"):
+        selection.select_instances(x, method=method)
+    assert len(selection.select_instances(x / 1e60, method=method)) == 25  # large but within range: half kept

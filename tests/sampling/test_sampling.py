@@ -288,3 +288,12 @@ def test_a_mapping_that_is_not_callable_is_refused_at_once():
         RandomSampler(8, 5)
     with pytest.raises(ValueError, match="include_self must be True or False, got 'no'"):
         HubnessSampler(8, include_self="no")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_truncation_refuses_a_non_finite_average(bad):
+    # NaN latents came back without a word
+    average = np.zeros(8)
+    average[3] = bad
+    with pytest.raises(ValueError, match="average contains NaN or Inf"):
+        TruncationSampler(8, average=average)
