@@ -12,6 +12,7 @@ The largest value the stream can give is 6.660437 in absolute value (a tail of p
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,10 @@ def chunks(n: int) -> int:
     return -(-int(n) // CHUNK)
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0: int = 0,
                     n_threads: int | None = None, threads: int | None = None) -> np.ndarray:
     """A float32 array of the given shape, filled in C order with the stream of ``key`` from chunk
@@ -35,10 +40,14 @@ def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0:
     depend on the thread count.
 
     ``key``: 4 integers in [0, 2^32), for example ``SeedSequence(...).generate_state(4)``."""
-    words = [int(w) for w in key]
-    if len(words) != 4 or any(not 0 <= w < 2 ** 32 for w in words):
-        raise ValueError(f"the key of a normal stream is 4 integers in [0, 2^32), got {list(key)!r}")
-    dims = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    words = list(key) if isinstance(key, (Sequence, np.ndarray)) and not isinstance(key, (str, bytes)) else []
+    if len(words) != 4 or not all(_is_int(w) and 0 <= w < 2 ** 32 for w in words):
+        raise ValueError(f"the key of a normal stream is 4 integers in [0, 2^32), got {key!r}")
+    words = [int(w) for w in words]
+    sizes: Any = [shape] if _is_int(shape) else shape if isinstance(shape, (tuple, list)) else None
+    if sizes is None or not all(_is_int(d) for d in sizes):
+        raise ValueError(f"shape must be an integer or a tuple of integers, got {shape!r}")
+    dims = tuple(int(d) for d in sizes)
     if any(d < 0 for d in dims):
         raise ValueError(f"negative dimensions are not allowed, got {dims}")
     if threads is not None and n_threads is not None:

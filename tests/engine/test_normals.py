@@ -190,6 +190,15 @@ def test_bad_arguments_are_refused():
         standard_normal([1, 2, 3, 2 ** 32], 10)
     with pytest.raises(ValueError, match="negative"):
         standard_normal([1, 2, 3, 4], (-1, 3))
+    # these were converted: "12" gave shape (1, 2), (2.7, 1.2) gave (2, 1) and a word of 1.5 became 1
+    for shape in ("12", (2.7, 1.2), 2.7, True):
+        with pytest.raises(ValueError, match="shape must be an integer or a tuple of integers"):
+            standard_normal([1, 2, 3, 4], shape)
+    for key in ([1.5, 2, 3, 4], "1234", [True, 2, 3, 4], 7):
+        with pytest.raises(ValueError, match="4 integers"):
+            standard_normal(key, 10)
+    key = np.random.SeedSequence(5).generate_state(4)  # numpy uint32 words, as the docstring suggests
+    assert standard_normal(key, (np.int64(2), 3)).shape == (2, 3)
     with pytest.raises(ValueError, match=">= 0"):
         standard_normal([1, 2, 3, 4], 3, chunk0=-1)
     with pytest.raises(ValueError, match=r"threads must be an integer >= 0 \(0: every core\), got -1"):
