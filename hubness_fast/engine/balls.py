@@ -44,6 +44,11 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
     flags = [check_flag(f, "inclusive") for f in given]
     if not flags:
         raise ValueError("inclusive needs one flag per layer (at least one)")
+    a, b = as_matrix(a, "a"), as_matrix(b, "b")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a has {a.shape[1]} features but b has {b.shape[1]}")
+    if a.dtype != b.dtype:  # one dtype for the engine; float64 holds both exactly
+        a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
     a_radius2, b_radius2 = (None if r2 is None else check_squared_radii(r2, np.shape(x)[:1] + (() if single else
                                                                                             (len(flags),)), name)
                             for r2, x, name in ((a_radius2, a, "a_radius2"), (b_radius2, b, "b_radius2")))

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .._files import creatable_dir
-from .._inputs import check_flag, check_int, check_k, is_device_array, to_numpy
+from .._inputs import as_matrix, check_flag, check_int, check_k, is_device_array, to_numpy
 from .._progress import bar as progress_bar
 from .._torch import BATCH_SIZE
 from .._types import Array, Device
@@ -141,6 +141,10 @@ class LatentSampler:
         for s in range(0, len(z), MAP_BATCH):
             zt = z[s:s + MAP_BATCH]
             ws = side.map(_tensor(zt, side), None if c is None else c[:len(zt)])
+            if not _all_finite(ws):  # before the rows' comparison, which NaN fails (NaN != NaN)
+                raise ValueError(f"the {side.family} generator's mapping returned NaN or Inf for latents {s} to "
+                                 f"{s + len(zt) - 1}: its weights (or a half-precision overflow) are to blame, "
+                                 f"not the latents")
             if ws.shape[1] > 1 and s == 0 and not _rows_equal(ws):
                 raise ValueError("the mapping's ws rows differ at truncation_psi=1; the W-space sampler keeps "
                                  "one w per latent (StyleGAN's broadcast layout)")
@@ -307,6 +311,11 @@ def _cat(parts: list[Any]) -> Array:
 
         return torch.cat(parts)
     return np.concatenate(parts)
+
+
+def _all_finite(x: Array) -> bool:
+    """No NaN or Inf in a tensor or array (x * 0 is 0 exactly where x is finite)."""
+    return bool(((x * 0) == 0).all())
 
 
 def _rows_equal(ws: Array) -> bool:
@@ -533,7 +542,10 @@ class HubnessSampler(LatentSampler):
         """Values of candidates (rows in the sampling space) against the fitted reference pool."""
         if self.reference is None:
             raise ValueError("call fit_reference() first")
-        c = _numpy32(candidates)
+        c = np.ascontiguousarray(as_matrix(candidates, "candidates"), np.float32)
+        if c.shape[1] != self.reference.shape[1]:
+            raise ValueError(f"candidates have {c.shape[1]} features but the reference pool has "
+                             f"{self.reference.shape[1]}")
         sc, _ = ball_pass(c, None, self.reference, self._ref_radius2, inclusive=False)
         return sc.in_count + (1 if self.include_self else 0)
 

@@ -5,7 +5,7 @@ import pytest
 import hubness_fast as hf
 from hubness_fast.engine import radius_neighbors
 from hubness_fast.engine.balls import ball_pass
-from oracles import sq_dists
+from oracles import kth_radius2, sq_dists
 
 
 @pytest.mark.parametrize("inclusive", [False, True])
@@ -242,3 +242,18 @@ def test_ball_query_radii_must_be_numbers(rng, radii):
     x = rng.standard_normal((10, 3))
     with pytest.raises(ValueError, match="radii must be numbers"):
         hf.ball_query(x, x, radii)
+
+
+def test_ball_pass_takes_lists_and_mixed_dtypes_and_names_a_width_mismatch(rng):
+    # lists raised AttributeError; mismatched widths were reported as "must be a C-contiguous 2-D ... array"
+    a, b = rng.standard_normal((15, 3)), rng.standard_normal((12, 3))
+    r2 = kth_radius2(b, 3)
+    want = (sq_dists(a, b) < r2[None]).sum(1)
+    got, _ = ball_pass(a.tolist(), None, b.astype(np.float32).astype(np.float64), r2, inclusive=False)
+    np.testing.assert_array_equal(got.in_count, want)
+    b32 = b.astype(np.float32)
+    got32, _ = ball_pass(a, None, b32, r2, inclusive=False)  # float64 a, float32 b: compared in float64
+    np.testing.assert_array_equal(got32.in_count, (sq_dists(a, b32.astype(np.float64)) < r2[None]).sum(1))
+    with pytest.raises(ValueError, match="a has 3 features but b has 4"):
+        ball_pass(a, None, rng.standard_normal((12, 4)), None, inclusive=False)
+

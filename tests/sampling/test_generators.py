@@ -360,3 +360,13 @@ def test_render_refuses_an_unknown_space_or_output(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
         render(G, lat, outdir=tmp_path / "out", **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_mapping_returning_nan_is_named_as_such(bad):
+    # NaN rows failed the ws-rows comparison (NaN != NaN): "the mapping's ws rows differ at truncation_psi=1"
+    G = StyleGANStandIn()
+    with torch.no_grad():
+        G.mapping.fc2.bias[0] = bad
+    with pytest.raises(ValueError, match="stylegan generator's mapping returned NaN or Inf for latents 0 to 9"):
+        RandomSampler(space="w", seed=0).latents(G, 10)

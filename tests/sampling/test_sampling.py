@@ -77,6 +77,17 @@ def test_reference_mode_equals_hub_value_when_added_to_the_pool():
     v2 = s2.reference_hub_values(cands)
     for c, v in zip(cands, v2):
         assert brute_hub_counts(np.vstack([ref, c[None]]), 4, include_self=True)[-1] == v
+    np.testing.assert_array_equal(s.reference_hub_values(cands.tolist()), values)  # a list of rows too
+
+
+@pytest.mark.parametrize("cands, message", [
+    (np.zeros(6), r"candidates must be 2-D \(n_samples, n_features\), got shape \(6,\)"),  # was an IndexError
+    (np.zeros((3, 5)), "candidates have 5 features but the reference pool has 6"),
+])
+def test_reference_hub_values_name_bad_candidates(cands, message):
+    s = HubnessSampler(6, k=4, pool_size=300, seed=2).fit_reference()
+    with pytest.raises(ValueError, match=message):
+        s.reference_hub_values(cands)
 
 
 def test_reference_mode_sampling_meets_threshold():
