@@ -143,6 +143,20 @@ def check_flag(value, name: str) -> bool:
     return bool(value)
 
 
+def is_real(value) -> bool:
+    """A real number (numpy's too), not a bool or a string: what a range check may compare."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(seed, name: str = "seed") -> int | None:
+    """None or an integer >= 0 (numpy's rule for a seed), not a bool."""
+    if seed is None:
+        return None
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0 or None, got {seed!r}")
+    return int(seed)
+
+
 def check_int(value, name: str, minimum: int = 1) -> int:
     """An integer (not a bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

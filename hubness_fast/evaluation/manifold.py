@@ -33,7 +33,8 @@ import numpy as np
 
 from ..engine import describe, run
 from .._files import atomic_write
-from .._inputs import as_matrix, as_path, check_flag, check_int, check_k, check_metric, check_squared_radii
+from .._inputs import (as_matrix, as_path, check_flag, check_int, check_k, check_metric, check_seed,
+                       check_squared_radii, is_real)
 from .._warn import warn_user
 from .._types import Device, Progress, Threads
 from ..engine.balls import BallCounts, ball_pass
@@ -433,6 +434,8 @@ class Manifold:
 
     def _containment(self, f: np.ndarray, layers: Sequence[tuple[int, bool]], fake_balls: bool) -> Containment:
         layers = tuple(dict.fromkeys((int(k), check_flag(inc, "inclusive")) for k, inc in layers))
+        if not layers:
+            raise ValueError("layers must name at least one ball layer (k, inclusive)")
         for k, _ in layers:
             self._need(k, "a ball layer")
         r = self.features
@@ -466,7 +469,7 @@ class Manifold:
         r2 = self.radius2[k]
         keep = np.ones(r2.shape[0], bool)
         if clamp_to_percentile is not None:
-            if not 0 < clamp_to_percentile <= 100:
+            if not is_real(clamp_to_percentile) or not 0 < clamp_to_percentile <= 100:
                 raise ValueError(f"clamp_to_percentile must be in (0, 100] or None, got {clamp_to_percentile}")
             radius = np.sqrt(r2)
             keep = radius <= np.percentile(radius, clamp_to_percentile)
@@ -533,7 +536,8 @@ class Manifold:
         """
         n_boot = check_int(n_boot, "n_boot", minimum=0)
         recall, realism = check_flag(recall, "recall"), check_flag(realism, "realism")
-        if not 0 < confidence < 1:
+        boot_seed = check_seed(seed)
+        if not is_real(confidence) or not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}")
         for k, what in ((k_pr, "precision/recall"), (k_dc, "density/coverage"), (k_rarity, "the rarity score"),
                         *([(k_realism, "the realism score")] if realism else [])):
@@ -556,7 +560,7 @@ class Manifold:
         real_score = self._realism(f, k_realism, clamp_to_percentile) if realism else None
         intervals = None
         if n_boot:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(boot_seed)
             boot = {
                 "precision": _bootstrap_mean(fake_in_pr.astype(np.float64), n_boot, rng),
                 "recall": _bootstrap_mean(real_in_pr.astype(np.float64), n_boot, rng),

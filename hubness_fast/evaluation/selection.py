@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .._inputs import as_matrix, check_flag, check_int, to_numpy
+from .._inputs import as_matrix, check_flag, check_int, is_real, to_numpy
 from .._types import Array
 
 
@@ -151,7 +151,7 @@ def _settings(method: str, k: int | None, variance: float | None, reference_comp
     other = [name for name, value in given.items() if value is not None and SETTINGS[name] != method]
     if other:
         raise ValueError(f"{', '.join(other)} apply to method={SETTINGS[other[0]]!r}, not method={method!r}")
-    if variance is not None and (isinstance(variance, bool) or not 0 < variance <= 1):
+    if variance is not None and (not is_real(variance) or not 0 < variance <= 1):
         raise ValueError(f"variance must be in (0, 1], got {variance}")
     if k is not None:
         check_int(k, "k")

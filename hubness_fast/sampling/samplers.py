@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .._files import creatable_dir
-from .._inputs import as_matrix, check_flag, check_int, check_k, is_device_array, to_numpy
+from .._inputs import as_matrix, check_flag, check_int, check_k, check_seed, is_device_array, is_real, to_numpy
 from .._progress import bar as progress_bar
 from .._torch import BATCH_SIZE
 from .._types import Array, Device
@@ -80,8 +80,8 @@ class LatentSampler:
                              f"{type(mapping).__name__} {mapping!r}"[:200])
         self.latent_dim, self.mapping, self.prior, self.progress = latent_dim, mapping, prior, progress
         self.space = space or ("w" if mapping is not None else "z")
-        self.seed = seed
-        self._seed_seq = np.random.SeedSequence(seed)
+        self.seed = check_seed(seed)
+        self._seed_seq = np.random.SeedSequence(self.seed)
         self.rng = np.random.default_rng(self._seed_seq)  # labels, and the latents of unconditional models
         self._class_rngs: dict[int, np.random.Generator] = {}
         self._rewind: tuple[Mapping[str, Any], dict[int, Mapping[str, Any]]] | None = None
@@ -352,7 +352,7 @@ class TruncationSampler(LatentSampler):
                  truncation_cutoff: int | None = None, space: str | None = None,
                  prior: str | Callable[..., Any] | None = None, progress: bool = False) -> None:
         super().__init__(latent_dim, mapping, seed, space=space, prior=prior, progress=progress)
-        if not 0 <= psi <= 1:
+        if not is_real(psi) or not 0 <= psi <= 1:
             raise ValueError(f"psi must be in [0, 1], got {psi}")
         if truncation_cutoff is not None:
             truncation_cutoff = check_int(truncation_cutoff, "truncation_cutoff", minimum=0)
@@ -477,7 +477,7 @@ class HubnessSampler(LatentSampler):
             raise ValueError(f"comparison must be '>=' or '>', got {comparison!r}")
         pool_size = check_int(pool_size, "pool_size", minimum=2)
         check_k(k, pool_size if include_self else pool_size - 1, f"a pool of {pool_size}")
-        if top is not None and not 0 < top < 1:
+        if top is not None and (not is_real(top) or not 0 < top < 1):
             raise ValueError(f"top is a fraction in (0, 1), got {top}")
         given: Any = threshold  # checked as given: the annotation is what it should be
         if isinstance(given, bool) or not isinstance(given, numbers.Real) or not math.isfinite(given):

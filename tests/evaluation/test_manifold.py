@@ -461,3 +461,23 @@ def test_given_radii_are_the_ones_used(rng):
     ev = Manifold(real, 3, radius2=given).containment(fake, [(3, False)], fake_balls=False)
     want = (sq_dists(real, fake) < given[3][:, None]).sum(0)
     np.testing.assert_array_equal(ev.fake.in_count[:, 0], want)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(seed=-1), "seed must be an integer >= 0 or None, got -1"),
+    (dict(seed=1.5), "seed must be an integer >= 0 or None, got 1.5"),
+    (dict(seed="a"), "seed must be an integer >= 0 or None, got 'a'"),
+    (dict(confidence="0.9"), r"confidence must be in \(0, 1\), got 0.9"),
+    (dict(clamp_to_percentile="50"), r"clamp_to_percentile must be in \(0, 100\] or None"),
+])
+def test_evaluate_names_a_bad_seed_or_a_number_given_as_a_string(rng, kwargs, message):
+    # numpy's "expected non-negative integer" and Python's "'<' not supported" named nothing
+    real = rng.standard_normal((40, 3))
+    with pytest.raises(ValueError, match=message):
+        Manifold(real, (3, 5)).evaluate(real[:20] + 0.1, n_boot=5, **kwargs)
+
+
+def test_containment_needs_a_layer(rng):
+    real = rng.standard_normal((40, 3))
+    with pytest.raises(ValueError, match="at least one ball layer"):
+        Manifold(real, 3).containment(real, [])

@@ -248,3 +248,8 @@ def test_embeddings_whose_covariance_overflows_are_refused(rng, method):
     with pytest.raises(ValueError, match=rf"method='{method}': embeddings as large as .* overflow float64"):
         selection.select_instances(x, method=method)
     assert len(selection.select_instances(x / 1e60, method=method)) == 25  # large but within range: half kept
+
+
+def test_variance_given_as_a_string_is_refused(rng):
+    with pytest.raises(ValueError, match=r"variance must be in \(0, 1\], got 0.9"):
+        selection.instance_scores(rng.standard_normal((40, 3)), method="ppca", variance="0.9")

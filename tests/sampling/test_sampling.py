@@ -308,3 +308,16 @@ def test_truncation_refuses_a_non_finite_average(bad):
     average[3] = bad
     with pytest.raises(ValueError, match="average contains NaN or Inf"):
         TruncationSampler(8, average=average)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RandomSampler(8, seed=-1), "seed must be an integer >= 0 or None, got -1"),
+    (lambda: HubnessSampler(8, seed=1.5), "seed must be an integer >= 0 or None, got 1.5"),
+    (lambda: TruncationSampler(8, seed="a"), "seed must be an integer >= 0 or None, got 'a'"),
+    (lambda: TruncationSampler(8, psi="0.5"), r"psi must be in \[0, 1\]"),
+    (lambda: HubnessSampler(8, top="0.1"), r"top"),
+])
+def test_samplers_name_a_bad_seed_or_a_number_given_as_a_string(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+    assert RandomSampler(8, seed=np.int64(3)).seed == 3  # numpy integers are seeds too
