@@ -16,7 +16,8 @@ KEYWORD_FLAGS = {"z_dim": "--z-dim", "latent_dim": "--z-dim", "top": "--top", "t
                  "force_fp32": "--force-fp32", "seeds": "--seeds", "include_self": "--include-self", "c_dim": "--c-dim",
                  "latent_shape": "--z-shape", "label_format": "--label-format", "label_arg": "--label-arg",
                  "cls": "--class", "class": "--class", "offset": "--offset", "k_dc": "--k-dc", "hub_k": "--hub-k",
-                 "n_threads": "--threads", "n_boot": "--n-boot", "device": "--device", "space": "--space"}
+                 "n_threads": "--threads", "n_boot": "--n-boot", "device": "--device", "space": "--space",
+                 "seed": "--seed", "truncation_cutoff": "--truncation-cutoff"}
 
 
 _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
@@ -24,7 +25,7 @@ _KEYWORD = re.compile(r"\b(" + "|".join(KEYWORD_FLAGS) + r")=([^\s,;)]*)")
 
 # "pool_size must be ...": a keyword named as the subject of a rule: the keywords that are no English word
 # (not "top", "threshold", "truncation", "n", "k", ...: "BigGAN's truncation must" is about the model)
-_SUBJECT = re.compile(r"(?<![\w'-])(" + "|".join(k for k in KEYWORD_FLAGS if "_" in k or k in ("psi", "offset"))
+_SUBJECT = re.compile(r"(?<![\w'-])(" + "|".join(k for k in KEYWORD_FLAGS if "_" in k or k in ("psi", "offset", "seed"))
                       + r") must\b")
 
 

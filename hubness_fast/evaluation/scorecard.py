@@ -17,7 +17,7 @@ import numpy as np
 
 from . import metrics
 from .._files import load_npy
-from .._inputs import as_path
+from .._inputs import as_path, check_int
 from .._torch import BATCH_SIZE
 from .features import features
 from .manifold import Manifold, checked_features
@@ -112,6 +112,7 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
     neighbour passes (the real radii, the fakes' containment). Bounds are 95 % percentile
     bootstrap intervals."""
     chosen_set = set(chosen)
+    k, k_dc = check_int(k, "k"), check_int(k_dc, "k_dc")  # each under its own name (a k_dc of 0 was "k must")
     fake = checked_features(fake, "fake")
     sizes: dict[str, int] = {}
     if chosen_set & (KNN_K | {"eprc"}):

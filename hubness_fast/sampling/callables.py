@@ -145,9 +145,11 @@ class CallableAdapter(GeneratorAdapter):
             self.z_dim = int(np.prod(self.latent_shape))
             if known is not None and check_int(known, "z_dim") != self.z_dim:
                 raise ValueError(f"latent_shape={self.latent_shape} holds {self.z_dim} values but z_dim={known}")
-            if self.label_layout_free:
-                self._runs(self.z_dim, shapes=(self.latent_shape,))  # which way the labels go
-                self.latent_shape = _latent_shape(latent_shape)
+            # one trial call: that G runs on this shape (and which way unstated labels go)
+            if self._runs(self.z_dim, shapes=(self.latent_shape,)) is None:
+                raise ValueError(f"latent_shape={self.latent_shape}: G did not run on latents of this shape "
+                                 f"({self.trial_error})")
+            self.latent_shape = _latent_shape(latent_shape)
             return
         self.z_dim, self.latent_shape = self._size(known)
 

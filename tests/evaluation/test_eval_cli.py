@@ -189,6 +189,8 @@ def test_a_generator_scored_with_hub_or_truncation_settings(tmp_path):
     (["--real", "real.npy"], "give the fake set: --fake"),
     (["--real", "real.npy", "--fake", "fake.npy", "--network", "mygans:G()"], "not both"),
     (["--real", "real.npy", "--fake", "fake.npy", "--json", "nodir/o.json"], "--json"),
+    (["--real", "real.npy", "--fake", "fake.npy", "--k-dc", "0"], "--k-dc must be an integer >= 1, got 0"),
+    (["--real", "real.npy", "--fake", "fake.npy", "--k", "0"], "--k must be an integer >= 1, got 0"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     np.save(tmp_path / "real.npy", REAL)

@@ -81,6 +81,9 @@ def test_latent_shape_overrides_and_a_disagreeing_size_is_refused():
         as_generator(G, z_dim=16, latent_shape=(8,))
     with pytest.raises(ValueError, match="latent_shape"):
         as_generator(G, latent_shape="16,x")
+    # a shape G cannot take is found by one trial call, not at the first render (torch's "mat1 and mat2 ...")
+    with pytest.raises(ValueError, match=r"latent_shape=\(4, 2\): G did not run on latents of this shape \(.+\)"):
+        as_generator(G, latent_shape=(4, 2))
     with pytest.raises(ValueError, match="cannot tell the generator's latent size"):
         as_generator(lambda z: z)
 

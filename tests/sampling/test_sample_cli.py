@@ -109,6 +109,18 @@ def test_torch_saved_module_random_method(tmp_path):
     assert set(lat.files) == {"z", "w"}
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--seed", "-1"], "--seed must be an integer >= 0 or None, got -1"),
+    (["--method", "truncation", "--truncation-cutoff", "-1"], "--truncation-cutoff must be an integer >= 0, got -1"),
+])
+def test_bad_values_name_their_flag(tmp_path, flags, message):
+    # "expected non-negative integer" (numpy's) and "truncation_cutoff must be" named no flag
+    torch.save(StyleGANStandIn(seed=3), tmp_path / "g.pt")
+    r = cli("--network", str(tmp_path / "g.pt"), "--n", "3", "--outdir", str(tmp_path / "o"), *flags, "--quiet",
+            cwd=tmp_path)
+    assert one_line_error(r) and message in r.stderr, r.stderr
+
+
 def test_force_fp32_reaches_the_synthesis_of_an_ada_network_with_fp16_layers(tmp_path):
     """StyleGAN2-ADA's fp16 layers compute in half precision on any device unless force_fp32 (the
     paper's notebook passes True): --force-fp32 gives the model's float32 render, no flag its default."""
