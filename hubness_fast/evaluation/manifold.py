@@ -32,7 +32,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..engine import describe, run
-from .._files import atomic_write
+from .._files import atomic_write, writable_dir
 from .._inputs import (as_matrix, as_path, check_flag, check_int, check_k, check_metric, check_seed,
                        check_squared_radii, is_real)
 from .._warn import warn_user
@@ -394,14 +394,13 @@ class Manifold:
         given = as_matrix(real, "real")
         digest = features_hash(given)
         key = hashlib.sha256(f"{digest}-{ks}-{_check_metric(metric)}".encode()).hexdigest()[:24]
-        path = as_path(cache_dir) / f"manifold-{key}.npz"
+        path = writable_dir(cache_dir, "cache folder") / f"manifold-{key}.npz"  # before the fit, not after
         if path.exists():
             try:
                 return cls.load(path, real, n_threads=n_threads, progress=progress, device=device)
             except ValueError as exc:  # damaged (a key names its features: a mismatch is damage too)
                 warn_user(f"{exc}; fitting again and replacing it")
         m = cls(real, ks, metric=metric, n_threads=n_threads, progress=progress, device=device, hash=digest)
-        path.parent.mkdir(parents=True, exist_ok=True)
         m.save(path, include_features=False)
         return m
 

@@ -11,6 +11,7 @@ scikit-learn is needed by this module and reduction.py only (``pip install sciki
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -247,6 +248,9 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         c = self.n_candidates
         if c is not None:
             check_int(c, "n_candidates", minimum=n)
+        if self.hubness_params is not None and not isinstance(self.hubness_params, Mapping):
+            raise ValueError(f"hubness_params must be a dict of the reduction's parameters, e.g. {{'k': 5}}, got "
+                             f"{type(self.hubness_params).__name__} {self.hubness_params!r}"[:200])
         red = make_reduction(self.hubness, **(self.hubness_params or {}))  # validates the name and parameters
         if red is not None and red.needs_vectors and metric == "cosine":
             raise ValueError(f"hubness={self.hubness!r} ({type(red).__name__}) recomputes squared Euclidean "
@@ -280,6 +284,12 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
         self._reduction = make_reduction(self.hubness, **(self.hubness_params or {}))
         if self._reduction is not None:
             c = min(max(self._candidates(), self.n_neighbors + 1), self.n_samples_fit_ - 1)  # self left out
+            own_k = int(getattr(self._reduction, "k", 0))
+            if own_k > c:
+                raise ValueError(f"hubness={self.hubness!r} scales by each fitted point's {own_k}-th nearest "
+                                 f"neighbour, but {self.n_samples_fit_} fitted points give each only {c} others: "
+                                 f"fit on more than {own_k} points, or lower its k with "
+                                 f"hubness_params={{'k': {max(1, c)}}}")
             self._fit_lists = _exact(X, c, self.effective_metric_, n_jobs_to_threads(self.n_jobs),
                                                self.device)
             self._reduction.fit(*self._fit_lists, X if self._reduction.needs_vectors else None)
@@ -400,7 +410,7 @@ def umap_knn(X: Any, n_neighbors: int = 15, *, metric: Metric = "euclidean", n_t
     """
     check_metric(metric, GRAPH_METRICS)
     check_int(n_neighbors, "n_neighbors (self plus at least one neighbour)", minimum=2)
-    rows = X.shape[0] if hasattr(X, "shape") and len(X.shape) else None
+    rows = X.shape[0] if hasattr(X, "shape") and len(X.shape) else len(X) if hasattr(X, "__len__") else None
     if rows is not None and n_neighbors > rows:
         raise ValueError(f"n_neighbors counts the point itself, so it can be at most the {rows} rows of X, got "
                          f"n_neighbors = {n_neighbors}")

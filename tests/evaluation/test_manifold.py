@@ -402,6 +402,14 @@ def test_save_appends_npz_and_replaces_a_file_whole(tmp_path, rng, monkeypatch):
         "b.npz", "ffhq-vgg16-k3.5.npz"]
 
 
+def test_cached_refuses_a_file_as_its_folder_before_fitting(tmp_path, rng, monkeypatch):
+    # a raw FileExistsError came after the whole fit
+    (tmp_path / "cache").write_text("a file")
+    monkeypatch.setattr(manifold_mod, "radii2", lambda *a, **k: pytest.fail("fitted before the folder was checked"))
+    with pytest.raises(ValueError, match="cache folder"):
+        Manifold.cached(rng.standard_normal((30, 3)), 3, cache_dir=tmp_path / "cache")
+
+
 def test_cached_refits_a_damaged_file_with_a_warning(tmp_path, rng):
     real = rng.standard_normal((160, 7))
     want = Manifold.cached(real, (3, 5), cache_dir=tmp_path)

@@ -308,6 +308,25 @@ def test_umap_knn_names_the_n_neighbors_passed(rng):
         umap_knn(rng.standard_normal((30, 4)), 31)
     ids, _ = umap_knn(rng.standard_normal((30, 4)), 30)  # self plus every other point
     assert ids.shape == (30, 30)
+    with pytest.raises(ValueError, match="at most the 30 rows of X, got n_neighbors = 31"):  # a list: said "k ... 30"
+        umap_knn(rng.standard_normal((30, 4)).tolist(), 31)
+
+
+@pytest.mark.parametrize("hubness, k", [("ls", 5), ("csls", 10)])  # their default k
+def test_a_reduction_whose_k_the_fitted_points_cannot_give_says_so(rng, hubness, k):
+    # "k=10 is larger than the 7 neighbours per row of the fit lists: compute at least k neighbours" named
+    # nothing the user set
+    X = rng.standard_normal((k - 1, 3))
+    with pytest.raises(ValueError, match=rf"hubness='{hubness}' scales by each fitted point's {k}-th nearest "
+                                         rf"neighbour, but {k - 1} fitted points give each only {k - 2} others"):
+        KNeighborsTransformer(n_neighbors=2, hubness=hubness).fit(X)
+    graph = KNeighborsTransformer(n_neighbors=2, hubness=hubness, hubness_params={"k": k - 2}).fit_transform(X)
+    assert graph.shape == (k - 1, k - 1)
+
+
+def test_hubness_params_must_be_a_dict(rng):
+    with pytest.raises(ValueError, match=r"hubness_params must be a dict .*got list \[\('k', 5\)\]"):
+        KNeighborsTransformer(hubness="ls", hubness_params=[("k", 5)]).fit(rng.standard_normal((30, 3)))
 
 
 def test_transformer_takes_scikit_learns_arguments(rng):
