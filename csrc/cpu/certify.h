@@ -113,20 +113,15 @@ public:
     // recomputed in float64; n_cand: how many candidates each row has in all.
     // bounds: pair(i, j) and unseen(i) bound |candidate key - key_scale x
     // float64 key| (Fp32Bounds for the fp32 passes, AmxBounds for the AMX pass).
+    // Rows whose list cannot settle them go to the float64 scan or, with `unsettled`, are appended
+    // to it (their output rows left unwritten) for the caller to settle (a wider pass, then scan()).
     template <class Bounds>
     void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
-                 bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats, const Bounds& bounds) const {
+                 bool skip_self, int64_t* out_ids, double* out_dist, KnnStats& stats, const Bounds& bounds,
+                 std::vector<int64_t>* unsettled = nullptr) const {
         int64_t certified = 0, recomputed = 0, scanned = 0;
         std::atomic<bool> stop{false};
-        auto last_poll = std::chrono::steady_clock::now();  // thread 0's
-        // Thread 0 polls at its chunks' first rows and after each float64 scan (a scan can take long).
-        const auto poll = [&] {
-            if (!progress_ || omp_get_thread_num() != 0) return;
-            const auto now = std::chrono::steady_clock::now();
-            if (now - last_poll < std::chrono::milliseconds(100)) return;
-            last_poll = now;
-            if (!(*progress_)(-1, 0)) stop = true;
-        };
+        const Poll poll{progress_, stop};  // at each chunk's first row and during the float64 scan
         std::vector<std::vector<int64_t>> to_scan(threads_);  // per thread: rows left to scan_distinct
 #pragma omp parallel num_threads(threads_) reduction(+ : certified, recomputed, scanned)
         {
@@ -182,12 +177,41 @@ public:
         if (stop) throw Interrupted();
         std::vector<int64_t> todo;
         for (const std::vector<int64_t>& mine : to_scan) todo.insert(todo.end(), mine.begin(), mine.end());
-        scan_distinct(rows, cols, todo, k, skip_self, out_ids, out_dist, poll, stop);
-        if (stop) throw Interrupted();
         stats.rows += rows.n;
         stats.rows_certified += certified;
         stats.rows_recomputed += recomputed;
+        if (unsettled) {
+            unsettled->insert(unsettled->end(), todo.begin(), todo.end());
+            return;
+        }
+        scan_distinct(rows, cols, todo, k, skip_self, out_ids, out_dist, poll, stop);
+        if (stop) throw Interrupted();
         stats.rows_scanned += scanned;
+    }
+
+    // The float64 scan of `todo`'s rows (rows certify left unsettled), counted as scanned.
+    void scan(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k, bool skip_self,
+              int64_t* out_ids, double* out_dist, KnnStats& stats) const {
+        std::atomic<bool> stop{false};
+        scan_distinct(rows, cols, todo, k, skip_self, out_ids, out_dist, Poll{progress_, stop}, stop);
+        if (stop) throw Interrupted();
+        stats.rows_scanned += static_cast<int64_t>(todo.size());
+    }
+
+    // Moves out of `todo` the rows equal value for value to another of its rows, and returns them:
+    // scan_distinct settles such a group with one scan, cheaper than any wider pass.
+    std::vector<int64_t> take_repeated(const Side<T>& rows, std::vector<int64_t>& todo) const {
+        std::vector<std::pair<uint64_t, int64_t>> by_hash;
+        std::vector<int64_t> reps, rep_of;
+        group_identical(rows, todo, by_hash, reps, rep_of);
+        std::vector<int64_t> members(reps.size(), 0);
+        for (int64_t r : rep_of) ++members[r];
+        std::vector<int64_t> single, repeated;
+        for (size_t t = 0; t < by_hash.size(); ++t)
+            (members[rep_of[t]] > 1 ? repeated : single).push_back(by_hash[t].second);
+        std::sort(single.begin(), single.end());
+        todo.swap(single);
+        return repeated;
     }
 
     void certify(const TopKSet& set, const Side<T>& rows, const Side<T>& cols, int64_t n_cand, int k,
@@ -221,24 +245,43 @@ private:
         double v[kScanLanes];
     };
 
-    // Rows identical value for value have the same key to every point: one row of each such group is
-    // scanned (for k + 1 points when rows leave themselves out) and every row of the group takes k of
-    // its list, itself left out. Data made of repeated rows then costs one scan per distinct row.
-    template <class Poll>
-    void scan_distinct(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k,
-                       bool skip_self, int64_t* out_ids, double* out_dist, const Poll& poll,
-                       std::atomic<bool>& stop) const {
-        if (todo.empty()) return;
+    // Thread 0's check for Ctrl-C, about every 100 ms: progress(-1, 0) returning false sets stop.
+    struct Poll {
+        const Progress* progress;
+        std::atomic<bool>& stop;
+        mutable std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+        void operator()() const {
+            if (!progress || omp_get_thread_num() != 0) return;
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last < std::chrono::milliseconds(100)) return;
+            last = now;
+            if (!(*progress)(-1, 0)) stop = true;
+        }
+    };
+
+    // Groups `todo`'s rows equal value for value (a hash of their bytes, then memcmp): by_hash holds
+    // (hash, row) sorted, reps one row per group, rep_of each by_hash entry's group.
+    void group_identical(const Side<T>& rows, const std::vector<int64_t>& todo,
+                         std::vector<std::pair<uint64_t, int64_t>>& by_hash, std::vector<int64_t>& reps,
+                         std::vector<int64_t>& rep_of) const {
         const size_t bytes = static_cast<size_t>(d_) * sizeof(T);
         const auto row = [&](int64_t i) { return reinterpret_cast<const unsigned char*>(rows.x + i * d_); };
-        std::vector<std::pair<uint64_t, int64_t>> by_hash(todo.size());
+        by_hash.resize(todo.size());
         for (size_t t = 0; t < todo.size(); ++t) {
-            uint64_t h = 1469598103934665603ull;  // FNV-1a of the row's bytes
-            for (size_t b = 0; b < bytes; ++b) h = (h ^ row(todo[t])[b]) * 1099511628211ull;
+            const unsigned char* p = row(todo[t]);
+            uint64_t h = 1469598103934665603ull;  // 8 bytes a step, each mixed in (multiply, xor-shift)
+            size_t b = 0;
+            for (uint64_t w; b + 8 <= bytes; b += 8) {
+                std::memcpy(&w, p + b, 8);
+                h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+                h ^= h >> 29;
+            }
+            for (; b < bytes; ++b) h = (h ^ p[b]) * 1099511628211ull;
             by_hash[t] = {h, todo[t]};
         }
         std::sort(by_hash.begin(), by_hash.end());
-        std::vector<int64_t> reps, rep_of(todo.size());  // rep_of: by_hash's order
+        reps.clear();
+        rep_of.assign(todo.size(), 0);
         for (size_t t = 0; t < by_hash.size(); ++t) {
             int64_t r = static_cast<int64_t>(reps.size());
             for (size_t u = t; u-- > 0 && by_hash[u].first == by_hash[t].first;) {
@@ -250,6 +293,18 @@ private:
             if (r == static_cast<int64_t>(reps.size())) reps.push_back(by_hash[t].second);
             rep_of[t] = r;
         }
+    }
+
+    // Rows identical value for value have the same key to every point: one row of each such group is
+    // scanned (for k + 1 points when rows leave themselves out) and every row of the group takes k of
+    // its list, itself left out. Data made of repeated rows then costs one scan per distinct row.
+    void scan_distinct(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k,
+                       bool skip_self, int64_t* out_ids, double* out_dist, const Poll& poll,
+                       std::atomic<bool>& stop) const {
+        if (todo.empty()) return;
+        std::vector<std::pair<uint64_t, int64_t>> by_hash;
+        std::vector<int64_t> reps, rep_of;
+        group_identical(rows, todo, by_hash, reps, rep_of);
         const int kk = k + (skip_self ? 1 : 0);
         std::vector<double> keys(reps.size() * kk);
         std::vector<int64_t> ids(reps.size() * kk);
@@ -271,7 +326,6 @@ private:
     // in groups sharing each block of kScanLanes points, copied once per group to float64,
     // feature-major; each lane sums its own pair in feature order with the operations of exact_key,
     // so every key is exact_key's bit for bit, at several pairs per cycle instead of one add's latency.
-    template <class Poll>
     void scan_rows(const Side<T>& rows, const Side<T>& cols, const std::vector<int64_t>& todo, int k, double* keys_out,
                    int64_t* ids_out, const Poll& poll, std::atomic<bool>& stop) const {
         const int64_t n_todo = static_cast<int64_t>(todo.size());

@@ -20,8 +20,12 @@
 //    lower bounds of every other candidate, kept or not (unseen points all
 //    have keys >= the list's worst kept key). Otherwise every kept candidate
 //    is recomputed in float64; if the k-th exact distance is still not
-//    strictly below the unseen bound the row is solved by a float64 scan of
-//    the whole database. Ties are ordered by index at every step, so the
+//    strictly below the unseen bound (ties beyond the list) the row gets a
+//    wider fp32 pass of its own, lists of 32 then 4 times longer, certified
+//    by the same rule (settle); only rows no list of at most a quarter of the
+//    points settles, and rows equal value for value to another unsettled row,
+//    are solved by a float64 scan of the whole database (one per group of
+//    equal rows). Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
 //    Points gathered far from the origin (W space) are centred on the
 //    database's mean first (cosine: the unit rows), which shrinks |x|^2 and
@@ -185,14 +189,23 @@ public:
                 sets.emplace_back(q_.n, cap_);
                 margins(sets.back());
             }
-            amx_ ? cross_amx(sets) : cross(sets);
+            amx_ ? cross_amx(sets) : cross(q_, sets, runner_);
             for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
         }
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
-        with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) {
-            cert_.certify(sets[0], rows, db_, n_cand_, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats, bounds);
-        });
+        const bool skip_self = self_ && p_.exclude_self;
+        if (amx_) {
+            with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) {
+                cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, bounds);
+            });
+            return stats;
+        }
+        std::vector<int64_t> todo;
+        cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, fp32_bounds(rows, db_),
+                      &todo);
+        sets.clear();  // the lists' memory, before the wider ones
+        settle(rows, std::move(todo), out_ids, out_dist, stats);
         return stats;
     }
 
@@ -262,33 +275,102 @@ private:
         }, threads, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
-    // Query blocks x database slices; each slice has its own candidate lists
-    // (merged afterwards), so few queries still keep every thread busy.
-    void cross(std::vector<TopKSet>& sets) {
-        const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
+    // The rows certify left unsettled (`todo`: the k-th key ties with points beyond the list) get
+    // a wider fp32 pass of their own, lists 4 times as long each time (the GPU path's rule), certified
+    // by the same rule; the float64 scan takes the rows still unsettled once a list would hold more
+    // than a quarter of the points, and at once the rows equal value for value to another unsettled
+    // row (scan_distinct settles such a group with one scan). Rows go in chunks of about kWideBytes
+    // of lists and copied rows.
+    void settle(const Side<T>& rows, std::vector<int64_t> todo, int64_t* out_ids, double* out_dist,
+                KnnStats& stats) {
+        std::vector<int64_t> scan = cert_.take_repeated(rows, todo);
+        constexpr int64_t kWideBytes = int64_t{128} << 20;
+        int64_t wide = 0;  // the wider lists' length, a row's own point included where it is left out
+        while (!todo.empty()) {
+            wide = wide ? 4 * wide : TopKSet::kSortedMaxCap;  // sorted lists first, then heaps
+            if (wide <= cap_ || 4 * wide > n_cand_) break;
+            const int64_t row_bytes = d_ * static_cast<int64_t>(sizeof(T) + sizeof(float)) +
+                                      wide * static_cast<int64_t>(sizeof(float) + sizeof(int64_t)) * threads_;
+            const int64_t chunk = std::max<int64_t>(kBlock, kWideBytes / row_bytes);
+            std::vector<int64_t> still;
+            for (size_t c0 = 0; c0 < todo.size(); c0 += static_cast<size_t>(chunk)) {
+                const std::vector<int64_t> part(todo.begin() + c0,
+                                                todo.begin() + std::min(todo.size(), c0 + static_cast<size_t>(chunk)));
+                widen(rows, part, static_cast<int>(wide), out_ids, out_dist, still);
+            }
+            stats.rows_widened += static_cast<int64_t>(todo.size() - still.size());
+            todo.swap(still);
+        }
+        scan.insert(scan.end(), todo.begin(), todo.end());
+        cert_.scan(rows, db_, scan, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+    }
+
+    // One wider pass for rows `part` of `rows`: lists of `wide` candidates (a row's own point, which
+    // a self-join leaves out, taken out afterwards), certified; rows still unsettled go to `still`.
+    void widen(const Side<T>& rows, const std::vector<int64_t>& part, int wide, int64_t* out_ids, double* out_dist,
+               std::vector<int64_t>& still) {
+        const SideRows<T> sub(rows, part, d_);
+        const int64_t m = sub.side.n;
+        const bool skip_self = self_ && p_.exclude_self;
+        const int64_t nqb = ceil_div(m, kBlock), ndb = ceil_div(db_.n, kBlock);
+        const int slices = (nqb >= 2 * threads_) ? 1 : static_cast<int>(std::min<int64_t>(threads_, ndb));
+        std::vector<TopKSet> sets;
+        for (int s = 0; s < slices; ++s) sets.emplace_back(m, wide);
+        const Progress poll = [this](int64_t, int64_t) { return !p_.progress || p_.progress(-1, 0); };  // Ctrl-C only
+        TileRunner runner(poll);
+        cross(sub.side, sets, runner);
+        for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
+        TopKSet lists(m, wide - (skip_self ? 1 : 0));  // full: n_cand >= 4 wide points were offered
+        for (int64_t r = 0; r < m; ++r)
+            for (int e = 0; e < sets[0].size(r); ++e)
+                if (!(skip_self && sets[0].ids(r)[e] == part[r])) lists.push(r, sets[0].keys(r)[e], sets[0].ids(r)[e]);
+        sets.clear();
+        const int k = p_.k;
+        std::vector<int64_t> ids(m * k);
+        std::vector<double> dist(out_dist ? m * k : 0);
+        std::vector<int64_t> open;
+        KnnStats counted;  // this pass's rows were counted by the first certification
+        cert_.certify(lists, sub.side, db_, n_cand_, k, false, ids.data(), out_dist ? dist.data() : nullptr, counted,
+                      fp32_bounds(sub.side, db_), &open);
+        std::vector<char> unsettled(m, 0);
+        for (int64_t r : open) {
+            unsettled[r] = 1;
+            still.push_back(part[r]);
+        }
+        for (int64_t r = 0; r < m; ++r) {
+            if (unsettled[r]) continue;
+            std::copy(ids.begin() + r * k, ids.begin() + (r + 1) * k, out_ids + part[r] * k);
+            if (out_dist) std::copy(dist.begin() + r * k, dist.begin() + (r + 1) * k, out_dist + part[r] * k);
+        }
+    }
+
+    // Query blocks (of q: the queries, or rows being widened) x database slices; each slice has its
+    // own candidate lists (merged afterwards), so few queries still keep every thread busy.
+    void cross(const Side<T>& q, std::vector<TopKSet>& sets, TileRunner& runner) {
+        const int64_t nqb = ceil_div(q.n, kBlock), ndb = ceil_div(db_.n, kBlock);
         const int64_t slices = static_cast<int64_t>(sets.size());
-        total_ = nqb * ndb;
+        const int64_t total = nqb * ndb;
         // A query block meets every database block: as in the self-join, it is
         // packed once as B panels for the whole depth (its points are the tile's
         // columns, whose lists the fold feeds) and the database rows are the A
         // operand, read in place when they are fp32, so most pairs pack nothing.
         const bool prepack = prepack_fits(d_);
-        runner_.run([&](Workspace& ws) {
+        runner.run([&](Workspace& ws) {
 #pragma omp for schedule(dynamic, 1)
             for (int64_t item = 0; item < nqb * slices; ++item) {
                 const int64_t qb = item / slices, s = item % slices;
-                const int m = block_len(q_, qb);
-                if (prepack) pack_block_panels(kern_, q_, d_, qb * kBlock, m, ws.rows.get());
+                const int m = block_len(q, qb);
+                if (prepack) pack_block_panels(kern_, q, d_, qb * kBlock, m, ws.rows.get());
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
-                    runner_.step([&] {
+                    runner.step([&] {
                         const int mj = block_len(db_, J);
                         Prepacked pre;
                         if (prepack) pre = {rows_in_place(db_, d_, J * kBlock, mj), d_, ws.rows.get()};
-                        run_pair(ws, db_, J * kBlock, mj, q_, qb * kBlock, m, nullptr, &sets[s], false, pre, false);
+                        run_pair(ws, db_, J * kBlock, mj, q, qb * kBlock, m, nullptr, &sets[s], false, pre, false);
                     });
                 }
             }
-        }, threads_, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
+        }, threads_, total, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
     // Calls f with the rounding bounds of the pass that formed the candidate

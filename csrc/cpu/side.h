@@ -77,6 +77,39 @@ double ordered_squared_norm(const T* x, int64_t d) {
     return sq;
 }
 
+// Some of a side's points (rows `idx`, in that order) as a side of their own, every per-point
+// value copied: the fp32 kernels read the same fp32 rows (centred or not) and the certification
+// the same float64 ones, so keys, bounds and exact keys are those of the side it came from.
+template <class T>
+struct SideRows {
+    std::vector<T> x;
+    Side<T> side;
+
+    SideRows(const Side<T>& from, const std::vector<int64_t>& idx, int64_t d) : x(idx.size() * d) {
+        const int64_t m = static_cast<int64_t>(idx.size());
+        side.n = m;
+        side.stat.resize(m);
+        side.offset.resize(m);
+        if (!from.inv_norm.empty()) side.inv_norm.resize(m);
+        if (!from.norm.empty()) side.norm.resize(m);
+        if (!from.centred.empty()) side.centred.resize(m * d);
+        for (int64_t r = 0; r < m; ++r) {
+            const int64_t i = idx[r];
+            std::copy(from.x + i * d, from.x + (i + 1) * d, x.begin() + r * d);
+            if (!from.centred.empty())
+                std::copy(from.centred.begin() + i * d, from.centred.begin() + (i + 1) * d, side.centred.begin() + r * d);
+            side.stat[r] = from.stat[i];
+            side.offset[r] = from.offset[i];
+            if (!from.inv_norm.empty()) side.inv_norm[r] = from.inv_norm[i];
+            if (!from.norm.empty()) side.norm[r] = from.norm[i];
+            side.max_stat = std::max(side.max_stat, from.stat[i]);
+        }
+        side.x = x.data();
+    }
+    SideRows(const SideRows&) = delete;  // side.x points into x
+    SideRows& operator=(const SideRows&) = delete;
+};
+
 template <class T>
 Side<T> prepare(const T* x, int64_t n, int64_t d, Metric metric, const char* name, int threads) {
     Side<T> s;

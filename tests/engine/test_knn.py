@@ -4,7 +4,7 @@ import pytest
 
 import hubness_fast as hf
 from hubness_fast.engine._dispatch import describe, run
-from oracles import brute_knn
+from oracles import brute_hub_counts, brute_knn
 
 METRICS = ["sqeuclidean", "euclidean", "inner_product", "cosine"]
 
@@ -121,16 +121,57 @@ def scan_case(case, rng, n=203, d=13):
 @pytest.mark.parametrize("case", ["one-hot", "identical groups", "binary", "parallel"])
 @pytest.mark.parametrize("metric", METRICS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_rows_scanned_in_float64_equal_the_oracle(simd, rng, case, metric, dtype):
+def test_rows_the_lists_cannot_settle_equal_the_oracle(simd, rng, case, metric, dtype):
     # the scan sums each pair in 8 lanes (2 or 4 to a vector) with exact_sqdist's / exact_dot's steps: the
-    # same keys as the oracle's in-order float64 sums, so the same neighbours and ties broken by index
+    # same keys as the oracle's in-order float64 sums, so the same neighbours and ties broken by index;
+    # rows with no equal row take a wider fp32 pass first (binary rows here: the lists of 32 settle them)
     x = scan_case(case, rng).astype(dtype)
     check(x, 5, metric=metric)
     check(x, 40, metric=metric, exclude_self=False)  # more than a scan group's rows, itself included
     check(x, 3, metric=metric, queries=x[:37] * dtype(2) if metric == "cosine" else x[:37])
     stats = run(describe(x, 5, metric=metric), distances=True).stats
     if case != "parallel" or metric == "cosine":
-        assert stats["rows_scanned"] > 0  # the path under test
+        assert stats["rows_scanned"] + stats["rows_widened"] > 0  # the paths under test
+    if case in ("one-hot", "identical groups"):
+        assert stats["rows_scanned"] > 0  # rows equal to another unsettled row: one scan per group
+
+
+def widen_case(case, rng, n=1500, d=12):
+    """Rows whose k-th key ties beyond the k + 3 kept candidates, no two of them equal: a wider fp32 pass
+    settles them. 1500 rows: three blocks of 576, and n_cand > 4 x 128 so two widths are tried."""
+    if case == "binary":  # 0/1 features: integer distances, many equal at each rank
+        x = rng.integers(0, 2, (n, 24)).astype(np.float64)
+        x[:, 0] = 1
+    elif case == "grid":  # a small integer grid, all rows distinct
+        x = np.unique(rng.integers(-3, 4, (3 * n, 5)), axis=0)[:n].astype(np.float64)
+        x[:, 0] += 10  # no zero row
+    else:  # "scaled binary": 0/1 rows at large norm, where the fp32 bound is coarse
+        x = rng.integers(0, 2, (n, d)).astype(np.float64) * 1000 + 1e5
+    _, first = np.unique(x, axis=0, return_index=True)
+    return x[np.sort(first)]
+
+
+@pytest.mark.parametrize("case", ["binary", "grid", "scaled binary"])
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_a_wider_pass_settles_equal_the_oracle(simd, rng, case, metric, dtype):
+    x = widen_case(case, rng).astype(dtype)
+    check(x, 5, metric=metric)
+    check(x, 40, metric=metric, exclude_self=False)  # lists of 128 (40 + 3 > 32)
+    check(x, 4, metric=metric, queries=x[::7] + dtype(1))
+    np.testing.assert_array_equal(hf.hub_counts(x, 5, metric=metric), brute_hub_counts(x, 5, metric=metric))
+    stats = run(describe(x, 5, metric=metric), distances=True).stats
+    if metric != "inner_product":  # ties at the k-th key beyond the list, and no two rows equal
+        assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"]
+
+
+def test_rows_no_wider_list_settles_are_scanned(simd):
+    # 300 distinct one-hot rows: every pair at distance 2, so a row's k-th key ties with every point; lists
+    # of 32 do not settle them, lists of 128 would hold more than a quarter of the points: the scan does
+    x = np.eye(300)
+    check(x, 5)
+    stats = run(describe(x, 5), distances=True).stats
+    assert stats["rows_scanned"] == 300 and stats["rows_widened"] == 0
 
 
 def test_self_excluded_by_index_not_position(rng):
