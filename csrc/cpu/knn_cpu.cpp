@@ -285,10 +285,12 @@ private:
                 KnnStats& stats) {
         std::vector<int64_t> scan = cert_.take_repeated(rows, todo);
         constexpr int64_t kWideBytes = int64_t{128} << 20;
+        const bool skip_self = self_ && p_.exclude_self;
         int64_t wide = 0;  // the wider lists' length, a row's own point included where it is left out
         while (!todo.empty()) {
             wide = wide ? 4 * wide : TopKSet::kSortedMaxCap;  // sorted lists first, then heaps
-            if (wide <= cap_ || 4 * wide > n_cand_) break;
+            if (4 * wide > n_cand_) break;
+            if (wide - skip_self <= cap_) continue;  // no longer than the lists that left these rows unsettled
             const int64_t row_bytes = d_ * static_cast<int64_t>(sizeof(T) + sizeof(float)) +
                                       wide * static_cast<int64_t>(sizeof(float) + sizeof(int64_t)) * threads_;
             const int64_t chunk = std::max<int64_t>(kBlock, kWideBytes / row_bytes);
@@ -302,7 +304,7 @@ private:
             todo.swap(still);
         }
         scan.insert(scan.end(), todo.begin(), todo.end());
-        cert_.scan(rows, db_, scan, p_.k, self_ && p_.exclude_self, out_ids, out_dist, stats);
+        cert_.scan(rows, db_, scan, p_.k, skip_self, out_ids, out_dist, stats);
     }
 
     // One wider pass for rows `part` of `rows`: lists of `wide` candidates (a row's own point, which

@@ -160,9 +160,10 @@ def test_rows_a_wider_pass_settles_equal_the_oracle(simd, rng, case, metric, dty
     check(x, 40, metric=metric, exclude_self=False)  # lists of 128 (40 + 3 > 32)
     check(x, 4, metric=metric, queries=x[::7] + dtype(1))
     np.testing.assert_array_equal(hf.hub_counts(x, 5, metric=metric), brute_hub_counts(x, 5, metric=metric))
-    stats = run(describe(x, 5, metric=metric), distances=True).stats
     if metric != "inner_product":  # ties at the k-th key beyond the list, and no two rows equal
-        assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"]
+        for k, exclude_self in ((5, None), (40, False)):  # lists of 32, and of 128 (k + 3 > 32)
+            stats = run(describe(x, k, metric=metric, exclude_self=exclude_self), distances=True).stats
+            assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"], k
 
 
 def test_rows_no_wider_list_settles_are_scanned(simd):
