@@ -278,9 +278,9 @@ private:
     // The rows certify left unsettled (`todo`: the k-th key ties with points beyond the list) get
     // a wider fp32 pass of their own, lists 4 times as long each time (the GPU path's rule), certified
     // by the same rule; the float64 scan takes the rows still unsettled once a list would hold more
-    // than a quarter of the points, and at once the rows equal value for value to another unsettled
-    // row (scan_distinct settles such a group with one scan). Rows go in chunks of about kWideBytes
-    // of lists and copied rows.
+    // than a quarter of the points or a block's lists more than kWideBytes, and at once the rows equal
+    // value for value to another unsettled row (scan_distinct settles such a group with one scan).
+    // Rows go in chunks of about kWideBytes of lists and copied rows (one block at the least).
     void settle(const Side<T>& rows, std::vector<int64_t> todo, int64_t* out_ids, double* out_dist,
                 KnnStats& stats) {
         std::vector<int64_t> scan = cert_.take_repeated(rows, todo);
@@ -289,10 +289,11 @@ private:
         int64_t wide = 0;  // the wider lists' length, a row's own point included where it is left out
         while (!todo.empty()) {
             wide = wide ? 4 * wide : TopKSet::kSortedMaxCap;  // sorted lists first, then heaps
-            if (4 * wide > n_cand_) break;
+            // each row's lists: one per slice (threads) and the certified copy
+            const int64_t list_bytes = wide * static_cast<int64_t>(sizeof(float) + sizeof(int64_t)) * (threads_ + 1);
+            if (4 * wide > n_cand_ || kBlock * list_bytes > kWideBytes) break;
             if (wide - skip_self <= cap_) continue;  // no longer than the lists that left these rows unsettled
-            const int64_t row_bytes = d_ * static_cast<int64_t>(sizeof(T) + sizeof(float)) +
-                                      wide * static_cast<int64_t>(sizeof(float) + sizeof(int64_t)) * threads_;
+            const int64_t row_bytes = d_ * static_cast<int64_t>(sizeof(T) + sizeof(float)) + list_bytes;
             const int64_t chunk = std::max<int64_t>(kBlock, kWideBytes / row_bytes);
             std::vector<int64_t> still;
             for (size_t c0 = 0; c0 < todo.size(); c0 += static_cast<size_t>(chunk)) {
