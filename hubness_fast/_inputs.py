@@ -136,20 +136,32 @@ def as_path(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.expandvars(os.path.expanduser(os.fspath(path))))
 
 
+def _scalar(value):
+    """A 0-d numpy array or torch tensor as its Python value; anything else as it is."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    return value
+
+
 def check_flag(value, name: str) -> bool:
-    """True or False (numpy's bools too): a string such as 'no' would otherwise count as True."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
+    """True or False: bools (numpy's, 0-d arrays and tensors too) and the integers 0 and 1. A string
+    such as 'no' would otherwise count as True; it is refused, as is None."""
+    value = _scalar(value)
+    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 def is_real(value) -> bool:
-    """A real number (numpy's too), not a bool or a string: what a range check may compare."""
+    """A real number (numpy's, 0-d arrays and tensors too), not a bool or a string: what a range check
+    may compare."""
+    value = _scalar(value)
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def check_seed(seed, name: str = "seed") -> int | None:
-    """None or an integer >= 0 (numpy's rule for a seed), not a bool."""
+    """None or an integer >= 0 (numpy's rule for a seed; 0-d arrays and tensors too), not a bool."""
+    seed = _scalar(seed)
     if seed is None:
         return None
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple, Optional, Sequence, cast
 import numpy as np
 
 from . import _dispatch
-from .._inputs import as_matrix, check_flag, check_radii, check_squared_radii
+from .._inputs import as_matrix, check_flag, check_radii, check_squared_radii, to_numpy
 from .._types import Array, Device, Progress, Threads
 
 
@@ -22,6 +22,14 @@ class BallCounts(NamedTuple):
     in_count: np.ndarray  # int64: balls of the other set containing the point
     min_radius2: np.ndarray  # float64: smallest squared radius among them (inf if none)
     own_count: np.ndarray  # int64: points of the other set inside the point's own ball
+
+
+def _radii(r2: Any, n: int, layers: int | None, name: str) -> np.ndarray:
+    """Squared radii [n] (one layer; [n, 1] taken too) or [n, layers], checked."""
+    r = to_numpy(r2)
+    if layers is None and r.shape == (n, 1):
+        r = r.reshape(n)
+    return check_squared_radii(r, (n,) if layers is None else (n, layers), name)
 
 
 def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radius2: np.ndarray | None, *,
@@ -49,8 +57,7 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
         raise ValueError(f"a has {a.shape[1]} features but b has {b.shape[1]}")
     if a.dtype != b.dtype:  # one dtype for the engine; float64 holds both exactly
         a, b = np.ascontiguousarray(a, np.float64), np.ascontiguousarray(b, np.float64)
-    a_radius2, b_radius2 = (None if r2 is None else check_squared_radii(r2, np.shape(x)[:1] + (() if single else
-                                                                                            (len(flags),)), name)
+    a_radius2, b_radius2 = (None if r2 is None else _radii(r2, x.shape[0], None if single else len(flags), name)
                             for r2, x, name in ((a_radius2, a, "a_radius2"), (b_radius2, b, "b_radius2")))
     out = _dispatch.balls(a, a_radius2, b, b_radius2, inclusive=flags, n_threads=n_threads, progress=progress,
                           desc=desc, device=device)

@@ -12,7 +12,7 @@ The largest value the stream can give is 6.660437 in absolute value (a tail of p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,6 +32,22 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
+def _integers(values: Any) -> list[int] | None:
+    """A 1-D sequence of integers (a list, tuple, numpy array or tensor) as Python ints; None for
+    anything else (strings, floats, bools, nesting)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        return None
+    if isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_)) for v in values):
+        return None  # numpy would count True as 1
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        return None
+    return [int(v) for v in array]
+
+
 def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0: int = 0,
                     n_threads: int | None = None, threads: int | None = None) -> np.ndarray:
     """A float32 array of the given shape, filled in C order with the stream of ``key`` from chunk
@@ -40,12 +56,11 @@ def standard_normal(key: Sequence[int], shape: int | tuple[int, ...], *, chunk0:
     depend on the thread count.
 
     ``key``: 4 integers in [0, 2^32), for example ``SeedSequence(...).generate_state(4)``."""
-    words = list(key) if isinstance(key, (Sequence, np.ndarray)) and not isinstance(key, (str, bytes)) else []
-    if len(words) != 4 or not all(_is_int(w) and 0 <= w < 2 ** 32 for w in words):
+    words = _integers(key)
+    if words is None or len(words) != 4 or not all(0 <= w < 2 ** 32 for w in words):
         raise ValueError(f"the key of a normal stream is 4 integers in [0, 2^32), got {key!r}")
-    words = [int(w) for w in words]
-    sizes: Any = [shape] if _is_int(shape) else shape if isinstance(shape, (tuple, list)) else None
-    if sizes is None or not all(_is_int(d) for d in sizes):
+    sizes = [int(cast(int, shape))] if _is_int(shape) else _integers(shape)
+    if sizes is None:
         raise ValueError(f"shape must be an integer or a tuple of integers, got {shape!r}")
     dims = tuple(int(d) for d in sizes)
     if any(d < 0 for d in dims):

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..engine import describe, run
 from .._files import atomic_write, writable_dir
-from .._inputs import (as_matrix, as_path, check_flag, check_int, check_k, check_metric, check_seed,
+from .._inputs import (as_matrix, as_path, check_flag, check_int, check_k, check_metric,
                        check_squared_radii, is_real)
 from .._warn import warn_user
 from .._types import Device, Progress, Threads
@@ -296,9 +296,11 @@ class Manifold:
         if radius2 is None:
             radius2 = radii2(self.features, self.k, n_threads=n_threads, progress=progress, device=device,
                              desc="real radii", name="real")
-        elif set(radius2) != set(self.k):
-            raise ValueError(f"radius2 must hold the squared radii of every k in {list(self.k)} and no other, got "
-                             f"keys {sorted(radius2)}")
+        elif not set(self.k) <= set(radius2):
+            raise ValueError(f"radius2 must hold the squared radii of every k in {list(self.k)}, got keys "
+                             f"{sorted(map(str, radius2))}")
+        else:
+            radius2 = {kk: radius2[kk] for kk in self.k}  # radii of other k: not this manifold's
         n = len(self.features)
         self.radius2 = {int(kk): check_squared_radii(v, (n,), f"radius2[{kk}]") for kk, v in radius2.items()}
 
@@ -532,10 +534,15 @@ class Manifold:
         ``recall=False`` skips the fake set's own balls, which only the recalls need: recall,
         F-score and prdc's recall are then NaN (with no intervals), and a fake set of k or fewer
         samples can be scored for the rest, as :func:`density_coverage` scores it.
+        ``seed``: what numpy's ``default_rng`` takes (an integer >= 0, a SeedSequence, a Generator).
         """
         n_boot = check_int(n_boot, "n_boot", minimum=0)
         recall, realism = check_flag(recall, "recall"), check_flag(realism, "realism")
-        boot_seed = check_seed(seed)
+        try:
+            boot_rng = np.random.default_rng(seed)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"seed must be what numpy's default_rng takes (an integer >= 0, a SeedSequence, a "
+                             f"Generator), got {seed!r}: {exc}") from None
         if not is_real(confidence) or not 0 < confidence < 1:
             raise ValueError(f"confidence must be in (0, 1), got {confidence}")
         for k, what in ((k_pr, "precision/recall"), (k_dc, "density/coverage"), (k_rarity, "the rarity score"),
@@ -559,7 +566,7 @@ class Manifold:
         real_score = self._realism(f, k_realism, clamp_to_percentile) if realism else None
         intervals = None
         if n_boot:
-            rng = np.random.default_rng(boot_seed)
+            rng = boot_rng
             boot = {
                 "precision": _bootstrap_mean(fake_in_pr.astype(np.float64), n_boot, rng),
                 "recall": _bootstrap_mean(real_in_pr.astype(np.float64), n_boot, rng),

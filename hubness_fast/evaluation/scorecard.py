@@ -112,13 +112,12 @@ def evaluate(real: np.ndarray | Manifold, fake: np.ndarray, chosen: tuple[str, .
     neighbour passes (the real radii, the fakes' containment). Bounds are 95 % percentile
     bootstrap intervals."""
     chosen_set = set(chosen)
-    k, k_dc = check_int(k, "k"), check_int(k_dc, "k_dc")  # each under its own name (a k_dc of 0 was "k must")
     fake = checked_features(fake, "fake")
     sizes: dict[str, int] = {}
     if chosen_set & (KNN_K | {"eprc"}):
-        sizes["k"] = k
+        sizes["k"] = k = check_int(k, "k")  # each under its own name (a k_dc of 0 was "k must")
     if chosen_set & KNN_K_DC:
-        sizes["k_dc"] = k_dc
+        sizes["k_dc"] = k_dc = check_int(k_dc, "k_dc")
     # the fakes need more than k samples only for their own radii, which only the recalls use (dc, rarity
     # and realism use the reals'); with a recall, the fitted reference takes them for both k
     _check_sizes("fake", fake.shape[0], sizes if chosen_set & FAKE_BALLS else {})

@@ -140,16 +140,17 @@ class CallableAdapter(GeneratorAdapter):
         known = z_dim if z_dim is not None else next(
             (getattr(G, a) for a in LATENT_SIZES if getattr(G, a, None) is not None), None)
         self.trial_error = ""
+        self.shape_unconfirmed = False
         if latent_shape is not None:
             self.latent_shape = _latent_shape(latent_shape)
             self.z_dim = int(np.prod(self.latent_shape))
             if known is not None and check_int(known, "z_dim") != self.z_dim:
                 raise ValueError(f"latent_shape={self.latent_shape} holds {self.z_dim} values but z_dim={known}")
-            # one trial call: that G runs on this shape (and which way unstated labels go)
-            if self._runs(self.z_dim, shapes=(self.latent_shape,)) is None:
-                raise ValueError(f"latent_shape={self.latent_shape}: G did not run on latents of this shape "
-                                 f"({self.trial_error})")
-            self.latent_shape = _latent_shape(latent_shape)
+            ran = None
+            if self.label_layout_free:
+                ran = self._runs(self.z_dim, shapes=(self.latent_shape,))  # which way the labels go
+                self.latent_shape = _latent_shape(latent_shape)
+            self.shape_unconfirmed = ran is None  # G has not run on it: the first render names it if it fails
             return
         self.z_dim, self.latent_shape = self._size(known)
 
@@ -233,12 +234,26 @@ class CallableAdapter(GeneratorAdapter):
                 kwargs[self.label_arg] = self.labels_for(c)
         with evaluating(self.module):
             try:
-                return self.module(*args, **kwargs)
+                out = self.module(*args, **kwargs)
             except TypeError as exc:
                 if self.c_dim or "required positional argument" not in str(exc):
-                    raise
+                    raise self._shape_named(exc)
                 raise LabelsMissing(f"G(z) failed: {exc}. A conditional G(z, y) is sampled with its number of "
                                     f"classes as c_dim= and classes=") from None
+            except (RuntimeError, ValueError) as exc:
+                raise self._shape_named(exc)
+        self.shape_unconfirmed = False
+        return out
+
+    def _shape_named(self, exc: Exception) -> Exception:
+        """G's error on its first call with a latent_shape given: a ValueError naming that shape (the
+        likely cause); later calls' errors as they are."""
+        if not self.shape_unconfirmed:
+            return exc
+        error = ValueError(f"G did not run on latents of latent_shape={self.latent_shape} (the shape given): "
+                           f"{' '.join(str(exc).split())[:300]}")
+        error.__cause__ = exc
+        return error
 
 
 def _latent_shape(shape: Any) -> tuple[int, ...]:

@@ -42,16 +42,32 @@ from .._torch import evaluating
 from .._torch import to_uint8  # noqa: F401  (hubness_fast.generators.to_uint8, as before)
 from .._torch import torch as _torch
 from .._types import Array
-from .adapter import (  # noqa: F401  (re-exported: the adapters' one import path, as before)
+from .adapter import (  # noqa: F401  (re-exported: every name this module had before the split)
+    IMAGE_KEYS,
     PRIORS,
+    WRAPPERS,
     GeneratorAdapter,
     MappingAdapter,
     PriorAdapter,
     draw_prior,
     image_batch,
+    module_device,
+    module_dtype,
     unwrap,
 )
-from .callables import CallableAdapter, LabelsMissing  # noqa: F401  (re-exported)
+from .callables import (  # noqa: F401  (re-exported)
+    CLASS_COUNTS,
+    LABEL_FORMATS,
+    LATENT_LAYERS,
+    LATENT_SIZES,
+    CallableAdapter,
+    LabelsMissing,
+    embeds_labels,
+    first_layer,
+    is_conv,
+    layer_inputs,
+    layer_kind,
+)
 
 if TYPE_CHECKING:
     import torch

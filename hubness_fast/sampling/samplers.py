@@ -57,7 +57,7 @@ class LatentSampler:
     space : "z" or "w"; default "w" when a mapping is given, else "z".
     prior : "normal", "truncnorm" or a callable (rng, n, dim) -> array; default: the
         generator family's prior (BigGAN: truncated normal), else "normal".
-    seed : seeds the latents and labels (numpy's default_rng); the same seed gives
+    seed : an integer >= 0 seeding the latents and labels (numpy's default_rng); the same seed gives
         the same latents, and with ``noise_mode='const'`` the same images. None (the
         classes' default) draws fresh latents each time; :func:`sample` and
         :func:`make_sampler` default to 0.

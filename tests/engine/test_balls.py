@@ -257,3 +257,15 @@ def test_ball_pass_takes_lists_and_mixed_dtypes_and_names_a_width_mismatch(rng):
     with pytest.raises(ValueError, match="a has 3 features but b has 4"):
         ball_pass(a, None, rng.standard_normal((12, 4)), None, inclusive=False)
 
+
+
+def test_flags_radii_and_layouts_users_pass_are_taken(rng):
+    # 0/1, numpy and 0-d bools are flags; one layer's squared radii may come as a column [n, 1]
+    x = rng.standard_normal((20, 3))
+    r2 = kth_radius2(x, 3)
+    want, _ = ball_pass(x, None, x, r2, inclusive=True)
+    for flag in (1, np.bool_(True), np.array(True)):
+        got, _ = ball_pass(x, None, x, r2[:, None], inclusive=flag)
+        np.testing.assert_array_equal(got.in_count, want.in_count)
+    with pytest.raises(ValueError, match="inclusive must be True or False, got 2"):
+        ball_pass(x, None, x, r2, inclusive=2)

@@ -218,3 +218,10 @@ def test_bad_arguments_are_refused():
         _native.cpu.standard_normal([1, 2, 3, 4], end - 1, 65, 1, "generic")
     with pytest.raises(ValueError, match="n_threads"):
         _native.cpu.standard_normal([1, 2, 3, 4], 0, 65, -1, "generic")
+
+
+def test_keys_and_shapes_as_arrays_are_taken():
+    want = standard_normal([1, 2, 3, 4], (2, 3))
+    np.testing.assert_array_equal(standard_normal(np.array([1, 2, 3, 4], np.uint32), np.array([2, 3])), want)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(standard_normal(torch.tensor([1, 2, 3, 4]), (2, 3)), want)

@@ -81,9 +81,18 @@ def test_latent_shape_overrides_and_a_disagreeing_size_is_refused():
         as_generator(G, z_dim=16, latent_shape=(8,))
     with pytest.raises(ValueError, match="latent_shape"):
         as_generator(G, latent_shape="16,x")
-    # a shape G cannot take is found by one trial call, not at the first render (torch's "mat1 and mat2 ...")
-    with pytest.raises(ValueError, match=r"latent_shape=\(4, 2\): G did not run on latents of this shape \(.+\)"):
-        as_generator(G, latent_shape=(4, 2))
+    # a shape G cannot take is named at the first render (it was torch's bare "mat1 and mat2 ..."); the
+    # adapter makes no trial call of its own (a G that runs only where it will be moved to stays usable)
+    wrong = as_generator(G, latent_shape=(4, 2))
+    with pytest.raises(ValueError, match=r"G did not run on latents of latent_shape=\(4, 2\) \(the shape given\): "):
+        wrong.render_z(torch.zeros(2, 8), None)
+    right = as_generator(G, latent_shape=(16, 1, 1))
+    assert right.render_z(torch.zeros(2, 16), None).shape[0] == 2 and not right.shape_unconfirmed
+
+    class GpuOnly(DCGANGenerator):  # runs only once moved where it belongs: never called before that
+        def forward(self, z):
+            raise AssertionError("called on the CPU")
+    assert as_generator(GpuOnly(nz=16), latent_shape=(16, 1, 1)).latent_shape == (16, 1, 1)
     with pytest.raises(ValueError, match="cannot tell the generator's latent size"):
         as_generator(lambda z: z)
 

@@ -321,3 +321,10 @@ def test_samplers_name_a_bad_seed_or_a_number_given_as_a_string(make, message):
     with pytest.raises(ValueError, match=message):
         make()
     assert RandomSampler(8, seed=np.int64(3)).seed == 3  # numpy integers are seeds too
+
+
+def test_numbers_users_pass_as_arrays_or_tensors_are_taken():
+    torch = pytest.importorskip("torch")
+    want = TruncationSampler(8, psi=0.5, seed=3).sample_latents(4)
+    for psi, seed in ((np.float32(0.5), np.int64(3)), (np.array(0.5), np.array(3)), (torch.tensor(0.5), 3)):
+        np.testing.assert_array_equal(TruncationSampler(8, psi=psi, seed=seed).sample_latents(4), want)
