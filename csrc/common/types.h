@@ -54,7 +54,7 @@ struct KnnStats {
     int64_t rows_certified = 0;   // rows whose candidate list was certified as it stood
     int64_t rows_recomputed = 0;  // rows whose fp32 boundary needed every kept candidate in float64
     int64_t rows_scanned = 0;     // of those, rows solved by a float64 scan of the whole database (CPU)
-    int64_t rows_widened = 0;     // of those, rows solved by a wider candidate pass (GPU; CPU fp32 levels)
+    int64_t rows_widened = 0;     // of those, rows solved by a wider fp32 candidate pass (GPU and CPU)
     const char* kernels = "";     // the candidate pass: "generic", "avx2", "avx512", "amx", "amx-reference",
                                   // "cuda-fp32", "cuda-tf32", "external"
 };

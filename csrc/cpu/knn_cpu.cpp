@@ -25,7 +25,8 @@
 //    by the same rule (settle); only rows no list of at most a quarter of the
 //    points settles, and rows equal value for value to another unsettled row,
 //    are solved by a float64 scan of the whole database (one per group of
-//    equal rows). Ties are ordered by index at every step, so the
+//    equal rows). The wider passes run on the fp32 kernels at every level,
+//    AMX included. Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
 //    Points gathered far from the origin (W space) are centred on the
 //    database's mean first (cosine: the unit rows), which shrinks |x|^2 and
@@ -195,15 +196,10 @@ public:
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
         const bool skip_self = self_ && p_.exclude_self;
-        if (amx_) {
-            with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) {
-                cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, bounds);
-            });
-            return stats;
-        }
         std::vector<int64_t> todo;
-        cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, fp32_bounds(rows, db_),
-                      &todo);
+        with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) {
+            cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, bounds, &todo);
+        });
         sets.clear();  // the lists' memory, before the wider ones
         settle(rows, std::move(todo), out_ids, out_dist, stats);
         return stats;
@@ -276,7 +272,8 @@ private:
     }
 
     // The rows certify left unsettled (`todo`: the k-th key ties with points beyond the list) get
-    // a wider fp32 pass of their own, lists 4 times as long each time (the GPU path's rule), certified
+    // a wider pass of their own on the fp32 kernels (at an AMX level too, as the GPU path's wider
+    // passes use its fp32 product), lists 4 times as long each time (the GPU path's rule), certified
     // by the same rule; the float64 scan takes the rows still unsettled once a list would hold more
     // than a quarter of the points or a block's lists more than kWideBytes, and at once the rows equal
     // value for value to another unsettled row (scan_distinct settles such a group with one scan).

@@ -11,7 +11,7 @@ Every k-NN call of the engine (knn, hub_counts, kth_neighbor_distance, the metri
 scikit-learn estimators, the sampler's pools) made inside the block is recorded. A row is
 *certified* when its fp32 / bf16 / tf32 candidate list provably holds the exact answer as it
 stands, *recomputed* when its boundary was redone in float64, *widened* when that did not settle it
-and a wider candidate pass of its own did (the GPU path; the CPU's fp32 levels), *scanned* when it
+and a wider candidate pass of its own did (fp32, on the GPU and the CPU), *scanned* when it
 took a float64 pass over every point. Blocks may nest; each
 sees the calls made while it was open, by any thread of the process (a block open in one thread also
 records another thread's calls, as it records those of a local Dask worker thread).

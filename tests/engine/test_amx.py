@@ -321,3 +321,22 @@ def test_data_that_send_the_engine_back_to_bf16x3_stay_exact(level, monkeypatch)
                                    cpu.balls(q, None, x, r, [True, False], 2, FP32, None)):
         for key in want_side:
             np.testing.assert_array_equal(got_side[key], want_side[key])
+
+
+@pytest.mark.parametrize("level", PASSES)
+@pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "inner_product", "cosine"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_the_tiles_leave_unsettled_take_a_wider_fp32_pass(level, metric, dtype):
+    # 0/1 rows, no two equal: many tie at the k-th key beyond the list; after the tile pass they take a
+    # wider pass on the fp32 kernels (as the GPU path's wider passes do), certified by the fp32 rule
+    rng = np.random.default_rng(11)
+    x = np.unique(rng.integers(0, 2, (900, 24)), axis=0).astype(dtype)  # n_cand > 4 x 128
+    x[:, 0] = 1  # no zero row (cosine refuses one)
+    for k, exclude_self, queries in ((5, True, None), (40, False, None), (4, False, x[::7] + dtype(1))):
+        ids, dist, stats = knn(level, x, k, queries=queries, metric=metric, exclude_self=exclude_self)
+        od, oi = brute_knn(x, k, queries=queries, metric=metric, exclude_self=exclude_self)
+        np.testing.assert_array_equal(ids, oi)
+        np.testing.assert_array_equal(dist, od)
+        assert stats["kernels"] == level
+        if metric != "inner_product" and queries is None:
+            assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"], k
