@@ -136,9 +136,9 @@ def test_rows_the_lists_cannot_settle_equal_the_oracle(simd, rng, case, metric, 
         assert stats["rows_scanned"] > 0  # rows equal to another unsettled row: one scan per group
 
 
-def widen_case(case, rng, n=1500, d=12):
+def widen_case(case, rng, n=900, d=12):
     """Rows whose k-th key ties beyond the k + 3 kept candidates, no two of them equal: a wider fp32 pass
-    settles them. 1500 rows: three blocks of 576, and n_cand > 4 x 128 so two widths are tried."""
+    settles them. 900 rows: two blocks of 576, and n_cand > 4 x 128 so two widths are tried."""
     if case == "binary":  # 0/1 features: integer distances, many equal at each rank
         x = rng.integers(0, 2, (n, 24)).astype(np.float64)
         x[:, 0] = 1
