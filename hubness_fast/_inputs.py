@@ -144,10 +144,10 @@ def _scalar(value):
 
 
 def check_flag(value, name: str) -> bool:
-    """True or False: bools (numpy's, 0-d arrays and tensors too) and the integers 0 and 1. A string
-    such as 'no' would otherwise count as True; it is refused, as is None."""
+    """True or False: bools (numpy's, and 0-d bool arrays and tensors). A string such as 'no' would
+    otherwise count as True; it is refused, as are None and numbers (k=True is refused alike)."""
     value = _scalar(value)
-    if isinstance(value, (bool, np.bool_)) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise ValueError(f"{name} must be True or False, got {value!r}")
 

@@ -260,12 +260,14 @@ def test_ball_pass_takes_lists_and_mixed_dtypes_and_names_a_width_mismatch(rng):
 
 
 def test_flags_radii_and_layouts_users_pass_are_taken(rng):
-    # 0/1, numpy and 0-d bools are flags; one layer's squared radii may come as a column [n, 1]
+    # numpy and 0-d bools are flags (numbers are not, as everywhere in the engine); one layer's squared
+    # radii may come as a column [n, 1]
     x = rng.standard_normal((20, 3))
     r2 = kth_radius2(x, 3)
     want, _ = ball_pass(x, None, x, r2, inclusive=True)
-    for flag in (1, np.bool_(True), np.array(True)):
+    for flag in (np.bool_(True), np.array(True)):
         got, _ = ball_pass(x, None, x, r2[:, None], inclusive=flag)
         np.testing.assert_array_equal(got.in_count, want.in_count)
-    with pytest.raises(ValueError, match="inclusive must be True or False, got 2"):
-        ball_pass(x, None, x, r2, inclusive=2)
+    for number in (1, 2):
+        with pytest.raises(ValueError, match=f"inclusive must be True or False, got {number}"):
+            ball_pass(x, None, x, r2, inclusive=number)
