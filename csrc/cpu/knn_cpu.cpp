@@ -26,7 +26,7 @@
 //    points settles, and rows equal value for value to another unsettled row,
 //    are solved by a float64 scan of the whole database (one per group of
 //    equal rows). The wider passes run on the fp32 kernels at every level,
-//    AMX included. Ties are ordered by index at every step, so the
+//    AMX included, and for both sides of a block pair. Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
 //    Points gathered far from the origin (W space) are centred on the
 //    database's mean first (cosine: the unit rows), which shrinks |x|^2 and
@@ -163,12 +163,16 @@ public:
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
+        std::vector<int64_t> todo_a, todo_b;
         with_bounds(q_, amx_q_, db_, amx_db_, [&](const auto& bounds) {
-            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, bounds);
+            cert_.certify(set_a, q_, db_, db_.n, ka, false, a_ids, a_dist, stats, bounds, &todo_a);
         });
         with_bounds(db_, amx_db_, q_, amx_q_, [&](const auto& bounds) {
-            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, bounds);
+            cert_.certify(sets_b[0], db_, q_, q_.n, kb, false, b_ids, b_dist, stats, bounds, &todo_b);
         });
+        sets_b.clear();  // the lists' memory, before the wider ones
+        settle(q_, Target{db_, db_.n, candidate_cap(ka, db_.n), ka, false}, std::move(todo_a), a_ids, a_dist, stats);
+        settle(db_, Target{q_, q_.n, candidate_cap(kb, q_.n), kb, false}, std::move(todo_b), b_ids, b_dist, stats);
         return stats;
     }
 
@@ -190,7 +194,7 @@ public:
                 sets.emplace_back(q_.n, cap_);
                 margins(sets.back());
             }
-            amx_ ? cross_amx(sets) : cross(q_, sets, runner_);
+            amx_ ? cross_amx(sets) : cross(q_, db_, sets, runner_);
             for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
         }
         KnnStats stats;
@@ -201,7 +205,7 @@ public:
             cert_.certify(sets[0], rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, bounds, &todo);
         });
         sets.clear();  // the lists' memory, before the wider ones
-        settle(rows, std::move(todo), out_ids, out_dist, stats);
+        settle(rows, Target{db_, n_cand_, cap_, p_.k, skip_self}, std::move(todo), out_ids, out_dist, stats);
         return stats;
     }
 
@@ -271,67 +275,77 @@ private:
         }, threads, total_, prepack ? static_cast<size_t>(kBlock) * d_ : 0);
     }
 
+    // What unsettled rows were matched against: the columns, each row's number of candidates,
+    // the length of the lists that left them unsettled, k, and whether a row's own point
+    // (a self-join's) is left out.
+    struct Target {
+        const Side<T>& cols;
+        int64_t n_cand;
+        int cap;
+        int k;
+        bool skip_self;
+    };
+
     // The rows certify left unsettled (`todo`: the k-th key ties with points beyond the list) get
     // a wider pass of their own on the fp32 kernels (at an AMX level too, as the GPU path's wider
     // passes use its fp32 product), lists 4 times as long each time (the GPU path's rule), certified
     // by the same rule; the float64 scan takes the rows still unsettled once a list would hold more
-    // than a quarter of the points or a block's lists more than kWideBytes, and at once the rows equal
-    // value for value to another unsettled row (scan_distinct settles such a group with one scan).
-    // Rows go in chunks of about kWideBytes of lists and copied rows (one block at the least).
-    void settle(const Side<T>& rows, std::vector<int64_t> todo, int64_t* out_ids, double* out_dist,
+    // than a quarter of the candidates or a block's lists more than kWideBytes, and at once the rows
+    // equal value for value to another unsettled row (scan_distinct settles such a group with one
+    // scan). Rows go in chunks of about kWideBytes of lists and copied rows (one block at the least).
+    // Both directions of a block pair settle this way, each against the other side.
+    void settle(const Side<T>& rows, const Target& to, std::vector<int64_t> todo, int64_t* out_ids, double* out_dist,
                 KnnStats& stats) {
         std::vector<int64_t> scan = cert_.take_repeated(rows, todo);
         constexpr int64_t kWideBytes = int64_t{128} << 20;
-        const bool skip_self = self_ && p_.exclude_self;
         int64_t wide = 0;  // the wider lists' length, a row's own point included where it is left out
         while (!todo.empty()) {
             wide = wide ? 4 * wide : TopKSet::kSortedMaxCap;  // sorted lists first, then heaps
             // each row's lists: one per slice (threads) and the certified copy
             const int64_t list_bytes = wide * static_cast<int64_t>(sizeof(float) + sizeof(int64_t)) * (threads_ + 1);
-            if (4 * wide > n_cand_ || kBlock * list_bytes > kWideBytes) break;
-            if (wide - skip_self <= cap_) continue;  // no longer than the lists that left these rows unsettled
+            if (4 * wide > to.n_cand || kBlock * list_bytes > kWideBytes) break;
+            if (wide - to.skip_self <= to.cap) continue;  // no longer than the lists that left these rows unsettled
             const int64_t row_bytes = d_ * static_cast<int64_t>(sizeof(T) + sizeof(float)) + list_bytes;
             const int64_t chunk = std::max<int64_t>(kBlock, kWideBytes / row_bytes);
             std::vector<int64_t> still;
             for (size_t c0 = 0; c0 < todo.size(); c0 += static_cast<size_t>(chunk)) {
                 const std::vector<int64_t> part(todo.begin() + c0,
                                                 todo.begin() + std::min(todo.size(), c0 + static_cast<size_t>(chunk)));
-                widen(rows, part, static_cast<int>(wide), out_ids, out_dist, still);
+                widen(rows, to, part, static_cast<int>(wide), out_ids, out_dist, still);
             }
             stats.rows_widened += static_cast<int64_t>(todo.size() - still.size());
             todo.swap(still);
         }
         scan.insert(scan.end(), todo.begin(), todo.end());
-        cert_.scan(rows, db_, scan, p_.k, skip_self, out_ids, out_dist, stats);
+        cert_.scan(rows, to.cols, scan, to.k, to.skip_self, out_ids, out_dist, stats);
     }
 
     // One wider pass for rows `part` of `rows`: lists of `wide` candidates (a row's own point, which
     // a self-join leaves out, taken out afterwards), certified; rows still unsettled go to `still`.
-    void widen(const Side<T>& rows, const std::vector<int64_t>& part, int wide, int64_t* out_ids, double* out_dist,
-               std::vector<int64_t>& still) {
+    void widen(const Side<T>& rows, const Target& to, const std::vector<int64_t>& part, int wide, int64_t* out_ids,
+               double* out_dist, std::vector<int64_t>& still) {
         const SideRows<T> sub(rows, part, d_);
         const int64_t m = sub.side.n;
-        const bool skip_self = self_ && p_.exclude_self;
-        const int64_t nqb = ceil_div(m, kBlock), ndb = ceil_div(db_.n, kBlock);
+        const int64_t nqb = ceil_div(m, kBlock), ndb = ceil_div(to.cols.n, kBlock);
         const int slices = (nqb >= 2 * threads_) ? 1 : static_cast<int>(std::min<int64_t>(threads_, ndb));
         std::vector<TopKSet> sets;
         for (int s = 0; s < slices; ++s) sets.emplace_back(m, wide);
         const Progress poll = [this](int64_t, int64_t) { return !p_.progress || p_.progress(-1, 0); };  // Ctrl-C only
         TileRunner runner(poll);
-        cross(sub.side, sets, runner);
+        cross(sub.side, to.cols, sets, runner);
         for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
-        TopKSet lists(m, wide - (skip_self ? 1 : 0));  // full: n_cand >= 4 wide points were offered
+        TopKSet lists(m, wide - (to.skip_self ? 1 : 0));  // full: n_cand >= 4 wide points were offered
         for (int64_t r = 0; r < m; ++r)
             for (int e = 0; e < sets[0].size(r); ++e)
-                if (!(skip_self && sets[0].ids(r)[e] == part[r])) lists.push(r, sets[0].keys(r)[e], sets[0].ids(r)[e]);
+                if (!(to.skip_self && sets[0].ids(r)[e] == part[r])) lists.push(r, sets[0].keys(r)[e], sets[0].ids(r)[e]);
         sets.clear();
-        const int k = p_.k;
+        const int k = to.k;
         std::vector<int64_t> ids(m * k);
         std::vector<double> dist(out_dist ? m * k : 0);
         std::vector<int64_t> open;
         KnnStats counted;  // this pass's rows were counted by the first certification
-        cert_.certify(lists, sub.side, db_, n_cand_, k, false, ids.data(), out_dist ? dist.data() : nullptr, counted,
-                      fp32_bounds(sub.side, db_), &open);
+        cert_.certify(lists, sub.side, to.cols, to.n_cand, k, false, ids.data(), out_dist ? dist.data() : nullptr,
+                      counted, fp32_bounds(sub.side, to.cols), &open);
         std::vector<char> unsettled(m, 0);
         for (int64_t r : open) {
             unsettled[r] = 1;
@@ -344,10 +358,11 @@ private:
         }
     }
 
-    // Query blocks (of q: the queries, or rows being widened) x database slices; each slice has its
+    // Query blocks (of q: the queries, or rows being widened) x slices of cols (the database, or a pair's
+    // other side); each slice has its
     // own candidate lists (merged afterwards), so few queries still keep every thread busy.
-    void cross(const Side<T>& q, std::vector<TopKSet>& sets, TileRunner& runner) {
-        const int64_t nqb = ceil_div(q.n, kBlock), ndb = ceil_div(db_.n, kBlock);
+    void cross(const Side<T>& q, const Side<T>& cols, std::vector<TopKSet>& sets, TileRunner& runner) {
+        const int64_t nqb = ceil_div(q.n, kBlock), ndb = ceil_div(cols.n, kBlock);
         const int64_t slices = static_cast<int64_t>(sets.size());
         const int64_t total = nqb * ndb;
         // A query block meets every database block: as in the self-join, it is
@@ -363,10 +378,10 @@ private:
                 if (prepack) pack_block_panels(kern_, q, d_, qb * kBlock, m, ws.rows.get());
                 for (int64_t J = s * ndb / slices; J < (s + 1) * ndb / slices; ++J) {
                     runner.step([&] {
-                        const int mj = block_len(db_, J);
+                        const int mj = block_len(cols, J);
                         Prepacked pre;
-                        if (prepack) pre = {rows_in_place(db_, d_, J * kBlock, mj), d_, ws.rows.get()};
-                        run_pair(ws, db_, J * kBlock, mj, q, qb * kBlock, m, nullptr, &sets[s], false, pre, false);
+                        if (prepack) pre = {rows_in_place(cols, d_, J * kBlock, mj), d_, ws.rows.get()};
+                        run_pair(ws, cols, J * kBlock, mj, q, qb * kBlock, m, nullptr, &sets[s], false, pre, false);
                     });
                 }
             }

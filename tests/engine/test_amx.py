@@ -340,3 +340,12 @@ def test_rows_the_tiles_leave_unsettled_take_a_wider_fp32_pass(level, metric, dt
         assert stats["kernels"] == level
         if metric != "inner_product" and queries is None:
             assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"], k
+    # a Dask block pair, both directions: the same wider passes after the tile pass
+    before = cpu.engine_counters()["rows_widened"]
+    ia, da, ib, db = cpu.knn_pair(x[:300], x[300:], 5, metric, 2, level, None)
+    for ids, dist, rows, cols in ((ia, da, x[:300], x[300:]), (ib, db, x[300:], x[:300])):
+        od, oi = brute_knn(cols, 5, queries=rows, metric=metric)
+        np.testing.assert_array_equal(ids, oi)
+        np.testing.assert_array_equal(dist, od)
+    if metric != "inner_product":
+        assert cpu.engine_counters()["rows_widened"] > before

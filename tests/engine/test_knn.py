@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import hubness_fast as hf
+from hubness_fast.engine import _native
 from hubness_fast.engine._dispatch import describe, run
 from oracles import brute_hub_counts, brute_knn
 
@@ -164,6 +165,25 @@ def test_rows_a_wider_pass_settles_equal_the_oracle(simd, rng, case, metric, dty
         for k, exclude_self in ((5, None), (40, False)):  # lists of 32, and of 128 (k + 3 > 32)
             stats = run(describe(x, k, metric=metric, exclude_self=exclude_self), distances=True).stats
             assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"], k
+
+
+@pytest.mark.parametrize("case", ["binary", "grid", "scaled binary"])
+@pytest.mark.parametrize("metric", METRICS)
+def test_block_pairs_give_unsettled_rows_the_wider_pass_too(simd, rng, case, metric):
+    # the Dask runner's block pairs: both directions (a against b, b against a) settle rows the
+    # first lists leave unsettled with wider passes, each against the other side
+    x = widen_case(case, rng)
+    a, b = x[:300], x[300:]  # b's rows meet 300 points (lists of 32), a's rows 600 (32, then 128)
+    for k in (5, 40):
+        before = _native.cpu.engine_counters()
+        ia, da, ib, db = _native.cpu.knn_pair(a, b, k, metric, 2, _native.simd_level(), None)
+        widened = _native.cpu.engine_counters()["rows_widened"] - before["rows_widened"]
+        for ids, dist, rows, cols in ((ia, da, a, b), (ib, db, b, a)):
+            od, oi = brute_knn(cols, k, queries=rows, metric=metric)
+            np.testing.assert_array_equal(ids, oi)
+            np.testing.assert_array_equal(dist, od)
+        if metric != "inner_product":
+            assert widened > 0, k
 
 
 def test_rows_no_wider_list_settles_are_scanned(simd):
