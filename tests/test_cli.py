@@ -178,6 +178,7 @@ def test_flags_for_keywords():
         "use --top 0.01, --threshold 59 (--k 5); pass --z-dim N"
     assert flags_for_keywords("no keyword here; stop=3") == "no keyword here; stop=3"
     assert flags_for_keywords("or a larger pool_size=.") == "or a larger --pool-size N."  # not "--pool-size ."
+    assert flags_for_keywords("lower k= or add samples; raise n=.") == "lower --k or add samples; raise --n."
     advice = "Lower it (e.g. threshold=9), use top=0.01, or a larger pool_size=. Then k=5 holds."
     assert flags_for_keywords(advice, {"--threshold", "--pool-size", "--k"}) == \
         "Lower it (e.g. --threshold 9), or a larger --pool-size N. Then --k 5 holds."

@@ -223,7 +223,8 @@ def cmd_study(args: argparse.Namespace) -> int:
     from ..study.run import K_PR, MAX_SEEDS, check_real_features, check_study_folder, run_study
 
     if args.real is None and args.detector != BUNDLED:
-        fail(f"--real (features of held-out real images, .npy) is required unless --detector {BUNDLED}")
+        fail(f"--real (held-out real images: a folder, an .npy of images, or their features) is required "
+             f"unless --detector {BUNDLED}")
     # before the network is loaded
     at_least(("--n", args.n, K_PR + 1), ("--seeds", args.seeds, 2), ("--seed", args.seed, 0))
     if args.seeds > MAX_SEEDS:

@@ -35,7 +35,8 @@ FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
 def flags_for_keywords(message: str, offered: Any = None) -> str:
-    """'use top=0.01, threshold=59' -> 'use --top 0.01, --threshold 59'; 'pass z_dim=' -> 'pass --z-dim N'.
+    """'use top=0.01, threshold=59' -> 'use --top 0.01, --threshold 59'; 'pass z_dim=' -> 'pass --z-dim N';
+    'lower k=' -> 'lower --k'.
 
     With ``offered`` (the flags of the command that failed), a comma-separated piece of advice naming a
     flag the command lacks is left out: `demo` has no --top, so "use top=0.01" is no advice there."""
@@ -45,6 +46,8 @@ def flags_for_keywords(message: str, offered: Any = None) -> str:
             value, end = value[:-1], "."
         if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":  # device='cuda': --device cuda
             value = value[1:-1]
+        if not value and re.search(r"\b(lower|raise)\s+$", m.string[:m.start()]):
+            return f"{KEYWORD_FLAGS[m.group(1)]}{end}"  # 'lower k=': 'lower --k', no placeholder
         return f"{KEYWORD_FLAGS[m.group(1)]} {value or 'N'}{end}"
 
     message = _KEYWORD.sub(swap, message)

@@ -17,6 +17,7 @@ HAS_AVX512 = bool(cpu.HAS_AVX512)
 # The CPU kernel levels this build and CPU can run, from the portable one up
 # (generic, avx2, avx512, amx: the last where the CPU has AMX and Linux grants the tile state).
 SIMD_LEVELS: tuple[str, ...] = tuple(cpu.simd_levels())
+KNOWN_LEVELS = ("generic", "avx2", "avx512", "amx")  # every level the package knows, on any CPU
 HAS_OPENMP = bool(cpu.HAS_OPENMP)
 cuda: Any
 try:  # built only when nvcc was found at build time; imports without a GPU
@@ -42,7 +43,9 @@ def simd_level() -> str:
     kernel set, for tests and comparisons. A level this build or CPU cannot run is an error, never replaced."""
     level = os.environ.get("HUBNESS_FAST_SIMD", "").strip() or "auto"  # set but empty: as if unset
     if level != "auto" and level not in SIMD_LEVELS:
-        raise ValueError(f"HUBNESS_FAST_SIMD={level!r} is not available on this CPU and build; "
+        what = ("is not available on this CPU and build" if level in KNOWN_LEVELS
+                else f"is no kernel level (they are {', '.join(KNOWN_LEVELS)}, auto)")
+        raise ValueError(f"HUBNESS_FAST_SIMD={level!r} {what}; "
                          f"set it to 'auto' or one of {', '.join(SIMD_LEVELS)}, or unset it")
     return level
 

@@ -45,7 +45,7 @@ def ball_pass(a: np.ndarray, a_radius2: np.ndarray | None, b: np.ndarray, b_radi
     over the pairs. With a single bool, radii and outputs are [n].
     device: "cpu", "cuda" (the GPU kernel, same results; both sets must fit in
     GPU memory) or "auto" (the CPU until the GPU kernel has run on a GPU; see
-    hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU).
+    hubness_fast.engine._dispatch.NOT_YET_RUN_ON_A_GPU).
     """
     single = not isinstance(inclusive, Sequence) or isinstance(inclusive, str)  # a string is no list of flags
     given: Sequence[Any] = [inclusive] if single else cast(Sequence[Any], inclusive)

@@ -50,8 +50,8 @@ def knn(x: Array, k: int, *, queries: Array | None = None, metric: Metric = "sqe
     device : {"auto", "cpu", "cuda"}
         "auto" (default): GPU arrays run on their GPU; host arrays run on the
         GPU when one is present and the problem is large enough to pay for
-        the transfers (hubness_fast._dispatch.MIN_GPU_WORK multiply-adds), else on
-        the CPU. "cuda" sends host arrays to the GPU in chunks through pinned
+        the transfers (hubness_fast.engine._dispatch.MIN_GPU_WORK multiply-adds),
+        else on the CPU. "cuda" sends host arrays to the GPU in chunks through pinned
         memory (N may exceed GPU memory; the float64 certification runs on
         the host). "cpu" computes on the host, copying GPU arrays there.
     precision : {"auto", "exact", "tensor"}

@@ -18,7 +18,7 @@ which fits the real set once and evaluates many fake sets (every metric in one p
 device ("auto", "cpu", "cuda") on every metric: where the radii and the
 containment pass run. The radii follow hubness_fast.knn's rule; the
 containment pass runs on the GPU only with "cuda" until its kernel has run on
-one (hubness_fast._dispatch.NOT_YET_RUN_ON_A_GPU). Same values either way.
+one (hubness_fast.engine._dispatch.NOT_YET_RUN_ON_A_GPU). Same values either way.
 """
 from __future__ import annotations
 

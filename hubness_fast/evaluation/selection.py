@@ -150,7 +150,8 @@ def _settings(method: str, k: int | None, variance: float | None, reference_comp
     given = {"k": k, "variance": variance, "reference_components": reference_components}
     other = [name for name, value in given.items() if value is not None and SETTINGS[name] != method]
     if other:
-        raise ValueError(f"{', '.join(other)} apply to method={SETTINGS[other[0]]!r}, not method={method!r}")
+        verb = "applies" if len(other) == 1 else "apply"
+        raise ValueError(f"{', '.join(other)} {verb} to method={SETTINGS[other[0]]!r}, not method={method!r}")
     if variance is not None and (not is_real(variance) or not 0 < variance <= 1):
         raise ValueError(f"variance must be in (0, 1], got {variance}")
     if k is not None:

@@ -164,10 +164,12 @@ def test_a_setting_of_another_method_is_refused_before_any_class(rng):
     x = rng.standard_normal((20, 3))
     for method, kw, applies in (("gaussian", {"k": 3}, "knn"), ("knn", {"variance": 0.5}, "ppca"),
                                 ("gaussian", {"reference_components": True}, "ppca")):
-        with pytest.raises(ValueError, match=f"^{next(iter(kw))} apply to method='{applies}', not method='{method}'"):
+        with pytest.raises(ValueError, match=f"^{next(iter(kw))} applies to method='{applies}', not method='{method}'"):
             selection.select_instances(x, method=method, **kw)
-        with pytest.raises(ValueError, match="apply to method"):
+        with pytest.raises(ValueError, match="applies to method"):
             selection.instance_scores(x, method=method, **kw)
+    with pytest.raises(ValueError, match="^variance, reference_components apply to method='ppca', not method='knn'"):
+        selection.select_instances(x, method="knn", variance=0.5, reference_components=True)
     with pytest.raises(ValueError, match=r"^variance must be in \(0, 1\], got 1.5"):
         selection.select_instances(x, method="ppca", variance=1.5)
     with pytest.raises(ValueError, match=r"^k must be an integer >= 1, got 0"):
