@@ -17,20 +17,20 @@ from typing import Any
 import numpy as np
 
 from ._sklearn import require_sklearn
-from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads, to_numpy
+from .._inputs import check_device, check_int, check_metric, is_torch, n_jobs_to_threads
 from .._types import Device, Metric
 from .measures import METRIC_ALIASES, Hubness
 from ._rows import RowIndex
 from .reduction import make_reduction
+from .cosine import cosine_knn, cosine_radius
 
 __all__ = ["KNeighborsTransformer", "NearestNeighbors", "kneighbors_graph", "radius_neighbors_graph", "Hubness",
            "umap_knn"]
 from ..engine import describe, run
-from ..engine.radius import RadiusNeighbors, radius_neighbors, sort_pairs
+from ..engine.radius import RadiusNeighbors, radius_neighbors
 
 require_sklearn()  # before its imports: a clear message for a missing or too old scikit-learn
 import scipy.sparse as sp  # noqa: E402
-from scipy.sparse.csgraph import connected_components  # noqa: E402
 from sklearn import get_config  # noqa: E402
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin  # noqa: E402
 from sklearn.utils.validation import check_is_fitted, validate_data  # noqa: E402
@@ -39,117 +39,15 @@ GRAPH_METRICS = ("euclidean", "sqeuclidean", "cosine")
 MODES = ("connectivity", "distance")
 
 
-def _exact(x: Any, k: int, metric: str, threads: int | None, device: str, queries: Any = None,
+def _exact(x: Any, k: int, metric: str, threads: int | None, device: Device, queries: Any = None,
            exclude_self: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(float64 distances, int64 indices) from the engine, rows sorted by (distance, index); cosine
-    distances as scikit-learn reports them (:func:`_cosine_as_scikit`)."""
+    as this layer reports it, zero rows included (:func:`hubness_fast.neighbors.cosine.cosine_knn`)."""
+    if metric == "cosine":
+        return cosine_knn(x, k, threads, device, queries, exclude_self)
     p = describe(x, k, queries=queries, metric=metric, exclude_self=exclude_self, device=device, n_threads=threads)
     r = run(p, ids=True, distances=True)
-    d, i = np.asarray(r.distances, np.float64), np.asarray(r.ids)
-    if metric != "cosine":
-        return d, i
-    return _cosine_lists(d, i, x, queries, exclude_self is not False and queries is None, threads, device)
-
-
-# Cosine distances at most this small are checked for identical rows: 1 - cos of a row with itself
-# rounds to a few units of 2^-53 whatever its length (its norm and its dot product are one sum), and
-# far below this only near-duplicates lie.
-IDENTICAL_CHECK = 1e-9
-# Row elements compared at a time while looking for identical rows (32 MiB of float64 a side).
-CHUNK_ELEMENTS = 1 << 22
-# Near pairs held at a time while the rows with many identical or parallel points are listed again
-# (a group of g such rows has g^2 pairs).
-NEAR_PAIRS = 1 << 18
-
-
-def _cosine_lists(d: np.ndarray, i: np.ndarray, x: Any, queries: Any, self_excluded: bool, threads: int | None,
-                  device: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The engine's k-NN lists (raw 1 - cos, sorted by it) as each row's k fitted points smallest by
-    (reported distance, index), the distances reported as :func:`_cosine_as_scikit` reports them.
-    Reporting moves only values at most IDENTICAL_CHECK (to 0), so a row whose k-th raw value is above
-    it already holds every point it may move; a row whose k-th is not may have more such points than
-    k, so all of them are taken from the radius search (the same raw values) and the k best kept.
-
-    Memory: such rows are grouped by the points their lists share (:func:`_groups`); one row of each
-    group is listed first (about one pair per fitted point in all: groups share no near point), and
-    its count sizes the chunks of the others' rows, about NEAR_PAIRS pairs each, not the square of a
-    group's size."""
-    m, k = i.shape
-    if m == 0 or k == 0:
-        return d, i
-    d, i = _cosine_as_scikit(d.ravel(), i.ravel(), np.repeat(np.arange(m), k), x, queries)
-    d, i = d.reshape(m, k), i.reshape(m, k)
-    deep = np.flatnonzero(d[:, -1] <= IDENTICAL_CHECK)
-    if deep.size == 0:
-        return d, i
-    fit = to_numpy(x)
-    listed = fit if queries is None else to_numpy(queries)
-    group = _groups(deep, i[deep], len(fit), queries is None)
-    order = np.argsort(group, kind="stable")
-    deep, group = deep[order], group[order]
-    first = np.r_[True, group[1:] != group[:-1]]
-    sizes = np.diff(np.r_[np.flatnonzero(first), deep.size])
-    found = _near_lists(fit, listed, deep[first], k, self_excluded, threads, device, d, i)
-    rest, counts = deep[~first], np.repeat(found, sizes - 1)  # each row: the count of its group's first
-    ends = np.cumsum(counts)
-    start = 0
-    while start < rest.size:
-        done = ends[start - 1] if start else 0
-        stop = max(start + 1, int(np.searchsorted(ends, done + NEAR_PAIRS, side="right")))
-        _near_lists(fit, listed, rest[start:stop], k, self_excluded, threads, device, d, i)
-        start = stop
-    return d, i
-
-
-def _groups(rows: np.ndarray, lists: np.ndarray, n_fit: int, self_join: bool) -> np.ndarray:
-    """A group label for each of ``rows``: the connected components of the graph linking each row to
-    the fitted points its list holds (a row of a self-join is its own fitted point)."""
-    nodes = rows if self_join else n_fit + np.arange(len(rows))
-    k = lists.shape[1]
-    size = n_fit + (0 if self_join else len(rows))
-    graph = sp.csr_matrix((np.ones(lists.size, np.int8), (np.repeat(nodes, k), lists.ravel())), shape=(size, size))
-    return connected_components(graph, directed=True, connection="weak")[1][nodes]
-
-
-def _near_lists(fit: np.ndarray, listed: np.ndarray, part: np.ndarray, k: int, self_excluded: bool,
-                threads: int | None, device: Any, d: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """Rows ``part`` of (d, i) set to their k best near points (at most IDENTICAL_CHECK) by (reported
-    distance, index); returns how many near points each row has."""
-    rows = listed[part]
-    res = radius_neighbors(fit, IDENTICAL_CHECK, queries=rows, metric="cosine", n_threads=threads, device=device)
-    owner = res.owners()
-    keep = res.indices != part[owner] if self_excluded else np.ones(len(owner), bool)
-    owner, near_i, near_d = owner[keep], res.indices[keep], res.distances[keep]
-    near_d, near_i = _cosine_as_scikit(near_d, near_i, owner, fit, rows)
-    counts = np.bincount(owner, minlength=len(part))
-    if np.any(counts < k):  # the engine listed k of them
-        raise RuntimeError("the radius search found fewer near points than the k-NN lists hold")
-    take = np.searchsorted(owner, np.arange(len(part)))[:, None] + np.arange(k)
-    d[part], i[part] = near_d[take], near_i[take]
-    return counts
-
-
-def _cosine_as_scikit(d: np.ndarray, i: np.ndarray, owner: np.ndarray, x: Any,
-                      queries: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Cosine distances of pairs (owner row, fitted point i, distance d), listed by owner, as this
-    layer reports them: 1 - cos rounds to -2e-16 for parallel rows, which is taken as 0 (scikit-learn
-    clips it; estimators that take a precomputed graph refuse negative entries), and a row identical
-    value for value to the fitted point it lists (itself, or an exact duplicate) is at exactly 0, the
-    cosine distance of identical rows, not at the unit of rounding the float64 1 - cos leaves there
-    (scikit-learn zeroes a point's own distance only; UMAP reads the first distance above 0 as a
-    scale). The pairs are then sorted again by (owner, distance, index)."""
-    d = np.maximum(d, 0.0) + 0.0  # + 0.0: no -0.0
-    near = np.flatnonzero(d <= IDENTICAL_CHECK)
-    if near.size == 0:
-        return d, i
-    fit = to_numpy(x)
-    rows = fit if queries is None else to_numpy(queries)
-    step = max(1, CHUNK_ELEMENTS // max(1, fit.shape[1]))
-    for s in range(0, len(near), step):
-        part = near[s:s + step]
-        same = np.all(rows[owner[part]] == fit[i[part]], axis=1)
-        d[part[same]] = 0.0
-    return sort_pairs(owner, d, i)
+    return np.asarray(r.distances, np.float64), np.asarray(r.ids)
 
 
 def _sparse(graph: sp.csr_matrix) -> Any:
@@ -541,20 +439,19 @@ class NearestNeighbors(BaseEstimator):
             d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, queries=q)
             return RadiusNeighbors(np.arange(0, m * k + 1, k, dtype=np.int64), i.ravel().astype(np.int64), d.ravel())
         q = self._queries(X)
-        if metric != "cosine":
-            return radius_neighbors(self._fit_X, r, queries=q, metric=metric, n_threads=n_jobs_to_threads(self.n_jobs),
-                                    device=self.device)
-        # cosine as kneighbors reports it (_cosine_as_scikit): a pair taken to 0 may lie just above r
-        real = isinstance(r, (int, float, np.integer, np.floating)) and not isinstance(r, bool) and r >= 0
-        res = radius_neighbors(self._fit_X, float(r) + IDENTICAL_CHECK if real else r, queries=q, metric=metric,
-                               n_threads=n_jobs_to_threads(self.n_jobs), device=self.device)  # refuses a bad r
-        d, i = _cosine_as_scikit(np.asarray(res.distances, np.float64), res.indices, res.owners(), self._fit_X, q)
-        return RadiusNeighbors(res.indptr, i, d).within(r)
+        if metric == "cosine":  # as kneighbors reports it, zero rows included
+            return cosine_radius(self._fit_X, r, q, n_jobs_to_threads(self.n_jobs), self.device)
+        return radius_neighbors(self._fit_X, r, queries=q, metric=metric, n_threads=n_jobs_to_threads(self.n_jobs),
+                                device=self.device)
 
     def radius_neighbors(self, X: Any = None, radius: float | None = None, return_distance: bool = True,
                          sort_results: bool = False) -> Any:
         """Per query, the fitted points within ``radius`` (inclusive): object arrays of index
-        arrays (and of distance arrays), as scikit-learn returns them."""
+        arrays (and of distance arrays), as scikit-learn returns them. Each list is sorted by
+        (distance, index) whatever ``sort_results`` says, which, as in scikit-learn, needs
+        ``return_distance``."""
+        if sort_results and not return_distance:
+            raise ValueError("return_distance must be True if sort_results is True.")
         res = self._radius(X, radius)
         m = len(res.indptr) - 1
         ind = np.empty(m, dtype=object)

@@ -462,3 +462,113 @@ def test_graph_functions_take_a_fitted_estimator_as_scikit_learn():
     from sklearn.exceptions import NotFittedError
     with pytest.raises(NotFittedError):
         radius_neighbors_graph(NearestNeighbors(), 1.0)
+
+
+def reported_cosine(x, queries=None, exclude_self=True):
+    """The cosine this layer reports for every pair, from the float64 oracle: 1 - cos clipped at 0,
+    identical rows with a direction at 0, and any pair with a row of zeros at 1, as scikit-learn's
+    cosine_distances puts it; in a self-join a point's own entry is left out (inf) or at 0."""
+    from oracles import exact_keys
+
+    q = x if queries is None else queries
+    zx, zq = ~np.any(x, axis=1), ~np.any(q, axis=1)
+    keys = np.ones((len(q), len(x)))
+    keys[np.ix_(~zq, ~zx)] = np.maximum(exact_keys(x[~zx], q[~zq], "cosine"), 0.0)
+    keys[np.all(q[:, None, :] == x[None, :, :], axis=2) & ~zq[:, None] & ~zx[None, :]] = 0.0
+    if queries is None:
+        np.fill_diagonal(keys, np.inf if exclude_self else 0.0)
+    return keys
+
+
+def smallest(keys, k):
+    idx = np.broadcast_to(np.arange(keys.shape[1]), keys.shape)
+    order = np.lexsort((idx, keys), axis=1)[:, :k]
+    return np.take_along_axis(keys, order, axis=1), order
+
+
+def rows_with_zeros(rng, n=60, zeros=(0, 7, 8, 31)):
+    x = rng.standard_normal((n, 5))
+    x[list(zeros)] = 0.0
+    x[8] = -0.0  # a zero too
+    x[20] = x[21]  # identical rows with a direction: at 0
+    x[40] = 3 * x[41]
+    return x
+
+
+@pytest.mark.parametrize("k", [1, 5, 58, 59])  # up to every other point: the zero rows enter every list
+def test_cosine_rows_of_zeros_are_at_one_from_everything_as_scikit_learn(rng, k):
+    # scikit-learn's cosine puts a row of zeros at 1 - 0 = 1 from every point; the engine refuses such
+    # rows (their cosine is undefined), so this layer runs it on the rows with a direction and merges
+    x = rows_with_zeros(rng)
+    q = np.concatenate([rng.standard_normal((6, 5)), np.zeros((2, 5)), x[20:21]])
+    nn = NearestNeighbors(metric="cosine").fit(x)
+    sk = sklearn_neighbors.NearestNeighbors(metric="cosine", algorithm="brute").fit(x)
+    for queries, exclude_self in ((None, True), (q, None)):
+        d, i = nn.kneighbors(queries, min(k, len(x) - (queries is None)))
+        od, oi = smallest(reported_cosine(x, queries), d.shape[1])
+        np.testing.assert_array_equal(i, oi)
+        np.testing.assert_allclose(d, od, rtol=0, atol=1e-15)
+        rd, _ = sk.kneighbors(queries, d.shape[1])  # ties at 1 in any order: the distances agree
+        np.testing.assert_allclose(d, rd, rtol=1e-9, atol=1e-9)
+    zero_row = 7
+    assert set(nn.kneighbors(None, 3)[1][zero_row]) == {0, 1, 2}  # every point at 1: the lowest indices
+
+
+def test_cosine_transformer_with_rows_of_zeros_equals_the_oracle(rng):
+    from hubness_fast.neighbors import KNeighborsTransformer
+
+    x = rows_with_zeros(rng)
+    g = KNeighborsTransformer(n_neighbors=6, metric="cosine", mode="distance").fit_transform(x)
+    od, oi = smallest(reported_cosine(x, exclude_self=False), 7)  # itself first, at 0
+    np.testing.assert_array_equal(g.indices.reshape(len(x), 7), oi)
+    np.testing.assert_allclose(g.data.reshape(len(x), 7), od, rtol=0, atol=1e-15)
+    sk = sklearn_neighbors.KNeighborsTransformer(n_neighbors=6, metric="cosine", mode="distance").fit(x)
+    assert sk.transform(x).shape == g.shape
+
+
+@pytest.mark.parametrize("radius", [0.4, 0.999, 1.0, 1.5])
+def test_cosine_radius_with_rows_of_zeros_equals_the_oracle(rng, radius):
+    x = rows_with_zeros(rng)
+    q = np.concatenate([rng.standard_normal((6, 5)), np.zeros((2, 5))])
+    nn = NearestNeighbors(metric="cosine", radius=radius).fit(x)
+    sk = sklearn_neighbors.NearestNeighbors(metric="cosine", algorithm="brute", radius=radius).fit(x)
+    for queries in (None, q):
+        d, i = nn.radius_neighbors(queries)
+        keys = reported_cosine(x, queries)
+        rd, ri = sk.radius_neighbors(queries)
+        for row, (got_i, got_d, sk_i) in enumerate(zip(i, d, ri)):
+            want = np.flatnonzero(keys[row] <= radius)
+            want = want[np.lexsort((want, keys[row, want]))]
+            np.testing.assert_array_equal(got_i, want)
+            np.testing.assert_allclose(got_d, keys[row, want], rtol=0, atol=1e-15)
+            assert set(got_i) == set(sk_i), row
+        g = nn.radius_neighbors_graph(queries, mode="distance")
+        assert g.nnz == sum(map(len, i))
+
+
+def test_cosine_every_row_zero_or_one_direction(rng):
+    x = np.zeros((5, 3))
+    nn = NearestNeighbors(metric="cosine").fit(x)
+    d, i = nn.kneighbors(None, 4)
+    np.testing.assert_array_equal(i, [[1, 2, 3, 4], [0, 2, 3, 4], [0, 1, 3, 4], [0, 1, 2, 4], [0, 1, 2, 3]])
+    assert np.all(d == 1)
+    assert [len(a) for a in nn.radius_neighbors(None, 0.5)[1]] == [0] * 5
+    assert [len(a) for a in nn.radius_neighbors(None, 1.0)[1]] == [4] * 5
+    x[2] = [1.0, 2.0, 3.0]  # one row with a direction: no other point to pair it with
+    d, i = NearestNeighbors(metric="cosine").fit(x).kneighbors(None, 2)
+    np.testing.assert_array_equal(i[2], [0, 1])
+    np.testing.assert_array_equal(i[0], [1, 2])
+    with pytest.raises(ValueError, match="radius must be a finite number >= 0"):
+        NearestNeighbors(metric="cosine").fit(np.zeros((3, 2))).radius_neighbors(None, -1.0)
+
+
+def test_unsorted_radius_lists_without_distances_as_scikit_learn():
+    nn = NearestNeighbors(radius=4.0).fit(X)
+    with pytest.raises(ValueError, match="return_distance must be True if sort_results is True"):
+        nn.radius_neighbors(Q[:3], return_distance=False, sort_results=True)
+    with pytest.raises(ValueError, match="return_distance must be True if sort_results is True"):
+        ref(radius=4.0).radius_neighbors(Q[:3], return_distance=False, sort_results=True)
+    ids = nn.radius_neighbors(Q[:3], return_distance=False)
+    _, sorted_ids = nn.radius_neighbors(Q[:3], sort_results=True)
+    for a, b in zip(ids, sorted_ids):
+        np.testing.assert_array_equal(a, b)

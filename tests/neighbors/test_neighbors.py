@@ -474,7 +474,7 @@ def test_cosine_groups_of_identical_and_parallel_rows_are_listed_in_bounded_chun
     # took 0.9 GiB at 40 000 rows with one group of 4 000; the rows now go in chunks of about `budget`
     # pairs (one row of each group first, whose count sizes the chunks), the lists the oracle's
     from hubness_fast.engine import radius
-    from hubness_fast.neighbors import estimators
+    from hubness_fast.neighbors import cosine
 
     x = rng.standard_normal((400, 6))
     direction = rng.integers(0, 3, 150)
@@ -490,8 +490,8 @@ def test_cosine_groups_of_identical_and_parallel_rows_are_listed_in_bounded_chun
         calls.append(len(res.indices))
         return res
 
-    monkeypatch.setattr(estimators, "NEAR_PAIRS", budget)
-    monkeypatch.setattr(estimators, "radius_neighbors", spy)
+    monkeypatch.setattr(cosine, "NEAR_PAIRS", budget)
+    monkeypatch.setattr(cosine, "radius_neighbors", spy)
     t = KNeighborsTransformer(n_neighbors=4, metric="cosine").fit(x)
     gd, gi = t.kneighbors()
     od, oi = scikit_cosine_oracle(x, 4)
@@ -503,7 +503,7 @@ def test_cosine_groups_of_identical_and_parallel_rows_are_listed_in_bounded_chun
     np.testing.assert_array_equal(qi, oi)
     np.testing.assert_array_equal(qd, od)
     keys, _ = scikit_cosine_oracle(x, len(x), exclude_self=False)
-    largest = int((keys <= estimators.IDENTICAL_CHECK).sum(axis=1).max())  # the most near points of a row
+    largest = int((keys <= cosine.IDENTICAL_CHECK).sum(axis=1).max())  # the most near points of a row
     # each call: the groups' first rows (a pair or two per point), or a chunk past the budget by one row
     assert calls and max(calls) <= max(2 * len(x), budget + largest)
     assert 2 * len(x) < largest ** 2 // 2  # listing a whole group's rows at once breaks the bound
