@@ -26,7 +26,8 @@
 //    points settles, and rows equal value for value to another unsettled row,
 //    are solved by a float64 scan of the whole database (one per group of
 //    equal rows). The wider passes run on the fp32 kernels at every level,
-//    AMX included, and for both sides of a block pair. Ties are ordered by index at every step, so the
+//    AMX included, for both sides of a block pair, and for the rows another
+//    backend's lists leave unsettled (certify_external). Ties are ordered by index at every step, so the
 //    result equals a float64 brute force whatever the threads or tiles.
 //    Points gathered far from the origin (W space) are centred on the
 //    database's mean first (cosine: the unit rows), which shrinks |x|^2 and
@@ -103,20 +104,25 @@ struct AmxBounds {
 // The candidate passes (self-join, search, block pair) over prepared sides:
 // fp32 on the SIMD kernels, or bf16x3 on AMX tiles for the euclidean family at
 // an AMX level; each run ends in the Certifier.
+// What an Engine is built for: its own candidate pass (a self-join or search), a block pair, or
+// lists another backend formed (certified as they are, the unsettled rows widened here).
+enum class Role { Pass, Pair, External };
+
 template <class T>
 class Engine {
 public:
-    // pair: a = queries, b = db, both sides folded (see knn_pair_cpu).
-    Engine(const Matrix& db, const Matrix& queries, const KnnParams& params, bool pair = false)
+    // Pair: a = queries, b = db, both sides folded (see knn_pair_cpu). External: no tile pass of its
+    // own, so the sides stay as given (the lists' keys were formed from them) and nothing is packed.
+    Engine(const Matrix& db, const Matrix& queries, const KnnParams& params, Role role = Role::Pass)
         : p_(params), level_(select_kernels(params.simd)), kern_(fp32_kernels(level_)), d_(db.cols),
-          self_(queries.data == nullptr), pair_(pair), threads_(threads_of(params)),
+          self_(queries.data == nullptr), pair_(role == Role::Pair), threads_(threads_of(params)),
           cert_(params.metric, db.cols, threads_) {
         cert_.poll_with(p_.progress);
         cert_.scan_with_avx2(std::strcmp(level_.name, "generic") != 0);
-        db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric, self_ ? "x" : (pair ? "b" : "x (database)"),
-                         threads_);
-        if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric, pair ? "a" : "queries",
-                                    threads_);
+        db_ = prepare<T>(static_cast<const T*>(db.data), db.rows, d_, p_.metric,
+                         self_ ? "x" : (pair_ ? "b" : "x (database)"), threads_);
+        if (!self_) q_ = prepare<T>(static_cast<const T*>(queries.data), queries.rows, d_, p_.metric,
+                                    pair_ ? "a" : "queries", threads_);
         gamma_ = euclidean_family(p_.metric) ? -2.f : -1.f;
         n_cand_ = candidates_per_row(db_.n, self_, p_.exclude_self, p_.k, pair_);
         cap_ = candidate_cap(p_.k, n_cand_);
@@ -125,6 +131,7 @@ public:
         // -2 s^2 <x, y>, bounded like the others by the norms (as the fp32
         // bound is), hence looser than the centred euclidean family's for
         // data far from the origin.
+        if (role == Role::External) return;
         amx_scheme_ = amx_scheme_for(d_);
         AmxTransform t;
         if (level_.amx && amx_pack_bytes() <= kAmxMaxPackBytes) {
@@ -175,6 +182,24 @@ public:
         settle(db_, Target{q_, q_.n, candidate_cap(kb, q_.n), kb, false}, std::move(todo_b), b_ids, b_dist, stats);
         return stats;
     }
+
+    // Another backend's lists (`set`, of cap_ entries a row): certified by the fp32 rule, as they
+    // are; the rows they leave unsettled get this engine's wider passes, then the scan.
+    KnnStats run_external(const TopKSet& set, int64_t* out_ids, double* out_dist) {
+        const Side<T>& rows = self_ ? db_ : q_;
+        const bool skip_self = self_ && p_.exclude_self;
+        KnnStats stats;
+        stats.kernels = "external";
+        std::vector<int64_t> todo;
+        cert_.certify(set, rows, db_, n_cand_, p_.k, skip_self, out_ids, out_dist, stats, fp32_bounds(rows, db_),
+                      &todo);
+        settle(rows, Target{db_, n_cand_, cap_, p_.k, skip_self}, std::move(todo), out_ids, out_dist, stats);
+        return stats;
+    }
+
+    int cap() const { return cap_; }
+    int64_t n_rows() const { return self_ ? db_.n : q_.n; }
+    int64_t n_db() const { return db_.n; }
 
     KnnStats run(int64_t* out_ids, double* out_dist) {
         const Side<T>& rows = self_ ? db_ : q_;
@@ -526,40 +551,31 @@ private:
 };
 
 // Certifies candidate lists computed elsewhere (another backend's fp32 pass):
-// keys/ids [rows x cap], padded with +inf / -1 past a row's last candidate.
+// keys/ids [rows x cap], padded with +inf / -1 past a row's last candidate. Rows the lists leave
+// unsettled take this CPU's wider fp32 passes, then the float64 scan (Engine::run_external).
 template <class T>
 KnnStats certify_external(const Matrix& db, const Matrix& queries, const KnnParams& p, const float* keys,
                           const int64_t* ids, int64_t* out_ids, double* out_dist) {
-    const int threads = threads_of(p);
+    Engine<T> engine(db, queries, p, Role::External);
     const bool self = queries.data == nullptr;
-    const Side<T> x = prepare<T>(static_cast<const T*>(db.data), db.rows, db.cols, p.metric, "x", threads);
-    const Side<T> q = self ? Side<T>() : prepare<T>(static_cast<const T*>(queries.data), queries.rows, db.cols, p.metric,
-                                                    "queries", threads);
-    const Side<T>& rows = self ? x : q;
-    const int64_t n_cand = candidates_per_row(x.n, self, p.exclude_self, p.k, false);
-    const int cap = candidate_cap(p.k, n_cand);
-    TopKSet set(rows.n, cap);
+    const int cap = engine.cap();
+    const int64_t n = engine.n_db();
+    TopKSet set(engine.n_rows(), cap);
     // The lists are another backend's: a row's own point (self-join excluding it) and a repeated id
-    // are dropped here, so a list that held them is short and its row goes to the float64 scan.
+    // are dropped here, so a list that held them is short and its row is not certified from it.
     std::vector<std::pair<int64_t, float>> row;
-    for (int64_t i = 0; i < rows.n; ++i) {
+    for (int64_t i = 0; i < engine.n_rows(); ++i) {
         row.clear();
         for (int s = 0; s < cap; ++s) {
             const int64_t id = ids[i * cap + s];
-            check_arg(id >= -1 && id < x.n, "candidate index out of range");
+            check_arg(id >= -1 && id < n, "candidate index out of range");
             if (id >= 0 && !(self && p.exclude_self && id == i)) row.emplace_back(id, keys[i * cap + s]);
         }
         std::sort(row.begin(), row.end());
         for (size_t s = 0; s < row.size(); ++s)
             if (s == 0 || row[s].first != row[s - 1].first) set.push(i, row[s].second, row[s].first);
     }
-    KnnStats stats;
-    stats.kernels = "external";
-    Certifier<T> cert(p.metric, db.cols, threads);
-    cert.poll_with(p.progress);  // the CUDA module's host certification: Ctrl-C there too
-    cert.scan_with_avx2(std::strcmp(select_kernels(p.simd).name, "generic") != 0);
-    cert.certify(set, rows, x, n_cand, p.k, self && p.exclude_self, out_ids, out_dist, stats);
-    return stats;
+    return engine.run_external(set, out_ids, out_dist);
 }
 
 // Host matrices are C-contiguous, with the database's shape and dtype.
@@ -667,8 +683,8 @@ KnnStats knn_pair_cpu(const Matrix& a, const Matrix& b, const KnnParams& params,
                   b.stride() == b.cols,
               "both blocks must be non-empty C-contiguous 2-D arrays");
     check_arg(a.cols == b.cols && a.f64 == b.f64, "both blocks need the same number of features and dtype");
-    if (b.f64) return counted(Engine<double>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist));
-    return counted(Engine<float>(b, a, params, true).run_pair_mode(a_ids, a_dist, b_ids, b_dist));
+    if (b.f64) return counted(Engine<double>(b, a, params, Role::Pair).run_pair_mode(a_ids, a_dist, b_ids, b_dist));
+    return counted(Engine<float>(b, a, params, Role::Pair).run_pair_mode(a_ids, a_dist, b_ids, b_dist));
 }
 
 }  // namespace hf

@@ -2,7 +2,8 @@
 the GPU's fp32 lists), fed through the GPU host path with deliberately bad lists (tests/fakes.py):
 what it is specified to repair gives the float64 brute force exactly, and says so in
 engine_stats; ids past the end are refused; short lists, a row's own point and repeated ids
-send the row to the float64 scan (csrc/cpu/knn_cpu.cpp, certify_external)."""
+send the row past its list: this CPU's wider fp32 passes, then the float64 scan (csrc/cpu/knn_cpu.cpp,
+certify_external, Engine::run_external)."""
 import os
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def test_lists_wrong_within_the_bound_are_repaired(monkeypatch, rng, metric):
     fake = install(monkeypatch, FakeCuda(shuffled(within_bound, seed=1)))
     wrong = check_against_oracle(fake, x, q, metric)
     assert wrong["rows_recomputed"] > 0
-    assert wrong["rows_certified"] < ideal["rows_certified"] or wrong["rows_scanned"] > ideal["rows_scanned"]
+    past = {name: t["rows_scanned"] + t["rows_widened"] for name, t in (("ideal", ideal), ("wrong", wrong))}
+    assert wrong["rows_certified"] < ideal["rows_certified"] or past["wrong"] > past["ideal"]
 
 
 def test_ids_past_the_end_are_refused(monkeypatch, rng):
@@ -75,13 +77,27 @@ def test_ids_past_the_end_are_refused(monkeypatch, rng):
 
 # Lists that break the contract (cap entries per row, distinct ids, never the row's own point
 # in a self-join excluding it): a row left short (cut, or after its own point and repeated ids
-# are dropped) says nothing of the points it left out, so it is solved by the float64 scan.
+# are dropped) says nothing of the points it left out, so it is solved past its list (a wider pass
+# of the CPU's own, or the float64 scan).
 def test_truncated_lists_are_caught(monkeypatch):
     """Lists within the bound, cut to their k best: the certification must not take the cut for the end."""
     fake = install(monkeypatch, FakeCuda(truncated(lambda k: k, within_bound)))
     x = near_ties("sqeuclidean")
     stats = check_against_oracle(fake, x, x[::7] + 1.0, "sqeuclidean")
-    assert stats["rows_scanned"] == stats["rows"]  # every short row scanned
+    assert stats["rows_certified"] == 0  # no short row taken for certified
+    assert stats["rows_scanned"] + stats["rows_widened"] == stats["rows"] and stats["rows_widened"] > 0
+
+
+@pytest.mark.parametrize("metric", ["sqeuclidean", "euclidean", "cosine"])
+def test_rows_another_backends_lists_leave_unsettled_take_the_cpus_wider_pass(monkeypatch, rng, metric):
+    """0/1 rows, no two equal: the k-th key of many ties with points beyond the ideal lists of k + 3;
+    they take the CPU's wider fp32 passes (lists of 32, 128, ...), certified by the same rule, not
+    the float64 scan of every point."""
+    fake = install(monkeypatch, FakeCuda())
+    x = np.unique(rng.integers(0, 2, (700, 16)), axis=0).astype(np.float64)
+    x[:, 0] = 1  # no zero row
+    stats = check_against_oracle(fake, x, x[::5] + 1.0, metric)
+    assert stats["rows_widened"] > 0 and stats["rows_scanned"] < stats["rows_widened"]
 
 
 def test_own_point_in_a_self_join_list_is_caught(monkeypatch, rng):
