@@ -4,12 +4,15 @@ NVIDIA's StyleGAN2-ADA / StyleGAN3 networks and of pytorch_pretrained_biggan
 
 - ``StyleGANStandIn(version="sg3")``: mapping(z, c, truncation_psi=1,
   truncation_cutoff=None, update_emas=False); ``version="ada"`` has StyleGAN2-ADA's
-  ``skip_w_avg_update`` instead, and updates w_avg whenever it runs in training
-  mode, as that code does. synthesis(ws, noise_mode='random', force_fp32=False,
-  update_emas=False) asserts ws is [N, num_ws, w_dim]; each layer reads its own
-  row of ws, so a truncation cutoff changes the image. ``num_fp16_res > 0`` rounds
-  the synthesis through float16 unless force_fp32, as NVIDIA's fp16 layers do
-  (StyleGAN3's code only on CUDA, StyleGAN2-ADA's on any device).
+  ``skip_w_avg_update`` instead, updates w_avg whenever it runs in training
+  mode, as that code does, and takes no ``update_emas`` anywhere (G's forward passes
+  its keywords to a synthesis that refuses it); ``version="sg2"`` is the StyleGAN2
+  network of the stylegan3 repository (sg3's interface, fp16 on any device).
+  synthesis(ws, noise_mode='random', force_fp32=False, update_emas=False) asserts ws
+  is [N, num_ws, w_dim]; each layer reads its own row of ws, so a truncation cutoff
+  changes the image. ``num_fp16_res > 0`` rounds the synthesis through float16
+  unless force_fp32, as NVIDIA's fp16 layers do (StyleGAN3's layers only on CUDA,
+  the StyleGAN2 networks of both repositories on any device).
 - Both compute in float64 and return float32, so a result does not depend on the
   BLAS path (alignment, threads) taken: the tests compare renders bit for bit.
 - ``small_biggan()``: a real ``pytorch_pretrained_biggan.BigGAN`` built from a
@@ -62,19 +65,23 @@ class MappingADA(StandInMapping):
 
 
 class StandInSynthesis(nn.Module):
-    def __init__(self, w_dim, num_ws, img_resolution, img_channels, use_fp16=False, fp16_on_cpu=False):
+    def __init__(self, w_dim, num_ws, img_resolution, img_channels, use_fp16=False, fp16_on_cpu=False,
+                 takes_update_emas=True):
         super().__init__()
         self.w_dim, self.num_ws, self.img_resolution, self.img_channels = w_dim, num_ws, img_resolution, img_channels
         # NVIDIA's top resolutions (num_fp16_res) compute in float16 unless force_fp32; StyleGAN3's code
         # only on CUDA, StyleGAN2-ADA's on any device.
         self.use_fp16, self.fp16_on_cpu = use_fp16, fp16_on_cpu
+        self.block_kwargs = {"update_emas"} if takes_update_emas else set()
         self.base = 8
         self.layers = nn.ModuleList(nn.Linear(w_dim, img_channels * self.base * self.base).double()
                                     for _ in range(num_ws))
         self.register_buffer("noise_const", torch.randn(1, 1, img_resolution, img_resolution))
         self.noise_strength = 0.1
 
-    def forward(self, ws, noise_mode="random", force_fp32=False, update_emas=False):
+    def forward(self, ws, noise_mode="random", force_fp32=False, **block_kwargs):
+        if set(block_kwargs) - self.block_kwargs:  # StyleGAN2-ADA's layers take no update_emas
+            raise TypeError(f"forward() got an unexpected keyword argument {sorted(block_kwargs)[0]!r}")
         assert ws.ndim == 3 and tuple(ws.shape[1:]) == (self.num_ws, self.w_dim), ws.shape
         assert noise_mode in ("random", "const", "none")
         x = (sum(layer(ws[:, i].double()) for i, layer in enumerate(self.layers)) / self.num_ws).float()
@@ -99,10 +106,11 @@ class StyleGANStandIn(nn.Module):
         torch.manual_seed(seed)
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        mapping = MappingSG3 if version == "sg3" else MappingADA
+        assert version in ("sg3", "sg2", "ada")
+        mapping = MappingADA if version == "ada" else MappingSG3
         self.mapping = mapping(z_dim, c_dim, w_dim, num_ws, version)
         self.synthesis = StandInSynthesis(w_dim, num_ws, img_resolution, img_channels, use_fp16=num_fp16_res > 0,
-                                          fp16_on_cpu=version != "sg3")
+                                          fp16_on_cpu=version != "sg3", takes_update_emas=version != "ada")
         with torch.no_grad():  # a tracked w_avg away from zero, as after training
             self.mapping.w_avg.copy_(self.mapping(torch.randn(2000, z_dim), self._labels(2000))[:, 0].mean(0))
         self.version = version
@@ -113,12 +121,13 @@ class StyleGANStandIn(nn.Module):
             return None
         return nn.functional.one_hot(torch.arange(n) % self.c_dim, self.c_dim).float()
 
-    def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, update_emas=False, **synthesis_kwargs):
-        if self.version == "sg3":
-            ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
-                              update_emas=update_emas)
-        else:
+    def forward(self, z, c, truncation_psi=1, truncation_cutoff=None, **synthesis_kwargs):
+        if self.version == "ada":  # forward(z, c, truncation_psi=1, truncation_cutoff=None, **synthesis_kwargs)
             ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff)
+            return self.synthesis(ws, **synthesis_kwargs)
+        update_emas = synthesis_kwargs.pop("update_emas", False)
+        ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
+                          update_emas=update_emas)
         return self.synthesis(ws, update_emas=update_emas, **synthesis_kwargs)
 
 

@@ -204,9 +204,10 @@ class CallableAdapter(GeneratorAdapter):
                         self.render_z(z, self.one_hot([0, 0]) if self.c_dim else None)
                     except LabelsMissing:
                         return shape  # G wants labels it was not told of: the size stands, the call says why later
-                    except (RuntimeError, ValueError, TypeError) as exc:
+                    except (RuntimeError, ValueError, TypeError, AssertionError, IndexError) as exc:
+                        # a shape check of G's own (assert x.ndim == 2, x.shape[2]) is a no as well
                         if layout == layouts[0]:  # the error of the usual layout says most
-                            self.trial_error = " ".join(str(exc).split())[:200]
+                            self.trial_error = " ".join((str(exc) or type(exc).__name__).split())[:200]
                         continue
                 return shape
         self.label_format = layouts[0]

@@ -82,8 +82,8 @@ class StyleGANAdapter(GeneratorAdapter):
     noise_mode : "const" (default: a seed fixes the images), "random" or "none";
         passed to ``synthesis``.
     force_fp32 : passed to ``synthesis``. False (NVIDIA's default): their fp16 layers compute in half
-        precision (StyleGAN3's code on GPUs only, StyleGAN2-ADA's on any device); the paper's notebook
-        renders with True.
+        precision (StyleGAN3's layers on GPUs only; the StyleGAN2 networks of StyleGAN2-ADA and of the
+        stylegan3 repository on any device, the CPU included); the paper's notebook renders with True.
     """
 
     family = "stylegan"
@@ -185,7 +185,11 @@ class GANZooAdapter(GeneratorAdapter):
     buffers a render changes (batch-norm statistics, StyleGAN's ``mean_w``) are put back
     afterwards, and torch's random stream, from which the zoo's StyleGAN draws its noise, is
     seeded from each batch's latents, so a seed and a batch size fix the images. Hubs are
-    counted in Z, as the paper did for ProGAN. Models trained with attributes
+    counted in Z, as the paper did for ProGAN. The zoo's StyleGAN truncates inside its generator
+    (``phiTruncation``, 0.5 unless its config says otherwise, toward ``mean_w``, which a render in
+    training mode first moves toward the batch's mean): its images are truncated already, and the
+    truncation sampler's check for models that normalise z (halving z changes no image) cannot
+    see that, as z and z / 2 draw different noise. Models trained with attributes
     (``config.categoryVectorDim`` > 0) append label codes of their own criterion to z and are
     refused. Networks the zoo wrapped in ``nn.DataParallel`` (its default on a GPU machine) render
     through the module they wrap, on the one device the model is on: the wrapper fails on any other

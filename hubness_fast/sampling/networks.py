@@ -63,8 +63,30 @@ def _missing_class_message(exc: AttributeError, path: str | Path) -> str:
             f"into a module in the current folder and save again, or save its state_dict and pass module:factory()")
 
 
+def _tensorflow_pickle(path: str | Path, opcodes: int = 10_000) -> bool:
+    """Whether the pickle names TensorFlow StyleGAN's classes (dnnlib.tflib) among its first opcodes:
+    such a pickle needs converting, whatever is on the import path."""
+    import pickletools
+
+    try:
+        with open(path, "rb") as f:
+            for i, (_, arg, _) in enumerate(pickletools.genops(f)):
+                if isinstance(arg, str) and arg.startswith("dnnlib.tflib"):
+                    return True
+                if i >= opcodes:
+                    break
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def _missing_module_message(exc: ModuleNotFoundError, path: str | Path) -> str:
     name = (exc.name or "").split(".")[0]
+    if (exc.name or "").startswith("dnnlib.tflib") or (name == "dnnlib" and _tensorflow_pickle(path)):
+        return (f"{path} is a TensorFlow StyleGAN/StyleGAN2 pickle: convert it to a PyTorch one first with "
+                f"NVIDIA's legacy.py (in a clone of stylegan2-ada-pytorch or stylegan3: python legacy.py "
+                f"--source={path} --dest=converted.pkl), then pass the converted file with that clone on "
+                f"PYTHONPATH")
     if name in NVIDIA_MODULES:
         return (f"{path} is an NVIDIA network pickle: unpickling it needs NVIDIA's '{name}' package. Put a clone "
                 f"of stylegan2-ada-pytorch or stylegan3 on PYTHONPATH (PYTHONPATH=/path/to/stylegan3 hubness-fast "

@@ -6,8 +6,10 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._files import writable_dir
-from .._inputs import as_path, check_choice, check_int
+from .._inputs import as_path, check_choice, check_int, is_torch, to_numpy
 from .._progress import bar as progress_bar
 from .._samples import LATENTS
 from .._torch import BATCH_SIZE, check_image_shape, evaluating, to_uint8
@@ -20,9 +22,12 @@ if TYPE_CHECKING:
     import torch
 
 
-def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE, output: str = "float",
+def render(G: Any, latents: Latents | Any, space: str, *, batch_size: int = BATCH_SIZE, output: str = "float",
            outdir: str | Path | None = None, progress: bool = False, truncation_cutoff: int | None = None) -> Any:
     """Render chosen latents with G in batches; images to the CPU (or to ``outdir``) batch by batch.
+
+    latents : :class:`Latents` (or what ``sample`` returned), or in Z space the z themselves: an
+        array or tensor [n, z_dim] (a conditional G needs ``Latents(z, labels=...)``).
 
     outdir : a new or empty folder, or one a sample run wrote (a folder of other files is refused);
         it receives ``000000.png...`` in row order, ``grid.png`` and, once every image is written,
@@ -38,6 +43,7 @@ def render(G: Any, latents: Latents, space: str, *, batch_size: int = BATCH_SIZE
     check_choice(space, ("z", "w"), "space")
     check_choice(output, ("float", "uint8"), "output")
     batch_size = check_int(batch_size, "batch_size")
+    latents = _as_latents(latents, space)
     gen = as_generator(G)
     n = len(latents.z)
     made = outdir is not None and not as_path(outdir).exists()
@@ -97,3 +103,22 @@ def _render_w(gen: Any, latents: Latents, sl: slice, c: torch.Tensor | None, cut
     target = getattr(gen.module, "synthesis", gen.module)  # a custom mapping: its G takes w
     with evaluating(gen.module):
         return target(gen.cast(w))
+
+
+def _as_latents(latents: Any, space: str) -> Any:
+    """Latents (or anything with their fields, as ``sample``'s result), or raw z [n, z_dim] in Z space."""
+    if hasattr(latents, "z") and hasattr(latents, "labels"):
+        return latents
+    if isinstance(latents, (str, Path)) or not (is_torch(latents) or hasattr(latents, "__array__")
+                                                or isinstance(latents, (list, tuple))):
+        raise TypeError(f"latents must be Latents (from sample() or load_latents()) or, in Z space, an array "
+                        f"[n, z_dim], got {type(latents).__name__}")
+    if space == "w":
+        raise ValueError("W-space rendering takes Latents with their w (sample(..., space='w') or "
+                         "load_latents()), not a bare array")
+    z = to_numpy(latents, np.float32)
+    if z.ndim != 2 or not z.size:
+        raise ValueError(f"z must be a non-empty array [n, z_dim], got shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("z holds NaN or Inf")
+    return Latents(np.ascontiguousarray(z))

@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 Image = pytest.importorskip("PIL.Image")
 
 from hubness_fast.generators import CallableAdapter, as_generator, detect_family, to_uint8
-from hubness_fast.sampling import sample
+from hubness_fast.sampling import render, sample
 from clirun import run
 from oracles import brute_hub_counts
 from standins import (ConditionalDCGAN, DCGANGenerator, EmbeddingCGAN, GANZooStandIn, RosinalityStandIn,
@@ -57,6 +57,20 @@ def test_dcgan_latent_size_and_shape_come_from_the_first_layer():
     torch.testing.assert_close(out.images, dcgan_render(G, out.z), rtol=0, atol=0)
     again = sample(G, 10, k=5, threshold=12, pool_size=400, seed=3, progress=False)
     torch.testing.assert_close(again.images, out.images, rtol=0, atol=0)
+
+
+def test_a_generator_whose_own_shape_check_asserts_is_tried_with_a_flat_latent_too():
+    # a hand-written G asserting a 2-D z (the zoo's networks, many notebooks) whose first layer is a
+    # transposed convolution: the trial at [N, nz, 1, 1] fails on its assert, then [N, nz] runs
+    G = GANZooStandIn().netG
+    with pytest.raises(AssertionError):
+        G(torch.zeros(2, 16, 1, 1))
+    gen = as_generator(G)
+    assert (gen.z_dim, gen.latent_shape) == (16, (16,))
+    z = z_pool(5, 6, 16)
+    with torch.no_grad():
+        want = G.eval()(torch.from_numpy(z))
+    torch.testing.assert_close(render(G, z, "z"), want, rtol=0, atol=0)
 
 
 def test_a_model_in_training_mode_renders_as_in_eval_mode_and_stays_in_training_mode():

@@ -30,7 +30,7 @@ def w_rows(G, z, c=None):
     return ws[:, 0].numpy()
 
 
-@pytest.mark.parametrize("version", ["sg3", "ada"])
+@pytest.mark.parametrize("version", ["sg3", "sg2", "ada"])
 def test_readme_w_space_call_counts_hubs_on_ws0_and_renders_what_the_model_renders(version):
     G = StyleGANStandIn(version=version)
     s = HubnessSampler(G.z_dim, k=5, threshold=9, pool_size=700, seed=3, mapping=G.mapping)
@@ -370,3 +370,38 @@ def test_a_mapping_returning_nan_is_named_as_such(bad):
         G.mapping.fc2.bias[0] = bad
     with pytest.raises(ValueError, match="stylegan generator's mapping returned NaN or Inf for latents 0 to 9"):
         RandomSampler(space="w", seed=0).latents(G, 10)
+
+
+def test_render_takes_bare_z_as_an_array_or_tensor_and_names_what_it_cannot_take():
+    # render(G, z, "z") with a numpy array failed on `latents.z` (AttributeError)
+    from hubness_fast.sampling import render
+    from hubness_fast.sampling.latents import Latents
+    G = StyleGANStandIn()
+    z = np.random.default_rng(1).standard_normal((4, G.z_dim)).astype(np.float32)
+    want = render(G, Latents(z), "z")
+    with torch.no_grad():
+        own = G(torch.from_numpy(z), None, noise_mode="const")
+    torch.testing.assert_close(want, own, rtol=0, atol=0)
+    for given in (z, torch.from_numpy(z), z.astype(np.float64), z.tolist()):
+        torch.testing.assert_close(render(G, given, "z"), want, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="W-space rendering takes Latents with their w"):
+        render(G, z, "w")
+    with pytest.raises(TypeError, match="latents must be Latents .* got str"):
+        render(G, "latents.npz", "z")
+    with pytest.raises(ValueError, match=r"z must be a non-empty array \[n, z_dim\], got shape \(32,\)"):
+        render(G, z[0], "z")
+    with pytest.raises(ValueError, match="z holds NaN or Inf"):
+        render(G, np.full_like(z, np.nan), "z")
+
+
+def test_the_stylegan_stand_ins_keep_each_repositorys_keywords():
+    # StyleGAN2-ADA's G passes its keywords on to layers that take no update_emas (a TypeError there);
+    # the stylegan3 repository's networks take it; the package passes it to neither
+    z = torch.zeros(2, 32)
+    with pytest.raises(TypeError, match="update_emas"):
+        StyleGANStandIn(version="ada")(z, None, update_emas=False)
+    for version in ("sg3", "sg2"):
+        StyleGANStandIn(version=version)(z, None, update_emas=False)
+    for version in ("sg3", "sg2", "ada"):
+        lat = sample(StyleGANStandIn(version=version), 3, method="random", seed=0, progress=False)
+        assert lat.images.shape == (3, 3, 16, 16)

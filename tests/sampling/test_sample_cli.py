@@ -121,10 +121,12 @@ def test_bad_values_name_their_flag(tmp_path, flags, message):
     assert one_line_error(r) and message in r.stderr, r.stderr
 
 
-def test_force_fp32_reaches_the_synthesis_of_an_ada_network_with_fp16_layers(tmp_path):
-    """StyleGAN2-ADA's fp16 layers compute in half precision on any device unless force_fp32 (the
-    paper's notebook passes True): --force-fp32 gives the model's float32 render, no flag its default."""
-    G = StyleGANStandIn(version="ada", num_fp16_res=2, seed=3)
+@pytest.mark.parametrize("version", ["ada", "sg2"])
+def test_force_fp32_reaches_the_synthesis_of_a_stylegan2_network_with_fp16_layers(tmp_path, version):
+    """The fp16 layers of StyleGAN2-ADA and of the stylegan3 repository's StyleGAN2 compute in half
+    precision on any device unless force_fp32 (the paper's notebook passes True): --force-fp32 gives
+    the model's float32 render, no flag its default."""
+    G = StyleGANStandIn(version=version, num_fp16_res=2, seed=3)
     torch.save(G, tmp_path / "g.pt")
     renders = []
     for flags, fp32 in (((), False), (("--force-fp32",), True)):
@@ -422,3 +424,25 @@ def test_a_warning_is_one_line_in_the_commands_words(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hubness-fast: warning: truncation in Z has no effect"), r.stderr
     assert "truncate in W (--space w)" in lines[0] and "runpy" not in r.stderr
+
+
+def test_a_tensorflow_stylegan_pickle_is_told_to_be_converted(tmp_path, monkeypatch):
+    # with or without NVIDIA's dnnlib importable, the advice was to put a clone on PYTHONPATH, which
+    # does not load a TensorFlow pickle: legacy.py converts it first
+    from hubness_fast.sampling.networks import NetworkError, load_network
+
+    path = tmp_path / "stylegan2-ffhq-config-f.pkl"
+    path.write_bytes(b"\x80\x02cdnnlib.tflib.network\nNetwork\nq\x00)\x81q\x01.")  # Network() by reference
+    torch_pkl = tmp_path / "torch-snapshot.pkl"
+    torch_pkl.write_bytes(b"\x80\x02cdnnlib.util\nEasyDict\nq\x00)\x81q\x01.")  # a PyTorch-era class
+    with pytest.raises(NetworkError, match="is an NVIDIA network pickle: unpickling it needs NVIDIA's 'dnnlib'"):
+        load_network(str(torch_pkl))  # no dnnlib anywhere: put a clone on the path
+    converted = r"is a TensorFlow StyleGAN/StyleGAN2 pickle: convert it .* python legacy\.py --source=.*ffhq"
+    with pytest.raises(NetworkError, match=converted):
+        load_network(str(path))
+    (tmp_path / "repo" / "dnnlib").mkdir(parents=True)  # a clone of stylegan3 on the path: dnnlib imports,
+    (tmp_path / "repo" / "dnnlib" / "__init__.py").write_text("")  # dnnlib.tflib does not
+    monkeypatch.syspath_prepend(str(tmp_path / "repo"))
+    monkeypatch.delitem(sys.modules, "dnnlib", raising=False)
+    with pytest.raises(NetworkError, match=converted):
+        load_network(str(path))
