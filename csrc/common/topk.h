@@ -38,7 +38,11 @@ public:
     static constexpr int kThrPad = 48;
     static constexpr int kSortedMaxCap = 32;
 
-    TopKSet(int64_t n_points, int cap);
+    // id_end: every id pushed is below it, when known (-1: not known). Heaps of
+    // ids below 2^32 keep each pair in one 8-byte word while the pushes run (the
+    // key's order-preserving bits over the id: a sift compares and moves one word,
+    // and a block pair's lists fit the L2 cache at k = 90); finalize() unpacks them.
+    TopKSet(int64_t n_points, int cap, int64_t id_end = -1);
 
     int64_t n_points() const { return n_; }
     int cap() const { return cap_; }
@@ -54,7 +58,7 @@ public:
     // instruction set, and an out-of-line copy built with AVX2 must never be
     // the one a portable caller links to.
     __attribute__((always_inline)) void push(int64_t p, float key, int64_t id) {
-        if (cap_ > kSortedMaxCap) return push_heap(p, key, id);
+        if (cap_ > kSortedMaxCap) return packed_ ? push_packed(p, key, id) : push_heap(p, key, id);
         float* K = &keys_[p * cap_];
         int64_t* I = &ids_[p * cap_];
         int s = size_[p];
@@ -89,11 +93,15 @@ public:
         __builtin_prefetch(&ids_[p * cap_ + cap_ - 1], 1);
         __builtin_prefetch(&size_[p], 1);
     }
-    // Offer every candidate of `other` (same n_points) to this set.
-    void merge_from(const TopKSet& other);
+    // Offer every candidate of `other` (same n_points) to this set; finalizes `other` first.
+    void merge_from(TopKSet& other);
+    // Unpacks packed heaps into keys() and ids(); call once the pushes of a
+    // pass are done, before reading the lists (a no-op for other lists).
+    void finalize();
 
 private:
     void push_heap(int64_t p, float key, int64_t id);
+    void push_packed(int64_t p, float key, int64_t id);
 
     int64_t n_;
     int cap_;
@@ -101,6 +109,7 @@ private:
     std::vector<int64_t> ids_;
     std::vector<int> size_;
     std::vector<float> thr_;
+    bool packed_ = false;        // heaps held as words in ids_ (until finalize)
     int margin_k_ = 0;           // 0: no margins
     std::vector<float> margin_;  // per point, with margin_k_
 };

@@ -159,15 +159,17 @@ public:
     // Pair mode: the lists of a (against b) and of b (against a).
     KnnStats run_pair_mode(int64_t* a_ids, double* a_dist, int64_t* b_ids, double* b_dist) {
         const int ka = static_cast<int>(std::min<int64_t>(p_.k, db_.n)), kb = static_cast<int>(std::min<int64_t>(p_.k, q_.n));
-        TopKSet set_a(q_.n, candidate_cap(ka, db_.n));
+        TopKSet set_a(q_.n, candidate_cap(ka, db_.n), db_.n);
         with_bounds(q_, amx_q_, db_, amx_db_, [&](const auto& bounds) { set_margins(set_a, ka, bounds); });
         std::vector<TopKSet> sets_b;  // per thread: several a-blocks meet one b-block at once
         for (int t = 0; t < threads_; ++t) {
-            sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n));
+            sets_b.emplace_back(db_.n, candidate_cap(kb, q_.n), q_.n);
             with_bounds(db_, amx_db_, q_, amx_q_, [&](const auto& bounds) { set_margins(sets_b.back(), kb, bounds); });
         }
         amx_ ? pair_blocks_amx(set_a, sets_b) : pair_blocks(set_a, sets_b);
         for (int t = 1; t < threads_; ++t) sets_b[0].merge_from(sets_b[t]);
+        set_a.finalize();
+        sets_b[0].finalize();
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
         std::vector<int64_t> todo_a, todo_b;
@@ -209,19 +211,20 @@ public:
             with_bounds(rows, amx_rows, db_, amx_db_, [&](const auto& bounds) { set_margins(set, p_.k, bounds); });
         };
         if (self_) {
-            sets.emplace_back(db_.n, cap_);
+            sets.emplace_back(db_.n, cap_, db_.n);
             margins(sets[0]);
             amx_ ? self_join_amx(sets[0]) : self_join(sets[0]);
         } else {
             const int64_t nqb = ceil_div(q_.n, kBlock), ndb = ceil_div(db_.n, kBlock);
             const int slices = (nqb >= 2 * threads_) ? 1 : static_cast<int>(std::min<int64_t>(threads_, ndb));
             for (int s = 0; s < slices; ++s) {
-                sets.emplace_back(q_.n, cap_);
+                sets.emplace_back(q_.n, cap_, db_.n);
                 margins(sets.back());
             }
             amx_ ? cross_amx(sets) : cross(q_, db_, sets, runner_);
             for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
         }
+        sets[0].finalize();
         KnnStats stats;
         stats.kernels = amx_ ? level_.name : kern_.name;
         const bool skip_self = self_ && p_.exclude_self;
@@ -354,11 +357,12 @@ private:
         const int64_t nqb = ceil_div(m, kBlock), ndb = ceil_div(to.cols.n, kBlock);
         const int slices = (nqb >= 2 * threads_) ? 1 : static_cast<int>(std::min<int64_t>(threads_, ndb));
         std::vector<TopKSet> sets;
-        for (int s = 0; s < slices; ++s) sets.emplace_back(m, wide);
+        for (int s = 0; s < slices; ++s) sets.emplace_back(m, wide, to.cols.n);
         const Progress poll = [this](int64_t, int64_t) { return !p_.progress || p_.progress(-1, 0); };  // Ctrl-C only
         TileRunner runner(poll);
         cross(sub.side, to.cols, sets, runner);
         for (int s = 1; s < slices; ++s) sets[0].merge_from(sets[s]);
+        sets[0].finalize();
         TopKSet lists(m, wide - (to.skip_self ? 1 : 0));  // full: n_cand >= 4 wide points were offered
         for (int64_t r = 0; r < m; ++r)
             for (int e = 0; e < sets[0].size(r); ++e)

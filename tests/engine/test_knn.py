@@ -186,6 +186,27 @@ def test_block_pairs_give_unsettled_rows_the_wider_pass_too(simd, rng, case, met
             assert widened > 0, k
 
 
+@pytest.mark.parametrize("metric", METRICS)
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_heap_lists_keep_keys_of_every_sign_and_ties_by_index(simd, rng, metric, n_threads):
+    # lists of more than 32 (k >= 30) are heaps of packed (key, id) words while a pass runs: the key's
+    # bits made order-preserving, negative keys (inner products), -0 and +0 (orthogonal rows) and ties
+    # (an integer grid with repeats) must come back as the float64 brute force has them
+    x = rng.integers(-2, 3, (900, 6)).astype(np.float64)
+    x[::9] = 0.0 if metric != "cosine" else 1.0  # orthogonal to everything: keys of -0.0 for dot products
+    x[5::50] = x[7]  # repeated rows
+    q = np.concatenate([x[::11], rng.integers(-2, 3, (40, 6)).astype(np.float64) + 0.5])
+    for k in (30, 70):
+        check(x, k, metric=metric, n_threads=n_threads)
+        check(x, k, metric=metric, queries=q, n_threads=n_threads)
+    a, b = x[:350], x[350:]
+    ia, da, ib, db = _native.cpu.knn_pair(a, b, 45, metric, n_threads, _native.simd_level(), None)
+    for ids, dist, rows, cols in ((ia, da, a, b), (ib, db, b, a)):
+        od, oi = brute_knn(cols, 45, queries=rows, metric=metric)
+        np.testing.assert_array_equal(ids, oi)
+        np.testing.assert_array_equal(dist, od)
+
+
 def test_rows_no_wider_list_settles_are_scanned(simd):
     # 300 distinct one-hot rows: every pair at distance 2, so a row's k-th key ties with every point; lists
     # of 32 do not settle them, lists of 128 would hold more than a quarter of the points: the scan does
