@@ -1,7 +1,8 @@
 // Bounded per-point candidate lists for exact k-NN.
 //
 // Each point owns at most `cap` (key, id) pairs, kept sorted for small caps
-// (<= kSortedMaxCap) and as a max-heap beyond, ordered
+// (<= kSortedMaxCap) and as a max-heap beyond (of packed words while a pass
+// runs, when ids fit 32 bits: finalize() unpacks them), ordered
 // lexicographically (smaller key first, then smaller id), so the result of a
 // stream of pushes is the same set whatever the order of the stream: results
 // do not depend on threads, tiles or backends. `thr[p]` is the largest key
