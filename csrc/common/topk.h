@@ -88,10 +88,17 @@ public:
     // fp32 bound of every metric is).
     void set_margins(int k, std::vector<float> margin);
     // Asks the cache for the memory a push to point p touches first: the
-    // list's tail (insertion walks from the worst entry) and its size.
+    // list's tail (insertion walks from the worst entry) or a heap's root, and
+    // its size (a heap's root: no faster, 1.01x at k = 90, but a packed heap
+    // never reads its keys during a pass).
     __attribute__((always_inline)) void prefetch(int64_t p) const {
-        __builtin_prefetch(&keys_[p * cap_ + cap_ - 1], 1);
-        __builtin_prefetch(&ids_[p * cap_ + cap_ - 1], 1);
+        if (cap_ > kSortedMaxCap) {  // a heap: its root, the one word a packed heap compares first
+            __builtin_prefetch(&ids_[p * cap_], 1);
+            if (!packed_) __builtin_prefetch(&keys_[p * cap_], 1);
+        } else {
+            __builtin_prefetch(&keys_[p * cap_ + cap_ - 1], 1);
+            __builtin_prefetch(&ids_[p * cap_ + cap_ - 1], 1);
+        }
         __builtin_prefetch(&size_[p], 1);
     }
     // Offer every candidate of `other` (same n_points) to this set; finalizes `other` first.
