@@ -53,8 +53,9 @@ def amx_scheme(x: np.ndarray) -> str: ...
 def amx_keys(a: np.ndarray, b: np.ndarray, tiles: bool, scheme: str = ...) -> tuple[np.ndarray, np.ndarray, float]: ...
 # Engine statistics. Each knn()/certify() call returns a stats dict: rows, rows_certified (lists certified as they
 # stood), rows_recomputed (boundary recomputed in float64), rows_scanned (of those, solved by a float64 scan),
-# rows_widened (GPU: a wider pass), kernels (the candidate pass that ran: generic, avx2, avx512, amx, amx-reference,
-# cuda-fp32, cuda-tf32, external). engine_counters() sums them over every knn, knn_pair and certify call of the
-# process (thread safe): calls, rows, rows_certified, rows_recomputed, rows_scanned, rows_widened, last_kernels;
+# rows_widened (settled by a wider fp32 pass: every CPU path and the GPU's), kernels (the candidate pass that
+# ran: generic, avx2, avx512, amx, amx-reference, cuda-fp32, cuda-tf32, external). engine_counters() sums them
+# over every knn, knn_pair and certify call of the process (thread safe): calls, rows, rows_certified,
+# rows_recomputed, rows_scanned, rows_widened, last_kernels;
 # reset=True zeroes them after reading.
 def engine_counters(reset: bool = False) -> dict[str, Any]: ...

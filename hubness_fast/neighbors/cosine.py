@@ -15,9 +15,10 @@ from .._types import Device
 import numpy as np
 
 from ._sklearn import require_sklearn
-from .._inputs import to_numpy
+from .._inputs import as_matrix, check_k, to_numpy
 from ..engine import describe, run
 from ..engine.radius import RadiusNeighbors, radius_neighbors, sort_pairs
+from ..engine.refused import check_values
 
 require_sklearn()  # scipy comes with it
 import scipy.sparse as sp  # noqa: E402
@@ -39,14 +40,12 @@ def cosine_knn(x: Any, k: int, threads: int | None, device: Device, queries: Any
     """(float64 distances, int64 indices) [rows, k] of the cosine k-NN of ``queries`` (default: x
     itself, each point left out of its own list unless ``exclude_self`` is False) among the rows of
     x, as this layer reports them (see the module). k must not exceed the points available."""
-    fit = to_numpy(x)
     self_join = queries is None
-    rows = fit if self_join else to_numpy(queries)
-    zero_fit = ~np.any(fit, axis=1)  # -0.0 is a zero too
-    zero_row = zero_fit if self_join else ~np.any(rows, axis=1)
+    fit, rows, zero_fit, zero_row = _split(x, queries)
     if not zero_fit.any() and not zero_row.any():
         return _lists(fit, k, threads, device, None if self_join else rows, exclude_self)
     skip_self = self_join and exclude_self is not False
+    k = check_k(k, len(fit) - skip_self, "the fitted points" + (", each but itself" if skip_self else ""))
     d, i = np.empty((len(rows), k)), np.empty((len(rows), k), np.int64)
     live, zeros = np.flatnonzero(~zero_fit), np.flatnonzero(zero_fit)
     asked = np.flatnonzero(~zero_row)  # rows with a direction: in a self-join, `live` itself
@@ -74,13 +73,12 @@ def cosine_knn(x: Any, k: int, threads: int | None, device: Device, queries: Any
 
 
 def cosine_radius(x: np.ndarray, radius: Any, queries: np.ndarray | None, threads: int | None,
-                  device: Device) -> RadiusNeighbors:
+                  device: Device, themselves: bool = False) -> RadiusNeighbors:
     """The fitted points of x within ``radius`` (inclusive) of each query (default: x itself, each
-    point left out of its own list), by the distances :func:`cosine_knn` reports; zero rows at 1."""
+    point left out of its own list), by the distances :func:`cosine_knn` reports; zero rows at 1.
+    themselves: the queries are x's rows, each its own neighbour at 0 (a zero row too)."""
     self_join = queries is None
-    rows = x if queries is None else queries
-    zero_fit = ~np.any(x, axis=1)
-    zero_row = zero_fit if self_join else ~np.any(rows, axis=1)
+    x, rows, zero_fit, zero_row = _split(x, queries)
     if not zero_fit.any() and not zero_row.any():
         return _within(x, radius, queries, threads, device)
     live, asked = np.flatnonzero(~zero_fit), np.flatnonzero(~zero_row)
@@ -90,18 +88,43 @@ def cosine_radius(x: np.ndarray, radius: Any, queries: np.ndarray | None, thread
     else:  # no pair of rows with a direction: the radius checked as radius_neighbors checks it
         radius_neighbors(np.ones((1, 1)), radius, metric="cosine")
         owner, dist, ids = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, np.int64)
+    lone = np.flatnonzero(zero_row)
     if float(radius) >= 1:  # every pair with a zero row, at 1; in a self-join not a row with itself
-        zeros, lone = np.flatnonzero(zero_fit), np.flatnonzero(zero_row)
+        zeros = np.flatnonzero(zero_fit)
         a, b = np.repeat(asked, zeros.size), np.tile(zeros, asked.size)  # rows with a direction x zero points
         c, e = np.repeat(lone, len(x)), np.tile(np.arange(len(x)), lone.size)  # zero rows x every point
-        keep = c != e if self_join else np.ones(c.size, bool)
+        keep = c != e if (self_join or themselves) else np.ones(c.size, bool)
         owner = np.concatenate([owner, a, c[keep]])
         ids = np.concatenate([ids, b, e[keep]])
         dist = np.concatenate([dist, np.ones(a.size + int(keep.sum()))])
+    if themselves:  # a zero row is its own neighbour at 0, as a row with a direction is
+        owner, ids, dist = np.concatenate([owner, lone]), np.concatenate([ids, lone]), np.concatenate(
+            [dist, np.zeros(lone.size)])
     order = np.lexsort((ids, dist, owner))
     indptr = np.zeros(len(rows) + 1, np.int64)
     np.cumsum(np.bincount(owner, minlength=len(rows)), out=indptr[1:])
     return RadiusNeighbors(indptr, ids[order], dist[order])
+
+
+def _split(x: Any, queries: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(fitted rows, query rows, which fitted rows are zeros, which query rows are), every row
+    checked first as the engine checks it but for being zero, so that a refusal names the row of
+    the caller's array (the engine sees only the rows with a direction)."""
+    self_join = queries is None
+    fit = as_matrix(x, "x" if self_join else "x (database)")
+    rows = fit if self_join else as_matrix(queries, "queries")
+    if not self_join and rows.shape[1] != fit.shape[1]:
+        raise ValueError(f"queries have {rows.shape[1]} features but x has {fit.shape[1]}")
+    zero_fit = ~np.any(fit, axis=1)  # -0.0 is a zero too; a NaN is not
+    zero_row = zero_fit if self_join else ~np.any(rows, axis=1)
+    for side, zero, name in ((fit, zero_fit, "x" if self_join else "x (database)"), (rows, zero_row, "queries")):
+        if zero.any():
+            probe = side.copy()
+            probe[zero] = 1  # a direction, for the check only
+            check_values(probe, "cosine", name)
+        if self_join:
+            break
+    return fit, rows, zero_fit, zero_row
 
 
 def _lists(fit: np.ndarray, k: int, threads: int | None, device: Device, queries: np.ndarray | None,

@@ -414,9 +414,17 @@ class NearestNeighbors(BaseEstimator):
         if k > limit:
             raise ValueError(f"Expected n_neighbors <= n_samples_fit{' - 1' if X is None else ''} = {limit}, but "
                              f"n_neighbors = {k}")
-        d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device,
-                      queries=self._queries(X))
+        q = self._queries(X)
+        if q is not None and self._is_fit(q):  # the fitted points themselves (include_self): the self-join
+            d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, exclude_self=False)
+        else:
+            d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, queries=q)
         return (d, i) if return_distance else i
+
+    def _is_fit(self, q: np.ndarray) -> bool:
+        """Whether the queries are the fitted points, row for row (each is then its own neighbour at
+        0, a cosine row of zeros too, as scikit-learn has it when X is the fitted array)."""
+        return q is self._fit_X or (q.shape == self._fit_X.shape and bool(np.array_equal(q, self._fit_X)))
 
     def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
         """CSR (n_queries, n_samples_fit): ones or distances of each query's k nearest."""
@@ -436,11 +444,16 @@ class NearestNeighbors(BaseEstimator):
             m = self.n_samples_fit_ if q is None else len(q)
             if k == 0:
                 return RadiusNeighbors(np.zeros(m + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
-            d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, queries=q)
+            threads = n_jobs_to_threads(self.n_jobs)
+            if q is not None and self._is_fit(q):  # the fitted points themselves, each its own at 0
+                d, i = _exact(self._fit_X, k, metric, threads, self.device, exclude_self=False)
+            else:
+                d, i = _exact(self._fit_X, k, metric, threads, self.device, queries=q)
             return RadiusNeighbors(np.arange(0, m * k + 1, k, dtype=np.int64), i.ravel().astype(np.int64), d.ravel())
         q = self._queries(X)
         if metric == "cosine":  # as kneighbors reports it, zero rows included
-            return cosine_radius(self._fit_X, r, q, n_jobs_to_threads(self.n_jobs), self.device)
+            return cosine_radius(self._fit_X, r, q, n_jobs_to_threads(self.n_jobs), self.device,
+                                 themselves=q is not None and self._is_fit(q))
         return radius_neighbors(self._fit_X, r, queries=q, metric=metric, n_threads=n_jobs_to_threads(self.n_jobs),
                                 device=self.device)
 

@@ -45,6 +45,9 @@ def render(G: Any, latents: Latents | Any, space: str, *, batch_size: int = BATC
     batch_size = check_int(batch_size, "batch_size")
     latents = _as_latents(latents, space)
     gen = as_generator(G)
+    if gen.c_dim and latents.labels is None:
+        raise ValueError(f"this generator is conditional ({gen.c_dim} classes): render takes its labels with "
+                         f"the latents, Latents(z, labels=...) (sample() returns them)")
     n = len(latents.z)
     made = outdir is not None and not as_path(outdir).exists()
     writer = FolderWriter(writable_dir(outdir, "output folder"), n) if outdir is not None else None

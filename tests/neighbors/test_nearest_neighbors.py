@@ -572,3 +572,54 @@ def test_unsorted_radius_lists_without_distances_as_scikit_learn():
     _, sorted_ids = nn.radius_neighbors(Q[:3], sort_results=True)
     for a, b in zip(ids, sorted_ids):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("include_self", [True, False])
+def test_graph_functions_put_a_zero_row_first_in_its_own_cosine_row(include_self):
+    # include_self passes the fitted array as the queries: a zero row at 1 from itself came last of
+    # its ties, after lower indices (scikit-learn zeroes the diagonal when X is the fitted array)
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    g = kneighbors_graph(x, 2, mode="distance", metric="cosine", include_self=include_self)
+    rg = sklearn_neighbors.kneighbors_graph(x, 2, mode="distance", metric="cosine", include_self=include_self)
+    np.testing.assert_allclose(g.toarray(), rg.toarray(), rtol=0, atol=1e-15)
+    row3 = g.getrow(3)
+    own = ([3, 0], [0.0, 1.0]) if include_self else ([0, 1], [1.0, 1.0])
+    assert (row3.indices.tolist(), row3.data.tolist()) == own
+    for radius in (0.5, 1.0):
+        r = radius_neighbors_graph(x, radius, mode="distance", metric="cosine", include_self=include_self)
+        rr = sklearn_neighbors.radius_neighbors_graph(x, radius, mode="distance", metric="cosine",
+                                                      include_self=include_self)
+        np.testing.assert_allclose(r.toarray(), rr.toarray(), rtol=0, atol=1e-15)
+        assert (r != 0).sum() == (rr != 0).sum()
+    nn = NearestNeighbors(metric="cosine").fit(x)
+    assert nn.kneighbors(x, 2)[1][3].tolist() == [3, 0]  # the fitted array itself: each point its own first
+    assert nn.kneighbors(x.copy(), 2)[1][3].tolist() == [3, 0]
+    assert [a.tolist() for a in nn.radius_neighbors(x, 0.5)[1]] == [[0, 2], [1, 2], [2, 0, 1], [3]]  # 1 - 1/sqrt 2
+    assert nn.radius_neighbors(x, np.inf)[1][3].tolist() == [3, 0, 1, 2]
+
+
+def test_cosine_with_zero_rows_refuses_what_the_engine_refuses_naming_the_callers_row():
+    # with zero rows the engine sees only the rows with a direction: its refusals named rows of that
+    # subset, and rows it never saw (every row zero but a NaN one) went unchecked
+    from hubness_fast.neighbors import umap_knn
+
+    x = RNG.standard_normal((8, 3))
+    x[1] = 0.0
+    x[4] = 1e-300  # a squared norm below what cosine takes
+    with pytest.raises(ValueError, match="x row 4 "):
+        NearestNeighbors(metric="cosine").fit(x).kneighbors()
+    with pytest.raises(ValueError, match="queries row 4 "):
+        NearestNeighbors(metric="cosine").fit(RNG.standard_normal((8, 3))).kneighbors(x)
+    with pytest.raises(ValueError, match=r"x \(database\) row 4 "):
+        NearestNeighbors(metric="cosine", radius=0.5).fit(x).radius_neighbors(RNG.standard_normal((2, 3)))
+    for bad, says in ((np.array([[0.0, 0.0], [np.nan, 0.0], [0.0, 0.0]]), "contains NaN or Inf .first at row 1"),
+                      (np.array([[0.0, 0.0], [np.inf, 1.0], [0.0, 0.0]]), "contains NaN or Inf .first at row 1"),
+                      (np.zeros((10, 0)), "is empty"), (np.zeros(4), "must be 2-D"),
+                      (np.zeros((4, 2), bool), "not a real number type")):
+        with pytest.raises(ValueError, match=says):
+            umap_knn(bad, 2, metric="cosine")
+    with pytest.raises(ValueError, match="n_neighbors counts the point itself, so it can be at most the 3 rows"):
+        umap_knn(np.zeros((3, 2)), 4, metric="cosine")
+    from hubness_fast.neighbors.cosine import cosine_knn
+    with pytest.raises(ValueError, match=r"k must be between 1 and 2 \(the fitted points, each but itself\)"):
+        cosine_knn(np.zeros((3, 2)), 3, None, "cpu")

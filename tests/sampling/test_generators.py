@@ -405,3 +405,13 @@ def test_the_stylegan_stand_ins_keep_each_repositorys_keywords():
     for version in ("sg3", "sg2", "ada"):
         lat = sample(StyleGANStandIn(version=version), 3, method="random", seed=0, progress=False)
         assert lat.images.shape == (3, 3, 16, 16)
+
+
+def test_render_of_a_conditional_generator_without_labels_says_how_to_give_them():
+    from hubness_fast.sampling import render
+
+    G = StyleGANStandIn(c_dim=3)
+    z = np.zeros((2, G.z_dim), np.float32)
+    with pytest.raises(ValueError, match=r"conditional \(3 classes\): render takes its labels with the latents, "
+                                         r"Latents\(z, labels=...\)"):
+        render(G, z, "z")
