@@ -111,19 +111,19 @@ def _split(x: Any, queries: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     checked first as the engine checks it but for being zero, so that a refusal names the row of
     the caller's array (the engine sees only the rows with a direction)."""
     self_join = queries is None
-    fit = as_matrix(x, "x" if self_join else "x (database)")
+    fit_name = "x" if self_join else "x (database)"
+    fit = as_matrix(x, fit_name)
     rows = fit if self_join else as_matrix(queries, "queries")
-    if not self_join and rows.shape[1] != fit.shape[1]:
+    if rows.shape[1] != fit.shape[1]:
         raise ValueError(f"queries have {rows.shape[1]} features but x has {fit.shape[1]}")
     zero_fit = ~np.any(fit, axis=1)  # -0.0 is a zero too; a NaN is not
     zero_row = zero_fit if self_join else ~np.any(rows, axis=1)
-    for side, zero, name in ((fit, zero_fit, "x" if self_join else "x (database)"), (rows, zero_row, "queries")):
+    sides = [(fit, zero_fit, fit_name)] + ([] if self_join else [(rows, zero_row, "queries")])
+    for side, zero, name in sides:
         if zero.any():
             probe = side.copy()
             probe[zero] = 1  # a direction, for the check only
             check_values(probe, "cosine", name)
-        if self_join:
-            break
     return fit, rows, zero_fit, zero_row
 
 

@@ -50,6 +50,13 @@ def _exact(x: Any, k: int, metric: str, threads: int | None, device: Device, que
     return np.asarray(r.distances, np.float64), np.asarray(r.ids)
 
 
+def _the_fitted_rows(q: np.ndarray, fit: np.ndarray) -> bool:
+    """Whether queries are the fitted points, row for row: they are then a self-join with each point
+    its own neighbour at 0 (a cosine row of zeros too, as scikit-learn has it when X is the fitted
+    array), computed once per pair."""
+    return q is fit or (q.shape == fit.shape and bool(np.array_equal(q, fit)))
+
+
 def _sparse(graph: sp.csr_matrix) -> Any:
     """CSR in the sparse interface scikit-learn is configured for (spmatrix or sparray)."""
     return sp.csr_array(graph) if get_config().get("sparse_interface", "spmatrix") == "sparray" else graph
@@ -232,7 +239,7 @@ class KNeighborsTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, B
             if k > self.n_samples_fit_:
                 raise ValueError(f"Expected n_neighbors <= n_samples_fit = {self.n_samples_fit_}, but "
                                  f"n_neighbors = {k}")
-            if Q is self._fit_X or (Q.shape == self._fit_X.shape and np.array_equal(Q, self._fit_X)):
+            if _the_fitted_rows(Q, self._fit_X):
                 # the fitted points themselves: the symmetric self-join, each point counted once per pair
                 d, i = _exact(self._fit_X, k, self.effective_metric_, threads, self.device, exclude_self=False)
             else:
@@ -415,16 +422,11 @@ class NearestNeighbors(BaseEstimator):
             raise ValueError(f"Expected n_neighbors <= n_samples_fit{' - 1' if X is None else ''} = {limit}, but "
                              f"n_neighbors = {k}")
         q = self._queries(X)
-        if q is not None and self._is_fit(q):  # the fitted points themselves (include_self): the self-join
+        if q is not None and _the_fitted_rows(q, self._fit_X):  # include_self: the self-join
             d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, exclude_self=False)
         else:
             d, i = _exact(self._fit_X, k, metric, n_jobs_to_threads(self.n_jobs), self.device, queries=q)
         return (d, i) if return_distance else i
-
-    def _is_fit(self, q: np.ndarray) -> bool:
-        """Whether the queries are the fitted points, row for row (each is then its own neighbour at
-        0, a cosine row of zeros too, as scikit-learn has it when X is the fitted array)."""
-        return q is self._fit_X or (q.shape == self._fit_X.shape and bool(np.array_equal(q, self._fit_X)))
 
     def kneighbors_graph(self, X: Any = None, n_neighbors: int | None = None, mode: str = "connectivity") -> Any:
         """CSR (n_queries, n_samples_fit): ones or distances of each query's k nearest."""
@@ -445,7 +447,7 @@ class NearestNeighbors(BaseEstimator):
             if k == 0:
                 return RadiusNeighbors(np.zeros(m + 1, np.int64), np.zeros(0, np.int64), np.zeros(0))
             threads = n_jobs_to_threads(self.n_jobs)
-            if q is not None and self._is_fit(q):  # the fitted points themselves, each its own at 0
+            if q is not None and _the_fitted_rows(q, self._fit_X):  # each its own neighbour at 0
                 d, i = _exact(self._fit_X, k, metric, threads, self.device, exclude_self=False)
             else:
                 d, i = _exact(self._fit_X, k, metric, threads, self.device, queries=q)
@@ -453,7 +455,7 @@ class NearestNeighbors(BaseEstimator):
         q = self._queries(X)
         if metric == "cosine":  # as kneighbors reports it, zero rows included
             return cosine_radius(self._fit_X, r, q, n_jobs_to_threads(self.n_jobs), self.device,
-                                 themselves=q is not None and self._is_fit(q))
+                                 themselves=q is not None and _the_fitted_rows(q, self._fit_X))
         return radius_neighbors(self._fit_X, r, queries=q, metric=metric, n_threads=n_jobs_to_threads(self.n_jobs),
                                 device=self.device)
 
